@@ -1,0 +1,233 @@
+/**
+ * The DocumentStore service: typed JSON documents with optimistic concurrency, queries served by
+ * declared indexes, and writes that can carry the events that produced them.
+ *
+ * Query semantics every backend honours:
+ * - `where` is a conjunction of per-field conditions. A bare scalar means `eq`.
+ * - Comparisons are typed: `{ age: { gt: 30 } }` matches only numbers, `"30"` never equals `30`.
+ *   Range operators (`gt`, `gte`, `lt`, `lte`) take numbers or strings; strings compare by code point.
+ * - `eq: null` matches a null or missing field; `ne` matches everything `eq` does not (missing too).
+ * - `orderBy` sorts ascending by default, missing/null first (last when descending), then by id.
+ *   Order between values of different JSON types is backend-defined: keep one type per sorted field.
+ * - A page's `cursor` resumes the same query after its last document (keyset pagination: stable
+ *   under concurrent inserts and deletes).
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Schema from "effect/Schema"
+import type * as Stream from "effect/Stream"
+import type { AppendRequest, AppendResult } from "./EventStore.ts"
+import type {
+  DocumentConflict,
+  DocumentStoreError,
+  InvalidArgument,
+  InvalidDocument,
+  InvalidQuery,
+  StoreUnavailable
+} from "./StoreError.ts"
+
+/**
+ * A declared index: one or more field paths, queried together.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface IndexDefinition {
+  readonly fields: ReadonlyArray<string>
+}
+
+/**
+ * A named, typed collection of documents. The schema's encoded side must be plain JSON.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Collection<A, I = unknown> {
+  readonly name: string
+  readonly schema: Schema.Codec<A, I>
+  readonly indexes: ReadonlyArray<IndexDefinition>
+}
+
+/**
+ * Declares a collection.
+ *
+ * @example
+ * const Carts = DocumentStore.collection("carts", Cart, { indexes: ["customerId", ["status", "total"]] })
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const collection = <A, I>(
+  name: string,
+  schema: Schema.Codec<A, I>,
+  options?: { readonly indexes?: ReadonlyArray<string | ReadonlyArray<string>> | undefined }
+): Collection<A, I> => ({
+  name,
+  schema,
+  indexes: (options?.indexes ?? []).map((fields) => ({ fields: typeof fields === "string" ? [fields] : fields }))
+})
+
+/**
+ * A stored document. `version` is 1 after the first put and grows by one with every put.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Document<A> {
+  readonly id: string
+  readonly version: bigint
+  readonly value: A
+}
+
+/**
+ * What a write asserts about the stored document: nothing, that it does not exist, or its version.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ExpectedDocument = "any" | "missing" | bigint
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface PutOptions {
+  /** Defaults to `"any"`. */
+  readonly expected?: ExpectedDocument | undefined
+  /** Events appended in the same atomic step as the document write. */
+  readonly events?: ReadonlyArray<AppendRequest> | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface PutResult {
+  readonly version: bigint
+  readonly appended: ReadonlyArray<AppendResult>
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface DeleteOptions {
+  readonly expected?: ExpectedDocument | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type Scalar = string | number | boolean | null
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Condition {
+  readonly eq?: Scalar | undefined
+  readonly ne?: Scalar | undefined
+  readonly gt?: string | number | undefined
+  readonly gte?: string | number | undefined
+  readonly lt?: string | number | undefined
+  readonly lte?: string | number | undefined
+  readonly in?: ReadonlyArray<Scalar> | undefined
+}
+
+/**
+ * Field paths (`"total"`, `"address.city"`) to a scalar (equality) or a {@link Condition}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Where = { readonly [path: string]: Scalar | Condition }
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface OrderBy {
+  readonly field: string
+  readonly direction?: "asc" | "desc" | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Query {
+  readonly where?: Where | undefined
+  readonly orderBy?: ReadonlyArray<OrderBy> | undefined
+  /** Most documents in total (for `find`) or in the page (for `findPage`). */
+  readonly limit?: number | undefined
+  /** From a previous page: resume after its last document. */
+  readonly cursor?: string | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Page<A> {
+  readonly documents: ReadonlyArray<Document<A>>
+  /** Present when more documents may follow. */
+  readonly cursor: Option.Option<string>
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface DocumentStoreShape {
+  readonly backend: string
+
+  readonly get: <A, I>(
+    collection: Collection<A, I>,
+    id: string
+  ) => Effect.Effect<Option.Option<Document<A>>, InvalidDocument | StoreUnavailable>
+
+  readonly put: <A, I>(
+    collection: Collection<A, I>,
+    id: string,
+    value: A,
+    options?: PutOptions
+  ) => Effect.Effect<PutResult, DocumentStoreError>
+
+  /** Deletes a document; succeeds with false when there was none (and `expected` allowed that). */
+  readonly delete: <A, I>(
+    collection: Collection<A, I>,
+    id: string,
+    options?: DeleteOptions
+  ) => Effect.Effect<boolean, DocumentConflict | InvalidDocument | StoreUnavailable>
+
+  /** Every matching document, paged under the hood. */
+  readonly find: <A, I>(
+    collection: Collection<A, I>,
+    query?: Query
+  ) => Stream.Stream<Document<A>, InvalidQuery | InvalidArgument | InvalidDocument | StoreUnavailable>
+
+  /** One page of matching documents (default 100), with a cursor for the next. */
+  readonly findPage: <A, I>(
+    collection: Collection<A, I>,
+    query?: Query
+  ) => Effect.Effect<Page<A>, InvalidQuery | InvalidArgument | InvalidDocument | StoreUnavailable>
+
+  readonly count: <A, I>(
+    collection: Collection<A, I>,
+    query?: { readonly where?: Where | undefined }
+  ) => Effect.Effect<number, InvalidQuery | StoreUnavailable>
+}
+
+/**
+ * The DocumentStore service.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class DocumentStore extends Context.Service<DocumentStore, DocumentStoreShape>()(
+  "@strata/core/DocumentStore"
+) {}

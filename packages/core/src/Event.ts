@@ -1,0 +1,197 @@
+/**
+ * Events as they go into a store and as they come back out.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { v7 as uuidv7, validate as isUuid } from "uuid"
+import * as Json from "./internal/json.ts"
+import { InvalidEvent } from "./StoreError.ts"
+import * as StreamName from "./StreamName.ts"
+
+/**
+ * An event id: a UUID. Strata generates UUIDv7 (time-ordered) ids; a caller may supply its own to
+ * make an append idempotent across retries.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EventId = string
+
+/**
+ * A fresh time-ordered UUIDv7.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeEventId = (): EventId => uuidv7()
+
+/**
+ * Metadata stored next to an event. The well-known keys tie an event to the request and the trace
+ * that produced it; any other JSON value may ride along.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface EventMetadata {
+  readonly correlationId?: string | undefined
+  readonly causationId?: string | undefined
+  readonly traceId?: string | undefined
+  readonly spanId?: string | undefined
+  /** Set by typed event codecs: the schema version the data was written with. */
+  readonly schemaVersion?: number | undefined
+  readonly [key: string]: unknown
+}
+
+/**
+ * An event to append. `data` and `metadata` must be plain JSON.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface NewEvent {
+  readonly id?: EventId | undefined
+  readonly type: string
+  readonly data: unknown
+  readonly metadata?: EventMetadata | undefined
+}
+
+/**
+ * An event as stored.
+ *
+ * - `version`: its place in its stream, from 0.
+ * - `position`: its place in the global log; strictly increasing in commit order, with possible gaps.
+ *   Save it as a checkpoint and subscribe `{ after: position }` to resume.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RecordedEvent {
+  readonly id: EventId
+  readonly stream: string
+  readonly version: bigint
+  readonly position: bigint
+  readonly type: string
+  readonly data: unknown
+  readonly metadata: EventMetadata
+  readonly createdAt: Date
+}
+
+/**
+ * The schema of a recorded event, for carrying one across a wire or into a log.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const RecordedEventSchema = Schema.Struct({
+  id: Schema.String,
+  stream: Schema.String,
+  version: Schema.BigInt,
+  position: Schema.BigInt,
+  type: Schema.String,
+  data: Schema.Unknown,
+  metadata: Schema.Record(Schema.String, Schema.Unknown),
+  createdAt: Schema.Date
+})
+
+/**
+ * Builds a new event, generating its id.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (type: string, data: unknown, metadata?: EventMetadata): NewEvent & { readonly id: EventId } =>
+  metadata === undefined ? { id: makeEventId(), type, data } : { id: makeEventId(), type, data, metadata }
+
+/**
+ * The default largest event a store accepts: its data plus metadata as UTF-8 JSON.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const defaultMaxEventBytes = 1024 * 1024
+
+/**
+ * An event checked and serialised, ready for any backend to write.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PreparedEvent {
+  readonly id: EventId
+  readonly type: string
+  readonly data: string
+  readonly metadata: string
+}
+
+/**
+ * Validates a batch of events for `stream` and serialises it once: ids (generated when absent,
+ * UUIDs when given, unique within the batch), types, JSON-ness and size. Nothing reaches a backend
+ * unless the whole batch passes.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const prepare = (
+  stream: string,
+  events: ReadonlyArray<NewEvent>,
+  maxEventBytes: number = defaultMaxEventBytes
+): Effect.Effect<ReadonlyArray<PreparedEvent>, InvalidEvent> =>
+  Effect.suspend(() => {
+    const fail = (index: number | undefined, reason: InvalidEvent["reason"], detail: string) =>
+      Effect.fail(
+        index === undefined
+          ? new InvalidEvent({ stream, reason, detail })
+          : new InvalidEvent({ stream, index, reason, detail })
+      )
+    if (!Array.isArray(events) || events.length === 0) {
+      return fail(undefined, "Empty", "an append needs at least one event")
+    }
+    const prepared: Array<PreparedEvent> = []
+    const seen = new Set<string>()
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index]
+      if (typeof event !== "object" || event === null) return fail(index, "NotJson", "an event must be an object")
+      const typeProblem = eventTypeProblem(event.type)
+      if (typeProblem !== undefined) return fail(index, "InvalidType", `event type ${typeProblem}`)
+      let id = event.id
+      if (id === undefined) {
+        id = makeEventId()
+      } else if (typeof id !== "string" || !isUuid(id)) {
+        return fail(index, "InvalidId", `event id ${JSON.stringify(id)} is not a UUID`)
+      } else {
+        id = id.toLowerCase()
+      }
+      if (seen.has(id)) return fail(index, "InvalidId", `event id ${id} appears twice in one append`)
+      seen.add(id)
+      const dataProblem = Json.problem(event.data)
+      if (dataProblem !== undefined) return fail(index, "NotJson", `data is not plain JSON: ${dataProblem}`)
+      const metadata = event.metadata ?? {}
+      const metadataProblem = typeof metadata === "object" && !Array.isArray(metadata) && metadata !== null
+        ? Json.problem(metadata)
+        : "$ must be an object"
+      if (metadataProblem !== undefined) {
+        return fail(index, "NotJson", `metadata is not plain JSON: ${metadataProblem}`)
+      }
+      const data = JSON.stringify(event.data)
+      const meta = JSON.stringify(metadata)
+      const size = Json.byteLength(data) + Json.byteLength(meta)
+      if (size > maxEventBytes) {
+        return fail(index, "TooLarge", `the event is ${size} bytes of JSON; the limit is ${maxEventBytes}`)
+      }
+      prepared.push({ id, type: event.type, data, metadata: meta })
+    }
+    return Effect.succeed(prepared)
+  })
+
+/**
+ * Why a value is not a valid event type, or undefined. Event types follow the stream-name rules.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const eventTypeProblem = (type: unknown): string | undefined => {
+  const problem = StreamName.problem(type)
+  return problem === undefined ? undefined : `${JSON.stringify(type)} is not valid: ${problem}`
+}

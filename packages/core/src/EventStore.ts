@@ -1,0 +1,305 @@
+/**
+ * The EventStore service: one contract, many backends.
+ *
+ * A program is written against this service and runs on any backend by providing a different
+ * Layer (`MemoryEventStore.layer`, `SqliteEventStore.layer`, `PgEventStore.layer`, ...).
+ *
+ * Conventions every backend honours (the conformance suite pins each one):
+ * - Versions count from 0 within a stream; positions are strictly increasing in the global log,
+ *   in commit order, possibly with gaps.
+ * - Reads and subscriptions are `Stream`s that page under the hood: memory stays flat however
+ *   long the stream is.
+ * - A subscription delivers every matching event exactly once, in position order, across the
+ *   catch-up/live seam.
+ * - Soft delete hides a stream's events from stream reads and lets it be written again, with
+ *   numbering continuing; tombstone forbids the name forever. Neither rewrites the global log:
+ *   `readAll` and `subscribeAll` still carry the events (as in KurrentDB before a scavenge).
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Stream from "effect/Stream"
+import type { NewEvent, RecordedEvent } from "./Event.ts"
+import type { ExpectedVersion } from "./ExpectedVersion.ts"
+import type {
+  DuplicateEvent,
+  InvalidArgument,
+  InvalidEvent,
+  InvalidStreamName,
+  StoreUnavailable,
+  StreamDeleted,
+  Unsupported,
+  WrongExpectedVersion
+} from "./StoreError.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface AppendOptions {
+  /** Defaults to `ExpectedVersion.any`. */
+  readonly expected?: ExpectedVersion | undefined
+}
+
+/**
+ * What an append returns.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface AppendResult {
+  readonly stream: string
+  /** The version of the last event written: pass `ExpectedVersion.exact(nextExpectedVersion)` next. */
+  readonly nextExpectedVersion: bigint
+  /** The global position of the last event written. */
+  readonly position: bigint
+}
+
+/**
+ * One stream's part of an atomic multi-stream append.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface AppendRequest extends AppendOptions {
+  readonly stream: string
+  readonly events: ReadonlyArray<NewEvent>
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type Direction = "forwards" | "backwards"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface ReadOptions {
+  /** First version to return (inclusive). Defaults to the start (forwards) or the end (backwards). */
+  readonly from?: bigint | undefined
+  readonly direction?: Direction | undefined
+  /** Most events to return. */
+  readonly limit?: number | undefined
+}
+
+/**
+ * Selects events in the global log. Each present field must match; inside a field any value matches.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface EventFilter {
+  readonly types?: ReadonlyArray<string> | undefined
+  /** Stream categories: the part of the stream name before the first `-`. */
+  readonly categories?: ReadonlyArray<string> | undefined
+  readonly streamPrefixes?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface ReadAllOptions {
+  /** First position to return (inclusive). Defaults to the start (forwards) or the end (backwards). */
+  readonly from?: bigint | undefined
+  readonly direction?: Direction | undefined
+  readonly limit?: number | undefined
+  readonly filter?: EventFilter | undefined
+}
+
+/**
+ * Where a subscription starts: the beginning, the current end (only events appended from now on),
+ * or just after a checkpoint (a stream version for `subscribe`, a global position for `subscribeAll`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type SubscribeFrom = "start" | "end" | { readonly after: bigint }
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface SubscribeOptions {
+  readonly from?: SubscribeFrom | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface SubscribeAllOptions {
+  readonly from?: SubscribeFrom | undefined
+  readonly filter?: EventFilter | undefined
+}
+
+/**
+ * Rules that hide a stream's older events from stream reads.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface StreamRetention {
+  /** Events with a lower version are hidden. */
+  readonly truncateBefore?: bigint | undefined
+  /** Only the last `maxCount` events are visible. */
+  readonly maxCount?: number | undefined
+  /** Events older than this are hidden. */
+  readonly maxAge?: Duration.Duration | undefined
+}
+
+/**
+ * A change to a stream's retention: a present field replaces the current one, `null` clears it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RetentionPatch {
+  readonly truncateBefore?: bigint | null | undefined
+  readonly maxCount?: number | null | undefined
+  readonly maxAge?: Duration.Input | null | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type StreamStatus = "missing" | "active" | "deleted" | "tombstoned"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface StreamInfo {
+  readonly stream: string
+  readonly status: StreamStatus
+  /** Version of the last event ever written (also after a soft delete); absent when none was. */
+  readonly lastVersion: bigint | undefined
+  readonly retention: StreamRetention
+}
+
+/**
+ * A snapshot of a stream's folded state at a version.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Snapshot {
+  readonly stream: string
+  readonly version: bigint
+  readonly state: unknown
+  /** Version of the state's schema, so a changed state shape can ignore old snapshots. */
+  readonly schemaVersion: number
+  readonly createdAt: Date
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface SnapshotInput {
+  readonly version: bigint
+  readonly state: unknown
+  readonly schemaVersion?: number | undefined
+}
+
+/**
+ * @category errors
+ * @since 0.1.0
+ */
+export type AppendError =
+  | WrongExpectedVersion
+  | StreamDeleted
+  | DuplicateEvent
+  | InvalidEvent
+  | InvalidStreamName
+  | StoreUnavailable
+
+/**
+ * @category errors
+ * @since 0.1.0
+ */
+export type ReadError = StreamDeleted | InvalidStreamName | InvalidArgument | StoreUnavailable
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface EventStoreShape {
+  /** Short backend name, used in spans, metrics and `Unsupported` errors. */
+  readonly backend: string
+
+  /** Appends events to one stream, atomically, after checking the expected version. */
+  readonly append: (
+    stream: string,
+    events: ReadonlyArray<NewEvent>,
+    options?: AppendOptions
+  ) => Effect.Effect<AppendResult, AppendError>
+
+  /** Appends to several streams in one atomic step: every expected version holds and all are written, or nothing is. */
+  readonly appendMany: (
+    requests: ReadonlyArray<AppendRequest>
+  ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError | InvalidArgument | Unsupported>
+
+  /** Reads one stream. A missing or soft-deleted stream reads as empty; a tombstoned one fails. */
+  readonly read: (stream: string, options?: ReadOptions) => Stream.Stream<RecordedEvent, ReadError>
+
+  /** Reads the global log in position order. */
+  readonly readAll: (options?: ReadAllOptions) => Stream.Stream<RecordedEvent, InvalidArgument | StoreUnavailable>
+
+  /** Catch-up then live subscription to one stream; `after` is a stream version. Never ends by itself. */
+  readonly subscribe: (stream: string, options?: SubscribeOptions) => Stream.Stream<RecordedEvent, ReadError>
+
+  /** Catch-up then live subscription to the global log; `after` is a position. Never ends by itself. */
+  readonly subscribeAll: (
+    options?: SubscribeAllOptions
+  ) => Stream.Stream<RecordedEvent, InvalidArgument | StoreUnavailable>
+
+  readonly streamInfo: (stream: string) => Effect.Effect<StreamInfo, InvalidStreamName | StoreUnavailable>
+
+  /** Soft delete: hides the events; a later append resumes numbering after the last version. */
+  readonly deleteStream: (
+    stream: string,
+    options?: AppendOptions
+  ) => Effect.Effect<void, WrongExpectedVersion | StreamDeleted | InvalidStreamName | StoreUnavailable>
+
+  /** Permanent delete: every later append, read or delete of the name fails with `StreamDeleted`. */
+  readonly tombstoneStream: (
+    stream: string,
+    options?: AppendOptions
+  ) => Effect.Effect<void, WrongExpectedVersion | StreamDeleted | InvalidStreamName | StoreUnavailable>
+
+  /** Changes the retention rules of a stream (which need not exist yet). */
+  readonly setRetention: (
+    stream: string,
+    patch: RetentionPatch
+  ) => Effect.Effect<StreamRetention, StreamDeleted | InvalidStreamName | InvalidArgument | StoreUnavailable>
+
+  /** Saves a snapshot, replacing an older one for the same stream. */
+  readonly saveSnapshot: (
+    stream: string,
+    snapshot: SnapshotInput
+  ) => Effect.Effect<void, InvalidStreamName | InvalidArgument | StoreUnavailable>
+
+  readonly loadSnapshot: (
+    stream: string
+  ) => Effect.Effect<Option.Option<Snapshot>, InvalidStreamName | StoreUnavailable>
+
+  /** Stores the position a named consumer has processed up to. */
+  readonly saveCheckpoint: (name: string, position: bigint) => Effect.Effect<void, InvalidArgument | StoreUnavailable>
+
+  readonly loadCheckpoint: (name: string) => Effect.Effect<Option.Option<bigint>, InvalidArgument | StoreUnavailable>
+}
+
+/**
+ * The EventStore service.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class EventStore extends Context.Service<EventStore, EventStoreShape>()("@strata/core/EventStore") {}

@@ -1,0 +1,175 @@
+/**
+ * Input checks shared by every backend, so each refuses the same inputs with the same errors
+ * before touching storage.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type { Direction, EventFilter, RetentionPatch } from "./EventStore.ts"
+import * as Json from "./internal/json.ts"
+import { InvalidArgument } from "./StoreError.ts"
+import * as StreamName from "./StreamName.ts"
+
+const invalid = (operation: string, detail: string) => Effect.fail(new InvalidArgument({ operation, detail }))
+
+/**
+ * A read limit: a non-negative safe integer, or absent.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const limit = (operation: string, value: unknown): Effect.Effect<number | undefined, InvalidArgument> =>
+  value === undefined || (Number.isSafeInteger(value) && (value as number) >= 0)
+    ? Effect.succeed(value as number | undefined)
+    : invalid(operation, `limit must be a non-negative integer, got ${String(value)}`)
+
+/**
+ * A read direction, defaulting to forwards.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const direction = (operation: string, value: unknown): Effect.Effect<Direction, InvalidArgument> =>
+  value === undefined || value === "forwards" || value === "backwards"
+    ? Effect.succeed((value ?? "forwards") as Direction)
+    : invalid(operation, `direction must be "forwards" or "backwards", got ${String(value)}`)
+
+/**
+ * A version or position: a bigint, at least `min`.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const bigint = (
+  operation: string,
+  name: string,
+  value: unknown,
+  min: bigint = 0n
+): Effect.Effect<bigint, InvalidArgument> =>
+  typeof value === "bigint" && value >= min
+    ? Effect.succeed(value)
+    : invalid(operation, `${name} must be a bigint >= ${min}, got ${typeof value === "bigint" ? value : typeof value}`)
+
+/**
+ * An event filter: arrays of non-empty strings.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const filter = (operation: string, value: EventFilter | undefined): Effect.Effect<void, InvalidArgument> => {
+  if (value === undefined) return Effect.void
+  for (const key of ["types", "categories", "streamPrefixes"] as const) {
+    const list = value[key]
+    if (list === undefined) continue
+    if (!Array.isArray(list) || !list.every((item) => typeof item === "string" && item.length > 0)) {
+      return invalid(operation, `filter.${key} must be an array of non-empty strings`)
+    }
+  }
+  return Effect.void
+}
+
+/**
+ * Whether an event in `stream` with `type` passes a filter (the in-memory form of the SQL filter).
+ *
+ * @category evaluation
+ * @since 0.1.0
+ */
+export const passes = (value: EventFilter | undefined, stream: string, type: string): boolean =>
+  value === undefined || (
+    (value.types === undefined || value.types.includes(type)) &&
+    (value.categories === undefined || value.categories.includes(StreamName.category(stream))) &&
+    (value.streamPrefixes === undefined || value.streamPrefixes.some((prefix) => stream.startsWith(prefix)))
+  )
+
+/**
+ * A checkpoint name: the stream-name rules.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const checkpointName = (operation: string, name: unknown): Effect.Effect<string, InvalidArgument> => {
+  const problem = StreamName.problem(typeof name === "string" && name.startsWith("$") ? `x${name}` : name)
+  return problem === undefined
+    ? Effect.succeed(name as string)
+    : invalid(operation, `checkpoint name ${JSON.stringify(name)}: ${problem}`)
+}
+
+/**
+ * A validated retention patch: `truncateBefore` >= 0, `maxCount` >= 1, `maxAge` > 0.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Retention {
+  readonly truncateBefore?: bigint | null | undefined
+  readonly maxCount?: number | null | undefined
+  readonly maxAgeMillis?: number | null | undefined
+}
+
+/**
+ * Validates a retention patch.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const retention = (patch: RetentionPatch): Effect.Effect<Retention, InvalidArgument> => {
+  const operation = "setRetention"
+  if (typeof patch !== "object" || patch === null) return invalid(operation, "the patch must be an object")
+  const { maxAge, maxCount, truncateBefore } = patch
+  if (
+    truncateBefore !== undefined && truncateBefore !== null &&
+    !(typeof truncateBefore === "bigint" && truncateBefore >= 0n)
+  ) {
+    return invalid(operation, "truncateBefore must be a bigint >= 0 or null")
+  }
+  if (maxCount !== undefined && maxCount !== null && !(Number.isSafeInteger(maxCount) && maxCount >= 1)) {
+    return invalid(operation, "maxCount must be an integer >= 1 or null")
+  }
+  let maxAgeMillis: number | null | undefined = maxAge === null ? null : undefined
+  if (maxAge !== undefined && maxAge !== null) {
+    const duration = Duration.fromInput(maxAge)
+    if (
+      duration._tag === "None" || !(Duration.toMillis(duration.value) >= 1) ||
+      !Number.isFinite(Duration.toMillis(duration.value))
+    ) {
+      return invalid(operation, "maxAge must be a finite duration of at least 1 millisecond, or null")
+    }
+    maxAgeMillis = Math.floor(Duration.toMillis(duration.value))
+  }
+  return Effect.succeed({ truncateBefore, maxCount, maxAgeMillis })
+}
+
+/**
+ * A snapshot state must be plain JSON.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const snapshotState = (state: unknown, schemaVersion: unknown): Effect.Effect<string, InvalidArgument> => {
+  const problem = Json.problem(state)
+  if (problem !== undefined) return invalid("saveSnapshot", `state is not plain JSON: ${problem}`)
+  if (!(Number.isSafeInteger(schemaVersion) && (schemaVersion as number) >= 0)) {
+    return invalid("saveSnapshot", "schemaVersion must be a non-negative integer")
+  }
+  return Effect.succeed(JSON.stringify(state))
+}
+
+/**
+ * The first version of a stream that retention leaves visible, given its last version and the
+ * time now; events older than `maxAge` are filtered separately, by timestamp.
+ *
+ * @category evaluation
+ * @since 0.1.0
+ */
+export const firstVisibleVersion = (
+  lastVersion: bigint | undefined,
+  rules: { readonly truncateBefore?: bigint | undefined; readonly maxCount?: number | undefined }
+): bigint => {
+  let first = rules.truncateBefore ?? 0n
+  if (rules.maxCount !== undefined && lastVersion !== undefined) {
+    const byCount = lastVersion + 1n - BigInt(rules.maxCount)
+    if (byCount > first) first = byCount
+  }
+  return first
+}

@@ -1,0 +1,681 @@
+/**
+ * The in-memory backend: a complete implementation of the EventStore and DocumentStore contract,
+ * for tests and for programs that need no durability.
+ *
+ * Every write runs as one synchronous step (JavaScript runs one fiber at a time between
+ * suspensions), so checks and writes are atomic without locks: concurrent fibers appending to one
+ * stream can never produce duplicate or missing versions.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as DocumentQuery from "./DocumentQuery.ts"
+import {
+  type Collection,
+  type Document,
+  DocumentStore,
+  type ExpectedDocument,
+  type Page,
+  type Query
+} from "./DocumentStore.ts"
+import * as Event from "./Event.ts"
+import type { PreparedEvent, RecordedEvent } from "./Event.ts"
+import {
+  type AppendRequest,
+  type AppendResult,
+  EventStore,
+  type EventStoreShape,
+  type StreamInfo,
+  type StreamRetention
+} from "./EventStore.ts"
+import * as ExpectedVersion from "./ExpectedVersion.ts"
+import * as Inputs from "./Inputs.ts"
+import * as Json from "./internal/json.ts"
+import {
+  DocumentConflict,
+  DuplicateEvent,
+  InvalidArgument,
+  InvalidDocument,
+  StreamDeleted,
+  WrongExpectedVersion
+} from "./StoreError.ts"
+import * as StreamName from "./StreamName.ts"
+import * as Subscription from "./Subscription.ts"
+import * as Tracing from "./Tracing.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface MemoryStoreOptions {
+  /** Largest event (data + metadata as UTF-8 JSON). Default 1 MiB. */
+  readonly maxEventBytes?: number | undefined
+  /** Events per page for reads and subscriptions. Default 256. */
+  readonly pageSize?: number | undefined
+}
+
+interface StreamRecord {
+  readonly name: string
+  readonly events: Array<RecordedEvent>
+  deleted: boolean
+  tombstoned: boolean
+  truncateBefore: bigint | undefined
+  maxCount: number | undefined
+  maxAgeMillis: number | undefined
+}
+
+interface StoredDocument {
+  readonly version: bigint
+  readonly json: string
+  readonly encoded: unknown
+}
+
+const lastVersionOf = (record: StreamRecord | undefined): bigint | undefined =>
+  record === undefined || record.events.length === 0 ? undefined : BigInt(record.events.length - 1)
+
+const expectedDocumentLabel = (expected: ExpectedDocument): string =>
+  expected === "any" ? "any" : expected === "missing" ? "missing" : `version ${expected}`
+
+/**
+ * Builds an in-memory EventStore and DocumentStore sharing one state (so `put` can carry events).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}) {
+  const backend = "memory"
+  const maxEventBytes = options.maxEventBytes ?? Event.defaultMaxEventBytes
+  const pageSize = options.pageSize ?? 256
+  const streams = new Map<string, StreamRecord>()
+  const log: Array<RecordedEvent> = []
+  const eventIds = new Map<string, RecordedEvent>()
+  const snapshots = new Map<string, { version: bigint; state: string; schemaVersion: number; createdAt: Date }>()
+  const checkpoints = new Map<string, bigint>()
+  const documents = new Map<string, Map<string, StoredDocument>>()
+  const signal = yield* Subscription.makeSignal
+
+  const recordFor = (name: string): StreamRecord => {
+    let record = streams.get(name)
+    if (record === undefined) {
+      record = {
+        name,
+        events: [],
+        deleted: false,
+        tombstoned: false,
+        truncateBefore: undefined,
+        maxCount: undefined,
+        maxAgeMillis: undefined
+      }
+      streams.set(name, record)
+    }
+    return record
+  }
+
+  interface Planned {
+    readonly request: AppendRequest
+    readonly prepared: ReadonlyArray<PreparedEvent>
+  }
+
+  // Decides one stream's part of an append without writing: a replay result, or a conflict, or "write".
+  const check = (
+    plan: Planned
+  ): AppendResult | "write" | WrongExpectedVersion | StreamDeleted | DuplicateEvent => {
+    const { prepared, request } = plan
+    const record = streams.get(request.stream)
+    if (record?.tombstoned) return new StreamDeleted({ stream: request.stream, tombstoned: true })
+    const first = eventIds.get(prepared[0].id)
+    if (first !== undefined) {
+      // An exact retry of an earlier append (same ids, same stream, same order) succeeds again.
+      const replay = first.stream === request.stream && prepared.every((event, i) => {
+        const earlier = eventIds.get(event.id)
+        return earlier !== undefined && earlier.stream === request.stream &&
+          earlier.version === first.version + BigInt(i)
+      })
+      if (replay) {
+        const last = eventIds.get(prepared[prepared.length - 1].id)!
+        return { stream: request.stream, nextExpectedVersion: last.version, position: last.position }
+      }
+      return new DuplicateEvent({ stream: request.stream, eventId: prepared[0].id })
+    }
+    const taken = prepared.find((event) => eventIds.has(event.id))
+    if (taken !== undefined) return new DuplicateEvent({ stream: request.stream, eventId: taken.id })
+    const conflict = ExpectedVersion.check(request.stream, request.expected, {
+      lastVersion: lastVersionOf(record),
+      deleted: record?.deleted ?? false
+    })
+    if (conflict !== undefined) return conflict
+    return "write"
+  }
+
+  const write = (plan: Planned, now: number): AppendResult => {
+    const record = recordFor(plan.request.stream)
+    const createdAt = new Date(now)
+    let last: RecordedEvent | undefined
+    for (const event of plan.prepared) {
+      last = {
+        id: event.id,
+        stream: record.name,
+        version: BigInt(record.events.length),
+        position: BigInt(log.length + 1),
+        type: event.type,
+        data: JSON.parse(event.data),
+        metadata: JSON.parse(event.metadata),
+        createdAt
+      }
+      record.events.push(last)
+      log.push(last)
+      eventIds.set(last.id, last)
+    }
+    record.deleted = false
+    return { stream: record.name, nextExpectedVersion: last!.version, position: last!.position }
+  }
+
+  const prepareAll = (requests: ReadonlyArray<AppendRequest>) =>
+    Effect.forEach(requests, (request) =>
+      Effect.gen(function*() {
+        yield* StreamName.make(request.stream)
+        const prepared = yield* Event.prepare(request.stream, request.events, maxEventBytes)
+        return { request, prepared } satisfies Planned
+      }))
+
+  // Checks every part first and writes only when all pass: all-or-nothing across streams.
+  const commit = (plans: ReadonlyArray<Planned>, now: number, beforeWrite?: () => void) => {
+    const outcomes: Array<AppendResult | "write"> = []
+    for (const plan of plans) {
+      const outcome = check(plan)
+      if (typeof outcome === "object" && "_tag" in outcome) return Effect.fail(outcome)
+      outcomes.push(outcome)
+    }
+    beforeWrite?.()
+    const results = plans.map((plan, i) => {
+      const outcome = outcomes[i]
+      return outcome === "write" ? write(plan, now) : outcome
+    })
+    if (outcomes.includes("write")) PubSub.publishUnsafe(signal, undefined)
+    return Effect.succeed(results)
+  }
+
+  const validateMany = (requests: ReadonlyArray<AppendRequest>) => {
+    if (!Array.isArray(requests) || requests.length === 0) {
+      return Effect.fail(new InvalidArgument({ operation: "appendMany", detail: "needs at least one request" }))
+    }
+    const names = new Set<string>()
+    for (const request of requests) {
+      if (names.has(request.stream)) {
+        return Effect.fail(
+          new InvalidArgument({
+            operation: "appendMany",
+            detail: `stream ${JSON.stringify(request.stream)} appears twice; merge its events into one request`
+          })
+        )
+      }
+      names.add(request.stream)
+    }
+    return Effect.void
+  }
+
+  const appendMany: EventStoreShape["appendMany"] = (requests) =>
+    Effect.gen(function*() {
+      yield* validateMany(requests)
+      const plans = yield* prepareAll(requests)
+      const ids = new Set<string>()
+      for (const plan of plans) {
+        for (const event of plan.prepared) {
+          if (ids.has(event.id)) {
+            return yield* new InvalidArgument({
+              operation: "appendMany",
+              detail: `event id ${event.id} appears in more than one request`
+            })
+          }
+          ids.add(event.id)
+        }
+      }
+      const now = yield* Clock.currentTimeMillis
+      return yield* commit(plans, now)
+    })
+
+  const append: EventStoreShape["append"] = (stream, events, appendOptions) =>
+    Effect.gen(function*() {
+      const plans = yield* prepareAll([{ stream, events, expected: appendOptions?.expected }])
+      const now = yield* Clock.currentTimeMillis
+      const [result] = yield* commit(plans, now)
+      return result
+    })
+
+  const visibleFrom = (record: StreamRecord, now: number): { first: bigint; minTime: number } => ({
+    first: Inputs.firstVisibleVersion(lastVersionOf(record), record),
+    minTime: record.maxAgeMillis === undefined ? Number.NEGATIVE_INFINITY : now - record.maxAgeMillis
+  })
+
+  const openStream = (stream: string) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const record = streams.get(stream)
+      if (record?.tombstoned) return yield* new StreamDeleted({ stream, tombstoned: true })
+      return record
+    })
+
+  const read: EventStoreShape["read"] = (stream, readOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const direction = yield* Inputs.direction("read", readOptions?.direction)
+      const limit = yield* Inputs.limit("read", readOptions?.limit)
+      const from = readOptions?.from === undefined ? undefined : yield* Inputs.bigint("read", "from", readOptions.from)
+      const record = yield* openStream(stream)
+      if (record === undefined) return Stream.empty
+      const forwards = direction === "forwards"
+      const start = from ?? (forwards ? 0n : BigInt(record.events.length - 1))
+      return Subscription.paged({
+        initial: start,
+        pageSize,
+        limit,
+        readPage: (cursor: bigint, want: number) =>
+          Effect.gen(function*() {
+            // Retention is evaluated per page so a long read sees rules as they are now.
+            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis)
+            const page: Array<RecordedEvent> = []
+            let at = forwards ? (cursor < first ? first : cursor) : cursor
+            const end = BigInt(record.events.length)
+            while (page.length < want && (forwards ? at < end : at >= first && at >= 0n)) {
+              const event = record.events[Number(at)]
+              if (event !== undefined && event.createdAt.getTime() >= minTime) page.push(event)
+              at = forwards ? at + 1n : at - 1n
+            }
+            return [page, at] as const
+          })
+      })
+    }))
+
+  const readAll: EventStoreShape["readAll"] = (readOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const direction = yield* Inputs.direction("readAll", readOptions?.direction)
+      const limit = yield* Inputs.limit("readAll", readOptions?.limit)
+      const from = readOptions?.from === undefined
+        ? undefined
+        : yield* Inputs.bigint("readAll", "from", readOptions.from)
+      yield* Inputs.filter("readAll", readOptions?.filter)
+      const forwards = direction === "forwards"
+      const filter = readOptions?.filter
+      return Subscription.paged({
+        // Cursor: an index into the log.
+        initial: forwards ? Number(from ?? 1n) - 1 : Math.min(Number(from ?? BigInt(log.length)), log.length) - 1,
+        pageSize,
+        limit,
+        readPage: (index: number, want: number) =>
+          Effect.sync(() => {
+            const page: Array<RecordedEvent> = []
+            let at = Math.max(index, forwards ? 0 : -1)
+            while (page.length < want && (forwards ? at < log.length : at >= 0)) {
+              const event = log[at]
+              if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
+              at += forwards ? 1 : -1
+            }
+            return [page, at] as const
+          })
+      })
+    }))
+
+  const wakeups = PubSub.subscribe(signal)
+  // Appends in another store cannot happen in memory: the poll only guards against a bug, slowly.
+  const pollInterval = Duration.seconds(5)
+
+  const subscribe: EventStoreShape["subscribe"] = (stream, subscribeOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const from = subscribeOptions?.from ?? "start"
+      if (typeof from === "object") yield* Inputs.bigint("subscribe", "from.after", from.after, -1n)
+      return Subscription.catchUpThenLive({
+        readPage: (after, want) =>
+          Effect.gen(function*() {
+            const record = yield* openStream(stream)
+            if (record === undefined) return []
+            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis)
+            const start = Number(after + 1n > first ? after + 1n : first)
+            return record.events.slice(start, start + want).filter((event) => event.createdAt.getTime() >= minTime)
+          }),
+        head: Effect.sync(() => lastVersionOf(streams.get(stream)) ?? -1n),
+        cursorOf: (event) => event.version,
+        wakeups,
+        pollInterval,
+        pageSize
+      }, from)
+    }))
+
+  const subscribeAll: EventStoreShape["subscribeAll"] = (subscribeOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const from = subscribeOptions?.from ?? "start"
+      if (typeof from === "object") yield* Inputs.bigint("subscribeAll", "from.after", from.after, 0n)
+      yield* Inputs.filter("subscribeAll", subscribeOptions?.filter)
+      const filter = subscribeOptions?.filter
+      return Subscription.catchUpThenLive({
+        readPage: (after, want) =>
+          Effect.sync(() => {
+            const page: Array<RecordedEvent> = []
+            for (let at = Math.max(0, Number(after)); at < log.length && page.length < want; at++) {
+              const event = log[at]
+              if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
+            }
+            return page
+          }),
+        head: Effect.sync(() => BigInt(log.length)),
+        cursorOf: (event) => event.position,
+        wakeups,
+        pollInterval,
+        pageSize
+      }, from)
+    }))
+
+  const retentionOf = (record: StreamRecord | undefined): StreamRetention => {
+    const out: { truncateBefore?: bigint; maxCount?: number; maxAge?: Duration.Duration } = {}
+    if (record?.truncateBefore !== undefined) out.truncateBefore = record.truncateBefore
+    if (record?.maxCount !== undefined) out.maxCount = record.maxCount
+    if (record?.maxAgeMillis !== undefined) out.maxAge = Duration.millis(record.maxAgeMillis)
+    return out
+  }
+
+  const streamInfo: EventStoreShape["streamInfo"] = (stream) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const record = streams.get(stream)
+      const lastVersion = lastVersionOf(record)
+      const status: StreamInfo["status"] = record === undefined
+        ? "missing"
+        : record.tombstoned
+        ? "tombstoned"
+        : record.deleted
+        ? "deleted"
+        : lastVersion === undefined
+        ? "missing"
+        : "active"
+      return { stream, status, lastVersion, retention: retentionOf(record) }
+    })
+
+  // Check and change in one synchronous step, so no append can slip in between.
+  const deleteWith = (
+    stream: string,
+    deleteOptions: { readonly expected?: ExpectedVersion.ExpectedVersion | undefined } | undefined,
+    change: (record: StreamRecord) => void
+  ) =>
+    Effect.flatMap(StreamName.make(stream), (): Effect.Effect<void, StreamDeleted | WrongExpectedVersion> => {
+      const record = streams.get(stream)
+      if (record?.tombstoned) return Effect.fail(new StreamDeleted({ stream, tombstoned: true }))
+      const conflict = ExpectedVersion.check(stream, deleteOptions?.expected, {
+        lastVersion: lastVersionOf(record),
+        deleted: record?.deleted ?? false
+      })
+      if (conflict !== undefined) return Effect.fail(conflict)
+      change(recordFor(stream))
+      return Effect.void
+    })
+
+  const deleteStream: EventStoreShape["deleteStream"] = (stream, deleteOptions) =>
+    deleteWith(stream, deleteOptions, (record) => {
+      const last = lastVersionOf(record)
+      if (last === undefined) return
+      record.deleted = true
+      record.truncateBefore = last + 1n
+    })
+
+  const tombstoneStream: EventStoreShape["tombstoneStream"] = (stream, deleteOptions) =>
+    deleteWith(stream, deleteOptions, (record) => {
+      record.tombstoned = true
+    })
+
+  const setRetention: EventStoreShape["setRetention"] = (stream, patch) =>
+    Effect.gen(function*() {
+      const rules = yield* Inputs.retention(patch)
+      const record = recordFor((yield* openStream(stream))?.name ?? stream)
+      if (rules.truncateBefore !== undefined) record.truncateBefore = rules.truncateBefore ?? undefined
+      if (rules.maxCount !== undefined) record.maxCount = rules.maxCount ?? undefined
+      if (rules.maxAgeMillis !== undefined) record.maxAgeMillis = rules.maxAgeMillis ?? undefined
+      return retentionOf(record)
+    })
+
+  const saveSnapshot: EventStoreShape["saveSnapshot"] = (stream, snapshot) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const version = yield* Inputs.bigint("saveSnapshot", "version", snapshot.version)
+      const schemaVersion = snapshot.schemaVersion ?? 1
+      const state = yield* Inputs.snapshotState(snapshot.state, schemaVersion)
+      const createdAt = new Date(yield* Clock.currentTimeMillis)
+      snapshots.set(stream, { version, state, schemaVersion, createdAt })
+    })
+
+  const loadSnapshot: EventStoreShape["loadSnapshot"] = (stream) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const snapshot = snapshots.get(stream)
+      return snapshot === undefined ? Option.none() : Option.some({
+        stream,
+        version: snapshot.version,
+        state: JSON.parse(snapshot.state),
+        schemaVersion: snapshot.schemaVersion,
+        createdAt: snapshot.createdAt
+      })
+    })
+
+  const saveCheckpoint: EventStoreShape["saveCheckpoint"] = (name, position) =>
+    Effect.gen(function*() {
+      yield* Inputs.checkpointName("saveCheckpoint", name)
+      checkpoints.set(name, yield* Inputs.bigint("saveCheckpoint", "position", position))
+    })
+
+  const loadCheckpoint: EventStoreShape["loadCheckpoint"] = (name) =>
+    Effect.map(Inputs.checkpointName("loadCheckpoint", name), (name) => Option.fromUndefinedOr(checkpoints.get(name)))
+
+  const eventStore = EventStore.of(Tracing.eventStore({
+    backend,
+    append,
+    appendMany,
+    read,
+    readAll,
+    subscribe,
+    subscribeAll,
+    streamInfo,
+    deleteStream,
+    tombstoneStream,
+    setRetention,
+    saveSnapshot,
+    loadSnapshot,
+    saveCheckpoint,
+    loadCheckpoint
+  }))
+
+  // ---- documents ----
+
+  const documentId = (collection: string, id: string) => {
+    const problem = DocumentQuery.collectionProblem(collection) ?? DocumentQuery.documentIdProblem(id)
+    return problem === undefined
+      ? Effect.void
+      : Effect.fail(new InvalidDocument({ collection, id: String(id), detail: problem }))
+  }
+
+  const decodeDocument = <A, I>(collection: Collection<A, I>, id: string, stored: StoredDocument) =>
+    Schema.decodeUnknownEffect(collection.schema)(stored.encoded).pipe(
+      Effect.map((value): Document<A> => ({ id, version: stored.version, value })),
+      Effect.mapError((error) =>
+        new InvalidDocument({
+          collection: collection.name,
+          id,
+          detail: `stored document does not decode: ${error.message}`
+        })
+      )
+    )
+
+  const encodeDocument = <A, I>(collection: Collection<A, I>, id: string, value: A) =>
+    Schema.encodeEffect(collection.schema)(value).pipe(
+      Effect.mapError((error) => new InvalidDocument({ collection: collection.name, id, detail: error.message })),
+      Effect.flatMap((encoded) => {
+        const problem = Json.problem(encoded)
+        if (problem !== undefined) {
+          return Effect.fail(
+            new InvalidDocument({ collection: collection.name, id, detail: `not plain JSON: ${problem}` })
+          )
+        }
+        const json = JSON.stringify(encoded)
+        const size = Json.byteLength(json)
+        return size > maxEventBytes
+          ? Effect.fail(
+            new InvalidDocument({
+              collection: collection.name,
+              id,
+              detail: `${size} bytes of JSON; the limit is ${maxEventBytes}`
+            })
+          )
+          : Effect.succeed(json)
+      })
+    )
+
+  const checkExpected = (
+    collection: string,
+    id: string,
+    expected: ExpectedDocument | undefined,
+    current: StoredDocument | undefined
+  ) => {
+    const want = expected ?? "any"
+    const ok = want === "any" || (want === "missing" ? current === undefined : current?.version === want)
+    if (ok) return undefined
+    return current === undefined
+      ? new DocumentConflict({ collection, id, expected: expectedDocumentLabel(want) })
+      : new DocumentConflict({ collection, id, expected: expectedDocumentLabel(want), actual: current.version })
+  }
+
+  const documentsOf = (name: string) => {
+    let collection = documents.get(name)
+    if (collection === undefined) {
+      collection = new Map()
+      documents.set(name, collection)
+    }
+    return collection
+  }
+
+  const get: DocumentStore["Service"]["get"] = (collection, id) =>
+    Effect.gen(function*() {
+      yield* documentId(collection.name, id)
+      const stored = documents.get(collection.name)?.get(id)
+      return stored === undefined ? Option.none() : Option.some(yield* decodeDocument(collection, id, stored))
+    })
+
+  const put: DocumentStore["Service"]["put"] = (collection, id, value, putOptions) =>
+    Effect.gen(function*() {
+      yield* documentId(collection.name, id)
+      const expected = putOptions?.expected
+      if (
+        expected !== undefined && expected !== "any" && expected !== "missing" &&
+        !(typeof expected === "bigint" && expected >= 1n)
+      ) {
+        return yield* new InvalidArgument({
+          operation: "put",
+          detail: "expected must be \"any\", \"missing\" or a bigint >= 1"
+        })
+      }
+      const json = yield* encodeDocument(collection, id, value)
+      const requests = putOptions?.events ?? []
+      const plans = requests.length === 0
+        ? []
+        : yield* Effect.flatMap(validateMany(requests), () => prepareAll(requests))
+      const now = yield* Clock.currentTimeMillis
+      const current = documents.get(collection.name)?.get(id)
+      const conflict = checkExpected(collection.name, id, expected, current)
+      if (conflict !== undefined) return yield* conflict
+      const version = (current?.version ?? 0n) + 1n
+      const store = () => documentsOf(collection.name).set(id, { version, json, encoded: JSON.parse(json) })
+      // Events and document commit together: the event checks run first, the document is stored
+      // in the same synchronous step as the events.
+      const appended = plans.length === 0 ? (store(), []) : yield* commit(plans, now, store)
+      return { version, appended }
+    })
+
+  const remove: DocumentStore["Service"]["delete"] = (collection, id, deleteOptions) =>
+    Effect.gen(function*() {
+      yield* documentId(collection.name, id)
+      const current = documents.get(collection.name)?.get(id)
+      const conflict = checkExpected(collection.name, id, deleteOptions?.expected, current)
+      if (conflict !== undefined) return yield* conflict
+      return documents.get(collection.name)?.delete(id) ?? false
+    })
+
+  const matching = (collection: string, query: DocumentQuery.NormalizedQuery) => {
+    const found: Array<{ id: string; stored: StoredDocument; key: DocumentQuery.CursorPosition }> = []
+    for (const [id, stored] of documents.get(collection) ?? []) {
+      if (!DocumentQuery.matches(stored.encoded, query)) continue
+      const key = { values: DocumentQuery.sortValues(stored.encoded, query), id }
+      if (query.after !== undefined && DocumentQuery.compareKeys(query, key, query.after) <= 0) continue
+      found.push({ id, stored, key })
+    }
+    return found.sort((a, b) => DocumentQuery.compareKeys(query, a.key, b.key))
+  }
+
+  const findPage = <A, I>(collection: Collection<A, I>, query?: Query) =>
+    Effect.gen(function*() {
+      const normalized = yield* DocumentQuery.normalize(collection.name, query)
+      const size = normalized.limit ?? 100
+      const rows = matching(collection.name, normalized)
+      const page = rows.slice(0, size)
+      const documents = yield* Effect.forEach(page, (row) => decodeDocument(collection, row.id, row.stored))
+      const last = page[page.length - 1]
+      const cursor = rows.length > size && last !== undefined
+        ? Option.some(DocumentQuery.encodeCursor(normalized.fingerprint, last.key))
+        : Option.none()
+      return { documents, cursor } satisfies Page<A>
+    })
+
+  const find: DocumentStore["Service"]["find"] = (collection, query) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const normalized = yield* DocumentQuery.normalize(collection.name, query)
+      const total = normalized.limit
+      return Stream.paginate(
+        { cursor: query?.cursor, remaining: total ?? Number.POSITIVE_INFINITY },
+        ({ cursor, remaining }) =>
+          Effect.map(
+            findPage(collection, { ...query, cursor, limit: Math.min(pageSize, remaining) }),
+            (page) => {
+              const left = remaining - page.documents.length
+              return [
+                page.documents,
+                Option.isSome(page.cursor) && left > 0
+                  ? Option.some({ cursor: page.cursor.value, remaining: left })
+                  : Option.none()
+              ] as const
+            }
+          )
+      )
+    }))
+
+  const count: DocumentStore["Service"]["count"] = (collection, query) =>
+    Effect.map(
+      DocumentQuery.normalize(collection.name, { where: query?.where }),
+      (normalized) => matching(collection.name, normalized).length
+    )
+
+  const documentStore = DocumentStore.of(Tracing.documentStore({
+    backend,
+    get,
+    put,
+    delete: remove,
+    find,
+    findPage,
+    count
+  }))
+
+  return { eventStore, documentStore }
+})
+
+/**
+ * An in-memory EventStore and DocumentStore, sharing one state.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (options?: MemoryStoreOptions): Layer.Layer<EventStore | DocumentStore> =>
+  Layer.effectContext(
+    Effect.map(make(options), ({ documentStore, eventStore }) =>
+      Context.make(EventStore, eventStore).pipe(Context.add(DocumentStore, documentStore)))
+  )

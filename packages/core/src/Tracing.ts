@@ -1,0 +1,93 @@
+/**
+ * Spans on every store operation. Backends wrap their implementation with {@link eventStore} and
+ * {@link documentStore}, so every backend reports the same span names and attributes:
+ * `strata.<operation>` with `strata.backend`, `strata.stream` / `strata.collection` and, for
+ * appends, `strata.event.count`.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { DocumentStoreShape } from "./DocumentStore.ts"
+import type { EventStoreShape } from "./EventStore.ts"
+
+const span = (name: string, attributes: Record<string, unknown>) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.withSpan(effect, name, { attributes })
+
+const streamSpan = (name: string, attributes: Record<string, unknown>) => <A, E, R>(stream: Stream.Stream<A, E, R>) =>
+  Stream.withSpan(stream, name, { attributes })
+
+/**
+ * Wraps every EventStore operation in a span.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const eventStore = (self: EventStoreShape): EventStoreShape => {
+  const backend = { "strata.backend": self.backend }
+  const onStream = (stream: string) => ({ ...backend, "strata.stream": stream })
+  return {
+    ...self,
+    append: (stream, events, options) =>
+      self.append(stream, events, options).pipe(
+        span("strata.append", { ...onStream(stream), "strata.event.count": events?.length })
+      ),
+    appendMany: (requests) =>
+      self.appendMany(requests).pipe(
+        span("strata.appendMany", {
+          ...backend,
+          "strata.stream.count": requests?.length,
+          "strata.event.count": Array.isArray(requests)
+            ? requests.reduce((n, r) => n + (r?.events?.length ?? 0), 0)
+            : undefined
+        })
+      ),
+    read: (stream, options) => self.read(stream, options).pipe(streamSpan("strata.read", onStream(stream))),
+    readAll: (options) => self.readAll(options).pipe(streamSpan("strata.readAll", backend)),
+    subscribe: (stream, options) =>
+      self.subscribe(stream, options).pipe(streamSpan("strata.subscribe", onStream(stream))),
+    subscribeAll: (options) => self.subscribeAll(options).pipe(streamSpan("strata.subscribeAll", backend)),
+    streamInfo: (stream) => self.streamInfo(stream).pipe(span("strata.streamInfo", onStream(stream))),
+    deleteStream: (stream, options) =>
+      self.deleteStream(stream, options).pipe(span("strata.deleteStream", onStream(stream))),
+    tombstoneStream: (stream, options) =>
+      self.tombstoneStream(stream, options).pipe(span("strata.tombstoneStream", onStream(stream))),
+    setRetention: (stream, patch) =>
+      self.setRetention(stream, patch).pipe(span("strata.setRetention", onStream(stream))),
+    saveSnapshot: (stream, snapshot) =>
+      self.saveSnapshot(stream, snapshot).pipe(span("strata.saveSnapshot", onStream(stream))),
+    loadSnapshot: (stream) => self.loadSnapshot(stream).pipe(span("strata.loadSnapshot", onStream(stream))),
+    saveCheckpoint: (name, position) =>
+      self.saveCheckpoint(name, position).pipe(
+        span("strata.saveCheckpoint", { ...backend, "strata.checkpoint": name })
+      ),
+    loadCheckpoint: (name) =>
+      self.loadCheckpoint(name).pipe(span("strata.loadCheckpoint", { ...backend, "strata.checkpoint": name }))
+  }
+}
+
+/**
+ * Wraps every DocumentStore operation in a span.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const documentStore = (self: DocumentStoreShape): DocumentStoreShape => {
+  const on = (collection: { readonly name: string }, id?: string) => ({
+    "strata.backend": self.backend,
+    "strata.collection": collection.name,
+    ...(id === undefined ? {} : { "strata.document.id": id })
+  })
+  return {
+    ...self,
+    get: (collection, id) => self.get(collection, id).pipe(span("strata.document.get", on(collection, id))),
+    put: (collection, id, value, options) =>
+      self.put(collection, id, value, options).pipe(span("strata.document.put", on(collection, id))),
+    delete: (collection, id, options) =>
+      self.delete(collection, id, options).pipe(span("strata.document.delete", on(collection, id))),
+    find: (collection, query) => self.find(collection, query).pipe(streamSpan("strata.document.find", on(collection))),
+    findPage: (collection, query) =>
+      self.findPage(collection, query).pipe(span("strata.document.findPage", on(collection))),
+    count: (collection, query) => self.count(collection, query).pipe(span("strata.document.count", on(collection)))
+  }
+}

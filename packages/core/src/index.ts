@@ -1,0 +1,18 @@
+/**
+ * @strata/core: the EventStore and DocumentStore contract, typed events, composition layers and
+ * the in-memory backend.
+ *
+ * @since 0.1.0
+ */
+export * as DocumentQuery from "./DocumentQuery.ts"
+export * as DocumentStore from "./DocumentStore.ts"
+export * as Event from "./Event.ts"
+export * as EventStore from "./EventStore.ts"
+export * as ExpectedVersion from "./ExpectedVersion.ts"
+export * as Inputs from "./Inputs.ts"
+export * as MemoryStore from "./MemoryStore.ts"
+export * as Retry from "./Retry.ts"
+export * as StoreError from "./StoreError.ts"
+export * as StreamName from "./StreamName.ts"
+export * as Subscription from "./Subscription.ts"
+export * as Tracing from "./Tracing.ts"
