@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+export * as DocumentCodec from "./DocumentCodec.ts"
 export * as DocumentQuery from "./DocumentQuery.ts"
 export * as DocumentStore from "./DocumentStore.ts"
 export * as Event from "./Event.ts"

@@ -1,0 +1,82 @@
+/**
+ * Encoding and decoding documents, shared by every backend so the same values are accepted and
+ * refused everywhere.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as DocumentQuery from "./DocumentQuery.ts"
+import type { Collection, Document } from "./DocumentStore.ts"
+import * as Json from "./internal/json.ts"
+import { InvalidDocument } from "./StoreError.ts"
+
+/**
+ * The default largest document, as UTF-8 JSON.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const defaultMaxDocumentBytes = 1024 * 1024
+
+/**
+ * Checks the collection name and the id of a document.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const checkId = (collection: string, id: string): Effect.Effect<void, InvalidDocument> => {
+  const problem = DocumentQuery.collectionProblem(collection) ?? DocumentQuery.documentIdProblem(id)
+  return problem === undefined
+    ? Effect.void
+    : Effect.fail(new InvalidDocument({ collection: String(collection), id: String(id), detail: problem }))
+}
+
+/**
+ * Encodes a value with the collection's schema into JSON text: plain JSON, no U+0000 in strings
+ * (PostgreSQL's jsonb cannot hold it, so no backend accepts it), at most `maxBytes`.
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
+export const encode = <A, I>(
+  collection: Collection<A, I>,
+  id: string,
+  value: A,
+  maxBytes: number = defaultMaxDocumentBytes
+): Effect.Effect<string, InvalidDocument> =>
+  Schema.encodeEffect(collection.schema)(value).pipe(
+    Effect.mapError((error) => new InvalidDocument({ collection: collection.name, id, detail: error.message })),
+    Effect.flatMap((encoded) => {
+      const fail = (detail: string) => Effect.fail(new InvalidDocument({ collection: collection.name, id, detail }))
+      const problem = Json.problem(encoded)
+      if (problem !== undefined) return fail(`not plain JSON: ${problem}`)
+      const json = JSON.stringify(encoded)
+      if (json.includes("\\u0000")) return fail("strings in documents cannot contain U+0000 (NUL)")
+      const size = Json.byteLength(json)
+      return size > maxBytes ? fail(`${size} bytes of JSON; the limit is ${maxBytes}`) : Effect.succeed(json)
+    })
+  )
+
+/**
+ * Decodes a stored document (its parsed JSON) with the collection's schema.
+ *
+ * @category decoding
+ * @since 0.1.0
+ */
+export const decode = <A, I>(
+  collection: Collection<A, I>,
+  id: string,
+  version: bigint,
+  encoded: unknown
+): Effect.Effect<Document<A>, InvalidDocument> =>
+  Schema.decodeUnknownEffect(collection.schema)(encoded).pipe(
+    Effect.map((value): Document<A> => ({ id, version, value })),
+    Effect.mapError((error) =>
+      new InvalidDocument({
+        collection: collection.name,
+        id,
+        detail: `stored document does not decode: ${error.message}`
+      })
+    )
+  )

@@ -1,0 +1,6 @@
+/**
+ * @strata/postgres: Strata on PostgreSQL.
+ *
+ * @since 0.1.0
+ */
+export * as PgStore from "./PgStore.ts"

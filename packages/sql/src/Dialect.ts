@@ -1,0 +1,102 @@
+/**
+ * The seam between Strata's one SQL implementation and each database: schema, value encodings,
+ * JSON field expressions for document queries, and the locking/notification hooks that differ.
+ * Everything else (the append algorithm, reads, subscriptions, documents) is shared.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import type * as Statement from "effect/sql/Statement"
+
+/**
+ * A schema migration: statements applied in one transaction, recorded in `strata_migrations`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Migration {
+  readonly id: number
+  readonly name: string
+  readonly statements: ReadonlyArray<string>
+}
+
+/**
+ * The SQL expressions for one JSON field of a document, for filtering and keyset ordering.
+ * `rank`/`num`/`str` form the sort key: missing/null < booleans < numbers < strings < other,
+ * numbers by value, strings by code point.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface FieldExpressions {
+  readonly rank: string
+  readonly num: string
+  readonly str: string
+  /** Indexable expressions to declare for this field. */
+  readonly indexed: ReadonlyArray<string>
+  readonly equals: (sql: SqlClient.SqlClient, value: string | number | boolean | null) => Statement.Fragment
+  readonly compare: (
+    sql: SqlClient.SqlClient,
+    op: "gt" | "gte" | "lt" | "lte",
+    value: string | number
+  ) => Statement.Fragment
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface StreamRow {
+  readonly stream: string
+  readonly last_version: unknown
+  readonly deleted: unknown
+  readonly tombstoned: unknown
+  readonly truncate_before: unknown
+  readonly max_count: unknown
+  readonly max_age_ms: unknown
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Dialect {
+  readonly name: "postgres" | "sqlite"
+  readonly migrations: ReadonlyArray<Migration>
+  /** A timestamp parameter from epoch milliseconds. */
+  readonly time: (millis: number) => unknown
+  readonly decodeTime: (value: unknown) => Date
+  /** A JSON text parameter for an event/snapshot column. */
+  readonly json: (sql: SqlClient.SqlClient, text: string) => Statement.Fragment
+  /** A JSON text parameter for a document column (indexed JSON where the database has one). */
+  readonly document: (sql: SqlClient.SqlClient, text: string) => Statement.Fragment
+  readonly decodeJson: (value: unknown) => unknown
+  /**
+   * Reads and locks the rows of `streams` for the rest of the transaction (creating them where
+   * the database locks rows, so concurrent appenders to a new stream serialise too).
+   */
+  readonly lockStreams: (
+    sql: SqlClient.SqlClient,
+    streams: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<StreamRow>, SqlError>
+  /** Runs right before events are inserted, inside the transaction (PostgreSQL: the commit-order lock). */
+  readonly beforeInsert: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
+  /** Runs after events are inserted, inside the transaction (PostgreSQL: NOTIFY). */
+  readonly afterInsert: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
+  /** Serialises concurrent migration runs, inside their transaction. */
+  readonly lockMigrations: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
+  /** Makes text comparisons and ordering use code point order (PostgreSQL: `COLLATE "C"`). */
+  readonly binary: string
+  /** Most bound parameters one statement may carry. */
+  readonly maxParams: number
+  /** Whether an error is a UNIQUE violation (drivers that do not classify it need the message). */
+  readonly isUniqueViolation: (error: SqlError) => boolean
+  /** Appended to a document SELECT that precedes a write. */
+  readonly forUpdate: string
+  /** Expressions for a validated document field path. */
+  readonly field: (path: ReadonlyArray<string>) => FieldExpressions
+  /** Index DDL for a declared document index. */
+  readonly createIndex: (collection: string, name: string, expressions: ReadonlyArray<string>) => string
+}

@@ -1,0 +1,101 @@
+/**
+ * The PostgreSQL dialect: json for events (stored byte for byte), jsonb with expression indexes for
+ * documents, row locks on stream rows, and a commit-order lock that keeps the global log gap-free.
+ *
+ * Why the commit-order lock: a position from a sequence is taken at INSERT but becomes visible at
+ * COMMIT, so concurrent appenders can commit out of position order, and a reader paging by
+ * `position > cursor` would skip the late committer forever. Each append takes one transaction-scoped
+ * advisory lock right before inserting its events and keeps it until it commits, so positions are
+ * handed out in commit order and a reader never sees a position before all smaller ones are
+ * visible. Stream checks and row locks happen before the lock, so only the insert and the commit
+ * are serialised; a transaction that never appends (any other work on the server) never touches it,
+ * so an unrelated long transaction cannot stall readers.
+ *
+ * @since 0.1.0
+ */
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Effect from "effect/Effect"
+import type { Dialect, FieldExpressions, StreamRow } from "./Dialect.ts"
+import * as Migrations from "./Migrations.ts"
+
+/**
+ * The advisory lock key that orders appends (an arbitrary constant: "strata" in ASCII).
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const commitLockKey = 0x737472617461
+
+/**
+ * The advisory lock key that serialises migration runs.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const migrationLockKey = 0x737472617462
+
+/**
+ * The NOTIFY channel that wakes subscribers after an append commits.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const channel = "strata_events"
+
+const field = (path: ReadonlyArray<string>): FieldExpressions => {
+  // Paths are validated identifiers (DocumentQuery.fieldPathPattern), so inlining them is safe and
+  // lets the planner match declared expression indexes.
+  const x = `(data #> '{${path.join(",")}}')`
+  const type = `jsonb_typeof${x}`
+  return {
+    rank:
+      `(CASE ${type} WHEN 'boolean' THEN 1 WHEN 'number' THEN 2 WHEN 'string' THEN 3 WHEN 'object' THEN 4 WHEN 'array' THEN 4 ELSE 0 END)`,
+    num:
+      `(CASE ${type} WHEN 'number' THEN ${x}::numeric WHEN 'boolean' THEN (CASE WHEN ${x}::boolean THEN 1 ELSE 0 END) ELSE 0 END)`,
+    str: `((CASE ${type} WHEN 'string' THEN ${x} #>> '{}' ELSE '' END) COLLATE "C")`,
+    indexed: [x],
+    equals: (sql, value) =>
+      value === null
+        ? sql.literal(`(${x} IS NULL OR ${x} = 'null'::jsonb)`)
+        : sql`${sql.literal(x)} = ${JSON.stringify(value)}::jsonb`,
+    compare: (sql, op, value) => {
+      const operator = { gt: ">", gte: ">=", lt: "<", lte: "<=" }[op]
+      return typeof value === "number"
+        ? sql`(${sql.literal(`${type} = 'number' AND ${x} ${operator}`)} ${JSON.stringify(value)}::jsonb)`
+        : sql`(${sql.literal(`${type} = 'string' AND (${x} #>> '{}') COLLATE "C" ${operator}`)} ${value})`
+    }
+  }
+}
+
+/**
+ * @category dialects
+ * @since 0.1.0
+ */
+export const dialect: Dialect = {
+  name: "postgres",
+  migrations: Migrations.postgres,
+  time: (millis) => new Date(millis).toISOString(),
+  decodeTime: (value) => value instanceof Date ? value : new Date(String(value)),
+  json: (sql, text) => sql`${text}::json`,
+  document: (sql, text) => sql`${text}::jsonb`,
+  decodeJson: (value) => typeof value === "string" ? JSON.parse(value) : value,
+  lockStreams: (sql, streams) =>
+    // Sorted, so two multi-stream appends lock rows in the same order and cannot deadlock.
+    sql<StreamRow>`INSERT INTO strata_streams ${
+      sql.insert(
+        [...streams].sort().map((stream) => ({ stream })) as unknown as NonEmptyReadonlyArray<{ stream: string }>
+      )
+    } ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream RETURNING *`,
+  beforeInsert: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${commitLockKey})`),
+  afterInsert: (sql) => Effect.asVoid(sql`SELECT pg_notify(${channel}, '')`),
+  lockMigrations: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${migrationLockKey})`),
+  binary: " COLLATE \"C\"",
+  maxParams: 65_535,
+  isUniqueViolation: (error) => error.reason._tag === "UniqueViolation",
+  forUpdate: "FOR UPDATE",
+  field,
+  createIndex: (collection, name, expressions) =>
+    `CREATE INDEX IF NOT EXISTS ${name} ON strata_documents (${
+      expressions.join(", ")
+    }) WHERE collection = '${collection}'`
+}

@@ -1,0 +1,929 @@
+/**
+ * Strata's one SQL implementation of EventStore and DocumentStore, over effect/sql's SqlClient.
+ * PostgreSQL, SQLite and D1 differ only in their {@link Dialect}.
+ *
+ * Appends run in one transaction: lock the stream rows, check tombstones and expected versions,
+ * take the dialect's commit-order lock, insert the events, move the stream rows, notify. A failed
+ * append is examined afterwards for an idempotent replay (the same event ids already stored in the
+ * same stream and order), which succeeds with the original result.
+ *
+ * @since 0.1.0
+ */
+import {
+  DocumentCodec,
+  DocumentQuery,
+  DocumentStore,
+  Event,
+  EventStore,
+  ExpectedVersion,
+  Inputs,
+  StoreError,
+  StreamName,
+  Subscription,
+  Tracing
+} from "@strata/core"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import type * as Statement from "effect/sql/Statement"
+import * as Stream from "effect/Stream"
+import type { Dialect, StreamRow } from "./Dialect.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface SqlStoreOptions {
+  readonly dialect: Dialect
+  /** Name in spans, metrics and errors. Defaults to the dialect's name. */
+  readonly backend?: string | undefined
+  /** Largest event or document (UTF-8 JSON). Default 1 MiB. */
+  readonly maxEventBytes?: number | undefined
+  /** Rows per page for reads, subscriptions and document queries. Default 500. */
+  readonly pageSize?: number | undefined
+  /**
+   * How long a live subscription waits for a wake-up before it reads anyway, so appends from
+   * other processes are seen. Default 250 ms.
+   */
+  readonly pollInterval?: Duration.Input | undefined
+}
+
+/**
+ * What {@link make} builds: both services plus the wake-up signal, which a backend may also feed
+ * (PostgreSQL publishes to it on NOTIFY).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SqlStore {
+  readonly eventStore: EventStore.EventStoreShape
+  readonly documentStore: DocumentStore.DocumentStoreShape
+  readonly signal: PubSub.PubSub<void>
+}
+
+interface EventRow {
+  readonly position: unknown
+  readonly event_id: string
+  readonly stream: string
+  readonly version: unknown
+  readonly type: string
+  readonly data: unknown
+  readonly metadata: unknown
+  readonly created_at: unknown
+}
+
+interface Plan {
+  readonly request: EventStore.AppendRequest
+  readonly prepared: ReadonlyArray<Event.PreparedEvent>
+}
+
+const big = (value: unknown): bigint => typeof value === "bigint" ? value : BigInt(value as string | number)
+const optionalBig = (value: unknown): bigint | undefined =>
+  value === null || value === undefined ? undefined : big(value)
+const bool = (value: unknown): boolean =>
+  value === true || value === 1 || value === 1n || value === "1" || value === "t"
+const maxPosition = 9_223_372_036_854_775_807n
+
+const eventColumns = "position, event_id, stream, version, type, data, metadata, created_at"
+
+/**
+ * Builds the stores over the SqlClient in context. The schema must exist (see `Migrations.run`).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
+  const sql = yield* SqlClient.SqlClient
+  const { dialect } = options
+  const backend = options.backend ?? dialect.name
+  const maxEventBytes = options.maxEventBytes ?? Event.defaultMaxEventBytes
+  const pageSize = options.pageSize ?? 500
+  const pollInterval = options.pollInterval ?? Duration.millis(250)
+  const signal = yield* Subscription.makeSignal
+  const wake = PubSub.publish(signal, undefined)
+
+  // Transient database failures become StoreUnavailable; anything else is a bug, so a defect.
+  const unavailable = (operation: string) => (error: SqlError) =>
+    error.isRetryable
+      ? Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
+      : Effect.die(error)
+
+  const toRecorded = (row: EventRow): Event.RecordedEvent => ({
+    id: row.event_id,
+    stream: row.stream,
+    version: big(row.version),
+    position: big(row.position),
+    type: row.type,
+    data: dialect.decodeJson(row.data),
+    metadata: dialect.decodeJson(row.metadata) as Event.EventMetadata,
+    createdAt: dialect.decodeTime(row.created_at)
+  })
+
+  const stateOf = (row: StreamRow | undefined): ExpectedVersion.StreamState => {
+    const last = row === undefined ? -1n : big(row.last_version)
+    return { lastVersion: last < 0n ? undefined : last, deleted: row !== undefined && bool(row.deleted) }
+  }
+
+  // ---- appends ----
+
+  const insertChunks = <A extends Record<string, unknown>>(rows: ReadonlyArray<A>, columns: number) => {
+    const size = Math.max(1, Math.floor(dialect.maxParams / columns))
+    const chunks: Array<NonEmptyReadonlyArray<A>> = []
+    for (let i = 0; i < rows.length; i += size) {
+      chunks.push(rows.slice(i, i + size) as unknown as NonEmptyReadonlyArray<A>)
+    }
+    return chunks
+  }
+
+  /** The append transaction. `alsoInTransaction` runs after the events, before commit (documents). */
+  const appendInTransaction = <E = never>(
+    plans: ReadonlyArray<Plan>,
+    now: number,
+    alsoInTransaction: Effect.Effect<void, E> = Effect.void as Effect.Effect<void, E>
+  ) =>
+    sql.withTransaction(Effect.gen(function*() {
+      const rows = yield* dialect.lockStreams(sql, plans.map((plan) => plan.request.stream))
+      const byName = new Map(rows.map((row) => [row.stream, row]))
+      const writes: Array<{ plan: Plan; first: bigint }> = []
+      for (const plan of plans) {
+        const { stream } = plan.request
+        const row = byName.get(stream)
+        if (row !== undefined && bool(row.tombstoned)) {
+          return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
+        }
+        const state = stateOf(row)
+        const conflict = ExpectedVersion.check(stream, plan.request.expected, state)
+        if (conflict !== undefined) return yield* conflict
+        writes.push({ plan, first: (state.lastVersion ?? -1n) + 1n })
+      }
+      yield* dialect.beforeInsert(sql)
+      const createdAt = dialect.time(now)
+      const eventRows = writes.flatMap(({ first, plan }) =>
+        plan.prepared.map((event, i) => ({
+          event_id: event.id,
+          stream: plan.request.stream,
+          version: first + BigInt(i),
+          category: StreamName.category(plan.request.stream),
+          type: event.type,
+          data: event.data,
+          metadata: event.metadata,
+          created_at: createdAt
+        }))
+      )
+      const positions = new Map<string, bigint>()
+      for (const chunk of insertChunks(eventRows, 8)) {
+        const inserted = yield* sql<{ stream: string; position: unknown }>`INSERT INTO strata_events ${
+          sql.insert(chunk)
+        } RETURNING stream, position`
+        for (const row of inserted) {
+          const position = big(row.position)
+          if (position > (positions.get(row.stream) ?? -1n)) positions.set(row.stream, position)
+        }
+      }
+      const streamRows = writes.map(({ first, plan }) => ({
+        stream: plan.request.stream,
+        last_version: first + BigInt(plan.prepared.length) - 1n,
+        deleted: false
+      }))
+      for (const chunk of insertChunks(streamRows, 3)) {
+        yield* sql`INSERT INTO strata_streams ${
+          sql.insert(chunk)
+        } ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = excluded.deleted`
+      }
+      yield* dialect.afterInsert(sql)
+      yield* alsoInTransaction
+      // Subscribers in this process wake once the outermost transaction has committed.
+      yield* sql.afterCommit(Effect.asVoid(wake))
+      return writes.map(({ first, plan }): EventStore.AppendResult => ({
+        stream: plan.request.stream,
+        nextExpectedVersion: first + BigInt(plan.prepared.length) - 1n,
+        position: positions.get(plan.request.stream)!
+      }))
+    }))
+
+  type Replay =
+    | { readonly _tag: "New" }
+    | { readonly _tag: "Replay"; readonly result: EventStore.AppendResult }
+    | { readonly _tag: "Duplicate"; readonly eventId: string }
+
+  // After a failed append: which parts were already stored by an earlier, identical append?
+  const classify = (plans: ReadonlyArray<Plan>) =>
+    Effect.gen(function*() {
+      const ids = plans.flatMap((plan) => plan.prepared.map((event) => event.id))
+      const found = new Map<string, { stream: string; version: bigint; position: bigint }>()
+      for (let i = 0; i < ids.length; i += 500) {
+        const rows = yield* sql<{ event_id: string; stream: string; version: unknown; position: unknown }>`
+          SELECT event_id, stream, version, position FROM strata_events WHERE ${
+          sql.in("event_id", ids.slice(i, i + 500))
+        }`
+        for (const row of rows) {
+          found.set(row.event_id, { stream: row.stream, version: big(row.version), position: big(row.position) })
+        }
+      }
+      return plans.map((plan): Replay => {
+        const { prepared, request } = plan
+        const first = found.get(prepared[0].id)
+        if (first === undefined) {
+          const taken = prepared.find((event) => found.has(event.id))
+          return taken === undefined ? { _tag: "New" } : { _tag: "Duplicate", eventId: taken.id }
+        }
+        const replay = first.stream === request.stream && prepared.every((event, i) => {
+          const earlier = found.get(event.id)
+          return earlier !== undefined && earlier.stream === request.stream &&
+            earlier.version === first.version + BigInt(i)
+        })
+        if (!replay) return { _tag: "Duplicate", eventId: prepared[0].id }
+        const last = found.get(prepared[prepared.length - 1].id)!
+        return {
+          _tag: "Replay",
+          result: { stream: request.stream, nextExpectedVersion: last.version, position: last.position }
+        }
+      })
+    })
+
+  const commit = (
+    plans: ReadonlyArray<Plan>,
+    now: number,
+    retried = false
+  ): Effect.Effect<
+    ReadonlyArray<EventStore.AppendResult>,
+    StoreError.WrongExpectedVersion | StoreError.StreamDeleted | StoreError.DuplicateEvent | StoreError.StoreUnavailable
+  > =>
+    appendInTransaction(plans, now).pipe(
+      Effect.catch((error) =>
+        Effect.gen(function*() {
+          if (error._tag === "StreamDeleted") return yield* error
+          if (error._tag === "SqlError" && !dialect.isUniqueViolation(error)) return yield* unavailable("append")(error)
+          const outcomes = yield* classify(plans).pipe(Effect.catchTag("SqlError", unavailable("append")))
+          const duplicate = outcomes.find((outcome) => outcome._tag === "Duplicate")
+          if (duplicate !== undefined) {
+            const plan = plans[outcomes.indexOf(duplicate)]
+            return yield* new StoreError.DuplicateEvent({ stream: plan.request.stream, eventId: duplicate.eventId })
+          }
+          const fresh = plans.filter((_, i) => outcomes[i]._tag === "New")
+          if (fresh.length === plans.length) {
+            // Nothing was a replay: a real conflict, or (unique violation) a concurrent writer won a
+            // race the row locks should have prevented; the latter is safe to retry.
+            if (error._tag === "WrongExpectedVersion") return yield* error
+            return yield* new StoreError.StoreUnavailable({
+              operation: "append",
+              reason: "ConcurrentWrite",
+              cause: error
+            })
+          }
+          if (error._tag === "WrongExpectedVersion" && fresh.some((plan) => plan.request.stream === error.stream)) {
+            return yield* error
+          }
+          if (retried) return yield* new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" })
+          const written = fresh.length === 0 ? [] : yield* commit(fresh, now, true)
+          let next = 0
+          return outcomes.map((outcome) => outcome._tag === "Replay" ? outcome.result : written[next++])
+        })
+      )
+    )
+
+  const prepareAll = (requests: ReadonlyArray<EventStore.AppendRequest>) =>
+    Effect.forEach(requests, (request) =>
+      Effect.gen(function*() {
+        yield* StreamName.make(request.stream)
+        const prepared = yield* Event.prepare(request.stream, request.events, maxEventBytes)
+        return { request, prepared } satisfies Plan
+      }))
+
+  const validateMany = (operation: string, requests: ReadonlyArray<EventStore.AppendRequest>) => {
+    const invalid = (detail: string) => Effect.fail(new StoreError.InvalidArgument({ operation, detail }))
+    if (!Array.isArray(requests) || requests.length === 0) return invalid("needs at least one request")
+    const names = new Set<string>()
+    for (const request of requests) {
+      if (names.has(request.stream)) {
+        return invalid(`stream ${JSON.stringify(request.stream)} appears twice; merge its events into one request`)
+      }
+      names.add(request.stream)
+    }
+    return Effect.void
+  }
+
+  const planMany = (operation: string, requests: ReadonlyArray<EventStore.AppendRequest>) =>
+    Effect.gen(function*() {
+      yield* validateMany(operation, requests)
+      const plans = yield* prepareAll(requests)
+      const ids = new Set<string>()
+      for (const plan of plans) {
+        for (const event of plan.prepared) {
+          if (ids.has(event.id)) {
+            return yield* new StoreError.InvalidArgument({
+              operation,
+              detail: `event id ${event.id} appears in more than one request`
+            })
+          }
+          ids.add(event.id)
+        }
+      }
+      return plans
+    })
+
+  const append: EventStore.EventStoreShape["append"] = (stream, events, appendOptions) =>
+    Effect.gen(function*() {
+      const plans = yield* prepareAll([{ stream, events, expected: appendOptions?.expected }])
+      const [result] = yield* commit(plans, yield* Clock.currentTimeMillis)
+      return result
+    })
+
+  const appendMany: EventStore.EventStoreShape["appendMany"] = (requests) =>
+    Effect.gen(function*() {
+      const plans = yield* planMany("appendMany", requests)
+      return yield* commit(plans, yield* Clock.currentTimeMillis)
+    })
+
+  // ---- reads ----
+
+  const streamRow = (stream: string) =>
+    Effect.map(
+      sql<StreamRow>`SELECT * FROM strata_streams WHERE stream = ${stream}`,
+      (rows): StreamRow | undefined => rows[0]
+    )
+
+  // The visible window of a stream now, or the reason it cannot be read.
+  const window = (stream: string) =>
+    Effect.gen(function*() {
+      const row = yield* streamRow(stream)
+      if (row !== undefined && bool(row.tombstoned)) {
+        return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
+      }
+      const { lastVersion } = stateOf(row)
+      const maxCount = optionalBig(row?.max_count)
+      const first = Inputs.firstVisibleVersion(lastVersion, {
+        truncateBefore: optionalBig(row?.truncate_before),
+        maxCount: maxCount === undefined ? undefined : Number(maxCount)
+      })
+      const maxAge = optionalBig(row?.max_age_ms)
+      const minTime = maxAge === undefined ? undefined : (yield* Clock.currentTimeMillis) - Number(maxAge)
+      return { lastVersion, first, minTime }
+    })
+
+  const notTooOld = (minTime: number | undefined) =>
+    minTime === undefined ? sql.literal("1 = 1") : sql`created_at >= ${dialect.time(minTime)}`
+
+  const read: EventStore.EventStoreShape["read"] = (stream, readOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const direction = yield* Inputs.direction("read", readOptions?.direction)
+      const limit = yield* Inputs.limit("read", readOptions?.limit)
+      const from = readOptions?.from === undefined ? undefined : yield* Inputs.bigint("read", "from", readOptions.from)
+      yield* StreamName.make(stream)
+      const visible = yield* window(stream).pipe(Effect.catchTag("SqlError", unavailable("read")))
+      if (visible.lastVersion === undefined) return Stream.empty
+      const forwards = direction === "forwards"
+      return Subscription.paged({
+        initial: from ?? (forwards ? visible.first : visible.lastVersion),
+        pageSize,
+        limit,
+        readPage: (cursor: bigint, want: number) =>
+          Effect.gen(function*() {
+            const start = cursor < visible.first ? visible.first : cursor
+            if (!forwards && cursor < visible.first) return [[], cursor] as const
+            const rows = yield* (forwards
+              ? sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events WHERE stream = ${stream}
+                  AND version >= ${start} AND ${notTooOld(visible.minTime)} ORDER BY version ASC LIMIT ${want}`
+              : sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events WHERE stream = ${stream}
+                  AND version <= ${cursor} AND version >= ${visible.first} AND ${
+                notTooOld(visible.minTime)
+              } ORDER BY version DESC LIMIT ${want}`)
+            const page = rows.map(toRecorded)
+            const last = page[page.length - 1]
+            return [page, last === undefined ? cursor : last.version + (forwards ? 1n : -1n)] as const
+          }).pipe(Effect.catchTag("SqlError", unavailable("read")))
+      })
+    }))
+
+  const filterSql = (filter: EventStore.EventFilter | undefined): Statement.Fragment => {
+    const clauses: Array<Statement.Fragment> = []
+    if (filter?.types !== undefined) {
+      clauses.push(filter.types.length === 0 ? sql.literal("1 = 0") : sql.in("type", filter.types))
+    }
+    if (filter?.categories !== undefined) {
+      clauses.push(filter.categories.length === 0 ? sql.literal("1 = 0") : sql.in("category", filter.categories))
+    }
+    if (filter?.streamPrefixes !== undefined) {
+      clauses.push(
+        filter.streamPrefixes.length === 0 ?
+          sql.literal("1 = 0") :
+          sql.or(
+            filter.streamPrefixes.map((prefix) =>
+              sql`substr(stream, 1, ${sql.literal(String(prefix.length))}) = ${prefix}`
+            )
+          )
+      )
+    }
+    return clauses.length === 0 ? sql.literal("1 = 1") : sql.and(clauses)
+  }
+
+  const readAll: EventStore.EventStoreShape["readAll"] = (readOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const direction = yield* Inputs.direction("readAll", readOptions?.direction)
+      const limit = yield* Inputs.limit("readAll", readOptions?.limit)
+      const from = readOptions?.from === undefined
+        ? undefined
+        : yield* Inputs.bigint("readAll", "from", readOptions.from)
+      yield* Inputs.filter("readAll", readOptions?.filter)
+      const where = filterSql(readOptions?.filter)
+      const forwards = direction === "forwards"
+      return Subscription.paged({
+        initial: from ?? (forwards ? 0n : maxPosition),
+        pageSize,
+        limit,
+        readPage: (cursor: bigint, want: number) =>
+          Effect.map(
+            forwards
+              ? sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events
+                  WHERE position >= ${cursor} AND ${where} ORDER BY position ASC LIMIT ${want}`
+              : sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events
+                  WHERE position <= ${cursor} AND ${where} ORDER BY position DESC LIMIT ${want}`,
+            (rows) => {
+              const page = rows.map(toRecorded)
+              const last = page[page.length - 1]
+              return [page, last === undefined ? cursor : last.position + (forwards ? 1n : -1n)] as const
+            }
+          ).pipe(Effect.catchTag("SqlError", unavailable("readAll")))
+      })
+    }))
+
+  const wakeups: Effect.Effect<PubSub.Subscription<void>, never, Scope.Scope> = PubSub.subscribe(signal)
+
+  const subscribe: EventStore.EventStoreShape["subscribe"] = (stream, subscribeOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const from = subscribeOptions?.from ?? "start"
+      if (typeof from === "object") yield* Inputs.bigint("subscribe", "from.after", from.after, -1n)
+      return Subscription.catchUpThenLive({
+        readPage: (after, want) =>
+          Effect.gen(function*() {
+            const visible = yield* window(stream)
+            const start = after + 1n > visible.first ? after + 1n : visible.first
+            const rows = yield* sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events
+              WHERE stream = ${stream} AND version >= ${start} AND ${
+              notTooOld(visible.minTime)
+            } ORDER BY version ASC LIMIT ${want}`
+            return rows.map(toRecorded)
+          }).pipe(Effect.catchTag("SqlError", unavailable("subscribe"))),
+        head: Effect.map(streamRow(stream), (row) => stateOf(row).lastVersion ?? -1n).pipe(
+          Effect.catchTag("SqlError", unavailable("subscribe"))
+        ),
+        cursorOf: (event) => event.version,
+        wakeups,
+        pollInterval,
+        pageSize
+      }, from)
+    }))
+
+  const subscribeAll: EventStore.EventStoreShape["subscribeAll"] = (subscribeOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const from = subscribeOptions?.from ?? "start"
+      if (typeof from === "object") yield* Inputs.bigint("subscribeAll", "from.after", from.after, 0n)
+      yield* Inputs.filter("subscribeAll", subscribeOptions?.filter)
+      const where = filterSql(subscribeOptions?.filter)
+      return Subscription.catchUpThenLive({
+        readPage: (after, want) =>
+          Effect.map(
+            sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events
+              WHERE position > ${after} AND ${where} ORDER BY position ASC LIMIT ${want}`,
+            (rows) => rows.map(toRecorded)
+          ).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
+        head: Effect.map(
+          sql<{ head: unknown }>`SELECT max(position) AS head FROM strata_events`,
+          (rows) => optionalBig(rows[0]?.head) ?? 0n
+        ).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
+        cursorOf: (event) => event.position,
+        wakeups,
+        pollInterval,
+        pageSize
+      }, from)
+    }))
+
+  // ---- stream lifecycle ----
+
+  const retentionOf = (row: StreamRow | undefined): EventStore.StreamRetention => {
+    const out: { truncateBefore?: bigint; maxCount?: number; maxAge?: Duration.Duration } = {}
+    const truncateBefore = optionalBig(row?.truncate_before)
+    const maxCount = optionalBig(row?.max_count)
+    const maxAge = optionalBig(row?.max_age_ms)
+    if (truncateBefore !== undefined) out.truncateBefore = truncateBefore
+    if (maxCount !== undefined) out.maxCount = Number(maxCount)
+    if (maxAge !== undefined) out.maxAge = Duration.millis(Number(maxAge))
+    return out
+  }
+
+  const streamInfo: EventStore.EventStoreShape["streamInfo"] = (stream) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const row = yield* streamRow(stream).pipe(Effect.catchTag("SqlError", unavailable("streamInfo")))
+      const { lastVersion } = stateOf(row)
+      const status: EventStore.StreamStatus = row === undefined
+        ? "missing"
+        : bool(row.tombstoned)
+        ? "tombstoned"
+        : bool(row.deleted)
+        ? "deleted"
+        : lastVersion === undefined
+        ? "missing"
+        : "active"
+      return { stream, status, lastVersion, retention: retentionOf(row) }
+    })
+
+  const upsertStream = (stream: string, values: Record<string, unknown>) =>
+    sql`INSERT INTO strata_streams ${sql.insert({ stream, ...values })} ON CONFLICT (stream) DO UPDATE SET ${
+      sql.literal(Object.keys(values).map((column) => `${column} = excluded.${column}`).join(", "))
+    }`
+
+  const deleteWith = (
+    operation: string,
+    stream: string,
+    deleteOptions: EventStore.AppendOptions | undefined,
+    change: (lastVersion: bigint | undefined) => Record<string, unknown> | undefined
+  ) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      yield* sql.withTransaction(Effect.gen(function*() {
+        const [row] = yield* dialect.lockStreams(sql, [stream])
+        if (row !== undefined && bool(row.tombstoned)) {
+          return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
+        }
+        const state = stateOf(row)
+        const conflict = ExpectedVersion.check(stream, deleteOptions?.expected, state)
+        if (conflict !== undefined) return yield* conflict
+        const values = change(state.lastVersion)
+        if (values !== undefined) yield* upsertStream(stream, values)
+      })).pipe(Effect.catchTag("SqlError", unavailable(operation)))
+    })
+
+  const deleteStream: EventStore.EventStoreShape["deleteStream"] = (stream, deleteOptions) =>
+    deleteWith(
+      "deleteStream",
+      stream,
+      deleteOptions,
+      (last) => last === undefined ? undefined : { deleted: true, truncate_before: last + 1n }
+    )
+
+  const tombstoneStream: EventStore.EventStoreShape["tombstoneStream"] = (stream, deleteOptions) =>
+    deleteWith("tombstoneStream", stream, deleteOptions, () => ({ tombstoned: true }))
+
+  const setRetention: EventStore.EventStoreShape["setRetention"] = (stream, patch) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const rules = yield* Inputs.retention(patch)
+      return yield* sql.withTransaction(Effect.gen(function*() {
+        const [row] = yield* dialect.lockStreams(sql, [stream])
+        if (row !== undefined && bool(row.tombstoned)) {
+          return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
+        }
+        const values: Record<string, unknown> = {}
+        if (rules.truncateBefore !== undefined) values.truncate_before = rules.truncateBefore
+        if (rules.maxCount !== undefined) values.max_count = rules.maxCount
+        if (rules.maxAgeMillis !== undefined) values.max_age_ms = rules.maxAgeMillis
+        if (Object.keys(values).length > 0) yield* upsertStream(stream, values)
+        return retentionOf(yield* streamRow(stream))
+      })).pipe(Effect.catchTag("SqlError", unavailable("setRetention")))
+    })
+
+  // ---- snapshots and checkpoints ----
+
+  const saveSnapshot: EventStore.EventStoreShape["saveSnapshot"] = (stream, snapshot) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const version = yield* Inputs.bigint("saveSnapshot", "version", snapshot.version)
+      const schemaVersion = snapshot.schemaVersion ?? 1
+      const state = yield* Inputs.snapshotState(snapshot.state, schemaVersion)
+      const now = yield* Clock.currentTimeMillis
+      yield* sql`INSERT INTO strata_snapshots ${
+        sql.insert({ stream, version, state, schema_version: schemaVersion, created_at: dialect.time(now) })
+      } ON CONFLICT (stream) DO UPDATE SET version = excluded.version, state = excluded.state,
+        schema_version = excluded.schema_version, created_at = excluded.created_at`.pipe(
+        Effect.catchTag("SqlError", unavailable("saveSnapshot"))
+      )
+    })
+
+  const loadSnapshot: EventStore.EventStoreShape["loadSnapshot"] = (stream) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const rows = yield* sql<{ version: unknown; state: unknown; schema_version: unknown; created_at: unknown }>`
+        SELECT version, state, schema_version, created_at FROM strata_snapshots WHERE stream = ${stream}`.pipe(
+        Effect.catchTag("SqlError", unavailable("loadSnapshot"))
+      )
+      const row = rows[0]
+      return row === undefined ? Option.none() : Option.some({
+        stream,
+        version: big(row.version),
+        state: dialect.decodeJson(row.state),
+        schemaVersion: Number(row.schema_version),
+        createdAt: dialect.decodeTime(row.created_at)
+      })
+    })
+
+  const saveCheckpoint: EventStore.EventStoreShape["saveCheckpoint"] = (name, position) =>
+    Effect.gen(function*() {
+      yield* Inputs.checkpointName("saveCheckpoint", name)
+      const at = yield* Inputs.bigint("saveCheckpoint", "position", position)
+      yield* sql`INSERT INTO strata_checkpoints ${
+        sql.insert({ name, position: at })
+      } ON CONFLICT (name) DO UPDATE SET position = excluded.position`.pipe(
+        Effect.catchTag("SqlError", unavailable("saveCheckpoint"))
+      )
+    })
+
+  const loadCheckpoint: EventStore.EventStoreShape["loadCheckpoint"] = (name) =>
+    Effect.gen(function*() {
+      yield* Inputs.checkpointName("loadCheckpoint", name)
+      const rows = yield* sql<{ position: unknown }>`SELECT position FROM strata_checkpoints WHERE name = ${name}`.pipe(
+        Effect.catchTag("SqlError", unavailable("loadCheckpoint"))
+      )
+      return rows[0] === undefined ? Option.none() : Option.some(big(rows[0].position))
+    })
+
+  const eventStore = Tracing.eventStore({
+    backend,
+    append,
+    appendMany,
+    read,
+    readAll,
+    subscribe,
+    subscribeAll,
+    streamInfo,
+    deleteStream,
+    tombstoneStream,
+    setRetention,
+    saveSnapshot,
+    loadSnapshot,
+    saveCheckpoint,
+    loadCheckpoint
+  })
+
+  // ---- documents ----
+
+  const indexed = new Set<string>()
+  const ensureIndexes = <A, I>(collection: DocumentStore.Collection<A, I>) =>
+    Effect.suspend(() => {
+      if (indexed.has(collection.name)) return Effect.void
+      const statements = collection.indexes.flatMap((index) => {
+        const fields = index.fields.filter((field) => DocumentQuery.fieldPathPattern.test(field))
+        if (fields.length === 0 || fields.length !== index.fields.length) return []
+        const expressions = fields.flatMap((field) => dialect.field(field.split(".")).indexed)
+        const name = `strata_doc_${collection.name}_${fields.join("_").replace(/\./g, "_")}`.slice(0, 63)
+        return [dialect.createIndex(collection.name, name, expressions)]
+      })
+      return Effect.forEach(statements, (statement) => sql.unsafe(statement), { discard: true }).pipe(
+        Effect.tap(() => Effect.sync(() => indexed.add(collection.name))),
+        Effect.withTracerEnabled(false)
+      )
+    })
+
+  const documentRow = (collection: string, id: string, forUpdate: boolean) =>
+    Effect.map(
+      sql<{ version: unknown; data: unknown }>`SELECT version, data FROM strata_documents
+        WHERE collection = ${collection} AND id = ${id} ${sql.literal(forUpdate ? dialect.forUpdate : "")}`,
+      (rows) => rows[0]
+    )
+
+  const expectedLabel = (expected: DocumentStore.ExpectedDocument) =>
+    expected === "any" ? "any" : expected === "missing" ? "missing" : `version ${expected}`
+
+  const checkExpected = (
+    collection: string,
+    id: string,
+    expected: DocumentStore.ExpectedDocument | undefined,
+    current: bigint | undefined
+  ) => {
+    const want = expected ?? "any"
+    const ok = want === "any" || (want === "missing" ? current === undefined : current === want)
+    return ok
+      ? undefined
+      : new StoreError.DocumentConflict({ collection, id, expected: expectedLabel(want), actual: current })
+  }
+
+  const get: DocumentStore.DocumentStoreShape["get"] = (collection, id) =>
+    Effect.gen(function*() {
+      yield* DocumentCodec.checkId(collection.name, id)
+      const row = yield* documentRow(collection.name, id, false).pipe(Effect.catchTag("SqlError", unavailable("get")))
+      return row === undefined
+        ? Option.none()
+        : Option.some(yield* DocumentCodec.decode(collection, id, big(row.version), dialect.decodeJson(row.data)))
+    })
+
+  const put: DocumentStore.DocumentStoreShape["put"] = (collection, id, value, putOptions) =>
+    Effect.gen(function*() {
+      yield* DocumentCodec.checkId(collection.name, id)
+      const expected = putOptions?.expected
+      if (
+        expected !== undefined && expected !== "any" && expected !== "missing" &&
+        !(typeof expected === "bigint" && expected >= 1n)
+      ) {
+        return yield* new StoreError.InvalidArgument({
+          operation: "put",
+          detail: "expected must be \"any\", \"missing\" or a bigint >= 1"
+        })
+      }
+      const json = yield* DocumentCodec.encode(collection, id, value, maxEventBytes)
+      const requests = putOptions?.events ?? []
+      const plans = requests.length === 0 ? [] : yield* planMany("put", requests)
+      const now = yield* Clock.currentTimeMillis
+      yield* ensureIndexes(collection).pipe(Effect.catchTag("SqlError", unavailable("put")))
+      const write = Effect.gen(function*() {
+        const row = yield* documentRow(collection.name, id, true)
+        const current = row === undefined ? undefined : big(row.version)
+        const conflict = checkExpected(collection.name, id, expected, current)
+        if (conflict !== undefined) return yield* conflict
+        const version = (current ?? 0n) + 1n
+        if (current === undefined) {
+          yield* sql`INSERT INTO strata_documents (collection, id, version, data) VALUES (${collection.name}, ${id}, ${version}, ${
+            dialect.document(sql, json)
+          })`
+        } else {
+          yield* sql`UPDATE strata_documents SET version = ${version}, data = ${dialect.document(sql, json)}
+            WHERE collection = ${collection.name} AND id = ${id}`
+        }
+        return version
+      })
+      const attempt = plans.length === 0
+        ? Effect.map(sql.withTransaction(write), (version) => ({ version, appended: [] }))
+        : Effect.gen(function*() {
+          let version = 0n
+          const appended = yield* appendInTransaction(plans, now, Effect.map(write, (v) => void (version = v)))
+          return { version, appended }
+        })
+      return yield* attempt.pipe(
+        Effect.catchTag("SqlError", (error) =>
+          dialect.isUniqueViolation(error)
+            // Two writers created the document at once, or an event id was taken: report which.
+            ? Effect.gen(function*() {
+              const row = yield* documentRow(collection.name, id, false)
+              const actual = row === undefined ? undefined : big(row.version)
+              if (expected === "missing" && actual !== undefined) {
+                return yield* new StoreError.DocumentConflict({
+                  collection: collection.name,
+                  id,
+                  expected: "missing",
+                  actual
+                })
+              }
+              const outcomes = plans.length === 0 ? [] : yield* classify(plans)
+              const duplicate = outcomes.findIndex((outcome) => outcome._tag !== "New")
+              if (duplicate !== -1) {
+                const plan = plans[duplicate]
+                return yield* new StoreError.DuplicateEvent({
+                  stream: plan.request.stream,
+                  eventId: plan.prepared[0].id
+                })
+              }
+              return yield* new StoreError.StoreUnavailable({
+                operation: "put",
+                reason: "ConcurrentWrite",
+                cause: error
+              })
+            }).pipe(Effect.catchTag("SqlError", unavailable("put")))
+            : unavailable("put")(error))
+      )
+    })
+
+  const remove: DocumentStore.DocumentStoreShape["delete"] = (collection, id, deleteOptions) =>
+    Effect.gen(function*() {
+      yield* DocumentCodec.checkId(collection.name, id)
+      return yield* sql.withTransaction(Effect.gen(function*() {
+        const row = yield* documentRow(collection.name, id, true)
+        const current = row === undefined ? undefined : big(row.version)
+        const conflict = checkExpected(collection.name, id, deleteOptions?.expected, current)
+        if (conflict !== undefined) return yield* conflict
+        if (current === undefined) return false
+        yield* sql`DELETE FROM strata_documents WHERE collection = ${collection.name} AND id = ${id}`
+        return true
+      })).pipe(Effect.catchTag("SqlError", unavailable("delete")))
+    })
+
+  const predicateSql = (predicate: DocumentQuery.Predicate): Statement.Fragment => {
+    const field = dialect.field(predicate.path)
+    switch (predicate.op) {
+      case "eq":
+        return field.equals(sql, predicate.value as DocumentStore.Scalar)
+      case "ne":
+        return sql`(CASE WHEN ${field.equals(sql, predicate.value as DocumentStore.Scalar)} THEN 1 ELSE 0 END) = 0`
+      case "in": {
+        const values = predicate.value as ReadonlyArray<DocumentStore.Scalar>
+        return values.length === 0 ? sql.literal("1 = 0") : sql.or(values.map((value) => field.equals(sql, value)))
+      }
+      default:
+        return field.compare(sql, predicate.op, predicate.value as string | number)
+    }
+  }
+
+  // The (rank, number, string) sort key of a scalar: the JavaScript twin of Dialect.field's SQL.
+  const sortKey = (value: DocumentStore.Scalar): readonly [number, number, string] =>
+    value === null
+      ? [0, 0, ""]
+      : typeof value === "boolean"
+      ? [1, value ? 1 : 0, ""]
+      : typeof value === "number"
+      ? [2, value, ""]
+      : [3, 0, value]
+
+  const afterCursor = (query: DocumentQuery.NormalizedQuery): Statement.Fragment => {
+    if (query.after === undefined) return sql.literal("1 = 1")
+    const after = query.after
+    // Keyset: (k1 > c1) OR (k1 = c1 AND k2 > c2) OR ... OR (all equal AND id > cid),
+    // where each ki is a (rank, num, str) triple compared in its sort direction.
+    const parts: Array<{ expr: string; value: unknown; descending: boolean }> = []
+    query.orderBy.forEach((key, i) => {
+      const field = dialect.field(key.path)
+      const [rank, num, str] = sortKey(after.values[i])
+      parts.push({ expr: field.rank, value: rank, descending: key.descending })
+      parts.push({ expr: field.num, value: num, descending: key.descending })
+      parts.push({ expr: field.str, value: str, descending: key.descending })
+    })
+    parts.push({ expr: `id${dialect.binary}`, value: after.id, descending: false })
+    const alternatives = parts.map((part, i) =>
+      sql.and([
+        ...parts.slice(0, i).map((earlier) => sql`${sql.literal(earlier.expr)} = ${earlier.value}`),
+        sql`${sql.literal(part.expr)} ${sql.literal(part.descending ? "<" : ">")} ${part.value}`
+      ])
+    )
+    return sql.or(alternatives)
+  }
+
+  const orderSql = (query: DocumentQuery.NormalizedQuery): string =>
+    [
+      ...query.orderBy.flatMap((key) => {
+        const field = dialect.field(key.path)
+        const direction = key.descending ? "DESC" : "ASC"
+        return [`${field.rank} ${direction}`, `${field.num} ${direction}`, `${field.str} ${direction}`]
+      }),
+      `id${dialect.binary} ASC`
+    ].join(", ")
+
+  const whereSql = (collection: string, query: DocumentQuery.NormalizedQuery) =>
+    sql.and([sql`collection = ${collection}`, ...query.predicates.map(predicateSql)])
+
+  const findPage: DocumentStore.DocumentStoreShape["findPage"] = (collection, query) =>
+    Effect.gen(function*() {
+      const normalized = yield* DocumentQuery.normalize(collection.name, query)
+      yield* ensureIndexes(collection).pipe(Effect.catchTag("SqlError", unavailable("findPage")))
+      const size = normalized.limit ?? 100
+      const rows = yield* sql<{ id: string; version: unknown; data: unknown }>`SELECT id, version, data
+        FROM strata_documents WHERE ${whereSql(collection.name, normalized)} AND ${afterCursor(normalized)}
+        ORDER BY ${sql.literal(orderSql(normalized))} LIMIT ${size + 1}`.pipe(
+        Effect.catchTag("SqlError", unavailable("findPage"))
+      )
+      const page = rows.slice(0, size).map((row) => ({ ...row, data: dialect.decodeJson(row.data) }))
+      const documents = yield* Effect.forEach(page, (row) =>
+        DocumentCodec.decode(collection, row.id, big(row.version), row.data))
+      const last = page[page.length - 1]
+      const cursor = rows.length > size && last !== undefined
+        ? Option.some(
+          DocumentQuery.encodeCursor(normalized.fingerprint, {
+            values: DocumentQuery.sortValues(last.data, normalized),
+            id: last.id
+          })
+        )
+        : Option.none()
+      return { documents, cursor }
+    })
+
+  const find: DocumentStore.DocumentStoreShape["find"] = (collection, query) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const normalized = yield* DocumentQuery.normalize(collection.name, query)
+      return Stream.paginate(
+        { cursor: query?.cursor, remaining: normalized.limit ?? Number.POSITIVE_INFINITY },
+        ({ cursor, remaining }) =>
+          Effect.map(findPage(collection, { ...query, cursor, limit: Math.min(pageSize, remaining) }), (page) => {
+            const left = remaining - page.documents.length
+            return [
+              page.documents,
+              Option.isSome(page.cursor) && left > 0
+                ? Option.some({ cursor: page.cursor.value, remaining: left })
+                : Option.none()
+            ] as const
+          })
+      )
+    }))
+
+  const count: DocumentStore.DocumentStoreShape["count"] = (collection, query) =>
+    Effect.gen(function*() {
+      const normalized = yield* DocumentQuery.normalize(collection.name, { where: query?.where })
+      const rows = yield* sql<{ total: unknown }>`SELECT count(*) AS total FROM strata_documents
+        WHERE ${whereSql(collection.name, normalized)}`.pipe(Effect.catchTag("SqlError", unavailable("count")))
+      return Number(rows[0]?.total ?? 0)
+    })
+
+  const documentStore = Tracing.documentStore({
+    backend,
+    get,
+    put,
+    delete: remove,
+    find,
+    findPage,
+    count
+  })
+
+  return { eventStore, documentStore, signal } satisfies SqlStore
+})

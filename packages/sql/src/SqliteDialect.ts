@@ -1,0 +1,67 @@
+/**
+ * The SQLite dialect, shared by the embedded backend and Cloudflare D1: JSON as text, times as epoch
+ * milliseconds, `json_extract` expression indexes for documents. SQLite has one writer at a time,
+ * so rowid order is commit order and no extra locking is needed for a gap-free log.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type { Dialect, FieldExpressions, StreamRow } from "./Dialect.ts"
+import * as Migrations from "./Migrations.ts"
+
+const field = (path: ReadonlyArray<string>): FieldExpressions => {
+  // Paths are validated identifiers, so the JSON path can be inlined (and match declared indexes).
+  const p = `'$.${path.join(".")}'`
+  const x = `json_extract(data, ${p})`
+  const type = `json_type(data, ${p})`
+  return {
+    rank:
+      `(CASE ${type} WHEN 'true' THEN 1 WHEN 'false' THEN 1 WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 WHEN 'array' THEN 4 WHEN 'object' THEN 4 ELSE 0 END)`,
+    num: `(CASE ${type} WHEN 'integer' THEN ${x} WHEN 'real' THEN ${x} WHEN 'true' THEN 1 ELSE 0 END)`,
+    str: `(CASE ${type} WHEN 'text' THEN ${x} ELSE '' END)`,
+    indexed: [x],
+    equals: (sql, value) => {
+      if (value === null) return sql.literal(`(${type} IS NULL OR ${type} = 'null')`)
+      if (typeof value === "boolean") return sql.literal(`(${type} = '${value ? "true" : "false"}')`)
+      return typeof value === "number"
+        ? sql`(${sql.literal(`${type} IN ('integer', 'real') AND ${x} =`)} ${value})`
+        : sql`(${sql.literal(`${type} = 'text' AND ${x} =`)} ${value})`
+    },
+    compare: (sql, op, value) => {
+      const operator = { gt: ">", gte: ">=", lt: "<", lte: "<=" }[op]
+      return typeof value === "number"
+        ? sql`(${sql.literal(`${type} IN ('integer', 'real') AND ${x} ${operator}`)} ${value})`
+        : sql`(${sql.literal(`${type} = 'text' AND ${x} ${operator}`)} ${value})`
+    }
+  }
+}
+
+/**
+ * @category dialects
+ * @since 0.1.0
+ */
+export const dialect: Dialect = {
+  name: "sqlite",
+  migrations: Migrations.sqlite,
+  time: (millis) => millis,
+  decodeTime: (value) => new Date(Number(value)),
+  json: (sql, text) => sql`${text}`,
+  document: (sql, text) => sql`${text}`,
+  decodeJson: (value) => typeof value === "string" ? JSON.parse(value) : value,
+  // The write transaction (BEGIN IMMEDIATE) already excludes every other writer.
+  lockStreams: (sql, streams) => sql<StreamRow>`SELECT * FROM strata_streams WHERE ${sql.in("stream", streams)}`,
+  beforeInsert: () => Effect.void,
+  afterInsert: () => Effect.void,
+  lockMigrations: () => Effect.void,
+  binary: "",
+  maxParams: 32_766,
+  isUniqueViolation: (error) =>
+    error.reason._tag === "UniqueViolation" ||
+    /UNIQUE constraint failed/.test(String(error.reason.message ?? error.message)),
+  forUpdate: "",
+  field,
+  createIndex: (collection, name, expressions) =>
+    `CREATE INDEX IF NOT EXISTS ${name} ON strata_documents (collection, ${
+      expressions.join(", ")
+    }) WHERE collection = '${collection}'`
+}
