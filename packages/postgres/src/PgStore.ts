@@ -11,9 +11,8 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { DocumentStore, EventStore } from "@strata/core"
-import { Migrations, PgDialect, SqlStore } from "@strata/sql"
+import { PgDialect, SqlStore } from "@strata/sql"
 import type * as Config from "effect/Config"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -81,20 +80,15 @@ export const layerFromClient = (
   SqlError,
   PgClient.PgClient | SqlClient.SqlClient
 > =>
-  Layer.effectContext(Effect.gen(function*() {
-    if (options.migrate ?? true) yield* Migrations.run(PgDialect.dialect)
-    const store = yield* SqlStore.make({
-      dialect: PgDialect.dialect,
-      backend: "postgres",
-      maxEventBytes: options.maxEventBytes,
-      pageSize: options.pageSize,
-      pollInterval: options.pollInterval ?? Duration.millis(500)
-    })
-    yield* listen(store.signal)
-    return Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
-      Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore))
-    )
-  }))
+  SqlStore.layer({
+    dialect: PgDialect.dialect,
+    backend: "postgres",
+    migrate: options.migrate,
+    maxEventBytes: options.maxEventBytes,
+    pageSize: options.pageSize,
+    pollInterval: options.pollInterval ?? Duration.millis(500),
+    onStart: (store) => listen(store.signal)
+  })
 
 /**
  * Both stores plus the PgClient/SqlClient they use (so consumers can write projections in the same

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import type { Event, ExpectedVersion } from "@strata/core"
 import type * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
@@ -59,6 +60,29 @@ export interface StreamRow {
 }
 
 /**
+ * One stream's append as a single round trip (see {@link Dialect.appendOne}).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface AppendOneInput {
+  readonly stream: string
+  readonly category: string
+  readonly expected: ExpectedVersion.ExpectedVersion
+  readonly events: ReadonlyArray<Event.PreparedEvent>
+  readonly createdAt: unknown
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type AppendOneOutcome =
+  | { readonly _tag: "Ok"; readonly lastVersion: bigint; readonly position: bigint }
+  | { readonly _tag: "Conflict"; readonly actual: bigint | undefined }
+  | { readonly _tag: "Tombstoned" }
+
+/**
  * @category models
  * @since 0.1.0
  */
@@ -81,6 +105,15 @@ export interface Dialect {
     sql: SqlClient.SqlClient,
     streams: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<StreamRow>, SqlError>
+  /**
+   * Optional fast path for a single-stream append: one round trip that runs the same checks and
+   * writes as the shared transaction (PostgreSQL: the `strata_append` function). The conformance
+   * suite holds both paths to the same behaviour.
+   */
+  readonly appendOne?: (
+    sql: SqlClient.SqlClient,
+    input: AppendOneInput
+  ) => Effect.Effect<AppendOneOutcome, SqlError>
   /** Runs right before events are inserted, inside the transaction (PostgreSQL: the commit-order lock). */
   readonly beforeInsert: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
   /** Runs after events are inserted, inside the transaction (PostgreSQL: NOTIFY). */
@@ -91,6 +124,11 @@ export interface Dialect {
   readonly binary: string
   /** Most bound parameters one statement may carry. */
   readonly maxParams: number
+  /**
+   * Whether a failure is transient (the operation may succeed if retried): the driver's own
+   * classification plus what it leaves unclassified (PostgreSQL: a terminated backend, 57P01).
+   */
+  readonly isTransient: (error: SqlError) => boolean
   /** Whether an error is a UNIQUE violation (drivers that do not classify it need the message). */
   readonly isUniqueViolation: (error: SqlError) => boolean
   /** Appended to a document SELECT that precedes a write. */

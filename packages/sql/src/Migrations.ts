@@ -75,6 +75,58 @@ export const postgres: ReadonlyArray<Migration> = [
   PRIMARY KEY (collection, id)
 )`
     ]
+  },
+  {
+    id: 2,
+    name: "append_function",
+    statements: [
+      // One round trip per append: the same checks SqlStore runs in a transaction (ExpectedVersion
+      // rules, tombstones), the commit-order lock, the insert, the stream row and the wake-up.
+      `CREATE FUNCTION strata_append(
+  p_stream text,
+  p_category text,
+  p_expected text,
+  p_events json,
+  p_created_at timestamptz
+) RETURNS TABLE (outcome text, actual bigint, last_version bigint, last_position bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  s strata_streams%ROWTYPE;
+  current_version bigint;
+  event_count bigint := json_array_length(p_events);
+  position_reached bigint;
+BEGIN
+  INSERT INTO strata_streams (stream) VALUES (p_stream) ON CONFLICT (stream) DO NOTHING;
+  SELECT * INTO s FROM strata_streams WHERE stream = p_stream FOR UPDATE;
+  IF s.tombstoned THEN
+    RETURN QUERY SELECT 'tombstoned'::text, NULL::bigint, NULL::bigint, NULL::bigint;
+    RETURN;
+  END IF;
+  current_version := CASE WHEN s.deleted OR s.last_version < 0 THEN NULL ELSE s.last_version END;
+  IF NOT (
+    p_expected = 'any'
+    OR (p_expected = 'no_stream' AND current_version IS NULL)
+    OR (p_expected = 'stream_exists' AND current_version IS NOT NULL)
+    OR (current_version IS NOT NULL AND p_expected = current_version::text)
+  ) THEN
+    RETURN QUERY SELECT 'conflict'::text, current_version, NULL::bigint, NULL::bigint;
+    RETURN;
+  END IF;
+  PERFORM pg_advisory_xact_lock(${0x737472617461});
+  WITH inserted AS (
+    INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
+    SELECT (e.value ->> 'id')::uuid, p_stream, s.last_version + e.ordinality, p_category, e.value ->> 'type',
+      e.value -> 'data', e.value -> 'metadata', p_created_at
+    FROM json_array_elements(p_events) WITH ORDINALITY AS e
+    RETURNING position
+  )
+  SELECT max(position) INTO position_reached FROM inserted;
+  UPDATE strata_streams SET last_version = s.last_version + event_count, deleted = false WHERE stream = p_stream;
+  PERFORM pg_notify('strata_events', '');
+  RETURN QUERY SELECT 'ok'::text, NULL::bigint, s.last_version + event_count, position_reached;
+END
+$$`
+    ]
   }
 ]
 
@@ -142,8 +194,13 @@ export const sqlite: ReadonlyArray<Migration> = [
  */
 export const render = (migration: Migration): string =>
   `-- Strata migration ${migration.id}: ${migration.name}\n` +
-  `-- Generated from packages/sql/src/Migrations.ts; a test keeps this file equal to it.\n\n` +
-  migration.statements.map((statement) => `${statement};\n`).join("\n")
+  `-- Generated from packages/sql/src/Migrations.ts; a test keeps this file equal to it.\n` +
+  `-- Records itself in strata_migrations, so a store started later does not apply it again.\n\n` +
+  [
+    ledger,
+    ...migration.statements,
+    `INSERT INTO strata_migrations (id, name, applied_at) VALUES (${migration.id}, '${migration.name}', CURRENT_TIMESTAMP)`
+  ].map((statement) => `${statement};\n`).join("\n")
 
 /**
  * The file name of a migration: `0001_create_event_store.sql`.

@@ -15,7 +15,8 @@
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
-import type { Dialect, FieldExpressions, StreamRow } from "./Dialect.ts"
+import type { SqlError } from "effect/sql/SqlError"
+import type { AppendOneOutcome, Dialect, FieldExpressions, StreamRow } from "./Dialect.ts"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -67,6 +68,23 @@ const field = (path: ReadonlyArray<string>): FieldExpressions => {
   }
 }
 
+// Connection exceptions (08xxx), admin/crash shutdown (57P01-57P03), cannot connect now, and the
+// retryable transaction failures (40001 serialization, 40P01 deadlock, 55P03 lock not available).
+const transientCodes = /^(08...|57P0[123]|40001|40P01|55P03|53300)$/
+const lostConnection =
+  /terminating connection|connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|socket hang up|Connection ended/i
+
+const sqlState = (error: SqlError): string => {
+  const cause = (error.reason as { readonly cause?: unknown }).cause
+  const code = typeof cause === "object" && cause !== null ? (cause as { readonly code?: unknown }).code : undefined
+  return typeof code === "string" ? code : ""
+}
+
+const errorText = (error: SqlError): string => {
+  const cause = (error.reason as { readonly cause?: unknown }).cause
+  return `${error.reason.message ?? ""} ${error.message} ${cause instanceof Error ? cause.message : String(cause)}`
+}
+
 /**
  * @category dialects
  * @since 0.1.0
@@ -86,11 +104,45 @@ export const dialect: Dialect = {
         [...streams].sort().map((stream) => ({ stream })) as unknown as NonEmptyReadonlyArray<{ stream: string }>
       )
     } ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream RETURNING *`,
+  appendOne: (sql, input) => {
+    const expected = input.expected._tag === "Any"
+      ? "any"
+      : input.expected._tag === "NoStream"
+      ? "no_stream"
+      : input.expected._tag === "StreamExists"
+      ? "stream_exists"
+      : String(input.expected.version)
+    // Data and metadata are already JSON text: splice them in rather than parse and re-serialise.
+    const events = `[${
+      input.events.map((event) =>
+        `{"id":${JSON.stringify(event.id)},"type":${
+          JSON.stringify(event.type)
+        },"data":${event.data},"metadata":${event.metadata}}`
+      ).join(",")
+    }]`
+    return Effect.map(
+      sql<
+        { outcome: string; actual: unknown; last_version: unknown; last_position: unknown }
+      >`SELECT * FROM strata_append(${input.stream}, ${input.category}, ${expected}, ${events}::json, ${input.createdAt}::timestamptz)`,
+      ([row]): AppendOneOutcome =>
+        row.outcome === "ok"
+          ? {
+            _tag: "Ok",
+            lastVersion: BigInt(row.last_version as bigint),
+            position: BigInt(row.last_position as bigint)
+          }
+          : row.outcome === "conflict"
+          ? { _tag: "Conflict", actual: row.actual === null ? undefined : BigInt(row.actual as bigint) }
+          : { _tag: "Tombstoned" }
+    )
+  },
   beforeInsert: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${commitLockKey})`),
   afterInsert: (sql) => Effect.asVoid(sql`SELECT pg_notify(${channel}, '')`),
   lockMigrations: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${migrationLockKey})`),
   binary: " COLLATE \"C\"",
   maxParams: 65_535,
+  isTransient: (error) =>
+    error.isRetryable || transientCodes.test(sqlState(error)) || lostConnection.test(errorText(error)),
   isUniqueViolation: (error) => error.reason._tag === "UniqueViolation",
   forUpdate: "FOR UPDATE",
   field,

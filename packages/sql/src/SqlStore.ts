@@ -24,8 +24,10 @@ import {
 } from "@strata/core"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
@@ -34,6 +36,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import type { Dialect, StreamRow } from "./Dialect.ts"
+import * as Migrations from "./Migrations.ts"
 
 /**
  * @category models
@@ -110,7 +113,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
 
   // Transient database failures become StoreUnavailable; anything else is a bug, so a defect.
   const unavailable = (operation: string) => (error: SqlError) =>
-    error.isRetryable
+    dialect.isTransient(error)
       ? Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
       : Effect.die(error)
 
@@ -207,6 +210,33 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       }))
     }))
 
+  // A single-stream append through the dialect's one-round-trip path, failing like the transaction would.
+  const appendFast = (plan: Plan, now: number, appendOne: NonNullable<Dialect["appendOne"]>) =>
+    Effect.gen(function*() {
+      const { stream } = plan.request
+      const expected = plan.request.expected ?? ExpectedVersion.any
+      const outcome = yield* appendOne(sql, {
+        stream,
+        category: StreamName.category(stream),
+        expected,
+        events: plan.prepared,
+        createdAt: dialect.time(now)
+      })
+      switch (outcome._tag) {
+        case "Tombstoned":
+          return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
+        case "Conflict":
+          return yield* new StoreError.WrongExpectedVersion({
+            stream,
+            expected: ExpectedVersion.format(expected),
+            actual: outcome.actual
+          })
+        case "Ok":
+          yield* sql.afterCommit(Effect.asVoid(wake))
+          return [{ stream, nextExpectedVersion: outcome.lastVersion, position: outcome.position }]
+      }
+    })
+
   type Replay =
     | { readonly _tag: "New" }
     | { readonly _tag: "Replay"; readonly result: EventStore.AppendResult }
@@ -255,38 +285,44 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     ReadonlyArray<EventStore.AppendResult>,
     StoreError.WrongExpectedVersion | StoreError.StreamDeleted | StoreError.DuplicateEvent | StoreError.StoreUnavailable
   > =>
-    appendInTransaction(plans, now).pipe(
-      Effect.catch((error) =>
-        Effect.gen(function*() {
-          if (error._tag === "StreamDeleted") return yield* error
-          if (error._tag === "SqlError" && !dialect.isUniqueViolation(error)) return yield* unavailable("append")(error)
-          const outcomes = yield* classify(plans).pipe(Effect.catchTag("SqlError", unavailable("append")))
-          const duplicate = outcomes.find((outcome) => outcome._tag === "Duplicate")
-          if (duplicate !== undefined) {
-            const plan = plans[outcomes.indexOf(duplicate)]
-            return yield* new StoreError.DuplicateEvent({ stream: plan.request.stream, eventId: duplicate.eventId })
-          }
-          const fresh = plans.filter((_, i) => outcomes[i]._tag === "New")
-          if (fresh.length === plans.length) {
-            // Nothing was a replay: a real conflict, or (unique violation) a concurrent writer won a
-            // race the row locks should have prevented; the latter is safe to retry.
-            if (error._tag === "WrongExpectedVersion") return yield* error
-            return yield* new StoreError.StoreUnavailable({
-              operation: "append",
-              reason: "ConcurrentWrite",
-              cause: error
-            })
-          }
-          if (error._tag === "WrongExpectedVersion" && fresh.some((plan) => plan.request.stream === error.stream)) {
-            return yield* error
-          }
-          if (retried) return yield* new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" })
-          const written = fresh.length === 0 ? [] : yield* commit(fresh, now, true)
-          let next = 0
-          return outcomes.map((outcome) => outcome._tag === "Replay" ? outcome.result : written[next++])
-        })
+    (plans.length === 1 && dialect.appendOne !== undefined
+      ? appendFast(plans[0], now, dialect.appendOne)
+      : appendInTransaction(plans, now)).pipe(
+        Effect.catch((error) =>
+          Effect.gen(function*() {
+            if (error._tag === "StreamDeleted") return yield* error
+            if (error._tag === "SqlError" && !dialect.isUniqueViolation(error)) {
+              return yield* unavailable("append")(error)
+            }
+            const outcomes = yield* classify(plans).pipe(Effect.catchTag("SqlError", unavailable("append")))
+            const duplicate = outcomes.find((outcome) => outcome._tag === "Duplicate")
+            if (duplicate !== undefined) {
+              const plan = plans[outcomes.indexOf(duplicate)]
+              return yield* new StoreError.DuplicateEvent({ stream: plan.request.stream, eventId: duplicate.eventId })
+            }
+            const fresh = plans.filter((_, i) => outcomes[i]._tag === "New")
+            if (fresh.length === plans.length) {
+              // Nothing was a replay: a real conflict, or (unique violation) a concurrent writer won a
+              // race the row locks should have prevented; the latter is safe to retry.
+              if (error._tag === "WrongExpectedVersion") return yield* error
+              return yield* new StoreError.StoreUnavailable({
+                operation: "append",
+                reason: "ConcurrentWrite",
+                cause: error
+              })
+            }
+            if (error._tag === "WrongExpectedVersion" && fresh.some((plan) => plan.request.stream === error.stream)) {
+              return yield* error
+            }
+            if (retried) {
+              return yield* new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" })
+            }
+            const written = fresh.length === 0 ? [] : yield* commit(fresh, now, true)
+            let next = 0
+            return outcomes.map((outcome) => outcome._tag === "Replay" ? outcome.result : written[next++])
+          })
+        )
       )
-    )
 
   const prepareAll = (requests: ReadonlyArray<EventStore.AppendRequest>) =>
     Effect.forEach(requests, (request) =>
@@ -927,3 +963,32 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
 
   return { eventStore, documentStore, signal } satisfies SqlStore
 })
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
+  /** Apply pending migrations when the layer starts. Default true. */
+  readonly migrate?: boolean | undefined
+  /** Extra wiring once the store exists, in the layer's scope (PostgreSQL starts its listener here). */
+  readonly onStart?: ((store: SqlStore) => Effect.Effect<void, never, R | Scope.Scope>) | undefined
+}
+
+/**
+ * Both stores over the SqlClient in context, after applying migrations (unless `migrate: false`).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <R = never>(
+  options: SqlStoreLayerOptions<R>
+): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, SqlError, SqlClient.SqlClient | R> =>
+  Layer.effectContext(Effect.gen(function*() {
+    if (options.migrate ?? true) yield* Migrations.run(options.dialect)
+    const store = yield* make(options)
+    if (options.onStart !== undefined) yield* options.onStart(store)
+    return Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
+      Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore))
+    )
+  }))

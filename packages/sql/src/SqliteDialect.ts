@@ -55,6 +55,7 @@ export const dialect: Dialect = {
   lockMigrations: () => Effect.void,
   binary: "",
   maxParams: 32_766,
+  isTransient: (error) => error.isRetryable || /SQLITE_BUSY|SQLITE_LOCKED|database is locked/i.test(error.message),
   isUniqueViolation: (error) =>
     error.reason._tag === "UniqueViolation" ||
     /UNIQUE constraint failed/.test(String(error.reason.message ?? error.message)),

@@ -1,0 +1,76 @@
+/**
+ * Backends for the benchmark: the store layer and its raw-SQL floor on the same connection.
+ */
+import type { DocumentStore, EventStore } from "@strata/core"
+import { PgStore } from "@strata/postgres"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
+import { PgTestDatabase } from "../packages/postgres/test/utils.ts"
+import type { Floor } from "./Workloads.ts"
+
+const pgFloor: Effect.Effect<Floor, unknown, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE IF NOT EXISTS bench_floor (
+    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stream text NOT NULL, version bigint NOT NULL, data json NOT NULL, UNIQUE (stream, version))`
+  const pageSize = 500
+  const paged = (query: (cursor: bigint) => Effect.Effect<ReadonlyArray<{ k: unknown }>, unknown>) =>
+    Effect.gen(function*() {
+      let cursor = -1n
+      let count = 0
+      for (;;) {
+        const rows = yield* query(cursor)
+        count += rows.length
+        if (rows.length < pageSize) return count
+        cursor = BigInt(rows[rows.length - 1].k as bigint)
+      }
+    })
+  return {
+    append: (stream, expected, count, payload) =>
+      Effect.asVoid(sql`INSERT INTO bench_floor (stream, version, data)
+        SELECT ${stream}, v, ${payload}::json FROM generate_series(${expected + 1}::bigint, ${
+        expected + count
+      }::bigint) v
+        WHERE coalesce((SELECT max(version) FROM bench_floor WHERE stream = ${stream}), -1) = ${expected}`),
+    readStream: (stream) =>
+      paged((cursor) =>
+        sql<{ k: unknown }>`SELECT version AS k, position, stream, data FROM bench_floor
+          WHERE stream = ${stream} AND version > ${cursor} ORDER BY version LIMIT ${pageSize}`
+      ),
+    readAll: paged((cursor) =>
+      sql<{ k: unknown }>`SELECT position AS k, stream, version, data FROM bench_floor
+        WHERE position > ${cursor} ORDER BY position LIMIT ${pageSize}`
+    ),
+    seedStore: (count, payload) =>
+      Effect.gen(function*() {
+        yield* sql`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
+          SELECT gen_random_uuid(), 'seed-' || (v / 1000), v % 1000, 'seed', 'Seeded', ${payload}::json, '{}'::json, now()
+          FROM generate_series(1, ${count}::bigint) v`
+        const rows = yield* sql<{ n: unknown }>`SELECT count(*) AS n FROM strata_events`
+        return Number(rows[0].n)
+      })
+  }
+})
+
+export const layer = (
+  backend: string
+): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore | SqlClient.SqlClient, unknown> => {
+  switch (backend) {
+    case "postgres":
+      return Layer.unwrap(Effect.map(PgTestDatabase, (db) => PgStore.layer({ url: db.url, maxConnections: 10 }))).pipe(
+        Layer.provide(PgTestDatabase.layer)
+      )
+    default:
+      throw new Error(`unknown backend ${backend}; use postgres, sqlite or memory`)
+  }
+}
+
+export const floor = (backend: string): Effect.Effect<Floor, unknown, SqlClient.SqlClient> => {
+  switch (backend) {
+    case "postgres":
+      return pgFloor
+    default:
+      return Effect.die(new Error(`unknown backend ${backend}`))
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * `npm run bench -- --backend postgres|sqlite|memory [--quick]`
+ *
+ * Runs the workloads of bench/Workloads.ts against one backend and prints one JSON object. Every
+ * throughput figure comes with the raw-SQL floor measured in the same run and their ratio: absolute
+ * numbers on a shared 2-core machine are noise, ratios travel.
+ */
+import { MemoryStore } from "@strata/core"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { parseArgs } from "node:util"
+import * as Backends from "./Backends.ts"
+import * as W from "./Workloads.ts"
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: "string", default: "postgres" },
+    quick: { type: "boolean", default: false },
+    "million": { type: "string", default: "1000000" }
+  }
+})
+
+const quick = values.quick === true
+const scale = (full: number, small: number) => quick ? small : full
+const backend = values.backend as string
+
+const program = (floor: W.Floor | undefined) =>
+  Effect.gen(function*() {
+    const results: Record<string, unknown> = {}
+    const log = (name: string, value: unknown) =>
+      Effect.sync(() => {
+        results[name] = value
+        process.stderr.write(`${name}: ${JSON.stringify(value)}\n`)
+      })
+    if (floor !== undefined) {
+      yield* log("W1_c1", yield* W.appends(floor, { total: scale(2000, 200), concurrency: 1, size: 1, tag: "w1a" }))
+      yield* log("W1_c8", yield* W.appends(floor, { total: scale(4000, 400), concurrency: 8, size: 1, tag: "w1b" }))
+      yield* log("W2_c1", yield* W.appends(floor, { total: scale(1000, 100), concurrency: 1, size: 10, tag: "w2a" }))
+      yield* log("W2_c8", yield* W.appends(floor, { total: scale(2000, 200), concurrency: 8, size: 10, tag: "w2b" }))
+      yield* log("W3", yield* W.readStream(floor, 10_000))
+      yield* log("W4", yield* W.catchUp(floor))
+    }
+    yield* log("W5", yield* W.liveLatency(scale(1000, 200)))
+    yield* log("W6", yield* W.contendedWriters(scale(100, 20)))
+    if (floor !== undefined) {
+      yield* log("memory1M", yield* W.streamingMemory(floor, scale(Number(values.million), 100_000)))
+    }
+    return results
+  })
+
+const main = Effect.gen(function*() {
+  const started = Date.now()
+  const results = backend === "memory"
+    ? yield* program(undefined).pipe(Effect.provide(MemoryStore.layer()))
+    : yield* Effect.flatMap(Backends.floor(backend), program).pipe(Effect.provide(Backends.layer(backend)))
+  console.log(JSON.stringify(
+    {
+      backend,
+      quick,
+      node: process.version,
+      date: new Date().toISOString(),
+      seconds: Math.round((Date.now() - started) / 1000),
+      results
+    },
+    null,
+    2
+  ))
+})
+
+Effect.runPromise(Effect.scoped(main).pipe(Effect.provide(Layer.empty))).catch((error) => {
+  console.error(error)
+  process.exit(1)
+})

@@ -1,0 +1,549 @@
+/**
+ * An Effect `SqlClient` for SQLite over Node's built-in `node:sqlite` (`DatabaseSync`).
+ *
+ * Shaped like effect's own SQL drivers (`make`, `layer`, `layerConfig`, one client under both
+ * `SqliteClient` and `SqlClient.SqlClient`) so that it can be swapped for an upstream driver once
+ * one loads on effect 4.1. Until then it is ours: published Effect-4 SQLite drivers import the
+ * removed `effect/unstable/*` paths.
+ *
+ * **Details**
+ *
+ * - One connection per client. Every statement, stream and transaction takes it through one
+ *   semaphore (`SqlClient.makeSqliteAcquirers`), so statements from other fibers never run inside
+ *   someone else's transaction.
+ * - File databases run in WAL mode with `synchronous = NORMAL`, `busy_timeout` and
+ *   `foreign_keys = ON`.
+ * - Top-level transactions start with `BEGIN IMMEDIATE`, so a writer takes SQLite's write lock up front and waits out `busyTimeout` there, instead of
+ *   failing with `SQLITE_BUSY` when a deferred transaction tries to upgrade its read lock. Nested
+ *   transactions use `SAVEPOINT` / `ROLLBACK TO` / `RELEASE`.
+ * - Integers are read as JavaScript numbers unless big integers are asked for (see
+ *   {@link SqliteClientConfig.safeIntegers}). A stored integer beyond `Number.MAX_SAFE_INTEGER`
+ *   is never rounded: reading it as a number fails with a `SqlError` instead.
+ *
+ * **Gotchas**
+ *
+ * `node:sqlite` is synchronous: a statement that waits out `busyTimeout` for another connection's
+ * lock blocks the whole Node thread meanwhile. Open one client per database file per process;
+ * separate processes sharing a file are what the busy timeout is for.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import * as Client from "effect/sql/SqlClient"
+import type { Connection } from "effect/sql/SqlConnection"
+import * as SqlError from "effect/sql/SqlError"
+import * as Statement from "effect/sql/Statement"
+import * as Stream from "effect/Stream"
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
+
+/**
+ * Runtime type identifier carried by `SqliteClient` values.
+ *
+ * @category type IDs
+ * @since 0.1.0
+ */
+export const TypeId: TypeId = "~@strata/sqlite/SqliteClient"
+
+/**
+ * Type-level identifier carried by `SqliteClient` values.
+ *
+ * @category type IDs
+ * @since 0.1.0
+ */
+export type TypeId = "~@strata/sqlite/SqliteClient"
+
+/**
+ * The SQLite client: a `SqlClient` plus the configuration it was opened with.
+ *
+ * **Gotchas**
+ *
+ * - `updateValues` is not supported by SQLite's compiler and is typed `never`.
+ * - `sql\`...\`.stream` holds the connection until the stream ends. Running another query on the
+ *   same client from inside the stream's consumer, outside a transaction that encloses the stream,
+ *   waits for the stream forever. Page with `LIMIT` instead, or run both inside `withTransaction`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SqliteClient extends Client.SqlClient {
+  readonly [TypeId]: TypeId
+  readonly config: SqliteClientConfig
+  /** Not supported by SQLite. */
+  readonly updateValues: never
+}
+
+/**
+ * The `SqliteClient` service.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export const SqliteClient = Context.Service<SqliteClient>("@strata/sqlite/SqliteClient")
+
+/**
+ * Options for {@link make}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SqliteClientConfig {
+  /** A file path, or `":memory:"` for a private in-memory database. */
+  readonly filename: string
+  /** Open read-only. The file must exist. (SQLite takes no write lock for `BEGIN IMMEDIATE` here.) */
+  readonly readonly?: boolean | undefined
+  /** How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`. Default 5 seconds. */
+  readonly busyTimeout?: Duration.Input | undefined
+  /**
+   * Switch a file database to WAL mode with `synchronous = NORMAL`. Default `true`; ignored for
+   * in-memory and read-only databases. `false` leaves the journal mode as the file has it.
+   */
+  readonly walMode?: boolean | undefined
+  /**
+   * Read every integer as a `bigint`. Default `false`: integers are numbers, and a statement
+   * that reads an integer beyond `Number.MAX_SAFE_INTEGER` fails rather than round it.
+   * `SqlClient.SafeIntegers` (a per-fiber reference, as in effect's drivers) turns big integers
+   * on for the effects it is provided to, whatever this says.
+   */
+  readonly safeIntegers?: boolean | undefined
+  /** How many prepared statements to keep, least recently used dropped first. Default 200. */
+  readonly prepareCacheSize?: number | undefined
+  /** Extra attributes for the `sql.execute` / `sql.transaction` spans. */
+  readonly spanAttributes?: Record<string, unknown> | undefined
+  /** Rename result columns, e.g. `String.snakeToCamel`. */
+  readonly transformResultNames?: ((str: string) => string) | undefined
+  /** Rename identifiers in queries, e.g. `String.camelToSnake`. */
+  readonly transformQueryNames?: ((str: string) => string) | undefined
+}
+
+const ATTR_DB_SYSTEM_NAME = "db.system.name"
+const DEFAULT_BUSY_TIMEOUT_MILLIS = 5000
+const DEFAULT_PREPARE_CACHE_SIZE = 200
+const STREAM_CHUNK_SIZE = 128
+
+// -----------------------------------------------------------------------------
+// errors
+// -----------------------------------------------------------------------------
+
+// SQLite result codes (https://www.sqlite.org/rescode.html). node:sqlite puts the extended code in
+// `errcode` and always sets `code` to "ERR_SQLITE_ERROR".
+const SQLITE_ERROR = 1
+const SQLITE_PERM = 3
+const SQLITE_BUSY = 5
+const SQLITE_LOCKED = 6
+const SQLITE_READONLY = 8
+const SQLITE_CANTOPEN = 14
+const SQLITE_CONSTRAINT = 19
+const SQLITE_AUTH = 23
+const SQLITE_BUSY_SNAPSHOT = 517
+const SQLITE_CONSTRAINT_PRIMARYKEY = 1555
+const SQLITE_CONSTRAINT_UNIQUE = 2067
+
+const errcodeOf = (cause: unknown): number | undefined => {
+  if (typeof cause !== "object" || cause === null) return undefined
+  const errcode = (cause as { readonly errcode?: unknown }).errcode
+  return typeof errcode === "number" ? errcode : undefined
+}
+
+const messageOf = (cause: unknown): string =>
+  typeof cause === "object" && cause !== null && typeof (cause as { message?: unknown }).message === "string"
+    ? (cause as { message: string }).message
+    : String(cause)
+
+const uniqueConstraintOf = (message: string): string => {
+  const prefix = "UNIQUE constraint failed:"
+  const index = message.indexOf(prefix)
+  const constraint = index === -1 ? "" : message.slice(index + prefix.length).trim()
+  return constraint.length === 0 ? "unknown" : constraint
+}
+
+/**
+ * Classifies a `node:sqlite` error into a `SqlErrorReason`.
+ *
+ * **Details**
+ *
+ * - `SQLITE_CONSTRAINT_UNIQUE` and `SQLITE_CONSTRAINT_PRIMARYKEY` -> `UniqueViolation`, whose
+ *   `constraint` lists the columns (`"events.stream_id, events.version"`), like PostgreSQL's 23505.
+ * - Other `SQLITE_CONSTRAINT_*` -> `ConstraintError`.
+ * - `SQLITE_BUSY_SNAPSHOT` -> `SerializationError` (retryable: a deferred transaction read a
+ *   snapshot another connection has since written past).
+ * - `SQLITE_BUSY*`, `SQLITE_LOCKED*` -> `LockTimeoutError` (retryable).
+ * - `SQLITE_CANTOPEN` -> `ConnectionError` (retryable); `SQLITE_AUTH` -> `AuthenticationError`;
+ *   `SQLITE_PERM`, `SQLITE_READONLY` -> `AuthorizationError`; a syntax error -> `SqlSyntaxError`.
+ * - Everything else, including Node's own errors (a value that cannot be bound, an integer too
+ *   large for a number, a closed database) -> `UnknownError`.
+ *
+ * effect's `SqlError.classifySqliteError` does not read `errcode` and would see every
+ * `node:sqlite` error as unknown; it also treats a primary-key violation as a plain
+ * `ConstraintError`, which would hide version conflicts on `PRIMARY KEY (stream, version)`.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export const classifyError = (cause: unknown, message: string, operation: string): SqlError.SqlErrorReason => {
+  const props = { cause, message: `${message}: ${messageOf(cause)}`, operation }
+  const errcode = errcodeOf(cause)
+  if (errcode === undefined) return new SqlError.UnknownError(props)
+  if (errcode === SQLITE_CONSTRAINT_UNIQUE || errcode === SQLITE_CONSTRAINT_PRIMARYKEY) {
+    return new SqlError.UniqueViolation({ ...props, constraint: uniqueConstraintOf(messageOf(cause)) })
+  }
+  if (errcode === SQLITE_BUSY_SNAPSHOT) return new SqlError.SerializationError(props)
+  switch (errcode & 0xff) {
+    case SQLITE_CONSTRAINT:
+      return new SqlError.ConstraintError(props)
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return new SqlError.LockTimeoutError(props)
+    case SQLITE_CANTOPEN:
+      return new SqlError.ConnectionError(props)
+    case SQLITE_AUTH:
+      return new SqlError.AuthenticationError(props)
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+      return new SqlError.AuthorizationError(props)
+    case SQLITE_ERROR:
+      if (/syntax error|incomplete input|unrecognized token/.test(messageOf(cause))) {
+        return new SqlError.SqlSyntaxError(props)
+      }
+  }
+  return new SqlError.UnknownError(props)
+}
+
+const sqlError = (message: string, operation: string) => (cause: unknown) =>
+  new SqlError.SqlError({ reason: classifyError(cause, message, operation) })
+
+// -----------------------------------------------------------------------------
+// parameters and rows
+// -----------------------------------------------------------------------------
+
+/**
+ * Converts a parameter to a value `node:sqlite` binds.
+ *
+ * Integral numbers are bound as integers: `node:sqlite` binds every number as a REAL, so `1`
+ * would reach SQLite as `1.0` (`json_object('v', ?)` gives `{"v":1.0}`, `? || ''` gives `'1.0'`).
+ */
+const toSqlite = (value: unknown): SQLInputValue => {
+  switch (typeof value) {
+    case "number":
+      return Number.isSafeInteger(value) ? BigInt(value) : value
+    case "boolean":
+      return value ? 1 : 0
+    case "undefined":
+      return null
+    case "object":
+      return value instanceof Date ? value.toISOString() : value as SQLInputValue
+    default:
+      // strings, bigints; anything else is left to node:sqlite to reject
+      return value as SQLInputValue
+  }
+}
+
+const toSqliteParams = (params: ReadonlyArray<unknown>): Array<SQLInputValue> => params.map(toSqlite)
+
+// node:sqlite returns rows with a null prototype: copy them into plain objects.
+const plainRows = (rows: ReadonlyArray<Record<string, unknown>>): Array<Record<string, unknown>> =>
+  rows.map((row) => ({ ...row }))
+
+// `prepare` compiles the first statement only and drops the rest without a word.
+const trailingSql = (statement: StatementSync, sql: string): string =>
+  sql
+    .slice(statement.sourceSQL.length)
+    .replace(/--[^\n]*(\n|$)/g, "")
+    .replace(/\/\*[\s\S]*?\*\//g, "")
+    .replace(/[\s;]+/g, "")
+
+const multipleStatements = (operation: string) =>
+  new SqlError.SqlError({
+    reason: new SqlError.SqlSyntaxError({
+      cause: new Error("multiple statements"),
+      message: "SQLite prepares one statement at a time: run a script without parameters with `.unprepared`",
+      operation
+    })
+  })
+
+interface Prepared {
+  readonly statement: StatementSync
+  readonly reader: boolean
+}
+
+// -----------------------------------------------------------------------------
+// connection
+// -----------------------------------------------------------------------------
+
+const isMemory = (filename: string) =>
+  filename === ":memory:" || filename === "" || filename.startsWith("file::memory:") || filename.includes("mode=memory")
+
+const busyTimeoutMillis = (input: Duration.Input | undefined): number => {
+  const millis = Duration.toMillis(input ?? DEFAULT_BUSY_TIMEOUT_MILLIS)
+  return Number.isFinite(millis) ? Math.max(0, Math.round(millis)) : 2_147_483_647
+}
+
+const open = (options: SqliteClientConfig): DatabaseSync => {
+  const readonly = options.readonly === true
+  const db = new DatabaseSync(options.filename, { readOnly: readonly })
+  try {
+    // First, so that the switch to WAL below waits for other connections' locks.
+    db.exec(`PRAGMA busy_timeout = ${busyTimeoutMillis(options.busyTimeout)}`)
+    db.exec("PRAGMA foreign_keys = ON")
+    if (options.walMode !== false && !readonly && !isMemory(options.filename)) {
+      const row = db.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode?: unknown } | undefined
+      if (row?.journal_mode !== "wal") {
+        throw new Error(`could not switch ${options.filename} to WAL (journal_mode is ${String(row?.journal_mode)})`)
+      }
+      db.exec("PRAGMA synchronous = NORMAL")
+    }
+    return db
+  } catch (cause) {
+    db.close()
+    throw cause
+  }
+}
+
+const makeConnection = (db: DatabaseSync, options: SqliteClientConfig): Connection => {
+  const cacheSize = Math.max(0, options.prepareCacheSize ?? DEFAULT_PREPARE_CACHE_SIZE)
+  // Least recently used first: a Map iterates in insertion order.
+  const cache = new Map<string, Prepared>()
+
+  const prepare = (sql: string): Prepared => {
+    const statement = db.prepare(sql)
+    if (trailingSql(statement, sql) !== "") throw multipleStatements("prepare")
+    return { statement, reader: statement.columns().length > 0 }
+  }
+
+  const prepareCached = (sql: string): Prepared => {
+    const cached = cache.get(sql)
+    if (cached !== undefined) {
+      cache.delete(sql)
+      cache.set(sql, cached)
+      return cached
+    }
+    const prepared = prepare(sql)
+    if (cacheSize > 0) {
+      if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!)
+      cache.set(sql, prepared)
+    }
+    return prepared
+  }
+
+  const readBigInts = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
+    options.safeIntegers === true || fiber.getRef(Client.SafeIntegers)
+
+  const run = <A>(
+    operation: string,
+    f: (readBigInts: boolean) => A
+  ): Effect.Effect<A, SqlError.SqlError> =>
+    Effect.withFiber((fiber) =>
+      Effect.try({
+        try: () => f(readBigInts(fiber)),
+        catch: (cause) => SqlError.isSqlError(cause) ? cause : sqlError("Failed to execute statement", operation)(cause)
+      })
+    )
+
+  const rows = (
+    prepared: Prepared,
+    params: ReadonlyArray<unknown>,
+    bigints: boolean,
+    raw: boolean
+  ): ReadonlyArray<any> => {
+    const { reader, statement } = prepared
+    statement.setReadBigInts(bigints)
+    statement.setReturnArrays(false)
+    if (reader) return plainRows(statement.all(...toSqliteParams(params)))
+    const result = statement.run(...toSqliteParams(params))
+    return raw ? { changes: result.changes, lastInsertRowid: result.lastInsertRowid } as any : []
+  }
+
+  const values = (
+    prepared: Prepared,
+    params: ReadonlyArray<unknown>,
+    bigints: boolean
+  ): ReadonlyArray<ReadonlyArray<unknown>> => {
+    const { reader, statement } = prepared
+    statement.setReadBigInts(bigints)
+    statement.setReturnArrays(true)
+    try {
+      if (reader) return statement.all(...toSqliteParams(params)) as unknown as ReadonlyArray<ReadonlyArray<unknown>>
+      statement.run(...toSqliteParams(params))
+      return []
+    } finally {
+      statement.setReturnArrays(false)
+    }
+  }
+
+  const unprepared = (sql: string, params: ReadonlyArray<unknown>, bigints: boolean): ReadonlyArray<any> => {
+    const statement = db.prepare(sql)
+    if (trailingSql(statement, sql) !== "") {
+      // A script, e.g. a migration: run every statement. Scripts cannot take parameters.
+      if (params.length > 0) throw multipleStatements("executeUnprepared")
+      db.exec(sql)
+      return []
+    }
+    return rows({ statement, reader: statement.columns().length > 0 }, params, bigints, false)
+  }
+
+  const stream = (
+    sql: string,
+    params: ReadonlyArray<unknown>
+  ): Stream.Stream<Record<string, unknown>, SqlError.SqlError> =>
+    Stream.unwrap(
+      Effect.map(
+        Effect.acquireRelease(
+          // A statement of its own: the iterator keeps it busy until the stream ends.
+          run("executeStream", (bigints) => {
+            const { statement } = prepare(sql)
+            statement.setReadBigInts(bigints)
+            return statement.iterate(...toSqliteParams(params))
+          }),
+          // Resets the statement, ending its read transaction, when the stream stops early.
+          (iterator) => Effect.sync(() => iterator.return?.())
+        ),
+        (iterator) =>
+          Stream.paginate(undefined, () =>
+            run("executeStream", () => {
+              const chunk: Array<Record<string, unknown>> = []
+              while (chunk.length < STREAM_CHUNK_SIZE) {
+                const next = iterator.next()
+                if (next.done === true) return [chunk, Option.none<void>()] as const
+                chunk.push({ ...next.value })
+              }
+              return [chunk, Option.some<void>(undefined)] as const
+            }))
+      )
+    )
+
+  return {
+    execute(sql, params, transformRows) {
+      const effect = run("execute", (bigints) => rows(prepareCached(sql), params, bigints, false))
+      return transformRows ? Effect.map(effect, transformRows) : effect
+    },
+    executeRaw(sql, params) {
+      return run("executeRaw", (bigints) => rows(prepareCached(sql), params, bigints, true))
+    },
+    executeValues(sql, params) {
+      return run("executeValues", (bigints) => values(prepareCached(sql), params, bigints))
+    },
+    executeValuesUnprepared(sql, params) {
+      return run("executeValuesUnprepared", (bigints) => values(prepare(sql), params, bigints))
+    },
+    executeUnprepared(sql, params, transformRows) {
+      const effect = run("executeUnprepared", (bigints) => unprepared(sql, params ?? [], bigints))
+      return transformRows ? Effect.map(effect, transformRows) : effect
+    },
+    executeStream(sql, params, transformRows) {
+      const rows = stream(sql, params)
+      return transformRows ? Stream.mapArray(rows, (chunk) => transformRows(chunk) as any) : rows
+    }
+  }
+}
+
+// -----------------------------------------------------------------------------
+// constructors
+// -----------------------------------------------------------------------------
+
+/**
+ * Opens a SQLite database and builds a `SqliteClient` over it. The database is closed when the
+ * scope closes.
+ *
+ * **Details**
+ *
+ * - Transactions: `withTransaction` runs `BEGIN IMMEDIATE`, nested ones a savepoint. Provide
+ *   `SqlClient.BeginTransaction` around a single `withTransaction` to start that one differently,
+ *   e.g. `"BEGIN DEFERRED"` for a read-only snapshot that should not take the write lock.
+ * - Parameters: strings, numbers, bigints (the full 64-bit range), booleans (`1` / `0`), `null` and
+ *   `undefined` (`NULL`), `Uint8Array` (BLOB), `Date` (ISO-8601 text).
+ * - Integers: see {@link SqliteClientConfig.safeIntegers}.
+ *
+ * @see {@link layer}
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (
+  options: SqliteClientConfig
+): Effect.Effect<SqliteClient, SqlError.SqlError, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.gen(function*() {
+    const db = yield* Effect.acquireRelease(
+      Effect.try({ try: () => open(options), catch: sqlError("Failed to open database", "open") }),
+      (db) =>
+        Effect.sync(() => {
+          if (db.isOpen) db.close()
+        })
+    )
+    const connection = makeConnection(db, options)
+    const semaphore = yield* Semaphore.make(1)
+    const { acquirer, borrower, isTransaction, onCommitFailure, transactionAcquirer } = Client
+      .makeSqliteAcquirers({
+        connection: Effect.succeed(connection),
+        semaphore,
+        isTransaction: typeof db.isTransaction === "boolean" ? () => db.isTransaction : undefined
+      })
+
+    const client = yield* Client.make({
+      driver: "strata-sqlite-node",
+      acquirer,
+      borrower,
+      transactionAcquirer,
+      onCommitFailure,
+      isTransaction,
+      compiler: Statement.makeCompilerSqlite(options.transformQueryNames),
+      transformRows: options.transformResultNames
+        ? Statement.defaultTransforms(options.transformResultNames).array
+        : undefined,
+      beginTransaction: "BEGIN IMMEDIATE",
+      releaseSavepoint: (name) => `RELEASE SAVEPOINT ${name}`,
+      prepareTransactionControls: true,
+      spanAttributes: [
+        ...Object.entries(options.spanAttributes ?? {}),
+        [ATTR_DB_SYSTEM_NAME, "sqlite"]
+      ]
+    })
+
+    return Object.assign(client, { [TypeId]: TypeId, config: options }) as SqliteClient
+  })
+
+/**
+ * Provides one client under both `SqliteClient` and `SqlClient.SqlClient`.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerFrom = <E>(
+  effect: Effect.Effect<SqliteClient, E, Scope.Scope | Reactivity.Reactivity>
+): Layer.Layer<SqliteClient | Client.SqlClient, E> =>
+  Layer.effectContext(
+    Effect.map(effect, (client) => Context.make(SqliteClient, client).pipe(Context.add(Client.SqlClient, client)))
+  ).pipe(Layer.provide(Reactivity.layer))
+
+/**
+ * A layer that opens the database and provides `SqliteClient` and `SqlClient.SqlClient`.
+ *
+ * @see {@link make}
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (config: SqliteClientConfig): Layer.Layer<SqliteClient | Client.SqlClient, SqlError.SqlError> =>
+  layerFrom(make(config))
+
+/**
+ * Like {@link layer}, with each option given either as a value or as a `Config`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * SqliteClient.layerConfig({ filename: Config.String("STRATA_SQLITE_FILE") })
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  config: Config.Wrap<SqliteClientConfig>
+): Layer.Layer<SqliteClient | Client.SqlClient, Config.ConfigError | SqlError.SqlError> =>
+  layerFrom(Effect.flatMap(Config.unwrap(config), make))

@@ -1,0 +1,75 @@
+/**
+ * Strata on SQLite, the embedded default: the shared SQL store with the SQLite dialect over
+ * Strata's own `node:sqlite` client. Files use WAL, so readers never block the writer; live
+ * subscriptions wake at once for appends made through this store and poll for appends made by
+ * other processes on the same file.
+ *
+ * @since 0.1.0
+ */
+import type { DocumentStore, EventStore } from "@strata/core"
+import { SqliteDialect, SqlStore } from "@strata/sql"
+import type * as Config from "effect/Config"
+import type * as Duration from "effect/Duration"
+import * as Layer from "effect/Layer"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import * as SqliteClient from "./SqliteClient.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface SqliteStoreOptions {
+  /** Apply pending migrations when the layer starts. Default true. */
+  readonly migrate?: boolean | undefined
+  readonly maxEventBytes?: number | undefined
+  readonly pageSize?: number | undefined
+  /** How often live subscriptions look for appends from other processes. Default 250 ms. */
+  readonly pollInterval?: Duration.Input | undefined
+}
+
+/**
+ * Both stores over the SqlClient in context (a SQLite one).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerFromClient = (
+  options: SqliteStoreOptions = {}
+): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, SqlError, SqlClient.SqlClient> =>
+  SqlStore.layer({ dialect: SqliteDialect.dialect, backend: "sqlite", ...options })
+
+/**
+ * Both stores on a SQLite file (or `":memory:"`), plus the client they use.
+ *
+ * @example
+ * SqliteStore.layer({ filename: "app.db" })
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (
+  config: SqliteClient.SqliteClientConfig & SqliteStoreOptions
+): Layer.Layer<
+  EventStore.EventStore | DocumentStore.DocumentStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
+  SqlError
+> => {
+  const { maxEventBytes, migrate, pageSize, pollInterval, ...client } = config
+  return layerFromClient({ maxEventBytes, migrate, pageSize, pollInterval }).pipe(
+    Layer.provideMerge(SqliteClient.layer(client))
+  )
+}
+
+/**
+ * {@link layer} from Config, e.g. `SqliteStore.layerConfig({ filename: Config.String("STRATA_SQLITE_FILE") })`.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  config: Config.Wrap<SqliteClient.SqliteClientConfig>,
+  options: SqliteStoreOptions = {}
+): Layer.Layer<
+  EventStore.EventStore | DocumentStore.DocumentStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
+  SqlError | Config.ConfigError
+> => layerFromClient(options).pipe(Layer.provideMerge(SqliteClient.layerConfig(config)))
