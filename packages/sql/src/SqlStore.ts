@@ -23,6 +23,7 @@ import {
   Tracing
 } from "@strata/core"
 import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -30,9 +31,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import type { Dialect, StreamRow } from "./Dialect.ts"
@@ -117,6 +119,23 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       ? Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
       : Effect.die(error)
 
+  // A rollback on a dead connection fails, and effect/sql turns that into a defect: when the defect
+  // is a transient database error, the whole operation is StoreUnavailable (nothing was committed).
+  const transaction = <A, E, R>(
+    operation: string,
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | SqlError | StoreError.StoreUnavailable, R> =>
+    sql.withTransaction(effect).pipe(
+      Effect.catchCause((cause): Effect.Effect<never, E | SqlError | StoreError.StoreUnavailable> => {
+        const defect = Cause.findDefect(cause)
+        return Result.isSuccess(defect) && isSqlError(defect.success) && dialect.isTransient(defect.success)
+          ? Effect.fail(
+            new StoreError.StoreUnavailable({ operation, reason: defect.success.reason._tag, cause: defect.success })
+          )
+          : Effect.failCause(cause)
+      })
+    )
+
   const toRecorded = (row: EventRow): Event.RecordedEvent => ({
     id: row.event_id,
     stream: row.stream,
@@ -150,65 +169,70 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     now: number,
     alsoInTransaction: Effect.Effect<void, E> = Effect.void as Effect.Effect<void, E>
   ) =>
-    sql.withTransaction(Effect.gen(function*() {
-      const rows = yield* dialect.lockStreams(sql, plans.map((plan) => plan.request.stream))
-      const byName = new Map(rows.map((row) => [row.stream, row]))
-      const writes: Array<{ plan: Plan; first: bigint }> = []
-      for (const plan of plans) {
-        const { stream } = plan.request
-        const row = byName.get(stream)
-        if (row !== undefined && bool(row.tombstoned)) {
-          return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
+    transaction(
+      "append",
+      Effect.gen(function*() {
+        const rows = yield* dialect.lockStreams(sql, plans.map((plan) => plan.request.stream))
+        const byName = new Map(rows.map((row) => [row.stream, row]))
+        const writes: Array<{ plan: Plan; first: bigint }> = []
+        for (const plan of plans) {
+          const { stream } = plan.request
+          const row = byName.get(stream)
+          if (row !== undefined && bool(row.tombstoned)) {
+            return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
+          }
+          const state = stateOf(row)
+          const conflict = ExpectedVersion.check(stream, plan.request.expected, state)
+          if (conflict !== undefined) {
+            return yield* conflict
+          }
+          writes.push({ plan, first: (state.lastVersion ?? -1n) + 1n })
         }
-        const state = stateOf(row)
-        const conflict = ExpectedVersion.check(stream, plan.request.expected, state)
-        if (conflict !== undefined) return yield* conflict
-        writes.push({ plan, first: (state.lastVersion ?? -1n) + 1n })
-      }
-      yield* dialect.beforeInsert(sql)
-      const createdAt = dialect.time(now)
-      const eventRows = writes.flatMap(({ first, plan }) =>
-        plan.prepared.map((event, i) => ({
-          event_id: event.id,
+        yield* dialect.beforeInsert(sql)
+        const createdAt = dialect.time(now)
+        const eventRows = writes.flatMap(({ first, plan }) =>
+          plan.prepared.map((event, i) => ({
+            event_id: event.id,
+            stream: plan.request.stream,
+            version: first + BigInt(i),
+            category: StreamName.category(plan.request.stream),
+            type: event.type,
+            data: event.data,
+            metadata: event.metadata,
+            created_at: createdAt
+          }))
+        )
+        const positions = new Map<string, bigint>()
+        for (const chunk of insertChunks(eventRows, 8)) {
+          const inserted = yield* sql<{ stream: string; position: unknown }>`INSERT INTO strata_events ${
+            sql.insert(chunk)
+          } RETURNING stream, position`
+          for (const row of inserted) {
+            const position = big(row.position)
+            if (position > (positions.get(row.stream) ?? -1n)) positions.set(row.stream, position)
+          }
+        }
+        const streamRows = writes.map(({ first, plan }) => ({
           stream: plan.request.stream,
-          version: first + BigInt(i),
-          category: StreamName.category(plan.request.stream),
-          type: event.type,
-          data: event.data,
-          metadata: event.metadata,
-          created_at: createdAt
+          last_version: first + BigInt(plan.prepared.length) - 1n,
+          deleted: false
         }))
-      )
-      const positions = new Map<string, bigint>()
-      for (const chunk of insertChunks(eventRows, 8)) {
-        const inserted = yield* sql<{ stream: string; position: unknown }>`INSERT INTO strata_events ${
-          sql.insert(chunk)
-        } RETURNING stream, position`
-        for (const row of inserted) {
-          const position = big(row.position)
-          if (position > (positions.get(row.stream) ?? -1n)) positions.set(row.stream, position)
+        for (const chunk of insertChunks(streamRows, 3)) {
+          yield* sql`INSERT INTO strata_streams ${
+            sql.insert(chunk)
+          } ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = excluded.deleted`
         }
-      }
-      const streamRows = writes.map(({ first, plan }) => ({
-        stream: plan.request.stream,
-        last_version: first + BigInt(plan.prepared.length) - 1n,
-        deleted: false
-      }))
-      for (const chunk of insertChunks(streamRows, 3)) {
-        yield* sql`INSERT INTO strata_streams ${
-          sql.insert(chunk)
-        } ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = excluded.deleted`
-      }
-      yield* dialect.afterInsert(sql)
-      yield* alsoInTransaction
-      // Subscribers in this process wake once the outermost transaction has committed.
-      yield* sql.afterCommit(Effect.asVoid(wake))
-      return writes.map(({ first, plan }): EventStore.AppendResult => ({
-        stream: plan.request.stream,
-        nextExpectedVersion: first + BigInt(plan.prepared.length) - 1n,
-        position: positions.get(plan.request.stream)!
-      }))
-    }))
+        yield* dialect.afterInsert(sql)
+        yield* alsoInTransaction
+        // Subscribers in this process wake once the outermost transaction has committed.
+        yield* sql.afterCommit(Effect.asVoid(wake))
+        return writes.map(({ first, plan }): EventStore.AppendResult => ({
+          stream: plan.request.stream,
+          nextExpectedVersion: first + BigInt(plan.prepared.length) - 1n,
+          position: positions.get(plan.request.stream)!
+        }))
+      })
+    )
 
   // A single-stream append through the dialect's one-round-trip path, failing like the transaction would.
   const appendFast = (plan: Plan, now: number, appendOne: NonNullable<Dialect["appendOne"]>) =>
@@ -290,7 +314,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       : appendInTransaction(plans, now)).pipe(
         Effect.catch((error) =>
           Effect.gen(function*() {
-            if (error._tag === "StreamDeleted") return yield* error
+            if (error._tag === "StreamDeleted" || error._tag === "StoreUnavailable") return yield* error
             if (error._tag === "SqlError" && !dialect.isUniqueViolation(error)) {
               return yield* unavailable("append")(error)
             }
@@ -584,17 +608,20 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   ) =>
     Effect.gen(function*() {
       yield* StreamName.make(stream)
-      yield* sql.withTransaction(Effect.gen(function*() {
-        const [row] = yield* dialect.lockStreams(sql, [stream])
-        if (row !== undefined && bool(row.tombstoned)) {
-          return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
-        }
-        const state = stateOf(row)
-        const conflict = ExpectedVersion.check(stream, deleteOptions?.expected, state)
-        if (conflict !== undefined) return yield* conflict
-        const values = change(state.lastVersion)
-        if (values !== undefined) yield* upsertStream(stream, values)
-      })).pipe(Effect.catchTag("SqlError", unavailable(operation)))
+      yield* transaction(
+        operation,
+        Effect.gen(function*() {
+          const [row] = yield* dialect.lockStreams(sql, [stream])
+          if (row !== undefined && bool(row.tombstoned)) {
+            return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
+          }
+          const state = stateOf(row)
+          const conflict = ExpectedVersion.check(stream, deleteOptions?.expected, state)
+          if (conflict !== undefined) return yield* conflict
+          const values = change(state.lastVersion)
+          if (values !== undefined) yield* upsertStream(stream, values)
+        })
+      ).pipe(Effect.catchTag("SqlError", unavailable(operation)))
     })
 
   const deleteStream: EventStore.EventStoreShape["deleteStream"] = (stream, deleteOptions) =>
@@ -612,18 +639,21 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     Effect.gen(function*() {
       yield* StreamName.make(stream)
       const rules = yield* Inputs.retention(patch)
-      return yield* sql.withTransaction(Effect.gen(function*() {
-        const [row] = yield* dialect.lockStreams(sql, [stream])
-        if (row !== undefined && bool(row.tombstoned)) {
-          return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
-        }
-        const values: Record<string, unknown> = {}
-        if (rules.truncateBefore !== undefined) values.truncate_before = rules.truncateBefore
-        if (rules.maxCount !== undefined) values.max_count = rules.maxCount
-        if (rules.maxAgeMillis !== undefined) values.max_age_ms = rules.maxAgeMillis
-        if (Object.keys(values).length > 0) yield* upsertStream(stream, values)
-        return retentionOf(yield* streamRow(stream))
-      })).pipe(Effect.catchTag("SqlError", unavailable("setRetention")))
+      return yield* transaction(
+        "setRetention",
+        Effect.gen(function*() {
+          const [row] = yield* dialect.lockStreams(sql, [stream])
+          if (row !== undefined && bool(row.tombstoned)) {
+            return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
+          }
+          const values: Record<string, unknown> = {}
+          if (rules.truncateBefore !== undefined) values.truncate_before = rules.truncateBefore
+          if (rules.maxCount !== undefined) values.max_count = rules.maxCount
+          if (rules.maxAgeMillis !== undefined) values.max_age_ms = rules.maxAgeMillis
+          if (Object.keys(values).length > 0) yield* upsertStream(stream, values)
+          return retentionOf(yield* streamRow(stream))
+        })
+      ).pipe(Effect.catchTag("SqlError", unavailable("setRetention")))
     })
 
   // ---- snapshots and checkpoints ----
@@ -784,7 +814,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
         return version
       })
       const attempt = plans.length === 0
-        ? Effect.map(sql.withTransaction(write), (version) => ({ version, appended: [] }))
+        ? Effect.map(transaction("put", write), (version) => ({ version, appended: [] }))
         : Effect.gen(function*() {
           let version = 0n
           const appended = yield* appendInTransaction(plans, now, Effect.map(write, (v) => void (version = v)))
@@ -827,15 +857,18 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   const remove: DocumentStore.DocumentStoreShape["delete"] = (collection, id, deleteOptions) =>
     Effect.gen(function*() {
       yield* DocumentCodec.checkId(collection.name, id)
-      return yield* sql.withTransaction(Effect.gen(function*() {
-        const row = yield* documentRow(collection.name, id, true)
-        const current = row === undefined ? undefined : big(row.version)
-        const conflict = checkExpected(collection.name, id, deleteOptions?.expected, current)
-        if (conflict !== undefined) return yield* conflict
-        if (current === undefined) return false
-        yield* sql`DELETE FROM strata_documents WHERE collection = ${collection.name} AND id = ${id}`
-        return true
-      })).pipe(Effect.catchTag("SqlError", unavailable("delete")))
+      return yield* transaction(
+        "delete",
+        Effect.gen(function*() {
+          const row = yield* documentRow(collection.name, id, true)
+          const current = row === undefined ? undefined : big(row.version)
+          const conflict = checkExpected(collection.name, id, deleteOptions?.expected, current)
+          if (conflict !== undefined) return yield* conflict
+          if (current === undefined) return false
+          yield* sql`DELETE FROM strata_documents WHERE collection = ${collection.name} AND id = ${id}`
+          return true
+        })
+      ).pipe(Effect.catchTag("SqlError", unavailable("delete")))
     })
 
   const predicateSql = (predicate: DocumentQuery.Predicate): Statement.Fragment => {
