@@ -83,6 +83,46 @@ export type AppendOneOutcome =
   | { readonly _tag: "Tombstoned" }
 
 /**
+ * A document write carried by an atomic batch.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DocumentWrite {
+  readonly collection: string
+  readonly id: string
+  readonly json: string
+  readonly expected: "any" | "missing" | bigint
+}
+
+/**
+ * Appends (and an optional document write) as one atomic batch, for databases without interactive
+ * transactions (D1). The batch's own statements must enforce every check; when one fails, the
+ * whole batch is undone and the outcome is `GuardFailed` (the store then re-reads to say why).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface AppendBatchInput {
+  readonly appends: ReadonlyArray<AppendOneInput>
+  readonly document?: DocumentWrite | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type AppendBatchOutcome =
+  | {
+    readonly _tag: "Ok"
+    readonly results: ReadonlyArray<
+      { readonly stream: string; readonly lastVersion: bigint; readonly position: bigint }
+    >
+    readonly documentVersion: bigint | undefined
+  }
+  | { readonly _tag: "GuardFailed" }
+
+/**
  * @category models
  * @since 0.1.0
  */
@@ -114,6 +154,14 @@ export interface Dialect {
     sql: SqlClient.SqlClient,
     input: AppendOneInput
   ) => Effect.Effect<AppendOneOutcome, SqlError>
+  /**
+   * For databases without interactive transactions: every multi-stream append and every
+   * document-with-events write goes through this one atomic batch instead of a transaction.
+   */
+  readonly appendBatch?: (
+    sql: SqlClient.SqlClient,
+    input: AppendBatchInput
+  ) => Effect.Effect<AppendBatchOutcome, SqlError>
   /** Runs right before events are inserted, inside the transaction (PostgreSQL: the commit-order lock). */
   readonly beforeInsert: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
   /** Runs after events are inserted, inside the transaction (PostgreSQL: NOTIFY). */

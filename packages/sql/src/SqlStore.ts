@@ -37,7 +37,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
-import type { Dialect, StreamRow } from "./Dialect.ts"
+import type { Dialect, DocumentWrite, StreamRow } from "./Dialect.ts"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -164,10 +164,10 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   }
 
   /** The append transaction. `alsoInTransaction` runs after the events, before commit (documents). */
-  const appendInTransaction = <E = never>(
+  const appendInTransaction = <A, E>(
     plans: ReadonlyArray<Plan>,
     now: number,
-    alsoInTransaction: Effect.Effect<void, E> = Effect.void as Effect.Effect<void, E>
+    alsoInTransaction: Effect.Effect<A, E>
   ) =>
     transaction(
       "append",
@@ -223,14 +223,15 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
           } ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = excluded.deleted`
         }
         yield* dialect.afterInsert(sql)
-        yield* alsoInTransaction
+        const also = yield* alsoInTransaction
         // Subscribers in this process wake once the outermost transaction has committed.
         yield* sql.afterCommit(Effect.asVoid(wake))
-        return writes.map(({ first, plan }): EventStore.AppendResult => ({
+        const results = writes.map(({ first, plan }): EventStore.AppendResult => ({
           stream: plan.request.stream,
           nextExpectedVersion: first + BigInt(plan.prepared.length) - 1n,
           position: positions.get(plan.request.stream)!
         }))
+        return { results, also }
       })
     )
 
@@ -260,6 +261,81 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
           return [{ stream, nextExpectedVersion: outcome.lastVersion, position: outcome.position }]
       }
     })
+
+  // Through the dialect's atomic batch (no transactions): same outcomes as appendInTransaction.
+  const appendBatched = (
+    plans: ReadonlyArray<Plan>,
+    now: number,
+    appendBatch: NonNullable<Dialect["appendBatch"]>,
+    document: DocumentWrite | undefined
+  ) =>
+    Effect.gen(function*() {
+      const outcome = yield* appendBatch(sql, {
+        appends: plans.map((plan) => ({
+          stream: plan.request.stream,
+          category: StreamName.category(plan.request.stream),
+          expected: plan.request.expected ?? ExpectedVersion.any,
+          events: plan.prepared,
+          createdAt: dialect.time(now)
+        })),
+        document
+      })
+      if (outcome._tag === "Ok") {
+        yield* Effect.asVoid(wake)
+        return {
+          results: outcome.results.map((result) => ({
+            stream: result.stream,
+            nextExpectedVersion: result.lastVersion,
+            position: result.position
+          })),
+          documentVersion: outcome.documentVersion
+        }
+      }
+      // A guard failed and nothing was written: find the first part that explains it.
+      for (const plan of plans) {
+        const problem = yield* diagnose(plan.request.stream, plan.request.expected ?? ExpectedVersion.any)
+        if (problem !== undefined) return yield* problem
+      }
+      if (document !== undefined) {
+        const row = yield* documentRow(document.collection, document.id)
+        const actual = row === undefined ? undefined : big(row.version)
+        const ok = document.expected === "any" ||
+          (document.expected === "missing" ? actual === undefined : actual === document.expected)
+        if (!ok) {
+          return yield* new StoreError.DocumentConflict({
+            collection: document.collection,
+            id: document.id,
+            expected: expectedLabel(document.expected),
+            actual
+          })
+        }
+      }
+      // The state moved on between the batch and the re-read; the caller may simply try again.
+      return yield* new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" })
+    })
+
+  /** Appends atomically: one batch where the dialect has no transactions, else a transaction. */
+  const appendAtomically = (
+    plans: ReadonlyArray<Plan>,
+    now: number,
+    document?: DocumentWrite
+  ): Effect.Effect<
+    { readonly results: ReadonlyArray<EventStore.AppendResult>; readonly documentVersion: bigint | undefined },
+    | StoreError.WrongExpectedVersion
+    | StoreError.StreamDeleted
+    | StoreError.StoreUnavailable
+    | StoreError.DocumentConflict
+    | SqlError
+  > =>
+    dialect.appendBatch !== undefined
+      ? appendBatched(plans, now, dialect.appendBatch, document)
+      : appendInTransaction(
+        plans,
+        now,
+        document === undefined
+          ? Effect.succeed<bigint | undefined>(undefined)
+          : writeDocument(document.collection, document.id, document.json, document.expected)
+      ).pipe(Effect.map(({ also, results }) => ({ results, documentVersion: also })))
 
   type Replay =
     | { readonly _tag: "New" }
@@ -311,10 +387,12 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   > =>
     (plans.length === 1 && dialect.appendOne !== undefined
       ? appendFast(plans[0], now, dialect.appendOne)
-      : appendInTransaction(plans, now)).pipe(
+      : Effect.map(appendAtomically(plans, now), ({ results }) => results)).pipe(
         Effect.catch((error) =>
           Effect.gen(function*() {
             if (error._tag === "StreamDeleted" || error._tag === "StoreUnavailable") return yield* error
+            // Only a document write can conflict, and plain appends carry none.
+            if (error._tag === "DocumentConflict") return yield* Effect.die(error)
             if (error._tag === "SqlError" && !dialect.isUniqueViolation(error)) {
               return yield* unavailable("append")(error)
             }
@@ -595,66 +673,95 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       return { stream, status, lastVersion, retention: retentionOf(row) }
     })
 
-  const upsertStream = (stream: string, values: Record<string, unknown>) =>
-    sql`INSERT INTO strata_streams ${sql.insert({ stream, ...values })} ON CONFLICT (stream) DO UPDATE SET ${
-      sql.literal(Object.keys(values).map((column) => `${column} = excluded.${column}`).join(", "))
-    }`
+  // The expected-version rule of ExpectedVersion.matches, as SQL over a strata_streams row, so a
+  // single statement can check and write atomically (no interactive transaction needed: D1 has none).
+  const expectedSql = (expected: ExpectedVersion.ExpectedVersion, table = "strata_streams"): Statement.Fragment => {
+    switch (expected._tag) {
+      case "Any":
+        return sql.literal("1 = 1")
+      case "NoStream":
+        return sql.literal(`(${table}.deleted OR ${table}.last_version < 0)`)
+      case "StreamExists":
+        return sql.literal(`(NOT ${table}.deleted AND ${table}.last_version >= 0)`)
+      case "Exact":
+        return sql`(NOT ${sql.literal(`${table}.deleted`)} AND ${
+          sql.literal(`${table}.last_version`)
+        } = ${expected.version})`
+    }
+  }
+
+  // After a guarded statement changed nothing: why? Re-read the row and apply the same rules.
+  const diagnose = (stream: string, expected: ExpectedVersion.ExpectedVersion) =>
+    Effect.map(streamRow(stream), (row) => {
+      if (row !== undefined && bool(row.tombstoned)) return new StoreError.StreamDeleted({ stream, tombstoned: true })
+      return ExpectedVersion.check(stream, expected, stateOf(row))
+    })
 
   const deleteWith = (
     operation: string,
     stream: string,
     deleteOptions: EventStore.AppendOptions | undefined,
-    change: (lastVersion: bigint | undefined) => Record<string, unknown> | undefined
+    statement: (guard: Statement.Fragment) => Statement.Statement<{ stream: string }>
   ) =>
     Effect.gen(function*() {
       yield* StreamName.make(stream)
-      yield* transaction(
-        operation,
-        Effect.gen(function*() {
-          const [row] = yield* dialect.lockStreams(sql, [stream])
-          if (row !== undefined && bool(row.tombstoned)) {
-            return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
-          }
-          const state = stateOf(row)
-          const conflict = ExpectedVersion.check(stream, deleteOptions?.expected, state)
-          if (conflict !== undefined) return yield* conflict
-          const values = change(state.lastVersion)
-          if (values !== undefined) yield* upsertStream(stream, values)
-        })
-      ).pipe(Effect.catchTag("SqlError", unavailable(operation)))
-    })
+      const expected = deleteOptions?.expected ?? ExpectedVersion.any
+      const changed = yield* statement(expectedSql(expected))
+      if (changed.length > 0) return
+      // Nothing changed: a conflict, a tombstone, or nothing to delete (which `expected` allowed).
+      const problem = yield* diagnose(stream, expected)
+      if (problem !== undefined) return yield* problem
+    }).pipe(Effect.catchTag("SqlError", unavailable(operation)))
 
   const deleteStream: EventStore.EventStoreShape["deleteStream"] = (stream, deleteOptions) =>
     deleteWith(
       "deleteStream",
       stream,
       deleteOptions,
-      (last) => last === undefined ? undefined : { deleted: true, truncate_before: last + 1n }
+      (guard) =>
+        sql<{ stream: string }>`UPDATE strata_streams SET deleted = ${true}, truncate_before = last_version + 1
+        WHERE stream = ${stream} AND NOT tombstoned AND last_version >= 0 AND ${guard} RETURNING stream`
     )
 
-  const tombstoneStream: EventStore.EventStoreShape["tombstoneStream"] = (stream, deleteOptions) =>
-    deleteWith("tombstoneStream", stream, deleteOptions, () => ({ tombstoned: true }))
+  const tombstoneStream: EventStore.EventStoreShape["tombstoneStream"] = (stream, deleteOptions) => {
+    const expected = deleteOptions?.expected ?? ExpectedVersion.any
+    // A missing stream may only be tombstoned when `expected` accepts a stream with no events.
+    const missingAllowed = ExpectedVersion.matches(expected, { lastVersion: undefined, deleted: false })
+    return deleteWith(
+      "tombstoneStream",
+      stream,
+      deleteOptions,
+      (guard) =>
+        sql<{ stream: string }>`INSERT INTO strata_streams (stream, tombstoned)
+        SELECT ${stream}, ${true} WHERE ${sql.literal(missingAllowed ? "1 = 1" : "1 = 0")}
+        ON CONFLICT (stream) DO UPDATE SET tombstoned = excluded.tombstoned
+        WHERE NOT strata_streams.tombstoned AND ${guard} RETURNING stream`
+    )
+  }
 
   const setRetention: EventStore.EventStoreShape["setRetention"] = (stream, patch) =>
     Effect.gen(function*() {
       yield* StreamName.make(stream)
       const rules = yield* Inputs.retention(patch)
-      return yield* transaction(
-        "setRetention",
-        Effect.gen(function*() {
-          const [row] = yield* dialect.lockStreams(sql, [stream])
-          if (row !== undefined && bool(row.tombstoned)) {
-            return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
-          }
-          const values: Record<string, unknown> = {}
-          if (rules.truncateBefore !== undefined) values.truncate_before = rules.truncateBefore
-          if (rules.maxCount !== undefined) values.max_count = rules.maxCount
-          if (rules.maxAgeMillis !== undefined) values.max_age_ms = rules.maxAgeMillis
-          if (Object.keys(values).length > 0) yield* upsertStream(stream, values)
-          return retentionOf(yield* streamRow(stream))
-        })
-      ).pipe(Effect.catchTag("SqlError", unavailable("setRetention")))
-    })
+      const values: Record<string, unknown> = {}
+      if (rules.truncateBefore !== undefined) values.truncate_before = rules.truncateBefore
+      if (rules.maxCount !== undefined) values.max_count = rules.maxCount
+      if (rules.maxAgeMillis !== undefined) values.max_age_ms = rules.maxAgeMillis
+      const columns = Object.keys(values)
+      const rows = columns.length === 0
+        ? yield* sql<StreamRow>`SELECT * FROM strata_streams WHERE stream = ${stream} AND NOT tombstoned`
+        : yield* sql<StreamRow>`INSERT INTO strata_streams ${sql.insert({ stream, ...values })}
+          ON CONFLICT (stream) DO UPDATE SET ${
+          sql.literal(columns.map((column) => `${column} = excluded.${column}`).join(", "))
+        } WHERE NOT strata_streams.tombstoned RETURNING *`
+      if (rows.length === 0) {
+        const row = yield* streamRow(stream)
+        if (row !== undefined && bool(row.tombstoned)) {
+          return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
+        }
+      }
+      return retentionOf(rows[0])
+    }).pipe(Effect.catchTag("SqlError", unavailable("setRetention")))
 
   // ---- snapshots and checkpoints ----
 
@@ -747,46 +854,59 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       )
     })
 
-  const documentRow = (collection: string, id: string, forUpdate: boolean) =>
+  const documentRow = (collection: string, id: string) =>
     Effect.map(
       sql<{ version: unknown; data: unknown }>`SELECT version, data FROM strata_documents
-        WHERE collection = ${collection} AND id = ${id} ${sql.literal(forUpdate ? dialect.forUpdate : "")}`,
+        WHERE collection = ${collection} AND id = ${id}`,
       (rows) => rows[0]
     )
 
   const expectedLabel = (expected: DocumentStore.ExpectedDocument) =>
     expected === "any" ? "any" : expected === "missing" ? "missing" : `version ${expected}`
 
-  const checkExpected = (
-    collection: string,
-    id: string,
-    expected: DocumentStore.ExpectedDocument | undefined,
-    current: bigint | undefined
-  ) => {
-    const want = expected ?? "any"
-    const ok = want === "any" || (want === "missing" ? current === undefined : current === want)
-    return ok
-      ? undefined
-      : new StoreError.DocumentConflict({ collection, id, expected: expectedLabel(want), actual: current })
-  }
-
   const get: DocumentStore.DocumentStoreShape["get"] = (collection, id) =>
     Effect.gen(function*() {
       yield* DocumentCodec.checkId(collection.name, id)
-      const row = yield* documentRow(collection.name, id, false).pipe(Effect.catchTag("SqlError", unavailable("get")))
+      const row = yield* documentRow(collection.name, id).pipe(Effect.catchTag("SqlError", unavailable("get")))
       return row === undefined
         ? Option.none()
         : Option.some(yield* DocumentCodec.decode(collection, id, big(row.version), dialect.decodeJson(row.data)))
     })
 
+  // Each document write is one guarded statement: atomic without a transaction.
+  const writeDocument = (
+    collection: string,
+    id: string,
+    json: string,
+    expected: DocumentStore.ExpectedDocument
+  ) =>
+    Effect.gen(function*() {
+      const data = dialect.document(sql, json)
+      const rows = expected === "any"
+        ? yield* sql<{ version: unknown }>`INSERT INTO strata_documents (collection, id, version, data)
+            VALUES (${collection}, ${id}, 1, ${data})
+            ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data
+            RETURNING version`
+        : expected === "missing"
+        ? yield* sql<{ version: unknown }>`INSERT INTO strata_documents (collection, id, version, data)
+            VALUES (${collection}, ${id}, 1, ${data}) ON CONFLICT (collection, id) DO NOTHING RETURNING version`
+        : yield* sql<{ version: unknown }>`UPDATE strata_documents SET version = version + 1, data = ${data}
+            WHERE collection = ${collection} AND id = ${id} AND version = ${expected} RETURNING version`
+      if (rows.length > 0) return big(rows[0].version)
+      const row = yield* documentRow(collection, id)
+      return yield* new StoreError.DocumentConflict({
+        collection,
+        id,
+        expected: expectedLabel(expected),
+        actual: row === undefined ? undefined : big(row.version)
+      })
+    })
+
   const put: DocumentStore.DocumentStoreShape["put"] = (collection, id, value, putOptions) =>
     Effect.gen(function*() {
       yield* DocumentCodec.checkId(collection.name, id)
-      const expected = putOptions?.expected
-      if (
-        expected !== undefined && expected !== "any" && expected !== "missing" &&
-        !(typeof expected === "bigint" && expected >= 1n)
-      ) {
+      const expected = putOptions?.expected ?? "any"
+      if (expected !== "any" && expected !== "missing" && !(typeof expected === "bigint" && expected >= 1n)) {
         return yield* new StoreError.InvalidArgument({
           operation: "put",
           detail: "expected must be \"any\", \"missing\" or a bigint >= 1"
@@ -794,82 +914,76 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       }
       const json = yield* DocumentCodec.encode(collection, id, value, maxEventBytes)
       const requests = putOptions?.events ?? []
-      const plans = requests.length === 0 ? [] : yield* planMany("put", requests)
-      const now = yield* Clock.currentTimeMillis
       yield* ensureIndexes(collection).pipe(Effect.catchTag("SqlError", unavailable("put")))
-      const write = Effect.gen(function*() {
-        const row = yield* documentRow(collection.name, id, true)
-        const current = row === undefined ? undefined : big(row.version)
-        const conflict = checkExpected(collection.name, id, expected, current)
-        if (conflict !== undefined) return yield* conflict
-        const version = (current ?? 0n) + 1n
-        if (current === undefined) {
-          yield* sql`INSERT INTO strata_documents (collection, id, version, data) VALUES (${collection.name}, ${id}, ${version}, ${
-            dialect.document(sql, json)
-          })`
-        } else {
-          yield* sql`UPDATE strata_documents SET version = ${version}, data = ${dialect.document(sql, json)}
-            WHERE collection = ${collection.name} AND id = ${id}`
-        }
-        return version
-      })
-      const attempt = plans.length === 0
-        ? Effect.map(transaction("put", write), (version) => ({ version, appended: [] }))
-        : Effect.gen(function*() {
-          let version = 0n
-          const appended = yield* appendInTransaction(plans, now, Effect.map(write, (v) => void (version = v)))
-          return { version, appended }
-        })
-      return yield* attempt.pipe(
-        Effect.catchTag("SqlError", (error) =>
-          dialect.isUniqueViolation(error)
-            // Two writers created the document at once, or an event id was taken: report which.
-            ? Effect.gen(function*() {
-              const row = yield* documentRow(collection.name, id, false)
-              const actual = row === undefined ? undefined : big(row.version)
-              if (expected === "missing" && actual !== undefined) {
-                return yield* new StoreError.DocumentConflict({
-                  collection: collection.name,
-                  id,
-                  expected: "missing",
-                  actual
-                })
-              }
-              const outcomes = plans.length === 0 ? [] : yield* classify(plans)
-              const duplicate = outcomes.findIndex((outcome) => outcome._tag !== "New")
-              if (duplicate !== -1) {
-                const plan = plans[duplicate]
-                return yield* new StoreError.DuplicateEvent({
-                  stream: plan.request.stream,
-                  eventId: plan.prepared[0].id
-                })
-              }
-              return yield* new StoreError.StoreUnavailable({
-                operation: "put",
-                reason: "ConcurrentWrite",
-                cause: error
-              })
-            }).pipe(Effect.catchTag("SqlError", unavailable("put")))
-            : unavailable("put")(error))
+      if (requests.length === 0) {
+        const version = yield* writeDocument(collection.name, id, json, expected).pipe(
+          Effect.catchTag("SqlError", unavailable("put"))
+        )
+        return { version, appended: [] }
+      }
+      const plans = yield* planMany("put", requests)
+      const now = yield* Clock.currentTimeMillis
+      const written = yield* appendAtomically(plans, now, { collection: collection.name, id, json, expected }).pipe(
+        Effect.catch((error): Effect.Effect<
+          never,
+          | StoreError.StoreUnavailable
+          | StoreError.DuplicateEvent
+          | StoreError.WrongExpectedVersion
+          | StoreError.StreamDeleted
+          | StoreError.DocumentConflict
+        > =>
+          error._tag === "SqlError"
+            ? dialect.isUniqueViolation(error)
+              // An event id was taken (replays are not allowed to carry a document write).
+              ? Effect.flatMap(
+                classify(plans).pipe(Effect.catchTag("SqlError", unavailable("put"))),
+                (outcomes): Effect.Effect<never, StoreError.StoreUnavailable | StoreError.DuplicateEvent> => {
+                  const taken = outcomes.findIndex((outcome) => outcome._tag !== "New")
+                  return taken === -1
+                    ? Effect.fail(new StoreError.StoreUnavailable({ operation: "put", reason: "ConcurrentWrite" }))
+                    : Effect.fail(
+                      new StoreError.DuplicateEvent({
+                        stream: plans[taken].request.stream,
+                        eventId: plans[taken].prepared[0].id
+                      })
+                    )
+                }
+              )
+              : unavailable("put")(error)
+            : Effect.fail(error)
+        )
       )
+      return { version: written.documentVersion!, appended: written.results }
     })
 
   const remove: DocumentStore.DocumentStoreShape["delete"] = (collection, id, deleteOptions) =>
     Effect.gen(function*() {
       yield* DocumentCodec.checkId(collection.name, id)
-      return yield* transaction(
-        "delete",
-        Effect.gen(function*() {
-          const row = yield* documentRow(collection.name, id, true)
-          const current = row === undefined ? undefined : big(row.version)
-          const conflict = checkExpected(collection.name, id, deleteOptions?.expected, current)
-          if (conflict !== undefined) return yield* conflict
-          if (current === undefined) return false
-          yield* sql`DELETE FROM strata_documents WHERE collection = ${collection.name} AND id = ${id}`
-          return true
+      const expected = deleteOptions?.expected ?? "any"
+      if (expected === "missing") {
+        const row = yield* documentRow(collection.name, id)
+        if (row === undefined) return false
+        return yield* new StoreError.DocumentConflict({
+          collection: collection.name,
+          id,
+          expected: "missing",
+          actual: big(row.version)
         })
-      ).pipe(Effect.catchTag("SqlError", unavailable("delete")))
-    })
+      }
+      const rows = yield* sql<{ version: unknown }>`DELETE FROM strata_documents
+        WHERE collection = ${collection.name} AND id = ${id} ${
+        expected === "any" ? sql.literal("") : sql`AND version = ${expected}`
+      } RETURNING version`
+      if (rows.length > 0) return true
+      if (expected === "any") return false
+      const row = yield* documentRow(collection.name, id)
+      return yield* new StoreError.DocumentConflict({
+        collection: collection.name,
+        id,
+        expected: expectedLabel(expected),
+        actual: row === undefined ? undefined : big(row.version)
+      })
+    }).pipe(Effect.catchTag("SqlError", unavailable("delete")))
 
   const predicateSql = (predicate: DocumentQuery.Predicate): Statement.Fragment => {
     const field = dialect.field(predicate.path)
