@@ -6,5 +6,6 @@ export default [
   "packages/sql",
   "packages/postgres",
   "packages/sqlite",
-  "packages/d1"
+  "packages/d1",
+  "examples"
 ]

@@ -162,6 +162,11 @@ export interface Dialect {
     sql: SqlClient.SqlClient,
     input: AppendBatchInput
   ) => Effect.Effect<AppendBatchOutcome, SqlError>
+  /**
+   * For databases without transactions: applies one migration atomically if `strata_migrations`
+   * lacks it, returning whether it did.
+   */
+  readonly applyMigration?: (sql: SqlClient.SqlClient, migration: Migration) => Effect.Effect<boolean, SqlError>
   /** Runs right before events are inserted, inside the transaction (PostgreSQL: the commit-order lock). */
   readonly beforeInsert: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
   /** Runs after events are inserted, inside the transaction (PostgreSQL: NOTIFY). */

@@ -183,6 +183,15 @@ export const sqlite: ReadonlyArray<Migration> = [
   PRIMARY KEY (collection, id)
 )`
     ]
+  },
+  {
+    id: 2,
+    name: "guard_table",
+    statements: [
+      // For databases without transactions (D1): a batch inserts 0 here when a check fails, the CHECK
+      // aborts the whole batch, and a successful batch deletes its 1s again. Always empty at rest.
+      "CREATE TABLE strata_guard (ok INTEGER NOT NULL CHECK (ok = 1))"
+    ]
   }
 ]
 
@@ -223,6 +232,10 @@ export const run = (dialect: Dialect): Effect.Effect<ReadonlyArray<number>, SqlE
     const sql = yield* SqlClient.SqlClient
     const applied: Array<number> = []
     for (const migration of dialect.migrations) {
+      if (dialect.applyMigration !== undefined) {
+        if (yield* dialect.applyMigration(sql, migration)) applied.push(migration.id)
+        continue
+      }
       const done = yield* sql.withTransaction(Effect.gen(function*() {
         yield* dialect.lockMigrations(sql)
         yield* sql.unsafe(ledger)

@@ -93,7 +93,6 @@ const optionalBig = (value: unknown): bigint | undefined =>
   value === null || value === undefined ? undefined : big(value)
 const bool = (value: unknown): boolean =>
   value === true || value === 1 || value === 1n || value === "1" || value === "t"
-const maxPosition = 9_223_372_036_854_775_807n
 
 const eventColumns = "position, event_id, stream, version, type, data, metadata, created_at"
 
@@ -347,10 +346,11 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     Effect.gen(function*() {
       const ids = plans.flatMap((plan) => plan.prepared.map((event) => event.id))
       const found = new Map<string, { stream: string; version: bigint; position: bigint }>()
-      for (let i = 0; i < ids.length; i += 500) {
+      const chunk = Math.min(500, dialect.maxParams)
+      for (let i = 0; i < ids.length; i += chunk) {
         const rows = yield* sql<{ event_id: string; stream: string; version: unknown; position: unknown }>`
           SELECT event_id, stream, version, position FROM strata_events WHERE ${
-          sql.in("event_id", ids.slice(i, i + 500))
+          sql.in("event_id", ids.slice(i, i + chunk))
         }`
         for (const row of rows) {
           found.set(row.event_id, { stream: row.stream, version: big(row.version), position: big(row.position) })
@@ -572,16 +572,18 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       const where = filterSql(readOptions?.filter)
       const forwards = direction === "forwards"
       return Subscription.paged({
-        initial: from ?? (forwards ? 0n : maxPosition),
+        // Backwards from the end starts with no upper bound (no sentinel value: D1 binds only 53 bits).
+        initial: from ?? (forwards ? 0n : undefined),
         pageSize,
         limit,
-        readPage: (cursor: bigint, want: number) =>
+        readPage: (cursor: bigint | undefined, want: number) =>
           Effect.map(
             forwards
               ? sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events
-                  WHERE position >= ${cursor} AND ${where} ORDER BY position ASC LIMIT ${want}`
+                  WHERE position >= ${cursor ?? 0n} AND ${where} ORDER BY position ASC LIMIT ${want}`
               : sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events
-                  WHERE position <= ${cursor} AND ${where} ORDER BY position DESC LIMIT ${want}`,
+                  WHERE ${cursor === undefined ? sql.literal("1 = 1") : sql`position <= ${cursor}`} AND ${where}
+                  ORDER BY position DESC LIMIT ${want}`,
             (rows) => {
               const page = rows.map(toRecorded)
               const last = page[page.length - 1]

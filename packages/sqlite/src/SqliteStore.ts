@@ -29,7 +29,9 @@ export interface SqliteStoreOptions {
 }
 
 /**
- * Both stores over the SqlClient in context (a SQLite one).
+ * Both stores over the SqlClient in context (a SQLite one). Give that client `safeIntegers: true`
+ * (as {@link layer} does): positions and versions are 64-bit, and a plain-number client fails on
+ * values above 2^53 rather than round them.
  *
  * @category layers
  * @since 0.1.0
@@ -40,7 +42,8 @@ export const layerFromClient = (
   SqlStore.layer({ dialect: SqliteDialect.dialect, backend: "sqlite", ...options })
 
 /**
- * Both stores on a SQLite file (or `":memory:"`), plus the client they use.
+ * Both stores on a SQLite file (or `":memory:"`), plus the client they use. The client reads
+ * INTEGER columns as `bigint` (`safeIntegers: true`) unless told otherwise.
  *
  * @example
  * SqliteStore.layer({ filename: "app.db" })
@@ -56,7 +59,7 @@ export const layer = (
 > => {
   const { maxEventBytes, migrate, pageSize, pollInterval, ...client } = config
   return layerFromClient({ maxEventBytes, migrate, pageSize, pollInterval }).pipe(
-    Layer.provideMerge(SqliteClient.layer(client))
+    Layer.provideMerge(SqliteClient.layer({ safeIntegers: true, ...client }))
   )
 }
 

@@ -1,0 +1,161 @@
+/**
+ * `npm start`: a small bank on the embedded SQLite default (.strata/bank.db).
+ *
+ * - Typed, versioned events: MoneyDeposited v1 stored only an amount; v2 adds the currency, and the
+ *   v1 events imported on the first run are upcast when read.
+ * - Decisions retried on conflict: two tellers withdraw from one account at the same time; the
+ *   loser re-reads and decides again (and is refused if the money is gone).
+ * - A live subscription (a checkpointed consumer) projects balances into the DocumentStore.
+ *
+ * Run it again: the file keeps everything, the consumer resumes from its checkpoint, and the
+ * balances grow.
+ */
+import { Aggregate, Consumer, DocumentStore, Event, EventCodec, EventStore, ExpectedVersion } from "@strata/core"
+import { SqliteStore } from "@strata/sqlite"
+import { Data, Effect, Fiber, Option, Schema, Stream } from "effect"
+import * as fs from "node:fs"
+
+// ---- events ----
+
+const AccountOpened = EventCodec.type("AccountOpened", { schema: Schema.Struct({ owner: Schema.String }) })
+const DepositedV1 = Schema.Struct({ amount: Schema.Finite })
+const DepositedV2 = Schema.Struct({ amount: Schema.Finite, currency: Schema.String })
+const MoneyDeposited = EventCodec.type("MoneyDeposited", {
+  schema: DepositedV2,
+  version: 2,
+  // The old system only knew euros.
+  upcasts: { 1: EventCodec.upcast(DepositedV1, DepositedV2, (v1) => ({ amount: v1.amount, currency: "EUR" })) }
+})
+const MoneyWithdrawn = EventCodec.type("MoneyWithdrawn", {
+  schema: Schema.Struct({ amount: Schema.Finite, currency: Schema.String, teller: Schema.String })
+})
+export const BankEvents = EventCodec.make([AccountOpened, MoneyDeposited, MoneyWithdrawn])
+type BankEvent = EventCodec.Type<typeof BankEvents>
+
+// ---- the account aggregate ----
+
+interface Account {
+  readonly owner: string | undefined
+  readonly balance: number
+}
+const evolve = (state: Account, event: BankEvent): Account => {
+  switch (event._tag) {
+    case "AccountOpened":
+      return { ...state, owner: event.owner }
+    case "MoneyDeposited":
+      return { ...state, balance: state.balance + event.amount }
+    case "MoneyWithdrawn":
+      return { ...state, balance: state.balance - event.amount }
+  }
+}
+const account = { codec: BankEvents, initial: { owner: undefined, balance: 0 } as Account, evolve }
+
+class InsufficientFunds extends Data.TaggedError("InsufficientFunds")<{ readonly balance: number }> {}
+
+const withdraw = (id: string, amount: number, teller: string) =>
+  Aggregate.decide(`account-${id}`, {
+    ...account,
+    decide: (state) =>
+      state.balance < amount
+        ? Effect.fail(new InsufficientFunds({ balance: state.balance }))
+        : Effect.succeed([MoneyWithdrawn.make({ amount, currency: "EUR", teller })])
+  })
+
+// ---- the projection ----
+
+const Balance = Schema.Struct({ owner: Schema.String, balance: Schema.Finite, transactions: Schema.Int })
+export const Balances = DocumentStore.collection("balances", Balance, { indexes: ["balance"] })
+
+const project = BankEvents.handler(({ event, stream }) =>
+  Effect.gen(function*() {
+    const docs = yield* DocumentStore.DocumentStore
+    const id = stream.slice("account-".length)
+    const current = Option.getOrUndefined(yield* docs.get(Balances, id))
+    const before = current?.value ?? { owner: "?", balance: 0, transactions: 0 }
+    const after = event._tag === "AccountOpened"
+      ? { ...before, owner: event.owner }
+      : {
+        ...before,
+        balance: before.balance + (event._tag === "MoneyDeposited" ? event.amount : -event.amount),
+        transactions: before.transactions + 1
+      }
+    yield* docs.put(Balances, id, after, { expected: current === undefined ? "missing" : current.version })
+  })
+)
+
+// ---- the program ----
+
+export const program = Effect.gen(function*() {
+  const store = yield* EventStore.EventStore
+  const docs = yield* DocumentStore.DocumentStore
+  const projection = yield* Consumer.run("balances", { handler: project, filter: EventCodec.filter(BankEvents) }).pipe(
+    Effect.forkChild
+  )
+
+  const ada = yield* store.streamInfo("account-ada")
+  if (ada.status === "missing") {
+    yield* BankEvents.append("account-ada", [AccountOpened.make({ owner: "Ada Lovelace" })], {
+      expected: ExpectedVersion.noStream
+    })
+    yield* BankEvents.append("account-alan", [AccountOpened.make({ owner: "Alan Turing" })], {
+      expected: ExpectedVersion.noStream
+    })
+    // Imported from the old system: schema version 1, no currency.
+    yield* store.append("account-ada", [Event.make("MoneyDeposited", { amount: 120 }, { schemaVersion: 1 })])
+  }
+  yield* BankEvents.append("account-alan", [MoneyDeposited.make({ amount: 50, currency: "EUR" })])
+
+  // Two tellers withdraw from Ada's account at once: one conflicts, re-reads and decides again.
+  const tellers = yield* Effect.forEach(
+    ["teller-1", "teller-2"],
+    (teller) =>
+      withdraw("ada", 40, teller).pipe(
+        Effect.map(() => "paid" as const),
+        Effect.catchTag("InsufficientFunds", (e) => Effect.succeed(`refused (balance ${e.balance})` as const))
+      ),
+    { concurrency: "unbounded" }
+  )
+
+  // Wait for the projection to catch up with everything appended so far.
+  const head = yield* Stream.runLast(store.readAll({ direction: "backwards", limit: 1 }))
+  const target = Option.match(head, { onNone: () => 0n, onSome: (event) => event.position })
+  for (;;) {
+    const checkpoint = yield* store.loadCheckpoint("balances")
+    if (Option.getOrElse(checkpoint, () => 0n) >= target) break
+    yield* Effect.sleep("20 millis")
+  }
+  yield* Fiber.interrupt(projection)
+
+  const balances = yield* Stream.runCollect(docs.find(Balances, { orderBy: [{ field: "balance", direction: "desc" }] }))
+  const history = yield* Stream.runCollect(BankEvents.read("account-ada"))
+  return {
+    tellers,
+    balances: balances.map(({ id, value }) => ({ id, ...value })),
+    adaHistory: history.map(({ event, schemaVersion, version }) =>
+      `#${version} ${event._tag}${"amount" in event ? ` ${event.amount}` : ""} (stored as v${schemaVersion})`
+    ),
+    events: target
+  }
+})
+
+const print = (summary: Effect.Success<typeof program>) => {
+  console.log("Tellers withdrawing 40 from Ada at the same time:", summary.tellers.join(", "))
+  console.log("\nBalances (projected live into the DocumentStore):")
+  for (const row of summary.balances) {
+    console.log(`  ${row.owner.padEnd(14)} ${String(row.balance).padStart(6)} EUR  (${row.transactions} transactions)`)
+  }
+  console.log("\nAda's account, decoded to the current event versions:")
+  for (const line of summary.adaHistory.slice(-6)) console.log(`  ${line}`)
+  console.log(`\n${summary.events} events in .strata/bank.db. Run npm start again to continue from here.`)
+}
+
+if (import.meta.main) {
+  fs.mkdirSync(".strata", { recursive: true })
+  Effect.runPromise(program.pipe(Effect.provide(SqliteStore.layer({ filename: ".strata/bank.db" })))).then(
+    print,
+    (error) => {
+      console.error(error)
+      process.exit(1)
+    }
+  )
+}

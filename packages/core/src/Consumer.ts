@@ -1,0 +1,167 @@
+/**
+ * Named, checkpointed consumers of the global log.
+ *
+ * {@link run} loads the consumer's checkpoint (the position of the last event it handled),
+ * subscribes to the global log just after it, and runs the handler on each event in order. After
+ * each handled event, or each batch with `checkpointEvery`, it commits the new checkpoint. It runs
+ * until interrupted, or until the handler fails: then it fails with the handler's error, and the
+ * checkpoint stays before the failed event, which is handled again on the next run.
+ *
+ * Delivery is at-least-once with the default checkpoint store: the handler and the checkpoint
+ * save are two writes, so a crash between them handles the event again on restart (an interruption
+ * cannot land between them: once the handler has succeeded, the save runs uninterruptibly). Make
+ * handlers idempotent, or provide a transactional {@link Checkpoints} store (see there) for
+ * exactly-once.
+ *
+ * One running instance per name: two instances with the same name both handle every event.
+ *
+ * @example
+ * const projector = Consumer.run("cart-totals", {
+ *   filter: EventCodec.filter(CartEvents),
+ *   handler: CartEvents.handler((decoded) => updateTotals(decoded.event))
+ * })
+ * yield* Effect.forkScoped(projector)
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type { RecordedEvent } from "./Event.ts"
+import { type EventFilter, EventStore, type SubscribeFrom } from "./EventStore.ts"
+import { InvalidArgument, type StoreUnavailable } from "./StoreError.ts"
+
+/**
+ * Errors of loading or saving a checkpoint.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type CheckpointError = InvalidArgument | StoreUnavailable
+
+/**
+ * Where consumers keep their checkpoints, and how a checkpoint commits with the handler's work.
+ *
+ * `commit(name, position, work)` runs `work` (the handler for one batch of events, ending at
+ * `position`) and records `position` as the consumer's checkpoint. The default runs the work and
+ * then `EventStore.saveCheckpoint`, with the save uninterruptible once the work has succeeded.
+ *
+ * **The exactly-once seam.** A SQL backend replaces `commit` with one that runs the work and the
+ * checkpoint write in one transaction (for example
+ * `sql.withTransaction(Effect.tap(work, () => saveCheckpoint(name, position)))`), so handlers that
+ * write through the same `SqlClient` commit or roll back together with the checkpoint: a crash or
+ * interruption anywhere leaves both unchanged, and the batch is handled again. Provide it for a
+ * whole program with `Layer.succeed(Consumer.Checkpoints, ...)`, or around one consumer with
+ * `Effect.provideService(Consumer.Checkpoints, ...)`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface CheckpointStore {
+  readonly load: (name: string) => Effect.Effect<Option.Option<bigint>, CheckpointError, EventStore>
+  readonly commit: <A, X, R>(
+    name: string,
+    position: bigint,
+    work: Effect.Effect<A, X, R>
+  ) => Effect.Effect<A, X | CheckpointError, R | EventStore>
+}
+
+/**
+ * The default checkpoint store: `EventStore.loadCheckpoint` / `saveCheckpoint`, the save right
+ * after the work.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const storeCheckpoints: CheckpointStore = {
+  load: (name) => Effect.flatMap(EventStore, (store) => store.loadCheckpoint(name)),
+  commit: (name, position, work) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.tap(
+        restore(work),
+        () => Effect.flatMap(EventStore, (store) => store.saveCheckpoint(name, position))
+      )
+    )
+}
+
+/**
+ * The checkpoint store consumers use; {@link storeCheckpoints} unless a backend or the program
+ * provides another.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export const Checkpoints: Context.Reference<CheckpointStore> = Context.Reference<CheckpointStore>(
+  "@strata/core/Consumer/Checkpoints",
+  { defaultValue: () => storeCheckpoints }
+)
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface ConsumerOptions<X, R> {
+  /** Handles one event. A failure stops the consumer, before the event's checkpoint. */
+  readonly handler: (event: RecordedEvent) => Effect.Effect<void, X, R>
+  /** Which events of the global log to handle; the checkpoint moves only on handled events. */
+  readonly filter?: EventFilter | undefined
+  /**
+   * Where to begin when the consumer has no checkpoint yet: `"start"` (default), `"end"` (only
+   * events appended from now on) or after a position. Ignored once a checkpoint exists.
+   */
+  readonly from?: SubscribeFrom | undefined
+  /**
+   * Most events handled per checkpoint commit (default 1: commit after every event). A commit also
+   * happens at the end of every batch the subscription delivers, so a quiet log never leaves
+   * handled events uncommitted. Larger values mean fewer checkpoint writes, and more events handled
+   * again after a crash (unless the checkpoint store is transactional).
+   */
+  readonly checkpointEvery?: number | undefined
+}
+
+/**
+ * Runs a named consumer until it is interrupted or its handler fails (a subscription never ends
+ * by itself). Meant to be forked: `Effect.forkScoped(Consumer.run(...))`, so closing the scope
+ * stops it.
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const run: <X, R>(
+  name: string,
+  options: ConsumerOptions<X, R>
+) => Effect.Effect<void, X | CheckpointError, R | EventStore> = Effect.fn("Consumer.run")(
+  function*<X, R>(name: string, options: ConsumerOptions<X, R>) {
+    yield* Effect.annotateCurrentSpan({ "strata.consumer": name })
+    const every = options.checkpointEvery ?? 1
+    if (!Number.isSafeInteger(every) || every < 1) {
+      return yield* new InvalidArgument({
+        operation: "Consumer.run",
+        detail: `checkpointEvery must be an integer >= 1, got ${String(every)}`
+      })
+    }
+    const store = yield* EventStore
+    const checkpoints = yield* Checkpoints
+    const checkpoint = yield* checkpoints.load(name)
+    const from: SubscribeFrom = checkpoint._tag === "Some" ? { after: checkpoint.value } : options.from ?? "start"
+    yield* Effect.annotateCurrentSpan({
+      "strata.consumer.from": typeof from === "object" ? `after ${from.after}` : from
+    })
+    const handleBatch = (events: ReadonlyArray<RecordedEvent>) =>
+      checkpoints.commit(
+        name,
+        events[events.length - 1].position,
+        Effect.forEach(events, options.handler, { discard: true })
+      )
+    yield* Stream.runForEachArray(
+      store.subscribeAll({ from, filter: options.filter }),
+      (events) =>
+        Effect.gen(function*() {
+          for (let start = 0; start < events.length; start += every) {
+            yield* handleBatch(events.slice(start, start + every))
+          }
+        })
+    )
+  }
+)

@@ -1,0 +1,702 @@
+/**
+ * Typed, versioned events: a Schema per event type, upcasting of older stored versions on read,
+ * and helpers to append typed events and to read or subscribe to decoded streams.
+ *
+ * An event type is a name, a current Schema (a Struct whose Type is a plain object) and a version.
+ * Its decoded value is tagged with `_tag` = the type name, so the events of a codec form a
+ * discriminated union. Each stored event carries the version it was written with in
+ * `metadata.schemaVersion` (absent counts as 1); an older version decodes through its upcast, a
+ * Schema whose Encoded side is the old stored JSON and whose Type is the current type.
+ *
+ * @example
+ * const ItemAddedV2 = Schema.Struct({ sku: Schema.String, quantity: Schema.Int })
+ * const ItemAdded = EventCodec.type("ItemAdded", {
+ *   schema: ItemAddedV2,
+ *   version: 2,
+ *   upcasts: {
+ *     1: EventCodec.upcast(Schema.Struct({ sku: Schema.String }), ItemAddedV2, (v1) => ({ ...v1, quantity: 1 }))
+ *   }
+ * })
+ * const CartOpened = EventCodec.type("CartOpened", { schema: Schema.Struct({ customer: Schema.String }) })
+ * const CartEvents = EventCodec.make([CartOpened, ItemAdded])
+ * type CartEvent = EventCodec.Type<typeof CartEvents>
+ *
+ * yield* CartEvents.append("cart-1", [CartOpened.make({ customer: "ada" })], { expected: ExpectedVersion.noStream })
+ * const events = CartEvents.read("cart-1") // Stream<Decoded<CartEvent>, ReadError | EventDecodeError, EventStore>
+ *
+ * Decode failures (unknown type, unknown schema version, data that does not match) are a typed
+ * {@link EventDecodeError} naming the stream, version, position and id of the event; they never
+ * die. Every decoding helper takes `onDecodeError`: `"fail"` (the default) fails the stream,
+ * `"skip"` logs a warning and drops the event, and a function dead-letters it (for example appends
+ * it to a parking stream) and then drops it.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as SchemaGetter from "effect/SchemaGetter"
+import * as Stream from "effect/Stream"
+import type * as Types from "effect/Types"
+import * as Event from "./Event.ts"
+import type { EventMetadata, NewEvent, RecordedEvent } from "./Event.ts"
+import {
+  type AppendError,
+  type AppendOptions,
+  type AppendResult,
+  type EventFilter,
+  EventStore,
+  type ReadAllOptions,
+  type ReadError,
+  type ReadOptions,
+  type SubscribeAllOptions,
+  type SubscribeOptions
+} from "./EventStore.ts"
+import * as Json from "./internal/json.ts"
+import { EventDecodeError, type InvalidArgument, InvalidEvent, type StoreUnavailable } from "./StoreError.ts"
+
+/**
+ * @category type IDs
+ * @since 0.1.0
+ */
+export const TypeId: TypeId = "~@strata/core/EventCodec"
+
+/**
+ * @category type IDs
+ * @since 0.1.0
+ */
+export type TypeId = "~@strata/core/EventCodec"
+
+/**
+ * @category type IDs
+ * @since 0.1.0
+ */
+export const EventTypeId: EventTypeId = "~@strata/core/EventCodec/EventType"
+
+/**
+ * @category type IDs
+ * @since 0.1.0
+ */
+export type EventTypeId = "~@strata/core/EventCodec/EventType"
+
+/**
+ * A decoded event value: the fields of its schema plus `_tag`, the event type's name.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Tagged<Name extends string, A> = Types.Simplify<{ readonly _tag: Name } & A>
+
+/**
+ * The schemas an event type accepts: plain-object Types, no services.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EventSchema = Schema.Codec<object, unknown, never, never>
+
+/**
+ * One event type: its name, current schema and version, and upcasts from older versions.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface EventType<Name extends string, S extends EventSchema> {
+  readonly [EventTypeId]: EventTypeId
+  readonly name: Name
+  /** The current schema version: written to `metadata.schemaVersion` on encode. */
+  readonly version: number
+  readonly schema: S
+  /** Older version -> Schema from that version's stored JSON to the current Type. */
+  readonly upcasts: ReadonlyMap<number, Schema.Codec<S["Type"], unknown, never, never>>
+  /**
+   * Builds a tagged event, applying the schema's constructor defaults and checks.
+   * Throws when the fields are invalid (like `Schema.make`).
+   */
+  readonly make: (fields: S["~type.make.in"]) => Tagged<Name, S["Type"]>
+  /** True for a value tagged with this type's name. */
+  readonly is: (u: unknown) => u is Tagged<Name, S["Type"]>
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export declare namespace EventType {
+  /**
+   * Any event type.
+   *
+   * @category models
+   * @since 0.1.0
+   */
+  export type Any = EventType<string, any>
+}
+
+/**
+ * The decoded event of an event type or of a codec.
+ *
+ * @example
+ * type CartEvent = EventCodec.Type<typeof CartEvents>
+ * type ItemAdded = EventCodec.Type<typeof ItemAdded>
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Type<T> = T extends EventCodec<infer E> ? E
+  : T extends EventType<infer Name, infer S> ? Tagged<Name, S["Type"]>
+  : never
+
+/**
+ * A decoded event with its envelope: everything the store recorded, plus the typed `event` and the
+ * schema version the data was written with.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Decoded<E> extends RecordedEvent {
+  readonly event: E
+  readonly schemaVersion: number
+}
+
+/**
+ * What to do with an event that does not decode:
+ *
+ * - `"fail"` (default): fail with {@link EventDecodeError}.
+ * - `"skip"`: log a warning naming the event, and drop it.
+ * - a function: dead-letter the event (log it, append it to a parking stream, count it), then drop
+ *   it. If the function fails, the stream fails with its error.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type OnDecodeError<X = never, R = never> =
+  | "fail"
+  | "skip"
+  | ((error: EventDecodeError) => Effect.Effect<void, X, R>)
+
+/**
+ * Decoding options that fail on an undecodable event (the default).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface FailOnDecodeError {
+  readonly onDecodeError?: "fail" | undefined
+}
+
+/**
+ * Decoding options that skip or dead-letter an undecodable event instead of failing.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DropOnDecodeError<X = never, R = never> {
+  readonly onDecodeError: "skip" | ((error: EventDecodeError) => Effect.Effect<void, X, R>)
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface DecodeOptions<X = never, R = never> {
+  readonly onDecodeError?: OnDecodeError<X, R> | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface AppendTypedOptions extends AppendOptions {
+  /** Metadata for every appended event (correlation and causation ids, ...). */
+  readonly metadata?: EventMetadata | undefined
+}
+
+/**
+ * A set of event types: encodes typed events to {@link NewEvent}s and decodes {@link RecordedEvent}s,
+ * upcasting older versions.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface EventCodec<E extends { readonly _tag: string }> {
+  readonly [TypeId]: TypeId
+  readonly eventTypes: ReadonlyArray<EventType.Any>
+  /** The names of the event types, for `EventFilter.types`. */
+  readonly types: ReadonlyArray<E["_tag"]>
+
+  /**
+   * Encodes a typed event, stamping `metadata.schemaVersion` and generating an event id. Fails with
+   * `InvalidEvent` (reason `InvalidType` for a type the codec does not know, `NotJson` when the value
+   * does not encode with its schema or not to plain JSON, for example a `NaN` in a `Schema.Number`
+   * field); its `stream` is empty, as the stream is not known here
+   * ({@link EventCodec.encodeAll} and `append` fill it in).
+   */
+  readonly encode: (
+    event: E,
+    metadata?: EventMetadata
+  ) => Effect.Effect<NewEvent & { readonly id: string }, InvalidEvent>
+
+  /** Encodes a batch of events for `stream`; errors name the stream and the index of the event. */
+  readonly encodeAll: (
+    stream: string,
+    events: ReadonlyArray<E>,
+    metadata?: EventMetadata
+  ) => Effect.Effect<ReadonlyArray<NewEvent & { readonly id: string }>, InvalidEvent>
+
+  /** Decodes one recorded event, upcasting it when it was written with an older version. */
+  readonly decode: (recorded: RecordedEvent) => Effect.Effect<Decoded<E>, EventDecodeError>
+
+  /**
+   * Decodes a stream of recorded events, as a Stream combinator.
+   *
+   * @example
+   * store.subscribeAll({ filter: EventCodec.filter(CartEvents) }).pipe(CartEvents.decodeStream({ onDecodeError: "skip" }))
+   */
+  readonly decodeStream: {
+    (options?: FailOnDecodeError): <X, R>(
+      self: Stream.Stream<RecordedEvent, X, R>
+    ) => Stream.Stream<Decoded<E>, X | EventDecodeError, R>
+    <X2 = never, R2 = never>(options: DropOnDecodeError<X2, R2>): <X, R>(
+      self: Stream.Stream<RecordedEvent, X, R>
+    ) => Stream.Stream<Decoded<E>, X | X2, R | R2>
+  }
+
+  /** Decodes a stream into `Result`s: every recorded event comes out, decoded or with its error. */
+  readonly decodeResults: <X, R>(
+    self: Stream.Stream<RecordedEvent, X, R>
+  ) => Stream.Stream<Result.Result<Decoded<E>, EventDecodeError>, X, R>
+
+  /**
+   * Turns a handler of decoded events into a handler of recorded events (for `Consumer.run`).
+   * An event that does not decode is treated as `onDecodeError` says; skipped events count as handled.
+   */
+  readonly handler: {
+    <X, R>(
+      handle: (event: Decoded<E>) => Effect.Effect<void, X, R>,
+      options?: FailOnDecodeError
+    ): (recorded: RecordedEvent) => Effect.Effect<void, X | EventDecodeError, R>
+    <X, R, X2 = never, R2 = never>(
+      handle: (event: Decoded<E>) => Effect.Effect<void, X, R>,
+      options: DropOnDecodeError<X2, R2>
+    ): (recorded: RecordedEvent) => Effect.Effect<void, X | X2, R | R2>
+  }
+
+  /** Encodes and appends typed events to one stream. */
+  readonly append: (
+    stream: string,
+    events: ReadonlyArray<E>,
+    options?: AppendTypedOptions
+  ) => Effect.Effect<AppendResult, AppendError, EventStore>
+
+  /** Reads one stream, decoded. */
+  readonly read: {
+    (stream: string, options?: ReadOptions & FailOnDecodeError): Stream.Stream<
+      Decoded<E>,
+      ReadError | EventDecodeError,
+      EventStore
+    >
+    <X2 = never, R2 = never>(stream: string, options: ReadOptions & DropOnDecodeError<X2, R2>): Stream.Stream<
+      Decoded<E>,
+      ReadError | X2,
+      EventStore | R2
+    >
+  }
+
+  /** Reads the global log, decoded; only this codec's event types are read. */
+  readonly readAll: {
+    (options?: ReadAllOptions & FailOnDecodeError): Stream.Stream<
+      Decoded<E>,
+      InvalidArgument | StoreUnavailable | EventDecodeError,
+      EventStore
+    >
+    <X2 = never, R2 = never>(options: ReadAllOptions & DropOnDecodeError<X2, R2>): Stream.Stream<
+      Decoded<E>,
+      InvalidArgument | StoreUnavailable | X2,
+      EventStore | R2
+    >
+  }
+
+  /** Subscribes to one stream, decoded. */
+  readonly subscribe: {
+    (stream: string, options?: SubscribeOptions & FailOnDecodeError): Stream.Stream<
+      Decoded<E>,
+      ReadError | EventDecodeError,
+      EventStore
+    >
+    <X2 = never, R2 = never>(stream: string, options: SubscribeOptions & DropOnDecodeError<X2, R2>): Stream.Stream<
+      Decoded<E>,
+      ReadError | X2,
+      EventStore | R2
+    >
+  }
+
+  /** Subscribes to the global log, decoded; only this codec's event types are delivered. */
+  readonly subscribeAll: {
+    (options?: SubscribeAllOptions & FailOnDecodeError): Stream.Stream<
+      Decoded<E>,
+      InvalidArgument | StoreUnavailable | EventDecodeError,
+      EventStore
+    >
+    <X2 = never, R2 = never>(options: SubscribeAllOptions & DropOnDecodeError<X2, R2>): Stream.Stream<
+      Decoded<E>,
+      InvalidArgument | StoreUnavailable | X2,
+      EventStore | R2
+    >
+  }
+}
+
+const isPositiveInteger = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 1
+
+/**
+ * Declares an event type.
+ *
+ * - `schema`: the current schema, a Struct (its Type must be a plain object without a `_tag`
+ *   field: the tag is added on decode and stripped on encode, and the stored event's `type` is the name).
+ * - `version`: the current schema version, default 1.
+ * - `upcasts`: for each older version still in the store, a Schema from that version's stored
+ *   JSON to the current Type (see {@link upcast}). To move from version 2 to 3, compose: pipe the
+ *   old `1 -> 2` upcast into a `Schema.decodeTo` of version 3.
+ *
+ * Throws on an invalid name, version or upcast key: these are definitions, checked once at startup.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const type = <const Name extends string, S extends EventSchema>(
+  name: Name,
+  options: {
+    readonly schema: S
+    readonly version?: number | undefined
+    readonly upcasts?: { readonly [version: number]: Schema.Codec<S["Type"], unknown, never, never> } | undefined
+  }
+): EventType<Name, S> => {
+  const problem = Event.eventTypeProblem(name)
+  if (problem !== undefined) throw new Error(`EventCodec.type: event type ${problem}`)
+  const version = options.version ?? 1
+  if (!isPositiveInteger(version)) {
+    throw new Error(`EventCodec.type(${JSON.stringify(name)}): version must be an integer >= 1, got ${version}`)
+  }
+  const fields = (options.schema as { readonly fields?: unknown }).fields
+  if (typeof fields === "object" && fields !== null && "_tag" in fields) {
+    throw new Error(
+      `EventCodec.type(${JSON.stringify(name)}): the schema must not declare _tag; the type name is the tag`
+    )
+  }
+  const upcasts = new Map<number, Schema.Codec<S["Type"], unknown, never, never>>()
+  for (const [key, schema] of Object.entries(options.upcasts ?? {})) {
+    const from = Number(key)
+    if (!isPositiveInteger(from) || from >= version) {
+      throw new Error(
+        `EventCodec.type(${JSON.stringify(name)}): upcast keys must be older versions (1 to ${version - 1}), got ${
+          JSON.stringify(key)
+        }`
+      )
+    }
+    upcasts.set(from, schema)
+  }
+  const tag = (value: S["Type"]) => ({ _tag: name, ...value }) as Tagged<Name, S["Type"]>
+  return {
+    [EventTypeId]: EventTypeId,
+    name,
+    version,
+    schema: options.schema,
+    upcasts,
+    make: (input) => tag(options.schema.make(input)),
+    is: (u): u is Tagged<Name, S["Type"]> =>
+      typeof u === "object" && u !== null && (u as { readonly _tag?: unknown })._tag === name
+  }
+}
+
+/**
+ * Builds an upcast: decodes the old stored JSON with `from`, maps it with `f` to the current
+ * schema's Encoded form (for a plain Struct, its Type), and decodes that with `to`. Encoding
+ * back to the old version is forbidden: events are always written with the current version.
+ *
+ * @example
+ * const V1 = Schema.Struct({ sku: Schema.String })
+ * const upcast1 = EventCodec.upcast(V1, ItemAddedV2, (v1) => ({ sku: v1.sku, quantity: 1 }))
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const upcast = <From extends EventSchema, To extends EventSchema>(
+  from: From,
+  to: To,
+  f: (old: From["Type"]) => To["Encoded"]
+): Schema.decodeTo<To, From> =>
+  from.pipe(Schema.decodeTo(to, { decode: SchemaGetter.transform(f), encode: SchemaGetter.forbiddenEncoding }))
+
+type EventOf<Types extends ReadonlyArray<EventType.Any>> = Types[number] extends infer T
+  ? T extends EventType<infer Name, infer S> ? Tagged<Name, S["Type"]> : never
+  : never
+
+const describe = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/**
+ * Builds a codec from event types. Throws when two types share a name.
+ *
+ * @example
+ * const CartEvents = EventCodec.make([CartOpened, ItemAdded])
+ * type CartEvent = EventCodec.Type<typeof CartEvents>
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <const Types extends ReadonlyArray<EventType.Any>>(
+  eventTypes: Types
+): EventCodec<EventOf<Types>> => makeCodec(eventTypes) as unknown as EventCodec<EventOf<Types>>
+
+type AnyEvent = { readonly _tag: string }
+
+const makeCodec = (eventTypes: ReadonlyArray<EventType.Any>): EventCodec<AnyEvent> => {
+  type E = AnyEvent
+  interface Entry {
+    readonly eventType: EventType.Any
+    readonly decoders: ReadonlyMap<number, (input: unknown) => Effect.Effect<object, Schema.SchemaError>>
+    readonly encoder: (input: unknown) => Effect.Effect<unknown, Schema.SchemaError>
+  }
+  const byName = new Map<string, Entry>()
+  for (const eventType of eventTypes) {
+    if (byName.has(eventType.name)) {
+      throw new Error(`EventCodec.make: event type ${JSON.stringify(eventType.name)} appears twice`)
+    }
+    const decoders = new Map<number, (input: unknown) => Effect.Effect<object, Schema.SchemaError>>()
+    const decoderOf = (schema: EventSchema) =>
+      Schema.decodeUnknownEffect(schema) as (input: unknown) => Effect.Effect<object, Schema.SchemaError>
+    decoders.set(eventType.version, decoderOf(eventType.schema))
+    for (const [from, schema] of eventType.upcasts) decoders.set(from, decoderOf(schema))
+    byName.set(eventType.name, {
+      eventType,
+      decoders,
+      encoder: Schema.encodeUnknownEffect(eventType.schema as EventSchema) as (
+        input: unknown
+      ) => Effect.Effect<unknown, Schema.SchemaError>
+    })
+  }
+  const types: ReadonlyArray<string> = eventTypes.map((t) => t.name)
+  const known = types.map((t) => JSON.stringify(t)).join(", ")
+
+  const encodeAt = (
+    stream: string,
+    index: number | undefined,
+    event: E,
+    metadata: EventMetadata | undefined
+  ): Effect.Effect<NewEvent & { readonly id: string }, InvalidEvent> =>
+    Effect.suspend(() => {
+      const invalid = (reason: InvalidEvent["reason"], detail: string) =>
+        Effect.fail(
+          index === undefined
+            ? new InvalidEvent({ stream, reason, detail })
+            : new InvalidEvent({ stream, index, reason, detail })
+        )
+      const tag: unknown = typeof event === "object" && event !== null ? event._tag : undefined
+      const entry = typeof tag === "string" ? byName.get(tag) : undefined
+      if (entry === undefined) {
+        return invalid("InvalidType", `${describe(tag)} is not an event type of this codec (it knows ${known})`)
+      }
+      const { _tag, ...fields } = event as { readonly _tag: string }
+      return entry.encoder(fields).pipe(
+        Effect.matchEffect({
+          onFailure: (error) =>
+            invalid(
+              "NotJson",
+              `the ${_tag} event does not encode with its schema (v${entry.eventType.version}): ${error.message}`
+            ),
+          onSuccess: (data) => {
+            // Checked here too, so a value a store would refuse (NaN, a Date, ...) fails at encode.
+            const problem = Json.problem(data)
+            return problem === undefined
+              ? Effect.succeed(Event.make(_tag, data, { ...metadata, schemaVersion: entry.eventType.version }))
+              : invalid("NotJson", `the ${_tag} event does not encode to plain JSON: ${problem}`)
+          }
+        })
+      )
+    })
+
+  const encode: EventCodec<E>["encode"] = (event, metadata) => encodeAt("", undefined, event, metadata)
+
+  const encodeAll: EventCodec<E>["encodeAll"] = (stream, events, metadata) =>
+    Effect.forEach(events, (event, index) => encodeAt(stream, index, event, metadata))
+
+  const decode: EventCodec<E>["decode"] = (recorded) =>
+    Effect.suspend(() => {
+      const stored: unknown = recorded.metadata?.schemaVersion
+      const fail = (schemaVersion: number, detail: string) =>
+        Effect.fail(
+          new EventDecodeError({
+            stream: recorded.stream,
+            version: recorded.version,
+            position: recorded.position,
+            eventId: recorded.id,
+            eventType: recorded.type,
+            schemaVersion,
+            detail
+          })
+        )
+      // Events written without a codec carry no schemaVersion: they count as version 1.
+      const schemaVersion = stored === undefined ? 1 : stored
+      if (!isPositiveInteger(schemaVersion)) {
+        return fail(0, `metadata.schemaVersion must be an integer >= 1, got ${describe(stored)}`)
+      }
+      const entry = byName.get(recorded.type)
+      if (entry === undefined) {
+        return fail(schemaVersion, `unknown event type ${JSON.stringify(recorded.type)}; this codec knows ${known}`)
+      }
+      const current = entry.eventType.version
+      const decoder = entry.decoders.get(schemaVersion)
+      if (decoder === undefined) {
+        return fail(
+          schemaVersion,
+          schemaVersion > current
+            ? `written with schema version ${schemaVersion}, newer than this codec's ${current}: deploy the newer event schema`
+            : `no upcast from schema version ${schemaVersion} to ${current}`
+        )
+      }
+      return decoder(recorded.data).pipe(
+        Effect.matchEffect({
+          onFailure: (error) =>
+            fail(
+              schemaVersion,
+              schemaVersion === current
+                ? `data does not match the schema: ${error.message}`
+                : `data does not upcast from schema version ${schemaVersion} to ${current}: ${error.message}`
+            ),
+          onSuccess: (value) =>
+            Effect.succeed<Decoded<E>>({
+              ...recorded,
+              event: { _tag: recorded.type, ...value } as E,
+              schemaVersion
+            })
+        })
+      )
+    })
+
+  // The decoded event, or undefined when it was skipped or dead-lettered.
+  const decodeWith = (onDecodeError: OnDecodeError<any, any> | undefined) => {
+    if (onDecodeError === undefined || onDecodeError === "fail") return decode
+    const drop = onDecodeError === "skip"
+      ? (error: EventDecodeError) =>
+        Effect.logWarning("Skipping an event that does not decode").pipe(
+          Effect.annotateLogs({
+            "strata.stream": error.stream,
+            "strata.event.version": String(error.version),
+            "strata.event.position": String(error.position),
+            "strata.event.id": error.eventId,
+            "strata.event.type": error.eventType,
+            "strata.event.schema_version": error.schemaVersion,
+            "strata.error": error.detail
+          })
+        )
+      : onDecodeError
+    return (recorded: RecordedEvent): Effect.Effect<Decoded<E> | undefined, any, any> =>
+      decode(recorded).pipe(Effect.catchTag("EventDecodeError", (error) => Effect.as(drop(error), undefined)))
+  }
+
+  const decodeStream = (options?: DecodeOptions<any, any>) => {
+    const decodeOne = decodeWith(options?.onDecodeError)
+    return <X, R>(self: Stream.Stream<RecordedEvent, X, R>): Stream.Stream<Decoded<E>, any, any> =>
+      Stream.filterMapEffect(
+        self,
+        (recorded) =>
+          Effect.map(
+            decodeOne(recorded),
+            (decoded): Result.Result<Decoded<E>, void> =>
+              decoded === undefined ? Result.failVoid : Result.succeed(decoded)
+          )
+      )
+  }
+
+  const decodeResults: EventCodec<E>["decodeResults"] = (self) =>
+    Stream.mapEffect(self, (r) => Effect.result(decode(r)))
+
+  const handler = (
+    handle: (event: Decoded<E>) => Effect.Effect<void, any, any>,
+    options?: DecodeOptions<any, any>
+  ) => {
+    const decodeOne = decodeWith(options?.onDecodeError)
+    return (recorded: RecordedEvent): Effect.Effect<void, any, any> =>
+      Effect.flatMap(decodeOne(recorded), (decoded) => decoded === undefined ? Effect.void : handle(decoded))
+  }
+
+  const append = Effect.fn("EventCodec.append")(
+    function*(stream: string, events: ReadonlyArray<E>, options?: AppendTypedOptions) {
+      yield* Effect.annotateCurrentSpan({ "strata.stream": stream, "strata.event.count": events.length })
+      const store = yield* EventStore
+      const encoded = yield* encodeAll(stream, events, options?.metadata)
+      return yield* store.append(stream, encoded, { expected: options?.expected })
+    }
+  )
+
+  // Store options without the decoding ones.
+  const storeOptions = <O extends DecodeOptions<any, any>>(options: O | undefined): Omit<O, "onDecodeError"> => {
+    if (options === undefined) return {} as Omit<O, "onDecodeError">
+    const { onDecodeError: _, ...rest } = options
+    return rest
+  }
+
+  // Restricts a global-log filter to this codec's types.
+  const ownTypes = (filter: EventFilter | undefined): EventFilter => ({
+    ...filter,
+    types: filter?.types === undefined ? types : filter.types.filter((t) => types.includes(t))
+  })
+
+  const fromStore = (
+    open: (store: EventStore["Service"]) => Stream.Stream<RecordedEvent, any, any>,
+    options: DecodeOptions<any, any> | undefined
+  ): Stream.Stream<Decoded<E>, any, any> =>
+    Stream.unwrap(Effect.map(EventStore, (store) => open(store).pipe(decodeStream(options))))
+
+  return {
+    [TypeId]: TypeId,
+    eventTypes,
+    types,
+    encode,
+    encodeAll,
+    decode,
+    decodeStream: decodeStream as EventCodec<E>["decodeStream"],
+    decodeResults,
+    handler: handler as EventCodec<E>["handler"],
+    append,
+    read:
+      ((stream: string, options?: ReadOptions & DecodeOptions<any, any>) =>
+        fromStore((store) => store.read(stream, storeOptions(options)), options)) as EventCodec<E>["read"],
+    readAll: ((options?: ReadAllOptions & DecodeOptions<any, any>) =>
+      fromStore(
+        (store) => store.readAll({ ...storeOptions(options), filter: ownTypes(options?.filter) }),
+        options
+      )) as EventCodec<E>["readAll"],
+    subscribe:
+      ((stream: string, options?: SubscribeOptions & DecodeOptions<any, any>) =>
+        fromStore((store) => store.subscribe(stream, storeOptions(options)), options)) as EventCodec<E>["subscribe"],
+    subscribeAll: ((options?: SubscribeAllOptions & DecodeOptions<any, any>) =>
+      fromStore(
+        (store) => store.subscribeAll({ ...storeOptions(options), filter: ownTypes(options?.filter) }),
+        options
+      )) as EventCodec<E>["subscribeAll"]
+  }
+}
+
+/**
+ * True for an {@link EventCodec}.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isEventCodec = (u: unknown): u is EventCodec<{ readonly _tag: string }> =>
+  typeof u === "object" && u !== null && TypeId in u
+
+/**
+ * The {@link EventFilter} that selects a codec's event types in the global log.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const filter = <E extends { readonly _tag: string }>(codec: EventCodec<E>): EventFilter => ({
+  types: codec.types
+})

@@ -1,0 +1,200 @@
+/**
+ * Metrics for any EventStore, through Effect's `Metric` module (exported by whatever exporter the
+ * program installs, for example OpenTelemetry).
+ *
+ * | metric                            | type              | attributes                     |
+ * | --------------------------------- | ----------------- | ------------------------------ |
+ * | `strata_appends_total`            | counter           | `backend`, `operation`         |
+ * | `strata_events_appended_total`    | counter           | `backend`, `operation`         |
+ * | `strata_append_conflicts_total`   | counter           | `backend`, `operation`         |
+ * | `strata_append_errors_total`      | counter           | `backend`, `operation`, `error`|
+ * | `strata_append_duration`          | timer (ms)        | `backend`, `operation`         |
+ * | `strata_events_read_total`        | counter           | `backend`, `operation`         |
+ *
+ * `operation` is `append` or `appendMany` for the append metrics and `read`, `readAll`,
+ * `subscribe` or `subscribeAll` for events read. Appends count committed appends (an `appendMany`
+ * is one); conflicts count appends refused with `WrongExpectedVersion`; errors count every failed
+ * append by error tag (conflicts included); the duration covers every append, failed or not.
+ * Events read are counted per page as the backend hands it over, so a consumer that takes part of
+ * a page still counts the whole page: the metric measures read work, not consumption.
+ *
+ * Put `withMetrics` outside `Retry.withRetry` to count what callers see (a retried append counts
+ * once), inside it to count every attempt.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Stream from "effect/Stream"
+import type { RecordedEvent } from "./Event.ts"
+import { EventStore, type EventStoreShape } from "./EventStore.ts"
+
+/**
+ * Committed appends.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const appendsTotal: Metric.Counter<number> = Metric.counter("strata_appends_total", {
+  description: "Appends committed (an appendMany counts once)",
+  incremental: true
+})
+
+/**
+ * Events in committed appends.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const eventsAppendedTotal: Metric.Counter<number> = Metric.counter("strata_events_appended_total", {
+  description: "Events written by committed appends",
+  incremental: true
+})
+
+/**
+ * Appends refused because the stream was not at the expected version.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const appendConflictsTotal: Metric.Counter<number> = Metric.counter("strata_append_conflicts_total", {
+  description: "Appends refused with WrongExpectedVersion",
+  incremental: true
+})
+
+/**
+ * Failed appends, by error tag (in the `error` attribute).
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const appendErrorsTotal: Metric.Counter<number> = Metric.counter("strata_append_errors_total", {
+  description: "Appends that failed, by error tag",
+  incremental: true
+})
+
+/**
+ * How long appends take, in milliseconds, failed ones included.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const appendDuration: Metric.Histogram<Duration.Duration> = Metric.timer("strata_append_duration", {
+  description: "Append latency in milliseconds"
+})
+
+/**
+ * Events read by reads and subscriptions, counted per page as the backend hands it over.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const eventsReadTotal: Metric.Counter<number> = Metric.counter("strata_events_read_total", {
+  description: "Events read by reads and subscriptions",
+  incremental: true
+})
+
+const hasTag = (error: unknown): error is { readonly _tag: string } =>
+  typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface MetricsOptions {
+  /** Attributes added to every series (a service or tenant name, ...). */
+  readonly attributes?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * Records metrics for an EventStore's appends and reads, with a `backend` attribute taken from
+ * the store.
+ *
+ * @example
+ * const store = Metrics.withMetrics(eventStore, { attributes: { service: "billing" } })
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const withMetrics: {
+  (options?: MetricsOptions): (self: EventStoreShape) => EventStoreShape
+  (self: EventStoreShape, options?: MetricsOptions): EventStoreShape
+} = dual(
+  (args) => typeof args[0] === "object" && args[0] !== null && "append" in args[0],
+  (self: EventStoreShape, options?: MetricsOptions): EventStoreShape => {
+    const base = { ...options?.attributes, backend: self.backend }
+    const appendMetrics = (operation: "append" | "appendMany") => {
+      const attributes = { ...base, operation }
+      return {
+        appends: Metric.withAttributes(appendsTotal, attributes),
+        events: Metric.withAttributes(eventsAppendedTotal, attributes),
+        conflicts: Metric.withAttributes(appendConflictsTotal, attributes),
+        errors: (error: string) => Metric.withAttributes(appendErrorsTotal, { ...attributes, error }),
+        duration: Metric.withAttributes(appendDuration, attributes)
+      }
+    }
+    const measure = <A, E, R>(
+      metrics: ReturnType<typeof appendMetrics>,
+      count: () => number,
+      effect: Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E, R> =>
+      Effect.flatMap(Clock.currentTimeNanos, (start) =>
+        effect.pipe(
+          Effect.tap(() => Effect.andThen(Metric.update(metrics.appends, 1), Metric.update(metrics.events, count()))),
+          Effect.tapError((error) => {
+            const tag = hasTag(error) ? error._tag : "Unknown"
+            const counted = Metric.update(metrics.errors(tag), 1)
+            return tag === "WrongExpectedVersion"
+              ? Effect.andThen(Metric.update(metrics.conflicts, 1), counted)
+              : counted
+          }),
+          Effect.ensuring(
+            Effect.flatMap(
+              Clock.currentTimeNanos,
+              (end) => Metric.update(metrics.duration, Duration.nanos(end - start))
+            )
+          )
+        ))
+    const single = appendMetrics("append")
+    const many = appendMetrics("appendMany")
+    const countRead = (operation: string) => {
+      const counter = Metric.withAttributes(eventsReadTotal, { ...base, operation })
+      return <E, R>(stream: Stream.Stream<RecordedEvent, E, R>): Stream.Stream<RecordedEvent, E, R> =>
+        Stream.mapArrayEffect(stream, (events) => Effect.as(Metric.update(counter, events.length), events))
+    }
+    const read = countRead("read")
+    const readAll = countRead("readAll")
+    const subscribe = countRead("subscribe")
+    const subscribeAll = countRead("subscribeAll")
+    return {
+      ...self,
+      append: (stream, events, options) => measure(single, () => events.length, self.append(stream, events, options)),
+      appendMany: (requests) =>
+        measure(
+          many,
+          () => requests.reduce((n, request) => n + request.events.length, 0),
+          self.appendMany(requests)
+        ),
+      read: (stream, options) => read(self.read(stream, options)),
+      readAll: (options) => readAll(self.readAll(options)),
+      subscribe: (stream, options) => subscribe(self.subscribe(stream, options)),
+      subscribeAll: (options) => subscribeAll(self.subscribeAll(options))
+    }
+  }
+)
+
+/**
+ * A Layer that wraps the EventStore below it with {@link withMetrics}.
+ *
+ * @example
+ * Metrics.layer().pipe(Layer.provide(Retry.layer()), Layer.provide(SqliteStore.layer({ filename: "app.db" })))
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (options?: MetricsOptions): Layer.Layer<EventStore, never, EventStore> =>
+  Layer.effect(EventStore, Effect.map(EventStore, (store) => EventStore.of(withMetrics(store, options))))

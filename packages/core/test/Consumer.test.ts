@@ -1,0 +1,194 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Consumer, Event, EventCodec, EventStore, MemoryStore } from "@strata/core"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+
+class Boom extends Data.TaggedError("Boom")<{ readonly position: bigint }> {}
+
+const appendEach = (stream: string, count: number) =>
+  Effect.flatMap(EventStore.EventStore, (store) =>
+    Effect.forEach(
+      Array.from({ length: count }, (_, i) => i),
+      (i) => store.append(stream, [Event.make("Happened", { i })]),
+      { discard: true }
+    ))
+
+const checkpointOf = (name: string) =>
+  Effect.flatMap(EventStore.EventStore, (store) => store.loadCheckpoint(name)).pipe(
+    Effect.map(Option.getOrUndefined)
+  )
+
+// Waits (without asserting on time) until the consumer has committed `position`, so an interruption
+// lands between events rather than inside one.
+const committed = (name: string, position: bigint) =>
+  Effect.gen(function*() {
+    while ((yield* checkpointOf(name)) !== position) yield* Effect.sleep("1 millis")
+  })
+
+// Runs a consumer that records positions until it has handled `until` events, then stops it at a
+// commit boundary.
+const runUntil = (name: string, handled: Array<bigint>, until: number, options?: { checkpointEvery?: number }) =>
+  Effect.gen(function*() {
+    const done = yield* Deferred.make<void>()
+    const fiber = yield* Consumer.run(name, {
+      ...options,
+      handler: (event) =>
+        Effect.suspend(() => {
+          handled.push(event.position)
+          return handled.length === until ? Deferred.succeed(done, undefined) : Effect.void
+        })
+    }).pipe(Effect.forkChild)
+    yield* Deferred.await(done)
+    yield* committed(name, handled[handled.length - 1])
+    yield* Fiber.interrupt(fiber)
+  })
+
+describe("Consumer", () => {
+  it.live("resumes after its checkpoint: no event missed, none handled twice", () =>
+    Effect.gen(function*() {
+      const handled: Array<bigint> = []
+      yield* appendEach("order-1", 5)
+      yield* runUntil("projector", handled, 5)
+      assert.strictEqual(yield* checkpointOf("projector"), 5n)
+
+      // Written while the consumer is stopped, then more while it runs again.
+      yield* appendEach("order-2", 3)
+      const done = yield* Deferred.make<void>()
+      const fiber = yield* Consumer.run("projector", {
+        handler: (event) =>
+          Effect.suspend(() => {
+            handled.push(event.position)
+            return handled.length === 10 ? Deferred.succeed(done, undefined) : Effect.void
+          })
+      }).pipe(Effect.forkChild)
+      yield* appendEach("order-3", 2)
+      yield* Deferred.await(done)
+      yield* committed("projector", 10n)
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual(handled, [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("a failing handler stops the consumer before the failed event's checkpoint", () =>
+    Effect.gen(function*() {
+      yield* appendEach("order-1", 5)
+      const failed = yield* Consumer.run("mailer", {
+        handler: (event) => event.position === 3n ? Effect.fail(new Boom({ position: 3n })) : Effect.void
+      }).pipe(Effect.flip)
+      assert.deepStrictEqual(failed, new Boom({ position: 3n }))
+      assert.strictEqual(yield* checkpointOf("mailer"), 2n)
+
+      const handled: Array<bigint> = []
+      yield* runUntil("mailer", handled, 3)
+      assert.deepStrictEqual(handled, [3n, 4n, 5n])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("commits every N events and at the end of each delivered batch, through the Checkpoints seam", () =>
+    Effect.gen(function*() {
+      yield* appendEach("order-1", 7)
+      const commits: Array<bigint> = []
+      const recording: Consumer.CheckpointStore = {
+        load: Consumer.storeCheckpoints.load,
+        commit: (name, position, work) =>
+          Consumer.storeCheckpoints.commit(
+            name,
+            position,
+            Effect.tap(work, () => Effect.sync(() => commits.push(position)))
+          )
+      }
+      const handled: Array<bigint> = []
+      yield* runUntil("batched", handled, 7, { checkpointEvery: 3 }).pipe(
+        Effect.provideService(Consumer.Checkpoints, recording)
+      )
+      assert.deepStrictEqual(handled, [1n, 2n, 3n, 4n, 5n, 6n, 7n])
+      assert.deepStrictEqual(commits, [3n, 6n, 7n])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("with batches, a failure keeps the checkpoint at the last committed batch", () =>
+    Effect.gen(function*() {
+      yield* appendEach("order-1", 6)
+      const failed = yield* Consumer.run("batched", {
+        checkpointEvery: 3,
+        handler: (event) => event.position === 5n ? Effect.fail(new Boom({ position: 5n })) : Effect.void
+      }).pipe(Effect.flip)
+      assert.strictEqual(failed._tag, "Boom")
+      assert.strictEqual(yield* checkpointOf("batched"), 3n)
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("starts after `from` when there is no checkpoint, and after the checkpoint when there is one", () =>
+    Effect.gen(function*() {
+      yield* appendEach("order-1", 4)
+      const handled: Array<bigint> = []
+      const done = yield* Deferred.make<void>()
+      const first = yield* Consumer.run("late", {
+        from: { after: 2n },
+        filter: { categories: ["order"] },
+        handler: (event) =>
+          Effect.suspend(() => {
+            handled.push(event.position)
+            return handled.length === 2 ? Deferred.succeed(done, undefined) : Effect.void
+          })
+      }).pipe(Effect.forkChild)
+      yield* Deferred.await(done)
+      yield* committed("late", 4n)
+      yield* Fiber.interrupt(first)
+      assert.deepStrictEqual(handled, [3n, 4n])
+
+      yield* appendEach("order-2", 1)
+      yield* Effect.flatMap(EventStore.EventStore, (store) => store.append("other-1", [Event.make("Ignored", {})]))
+      const again = yield* Deferred.make<void>()
+      const second = yield* Consumer.run("late", {
+        from: "start",
+        filter: { categories: ["order"] },
+        handler: (event) =>
+          Effect.suspend(() => {
+            handled.push(event.position)
+            return Deferred.succeed(again, undefined)
+          })
+      }).pipe(Effect.forkChild)
+      yield* Deferred.await(again)
+      yield* committed("late", 5n)
+      yield* Fiber.interrupt(second)
+      assert.deepStrictEqual(handled, [3n, 4n, 5n])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("runs a typed handler; undecodable events can be skipped and still move the checkpoint", () =>
+    Effect.gen(function*() {
+      const Placed = EventCodec.type("Placed", { schema: Schema.Struct({ total: Schema.Number }) })
+      const Orders = EventCodec.make([Placed])
+      const store = yield* EventStore.EventStore
+      yield* Orders.append("order-1", [Placed.make({ total: 10 })])
+      yield* store.append("order-1", [Event.make("Placed", { total: "ten" })])
+      yield* Orders.append("order-1", [Placed.make({ total: 5 })])
+
+      const totals: Array<number> = []
+      const done = yield* Deferred.make<void>()
+      const fiber = yield* Consumer.run("totals", {
+        filter: EventCodec.filter(Orders),
+        handler: Orders.handler((decoded) =>
+          Effect.suspend(() => {
+            totals.push(decoded.event.total)
+            return totals.length === 2 ? Deferred.succeed(done, undefined) : Effect.void
+          }), { onDecodeError: "skip" })
+      }).pipe(Effect.forkChild)
+      yield* Deferred.await(done)
+      yield* committed("totals", 3n)
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual(totals, [10, 5])
+
+      // Failing on decode errors instead: the consumer stops at the bad event.
+      const error = yield* Consumer.run("strict", { handler: Orders.handler(() => Effect.void) }).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "EventDecodeError")
+      if (error._tag === "EventDecodeError") assert.strictEqual(error.position, 2n)
+      assert.strictEqual(yield* checkpointOf("strict"), 1n)
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.effect("refuses a checkpointEvery below 1", () =>
+    Effect.gen(function*() {
+      const error = yield* Consumer.run("x", { checkpointEvery: 0, handler: () => Effect.void }).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "InvalidArgument")
+    }).pipe(Effect.provide(MemoryStore.layer())))
+})

@@ -1,0 +1,150 @@
+/**
+ * The D1 dialect: the SQLite dialect, plus atomic batches in place of transactions.
+ *
+ * D1 has no interactive transactions, but a `batch()` is atomic: if any statement fails, none of
+ * them is applied. So every multi-statement write is one batch whose own statements enforce its
+ * checks: a guard row `strata_guard (ok CHECK (ok = 1))` is inserted with 0 when a stream is
+ * tombstoned or not at the expected version (or a document not at its expected version), the
+ * CHECK aborts the batch, and the store re-reads to report exactly which check failed. Versions
+ * are computed inside the batch from the stream row, and UNIQUE (stream, version) backs them up.
+ *
+ * @since 0.1.0
+ */
+import type { D1Client } from "@effect/sql-d1/D1Client"
+import type { ExpectedVersion } from "@strata/core"
+import { type Dialect, SqliteDialect } from "@strata/sql"
+import type * as DialectTypes from "@strata/sql/Dialect"
+import * as Effect from "effect/Effect"
+import type { SqlError } from "effect/sql/SqlError"
+import type * as Statement from "effect/sql/Statement"
+
+const guardFailed = (error: SqlError) => /CHECK constraint failed/.test(describe(error))
+const describe = (error: SqlError): string => {
+  const cause = (error.reason as { readonly cause?: unknown }).cause
+  return `${error.reason.message ?? ""} ${error.message} ${cause instanceof Error ? cause.message : String(cause)}`
+}
+
+const expectedSql = (client: D1Client, expected: ExpectedVersion.ExpectedVersion): Statement.Fragment => {
+  switch (expected._tag) {
+    case "Any":
+      return client.literal("1")
+    case "NoStream":
+      return client.literal("(deleted OR last_version < 0)")
+    case "StreamExists":
+      return client.literal("(NOT deleted AND last_version >= 0)")
+    case "Exact":
+      return client`(NOT deleted AND last_version = ${expected.version})`
+  }
+}
+
+/**
+ * The D1 dialect over a D1 client (which supplies the atomic batch).
+ *
+ * @category dialects
+ * @since 0.1.0
+ */
+export const make = (client: D1Client): Dialect.Dialect => ({
+  ...SqliteDialect.dialect,
+  // D1 binds at most 100 parameters per statement.
+  maxParams: 100,
+  // D1 reports every database error as an UnknownError: the message says which constraint failed.
+  isUniqueViolation: (error) => /UNIQUE constraint failed/.test(describe(error)),
+  isTransient: (error) =>
+    error.isRetryable || /D1_ERROR.*(overloaded|reset|timeout)|Network connection lost/i.test(describe(error)),
+  appendBatch: (_sql, input) =>
+    Effect.gen(function*() {
+      const statements: Array<Statement.Statement<any>> = []
+      const reads: Array<{ index: number; stream: string }> = []
+      for (const append of input.appends) {
+        const { events, stream } = append
+        statements.push(client`INSERT INTO strata_streams (stream) VALUES (${stream}) ON CONFLICT (stream) DO NOTHING`)
+        statements.push(
+          client`INSERT INTO strata_guard (ok) SELECT CASE WHEN NOT tombstoned AND ${
+            expectedSql(client, append.expected)
+          } THEN 1 ELSE 0 END FROM strata_streams WHERE stream = ${stream}`
+        )
+        events.forEach((event, i) => {
+          statements.push(
+            client`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
+              SELECT ${event.id}, stream, last_version + ${
+              i + 1
+            }, ${append.category}, ${event.type}, ${event.data}, ${event.metadata}, ${append.createdAt}
+              FROM strata_streams WHERE stream = ${stream}`
+          )
+        })
+        statements.push(
+          client`UPDATE strata_streams SET last_version = last_version + ${events.length}, deleted = 0 WHERE stream = ${stream}`
+        )
+      }
+      const document = input.document
+      if (document !== undefined) {
+        const { collection, expected, id, json } = document
+        if (expected === "missing") {
+          statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
+            SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id}) THEN 0 ELSE 1 END`)
+        } else if (expected !== "any") {
+          statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
+            SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id} AND version = ${expected})
+            THEN 1 ELSE 0 END`)
+        }
+        statements.push(
+          client`INSERT INTO strata_documents (collection, id, version, data) VALUES (${collection}, ${id}, 1, ${json})
+          ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data`
+        )
+      }
+      statements.push(client`DELETE FROM strata_guard`)
+      for (const append of input.appends) {
+        reads.push({ index: statements.length, stream: append.stream })
+        statements.push(
+          client`SELECT version, position FROM strata_events WHERE event_id = ${
+            append.events[append.events.length - 1].id
+          }`
+        )
+      }
+      const documentRead = statements.length
+      if (document !== undefined) {
+        statements.push(
+          client`SELECT version FROM strata_documents WHERE collection = ${document.collection} AND id = ${document.id}`
+        )
+      }
+      const outcome = yield* client.batch(statements).pipe(
+        Effect.map((results) => ({ results })),
+        Effect.catchIf((error: SqlError) => guardFailed(error), () => Effect.succeed(undefined))
+      )
+      if (outcome === undefined) return { _tag: "GuardFailed" } as const
+      const rows = outcome.results as ReadonlyArray<ReadonlyArray<Record<string, unknown>>>
+      return {
+        _tag: "Ok",
+        results: reads.map(({ index, stream }) => ({
+          stream,
+          lastVersion: BigInt(rows[index][0].version as number),
+          position: BigInt(rows[index][0].position as number)
+        })),
+        documentVersion: document === undefined ? undefined : BigInt(rows[documentRead][0].version as number)
+      } satisfies DialectTypes.AppendBatchOutcome
+    }),
+  applyMigration: (sql, migration) =>
+    Effect.gen(function*() {
+      const isApplied = Effect.map(
+        sql<{ id: unknown }>`SELECT id FROM strata_migrations WHERE id = ${migration.id}`,
+        (rows) => rows.length > 0
+      )
+      yield* sql.unsafe(
+        "CREATE TABLE IF NOT EXISTS strata_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)"
+      )
+      if (yield* isApplied) return false
+      const statements = [
+        ...migration.statements.map((statement) => client.unsafe(statement)),
+        client`INSERT INTO strata_migrations (id, name, applied_at) VALUES (${migration.id}, ${migration.name}, ${
+          new Date().toISOString()
+        })`
+      ]
+      // Another process may apply it between our check and our batch: then our batch fails as a
+      // whole (its CREATE TABLE or ledger row conflicts) and the ledger says it is done.
+      return yield* client.batch(statements).pipe(
+        Effect.as(true),
+        Effect.catchTag("SqlError", (error) =>
+          Effect.flatMap(isApplied, (applied) => applied ? Effect.succeed(false) : Effect.fail(error)))
+      )
+    })
+})
