@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import {
+  Consumer,
   DocumentCodec,
   DocumentQuery,
   DocumentStore,
@@ -1114,12 +1115,38 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
 })
 
 /**
+ * Consumer checkpoints that commit in the same transaction as the handler's SQL: a projection
+ * written through the store's SqlClient is updated exactly once per event, across crashes and
+ * restarts (an interrupted batch rolls back together with its checkpoint).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const transactionalCheckpoints = (sql: SqlClient.SqlClient): Consumer.CheckpointStore => ({
+  load: Consumer.storeCheckpoints.load,
+  commit: (name, position, work) =>
+    sql.withTransaction(
+      Effect.tap(work, () => Effect.flatMap(EventStore.EventStore, (store) => store.saveCheckpoint(name, position)))
+    ).pipe(
+      Effect.catchIf(isSqlError, (error) =>
+        Effect.fail(
+          new StoreError.StoreUnavailable({ operation: "Consumer.commit", reason: error.reason._tag, cause: error })
+        ))
+    )
+})
+
+/**
  * @category models
  * @since 0.1.0
  */
 export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
   /** Apply pending migrations when the layer starts. Default true. */
   readonly migrate?: boolean | undefined
+  /**
+   * Provide {@link transactionalCheckpoints} to consumers run with this layer. Default: true where
+   * the database has transactions (not on D1).
+   */
+  readonly transactionalCheckpoints?: boolean | undefined
   /** Extra wiring once the store exists, in the layer's scope (PostgreSQL starts its listener here). */
   readonly onStart?: ((store: SqlStore) => Effect.Effect<void, never, R | Scope.Scope>) | undefined
 }
@@ -1137,7 +1164,11 @@ export const layer = <R = never>(
     if (options.migrate ?? true) yield* Migrations.run(options.dialect)
     const store = yield* make(options)
     if (options.onStart !== undefined) yield* options.onStart(store)
-    return Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
+    const sql = yield* SqlClient.SqlClient
+    const context = Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
       Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore))
     )
+    return (options.transactionalCheckpoints ?? options.dialect.appendBatch === undefined)
+      ? Context.add(context, Consumer.Checkpoints, transactionalCheckpoints(sql))
+      : context
   }))
