@@ -1,0 +1,292 @@
+/**
+ * What only the PostgreSQL backend has: a gap-free global order under concurrent writers on many
+ * connections, LISTEN/NOTIFY wake-ups that survive a killed listener, atomicity when an appender's
+ * connection dies, migrations started by several processes at once, and the query plans.
+ */
+import { PgClient } from "@effect/sql-pg"
+import { assert, describe, layer } from "@effect/vitest"
+import { Event, EventStore, ExpectedVersion, Retry } from "@strata/core"
+import { PgStore } from "@strata/postgres"
+import { Migrations, PgDialect, SqlStore } from "@strata/sql"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as Stream from "effect/Stream"
+import { projectionIsExactlyOnceAcrossACrash } from "../../sql/test/exactlyOnce.ts"
+import { makeSecondClient, PgTestDatabase } from "./utils.ts"
+
+const StoreLayer = PgStore.layerFromClient({ pollInterval: "500 millis" }).pipe(
+  Layer.provideMerge(PgTestDatabase.layerClient)
+)
+
+const unique = (prefix: string) => `${prefix}${Math.random().toString(16).slice(2, 10)}`
+
+/** A second store on the same database through its own connection pool, as another process would have. */
+const secondStore = Effect.gen(function*() {
+  const client = yield* makeSecondClient({ maxConnections: 4 })
+  const store = yield* SqlStore.make({ dialect: PgDialect.dialect, backend: "postgres" }).pipe(
+    Effect.provideService(SqlClient.SqlClient, client)
+  )
+  return store.eventStore
+})
+
+layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStore", (it) => {
+  describe("global order", () => {
+    it.effect("8 fibers on two connection pools append to 20 streams: subscribers and a catch-up reader see every event once, in one order", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const other = yield* secondStore
+        const category = unique("gap")
+        const perFiber = 40
+        const fibers = 8
+        const total = perFiber * fibers
+        const filter = { categories: [category] }
+        const first = yield* store.subscribeAll({ from: "start", filter }).pipe(
+          Stream.take(total),
+          Stream.runCollect,
+          Effect.forkChild
+        )
+        const second = yield* other.subscribeAll({ from: "start", filter }).pipe(
+          Stream.take(total),
+          Stream.runCollect,
+          Effect.forkChild
+        )
+        yield* Effect.sleep("100 millis")
+        const appended: Array<string> = []
+        // A catch-up reader pages through while writes are still landing.
+        const catchUp = yield* Effect.gen(function*() {
+          yield* Effect.sleep("50 millis")
+          return yield* Stream.runCollect(store.readAll({ filter }))
+        }).pipe(Effect.forkChild)
+        yield* Effect.forEach(Array.from({ length: fibers }, (_, f) => f), (f) =>
+          Effect.gen(function*() {
+            const target = f % 2 === 0 ? store : other
+            for (let i = 0; i < perFiber; i++) {
+              const event = Event.make("Tick", { f, i })
+              appended.push(event.id)
+              yield* target.append(`${category}-${(f * 7 + i) % 20}`, [event])
+            }
+          }), { concurrency: fibers, discard: true })
+        const [a, b] = [yield* Fiber.join(first), yield* Fiber.join(second)]
+        const partial = yield* Fiber.join(catchUp)
+        for (const seen of [a, b]) {
+          assert.strictEqual(seen.length, total)
+          assert.strictEqual(new Set(seen.map((e) => e.id)).size, total, "no event delivered twice")
+          assert.deepStrictEqual(new Set(seen.map((e) => e.id)), new Set(appended), "no event skipped")
+          for (let i = 1; i < seen.length; i++) assert.isTrue(seen[i].position > seen[i - 1].position)
+        }
+        assert.deepStrictEqual(a.map((e) => e.id), b.map((e) => e.id), "both subscribers see the same order")
+        // The catch-up reader saw a prefix of that same order.
+        assert.deepStrictEqual(partial.map((e) => e.id), a.slice(0, partial.length).map((e) => e.id))
+        const after = yield* Stream.runCollect(store.readAll({ filter }))
+        assert.deepStrictEqual(after.map((e) => e.id), a.map((e) => e.id))
+      }))
+
+    it.effect("an unrelated transaction holding an xid for 10 s does not hold back live delivery", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const other = yield* makeSecondClient({ maxConnections: 1 })
+        yield* other`CREATE TABLE IF NOT EXISTS unrelated (id serial PRIMARY KEY, note text)`
+        const blocker = yield* other.withTransaction(Effect.gen(function*() {
+          yield* other`INSERT INTO unrelated (note) VALUES ('holding an xid')`
+          yield* Effect.sleep("10 seconds")
+        })).pipe(Effect.forkChild)
+        yield* Effect.sleep("200 millis")
+        const category = unique("xid")
+        const latencies: Array<number> = []
+        // Five deliveries spread over the 10 s the other transaction stays open.
+        for (let i = 0; i < 5; i++) {
+          if (i > 0) yield* Effect.sleep("1800 millis")
+          const subscriber = yield* store.subscribeAll({ from: "end", filter: { categories: [category] } }).pipe(
+            Stream.take(1),
+            Stream.runCollect,
+            Effect.forkChild
+          )
+          yield* Effect.sleep("50 millis")
+          const started = Date.now()
+          yield* store.append(`${category}-1`, [Event.make("Ping", { i })])
+          yield* Fiber.join(subscriber)
+          latencies.push(Date.now() - started)
+        }
+        yield* Fiber.interrupt(blocker)
+        assert.isTrue(
+          Math.max(...latencies) < 1000,
+          `delivery took ${latencies.join(", ")} ms with a long transaction open`
+        )
+      }))
+  })
+
+  describe("LISTEN/NOTIFY", () => {
+    it.effect("terminating the listener's backend mid-subscription loses and repeats nothing", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const admin = yield* makeSecondClient({ maxConnections: 1 })
+        const category = unique("kill")
+        const total = 60
+        const subscriber = yield* store.subscribeAll({ from: "start", filter: { categories: [category] } }).pipe(
+          Stream.take(total),
+          Stream.runCollect,
+          Effect.forkChild
+        )
+        const ids: Array<string> = []
+        for (let i = 0; i < total; i++) {
+          if (i === 20 || i === 40) {
+            const killed = yield* admin<
+              { pid: number }
+            >`SELECT pg_terminate_backend(pid) AS killed, pid FROM pg_stat_activity
+              WHERE datname = current_database() AND query ILIKE 'LISTEN%'`
+            assert.isTrue(killed.length >= 1, "found the listening backend")
+          }
+          const event = Event.make("Tick", { i })
+          ids.push(event.id)
+          yield* store.append(`${category}-${i % 3}`, [event])
+          yield* Effect.sleep("5 millis")
+        }
+        const seen = yield* Fiber.join(subscriber)
+        assert.deepStrictEqual(seen.map((e) => e.id), ids)
+      }))
+
+    it.effect("an event larger than NOTIFY's 8000-byte payload limit is delivered live", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const stream = unique("big-")
+        const subscriber = yield* store.subscribe(stream, { from: "end" }).pipe(
+          Stream.take(1),
+          Stream.runCollect,
+          Effect.forkChild
+        )
+        yield* Effect.sleep("100 millis")
+        const text = "x".repeat(64 * 1024)
+        yield* store.append(stream, [Event.make("Big", { text })])
+        const [event] = yield* Fiber.join(subscriber)
+        assert.strictEqual((event.data as { text: string }).text.length, 64 * 1024)
+      }))
+  })
+
+  describe("consumers", () => {
+    it.effect("a consumer's projection is exactly-once across a crash in the middle of a batch", () =>
+      projectionIsExactlyOnceAcrossACrash)
+  })
+
+  describe("failures", () => {
+    it.effect("killing an appender's connection mid-transaction leaves nothing; the failure is StoreUnavailable and withRetry succeeds", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const locker = yield* makeSecondClient({ maxConnections: 1 })
+        const admin = yield* makeSecondClient({ maxConnections: 1 })
+        const a = unique("kill-a-")
+        const b = unique("kill-b-")
+        // Hold the commit-order lock so a two-stream append (the transactional path) stops inside its transaction.
+        const holder = yield* locker.withTransaction(Effect.gen(function*() {
+          yield* locker`SELECT pg_advisory_xact_lock(${PgDialect.commitLockKey})`
+          yield* Effect.sleep("1 second")
+        })).pipe(Effect.forkChild)
+        yield* Effect.sleep("100 millis")
+        const append = yield* store.appendMany([
+          { stream: a, events: [Event.make("A", {})], expected: ExpectedVersion.noStream },
+          { stream: b, events: [Event.make("B", {})], expected: ExpectedVersion.noStream }
+        ]).pipe(Effect.flip, Effect.forkChild)
+        let victims: ReadonlyArray<unknown> = []
+        for (let i = 0; i < 50 && victims.length === 0; i++) {
+          yield* Effect.sleep("20 millis")
+          victims = yield* admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`
+        }
+        assert.strictEqual(victims.length, 1, "the appender was waiting inside its transaction")
+        const error = yield* Fiber.join(append)
+        assert.strictEqual(error._tag, "StoreUnavailable")
+        assert.isTrue(error.isRetryable)
+        yield* Fiber.join(holder)
+        assert.strictEqual((yield* store.streamInfo(a)).status, "missing")
+        assert.strictEqual((yield* store.streamInfo(b)).status, "missing")
+
+        // The same failure under withRetry: the retry commits once the connection is back.
+        const retrying = Retry.withRetry(store, Schedule.max([Schedule.spaced("100 millis"), Schedule.recurs(30)]))
+        const holder2 = yield* locker.withTransaction(Effect.gen(function*() {
+          yield* locker`SELECT pg_advisory_xact_lock(${PgDialect.commitLockKey})`
+          yield* Effect.sleep("500 millis")
+        })).pipe(Effect.forkChild)
+        yield* Effect.sleep("100 millis")
+        const retried = yield* retrying.appendMany([
+          { stream: a, events: [Event.make("A", {})], expected: ExpectedVersion.noStream },
+          { stream: b, events: [Event.make("B", {})], expected: ExpectedVersion.noStream }
+        ]).pipe(Effect.forkChild)
+        victims = []
+        for (let i = 0; i < 50 && victims.length === 0; i++) {
+          yield* Effect.sleep("20 millis")
+          victims = yield* admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`
+        }
+        assert.strictEqual(victims.length, 1)
+        const results = yield* Fiber.join(retried)
+        yield* Fiber.join(holder2)
+        assert.deepStrictEqual(results.map((r) => r.nextExpectedVersion), [0n, 0n])
+        assert.strictEqual((yield* Stream.runCollect(store.read(a))).length, 1)
+      }))
+  })
+
+  describe("migrations", () => {
+    it.effect("four processes starting at once on a fresh database apply each migration exactly once", () =>
+      Effect.gen(function*() {
+        const db = yield* PgTestDatabase
+        const sql = yield* SqlClient.SqlClient
+        const name = unique("strata_mig_")
+        yield* sql.unsafe(`CREATE DATABASE ${name}`)
+        yield* Effect.addFinalizer(() => Effect.ignore(sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)))
+        const url = new URL(db.connectionString)
+        url.pathname = `/${name}`
+        const applied = yield* Effect.forEach([1, 2, 3, 4], () =>
+          Effect.scoped(Effect.gen(function*() {
+            const client = yield* PgClient.make({ url: Redacted.make(url.toString()), maxConnections: 1 })
+            return yield* Migrations.run(PgDialect.dialect).pipe(Effect.provideService(SqlClient.SqlClient, client))
+          })).pipe(Effect.provide(Reactivity.layer)), { concurrency: 4 })
+        assert.deepStrictEqual(applied.flat().sort(), PgDialect.dialect.migrations.map((m) => m.id))
+        const check = yield* Effect.scoped(Effect.gen(function*() {
+          const client = yield* PgClient.make({ url: Redacted.make(url.toString()), maxConnections: 1 })
+          return yield* client<{ id: number }>`SELECT id FROM strata_migrations ORDER BY id`
+        })).pipe(Effect.provide(Reactivity.layer))
+        assert.deepStrictEqual(check.map((row) => Number(row.id)), [1, 2])
+      }))
+  })
+
+  describe("query plans", () => {
+    const plan = (query: string) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const rows = yield* sql.unsafe<{ "QUERY PLAN": string }>(`EXPLAIN ${query}`)
+        return rows.map((row) => row["QUERY PLAN"]).join("\n")
+      })
+
+    it.effect("stream reads, catch-up pages and idle polls use indexes, never a sequential scan of strata_events", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const sql = yield* SqlClient.SqlClient
+        const category = unique("plan")
+        // Enough rows that the planner prefers an index where one fits.
+        yield* sql`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
+          SELECT gen_random_uuid(), ${category} || '-' || (v / 100), v % 100, ${category}, 'Seeded', '{}'::json, '{}'::json, now()
+          FROM generate_series(0, 19999) v`
+        yield* sql`ANALYZE strata_events`
+        yield* store.append(`${category}-x`, [Event.make("Probe", {})])
+        const queries = {
+          streamRead:
+            `SELECT * FROM strata_events WHERE stream = '${category}-7' AND version >= 0 ORDER BY version ASC LIMIT 500`,
+          catchUpPage: "SELECT * FROM strata_events WHERE position > 1000 ORDER BY position ASC LIMIT 500",
+          idlePoll: "SELECT * FROM strata_events WHERE position > 99999999 ORDER BY position ASC LIMIT 500",
+          categoryPoll:
+            `SELECT * FROM strata_events WHERE position > 100 AND category IN ('${category}') ORDER BY position ASC LIMIT 500`,
+          typePoll:
+            "SELECT * FROM strata_events WHERE position > 100 AND type IN ('Probe') ORDER BY position ASC LIMIT 500",
+          head: "SELECT max(position) AS head FROM strata_events"
+        }
+        for (const [name, query] of Object.entries(queries)) {
+          const text = yield* plan(query)
+          assert.notInclude(text, "Seq Scan on strata_events", `${name} plan:\n${text}`)
+        }
+      }))
+  })
+})
