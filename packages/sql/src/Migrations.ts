@@ -86,14 +86,17 @@ export const postgres: ReadonlyArray<Migration> = [
   p_stream text,
   p_category text,
   p_expected text,
-  p_events json,
+  p_ids uuid[],
+  p_types text[],
+  p_data json[],
+  p_metadata json[],
   p_created_at timestamptz
 ) RETURNS TABLE (outcome text, actual bigint, last_version bigint, last_position bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
   s strata_streams%ROWTYPE;
   current_version bigint;
-  event_count bigint := json_array_length(p_events);
+  event_count bigint := cardinality(p_ids);
   position_reached bigint;
 BEGIN
   INSERT INTO strata_streams (stream) VALUES (p_stream) ON CONFLICT (stream) DO NOTHING;
@@ -115,9 +118,9 @@ BEGIN
   PERFORM pg_advisory_xact_lock(${0x737472617461});
   WITH inserted AS (
     INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
-    SELECT (e.value ->> 'id')::uuid, p_stream, s.last_version + e.ordinality, p_category, e.value ->> 'type',
-      e.value -> 'data', e.value -> 'metadata', p_created_at
-    FROM json_array_elements(p_events) WITH ORDINALITY AS e
+    -- Arrays, not one JSON document: json_array_elements would reject \\u0000 in the data.
+    SELECT e.id, p_stream, s.last_version + e.ordinality, p_category, e.type, e.data, e.metadata, p_created_at
+    FROM unnest(p_ids, p_types, p_data, p_metadata) WITH ORDINALITY AS e (id, type, data, metadata, ordinality)
     RETURNING position
   )
   SELECT max(position) INTO position_reached FROM inserted;

