@@ -3,6 +3,11 @@
  */
 import type { DocumentStore, EventStore } from "@strata/core"
 import { PgStore } from "@strata/postgres"
+import { SqliteStore } from "@strata/sqlite"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -53,6 +58,61 @@ const pgFloor: Effect.Effect<Floor, unknown, SqlClient.SqlClient> = Effect.gen(f
   }
 })
 
+// The SQLite floor: plain node:sqlite on its own connection to the same file, no Effect in between.
+const sqliteFloor = (file: string): Effect.Effect<Floor> =>
+  Effect.sync(() => {
+    const db = new DatabaseSync(file)
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000")
+    db.exec(`CREATE TABLE IF NOT EXISTS bench_floor (position INTEGER PRIMARY KEY AUTOINCREMENT,
+      stream TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL, UNIQUE (stream, version))`)
+    const head = db.prepare("SELECT coalesce(max(version), -1) AS v FROM bench_floor WHERE stream = ?")
+    const insert = db.prepare("INSERT INTO bench_floor (stream, version, data) VALUES (?, ?, ?)")
+    const pageSize = 500
+    const byVersion = db.prepare(
+      "SELECT version AS k, position, stream, data FROM bench_floor WHERE stream = ? AND version > ? ORDER BY version LIMIT ?"
+    )
+    const byPosition = db.prepare(
+      "SELECT position AS k, stream, version, data FROM bench_floor WHERE position > ? ORDER BY position LIMIT ?"
+    )
+    const paged = (page: (cursor: number) => ReadonlyArray<Record<string, unknown>>) => {
+      let cursor = -1
+      let count = 0
+      for (;;) {
+        const rows = page(cursor)
+        count += rows.length
+        if (rows.length < pageSize) return count
+        cursor = Number(rows[rows.length - 1].k)
+      }
+    }
+    return {
+      append: (stream, expected, count, payload) =>
+        Effect.sync(() => {
+          db.exec("BEGIN IMMEDIATE")
+          try {
+            if (Number((head.get(stream) as { v: number }).v) !== expected) throw new Error("conflict")
+            for (let i = 1; i <= count; i++) insert.run(stream, expected + i, payload)
+            db.exec("COMMIT")
+          } catch (error) {
+            db.exec("ROLLBACK")
+            throw error
+          }
+        }),
+      readStream: (stream) => Effect.sync(() => paged((cursor) => byVersion.all(stream, cursor, pageSize))),
+      readAll: Effect.sync(() => paged((cursor) => byPosition.all(cursor, pageSize))),
+      seedStore: (count, payload) =>
+        Effect.sync(() => {
+          db.exec("BEGIN IMMEDIATE")
+          db.prepare(`WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < ?)
+            INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
+            SELECT 'seed-' || v, 'seed-' || (v / 1000), v % 1000, 'seed', 'Seeded', ?, '{}', 0 FROM n`).run(count, payload)
+          db.exec("COMMIT")
+          return Number((db.prepare("SELECT count(*) AS n FROM strata_events").get() as { n: number }).n)
+        })
+    } satisfies Floor
+  })
+
+const sqliteFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "strata-bench-")), "bench.db")
+
 export const layer = (
   backend: string
 ): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore | SqlClient.SqlClient, unknown> => {
@@ -61,6 +121,8 @@ export const layer = (
       return Layer.unwrap(Effect.map(PgTestDatabase, (db) => PgStore.layer({ url: db.url, maxConnections: 10 }))).pipe(
         Layer.provide(PgTestDatabase.layer)
       )
+    case "sqlite":
+      return SqliteStore.layer({ filename: sqliteFile })
     default:
       throw new Error(`unknown backend ${backend}; use postgres, sqlite or memory`)
   }
@@ -70,6 +132,8 @@ export const floor = (backend: string): Effect.Effect<Floor, unknown, SqlClient.
   switch (backend) {
     case "postgres":
       return pgFloor
+    case "sqlite":
+      return sqliteFloor(sqliteFile)
     default:
       return Effect.die(new Error(`unknown backend ${backend}`))
   }
