@@ -4,13 +4,13 @@
 import type { DocumentStore, EventStore } from "@strata/core"
 import { PgStore } from "@strata/postgres"
 import { SqliteStore } from "@strata/sqlite"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as SqlClient from "effect/sql/SqlClient"
 import { PgTestDatabase } from "../packages/postgres/test/utils.ts"
 import type { Floor } from "./Workloads.ts"
 
@@ -104,7 +104,10 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
           db.exec("BEGIN IMMEDIATE")
           db.prepare(`WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < ?)
             INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
-            SELECT 'seed-' || v, 'seed-' || (v / 1000), v % 1000, 'seed', 'Seeded', ?, '{}', 0 FROM n`).run(count, payload)
+            SELECT 'seed-' || v, 'seed-' || (v / 1000), v % 1000, 'seed', 'Seeded', ?, '{}', 0 FROM n`).run(
+            count,
+            payload
+          )
           db.exec("COMMIT")
           return Number((db.prepare("SELECT count(*) AS n FROM strata_events").get() as { n: number }).n)
         })

@@ -52,7 +52,9 @@ export const encode = <A, I>(
       const problem = Json.problem(encoded)
       if (problem !== undefined) return fail(`not plain JSON: ${problem}`)
       const json = JSON.stringify(encoded)
-      if (json.includes("\\u0000")) return fail("strings in documents cannot contain U+0000 (NUL)")
+      // A NUL is the escape \u0000 after an even number of backslashes: in `\\u0000` the backslash is a
+      // literal one, followed by the text "u0000", which is fine.
+      if (/(?<!\\)(?:\\\\)*\\u0000/.test(json)) return fail("strings in documents cannot contain U+0000 (NUL)")
       const size = Json.byteLength(json)
       return size > maxBytes ? fail(`${size} bytes of JSON; the limit is ${maxBytes}`) : Effect.succeed(json)
     })

@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as DocumentCodec from "./DocumentCodec.ts"
 import * as DocumentQuery from "./DocumentQuery.ts"
 import {
   type Collection,
@@ -38,7 +39,6 @@ import {
 } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import * as Inputs from "./Inputs.ts"
-import * as Json from "./internal/json.ts"
 import {
   DocumentConflict,
   DuplicateEvent,
@@ -222,22 +222,27 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
     return Effect.void
   }
 
+  // The per-part checks run before any write, so one id in two parts would pass both: refuse it here.
+  const distinctIds = (plans: ReadonlyArray<Planned>, operation: string) => {
+    const ids = new Set<string>()
+    for (const plan of plans) {
+      for (const event of plan.prepared) {
+        if (ids.has(event.id)) {
+          return Effect.fail(
+            new InvalidArgument({ operation, detail: `event id ${event.id} appears in more than one request` })
+          )
+        }
+        ids.add(event.id)
+      }
+    }
+    return Effect.void
+  }
+
   const appendMany: EventStoreShape["appendMany"] = (requests) =>
     Effect.gen(function*() {
       yield* validateMany(requests)
       const plans = yield* prepareAll(requests)
-      const ids = new Set<string>()
-      for (const plan of plans) {
-        for (const event of plan.prepared) {
-          if (ids.has(event.id)) {
-            return yield* new InvalidArgument({
-              operation: "appendMany",
-              detail: `event id ${event.id} appears in more than one request`
-            })
-          }
-          ids.add(event.id)
-        }
-      }
+      yield* distinctIds(plans, "appendMany")
       const now = yield* Clock.currentTimeMillis
       return yield* commit(plans, now)
     })
@@ -271,7 +276,9 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
       const record = yield* openStream(stream)
       if (record === undefined) return Stream.empty
       const forwards = direction === "forwards"
-      const start = from ?? (forwards ? 0n : BigInt(record.events.length - 1))
+      const last = BigInt(record.events.length - 1)
+      // Backwards from past the end starts at the last event (stepping down one by one would hang).
+      const start = forwards ? from ?? 0n : from === undefined || from > last ? last : from
       return Subscription.paged({
         initial: start,
         pageSize,
@@ -337,8 +344,17 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
             const record = yield* openStream(stream)
             if (record === undefined) return []
             const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis)
-            const start = Number(after + 1n > first ? after + 1n : first)
-            return record.events.slice(start, start + want).filter((event) => event.createdAt.getTime() >= minTime)
+            // Skip expired events instead of returning a short page: a short page means "at the head",
+            // and a page of only expired events would never move the cursor past them.
+            const page: Array<RecordedEvent> = []
+            for (
+              let at = Number(after + 1n > first ? after + 1n : first);
+              at < record.events.length && page.length < want;
+              at++
+            ) {
+              if (record.events[at].createdAt.getTime() >= minTime) page.push(record.events[at])
+            }
+            return page
           }),
         head: Effect.sync(() => lastVersionOf(streams.get(stream)) ?? -1n),
         cursorOf: (event) => event.version,
@@ -509,29 +525,9 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
       )
     )
 
+  // The shared codec, so memory accepts and refuses exactly the documents the SQL backends do.
   const encodeDocument = <A, I>(collection: Collection<A, I>, id: string, value: A) =>
-    Schema.encodeEffect(collection.schema)(value).pipe(
-      Effect.mapError((error) => new InvalidDocument({ collection: collection.name, id, detail: error.message })),
-      Effect.flatMap((encoded) => {
-        const problem = Json.problem(encoded)
-        if (problem !== undefined) {
-          return Effect.fail(
-            new InvalidDocument({ collection: collection.name, id, detail: `not plain JSON: ${problem}` })
-          )
-        }
-        const json = JSON.stringify(encoded)
-        const size = Json.byteLength(json)
-        return size > maxEventBytes
-          ? Effect.fail(
-            new InvalidDocument({
-              collection: collection.name,
-              id,
-              detail: `${size} bytes of JSON; the limit is ${maxEventBytes}`
-            })
-          )
-          : Effect.succeed(json)
-      })
-    )
+    DocumentCodec.encode(collection, id, value, maxEventBytes)
 
   const checkExpected = (
     collection: string,
@@ -581,6 +577,7 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
       const plans = requests.length === 0
         ? []
         : yield* Effect.flatMap(validateMany(requests), () => prepareAll(requests))
+      yield* distinctIds(plans, "put")
       const now = yield* Clock.currentTimeMillis
       const current = documents.get(collection.name)?.get(id)
       const conflict = checkExpected(collection.name, id, expected, current)

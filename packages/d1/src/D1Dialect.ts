@@ -47,6 +47,8 @@ export const make = (client: D1Client): Dialect.Dialect => ({
   ...SqliteDialect.dialect,
   // D1 binds at most 100 parameters per statement.
   maxParams: 100,
+  // D1 hands integers to JavaScript as numbers: exact only up to 2^53.
+  maxInteger: BigInt(Number.MAX_SAFE_INTEGER),
   // D1 reports every database error as an UnknownError: the message says which constraint failed.
   isUniqueViolation: (error) => /UNIQUE constraint failed/.test(describe(error)),
   isTransient: (error) =>

@@ -175,6 +175,8 @@ export interface Dialect {
   readonly lockMigrations: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
   /** Makes text comparisons and ordering use code point order (PostgreSQL: `COLLATE "C"`). */
   readonly binary: string
+  /** The largest integer the database stores and binds exactly (2^63 - 1; D1: 2^53 - 1). */
+  readonly maxInteger: bigint
   /** Most bound parameters one statement may carry. */
   readonly maxParams: number
   /**

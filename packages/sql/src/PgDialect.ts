@@ -137,6 +137,7 @@ export const dialect: Dialect = {
   afterInsert: (sql) => Effect.asVoid(sql`SELECT pg_notify(${channel}, '')`),
   lockMigrations: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${migrationLockKey})`),
   binary: " COLLATE \"C\"",
+  maxInteger: 9_223_372_036_854_775_807n,
   maxParams: 65_535,
   isTransient: (error) =>
     error.isRetryable || transientCodes.test(sqlState(error)) || lostConnection.test(errorText(error)),

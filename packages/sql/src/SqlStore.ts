@@ -136,6 +136,19 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       })
     )
 
+  // Versions and positions from callers, within what the database can bind (D1: 2^53).
+  const bigintInput = (operation: string, name: string, value: unknown, min: bigint = 0n) =>
+    Effect.flatMap(Inputs.bigint(operation, name, value, min), (checked) =>
+      checked > dialect.maxInteger
+        ? Effect.fail(
+          new StoreError.InvalidArgument({
+            operation,
+            detail:
+              `${name} ${checked} is above ${dialect.maxInteger}, the largest integer the ${backend} backend stores`
+          })
+        )
+        : Effect.succeed(checked))
+
   const toRecorded = (row: EventRow): Event.RecordedEvent => ({
     id: row.event_id,
     stream: row.stream,
@@ -513,7 +526,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     Stream.unwrap(Effect.gen(function*() {
       const direction = yield* Inputs.direction("read", readOptions?.direction)
       const limit = yield* Inputs.limit("read", readOptions?.limit)
-      const from = readOptions?.from === undefined ? undefined : yield* Inputs.bigint("read", "from", readOptions.from)
+      const from = readOptions?.from === undefined ? undefined : yield* bigintInput("read", "from", readOptions.from)
       yield* StreamName.make(stream)
       const visible = yield* window(stream).pipe(Effect.catchTag("SqlError", unavailable("read")))
       if (visible.lastVersion === undefined) return Stream.empty
@@ -568,7 +581,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       const limit = yield* Inputs.limit("readAll", readOptions?.limit)
       const from = readOptions?.from === undefined
         ? undefined
-        : yield* Inputs.bigint("readAll", "from", readOptions.from)
+        : yield* bigintInput("readAll", "from", readOptions.from)
       yield* Inputs.filter("readAll", readOptions?.filter)
       const where = filterSql(readOptions?.filter)
       const forwards = direction === "forwards"
@@ -600,7 +613,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     Stream.unwrap(Effect.gen(function*() {
       yield* StreamName.make(stream)
       const from = subscribeOptions?.from ?? "start"
-      if (typeof from === "object") yield* Inputs.bigint("subscribe", "from.after", from.after, -1n)
+      if (typeof from === "object") yield* bigintInput("subscribe", "from.after", from.after, -1n)
       return Subscription.catchUpThenLive({
         readPage: (after, want) =>
           Effect.gen(function*() {
@@ -625,7 +638,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   const subscribeAll: EventStore.EventStoreShape["subscribeAll"] = (subscribeOptions) =>
     Stream.unwrap(Effect.gen(function*() {
       const from = subscribeOptions?.from ?? "start"
-      if (typeof from === "object") yield* Inputs.bigint("subscribeAll", "from.after", from.after, 0n)
+      if (typeof from === "object") yield* bigintInput("subscribeAll", "from.after", from.after, 0n)
       yield* Inputs.filter("subscribeAll", subscribeOptions?.filter)
       const where = filterSql(subscribeOptions?.filter)
       return Subscription.catchUpThenLive({
@@ -771,7 +784,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   const saveSnapshot: EventStore.EventStoreShape["saveSnapshot"] = (stream, snapshot) =>
     Effect.gen(function*() {
       yield* StreamName.make(stream)
-      const version = yield* Inputs.bigint("saveSnapshot", "version", snapshot.version)
+      const version = yield* bigintInput("saveSnapshot", "version", snapshot.version)
       const schemaVersion = snapshot.schemaVersion ?? 1
       const state = yield* Inputs.snapshotState(snapshot.state, schemaVersion)
       const now = yield* Clock.currentTimeMillis
@@ -803,7 +816,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   const saveCheckpoint: EventStore.EventStoreShape["saveCheckpoint"] = (name, position) =>
     Effect.gen(function*() {
       yield* Inputs.checkpointName("saveCheckpoint", name)
-      const at = yield* Inputs.bigint("saveCheckpoint", "position", position)
+      const at = yield* bigintInput("saveCheckpoint", "position", position)
       yield* sql`INSERT INTO strata_checkpoints ${
         sql.insert({ name, position: at })
       } ON CONFLICT (name) DO UPDATE SET position = excluded.position`.pipe(

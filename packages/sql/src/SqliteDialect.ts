@@ -54,6 +54,7 @@ export const dialect: Dialect = {
   afterInsert: () => Effect.void,
   lockMigrations: () => Effect.void,
   binary: "",
+  maxInteger: 9_223_372_036_854_775_807n,
   maxParams: 32_766,
   isTransient: (error) => error.isRetryable || /SQLITE_BUSY|SQLITE_LOCKED|database is locked/i.test(error.message),
   isUniqueViolation: (error) =>

@@ -1,0 +1,98 @@
+/**
+ * What a backend tells the conformance suite about itself.
+ *
+ * @since 0.1.0
+ */
+import type { Vitest } from "@effect/vitest"
+import type { DocumentStore, EventStore } from "@strata/core"
+import { Event } from "@strata/core"
+import type * as Duration from "effect/Duration"
+
+/**
+ * Options of `suite` (see index.ts): every field has a default that suits the
+ * in-memory backend and the SQL backends.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SuiteOptions {
+  /**
+   * Whether `appendMany` is atomic across streams on this backend. When false the suite checks that
+   * it fails with `Unsupported` and writes nothing. Default true.
+   */
+  readonly supportsAppendMany?: boolean | undefined
+  /** The largest event the backend accepts, in UTF-8 bytes of JSON. Default 1 MiB. */
+  readonly maxEventBytes?: number | undefined
+  /** The largest document the backend accepts, in UTF-8 bytes of JSON. Default: `maxEventBytes`. */
+  readonly maxDocumentBytes?: number | undefined
+  /**
+   * Events in the "long stream" tests: pick more than twice the backend's page size so reads and
+   * subscriptions cross page boundaries. Default 600.
+   */
+  readonly longStreamLength?: number | undefined
+  /**
+   * The largest integer the backend stores exactly (checkpoints, snapshot versions). Above it the
+   * suite expects InvalidArgument. Default 2^63 - 1; D1 stores 2^53 - 1.
+   */
+  readonly maxInteger?: bigint | undefined
+  /** Fibers appending at once in the concurrency tests. Default 8. */
+  readonly writers?: number | undefined
+  /** Appends per fiber in the concurrency tests. Default 25. */
+  readonly appendsPerWriter?: number | undefined
+  /** How long a subscription may take to deliver what a test waits for before the test fails. Default 10 s. */
+  readonly deliveryTimeout?: Duration.Input | undefined
+  /** Timeout for building and closing the backend Layer. Default 60 s. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/**
+ * Options with every default filled in.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ResolvedOptions {
+  readonly supportsAppendMany: boolean
+  readonly maxEventBytes: number
+  readonly maxDocumentBytes: number
+  readonly longStreamLength: number
+  readonly maxInteger: bigint
+  readonly writers: number
+  readonly appendsPerWriter: number
+  readonly deliveryTimeout: Duration.Input
+  readonly timeout: Duration.Input
+}
+
+/**
+ * Fills in the defaults.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const resolve = (options: SuiteOptions | undefined): ResolvedOptions => ({
+  supportsAppendMany: options?.supportsAppendMany ?? true,
+  maxEventBytes: options?.maxEventBytes ?? Event.defaultMaxEventBytes,
+  maxDocumentBytes: options?.maxDocumentBytes ?? options?.maxEventBytes ?? Event.defaultMaxEventBytes,
+  longStreamLength: options?.longStreamLength ?? 600,
+  maxInteger: options?.maxInteger ?? 9_223_372_036_854_775_807n,
+  writers: options?.writers ?? 8,
+  appendsPerWriter: options?.appendsPerWriter ?? 25,
+  deliveryTimeout: options?.deliveryTimeout ?? "10 seconds",
+  timeout: options?.timeout ?? "60 seconds"
+})
+
+/**
+ * The services the suite's tests need: one EventStore and one DocumentStore sharing a state.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Services = EventStore.EventStore | DocumentStore.DocumentStore
+
+/**
+ * The `it` a topic registers its tests with: the one `layer(...)` hands its block.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ConformanceIt = Vitest.MethodsNonLive<Services>

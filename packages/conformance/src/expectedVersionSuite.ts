@@ -1,0 +1,259 @@
+/**
+ * Expected versions: every mode against every state a stream can be in, on appends and deletes.
+ *
+ * @since 0.1.0
+ */
+import { assert, describe } from "@effect/vitest"
+import { EventStore, ExpectedVersion } from "@strata/core"
+import * as Effect from "effect/Effect"
+import { events, failsWith, names, readAll, readStream } from "./internal/fixtures.ts"
+import type { ConformanceIt, SuiteOptions } from "./SuiteOptions.ts"
+
+type State = "missing" | "existing" | "soft-deleted" | "tombstoned"
+
+/** Puts a fresh stream in `state`: existing streams hold 3 events (last version 2). */
+const setUp = (state: State, stream: string, type: string) =>
+  Effect.gen(function*() {
+    const store = yield* EventStore.EventStore
+    if (state === "missing") return
+    yield* store.append(stream, events(type, 3))
+    if (state === "soft-deleted") yield* store.deleteStream(stream)
+    if (state === "tombstoned") yield* store.tombstoneStream(stream)
+  })
+
+type Outcome =
+  | { readonly _tag: "Appends"; readonly version: bigint }
+  | { readonly _tag: "Conflict"; readonly actual: bigint | undefined }
+  | { readonly _tag: "Tombstoned" }
+
+const appends = (version: bigint): Outcome => ({ _tag: "Appends", version })
+const conflict = (actual: bigint | undefined): Outcome => ({ _tag: "Conflict", actual })
+const tombstoned: Outcome = { _tag: "Tombstoned" }
+
+const modes: ReadonlyArray<readonly [string, ExpectedVersion.ExpectedVersion, Record<State, Outcome>]> = [
+  ["any", ExpectedVersion.any, {
+    missing: appends(0n),
+    existing: appends(3n),
+    "soft-deleted": appends(3n),
+    tombstoned
+  }],
+  ["noStream", ExpectedVersion.noStream, {
+    missing: appends(0n),
+    existing: conflict(2n),
+    "soft-deleted": appends(3n),
+    tombstoned
+  }],
+  ["streamExists", ExpectedVersion.streamExists, {
+    missing: conflict(undefined),
+    existing: appends(3n),
+    "soft-deleted": conflict(undefined),
+    tombstoned
+  }],
+  ["exact(2)", ExpectedVersion.exact(2), {
+    missing: conflict(undefined),
+    existing: appends(3n),
+    "soft-deleted": conflict(undefined),
+    tombstoned
+  }]
+]
+
+const describeState: Record<State, string> = {
+  missing: "a missing stream",
+  existing: "an existing stream at version 2",
+  "soft-deleted": "a soft-deleted stream (last version 2)",
+  tombstoned: "a tombstoned stream"
+}
+
+const describeOutcome = (outcome: Outcome): string => {
+  switch (outcome._tag) {
+    case "Appends":
+      return `appends the event at version ${outcome.version}`
+    case "Conflict":
+      return `fails with WrongExpectedVersion reporting actual ${
+        outcome.actual === undefined ? "undefined" : outcome.actual
+      } and writes nothing`
+    case "Tombstoned":
+      return "fails with StreamDeleted { tombstoned: true }"
+  }
+}
+
+/**
+ * Registers the expected-version tests.
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const expectedVersionSuite = (it: ConformanceIt, _options?: SuiteOptions): void => {
+  describe("expected version", () => {
+    for (const [label, expected, outcomes] of modes) {
+      for (const state of ["missing", "existing", "soft-deleted", "tombstoned"] as const) {
+        const outcome = outcomes[state]
+        it.effect(`${label} against ${describeState[state]} ${describeOutcome(outcome)}`, () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const n = names()
+            const stream = n.stream()
+            yield* setUp(state, stream, n.type("Old"))
+            const before = yield* store.streamInfo(stream)
+            const attempt = store.append(stream, [{ type: n.type("New"), data: { new: true } }], { expected })
+            switch (outcome._tag) {
+              case "Appends": {
+                const result = yield* attempt
+                assert.strictEqual(result.stream, stream)
+                assert.strictEqual(result.nextExpectedVersion, outcome.version)
+                const visible = yield* readStream(stream)
+                const expectedVisible = state === "existing" ? 4 : 1
+                assert.strictEqual(visible.length, expectedVisible)
+                const last = visible[visible.length - 1]
+                assert.strictEqual(last.version, outcome.version)
+                assert.strictEqual(last.type, n.type("New"))
+                assert.strictEqual(last.position, result.position)
+                assert.strictEqual((yield* store.streamInfo(stream)).status, "active")
+                break
+              }
+              case "Conflict": {
+                const error = yield* failsWith("WrongExpectedVersion")(attempt)
+                assert.strictEqual(error.stream, stream)
+                assert.strictEqual(error.expected, ExpectedVersion.format(expected))
+                assert.strictEqual(error.actual, outcome.actual)
+                assert.isFalse(error.isRetryable)
+                const after = yield* store.streamInfo(stream)
+                assert.strictEqual(after.status, before.status)
+                assert.strictEqual(after.lastVersion, before.lastVersion)
+                break
+              }
+              case "Tombstoned": {
+                const error = yield* failsWith("StreamDeleted")(attempt)
+                assert.strictEqual(error.stream, stream)
+                assert.isTrue(error.tombstoned)
+                const after = yield* store.streamInfo(stream)
+                assert.strictEqual(after.status, "tombstoned")
+                assert.strictEqual(after.lastVersion, 2n)
+                break
+              }
+            }
+          }))
+      }
+    }
+
+    it.effect("exact(n) against a stream at n+1 fails with WrongExpectedVersion reporting actual n+1", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 5))
+        const error = yield* failsWith("WrongExpectedVersion")(
+          store.append(stream, events(n.type("E"), 1), { expected: ExpectedVersion.exact(3) })
+        )
+        assert.strictEqual(error.actual, 4n)
+        assert.strictEqual(error.expected, ExpectedVersion.format(ExpectedVersion.exact(3)))
+        assert.strictEqual((yield* readStream(stream)).length, 5)
+      }))
+
+    it.effect("exact(n) against a stream at n-1 fails with WrongExpectedVersion reporting actual n-1", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 3))
+        const error = yield* failsWith("WrongExpectedVersion")(
+          store.append(stream, events(n.type("E"), 1), { expected: ExpectedVersion.exact(3) })
+        )
+        assert.strictEqual(error.actual, 2n)
+        assert.strictEqual((yield* readStream(stream)).length, 3)
+      }))
+
+    it.effect("exact(0) against a missing stream fails with actual undefined", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        const error = yield* failsWith("WrongExpectedVersion")(
+          store.append(stream, events(n.type("E"), 1), { expected: ExpectedVersion.exact(0) })
+        )
+        assert.strictEqual(error.actual, undefined)
+        assert.strictEqual((yield* store.streamInfo(stream)).status, "missing")
+      }))
+
+    it.effect("chained exact appends using each nextExpectedVersion all succeed", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        let result = yield* store.append(stream, events(n.type("E"), 2), { expected: ExpectedVersion.noStream })
+        for (let i = 0; i < 5; i++) {
+          result = yield* store.append(stream, events(n.type("E"), 1), {
+            expected: ExpectedVersion.exact(result.nextExpectedVersion)
+          })
+        }
+        assert.strictEqual(result.nextExpectedVersion, 6n)
+        assert.deepStrictEqual((yield* readStream(stream)).map((e) => e.version), [0n, 1n, 2n, 3n, 4n, 5n, 6n])
+      }))
+
+    it.effect("a failed multi-event append writes none of its events", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 1))
+        yield* failsWith("WrongExpectedVersion")(
+          store.append(stream, events(n.type("Bad"), 10), { expected: ExpectedVersion.noStream })
+        )
+        const all = yield* readStream(stream)
+        assert.deepStrictEqual(all.map((e) => e.type), [n.type("E")])
+        assert.strictEqual((yield* readAll({ filter: { types: [n.type("Bad")] } })).length, 0)
+      }))
+
+    it.effect("deleteStream with exact(n) succeeds when the stream is at n", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 3))
+        yield* store.deleteStream(stream, { expected: ExpectedVersion.exact(2) })
+        assert.strictEqual((yield* store.streamInfo(stream)).status, "deleted")
+      }))
+
+    it.effect("deleteStream with a wrong exact version fails with WrongExpectedVersion and keeps the stream", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 3))
+        const error = yield* failsWith("WrongExpectedVersion")(
+          store.deleteStream(stream, { expected: ExpectedVersion.exact(1) })
+        )
+        assert.strictEqual(error.actual, 2n)
+        assert.strictEqual(error.stream, stream)
+        assert.strictEqual((yield* store.streamInfo(stream)).status, "active")
+        assert.strictEqual((yield* readStream(stream)).length, 3)
+      }))
+
+    it.effect("deleteStream with streamExists on a missing stream fails with actual undefined", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        const error = yield* failsWith("WrongExpectedVersion")(
+          store.deleteStream(stream, { expected: ExpectedVersion.streamExists })
+        )
+        assert.strictEqual(error.actual, undefined)
+        assert.strictEqual((yield* store.streamInfo(stream)).status, "missing")
+      }))
+
+    it.effect("tombstoneStream with noStream on an existing stream fails and leaves it writable", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 2))
+        const error = yield* failsWith("WrongExpectedVersion")(
+          store.tombstoneStream(stream, { expected: ExpectedVersion.noStream })
+        )
+        assert.strictEqual(error.actual, 1n)
+        assert.strictEqual((yield* store.streamInfo(stream)).status, "active")
+        const result = yield* store.append(stream, events(n.type("E"), 1), { expected: ExpectedVersion.exact(1) })
+        assert.strictEqual(result.nextExpectedVersion, 2n)
+      }))
+  })
+}

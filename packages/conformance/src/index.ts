@@ -1,0 +1,94 @@
+/**
+ * @strata/conformance: the test suite every Strata backend runs, written once with @effect/vitest.
+ *
+ * A backend's test file is one line:
+ *
+ * @example
+ * // packages/sqlite/test/conformance.test.ts
+ * import { suite } from "@strata/conformance"
+ * import { SqliteStore } from "@strata/sqlite"
+ *
+ * suite("sqlite", SqliteStore.layer({ filename: ":memory:" }))
+ *
+ * All tests of a file share one store (the Layer is built once), and may share a database with other
+ * files, so every test writes under names of its own (a random category, event types and
+ * collections) and filters global reads by them. Tests run on the real clock: subscriptions, polls
+ * and max-age retention are real-time behaviour.
+ *
+ * To run part of the suite, call the topic functions ({@link appendSuite}, {@link readSuite}, ...)
+ * inside your own `layer(...)` block, with `excludeTestServices: true` so the clock is real.
+ *
+ * @since 0.1.0
+ */
+import { layer } from "@effect/vitest"
+import type * as Layer from "effect/Layer"
+import { appendSuite } from "./appendSuite.ts"
+import { concurrencySuite } from "./concurrencySuite.ts"
+import { documentQuerySuite } from "./documentQuerySuite.ts"
+import { documentSuite } from "./documentSuite.ts"
+import { eventSuite } from "./eventSuite.ts"
+import { expectedVersionSuite } from "./expectedVersionSuite.ts"
+import { inputSuite } from "./inputSuite.ts"
+import { lifecycleSuite } from "./lifecycleSuite.ts"
+import { readSuite } from "./readSuite.ts"
+import { retentionSuite } from "./retentionSuite.ts"
+import { snapshotSuite } from "./snapshotSuite.ts"
+import { subscribeSuite } from "./subscribeSuite.ts"
+import { type ConformanceIt, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
+
+export { appendSuite } from "./appendSuite.ts"
+export { concurrencySuite } from "./concurrencySuite.ts"
+export { documentQuerySuite } from "./documentQuerySuite.ts"
+export { documentSuite } from "./documentSuite.ts"
+export { eventSuite } from "./eventSuite.ts"
+export { expectedVersionSuite } from "./expectedVersionSuite.ts"
+export { hostileStrings, inputSuite } from "./inputSuite.ts"
+export { lifecycleSuite } from "./lifecycleSuite.ts"
+export { readSuite } from "./readSuite.ts"
+export { retentionSuite } from "./retentionSuite.ts"
+export { snapshotSuite } from "./snapshotSuite.ts"
+export { subscribeSuite } from "./subscribeSuite.ts"
+export type { ConformanceIt, ResolvedOptions, Services, SuiteOptions } from "./SuiteOptions.ts"
+
+/**
+ * Every topic of the suite, in the order `suite` registers them.
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) => void> = [
+  appendSuite,
+  expectedVersionSuite,
+  eventSuite,
+  concurrencySuite,
+  readSuite,
+  subscribeSuite,
+  lifecycleSuite,
+  retentionSuite,
+  snapshotSuite,
+  documentSuite,
+  documentQuerySuite,
+  inputSuite
+]
+
+/**
+ * Registers the whole conformance suite for a backend: one `describe` block named
+ * `Strata conformance (<name>)`, sharing one instance of `storeLayer` across its tests.
+ *
+ * **Details**
+ *
+ * The Layer is built before the first test and released after the last (both within
+ * `options.timeout`). Tests see the real clock (`excludeTestServices`), never `TestClock`.
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const suite = (name: string, storeLayer: Layer.Layer<Services, unknown>, options?: SuiteOptions): void => {
+  const resolved = resolve(options)
+  layer(storeLayer, { timeout: resolved.timeout, excludeTestServices: true })(
+    `Strata conformance (${name})`,
+    (it) => {
+      for (const topic of topics) topic(it, resolved)
+    }
+  )
+}

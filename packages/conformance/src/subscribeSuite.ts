@@ -1,0 +1,423 @@
+/**
+ * Subscriptions to one stream and to the global log: catch-up then live, from the start, the end
+ * or a checkpoint, while other fibers append. Every event exactly once, in order.
+ *
+ * @since 0.1.0
+ */
+import { assert, describe } from "@effect/vitest"
+import type { Event } from "@strata/core"
+import { EventStore } from "@strata/core"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import {
+  assertIncreasing,
+  awaitLive,
+  collect,
+  events,
+  names,
+  readAll,
+  streamFailsWith,
+  uuid,
+  versions,
+  within
+} from "./internal/fixtures.ts"
+import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
+
+const ids = (list: ReadonlyArray<Event.RecordedEvent>) => list.map((e) => e.id)
+
+/**
+ * Registers the subscription tests.
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const subscribeSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
+  const { appendsPerWriter, deliveryTimeout, longStreamLength, supportsAppendMany, writers } = resolve(options)
+  const total = writers * appendsPerWriter
+
+  /** Pauses so a subscription that should deliver nothing more has had the chance to. */
+  const settle = Effect.sleep("150 millis")
+
+  describe("subscribe (one stream)", () => {
+    it.effect("subscribe from start delivers stored events then live ones, each once, in version order", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 3))
+        const sub = yield* collect(store.subscribe(stream, { from: "start" }), deliveryTimeout)
+        const stored = yield* sub.take(3)
+        assert.deepStrictEqual(stored.map((e) => e.version), [0n, 1n, 2n])
+        yield* store.append(stream, events(n.type("E"), 2, 3))
+        yield* store.append(stream, events(n.type("E"), 1, 5))
+        const live = yield* sub.take(3)
+        assert.deepStrictEqual(live.map((e) => e.version), [3n, 4n, 5n])
+        assert.deepStrictEqual(live.map((e) => e.data), [{ i: 3 }, { i: 4 }, { i: 5 }])
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect("subscribe defaults to from start", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 2))
+        const got = yield* Stream.runCollect(Stream.take(store.subscribe(stream), 2)).pipe(
+          within(deliveryTimeout, "subscribe delivers the stored events")
+        )
+        assert.deepStrictEqual(got.map((e) => e.version), [0n, 1n])
+      }))
+
+    it.effect("subscribe from end replays nothing and delivers every event appended once it is live", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("Old"), 5))
+        const sub = yield* collect(store.subscribe(stream, { from: "end" }), deliveryTimeout)
+        const probes = yield* awaitLive(sub, stream, n.type("Probe"), deliveryTimeout)
+        assert.isTrue(probes.every((e) => e.version >= 5n))
+        yield* store.append(stream, events(n.type("New"), 3))
+        const live = yield* sub.take(3)
+        assert.deepStrictEqual(live.map((e) => e.type), [n.type("New"), n.type("New"), n.type("New")])
+        assertIncreasing([...probes, ...live].map((e) => e.version), "versions")
+        const last = probes[probes.length - 1].version
+        assert.deepStrictEqual(live.map((e) => e.version), [last + 1n, last + 2n, last + 3n])
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect("subscribe after version n delivers versions n+1 onwards", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 5))
+        const sub = yield* collect(store.subscribe(stream, { from: { after: 2n } }), deliveryTimeout)
+        assert.deepStrictEqual((yield* sub.take(2)).map((e) => e.version), [3n, 4n])
+        yield* store.append(stream, events(n.type("E"), 1, 5))
+        assert.deepStrictEqual((yield* sub.take(1)).map((e) => e.version), [5n])
+      }))
+
+    it.effect("subscribe to a missing stream delivers its first events once written", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        const sub = yield* collect(store.subscribe(stream), deliveryTimeout)
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+        yield* store.append(stream, events(n.type("E"), 2))
+        assert.deepStrictEqual((yield* sub.take(2)).map((e) => e.version), [0n, 1n])
+      }))
+
+    it.effect("subscribe never delivers events of other streams", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const sub = yield* collect(store.subscribe(n.stream("a")), deliveryTimeout)
+        yield* store.append(n.stream("ab"), events(n.type("E"), 2))
+        yield* store.append(n.stream("b"), events(n.type("E"), 2))
+        yield* store.append(n.stream("a"), events(n.type("Mine"), 1))
+        const [only] = yield* sub.take(1)
+        assert.strictEqual(only.stream, n.stream("a"))
+        assert.strictEqual(only.type, n.type("Mine"))
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect(`subscribe while ${writers} fibers append to the stream delivers every version exactly once, in order`, () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        const sub = yield* collect(store.subscribe(stream, { from: "start" }), deliveryTimeout)
+        const appended = new Set<string>()
+        yield* Effect.forEach(
+          versions(writers).map(Number),
+          (w) =>
+            Effect.gen(function*() {
+              for (let i = 0; i < appendsPerWriter; i++) {
+                const id = uuid()
+                appended.add(id)
+                yield* store.append(stream, [{ id, type: n.type("E"), data: { w, i } }])
+                yield* Effect.yieldNow
+              }
+            }),
+          { concurrency: "unbounded", discard: true }
+        )
+        const got = yield* sub.take(total)
+        assert.deepStrictEqual(got.map((e) => e.version), versions(total))
+        assert.deepStrictEqual(new Set(ids(got)), appended)
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect(`subscribe from start over ${longStreamLength} stored events delivers them all, then live ones`, () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), longStreamLength))
+        const sub = yield* collect(store.subscribe(stream), deliveryTimeout)
+        const stored = yield* sub.take(longStreamLength)
+        assert.deepStrictEqual(stored.map((e) => e.version), versions(longStreamLength))
+        yield* store.append(stream, events(n.type("E"), 2))
+        assert.deepStrictEqual((yield* sub.take(2)).map((e) => e.version), [
+          BigInt(longStreamLength),
+          BigInt(longStreamLength + 1)
+        ])
+      }))
+
+    it.effect("a subscription resumed after its last delivered version continues with no gap or repeat", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 6))
+        const first = yield* Stream.runCollect(Stream.take(store.subscribe(stream), 4)).pipe(
+          within(deliveryTimeout, "the first subscription delivers 4 events")
+        )
+        yield* store.append(stream, events(n.type("E"), 2, 6))
+        const checkpoint = first[first.length - 1].version
+        const rest = yield* Stream.runCollect(Stream.take(store.subscribe(stream, { from: { after: checkpoint } }), 4))
+          .pipe(within(deliveryTimeout, "the resumed subscription delivers the remaining 4 events"))
+        assert.deepStrictEqual([...first, ...rest].map((e) => e.version), versions(8))
+      }))
+
+    it.effect("subscribe to a tombstoned stream fails with StreamDeleted { tombstoned: true }", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 2))
+        yield* store.tombstoneStream(stream)
+        const error = yield* streamFailsWith("StreamDeleted")(store.subscribe(stream)).pipe(
+          within(deliveryTimeout, "subscribing to a tombstoned stream fails")
+        )
+        assert.strictEqual(error.stream, stream)
+        assert.isTrue(error.tombstoned)
+      }))
+
+    it.effect("subscribe from after -2 fails with InvalidArgument", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        yield* streamFailsWith("InvalidArgument")(store.subscribe(n.stream(), { from: { after: -2n } })).pipe(
+          within(deliveryTimeout, "an invalid subscription fails")
+        )
+      }))
+  })
+
+  describe("subscribeAll", () => {
+    it.effect("subscribeAll from start delivers stored then live events, each once, in position order", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        yield* store.append(n.stream("a"), events(n.type("E"), 2, 0))
+        yield* store.append(n.stream("b"), events(n.type("E"), 2, 2))
+        const sub = yield* collect(
+          store.subscribeAll({ from: "start", filter: { categories: [n.category] } }),
+          deliveryTimeout
+        )
+        const stored = yield* sub.take(4)
+        yield* store.append(n.stream("a"), events(n.type("E"), 1, 4))
+        yield* store.append(n.stream("c"), events(n.type("E"), 2, 5))
+        const live = yield* sub.take(3)
+        const all = [...stored, ...live]
+        assert.deepStrictEqual(all.map((e) => e.data), versions(7).map((v) => ({ i: Number(v) })))
+        assertIncreasing(all.map((e) => e.position), "positions")
+        assert.deepStrictEqual(ids(all), ids(yield* readAll({ filter: { categories: [n.category] } })))
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect("subscribeAll from end replays nothing and delivers every event appended once it is live", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        yield* store.append(n.stream("old"), events(n.type("Old"), 4))
+        const sub = yield* collect(
+          store.subscribeAll({ from: "end", filter: { categories: [n.category] } }),
+          deliveryTimeout
+        )
+        const probes = yield* awaitLive(sub, n.stream("probe"), n.type("Probe"), deliveryTimeout)
+        yield* store.append(n.stream("new"), events(n.type("New"), 3))
+        yield* store.append(n.stream("old"), events(n.type("New"), 1))
+        const live = yield* sub.take(4)
+        assert.isTrue(live.every((e) => e.type === n.type("New")))
+        assert.deepStrictEqual(live.map((e) => e.version), [0n, 1n, 2n, 4n])
+        assertIncreasing([...probes, ...live].map((e) => e.position), "positions")
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect("subscribeAll after a position delivers only later events", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        yield* store.append(n.stream("a"), events(n.type("E"), 5))
+        const stored = yield* readAll({ filter: { categories: [n.category] } })
+        const sub = yield* collect(
+          store.subscribeAll({ from: { after: stored[1].position }, filter: { categories: [n.category] } }),
+          deliveryTimeout
+        )
+        assert.deepStrictEqual(ids(yield* sub.take(3)), ids(stored.slice(2)))
+        yield* store.append(n.stream("b"), events(n.type("E"), 1, 5))
+        assert.deepStrictEqual((yield* sub.take(1)).map((e) => e.data), [{ i: 5 }])
+      }))
+
+    it.effect(
+      `subscribeAll while ${writers} fibers x ${appendsPerWriter} appends run delivers all ${total} events exactly once`,
+      () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const n = names()
+          const sub = yield* collect(
+            store.subscribeAll({ from: "start", filter: { categories: [n.category] } }),
+            deliveryTimeout
+          )
+          const appended = new Set<string>()
+          yield* Effect.forEach(
+            versions(writers).map(Number),
+            (w) =>
+              Effect.gen(function*() {
+                for (let i = 0; i < appendsPerWriter; i++) {
+                  const id = uuid()
+                  appended.add(id)
+                  yield* store.append(n.stream(`w${w}`), [{ id, type: n.type("E"), data: { w, i } }])
+                  yield* Effect.yieldNow
+                }
+              }),
+            { concurrency: "unbounded", discard: true }
+          )
+          const got = yield* sub.take(total)
+          assert.strictEqual(new Set(ids(got)).size, total, "duplicates delivered")
+          assert.deepStrictEqual(new Set(ids(got)), appended)
+          assertIncreasing(got.map((e) => e.position), "positions")
+          for (let w = 0; w < writers; w++) {
+            const mine = got.filter((e) => e.stream === n.stream(`w${w}`))
+            assert.deepStrictEqual(mine.map((e) => e.version), versions(appendsPerWriter))
+            assert.deepStrictEqual(mine.map((e) => (e.data as { i: number }).i), versions(appendsPerWriter).map(Number))
+          }
+          assert.deepStrictEqual(ids(got), ids(yield* readAll({ filter: { categories: [n.category] } })))
+          yield* settle
+          assert.deepStrictEqual(yield* sub.drain, [])
+        })
+    )
+
+    it.effect("subscribeAll filtered by types delivers only those types", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const sub = yield* collect(
+          store.subscribeAll({ filter: { types: [n.type("A"), n.type("C")] } }),
+          deliveryTimeout
+        )
+        yield* store.append(n.stream(), [
+          { type: n.type("A"), data: 1 },
+          { type: n.type("B"), data: 2 },
+          { type: n.type("C"), data: 3 }
+        ])
+        yield* store.append(n.stream(), [{ type: n.type("B"), data: 4 }, { type: n.type("A"), data: 5 }])
+        assert.deepStrictEqual((yield* sub.take(3)).map((e) => e.data), [1, 3, 5])
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect("subscribeAll filtered by stream prefixes delivers only matching streams", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const sub = yield* collect(
+          store.subscribeAll({ filter: { streamPrefixes: [n.stream("order-")] } }),
+          deliveryTimeout
+        )
+        yield* store.append(n.stream("invoice-1"), [{ type: n.type("E"), data: 1 }])
+        yield* store.append(n.stream("order-1"), [{ type: n.type("E"), data: 2 }])
+        yield* store.append(n.stream("orders"), [{ type: n.type("E"), data: 3 }])
+        yield* store.append(n.stream("order-2"), [{ type: n.type("E"), data: 4 }])
+        assert.deepStrictEqual((yield* sub.take(2)).map((e) => e.data), [2, 4])
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect("two subscribers with the same filter see the same events in the same order", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const filter = { categories: [n.category] }
+        const one = yield* collect(store.subscribeAll({ filter }), deliveryTimeout)
+        yield* store.append(n.stream("a"), events(n.type("E"), 3))
+        const two = yield* collect(store.subscribeAll({ filter }), deliveryTimeout)
+        yield* Effect.forEach(["b", "c", "d"], (s) => store.append(n.stream(s), events(n.type("E"), 2)), {
+          concurrency: "unbounded",
+          discard: true
+        })
+        const a = yield* one.take(9)
+        const b = yield* two.take(9)
+        assert.deepStrictEqual(ids(a), ids(b))
+        assertIncreasing(a.map((e) => e.position), "positions")
+      }))
+
+    it.effect("a subscribeAll resumed from its last delivered position continues with no gap or repeat", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const filter = { categories: [n.category] }
+        yield* store.append(n.stream("a"), events(n.type("E"), 5, 0))
+        const first = yield* Stream.runCollect(Stream.take(store.subscribeAll({ filter }), 3)).pipe(
+          within(deliveryTimeout, "the first subscription delivers 3 events")
+        )
+        yield* store.append(n.stream("b"), events(n.type("E"), 3, 5))
+        const checkpoint = first[first.length - 1].position
+        const rest = yield* Stream.runCollect(
+          Stream.take(store.subscribeAll({ from: { after: checkpoint }, filter }), 5)
+        ).pipe(within(deliveryTimeout, "the resumed subscription delivers the remaining 5 events"))
+        assert.deepStrictEqual([...first, ...rest].map((e) => e.data), versions(8).map((v) => ({ i: Number(v) })))
+      }))
+
+    it.effect(`subscribeAll catches up over ${longStreamLength} stored events, then continues live`, () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        yield* store.append(n.stream("a"), events(n.type("E"), longStreamLength))
+        const sub = yield* collect(store.subscribeAll({ filter: { categories: [n.category] } }), deliveryTimeout)
+        const stored = yield* sub.take(longStreamLength)
+        assert.deepStrictEqual(stored.map((e) => e.version), versions(longStreamLength))
+        yield* store.append(n.stream("b"), events(n.type("E"), 1))
+        const [live] = yield* sub.take(1)
+        assert.strictEqual(live.stream, n.stream("b"))
+        assert.isTrue(live.position > stored[stored.length - 1].position)
+      }))
+
+    if (supportsAppendMany) {
+      it.effect("subscribeAll delivers the events of an appendMany, each once", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const n = names()
+          const sub = yield* collect(store.subscribeAll({ filter: { categories: [n.category] } }), deliveryTimeout)
+          yield* store.appendMany([
+            { stream: n.stream("a"), events: events(n.type("E"), 2) },
+            { stream: n.stream("b"), events: events(n.type("E"), 3) }
+          ])
+          const got = yield* sub.take(5)
+          assert.deepStrictEqual(ids(got), ids(yield* readAll({ filter: { categories: [n.category] } })))
+          yield* settle
+          assert.deepStrictEqual(yield* sub.drain, [])
+        }))
+    }
+
+    it.effect("subscribeAll with an invalid filter or a negative checkpoint fails with InvalidArgument", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        yield* streamFailsWith("InvalidArgument")(store.subscribeAll({ filter: { types: [""] } })).pipe(
+          within(deliveryTimeout, "an invalid filter fails")
+        )
+        yield* streamFailsWith("InvalidArgument")(store.subscribeAll({ from: { after: -1n } })).pipe(
+          within(deliveryTimeout, "a negative checkpoint fails")
+        )
+      }))
+  })
+}

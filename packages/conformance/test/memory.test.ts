@@ -1,0 +1,4 @@
+import { suite } from "@strata/conformance"
+import { MemoryStore } from "@strata/core"
+
+suite("memory", MemoryStore.layer())
