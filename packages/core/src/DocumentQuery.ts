@@ -6,7 +6,9 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import type { Condition, OrderBy, Query, Scalar, Where } from "./DocumentStore.ts"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type { Collection, Condition, Document, OrderBy, Page, Query, Scalar, Where } from "./DocumentStore.ts"
 import { InvalidQuery } from "./StoreError.ts"
 import * as StreamName from "./StreamName.ts"
 
@@ -367,3 +369,31 @@ export const compareKeys = (query: NormalizedQuery, a: CursorPosition, b: Cursor
   }
   return compareStrings(a.id, b.id)
 }
+
+/**
+ * `find` for any backend: the query's documents as a Stream, fetched `pageSize` at a time through
+ * the backend's `findPage`, stopping at the query's `limit`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const pages = <A, I, E>(
+  collection: Collection<A, I>,
+  query: Query | undefined,
+  pageSize: number,
+  findPage: (collection: Collection<A, I>, query: Query) => Effect.Effect<Page<A>, E>
+): Stream.Stream<Document<A>, E | InvalidQuery> =>
+  Stream.unwrap(Effect.map(normalize(collection.name, query), (normalized) =>
+    Stream.paginate(
+      { cursor: query?.cursor, remaining: normalized.limit ?? Number.POSITIVE_INFINITY },
+      ({ cursor, remaining }) =>
+        Effect.map(findPage(collection, { ...query, cursor, limit: Math.min(pageSize, remaining) }), (page) => {
+          const left = remaining - page.documents.length
+          return [
+            page.documents,
+            Option.isSome(page.cursor) && left > 0
+              ? Option.some({ cursor: page.cursor.value, remaining: left })
+              : Option.none()
+          ] as const
+        })
+    )))

@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as AppendPlan from "./AppendPlan.ts"
 import * as DocumentCodec from "./DocumentCodec.ts"
 import * as DocumentQuery from "./DocumentQuery.ts"
 import {
@@ -28,9 +29,8 @@ import {
   type Query
 } from "./DocumentStore.ts"
 import * as Event from "./Event.ts"
-import type { PreparedEvent, RecordedEvent } from "./Event.ts"
+import type { RecordedEvent } from "./Event.ts"
 import {
-  type AppendRequest,
   type AppendResult,
   EventStore,
   type EventStoreShape,
@@ -119,10 +119,7 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
     return record
   }
 
-  interface Planned {
-    readonly request: AppendRequest
-    readonly prepared: ReadonlyArray<PreparedEvent>
-  }
+  type Planned = AppendPlan.AppendPlan
 
   // Decides one stream's part of an append without writing: a replay result, or a conflict, or "write".
   const check = (
@@ -178,14 +175,6 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
     return { stream: record.name, nextExpectedVersion: last!.version, position: last!.position }
   }
 
-  const prepareAll = (requests: ReadonlyArray<AppendRequest>) =>
-    Effect.forEach(requests, (request) =>
-      Effect.gen(function*() {
-        yield* StreamName.make(request.stream)
-        const prepared = yield* Event.prepare(request.stream, request.events, maxEventBytes)
-        return { request, prepared } satisfies Planned
-      }))
-
   // Checks every part first and writes only when all pass: all-or-nothing across streams.
   const commit = (plans: ReadonlyArray<Planned>, now: number, beforeWrite?: () => void) => {
     const outcomes: Array<AppendResult | "write"> = []
@@ -203,55 +192,18 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
     return Effect.succeed(results)
   }
 
-  const validateMany = (requests: ReadonlyArray<AppendRequest>) => {
-    if (!Array.isArray(requests) || requests.length === 0) {
-      return Effect.fail(new InvalidArgument({ operation: "appendMany", detail: "needs at least one request" }))
-    }
-    const names = new Set<string>()
-    for (const request of requests) {
-      if (names.has(request.stream)) {
-        return Effect.fail(
-          new InvalidArgument({
-            operation: "appendMany",
-            detail: `stream ${JSON.stringify(request.stream)} appears twice; merge its events into one request`
-          })
-        )
-      }
-      names.add(request.stream)
-    }
-    return Effect.void
-  }
-
-  // The per-part checks run before any write, so one id in two parts would pass both: refuse it here.
-  const distinctIds = (plans: ReadonlyArray<Planned>, operation: string) => {
-    const ids = new Set<string>()
-    for (const plan of plans) {
-      for (const event of plan.prepared) {
-        if (ids.has(event.id)) {
-          return Effect.fail(
-            new InvalidArgument({ operation, detail: `event id ${event.id} appears in more than one request` })
-          )
-        }
-        ids.add(event.id)
-      }
-    }
-    return Effect.void
-  }
-
   const appendMany: EventStoreShape["appendMany"] = (requests) =>
     Effect.gen(function*() {
-      yield* validateMany(requests)
-      const plans = yield* prepareAll(requests)
-      yield* distinctIds(plans, "appendMany")
+      const plans = yield* AppendPlan.many("appendMany", requests, maxEventBytes)
       const now = yield* Clock.currentTimeMillis
       return yield* commit(plans, now)
     })
 
   const append: EventStoreShape["append"] = (stream, events, appendOptions) =>
     Effect.gen(function*() {
-      const plans = yield* prepareAll([{ stream, events, expected: appendOptions?.expected }])
+      const plan = yield* AppendPlan.one({ stream, events, expected: appendOptions?.expected }, maxEventBytes)
       const now = yield* Clock.currentTimeMillis
-      const [result] = yield* commit(plans, now)
+      const [result] = yield* commit([plan], now)
       return result
     })
 
@@ -574,10 +526,7 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
       }
       const json = yield* encodeDocument(collection, id, value)
       const requests = putOptions?.events ?? []
-      const plans = requests.length === 0
-        ? []
-        : yield* Effect.flatMap(validateMany(requests), () => prepareAll(requests))
-      yield* distinctIds(plans, "put")
+      const plans = requests.length === 0 ? [] : yield* AppendPlan.many("put", requests, maxEventBytes)
       const now = yield* Clock.currentTimeMillis
       const current = documents.get(collection.name)?.get(id)
       const conflict = checkExpected(collection.name, id, expected, current)
@@ -625,26 +574,7 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
     })
 
   const find: DocumentStore["Service"]["find"] = (collection, query) =>
-    Stream.unwrap(Effect.gen(function*() {
-      const normalized = yield* DocumentQuery.normalize(collection.name, query)
-      const total = normalized.limit
-      return Stream.paginate(
-        { cursor: query?.cursor, remaining: total ?? Number.POSITIVE_INFINITY },
-        ({ cursor, remaining }) =>
-          Effect.map(
-            findPage(collection, { ...query, cursor, limit: Math.min(pageSize, remaining) }),
-            (page) => {
-              const left = remaining - page.documents.length
-              return [
-                page.documents,
-                Option.isSome(page.cursor) && left > 0
-                  ? Option.some({ cursor: page.cursor.value, remaining: left })
-                  : Option.none()
-              ] as const
-            }
-          )
-      )
-    }))
+    DocumentQuery.pages(collection, query, pageSize, findPage)
 
   const count: DocumentStore["Service"]["count"] = (collection, query) =>
     Effect.map(

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 export * as Aggregate from "./Aggregate.ts"
+export * as AppendPlan from "./AppendPlan.ts"
 export * as Consumer from "./Consumer.ts"
 export * as DocumentCodec from "./DocumentCodec.ts"
 export * as DocumentQuery from "./DocumentQuery.ts"

@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import {
+  AppendPlan,
   Consumer,
   DocumentCodec,
   DocumentQuery,
@@ -84,10 +85,7 @@ interface EventRow {
   readonly created_at: unknown
 }
 
-interface Plan {
-  readonly request: EventStore.AppendRequest
-  readonly prepared: ReadonlyArray<Event.PreparedEvent>
-}
+type Plan = AppendPlan.AppendPlan
 
 const big = (value: unknown): bigint => typeof value === "bigint" ? value : BigInt(value as string | number)
 const optionalBig = (value: unknown): bigint | undefined =>
@@ -440,56 +438,16 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
         )
       )
 
-  const prepareAll = (requests: ReadonlyArray<EventStore.AppendRequest>) =>
-    Effect.forEach(requests, (request) =>
-      Effect.gen(function*() {
-        yield* StreamName.make(request.stream)
-        const prepared = yield* Event.prepare(request.stream, request.events, maxEventBytes)
-        return { request, prepared } satisfies Plan
-      }))
-
-  const validateMany = (operation: string, requests: ReadonlyArray<EventStore.AppendRequest>) => {
-    const invalid = (detail: string) => Effect.fail(new StoreError.InvalidArgument({ operation, detail }))
-    if (!Array.isArray(requests) || requests.length === 0) return invalid("needs at least one request")
-    const names = new Set<string>()
-    for (const request of requests) {
-      if (names.has(request.stream)) {
-        return invalid(`stream ${JSON.stringify(request.stream)} appears twice; merge its events into one request`)
-      }
-      names.add(request.stream)
-    }
-    return Effect.void
-  }
-
-  const planMany = (operation: string, requests: ReadonlyArray<EventStore.AppendRequest>) =>
-    Effect.gen(function*() {
-      yield* validateMany(operation, requests)
-      const plans = yield* prepareAll(requests)
-      const ids = new Set<string>()
-      for (const plan of plans) {
-        for (const event of plan.prepared) {
-          if (ids.has(event.id)) {
-            return yield* new StoreError.InvalidArgument({
-              operation,
-              detail: `event id ${event.id} appears in more than one request`
-            })
-          }
-          ids.add(event.id)
-        }
-      }
-      return plans
-    })
-
   const append: EventStore.EventStoreShape["append"] = (stream, events, appendOptions) =>
     Effect.gen(function*() {
-      const plans = yield* prepareAll([{ stream, events, expected: appendOptions?.expected }])
-      const [result] = yield* commit(plans, yield* Clock.currentTimeMillis)
+      const plan = yield* AppendPlan.one({ stream, events, expected: appendOptions?.expected }, maxEventBytes)
+      const [result] = yield* commit([plan], yield* Clock.currentTimeMillis)
       return result
     })
 
   const appendMany: EventStore.EventStoreShape["appendMany"] = (requests) =>
     Effect.gen(function*() {
-      const plans = yield* planMany("appendMany", requests)
+      const plans = yield* AppendPlan.many("appendMany", requests, maxEventBytes)
       return yield* commit(plans, yield* Clock.currentTimeMillis)
     })
 
@@ -937,7 +895,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
         )
         return { version, appended: [] }
       }
-      const plans = yield* planMany("put", requests)
+      const plans = yield* AppendPlan.many("put", requests, maxEventBytes)
       const now = yield* Clock.currentTimeMillis
       const written = yield* appendAtomically(plans, now, { collection: collection.name, id, json, expected }).pipe(
         Effect.catch((error): Effect.Effect<
@@ -1089,22 +1047,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     })
 
   const find: DocumentStore.DocumentStoreShape["find"] = (collection, query) =>
-    Stream.unwrap(Effect.gen(function*() {
-      const normalized = yield* DocumentQuery.normalize(collection.name, query)
-      return Stream.paginate(
-        { cursor: query?.cursor, remaining: normalized.limit ?? Number.POSITIVE_INFINITY },
-        ({ cursor, remaining }) =>
-          Effect.map(findPage(collection, { ...query, cursor, limit: Math.min(pageSize, remaining) }), (page) => {
-            const left = remaining - page.documents.length
-            return [
-              page.documents,
-              Option.isSome(page.cursor) && left > 0
-                ? Option.some({ cursor: page.cursor.value, remaining: left })
-                : Option.none()
-            ] as const
-          })
-      )
-    }))
+    DocumentQuery.pages(collection, query, pageSize, findPage)
 
   const count: DocumentStore.DocumentStoreShape["count"] = (collection, query) =>
     Effect.gen(function*() {
