@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
-import { EventStore } from "@strata/core"
+import { Event, EventStore } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { assertRecent, failsWith, names } from "./internal/fixtures.ts"
@@ -152,6 +152,22 @@ export const snapshotSuite = (it: ConformanceIt, suiteOptions?: SuiteOptions): v
           Option.some(2n)
         )
         assert.isTrue(Option.isNone(yield* store.loadCheckpoint(n.checkpoint("Uppe"))))
+      }))
+
+    it.effect("deleting or tombstoning a stream drops its snapshot, so a re-created stream never starts from it", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const soft = n.stream("soft")
+        const gone = n.stream("gone")
+        for (const stream of [soft, gone]) {
+          yield* store.append(stream, [Event.make("A", {})])
+          yield* store.saveSnapshot(stream, { version: 0n, state: { folded: 1 } })
+        }
+        yield* store.deleteStream(soft)
+        yield* store.tombstoneStream(gone)
+        assert.isTrue(Option.isNone(yield* store.loadSnapshot(soft)))
+        assert.isTrue(Option.isNone(yield* store.loadSnapshot(gone)))
       }))
 
     it.effect("positions up to the backend's largest integer round-trip exactly; above it is InvalidArgument", () =>

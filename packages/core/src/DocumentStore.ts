@@ -11,6 +11,11 @@
  *   Order between values of different JSON types is backend-defined: keep one type per sorted field.
  * - A page's `cursor` resumes the same query after its last document (keyset pagination: stable
  *   under concurrent inserts and deletes).
+ * - Queries see the *encoded* document: a `NumberFromString` field matches `"10"`, not `10`.
+ *
+ * Documents are stored as their schema's encoded form, which must be plain JSON (use
+ * `Schema.DateFromString`-style schemas for dates) without U+0000 in strings (PostgreSQL's jsonb cannot
+ * hold it, so no backend accepts it); anything else is `InvalidDocument`.
  *
  * @since 0.1.0
  */

@@ -14,6 +14,12 @@
  * - Soft delete hides a stream's events from stream reads and lets it be written again, with
  *   numbering continuing; tombstone forbids the name forever. Neither rewrites the global log:
  *   `readAll` and `subscribeAll` still carry the events (as in KurrentDB before a scavenge).
+ *   As in KurrentDB (`$tb`), a soft delete is recorded as `truncateBefore = last version + 1`, so it
+ *   shows in `streamInfo(...).retention`, and clearing that rule makes the old events readable again.
+ *   Both kinds of delete drop the stream's snapshot.
+ * - Appending event ids that are already stored in the same stream, in the same order, is a replay:
+ *   it succeeds with the original result whatever `expected` says (that is what makes a retry after
+ *   a lost answer safe). Ids stored anywhere else fail with `DuplicateEvent`.
  *
  * @since 0.1.0
  */

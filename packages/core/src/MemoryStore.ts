@@ -389,11 +389,14 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
       if (last === undefined) return
       record.deleted = true
       record.truncateBefore = last + 1n
+      // A snapshot folds the deleted events: a re-created stream must not start from it.
+      snapshots.delete(stream)
     })
 
   const tombstoneStream: EventStoreShape["tombstoneStream"] = (stream, deleteOptions) =>
     deleteWith(stream, deleteOptions, (record) => {
       record.tombstoned = true
+      snapshots.delete(stream)
     })
 
   const setRetention: EventStoreShape["setRetention"] = (stream, patch) =>

@@ -681,7 +681,11 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       yield* StreamName.make(stream)
       const expected = deleteOptions?.expected ?? ExpectedVersion.any
       const changed = yield* statement(expectedSql(expected))
-      if (changed.length > 0) return
+      if (changed.length > 0) {
+        // A snapshot folds the deleted events: a re-created stream must not start from it.
+        yield* sql`DELETE FROM strata_snapshots WHERE stream = ${stream}`
+        return
+      }
       // Nothing changed: a conflict, a tombstone, or nothing to delete (which `expected` allowed).
       const problem = yield* diagnose(stream, expected)
       if (problem !== undefined) return yield* problem
