@@ -5,7 +5,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, layer } from "@effect/vitest"
-import { Event, EventStore, ExpectedVersion, Retry } from "@strata/core"
+import { DocumentStore, Event, EventStore, ExpectedVersion, Retry } from "@strata/core"
 import { PgStore } from "@strata/postgres"
 import { Migrations, PgDialect, SqlStore } from "@strata/sql"
 import * as Effect from "effect/Effect"
@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import { projectionIsExactlyOnceAcrossACrash } from "../../sql/test/exactlyOnce.ts"
@@ -260,6 +261,30 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         const rows = yield* sql.unsafe<{ "QUERY PLAN": string }>(`EXPLAIN ${query}`)
         return rows.map((row) => row["QUERY PLAN"]).join("\n")
       })
+
+    it.effect("document queries on a declared field use its expression index", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const sql = yield* SqlClient.SqlClient
+        const Orders = DocumentStore.collection(
+          "plan_orders",
+          Schema.Struct({ owner: Schema.String, total: Schema.Number }),
+          {
+            indexes: ["owner"]
+          }
+        )
+        yield* docs.put(Orders, "o-0", { owner: "owner-0", total: 0 })
+        yield* sql`INSERT INTO strata_documents (collection, id, version, data)
+          SELECT 'plan_orders', 'o-' || v, 1, jsonb_build_object('owner', 'owner-' || (v % 500), 'total', v)
+          FROM generate_series(1, 20000) v`
+        yield* sql`ANALYZE strata_documents`
+        const text = yield* plan(
+          `SELECT id, version, data FROM strata_documents WHERE collection = 'plan_orders'
+           AND (data #> '{owner}') = '"owner-7"'::jsonb ORDER BY id COLLATE "C" ASC LIMIT 101`
+        )
+        assert.include(text, "strata_doc_plan_orders_owner", `plan:\n${text}`)
+        assert.strictEqual(yield* docs.count(Orders, { where: { owner: "owner-7" } }), 40)
+      }))
 
     it.effect("stream reads, catch-up pages and idle polls use indexes, never a sequential scan of strata_events", () =>
       Effect.gen(function*() {
