@@ -17,38 +17,56 @@ CREATE FUNCTION strata_append(
 LANGUAGE plpgsql AS $$
 DECLARE
   s strata_streams%ROWTYPE;
+  base bigint;
   current_version bigint;
   event_count bigint := cardinality(p_ids);
   position_reached bigint;
 BEGIN
-  INSERT INTO strata_streams (stream) VALUES (p_stream) ON CONFLICT (stream) DO NOTHING;
-  SELECT * INTO s FROM strata_streams WHERE stream = p_stream FOR UPDATE;
-  IF s.tombstoned THEN
-    RETURN QUERY SELECT 'tombstoned'::text, NULL::bigint, NULL::bigint, NULL::bigint;
-    RETURN;
-  END IF;
-  current_version := CASE WHEN s.deleted OR s.last_version < 0 THEN NULL ELSE s.last_version END;
-  IF NOT (
-    p_expected = 'any'
-    OR (p_expected = 'no_stream' AND current_version IS NULL)
-    OR (p_expected = 'stream_exists' AND current_version IS NOT NULL)
-    OR (current_version IS NOT NULL AND p_expected = current_version::text)
-  ) THEN
-    RETURN QUERY SELECT 'conflict'::text, current_version, NULL::bigint, NULL::bigint;
-    RETURN;
-  END IF;
+  LOOP
+    -- The common case in one write: check and move an existing stream row (which also locks it).
+    UPDATE strata_streams AS t SET last_version = t.last_version + event_count, deleted = false
+    WHERE t.stream = p_stream AND NOT t.tombstoned AND (
+      p_expected = 'any'
+      OR (p_expected = 'no_stream' AND (t.deleted OR t.last_version < 0))
+      OR (p_expected = 'stream_exists' AND NOT t.deleted AND t.last_version >= 0)
+      OR (NOT t.deleted AND t.last_version >= 0 AND p_expected = t.last_version::text)
+    )
+    RETURNING t.last_version - event_count INTO base;
+    EXIT WHEN FOUND;
+    SELECT * INTO s FROM strata_streams WHERE stream = p_stream;
+    IF FOUND THEN
+      IF s.tombstoned THEN
+        RETURN QUERY SELECT 'tombstoned'::text, NULL::bigint, NULL::bigint, NULL::bigint;
+        RETURN;
+      END IF;
+      current_version := CASE WHEN s.deleted OR s.last_version < 0 THEN NULL ELSE s.last_version END;
+      RETURN QUERY SELECT 'conflict'::text, current_version, NULL::bigint, NULL::bigint;
+      RETURN;
+    END IF;
+    -- A new stream: only 'any' and 'no_stream' accept one.
+    IF p_expected NOT IN ('any', 'no_stream') THEN
+      RETURN QUERY SELECT 'conflict'::text, NULL::bigint, NULL::bigint, NULL::bigint;
+      RETURN;
+    END IF;
+    INSERT INTO strata_streams (stream, last_version) VALUES (p_stream, event_count - 1)
+    ON CONFLICT (stream) DO NOTHING;
+    IF FOUND THEN
+      base := -1;
+      EXIT;
+    END IF;
+    -- Another append created the stream meanwhile: its row exists now, so go round once more.
+  END LOOP;
   PERFORM pg_advisory_xact_lock(126943972389985);
   WITH inserted AS (
     INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
     -- Arrays, not one JSON document: json_array_elements would reject \u0000 in the data.
-    SELECT e.id, p_stream, s.last_version + e.ordinality, p_category, e.type, e.data, e.metadata, p_created_at
+    SELECT e.id, p_stream, base + e.ordinality, p_category, e.type, e.data, e.metadata, p_created_at
     FROM unnest(p_ids, p_types, p_data, p_metadata) WITH ORDINALITY AS e (id, type, data, metadata, ordinality)
     RETURNING position
   )
   SELECT max(position) INTO position_reached FROM inserted;
-  UPDATE strata_streams SET last_version = s.last_version + event_count, deleted = false WHERE stream = p_stream;
   PERFORM pg_notify('strata_events', '');
-  RETURN QUERY SELECT 'ok'::text, NULL::bigint, s.last_version + event_count, position_reached;
+  RETURN QUERY SELECT 'ok'::text, NULL::bigint, base + event_count, position_reached;
 END
 $$;
 

@@ -7,9 +7,9 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as DocumentQuery from "./DocumentQuery.ts"
-import type { Collection, Document } from "./DocumentStore.ts"
+import type { Collection, Document, ExpectedDocument } from "./DocumentStore.ts"
 import * as Json from "./internal/json.ts"
-import { InvalidDocument } from "./StoreError.ts"
+import { InvalidArgument, InvalidDocument } from "./StoreError.ts"
 
 /**
  * The default largest document, as UTF-8 JSON.
@@ -82,3 +82,16 @@ export const decode = <A, I>(
       })
     )
   )
+
+/**
+ * Checks what a `put` expects of the stored document, defaulting to `"any"`.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const expected = (value: ExpectedDocument | undefined): Effect.Effect<ExpectedDocument, InvalidArgument> =>
+  value === undefined || value === "any" || value === "missing" || (typeof value === "bigint" && value >= 1n)
+    ? Effect.succeed(value ?? "any")
+    : Effect.fail(
+      new InvalidArgument({ operation: "put", detail: "expected must be \"any\", \"missing\" or a bigint >= 1" })
+    )

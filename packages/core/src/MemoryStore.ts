@@ -39,14 +39,7 @@ import {
 } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import * as Inputs from "./Inputs.ts"
-import {
-  DocumentConflict,
-  DuplicateEvent,
-  InvalidArgument,
-  InvalidDocument,
-  StreamDeleted,
-  WrongExpectedVersion
-} from "./StoreError.ts"
+import { DocumentConflict, DuplicateEvent, InvalidDocument, StreamDeleted, WrongExpectedVersion } from "./StoreError.ts"
 import * as StreamName from "./StreamName.ts"
 import * as Subscription from "./Subscription.ts"
 import * as Tracing from "./Tracing.ts"
@@ -517,16 +510,7 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
   const put: DocumentStore["Service"]["put"] = (collection, id, value, putOptions) =>
     Effect.gen(function*() {
       yield* documentId(collection.name, id)
-      const expected = putOptions?.expected
-      if (
-        expected !== undefined && expected !== "any" && expected !== "missing" &&
-        !(typeof expected === "bigint" && expected >= 1n)
-      ) {
-        return yield* new InvalidArgument({
-          operation: "put",
-          detail: "expected must be \"any\", \"missing\" or a bigint >= 1"
-        })
-      }
+      const expected = yield* DocumentCodec.expected(putOptions?.expected)
       const json = yield* encodeDocument(collection, id, value)
       const requests = putOptions?.events ?? []
       const plans = requests.length === 0 ? [] : yield* AppendPlan.many("put", requests, maxEventBytes)

@@ -883,13 +883,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   const put: DocumentStore.DocumentStoreShape["put"] = (collection, id, value, putOptions) =>
     Effect.gen(function*() {
       yield* DocumentCodec.checkId(collection.name, id)
-      const expected = putOptions?.expected ?? "any"
-      if (expected !== "any" && expected !== "missing" && !(typeof expected === "bigint" && expected >= 1n)) {
-        return yield* new StoreError.InvalidArgument({
-          operation: "put",
-          detail: "expected must be \"any\", \"missing\" or a bigint >= 1"
-        })
-      }
+      const expected = yield* DocumentCodec.expected(putOptions?.expected)
       const json = yield* DocumentCodec.encode(collection, id, value, maxEventBytes)
       const requests = putOptions?.events ?? []
       yield* ensureIndexes(collection).pipe(Effect.catchTag("SqlError", unavailable("put")))
