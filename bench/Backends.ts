@@ -16,9 +16,11 @@ import type { Floor } from "./Workloads.ts"
 
 const pgFloor: Effect.Effect<Floor, unknown, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  // The same envelope a store keeps (id, type, metadata, time), so reads return the same information.
   yield* sql`CREATE TABLE IF NOT EXISTS bench_floor (
-    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    stream text NOT NULL, version bigint NOT NULL, data json NOT NULL, UNIQUE (stream, version))`
+    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, event_id uuid NOT NULL,
+    stream text NOT NULL, version bigint NOT NULL, type text NOT NULL, data json NOT NULL, metadata json NOT NULL,
+    created_at timestamptz NOT NULL, UNIQUE (stream, version))`
   const pageSize = 500
   const paged = (query: (cursor: bigint) => Effect.Effect<ReadonlyArray<{ k: unknown }>, unknown>) =>
     Effect.gen(function*() {
@@ -33,18 +35,21 @@ const pgFloor: Effect.Effect<Floor, unknown, SqlClient.SqlClient> = Effect.gen(f
     })
   return {
     append: (stream, expected, count, payload) =>
-      Effect.asVoid(sql`INSERT INTO bench_floor (stream, version, data)
-        SELECT ${stream}, v, ${payload}::json FROM generate_series(${expected + 1}::bigint, ${
-        expected + count
-      }::bigint) v
+      Effect.asVoid(sql`INSERT INTO bench_floor (event_id, stream, version, type, data, metadata, created_at)
+        SELECT gen_random_uuid(), ${stream}, v, 'OrderPlaced', ${payload}::json, '{}'::json, now()
+        FROM generate_series(${expected + 1}::bigint, ${expected + count}::bigint) v
         WHERE coalesce((SELECT max(version) FROM bench_floor WHERE stream = ${stream}), -1) = ${expected}`),
     readStream: (stream) =>
       paged((cursor) =>
-        sql<{ k: unknown }>`SELECT version AS k, position, stream, data FROM bench_floor
+        sql<
+          { k: unknown }
+        >`SELECT version AS k, position, event_id, stream, type, data, metadata, created_at FROM bench_floor
           WHERE stream = ${stream} AND version > ${cursor} ORDER BY version LIMIT ${pageSize}`
       ),
     readAll: paged((cursor) =>
-      sql<{ k: unknown }>`SELECT position AS k, stream, version, data FROM bench_floor
+      sql<
+        { k: unknown }
+      >`SELECT position AS k, event_id, stream, version, type, data, metadata, created_at FROM bench_floor
         WHERE position > ${cursor} ORDER BY position LIMIT ${pageSize}`
     ),
     seedStore: (count, payload) =>
@@ -63,16 +68,19 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
   Effect.sync(() => {
     const db = new DatabaseSync(file)
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000")
-    db.exec(`CREATE TABLE IF NOT EXISTS bench_floor (position INTEGER PRIMARY KEY AUTOINCREMENT,
-      stream TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL, UNIQUE (stream, version))`)
+    db.exec(`CREATE TABLE IF NOT EXISTS bench_floor (position INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
+      stream TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL,
+      created_at INTEGER NOT NULL, UNIQUE (stream, version))`)
     const head = db.prepare("SELECT coalesce(max(version), -1) AS v FROM bench_floor WHERE stream = ?")
-    const insert = db.prepare("INSERT INTO bench_floor (stream, version, data) VALUES (?, ?, ?)")
+    const insert = db.prepare(
+      "INSERT INTO bench_floor (event_id, stream, version, type, data, metadata, created_at) VALUES (?, ?, ?, 'OrderPlaced', ?, '{}', ?)"
+    )
     const pageSize = 500
     const byVersion = db.prepare(
-      "SELECT version AS k, position, stream, data FROM bench_floor WHERE stream = ? AND version > ? ORDER BY version LIMIT ?"
+      "SELECT version AS k, position, event_id, stream, type, data, metadata, created_at FROM bench_floor WHERE stream = ? AND version > ? ORDER BY version LIMIT ?"
     )
     const byPosition = db.prepare(
-      "SELECT position AS k, stream, version, data FROM bench_floor WHERE position > ? ORDER BY position LIMIT ?"
+      "SELECT position AS k, event_id, stream, version, type, data, metadata, created_at FROM bench_floor WHERE position > ? ORDER BY position LIMIT ?"
     )
     const paged = (page: (cursor: number) => ReadonlyArray<Record<string, unknown>>) => {
       let cursor = -1
@@ -90,7 +98,7 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
           db.exec("BEGIN IMMEDIATE")
           try {
             if (Number((head.get(stream) as { v: number }).v) !== expected) throw new Error("conflict")
-            for (let i = 1; i <= count; i++) insert.run(stream, expected + i, payload)
+            for (let i = 1; i <= count; i++) insert.run(crypto.randomUUID(), stream, expected + i, payload, Date.now())
             db.exec("COMMIT")
           } catch (error) {
             db.exec("ROLLBACK")

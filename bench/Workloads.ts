@@ -7,7 +7,11 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 
-/** The raw floor a backend provides: plain SQL, no validation, no checks beyond the version guard. */
+/**
+ * The raw floor a backend provides: plain SQL, no validation, no checks beyond the version guard. It
+ * stores and reads the same envelope as a store (id, stream, version, type, data, metadata, time), but
+ * keeps no stream table, sends no wake-up and parses nothing it does not have to.
+ */
 export interface Floor {
   /** One round trip: check the stream is at `expected` (-1 = new) and insert `count` events. */
   readonly append: (stream: string, expected: number, count: number, payload: string) => Effect.Effect<void, unknown>
