@@ -136,10 +136,15 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         const ids: Array<string> = []
         for (let i = 0; i < total; i++) {
           if (i === 20 || i === 40) {
-            const killed = yield* admin<
-              { pid: number }
-            >`SELECT pg_terminate_backend(pid) AS killed, pid FROM pg_stat_activity
-              WHERE datname = current_database() AND query ILIKE 'LISTEN%'`
+            // The listener may be between reconnects: look for it for up to 5 s.
+            let killed: ReadonlyArray<{ pid: number }> = []
+            for (let attempt = 0; attempt < 100 && killed.length === 0; attempt++) {
+              if (attempt > 0) yield* Effect.sleep("50 millis")
+              killed = yield* admin<
+                { pid: number }
+              >`SELECT pg_terminate_backend(pid) AS killed, pid FROM pg_stat_activity
+                WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND state = 'idle'`
+            }
             assert.isTrue(killed.length >= 1, "found the listening backend")
           }
           const event = Event.make("Tick", { i })
