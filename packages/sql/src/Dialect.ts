@@ -155,14 +155,6 @@ export interface Dialect {
     input: AppendOneInput
   ) => Effect.Effect<AppendOneOutcome, SqlError>
   /**
-   * Optional: several independent single-stream appends in one round trip and one commit, each with
-   * its own checks and outcome. The store uses it to batch appends that arrive concurrently.
-   */
-  readonly appendOneBatch?: (
-    sql: SqlClient.SqlClient,
-    inputs: ReadonlyArray<AppendOneInput>
-  ) => Effect.Effect<ReadonlyArray<AppendOneOutcome>, SqlError>
-  /**
    * For databases without interactive transactions: every multi-stream append and every
    * document-with-events write goes through this one atomic batch instead of a transaction.
    */

@@ -146,40 +146,6 @@ BEGIN
   PERFORM pg_notify('strata_events', '');
   RETURN QUERY SELECT 'ok'::text, NULL::bigint, base + event_count, position_reached;
 END
-$$`,
-      // Many appends in one transaction and one commit (the store batches concurrent appends): each part
-      // keeps its own checks and outcome; parts are applied in stream order so two batches lock stream
-      // rows in the same order and cannot deadlock.
-      `CREATE FUNCTION strata_append_batch(
-  p_streams text[],
-  p_categories text[],
-  p_expected text[],
-  p_counts integer[],
-  p_ids uuid[],
-  p_types text[],
-  p_data json[],
-  p_metadata json[],
-  p_created_at timestamptz
-) RETURNS TABLE (part integer, outcome text, actual bigint, last_version bigint, last_position bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-  starts integer[] := ARRAY[]::integer[];
-  offset_ integer := 1;
-  i integer;
-BEGIN
-  FOR i IN 1 .. cardinality(p_streams) LOOP
-    starts := starts || offset_;
-    offset_ := offset_ + p_counts[i];
-  END LOOP;
-  FOR i IN SELECT o.i FROM unnest(p_streams) WITH ORDINALITY AS o (stream, i) ORDER BY o.stream, o.i LOOP
-    RETURN QUERY SELECT i, r.outcome, r.actual, r.last_version, r.last_position FROM strata_append(
-      p_streams[i], p_categories[i], p_expected[i],
-      p_ids[starts[i] : starts[i] + p_counts[i] - 1], p_types[starts[i] : starts[i] + p_counts[i] - 1],
-      p_data[starts[i] : starts[i] + p_counts[i] - 1], p_metadata[starts[i] : starts[i] + p_counts[i] - 1],
-      p_created_at
-    ) AS r;
-  END LOOP;
-END
 $$`
     ]
   }

@@ -16,7 +16,7 @@
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
-import type { AppendOneInput, AppendOneOutcome, Dialect, FieldExpressions, StreamRow } from "./Dialect.ts"
+import type { AppendOneOutcome, Dialect, FieldExpressions, StreamRow } from "./Dialect.ts"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -85,29 +85,6 @@ const errorText = (error: SqlError): string => {
   return `${error.reason.message ?? ""} ${error.message} ${cause instanceof Error ? cause.message : String(cause)}`
 }
 
-interface OutcomeRow {
-  readonly outcome: string
-  readonly actual: unknown
-  readonly last_version: unknown
-  readonly last_position: unknown
-}
-
-const expectedText = (input: AppendOneInput): string =>
-  input.expected._tag === "Any"
-    ? "any"
-    : input.expected._tag === "NoStream"
-    ? "no_stream"
-    : input.expected._tag === "StreamExists"
-    ? "stream_exists"
-    : String(input.expected.version)
-
-const toOutcome = (row: OutcomeRow): AppendOneOutcome =>
-  row.outcome === "ok"
-    ? { _tag: "Ok", lastVersion: BigInt(row.last_version as bigint), position: BigInt(row.last_position as bigint) }
-    : row.outcome === "conflict"
-    ? { _tag: "Conflict", actual: row.actual === null ? undefined : BigInt(row.actual as bigint) }
-    : { _tag: "Tombstoned" }
-
 /**
  * @category dialects
  * @since 0.1.0
@@ -128,30 +105,32 @@ export const dialect: Dialect = {
         [...streams].sort().map((stream) => ({ stream })) as unknown as NonEmptyReadonlyArray<{ stream: string }>
       )
     } ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream RETURNING *`,
-  appendOne: (sql, input) =>
-    Effect.map(
-      sql<OutcomeRow>`SELECT * FROM strata_append(${input.stream}, ${input.category}, ${expectedText(input)}, ${
+  appendOne: (sql, input) => {
+    const expected = input.expected._tag === "Any"
+      ? "any"
+      : input.expected._tag === "NoStream"
+      ? "no_stream"
+      : input.expected._tag === "StreamExists"
+      ? "stream_exists"
+      : String(input.expected.version)
+    return Effect.map(
+      sql<
+        { outcome: string; actual: unknown; last_version: unknown; last_position: unknown }
+      >`SELECT * FROM strata_append(${input.stream}, ${input.category}, ${expected}, ${
         input.events.map((event) => event.id)
       }::uuid[], ${input.events.map((event) => event.type)}::text[], ${
         input.events.map((event) => event.data)
       }::json[], ${input.events.map((event) => event.metadata)}::json[], ${input.createdAt}::timestamptz)`,
-      ([row]) => toOutcome(row)
-    ),
-  appendOneBatch: (sql, inputs) => {
-    const events = inputs.flatMap((input) => input.events)
-    return Effect.map(
-      sql<OutcomeRow & { part: number }>`SELECT * FROM strata_append_batch(${
-        inputs.map((input) => input.stream)
-      }::text[], ${inputs.map((input) => input.category)}::text[], ${inputs.map(expectedText)}::text[], ${
-        inputs.map((input) => input.events.length)
-      }::integer[], ${events.map((event) => event.id)}::uuid[], ${events.map((event) => event.type)}::text[], ${
-        events.map((event) => event.data)
-      }::json[], ${events.map((event) => event.metadata)}::json[], ${inputs[0].createdAt}::timestamptz)`,
-      (rows) => {
-        const outcomes: Array<AppendOneOutcome> = []
-        for (const row of rows) outcomes[Number(row.part) - 1] = toOutcome(row)
-        return outcomes
-      }
+      ([row]): AppendOneOutcome =>
+        row.outcome === "ok"
+          ? {
+            _tag: "Ok",
+            lastVersion: BigInt(row.last_version as bigint),
+            position: BigInt(row.last_position as bigint)
+          }
+          : row.outcome === "conflict"
+          ? { _tag: "Conflict", actual: row.actual === null ? undefined : BigInt(row.actual as bigint) }
+          : { _tag: "Tombstoned" }
     )
   },
   beforeInsert: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${commitLockKey})`),

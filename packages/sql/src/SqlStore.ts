@@ -28,21 +28,18 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
-import type { AppendOneInput, AppendOneOutcome, Dialect, DocumentWrite, StreamRow } from "./Dialect.ts"
+import type { Dialect, DocumentWrite, StreamRow } from "./Dialect.ts"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -249,64 +246,12 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       })
     )
 
-  // Concurrent single-stream appends share one round trip and one commit when the dialect can batch
-  // them (PostgreSQL): the worker takes whatever has queued up while the previous batch ran. Appends
-  // inside a caller's transaction must run on its connection, so they skip the queue.
-  type Pending = {
-    readonly input: AppendOneInput
-    readonly done: Deferred.Deferred<AppendOneOutcome, SqlError>
-  }
-  const queue = yield* Queue.unbounded<Pending>()
-  const appendOne = dialect.appendOne
-  const appendOneBatch = dialect.appendOneBatch
-  if (appendOne !== undefined && appendOneBatch !== undefined) {
-    const runBatch = (batch: ReadonlyArray<Pending>) =>
-      Effect.gen(function*() {
-        const together = yield* Effect.exit(
-          batch.length === 1
-            ? Effect.map(appendOne(sql, batch[0].input), (outcome) => [outcome])
-            : appendOneBatch(sql, batch.map((pending) => pending.input))
-        )
-        if (Exit.isSuccess(together)) {
-          batch.forEach((pending, i) => Deferred.doneUnsafe(pending.done, Exit.succeed(together.value[i])))
-        } else if (batch.length === 1) {
-          Deferred.doneUnsafe(batch[0].done, Exit.failCause(together.cause))
-        } else {
-          // One part failed the whole statement (a taken event id): give each part its own answer.
-          for (const pending of batch) {
-            Deferred.doneUnsafe(pending.done, yield* Effect.exit(appendOne(sql, pending.input)))
-          }
-        }
-      })
-    yield* Effect.gen(function*() {
-      const first = yield* Queue.take(queue)
-      const batch = [first, ...yield* Queue.takeBetween(queue, 0, 63)]
-      // A defect must answer the waiting appends, not stop the worker.
-      yield* runBatch(batch).pipe(
-        Effect.catchCause((cause) =>
-          Effect.sync(() => batch.forEach((pending) => Deferred.doneUnsafe(pending.done, Exit.failCause(cause))))
-        )
-      )
-    }).pipe(Effect.forever, Effect.forkScoped)
-  }
-  const appendOneQueued = (input: AppendOneInput) =>
-    Effect.flatMap(
-      Effect.serviceOption(sql.transactionService),
-      (transaction) =>
-        Option.isSome(transaction) || appendOneBatch === undefined
-          ? appendOne!(sql, input)
-          : Effect.flatMap(
-            Deferred.make<AppendOneOutcome, SqlError>(),
-            (done) => Effect.andThen(Queue.offer(queue, { input, done }), Deferred.await(done))
-          )
-    )
-
   // A single-stream append through the dialect's one-round-trip path, failing like the transaction would.
-  const appendFast = (plan: Plan, now: number) =>
+  const appendFast = (plan: Plan, now: number, appendOne: NonNullable<Dialect["appendOne"]>) =>
     Effect.gen(function*() {
       const { stream } = plan.request
       const expected = plan.request.expected ?? ExpectedVersion.any
-      const outcome = yield* appendOneQueued({
+      const outcome = yield* appendOne(sql, {
         stream,
         category: StreamName.category(stream),
         expected,
@@ -453,7 +398,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     StoreError.WrongExpectedVersion | StoreError.StreamDeleted | StoreError.DuplicateEvent | StoreError.StoreUnavailable
   > =>
     (plans.length === 1 && dialect.appendOne !== undefined
-      ? appendFast(plans[0], now)
+      ? appendFast(plans[0], now, dialect.appendOne)
       : Effect.map(appendAtomically(plans, now), ({ results }) => results)).pipe(
         Effect.catch((error) =>
           Effect.gen(function*() {
