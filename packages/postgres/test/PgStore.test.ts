@@ -121,6 +121,34 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
       }))
   })
 
+  describe("concurrent appends", () => {
+    it.effect("concurrent appends do not share fates: conflicts, taken ids and replays each get their own answer", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const tag = unique("batch")
+        const taken = Event.make("Taken", {})
+        yield* store.append(`${tag}-owner`, [taken])
+        const replayed = Event.make("Replayed", {})
+        const original = yield* store.append(`${tag}-replay`, [replayed])
+        yield* store.append(`${tag}-exists`, [Event.make("A", {})])
+        // Launched together, on several connections at once.
+        const results = yield* Effect.all([
+          Effect.result(store.append(`${tag}-new-1`, [Event.make("B", {})], { expected: ExpectedVersion.noStream })),
+          Effect.result(store.append(`${tag}-exists`, [Event.make("C", {})], { expected: ExpectedVersion.noStream })),
+          Effect.result(store.append(`${tag}-thief`, [taken])),
+          Effect.result(store.append(`${tag}-replay`, [replayed], { expected: ExpectedVersion.noStream })),
+          Effect.result(store.append(`${tag}-new-2`, [Event.make("D", {}), Event.make("E", {})])),
+          Effect.result(store.append(`${tag}-exists`, [Event.make("F", {})], { expected: ExpectedVersion.exact(0) }))
+        ], { concurrency: "unbounded" })
+        const tags = results.map((result) => result._tag === "Success" ? "ok" : result.failure._tag)
+        assert.deepStrictEqual(tags, ["ok", "WrongExpectedVersion", "DuplicateEvent", "ok", "ok", "ok"])
+        assert.deepStrictEqual(results[3]._tag === "Success" && results[3].success, original)
+        assert.strictEqual((yield* store.streamInfo(`${tag}-thief`)).status, "missing")
+        assert.strictEqual((yield* store.streamInfo(`${tag}-new-2`)).lastVersion, 1n)
+        assert.deepStrictEqual((yield* Stream.runCollect(store.read(`${tag}-exists`))).map((e) => e.type), ["A", "F"])
+      }))
+  })
+
   describe("LISTEN/NOTIFY", () => {
     it.effect("terminating the listener's backend mid-subscription loses and repeats nothing", () =>
       Effect.gen(function*() {
