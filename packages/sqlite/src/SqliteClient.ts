@@ -347,18 +347,17 @@ const makeConnection = (db: DatabaseSync, options: SqliteClientConfig): Connecti
       })
     )
 
-  const rows = (
-    prepared: Prepared,
-    params: ReadonlyArray<unknown>,
-    bigints: boolean,
-    raw: boolean
-  ): ReadonlyArray<any> => {
+  // Rows for a statement that returns some; for one that does not, what `run` reports when `raw`
+  // (executeRaw's contract is `unknown`), else no rows.
+  function rows(prepared: Prepared, params: ReadonlyArray<unknown>, bigints: boolean, raw: false): ReadonlyArray<any>
+  function rows(prepared: Prepared, params: ReadonlyArray<unknown>, bigints: boolean, raw: true): unknown
+  function rows(prepared: Prepared, params: ReadonlyArray<unknown>, bigints: boolean, raw: boolean): unknown {
     const { reader, statement } = prepared
     statement.setReadBigInts(bigints)
     statement.setReturnArrays(false)
     if (reader) return plainRows(statement.all(...toSqliteParams(params)))
     const result = statement.run(...toSqliteParams(params))
-    return raw ? { changes: result.changes, lastInsertRowid: result.lastInsertRowid } as any : []
+    return raw ? { changes: result.changes, lastInsertRowid: result.lastInsertRowid } : []
   }
 
   const values = (
@@ -439,7 +438,8 @@ const makeConnection = (db: DatabaseSync, options: SqliteClientConfig): Connecti
     },
     executeStream(sql, params, transformRows) {
       const rows = stream(sql, params)
-      return transformRows ? Stream.mapArray(rows, (chunk) => transformRows(chunk) as any) : rows
+      // Row by row: a transform renames keys and keeps the count, and this keeps the types exact.
+      return transformRows ? Stream.map(rows, (row) => transformRows([row])[0]) : rows
     }
   }
 }
