@@ -8,6 +8,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { D1TestDatabase } from "./utils.ts"
 
 const Store = Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db }))).pipe(
@@ -52,6 +54,31 @@ describe("D1Store", () => {
         )
         assert.strictEqual(error._tag, "DocumentConflict")
         assert.strictEqual((yield* store.streamInfo("d1notes-n1")).status, "missing")
+      }))
+  })
+})
+
+describe("migrations/sqlite on D1", () => {
+  it.layer(D1TestDatabase.layer, { timeout: "60 seconds", excludeTestServices: true })((it) => {
+    it.effect("the checked-in SQL files apply to D1 as wrangler would, and the store then finds nothing to apply", () =>
+      Effect.gen(function*() {
+        const { db } = yield* D1TestDatabase
+        const dir = path.join(import.meta.dirname, "..", "..", "..", "migrations", "sqlite")
+        for (const file of fs.readdirSync(dir).filter((name) => name.endsWith(".sql")).sort()) {
+          // Each file as one atomic batch of its statements, like `wrangler d1 migrations apply`.
+          const statements = fs.readFileSync(path.join(dir, file), "utf8")
+            .split(/;\n/)
+            .map((statement) => statement.replace(/^--.*$/gm, "").trim())
+            .filter((statement) => statement.length > 0)
+          yield* Effect.promise(() => db.batch(statements.map((statement) => db.prepare(statement))))
+        }
+        const applied = yield* Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          yield* store.append("wrangler-1", [Event.make("A", {})])
+          const sql = yield* SqlClient.SqlClient
+          return yield* sql<{ id: number }>`SELECT id FROM strata_migrations ORDER BY id`
+        }).pipe(Effect.provide(D1Store.layer({ db })))
+        assert.deepStrictEqual(applied.map((row) => Number(row.id)), [1, 2])
       }))
   })
 })
