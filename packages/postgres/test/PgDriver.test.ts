@@ -345,8 +345,9 @@ describe("PgDriver", () =>
         )
         yield* other`SELECT pg_terminate_backend(${pid})`
         const error = yield* Fiber.join(fiber).pipe(Effect.timeout("10 seconds"))
-        assert.strictEqual(error.reason._tag, "ConnectionError")
-        assert.isTrue(error.isRetryable)
+        // Usually ConnectionError (the close wins the race with the FATAL 57P01); either is transient to the store.
+        assert.include(["ConnectionError", "UnknownError"], error.reason._tag)
+        assert.isTrue(PgDialect.dialect.isTransient(error))
         assert.deepStrictEqual(yield* sql`SELECT 1 AS one`, [{ one: 1 }])
       }))
 
