@@ -40,6 +40,12 @@ BEGIN
         RETURN;
       END IF;
       current_version := CASE WHEN s.deleted OR s.last_version < 0 THEN NULL ELSE s.last_version END;
+      -- The row may have been created by another append since the UPDATE looked: if it passes the
+      -- check now, go round and move it; only a row that fails the check is a conflict.
+      CONTINUE WHEN p_expected = 'any'
+        OR (p_expected = 'no_stream' AND current_version IS NULL)
+        OR (p_expected = 'stream_exists' AND current_version IS NOT NULL)
+        OR p_expected = current_version::text;
       RETURN QUERY SELECT 'conflict'::text, current_version, NULL::bigint, NULL::bigint;
       RETURN;
     END IF;
