@@ -287,7 +287,7 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
         readPage: (after, want) =>
           Effect.gen(function*() {
             const record = yield* openStream(stream)
-            if (record === undefined) return []
+            if (record === undefined) return { events: [] }
             const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis)
             // Skip expired events instead of returning a short page: a short page means "at the head",
             // and a page of only expired events would never move the cursor past them.
@@ -299,7 +299,7 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
             ) {
               if (record.events[at].createdAt.getTime() >= minTime) page.push(record.events[at])
             }
-            return page
+            return { events: page }
           }),
         head: Effect.sync(() => lastVersionOf(streams.get(stream)) ?? -1n),
         cursorOf: (event) => event.version,
@@ -323,7 +323,7 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
               const event = log[at]
               if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
             }
-            return page
+            return { events: page }
           }),
         head: Effect.sync(() => BigInt(log.length)),
         cursorOf: (event) => event.position,

@@ -29,7 +29,7 @@ import type { SubscribeFrom } from "./EventStore.ts"
  */
 export interface Source<E> {
   /** Up to `limit` events with a cursor greater than `after`, ascending. */
-  readonly readPage: (after: bigint, limit: number) => Effect.Effect<ReadonlyArray<RecordedEvent>, E>
+  readonly readPage: (after: bigint, limit: number) => Effect.Effect<Page, E>
   /** The cursor of the last event now visible (for `from: "end"`); -1 when there is none. */
   readonly head: Effect.Effect<bigint, E>
   /** The cursor of an event: its position, or its version for single-stream subscriptions. */
@@ -42,12 +42,30 @@ export interface Source<E> {
 }
 
 /**
+ * One read of a subscription.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Page {
+  readonly events: ReadonlyArray<RecordedEvent>
+  /**
+   * Events may be committed behind an append still in flight (PostgreSQL's horizon). That append
+   * wakes subscribers when it commits, but not when it rolls back, so the subscription reads again
+   * after a short, growing delay instead of waiting for the poll interval.
+   */
+  readonly pending?: boolean | undefined
+}
+
+/**
  * A signal many subscribers can wait on; publishing never blocks and coalesces.
  *
  * @category constructors
  * @since 0.1.0
  */
 export const makeSignal: Effect.Effect<PubSub.PubSub<void>> = PubSub.sliding<void>(1)
+
+const firstRetry = Duration.millis(5)
 
 /**
  * Runs a subscription from `from` (`start`, `end`, or after a cursor).
@@ -59,16 +77,25 @@ export const catchUpThenLive = <E>(source: Source<E>, from: SubscribeFrom): Stre
   Stream.unwrap(Effect.gen(function*() {
     const wakeups = yield* source.wakeups
     const start = from === "start" ? -1n : from === "end" ? yield* source.head : from.after
-    const wait = PubSub.take(wakeups).pipe(Effect.timeoutOption(source.pollInterval), Effect.asVoid)
-    // State: the cursor, and whether the last read reached the head (then wait before reading again).
+    const poll = Duration.fromInputUnsafe(source.pollInterval)
+    const wait = (timeout: Duration.Duration) => PubSub.take(wakeups).pipe(Effect.timeoutOption(timeout), Effect.asVoid)
+    // State: the cursor, whether the last read reached the head (then wait before reading again),
+    // and how long to wait at most when an append in flight holds events back.
     return Stream.paginate(
-      { cursor: start, atHead: false },
+      { cursor: start, atHead: false, retry: undefined as Duration.Duration | undefined },
       (state) =>
         Effect.gen(function*() {
-          if (state.atHead) yield* wait
-          const page = yield* source.readPage(state.cursor, source.pageSize)
-          const cursor = page.length === 0 ? state.cursor : source.cursorOf(page[page.length - 1])
-          return [page, Option.some({ cursor, atHead: page.length < source.pageSize })] as const
+          if (state.atHead) yield* wait(state.retry ?? poll)
+          const { events, pending } = yield* source.readPage(state.cursor, source.pageSize)
+          const cursor = events.length === 0 ? state.cursor : source.cursorOf(events[events.length - 1])
+          const atHead = events.length < source.pageSize
+          const retry = pending === true && atHead
+            ? Duration.min(
+              state.retry === undefined || events.length > 0 ? firstRetry : Duration.times(state.retry, 2),
+              poll
+            )
+            : undefined
+          return [events, Option.some({ cursor, atHead, retry })] as const
         })
     )
   }))

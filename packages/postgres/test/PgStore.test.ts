@@ -8,6 +8,8 @@ import { assert, describe, layer } from "@effect/vitest"
 import { DocumentStore, Event, EventStore, ExpectedVersion, Retry } from "@strata/core"
 import { PgStore } from "@strata/postgres"
 import { Migrations, PgDialect, SqlStore } from "@strata/sql"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -34,6 +36,29 @@ const secondStore = Effect.gen(function*() {
   )
   return store.eventStore
 })
+
+/**
+ * A full PgStore on its own connection pool (its own listener and notifier), as another process
+ * would run it; with a long `pollInterval` its subscriptions can only be woken by NOTIFY.
+ */
+const otherProcess = (options: PgStore.PgStoreOptions) =>
+  Effect.gen(function*() {
+    const client = yield* makeSecondClient({ maxConnections: 4 })
+    const context = yield* Layer.build(
+      PgStore.layerFromClient(options).pipe(
+        Layer.provide(Layer.succeedContext(
+          Context.make(PgClient.PgClient, client).pipe(
+            Context.add(SqlClient.SqlClient, client)
+          )
+        ))
+      )
+    )
+    return Context.get(context, EventStore.EventStore)
+  })
+
+/** Blocks the next append at its announcement (strata_announce) until this transaction ends. */
+const holdNextAnnouncement = (client: SqlClient.SqlClient) =>
+  client`SELECT pg_advisory_xact_lock((strata_lock_space() << 48) | last_value) FROM strata_events_position_seq`
 
 layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStore", (it) => {
   describe("global order", () => {
@@ -85,6 +110,56 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         assert.deepStrictEqual(partial.map((e) => e.id), a.slice(0, partial.length).map((e) => e.id))
         const after = yield* Stream.runCollect(store.readAll({ filter }))
         assert.deepStrictEqual(after.map((e) => e.id), a.map((e) => e.id))
+      }))
+
+    it.effect("appends held open in transactions hold back later positions from readers, not writers; a commit and a rollback release them in position order", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE IF NOT EXISTS unrelated (id serial PRIMARY KEY, note text)`
+        const category = unique("held")
+        const filter = { categories: [category] }
+        const seen: Array<Event.RecordedEvent> = []
+        const subscriber = yield* store.subscribeAll({ from: "start", filter }).pipe(
+          Stream.tap((event) => Effect.sync(() => seen.push(event))),
+          Stream.take(2),
+          Stream.runCollect,
+          Effect.forkChild
+        )
+        // Appends inside transactions that stay open until released: the first wrote another table
+        // first (it holds an older transaction id than its append), the second will roll back.
+        const held = (stream: string, outcome: "commit" | "rollback") =>
+          Effect.gen(function*() {
+            const appended = yield* Deferred.make<bigint>()
+            const release = yield* Deferred.make<void>()
+            const fiber = yield* sql.withTransaction(Effect.gen(function*() {
+              yield* sql`INSERT INTO unrelated (note) VALUES ('before the append')`
+              const result = yield* store.append(stream, [Event.make("Held", { outcome })])
+              yield* Deferred.succeed(appended, result.position)
+              yield* Deferred.await(release)
+              if (outcome === "rollback") return yield* Effect.fail("rolled back" as const)
+            })).pipe(Effect.exit, Effect.forkChild)
+            return { position: yield* Deferred.await(appended), release: Deferred.succeed(release, undefined), fiber }
+          })
+        const committing = yield* held(`${category}-1`, "commit")
+        const rollingBack = yield* held(`${category}-2`, "rollback")
+        // A writer is not blocked by them (a commit-order lock would block it until they end).
+        const later = yield* store.append(`${category}-3`, [Event.make("Later", {})]).pipe(
+          Effect.timeout("5 seconds")
+        )
+        assert.isTrue(committing.position < rollingBack.position && rollingBack.position < later.position)
+        // Readers stop below the open appends: delivering `later` now would skip `committing` for good.
+        yield* Effect.sleep("300 millis")
+        assert.deepStrictEqual(seen, [], "nothing delivered past an open append")
+        assert.deepStrictEqual(yield* Stream.runCollect(store.readAll({ filter })), [])
+        yield* rollingBack.release
+        yield* Fiber.join(rollingBack.fiber)
+        yield* committing.release
+        yield* Fiber.join(committing.fiber)
+        const delivered = yield* Fiber.join(subscriber)
+        assert.deepStrictEqual(delivered.map((e) => e.position), [committing.position, later.position])
+        const read = yield* Stream.runCollect(store.readAll({ filter }))
+        assert.deepStrictEqual(read.map((e) => e.position), [committing.position, later.position])
       }))
 
     it.effect("an unrelated transaction holding an xid for 10 s does not hold back live delivery", () =>
@@ -150,13 +225,14 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
   })
 
   describe("LISTEN/NOTIFY", () => {
-    it.effect("terminating the listener's backend mid-subscription loses and repeats nothing", () =>
+    it.effect("a subscriber in another process that never polls is woken by NOTIFY, and loses and repeats nothing when its listener's backend is terminated", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
+        const watcher = yield* otherProcess({ pollInterval: "1 hour" })
         const admin = yield* makeSecondClient({ maxConnections: 1 })
         const category = unique("kill")
         const total = 60
-        const subscriber = yield* store.subscribeAll({ from: "start", filter: { categories: [category] } }).pipe(
+        const subscriber = yield* watcher.subscribeAll({ from: "start", filter: { categories: [category] } }).pipe(
           Stream.take(total),
           Stream.runCollect,
           Effect.forkChild
@@ -184,11 +260,12 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         assert.deepStrictEqual(seen.map((e) => e.id), ids)
       }))
 
-    it.effect("an event larger than NOTIFY's 8000-byte payload limit is delivered live", () =>
+    it.effect("an event larger than NOTIFY's 8000-byte payload limit is delivered live to another process", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
+        const watcher = yield* otherProcess({ pollInterval: "1 hour" })
         const stream = unique("big-")
-        const subscriber = yield* store.subscribe(stream, { from: "end" }).pipe(
+        const subscriber = yield* watcher.subscribe(stream, { from: "end" }).pipe(
           Stream.take(1),
           Stream.runCollect,
           Effect.forkChild
@@ -214,9 +291,10 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         const admin = yield* makeSecondClient({ maxConnections: 1 })
         const a = unique("kill-a-")
         const b = unique("kill-b-")
-        // Hold the commit-order lock so a two-stream append (the transactional path) stops inside its transaction.
+        // Hold the key the next append announces itself with, exclusively, so a two-stream append (the
+        // transactional path) stops inside its transaction, after it has written its stream rows.
         const holder = yield* locker.withTransaction(Effect.gen(function*() {
-          yield* locker`SELECT pg_advisory_xact_lock(${PgDialect.commitLockKey})`
+          yield* holdNextAnnouncement(locker)
           yield* Effect.sleep("1 second")
         })).pipe(Effect.forkChild)
         yield* Effect.sleep("100 millis")
@@ -241,7 +319,7 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         // The same failure under withRetry: the retry commits once the connection is back.
         const retrying = Retry.withRetry(store, Schedule.max([Schedule.spaced("100 millis"), Schedule.recurs(30)]))
         const holder2 = yield* locker.withTransaction(Effect.gen(function*() {
-          yield* locker`SELECT pg_advisory_xact_lock(${PgDialect.commitLockKey})`
+          yield* holdNextAnnouncement(locker)
           yield* Effect.sleep("500 millis")
         })).pipe(Effect.forkChild)
         yield* Effect.sleep("100 millis")
@@ -283,7 +361,7 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
           const client = yield* PgClient.make({ url: Redacted.make(url.toString()), maxConnections: 1 })
           return yield* client<{ id: number }>`SELECT id FROM strata_migrations ORDER BY id`
         })).pipe(Effect.provide(Reactivity.layer))
-        assert.deepStrictEqual(check.map((row) => Number(row.id)), [1, 2])
+        assert.deepStrictEqual(check.map((row) => Number(row.id)), PgDialect.dialect.migrations.map((m) => m.id))
       }))
   })
 

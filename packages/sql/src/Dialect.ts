@@ -1,6 +1,6 @@
 /**
  * The seam between Strata's one SQL implementation and each database: schema, value encodings,
- * JSON field expressions for document queries, and the locking/notification hooks that differ.
+ * JSON field expressions for document queries, and the locking and read-horizon hooks that differ.
  * Everything else (the append algorithm, reads, subscriptions, documents) is shared.
  *
  * @since 0.1.0
@@ -123,6 +123,19 @@ export type AppendBatchOutcome =
   | { readonly _tag: "GuardFailed" }
 
 /**
+ * Where global reads must stop (see {@link Dialect.horizon}).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Horizon {
+  /** Every position below this is committed or abandoned; none at or above it may be read yet. */
+  readonly settled: bigint
+  /** Whether an append in flight holds the bound below positions already handed out. */
+  readonly pending: boolean
+}
+
+/**
  * @category models
  * @since 0.1.0
  */
@@ -167,10 +180,14 @@ export interface Dialect {
    * lacks it, returning whether it did.
    */
   readonly applyMigration?: (sql: SqlClient.SqlClient, migration: Migration) => Effect.Effect<boolean, SqlError>
-  /** Runs right before events are inserted, inside the transaction (PostgreSQL: the commit-order lock). */
+  /** Runs right before events are inserted, inside the transaction (PostgreSQL: announces the append). */
   readonly beforeInsert: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
-  /** Runs after events are inserted, inside the transaction (PostgreSQL: NOTIFY). */
-  readonly afterInsert: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
+  /**
+   * For databases where positions can become visible out of order (PostgreSQL): the bound below
+   * which every position is settled. Global reads stop below it and take it in an earlier statement
+   * than the read. Without it, every visible position is settled (SQLite and D1 have one writer).
+   */
+  readonly horizon?: (sql: SqlClient.SqlClient) => Effect.Effect<Horizon, SqlError>
   /** Serialises concurrent migration runs, inside their transaction. */
   readonly lockMigrations: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
   /** Makes text comparisons and ordering use code point order (PostgreSQL: `COLLATE "C"`). */

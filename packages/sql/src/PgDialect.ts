@@ -1,31 +1,34 @@
 /**
  * The PostgreSQL dialect: json for events (stored byte for byte), jsonb with expression indexes for
- * documents, row locks on stream rows, and a commit-order lock that keeps the global log gap-free.
+ * documents, row locks on stream rows, and a read horizon that keeps the global log gap-free while
+ * appends commit concurrently.
  *
- * Why the commit-order lock: a position from a sequence is taken at INSERT but becomes visible at
- * COMMIT, so concurrent appenders can commit out of position order, and a reader paging by
- * `position > cursor` would skip the late committer forever. Each append takes one transaction-scoped
- * advisory lock right before inserting its events and keeps it until it commits, so positions are
- * handed out in commit order and a reader never sees a position before all smaller ones are
- * visible. Stream checks and row locks happen before the lock, so only the insert and the commit
- * are serialised; a transaction that never appends (any other work on the server) never touches it,
- * so an unrelated long transaction cannot stall readers.
+ * Why a horizon: a position from a sequence is taken at INSERT but becomes visible at COMMIT, so
+ * concurrent appenders commit out of position order, and a reader paging by `position > cursor`
+ * would skip the late committer forever. So before it takes a position, an append announces itself:
+ * a transaction-scoped shared advisory lock whose key carries the sequence's last value (a lower
+ * bound of every position the append will take), held until it commits or rolls back. A reader
+ * reads the sequence, then the announced keys in `pg_locks`, in that order (`strata_horizon`):
+ * every position below min(last value + 1, smallest key) is committed or abandoned, and it reads
+ * only those, in a later statement. An append that announces after the sequence was read takes a
+ * position above it; one that announced before is either still in `pg_locks` or already visible.
+ *
+ * Only appends in flight hold readers back: a transaction that never appends (any other work on
+ * the server, however long) takes no such lock. A transaction that wrote elsewhere before it
+ * appends is no different, since positions come from the sequence after the announcement, not from
+ * transaction ids. Appends take no exclusive lock, so their commits share WAL flushes.
+ *
+ * NOTIFY is not sent from the append transaction (a transaction that notifies holds a
+ * database-wide lock through its commit, which would serialise appends again); PgStore sends one
+ * coalesced NOTIFY after commits instead.
  *
  * @since 0.1.0
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
-import type { AppendOneOutcome, Dialect, FieldExpressions, StreamRow } from "./Dialect.ts"
+import type { AppendOneOutcome, Dialect, FieldExpressions, Horizon, StreamRow } from "./Dialect.ts"
 import * as Migrations from "./Migrations.ts"
-
-/**
- * The advisory lock key that orders appends (an arbitrary constant: "strata" in ASCII).
- *
- * @category constants
- * @since 0.1.0
- */
-export const commitLockKey = 0x737472617461
 
 /**
  * The advisory lock key that serialises migration runs.
@@ -36,7 +39,7 @@ export const commitLockKey = 0x737472617461
 export const migrationLockKey = 0x737472617462
 
 /**
- * The NOTIFY channel that wakes subscribers after an append commits.
+ * The NOTIFY channel that wakes subscribers after appends commit.
  *
  * @category constants
  * @since 0.1.0
@@ -133,8 +136,12 @@ export const dialect: Dialect = {
           : { _tag: "Tombstoned" }
     )
   },
-  beforeInsert: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${commitLockKey})`),
-  afterInsert: (sql) => Effect.asVoid(sql`SELECT pg_notify(${channel}, '')`),
+  beforeInsert: (sql) => Effect.asVoid(sql`SELECT strata_announce()`),
+  horizon: (sql) =>
+    Effect.map(
+      sql<{ settled: unknown; pending: boolean }>`SELECT settled, pending FROM strata_horizon()`,
+      ([row]): Horizon => ({ settled: BigInt(row.settled as bigint), pending: row.pending })
+    ),
   lockMigrations: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${migrationLockKey})`),
   binary: " COLLATE \"C\"",
   maxInteger: 9_223_372_036_854_775_807n,

@@ -39,7 +39,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
-import type { Dialect, DocumentWrite, StreamRow } from "./Dialect.ts"
+import type { Dialect, DocumentWrite, Horizon, StreamRow } from "./Dialect.ts"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -62,8 +62,10 @@ export interface SqlStoreOptions {
 }
 
 /**
- * What {@link make} builds: both services plus the wake-up signal, which a backend may also feed
- * (PostgreSQL publishes to it on NOTIFY).
+ * What {@link make} builds: both services, the wake-up signal its subscriptions wait on (a backend
+ * may also feed it: PostgreSQL publishes to it on NOTIFY), and `committed`, published after every
+ * commit that wrote events through this store (PostgreSQL turns it into a NOTIFY for other
+ * processes). Both coalesce: a slow reader of either sees one signal for many commits.
  *
  * @category models
  * @since 0.1.0
@@ -72,6 +74,7 @@ export interface SqlStore {
   readonly eventStore: EventStore.EventStoreShape
   readonly documentStore: DocumentStore.DocumentStoreShape
   readonly signal: PubSub.PubSub<void>
+  readonly committed: PubSub.PubSub<void>
 }
 
 interface EventRow {
@@ -109,7 +112,8 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   const pageSize = options.pageSize ?? 500
   const pollInterval = options.pollInterval ?? Duration.millis(250)
   const signal = yield* Subscription.makeSignal
-  const wake = PubSub.publish(signal, undefined)
+  const committed = yield* Subscription.makeSignal
+  const wake = Effect.andThen(PubSub.publish(signal, undefined), PubSub.publish(committed, undefined))
 
   // Transient database failures become StoreUnavailable; anything else is a bug, so a defect.
   const unavailable = (operation: string) => (error: SqlError) =>
@@ -233,7 +237,6 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
             sql.insert(chunk)
           } ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = excluded.deleted`
         }
-        yield* dialect.afterInsert(sql)
         const also = yield* alsoInTransaction
         // Subscribers in this process wake once the outermost transaction has committed.
         yield* sql.afterCommit(Effect.asVoid(wake))
@@ -533,6 +536,14 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     return clauses.length === 0 ? sql.literal("1 = 1") : sql.and(clauses)
   }
 
+  // Where global reads stop: below the dialect's horizon, taken in an earlier statement than the
+  // read (PostgreSQL); anywhere where visible order is commit order.
+  const horizon: Effect.Effect<Horizon | undefined, SqlError> = dialect.horizon === undefined
+    ? Effect.succeed(undefined)
+    : dialect.horizon(sql)
+  const below = (bound: Horizon | undefined): Statement.Fragment =>
+    bound === undefined ? sql.literal("1 = 1") : sql`position < ${bound.settled}`
+
   const readAll: EventStore.EventStoreShape["readAll"] = (readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
       const direction = yield* Inputs.direction("readAll", readOptions?.direction)
@@ -543,6 +554,8 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       yield* Inputs.filter("readAll", readOptions?.filter)
       const where = filterSql(readOptions?.filter)
       const forwards = direction === "forwards"
+      // Everything settled when the read starts, and nothing after it.
+      const bound = yield* horizon.pipe(Effect.catchTag("SqlError", unavailable("readAll")))
       return Subscription.paged({
         // Backwards from the end starts with no upper bound (no sentinel value: D1 binds only 53 bits).
         initial: from ?? (forwards ? 0n : undefined),
@@ -552,10 +565,13 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
           Effect.map(
             forwards
               ? sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events
-                  WHERE position >= ${cursor ?? 0n} AND ${where} ORDER BY position ASC LIMIT ${want}`
+                  WHERE position >= ${cursor ?? 0n} AND ${
+                below(bound)
+              } AND ${where} ORDER BY position ASC LIMIT ${want}`
               : sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events
-                  WHERE ${cursor === undefined ? sql.literal("1 = 1") : sql`position <= ${cursor}`} AND ${where}
-                  ORDER BY position DESC LIMIT ${want}`,
+                  WHERE ${cursor === undefined ? sql.literal("1 = 1") : sql`position <= ${cursor}`} AND ${
+                below(bound)
+              } AND ${where} ORDER BY position DESC LIMIT ${want}`,
             (rows) => {
               const page = rows.map(toRecorded)
               const last = page[page.length - 1]
@@ -581,7 +597,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
               WHERE stream = ${stream} AND version >= ${start} AND ${
               notTooOld(visible.minTime)
             } ORDER BY version ASC LIMIT ${want}`
-            return rows.map(toRecorded)
+            return { events: rows.map(toRecorded) }
           }).pipe(Effect.catchTag("SqlError", unavailable("subscribe"))),
         head: Effect.map(streamRow(stream), (row) => stateOf(row).lastVersion ?? -1n).pipe(
           Effect.catchTag("SqlError", unavailable("subscribe"))
@@ -599,17 +615,26 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       if (typeof from === "object") yield* bigintInput("subscribeAll", "from.after", from.after, 0n)
       yield* Inputs.filter("subscribeAll", subscribeOptions?.filter)
       const where = filterSql(subscribeOptions?.filter)
+      // Rows below a horizon stay settled, so a new one is only needed once the last is reached.
+      let bound: Horizon | undefined
+      let reached = true
       return Subscription.catchUpThenLive({
         readPage: (after, want) =>
-          Effect.map(
-            sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events
-              WHERE position > ${after} AND ${where} ORDER BY position ASC LIMIT ${want}`,
-            (rows) => rows.map(toRecorded)
-          ).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
-        head: Effect.map(
-          sql<{ head: unknown }>`SELECT max(position) AS head FROM strata_events`,
-          (rows) => optionalBig(rows[0]?.head) ?? 0n
-        ).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
+          Effect.gen(function*() {
+            if (reached) bound = yield* horizon
+            const rows = yield* sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM strata_events
+              WHERE position > ${after} AND ${below(bound)} AND ${where} ORDER BY position ASC LIMIT ${want}`
+            reached = rows.length < want
+            return { events: rows.map(toRecorded), pending: bound?.pending }
+          }).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
+        // From the end: after the settled head, so an append still in flight below it is not lost.
+        head: Effect.flatMap(horizon, (bound) =>
+          bound === undefined
+            ? Effect.map(
+              sql<{ head: unknown }>`SELECT max(position) AS head FROM strata_events`,
+              (rows) => optionalBig(rows[0]?.head) ?? 0n
+            )
+            : Effect.succeed(bound.settled - 1n)).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
         cursorOf: (event) => event.position,
         wakeups,
         pollInterval,
@@ -1065,7 +1090,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     count
   })
 
-  return { eventStore, documentStore, signal } satisfies SqlStore
+  return { eventStore, documentStore, signal, committed } satisfies SqlStore
 })
 
 /**

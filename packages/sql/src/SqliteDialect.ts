@@ -51,7 +51,6 @@ export const dialect: Dialect = {
   // The write transaction (BEGIN IMMEDIATE) already excludes every other writer.
   lockStreams: (sql, streams) => sql<StreamRow>`SELECT * FROM strata_streams WHERE ${sql.in("stream", streams)}`,
   beforeInsert: () => Effect.void,
-  afterInsert: () => Effect.void,
   lockMigrations: () => Effect.void,
   binary: "",
   maxInteger: 9_223_372_036_854_775_807n,
