@@ -32,11 +32,11 @@ export const one = (
   request: AppendRequest,
   maxEventBytes: number
 ): Effect.Effect<AppendPlan, InvalidEvent | InvalidStreamName> =>
-  Effect.gen(function*() {
-    yield* StreamName.make(request.stream)
-    const prepared = yield* Event.prepare(request.stream, request.events, maxEventBytes)
-    return { request, prepared }
-  })
+  Effect.flatMap(
+    StreamName.make(request.stream),
+    () =>
+      Effect.map(Event.prepare(request.stream, request.events, maxEventBytes), (prepared) => ({ request, prepared }))
+  )
 
 /**
  * Plans a multi-stream append (`appendMany`, or the events of a document write): at least one

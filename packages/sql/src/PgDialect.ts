@@ -95,7 +95,8 @@ const errorText = (error: SqlError): string => {
 export const dialect: Dialect = {
   name: "postgres",
   migrations: Migrations.postgres,
-  time: (millis) => new Date(millis).toISOString(),
+  // A Date binds as a binary timestamptz (same instant, ms precision): no ISO formatting here, no parsing on the server.
+  time: (millis) => new Date(millis),
   decodeTime: (value) => value instanceof Date ? value : new Date(String(value)),
   json: (sql, text) => sql`${text}::json`,
   document: (sql, text) => sql`${text}::jsonb`,

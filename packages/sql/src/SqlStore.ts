@@ -250,31 +250,44 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     )
 
   // A single-stream append through the dialect's one-round-trip path, failing like the transaction would.
-  const appendFast = (plan: Plan, now: number, appendOne: NonNullable<Dialect["appendOne"]>) =>
-    Effect.gen(function*() {
-      const { stream } = plan.request
-      const expected = plan.request.expected ?? ExpectedVersion.any
-      const outcome = yield* appendOne(sql, {
+  // The hot path of every single-stream append: plain combinators, no generator.
+  const wakeAfterCommit = sql.afterCommit(Effect.asVoid(wake))
+  const appendFast = (plan: Plan, now: number, appendOne: NonNullable<Dialect["appendOne"]>) => {
+    const { stream } = plan.request
+    const expected = plan.request.expected ?? ExpectedVersion.any
+    return Effect.flatMap(
+      appendOne(sql, {
         stream,
         category: StreamName.category(stream),
         expected,
         events: plan.prepared,
         createdAt: dialect.time(now)
-      })
-      switch (outcome._tag) {
-        case "Tombstoned":
-          return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
-        case "Conflict":
-          return yield* new StoreError.WrongExpectedVersion({
-            stream,
-            expected: ExpectedVersion.format(expected),
-            actual: outcome.actual
-          })
-        case "Ok":
-          yield* sql.afterCommit(Effect.asVoid(wake))
-          return [{ stream, nextExpectedVersion: outcome.lastVersion, position: outcome.position }]
+      }),
+      (outcome): Effect.Effect<
+        ReadonlyArray<EventStore.AppendResult>,
+        StoreError.StreamDeleted | StoreError.WrongExpectedVersion
+      > => {
+        switch (outcome._tag) {
+          case "Tombstoned":
+            return Effect.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
+          case "Conflict":
+            return Effect.fail(
+              new StoreError.WrongExpectedVersion({
+                stream,
+                expected: ExpectedVersion.format(expected),
+                actual: outcome.actual
+              })
+            )
+          case "Ok":
+            return Effect.as(wakeAfterCommit, [{
+              stream,
+              nextExpectedVersion: outcome.lastVersion,
+              position: outcome.position
+            }])
+        }
       }
-    })
+    )
+  }
 
   // Through the dialect's atomic batch (no transactions): same outcomes as appendInTransaction.
   const appendBatched = (
@@ -442,11 +455,13 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       )
 
   const append: EventStore.EventStoreShape["append"] = (stream, events, appendOptions) =>
-    Effect.gen(function*() {
-      const plan = yield* AppendPlan.one({ stream, events, expected: appendOptions?.expected }, maxEventBytes)
-      const [result] = yield* commit([plan], yield* Clock.currentTimeMillis)
-      return result
-    })
+    Effect.suspend(() =>
+      Effect.flatMap(
+        AppendPlan.one({ stream, events, expected: appendOptions?.expected }, maxEventBytes),
+        (plan) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(commit([plan], now), ([result]) => result))
+      )
+    )
 
   const appendMany: EventStore.EventStoreShape["appendMany"] = (requests) =>
     Effect.gen(function*() {
