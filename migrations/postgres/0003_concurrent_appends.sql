@@ -61,15 +61,26 @@ DECLARE
   position_reached bigint;
 BEGIN
   LOOP
-    -- The common case in one write: check and move an existing stream row (which also locks it).
-    UPDATE strata_streams AS t SET last_version = t.last_version + event_count, deleted = false
-    WHERE t.stream = p_stream AND NOT t.tombstoned AND (
+    IF p_expected IN ('any', 'no_stream') THEN
+      INSERT INTO strata_streams AS t (stream, last_version) VALUES (p_stream, event_count - 1)
+      ON CONFLICT (stream) DO UPDATE SET last_version = t.last_version + event_count, deleted = false
+      WHERE NOT t.tombstoned AND (
       p_expected = 'any'
       OR (p_expected = 'no_stream' AND (t.deleted OR t.last_version < 0))
       OR (p_expected = 'stream_exists' AND NOT t.deleted AND t.last_version >= 0)
       OR (NOT t.deleted AND t.last_version >= 0 AND p_expected = t.last_version::text)
     )
-    RETURNING t.last_version - event_count INTO base;
+      RETURNING t.last_version - event_count INTO base;
+    ELSE
+      UPDATE strata_streams AS t SET last_version = t.last_version + event_count, deleted = false
+      WHERE t.stream = p_stream AND NOT t.tombstoned AND (
+      p_expected = 'any'
+      OR (p_expected = 'no_stream' AND (t.deleted OR t.last_version < 0))
+      OR (p_expected = 'stream_exists' AND NOT t.deleted AND t.last_version >= 0)
+      OR (NOT t.deleted AND t.last_version >= 0 AND p_expected = t.last_version::text)
+    )
+      RETURNING t.last_version - event_count INTO base;
+    END IF;
     EXIT WHEN FOUND;
     SELECT * INTO s FROM strata_streams WHERE stream = p_stream;
     IF FOUND THEN

@@ -22,14 +22,23 @@ import type { Dialect, Migration } from "./Dialect.ts"
 export const ledger =
   "CREATE TABLE IF NOT EXISTS strata_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)"
 
+// Whether the stream row `t` accepts p_expected (ExpectedVersion's rules in SQL).
+const streamAccepts = `NOT t.tombstoned AND (
+      p_expected = 'any'
+      OR (p_expected = 'no_stream' AND (t.deleted OR t.last_version < 0))
+      OR (p_expected = 'stream_exists' AND NOT t.deleted AND t.last_version >= 0)
+      OR (NOT t.deleted AND t.last_version >= 0 AND p_expected = t.last_version::text)
+    )`
+
 // The append function's text, shared by migration 2 (which created it) and migration 3 (which
 // replaced its ordering and wake-up); applied migrations never change, so both texts are kept.
 const appendFunction = (options: {
   readonly create: string
+  readonly move: string
   readonly order: string
   readonly wake: string
 }): string => {
-  const { create, order, wake } = options
+  const { create, move, order, wake } = options
   return `${create} strata_append(
   p_stream text,
   p_category text,
@@ -49,16 +58,7 @@ DECLARE
   position_reached bigint;
 BEGIN
   LOOP
-    -- The common case in one write: check and move an existing stream row (which also locks it).
-    UPDATE strata_streams AS t SET last_version = t.last_version + event_count, deleted = false
-    WHERE t.stream = p_stream AND NOT t.tombstoned AND (
-      p_expected = 'any'
-      OR (p_expected = 'no_stream' AND (t.deleted OR t.last_version < 0))
-      OR (p_expected = 'stream_exists' AND NOT t.deleted AND t.last_version >= 0)
-      OR (NOT t.deleted AND t.last_version >= 0 AND p_expected = t.last_version::text)
-    )
-    RETURNING t.last_version - event_count INTO base;
-    EXIT WHEN FOUND;
+${move}    EXIT WHEN FOUND;
     SELECT * INTO s FROM strata_streams WHERE stream = p_stream;
     IF FOUND THEN
       IF s.tombstoned THEN
@@ -164,6 +164,11 @@ export const postgres: ReadonlyArray<Migration> = [
       // rules, tombstones), the commit-order lock, the insert, the stream row and the wake-up.
       appendFunction({
         create: "CREATE FUNCTION",
+        move: `    -- The common case in one write: check and move an existing stream row (which also locks it).
+    UPDATE strata_streams AS t SET last_version = t.last_version + event_count, deleted = false
+    WHERE t.stream = p_stream AND ${streamAccepts}
+    RETURNING t.last_version - event_count INTO base;
+`,
         order: `  PERFORM pg_advisory_xact_lock(${0x737472617461});`,
         wake: "  PERFORM pg_notify('strata_events', '');\n"
       })
@@ -214,7 +219,24 @@ BEGIN
   pending := lowest IS NOT NULL AND lowest < issued;
 END
 $$`,
-      appendFunction({ create: "CREATE OR REPLACE FUNCTION", order: "  PERFORM strata_announce();", wake: "" })
+      appendFunction({
+        create: "CREATE OR REPLACE FUNCTION",
+        // Where a new stream is acceptable, create or move the row in one statement (migration 2
+        // needed three for a new stream: UPDATE, SELECT, INSERT).
+        move: `    IF p_expected IN ('any', 'no_stream') THEN
+      INSERT INTO strata_streams AS t (stream, last_version) VALUES (p_stream, event_count - 1)
+      ON CONFLICT (stream) DO UPDATE SET last_version = t.last_version + event_count, deleted = false
+      WHERE ${streamAccepts}
+      RETURNING t.last_version - event_count INTO base;
+    ELSE
+      UPDATE strata_streams AS t SET last_version = t.last_version + event_count, deleted = false
+      WHERE t.stream = p_stream AND ${streamAccepts}
+      RETURNING t.last_version - event_count INTO base;
+    END IF;
+`,
+        order: "  PERFORM strata_announce();",
+        wake: ""
+      })
     ]
   }
 ]
