@@ -34,10 +34,10 @@ const pgFloor: Effect.Effect<Floor, unknown, SqlClient.SqlClient> = Effect.gen(f
       }
     })
   return {
-    append: (stream, expected, count, payload) =>
+    append: (stream, expected, payloads) =>
       Effect.asVoid(sql`INSERT INTO bench_floor (event_id, stream, version, type, data, metadata, created_at)
-        SELECT gen_random_uuid(), ${stream}, v, 'OrderPlaced', ${payload}::json, '{}'::json, now()
-        FROM generate_series(${expected + 1}::bigint, ${expected + count}::bigint) v
+        SELECT gen_random_uuid(), ${stream}, ${expected} + e.n, 'OrderPlaced', e.data, '{}'::json, now()
+        FROM unnest(${payloads}::json[]) WITH ORDINALITY AS e (data, n)
         WHERE coalesce((SELECT max(version) FROM bench_floor WHERE stream = ${stream}), -1) = ${expected}`),
     readStream: (stream) =>
       paged((cursor) =>
@@ -93,12 +93,14 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
       }
     }
     return {
-      append: (stream, expected, count, payload) =>
+      append: (stream, expected, payloads) =>
         Effect.sync(() => {
           db.exec("BEGIN IMMEDIATE")
           try {
             if (Number((head.get(stream) as { v: number }).v) !== expected) throw new Error("conflict")
-            for (let i = 1; i <= count; i++) insert.run(crypto.randomUUID(), stream, expected + i, payload, Date.now())
+            payloads.forEach((payload, i) =>
+              insert.run(crypto.randomUUID(), stream, expected + 1 + i, payload, Date.now())
+            )
             db.exec("COMMIT")
           } catch (error) {
             db.exec("ROLLBACK")

@@ -13,8 +13,11 @@ import * as Stream from "effect/Stream"
  * keeps no stream table, sends no wake-up and parses nothing it does not have to.
  */
 export interface Floor {
-  /** One round trip: check the stream is at `expected` (-1 = new) and insert `count` events. */
-  readonly append: (stream: string, expected: number, count: number, payload: string) => Effect.Effect<void, unknown>
+  /**
+   * One round trip: check the stream is at `expected` (-1 = new) and insert one event per payload.
+   * Each event's JSON is sent, as the store must send it (not one payload copied on the server).
+   */
+  readonly append: (stream: string, expected: number, payloads: ReadonlyArray<string>) => Effect.Effect<void, unknown>
   /** Reads one stream in version order, paged; returns the number of events. */
   readonly readStream: (stream: string) => Effect.Effect<number, unknown>
   /** Reads everything in global order, paged; returns the number of events. */
@@ -79,7 +82,8 @@ export const appends = (floor: Floor, options: { total: number; concurrency: num
         runConcurrently(
           perRound,
           options.concurrency,
-          (i) => floor.append(`${options.tag}f-${round}-${i}`, -1, options.size, payloadJson)
+          (i) =>
+            floor.append(`${options.tag}f-${round}-${i}`, -1, Array.from({ length: options.size }, () => payloadJson))
         )
       )
       const [first, second] = round % 3 === 0 ? [storeRun, floorRun] : [floorRun, storeRun]
@@ -109,7 +113,7 @@ export const readStream = (floor: Floor, events: number) =>
     const batch = Array.from({ length: 100 }, () => payload)
     for (let i = 0; i < events / 100; i++) {
       yield* store.append("w3s-long", batch.map((data) => Event.make("OrderPlaced", data)))
-      yield* floor.append("w3f-long", i * 100 - 1, 100, payloadJson)
+      yield* floor.append("w3f-long", i * 100 - 1, Array.from({ length: 100 }, () => payloadJson))
     }
     // Warm both paths once, then measure the best of three (reads are short and noisy).
     const best = <E, R>(effect: Effect.Effect<number, E, R>) =>
