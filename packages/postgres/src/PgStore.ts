@@ -62,7 +62,7 @@ export type PgStoreConfig = PgClient.PgPoolConfig & PgStoreOptions
  */
 export const listen = (
   signal: PubSub.PubSub<void>,
-  self = ""
+  self?: string
 ): Effect.Effect<void, never, PgClient.PgClient | Scope.Scope> =>
   Effect.gen(function*() {
     const pg = yield* PgClient.PgClient
@@ -71,7 +71,7 @@ export const listen = (
       yield* PubSub.publish(signal, undefined)
       yield* Stream.fromQueue(notifications).pipe(
         Stream.runForEach((notification) =>
-          self !== "" && notification.payload === self ? Effect.void : PubSub.publish(signal, undefined)
+          notification.payload === self ? Effect.void : PubSub.publish(signal, undefined)
         )
       )
     }))
