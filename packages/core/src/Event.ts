@@ -19,13 +19,26 @@ import * as StreamName from "./StreamName.ts"
  */
 export type EventId = string
 
+// uuid draws 16 bytes through WebCrypto for every id (~10 us each under load); draw them from a pool
+// filled 256 ids at a time instead. Ids stay ordered by millisecond; within one they are random.
+const randomPool = new Uint8Array(16 * 256)
+let randomNext = randomPool.length
+const randomBytes = (): Uint8Array => {
+  if (randomNext === randomPool.length) {
+    crypto.getRandomValues(randomPool)
+    randomNext = 0
+  }
+  randomNext += 16
+  return randomPool.subarray(randomNext - 16, randomNext)
+}
+
 /**
  * A fresh time-ordered UUIDv7.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const makeEventId = (): EventId => uuidv7()
+export const makeEventId = (): EventId => uuidv7({ random: randomBytes() })
 
 /**
  * Metadata stored next to an event. The well-known keys tie an event to the request and the trace

@@ -6,51 +6,77 @@
  */
 
 /** The first reason `value` is not plain JSON, with the path to the offending part, or undefined. */
-export const problem = (value: unknown): string | undefined => visit(value, "$", new Set())
+export const problem = (value: unknown): string | undefined => {
+  const found = visit(value, [])
+  if (found === undefined) return undefined
+  let path = "$"
+  for (let i = found.keys.length - 1; i >= 0; i--) {
+    const key = found.keys[i]
+    path += typeof key === "number" ? `[${key}]` : `.${key}`
+  }
+  return found.reason(path)
+}
 
-const visit = (value: unknown, path: string, ancestors: Set<object>): string | undefined => {
+// The path is collected on the way back up, so a valid value (every append's) allocates none.
+interface Found {
+  readonly keys: Array<string | number>
+  readonly reason: (path: string) => string
+}
+
+const fail = (reason: (path: string) => string): Found => ({ keys: [], reason })
+
+// Ancestors as a stack: JSON is shallow, and a short array scan beats Set bookkeeping per object.
+const visit = (value: unknown, ancestors: Array<object>): Found | undefined => {
   switch (typeof value) {
     case "string":
     case "boolean":
       return undefined
     case "number":
-      return Number.isFinite(value) ? undefined : `${path} is ${value}, which JSON cannot represent`
+      return Number.isFinite(value) ? undefined : fail((path) => `${path} is ${value}, which JSON cannot represent`)
     case "bigint":
-      return `${path} is a BigInt; encode it as a string (Schema.BigInt does) before storing`
+      return fail((path) => `${path} is a BigInt; encode it as a string (Schema.BigInt does) before storing`)
     case "undefined":
-      return `${path} is undefined; use null or leave the key out`
+      return fail((path) => `${path} is undefined; use null or leave the key out`)
     case "function":
-      return `${path} is a function`
+      return fail((path) => `${path} is a function`)
     case "symbol":
-      return `${path} is a symbol`
+      return fail((path) => `${path} is a symbol`)
   }
   if (value === null) return undefined
   const object = value as object
-  if (ancestors.has(object)) return `${path} refers back to one of its parents (a cycle)`
-  ancestors.add(object)
+  if (ancestors.includes(object)) return fail((path) => `${path} refers back to one of its parents (a cycle)`)
+  ancestors.push(object)
   try {
     if (Array.isArray(object)) {
       for (let i = 0; i < object.length; i++) {
-        const found = visit(object[i], `${path}[${i}]`, ancestors)
-        if (found !== undefined) return found
+        const found = visit(object[i], ancestors)
+        if (found !== undefined) {
+          found.keys.push(i)
+          return found
+        }
       }
       return undefined
     }
     const proto = Object.getPrototypeOf(object)
     if (proto !== Object.prototype && proto !== null) {
       const name = (object as { constructor?: { name?: string } }).constructor?.name ?? "object"
-      return `${path} is a ${name}, not a plain object; encode it first (for example with its Schema)`
+      return fail((path) => `${path} is a ${name}, not a plain object; encode it first (for example with its Schema)`)
     }
-    if (Object.getOwnPropertySymbols(object).length > 0) return `${path} has symbol keys`
-    for (const [key, item] of Object.entries(object)) {
+    if (Object.getOwnPropertySymbols(object).length > 0) return fail((path) => `${path} has symbol keys`)
+    const keys = Object.keys(object)
+    for (let i = 0; i < keys.length; i++) {
+      const item = (object as Record<string, unknown>)[keys[i]]
       // An undefined property is an absent optional field: JSON drops it and so do we.
       if (item === undefined) continue
-      const found = visit(item, `${path}.${key}`, ancestors)
-      if (found !== undefined) return found
+      const found = visit(item, ancestors)
+      if (found !== undefined) {
+        found.keys.push(keys[i])
+        return found
+      }
     }
     return undefined
   } finally {
-    ancestors.delete(object)
+    ancestors.pop()
   }
 }
 

@@ -1,0 +1,48 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Event } from "@strata/core"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+
+const detail = (data: unknown) =>
+  Effect.gen(function*() {
+    const result = yield* Effect.result(Event.prepare("cart-1", [{ type: "E", data }]))
+    assert.isTrue(Result.isFailure(result))
+    if (Result.isFailure(result)) return result.failure.detail
+    return ""
+  })
+
+describe("Event.prepare", () => {
+  it.effect("names the path to the part of the data that is not JSON", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(
+        yield* detail({ lines: [{ sku: "a" }, { at: new Date(0) }] }),
+        "data is not plain JSON: $.lines[1].at is a Date, not a plain object; encode it first (for example with its Schema)"
+      )
+      assert.strictEqual(
+        yield* detail({ "a b": [1, Number.NaN] }),
+        "data is not plain JSON: $.a b[1] is NaN, which JSON cannot represent"
+      )
+      const cyclic: Record<string, unknown> = { inner: { list: [0] } }
+      ;(cyclic.inner as { list: Array<unknown> }).list.push(cyclic)
+      assert.strictEqual(
+        yield* detail(cyclic),
+        "data is not plain JSON: $.inner.list[1] refers back to one of its parents (a cycle)"
+      )
+    }))
+
+  it.effect("accepts a shared (not cyclic) object twice and drops undefined properties", () =>
+    Effect.gen(function*() {
+      const shared = { sku: "a" }
+      const [event] = yield* Event.prepare("cart-1", [{ type: "E", data: { a: shared, b: [shared], c: undefined } }])
+      assert.strictEqual(event.data, JSON.stringify({ a: shared, b: [shared] }))
+    }))
+
+  it("makes distinct, time-ordered v7 ids", () => {
+    const ids = Array.from({ length: 2000 }, Event.makeEventId)
+    assert.strictEqual(new Set(ids).size, ids.length)
+    for (const id of ids) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    // The first 48 bits are the millisecond: never decreasing across the batch.
+    const millis = ids.map((id) => parseInt(id.slice(0, 8) + id.slice(9, 13), 16))
+    for (let i = 1; i < millis.length; i++) assert.isAtLeast(millis[i], millis[i - 1])
+  })
+})
