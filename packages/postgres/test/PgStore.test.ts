@@ -58,7 +58,7 @@ const otherProcess = (options: PgStore.PgStoreOptions) =>
 
 /** Blocks the next append at its announcement (strata_announce) until this transaction ends. */
 const holdNextAnnouncement = (client: SqlClient.SqlClient) =>
-  client`SELECT pg_advisory_xact_lock((strata_lock_space() << 48) | last_value) FROM strata_events_position_seq`
+  client`SELECT pg_advisory_xact_lock((strata_lock_space() << 48) | last_value + 1) FROM strata_events_position_seq`
 
 layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStore", (it) => {
   describe("global order", () => {
@@ -160,6 +160,38 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         assert.deepStrictEqual(delivered.map((e) => e.position), [committing.position, later.position])
         const read = yield* Stream.runCollect(store.readAll({ filter }))
         assert.deepStrictEqual(read.map((e) => e.position), [committing.position, later.position])
+      }))
+
+    it.effect("an append in flight holds back only positions after it: a subscription from the end replays nothing committed before", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const sql = yield* SqlClient.SqlClient
+        const other = yield* makeSecondClient({ maxConnections: 1 })
+        const category = unique("tight")
+        const filter = { categories: [category] }
+        const before = yield* store.append(`${category}-1`, [Event.make("Before", {})])
+        // An append that has announced itself and not yet taken a position.
+        const announced = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const inFlight = yield* other.withTransaction(Effect.gen(function*() {
+          yield* other`SELECT strata_announce()`
+          yield* Deferred.succeed(announced, undefined)
+          yield* Deferred.await(release)
+        })).pipe(Effect.forkChild)
+        yield* Deferred.await(announced)
+        const [horizon] = yield* sql<{ settled: unknown }>`SELECT settled FROM strata_horizon()`
+        assert.strictEqual(BigInt(horizon.settled as bigint), before.position + 1n, "settled just past the last commit")
+        const subscriber = yield* store.subscribeAll({ from: "end", filter }).pipe(
+          Stream.take(1),
+          Stream.runCollect,
+          Effect.forkChild
+        )
+        yield* Effect.sleep("100 millis")
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(inFlight)
+        yield* store.append(`${category}-1`, [Event.make("After", {})])
+        const [first] = yield* Fiber.join(subscriber)
+        assert.strictEqual(first.type, "After")
       }))
 
     it.effect("an unrelated transaction holding an xid for 10 s does not hold back live delivery", () =>

@@ -102,6 +102,23 @@ END
 $$`
 }
 
+// The first position the sequence has not handed out yet (its start value while it is unused).
+const firstUnissued = "CASE WHEN is_called THEN last_value + 1 ELSE last_value END"
+
+// strata_announce's text: migration 3 created it with the last value as key, migration 4 tightened it.
+const announceFunction = (options: { readonly create: string; readonly below: string }): string =>
+  `${options.create} strata_announce() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  below bigint;
+BEGIN
+  SELECT ${options.below} INTO below FROM strata_events_position_seq;
+  IF below >= 281474976710655 THEN
+    RAISE EXCEPTION 'strata: the global position space (2^48) is exhausted';
+  END IF;
+  PERFORM pg_advisory_xact_lock_shared((strata_lock_space() << 48) | below);
+END
+$$`
+
 /**
  * PostgreSQL: events in `json` (exact text, including \u0000), documents in `jsonb`.
  *
@@ -189,17 +206,7 @@ export const postgres: ReadonlyArray<Migration> = [
   -- (sharing one only makes each wait for the other's appends in flight, never skip).
   SELECT ('strata_events'::regclass::oid::bigint % 32767) + 1
 $$`,
-      `CREATE FUNCTION strata_announce() RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-  below bigint;
-BEGIN
-  SELECT last_value INTO below FROM strata_events_position_seq;
-  IF below >= 281474976710655 THEN
-    RAISE EXCEPTION 'strata: the global position space (2^48) is exhausted';
-  END IF;
-  PERFORM pg_advisory_xact_lock_shared((strata_lock_space() << 48) | below);
-END
-$$`,
+      announceFunction({ create: "CREATE FUNCTION", below: "last_value" }),
       `CREATE FUNCTION strata_horizon(OUT settled bigint, OUT pending boolean) LANGUAGE plpgsql AS $$
 DECLARE
   issued bigint;
@@ -208,7 +215,7 @@ DECLARE
 BEGIN
   -- The sequence first, then the locks: an appender that announces after the sequence was read
   -- takes a position above it.
-  SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END INTO issued
+  SELECT ${firstUnissued} INTO issued
   FROM strata_events_position_seq;
   SELECT min(((l.classid::bigint << 32) | l.objid::bigint) & 281474976710655) INTO lowest
   FROM pg_locks l
@@ -237,6 +244,17 @@ $$`,
         order: "  PERFORM strata_announce();",
         wake: ""
       })
+    ]
+  },
+  {
+    id: 4,
+    name: "tight_announcement",
+    statements: [
+      // Migration 3's key was the last position handed out, one below the first the appender can
+      // take: a horizon read while any append was in flight also held back the newest committed
+      // event (a subscription "from the end" then replayed it). Now the key is the first position
+      // not yet handed out, the same rule the horizon uses for what is issued.
+      announceFunction({ create: "CREATE OR REPLACE FUNCTION", below: firstUnissued })
     ]
   }
 ]
