@@ -11,8 +11,7 @@
  * @since 0.1.0
  */
 import type { D1Client } from "@effect/sql-d1/D1Client"
-import type { ExpectedVersion } from "@strata/core"
-import { type Dialect, SqliteDialect } from "@strata/sql"
+import { type Dialect, SqliteDialect, StreamGuard } from "@strata/sql"
 import type * as DialectTypes from "@strata/sql/Dialect"
 import * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
@@ -22,19 +21,6 @@ const guardFailed = (error: SqlError) => /CHECK constraint failed/.test(describe
 const describe = (error: SqlError): string => {
   const cause = (error.reason as { readonly cause?: unknown }).cause
   return `${error.reason.message ?? ""} ${error.message} ${cause instanceof Error ? cause.message : String(cause)}`
-}
-
-const expectedSql = (client: D1Client, expected: ExpectedVersion.ExpectedVersion): Statement.Fragment => {
-  switch (expected._tag) {
-    case "Any":
-      return client.literal("1")
-    case "NoStream":
-      return client.literal("(deleted OR last_version < 0)")
-    case "StreamExists":
-      return client.literal("(NOT deleted AND last_version >= 0)")
-    case "Exact":
-      return client`(NOT deleted AND last_version = ${expected.version})`
-  }
 }
 
 /**
@@ -62,7 +48,7 @@ export const make = (client: D1Client): Dialect.Dialect => ({
         statements.push(client`INSERT INTO strata_streams (stream) VALUES (${stream}) ON CONFLICT (stream) DO NOTHING`)
         statements.push(
           client`INSERT INTO strata_guard (ok) SELECT CASE WHEN NOT tombstoned AND ${
-            expectedSql(client, append.expected)
+            StreamGuard.accepts(client, append.expected)
           } THEN 1 ELSE 0 END FROM strata_streams WHERE stream = ${stream}`
         )
         events.forEach((event, i) => {

@@ -24,11 +24,14 @@
  *
  * @since 0.1.0
  */
+import { ExpectedVersion } from "@strata/core"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import type { AppendOneOutcome, Dialect, FieldExpressions, Horizon, StreamRow } from "./Dialect.ts"
+import type { AppendOneInput, AppendOneOutcome, Dialect, FieldExpressions, Horizon, StreamRow } from "./Dialect.ts"
 import * as Migrations from "./Migrations.ts"
+import * as StreamGuard from "./StreamGuard.ts"
 
 /**
  * The advisory lock key that serialises migration runs.
@@ -88,6 +91,67 @@ const errorText = (error: SqlError): string => {
   return `${error.reason.message ?? ""} ${error.message} ${cause instanceof Error ? cause.message : String(cause)}`
 }
 
+// A single-stream append as ONE plain-SQL statement (no plpgsql: measured ~15% less server CPU per
+// append than the strata_append function, which stays for processes on older versions). The CTEs run
+// in data order: move the stream row (upsert for modes that accept a new stream, else UPDATE; either
+// locks it), announce (strata_announce, before any position is drawn: each event row needs a row of
+// `announced`), insert. A failed check moves nothing, so nothing is inserted and `base` is NULL.
+// Events travel as arrays, not one JSON document: json_array_elements would reject \u0000 in data.
+const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
+  const { events, stream } = input
+  const count = events.length
+  const accepts = StreamGuard.accepts(sql, input.expected, "t.")
+  const move = input.expected._tag === "Any" || input.expected._tag === "NoStream"
+    ? sql`INSERT INTO strata_streams AS t (stream, last_version) VALUES (${stream}, ${count - 1})
+        ON CONFLICT (stream) DO UPDATE SET last_version = t.last_version + ${count}, deleted = false
+        WHERE NOT t.tombstoned AND ${accepts}`
+    : sql`UPDATE strata_streams AS t SET last_version = t.last_version + ${count}, deleted = false
+        WHERE t.stream = ${stream} AND NOT t.tombstoned AND ${accepts}`
+  return sql<{ base: unknown; last_position: unknown }>`WITH moved AS (
+      ${move} RETURNING t.last_version - ${count} AS base
+    ), announced AS (
+      SELECT moved.base, strata_announce() AS announced FROM moved
+    ), inserted AS (
+      INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
+      SELECT e.id, ${stream}, announced.base + e.ordinality, ${input.category}, e.type, e.data, e.metadata, ${input.createdAt}::timestamptz
+      FROM announced, unnest(${events.map((event) => event.id)}::uuid[], ${
+    events.map((event) => event.type)
+  }::text[], ${events.map((event) => event.data)}::json[], ${
+    events.map((event) => event.metadata)
+  }::json[]) WITH ORDINALITY AS e (id, type, data, metadata, ordinality)
+      RETURNING position
+    )
+    SELECT (SELECT base FROM announced) AS base, (SELECT max(position) FROM inserted) AS last_position`
+}
+
+const appendOne = (
+  sql: SqlClient.SqlClient,
+  input: AppendOneInput,
+  retry: boolean
+): Effect.Effect<AppendOneOutcome, SqlError> =>
+  Effect.flatMap(appendStatement(sql, input), ([row]) => {
+    if (row.base !== null) {
+      return Effect.succeed<AppendOneOutcome>({
+        _tag: "Ok",
+        lastVersion: BigInt(row.base as bigint) + BigInt(input.events.length),
+        position: BigInt(row.last_position as bigint)
+      })
+    }
+    // Say why. The row may have been created by another append after the statement looked (an
+    // UPDATE does not wait for uncommitted inserts): if it passes the check now, go round once more.
+    return Effect.flatMap(
+      sql<StreamRow>`SELECT * FROM strata_streams WHERE stream = ${input.stream}`,
+      ([stream]): Effect.Effect<AppendOneOutcome, SqlError> => {
+        if (stream !== undefined && stream.tombstoned === true) return Effect.succeed({ _tag: "Tombstoned" })
+        const last = stream === undefined ? -1n : BigInt(stream.last_version as bigint)
+        const state = { lastVersion: last < 0n ? undefined : last, deleted: stream?.deleted === true }
+        return retry && ExpectedVersion.matches(input.expected, state)
+          ? appendOne(sql, input, false)
+          : Effect.succeed({ _tag: "Conflict", actual: ExpectedVersion.actualVersion(state) })
+      }
+    )
+  })
+
 /**
  * @category dialects
  * @since 0.1.0
@@ -109,34 +173,7 @@ export const dialect: Dialect = {
         [...streams].sort().map((stream) => ({ stream })) as unknown as NonEmptyReadonlyArray<{ stream: string }>
       )
     } ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream RETURNING *`,
-  appendOne: (sql, input) => {
-    const expected = input.expected._tag === "Any"
-      ? "any"
-      : input.expected._tag === "NoStream"
-      ? "no_stream"
-      : input.expected._tag === "StreamExists"
-      ? "stream_exists"
-      : String(input.expected.version)
-    return Effect.map(
-      sql<
-        { outcome: string; actual: unknown; last_version: unknown; last_position: unknown }
-      >`SELECT * FROM strata_append(${input.stream}, ${input.category}, ${expected}, ${
-        input.events.map((event) => event.id)
-      }::uuid[], ${input.events.map((event) => event.type)}::text[], ${
-        input.events.map((event) => event.data)
-      }::json[], ${input.events.map((event) => event.metadata)}::json[], ${input.createdAt}::timestamptz)`,
-      ([row]): AppendOneOutcome =>
-        row.outcome === "ok"
-          ? {
-            _tag: "Ok",
-            lastVersion: BigInt(row.last_version as bigint),
-            position: BigInt(row.last_position as bigint)
-          }
-          : row.outcome === "conflict"
-          ? { _tag: "Conflict", actual: row.actual === null ? undefined : BigInt(row.actual as bigint) }
-          : { _tag: "Tombstoned" }
-    )
-  },
+  appendOne: (sql, input) => appendOne(sql, input, true),
   beforeInsert: (sql) => Effect.asVoid(sql`SELECT strata_announce()`),
   horizon: (sql) =>
     Effect.map(
