@@ -21,6 +21,17 @@ const pgFloor: Effect.Effect<Floor, unknown, SqlClient.SqlClient> = Effect.gen(f
     position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, event_id uuid NOT NULL,
     stream text NOT NULL, version bigint NOT NULL, type text NOT NULL, data json NOT NULL, metadata json NOT NULL,
     created_at timestamptz NOT NULL, UNIQUE (stream, version))`
+  yield* sql`CREATE TABLE IF NOT EXISTS bench_floor_indexed (
+    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, event_id uuid NOT NULL UNIQUE,
+    stream text NOT NULL, version bigint NOT NULL, category text NOT NULL DEFAULT 'bench', type text NOT NULL, data json NOT NULL,
+    metadata json NOT NULL, created_at timestamptz NOT NULL, UNIQUE (stream, version))`
+  yield* sql`CREATE INDEX IF NOT EXISTS bench_floor_indexed_type ON bench_floor_indexed (type, position)`
+  yield* sql`CREATE INDEX IF NOT EXISTS bench_floor_indexed_category ON bench_floor_indexed (category, position)`
+  const appendTo = (table: string): Floor["append"] => (stream, expected, payloads) =>
+    Effect.asVoid(sql`INSERT INTO ${sql(table)} (event_id, stream, version, type, data, metadata, created_at)
+      SELECT gen_random_uuid(), ${stream}, ${expected} + e.n, 'OrderPlaced', e.data, '{}'::json, now()
+      FROM unnest(${payloads}::json[]) WITH ORDINALITY AS e (data, n)
+      WHERE coalesce((SELECT max(version) FROM ${sql(table)} WHERE stream = ${stream}), -1) = ${expected}`)
   const pageSize = 500
   const paged = (query: (cursor: bigint) => Effect.Effect<ReadonlyArray<{ k: unknown }>, unknown>) =>
     Effect.gen(function*() {
@@ -34,11 +45,8 @@ const pgFloor: Effect.Effect<Floor, unknown, SqlClient.SqlClient> = Effect.gen(f
       }
     })
   return {
-    append: (stream, expected, payloads) =>
-      Effect.asVoid(sql`INSERT INTO bench_floor (event_id, stream, version, type, data, metadata, created_at)
-        SELECT gen_random_uuid(), ${stream}, ${expected} + e.n, 'OrderPlaced', e.data, '{}'::json, now()
-        FROM unnest(${payloads}::json[]) WITH ORDINALITY AS e (data, n)
-        WHERE coalesce((SELECT max(version) FROM bench_floor WHERE stream = ${stream}), -1) = ${expected}`),
+    append: appendTo("bench_floor"),
+    appendIndexed: appendTo("bench_floor_indexed"),
     readStream: (stream) =>
       paged((cursor) =>
         sql<
@@ -71,10 +79,31 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
     db.exec(`CREATE TABLE IF NOT EXISTS bench_floor (position INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
       stream TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL,
       created_at INTEGER NOT NULL, UNIQUE (stream, version))`)
-    const head = db.prepare("SELECT coalesce(max(version), -1) AS v FROM bench_floor WHERE stream = ?")
-    const insert = db.prepare(
-      "INSERT INTO bench_floor (event_id, stream, version, type, data, metadata, created_at) VALUES (?, ?, ?, 'OrderPlaced', ?, '{}', ?)"
-    )
+    db.exec(`CREATE TABLE IF NOT EXISTS bench_floor_indexed (position INTEGER PRIMARY KEY AUTOINCREMENT,
+      event_id TEXT NOT NULL UNIQUE, stream TEXT NOT NULL, version INTEGER NOT NULL, category TEXT NOT NULL DEFAULT 'bench',
+      type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (stream, version));
+      CREATE INDEX IF NOT EXISTS bench_floor_indexed_type ON bench_floor_indexed (type, position);
+      CREATE INDEX IF NOT EXISTS bench_floor_indexed_category ON bench_floor_indexed (category, position)`)
+    const appendTo = (table: string): Floor["append"] => {
+      const head = db.prepare(`SELECT coalesce(max(version), -1) AS v FROM ${table} WHERE stream = ?`)
+      const insert = db.prepare(
+        `INSERT INTO ${table} (event_id, stream, version, type, data, metadata, created_at) VALUES (?, ?, ?, 'OrderPlaced', ?, '{}', ?)`
+      )
+      return (stream, expected, payloads) =>
+        Effect.sync(() => {
+          db.exec("BEGIN IMMEDIATE")
+          try {
+            if (Number((head.get(stream) as { v: number }).v) !== expected) throw new Error("conflict")
+            payloads.forEach((payload, i) =>
+              insert.run(crypto.randomUUID(), stream, expected + 1 + i, payload, Date.now())
+            )
+            db.exec("COMMIT")
+          } catch (error) {
+            db.exec("ROLLBACK")
+            throw error
+          }
+        })
+    }
     const pageSize = 500
     const byVersion = db.prepare(
       "SELECT version AS k, position, event_id, stream, type, data, metadata, created_at FROM bench_floor WHERE stream = ? AND version > ? ORDER BY version LIMIT ?"
@@ -93,20 +122,8 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
       }
     }
     return {
-      append: (stream, expected, payloads) =>
-        Effect.sync(() => {
-          db.exec("BEGIN IMMEDIATE")
-          try {
-            if (Number((head.get(stream) as { v: number }).v) !== expected) throw new Error("conflict")
-            payloads.forEach((payload, i) =>
-              insert.run(crypto.randomUUID(), stream, expected + 1 + i, payload, Date.now())
-            )
-            db.exec("COMMIT")
-          } catch (error) {
-            db.exec("ROLLBACK")
-            throw error
-          }
-        }),
+      append: appendTo("bench_floor"),
+      appendIndexed: appendTo("bench_floor_indexed"),
       readStream: (stream) => Effect.sync(() => paged((cursor) => byVersion.all(stream, cursor, pageSize))),
       readAll: Effect.sync(() => paged((cursor) => byPosition.all(cursor, pageSize))),
       seedStore: (count, payload) =>

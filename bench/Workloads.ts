@@ -18,6 +18,15 @@ export interface Floor {
    * Each event's JSON is sent, as the store must send it (not one payload copied on the server).
    */
   readonly append: (stream: string, expected: number, payloads: ReadonlyArray<string>) => Effect.Effect<void, unknown>
+  /**
+   * The same statement into a table that also has the indexes the store's reads and checks need
+   * (unique event id, type and category with position): what the schema alone costs, no Strata code.
+   */
+  readonly appendIndexed: (
+    stream: string,
+    expected: number,
+    payloads: ReadonlyArray<string>
+  ) => Effect.Effect<void, unknown>
   /** Reads one stream in version order, paged; returns the number of events. */
   readonly readStream: (stream: string) => Effect.Effect<number, unknown>
   /** Reads everything in global order, paged; returns the number of events. */
@@ -56,53 +65,54 @@ const runConcurrently = <E, R>(total: number, concurrency: number, task: (i: num
 
 const ratio = (store: number, floor: number) => Math.round((store / floor) * 1000) / 1000
 
-/** W1/W2: appends of `size` events to fresh streams, ops/s for the store and the floor. */
+/**
+ * W1/W2: appends of `size` events to fresh streams, ops/s for the store, the floor, and the floor on a
+ * table with the store's indexes. Four rounds, each running the three in a different order, so none
+ * always runs on the warmer (or more bloated) table; each rate is over its total time.
+ */
 export const appends = (floor: Floor, options: { total: number; concurrency: number; size: number; tag: string }) =>
   Effect.gen(function*() {
     const store = yield* EventStore.EventStore
     const events = () => Array.from({ length: options.size }, () => Event.make("OrderPlaced", payload))
-    // Four rounds in the order store, floor, floor, store, so neither side always runs on the warmer
-    // (or more bloated) table; each side's rate is over its total time.
+    const payloads = () => Array.from({ length: options.size }, () => payloadJson)
     const rounds = 4
     const perRound = Math.ceil(options.total / rounds)
-    const strata = { ms: 0 }
-    const raw = { ms: 0 }
+    const contenders = {
+      store: (round: number, i: number) =>
+        Effect.asVoid(
+          store.append(`${options.tag}s-${round}-${i}`, events(), { expected: ExpectedVersion.noStream })
+        ),
+      floor: (round: number, i: number) => floor.append(`${options.tag}f-${round}-${i}`, -1, payloads()),
+      indexed: (round: number, i: number) => floor.appendIndexed(`${options.tag}i-${round}-${i}`, -1, payloads())
+    }
+    const orders = [
+      ["store", "floor", "indexed"],
+      ["floor", "indexed", "store"],
+      ["indexed", "store", "floor"],
+      ["store", "indexed", "floor"]
+    ] as const
+    const ms = { store: 0, floor: 0, indexed: 0 }
     for (let round = 0; round < rounds; round++) {
-      const storeRun = timed(
-        runConcurrently(
-          perRound,
-          options.concurrency,
-          (i) =>
-            Effect.asVoid(
-              store.append(`${options.tag}s-${round}-${i}`, events(), { expected: ExpectedVersion.noStream })
-            )
+      for (const name of orders[round]) {
+        const run = yield* timed(
+          runConcurrently(perRound, options.concurrency, (i) => contenders[name](round, i))
         )
-      )
-      const floorRun = timed(
-        runConcurrently(
-          perRound,
-          options.concurrency,
-          (i) =>
-            floor.append(`${options.tag}f-${round}-${i}`, -1, Array.from({ length: options.size }, () => payloadJson))
-        )
-      )
-      const [first, second] = round % 3 === 0 ? [storeRun, floorRun] : [floorRun, storeRun]
-      const a = yield* first
-      const b = yield* second
-      const [storeMs, floorMs] = round % 3 === 0 ? [a.ms, b.ms] : [b.ms, a.ms]
-      strata.ms += storeMs
-      raw.ms += floorMs
+        ms[name] += run.ms
+      }
     }
     const total = perRound * rounds
-    const storeRate = total / (strata.ms / 1000)
-    const floorRate = total / (raw.ms / 1000)
+    const rate = (name: keyof typeof ms) => total / (ms[name] / 1000)
     return {
       appends: total,
       concurrency: options.concurrency,
       eventsPerAppend: options.size,
-      storeAppendsPerSec: Math.round(storeRate),
-      floorAppendsPerSec: Math.round(floorRate),
-      ratio: ratio(storeRate, floorRate)
+      storeAppendsPerSec: Math.round(rate("store")),
+      floorAppendsPerSec: Math.round(rate("floor")),
+      indexedFloorAppendsPerSec: Math.round(rate("indexed")),
+      ratio: ratio(rate("store"), rate("floor")),
+      // What the store's indexes alone cost the floor, and the store against that indexed floor.
+      indexedFloorRatio: ratio(rate("indexed"), rate("floor")),
+      ratioToIndexedFloor: ratio(rate("store"), rate("indexed"))
     }
   })
 
