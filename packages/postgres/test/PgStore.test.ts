@@ -11,6 +11,7 @@ import { Migrations, PgDialect, SqlStore } from "@strata/sql"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Reactivity from "effect/reactivity/Reactivity"
@@ -56,9 +57,9 @@ const otherProcess = (options: PgStore.PgStoreOptions) =>
     return Context.get(context, EventStore.EventStore)
   })
 
-/** Blocks the next append at its announcement (strata_announce) until this transaction ends. */
+/** Blocks the next append at its announcement until this transaction ends. */
 const holdNextAnnouncement = (client: SqlClient.SqlClient) =>
-  client`SELECT pg_advisory_xact_lock((strata_lock_space() << 48) | last_value + 1) FROM strata_events_position_seq`
+  client`SELECT pg_advisory_xact_lock(${client.literal(Migrations.announcementKey)})`
 
 layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStore", (it) => {
   describe("global order", () => {
@@ -174,7 +175,7 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         const announced = yield* Deferred.make<void>()
         const release = yield* Deferred.make<void>()
         const inFlight = yield* other.withTransaction(Effect.gen(function*() {
-          yield* other`SELECT strata_announce()`
+          yield* other`SELECT pg_advisory_xact_lock_shared(${other.literal(Migrations.announcementKey)})`
           yield* Deferred.succeed(announced, undefined)
           yield* Deferred.await(release)
         })).pipe(Effect.forkChild)
@@ -374,15 +375,21 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
   })
 
   describe("migrations", () => {
+    // A new empty database on the test server, dropped when the test ends.
+    const freshDatabase = Effect.gen(function*() {
+      const db = yield* PgTestDatabase
+      const sql = yield* SqlClient.SqlClient
+      const name = unique("strata_mig_")
+      yield* sql.unsafe(`CREATE DATABASE ${name}`)
+      yield* Effect.addFinalizer(() => Effect.ignore(sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)))
+      const url = new URL(db.connectionString)
+      url.pathname = `/${name}`
+      return url
+    })
+
     it.effect("four processes starting at once on a fresh database apply each migration exactly once", () =>
       Effect.gen(function*() {
-        const db = yield* PgTestDatabase
-        const sql = yield* SqlClient.SqlClient
-        const name = unique("strata_mig_")
-        yield* sql.unsafe(`CREATE DATABASE ${name}`)
-        yield* Effect.addFinalizer(() => Effect.ignore(sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)))
-        const url = new URL(db.connectionString)
-        url.pathname = `/${name}`
+        const url = yield* freshDatabase
         const applied = yield* Effect.forEach([1, 2, 3, 4], () =>
           Effect.scoped(Effect.gen(function*() {
             const client = yield* PgClient.make({ url: Redacted.make(url.toString()), maxConnections: 1 })
@@ -394,6 +401,27 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
           return yield* client<{ id: number }>`SELECT id FROM strata_migrations ORDER BY id`
         })).pipe(Effect.provide(Reactivity.layer))
         assert.deepStrictEqual(check.map((row) => Number(row.id)), PgDialect.dialect.migrations.map((m) => m.id))
+      }))
+
+    it.effect("positions stop below 2^48 (the announcement key's width): an append past the last fails whole", () =>
+      Effect.gen(function*() {
+        const url = yield* freshDatabase
+        yield* Effect.scoped(Effect.gen(function*() {
+          const client = yield* PgClient.make({ url: Redacted.make(url.toString()), maxConnections: 2 })
+          yield* Migrations.run(PgDialect.dialect).pipe(Effect.provideService(SqlClient.SqlClient, client))
+          const last = 2n ** 48n - 1n
+          yield* client`SELECT setval('strata_events_position_seq', ${last - 1n})`
+          const { eventStore: store } = yield* SqlStore.make({ dialect: PgDialect.dialect, backend: "postgres" }).pipe(
+            Effect.provideService(SqlClient.SqlClient, client)
+          )
+          const atTheEdge = yield* store.append("edge-1", [Event.make("Last", {})])
+          assert.strictEqual(atTheEdge.position, last)
+          const past = yield* Effect.exit(store.append("edge-2", [Event.make("Past", {})]))
+          assert.isTrue(Exit.isFailure(past), "an append past 2^48 - 1 must fail")
+          assert.deepStrictEqual(yield* Stream.runCollect(store.read("edge-2")), [])
+          const all = yield* Stream.runCollect(store.readAll())
+          assert.deepStrictEqual(all.map((event) => [event.type, event.position]), [["Last", last]])
+        })).pipe(Effect.provide(Reactivity.layer))
       }))
   })
 

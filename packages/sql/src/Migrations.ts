@@ -105,6 +105,16 @@ $$`
 // The first position the sequence has not handed out yet (its start value while it is unused).
 const firstUnissued = "CASE WHEN is_called THEN last_value + 1 ELSE last_value END"
 
+/**
+ * The advisory-lock key a PostgreSQL append announces itself with before it takes a position (see
+ * PgDialect): the lock space in the top bits, the first position not yet handed out in the low 48.
+ * Migration 4 caps positions below 2^48, so the position never spills into the lock space.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const announcementKey = `(strata_lock_space() << 48) | (SELECT ${firstUnissued} FROM strata_events_position_seq)`
+
 // strata_announce's text: migration 3 created it with the last value as key, migration 4 tightened it.
 const announceFunction = (options: { readonly create: string; readonly below: string }): string =>
   `${options.create} strata_announce() RETURNS void LANGUAGE plpgsql AS $$
@@ -254,7 +264,10 @@ $$`,
       // take: a horizon read while any append was in flight also held back the newest committed
       // event (a subscription "from the end" then replayed it). Now the key is the first position
       // not yet handed out, the same rule the horizon uses for what is issued.
-      announceFunction({ create: "CREATE OR REPLACE FUNCTION", below: firstUnissued })
+      announceFunction({ create: "CREATE OR REPLACE FUNCTION", below: firstUnissued }),
+      // Appends now announce inline (a plpgsql call costs the server ~12% per append) and skip the
+      // function's exhaustion check, so the sequence itself stops below 2^48.
+      "ALTER TABLE strata_events ALTER COLUMN position SET MAXVALUE 281474976710655"
     ]
   }
 ]
