@@ -160,7 +160,7 @@ export interface Dialect {
   ) => Effect.Effect<ReadonlyArray<StreamRow>, SqlError>
   /**
    * Optional fast path for a single-stream append: one round trip that runs the same checks and
-   * writes as the shared transaction (PostgreSQL: the `strata_append` function). The conformance
+   * writes as the shared transaction (PostgreSQL: one statement of CTEs). The conformance
    * suite holds both paths to the same behaviour.
    */
   readonly appendOne?: (
