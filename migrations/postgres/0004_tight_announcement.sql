@@ -16,6 +16,6 @@ BEGIN
 END
 $$;
 
-ALTER TABLE strata_events ALTER COLUMN position SET MAXVALUE 281474976710655;
+ALTER SEQUENCE strata_events_position_seq MAXVALUE 281474976710655;
 
 INSERT INTO strata_migrations (id, name, applied_at) VALUES (4, 'tight_announcement', CURRENT_TIMESTAMP);

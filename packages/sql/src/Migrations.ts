@@ -266,8 +266,9 @@ $$`,
       // not yet handed out, the same rule the horizon uses for what is issued.
       announceFunction({ create: "CREATE OR REPLACE FUNCTION", below: firstUnissued }),
       // Appends now announce inline (a plpgsql call costs the server ~12% per append) and skip the
-      // function's exhaustion check, so the sequence itself stops below 2^48.
-      "ALTER TABLE strata_events ALTER COLUMN position SET MAXVALUE 281474976710655"
+      // function's exhaustion check, so the sequence itself stops below 2^48. ALTER SEQUENCE locks
+      // only the sequence; ALTER TABLE would hold an exclusive lock on strata_events.
+      "ALTER SEQUENCE strata_events_position_seq MAXVALUE 281474976710655"
     ]
   }
 ]
