@@ -39,6 +39,7 @@ import {
 } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import * as Inputs from "./Inputs.ts"
+import * as Replay from "./Replay.ts"
 import { DocumentConflict, DuplicateEvent, InvalidDocument, StreamDeleted, WrongExpectedVersion } from "./StoreError.ts"
 import * as StreamName from "./StreamName.ts"
 import * as Subscription from "./Subscription.ts"
@@ -118,25 +119,12 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
   const check = (
     plan: Planned
   ): AppendResult | "write" | WrongExpectedVersion | StreamDeleted | DuplicateEvent => {
-    const { prepared, request } = plan
+    const { request } = plan
     const record = streams.get(request.stream)
     if (record?.tombstoned) return new StreamDeleted({ stream: request.stream, tombstoned: true })
-    const first = eventIds.get(prepared[0].id)
-    if (first !== undefined) {
-      // An exact retry of an earlier append (same ids, same stream, same order) succeeds again.
-      const replay = first.stream === request.stream && prepared.every((event, i) => {
-        const earlier = eventIds.get(event.id)
-        return earlier !== undefined && earlier.stream === request.stream &&
-          earlier.version === first.version + BigInt(i)
-      })
-      if (replay) {
-        const last = eventIds.get(prepared[prepared.length - 1].id)!
-        return { stream: request.stream, nextExpectedVersion: last.version, position: last.position }
-      }
-      return new DuplicateEvent({ stream: request.stream, eventId: prepared[0].id })
-    }
-    const taken = prepared.find((event) => eventIds.has(event.id))
-    if (taken !== undefined) return new DuplicateEvent({ stream: request.stream, eventId: taken.id })
+    const outcome = Replay.classifyPlan(plan, (id) => eventIds.get(id))
+    if (outcome._tag === "Replay") return outcome.result
+    if (outcome._tag === "Duplicate") return new DuplicateEvent({ stream: request.stream, eventId: outcome.eventId })
     const conflict = ExpectedVersion.check(request.stream, request.expected, {
       lastVersion: lastVersionOf(record),
       deleted: record?.deleted ?? false

@@ -1,24 +1,19 @@
 /**
  * @strata/core: the EventStore and DocumentStore contract, typed events, composition layers and
- * the in-memory backend.
+ * the in-memory backend. Backend authors import the SPI from `@strata/core/backend`.
  *
  * @since 0.1.0
  */
 export * as Aggregate from "./Aggregate.ts"
-export * as AppendPlan from "./AppendPlan.ts"
 export * as Consumer from "./Consumer.ts"
-export * as DocumentCodec from "./DocumentCodec.ts"
 export * as DocumentQuery from "./DocumentQuery.ts"
 export * as DocumentStore from "./DocumentStore.ts"
 export * as Event from "./Event.ts"
 export * as EventCodec from "./EventCodec.ts"
 export * as EventStore from "./EventStore.ts"
 export * as ExpectedVersion from "./ExpectedVersion.ts"
-export * as Inputs from "./Inputs.ts"
 export * as MemoryStore from "./MemoryStore.ts"
 export * as Metrics from "./Metrics.ts"
 export * as Retry from "./Retry.ts"
 export * as StoreError from "./StoreError.ts"
 export * as StreamName from "./StreamName.ts"
-export * as Subscription from "./Subscription.ts"
-export * as Tracing from "./Tracing.ts"

@@ -148,9 +148,8 @@ const appendOne = (
     return Effect.flatMap(
       sql<StreamRow>`SELECT * FROM strata_streams WHERE stream = ${input.stream}`,
       ([stream]): Effect.Effect<AppendOneOutcome, SqlError> => {
-        if (stream !== undefined && stream.tombstoned === true) return Effect.succeed({ _tag: "Tombstoned" })
-        const last = stream === undefined ? -1n : BigInt(stream.last_version as bigint)
-        const state = { lastVersion: last < 0n ? undefined : last, deleted: stream?.deleted === true }
+        if (StreamGuard.tombstoned(stream)) return Effect.succeed({ _tag: "Tombstoned" })
+        const state = StreamGuard.state(stream)
         return retry && ExpectedVersion.matches(input.expected, state)
           ? appendOne(sql, input, false)
           : Effect.succeed({ _tag: "Conflict", actual: ExpectedVersion.actualVersion(state) })

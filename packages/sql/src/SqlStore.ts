@@ -10,20 +10,16 @@
  * @since 0.1.0
  */
 import {
-  AppendPlan,
   Consumer,
-  DocumentCodec,
   DocumentQuery,
   DocumentStore,
   Event,
   EventStore,
   ExpectedVersion,
-  Inputs,
   StoreError,
-  StreamName,
-  Subscription,
-  Tracing
+  StreamName
 } from "@strata/core"
+import { AppendPlan, DocumentCodec, Inputs, Replay, Subscription, Tracing } from "@strata/core/backend"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -40,7 +36,9 @@ import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import type { Dialect, DocumentWrite, Horizon, StreamRow } from "./Dialect.ts"
+import { big, bool, optionalBig } from "./internal/values.ts"
 import * as Migrations from "./Migrations.ts"
+import * as StreamGuard from "./StreamGuard.ts"
 
 /**
  * @category models
@@ -89,12 +87,6 @@ interface EventRow {
 }
 
 type Plan = AppendPlan.AppendPlan
-
-const big = (value: unknown): bigint => typeof value === "bigint" ? value : BigInt(value as string | number)
-const optionalBig = (value: unknown): bigint | undefined =>
-  value === null || value === undefined ? undefined : big(value)
-const bool = (value: unknown): boolean =>
-  value === true || value === 1 || value === 1n || value === "1" || value === "t"
 
 const eventColumns = "position, event_id, stream, version, type, data, metadata, created_at"
 
@@ -162,11 +154,6 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     createdAt: dialect.decodeTime(row.created_at)
   })
 
-  const stateOf = (row: StreamRow | undefined): ExpectedVersion.StreamState => {
-    const last = row === undefined ? -1n : big(row.last_version)
-    return { lastVersion: last < 0n ? undefined : last, deleted: row !== undefined && bool(row.deleted) }
-  }
-
   // ---- appends ----
 
   const insertChunks = <A extends Record<string, unknown>>(rows: ReadonlyArray<A>, columns: number) => {
@@ -193,10 +180,10 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
         for (const plan of plans) {
           const { stream } = plan.request
           const row = byName.get(stream)
-          if (row !== undefined && bool(row.tombstoned)) {
+          if (StreamGuard.tombstoned(row)) {
             return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
           }
-          const state = stateOf(row)
+          const state = StreamGuard.state(row)
           const conflict = ExpectedVersion.check(stream, plan.request.expected, state)
           if (conflict !== undefined) {
             return yield* conflict
@@ -364,11 +351,6 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
           : writeDocument(document.collection, document.id, document.json, document.expected)
       ).pipe(Effect.map(({ also, results }) => ({ results, documentVersion: also })))
 
-  type Replay =
-    | { readonly _tag: "New" }
-    | { readonly _tag: "Replay"; readonly result: EventStore.AppendResult }
-    | { readonly _tag: "Duplicate"; readonly eventId: string }
-
   // After a failed append: which parts were already stored by an earlier, identical append?
   const classify = (plans: ReadonlyArray<Plan>) =>
     Effect.gen(function*() {
@@ -384,25 +366,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
           found.set(row.event_id, { stream: row.stream, version: big(row.version), position: big(row.position) })
         }
       }
-      return plans.map((plan): Replay => {
-        const { prepared, request } = plan
-        const first = found.get(prepared[0].id)
-        if (first === undefined) {
-          const taken = prepared.find((event) => found.has(event.id))
-          return taken === undefined ? { _tag: "New" } : { _tag: "Duplicate", eventId: taken.id }
-        }
-        const replay = first.stream === request.stream && prepared.every((event, i) => {
-          const earlier = found.get(event.id)
-          return earlier !== undefined && earlier.stream === request.stream &&
-            earlier.version === first.version + BigInt(i)
-        })
-        if (!replay) return { _tag: "Duplicate", eventId: prepared[0].id }
-        const last = found.get(prepared[prepared.length - 1].id)!
-        return {
-          _tag: "Replay",
-          result: { stream: request.stream, nextExpectedVersion: last.version, position: last.position }
-        }
-      })
+      return plans.map((plan) => Replay.classifyPlan(plan, (id) => found.get(id)))
     })
 
   const commit = (
@@ -481,10 +445,10 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   const window = (stream: string) =>
     Effect.gen(function*() {
       const row = yield* streamRow(stream)
-      if (row !== undefined && bool(row.tombstoned)) {
+      if (StreamGuard.tombstoned(row)) {
         return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
       }
-      const { lastVersion } = stateOf(row)
+      const { lastVersion } = StreamGuard.state(row)
       const maxCount = optionalBig(row?.max_count)
       const first = Inputs.firstVisibleVersion(lastVersion, {
         truncateBefore: optionalBig(row?.truncate_before),
@@ -614,7 +578,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
             } ORDER BY version ASC LIMIT ${want}`
             return { events: rows.map(toRecorded) }
           }).pipe(Effect.catchTag("SqlError", unavailable("subscribe"))),
-        head: Effect.map(streamRow(stream), (row) => stateOf(row).lastVersion ?? -1n).pipe(
+        head: Effect.map(streamRow(stream), (row) => StreamGuard.state(row).lastVersion ?? -1n).pipe(
           Effect.catchTag("SqlError", unavailable("subscribe"))
         ),
         cursorOf: (event) => event.version,
@@ -674,7 +638,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     Effect.gen(function*() {
       yield* StreamName.make(stream)
       const row = yield* streamRow(stream).pipe(Effect.catchTag("SqlError", unavailable("streamInfo")))
-      const { lastVersion } = stateOf(row)
+      const { lastVersion } = StreamGuard.state(row)
       const status: EventStore.StreamStatus = row === undefined
         ? "missing"
         : bool(row.tombstoned)
@@ -707,8 +671,8 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   // After a guarded statement changed nothing: why? Re-read the row and apply the same rules.
   const diagnose = (stream: string, expected: ExpectedVersion.ExpectedVersion) =>
     Effect.map(streamRow(stream), (row) => {
-      if (row !== undefined && bool(row.tombstoned)) return new StoreError.StreamDeleted({ stream, tombstoned: true })
-      return ExpectedVersion.check(stream, expected, stateOf(row))
+      if (StreamGuard.tombstoned(row)) return new StoreError.StreamDeleted({ stream, tombstoned: true })
+      return ExpectedVersion.check(stream, expected, StreamGuard.state(row))
     })
 
   const deleteWith = (
@@ -774,7 +738,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
         } WHERE NOT strata_streams.tombstoned RETURNING *`
       if (rows.length === 0) {
         const row = yield* streamRow(stream)
-        if (row !== undefined && bool(row.tombstoned)) {
+        if (StreamGuard.tombstoned(row)) {
           return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
         }
       }
