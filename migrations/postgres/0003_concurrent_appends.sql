@@ -1,5 +1,5 @@
 -- Strata migration 3: concurrent_appends
--- Generated from packages/sql/src/Migrations.ts; a test keeps this file equal to it.
+-- Generated from Strata's Effect migrations by npm run migrations:write; a test keeps the two equal.
 -- Records itself in strata_migrations, so a store started later does not apply it again.
 
 CREATE TABLE IF NOT EXISTS strata_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL);

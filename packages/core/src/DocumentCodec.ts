@@ -9,7 +9,7 @@ import * as Schema from "effect/Schema"
 import * as DocumentQuery from "./DocumentQuery.ts"
 import type { Collection, Document, ExpectedDocument } from "./DocumentStore.ts"
 import * as Json from "./internal/json.ts"
-import { InvalidArgument, InvalidDocument } from "./StoreError.ts"
+import { DocumentConflict, InvalidArgument, InvalidDocument } from "./StoreError.ts"
 
 /**
  * The default largest document, as UTF-8 JSON.
@@ -95,3 +95,33 @@ export const expected = (value: ExpectedDocument | undefined): Effect.Effect<Exp
     : Effect.fail(
       new InvalidArgument({ operation: "put", detail: "expected must be \"any\", \"missing\" or a bigint >= 1" })
     )
+
+/**
+ * How an expected document state reads in a `DocumentConflict`: `any`, `missing` or `version N`.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const expectedLabel = (expected: ExpectedDocument): string =>
+  expected === "any" ? "any" : expected === "missing" ? "missing" : `version ${expected}`
+
+/**
+ * The expected-document rule: the conflict a write expecting `expected` meets when the stored
+ * document is at `actual` (`undefined`: none is stored), or `undefined` when the write may go ahead.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const conflict = (
+  collection: string,
+  id: string,
+  expected: ExpectedDocument,
+  actual: bigint | undefined
+): DocumentConflict | undefined => {
+  const ok = expected === "any" || (expected === "missing" ? actual === undefined : actual === expected)
+  if (ok) return undefined
+  const label = expectedLabel(expected)
+  return actual === undefined
+    ? new DocumentConflict({ collection, id, expected: label })
+    : new DocumentConflict({ collection, id, expected: label, actual })
+}

@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import type { D1Client } from "@effect/sql-d1/D1Client"
-import { type Dialect, SqliteDialect, StreamGuard } from "@strata/sql"
+import { type Dialect, Migrator, SqliteDialect, StreamGuard } from "@strata/sql"
 import type * as DialectTypes from "@strata/sql/Dialect"
 import * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
@@ -39,100 +39,105 @@ export const make = (client: D1Client): Dialect.Dialect => ({
   isUniqueViolation: (error) => /UNIQUE constraint failed/.test(describe(error)),
   isTransient: (error) =>
     error.isRetryable || /D1_ERROR.*(overloaded|reset|timeout)|Network connection lost/i.test(describe(error)),
-  appendBatch: (_sql, input) =>
-    Effect.gen(function*() {
-      const statements: Array<Statement.Statement<any>> = []
-      const reads: Array<{ index: number; stream: string }> = []
-      for (const append of input.appends) {
-        const { events, stream } = append
-        statements.push(client`INSERT INTO strata_streams (stream) VALUES (${stream}) ON CONFLICT (stream) DO NOTHING`)
-        statements.push(
-          client`INSERT INTO strata_guard (ok) SELECT CASE WHEN NOT tombstoned AND ${
-            StreamGuard.accepts(client, append.expected)
-          } THEN 1 ELSE 0 END FROM strata_streams WHERE stream = ${stream}`
-        )
-        events.forEach((event, i) => {
+  write: {
+    _tag: "Batched",
+    appendBatch: (_sql, input) =>
+      Effect.gen(function*() {
+        const statements: Array<Statement.Statement<any>> = []
+        const reads: Array<{ index: number; stream: string }> = []
+        for (const append of input.appends) {
+          const { events, stream } = append
           statements.push(
-            client`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
-              SELECT ${event.id}, stream, last_version + ${
-              i + 1
-            }, ${append.category}, ${event.type}, ${event.data}, ${event.metadata}, ${append.createdAt}
-              FROM strata_streams WHERE stream = ${stream}`
+            client`INSERT INTO strata_streams (stream) VALUES (${stream}) ON CONFLICT (stream) DO NOTHING`
           )
-        })
-        statements.push(
-          client`UPDATE strata_streams SET last_version = last_version + ${events.length}, deleted = 0 WHERE stream = ${stream}`
-        )
-      }
-      const document = input.document
-      if (document !== undefined) {
-        const { collection, expected, id, json } = document
-        if (expected === "missing") {
-          statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
+          statements.push(
+            client`INSERT INTO strata_guard (ok) SELECT CASE WHEN NOT tombstoned AND ${
+              StreamGuard.accepts(client, append.expected)
+            } THEN 1 ELSE 0 END FROM strata_streams WHERE stream = ${stream}`
+          )
+          events.forEach((event, i) => {
+            statements.push(
+              client`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
+              SELECT ${event.id}, stream, last_version + ${
+                i + 1
+              }, ${append.category}, ${event.type}, ${event.data}, ${event.metadata}, ${append.createdAt}
+              FROM strata_streams WHERE stream = ${stream}`
+            )
+          })
+          statements.push(
+            client`UPDATE strata_streams SET last_version = last_version + ${events.length}, deleted = 0 WHERE stream = ${stream}`
+          )
+        }
+        const document = input.document
+        if (document !== undefined) {
+          const { collection, expected, id, json } = document
+          if (expected === "missing") {
+            statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
             SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id}) THEN 0 ELSE 1 END`)
-        } else if (expected !== "any") {
-          statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
+          } else if (expected !== "any") {
+            statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
             SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id} AND version = ${expected})
             THEN 1 ELSE 0 END`)
-        }
-        statements.push(
-          client`INSERT INTO strata_documents (collection, id, version, data) VALUES (${collection}, ${id}, 1, ${json})
+          }
+          statements.push(
+            client`INSERT INTO strata_documents (collection, id, version, data) VALUES (${collection}, ${id}, 1, ${json})
           ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data`
+          )
+        }
+        statements.push(client`DELETE FROM strata_guard`)
+        for (const append of input.appends) {
+          reads.push({ index: statements.length, stream: append.stream })
+          statements.push(
+            client`SELECT version, position FROM strata_events WHERE event_id = ${
+              append.events[append.events.length - 1].id
+            }`
+          )
+        }
+        const documentRead = statements.length
+        if (document !== undefined) {
+          statements.push(
+            client`SELECT version FROM strata_documents WHERE collection = ${document.collection} AND id = ${document.id}`
+          )
+        }
+        const outcome = yield* client.batch(statements).pipe(
+          Effect.map((results) => ({ results })),
+          Effect.catchIf((error: SqlError) => guardFailed(error), () => Effect.succeed(undefined))
         )
-      }
-      statements.push(client`DELETE FROM strata_guard`)
-      for (const append of input.appends) {
-        reads.push({ index: statements.length, stream: append.stream })
-        statements.push(
-          client`SELECT version, position FROM strata_events WHERE event_id = ${
-            append.events[append.events.length - 1].id
-          }`
+        if (outcome === undefined) return { _tag: "GuardFailed" } as const
+        const rows = outcome.results as ReadonlyArray<ReadonlyArray<Record<string, unknown>>>
+        return {
+          _tag: "Ok",
+          results: reads.map(({ index, stream }) => ({
+            stream,
+            lastVersion: BigInt(rows[index][0].version as number),
+            position: BigInt(rows[index][0].position as number)
+          })),
+          documentVersion: document === undefined ? undefined : BigInt(rows[documentRead][0].version as number)
+        } satisfies DialectTypes.AppendBatchOutcome
+      }),
+    applyMigration: (sql, migration) =>
+      Effect.gen(function*() {
+        const isApplied = Effect.map(
+          sql<{ id: unknown }>`SELECT id FROM strata_migrations WHERE id = ${migration.id}`,
+          (rows) => rows.length > 0
         )
-      }
-      const documentRead = statements.length
-      if (document !== undefined) {
-        statements.push(
-          client`SELECT version FROM strata_documents WHERE collection = ${document.collection} AND id = ${document.id}`
+        yield* sql.unsafe(Migrator.ledger)
+        if (yield* isApplied) return false
+        const statements = [
+          ...migration.statements.map((statement) => client.unsafe(statement)),
+          client`INSERT INTO strata_migrations (id, name, applied_at) VALUES (${migration.id}, ${migration.name}, ${
+            new Date().toISOString()
+          })`
+        ]
+        // Another process may apply it between our check and our batch: then our batch fails as a
+        // whole (its CREATE TABLE or ledger row conflicts) and the ledger says it is done.
+        return yield* client.batch(statements).pipe(
+          Effect.as(true),
+          Effect.catchTag(
+            "SqlError",
+            (error) => Effect.flatMap(isApplied, (applied) => applied ? Effect.succeed(false) : Effect.fail(error))
+          )
         )
-      }
-      const outcome = yield* client.batch(statements).pipe(
-        Effect.map((results) => ({ results })),
-        Effect.catchIf((error: SqlError) => guardFailed(error), () => Effect.succeed(undefined))
-      )
-      if (outcome === undefined) return { _tag: "GuardFailed" } as const
-      const rows = outcome.results as ReadonlyArray<ReadonlyArray<Record<string, unknown>>>
-      return {
-        _tag: "Ok",
-        results: reads.map(({ index, stream }) => ({
-          stream,
-          lastVersion: BigInt(rows[index][0].version as number),
-          position: BigInt(rows[index][0].position as number)
-        })),
-        documentVersion: document === undefined ? undefined : BigInt(rows[documentRead][0].version as number)
-      } satisfies DialectTypes.AppendBatchOutcome
-    }),
-  applyMigration: (sql, migration) =>
-    Effect.gen(function*() {
-      const isApplied = Effect.map(
-        sql<{ id: unknown }>`SELECT id FROM strata_migrations WHERE id = ${migration.id}`,
-        (rows) => rows.length > 0
-      )
-      yield* sql.unsafe(
-        "CREATE TABLE IF NOT EXISTS strata_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)"
-      )
-      if (yield* isApplied) return false
-      const statements = [
-        ...migration.statements.map((statement) => client.unsafe(statement)),
-        client`INSERT INTO strata_migrations (id, name, applied_at) VALUES (${migration.id}, ${migration.name}, ${
-          new Date().toISOString()
-        })`
-      ]
-      // Another process may apply it between our check and our batch: then our batch fails as a
-      // whole (its CREATE TABLE or ledger row conflicts) and the ledger says it is done.
-      return yield* client.batch(statements).pipe(
-        Effect.as(true),
-        Effect.catchTag("SqlError", (error) =>
-          Effect.flatMap(isApplied, (applied) => applied ? Effect.succeed(false) : Effect.fail(error)))
-      )
-    })
+      })
+  }
 })

@@ -10,7 +10,6 @@ import * as D1Client from "@effect/sql-d1/D1Client"
 import type { DocumentStore, EventStore } from "@strata/core"
 import { SqlStore } from "@strata/sql"
 import type * as Config from "effect/Config"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -21,17 +20,13 @@ import * as D1Dialect from "./D1Dialect.ts"
  * @category models
  * @since 0.1.0
  */
-export interface D1StoreOptions {
+export interface D1StoreOptions extends SqlStore.StoreOptions {
   /**
    * Apply pending migrations when the layer starts. Default true. Set false when you apply
    * `migrations/sqlite` with `wrangler d1 migrations apply` (both record themselves in
    * `strata_migrations`, so mixing the two is also safe).
    */
   readonly migrate?: boolean | undefined
-  readonly maxEventBytes?: number | undefined
-  readonly pageSize?: number | undefined
-  /** How often live subscriptions look for appends made elsewhere. Default 250 ms. */
-  readonly pollInterval?: Duration.Input | undefined
 }
 
 type D1Database = D1Client.D1ClientConfig["db"]
@@ -104,8 +99,8 @@ export const layer = (
   EventStore.EventStore | DocumentStore.DocumentStore | D1Client.D1Client | SqlClient.SqlClient,
   SqlError | Config.ConfigError
 > => {
-  const { maxEventBytes, migrate, pageSize, pollInterval, ...client } = config
-  return layerFromClient({ maxEventBytes, migrate, pageSize, pollInterval }).pipe(
+  const [options, client] = SqlStore.splitOptions(config)
+  return layerFromClient(options).pipe(
     Layer.provideMerge(D1Client.layer({ ...client, db: bindable(client.db) }))
   )
 }

@@ -1,6 +1,11 @@
 /**
- * @strata/postgres: Strata on PostgreSQL.
+ * @strata/postgres: Strata on PostgreSQL: the store layer, the dialect, its migrations, the
+ * gap-free read horizon and the LISTEN/NOTIFY wake-ups.
  *
  * @since 0.1.0
  */
+export * as PgDialect from "./PgDialect.ts"
+export * as PgHorizon from "./PgHorizon.ts"
+export * as PgMigrations from "./PgMigrations.ts"
+export * as PgNotifier from "./PgNotifier.ts"
 export * as PgStore from "./PgStore.ts"

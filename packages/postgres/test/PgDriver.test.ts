@@ -3,7 +3,7 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as PgTypes from "@effect/sql-pg/PgTypes"
 import { assert, describe, it } from "@effect/vitest"
-import { PgDialect } from "@strata/sql"
+import { PgDialect } from "@strata/postgres"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"

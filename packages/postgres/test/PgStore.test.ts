@@ -6,8 +6,8 @@
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, layer } from "@effect/vitest"
 import { DocumentStore, Event, EventStore, ExpectedVersion, Retry } from "@strata/core"
-import { PgStore } from "@strata/postgres"
-import { Migrations, PgDialect, SqlStore } from "@strata/sql"
+import { PgDialect, PgMigrations, PgStore } from "@strata/postgres"
+import { Migrator, SqlStore } from "@strata/sql"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -59,7 +59,7 @@ const otherProcess = (options: PgStore.PgStoreOptions) =>
 
 /** Blocks the next append at its announcement until this transaction ends. */
 const holdNextAnnouncement = (client: SqlClient.SqlClient) =>
-  client`SELECT pg_advisory_xact_lock(${client.literal(Migrations.announcementKey)})`
+  client`SELECT pg_advisory_xact_lock(${client.literal(PgMigrations.announcementKey)})`
 
 layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStore", (it) => {
   describe("global order", () => {
@@ -175,7 +175,7 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         const announced = yield* Deferred.make<void>()
         const release = yield* Deferred.make<void>()
         const inFlight = yield* other.withTransaction(Effect.gen(function*() {
-          yield* other`SELECT pg_advisory_xact_lock_shared(${other.literal(Migrations.announcementKey)})`
+          yield* other`SELECT pg_advisory_xact_lock_shared(${other.literal(PgMigrations.announcementKey)})`
           yield* Deferred.succeed(announced, undefined)
           yield* Deferred.await(release)
         })).pipe(Effect.forkChild)
@@ -393,7 +393,7 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         const applied = yield* Effect.forEach([1, 2, 3, 4], () =>
           Effect.scoped(Effect.gen(function*() {
             const client = yield* PgClient.make({ url: Redacted.make(url.toString()), maxConnections: 1 })
-            return yield* Migrations.run(PgDialect.dialect).pipe(Effect.provideService(SqlClient.SqlClient, client))
+            return yield* Migrator.run(PgDialect.dialect).pipe(Effect.provideService(SqlClient.SqlClient, client))
           })).pipe(Effect.provide(Reactivity.layer)), { concurrency: 4 })
         assert.deepStrictEqual(applied.flat().sort(), PgDialect.dialect.migrations.map((m) => m.id))
         const check = yield* Effect.scoped(Effect.gen(function*() {
@@ -408,7 +408,7 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         const url = yield* freshDatabase
         yield* Effect.scoped(Effect.gen(function*() {
           const client = yield* PgClient.make({ url: Redacted.make(url.toString()), maxConnections: 2 })
-          yield* Migrations.run(PgDialect.dialect).pipe(Effect.provideService(SqlClient.SqlClient, client))
+          yield* Migrator.run(PgDialect.dialect).pipe(Effect.provideService(SqlClient.SqlClient, client))
           const last = 2n ** 48n - 1n
           yield* client`SELECT setval('strata_events_position_seq', ${last - 1n})`
           const { eventStore: store } = yield* SqlStore.make({ dialect: PgDialect.dialect, backend: "postgres" }).pipe(

@@ -1,7 +1,8 @@
 /**
  * The seam between Strata's one SQL implementation and each database: schema, value encodings,
- * JSON field expressions for document queries, and the locking and read-horizon hooks that differ.
- * Everything else (the append algorithm, reads, subscriptions, documents) is shared.
+ * JSON field expressions for document queries, the write strategy (transaction or atomic batch)
+ * and the read horizon. Everything else (the append algorithm, reads, subscriptions, documents) is
+ * shared.
  *
  * @since 0.1.0
  */
@@ -10,18 +11,7 @@ import type * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
-
-/**
- * A schema migration: statements applied in one transaction, recorded in `strata_migrations`.
- *
- * @category models
- * @since 0.1.0
- */
-export interface Migration {
-  readonly id: number
-  readonly name: string
-  readonly statements: ReadonlyArray<string>
-}
+import type { Migration } from "./Migrator.ts"
 
 /**
  * The SQL expressions for one JSON field of a document, for filtering and keyset ordering.
@@ -37,30 +27,16 @@ export interface FieldExpressions {
   readonly str: string
   /** Indexable expressions to declare for this field. */
   readonly indexed: ReadonlyArray<string>
-  readonly equals: (sql: SqlClient.SqlClient, value: string | number | boolean | null) => Statement.Fragment
+  readonly equals: (sql: Statement.Constructor, value: string | number | boolean | null) => Statement.Fragment
   readonly compare: (
-    sql: SqlClient.SqlClient,
+    sql: Statement.Constructor,
     op: "gt" | "gte" | "lt" | "lte",
     value: string | number
   ) => Statement.Fragment
 }
 
 /**
- * @category models
- * @since 0.1.0
- */
-export interface StreamRow {
-  readonly stream: string
-  readonly last_version: unknown
-  readonly deleted: unknown
-  readonly tombstoned: unknown
-  readonly truncate_before: unknown
-  readonly max_count: unknown
-  readonly max_age_ms: unknown
-}
-
-/**
- * One stream's append as a single round trip (see {@link Dialect.appendOne}).
+ * One stream's append as a single round trip (see {@link Transactional.appendOne}) or one part of a batch.
  *
  * @category models
  * @since 0.1.0
@@ -136,60 +112,86 @@ export interface Horizon {
 }
 
 /**
+ * How a database writes several statements atomically: in an interactive transaction (PostgreSQL,
+ * SQLite), or as one atomic batch whose own statements enforce every check (D1, which has no
+ * transactions). Chosen once per dialect, so the difference is visible in one type.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type WriteStrategy = Transactional | Batched
+
+/**
+ * Writes run in a transaction: lock the stream rows, check, insert, move the rows, commit.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Transactional {
+  readonly _tag: "Transactional"
+  /**
+   * Reads and locks the rows of `streams` (`Rows.StreamRow`s, undecoded) for the rest of the
+   * transaction (creating them where the database locks rows, so concurrent appenders to a new
+   * stream serialise too).
+   */
+  readonly lockStreams: (
+    sql: SqlClient.SqlClient,
+    streams: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
+  /** Runs right before events are inserted, inside the transaction (PostgreSQL: announces the append). */
+  readonly beforeInsert: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
+  /**
+   * Optional fast path for a single-stream append: one round trip that runs the same checks and
+   * writes as the transaction (PostgreSQL: one statement of CTEs). The conformance suite holds both
+   * paths to the same behaviour.
+   */
+  readonly appendOne?:
+    | ((
+      sql: SqlClient.SqlClient,
+      input: AppendOneInput
+    ) => Effect.Effect<AppendOneOutcome, SqlError>)
+    | undefined
+  /** Serialises concurrent migration runs, inside their transaction. */
+  readonly lockMigrations: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
+}
+
+/**
+ * Every multi-statement write (multi-stream appends, documents with events) is one atomic batch.
+ * Consumer checkpoints cannot share a transaction with the handler's SQL here.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Batched {
+  readonly _tag: "Batched"
+  readonly appendBatch: (
+    sql: SqlClient.SqlClient,
+    input: AppendBatchInput
+  ) => Effect.Effect<AppendBatchOutcome, SqlError>
+  /** Applies one migration atomically if `strata_migrations` lacks it, returning whether it did. */
+  readonly applyMigration: (sql: SqlClient.SqlClient, migration: Migration) => Effect.Effect<boolean, SqlError>
+}
+
+/**
  * @category models
  * @since 0.1.0
  */
 export interface Dialect {
   readonly name: "postgres" | "sqlite"
   readonly migrations: ReadonlyArray<Migration>
+  readonly write: WriteStrategy
   /** A timestamp parameter from epoch milliseconds. */
   readonly time: (millis: number) => unknown
   readonly decodeTime: (value: unknown) => Date
-  /** A JSON text parameter for an event/snapshot column. */
-  readonly json: (sql: SqlClient.SqlClient, text: string) => Statement.Fragment
   /** A JSON text parameter for a document column (indexed JSON where the database has one). */
-  readonly document: (sql: SqlClient.SqlClient, text: string) => Statement.Fragment
+  readonly document: (sql: Statement.Constructor, text: string) => Statement.Fragment
   readonly decodeJson: (value: unknown) => unknown
-  /**
-   * Reads and locks the rows of `streams` for the rest of the transaction (creating them where
-   * the database locks rows, so concurrent appenders to a new stream serialise too).
-   */
-  readonly lockStreams: (
-    sql: SqlClient.SqlClient,
-    streams: ReadonlyArray<string>
-  ) => Effect.Effect<ReadonlyArray<StreamRow>, SqlError>
-  /**
-   * Optional fast path for a single-stream append: one round trip that runs the same checks and
-   * writes as the shared transaction (PostgreSQL: one statement of CTEs). The conformance
-   * suite holds both paths to the same behaviour.
-   */
-  readonly appendOne?: (
-    sql: SqlClient.SqlClient,
-    input: AppendOneInput
-  ) => Effect.Effect<AppendOneOutcome, SqlError>
-  /**
-   * For databases without interactive transactions: every multi-stream append and every
-   * document-with-events write goes through this one atomic batch instead of a transaction.
-   */
-  readonly appendBatch?: (
-    sql: SqlClient.SqlClient,
-    input: AppendBatchInput
-  ) => Effect.Effect<AppendBatchOutcome, SqlError>
-  /**
-   * For databases without transactions: applies one migration atomically if `strata_migrations`
-   * lacks it, returning whether it did.
-   */
-  readonly applyMigration?: (sql: SqlClient.SqlClient, migration: Migration) => Effect.Effect<boolean, SqlError>
-  /** Runs right before events are inserted, inside the transaction (PostgreSQL: announces the append). */
-  readonly beforeInsert: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
   /**
    * For databases where positions can become visible out of order (PostgreSQL): the bound below
    * which every position is settled. Global reads stop below it and take it in an earlier statement
    * than the read. Without it, every visible position is settled (SQLite and D1 have one writer).
    */
-  readonly horizon?: (sql: SqlClient.SqlClient) => Effect.Effect<Horizon, SqlError>
-  /** Serialises concurrent migration runs, inside their transaction. */
-  readonly lockMigrations: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
+  readonly horizon?: ((sql: SqlClient.SqlClient) => Effect.Effect<Horizon, SqlError>) | undefined
   /** Makes text comparisons and ordering use code point order (PostgreSQL: `COLLATE "C"`). */
   readonly binary: string
   /** The largest integer the database stores and binds exactly (2^63 - 1; D1: 2^53 - 1). */
@@ -203,8 +205,6 @@ export interface Dialect {
   readonly isTransient: (error: SqlError) => boolean
   /** Whether an error is a UNIQUE violation (drivers that do not classify it need the message). */
   readonly isUniqueViolation: (error: SqlError) => boolean
-  /** Appended to a document SELECT that precedes a write. */
-  readonly forUpdate: string
   /** Expressions for a validated document field path. */
   readonly field: (path: ReadonlyArray<string>) => FieldExpressions
   /** Index DDL for a declared document index. */

@@ -6,8 +6,8 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import type { Dialect, FieldExpressions, StreamRow } from "./Dialect.ts"
-import * as Migrations from "./Migrations.ts"
+import type { Dialect, FieldExpressions } from "./Dialect.ts"
+import * as SqliteMigrations from "./SqliteMigrations.ts"
 
 const field = (path: ReadonlyArray<string>): FieldExpressions => {
   // Paths are validated identifiers, so the JSON path can be inlined (and match declared indexes).
@@ -42,16 +42,18 @@ const field = (path: ReadonlyArray<string>): FieldExpressions => {
  */
 export const dialect: Dialect = {
   name: "sqlite",
-  migrations: Migrations.sqlite,
+  migrations: SqliteMigrations.migrations,
+  write: {
+    _tag: "Transactional",
+    // The write transaction (BEGIN IMMEDIATE) already excludes every other writer.
+    lockStreams: (sql, streams) => sql`SELECT * FROM strata_streams WHERE ${sql.in("stream", streams)}`,
+    beforeInsert: () => Effect.void,
+    lockMigrations: () => Effect.void
+  },
   time: (millis) => millis,
   decodeTime: (value) => new Date(Number(value)),
-  json: (sql, text) => sql`${text}`,
   document: (sql, text) => sql`${text}`,
   decodeJson: (value) => typeof value === "string" ? JSON.parse(value) : value,
-  // The write transaction (BEGIN IMMEDIATE) already excludes every other writer.
-  lockStreams: (sql, streams) => sql<StreamRow>`SELECT * FROM strata_streams WHERE ${sql.in("stream", streams)}`,
-  beforeInsert: () => Effect.void,
-  lockMigrations: () => Effect.void,
   binary: "",
   maxInteger: 9_223_372_036_854_775_807n,
   maxParams: 32_766,
@@ -59,7 +61,6 @@ export const dialect: Dialect = {
   isUniqueViolation: (error) =>
     error.reason._tag === "UniqueViolation" ||
     /UNIQUE constraint failed/.test(String(error.reason.message ?? error.message)),
-  forUpdate: "",
   field,
   createIndex: (collection, name, expressions) =>
     `CREATE INDEX IF NOT EXISTS ${name} ON strata_documents (collection, ${

@@ -7,10 +7,8 @@
  * @since 0.1.0
  */
 import type { ExpectedVersion } from "@strata/core"
-import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Statement from "effect/sql/Statement"
-import type { StreamRow } from "./Dialect.ts"
-import { big, bool } from "./internal/values.ts"
+import type { StreamRow } from "./Rows.ts"
 
 /**
  * The state ExpectedVersion checks against, from a stream row (none: the stream never existed).
@@ -19,8 +17,8 @@ import { big, bool } from "./internal/values.ts"
  * @since 0.1.0
  */
 export const state = (row: StreamRow | undefined): ExpectedVersion.StreamState => {
-  const last = row === undefined ? -1n : big(row.last_version)
-  return { lastVersion: last < 0n ? undefined : last, deleted: row !== undefined && bool(row.deleted) }
+  const last = row === undefined ? -1n : row.last_version
+  return { lastVersion: last < 0n ? undefined : last, deleted: row !== undefined && row.deleted }
 }
 
 /**
@@ -29,7 +27,7 @@ export const state = (row: StreamRow | undefined): ExpectedVersion.StreamState =
  * @category guards
  * @since 0.1.0
  */
-export const tombstoned = (row: StreamRow | undefined): boolean => row !== undefined && bool(row.tombstoned)
+export const tombstoned = (row: StreamRow | undefined): boolean => row !== undefined && row.tombstoned
 
 /**
  * Whether the stream row (columns prefixed with `row`, e.g. `"t."`) accepts `expected`.
@@ -38,7 +36,7 @@ export const tombstoned = (row: StreamRow | undefined): boolean => row !== undef
  * @since 0.1.0
  */
 export const accepts = (
-  sql: SqlClient.SqlClient,
+  sql: Statement.Constructor,
   expected: ExpectedVersion.ExpectedVersion,
   row = ""
 ): Statement.Fragment => {

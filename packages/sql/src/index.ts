@@ -1,12 +1,15 @@
 /**
  * @strata/sql: the one SQL implementation of Strata's EventStore and DocumentStore, with a Dialect
- * seam for PostgreSQL, SQLite and D1.
+ * seam; the SQLite dialect (shared by the embedded backend and D1) and the migration runner.
  *
  * @since 0.1.0
  */
+export * as Checkpoints from "./Checkpoints.ts"
 export * as Dialect from "./Dialect.ts"
-export * as Migrations from "./Migrations.ts"
-export * as PgDialect from "./PgDialect.ts"
+export * as DocumentSql from "./DocumentSql.ts"
+export * as Migrator from "./Migrator.ts"
+export * as Rows from "./Rows.ts"
 export * as SqliteDialect from "./SqliteDialect.ts"
+export * as SqliteMigrations from "./SqliteMigrations.ts"
 export * as SqlStore from "./SqlStore.ts"
 export * as StreamGuard from "./StreamGuard.ts"

@@ -9,7 +9,6 @@
 import type { DocumentStore, EventStore } from "@strata/core"
 import { SqliteDialect, SqlStore } from "@strata/sql"
 import type * as Config from "effect/Config"
-import type * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
@@ -19,14 +18,7 @@ import * as SqliteClient from "./SqliteClient.ts"
  * @category models
  * @since 0.1.0
  */
-export interface SqliteStoreOptions {
-  /** Apply pending migrations when the layer starts. Default true. */
-  readonly migrate?: boolean | undefined
-  readonly maxEventBytes?: number | undefined
-  readonly pageSize?: number | undefined
-  /** How often live subscriptions look for appends from other processes. Default 250 ms. */
-  readonly pollInterval?: Duration.Input | undefined
-}
+export interface SqliteStoreOptions extends SqlStore.StoreOptions {}
 
 /**
  * Both stores over the SqlClient in context (a SQLite one). Give that client `safeIntegers: true`
@@ -57,8 +49,8 @@ export const layer = (
   EventStore.EventStore | DocumentStore.DocumentStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
   SqlError
 > => {
-  const { maxEventBytes, migrate, pageSize, pollInterval, ...client } = config
-  return layerFromClient({ maxEventBytes, migrate, pageSize, pollInterval }).pipe(
+  const [options, client] = SqlStore.splitOptions(config)
+  return layerFromClient(options).pipe(
     Layer.provideMerge(SqliteClient.layer({ safeIntegers: true, ...client }))
   )
 }

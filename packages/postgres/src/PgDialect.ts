@@ -1,37 +1,23 @@
 /**
  * The PostgreSQL dialect: json for events (stored byte for byte), jsonb with expression indexes for
- * documents, row locks on stream rows, and a read horizon that keeps the global log gap-free while
- * appends commit concurrently.
- *
- * Why a horizon: a position from a sequence is taken at INSERT but becomes visible at COMMIT, so
- * concurrent appenders commit out of position order, and a reader paging by `position > cursor`
- * would skip the late committer forever. So before it takes a position, an append announces itself:
- * a transaction-scoped shared advisory lock whose key carries the sequence's last value (a lower
- * bound of every position the append will take), held until it commits or rolls back. A reader
- * reads the sequence, then the announced keys in `pg_locks`, in that order (`strata_horizon`):
- * every position below min(last value + 1, smallest key) is committed or abandoned, and it reads
- * only those, in a later statement. An append that announces after the sequence was read takes a
- * position above it; one that announced before is either still in `pg_locks` or already visible.
- *
- * Only appends in flight hold readers back: a transaction that never appends (any other work on
- * the server, however long) takes no such lock. A transaction that wrote elsewhere before it
- * appends is no different, since positions come from the sequence after the announcement, not from
- * transaction ids. Appends take no exclusive lock, so their commits share WAL flushes.
+ * documents, row locks on stream rows, single-stream appends as one statement, and the read horizon
+ * of `PgHorizon` that keeps the global log gap-free while appends commit concurrently.
  *
  * NOTIFY is not sent from the append transaction (a transaction that notifies holds a
- * database-wide lock through its commit, which would serialise appends again); PgStore sends one
- * coalesced NOTIFY after commits instead.
+ * database-wide lock through its commit, which would serialise appends again); `PgNotifier` sends
+ * one coalesced NOTIFY after commits instead.
  *
  * @since 0.1.0
  */
 import { ExpectedVersion } from "@strata/core"
+import { Rows, StreamGuard } from "@strata/sql"
+import type { AppendOneInput, AppendOneOutcome, Dialect, FieldExpressions } from "@strata/sql/Dialect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import type { AppendOneInput, AppendOneOutcome, Dialect, FieldExpressions, Horizon, StreamRow } from "./Dialect.ts"
-import * as Migrations from "./Migrations.ts"
-import * as StreamGuard from "./StreamGuard.ts"
+import * as PgHorizon from "./PgHorizon.ts"
+import * as PgMigrations from "./PgMigrations.ts"
 
 /**
  * The advisory lock key that serialises migration runs.
@@ -40,14 +26,6 @@ import * as StreamGuard from "./StreamGuard.ts"
  * @since 0.1.0
  */
 export const migrationLockKey = 0x737472617462
-
-/**
- * The NOTIFY channel that wakes subscribers after appends commit.
- *
- * @category constants
- * @since 0.1.0
- */
-export const channel = "strata_events"
 
 const field = (path: ReadonlyArray<string>): FieldExpressions => {
   // Paths are validated identifiers (DocumentQuery.fieldPathPattern), so inlining them is safe and
@@ -91,11 +69,6 @@ const errorText = (error: SqlError): string => {
   return `${error.reason.message ?? ""} ${error.message} ${cause instanceof Error ? cause.message : String(cause)}`
 }
 
-// The announcement (see the module doc), written inline rather than by calling strata_announce():
-// the plpgsql call costs the server ~12% of an append. Migrations 3 and 4 keep the function for
-// processes on older versions; both take the same key.
-const announcement = `pg_advisory_xact_lock_shared(${Migrations.announcementKey})`
-
 // A single-stream append as ONE plain-SQL statement (no plpgsql: the strata_append function, kept for
 // processes on older versions, cost the server more per append). The CTEs run in data order: move the
 // stream row (upsert for modes that accept a new stream, else UPDATE; either locks it), announce
@@ -103,7 +76,7 @@ const announcement = `pg_advisory_xact_lock_shared(${Migrations.announcementKey}
 // moves nothing, so nothing is inserted and `base` is NULL.
 // Events travel as arrays, not one JSON document: json_array_elements would reject \u0000 in data.
 const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
-  const announce = sql.literal(announcement)
+  const announce = sql.literal(PgHorizon.announcement)
   const { events, stream } = input
   const count = events.length
   const accepts = StreamGuard.accepts(sql, input.expected, "t.")
@@ -130,6 +103,8 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
     SELECT (SELECT base FROM announced) AS base, (SELECT max(position) FROM inserted) AS last_position`
 }
 
+const decodeStream = Rows.decodeFirst(Rows.StreamRow)
+
 const appendOne = (
   sql: SqlClient.SqlClient,
   input: AppendOneInput,
@@ -146,8 +121,8 @@ const appendOne = (
     // Say why. The row may have been created by another append after the statement looked (an
     // UPDATE does not wait for uncommitted inserts): if it passes the check now, go round once more.
     return Effect.flatMap(
-      sql<StreamRow>`SELECT * FROM strata_streams WHERE stream = ${input.stream}`,
-      ([stream]): Effect.Effect<AppendOneOutcome, SqlError> => {
+      decodeStream(sql`SELECT * FROM strata_streams WHERE stream = ${input.stream}`),
+      (stream): Effect.Effect<AppendOneOutcome, SqlError> => {
         if (StreamGuard.tombstoned(stream)) return Effect.succeed({ _tag: "Tombstoned" })
         const state = StreamGuard.state(stream)
         return retry && ExpectedVersion.matches(input.expected, state)
@@ -163,36 +138,33 @@ const appendOne = (
  */
 export const dialect: Dialect = {
   name: "postgres",
-  migrations: Migrations.postgres,
+  migrations: PgMigrations.migrations,
+  write: {
+    _tag: "Transactional",
+    lockStreams: (sql, streams) =>
+      // Sorted, so two multi-stream appends lock rows in the same order and cannot deadlock.
+      sql`INSERT INTO strata_streams ${
+        sql.insert(
+          [...streams].sort().map((stream) => ({ stream })) as unknown as NonEmptyReadonlyArray<{ stream: string }>
+        )
+      } ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream RETURNING *`,
+    appendOne: (sql, input) => appendOne(sql, input, true),
+    beforeInsert: PgHorizon.announce,
+    lockMigrations: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${migrationLockKey})`)
+  },
   // A Date binds as a binary timestamptz (same instant, ms precision): no ISO formatting here, no parsing on the server.
   time: (millis) => new Date(millis),
   decodeTime: (value) => value instanceof Date ? value : new Date(String(value)),
-  json: (sql, text) => sql`${text}::json`,
   document: (sql, text) => sql`${text}::jsonb`,
   // The driver parses json and jsonb columns itself.
   decodeJson: (value) => value,
-  lockStreams: (sql, streams) =>
-    // Sorted, so two multi-stream appends lock rows in the same order and cannot deadlock.
-    sql<StreamRow>`INSERT INTO strata_streams ${
-      sql.insert(
-        [...streams].sort().map((stream) => ({ stream })) as unknown as NonEmptyReadonlyArray<{ stream: string }>
-      )
-    } ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream RETURNING *`,
-  appendOne: (sql, input) => appendOne(sql, input, true),
-  beforeInsert: (sql) => Effect.asVoid(sql`SELECT ${sql.literal(announcement)}`),
-  horizon: (sql) =>
-    Effect.map(
-      sql<{ settled: unknown; pending: boolean }>`SELECT settled, pending FROM strata_horizon()`,
-      ([row]): Horizon => ({ settled: BigInt(row.settled as bigint), pending: row.pending })
-    ),
-  lockMigrations: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${migrationLockKey})`),
+  horizon: PgHorizon.read,
   binary: " COLLATE \"C\"",
   maxInteger: 9_223_372_036_854_775_807n,
   maxParams: 65_535,
   isTransient: (error) =>
     error.isRetryable || transientCodes.test(sqlState(error)) || lostConnection.test(errorText(error)),
   isUniqueViolation: (error) => error.reason._tag === "UniqueViolation",
-  forUpdate: "FOR UPDATE",
   field,
   createIndex: (collection, name, expressions) =>
     `CREATE INDEX IF NOT EXISTS ${name} ON strata_documents (${

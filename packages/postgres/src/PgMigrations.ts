@@ -1,26 +1,10 @@
 /**
- * The schema, as migrations per dialect, and the Effect that applies them.
- *
- * The same statements are checked in under `migrations/<dialect>/` for DBAs and for
- * `wrangler d1 migrations apply`; a test keeps the two equal. Runs are safe when several processes
- * start at once: each run holds the dialect's migration lock (PostgreSQL: an advisory lock;
- * SQLite: the write transaction) and applies only what `strata_migrations` lacks.
+ * The PostgreSQL schema as migrations, including the announcement/horizon functions of the gap-free
+ * global order (see `PgDialect`), and the announcement key appends lock with.
  *
  * @since 0.1.0
  */
-import * as Effect from "effect/Effect"
-import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
-import type { Dialect, Migration } from "./Dialect.ts"
-
-/**
- * The bookkeeping table, created before anything else.
- *
- * @category constants
- * @since 0.1.0
- */
-export const ledger =
-  "CREATE TABLE IF NOT EXISTS strata_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)"
+import type { Migration } from "@strata/sql/Migrator"
 
 // Whether the stream row `t` accepts p_expected (ExpectedVersion's rules in SQL).
 const streamAccepts = `NOT t.tombstoned AND (
@@ -135,7 +119,7 @@ $$`
  * @category migrations
  * @since 0.1.0
  */
-export const postgres: ReadonlyArray<Migration> = [
+export const migrations: ReadonlyArray<Migration> = [
   {
     id: 1,
     name: "create_event_store",
@@ -272,125 +256,3 @@ $$`,
     ]
   }
 ]
-
-/**
- * SQLite and D1: JSON as text, times as epoch milliseconds, AUTOINCREMENT so positions are never reused.
- *
- * @category migrations
- * @since 0.1.0
- */
-export const sqlite: ReadonlyArray<Migration> = [
-  {
-    id: 1,
-    name: "create_event_store",
-    statements: [
-      `CREATE TABLE strata_streams (
-  stream TEXT PRIMARY KEY,
-  last_version INTEGER NOT NULL DEFAULT -1,
-  deleted INTEGER NOT NULL DEFAULT 0,
-  tombstoned INTEGER NOT NULL DEFAULT 0,
-  truncate_before INTEGER,
-  max_count INTEGER,
-  max_age_ms INTEGER
-)`,
-      `CREATE TABLE strata_events (
-  position INTEGER PRIMARY KEY AUTOINCREMENT,
-  event_id TEXT NOT NULL UNIQUE,
-  stream TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  category TEXT NOT NULL,
-  type TEXT NOT NULL,
-  data TEXT NOT NULL,
-  metadata TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  UNIQUE (stream, version)
-)`,
-      "CREATE INDEX strata_events_type_position ON strata_events (type, position)",
-      "CREATE INDEX strata_events_category_position ON strata_events (category, position)",
-      `CREATE TABLE strata_snapshots (
-  stream TEXT PRIMARY KEY,
-  version INTEGER NOT NULL,
-  state TEXT NOT NULL,
-  schema_version INTEGER NOT NULL,
-  created_at INTEGER NOT NULL
-)`,
-      `CREATE TABLE strata_checkpoints (
-  name TEXT PRIMARY KEY,
-  position INTEGER NOT NULL
-)`,
-      `CREATE TABLE strata_documents (
-  collection TEXT NOT NULL,
-  id TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  data TEXT NOT NULL,
-  PRIMARY KEY (collection, id)
-)`
-    ]
-  },
-  {
-    id: 2,
-    name: "guard_table",
-    statements: [
-      // For databases without transactions (D1): a batch inserts 0 here when a check fails, the CHECK
-      // aborts the whole batch, and a successful batch deletes its 1s again. Always empty at rest.
-      "CREATE TABLE strata_guard (ok INTEGER NOT NULL CHECK (ok = 1))"
-    ]
-  }
-]
-
-/**
- * One migration as a plain SQL file (what `migrations/<dialect>/NNNN_name.sql` holds).
- *
- * @category rendering
- * @since 0.1.0
- */
-export const render = (migration: Migration): string =>
-  `-- Strata migration ${migration.id}: ${migration.name}\n` +
-  `-- Generated from packages/sql/src/Migrations.ts; a test keeps this file equal to it.\n` +
-  `-- Records itself in strata_migrations, so a store started later does not apply it again.\n\n` +
-  [
-    ledger,
-    ...migration.statements,
-    `INSERT INTO strata_migrations (id, name, applied_at) VALUES (${migration.id}, '${migration.name}', CURRENT_TIMESTAMP)`
-  ].map((statement) => `${statement};\n`).join("\n")
-
-/**
- * The file name of a migration: `0001_create_event_store.sql`.
- *
- * @category rendering
- * @since 0.1.0
- */
-export const fileName = (migration: Migration): string =>
-  `${String(migration.id).padStart(4, "0")}_${migration.name}.sql`
-
-/**
- * Applies the pending migrations of `dialect`, each in its own transaction under the migration
- * lock. Returns the ids it applied (empty when the schema was already current).
- *
- * @category migrations
- * @since 0.1.0
- */
-export const run = (dialect: Dialect): Effect.Effect<ReadonlyArray<number>, SqlError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const applied: Array<number> = []
-    for (const migration of dialect.migrations) {
-      if (dialect.applyMigration !== undefined) {
-        if (yield* dialect.applyMigration(sql, migration)) applied.push(migration.id)
-        continue
-      }
-      const done = yield* sql.withTransaction(Effect.gen(function*() {
-        yield* dialect.lockMigrations(sql)
-        yield* sql.unsafe(ledger)
-        const rows = yield* sql<{ id: unknown }>`SELECT id FROM strata_migrations WHERE id = ${migration.id}`
-        if (rows.length > 0) return false
-        for (const statement of migration.statements) yield* sql.unsafe(statement)
-        yield* sql`INSERT INTO strata_migrations (id, name, applied_at) VALUES (${migration.id}, ${migration.name}, ${
-          new Date().toISOString()
-        })`
-        return true
-      }))
-      if (done) applied.push(migration.id)
-    }
-    return applied
-  }).pipe(Effect.withSpan("strata.migrate", { attributes: { "strata.dialect": dialect.name } }))

@@ -1,0 +1,72 @@
+/**
+ * The SQLite schema, shared by the embedded backend and D1 (and by `migrations/sqlite/` for
+ * `wrangler d1 migrations apply`).
+ *
+ * @since 0.1.0
+ */
+import type { Migration } from "./Migrator.ts"
+
+/**
+ * SQLite and D1: JSON as text, times as epoch milliseconds, AUTOINCREMENT so positions are never reused.
+ *
+ * @category migrations
+ * @since 0.1.0
+ */
+export const migrations: ReadonlyArray<Migration> = [
+  {
+    id: 1,
+    name: "create_event_store",
+    statements: [
+      `CREATE TABLE strata_streams (
+  stream TEXT PRIMARY KEY,
+  last_version INTEGER NOT NULL DEFAULT -1,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  tombstoned INTEGER NOT NULL DEFAULT 0,
+  truncate_before INTEGER,
+  max_count INTEGER,
+  max_age_ms INTEGER
+)`,
+      `CREATE TABLE strata_events (
+  position INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL UNIQUE,
+  stream TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  category TEXT NOT NULL,
+  type TEXT NOT NULL,
+  data TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE (stream, version)
+)`,
+      "CREATE INDEX strata_events_type_position ON strata_events (type, position)",
+      "CREATE INDEX strata_events_category_position ON strata_events (category, position)",
+      `CREATE TABLE strata_snapshots (
+  stream TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  schema_version INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+)`,
+      `CREATE TABLE strata_checkpoints (
+  name TEXT PRIMARY KEY,
+  position INTEGER NOT NULL
+)`,
+      `CREATE TABLE strata_documents (
+  collection TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (collection, id)
+)`
+    ]
+  },
+  {
+    id: 2,
+    name: "guard_table",
+    statements: [
+      // For databases without transactions (D1): a batch inserts 0 here when a check fails, the CHECK
+      // aborts the whole batch, and a successful batch deletes its 1s again. Always empty at rest.
+      "CREATE TABLE strata_guard (ok INTEGER NOT NULL CHECK (ok = 1))"
+    ]
+  }
+]

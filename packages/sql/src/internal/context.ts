@@ -1,0 +1,97 @@
+// The one small context every concept module of the SQL store is built over: the client, the
+// dialect, the store's settings, error mapping, the transaction wrapper and the wake-up signals.
+import type { Event } from "@strata/core"
+import { StoreError } from "@strata/core"
+import { Inputs, Subscription } from "@strata/core/backend"
+import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
+import * as Result from "effect/Result"
+import * as SqlClient from "effect/sql/SqlClient"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import type { Dialect } from "../Dialect.ts"
+import * as Rows from "../Rows.ts"
+
+export interface Settings {
+  readonly dialect: Dialect
+  readonly backend: string
+  readonly maxEventBytes: number
+  readonly pageSize: number
+  readonly pollInterval: Duration.Input
+}
+
+export interface StoreContext extends Settings {
+  readonly sql: SqlClient.SqlClient
+  /** Subscriptions in this process wait on it (PostgreSQL's listener also publishes to it). */
+  readonly signal: PubSub.PubSub<void>
+  /** Published after every commit that wrote events through this store (PostgreSQL: NOTIFY). */
+  readonly committed: PubSub.PubSub<void>
+  /** Wakes both, after a commit. */
+  readonly wake: Effect.Effect<void>
+  /** Transient database failures become StoreUnavailable; anything else is a bug, so a defect. */
+  readonly unavailable: (operation: string) => (error: SqlError) => Effect.Effect<never, StoreError.StoreUnavailable>
+  readonly transaction: <A, E, R>(
+    operation: string,
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | SqlError | StoreError.StoreUnavailable, R>
+  /** A version or position from a caller, within what the database binds (D1: 2^53). */
+  readonly bigintInput: (
+    operation: string,
+    name: string,
+    value: unknown,
+    min?: bigint
+  ) => Effect.Effect<bigint, StoreError.InvalidArgument>
+  readonly toRecorded: (row: Rows.EventRow) => Event.RecordedEvent
+}
+
+export const make = Effect.fnUntraced(function*(settings: Settings) {
+  const sql = yield* SqlClient.SqlClient
+  const { backend, dialect } = settings
+  const signal = yield* Subscription.makeSignal
+  const committed = yield* Subscription.makeSignal
+
+  const unavailable = (operation: string) => (error: SqlError) =>
+    dialect.isTransient(error)
+      ? Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
+      : Effect.die(error)
+
+  // A rollback on a dead connection fails, and effect/sql turns that into a defect: when the defect
+  // is a transient database error, the whole operation is StoreUnavailable (nothing was committed).
+  const transaction = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
+    sql.withTransaction(effect).pipe(
+      Effect.catchCause((cause): Effect.Effect<never, E | SqlError | StoreError.StoreUnavailable> => {
+        const defect = Cause.findDefect(cause)
+        return Result.isSuccess(defect) && isSqlError(defect.success) && dialect.isTransient(defect.success)
+          ? Effect.fail(
+            new StoreError.StoreUnavailable({ operation, reason: defect.success.reason._tag, cause: defect.success })
+          )
+          : Effect.failCause(cause)
+      })
+    )
+
+  const bigintInput = (operation: string, name: string, value: unknown, min: bigint = 0n) =>
+    Effect.flatMap(Inputs.bigint(operation, name, value, min), (checked) =>
+      checked > dialect.maxInteger
+        ? Effect.fail(
+          new StoreError.InvalidArgument({
+            operation,
+            detail:
+              `${name} ${checked} is above ${dialect.maxInteger}, the largest integer the ${backend} backend stores`
+          })
+        )
+        : Effect.succeed(checked))
+
+  const context: StoreContext = {
+    ...settings,
+    sql,
+    signal,
+    committed,
+    wake: Effect.asVoid(Effect.andThen(PubSub.publish(signal, undefined), PubSub.publish(committed, undefined))),
+    unavailable,
+    transaction,
+    bigintInput,
+    toRecorded: Rows.toRecorded(dialect)
+  }
+  return context
+})

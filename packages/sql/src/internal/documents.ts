@@ -1,0 +1,168 @@
+// The SQL DocumentStore: typed collections in one `strata_documents` table, declared indexes as
+// expression indexes, queries compiled by DocumentSql, and puts that carry events written in the
+// same transaction (or batch) as the append.
+import { DocumentQuery, type DocumentStore, StoreError } from "@strata/core"
+import { AppendPlan, DocumentCodec } from "@strata/core/backend"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as DocumentSql from "../DocumentSql.ts"
+import * as Rows from "../Rows.ts"
+import type { Appender } from "./append.ts"
+import type { StoreContext } from "./context.ts"
+import type { DocumentWrites } from "./documentWrites.ts"
+
+const decodeRows = Rows.decodeAll(Rows.DocumentRow)
+const decodeVersions = Rows.decodeAll(Schema.Struct({ version: Rows.Int64 }))
+const decodeTotal = Rows.decodeFirst(Schema.Struct({ total: Rows.Int64 }))
+
+export const make = (ctx: StoreContext, writes: DocumentWrites, appender: Appender) => {
+  const { dialect, maxEventBytes, sql, unavailable } = ctx
+
+  const indexed = new Set<string>()
+  const ensureIndexes = <A, I>(collection: DocumentStore.Collection<A, I>) =>
+    Effect.suspend(() => {
+      if (indexed.has(collection.name)) return Effect.void
+      const statements = collection.indexes.flatMap((index) => {
+        const fields = index.fields.filter((field) => DocumentQuery.fieldPathPattern.test(field))
+        if (fields.length === 0 || fields.length !== index.fields.length) return []
+        const expressions = fields.flatMap((field) => dialect.field(field.split(".")).indexed)
+        const name = `strata_doc_${collection.name}_${fields.join("_").replace(/\./g, "_")}`.slice(0, 63)
+        return [dialect.createIndex(collection.name, name, expressions)]
+      })
+      return Effect.forEach(statements, (statement) => sql.unsafe(statement), { discard: true }).pipe(
+        Effect.tap(() => Effect.sync(() => indexed.add(collection.name))),
+        Effect.withTracerEnabled(false)
+      )
+    })
+
+  const get: DocumentStore.DocumentStoreShape["get"] = (collection, id) =>
+    Effect.gen(function*() {
+      yield* DocumentCodec.checkId(collection.name, id)
+      const row = yield* writes.documentRow(collection.name, id).pipe(Effect.catchTag("SqlError", unavailable("get")))
+      return row === undefined
+        ? Option.none()
+        : Option.some(yield* DocumentCodec.decode(collection, id, row.version, dialect.decodeJson(row.data)))
+    })
+
+  const put: DocumentStore.DocumentStoreShape["put"] = (collection, id, value, putOptions) =>
+    Effect.gen(function*() {
+      yield* DocumentCodec.checkId(collection.name, id)
+      const expected = yield* DocumentCodec.expected(putOptions?.expected)
+      const json = yield* DocumentCodec.encode(collection, id, value, maxEventBytes)
+      const requests = putOptions?.events ?? []
+      yield* ensureIndexes(collection).pipe(Effect.catchTag("SqlError", unavailable("put")))
+      if (requests.length === 0) {
+        const version = yield* writes.writeDocument(collection.name, id, json, expected).pipe(
+          Effect.catchTag("SqlError", unavailable("put"))
+        )
+        return { version, appended: [] }
+      }
+      const plans = yield* AppendPlan.many("put", requests, maxEventBytes)
+      const now = yield* Clock.currentTimeMillis
+      const written = yield* appender.atomically(plans, now, { collection: collection.name, id, json, expected }).pipe(
+        Effect.catch((error): Effect.Effect<
+          never,
+          | StoreError.StoreUnavailable
+          | StoreError.DuplicateEvent
+          | StoreError.WrongExpectedVersion
+          | StoreError.StreamDeleted
+          | StoreError.DocumentConflict
+        > =>
+          error._tag === "SqlError"
+            ? dialect.isUniqueViolation(error)
+              // An event id was taken (replays are not allowed to carry a document write).
+              ? Effect.flatMap(
+                appender.classify(plans).pipe(Effect.catchTag("SqlError", unavailable("put"))),
+                (outcomes): Effect.Effect<never, StoreError.StoreUnavailable | StoreError.DuplicateEvent> => {
+                  const taken = outcomes.findIndex((outcome) => outcome._tag !== "New")
+                  return taken === -1
+                    ? Effect.fail(new StoreError.StoreUnavailable({ operation: "put", reason: "ConcurrentWrite" }))
+                    : Effect.fail(
+                      new StoreError.DuplicateEvent({
+                        stream: plans[taken].request.stream,
+                        eventId: plans[taken].prepared[0].id
+                      })
+                    )
+                }
+              )
+              : unavailable("put")(error)
+            : Effect.fail(error)
+        )
+      )
+      return { version: written.documentVersion!, appended: written.results }
+    })
+
+  const remove: DocumentStore.DocumentStoreShape["delete"] = (collection, id, deleteOptions) =>
+    Effect.gen(function*() {
+      yield* DocumentCodec.checkId(collection.name, id)
+      const expected = deleteOptions?.expected ?? "any"
+      if (expected === "missing") {
+        const row = yield* writes.documentRow(collection.name, id)
+        if (row === undefined) return false
+        return yield* new StoreError.DocumentConflict({
+          collection: collection.name,
+          id,
+          expected: "missing",
+          actual: row.version
+        })
+      }
+      const deleted = yield* decodeVersions(
+        sql`DELETE FROM strata_documents WHERE collection = ${collection.name} AND id = ${id} ${
+          expected === "any" ? sql.literal("") : sql`AND version = ${expected}`
+        } RETURNING version`
+      )
+      if (deleted.length > 0) return true
+      if (expected === "any") return false
+      const row = yield* writes.documentRow(collection.name, id)
+      return yield* new StoreError.DocumentConflict({
+        collection: collection.name,
+        id,
+        expected: DocumentCodec.expectedLabel(expected),
+        actual: row?.version
+      })
+    }).pipe(Effect.catchTag("SqlError", unavailable("delete")))
+
+  const findPage: DocumentStore.DocumentStoreShape["findPage"] = (collection, query) =>
+    Effect.gen(function*() {
+      const normalized = yield* DocumentQuery.normalize(collection.name, query)
+      yield* ensureIndexes(collection).pipe(Effect.catchTag("SqlError", unavailable("findPage")))
+      const size = normalized.limit ?? 100
+      const found = yield* decodeRows(
+        sql`SELECT id, version, data FROM strata_documents WHERE ${
+          DocumentSql.where(sql, dialect, collection.name, normalized)
+        } AND ${DocumentSql.after(sql, dialect, normalized)}
+        ORDER BY ${sql.literal(DocumentSql.orderBy(dialect, normalized))} LIMIT ${size + 1}`
+      ).pipe(Effect.catchTag("SqlError", unavailable("findPage")))
+      const page = found.slice(0, size).map((row) => ({ ...row, data: dialect.decodeJson(row.data) }))
+      const documents = yield* Effect.forEach(page, (row) =>
+        DocumentCodec.decode(collection, row.id, row.version, row.data))
+      const last = page[page.length - 1]
+      const cursor = found.length > size && last !== undefined
+        ? Option.some(
+          DocumentQuery.encodeCursor(normalized.fingerprint, {
+            values: DocumentQuery.sortValues(last.data, normalized),
+            id: last.id
+          })
+        )
+        : Option.none()
+      return { documents, cursor }
+    })
+
+  const find: DocumentStore.DocumentStoreShape["find"] = (collection, query) =>
+    DocumentQuery.pages(collection, query, ctx.pageSize, findPage)
+
+  const count: DocumentStore.DocumentStoreShape["count"] = (collection, query) =>
+    Effect.gen(function*() {
+      const normalized = yield* DocumentQuery.normalize(collection.name, { where: query?.where })
+      const row = yield* decodeTotal(
+        sql`SELECT count(*) AS total FROM strata_documents WHERE ${
+          DocumentSql.where(sql, dialect, collection.name, normalized)
+        }`
+      ).pipe(Effect.catchTag("SqlError", unavailable("count")))
+      return Number(row?.total ?? 0)
+    })
+
+  return { get, put, delete: remove, find, findPage, count }
+}

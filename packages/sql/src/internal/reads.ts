@@ -1,0 +1,183 @@
+// Stream reads, global reads and both subscriptions. Global reads stop below the dialect's horizon
+// where it has one (PostgreSQL), taken in an earlier statement than the read; elsewhere visible
+// order is commit order.
+import { type EventStore, StreamName } from "@strata/core"
+import { Inputs, Subscription } from "@strata/core/backend"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
+import type { SqlError } from "effect/sql/SqlError"
+import type * as Statement from "effect/sql/Statement"
+import * as Stream from "effect/Stream"
+import type { Horizon } from "../Dialect.ts"
+import { eventColumns, type EventRow } from "../Rows.ts"
+import * as StreamGuard from "../StreamGuard.ts"
+import type { StoreContext } from "./context.ts"
+import type { StreamRows } from "./streams.ts"
+
+export const make = (ctx: StoreContext, rows: StreamRows) => {
+  const { bigintInput, dialect, pageSize, pollInterval, sql, toRecorded, unavailable } = ctx
+  const columns = sql.literal(eventColumns)
+
+  const notTooOld = (minTime: number | undefined) =>
+    minTime === undefined ? sql.literal("1 = 1") : sql`created_at >= ${dialect.time(minTime)}`
+
+  const read: EventStore.EventStoreShape["read"] = (stream, readOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const direction = yield* Inputs.direction("read", readOptions?.direction)
+      const limit = yield* Inputs.limit("read", readOptions?.limit)
+      const from = readOptions?.from === undefined ? undefined : yield* bigintInput("read", "from", readOptions.from)
+      yield* StreamName.make(stream)
+      const visible = yield* rows.window(stream).pipe(Effect.catchTag("SqlError", unavailable("read")))
+      if (visible.lastVersion === undefined) return Stream.empty
+      const forwards = direction === "forwards"
+      return Subscription.paged({
+        initial: from ?? (forwards ? visible.first : visible.lastVersion),
+        pageSize,
+        limit,
+        readPage: (cursor: bigint, want: number) =>
+          Effect.gen(function*() {
+            const start = cursor < visible.first ? visible.first : cursor
+            if (!forwards && cursor < visible.first) return [[], cursor] as const
+            const found = yield* (forwards
+              ? sql<EventRow>`SELECT ${columns} FROM strata_events WHERE stream = ${stream}
+                  AND version >= ${start} AND ${notTooOld(visible.minTime)} ORDER BY version ASC LIMIT ${want}`
+              : sql<EventRow>`SELECT ${columns} FROM strata_events WHERE stream = ${stream}
+                  AND version <= ${cursor} AND version >= ${visible.first} AND ${
+                notTooOld(visible.minTime)
+              } ORDER BY version DESC LIMIT ${want}`)
+            const page = found.map(toRecorded)
+            const last = page[page.length - 1]
+            return [page, last === undefined ? cursor : last.version + (forwards ? 1n : -1n)] as const
+          }).pipe(Effect.catchTag("SqlError", unavailable("read")))
+      })
+    }))
+
+  const filterSql = (filter: EventStore.EventFilter | undefined): Statement.Fragment => {
+    const clauses: Array<Statement.Fragment> = []
+    if (filter?.types !== undefined) {
+      clauses.push(filter.types.length === 0 ? sql.literal("1 = 0") : sql.in("type", filter.types))
+    }
+    if (filter?.categories !== undefined) {
+      clauses.push(filter.categories.length === 0 ? sql.literal("1 = 0") : sql.in("category", filter.categories))
+    }
+    if (filter?.streamPrefixes !== undefined) {
+      clauses.push(
+        filter.streamPrefixes.length === 0 ?
+          sql.literal("1 = 0") :
+          sql.or(
+            filter.streamPrefixes.map((prefix) =>
+              sql`substr(stream, 1, ${sql.literal(String(prefix.length))}) = ${prefix}`
+            )
+          )
+      )
+    }
+    return clauses.length === 0 ? sql.literal("1 = 1") : sql.and(clauses)
+  }
+
+  const horizon: Effect.Effect<Horizon | undefined, SqlError> = dialect.horizon === undefined
+    ? Effect.succeed(undefined)
+    : dialect.horizon(sql)
+  const below = (bound: Horizon | undefined): Statement.Fragment =>
+    bound === undefined ? sql.literal("1 = 1") : sql`position < ${bound.settled}`
+
+  const readAll: EventStore.EventStoreShape["readAll"] = (readOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const direction = yield* Inputs.direction("readAll", readOptions?.direction)
+      const limit = yield* Inputs.limit("readAll", readOptions?.limit)
+      const from = readOptions?.from === undefined
+        ? undefined
+        : yield* bigintInput("readAll", "from", readOptions.from)
+      yield* Inputs.filter("readAll", readOptions?.filter)
+      const where = filterSql(readOptions?.filter)
+      const forwards = direction === "forwards"
+      // Everything settled when the read starts, and nothing after it.
+      const bound = yield* horizon.pipe(Effect.catchTag("SqlError", unavailable("readAll")))
+      return Subscription.paged({
+        // Backwards from the end starts with no upper bound (no sentinel value: D1 binds only 53 bits).
+        initial: from ?? (forwards ? 0n : undefined),
+        pageSize,
+        limit,
+        readPage: (cursor: bigint | undefined, want: number) =>
+          Effect.map(
+            forwards
+              ? sql<EventRow>`SELECT ${columns} FROM strata_events
+                  WHERE position >= ${cursor ?? 0n} AND ${
+                below(bound)
+              } AND ${where} ORDER BY position ASC LIMIT ${want}`
+              : sql<EventRow>`SELECT ${columns} FROM strata_events
+                  WHERE ${cursor === undefined ? sql.literal("1 = 1") : sql`position <= ${cursor}`} AND ${
+                below(bound)
+              } AND ${where} ORDER BY position DESC LIMIT ${want}`,
+            (found) => {
+              const page = found.map(toRecorded)
+              const last = page[page.length - 1]
+              return [page, last === undefined ? cursor : last.position + (forwards ? 1n : -1n)] as const
+            }
+          ).pipe(Effect.catchTag("SqlError", unavailable("readAll")))
+      })
+    }))
+
+  const wakeups: Effect.Effect<PubSub.Subscription<void>, never, Scope.Scope> = PubSub.subscribe(ctx.signal)
+
+  const subscribe: EventStore.EventStoreShape["subscribe"] = (stream, subscribeOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const from = subscribeOptions?.from ?? "start"
+      if (typeof from === "object") yield* bigintInput("subscribe", "from.after", from.after, -1n)
+      return Subscription.catchUpThenLive({
+        readPage: (after, want) =>
+          Effect.gen(function*() {
+            const visible = yield* rows.window(stream)
+            const start = after + 1n > visible.first ? after + 1n : visible.first
+            const found = yield* sql<EventRow>`SELECT ${columns} FROM strata_events
+              WHERE stream = ${stream} AND version >= ${start} AND ${
+              notTooOld(visible.minTime)
+            } ORDER BY version ASC LIMIT ${want}`
+            return { events: found.map(toRecorded) }
+          }).pipe(Effect.catchTag("SqlError", unavailable("subscribe"))),
+        head: Effect.map(rows.row(stream), (row) => StreamGuard.state(row).lastVersion ?? -1n).pipe(
+          Effect.catchTag("SqlError", unavailable("subscribe"))
+        ),
+        cursorOf: (event) => event.version,
+        wakeups,
+        pollInterval,
+        pageSize
+      }, from)
+    }))
+
+  const subscribeAll: EventStore.EventStoreShape["subscribeAll"] = (subscribeOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const from = subscribeOptions?.from ?? "start"
+      if (typeof from === "object") yield* bigintInput("subscribeAll", "from.after", from.after, 0n)
+      yield* Inputs.filter("subscribeAll", subscribeOptions?.filter)
+      const where = filterSql(subscribeOptions?.filter)
+      // Rows below a horizon stay settled, so a new one is only needed once the last is reached.
+      let bound: Horizon | undefined
+      let reached = true
+      return Subscription.catchUpThenLive({
+        readPage: (after, want) =>
+          Effect.gen(function*() {
+            if (reached) bound = yield* horizon
+            const found = yield* sql<EventRow>`SELECT ${columns} FROM strata_events
+              WHERE position > ${after} AND ${below(bound)} AND ${where} ORDER BY position ASC LIMIT ${want}`
+            reached = found.length < want
+            return { events: found.map(toRecorded), pending: bound?.pending }
+          }).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
+        // From the end: after the settled head, so an append still in flight below it is not lost.
+        head: Effect.flatMap(horizon, (bound) =>
+          bound === undefined
+            ? Effect.map(
+              sql<{ head: bigint | number | null }>`SELECT max(position) AS head FROM strata_events`,
+              (found) => found[0]?.head === null || found[0]?.head === undefined ? 0n : BigInt(found[0].head)
+            )
+            : Effect.succeed(bound.settled - 1n)).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
+        cursorOf: (event) => event.position,
+        wakeups,
+        pollInterval,
+        pageSize
+      }, from)
+    }))
+
+  return { read, readAll, subscribe, subscribeAll }
+}
