@@ -1,0 +1,126 @@
+// The in-memory backend's DocumentStore over the shared state; a put that carries events commits
+// them through the events part in the same synchronous step as the document.
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as AppendPlan from "../../AppendPlan.ts"
+import * as DocumentCodec from "../../DocumentCodec.ts"
+import * as DocumentQuery from "../../DocumentQuery.ts"
+import { type Collection, DocumentStore, type ExpectedDocument, type Page, type Query } from "../../DocumentStore.ts"
+import * as Tracing from "../../Tracing.ts"
+import type * as Events from "./events.ts"
+import type { State, StoredDocument } from "./state.ts"
+
+export const make = (
+  state: State,
+  commit: ReturnType<typeof Events.make>["commit"],
+  options: { readonly maxEventBytes: number; readonly pageSize: number }
+) => {
+  const backend = "memory"
+  const { maxEventBytes, pageSize } = options
+  const { documents } = state
+
+  const decodeDocument = <A, I>(collection: Collection<A, I>, id: string, stored: StoredDocument) =>
+    DocumentCodec.decode(collection, id, stored.version, stored.encoded)
+
+  // The shared codec, so memory accepts and refuses exactly the documents the SQL backends do.
+  const encodeDocument = <A, I>(collection: Collection<A, I>, id: string, value: A) =>
+    DocumentCodec.encode(collection, id, value, maxEventBytes)
+
+  const checkExpected = (
+    collection: string,
+    id: string,
+    expected: ExpectedDocument | undefined,
+    current: StoredDocument | undefined
+  ) => DocumentCodec.conflict(collection, id, expected ?? "any", current?.version)
+
+  const documentsOf = (name: string) => {
+    let collection = documents.get(name)
+    if (collection === undefined) {
+      collection = new Map()
+      documents.set(name, collection)
+    }
+    return collection
+  }
+
+  const get: DocumentStore["Service"]["get"] = (collection, id) =>
+    Effect.gen(function*() {
+      yield* DocumentCodec.checkId(collection.name, id)
+      const stored = documents.get(collection.name)?.get(id)
+      return stored === undefined ? Option.none() : Option.some(yield* decodeDocument(collection, id, stored))
+    })
+
+  const put: DocumentStore["Service"]["put"] = (collection, id, value, putOptions) =>
+    Effect.gen(function*() {
+      yield* DocumentCodec.checkId(collection.name, id)
+      const expected = yield* DocumentCodec.expected(putOptions?.expected)
+      const json = yield* encodeDocument(collection, id, value)
+      const requests = putOptions?.events ?? []
+      const plans = requests.length === 0 ? [] : yield* AppendPlan.many("put", requests, maxEventBytes)
+      const now = yield* Clock.currentTimeMillis
+      const current = documents.get(collection.name)?.get(id)
+      const conflict = checkExpected(collection.name, id, expected, current)
+      if (conflict !== undefined) return yield* conflict
+      const version = (current?.version ?? 0n) + 1n
+      const store = () => documentsOf(collection.name).set(id, { version, json, encoded: JSON.parse(json) })
+      // Events and document commit together: the event checks run first, the document is stored
+      // in the same synchronous step as the events.
+      const appended = plans.length === 0 ? (store(), []) : yield* commit(plans, now, store)
+      return { version, appended }
+    })
+
+  const remove: DocumentStore["Service"]["delete"] = (collection, id, deleteOptions) =>
+    Effect.gen(function*() {
+      yield* DocumentCodec.checkId(collection.name, id)
+      const current = documents.get(collection.name)?.get(id)
+      const conflict = checkExpected(collection.name, id, deleteOptions?.expected, current)
+      if (conflict !== undefined) return yield* conflict
+      return documents.get(collection.name)?.delete(id) ?? false
+    })
+
+  const matching = (collection: string, query: DocumentQuery.NormalizedQuery) => {
+    const found: Array<{ id: string; stored: StoredDocument; key: DocumentQuery.CursorPosition }> = []
+    for (const [id, stored] of documents.get(collection) ?? []) {
+      if (!DocumentQuery.matches(stored.encoded, query)) continue
+      const key = { values: DocumentQuery.sortValues(stored.encoded, query), id }
+      if (query.after !== undefined && DocumentQuery.compareKeys(query, key, query.after) <= 0) continue
+      found.push({ id, stored, key })
+    }
+    return found.sort((a, b) => DocumentQuery.compareKeys(query, a.key, b.key))
+  }
+
+  const findPage = <A, I>(collection: Collection<A, I>, query?: Query) =>
+    Effect.gen(function*() {
+      const normalized = yield* DocumentQuery.normalize(collection.name, query)
+      const size = normalized.limit ?? 100
+      const rows = matching(collection.name, normalized)
+      const page = rows.slice(0, size)
+      const documents = yield* Effect.forEach(page, (row) => decodeDocument(collection, row.id, row.stored))
+      const last = page[page.length - 1]
+      const cursor = rows.length > size && last !== undefined
+        ? Option.some(DocumentQuery.encodeCursor(normalized.fingerprint, last.key))
+        : Option.none()
+      return { documents, cursor } satisfies Page<A>
+    })
+
+  const find: DocumentStore["Service"]["find"] = (collection, query) =>
+    DocumentQuery.pages(collection, query, pageSize, findPage)
+
+  const count: DocumentStore["Service"]["count"] = (collection, query) =>
+    Effect.map(
+      DocumentQuery.normalize(collection.name, { where: query?.where }),
+      (normalized) => matching(collection.name, normalized).length
+    )
+
+  const documentStore = DocumentStore.of(Tracing.documentStore({
+    backend,
+    get,
+    put,
+    delete: remove,
+    find,
+    findPage,
+    count
+  }))
+
+  return documentStore
+}

@@ -1,0 +1,357 @@
+// The in-memory backend's EventStore over the shared state. Every write runs as one synchronous
+// step (JavaScript runs one fiber at a time between suspensions), so checks and writes are atomic
+// without locks.
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Stream from "effect/Stream"
+import * as AppendPlan from "../../AppendPlan.ts"
+import type { RecordedEvent } from "../../Event.ts"
+import { type AppendResult, EventStore, type EventStoreShape } from "../../EventStore.ts"
+import * as ExpectedVersion from "../../ExpectedVersion.ts"
+import * as Inputs from "../../Inputs.ts"
+import * as Replay from "../../Replay.ts"
+import { DuplicateEvent, StreamDeleted, WrongExpectedVersion } from "../../StoreError.ts"
+import * as StreamName from "../../StreamName.ts"
+import * as StreamView from "../../StreamView.ts"
+import * as Subscription from "../../Subscription.ts"
+import * as Tracing from "../../Tracing.ts"
+import { lastVersionOf, type State, type StreamRecord } from "./state.ts"
+
+const stored = (record: StreamRecord | undefined): StreamView.StoredStream | undefined =>
+  record === undefined ? undefined : { ...record, lastVersion: lastVersionOf(record) }
+
+export const make = (state: State, options: { readonly maxEventBytes: number; readonly pageSize: number }) => {
+  const backend = "memory"
+  const { maxEventBytes, pageSize } = options
+  const { checkpoints, eventIds, log, signal, snapshots, streams } = state
+
+  const recordFor = (name: string): StreamRecord => {
+    let record = streams.get(name)
+    if (record === undefined) {
+      record = {
+        name,
+        events: [],
+        deleted: false,
+        tombstoned: false,
+        truncateBefore: undefined,
+        maxCount: undefined,
+        maxAgeMillis: undefined
+      }
+      streams.set(name, record)
+    }
+    return record
+  }
+
+  type Planned = AppendPlan.AppendPlan
+
+  // Decides one stream's part of an append without writing: a replay result, or a conflict, or "write".
+  const check = (
+    plan: Planned
+  ): AppendResult | "write" | WrongExpectedVersion | StreamDeleted | DuplicateEvent => {
+    const { request } = plan
+    const record = streams.get(request.stream)
+    if (record?.tombstoned) return new StreamDeleted({ stream: request.stream, tombstoned: true })
+    const outcome = Replay.classifyPlan(plan, (id) => eventIds.get(id))
+    if (outcome._tag === "Replay") return outcome.result
+    if (outcome._tag === "Duplicate") return new DuplicateEvent({ stream: request.stream, eventId: outcome.eventId })
+    const conflict = ExpectedVersion.check(request.stream, request.expected, {
+      lastVersion: lastVersionOf(record),
+      deleted: record?.deleted ?? false
+    })
+    if (conflict !== undefined) return conflict
+    return "write"
+  }
+
+  const write = (plan: Planned, now: number): AppendResult => {
+    const record = recordFor(plan.request.stream)
+    const createdAt = new Date(now)
+    let last: RecordedEvent | undefined
+    for (const event of plan.prepared) {
+      last = {
+        id: event.id,
+        stream: record.name,
+        version: BigInt(record.events.length),
+        position: BigInt(log.length + 1),
+        type: event.type,
+        data: JSON.parse(event.data),
+        metadata: JSON.parse(event.metadata),
+        createdAt
+      }
+      record.events.push(last)
+      log.push(last)
+      eventIds.set(last.id, last)
+    }
+    record.deleted = false
+    return { stream: record.name, nextExpectedVersion: last!.version, position: last!.position }
+  }
+
+  // Checks every part first and writes only when all pass: all-or-nothing across streams.
+  const commit = (plans: ReadonlyArray<Planned>, now: number, beforeWrite?: () => void) => {
+    const outcomes: Array<AppendResult | "write"> = []
+    for (const plan of plans) {
+      const outcome = check(plan)
+      if (typeof outcome === "object" && "_tag" in outcome) return Effect.fail(outcome)
+      outcomes.push(outcome)
+    }
+    beforeWrite?.()
+    const results = plans.map((plan, i) => {
+      const outcome = outcomes[i]
+      return outcome === "write" ? write(plan, now) : outcome
+    })
+    if (outcomes.includes("write")) PubSub.publishUnsafe(signal, undefined)
+    return Effect.succeed(results)
+  }
+
+  const appendMany: EventStoreShape["appendMany"] = (requests) =>
+    Effect.gen(function*() {
+      const plans = yield* AppendPlan.many("appendMany", requests, maxEventBytes)
+      const now = yield* Clock.currentTimeMillis
+      return yield* commit(plans, now)
+    })
+
+  const append: EventStoreShape["append"] = (stream, events, appendOptions) =>
+    Effect.gen(function*() {
+      const plan = yield* AppendPlan.one({ stream, events, expected: appendOptions?.expected }, maxEventBytes)
+      const now = yield* Clock.currentTimeMillis
+      const [result] = yield* commit([plan], now)
+      return result
+    })
+
+  const visibleFrom = (record: StreamRecord, now: number): { first: bigint; minTime: number } => ({
+    first: Inputs.firstVisibleVersion(lastVersionOf(record), record),
+    minTime: record.maxAgeMillis === undefined ? Number.NEGATIVE_INFINITY : now - record.maxAgeMillis
+  })
+
+  const openStream = (stream: string) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const record = streams.get(stream)
+      if (record?.tombstoned) return yield* new StreamDeleted({ stream, tombstoned: true })
+      return record
+    })
+
+  const read: EventStoreShape["read"] = (stream, readOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const direction = yield* Inputs.direction("read", readOptions?.direction)
+      const limit = yield* Inputs.limit("read", readOptions?.limit)
+      const from = readOptions?.from === undefined ? undefined : yield* Inputs.bigint("read", "from", readOptions.from)
+      const record = yield* openStream(stream)
+      if (record === undefined) return Stream.empty
+      const forwards = direction === "forwards"
+      const last = BigInt(record.events.length - 1)
+      // Backwards from past the end starts at the last event (stepping down one by one would hang).
+      const start = forwards ? from ?? 0n : from === undefined || from > last ? last : from
+      return Subscription.paged({
+        initial: start,
+        pageSize,
+        limit,
+        readPage: (cursor: bigint, want: number) =>
+          Effect.gen(function*() {
+            // Retention is evaluated per page so a long read sees rules as they are now.
+            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis)
+            const page: Array<RecordedEvent> = []
+            let at = forwards ? (cursor < first ? first : cursor) : cursor
+            const end = BigInt(record.events.length)
+            while (page.length < want && (forwards ? at < end : at >= first && at >= 0n)) {
+              const event = record.events[Number(at)]
+              if (event !== undefined && event.createdAt.getTime() >= minTime) page.push(event)
+              at = forwards ? at + 1n : at - 1n
+            }
+            return [page, at] as const
+          })
+      })
+    }))
+
+  const readAll: EventStoreShape["readAll"] = (readOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const direction = yield* Inputs.direction("readAll", readOptions?.direction)
+      const limit = yield* Inputs.limit("readAll", readOptions?.limit)
+      const from = readOptions?.from === undefined
+        ? undefined
+        : yield* Inputs.bigint("readAll", "from", readOptions.from)
+      yield* Inputs.filter("readAll", readOptions?.filter)
+      const forwards = direction === "forwards"
+      const filter = readOptions?.filter
+      return Subscription.paged({
+        // Cursor: an index into the log.
+        initial: forwards ? Number(from ?? 1n) - 1 : Math.min(Number(from ?? BigInt(log.length)), log.length) - 1,
+        pageSize,
+        limit,
+        readPage: (index: number, want: number) =>
+          Effect.sync(() => {
+            const page: Array<RecordedEvent> = []
+            let at = Math.max(index, forwards ? 0 : -1)
+            while (page.length < want && (forwards ? at < log.length : at >= 0)) {
+              const event = log[at]
+              if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
+              at += forwards ? 1 : -1
+            }
+            return [page, at] as const
+          })
+      })
+    }))
+
+  const wakeups = PubSub.subscribe(signal)
+  // Appends in another store cannot happen in memory: the poll only guards against a bug, slowly.
+  const pollInterval = Duration.seconds(5)
+
+  const subscribe: EventStoreShape["subscribe"] = (stream, subscribeOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const from = subscribeOptions?.from ?? "start"
+      if (typeof from === "object") yield* Inputs.bigint("subscribe", "from.after", from.after, -1n)
+      return Subscription.catchUpThenLive({
+        readPage: (after, want) =>
+          Effect.gen(function*() {
+            const record = yield* openStream(stream)
+            if (record === undefined) return { events: [] }
+            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis)
+            // Skip expired events instead of returning a short page: a short page means "at the head",
+            // and a page of only expired events would never move the cursor past them.
+            const page: Array<RecordedEvent> = []
+            for (
+              let at = Number(after + 1n > first ? after + 1n : first);
+              at < record.events.length && page.length < want;
+              at++
+            ) {
+              if (record.events[at].createdAt.getTime() >= minTime) page.push(record.events[at])
+            }
+            return { events: page }
+          }),
+        head: Effect.sync(() => lastVersionOf(streams.get(stream)) ?? -1n),
+        cursorOf: (event) => event.version,
+        wakeups,
+        pollInterval,
+        pageSize
+      }, from)
+    }))
+
+  const subscribeAll: EventStoreShape["subscribeAll"] = (subscribeOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const from = subscribeOptions?.from ?? "start"
+      if (typeof from === "object") yield* Inputs.bigint("subscribeAll", "from.after", from.after, 0n)
+      yield* Inputs.filter("subscribeAll", subscribeOptions?.filter)
+      const filter = subscribeOptions?.filter
+      return Subscription.catchUpThenLive({
+        readPage: (after, want) =>
+          Effect.sync(() => {
+            const page: Array<RecordedEvent> = []
+            for (let at = Math.max(0, Number(after)); at < log.length && page.length < want; at++) {
+              const event = log[at]
+              if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
+            }
+            return { events: page }
+          }),
+        head: Effect.sync(() => BigInt(log.length)),
+        cursorOf: (event) => event.position,
+        wakeups,
+        pollInterval,
+        pageSize
+      }, from)
+    }))
+
+  const streamInfo: EventStoreShape["streamInfo"] = (stream) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      return StreamView.info(stream, stored(streams.get(stream)))
+    })
+
+  // Check and change in one synchronous step, so no append can slip in between.
+  const deleteWith = (
+    stream: string,
+    deleteOptions: { readonly expected?: ExpectedVersion.ExpectedVersion | undefined } | undefined,
+    change: (record: StreamRecord) => void
+  ) =>
+    Effect.flatMap(StreamName.make(stream), (): Effect.Effect<void, StreamDeleted | WrongExpectedVersion> => {
+      const record = streams.get(stream)
+      if (record?.tombstoned) return Effect.fail(new StreamDeleted({ stream, tombstoned: true }))
+      const conflict = ExpectedVersion.check(stream, deleteOptions?.expected, {
+        lastVersion: lastVersionOf(record),
+        deleted: record?.deleted ?? false
+      })
+      if (conflict !== undefined) return Effect.fail(conflict)
+      change(recordFor(stream))
+      return Effect.void
+    })
+
+  const deleteStream: EventStoreShape["deleteStream"] = (stream, deleteOptions) =>
+    deleteWith(stream, deleteOptions, (record) => {
+      const last = lastVersionOf(record)
+      if (last === undefined) return
+      record.deleted = true
+      record.truncateBefore = last + 1n
+      // A snapshot folds the deleted events: a re-created stream must not start from it.
+      snapshots.delete(stream)
+    })
+
+  const tombstoneStream: EventStoreShape["tombstoneStream"] = (stream, deleteOptions) =>
+    deleteWith(stream, deleteOptions, (record) => {
+      record.tombstoned = true
+      snapshots.delete(stream)
+    })
+
+  const setRetention: EventStoreShape["setRetention"] = (stream, patch) =>
+    Effect.gen(function*() {
+      const rules = yield* Inputs.retention(patch)
+      const record = recordFor((yield* openStream(stream))?.name ?? stream)
+      if (rules.truncateBefore !== undefined) record.truncateBefore = rules.truncateBefore ?? undefined
+      if (rules.maxCount !== undefined) record.maxCount = rules.maxCount ?? undefined
+      if (rules.maxAgeMillis !== undefined) record.maxAgeMillis = rules.maxAgeMillis ?? undefined
+      return StreamView.retention(stored(record))
+    })
+
+  const saveSnapshot: EventStoreShape["saveSnapshot"] = (stream, snapshot) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const version = yield* Inputs.bigint("saveSnapshot", "version", snapshot.version)
+      const schemaVersion = snapshot.schemaVersion ?? 1
+      const state = yield* Inputs.snapshotState(snapshot.state, schemaVersion)
+      const createdAt = new Date(yield* Clock.currentTimeMillis)
+      snapshots.set(stream, { version, state, schemaVersion, createdAt })
+    })
+
+  const loadSnapshot: EventStoreShape["loadSnapshot"] = (stream) =>
+    Effect.gen(function*() {
+      yield* StreamName.make(stream)
+      const snapshot = snapshots.get(stream)
+      return snapshot === undefined ? Option.none() : Option.some({
+        stream,
+        version: snapshot.version,
+        state: JSON.parse(snapshot.state),
+        schemaVersion: snapshot.schemaVersion,
+        createdAt: snapshot.createdAt
+      })
+    })
+
+  const saveCheckpoint: EventStoreShape["saveCheckpoint"] = (name, position) =>
+    Effect.gen(function*() {
+      yield* Inputs.checkpointName("saveCheckpoint", name)
+      checkpoints.set(name, yield* Inputs.bigint("saveCheckpoint", "position", position))
+    })
+
+  const loadCheckpoint: EventStoreShape["loadCheckpoint"] = (name) =>
+    Effect.map(Inputs.checkpointName("loadCheckpoint", name), (name) => Option.fromUndefinedOr(checkpoints.get(name)))
+
+  const eventStore = EventStore.of(Tracing.eventStore({
+    backend,
+    append,
+    appendMany,
+    read,
+    readAll,
+    subscribe,
+    subscribeAll,
+    streamInfo,
+    deleteStream,
+    tombstoneStream,
+    setRetention,
+    saveSnapshot,
+    loadSnapshot,
+    saveCheckpoint,
+    loadCheckpoint
+  }))
+
+  return { eventStore, commit }
+}
