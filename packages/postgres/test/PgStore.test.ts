@@ -20,7 +20,6 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
-import { projectionIsExactlyOnceAcrossACrash } from "../../sql/test/exactlyOnce.ts"
 import { makeSecondClient, PgTestDatabase } from "./utils.ts"
 
 const StoreLayer = PgStore.layerFromClient({ pollInterval: "500 millis" }).pipe(
@@ -309,11 +308,6 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         const [event] = yield* Fiber.join(subscriber)
         assert.strictEqual((event.data as { text: string }).text.length, 64 * 1024)
       }))
-  })
-
-  describe("consumers", () => {
-    it.effect("a consumer's projection is exactly-once across a crash in the middle of a batch", () =>
-      projectionIsExactlyOnceAcrossACrash)
   })
 
   describe("failures", () => {

@@ -2,7 +2,7 @@
  * What only the SQLite backend has: a file shared by two processes, and consumers whose checkpoint
  * commits with the projection they write.
  */
-import { assert, describe, it, layer } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Event, EventStore } from "@strata/core"
 import { SqliteStore } from "@strata/sqlite"
 import * as Effect from "effect/Effect"
@@ -12,12 +12,6 @@ import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { projectionIsExactlyOnceAcrossACrash } from "../../sql/test/exactlyOnce.ts"
-
-layer(SqliteStore.layer({ filename: ":memory:" }), { excludeTestServices: true })("SqliteStore", (it) => {
-  it.effect("a consumer's projection is exactly-once across a crash in the middle of a batch", () =>
-    projectionIsExactlyOnceAcrossACrash)
-})
 
 describe("SqliteStore on a file", () => {
   const appendFromAnotherProcess = (file: string, stream: string, count: number) =>

@@ -1,17 +1,24 @@
 /**
- * Shared by the SQL backends' tests: a consumer's projection is exactly-once across a crash.
- * The handler writes a projection row through the store's SqlClient; the consumer is interrupted
- * in the middle of a checkpoint batch and restarted; every event must be counted exactly once.
+ * A topic for backends that expose an effect/sql `SqlClient` with transactions (PostgreSQL, SQLite):
+ * a consumer's projection, written through the store's SqlClient in its handler, is updated
+ * exactly once per event across a crash in the middle of a checkpoint batch, because the checkpoint
+ * commits in the same transaction as the handler's SQL.
+ *
+ * @since 0.1.0
  */
-import { assert } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { Consumer, Event, EventStore } from "@strata/core"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as SqlClient from "effect/sql/SqlClient"
+import { resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
 
-export const projectionIsExactlyOnceAcrossACrash = Effect.gen(function*() {
+// The handler writes a projection row through the store's SqlClient; the consumer is interrupted
+// in the middle of a checkpoint batch and restarted; every event must be counted exactly once.
+const projectionIsExactlyOnceAcrossACrash = Effect.gen(function*() {
   const store = yield* EventStore.EventStore
   const sql = yield* SqlClient.SqlClient
   const tag = `once${Math.random().toString(16).slice(2, 10)}`
@@ -61,3 +68,30 @@ export const projectionIsExactlyOnceAcrossACrash = Effect.gen(function*() {
   }
   yield* Fiber.interrupt(restarted)
 })
+
+/**
+ * Registers the exactly-once topic for a backend whose layer also provides its `SqlClient`.
+ *
+ * @example
+ * ```ts
+ * import { exactlyOnceSuite } from "@strata/conformance"
+ * import { SqliteStore } from "@strata/sqlite"
+ *
+ * exactlyOnceSuite("sqlite", SqliteStore.layer({ filename: ":memory:" }))
+ * ```
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const exactlyOnceSuite = (
+  name: string,
+  storeLayer: Layer.Layer<Services | SqlClient.SqlClient, unknown>,
+  options?: SuiteOptions
+): void =>
+  layer(storeLayer, { timeout: resolve(options).timeout, excludeTestServices: true })(
+    `Strata conformance, exactly-once projections (${name})`,
+    (it) => {
+      it.effect("a consumer's projection is exactly-once across a crash in the middle of a batch", () =>
+        projectionIsExactlyOnceAcrossACrash)
+    }
+  )
