@@ -25,7 +25,25 @@ import type { Horizon } from "@strata/sql/Dialect"
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import * as PgMigrations from "./PgMigrations.ts"
+
+/**
+ * The first position the sequence has not handed out yet (its start value while it is unused), as SQL
+ * over `strata_events_position_seq`.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const firstUnissued = "CASE WHEN is_called THEN last_value + 1 ELSE last_value END"
+
+/**
+ * The advisory-lock key a PostgreSQL append announces itself with before it takes a position (see
+ * the module doc): the lock space in the top bits, the first position not yet handed out in the low 48.
+ * Migration 4 caps positions below 2^48, so the position never spills into the lock space.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const announcementKey = `(strata_lock_space() << 48) | (SELECT ${firstUnissued} FROM strata_events_position_seq)`
 
 /**
  * The announcement, as a SQL expression, written inline rather than by calling
@@ -35,7 +53,7 @@ import * as PgMigrations from "./PgMigrations.ts"
  * @category constants
  * @since 0.1.0
  */
-export const announcement = `pg_advisory_xact_lock_shared(${PgMigrations.announcementKey})`
+export const announcement = `pg_advisory_xact_lock_shared(${announcementKey})`
 
 /**
  * Announces an append, inside its transaction, before any position is drawn.

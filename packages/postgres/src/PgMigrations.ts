@@ -1,10 +1,11 @@
 /**
  * The PostgreSQL schema as migrations, including the announcement/horizon functions of the gap-free
- * global order (see `PgDialect`), and the announcement key appends lock with.
+ * global order (see `PgHorizon`).
  *
  * @since 0.1.0
  */
 import type { Migration } from "@strata/sql/Migrator"
+import { firstUnissued } from "./PgHorizon.ts"
 
 // Whether the stream row `t` accepts p_expected (ExpectedVersion's rules in SQL).
 const streamAccepts = `NOT t.tombstoned AND (
@@ -85,19 +86,6 @@ ${wake}  RETURN QUERY SELECT 'ok'::text, NULL::bigint, base + event_count, posit
 END
 $$`
 }
-
-// The first position the sequence has not handed out yet (its start value while it is unused).
-const firstUnissued = "CASE WHEN is_called THEN last_value + 1 ELSE last_value END"
-
-/**
- * The advisory-lock key a PostgreSQL append announces itself with before it takes a position (see
- * PgDialect): the lock space in the top bits, the first position not yet handed out in the low 48.
- * Migration 4 caps positions below 2^48, so the position never spills into the lock space.
- *
- * @category constants
- * @since 0.1.0
- */
-export const announcementKey = `(strata_lock_space() << 48) | (SELECT ${firstUnissued} FROM strata_events_position_seq)`
 
 // strata_announce's text: migration 3 created it with the last value as key, migration 4 tightened it.
 const announceFunction = (options: { readonly create: string; readonly below: string }): string =>

@@ -6,7 +6,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, layer } from "@effect/vitest"
 import { DocumentStore, Event, EventStore, ExpectedVersion, Retry } from "@strata/core"
-import { PgDialect, PgMigrations, PgStore } from "@strata/postgres"
+import { PgDialect, PgHorizon, PgStore } from "@strata/postgres"
 import { Migrator, SqlStore } from "@strata/sql"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -58,7 +58,7 @@ const otherProcess = (options: PgStore.PgStoreOptions) =>
 
 /** Blocks the next append at its announcement until this transaction ends. */
 const holdNextAnnouncement = (client: SqlClient.SqlClient) =>
-  client`SELECT pg_advisory_xact_lock(${client.literal(PgMigrations.announcementKey)})`
+  client`SELECT pg_advisory_xact_lock(${client.literal(PgHorizon.announcementKey)})`
 
 layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStore", (it) => {
   describe("global order", () => {
@@ -174,7 +174,7 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
         const announced = yield* Deferred.make<void>()
         const release = yield* Deferred.make<void>()
         const inFlight = yield* other.withTransaction(Effect.gen(function*() {
-          yield* other`SELECT pg_advisory_xact_lock_shared(${other.literal(PgMigrations.announcementKey)})`
+          yield* other`SELECT pg_advisory_xact_lock_shared(${other.literal(PgHorizon.announcementKey)})`
           yield* Deferred.succeed(announced, undefined)
           yield* Deferred.await(release)
         })).pipe(Effect.forkChild)
