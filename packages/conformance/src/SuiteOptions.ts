@@ -35,6 +35,11 @@ export interface SuiteOptions {
    * suite expects InvalidArgument. Default 2^63 - 1; D1 stores 2^53 - 1.
    */
   readonly maxInteger?: bigint | undefined
+  /**
+   * Events in the largest multi-stream append and document-with-events tests (split over two
+   * streams): more than one statement's worth of bound parameters. Default 8,000.
+   */
+  readonly largeAppendEvents?: number | undefined
   /** Fibers appending at once in the concurrency tests. Default 8. */
   readonly writers?: number | undefined
   /** Appends per fiber in the concurrency tests. Default 25. */
@@ -57,6 +62,7 @@ export interface ResolvedOptions {
   readonly maxDocumentBytes: number
   readonly longStreamLength: number
   readonly maxInteger: bigint
+  readonly largeAppendEvents: number
   readonly writers: number
   readonly appendsPerWriter: number
   readonly deliveryTimeout: Duration.Input
@@ -75,6 +81,7 @@ export const resolve = (options: SuiteOptions | undefined): ResolvedOptions => (
   maxDocumentBytes: options?.maxDocumentBytes ?? options?.maxEventBytes ?? Event.defaultMaxEventBytes,
   longStreamLength: options?.longStreamLength ?? 600,
   maxInteger: options?.maxInteger ?? 9_223_372_036_854_775_807n,
+  largeAppendEvents: options?.largeAppendEvents ?? 8_000,
   writers: options?.writers ?? 8,
   appendsPerWriter: options?.appendsPerWriter ?? 25,
   deliveryTimeout: options?.deliveryTimeout ?? "10 seconds",

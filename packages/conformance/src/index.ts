@@ -32,6 +32,7 @@ import { inputSuite } from "./inputSuite.ts"
 import { lifecycleSuite } from "./lifecycleSuite.ts"
 import { readSuite } from "./readSuite.ts"
 import { retentionSuite } from "./retentionSuite.ts"
+import { sizeSuite } from "./sizeSuite.ts"
 import { snapshotSuite } from "./snapshotSuite.ts"
 import { subscribeSuite } from "./subscribeSuite.ts"
 import { type ConformanceIt, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
@@ -47,6 +48,7 @@ export { hostileStrings, inputSuite } from "./inputSuite.ts"
 export { lifecycleSuite } from "./lifecycleSuite.ts"
 export { readSuite } from "./readSuite.ts"
 export { retentionSuite } from "./retentionSuite.ts"
+export { sizeSuite } from "./sizeSuite.ts"
 export { snapshotSuite } from "./snapshotSuite.ts"
 export { subscribeSuite } from "./subscribeSuite.ts"
 export type { ConformanceIt, ResolvedOptions, Services, SuiteOptions } from "./SuiteOptions.ts"
@@ -69,7 +71,8 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   snapshotSuite,
   documentSuite,
   documentQuerySuite,
-  inputSuite
+  inputSuite,
+  sizeSuite
 ]
 
 /**

@@ -161,7 +161,8 @@ export const dialect: Dialect = {
   horizon: PgHorizon.read,
   binary: " COLLATE \"C\"",
   maxInteger: 9_223_372_036_854_775_807n,
-  maxParams: 65_535,
+  // The wire protocol counts parameters in an Int16, and @effect/sql-pg refuses more than 32,767.
+  maxParams: 32_767,
   isTransient: (error) =>
     error.isRetryable || transientCodes.test(sqlState(error)) || lostConnection.test(errorText(error)),
   isUniqueViolation: (error) => error.reason._tag === "UniqueViolation",

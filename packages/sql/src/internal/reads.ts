@@ -53,24 +53,30 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
       })
     }))
 
+  // A filter's values travel as ONE parameter (a PostgreSQL array, a JSON array for SQLite and D1),
+  // so a filter of any size fits under every database's parameter limit (D1: 100 per statement).
+  const oneOf = (column: string, values: ReadonlyArray<string>): Statement.Fragment =>
+    sql.onDialectOrElse({
+      pg: () => sql`${sql.literal(column)} = ANY(${values}::text[])`,
+      orElse: () => sql`${sql.literal(column)} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`
+    })
+  const startsWithOneOf = (values: ReadonlyArray<string>): Statement.Fragment =>
+    sql.onDialectOrElse({
+      pg: () => sql`EXISTS (SELECT 1 FROM unnest(${values}::text[]) AS p (prefix)
+        WHERE substr(stream, 1, length(p.prefix)) = p.prefix)`,
+      orElse: () => sql`EXISTS (SELECT 1 FROM json_each(${JSON.stringify(values)})
+        WHERE substr(stream, 1, length(value)) = value)`
+    })
+
   const filterSql = (filter: EventStore.EventFilter | undefined): Statement.Fragment => {
     const clauses: Array<Statement.Fragment> = []
-    if (filter?.types !== undefined) {
-      clauses.push(filter.types.length === 0 ? sql.literal("1 = 0") : sql.in("type", filter.types))
-    }
+    const nothing = sql.literal("1 = 0")
+    if (filter?.types !== undefined) clauses.push(filter.types.length === 0 ? nothing : oneOf("type", filter.types))
     if (filter?.categories !== undefined) {
-      clauses.push(filter.categories.length === 0 ? sql.literal("1 = 0") : sql.in("category", filter.categories))
+      clauses.push(filter.categories.length === 0 ? nothing : oneOf("category", filter.categories))
     }
     if (filter?.streamPrefixes !== undefined) {
-      clauses.push(
-        filter.streamPrefixes.length === 0 ?
-          sql.literal("1 = 0") :
-          sql.or(
-            filter.streamPrefixes.map((prefix) =>
-              sql`substr(stream, 1, ${sql.literal(String(prefix.length))}) = ${prefix}`
-            )
-          )
-      )
+      clauses.push(filter.streamPrefixes.length === 0 ? nothing : startsWithOneOf(filter.streamPrefixes))
     }
     return clauses.length === 0 ? sql.literal("1 = 1") : sql.and(clauses)
   }
