@@ -125,9 +125,12 @@ const appendOne = (
       (stream): Effect.Effect<AppendOneOutcome, SqlError> => {
         if (StreamGuard.tombstoned(stream)) return Effect.succeed({ _tag: "Tombstoned" })
         const state = StreamGuard.state(stream)
-        return retry && ExpectedVersion.matches(input.expected, state)
-          ? appendOne(sql, input, false)
-          : Effect.succeed({ _tag: "Conflict", actual: ExpectedVersion.actualVersion(state) })
+        // A conflict must name a state that fails the check: one that passes again after the second
+        // round is a race to report as retryable, never as `actual === expected`.
+        if (!ExpectedVersion.matches(input.expected, state)) {
+          return Effect.succeed({ _tag: "Conflict", actual: ExpectedVersion.actualVersion(state) })
+        }
+        return retry ? appendOne(sql, input, false) : Effect.succeed({ _tag: "Raced" })
       }
     )
   })

@@ -57,6 +57,8 @@ export type AppendOneOutcome =
   | { readonly _tag: "Ok"; readonly lastVersion: bigint; readonly position: bigint }
   | { readonly _tag: "Conflict"; readonly actual: bigint | undefined }
   | { readonly _tag: "Tombstoned" }
+  /** The check failed, then passed on a re-read, twice: concurrent writers keep moving the stream. */
+  | { readonly _tag: "Raced" }
 
 /**
  * A document write carried by an atomic batch.

@@ -135,9 +135,11 @@ export const make = (ctx: StoreContext, rows: StreamRows, documents: DocumentWri
       appendOne(sql, one),
       (outcome): Effect.Effect<
         ReadonlyArray<EventStore.AppendResult>,
-        StoreError.StreamDeleted | StoreError.WrongExpectedVersion
+        StoreError.StreamDeleted | StoreError.WrongExpectedVersion | StoreError.StoreUnavailable
       > => {
         switch (outcome._tag) {
+          case "Raced":
+            return Effect.fail(new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" }))
           case "Tombstoned":
             return Effect.fail(new StoreError.StreamDeleted({ stream: one.stream, tombstoned: true }))
           case "Conflict":
