@@ -323,3 +323,26 @@ export type DocumentStoreError =
  */
 export const isRetryable = (error: unknown): boolean =>
   typeof error === "object" && error !== null && "_tag" in error && error._tag === "StoreUnavailable"
+
+/**
+ * A store layer could not start: the database could not be reached or opened, or its migrations
+ * failed. Names what it tried (`target`: host, port, database and user, or the file; never a
+ * password), what went wrong and what to check.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class StartupFailed extends Schema.TaggedError<StartupFailed>(id("StartupFailed"))("StartupFailed", {
+  backend: Schema.String,
+  target: Schema.String,
+  problem: Schema.String,
+  hint: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    return `${this.backend} store could not start on ${this.target}: ${this.problem}. ${this.hint}`
+  }
+}

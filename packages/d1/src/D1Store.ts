@@ -7,8 +7,8 @@
  * @since 0.1.0
  */
 import * as D1Client from "@effect/sql-d1/D1Client"
-import type { DocumentStore, EventStore } from "@strata/core"
-import { SqlStore } from "@strata/sql"
+import type { DocumentStore, EventStore, StoreError } from "@strata/core"
+import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
 import type * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -97,10 +97,11 @@ export const layer = (
   config: D1Client.D1ClientConfig & D1StoreOptions
 ): Layer.Layer<
   EventStore.EventStore | DocumentStore.DocumentStore | D1Client.D1Client | SqlClient.SqlClient,
-  SqlError | Config.ConfigError
+  StoreError.StartupFailed | Config.ConfigError
 > => {
   const [options, client] = SqlStore.splitOptions(config)
-  return layerFromClient(options).pipe(
-    Layer.provideMerge(D1Client.layer({ ...client, db: bindable(client.db) }))
+  return Startup.guard(
+    layerFromClient(options).pipe(Layer.provideMerge(D1Client.layer({ ...client, db: bindable(client.db) }))),
+    { backend: "d1", target: "the D1 binding", explain: SqliteDialect.dialect.explainStartup }
   )
 }

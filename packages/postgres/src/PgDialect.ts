@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { ExpectedVersion } from "@strata/core"
-import { Rows, StreamGuard } from "@strata/sql"
+import { Rows, Startup, StreamGuard } from "@strata/sql"
 import type { AppendOneInput, AppendOneOutcome, Dialect, FieldExpressions } from "@strata/sql/Dialect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
@@ -103,6 +103,46 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
     SELECT (SELECT base FROM announced) AS base, (SELECT max(position) FROM inserted) AS last_position`
 }
 
+const explainStartup = (error: SqlError): Startup.Explanation => {
+  const code = sqlState(error)
+  const text = errorText(error)
+  if (/ENOTFOUND|EAI_AGAIN/.test(text)) {
+    return { problem: "the host name does not resolve", hint: "Check the host in the URL (or PGHOST)." }
+  }
+  if (/ECONNREFUSED/.test(text)) {
+    return {
+      problem: "nothing accepts connections at that host and port",
+      hint: "Check the host and port, and that PostgreSQL is running; if it is still starting, set startupRetry."
+    }
+  }
+  if (code === "28P01") return { problem: "password authentication failed", hint: "Check the user and password." }
+  if (code === "28000") {
+    return {
+      problem: "the server refused the user (the role does not exist, or pg_hba.conf does not let it in)",
+      hint: "Check the user name and the server's pg_hba.conf."
+    }
+  }
+  if (code === "3D000") {
+    return {
+      problem: "the database does not exist",
+      hint: "Create it (createdb NAME) or fix the database name in the URL."
+    }
+  }
+  if (code === "57P03") {
+    return { problem: "the server is starting up", hint: "Set startupRetry to wait for it." }
+  }
+  if (/Invalid connection URL|Unsupported connection URL/.test(text)) {
+    return {
+      problem: "the connection URL is malformed",
+      hint: "Use postgres://USER:PASSWORD@HOST:PORT/DATABASE (percent-encode special characters)."
+    }
+  }
+  if (/timeout|timed out/i.test(text)) {
+    return { problem: "connecting timed out", hint: "Check the host, port and any firewall between." }
+  }
+  return { problem: Startup.describe(error), hint: "Check the server's log." }
+}
+
 const decodeStream = Rows.decodeFirst(Rows.StreamRow)
 
 const appendOne = (
@@ -169,6 +209,7 @@ export const dialect: Dialect = {
   isTransient: (error) =>
     error.isRetryable || transientCodes.test(sqlState(error)) || lostConnection.test(errorText(error)),
   // 23505 too: a violation reported on a dying connection may reach us unclassified.
+  explainStartup,
   isUniqueViolation: (error) => error.reason._tag === "UniqueViolation" || sqlState(error) === "23505",
   field,
   createIndex: (collection, name, expressions) =>

@@ -6,12 +6,13 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { DocumentStore, EventStore } from "@strata/core"
-import { SqlStore } from "@strata/sql"
-import type * as Config from "effect/Config"
+import { DocumentStore, EventStore, type StoreError } from "@strata/core"
+import { SqlStore, Startup } from "@strata/sql"
+import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as PgDialect from "./PgDialect.ts"
@@ -64,11 +65,40 @@ export const layerFromClient = (
   })
 
 /**
+ * Where a config connects, for errors and logs: `postgres://USER@HOST:PORT/DATABASE`, never the password.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const target = (config: PgClient.PgPoolConfig): string => {
+  if (config.url !== undefined) {
+    try {
+      const url = new URL(Redacted.value(config.url))
+      return `${url.protocol}//${decodeURIComponent(url.username) || "(default user)"}@${url.hostname}:${
+        url.port || "5432"
+      }${url.pathname === "" || url.pathname === "/" ? "/(default database)" : url.pathname}`
+    } catch {
+      return "a connection URL that does not parse"
+    }
+  }
+  return `postgres://${config.username ?? "(default user)"}@${config.host ?? "localhost"}:${config.port ?? 5432}/${
+    config.database ?? "(default database)"
+  }`
+}
+
+/**
  * Both stores plus the PgClient/SqlClient they use (so consumers can write projections in the same
- * transaction as their checkpoint).
+ * transaction as their checkpoint). A database that cannot be reached, logged into or migrated fails
+ * the layer with `StoreError.StartupFailed`, naming host, port, database and user; set
+ * `startupRetry` (e.g. `Startup.defaultRetry`) to wait for a server that is still starting.
  *
  * @example
- * PgStore.layer({ url: Redacted.make(process.env.DATABASE_URL!) })
+ * ```ts
+ * import { PgStore } from "@strata/postgres"
+ * import { Redacted } from "effect"
+ *
+ * const StoreLive = PgStore.layer({ url: Redacted.make("postgres://app@localhost:5432/app") })
+ * ```
  *
  * @category layers
  * @since 0.1.0
@@ -77,10 +107,13 @@ export const layer = (
   config: PgStoreConfig
 ): Layer.Layer<
   EventStore.EventStore | DocumentStore.DocumentStore | PgClient.PgClient | SqlClient.SqlClient,
-  SqlError
+  StoreError.StartupFailed
 > => {
   const [options, { notifyInterval, ...client }] = SqlStore.splitOptions(config)
-  return layerFromClient({ ...options, notifyInterval }).pipe(Layer.provideMerge(PgClient.layer(client)))
+  return Startup.guard(
+    layerFromClient({ ...options, notifyInterval }).pipe(Layer.provideMerge(PgClient.layer(client))),
+    { backend: "postgres", target: target(client), explain: PgDialect.dialect.explainStartup }
+  )
 }
 
 /**
@@ -94,5 +127,5 @@ export const layerConfig = (
   options: PgStoreOptions = {}
 ): Layer.Layer<
   EventStore.EventStore | DocumentStore.DocumentStore | PgClient.PgClient | SqlClient.SqlClient,
-  SqlError | Config.ConfigError
-> => layerFromClient(options).pipe(Layer.provideMerge(PgClient.layerConfig(config)))
+  StoreError.StartupFailed | Config.ConfigError
+> => Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))

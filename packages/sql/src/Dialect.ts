@@ -12,6 +12,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import type { Migration } from "./Migrator.ts"
+import type { Explain } from "./Startup.ts"
 
 /**
  * The SQL expressions for one JSON field of a document, for filtering and keyset ordering.
@@ -205,6 +206,8 @@ export interface Dialect {
    * classification plus what it leaves unclassified (PostgreSQL: a terminated backend, 57P01).
    */
   readonly isTransient: (error: SqlError) => boolean
+  /** What a failure while the store starts means, and what to check (see `Startup.guard`). */
+  readonly explainStartup: Explain
   /** Whether an error is a UNIQUE violation (drivers that do not classify it need the message). */
   readonly isUniqueViolation: (error: SqlError) => boolean
   /** Expressions for a validated document field path. */

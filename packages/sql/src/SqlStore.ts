@@ -17,6 +17,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as PubSub from "effect/PubSub"
+import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
@@ -30,6 +31,7 @@ import * as Reads from "./internal/reads.ts"
 import * as Snapshots from "./internal/snapshots.ts"
 import * as Streams from "./internal/streams.ts"
 import * as Migrator from "./Migrator.ts"
+import * as Startup from "./Startup.ts"
 
 /**
  * The options every SQL backend's layer takes (`PgStore.layer`, `SqliteStore.layer`,
@@ -41,6 +43,8 @@ import * as Migrator from "./Migrator.ts"
 export interface StoreOptions {
   /** Apply pending migrations when the layer starts. Default true. */
   readonly migrate?: boolean | undefined
+  /** Retry the first contact with the database while it fails transiently. Default: no retry. */
+  readonly startupRetry?: Schedule.Schedule<unknown, unknown> | undefined
   /** Largest event or document (UTF-8 JSON). Default 1 MiB. */
   readonly maxEventBytes?: number | undefined
   /** Rows per page for reads, subscriptions and document queries. Default 500. */
@@ -61,15 +65,15 @@ export interface StoreOptions {
 export const splitOptions = <C extends StoreOptions>(
   config: C
 ): readonly [StoreOptions, Omit<C, keyof StoreOptions>] => {
-  const { maxEventBytes, migrate, pageSize, pollInterval, ...rest } = config
-  return [{ maxEventBytes, migrate, pageSize, pollInterval }, rest]
+  const { maxEventBytes, migrate, pageSize, pollInterval, startupRetry, ...rest } = config
+  return [{ maxEventBytes, migrate, pageSize, pollInterval, startupRetry }, rest]
 }
 
 /**
  * @category models
  * @since 0.1.0
  */
-export interface SqlStoreOptions extends Omit<StoreOptions, "migrate"> {
+export interface SqlStoreOptions extends Omit<StoreOptions, "migrate" | "startupRetry"> {
   readonly dialect: Dialect
   /** Name in spans, metrics and errors. Defaults to the dialect's name. */
   readonly backend?: string | undefined
@@ -132,6 +136,11 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
    * dialect writes in transactions (not on D1).
    */
   readonly transactionalCheckpoints?: boolean | undefined
+  /**
+   * Retry the first contact with the database (migrations, or a probe when `migrate: false`) while it
+   * fails transiently, e.g. `Startup.defaultRetry` while a container starts. Default: no retry.
+   */
+  readonly startupRetry?: Schedule.Schedule<unknown, unknown> | undefined
   /** Extra wiring once the store exists, in the layer's scope (PostgreSQL starts its listener here). */
   readonly onStart?: ((store: SqlStore) => Effect.Effect<void, never, R | Scope.Scope>) | undefined
 }
@@ -154,10 +163,14 @@ export const layer = <R = never>(
   options: SqlStoreLayerOptions<R>
 ): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, SqlError, SqlClient.SqlClient | R> =>
   Layer.effectContext(Effect.gen(function*() {
-    if (options.migrate ?? true) yield* Migrator.run(options.dialect)
+    const sql = yield* SqlClient.SqlClient
+    // The first contact with the database: a bad URL, host, user or file fails here, at startup.
+    yield* Startup.retrying(
+      options.migrate ?? true ? Migrator.run(options.dialect) : Effect.asVoid(sql`SELECT 1`),
+      { schedule: options.startupRetry, isTransient: options.dialect.isTransient }
+    )
     const store = yield* make(options)
     if (options.onStart !== undefined) yield* options.onStart(store)
-    const sql = yield* SqlClient.SqlClient
     const context = Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
       Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore))
     )

@@ -8,6 +8,7 @@
 import * as Effect from "effect/Effect"
 import type { Dialect, FieldExpressions } from "./Dialect.ts"
 import * as SqliteMigrations from "./SqliteMigrations.ts"
+import * as Startup from "./Startup.ts"
 
 const field = (path: ReadonlyArray<string>): FieldExpressions => {
   // Paths are validated identifiers, so the JSON path can be inlined (and match declared indexes).
@@ -58,6 +59,13 @@ export const dialect: Dialect = {
   maxInteger: 9_223_372_036_854_775_807n,
   maxParams: 32_766,
   isTransient: (error) => error.isRetryable || /SQLITE_BUSY|SQLITE_LOCKED|database is locked/i.test(error.message),
+  explainStartup: (error) =>
+    /unable to open database file|SQLITE_CANTOPEN|readonly database|SQLITE_READONLY/i.test(Startup.describe(error))
+      ? {
+        problem: "the database file cannot be opened or written",
+        hint: "Check that its directory exists and that this process may write there."
+      }
+      : { problem: Startup.describe(error), hint: "Check the file and the migrations it holds." },
   isUniqueViolation: (error) =>
     error.reason._tag === "UniqueViolation" ||
     /UNIQUE constraint failed/.test(String(error.reason.message ?? error.message)),

@@ -6,9 +6,10 @@
  *
  * @since 0.1.0
  */
-import type { DocumentStore, EventStore } from "@strata/core"
-import { SqliteDialect, SqlStore } from "@strata/sql"
-import type * as Config from "effect/Config"
+import type { DocumentStore, EventStore, StoreError } from "@strata/core"
+import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
@@ -47,11 +48,12 @@ export const layer = (
   config: SqliteClient.SqliteClientConfig & SqliteStoreOptions
 ): Layer.Layer<
   EventStore.EventStore | DocumentStore.DocumentStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
-  SqlError
+  StoreError.StartupFailed
 > => {
   const [options, client] = SqlStore.splitOptions(config)
-  return layerFromClient(options).pipe(
-    Layer.provideMerge(SqliteClient.layer({ safeIntegers: true, ...client }))
+  return Startup.guard(
+    layerFromClient(options).pipe(Layer.provideMerge(SqliteClient.layer({ safeIntegers: true, ...client }))),
+    { backend: "sqlite", target: `the file ${client.filename}`, explain: SqliteDialect.dialect.explainStartup }
   )
 }
 
@@ -66,5 +68,5 @@ export const layerConfig = (
   options: SqliteStoreOptions = {}
 ): Layer.Layer<
   EventStore.EventStore | DocumentStore.DocumentStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
-  SqlError | Config.ConfigError
-> => layerFromClient(options).pipe(Layer.provideMerge(SqliteClient.layerConfig(config)))
+  StoreError.StartupFailed | Config.ConfigError
+> => Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))

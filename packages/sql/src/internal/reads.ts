@@ -62,9 +62,11 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
     })
   const startsWithOneOf = (values: ReadonlyArray<string>): Statement.Fragment =>
     sql.onDialectOrElse({
-      pg: () => sql`EXISTS (SELECT 1 FROM unnest(${values}::text[]) AS p (prefix)
+      pg: () =>
+        sql`EXISTS (SELECT 1 FROM unnest(${values}::text[]) AS p (prefix)
         WHERE substr(stream, 1, length(p.prefix)) = p.prefix)`,
-      orElse: () => sql`EXISTS (SELECT 1 FROM json_each(${JSON.stringify(values)})
+      orElse: () =>
+        sql`EXISTS (SELECT 1 FROM json_each(${JSON.stringify(values)})
         WHERE substr(stream, 1, length(value)) = value)`
     })
 

@@ -109,10 +109,13 @@ export const makeLifecycle = (ctx: StoreContext, rows: StreamRows) => {
       stream,
       deleteOptions,
       (guard) =>
-        sql<{ stream: string }>`INSERT INTO strata_streams (stream, tombstoned)
-        SELECT ${stream}, ${true} WHERE ${sql.literal(missingAllowed ? "1 = 1" : "1 = 0")}
-        ON CONFLICT (stream) DO UPDATE SET tombstoned = excluded.tombstoned
-        WHERE NOT strata_streams.tombstoned AND ${guard} RETURNING stream`
+        missingAllowed
+          ? sql<{ stream: string }>`INSERT INTO strata_streams (stream, tombstoned) VALUES (${stream}, ${true})
+            ON CONFLICT (stream) DO UPDATE SET tombstoned = excluded.tombstoned
+            WHERE NOT strata_streams.tombstoned AND ${guard} RETURNING stream`
+          // An INSERT ... SELECT of no row never reaches ON CONFLICT: update the existing row instead.
+          : sql<{ stream: string }>`UPDATE strata_streams SET tombstoned = ${true}
+            WHERE stream = ${stream} AND NOT tombstoned AND ${guard} RETURNING stream`
     )
   }
 
