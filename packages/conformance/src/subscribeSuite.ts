@@ -7,6 +7,7 @@
 import { assert, describe } from "@effect/vitest"
 import type { Event } from "@strata/core"
 import { EventStore } from "@strata/core"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import {
@@ -33,11 +34,14 @@ const ids = (list: ReadonlyArray<Event.RecordedEvent>) => list.map((e) => e.id)
  * @since 0.1.0
  */
 export const subscribeSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
-  const { appendsPerWriter, deliveryTimeout, longStreamLength, supportsAppendMany, writers } = resolve(options)
+  const { appendsPerWriter, deliveryTimeout, longStreamLength, pollInterval, supportsAppendMany, writers } = resolve(
+    options
+  )
   const total = writers * appendsPerWriter
 
   /** Pauses so a subscription that should deliver nothing more has had the chance to. */
-  const settle = Effect.sleep("150 millis")
+  // Past the poll interval: a repeat that only a later poll would deliver must have shown up.
+  const settle = Effect.sleep(Duration.sum(Duration.fromInputUnsafe(pollInterval), Duration.millis(150)))
 
   describe("subscribe (one stream)", () => {
     it.effect("subscribe from start delivers stored events then live ones, each once, in version order", () =>
