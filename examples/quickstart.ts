@@ -1,6 +1,6 @@
 // The README's quick start, verbatim (examples/test/examples.test.ts runs it).
-import { EventCodec, ExpectedVersion, MemoryStore, Metrics, Retry } from "@strata/core"
-import { Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { EventCodec, ExpectedVersion, MemoryStore, Store } from "@strata/core"
+import { Effect, Fiber, Schema, Stream } from "effect"
 
 const Deposited = EventCodec.type("Deposited", { schema: Schema.Struct({ amount: Schema.Finite }) })
 const Withdrawn = EventCodec.type("Withdrawn", { schema: Schema.Struct({ amount: Schema.Finite }) })
@@ -20,7 +20,8 @@ export const program = Effect.gen(function*() {
   return { balance, delivered: (yield* Fiber.join(live)).map(({ event }) => event._tag) }
 })
 
-// Swap MemoryStore.layer() for SqliteStore.layer({ filename: "app.db" }) or PgStore.layer({ url }): nothing else changes.
-export const StoreLive = Retry.layer().pipe(Layer.provide(Metrics.layer()), Layer.provide(MemoryStore.layer()))
+// EventStore and DocumentStore, both with retry, metrics and spans. Swap MemoryStore.layer() for
+// SqliteStore.layer({ filename: "app.db" }) or PgStore.layer({ url }): nothing else changes.
+export const StoreLive = Store.layer(MemoryStore.layer())
 
 if (import.meta.main) Effect.runPromise(program.pipe(Effect.provide(StoreLive))).then(console.log)

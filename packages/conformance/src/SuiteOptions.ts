@@ -44,6 +44,13 @@ export interface SuiteOptions {
   readonly writers?: number | undefined
   /** Appends per fiber in the concurrency tests. Default 25. */
   readonly appendsPerWriter?: number | undefined
+  /**
+   * The longest interval at which the backend's subscriptions poll for writes they were not woken
+   * for. "Nothing more is delivered" checks wait this long plus a margin, so a repeat that would
+   * only show up on the next poll is seen. Default 500 ms (PostgreSQL's default; SQLite and D1 poll
+   * every 250 ms).
+   */
+  readonly pollInterval?: Duration.Input | undefined
   /** How long a subscription may take to deliver what a test waits for before the test fails. Default 10 s. */
   readonly deliveryTimeout?: Duration.Input | undefined
   /** Timeout for building and closing the backend Layer. Default 60 s. */
@@ -65,6 +72,7 @@ export interface ResolvedOptions {
   readonly largeAppendEvents: number
   readonly writers: number
   readonly appendsPerWriter: number
+  readonly pollInterval: Duration.Input
   readonly deliveryTimeout: Duration.Input
   readonly timeout: Duration.Input
 }
@@ -84,6 +92,7 @@ export const resolve = (options: SuiteOptions | undefined): ResolvedOptions => (
   largeAppendEvents: options?.largeAppendEvents ?? 8_000,
   writers: options?.writers ?? 8,
   appendsPerWriter: options?.appendsPerWriter ?? 25,
+  pollInterval: options?.pollInterval ?? "500 millis",
   deliveryTimeout: options?.deliveryTimeout ?? "10 seconds",
   timeout: options?.timeout ?? "60 seconds"
 })

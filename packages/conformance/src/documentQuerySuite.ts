@@ -379,6 +379,45 @@ export const documentQuerySuite = (it: ConformanceIt, _options?: SuiteOptions): 
         assert.deepStrictEqual(pages.map((p) => p.length), [3, 3, 3])
       }))
 
+    // Ties: group takes 3 values (and is null or missing for some), tier 2; page boundaries fall
+    // inside runs of equal values, where only the id tiebreak orders the documents.
+    const seedTied = Effect.gen(function*() {
+      const docs = yield* DocumentStore.DocumentStore
+      const c = json(names().collection("tied"))
+      for (let i = 0; i < 23; i++) {
+        const group = i % 7 === 0 ? null : i % 5 === 0 ? undefined : ["b", "a", "c"][i % 3]
+        yield* docs.put(c, `t${String((i * 7) % 23).padStart(2, "0")}`, {
+          ...(group === undefined ? {} : { group }),
+          tier: i % 2
+        })
+      }
+      return c
+    })
+    const tiedOrders: ReadonlyArray<readonly [string, ReadonlyArray<DocumentStore.OrderBy>]> = [
+      ["ascending", [{ field: "group" }]],
+      ["descending", [{ field: "group", direction: "desc" }]],
+      ["by two keys", [{ field: "group" }, { field: "tier", direction: "desc" }]]
+    ]
+    for (const [label, orderBy] of tiedOrders) {
+      it.effect(`findPage walks tied sort values ${label} in find's order, every page size, none missing or repeated`, () =>
+        Effect.gen(function*() {
+          const c = yield* seedTied
+          const all = yield* ids(c, { orderBy })
+          assert.strictEqual(all.length, 23)
+          assert.strictEqual(new Set(all).size, 23)
+          for (const limit of [1, 2, 3, 4, 7]) {
+            const pages = yield* walk(c, { orderBy, limit })
+            assert.deepStrictEqual(pages.flat(), all, `pages of ${limit}`)
+            assert.isTrue(pages.every((page) => page.length <= limit))
+          }
+          // find continues from a cursor inside a tie exactly where findPage would.
+          const docs = yield* DocumentStore.DocumentStore
+          const first = yield* docs.findPage(c, { orderBy, limit: 5 })
+          const rest = yield* ids(c, { orderBy, cursor: Option.getOrThrow(first.cursor) })
+          assert.deepStrictEqual([...first.documents.map((d) => d.id), ...rest], all)
+        }))
+    }
+
     it.effect("the last page has no cursor; a collection that fits in one page has none", () =>
       Effect.gen(function*() {
         const docs = yield* DocumentStore.DocumentStore

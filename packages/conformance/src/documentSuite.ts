@@ -523,6 +523,39 @@ export const documentSuite = (it: ConformanceIt, options?: SuiteOptions): void =
         assert.strictEqual((yield* store.streamInfo(n.stream())).status, "missing")
       }))
 
+    it.effect("put with events and a stale numeric expected version fails with DocumentConflict, appending nothing", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const c = json(n.collection())
+        yield* docs.put(c, "d", { v: 1 })
+        yield* docs.put(c, "d", { v: 2 })
+        yield* store.append(n.stream(), events(n.type("Old"), 1))
+        for (const stale of [1n, 3n]) {
+          const error = yield* failsWith("DocumentConflict")(docs.put(c, "d", { v: 9 }, {
+            expected: stale,
+            events: [
+              { stream: n.stream(), events: events(n.type("New"), 2) },
+              { stream: n.stream("other"), events: events(n.type("New"), 1) }
+            ].slice(0, supportsAppendMany ? 2 : 1)
+          }))
+          assert.strictEqual(error.actual, 2n)
+          assert.isFalse(error.isRetryable)
+        }
+        assert.deepStrictEqual(Option.getOrThrow(yield* docs.get(c, "d")), { id: "d", version: 2n, value: { v: 2 } })
+        assert.strictEqual((yield* store.streamInfo(n.stream())).lastVersion, 0n)
+        assert.strictEqual((yield* store.streamInfo(n.stream("other"))).status, "missing")
+        assert.strictEqual((yield* readAll({ filter: { types: [n.type("New")] } })).length, 0)
+        // The current version goes through, with its events.
+        const ok = yield* docs.put(c, "d", { v: 3 }, {
+          expected: 2n,
+          events: [{ stream: n.stream(), events: events(n.type("New"), 1) }]
+        })
+        assert.strictEqual(ok.version, 3n)
+        assert.deepStrictEqual(ok.appended.map((r) => r.nextExpectedVersion), [1n])
+      }))
+
     it.effect("put with events for a tombstoned stream fails with StreamDeleted and leaves the document as it was", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore

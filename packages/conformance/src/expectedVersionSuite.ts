@@ -77,6 +77,81 @@ const describeOutcome = (outcome: Outcome): string => {
   }
 }
 
+type Deletion = "deleteStream" | "tombstoneStream"
+
+type DeleteOutcome =
+  | { readonly _tag: "Done"; readonly status: "missing" | "deleted" | "tombstoned" }
+  | { readonly _tag: "Conflict"; readonly actual: bigint | undefined }
+  | { readonly _tag: "Tombstoned" }
+
+const done = (status: "missing" | "deleted" | "tombstoned"): DeleteOutcome => ({ _tag: "Done", status })
+const deleteConflict = (actual: bigint | undefined): DeleteOutcome => ({ _tag: "Conflict", actual })
+const deleteTombstoned: DeleteOutcome = { _tag: "Tombstoned" }
+
+/** The same four modes against the same four states, for the two deletions (as KurrentDB does it). */
+const deleteModes: Record<
+  Deletion,
+  ReadonlyArray<readonly [string, ExpectedVersion.ExpectedVersion, Record<State, DeleteOutcome>]>
+> = {
+  deleteStream: [
+    ["any", ExpectedVersion.any, {
+      missing: done("missing"),
+      existing: done("deleted"),
+      "soft-deleted": done("deleted"),
+      tombstoned: deleteTombstoned
+    }],
+    ["noStream", ExpectedVersion.noStream, {
+      missing: done("missing"),
+      existing: deleteConflict(2n),
+      "soft-deleted": done("deleted"),
+      tombstoned: deleteTombstoned
+    }],
+    ["streamExists", ExpectedVersion.streamExists, {
+      missing: deleteConflict(undefined),
+      existing: done("deleted"),
+      "soft-deleted": deleteConflict(undefined),
+      tombstoned: deleteTombstoned
+    }],
+    ["exact(2)", ExpectedVersion.exact(2), {
+      missing: deleteConflict(undefined),
+      existing: done("deleted"),
+      "soft-deleted": deleteConflict(undefined),
+      tombstoned: deleteTombstoned
+    }]
+  ],
+  tombstoneStream: [
+    ["any", ExpectedVersion.any, {
+      missing: done("tombstoned"),
+      existing: done("tombstoned"),
+      "soft-deleted": done("tombstoned"),
+      tombstoned: deleteTombstoned
+    }],
+    ["noStream", ExpectedVersion.noStream, {
+      missing: done("tombstoned"),
+      existing: deleteConflict(2n),
+      "soft-deleted": done("tombstoned"),
+      tombstoned: deleteTombstoned
+    }],
+    ["streamExists", ExpectedVersion.streamExists, {
+      missing: deleteConflict(undefined),
+      existing: done("tombstoned"),
+      "soft-deleted": deleteConflict(undefined),
+      tombstoned: deleteTombstoned
+    }],
+    ["exact(2)", ExpectedVersion.exact(2), {
+      missing: deleteConflict(undefined),
+      existing: done("tombstoned"),
+      "soft-deleted": deleteConflict(undefined),
+      tombstoned: deleteTombstoned
+    }]
+  ]
+}
+
+const describeDeleteOutcome = (outcome: DeleteOutcome): string =>
+  outcome._tag === "Done"
+    ? `succeeds and leaves it ${outcome.status}`
+    : describeOutcome(outcome).replace(" and writes nothing", " and leaves the status as it was")
+
 /**
  * Registers the expected-version tests.
  *
@@ -133,6 +208,56 @@ export const expectedVersionSuite = (it: ConformanceIt, _options?: SuiteOptions)
               }
             }
           }))
+      }
+    }
+
+    for (const operation of ["deleteStream", "tombstoneStream"] as const) {
+      for (const [label, expected, outcomes] of deleteModes[operation]) {
+        for (const state of ["missing", "existing", "soft-deleted", "tombstoned"] as const) {
+          const outcome = outcomes[state]
+          it.effect(`${operation} with ${label} against ${describeState[state]} ${describeDeleteOutcome(outcome)}`, () =>
+            Effect.gen(function*() {
+              const store = yield* EventStore.EventStore
+              const n = names()
+              const stream = n.stream()
+              yield* setUp(state, stream, n.type("Old"))
+              const before = yield* store.streamInfo(stream)
+              const attempt = store[operation](stream, { expected })
+              switch (outcome._tag) {
+                case "Done": {
+                  yield* attempt
+                  const after = yield* store.streamInfo(stream)
+                  assert.strictEqual(
+                    after.status,
+                    outcome.status,
+                    `${operation} succeeded but left the stream ${after.status}`
+                  )
+                  assert.strictEqual(after.lastVersion, before.lastVersion)
+                  if (outcome.status === "tombstoned") {
+                    yield* failsWith("StreamDeleted")(store.append(stream, events(n.type("New"), 1)))
+                  }
+                  break
+                }
+                case "Conflict": {
+                  const error = yield* failsWith("WrongExpectedVersion")(attempt)
+                  assert.strictEqual(error.stream, stream)
+                  assert.strictEqual(error.expected, ExpectedVersion.format(expected))
+                  assert.strictEqual(error.actual, outcome.actual)
+                  const after = yield* store.streamInfo(stream)
+                  assert.strictEqual(after.status, before.status)
+                  assert.strictEqual(after.lastVersion, before.lastVersion)
+                  assert.strictEqual((yield* readStream(stream)).length, state === "existing" ? 3 : 0)
+                  break
+                }
+                case "Tombstoned": {
+                  const error = yield* failsWith("StreamDeleted")(attempt)
+                  assert.isTrue(error.tombstoned)
+                  assert.strictEqual((yield* store.streamInfo(stream)).status, "tombstoned")
+                  break
+                }
+              }
+            }))
+        }
       }
     }
 

@@ -6,9 +6,10 @@
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
-import { EventStore, StreamName } from "@strata/core"
+import { DocumentStore, Event, EventStore, StreamName } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { collect, failsWith, names, readAll, readStream, streamFailsWith, within } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
@@ -64,8 +65,18 @@ const badNames: ReadonlyArray<readonly [string, () => string]> = [
   ["a DEL-containing", () => `${names().stream()}\u007fx`],
   ["a leading-whitespace", () => ` ${names().stream()}`],
   ["a trailing-whitespace", () => `${names().stream()} `],
-  ["a $-prefixed", () => `$${names().stream()}`]
+  ["a $-prefixed", () => `$${names().stream()}`],
+  // SQLite and PostgreSQL would store both as U+FFFD: two names, one stream.
+  ["a lone-high-surrogate", () => `${names().stream()}-\ud800`],
+  ["a lone-low-surrogate", () => `${names().stream()}-\udbff\udbff`]
 ]
+
+/** Arrays nested `depth` levels deep around `leaf`, built without recursion. */
+export const nested = (depth: number, leaf: unknown = 1): unknown => {
+  let value: unknown = leaf
+  for (let i = 0; i < depth; i++) value = [value]
+  return value
+}
 
 /**
  * Registers the bad-input tests.
@@ -221,6 +232,9 @@ export const inputSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
       ["a symbol value", () => ({ s: Symbol("x") })],
       ["a symbol key", () => ({ [Symbol("k")]: 1 })],
       ["a Uint8Array", () => ({ bytes: new Uint8Array([1, 2]) })],
+      ["a lone surrogate in a string", () => ({ text: "a\ud800b" })],
+      ["a lone low surrogate at the end of a string", () => ({ text: "ok\udc00" })],
+      ["a lone surrogate in a key", () => ({ ["k\udfff"]: 1 })],
       ["undefined as the whole data", () => undefined]
     ]
     for (const [label, make] of cases) {
@@ -342,6 +356,7 @@ export const inputSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
       ["a leading-whitespace", " Opened"],
       ["a 257-character", "T".repeat(257)],
       ["a $-prefixed", "$Opened"],
+      ["a lone-surrogate", "Opened\ud800"],
       ["a non-string", 42]
     ]
     for (const [label, type] of badTypes) {
@@ -459,6 +474,172 @@ export const inputSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
         for (const [i, suffix] of hostileNameSuffixes.entries()) {
           assert.deepStrictEqual(yield* store.loadCheckpoint(n.checkpoint(suffix)), Option.some(BigInt(i)))
         }
+      }))
+  })
+  describe("well-formed Unicode, nesting depth and -0", () => {
+    it.effect("metadata with a lone surrogate fails with InvalidEvent NotJson and writes nothing", () =>
+      Effect.gen(function*() {
+        const error = yield* refusedAsNotJson({}, { correlationId: "x\ud800" })
+        assert.include(error.detail, "surrogate")
+      }))
+
+    it.effect("-0 in data, metadata, snapshots and documents is stored as 0 (JSON has one zero)", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const stream = n.stream()
+        const isPositiveZero = (value: unknown, what: string) =>
+          assert.isTrue(Object.is(value, 0), `${what} read back as ${Object.is(value, -0) ? "-0" : String(value)}`)
+        yield* store.append(stream, [{ type: n.type("E"), data: { n: -0, list: [-0] }, metadata: { m: -0 } }])
+        const [event] = yield* readStream(stream)
+        const data = event.data as { n: number; list: Array<number> }
+        isPositiveZero(data.n, "data.n")
+        isPositiveZero(data.list[0], "data.list[0]")
+        isPositiveZero(event.metadata.m, "metadata.m")
+        const [global] = yield* readAll({ filter: { categories: [n.category] } })
+        isPositiveZero((global.data as { n: number }).n, "readAll data.n")
+        yield* store.saveSnapshot(stream, { version: 0n, state: { n: -0 } })
+        isPositiveZero((Option.getOrThrow(yield* store.loadSnapshot(stream)).state as { n: number }).n, "snapshot")
+        const c = DocumentStore.collection(n.collection(), Schema.Unknown)
+        yield* docs.put(c, "doc", { n: -0 })
+        isPositiveZero((Option.getOrThrow(yield* docs.get(c, "doc")).value as { n: number }).n, "document")
+        assert.strictEqual(yield* docs.count(c, { where: { n: 0 } }), 1)
+        assert.strictEqual(yield* docs.count(c, { where: { n: -0 } }), 1)
+      }))
+
+    it.effect("a surrogate pair (well-formed) in names, types, data and keys round-trips exactly", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream("\ud83c\udf89")
+        const type = n.type("\ud83c\udf89")
+        const data = { "\ud83d\ude00": ["\ud800\udc00", "\udbff\udfff"] }
+        yield* store.append(stream, [{ type, data }])
+        const [event] = yield* readStream(stream)
+        assert.deepStrictEqual([event.stream, event.type, event.data], [stream, type, data])
+      }))
+
+    it.effect("a filter with a lone surrogate fails with InvalidArgument", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        yield* streamFailsWith("InvalidArgument")(store.readAll({ filter: { types: [n.type("E\ud800")] } }))
+        yield* streamFailsWith("InvalidArgument")(store.readAll({ filter: { categories: [`${n.category}\udc00`] } }))
+        yield* streamFailsWith("InvalidArgument")(
+          store.subscribeAll({ filter: { streamPrefixes: [`${n.category}-\ud800`] } })
+        ).pipe(within(deliveryTimeout, "an invalid subscription fails"))
+      }))
+
+    it.effect("a checkpoint name with a lone surrogate fails with InvalidArgument and saves nothing", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        yield* failsWith("InvalidArgument")(store.saveCheckpoint(n.checkpoint("\ud800"), 1n))
+        yield* failsWith("InvalidArgument")(store.loadCheckpoint(n.checkpoint("\ud800")))
+        assert.isTrue(Option.isNone(yield* store.loadCheckpoint(n.checkpoint("\ufffd"))))
+      }))
+
+    it.effect("snapshot state with a lone surrogate or 100,000 levels of nesting fails with InvalidArgument", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        for (const state of [{ text: "\udc00" }, { ["k\ud800"]: 1 }, nested(100_000)]) {
+          yield* failsWith("InvalidArgument")(store.saveSnapshot(n.stream(), { version: 0n, state }))
+        }
+        const deep = yield* failsWith("InvalidArgument")(
+          store.saveSnapshot(n.stream(), { version: 0n, state: nested(Event.maxJsonDepth + 1) })
+        )
+        assert.include(deep.detail, "deep")
+        assert.isTrue(Option.isNone(yield* store.loadSnapshot(n.stream())))
+      }))
+
+    it.effect("data nested 100,000 levels deep fails with InvalidEvent TooDeep, not a stack overflow", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        const error = yield* failsWith("InvalidEvent")(
+          store.append(stream, [{ type: n.type("E"), data: {} }, { type: n.type("E"), data: nested(100_000) }])
+        )
+        assert.strictEqual(error.reason, "TooDeep")
+        assert.strictEqual(error.index, 1)
+        assert.include(error.detail, `${Event.maxJsonDepth}`)
+        assert.isFalse(error.isRetryable)
+        assert.strictEqual((yield* store.streamInfo(stream)).status, "missing")
+      }))
+
+    it.effect("metadata nested 100,000 levels deep fails with InvalidEvent TooDeep and writes nothing", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        const error = yield* failsWith("InvalidEvent")(
+          store.append(stream, [{ type: n.type("E"), data: {}, metadata: { deep: nested(100_000) } }])
+        )
+        assert.strictEqual(error.reason, "TooDeep")
+        assert.include(error.detail, "metadata")
+        assert.strictEqual((yield* store.streamInfo(stream)).status, "missing")
+      }))
+
+    it.effect(`data nested exactly ${Event.maxJsonDepth} levels round-trips; one level more is TooDeep`, () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        const deepest = nested(Event.maxJsonDepth - 1, { leaf: true })
+        yield* store.append(stream, [{ type: n.type("E"), data: deepest }])
+        assert.deepStrictEqual((yield* readStream(stream)).map((e) => e.data), [deepest])
+        const error = yield* failsWith("InvalidEvent")(
+          store.append(stream, [{ type: n.type("E"), data: nested(Event.maxJsonDepth, { leaf: true }) }])
+        )
+        assert.strictEqual(error.reason, "TooDeep")
+        assert.strictEqual((yield* store.streamInfo(stream)).lastVersion, 0n)
+      }))
+
+    it.effect("a document with a lone surrogate in a string, a key or its id fails with InvalidDocument", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const c = DocumentStore.collection(n.collection(), Schema.Unknown)
+        for (const value of [{ text: "a\ud800" }, { ["\udc00"]: 1 }, ["\udbff"]]) {
+          yield* failsWith("InvalidDocument")(docs.put(c, "doc", value))
+        }
+        const id = yield* failsWith("InvalidDocument")(docs.put(c, "doc-\ud800", {}))
+        assert.include(id.detail, "surrogate")
+        yield* failsWith("InvalidDocument")(docs.get(c, "doc-\ud800"))
+        assert.strictEqual(yield* docs.count(c), 0)
+      }))
+
+    it.effect("a document nested 100,000 levels deep fails with InvalidDocument, also through a recursive schema", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const c = DocumentStore.collection(n.collection(), Schema.Unknown)
+        const error = yield* failsWith("InvalidDocument")(docs.put(c, "doc", { deep: nested(100_000) }))
+        assert.include(error.detail, "deep")
+        interface Tree {
+          readonly children: ReadonlyArray<Tree>
+        }
+        const Tree: Schema.Codec<Tree> = Schema.Struct({
+          children: Schema.Array(Schema.suspend((): Schema.Codec<Tree> => Tree))
+        })
+        let tree: Tree = { children: [] }
+        for (let i = 0; i < 100_000; i++) tree = { children: [tree] }
+        const trees = DocumentStore.collection(n.collection("trees"), Tree)
+        yield* failsWith("InvalidDocument")(docs.put(trees, "tree", tree))
+        assert.strictEqual(yield* docs.count(c), 0)
+        assert.strictEqual(yield* docs.count(trees), 0)
+      }))
+
+    it.effect("a document query comparing with a lone surrogate fails with InvalidQuery", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const c = DocumentStore.collection(n.collection(), Schema.Unknown)
+        yield* docs.put(c, "doc", { name: "\ufffd" })
+        yield* failsWith("InvalidQuery")(docs.count(c, { where: { name: "\ud800" } }))
+        yield* streamFailsWith("InvalidQuery")(docs.find(c, { where: { name: { in: ["\udc00"] } } }))
       }))
   })
 }

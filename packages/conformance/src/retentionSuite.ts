@@ -22,7 +22,7 @@ const outlive = Effect.sleep(Duration.millis(maxAgeMillis + 300))
  * @since 0.1.0
  */
 export const retentionSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
-  const { deliveryTimeout, longStreamLength } = resolve(options)
+  const { deliveryTimeout, longStreamLength, pollInterval } = resolve(options)
 
   describe("retention", () => {
     it.effect("truncateBefore hides older events from read while readAll still has them", () =>
@@ -131,6 +131,33 @@ export const retentionSuite = (it: ConformanceIt, options?: SuiteOptions): void 
         assert.deepStrictEqual((yield* a.take(2)).map((e) => e.version), [4n, 5n])
         const b = yield* collect(store.subscribe(n.stream("b")), deliveryTimeout)
         assert.deepStrictEqual((yield* b.take(1)).map((e) => e.version), [5n])
+      }))
+
+    it.effect("a subscription whose cursor sits on the first visible event delivers only what follows it", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        yield* store.append(n.stream("a"), events(n.type("E"), 6))
+        yield* store.setRetention(n.stream("a"), { truncateBefore: 4n })
+        yield* store.append(n.stream("b"), events(n.type("E"), 6))
+        yield* store.setRetention(n.stream("b"), { maxCount: 2 })
+        // Versions 4 and 5 are visible on both; the cursor is on 4, the first of them, or just before it.
+        const onFirst = yield* collect(store.subscribe(n.stream("a"), { from: { after: 4n } }), deliveryTimeout)
+        const beforeFirst = yield* collect(store.subscribe(n.stream("a"), { from: { after: 3n } }), deliveryTimeout)
+        const counted = yield* collect(store.subscribe(n.stream("b"), { from: { after: 4n } }), deliveryTimeout)
+        assert.deepStrictEqual((yield* onFirst.take(1)).map((e) => e.version), [5n])
+        assert.deepStrictEqual((yield* beforeFirst.take(2)).map((e) => e.version), [4n, 5n])
+        assert.deepStrictEqual((yield* counted.take(1)).map((e) => e.version), [5n])
+        yield* store.append(n.stream("a"), events(n.type("E"), 1, 6))
+        yield* store.append(n.stream("b"), events(n.type("E"), 1, 6))
+        assert.deepStrictEqual((yield* onFirst.take(1)).map((e) => e.version), [6n])
+        assert.deepStrictEqual((yield* beforeFirst.take(1)).map((e) => e.version), [6n])
+        // maxCount 2 now hides version 4, which the subscription already passed: nothing is replayed.
+        assert.deepStrictEqual((yield* counted.take(1)).map((e) => e.version), [6n])
+        yield* Effect.sleep(Duration.sum(Duration.fromInputUnsafe(pollInterval), Duration.millis(150)))
+        assert.deepStrictEqual(yield* onFirst.drain, [])
+        assert.deepStrictEqual(yield* beforeFirst.drain, [])
+        assert.deepStrictEqual(yield* counted.drain, [])
       }))
 
     it.effect("when truncateBefore and maxCount both apply, the stricter one wins", () =>

@@ -7,6 +7,7 @@
 import { assert, describe } from "@effect/vitest"
 import type { Event } from "@strata/core"
 import { EventStore } from "@strata/core"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import {
@@ -14,6 +15,7 @@ import {
   awaitLive,
   collect,
   events,
+  failsWith,
   names,
   readAll,
   streamFailsWith,
@@ -32,11 +34,14 @@ const ids = (list: ReadonlyArray<Event.RecordedEvent>) => list.map((e) => e.id)
  * @since 0.1.0
  */
 export const subscribeSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
-  const { appendsPerWriter, deliveryTimeout, longStreamLength, supportsAppendMany, writers } = resolve(options)
+  const { appendsPerWriter, deliveryTimeout, longStreamLength, pollInterval, supportsAppendMany, writers } = resolve(
+    options
+  )
   const total = writers * appendsPerWriter
 
   /** Pauses so a subscription that should deliver nothing more has had the chance to. */
-  const settle = Effect.sleep("150 millis")
+  // Past the poll interval: a repeat that only a later poll would deliver must have shown up.
+  const settle = Effect.sleep(Duration.sum(Duration.fromInputUnsafe(pollInterval), Duration.millis(150)))
 
   describe("subscribe (one stream)", () => {
     it.effect("subscribe from start delivers stored events then live ones, each once, in version order", () =>
@@ -418,6 +423,72 @@ export const subscribeSuite = (it: ConformanceIt, options?: SuiteOptions): void 
         yield* streamFailsWith("InvalidArgument")(store.subscribeAll({ from: { after: -1n } })).pipe(
           within(deliveryTimeout, "a negative checkpoint fails")
         )
+      }))
+  })
+  describe("a start fixed before the stream runs (establish, establishAll)", () => {
+    it.effect("establishAll from end: events appended before the stream is first pulled are delivered", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        yield* store.append(n.stream("old"), events(n.type("Old"), 3))
+        const [old] = yield* readAll({ direction: "backwards", limit: 1, filter: { categories: [n.category] } })
+        const established = yield* EventStore.establishAll({ from: "end", filter: { categories: [n.category] } })
+        const start = established.start
+        assert.isTrue(typeof start === "object" && start.after >= old.position, `start ${String(start)}`)
+        // Appended after establishing and before anything pulls the stream.
+        yield* store.append(n.stream("new"), events(n.type("New"), 2))
+        const sub = yield* collect(established.events, deliveryTimeout)
+        yield* store.append(n.stream("new"), events(n.type("New"), 2, 2))
+        const got = yield* sub.take(4)
+        assert.deepStrictEqual(got.map((e) => e.data), [{ i: 0 }, { i: 1 }, { i: 2 }, { i: 3 }])
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect("establishAll from end, forked, then appended to at once: every event is delivered", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        yield* store.append(n.stream("old"), events(n.type("Old"), 2))
+        const { events: live } = yield* EventStore.establishAll({ from: "end", filter: { types: [n.type("New")] } })
+        const sub = yield* collect(live, deliveryTimeout)
+        const appended = []
+        for (let i = 0; i < 5; i++) appended.push(yield* store.append(n.stream(`s${i}`), events(n.type("New"), 1, i)))
+        const got = yield* sub.take(5)
+        assert.deepStrictEqual(got.map((e) => e.position), appended.map((r) => r.position))
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect("establish from end fixes the stream's last version, and delivers what follows it", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("Old"), 4))
+        const established = yield* EventStore.establish(stream, { from: "end" })
+        assert.deepStrictEqual(established.start, { after: 3n })
+        yield* store.append(stream, events(n.type("New"), 2))
+        const sub = yield* collect(established.events, deliveryTimeout)
+        yield* store.append(stream, events(n.type("New"), 1, 2))
+        assert.deepStrictEqual((yield* sub.take(3)).map((e) => e.version), [4n, 5n, 6n])
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect("establish from end on a missing stream starts at its first event; other starts pass through", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        const established = yield* EventStore.establish(stream, { from: "end" })
+        assert.strictEqual(established.start, "start")
+        yield* store.append(stream, events(n.type("E"), 2))
+        const sub = yield* collect(established.events, deliveryTimeout)
+        assert.deepStrictEqual((yield* sub.take(2)).map((e) => e.version), [0n, 1n])
+        assert.deepStrictEqual((yield* EventStore.establish(stream, { from: { after: 0n } })).start, { after: 0n })
+        assert.strictEqual((yield* EventStore.establishAll()).start, "start")
+        yield* failsWith("InvalidStreamName")(EventStore.establish("", { from: "end" }))
       }))
   })
 }

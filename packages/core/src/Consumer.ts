@@ -27,9 +27,13 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { RecordedEvent } from "./Event.ts"
-import { type EventFilter, EventStore, type SubscribeFrom } from "./EventStore.ts"
+import { establishAll, EventStore } from "./EventStore.ts"
+import type { EventFilter, SubscribeFrom } from "./EventStore.ts"
+import * as Retry from "./Retry.ts"
+import * as StoreError from "./StoreError.ts"
 import { InvalidArgument, type StoreUnavailable } from "./StoreError.ts"
 
 /**
@@ -118,11 +122,17 @@ export interface ConsumerOptions<X, R> {
    * again after a crash (unless the checkpoint store is transactional).
    */
   readonly checkpointEvery?: number | undefined
+  /**
+   * How long to keep restarting after transient failures (`StoreUnavailable`) before the consumer
+   * fails: default `Retry.defaultStreamSchedule` (capped exponential backoff, at least a minute).
+   * Each restart is logged and resumes after the last committed checkpoint.
+   */
+  readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
 }
 
 /**
  * Runs a named consumer until it is interrupted or its handler fails (a subscription never ends
- * by itself). Meant to be forked: `Effect.forkScoped(Consumer.run(...))`, so closing the scope
+ * by itself). Store outages are ridden out (see `ConsumerOptions.retry`). Meant to be forked: `Effect.forkScoped(Consumer.run(...))`, so closing the scope
  * stops it.
  *
  * @category operations
@@ -141,27 +151,39 @@ export const run: <X, R>(
         detail: `checkpointEvery must be an integer >= 1, got ${String(every)}`
       })
     }
-    const store = yield* EventStore
     const checkpoints = yield* Checkpoints
-    const checkpoint = yield* checkpoints.load(name)
-    const from: SubscribeFrom = checkpoint._tag === "Some" ? { after: checkpoint.value } : options.from ?? "start"
-    yield* Effect.annotateCurrentSpan({
-      "strata.consumer.from": typeof from === "object" ? `after ${from.after}` : from
-    })
+    // "end" is resolved once, on the first attempt, so a restart before the first commit does not
+    // skip what was appended during the outage.
+    let initial: SubscribeFrom = options.from ?? "start"
+    const subscription = Stream.unwrap(Effect.gen(function*() {
+      const checkpoint = yield* checkpoints.load(name)
+      const from: SubscribeFrom = checkpoint._tag === "Some" ? { after: checkpoint.value } : initial
+      const established = yield* establishAll({ from, filter: options.filter })
+      if (checkpoint._tag === "None") initial = established.start
+      yield* Effect.annotateCurrentSpan({
+        "strata.consumer.from": typeof established.start === "object" ? `after ${established.start.after}` : "start"
+      })
+      return established.events
+    }))
     const handleBatch = (events: ReadonlyArray<RecordedEvent>) =>
       checkpoints.commit(
         name,
         events[events.length - 1].position,
         Effect.forEach(events, options.handler, { discard: true })
       )
-    yield* Stream.runForEachArray(
-      store.subscribeAll({ from, filter: options.filter }),
-      (events) =>
-        Effect.gen(function*() {
-          for (let start = 0; start < events.length; start += every) {
-            yield* handleBatch(events.slice(start, start + every))
-          }
-        })
+    const handled = Stream.mapArrayEffect(subscription, (events) =>
+      Effect.gen(function*() {
+        for (let start = 0; start < events.length; start += every) {
+          yield* handleBatch(events.slice(start, start + every))
+        }
+        return [events.length] as const
+      }))
+    // A transient failure (the store, the checkpoint, or the handler's own StoreUnavailable) restarts
+    // the consumer from its last committed checkpoint; the schedule restarts once a batch is handled.
+    const schedule = Schedule.while(
+      options.retry ?? Retry.defaultStreamSchedule,
+      ({ input }) => StoreError.isRetryable(input)
     )
+    yield* Stream.runDrain(Stream.retry(handled, Retry.logged(schedule, `consumer ${name}`)))
   }
 )

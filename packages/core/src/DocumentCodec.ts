@@ -33,8 +33,9 @@ export const checkId = (collection: string, id: string): Effect.Effect<void, Inv
 }
 
 /**
- * Encodes a value with the collection's schema into JSON text: plain JSON, no U+0000 in strings
- * (PostgreSQL's jsonb cannot hold it, so no backend accepts it), at most `maxBytes`.
+ * Encodes a value with the collection's schema into JSON text: plain JSON (see the event rules: strings
+ * well-formed Unicode, at most 256 levels deep, `-0` stored as `0`), no U+0000 in strings (PostgreSQL's jsonb
+ * cannot hold it, so no backend accepts it), at most `maxBytes`.
  *
  * @category encoding
  * @since 0.1.0
@@ -45,20 +46,30 @@ export const encode = <A, I>(
   value: A,
   maxBytes: number = defaultMaxDocumentBytes
 ): Effect.Effect<string, InvalidDocument> =>
-  Schema.encodeEffect(collection.schema)(value).pipe(
-    Effect.mapError((error) => new InvalidDocument({ collection: collection.name, id, detail: error.message })),
-    Effect.flatMap((encoded) => {
-      const fail = (detail: string) => Effect.fail(new InvalidDocument({ collection: collection.name, id, detail }))
-      const problem = Json.problem(encoded)
-      if (problem !== undefined) return fail(`not plain JSON: ${problem}`)
-      const json = JSON.stringify(encoded)
-      // A NUL is the escape \u0000 after an even number of backslashes: in `\\u0000` the backslash is a
-      // literal one, followed by the text "u0000", which is fine.
-      if (/(?<!\\)(?:\\\\)*\\u0000/.test(json)) return fail("strings in documents cannot contain U+0000 (NUL)")
-      const size = Json.byteLength(json)
-      return size > maxBytes ? fail(`${size} bytes of JSON; the limit is ${maxBytes}`) : Effect.succeed(json)
-    })
-  )
+  // A recursive schema would walk a very deep value recursively and overflow the stack: bound it first.
+  Json.deeperThan(value, Json.maxDepth)
+    ? Effect.fail(
+      new InvalidDocument({
+        collection: collection.name,
+        id,
+        detail:
+          `the document is nested more than ${Json.maxDepth} levels deep (or refers back to itself); the limit is ${Json.maxDepth}`
+      })
+    )
+    : Schema.encodeEffect(collection.schema)(value).pipe(
+      Effect.mapError((error) => new InvalidDocument({ collection: collection.name, id, detail: error.message })),
+      Effect.flatMap((encoded) => {
+        const fail = (detail: string) => Effect.fail(new InvalidDocument({ collection: collection.name, id, detail }))
+        const problem = Json.problem(encoded)
+        if (problem !== undefined) return fail(`not plain JSON: ${problem}`)
+        const json = JSON.stringify(encoded)
+        // A NUL is the escape \u0000 after an even number of backslashes: in `\\u0000` the backslash is a
+        // literal one, followed by the text "u0000", which is fine.
+        if (/(?<!\\)(?:\\\\)*\\u0000/.test(json)) return fail("strings in documents cannot contain U+0000 (NUL)")
+        const size = Json.byteLength(json)
+        return size > maxBytes ? fail(`${size} bytes of JSON; the limit is ${maxBytes}`) : Effect.succeed(json)
+      })
+    )
 
 /**
  * Decodes a stored document (its parsed JSON) with the collection's schema.

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Collection, Condition, Document, OrderBy, Page, Query, Scalar, Where } from "./DocumentStore.ts"
+import * as Json from "./internal/json.ts"
 import { InvalidQuery } from "./StoreError.ts"
 import * as StreamName from "./StreamName.ts"
 
@@ -91,8 +92,9 @@ export interface NormalizedQuery {
 
 const operators: ReadonlySet<string> = new Set(["eq", "ne", "gt", "gte", "lt", "lte", "in"])
 
+// Strings must be well-formed Unicode: the SQL backends bind a lone surrogate as U+FFFD.
 const isScalar = (value: unknown): value is Scalar =>
-  value === null || typeof value === "string" || typeof value === "boolean" ||
+  value === null || (typeof value === "string" && Json.isWellFormed(value)) || typeof value === "boolean" ||
   (typeof value === "number" && Number.isFinite(value))
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>

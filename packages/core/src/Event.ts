@@ -58,7 +58,9 @@ export interface EventMetadata {
 }
 
 /**
- * An event to append. `data` and `metadata` must be plain JSON.
+ * An event to append. `data` and `metadata` must be plain JSON: no BigInt, Date, Map, NaN or
+ * undefined array item, strings well-formed Unicode, at most {@link maxJsonDepth} levels deep. A `-0`
+ * is stored as `0` (JSON has one zero), on every backend.
  *
  * @category models
  * @since 0.1.0
@@ -126,6 +128,16 @@ export const make = (type: string, data: unknown, metadata?: EventMetadata): New
 export const defaultMaxEventBytes = 1024 * 1024
 
 /**
+ * The deepest nesting of arrays and objects a store accepts in event data, metadata, documents and
+ * snapshots: `{"a":[1]}` is 2 levels. Deeper values fail with a typed error (`InvalidEvent` with
+ * reason `TooDeep`, `InvalidDocument`, `InvalidArgument`) instead of overflowing the stack.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const maxJsonDepth: number = Json.maxDepth
+
+/**
  * An event checked and serialised, ready for any backend to write.
  *
  * @category models
@@ -140,7 +152,8 @@ export interface PreparedEvent {
 
 /**
  * Validates a batch of events for `stream` and serialises it once: ids (generated when absent,
- * UUIDs when given, unique within the batch), types, JSON-ness and size. Nothing reaches a backend
+ * UUIDs when given, unique within the batch), types, JSON-ness (no lone surrogates, which would read
+ * back changed; `-0` is normalised to `0`, as JSON has one zero), nesting depth (`TooDeep` beyond 256 levels) and size. Nothing reaches a backend
  * unless the whole batch passes.
  *
  * @category validation
@@ -178,14 +191,17 @@ export const prepare = (
       }
       if (seen.has(id)) return fail(index, "InvalidId", `event id ${id} appears twice in one append`)
       seen.add(id)
-      const dataProblem = Json.problem(event.data)
-      if (dataProblem !== undefined) return fail(index, "NotJson", `data is not plain JSON: ${dataProblem}`)
+      const dataProblem = Json.check(event.data)
+      if (dataProblem !== undefined) {
+        return fail(index, dataProblem.kind, `data is not plain JSON: ${dataProblem.detail}`)
+      }
       const metadata = event.metadata ?? {}
-      const metadataProblem = typeof metadata === "object" && !Array.isArray(metadata) && metadata !== null
-        ? Json.problem(metadata)
-        : "$ must be an object"
+      const metadataProblem: Json.Problem | undefined =
+        typeof metadata === "object" && !Array.isArray(metadata) && metadata !== null
+          ? Json.check(metadata)
+          : { kind: "NotJson", detail: "$ must be an object" }
       if (metadataProblem !== undefined) {
-        return fail(index, "NotJson", `metadata is not plain JSON: ${metadataProblem}`)
+        return fail(index, metadataProblem.kind, `metadata is not plain JSON: ${metadataProblem.detail}`)
       }
       const data = JSON.stringify(event.data)
       const meta = JSON.stringify(metadata)

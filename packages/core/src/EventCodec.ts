@@ -510,10 +510,10 @@ const makeCodec = (eventTypes: ReadonlyArray<EventType.Any>): EventCodec<AnyEven
             ),
           onSuccess: (data) => {
             // Checked here too, so a value a store would refuse (NaN, a Date, ...) fails at encode.
-            const problem = Json.problem(data)
+            const problem = Json.check(data)
             return problem === undefined
               ? Effect.succeed(Event.make(_tag, data, { ...metadata, schemaVersion: entry.eventType.version }))
-              : invalid("NotJson", `the ${_tag} event does not encode to plain JSON: ${problem}`)
+              : invalid(problem.kind, `the ${_tag} event does not encode to plain JSON: ${problem.detail}`)
           }
         })
       )

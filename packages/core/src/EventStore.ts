@@ -25,9 +25,9 @@
  */
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
-import type * as Stream from "effect/Stream"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { NewEvent, RecordedEvent } from "./Event.ts"
 import type { ExpectedVersion } from "./ExpectedVersion.ts"
 import type {
@@ -121,6 +121,13 @@ export interface ReadAllOptions {
 /**
  * Where a subscription starts: the beginning, the current end (only events appended from now on),
  * or just after a checkpoint (a stream version for `subscribe`, a global position for `subscribeAll`).
+ *
+ * **Gotchas**
+ *
+ * A Stream is lazy: `"end"` is resolved when the stream starts running, not when `subscribe` is
+ * called, so events appended between forking a fiber that runs it and that fiber's first read are
+ * not delivered. To fix the start first, use {@link establish} / {@link establishAll}: they resolve
+ * `"end"` to a checkpoint before returning the stream.
  *
  * @category models
  * @since 0.1.0
@@ -309,3 +316,70 @@ export interface EventStoreShape {
  * @since 0.1.0
  */
 export class EventStore extends Context.Service<EventStore, EventStoreShape>()("@strata/core/EventStore") {}
+
+/**
+ * A subscription whose start point is fixed: `start` is where it resumes (`"start"` or just after
+ * a checkpoint, never `"end"`), `events` delivers every event after it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Established<E> {
+  readonly start: "start" | { readonly after: bigint }
+  readonly events: Stream.Stream<RecordedEvent, E>
+}
+
+/**
+ * Subscribes to the global log with its start fixed now: `from: "end"` is resolved to the position
+ * of the last event visible when this Effect runs, so every event appended after it succeeds is
+ * delivered, however late the returned stream is first pulled.
+ *
+ * **When to use**
+ *
+ * Whenever the subscription runs in another fiber than the appends it must see (fork, then append):
+ * `subscribeAll({ from: "end" })` resolves the end on the first pull and may miss them.
+ *
+ * @example
+ * const { events, start } = yield* EventStore.establishAll({ from: "end" })
+ * yield* Effect.forkScoped(Stream.runForEach(events, handle))
+ * yield* store.append("cart-1", [event]) // delivered
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const establishAll = (
+  options?: SubscribeAllOptions
+): Effect.Effect<Established<InvalidArgument | StoreUnavailable>, InvalidArgument | StoreUnavailable, EventStore> =>
+  Effect.gen(function*() {
+    const store = yield* EventStore
+    const from = options?.from ?? "start"
+    if (from !== "end") return { start: from, events: store.subscribeAll(options) }
+    // The backend's readAll stops where its subscriptions do (PostgreSQL's horizon), so nothing still
+    // in flight below the last visible event is skipped.
+    const last = yield* Stream.runHead(store.readAll({ direction: "backwards", limit: 1 }))
+    const start = Option.match(last, {
+      onNone: () => "start" as const,
+      onSome: (event) => ({ after: event.position })
+    })
+    return { start, events: store.subscribeAll({ ...options, from: start }) }
+  })
+
+/**
+ * Subscribes to one stream with its start fixed now: `from: "end"` is resolved to the stream's
+ * last version when this Effect runs (see {@link establishAll}).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const establish = (
+  stream: string,
+  options?: SubscribeOptions
+): Effect.Effect<Established<ReadError>, InvalidStreamName | StoreUnavailable, EventStore> =>
+  Effect.gen(function*() {
+    const store = yield* EventStore
+    const from = options?.from ?? "start"
+    if (from !== "end") return { start: from, events: store.subscribe(stream, options) }
+    const { lastVersion } = yield* store.streamInfo(stream)
+    const start = lastVersion === undefined ? "start" as const : { after: lastVersion }
+    return { start, events: store.subscribe(stream, { ...options, from: start }) }
+  })

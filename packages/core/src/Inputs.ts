@@ -52,7 +52,8 @@ export const bigint = (
     : invalid(operation, `${name} must be a bigint >= ${min}, got ${typeof value === "bigint" ? value : typeof value}`)
 
 /**
- * An event filter: arrays of non-empty strings.
+ * An event filter: arrays of non-empty strings, well-formed Unicode (a lone surrogate would be bound
+ * as U+FFFD by the SQL backends and match other names).
  *
  * @category validation
  * @since 0.1.0
@@ -62,8 +63,11 @@ export const filter = (operation: string, value: EventFilter | undefined): Effec
   for (const key of ["types", "categories", "streamPrefixes"] as const) {
     const list = value[key]
     if (list === undefined) continue
-    if (!Array.isArray(list) || !list.every((item) => typeof item === "string" && item.length > 0)) {
-      return invalid(operation, `filter.${key} must be an array of non-empty strings`)
+    if (
+      !Array.isArray(list) ||
+      !list.every((item) => typeof item === "string" && item.length > 0 && Json.isWellFormed(item))
+    ) {
+      return invalid(operation, `filter.${key} must be an array of non-empty, well-formed Unicode strings`)
     }
   }
   return Effect.void

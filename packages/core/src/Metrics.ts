@@ -10,6 +10,8 @@
  * | `strata_append_errors_total`      | counter           | `backend`, `operation`, `error`|
  * | `strata_append_duration`          | timer (ms)        | `backend`, `operation`         |
  * | `strata_events_read_total`        | counter           | `backend`, `operation`         |
+ * | `strata_document_operations_total`| counter           | `backend`, `operation`, `outcome` |
+ * | `strata_document_duration`        | timer (ms)        | `backend`, `operation`         |
  *
  * `operation` is `append` or `appendMany` for the append metrics and `read`, `readAll`,
  * `subscribe` or `subscribeAll` for events read. Appends count committed appends (an `appendMany`
@@ -18,8 +20,14 @@
  * Events read are counted per page as the backend hands it over, so a consumer that takes part of
  * a page still counts the whole page: the metric measures read work, not consumption.
  *
- * Put `withMetrics` outside `Retry.withRetry` to count what callers see (a retried append counts
- * once), inside it to count every attempt.
+ * Document metrics (`withDocumentMetrics`): `operation` is `get`, `put`, `delete`, `findPage` or
+ * `count` (`find` is not timed: it is a stream), `outcome` is `ok` or the error tag.
+ * Durations use {@link durationBoundaries}: milliseconds from 0.5 ms to 10 s.
+ *
+ * **Order rule.** Put `withMetrics` outside `Retry.withRetry` to count what callers see (a retried
+ * append counts once), inside it to count every attempt. `Store.layer` builds the stack in that
+ * order for both services. A decorator only sees calls that go through it:
+ * `Layer.merge(Metrics.layer(), backend)` type-checks but gives the program the undecorated store.
  *
  * @since 0.1.0
  */
@@ -30,8 +38,33 @@ import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
+import { DocumentStore, type DocumentStoreShape } from "./DocumentStore.ts"
 import type { RecordedEvent } from "./Event.ts"
 import { EventStore, type EventStoreShape } from "./EventStore.ts"
+
+/**
+ * Histogram buckets for store operations, in milliseconds: 0.5 ms to 10 s (Effect's default
+ * timer buckets run to 4e9 ms, which leaves every store operation in the first few).
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const durationBoundaries: ReadonlyArray<number> = [
+  0.5,
+  1,
+  2,
+  5,
+  10,
+  25,
+  50,
+  100,
+  250,
+  500,
+  1000,
+  2500,
+  5000,
+  10000
+]
 
 /**
  * Committed appends.
@@ -84,7 +117,8 @@ export const appendErrorsTotal: Metric.Counter<number> = Metric.counter("strata_
  * @since 0.1.0
  */
 export const appendDuration: Metric.Histogram<Duration.Duration> = Metric.timer("strata_append_duration", {
-  description: "Append latency in milliseconds"
+  description: "Append latency in milliseconds",
+  boundaries: durationBoundaries
 })
 
 /**
@@ -96,6 +130,28 @@ export const appendDuration: Metric.Histogram<Duration.Duration> = Metric.timer(
 export const eventsReadTotal: Metric.Counter<number> = Metric.counter("strata_events_read_total", {
   description: "Events read by reads and subscriptions",
   incremental: true
+})
+
+/**
+ * DocumentStore operations, by `operation` and `outcome` (`ok` or the error tag).
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const documentOperationsTotal: Metric.Counter<number> = Metric.counter("strata_document_operations_total", {
+  description: "DocumentStore operations, by outcome",
+  incremental: true
+})
+
+/**
+ * DocumentStore operation latency.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const documentDuration: Metric.Histogram<Duration.Duration> = Metric.timer("strata_document_duration", {
+  description: "DocumentStore operation latency in milliseconds",
+  boundaries: durationBoundaries
 })
 
 const hasTag = (error: unknown): error is { readonly _tag: string } =>
@@ -188,7 +244,8 @@ export const withMetrics: {
 )
 
 /**
- * A Layer that wraps the EventStore below it with {@link withMetrics}.
+ * A Layer that wraps the EventStore below it with {@link withMetrics}. Prefer `Store.layer`, which
+ * also wraps the DocumentStore and puts the decorators in the right order.
  *
  * @example
  * Metrics.layer().pipe(Layer.provide(Retry.layer()), Layer.provide(SqliteStore.layer({ filename: "app.db" })))
@@ -198,3 +255,58 @@ export const withMetrics: {
  */
 export const layer = (options?: MetricsOptions): Layer.Layer<EventStore, never, EventStore> =>
   Layer.effect(EventStore, Effect.map(EventStore, (store) => EventStore.of(withMetrics(store, options))))
+
+/**
+ * Counts and times a DocumentStore's operations (see the table above).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const withDocumentMetrics: {
+  (options?: MetricsOptions): (self: DocumentStoreShape) => DocumentStoreShape
+  (self: DocumentStoreShape, options?: MetricsOptions): DocumentStoreShape
+} = dual(
+  (args) => typeof args[0] === "object" && args[0] !== null && "findPage" in args[0],
+  (self: DocumentStoreShape, options?: MetricsOptions): DocumentStoreShape => {
+    const base = { ...options?.attributes, backend: self.backend }
+    const measure = (operation: string) => {
+      const attributes = { ...base, operation }
+      const duration = Metric.withAttributes(documentDuration, attributes)
+      const outcome = (tag: string) => Metric.withAttributes(documentOperationsTotal, { ...attributes, outcome: tag })
+      return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+        Effect.flatMap(Clock.currentTimeNanos, (start) =>
+          effect.pipe(
+            Effect.tap(() => Metric.update(outcome("ok"), 1)),
+            Effect.tapError((error) => Metric.update(outcome(hasTag(error) ? error._tag : "Unknown"), 1)),
+            Effect.ensuring(
+              Effect.flatMap(Clock.currentTimeNanos, (end) => Metric.update(duration, Duration.nanos(end - start)))
+            )
+          ))
+    }
+    const get = measure("get")
+    const put = measure("put")
+    const remove = measure("delete")
+    const findPage = measure("findPage")
+    const count = measure("count")
+    return {
+      ...self,
+      get: (collection, id) => get(self.get(collection, id)),
+      put: (collection, id, value, putOptions) => put(self.put(collection, id, value, putOptions)),
+      delete: (collection, id, deleteOptions) => remove(self.delete(collection, id, deleteOptions)),
+      findPage: (collection, query) => findPage(self.findPage(collection, query)),
+      count: (collection, query) => count(self.count(collection, query))
+    }
+  }
+)
+
+/**
+ * A Layer that wraps the DocumentStore below it with {@link withDocumentMetrics}.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerDocuments = (options?: MetricsOptions): Layer.Layer<DocumentStore, never, DocumentStore> =>
+  Layer.effect(
+    DocumentStore,
+    Effect.map(DocumentStore, (store) => DocumentStore.of(withDocumentMetrics(store, options)))
+  )

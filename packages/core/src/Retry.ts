@@ -5,20 +5,34 @@
  * first attempt: if an attempt committed but its answer was lost, the retry is recognised as the
  * same append and returns the original result.
  *
+ * Two schedules: one-shot operations (append, reads of one value, document writes) keep a short,
+ * bounded budget ({@link defaultSchedule}, about 1.5 s), so a caller learns of an outage quickly;
+ * subscriptions and reads that are streams ride out an outage ({@link defaultStreamSchedule}:
+ * capped exponential backoff for at least a minute) and resume just after the last event they
+ * delivered. Every retry is logged at warning level with its reason.
+ *
+ * **Order rule.** A decorator only sees the calls that go through it. Build the stack with
+ * `Store.layer` (see Store.ts), or provide the backend *into* the decorator layers
+ * (`Retry.layer().pipe(Layer.provide(backend))`). `Layer.merge(Retry.layer(), backend)` type-checks
+ * but hands the program the backend's undecorated service, so nothing is retried.
+ *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import { DocumentStore, type DocumentStoreShape } from "./DocumentStore.ts"
 import * as Event from "./Event.ts"
 import type { RecordedEvent } from "./Event.ts"
-import { type Direction, EventStore, type EventStoreShape } from "./EventStore.ts"
+import { type Direction, EventStore, type EventStoreShape, type SubscribeFrom } from "./EventStore.ts"
 import { isRetryable } from "./StoreError.ts"
 
 /**
- * A schedule: exponential backoff from 50 ms, at most 5 retries.
+ * The schedule of one-shot operations: exponential backoff from 50 ms, at most 5 retries (about
+ * 1.55 s of waiting in all).
  *
  * @category constants
  * @since 0.1.0
@@ -27,6 +41,74 @@ export const defaultSchedule: Schedule.Schedule<unknown> = Schedule.max([
   Schedule.exponential("50 millis"),
   Schedule.recurs(5)
 ])
+
+/**
+ * The longest wait between two attempts of {@link defaultStreamSchedule}.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const streamBackoffCap: Duration.Duration = Duration.seconds(5)
+
+/**
+ * The schedule of subscriptions and streamed reads: exponential backoff from 100 ms, each wait
+ * capped at {@link streamBackoffCap}, retrying while less than a minute has passed since the
+ * failure began (so an outage of a minute or so is ridden out; longer ones fail the stream with
+ * the last `StoreUnavailable`). It restarts once the stream delivers again.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const defaultStreamSchedule: Schedule.Schedule<unknown> = Schedule.exponential("100 millis").pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, streamBackoffCap))),
+  Schedule.upTo({ duration: "60 seconds" })
+)
+
+/**
+ * Which schedule each kind of operation retries with.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RetryOptions {
+  /** One-shot operations (appends, streamInfo, snapshots, checkpoints, documents). Default {@link defaultSchedule}. */
+  readonly operations?: Schedule.Schedule<unknown, unknown> | undefined
+  /** Subscriptions and streamed reads. Default {@link defaultStreamSchedule}. */
+  readonly streams?: Schedule.Schedule<unknown, unknown> | undefined
+}
+
+/** A schedule alone (the older form) is the operations' schedule. */
+const resolve = (options: Schedule.Schedule<unknown, unknown> | RetryOptions | undefined) => {
+  const given: RetryOptions = Schedule.isSchedule(options) ? { operations: options } : options ?? {}
+  return {
+    operations: given.operations ?? defaultSchedule,
+    streams: given.streams ?? defaultStreamSchedule
+  }
+}
+
+const describe = (error: unknown): string =>
+  error instanceof Error ? error.message : typeof error === "object" && error !== null && "_tag" in error
+    ? String(error._tag)
+    : String(error)
+
+/**
+ * A schedule that logs each retry it allows at warning level: what failed, why, which attempt, how
+ * long until the next, and where a stream resumes.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const logged = (
+  schedule: Schedule.Schedule<unknown, unknown>,
+  operation: string,
+  resumeAt?: () => string
+): Schedule.Schedule<unknown, unknown> =>
+  Schedule.tap(schedule, (meta) =>
+    Effect.logWarning(
+      `Strata: ${operation} failed transiently, retry ${meta.attempt} in ${Duration.format(meta.duration)}${
+        resumeAt === undefined ? "" : ` (resuming ${resumeAt()})`
+      }: ${describe(meta.input)}`
+    ).pipe(Effect.annotateLogs({ "strata.operation": operation, "strata.retry.attempt": meta.attempt })))
 
 // Ids fixed once, before the first attempt, make a retried append idempotent.
 const withIds = <A extends { readonly events: ReadonlyArray<Event.NewEvent> }>(request: A): A =>
@@ -38,23 +120,28 @@ const withIds = <A extends { readonly events: ReadonlyArray<Event.NewEvent> }>(r
     : request
 
 /**
- * Retries an EventStore's operations that fail with `StoreUnavailable`, following `schedule`.
+ * Retries an EventStore's operations that fail with `StoreUnavailable`: one-shot operations with
+ * `options.operations`, streams with `options.streams` (a Schedule alone sets `operations`).
  *
  * @category combinators
  * @since 0.1.0
  */
 export const withRetry: {
-  (schedule?: Schedule.Schedule<unknown, unknown>): (self: EventStoreShape) => EventStoreShape
-  (self: EventStoreShape, schedule?: Schedule.Schedule<unknown, unknown>): EventStoreShape
+  (options?: Schedule.Schedule<unknown, unknown> | RetryOptions): (self: EventStoreShape) => EventStoreShape
+  (self: EventStoreShape, options?: Schedule.Schedule<unknown, unknown> | RetryOptions): EventStoreShape
 } = dual(
   (args) => typeof args[0] === "object" && args[0] !== null && "append" in args[0],
-  (self: EventStoreShape, schedule: Schedule.Schedule<unknown, unknown> = defaultSchedule): EventStoreShape => {
-    const retry = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.retry(effect, { schedule, while: isRetryable })
+  (self: EventStoreShape, options?: Schedule.Schedule<unknown, unknown> | RetryOptions): EventStoreShape => {
+    const schedules = resolve(options)
+    const retryAs = (operation: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.retry(effect, { schedule: logged(schedules.operations, operation), while: isRetryable })
     // A stream is resumed after the last event it delivered, never replayed from its start.
     const resume = <S, E>(
+      operation: string,
       initial: S,
       open: (state: S) => Stream.Stream<RecordedEvent, E>,
-      advance: (state: S, event: RecordedEvent) => S
+      advance: (state: S, event: RecordedEvent) => S,
+      describeState: (state: S) => string
     ): Stream.Stream<RecordedEvent, E> =>
       Stream.suspend(() => {
         let state = initial
@@ -68,7 +155,7 @@ export const withRetry: {
           Stream.catchIf((error: E) => !isRetryable(error), (failure) => Stream.succeed<Item>({ failure }))
         )
         return attempt.pipe(
-          Stream.retry(schedule),
+          Stream.retry(logged(schedules.streams, operation, () => describeState(state))),
           Stream.flatMap((item) => "event" in item ? Stream.succeed(item.event) : Stream.fail(item.failure))
         )
       })
@@ -79,41 +166,106 @@ export const withRetry: {
       append: (stream, events, options) =>
         Effect.suspend(() => {
           const fixed = withIds({ events }).events
-          return retry(self.append(stream, fixed, options))
+          return retryAs("append")(self.append(stream, fixed, options))
         }),
       appendMany: (requests) =>
         Effect.suspend(() => {
           const fixed = Array.isArray(requests) ? requests.map(withIds) : requests
-          return retry(self.appendMany(fixed))
+          return retryAs("appendMany")(self.appendMany(fixed))
         }),
       read: (stream, options) =>
-        resume(options ?? {}, (o) => self.read(stream, o), (o, event) => ({
+        resume("read", options ?? {}, (o) => self.read(stream, o), (o, event) => ({
           ...o,
           from: event.version + step(o.direction),
           limit: fewer(o.limit)
-        })),
+        }), (o) => `from version ${o.from ?? "start"}`),
       readAll: (options) =>
-        resume(options ?? {}, (o) => self.readAll(o), (o, event) => ({
+        resume("readAll", options ?? {}, (o) => self.readAll(o), (o, event) => ({
           ...o,
           from: event.position + step(o.direction),
           limit: fewer(o.limit)
-        })),
+        }), (o) => `from position ${o.from ?? "start"}`),
       subscribe: (stream, options) =>
         resume(
+          "subscribe",
           options ?? {},
           (o) => self.subscribe(stream, o),
-          (o, event) => ({ ...o, from: { after: event.version } })
+          (o, event) => ({ ...o, from: { after: event.version } }),
+          (o) => describeFrom(o.from, "version")
         ),
       subscribeAll: (options) =>
-        resume(options ?? {}, (o) => self.subscribeAll(o), (o, event) => ({ ...o, from: { after: event.position } })),
-      streamInfo: (stream) => retry(self.streamInfo(stream)),
-      deleteStream: (stream, options) => retry(self.deleteStream(stream, options)),
-      tombstoneStream: (stream, options) => retry(self.tombstoneStream(stream, options)),
-      setRetention: (stream, patch) => retry(self.setRetention(stream, patch)),
-      saveSnapshot: (stream, snapshot) => retry(self.saveSnapshot(stream, snapshot)),
-      loadSnapshot: (stream) => retry(self.loadSnapshot(stream)),
-      saveCheckpoint: (name, position) => retry(self.saveCheckpoint(name, position)),
-      loadCheckpoint: (name) => retry(self.loadCheckpoint(name))
+        resume(
+          "subscribeAll",
+          options ?? {},
+          (o) => self.subscribeAll(o),
+          (o, event) => ({ ...o, from: { after: event.position } }),
+          (o) => describeFrom(o.from, "position")
+        ),
+      streamInfo: (stream) => retryAs("streamInfo")(self.streamInfo(stream)),
+      deleteStream: (stream, options) => retryAs("deleteStream")(self.deleteStream(stream, options)),
+      tombstoneStream: (stream, options) => retryAs("tombstoneStream")(self.tombstoneStream(stream, options)),
+      setRetention: (stream, patch) => retryAs("setRetention")(self.setRetention(stream, patch)),
+      saveSnapshot: (stream, snapshot) => retryAs("saveSnapshot")(self.saveSnapshot(stream, snapshot)),
+      loadSnapshot: (stream) => retryAs("loadSnapshot")(self.loadSnapshot(stream)),
+      saveCheckpoint: (name, position) => retryAs("saveCheckpoint")(self.saveCheckpoint(name, position)),
+      loadCheckpoint: (name) => retryAs("loadCheckpoint")(self.loadCheckpoint(name))
+    }
+  }
+)
+
+const describeFrom = (from: SubscribeFrom | undefined, unit: string): string =>
+  from === undefined || from === "start"
+    ? "from the start"
+    : from === "end"
+    ? "from the end"
+    : `after ${unit} ${from.after}`
+
+/**
+ * Retries a DocumentStore's operations that fail with `StoreUnavailable`, with `options.operations`.
+ *
+ * **Gotchas**
+ *
+ * A put whose first attempt committed but whose answer was lost is written again by the retry: with
+ * `expected: "any"` the document gets one extra version (same value); with `"missing"` or a version
+ * the retry fails with `DocumentConflict`. Events carried by a put get their ids fixed before the
+ * first attempt, so they are never appended twice. `find` is retried only until its first document
+ * (a stream cannot be resumed without a cursor; use `findPage` to resume by hand).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const withDocumentRetry: {
+  (options?: Schedule.Schedule<unknown, unknown> | RetryOptions): (self: DocumentStoreShape) => DocumentStoreShape
+  (self: DocumentStoreShape, options?: Schedule.Schedule<unknown, unknown> | RetryOptions): DocumentStoreShape
+} = dual(
+  (args) => typeof args[0] === "object" && args[0] !== null && "findPage" in args[0],
+  (self: DocumentStoreShape, options?: Schedule.Schedule<unknown, unknown> | RetryOptions): DocumentStoreShape => {
+    const schedules = resolve(options)
+    const retryAs = (operation: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.retry(effect, { schedule: logged(schedules.operations, operation), while: isRetryable })
+    return {
+      ...self,
+      get: (collection, id) => retryAs("document.get")(self.get(collection, id)),
+      put: (collection, id, value, putOptions) =>
+        Effect.suspend(() => {
+          const events = putOptions?.events
+          const fixed = putOptions === undefined || !Array.isArray(events)
+            ? putOptions
+            : { ...putOptions, events: events.map(withIds) }
+          return retryAs("document.put")(self.put(collection, id, value, fixed))
+        }),
+      delete: (collection, id, deleteOptions) => retryAs("document.delete")(self.delete(collection, id, deleteOptions)),
+      find: (collection, query) =>
+        Stream.suspend(() => {
+          let started = false
+          const schedule = Schedule.while(schedules.streams, ({ input }) => !started && isRetryable(input))
+          return self.find(collection, query).pipe(
+            Stream.tap(() => Effect.sync(() => (started = true))),
+            Stream.retry(logged(schedule, "document.find"))
+          )
+        }),
+      findPage: (collection, query) => retryAs("document.findPage")(self.findPage(collection, query)),
+      count: (collection, query) => retryAs("document.count")(self.count(collection, query))
     }
   }
 )
@@ -121,11 +273,30 @@ export const withRetry: {
 /**
  * A Layer that wraps the EventStore below it with {@link withRetry}.
  *
+ * Provide the store into it (`Retry.layer().pipe(Layer.provide(store))`), never merge it beside the
+ * store; `Store.layer` builds the whole stack and wraps the DocumentStore too.
+ *
  * @example
  * Retry.layer().pipe(Layer.provide(SqliteStore.layer({ filename: "app.db" })))
  *
  * @category layers
  * @since 0.1.0
  */
-export const layer = (schedule?: Schedule.Schedule<unknown, unknown>): Layer.Layer<EventStore, never, EventStore> =>
-  Layer.effect(EventStore, Effect.map(EventStore, (store) => EventStore.of(withRetry(store, schedule))))
+export const layer = (
+  options?: Schedule.Schedule<unknown, unknown> | RetryOptions
+): Layer.Layer<EventStore, never, EventStore> =>
+  Layer.effect(EventStore, Effect.map(EventStore, (store) => EventStore.of(withRetry(store, options))))
+
+/**
+ * A Layer that wraps the DocumentStore below it with {@link withDocumentRetry}.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerDocuments = (
+  options?: Schedule.Schedule<unknown, unknown> | RetryOptions
+): Layer.Layer<DocumentStore, never, DocumentStore> =>
+  Layer.effect(
+    DocumentStore,
+    Effect.map(DocumentStore, (store) => DocumentStore.of(withDocumentRetry(store, options)))
+  )

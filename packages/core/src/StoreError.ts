@@ -85,11 +85,19 @@ export class DuplicateEvent extends Schema.TaggedError<DuplicateEvent>(id("Dupli
  * @category models
  * @since 0.1.0
  */
-export const InvalidEventReason = Schema.Literals(["NotJson", "TooLarge", "InvalidType", "InvalidId", "Empty"])
+export const InvalidEventReason = Schema.Literals([
+  "NotJson",
+  "TooLarge",
+  "TooDeep",
+  "InvalidType",
+  "InvalidId",
+  "Empty"
+])
 
 /**
  * An event (or a batch of them) cannot be stored: its data or metadata is not plain JSON, it is
- * larger than the store allows, its type is not a valid name, or the batch is empty.
+ * larger than the store allows or nested deeper than 256 levels (`TooDeep`), its type is not a
+ * valid name, or the batch is empty.
  *
  * @category errors
  * @since 0.1.0

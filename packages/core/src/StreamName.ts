@@ -1,8 +1,8 @@
 /**
  * Stream names: validated once at the edge, branded afterwards.
  *
- * A stream name is 1 to {@link maxLength} characters, has no control characters and does not start
- * with `$` (reserved for system streams, as in KurrentDB). The category of a stream is the part
+ * A stream name is 1 to {@link maxLength} characters of well-formed Unicode, has no control characters
+ * and does not start with `$` (reserved for system streams, as in KurrentDB). The category of a stream is the part
  * before its first `-` (`cart-42` is in category `cart`), the convention KurrentDB's `$ce-` streams
  * and most event-sourcing tools share.
  *
@@ -10,6 +10,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Json from "./internal/json.ts"
 import { InvalidStreamName } from "./StoreError.ts"
 
 /**
@@ -35,6 +36,8 @@ export const problem = (name: unknown): string | undefined => {
   if (name.length === 0) return "it is empty"
   if (name.length > maxLength) return `it has ${name.length} characters; the limit is ${maxLength}`
   if (controlCharacters.test(name)) return "it contains control characters"
+  // SQLite and PostgreSQL store a lone surrogate as U+FFFD, so two such names would become one stream.
+  if (!Json.isWellFormed(name)) return "it contains a lone surrogate (not well-formed Unicode)"
   if (name.trim() !== name) return "it has leading or trailing whitespace"
   if (name.startsWith("$")) return "names starting with '$' are reserved for system streams"
   return undefined

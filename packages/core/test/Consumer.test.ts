@@ -1,11 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, Event, EventCodec, EventStore, MemoryStore } from "@strata/core"
+import { Consumer, Event, EventCodec, EventStore, MemoryStore, StoreError } from "@strata/core"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly position: bigint }> {}
 
@@ -191,4 +193,39 @@ describe("Consumer", () => {
       const error = yield* Consumer.run("x", { checkpointEvery: 0, handler: () => Effect.void }).pipe(Effect.flip)
       assert.strictEqual(error._tag, "InvalidArgument")
     }).pipe(Effect.provide(MemoryStore.layer())))
+  it.live("a transient store failure restarts the consumer from its checkpoint: each event handled once", () =>
+    Effect.gen(function*() {
+      const { eventStore } = yield* MemoryStore.make()
+      let failures = 0
+      // The subscription drops (StoreUnavailable) after every second event, three times.
+      const flaky: EventStore.EventStoreShape = {
+        ...eventStore,
+        subscribeAll: (options) =>
+          eventStore.subscribeAll(options).pipe(
+            Stream.zipWithIndex,
+            Stream.flatMap(([event, i]) =>
+              i === 2 && failures < 3
+                ? Effect.sync(() => failures++).pipe(
+                  Effect.andThen(
+                    Effect.fail(new StoreError.StoreUnavailable({ operation: "subscribeAll", reason: "test" }))
+                  ),
+                  Stream.fromEffect
+                )
+                : Stream.succeed(event)
+            )
+          )
+      }
+      const handled: Array<unknown> = []
+      yield* Effect.gen(function*() {
+        yield* appendEach("flaky-1", 8)
+        const fiber = yield* Effect.forkChild(Consumer.run("flaky", {
+          handler: (event) => Effect.sync(() => handled.push((event.data as { i: number }).i)),
+          retry: Schedule.spaced("10 millis")
+        }))
+        while (handled.length < 8) yield* Effect.sleep("5 millis")
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provideService(EventStore.EventStore, flaky))
+      assert.strictEqual(failures, 3)
+      assert.deepStrictEqual(handled, [0, 1, 2, 3, 4, 5, 6, 7])
+    }).pipe(Effect.timeout("10 seconds")))
 })
