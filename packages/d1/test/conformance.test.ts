@@ -12,5 +12,10 @@ import { D1TestDatabase } from "./utils.ts"
 suite(
   "d1 (Miniflare)",
   Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db }))).pipe(Layer.provide(D1TestDatabase.layer)),
-  { appendsPerWriter: 8, largeAppendEvents: 800, maxInteger: BigInt(Number.MAX_SAFE_INTEGER) }
+  {
+    appendsPerWriter: 8,
+    largeAppendEvents: 800,
+    maxInteger: BigInt(Number.MAX_SAFE_INTEGER),
+    pollInterval: "250 millis"
+  }
 )

@@ -4,7 +4,7 @@ import { SqliteStore } from "@strata/sqlite"
 
 // The whole conformance suite on an in-memory SQLite database, and the exactly-once topic for
 // backends that expose their SqlClient, and faults injected into that client.
-suite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }))
+suite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }), { pollInterval: "250 millis" })
 exactlyOnceSuite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }))
 faultSuite(
   "sqlite :memory:",
