@@ -40,6 +40,11 @@ export interface SuiteOptions {
    * streams): more than one statement's worth of bound parameters. Default 8,000.
    */
   readonly largeAppendEvents?: number | undefined
+  /**
+   * Whether consumer checkpoints commit in one transaction with the handler's document writes (the
+   * layer provides a transactional `Consumer.Checkpoints`). Default true; D1 has no transactions.
+   */
+  readonly transactionalCheckpoints?: boolean | undefined
   /** Fibers appending at once in the concurrency tests. Default 8. */
   readonly writers?: number | undefined
   /** Appends per fiber in the concurrency tests. Default 25. */
@@ -70,6 +75,7 @@ export interface ResolvedOptions {
   readonly longStreamLength: number
   readonly maxInteger: bigint
   readonly largeAppendEvents: number
+  readonly transactionalCheckpoints: boolean
   readonly writers: number
   readonly appendsPerWriter: number
   readonly pollInterval: Duration.Input
@@ -90,6 +96,7 @@ export const resolve = (options: SuiteOptions | undefined): ResolvedOptions => (
   longStreamLength: options?.longStreamLength ?? 600,
   maxInteger: options?.maxInteger ?? 9_223_372_036_854_775_807n,
   largeAppendEvents: options?.largeAppendEvents ?? 8_000,
+  transactionalCheckpoints: options?.transactionalCheckpoints ?? true,
   writers: options?.writers ?? 8,
   appendsPerWriter: options?.appendsPerWriter ?? 25,
   pollInterval: options?.pollInterval ?? "500 millis",

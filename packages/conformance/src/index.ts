@@ -24,6 +24,7 @@ import { layer } from "@effect/vitest"
 import type * as Layer from "effect/Layer"
 import { appendSuite } from "./appendSuite.ts"
 import { concurrencySuite } from "./concurrencySuite.ts"
+import { consumerSuite } from "./consumerSuite.ts"
 import { documentQuerySuite } from "./documentQuerySuite.ts"
 import { documentSuite } from "./documentSuite.ts"
 import { eventSuite } from "./eventSuite.ts"
@@ -39,6 +40,7 @@ import { type ConformanceIt, resolve, type Services, type SuiteOptions } from ".
 
 export { appendSuite } from "./appendSuite.ts"
 export { concurrencySuite } from "./concurrencySuite.ts"
+export { consumerSuite } from "./consumerSuite.ts"
 export { documentQuerySuite } from "./documentQuerySuite.ts"
 export { documentSuite } from "./documentSuite.ts"
 export { eventSuite } from "./eventSuite.ts"
@@ -73,7 +75,8 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   documentSuite,
   documentQuerySuite,
   inputSuite,
-  sizeSuite
+  sizeSuite,
+  consumerSuite
 ]
 
 /**

@@ -11,6 +11,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Consumer from "./Consumer.ts"
 import { DocumentStore } from "./DocumentStore.ts"
 import * as Event from "./Event.ts"
 import { EventStore } from "./EventStore.ts"
@@ -54,5 +55,22 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
 export const layer = (options?: MemoryStoreOptions): Layer.Layer<EventStore | DocumentStore> =>
   Layer.effectContext(
     Effect.map(make(options), ({ documentStore, eventStore }) =>
-      Context.make(EventStore, eventStore).pipe(Context.add(DocumentStore, documentStore)))
+      Context.make(EventStore, eventStore).pipe(
+        Context.add(DocumentStore, documentStore),
+        Context.add(Consumer.Checkpoints, checkpoints)
+      ))
   )
+
+/**
+ * Consumer checkpoints for the in-memory backend, with the transactional semantics of the SQL
+ * backends: a handler's document writes and the checkpoint commit together, and a batch whose
+ * handler fails (or is interrupted) leaves neither. Events a handler appends are not undone
+ * (they may already have been delivered to subscribers). {@link layer} provides it.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const checkpoints: Consumer.CheckpointStore = {
+  load: Consumer.storeCheckpoints.load,
+  commit: (name, position, work) => State.unitOfWork(Consumer.storeCheckpoints.commit(name, position, work))
+}

@@ -9,10 +9,23 @@ import * as DocumentQuery from "../../DocumentQuery.ts"
 import { type Collection, DocumentStore, type ExpectedDocument, type Page, type Query } from "../../DocumentStore.ts"
 import * as Tracing from "../../Tracing.ts"
 import type * as Events from "./events.ts"
-import type { State, StoredDocument } from "./state.ts"
+import * as State from "./state.ts"
+import type { StoredDocument } from "./state.ts"
+
+// Undoes one document write of a rolled-back unit of work, unless another write replaced it since.
+const restore = (
+  stored: Map<string, StoredDocument>,
+  id: string,
+  written: StoredDocument | undefined,
+  previous: StoredDocument | undefined
+) => {
+  if (stored.get(id) !== written) return
+  if (previous === undefined) stored.delete(id)
+  else stored.set(id, previous)
+}
 
 export const make = (
-  state: State,
+  state: State.State,
   commit: ReturnType<typeof Events.make>["commit"],
   options: { readonly maxEventBytes: number; readonly pageSize: number }
 ) => {
@@ -62,7 +75,13 @@ export const make = (
       const conflict = checkExpected(collection.name, id, expected, current)
       if (conflict !== undefined) return yield* conflict
       const version = (current?.version ?? 0n) + 1n
-      const store = () => documentsOf(collection.name).set(id, { version, json, encoded: JSON.parse(json) })
+      const journal = yield* State.Journal
+      const store = () => {
+        const written = { version, json, encoded: JSON.parse(json) }
+        const stored = documentsOf(collection.name)
+        stored.set(id, written)
+        journal?.push(() => restore(stored, id, written, current))
+      }
       // Events and document commit together: the event checks run first, the document is stored
       // in the same synchronous step as the events.
       const appended = plans.length === 0 ? (store(), []) : yield* commit(plans, now, store)
@@ -75,7 +94,11 @@ export const make = (
       const current = documents.get(collection.name)?.get(id)
       const conflict = checkExpected(collection.name, id, deleteOptions?.expected, current)
       if (conflict !== undefined) return yield* conflict
-      return documents.get(collection.name)?.delete(id) ?? false
+      const stored = documents.get(collection.name)
+      if (stored === undefined || current === undefined) return false
+      stored.delete(id)
+      ;(yield* State.Journal)?.push(() => restore(stored, id, undefined, current))
+      return true
     })
 
   const matching = (collection: string, query: DocumentQuery.NormalizedQuery) => {

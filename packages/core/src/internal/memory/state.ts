@@ -1,4 +1,5 @@
 // The one state the in-memory backend's events and documents share, so a `put` can carry events.
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as PubSub from "effect/PubSub"
 import type { RecordedEvent } from "../../Event.ts"
@@ -50,3 +51,22 @@ export const make: Effect.Effect<State> = Effect.map(Subscription.makeSignal, (s
 
 export const lastVersionOf = (record: StreamRecord | undefined): bigint | undefined =>
   record === undefined || record.events.length === 0 ? undefined : BigInt(record.events.length - 1)
+
+/**
+ * The undo journal of the unit of work the current fiber runs in (a consumer's batch and its
+ * checkpoint): document writes push their undo here, and a failed or interrupted unit runs them in
+ * reverse. Outside a unit of work there is none.
+ */
+export const Journal = Context.Reference<Array<() => void> | undefined>("@strata/core/MemoryStore/Journal", {
+  defaultValue: () => undefined
+})
+
+/** Runs `work` as a unit of work: its document writes are undone if it fails or is interrupted. */
+export const unitOfWork = <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    const journal: Array<() => void> = []
+    return work.pipe(
+      Effect.provideService(Journal, journal),
+      Effect.onError(() => Effect.sync(() => journal.reverse().forEach((undo) => undo())))
+    )
+  })
