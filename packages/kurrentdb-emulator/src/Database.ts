@@ -119,6 +119,8 @@ export class Database {
 
   /** The last event number of a stream, -1 when none, `deletedStream` when tombstoned. */
   lastEventNumber(stream: string): bigint {
+    // IndexReader.GetStreamLastEventNumberCached: the metastream of a tombstoned stream is deleted as well.
+    if (stream.startsWith("$$") && this.isTombstoned(stream.slice(2))) return deletedStream
     const index = this.streams.get(stream)
     if (index === undefined) return -1n
     if (index.tombstoned) return deletedStream
@@ -372,6 +374,7 @@ export class Database {
   }
 
   isTombstoned(stream: string): boolean {
+    if (stream.startsWith("$$") && this.isTombstoned(stream.slice(2))) return true
     return this.streams.get(stream)?.tombstoned ?? false
   }
 }

@@ -107,7 +107,7 @@ const richError = (
   any.setTypeUrl(`type.googleapis.com/${typeName}`)
   any.setValue(detail.serializeBinary())
   const status = new P.status.Status()
-  status.setCode(code)
+  status.setCode(code as number as Parameters<typeof status.setCode>[0])
   status.setMessage(message)
   status.setDetails(any)
   const m = new grpc.Metadata()
@@ -561,7 +561,7 @@ export const start = async (options: EmulatorOptions = {}): Promise<KurrentEmula
               ))
             }
             seen.add(stream.toLowerCase())
-            const expected = request.hasExpectedRevision() ? BigInt(request.getExpectedRevision()) : ExpectedVersion.any
+            const expected = request.hasExpectedRevision() ? BigInt(request.getExpectedRevision() ?? "-2") : ExpectedVersion.any
             const events: Array<Proposed> = []
             for (const record of request.getRecordsList()) {
               const id = record.hasRecordId() ? parseGuid(record.getRecordId()) : crypto.randomUUID()
