@@ -16,7 +16,9 @@ import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.t
  * @since 0.1.0
  */
 export const appendSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
-  const { supportsAppendMany } = resolve(options)
+  const { rejectsReusedEventIds, supportsAppendMany } = resolve(options)
+  // Registered as skipped (visibly) on backends that accept reused ids; see SuiteOptions.
+  const reusedIds = rejectsReusedEventIds ? it.effect : it.effect.skip
 
   describe("append", () => {
     it.effect("append of n events to a new stream returns nextExpectedVersion n-1", () =>
@@ -156,7 +158,7 @@ export const appendSuite = (it: ConformanceIt, options?: SuiteOptions): void => 
         assert.deepStrictEqual((yield* readStream(stream)).map((e) => e.id), [stored.id])
       }))
 
-    it.effect("a batch of a new id followed by a stored one fails with DuplicateEvent naming the stored id", () =>
+    reusedIds("a batch of a new id followed by a stored one fails with DuplicateEvent naming the stored id", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
         const n = names()
@@ -169,7 +171,7 @@ export const appendSuite = (it: ConformanceIt, options?: SuiteOptions): void => 
         assert.deepStrictEqual((yield* readStream(stream)).map((e) => e.id), [stored.id])
       }))
 
-    it.effect("reusing an event id in another stream fails with DuplicateEvent and writes nothing there", () =>
+    reusedIds("reusing an event id in another stream fails with DuplicateEvent and writes nothing there", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
         const n = names()
@@ -182,7 +184,7 @@ export const appendSuite = (it: ConformanceIt, options?: SuiteOptions): void => 
         assert.strictEqual((yield* readAll({ filter: { categories: [n.category] } })).length, 1)
       }))
 
-    it.effect("the same ids in a different order fail with DuplicateEvent", () =>
+    reusedIds("the same ids in a different order fail with DuplicateEvent", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
         const n = names()
@@ -353,7 +355,7 @@ export const appendSuite = (it: ConformanceIt, options?: SuiteOptions): void => 
         assert.strictEqual((yield* readAll({ filter: { types: [n.type("E")] } })).length, 0)
       }))
 
-    it.effect("appendMany reusing another stream's stored event id fails with DuplicateEvent and writes nothing", () =>
+    reusedIds("appendMany reusing another stream's stored event id fails with DuplicateEvent and writes nothing", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
         const n = names()

@@ -277,12 +277,21 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
         events: plan.prepared.map((event, i) => Codec.toRecordData(event, plan.request.events[i]))
       })) as never)
     ).pipe(
-      Effect.map((result) =>
-        plans.map((plan, i): EventStore.AppendResult => ({
-          stream: plan.request.stream,
-          nextExpectedVersion: result.responses[i]?.revision ?? -1n,
-          position: result.position
-        }))
+      // The session answers one position for the whole transaction: each part's own last position is
+      // read back (one read per part), as the contract reports the position of each part's last event.
+      Effect.flatMap((result) =>
+        Effect.forEach(plans, (plan, i) => {
+          const revision = result.responses[i]?.revision ?? -1n
+          return Stream.runHead(readRaw(operation, plan.request.stream, { from: revision, limit: 1 })).pipe(
+            Effect.map((head): EventStore.AppendResult => ({
+              stream: plan.request.stream,
+              nextExpectedVersion: revision,
+              position: Option.getOrUndefined(head)?.event?.position?.commit ?? result.position
+            })),
+            Effect.catchTag("StreamDeleted", () =>
+              Effect.succeed({ stream: plan.request.stream, nextExpectedVersion: revision, position: result.position }))
+          )
+        }, { concurrency: "unbounded" }).pipe(Effect.mapError((error) => new ClientFailure({ type: "unavailable", error })))
       ),
       Effect.catchTag("ClientFailure", (failure): Effect.Effect<
         ReadonlyArray<EventStore.AppendResult>,
@@ -364,9 +373,7 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
         )
       ).pipe(
         Stream.map(Codec.fromResolved),
-        Stream.filter((event): event is Event.RecordedEvent =>
-          event !== undefined && !event.stream.startsWith("$") && Inputs.passes(filter, event.stream, event.type)
-        )
+        Stream.filter((event): event is Event.RecordedEvent => isUserEvent(event) && Inputs.passes(filter, event.stream, event.type))
       )
       return limit === undefined ? events : Stream.take(events, limit)
     }))
@@ -459,7 +466,7 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
         ).pipe(
           Stream.map(Codec.fromResolved),
           Stream.filter((event): event is Event.RecordedEvent =>
-            event !== undefined && !event.stream.startsWith("$") && Inputs.passes(filter, event.stream, event.type)
+            isUserEvent(event) && Inputs.passes(filter, event.stream, event.type)
           )
         )
       return resilient(open, (event) => event.position, first, "subscribeAll")
@@ -711,6 +718,10 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
 
   return { eventStore, appendPlan, appendPlans, readRaw, scanAll }
 }
+
+/** Strata never writes `$` streams or `$` types to user streams: those are KurrentDB's (`$metadata`, `$streamDeleted`) or Strata's own. */
+const isUserEvent = (event: Event.RecordedEvent | undefined): event is Event.RecordedEvent =>
+  event !== undefined && !event.stream.startsWith("$") && !event.type.startsWith("$")
 
 const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
