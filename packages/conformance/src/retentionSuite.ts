@@ -11,7 +11,6 @@ import * as Effect from "effect/Effect"
 import { collect, events, failsWith, names, readAll, readStream, versions } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
 
-
 /**
  * Registers the retention tests.
  *

@@ -241,7 +241,9 @@ export class Database {
    * metastream of a soft-deleted stream undeletes it from its end (`SoftUndeleteMetastream`).
    */
   write(
-    parts: ReadonlyArray<{ readonly stream: string; readonly expected: bigint; readonly events: ReadonlyArray<Proposed> }>
+    parts: ReadonlyArray<
+      { readonly stream: string; readonly expected: bigint; readonly events: ReadonlyArray<Proposed> }
+    >
   ): ReadonlyArray<WriteResult> | WriteFailure {
     const decisions = parts.map((part) =>
       this.checkCommit(part.stream, part.expected, part.events.map((event) => event.id))
@@ -270,9 +272,14 @@ export class Database {
     const results = parts.map((part, i): WriteResult => {
       const decision = decisions[i]
       if (decision._tag === "Idempotent") {
-        return { _tag: "Idempotent", stream: part.stream, last: decision.last.revision, position: decision.last.position }
+        return {
+          _tag: "Idempotent",
+          stream: part.stream,
+          last: decision.last.revision,
+          position: decision.last.position
+        }
       }
-      const undelete = (this.metadataSoftDeletedOriginal(part.stream))
+      const undelete = this.metadataSoftDeletedOriginal(part.stream)
       let last: Recorded | undefined
       for (const event of part.events) last = this.append(part.stream, event, created)
       if (decision._tag === "Ok" && decision.softDeleted && part.events.length > 0) {
@@ -311,7 +318,10 @@ export class Database {
    * never existed (no events, no metadata) fails the check whatever was expected, else the metastream
    * gets `{ "$tb": long.MaxValue }` as its whole new metadata.
    */
-  softDelete(stream: string, expected: bigint): { readonly position: bigint } | Exclude<Decision, { _tag: "Ok" | "Idempotent" }> {
+  softDelete(
+    stream: string,
+    expected: bigint
+  ): { readonly position: bigint } | Exclude<Decision, { _tag: "Ok" | "Idempotent" }> {
     const decision = this.checkCommit(stream, expected, [crypto.randomUUID()])
     if (decision._tag === "WrongExpectedVersion" || decision._tag === "StreamDeleted") return decision
     if (this.lastEventNumber(stream) < 0n && this.lastEventNumber(metastreamOf(stream)) < 0n) {
@@ -329,7 +339,10 @@ export class Database {
   }
 
   /** `DeleteStream` with `hardDelete: true`: a `$streamDeleted` record; the stream is closed for good. */
-  tombstone(stream: string, expected: bigint): { readonly position: bigint } | Exclude<Decision, { _tag: "Ok" | "Idempotent" }> {
+  tombstone(
+    stream: string,
+    expected: bigint
+  ): { readonly position: bigint } | Exclude<Decision, { _tag: "Ok" | "Idempotent" }> {
     const decision = this.checkCommit(stream, expected, [crypto.randomUUID()])
     if (decision._tag === "WrongExpectedVersion" || decision._tag === "StreamDeleted") return decision
     const index = this.indexOf(stream)
@@ -368,9 +381,7 @@ export class Database {
     if (maxCount !== undefined && BigInt(events.length) - maxCount > first) first = BigInt(events.length) - maxCount
     const maxAge = toBigInt(metadata["$maxAge"])
     const oldest = maxAge === undefined ? undefined : this.ticks() - maxAge * 10_000_000n
-    return events.filter((event) =>
-      event.revision >= first && (oldest === undefined || event.created >= oldest)
-    )
+    return events.filter((event) => event.revision >= first && (oldest === undefined || event.created >= oldest))
   }
 
   isTombstoned(stream: string): boolean {

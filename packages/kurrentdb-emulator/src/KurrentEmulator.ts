@@ -72,7 +72,12 @@ const streamDeleted = (stream: string): grpc.ServiceError =>
   })
 
 /** `RpcExceptions.WrongExpectedVersion`: `actual-version` is empty when the stream has no events. */
-const wrongExpectedVersion = (operation: string, stream: string, expected: bigint, actual: bigint): grpc.ServiceError => {
+const wrongExpectedVersion = (
+  operation: string,
+  stream: string,
+  expected: bigint,
+  actual: bigint
+): grpc.ServiceError => {
   const details =
     `${operation} failed due to WrongExpectedVersion. Stream: ${stream}, Expected version: ${expected}, Actual version: ${
       actual < 0n ? "" : actual
@@ -177,7 +182,9 @@ const readEvent = (event: Recorded, structured: boolean): ReadResp => {
 }
 
 /** The $all filter of a read: stream-name or event-type, regex or prefixes (`EventFilter.Get`). */
-const filterOf = (options: InstanceType<typeof P.streams.ReadReq.Options>): ((event: Recorded) => boolean) | undefined => {
+const filterOf = (
+  options: InstanceType<typeof P.streams.ReadReq.Options>
+): ((event: Recorded) => boolean) | undefined => {
   if (!options.hasFilter()) return undefined
   const filter = options.getFilter()!
   const onStream = filter.hasStreamIdentifier()
@@ -355,7 +362,8 @@ export const start = async (options: EmulatorOptions = {}): Promise<KurrentEmula
     const filterOptions = options.hasFilter() ? options.getFilter()! : undefined
     const window = filterOptions === undefined
       ? 0
-      : (filterOptions.hasMax() ? filterOptions.getMax() : 32) * Math.max(1, filterOptions.getCheckpointintervalmultiplier())
+      : (filterOptions.hasMax() ? filterOptions.getMax() : 32) *
+        Math.max(1, filterOptions.getCheckpointintervalmultiplier())
     let index = 0
     if (all.hasEnd()) index = database.log.length
     else if (all.hasPosition()) {
@@ -488,7 +496,10 @@ export const start = async (options: EmulatorOptions = {}): Promise<KurrentEmula
         else callback(null, response)
       })
     },
-    delete: (call: grpc.ServerUnaryCall<InstanceType<typeof P.streams.DeleteReq>, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+    delete: (
+      call: grpc.ServerUnaryCall<InstanceType<typeof P.streams.DeleteReq>, unknown>,
+      callback: grpc.sendUnaryData<unknown>
+    ) => {
       if (state.unavailable) return callback(unavailable())
       const options = call.request.getOptions()!
       const stream = streamName(options.getStreamIdentifier())
@@ -561,7 +572,9 @@ export const start = async (options: EmulatorOptions = {}): Promise<KurrentEmula
               ))
             }
             seen.add(stream.toLowerCase())
-            const expected = request.hasExpectedRevision() ? BigInt(request.getExpectedRevision() ?? "-2") : ExpectedVersion.any
+            const expected = request.hasExpectedRevision()
+              ? BigInt(request.getExpectedRevision() ?? "-2")
+              : ExpectedVersion.any
             const events: Array<Proposed> = []
             for (const record of request.getRecordsList()) {
               const id = record.hasRecordId() ? parseGuid(record.getRecordId()) : crypto.randomUUID()
@@ -645,7 +658,7 @@ export const start = async (options: EmulatorOptions = {}): Promise<KurrentEmula
     set unavailable(value: boolean) {
       state.unavailable = value
       // Going away drops every live subscription, as a node restart would.
-      if (value) for (const drop of [...live]) drop()
+      if (value) { for (const drop of [...live]) drop() }
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -91,7 +91,9 @@ const messageOf = (error: unknown): string =>
  * @category constructors
  * @since 0.1.0
  */
-export const make = (connectionString: string): Effect.Effect<KurrentClient, StoreError.StoreUnavailable, Scope.Scope> =>
+export const make = (
+  connectionString: string
+): Effect.Effect<KurrentClient, StoreError.StoreUnavailable, Scope.Scope> =>
   Effect.gen(function*() {
     const endpoint = endpointOf(connectionString)
     const secrets = secretsOf(connectionString)

@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { STREAM_NAME } from "@kurrent/kurrentdb-client"
-import { type DocumentStore, Event, ExpectedVersion, DocumentQuery, StoreError } from "@strata/core"
+import { DocumentQuery, type DocumentStore, Event, ExpectedVersion, StoreError } from "@strata/core"
 import { AppendPlan, DocumentCodec } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -57,11 +57,10 @@ const label = (expected: DocumentStore.ExpectedDocument): string =>
  */
 export const make = (
   events: KurrentEvents,
-  options: { readonly maxDocumentBytes?: number | undefined; readonly pageSize?: number | undefined } = {}
+  options: { readonly maxDocumentBytes?: number | undefined } = {}
 ): DocumentStore.DocumentStoreShape => {
   const backend = "kurrentdb"
   const maxBytes = options.maxDocumentBytes ?? DocumentCodec.defaultMaxDocumentBytes
-  const pageSize = options.pageSize ?? 100
 
   const latest = (collection: string, id: string): Effect.Effect<Latest, StoreError.StoreUnavailable> =>
     Stream.runHead(events.readRaw("get", streamOf(collection, id), { backwards: true, limit: 1 })).pipe(
@@ -77,8 +76,13 @@ export const make = (
         }
       }),
       // Document streams are never tombstoned by Strata; treat one as unreachable rather than die.
-      Effect.catchTag("StreamDeleted", () =>
-        Effect.fail(new StoreError.StoreUnavailable({ operation: "document", reason: "document stream is tombstoned" })))
+      Effect.catchTag(
+        "StreamDeleted",
+        () =>
+          Effect.fail(
+            new StoreError.StoreUnavailable({ operation: "document", reason: "document stream is tombstoned" })
+          )
+      )
     )
 
   const check = (
@@ -183,14 +187,19 @@ export const make = (
         collection.name,
         id,
         expected,
-        (state) => state.document === undefined ? undefined : { type: deletedType, data: { collection: collection.name, id } },
+        (state) =>
+          state.document === undefined ? undefined : { type: deletedType, data: { collection: collection.name, id } },
         [],
         (state) => state.document !== undefined
       )
     }).pipe(
       Effect.catchIf(
-        (error): error is Exclude<typeof error, StoreError.DocumentConflict | StoreError.InvalidDocument | StoreError.StoreUnavailable> =>
-          error._tag !== "DocumentConflict" && error._tag !== "InvalidDocument" && error._tag !== "StoreUnavailable",
+        (
+          error
+        ): error is Exclude<
+          typeof error,
+          StoreError.DocumentConflict | StoreError.InvalidDocument | StoreError.StoreUnavailable
+        > => error._tag !== "DocumentConflict" && error._tag !== "InvalidDocument" && error._tag !== "StoreUnavailable",
         (error) => Effect.fail(new StoreError.StoreUnavailable({ operation: "delete", reason: String(error) }))
       )
     )
@@ -243,8 +252,16 @@ export const make = (
       return { documents, cursor }
     })
 
+  // One scan for the whole result (paging through findPage would scan the collection once per page).
   const find: DocumentStore.DocumentStoreShape["find"] = (collection, query) =>
-    DocumentQuery.pages(collection, query, pageSize, findPage)
+    Stream.unwrap(Effect.gen(function*() {
+      const normalized = yield* DocumentQuery.normalize(collection.name, query)
+      const rows = matching(yield* scan(collection.name), normalized)
+      const selected = normalized.limit === undefined ? rows : rows.slice(0, normalized.limit)
+      return Stream.fromIterable(selected).pipe(
+        Stream.mapEffect((row) => DocumentCodec.decode(collection, row.id, row.stored.version, row.stored.encoded))
+      )
+    }))
 
   const count: DocumentStore.DocumentStoreShape["count"] = (collection, query) =>
     Effect.gen(function*() {

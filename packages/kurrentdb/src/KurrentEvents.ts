@@ -120,7 +120,9 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
     Effect.map(lastEvent(operation, `$$${stream}`), (event) => {
       const data = Option.getOrUndefined(event)?.event?.data
       return {
-        raw: typeof data === "object" && data !== null && !Array.isArray(data) ? data as Record<string, unknown> : undefined,
+        raw: typeof data === "object" && data !== null && !Array.isArray(data)
+          ? data as Record<string, unknown>
+          : undefined,
         revision: Option.getOrUndefined(event)?.event?.revision
       }
     })
@@ -128,19 +130,28 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
   /** The last revision of a stream whatever hides its events: from the refusal of an impossible append. */
   const probe = (stream: string) =>
     call((client) =>
-      client.appendToStream(stream, [{ id: Event.makeEventId(), contentType: "application/json", type: "$strata.probe", data: {} } as never], {
+      client.appendToStream(stream, [
+        { id: Event.makeEventId(), contentType: "application/json", type: "$strata.probe", data: {} } as never
+      ], {
         streamState: probeRevision
       })
     ).pipe(
-      Effect.flatMap(() => Effect.fail(new StoreError.StoreUnavailable({ operation: "streamInfo", reason: "the server accepted a probe write" }))),
-      Effect.catchTag("ClientFailure", (failure): Effect.Effect<bigint | undefined | "tombstoned", StoreError.StoreUnavailable> => {
-        if (failure.type === "wrong-expected-version") {
-          const actual = (failure.error as { actualState?: unknown }).actualState
-          return Effect.succeed(typeof actual === "bigint" ? actual : undefined)
+      Effect.flatMap(() =>
+        Effect.fail(
+          new StoreError.StoreUnavailable({ operation: "streamInfo", reason: "the server accepted a probe write" })
+        )
+      ),
+      Effect.catchTag(
+        "ClientFailure",
+        (failure): Effect.Effect<bigint | undefined | "tombstoned", StoreError.StoreUnavailable> => {
+          if (failure.type === "wrong-expected-version") {
+            const actual = (failure.error as { actualState?: unknown }).actualState
+            return Effect.succeed(typeof actual === "bigint" ? actual : undefined)
+          }
+          if (failure.type === "stream-deleted") return Effect.succeed("tombstoned" as const)
+          return Effect.fail(unavailable("streamInfo", failure))
         }
-        if (failure.type === "stream-deleted") return Effect.succeed("tombstoned" as const)
-        return Effect.fail(unavailable("streamInfo", failure))
-      })
+      )
     )
 
   /** The last revision of a tombstoned stream, from `$all` (the stream itself can no longer be read). */
@@ -173,19 +184,19 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
       const { stream } = plan.request
       const stored = new Map<string, Replay.StoredId>()
       yield* readRaw("append", stream, { backwards: true, limit: replayWindow }).pipe(
-          Stream.runForEach((resolved) =>
-            Effect.sync(() => {
-              const event = resolved.event
-              if (event !== undefined) {
-                stored.set(event.id.toLowerCase(), {
-                  stream,
-                  version: event.revision,
-                  position: event.position?.commit ?? -1n
-                })
-              }
-            })
-          )
+        Stream.runForEach((resolved) =>
+          Effect.sync(() => {
+            const event = resolved.event
+            if (event !== undefined) {
+              stored.set(event.id.toLowerCase(), {
+                stream,
+                version: event.revision,
+                position: event.position?.commit ?? -1n
+              })
+            }
+          })
         )
+      )
       return Replay.classifyPlan(plan, (id) => stored.get(id))
     })
 
@@ -214,8 +225,15 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
   ): Effect.Effect<never, StoreError.WrongExpectedVersion> =>
     Effect.fail(
       actual === undefined
-        ? new StoreError.WrongExpectedVersion({ stream, expected: ExpectedVersion.format(expected ?? ExpectedVersion.any) })
-        : new StoreError.WrongExpectedVersion({ stream, expected: ExpectedVersion.format(expected ?? ExpectedVersion.any), actual })
+        ? new StoreError.WrongExpectedVersion({
+          stream,
+          expected: ExpectedVersion.format(expected ?? ExpectedVersion.any)
+        })
+        : new StoreError.WrongExpectedVersion({
+          stream,
+          expected: ExpectedVersion.format(expected ?? ExpectedVersion.any),
+          actual
+        })
     )
 
   const isTombstoned = (operation: string, stream: string) =>
@@ -233,10 +251,13 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
     stream: string,
     expected: ExpectedVersion.ExpectedVersion | undefined
   ): Effect.Effect<never, StoreError.WrongExpectedVersion | StoreError.StreamDeleted | StoreError.StoreUnavailable> =>
-    Effect.flatMap(isTombstoned(operation, stream), (tombstoned): Effect.Effect<never, StoreError.WrongExpectedVersion | StoreError.StreamDeleted> =>
-      tombstoned
-        ? Effect.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
-        : conflict(stream, expected, undefined))
+    Effect.flatMap(
+      isTombstoned(operation, stream),
+      (tombstoned): Effect.Effect<never, StoreError.WrongExpectedVersion | StoreError.StreamDeleted> =>
+        tombstoned
+          ? Effect.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
+          : conflict(stream, expected, undefined)
+    )
 
   const appendPlan = (plan: AppendPlan.AppendPlan): Effect.Effect<EventStore.AppendResult, EventStore.AppendError> => {
     const { stream } = plan.request
@@ -291,7 +312,9 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
             Effect.catchTag("StreamDeleted", () =>
               Effect.succeed({ stream: plan.request.stream, nextExpectedVersion: revision, position: result.position }))
           )
-        }, { concurrency: "unbounded" }).pipe(Effect.mapError((error) => new ClientFailure({ type: "unavailable", error })))
+        }, { concurrency: "unbounded" }).pipe(Effect.mapError((error) =>
+          new ClientFailure({ type: "unavailable", error })
+        ))
       ),
       Effect.catchTag("ClientFailure", (failure): Effect.Effect<
         ReadonlyArray<EventStore.AppendResult>,
@@ -354,7 +377,9 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
     Stream.unwrap(Effect.gen(function*() {
       const direction = yield* Inputs.direction("readAll", readOptions?.direction)
       const limit = yield* Inputs.limit("readAll", readOptions?.limit)
-      const from = readOptions?.from === undefined ? undefined : yield* Inputs.bigint("readAll", "from", readOptions.from)
+      const from = readOptions?.from === undefined
+        ? undefined
+        : yield* Inputs.bigint("readAll", "from", readOptions.from)
       yield* Inputs.filter("readAll", readOptions?.filter)
       const filter = readOptions?.filter
       const backwards = direction === "backwards"
@@ -373,7 +398,9 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
         )
       ).pipe(
         Stream.map(Codec.fromResolved),
-        Stream.filter((event): event is Event.RecordedEvent => isUserEvent(event) && Inputs.passes(filter, event.stream, event.type))
+        Stream.filter((event): event is Event.RecordedEvent =>
+          isUserEvent(event) && Inputs.passes(filter, event.stream, event.type)
+        )
       )
       return limit === undefined ? events : Stream.take(events, limit)
     }))
@@ -404,13 +431,15 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
               attempts = 0
             })
           ),
-          Stream.catch((error: E): Stream.Stream<Event.RecordedEvent, Exclude<E, ClientFailure> | StoreError.StoreUnavailable> => {
-            if (!isClientFailure(error)) return Stream.fail(error as Exclude<E, ClientFailure>)
-            if (!transientTypes.has(error.type) || attempts >= 20) return Stream.fail(unavailable(operation, error))
-            const delay = Duration.min(Duration.times(resubscribeDelay, 2 ** attempts), Duration.seconds(5))
-            attempts++
-            return Stream.unwrap(Effect.as(Effect.sleep(delay), attempt()))
-          })
+          Stream.catch(
+            (error: E): Stream.Stream<Event.RecordedEvent, Exclude<E, ClientFailure> | StoreError.StoreUnavailable> => {
+              if (!isClientFailure(error)) return Stream.fail(error as Exclude<E, ClientFailure>)
+              if (!transientTypes.has(error.type) || attempts >= 20) return Stream.fail(unavailable(operation, error))
+              const delay = Duration.min(Duration.times(resubscribeDelay, 2 ** attempts), Duration.seconds(5))
+              attempts++
+              return Stream.unwrap(Effect.as(Effect.sleep(delay), attempt()))
+            }
+          )
         )
       return attempt()
     })
@@ -501,7 +530,9 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
     }).pipe(
       // Only a tombstone racing this read gets here; the next call reports it.
       Effect.catchTag("StreamDeleted", () =>
-        Effect.fail(new StoreError.StoreUnavailable({ operation: "streamInfo", reason: "the stream was tombstoned meanwhile" })))
+        Effect.fail(
+          new StoreError.StoreUnavailable({ operation: "streamInfo", reason: "the stream was tombstoned meanwhile" })
+        ))
     )
 
   const deleteWith = (
@@ -526,20 +557,33 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
           ? client.deleteStream(stream, { expectedRevision })
           : client.tombstoneStream(stream, { expectedRevision })
       ).pipe(
-        Effect.catchTag("ClientFailure", (failure): Effect.Effect<unknown, StoreError.WrongExpectedVersion | StoreError.StreamDeleted | StoreError.StoreUnavailable> => {
-          if (failure.type === "stream-deleted") return Effect.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
-          if (failure.type === "wrong-expected-version") {
-            const actual = (failure.error as { actualState?: unknown }).actualState
-            const current = typeof actual === "bigint" ? actual : undefined
-            // KurrentDB refuses to soft-delete a stream that never existed, whatever was expected;
-            // the contract makes that a no-op when the expectation allows a missing stream.
-            if (current === undefined && (expected === undefined || expected._tag === "Any" || expected._tag === "NoStream")) {
-              return Effect.void
+        Effect.catchTag(
+          "ClientFailure",
+          (
+            failure
+          ): Effect.Effect<
+            unknown,
+            StoreError.WrongExpectedVersion | StoreError.StreamDeleted | StoreError.StoreUnavailable
+          > => {
+            if (failure.type === "stream-deleted") {
+              return Effect.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
             }
-            return conflict(stream, expected, current)
+            if (failure.type === "wrong-expected-version") {
+              const actual = (failure.error as { actualState?: unknown }).actualState
+              const current = typeof actual === "bigint" ? actual : undefined
+              // KurrentDB refuses to soft-delete a stream that never existed, whatever was expected;
+              // the contract makes that a no-op when the expectation allows a missing stream.
+              if (
+                current === undefined &&
+                (expected === undefined || expected._tag === "Any" || expected._tag === "NoStream")
+              ) {
+                return Effect.void
+              }
+              return conflict(stream, expected, current)
+            }
+            return Effect.fail(unavailable(kind === "delete" ? "deleteStream" : "tombstoneStream", failure))
           }
-          return Effect.fail(unavailable(kind === "delete" ? "deleteStream" : "tombstoneStream", failure))
-        })
+        )
       )
       yield* dropSnapshot(stream)
     })
@@ -573,10 +617,13 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
         while: (error) => isClientFailure(error) && error.type === "wrong-expected-version",
         schedule: Schedule.recurs(20)
       }),
-      Effect.catchTag("ClientFailure", (failure): Effect.Effect<never, StoreError.StreamDeleted | StoreError.StoreUnavailable> =>
-        failure.type === "stream-deleted"
-          ? Effect.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
-          : Effect.fail(unavailable(operation, failure)))
+      Effect.catchTag(
+        "ClientFailure",
+        (failure): Effect.Effect<never, StoreError.StreamDeleted | StoreError.StoreUnavailable> =>
+          failure.type === "stream-deleted"
+            ? Effect.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
+            : Effect.fail(unavailable(operation, failure))
+      )
     )
 
   const setRetention: EventStore.EventStoreShape["setRetention"] = (stream, patch) =>

@@ -2,10 +2,10 @@
  * The server the KurrentDB tests run against: `KURRENTDB_URL` when set, else a fresh in-process
  * emulator per test file (stopped with the layer).
  */
+import { KurrentStore } from "@strata/kurrentdb"
 import { KurrentEmulator } from "@strata/kurrentdb-emulator"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { KurrentStore } from "@strata/kurrentdb"
 
 /** Where the tests connect, and whether it is the emulator. */
 export const target = Effect.acquireRelease(
