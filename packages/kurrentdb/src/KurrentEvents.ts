@@ -48,6 +48,9 @@ const snapshotType = "$strata.snapshot"
 const snapshotDroppedType = "$strata.snapshot-dropped"
 const checkpointType = "$strata.checkpoint"
 
+/** The largest revision a stream can have (`long.MaxValue - 1`); the client refuses larger `fromRevision`s. */
+const maxRevision = 9_223_372_036_854_775_806n
+
 /** A revision no stream reaches: an append expecting it is refused, and the refusal names the current one. */
 const probeRevision = 9_223_372_036_854_775_806n
 
@@ -96,14 +99,19 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
 
   const readRaw: KurrentEvents["readRaw"] = (operation, stream, readOptions) =>
     Stream.suspend(() =>
-      Stream.fromAsyncIterable(
-        kurrent.client.readStream(stream, {
-          direction: readOptions.backwards ? BACKWARDS : FORWARDS,
-          fromRevision: readOptions.from ?? (readOptions.backwards ? END : START),
-          maxCount: readOptions.limit ?? Number.MAX_SAFE_INTEGER
-        }),
-        (error) => error
-      ) as Stream.Stream<ResolvedEvent, unknown>
+      // Past the largest revision there is nothing forwards, and backwards means "from the end".
+      readOptions.from !== undefined && readOptions.from > maxRevision && !readOptions.backwards
+        ? Stream.empty
+        : Stream.fromAsyncIterable(
+          kurrent.client.readStream(stream, {
+            direction: readOptions.backwards ? BACKWARDS : FORWARDS,
+            fromRevision: readOptions.from === undefined || readOptions.from > maxRevision
+              ? (readOptions.backwards ? END : START)
+              : readOptions.from,
+            maxCount: readOptions.limit ?? Number.MAX_SAFE_INTEGER
+          }),
+          (error) => error
+        ) as Stream.Stream<ResolvedEvent, unknown>
     ).pipe(
       Stream.catch((error): Stream.Stream<ResolvedEvent, StoreError.StreamDeleted | StoreError.StoreUnavailable> => {
         const type = typeOf(error)
@@ -384,7 +392,8 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
       const filter = readOptions?.filter
       const backwards = direction === "backwards"
       // Backwards from a position returns what lies before it: start one past it to include it.
-      const fromPosition = from === undefined
+      if (from !== undefined && from > maxRevision && !backwards) return Stream.empty
+      const fromPosition = from === undefined || from > maxRevision
         ? (backwards ? END : START)
         : { commit: backwards ? from + 1n : from, prepare: backwards ? from + 1n : from }
       const events = Stream.suspend(() =>
@@ -449,7 +458,7 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
   ): Stream.Stream<ResolvedEvent, ClientFailure> =>
     Stream.unwrap(
       Effect.acquireRelease(
-        Effect.sync(open),
+        Effect.try({ try: open, catch: failureOf }),
         (sub) => Effect.promise(() => sub.unsubscribe().catch(() => undefined))
       ).pipe(Effect.map((sub) => Stream.fromAsyncIterable(sub, failureOf)))
     )
@@ -465,7 +474,7 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
       const open = (after: bigint | undefined) =>
         subscription(() =>
           kurrent.client.subscribeToStream(stream, {
-            fromRevision: after === undefined ? END : after < 0n ? START : after
+            fromRevision: after === undefined || after > maxRevision ? END : after < 0n ? START : after
           }) as never
         ).pipe(
           Stream.map(Codec.fromResolved),
@@ -489,7 +498,11 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
       const open = (after: bigint | undefined) =>
         subscription(() =>
           kurrent.client.subscribeToAll({
-            fromPosition: after === undefined ? END : after < 0n ? START : { commit: after, prepare: after },
+            fromPosition: after === undefined || after > maxRevision
+              ? END
+              : after < 0n
+              ? START
+              : { commit: after, prepare: after },
             filter: Codec.serverFilter(filter)
           } as never) as never
         ).pipe(
