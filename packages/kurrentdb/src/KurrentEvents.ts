@@ -215,7 +215,9 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
   ): Effect.Effect<EventStore.AppendResult, EventStore.AppendError> =>
     Effect.gen(function*() {
       const { stream } = plan.request
-      const outcome = actual === undefined ? { _tag: "New" as const } : yield* replayOf(plan)
+      // Ids Strata generated for this call cannot be stored yet: only caller-supplied ids can replay.
+      const supplied = plan.request.events.some((event) => event?.id !== undefined)
+      const outcome = actual === undefined || !supplied ? { _tag: "New" as const } : yield* replayOf(plan)
       if (outcome._tag === "Replay") return outcome.result
       if (outcome._tag === "Duplicate") {
         return yield* new StoreError.DuplicateEvent({ stream, eventId: outcome.eventId })
