@@ -1,10 +1,10 @@
 import { suite } from "@strata/conformance"
-import { storeLayer } from "./utils.ts"
+import { storeLayer, targetName } from "./utils.ts"
 
 // The whole conformance suite through the real @kurrent/kurrentdb-client, on the in-repo emulator
 // (or on the server named by KURRENTDB_URL). Each exception is a SuiteOptions flag with its reason in
 // the README: KurrentDB's own rules, which the backend cannot change atomically from the client.
-suite(process.env.KURRENTDB_URL ? "kurrentdb (KURRENTDB_URL)" : "kurrentdb (emulator)", storeLayer(), {
+suite(`kurrentdb (${targetName})`, storeLayer(), {
   rejectsReusedEventIds: false,
   exactMatchesSoftDeleted: true,
   maxAgeMillis: 1000
