@@ -31,6 +31,8 @@ import { ClientFailure, type KurrentClient, transientTypes } from "./KurrentClie
 import * as Codec from "./KurrentCodec.ts"
 
 /**
+ * Tuning of the EventStore on KurrentDB; every field has a default.
+ *
  * @category models
  * @since 0.1.0
  */
@@ -40,6 +42,8 @@ export interface KurrentEventsOptions {
   readonly replayWindow?: number | undefined
   /** How long a dropped subscription waits before it resumes. Default 100 ms, doubling to 5 s. */
   readonly resubscribeDelay?: Duration.Input | undefined
+  /** Events per read call. Default 500. */
+  readonly pageSize?: number | undefined
 }
 
 const snapshotStream = (stream: string) => `$strata-snapshot-${stream}`
@@ -92,33 +96,105 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
   const backend = "kurrentdb"
   const maxEventBytes = options.maxEventBytes ?? 1024 * 1024
   const replayWindow = options.replayWindow ?? 10_000
+  const pageSize = options.pageSize ?? 500
   const { call } = kurrent
   const unavailable = kurrent.unavailable
 
   // ---- reading ----
 
-  const readRaw: KurrentEvents["readRaw"] = (operation, stream, readOptions) =>
-    Stream.suspend(() =>
-      // Past the largest revision there is nothing forwards, and backwards means "from the end".
-      readOptions.from !== undefined && readOptions.from > maxRevision && !readOptions.backwards
-        ? Stream.empty
-        : Stream.fromAsyncIterable(
-          kurrent.client.readStream(stream, {
-            direction: readOptions.backwards ? BACKWARDS : FORWARDS,
-            fromRevision: readOptions.from === undefined || readOptions.from > maxRevision
-              ? (readOptions.backwards ? END : START)
-              : readOptions.from,
-            maxCount: readOptions.limit ?? Number.MAX_SAFE_INTEGER
-          }),
-          (error) => error
-        ) as Stream.Stream<ResolvedEvent, unknown>
-    ).pipe(
-      Stream.catch((error): Stream.Stream<ResolvedEvent, StoreError.StreamDeleted | StoreError.StoreUnavailable> => {
+  /** One read call of at most `count` events, collected (a page). */
+  const readStreamPage = (
+    operation: string,
+    stream: string,
+    from: bigint | undefined,
+    backwards: boolean,
+    count: number
+  ): Effect.Effect<ReadonlyArray<ResolvedEvent>, StoreError.StreamDeleted | StoreError.StoreUnavailable> =>
+    Effect.tryPromise({
+      try: async () => {
+        const out: Array<ResolvedEvent> = []
+        for await (
+          const event of kurrent.client.readStream(stream, {
+            direction: backwards ? BACKWARDS : FORWARDS,
+            fromRevision: from ?? (backwards ? END : START),
+            maxCount: count
+          })
+        ) out.push(event)
+        return out
+      },
+      catch: (error) => error
+    }).pipe(
+      Effect.catch((error): Effect.Effect<
+        ReadonlyArray<ResolvedEvent>,
+        StoreError.StreamDeleted | StoreError.StoreUnavailable
+      > => {
         const type = typeOf(error)
-        if (type === "stream-not-found") return Stream.empty
-        if (type === "stream-deleted") return Stream.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
-        return Stream.fail(unavailable(operation, failureOf(error)))
+        if (type === "stream-not-found") return Effect.succeed([])
+        if (type === "stream-deleted") return Effect.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
+        return Effect.fail(unavailable(operation, failureOf(error)))
       })
+    )
+
+  // Reads are paged: one call per page of `pageSize` events, so memory stays flat and no single call
+  // runs into the client's deadline on a long stream.
+  const readRaw: KurrentEvents["readRaw"] = (operation, stream, readOptions) => {
+    const backwards = readOptions.backwards === true
+    const limit = readOptions.limit ?? Number.POSITIVE_INFINITY
+    // Past the largest revision there is nothing forwards, and backwards means "from the end".
+    if (readOptions.from !== undefined && readOptions.from > maxRevision && !backwards) return Stream.empty
+    const first = readOptions.from === undefined || readOptions.from > maxRevision ? undefined : readOptions.from
+    return Stream.paginate(
+      { from: first, remaining: limit },
+      ({ from, remaining }) => {
+        const want = Math.min(pageSize, remaining)
+        return Effect.map(readStreamPage(operation, stream, from, backwards, want), (page) => {
+          const last = page[page.length - 1]?.event?.revision
+          const next = last === undefined ? undefined : backwards ? last - 1n : last + 1n
+          const done = page.length < want || next === undefined || next < 0n || remaining - page.length <= 0
+          return [page, done ? Option.none() : Option.some({ from: next, remaining: remaining - page.length })] as const
+        })
+      }
+    )
+  }
+
+  /**
+   * `$all` in pages. Forwards, a page starts at the last position read (inclusive on the server), so that
+   * record is dropped; backwards, the server starts before the given position.
+   */
+  const readAllRaw = (
+    operation: string,
+    options: {
+      readonly backwards: boolean
+      readonly from: { readonly commit: bigint; readonly prepare: bigint } | undefined
+      readonly filter: Filter | undefined
+    }
+  ): Stream.Stream<ResolvedEvent, StoreError.StoreUnavailable> =>
+    Stream.paginate(
+      { from: options.from, skip: undefined as bigint | undefined },
+      ({ from, skip }) =>
+        Effect.tryPromise({
+          try: async () => {
+            const out: Array<ResolvedEvent> = []
+            for await (
+              const event of kurrent.client.readAll({
+                direction: options.backwards ? BACKWARDS : FORWARDS,
+                fromPosition: from ?? (options.backwards ? END : START),
+                maxCount: pageSize + (skip === undefined ? 0 : 1),
+                ...(options.filter === undefined ? {} : { filter: options.filter })
+              } as never) as AsyncIterable<ResolvedEvent>
+            ) out.push(event)
+            return out
+          },
+          catch: (error) => unavailable(operation, failureOf(error))
+        }).pipe(Effect.map((raw) => {
+          const page = skip === undefined ? raw : raw.filter((event) => positionOf(event) !== skip)
+          const last = raw[raw.length - 1]
+          const full = raw.length >= pageSize + (skip === undefined ? 0 : 1)
+          if (!full || last === undefined) return [page, Option.none()] as const
+          const position = positionOf(last)
+          const next = { commit: position, prepare: last.event?.position?.prepare ?? position }
+          return [page, Option.some({ from: next, skip: options.backwards ? undefined : position })] as const
+        }))
     )
 
   const lastEvent = (operation: string, stream: string) =>
@@ -398,16 +474,11 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
       const fromPosition = from === undefined || from > maxRevision
         ? (backwards ? END : START)
         : { commit: backwards ? from + 1n : from, prepare: backwards ? from + 1n : from }
-      const events = Stream.suspend(() =>
-        Stream.fromAsyncIterable(
-          kurrent.client.readAll({
-            direction: backwards ? BACKWARDS : FORWARDS,
-            fromPosition,
-            filter: Codec.serverFilter(filter)
-          } as never) as AsyncIterable<ResolvedEvent>,
-          (error) => unavailable("readAll", failureOf(error))
-        )
-      ).pipe(
+      const events = readAllRaw("readAll", {
+        backwards,
+        from: typeof fromPosition === "object" ? fromPosition : undefined,
+        filter: Codec.serverFilter(filter)
+      }).pipe(
         Stream.map(Codec.fromResolved),
         Stream.filter((event): event is Event.RecordedEvent =>
           isUserEvent(event) && Inputs.passes(filter, event.stream, event.type)
@@ -417,6 +488,20 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
     }))
 
   // ---- subscriptions ----
+
+  /** The position of the last record in `$all`, or -1 when it is empty. */
+  const headPosition = Stream.suspend(() =>
+    Stream.fromAsyncIterable(
+      kurrent.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 }) as AsyncIterable<ResolvedEvent>,
+      (error) => unavailable("subscribeAll", failureOf(error))
+    )
+  ).pipe(
+    Stream.runHead,
+    Effect.map((head) => {
+      const resolved = Option.getOrUndefined(head)
+      return resolved?.event?.position?.commit ?? resolved?.commitPosition ?? -1n
+    })
+  )
 
   const resubscribeDelay = Duration.fromInputUnsafe(options.resubscribeDelay ?? "100 millis")
 
@@ -471,8 +556,13 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
       const from = subscribeOptions?.from ?? "start"
       if (typeof from === "object") yield* Inputs.bigint("subscribe", "from.after", from.after, -1n)
       // A tombstoned stream fails at once (the server would say so too, but only after the confirmation).
-      yield* lastEvent("subscribe", stream)
-      const first = from === "start" ? -1n : from === "end" ? undefined : from.after
+      const last = yield* lastEvent("subscribe", stream)
+      // "end" is pinned to the revision now, so a resume after a drop cannot skip what came meanwhile.
+      const first = from === "start"
+        ? -1n
+        : from === "end"
+        ? Option.getOrUndefined(last)?.event?.revision ?? -1n
+        : from.after
       const open = (after: bigint | undefined) =>
         subscription(() =>
           kurrent.client.subscribeToStream(stream, {
@@ -496,7 +586,8 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
       if (typeof from === "object") yield* Inputs.bigint("subscribeAll", "from.after", from.after, 0n)
       yield* Inputs.filter("subscribeAll", subscribeOptions?.filter)
       const filter = subscribeOptions?.filter
-      const first = from === "start" ? -1n : from === "end" ? undefined : from.after
+      // "end" is pinned to the last position now (see subscribe).
+      const first = from === "start" ? -1n : from === "end" ? yield* headPosition : from.after
       const open = (after: bigint | undefined) =>
         subscription(() =>
           kurrent.client.subscribeToAll({
@@ -521,14 +612,19 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
   const streamInfo: EventStore.EventStoreShape["streamInfo"] = (stream) =>
     Effect.gen(function*() {
       yield* StreamName.make(stream)
-      const tombstoned = yield* isTombstoned("streamInfo", stream)
+      // The last event and the metadata, read together; a tombstone fails the first (and the metastream).
+      const head = lastEvent("streamInfo", stream).pipe(
+        Effect.map((last) => ({ tombstoned: false, last })),
+        Effect.catchTag("StreamDeleted", () => Effect.succeed({ tombstoned: true, last: Option.none<ResolvedEvent>() }))
+      )
+      const metadata = metadataOf("streamInfo", stream).pipe(
+        Effect.catchTag("StreamDeleted", () => Effect.succeed({ raw: undefined, revision: undefined }))
+      )
+      const [{ raw }, { last, tombstoned }] = yield* Effect.all([metadata, head], { concurrency: 2 })
       if (tombstoned) {
         const lastVersion = yield* lastInAll(stream)
         return { stream, status: "tombstoned" as const, lastVersion, retention: {} }
       }
-      const [{ raw }, last] = yield* Effect.all([metadataOf("streamInfo", stream), lastEvent("streamInfo", stream)], {
-        concurrency: 2
-      })
       const rules = Codec.retentionOf(raw)
       let lastVersion = Option.getOrUndefined(last)?.event?.revision
       if (raw !== undefined && (rules.softDeleted || lastVersion === undefined)) {
@@ -542,13 +638,7 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
         ? "missing"
         : "active"
       return { stream, status, lastVersion, retention: Codec.toStreamRetention(rules, lastVersion) }
-    }).pipe(
-      // Only a tombstone racing this read gets here; the next call reports it.
-      Effect.catchTag("StreamDeleted", () =>
-        Effect.fail(
-          new StoreError.StoreUnavailable({ operation: "streamInfo", reason: "the stream was tombstoned meanwhile" })
-        ))
-    )
+    })
 
   const deleteWith = (
     kind: "delete" | "tombstone",
@@ -769,14 +859,7 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
     loadCheckpoint
   }
   const scanAll: KurrentEvents["scanAll"] = (operation, filter) =>
-    Stream.suspend(() =>
-      Stream.fromAsyncIterable(
-        kurrent.client.readAll({ direction: FORWARDS, fromPosition: START, filter } as never) as AsyncIterable<
-          ResolvedEvent
-        >,
-        (error) => unavailable(operation, failureOf(error))
-      )
-    )
+    readAllRaw(operation, { backwards: false, from: undefined, filter })
 
   return { eventStore, appendPlan, appendPlans, readRaw, scanAll }
 }
@@ -784,6 +867,8 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
 /** Strata never writes `$` streams or `$` types to user streams: those are KurrentDB's (`$metadata`, `$streamDeleted`) or Strata's own. */
 const isUserEvent = (event: Event.RecordedEvent | undefined): event is Event.RecordedEvent =>
   event !== undefined && !event.stream.startsWith("$") && !event.type.startsWith("$")
+
+const positionOf = (event: ResolvedEvent): bigint => event.event?.position?.commit ?? event.commitPosition ?? -1n
 
 const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 

@@ -30,6 +30,8 @@ import * as KurrentDocuments from "./KurrentDocuments.ts"
 import * as KurrentEvents from "./KurrentEvents.ts"
 
 /**
+ * Where to connect, and the limits of both stores.
+ *
  * @category models
  * @since 0.1.0
  */
