@@ -86,6 +86,8 @@ export interface WriteFailure {
 
 interface StreamIndex {
   readonly events: Array<Recorded>
+  /** Event id -> event, for the weak idempotency check. */
+  readonly ids: Map<string, Recorded>
   tombstoned: boolean
 }
 
@@ -111,7 +113,7 @@ export class Database {
   private indexOf(stream: string): StreamIndex {
     let index = this.streams.get(stream)
     if (index === undefined) {
-      index = { events: [], tombstoned: false }
+      index = { events: [], ids: new Map(), tombstoned: false }
       this.streams.set(stream, index)
     }
     return index
@@ -152,15 +154,16 @@ export class Database {
    * `IndexWriter.CheckCommit`: decides a write of `ids` to `stream` expecting `expected`
    * (a revision, or one of the {@link ExpectedVersion} constants).
    */
-  checkCommit(stream: string, expected: bigint, ids: ReadonlyArray<string>): Decision {
+  checkCommit(stream: string, expected: bigint, eventIds: ReadonlyArray<string>): Decision {
     const current = this.lastEventNumber(stream)
     if (current === deletedStream) {
-      if (ids.length > 0) return { _tag: "StreamDeleted", tombstoned: true }
+      if (eventIds.length > 0) return { _tag: "StreamDeleted", tombstoned: true }
       return expected === ExpectedVersion.any || expected === ExpectedVersion.noStream
         ? { _tag: "Ok", current, softDeleted: false }
         : { _tag: "WrongExpectedVersion", current }
     }
     const events = this.streams.get(stream)?.events ?? []
+    const ids = this.streams.get(stream)?.ids
     if (expected === ExpectedVersion.streamExists) {
       // RequestManagerBase: a soft-deleted stream expected to exist is reported as StreamDeleted.
       if (this.isSoftDeleted(stream)) return { _tag: "StreamDeleted", tombstoned: false }
@@ -171,8 +174,8 @@ export class Database {
     // Weak idempotency: the ids are looked up among the stream's events wherever they are.
     if (expected === ExpectedVersion.any || expected === ExpectedVersion.streamExists) {
       let last: Recorded | undefined
-      for (let i = 0; i < ids.length; i++) {
-        const found = events.find((event) => event.id === ids[i])
+      for (let i = 0; i < eventIds.length; i++) {
+        const found = ids?.get(eventIds[i])
         if (found !== undefined) {
           last = found
           continue
@@ -187,16 +190,16 @@ export class Database {
     // Strong idempotency: the ids must sit right after the expected revision.
     if (expected < current) {
       let at = expected
-      for (let i = 0; i < ids.length; i++) {
+      for (let i = 0; i < eventIds.length; i++) {
         at += 1n
-        if (events[Number(at)]?.id === ids[i]) continue
+        if (events[Number(at)]?.id === eventIds[i]) continue
         if (i > 0) return { _tag: "WrongExpectedVersion", current }
         if (expected === ExpectedVersion.noStream && this.isSoftDeleted(stream)) {
           return { _tag: "Ok", current, softDeleted: true }
         }
         return { _tag: "WrongExpectedVersion", current }
       }
-      if (ids.length === 0) {
+      if (eventIds.length === 0) {
         return expected === ExpectedVersion.noStream && this.isSoftDeleted(stream)
           ? { _tag: "Ok", current, softDeleted: true }
           : { _tag: "WrongExpectedVersion", current }
@@ -222,6 +225,7 @@ export class Database {
     }
     this.nextPosition += BigInt(64 + stream.length + event.type.length + event.data.length + event.metadata.length)
     index.events.push(recorded)
+    if (!index.ids.has(recorded.id)) index.ids.set(recorded.id, recorded)
     this.log.push(recorded)
     return recorded
   }

@@ -154,6 +154,18 @@ const uuidMessage = (id: string, structured: boolean) => {
   return uuid
 }
 
+/** The index of the first record whose position is at least `position` (binary search). */
+const firstAtOrAfter = (log: ReadonlyArray<Recorded>, position: bigint): number => {
+  let low = 0
+  let high = log.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if (log[mid].position < position) low = mid + 1
+    else high = mid
+  }
+  return low
+}
+
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** Lower-cased, as .NET's `Guid.ToString()` writes it. */
@@ -335,19 +347,21 @@ export const start = async (options: EmulatorOptions = {}): Promise<KurrentEmula
       const from = all.hasPosition() ? BigInt(all.getPosition()!.getCommitPosition()) : undefined
       const log = database.log
       let sent = 0
+      // The log is in position order: seek to the first record at or after `from`, as the index does.
+      const seek = from === undefined ? undefined : firstAtOrAfter(log, from)
       if (backwards) {
         // Backwards from a position returns the records before it.
-        for (let i = log.length - 1; i >= 0 && sent < count; i--) {
+        const startAt = all.hasStart() ? -1 : seek === undefined ? log.length - 1 : seek - 1
+        for (let i = startAt; i >= 0 && sent < count; i--) {
           const event = log[i]
-          if (all.hasStart() || (from !== undefined && event.position >= from)) continue
           if (filter !== undefined && !filter(event)) continue
           send(readEvent(event, structured))
           sent++
         }
       } else {
-        for (let i = 0; i < log.length && sent < count; i++) {
+        const startAt = all.hasEnd() ? log.length : seek ?? 0
+        for (let i = startAt; i < log.length && sent < count; i++) {
           const event = log[i]
-          if (all.hasEnd() || (from !== undefined && event.position < from)) continue
           if (filter !== undefined && !filter(event)) continue
           send(readEvent(event, structured))
           sent++
@@ -368,7 +382,7 @@ export const start = async (options: EmulatorOptions = {}): Promise<KurrentEmula
     if (all.hasEnd()) index = database.log.length
     else if (all.hasPosition()) {
       const after = BigInt(all.getPosition()!.getCommitPosition())
-      while (index < database.log.length && database.log[index].position <= after) index++
+      index = firstAtOrAfter(database.log, after + 1n)
     }
     let caughtUp = false
     let scanned = 0
