@@ -42,7 +42,7 @@ export interface KurrentEventsOptions {
   readonly replayWindow?: number | undefined
   /** How long a dropped subscription waits before it resumes. Default 100 ms, doubling to 5 s. */
   readonly resubscribeDelay?: Duration.Input | undefined
-  /** Events per read call. Default 500. */
+  /** Events per read call. Default 1,000 (each call through the client's Rust reader has a fixed cost). */
   readonly pageSize?: number | undefined
 }
 
@@ -96,7 +96,7 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
   const backend = "kurrentdb"
   const maxEventBytes = options.maxEventBytes ?? 1024 * 1024
   const replayWindow = options.replayWindow ?? 10_000
-  const pageSize = options.pageSize ?? 500
+  const pageSize = options.pageSize ?? 1_000
   const { call } = kurrent
   const unavailable = kurrent.unavailable
 
