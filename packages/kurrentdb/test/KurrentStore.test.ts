@@ -6,8 +6,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { EventStore, StoreError } from "@strata/core"
 import { KurrentStore } from "@strata/kurrentdb"
 import { KurrentEmulator } from "@strata/kurrentdb-emulator"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 
@@ -93,4 +95,21 @@ describe("KurrentStore", () => {
       })),
     30_000
   )
+
+  it.live("layerConfig reads KURRENTDB_URL", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const e = yield* emulator()
+      const layer = KurrentStore.layerConfig().pipe(
+        Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ KURRENTDB_URL: e.connectionString })))
+      )
+      const result = yield* Effect.provide(
+        Effect.flatMap(
+          EventStore.EventStore,
+          (store) => store.append("config-1", [{ type: "E", data: {} }])
+        ),
+        layer
+      )
+      assert.strictEqual(result.nextExpectedVersion, 0n)
+      assert.strictEqual(e.database.lastEventNumber("config-1"), 0n)
+    })), 30_000)
 })
