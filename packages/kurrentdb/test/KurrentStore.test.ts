@@ -79,6 +79,34 @@ describe("KurrentStore", () => {
   )
 
   it.live(
+    "a subscribeAll resumes after the last delivered position when the server drops it",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const e = yield* emulator()
+        yield* withStore(e.connectionString, (store) =>
+          Effect.gen(function*() {
+            const category = `resumeall${Date.now()}`
+            yield* store.append(`${category}-a`, [{ type: "E", data: { i: 0 } }])
+            const seen = yield* Queue.unbounded<string>()
+            const fiber = yield* store.subscribeAll({ filter: { categories: [category] } }).pipe(
+              Stream.runForEach((event) => Queue.offer(seen, `${event.stream}@${event.version}`)),
+              Effect.forkChild
+            )
+            assert.strictEqual(yield* Queue.take(seen), `${category}-a@0`)
+            e.unavailable = true
+            yield* Effect.sleep("150 millis")
+            e.unavailable = false
+            yield* store.append(`${category}-b`, [{ type: "E", data: { i: 1 } }])
+            assert.strictEqual(yield* Queue.take(seen), `${category}-b@0`)
+            yield* Effect.sleep("100 millis")
+            assert.strictEqual(yield* Queue.size(seen), 0)
+            yield* Fiber.interrupt(fiber)
+          }))
+      })),
+    30_000
+  )
+
+  it.live(
     "appendMany against a server before 25.1 is Unsupported and writes nothing",
     () =>
       Effect.scoped(Effect.gen(function*() {
