@@ -7,5 +7,7 @@ export default [
   "packages/postgres",
   "packages/sqlite",
   "packages/d1",
+  "packages/kurrentdb",
+  "packages/kurrentdb-emulator",
   "examples"
 ]

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --backend postgres|sqlite|memory [--quick]`
+ * `npm run bench -- --backend postgres|sqlite|memory|kurrentdb [--quick]`
  *
  * Runs the workloads of bench/Workloads.ts against one backend and prints one JSON object. Every
  * throughput figure comes with the raw-SQL floor measured in the same run and their ratio: absolute
@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { parseArgs } from "node:util"
 import * as Backends from "./Backends.ts"
+import * as Kurrent from "./Kurrent.ts"
 import * as W from "./Workloads.ts"
 
 const { values } = parseArgs({
@@ -52,6 +53,8 @@ const main = Effect.gen(function*() {
   const started = Date.now()
   const results = backend === "memory"
     ? yield* program(undefined).pipe(Effect.provide(MemoryStore.layer()))
+    : backend === "kurrentdb"
+    ? yield* Effect.flatMap(Kurrent.floor, program).pipe(Effect.provide(Kurrent.layer))
     : yield* Effect.flatMap(Backends.floor(backend), program).pipe(Effect.provide(Backends.layer(backend)))
   console.log(JSON.stringify(
     {

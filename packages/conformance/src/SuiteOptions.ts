@@ -60,6 +60,19 @@ export interface SuiteOptions {
   readonly deliveryTimeout?: Duration.Input | undefined
   /** Timeout for building and closing the backend Layer. Default 60 s. */
   readonly timeout?: Duration.Input | undefined
+  /**
+   * Whether reusing stored event ids other than as an exact replay (another stream, another order, a new
+   * id before a stored one) fails with `DuplicateEvent`. Default true. When false those tests are
+   * registered as skipped. KurrentDB: its idempotency check is per stream and positional.
+   */
+  readonly rejectsReusedEventIds?: boolean | undefined
+  /**
+   * Whether `exact(last version)` still matches a soft-deleted stream (and appends). Default false.
+   * KurrentDB: its expected-revision check ignores the soft delete.
+   */
+  readonly exactMatchesSoftDeleted?: boolean | undefined
+  /** The `maxAge` the retention tests set, in milliseconds. Default 500; KurrentDB keeps whole seconds. */
+  readonly maxAgeMillis?: number | undefined
 }
 
 /**
@@ -81,6 +94,9 @@ export interface ResolvedOptions {
   readonly pollInterval: Duration.Input
   readonly deliveryTimeout: Duration.Input
   readonly timeout: Duration.Input
+  readonly rejectsReusedEventIds: boolean
+  readonly exactMatchesSoftDeleted: boolean
+  readonly maxAgeMillis: number
 }
 
 /**
@@ -101,7 +117,10 @@ export const resolve = (options: SuiteOptions | undefined): ResolvedOptions => (
   appendsPerWriter: options?.appendsPerWriter ?? 25,
   pollInterval: options?.pollInterval ?? "500 millis",
   deliveryTimeout: options?.deliveryTimeout ?? "10 seconds",
-  timeout: options?.timeout ?? "60 seconds"
+  timeout: options?.timeout ?? "60 seconds",
+  rejectsReusedEventIds: options?.rejectsReusedEventIds ?? true,
+  exactMatchesSoftDeleted: options?.exactMatchesSoftDeleted ?? false,
+  maxAgeMillis: options?.maxAgeMillis ?? 500
 })
 
 /**

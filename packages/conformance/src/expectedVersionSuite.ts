@@ -7,7 +7,7 @@ import { assert, describe } from "@effect/vitest"
 import { EventStore, ExpectedVersion } from "@strata/core"
 import * as Effect from "effect/Effect"
 import { events, failsWith, names, readAll, readStream } from "./internal/fixtures.ts"
-import type { ConformanceIt, SuiteOptions } from "./SuiteOptions.ts"
+import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
 
 type State = "missing" | "existing" | "soft-deleted" | "tombstoned"
 
@@ -158,11 +158,14 @@ const describeDeleteOutcome = (outcome: DeleteOutcome): string =>
  * @category suites
  * @since 0.1.0
  */
-export const expectedVersionSuite = (it: ConformanceIt, _options?: SuiteOptions): void => {
+export const expectedVersionSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
+  const { exactMatchesSoftDeleted } = resolve(options)
   describe("expected version", () => {
     for (const [label, expected, outcomes] of modes) {
       for (const state of ["missing", "existing", "soft-deleted", "tombstoned"] as const) {
-        const outcome = outcomes[state]
+        const outcome = exactMatchesSoftDeleted && expected._tag === "Exact" && state === "soft-deleted"
+          ? appends(3n)
+          : outcomes[state]
         it.effect(`${label} against ${describeState[state]} ${describeOutcome(outcome)}`, () =>
           Effect.gen(function*() {
             const store = yield* EventStore.EventStore

@@ -11,10 +11,6 @@ import * as Effect from "effect/Effect"
 import { collect, events, failsWith, names, readAll, readStream, versions } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
 
-/** Long enough for any backend to append and read back well within it; short enough to wait out. */
-const maxAgeMillis = 500
-const outlive = Effect.sleep(Duration.millis(maxAgeMillis + 300))
-
 /**
  * Registers the retention tests.
  *
@@ -22,7 +18,9 @@ const outlive = Effect.sleep(Duration.millis(maxAgeMillis + 300))
  * @since 0.1.0
  */
 export const retentionSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
-  const { deliveryTimeout, longStreamLength, pollInterval } = resolve(options)
+  // maxAge: long enough for any backend to append and read back well within it; short enough to wait out.
+  const { deliveryTimeout, longStreamLength, maxAgeMillis, pollInterval } = resolve(options)
+  const outlive = Effect.sleep(Duration.millis(maxAgeMillis + 300))
 
   describe("retention", () => {
     it.effect("truncateBefore hides older events from read while readAll still has them", () =>

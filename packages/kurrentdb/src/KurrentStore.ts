@@ -1,0 +1,94 @@
+/**
+ * Strata on KurrentDB through the official `@kurrent/kurrentdb-client`: one client per layer,
+ * providing the EventStore (KurrentDB streams) and the DocumentStore (one stream per document).
+ *
+ * Connection strings are the client's own: `kurrentdb://host:2113?tls=false` for a local node,
+ * `kurrentdb://user:password@host:2113?tls=true&tlsCAFile=/path/ca.crt` for a secure one,
+ * `kurrentdb+discover://...` for a cluster. Credentials never appear in errors, logs or spans:
+ * errors name the endpoint (`host:port`) only.
+ *
+ * @example
+ * ```ts
+ * import { KurrentStore } from "@strata/kurrentdb"
+ *
+ * const StoreLive = KurrentStore.layer({ connectionString: "kurrentdb://127.0.0.1:2113?tls=false" })
+ * // or, from KURRENTDB_URL:
+ * const FromEnv = KurrentStore.layerConfig()
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { DocumentStore, EventStore, type StoreError } from "@strata/core"
+import { Tracing } from "@strata/core/backend"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as KurrentClient from "./KurrentClient.ts"
+import * as KurrentDocuments from "./KurrentDocuments.ts"
+import * as KurrentEvents from "./KurrentEvents.ts"
+
+/**
+ * Where to connect, and the limits of both stores.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface KurrentStoreOptions extends KurrentEvents.KurrentEventsOptions {
+  /** A KurrentDB connection string (plain, or Redacted when it carries credentials). */
+  readonly connectionString: string | Redacted.Redacted<string>
+  /** Largest document, as UTF-8 JSON. Default 1 MiB. */
+  readonly maxDocumentBytes?: number | undefined
+}
+
+const reveal = (value: string | Redacted.Redacted<string>): string =>
+  typeof value === "string" ? value : Redacted.value(value)
+
+/**
+ * Connects and builds both stores; the client is disposed of with the scope.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
+  const client = yield* KurrentClient.make(reveal(options.connectionString))
+  const events = KurrentEvents.make(client, options)
+  const eventStore = EventStore.EventStore.of(Tracing.eventStore(events.eventStore))
+  const documentStore = DocumentStore.DocumentStore.of(
+    Tracing.documentStore(KurrentDocuments.make(events, { maxDocumentBytes: options.maxDocumentBytes }))
+  )
+  return { eventStore, documentStore, endpoint: client.endpoint }
+})
+
+/**
+ * The EventStore and DocumentStore on one KurrentDB connection.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (
+  options: KurrentStoreOptions
+): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, StoreError.StoreUnavailable> =>
+  Layer.effectContext(
+    Effect.map(make(options), ({ documentStore, eventStore }) =>
+      Context.make(EventStore.EventStore, eventStore).pipe(Context.add(DocumentStore.DocumentStore, documentStore)))
+  )
+
+/**
+ * {@link layer} with options from Config; by default the connection string is `KURRENTDB_URL`.
+ *
+ * @example
+ * ```ts
+ * KurrentStore.layerConfig({ connectionString: Config.Redacted("KURRENTDB_URL") })
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  config: Config.Wrap<KurrentStoreOptions> = { connectionString: Config.Redacted("KURRENTDB_URL") }
+): Layer.Layer<
+  EventStore.EventStore | DocumentStore.DocumentStore,
+  StoreError.StoreUnavailable | Config.ConfigError
+> => Layer.unwrap(Effect.map(Config.unwrap(config), layer))

@@ -1,0 +1,12 @@
+/**
+ * @strata/kurrentdb: Strata on KurrentDB.
+ *
+ * @since 0.1.0
+ */
+// @barrel: Auto-generated exports
+
+export * as KurrentClient from "./KurrentClient.ts"
+export * as KurrentCodec from "./KurrentCodec.ts"
+export * as KurrentDocuments from "./KurrentDocuments.ts"
+export * as KurrentEvents from "./KurrentEvents.ts"
+export * as KurrentStore from "./KurrentStore.ts"
