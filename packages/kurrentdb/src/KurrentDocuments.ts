@@ -46,9 +46,6 @@ interface DocumentData {
   readonly json?: string
 }
 
-const label = (expected: DocumentStore.ExpectedDocument): string =>
-  expected === "any" ? "any" : expected === "missing" ? "missing" : `version ${expected}`
-
 /**
  * Builds the DocumentStore over the event internals of the same client.
  *
@@ -90,13 +87,7 @@ export const make = (
     id: string,
     expected: DocumentStore.ExpectedDocument,
     current: Stored | undefined
-  ): StoreError.DocumentConflict | undefined => {
-    const ok = expected === "any" || (expected === "missing" ? current === undefined : current?.version === expected)
-    if (ok) return undefined
-    return current === undefined
-      ? new StoreError.DocumentConflict({ collection, id, expected: label(expected) })
-      : new StoreError.DocumentConflict({ collection, id, expected: label(expected), actual: current.version })
-  }
+  ): StoreError.DocumentConflict | undefined => DocumentCodec.conflict(collection, id, expected, current?.version)
 
   /** The expected revision that pins the state just read. */
   const pin = (state: Latest) =>

@@ -21,7 +21,7 @@
 import type { AppendResult as ClientAppendResult, Filter, ResolvedEvent } from "@kurrent/kurrentdb-client"
 import { BACKWARDS, END, FORWARDS, START, STREAM_NAME } from "@kurrent/kurrentdb-client"
 import { Event, type EventStore, ExpectedVersion, StoreError, StreamName } from "@strata/core"
-import { AppendPlan, Inputs, Replay } from "@strata/core/backend"
+import { AppendPlan, Inputs, Replay, StreamView } from "@strata/core/backend"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -632,11 +632,7 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
         const probed = yield* probe(stream)
         lastVersion = probed === "tombstoned" ? lastVersion : probed
       }
-      const status: EventStore.StreamStatus = rules.softDeleted
-        ? "deleted"
-        : lastVersion === undefined
-        ? "missing"
-        : "active"
+      const status = StreamView.status({ tombstoned: false, deleted: rules.softDeleted, lastVersion })
       return { stream, status, lastVersion, retention: Codec.toStreamRetention(rules, lastVersion) }
     })
 
