@@ -1,5 +1,6 @@
 /**
- * Faults, for backends built on an effect/sql `SqlClient`: a proxy of the client fails a write at
+ * Faults, for backends built on an effect/sql `SqlClient`: a proxy of the client fails a write (an
+ * append, a multi-stream append, a put with events, a consumer's checkpoint commit) at
  * each step (before it is sent, after it ran but before COMMIT, after COMMIT but before the reply),
  * and every case asserts a typed error or the original result, never a defect; nothing partial; and
  * after a retry, every event stored exactly once.
@@ -10,10 +11,12 @@
  * @since 0.1.0
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { DocumentStore, Event, EventStore, ExpectedVersion, Retry } from "@strata/core"
+import { Consumer, DocumentStore, Event, EventStore, ExpectedVersion, Retry } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -77,7 +80,12 @@ const faulty = (
  * @since 0.1.0
  */
 export type MakeStore = Effect.Effect<
-  { readonly eventStore: EventStore.EventStoreShape; readonly documentStore: DocumentStore.DocumentStoreShape },
+  {
+    readonly eventStore: EventStore.EventStoreShape
+    readonly documentStore: DocumentStore.DocumentStoreShape
+    /** The backend's transactional checkpoints over the same (faulty) client, for the consumer cases. */
+    readonly checkpoints?: Consumer.CheckpointStore | undefined
+  },
   unknown,
   SqlClient.SqlClient | Scope.Scope
 >
@@ -146,6 +154,40 @@ export const faultSuite = (
               assert.deepStrictEqual(results.map((r) => r.nextExpectedVersion), [0n, 1n])
               const all = yield* readAllOf(store.eventStore, n.category)
               assert.deepStrictEqual(all.map((e) => e.stream), [n.stream("a"), n.stream("b"), n.stream("b")])
+            }))
+
+          it.effect(`a consumer whose checkpoint commit fails ${point} restarts and applies each event once`, () =>
+            Effect.gen(function*() {
+              const { state, store } = yield* setup
+              if (store.checkpoints === undefined) return
+              const n = names()
+              const collection = DocumentStore.collection(n.collection(), Schema.Unknown)
+              let last = 0n
+              for (let i = 0; i < 3; i++) {
+                last = (yield* store.eventStore.append(n.stream(), [Event.make(n.type("E"), { i })])).position
+              }
+              state.point = point
+              state.remaining = 1
+              // Each event's document is written with expected "any": a second application makes version 2.
+              const consumer = yield* Consumer.run(n.checkpoint(), {
+                filter: { categories: [n.category] },
+                retry: Schedule.spaced("20 millis"),
+                handler: (event) => Effect.asVoid(store.documentStore.put(collection, event.id, { seen: true }))
+              }).pipe(
+                Effect.provideService(EventStore.EventStore, store.eventStore),
+                Effect.provideService(Consumer.Checkpoints, store.checkpoints),
+                Effect.forkChild
+              )
+              for (let i = 0; i < 500; i++) {
+                const at = yield* store.eventStore.loadCheckpoint(n.checkpoint())
+                if (Option.isSome(at) && at.value === last) break
+                yield* Effect.sleep("10 millis")
+              }
+              yield* Fiber.interrupt(consumer)
+              assert.strictEqual(state.remaining, 0, "the fault struck")
+              assert.deepStrictEqual(yield* store.eventStore.loadCheckpoint(n.checkpoint()), Option.some(last))
+              const documents = yield* Stream.runCollect(store.documentStore.find(collection))
+              assert.deepStrictEqual(documents.map((d) => d.version), [1n, 1n, 1n], "each event applied once")
             }))
 
           it.effect(`a document put with events failing ${point} is a typed error or done once, never partial`, () =>

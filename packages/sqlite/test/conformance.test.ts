@@ -1,13 +1,22 @@
 import { exactlyOnceSuite, faultSuite, suite } from "@strata/conformance"
-import { SqliteDialect, SqlStore } from "@strata/sql"
+import { Checkpoints, SqliteDialect, SqlStore } from "@strata/sql"
 import { SqliteStore } from "@strata/sqlite"
+import * as Effect from "effect/Effect"
+import * as SqlClient from "effect/sql/SqlClient"
 
 // The whole conformance suite on an in-memory SQLite database, and the exactly-once topic for
 // backends that expose their SqlClient, and faults injected into that client.
 suite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }), { pollInterval: "250 millis" })
 exactlyOnceSuite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }))
+// The consumer cases commit checkpoints through the same faulty client the store writes through.
+const withCheckpoints = <A extends object, E, R>(make: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => Effect.map(make, (store) => ({ ...store, checkpoints: Checkpoints.transactional(sql) }))
+  )
+
 faultSuite(
   "sqlite :memory:",
   SqliteStore.layer({ filename: ":memory:" }),
-  SqlStore.make({ dialect: SqliteDialect.dialect, backend: "sqlite" })
+  withCheckpoints(SqlStore.make({ dialect: SqliteDialect.dialect, backend: "sqlite" }))
 )
