@@ -7,8 +7,11 @@
  */
 import { assert, describe } from "@effect/vitest"
 import { DocumentStore, EventStore } from "@strata/core"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { events, names, readAll, readStream } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
 
@@ -84,6 +87,29 @@ export const sizeSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
         { timeout: 120_000 }
       )
     }
+
+    it.effect(
+      "a document query with an `in` list of 5,000 values answers it, or refuses it with InvalidQuery",
+      () =>
+        Effect.gen(function*() {
+          const docs = yield* DocumentStore.DocumentStore
+          const n = names()
+          const collection = DocumentStore.collection(n.collection(), Schema.Struct({ code: Schema.Number }))
+          yield* docs.put(collection, "wanted", { code: 4_999 })
+          yield* docs.put(collection, "other", { code: -1 })
+          const codes = Array.from({ length: 5_000 }, (_, i) => i)
+          const exit = yield* Effect.exit(Stream.runCollect(docs.find(collection, { where: { code: { in: codes } } })))
+          if (Exit.isSuccess(exit)) {
+            assert.deepStrictEqual(exit.value.map((d) => d.id), ["wanted"])
+          } else {
+            // A backend whose statements bind fewer values (D1: 100) refuses it up front, typed.
+            const failure = exit.cause.reasons.find(Cause.isFailReason)
+            assert.isDefined(failure, "a typed failure, not a defect")
+            assert.strictEqual(failure?.error._tag, "InvalidQuery")
+          }
+        }),
+      { timeout: 60_000 }
+    )
 
     it.effect(
       "readAll with 5,000 types, 5,000 categories and 5,000 prefixes in its filter finds the matching events",

@@ -37,6 +37,27 @@ export const make = (ctx: StoreContext, writes: DocumentWrites, appender: Append
       )
     })
 
+  // A query is one statement, and each compared value one parameter: refuse, with a typed error, a
+  // query that would bind more than the database allows (D1: 100) instead of failing in the driver.
+  const fitsOneStatement = (collection: string, query: DocumentQuery.NormalizedQuery) => {
+    const values = query.predicates.reduce(
+      (sum, predicate) => sum + (Array.isArray(predicate.value) ? predicate.value.length : 2),
+      0
+    )
+    // The collection, the cursor (3 per sort key, plus the id, in as many alternatives) and the limit.
+    const keyset = query.after === undefined ? 0 : (3 * query.orderBy.length + 1) ** 2
+    const budget = dialect.maxParams - 2 - keyset
+    return values <= budget
+      ? Effect.succeed(query)
+      : Effect.fail(
+        new StoreError.InvalidQuery({
+          collection,
+          detail:
+            `the query compares ${values} values; the ${ctx.backend} backend binds at most ${budget} in one query: split the \`in\` list over several queries`
+        })
+      )
+  }
+
   const get: DocumentStore.DocumentStoreShape["get"] = (collection, id) =>
     Effect.gen(function*() {
       yield* DocumentCodec.checkId(collection.name, id)
@@ -126,7 +147,10 @@ export const make = (ctx: StoreContext, writes: DocumentWrites, appender: Append
 
   const findPage: DocumentStore.DocumentStoreShape["findPage"] = (collection, query) =>
     Effect.gen(function*() {
-      const normalized = yield* DocumentQuery.normalize(collection.name, query)
+      const normalized = yield* fitsOneStatement(
+        collection.name,
+        yield* DocumentQuery.normalize(collection.name, query)
+      )
       yield* ensureIndexes(collection).pipe(Effect.catchTag("SqlError", unavailable("findPage")))
       const size = normalized.limit ?? 100
       const found = yield* decodeRows(
@@ -136,8 +160,10 @@ export const make = (ctx: StoreContext, writes: DocumentWrites, appender: Append
         ORDER BY ${sql.literal(DocumentSql.orderBy(dialect, normalized))} LIMIT ${size + 1}`
       ).pipe(Effect.catchTag("SqlError", unavailable("findPage")))
       const page = found.slice(0, size).map((row) => ({ ...row, data: dialect.decodeJson(row.data) }))
-      const documents = yield* Effect.forEach(page, (row) =>
-        DocumentCodec.decode(collection, row.id, row.version, row.data))
+      const documents = yield* Effect.forEach(
+        page,
+        (row) => DocumentCodec.decode(collection, row.id, row.version, row.data)
+      )
       const last = page[page.length - 1]
       const cursor = found.length > size && last !== undefined
         ? Option.some(
@@ -155,7 +181,10 @@ export const make = (ctx: StoreContext, writes: DocumentWrites, appender: Append
 
   const count: DocumentStore.DocumentStoreShape["count"] = (collection, query) =>
     Effect.gen(function*() {
-      const normalized = yield* DocumentQuery.normalize(collection.name, { where: query?.where })
+      const normalized = yield* fitsOneStatement(
+        collection.name,
+        yield* DocumentQuery.normalize(collection.name, { where: query?.where })
+      )
       const row = yield* decodeTotal(
         sql`SELECT count(*) AS total FROM strata_documents WHERE ${
           DocumentSql.where(sql, dialect, collection.name, normalized)
