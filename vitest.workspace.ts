@@ -7,5 +7,6 @@ export default [
   "packages/postgres",
   "packages/sqlite",
   "packages/d1",
+  "packages/strata",
   "examples"
 ]
