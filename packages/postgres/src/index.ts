@@ -4,3 +4,4 @@
  * @since 0.1.0
  */
 export * as PgStore from "./PgStore.ts"
+export * as PgUrl from "./PgUrl.ts"

@@ -5,3 +5,4 @@
  */
 export * as SqliteClient from "./SqliteClient.ts"
 export * as SqliteStore from "./SqliteStore.ts"
+export * as SqliteUrl from "./SqliteUrl.ts"
