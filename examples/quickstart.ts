@@ -1,5 +1,7 @@
-// The README's quick start, verbatim (examples/test/examples.test.ts runs it).
-import { EventCodec, ExpectedVersion, MemoryStore, Metrics, Retry } from "@strata/core"
+// The README's quick start, verbatim (examples/test/examples.test.ts runs it; so does the tarball
+// test, outside the workspace, on memory: and SQLite).
+import { NodeRuntime } from "@effect/platform-node"
+import { EventCodec, ExpectedVersion, Metrics, Retry, Strata } from "@strata/strata"
 import { Effect, Fiber, Layer, Schema, Stream } from "effect"
 
 const Deposited = EventCodec.type("Deposited", { schema: Schema.Struct({ amount: Schema.Finite }) })
@@ -20,7 +22,10 @@ export const program = Effect.gen(function*() {
   return { balance, delivered: (yield* Fiber.join(live)).map(({ event }) => event._tag) }
 })
 
-// Swap MemoryStore.layer() for SqliteStore.layer({ filename: "app.db" }) or PgStore.layer({ url }): nothing else changes.
-export const StoreLive = Retry.layer().pipe(Layer.provide(Metrics.layer()), Layer.provide(MemoryStore.layer()))
+// STRATA_URL picks the backend: memory: (the default here), sqlite:./app.db, postgres://user:password@host/db.
+export const StoreLive = Retry.layer().pipe(
+  Layer.provide(Metrics.layer()),
+  Layer.provide(Strata.layerConfig({ defaultUrl: "memory:" }))
+)
 
-if (import.meta.main) Effect.runPromise(program.pipe(Effect.provide(StoreLive))).then(console.log)
+if (import.meta.main) NodeRuntime.runMain(program.pipe(Effect.tap(Effect.log), Effect.provide(StoreLive)))
