@@ -2,6 +2,7 @@
  * @strata/core: the EventStore and DocumentStore contract, typed events, composition layers and
  * the in-memory backend. Backend authors import the SPI from `@strata/core/backend`.
  *
+ * @module @strata/core
  * @since 0.1.0
  */
 export * as Aggregate from "./Aggregate.ts"

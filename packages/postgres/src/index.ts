@@ -1,6 +1,7 @@
 /**
  * @strata/postgres: Strata on PostgreSQL.
  *
+ * @module @strata/postgres
  * @since 0.1.0
  */
 export * as PgStore from "./PgStore.ts"

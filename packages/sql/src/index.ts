@@ -2,6 +2,7 @@
  * @strata/sql: the one SQL implementation of Strata's EventStore and DocumentStore, with a Dialect
  * seam for PostgreSQL, SQLite and D1.
  *
+ * @module @strata/sql
  * @since 0.1.0
  */
 export * as Dialect from "./Dialect.ts"
