@@ -14,6 +14,7 @@ import * as Logger from "effect/Logger"
 import * as References from "effect/References"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -121,6 +122,29 @@ describe("Strata.layerConfig", () => {
       )
       assert.strictEqual(result.backend, "memory")
     }))
+})
+
+describe("lazy backends", () => {
+  it("a program on memory: never loads node:sqlite; one on sqlite: does", () => {
+    // A fresh process: the test runner itself has loaded node:sqlite long ago.
+    const script = `
+      import { EventStore, Strata } from "@strata/strata"
+      import { Effect } from "effect"
+      const sqliteLoaded = () => process.moduleLoadList.some((m) => m === "NativeModule sqlite")
+      const use = (url) => Effect.runPromise(Effect.scoped(Effect.provide(Effect.gen(function*() { yield* EventStore.EventStore }), Strata.layerFromUrl(url))))
+      await use("memory:")
+      const afterMemory = sqliteLoaded()
+      await use("sqlite::memory:")
+      console.log(JSON.stringify({ afterMemory, afterSqlite: sqliteLoaded() }))`
+    const output = execFileSync(
+      process.execPath,
+      ["--conditions=@strata/source", "--input-type=module", "-e", script],
+      {
+        encoding: "utf8"
+      }
+    )
+    assert.deepStrictEqual(JSON.parse(output.trim().split("\n").at(-1)!), { afterMemory: false, afterSqlite: true })
+  })
 })
 
 layer(PgTestDatabase.layer, { timeout: "60 seconds", excludeTestServices: true })("Strata on PostgreSQL", (it) => {
