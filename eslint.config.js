@@ -4,7 +4,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "**/dist/**", "**/.strata/**"] },
+  { ignores: ["**/node_modules/**", "**/dist/**", "**/.strata/**", "docs/api/**"] },
   ...tseslint.configs.recommended,
   {
     files: ["**/*.ts"],

@@ -9,5 +9,6 @@ export default [
   "packages/d1",
   "packages/kurrentdb",
   "packages/kurrentdb-emulator",
+  "packages/strata",
   "examples"
 ]

@@ -10,6 +10,7 @@
  * Run it again: the file keeps everything, the consumer resumes from its checkpoint, and the
  * balances grow.
  */
+import { NodeRuntime } from "@effect/platform-node"
 import { Aggregate, Consumer, DocumentStore, Event, EventCodec, EventStore, ExpectedVersion } from "@strata/core"
 import { SqliteStore } from "@strata/sqlite"
 import { Data, Effect, Fiber, Option, Schema, Stream } from "effect"
@@ -132,7 +133,9 @@ export const program = Effect.gen(function*() {
     tellers,
     balances: balances.map(({ id, value }) => ({ id, ...value })),
     adaHistory: history.map(({ event, schemaVersion, version }) =>
-      `#${version} ${event._tag}${"amount" in event ? ` ${event.amount}` : ""} (stored as v${schemaVersion})`
+      `#${version} ${event._tag}${"amount" in event ? ` ${event.amount}` : ""} (stored as v${schemaVersion})${
+        event._tag === "MoneyDeposited" && schemaVersion < 2 ? `, upcast to v2: currency ${event.currency}` : ""
+      }`
     ),
     events: target
   }
@@ -146,16 +149,15 @@ const print = (summary: Effect.Success<typeof program>) => {
   }
   console.log("\nAda's account, decoded to the current event versions:")
   for (const line of summary.adaHistory.slice(-6)) console.log(`  ${line}`)
-  console.log(`\n${summary.events} events in .strata/bank.db. Run npm start again to continue from here.`)
+  console.log(
+    `\nLast event at position ${summary.events} in .strata/bank.db. Run npm start again to continue from here.`
+  )
 }
 
+// runMain prints a failure's message and cause and sets the exit code; Ctrl-C interrupts the program cleanly.
 if (import.meta.main) {
   fs.mkdirSync(".strata", { recursive: true })
-  Effect.runPromise(program.pipe(Effect.provide(SqliteStore.layer({ filename: ".strata/bank.db" })))).then(
-    print,
-    (error) => {
-      console.error(error)
-      process.exit(1)
-    }
+  NodeRuntime.runMain(
+    program.pipe(Effect.map(print), Effect.provide(SqliteStore.layer({ filename: ".strata/bank.db" })))
   )
 }

@@ -1,5 +1,7 @@
-// The README's quick start, verbatim (examples/test/examples.test.ts runs it).
-import { EventCodec, ExpectedVersion, MemoryStore, Store } from "@strata/core"
+// The README's quick start, verbatim (examples/test/examples.test.ts runs it; so does the tarball
+// test, outside the workspace, on memory: and SQLite).
+import { NodeRuntime } from "@effect/platform-node"
+import { EventCodec, ExpectedVersion, Store, Strata } from "@strata/strata"
 import { Effect, Fiber, Schema, Stream } from "effect"
 
 const Deposited = EventCodec.type("Deposited", { schema: Schema.Struct({ amount: Schema.Finite }) })
@@ -20,8 +22,8 @@ export const program = Effect.gen(function*() {
   return { balance, delivered: (yield* Fiber.join(live)).map(({ event }) => event._tag) }
 })
 
-// EventStore and DocumentStore, both with retry, metrics and spans. Swap MemoryStore.layer() for
-// SqliteStore.layer({ filename: "app.db" }) or PgStore.layer({ url }): nothing else changes.
-export const StoreLive = Store.layer(MemoryStore.layer())
+// EventStore and DocumentStore, both with retry, metrics and spans (Store.layer). STRATA_URL picks
+// the backend: memory: (the default here), sqlite:./app.db, postgres://user:password@host/db.
+export const StoreLive = Store.layer(Strata.layerConfig({ defaultUrl: "memory:" }))
 
-if (import.meta.main) Effect.runPromise(program.pipe(Effect.provide(StoreLive))).then(console.log)
+if (import.meta.main) NodeRuntime.runMain(program.pipe(Effect.tap(Effect.log), Effect.provide(StoreLive)))

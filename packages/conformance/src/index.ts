@@ -18,6 +18,7 @@
  * To run part of the suite, call the topic functions ({@link appendSuite}, {@link readSuite}, ...)
  * inside your own `layer(...)` block, with `excludeTestServices: true` so the clock is real.
  *
+ * @module @strata/conformance
  * @since 0.1.0
  */
 import { layer } from "@effect/vitest"

@@ -7,6 +7,7 @@
  * and wraps its services with the {@link Tracing} spans. A new backend should pass
  * `@strata/conformance`'s suite.
  *
+ * @module @strata/core/backend
  * @since 0.1.0
  */
 export * as AppendPlan from "./AppendPlan.ts"

@@ -2,6 +2,7 @@
  * @strata/core: the EventStore and DocumentStore contract, typed events, composition layers and
  * the in-memory backend. Backend authors import the SPI from `@strata/core/backend`.
  *
+ * @module @strata/core
  * @since 0.1.0
  */
 export * as Aggregate from "./Aggregate.ts"
@@ -17,4 +18,5 @@ export * as Metrics from "./Metrics.ts"
 export * as Retry from "./Retry.ts"
 export * as Store from "./Store.ts"
 export * as StoreError from "./StoreError.ts"
+export * as StoreUrl from "./StoreUrl.ts"
 export * as StreamName from "./StreamName.ts"

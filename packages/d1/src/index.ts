@@ -1,6 +1,7 @@
 /**
  * @strata/d1: Strata on Cloudflare D1.
  *
+ * @module @strata/d1
  * @since 0.1.0
  */
 export * as D1Dialect from "./D1Dialect.ts"

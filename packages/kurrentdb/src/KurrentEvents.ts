@@ -765,10 +765,10 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
     call((client) =>
       client.appendToStream(target, [{ id: Event.makeEventId(), contentType: "application/json", type, data } as never])
     ).pipe(
-      Effect.flatMap((result) =>
+      Effect.flatMap((result): Effect.Effect<void, ClientFailure> =>
         // The first write of an owned stream caps it at one event.
         result.nextExpectedRevision === 0n
-          ? call((client) => client.setStreamMetadata(target, { maxCount: 1 }))
+          ? Effect.asVoid(call((client) => client.setStreamMetadata(target, { maxCount: 1 })))
           : Effect.void
       ),
       Effect.asVoid,

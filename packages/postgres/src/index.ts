@@ -2,6 +2,7 @@
  * @strata/postgres: Strata on PostgreSQL: the store layer, the dialect, its migrations, the
  * gap-free read horizon and the LISTEN/NOTIFY wake-ups.
  *
+ * @module @strata/postgres
  * @since 0.1.0
  */
 export * as PgDialect from "./PgDialect.ts"
@@ -9,3 +10,4 @@ export * as PgHorizon from "./PgHorizon.ts"
 export * as PgMigrations from "./PgMigrations.ts"
 export * as PgNotifier from "./PgNotifier.ts"
 export * as PgStore from "./PgStore.ts"
+export * as PgUrl from "./PgUrl.ts"

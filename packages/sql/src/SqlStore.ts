@@ -166,7 +166,7 @@ export const layer = <R = never>(
     const sql = yield* SqlClient.SqlClient
     // The first contact with the database: a bad URL, host, user or file fails here, at startup.
     yield* Startup.retrying(
-      options.migrate ?? true ? Migrator.run(options.dialect) : Effect.asVoid(sql`SELECT 1`),
+      options.migrate ?? true ? Effect.asVoid(Migrator.run(options.dialect)) : Effect.asVoid(sql`SELECT 1`),
       { schedule: options.startupRetry, isTransient: options.dialect.isTransient }
     )
     const store = yield* make(options)

@@ -2,6 +2,7 @@
  * @strata/sql: the one SQL implementation of Strata's EventStore and DocumentStore, with a Dialect
  * seam; the SQLite dialect (shared by the embedded backend and D1) and the migration runner.
  *
+ * @module @strata/sql
  * @since 0.1.0
  */
 export * as Checkpoints from "./Checkpoints.ts"

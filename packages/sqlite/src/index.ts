@@ -1,7 +1,9 @@
 /**
  * @strata/sqlite: Strata on SQLite via the built-in `node:sqlite`, the embedded default.
  *
+ * @module @strata/sqlite
  * @since 0.1.0
  */
 export * as SqliteClient from "./SqliteClient.ts"
 export * as SqliteStore from "./SqliteStore.ts"
+export * as SqliteUrl from "./SqliteUrl.ts"

@@ -1,0 +1,117 @@
+/**
+ * `postgres://` and `postgresql://` store URLs, checked before a connection is tried, with errors
+ * that never contain the URL (it may hold a password). The URL itself is handed to
+ * `@effect/sql-pg` as a `Redacted` and parsed there: this module applies the same rules first, so
+ * that the driver's own error (whose cause quotes the whole URL) is never raised.
+ *
+ * Accepted: `postgres://user:password@host:5432/database?sslmode=require`, with the query
+ * parameters `@effect/sql-pg` understands (`host`, `port`, `user`, `password`, `dbname`,
+ * `application_name`, `options`, `connect_timeout`, `sslmode`); others are ignored, as libpq does.
+ *
+ * @since 0.1.0
+ */
+import type * as PgClient from "@effect/sql-pg/PgClient"
+import type { DocumentStore, EventStore } from "@strata/core"
+import { type StoreError, StoreUrl } from "@strata/core"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as SqlClient from "effect/sql/SqlClient"
+import * as PgStore from "./PgStore.ts"
+
+/**
+ * The forms {@link parse} accepts, as error messages list them.
+ *
+ * @category parsing
+ * @since 0.1.0
+ */
+export const accepted: ReadonlyArray<string> = [
+  "postgres://user:password@host:5432/database",
+  "postgresql://user:password@host:5432/database"
+]
+
+const malformed = (scheme: string | undefined, detail: string) =>
+  new StoreUrl.StoreUrlError({ reason: "Malformed", scheme, detail, accepted: [...accepted] })
+
+const decodes = (value: string): boolean => {
+  try {
+    decodeURIComponent(value)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const validPort = (value: string) => /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 65535
+
+const sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+/**
+ * The pool configuration a `postgres://` URL names: `{ url }`, still `Redacted`, once every part of
+ * it is known to be valid. Errors say which part is wrong, never what it contains.
+ *
+ * @example
+ * import { PgUrl } from "@strata/postgres"
+ * import * as Redacted from "effect/Redacted"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+ *
+ * PgUrl.parse(Redacted.make("postgres://app:secret@db.internal:5432/app"))
+ *
+ * @category parsing
+ * @since 0.1.0
+ */
+export const parse = (
+  url: Redacted.Redacted<string>
+): Effect.Effect<PgClient.PgPoolConfig, StoreUrl.StoreUrlError> => {
+  const scheme = StoreUrl.scheme(url)
+  if (scheme !== "postgres" && scheme !== "postgresql") {
+    return Effect.fail(malformed(scheme, "the URL does not start with postgres:// or postgresql://"))
+  }
+  let parsed: URL
+  try {
+    parsed = new URL(Redacted.value(url))
+  } catch {
+    // The TypeError's `input` is the whole URL: drop it.
+    return Effect.fail(
+      malformed(scheme, "the URL cannot be parsed (check the port, and escape special characters in the password)")
+    )
+  }
+  if (!Redacted.value(url).slice(scheme.length + 1).startsWith("//")) {
+    return Effect.fail(malformed(scheme, `the URL has no host part (write ${scheme}://host/database)`))
+  }
+  if (parsed.port !== "" && !validPort(parsed.port)) return Effect.fail(malformed(scheme, "the port is not 1-65535"))
+  for (
+    const [part, value] of [["user name", parsed.username], ["password", parsed.password], [
+      "database name",
+      parsed.pathname
+    ]]
+  ) {
+    if (!decodes(value)) return Effect.fail(malformed(scheme, `the ${part} has an invalid percent-encoding`))
+  }
+  const port = parsed.searchParams.get("port")
+  if (port !== null && !validPort(port)) return Effect.fail(malformed(scheme, "the port parameter is not 1-65535"))
+  const timeout = parsed.searchParams.get("connect_timeout")
+  if (timeout !== null && !/^\d+$/.test(timeout)) {
+    return Effect.fail(malformed(scheme, "connect_timeout is not a whole number of seconds"))
+  }
+  const sslmode = parsed.searchParams.get("sslmode")
+  if (sslmode !== null && !sslModes.includes(sslmode)) {
+    return Effect.fail(malformed(scheme, `sslmode is not one of ${sslModes.join(", ")}`))
+  }
+  return Effect.succeed({ url })
+}
+
+/**
+ * Both stores on the PostgreSQL database a `postgres://` URL names, with the given store options.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (
+  url: Redacted.Redacted<string>,
+  options: PgStore.PgStoreOptions = {}
+): Layer.Layer<
+  EventStore.EventStore | DocumentStore.DocumentStore | PgClient.PgClient | SqlClient.SqlClient,
+  StoreError.StartupFailed | StoreUrl.StoreUrlError
+> => Layer.unwrap(Effect.map(parse(url), (client) => PgStore.layer({ ...client, ...options })))

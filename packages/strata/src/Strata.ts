@@ -1,0 +1,201 @@
+/**
+ * The backend from configuration: one URL picks the store, so the same program runs on memory,
+ * SQLite or PostgreSQL by changing `STRATA_URL`.
+ *
+ * | URL | backend | package (install it beside `@strata/strata`) |
+ * | --- | --- | --- |
+ * | `memory:` | {@link MemoryStore} | `@strata/core` |
+ * | `sqlite:./app.db`, `sqlite:/abs/app.db`, `sqlite::memory:` | SQLite (`node:sqlite`) | `@strata/sqlite` |
+ * | `postgres://user:password@host:5432/db`, `postgresql://...` | PostgreSQL | `@strata/postgres` |
+ * | `kurrentdb://...` | KurrentDB: not available yet (a typed `NotAvailable` error) | — |
+ *
+ * D1 is not a URL: a Worker gets its database as a binding, so use `D1Store.layer({ db: env.DB })`.
+ *
+ * Backend packages are imported only when their scheme is asked for (dynamic `import()`), so a
+ * program on `memory:` never loads `node:sqlite` or the PostgreSQL driver, and each backend parses
+ * its own URL (`SqliteUrl`, `PgUrl`). The URL is `Redacted` from the moment it is read: errors name
+ * the scheme and what is wrong, never the URL, so a password in it reaches no log line or span.
+ *
+ * @since 0.1.0
+ */
+import type { DocumentStore, EventStore } from "@strata/core"
+import { MemoryStore, type StoreError, StoreUrl } from "@strata/core"
+import * as Config from "effect/Config"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+
+/**
+ * What every backend picked by URL provides.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Services = EventStore.EventStore | DocumentStore.DocumentStore
+
+/**
+ * Store options shared by the backends; each backend ignores the ones it has no use for (the memory
+ * store neither polls nor migrates).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface StoreOptions {
+  /** Events per page for reads and subscriptions. `STRATA_PAGE_SIZE`. */
+  readonly pageSize?: number | undefined
+  /** How often live subscriptions look for appends from other processes. `STRATA_POLL_INTERVAL`. */
+  readonly pollInterval?: Duration.Input | undefined
+  /** Largest event (data + metadata as UTF-8 JSON). `STRATA_MAX_EVENT_BYTES`. */
+  readonly maxEventBytes?: number | undefined
+  /** Apply pending migrations when the layer starts (SQL backends). Default true. `STRATA_MIGRATE`. */
+  readonly migrate?: boolean | undefined
+}
+
+/**
+ * Every form {@link layerFromUrl} accepts, as its errors list them.
+ *
+ * @category parsing
+ * @since 0.1.0
+ */
+export const accepted: ReadonlyArray<string> = [
+  "memory:",
+  "sqlite:./file.db",
+  "sqlite::memory:",
+  "postgres://user:password@host:5432/database",
+  "postgresql://user:password@host:5432/database"
+]
+
+const fail = (
+  reason: StoreUrl.StoreUrlError["reason"],
+  scheme: string | undefined,
+  detail: string,
+  cause?: unknown
+) => Effect.fail(new StoreUrl.StoreUrlError({ reason, scheme, detail, accepted: [...accepted], cause }))
+
+// A backend package is loaded on first use; a missing one is a typed error that says what to install.
+const load = <A>(pkg: string, scheme: string, importer: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: importer,
+    catch: (cause) =>
+      new StoreUrl.StoreUrlError({
+        reason: "NotInstalled",
+        scheme,
+        detail: `${pkg} could not be loaded: install it next to @strata/strata (npm install ${pkg})`,
+        accepted: [...accepted],
+        cause
+      })
+  })
+
+type Backend = (
+  url: Redacted.Redacted<string>,
+  options: StoreOptions
+) => Effect.Effect<Layer.Layer<Services, StoreUrl.StoreUrlError | StoreError.StartupFailed>, StoreUrl.StoreUrlError>
+
+const postgres: Backend = (url, options) =>
+  Effect.map(
+    load("@strata/postgres", "postgres", () => import("@strata/postgres")),
+    ({ PgUrl }) => PgUrl.layer(url, options)
+  )
+
+// The one place a backend's scheme is registered. KurrentDB's engineer replaces the entry with a
+// lazy `import("@strata/kurrentdb")` and its own `KurrentUrl.layer`, as for the others.
+const backends: Record<string, Backend> = {
+  memory: (url, { maxEventBytes, pageSize }) =>
+    Redacted.value(url) === "memory:"
+      ? Effect.succeed(MemoryStore.layer({ maxEventBytes, pageSize }))
+      : fail("Malformed", "memory", "memory: takes nothing after the colon"),
+  sqlite: (url, options) =>
+    Effect.map(
+      load("@strata/sqlite", "sqlite", () => import("@strata/sqlite")),
+      ({ SqliteUrl }) => SqliteUrl.layer(url, options)
+    ),
+  postgres,
+  postgresql: postgres,
+  kurrentdb: () => fail("NotAvailable", "kurrentdb", "the KurrentDB backend is not available yet"),
+  d1: () => fail("Malformed", "d1", "D1 is a Worker binding, not a URL: use D1Store.layer({ db: env.DB })")
+}
+
+/**
+ * Both stores on the backend a URL names, loading only that backend's package.
+ *
+ * **Gotchas**
+ *
+ * Pass the URL as a `Redacted` when it carries a password (as {@link layerConfig} does); a plain
+ * string is wrapped at once and never echoed either.
+ *
+ * @example
+ * import { Strata } from "@strata/strata"
+ *
+ * const StoreLive = Strata.layerFromUrl("sqlite:./app.db", { pageSize: 500 })
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerFromUrl = (
+  url: string | Redacted.Redacted<string>,
+  options: StoreOptions = {}
+): Layer.Layer<Services, StoreUrl.StoreUrlError | StoreError.StartupFailed> =>
+  Layer.unwrap(Effect.suspend(() => {
+    const redacted = Redacted.isRedacted(url) ? url : Redacted.make(url)
+    const scheme = StoreUrl.scheme(redacted)
+    if (scheme === undefined) return fail("UnknownScheme", undefined, "the URL has no scheme")
+    const backend = Object.hasOwn(backends, scheme) ? backends[scheme] : undefined
+    return backend === undefined
+      ? fail("UnknownScheme", scheme, `no backend has the scheme ${scheme}:`)
+      : backend(redacted, options)
+  }))
+
+const optionFields = {
+  pageSize: Config.Int("STRATA_PAGE_SIZE").pipe(Config.withDefault(undefined)),
+  pollInterval: Config.Duration("STRATA_POLL_INTERVAL").pipe(Config.withDefault(undefined)),
+  maxEventBytes: Config.Int("STRATA_MAX_EVENT_BYTES").pipe(Config.withDefault(undefined)),
+  migrate: Config.Boolean("STRATA_MIGRATE").pipe(Config.withDefault(undefined))
+}
+
+/**
+ * The configuration {@link layerConfig} reads, with these variable names:
+ *
+ * | variable | meaning | default |
+ * | --- | --- | --- |
+ * | `STRATA_URL` | the store URL (read as `Redacted`) | required |
+ * | `STRATA_PAGE_SIZE` | events per page for reads and subscriptions | the backend's (256) |
+ * | `STRATA_POLL_INTERVAL` | e.g. `250 millis`, `1 second` | the backend's (SQLite 250 ms, PostgreSQL 500 ms) |
+ * | `STRATA_MAX_EVENT_BYTES` | largest event | 1 MiB |
+ * | `STRATA_MIGRATE` | `true` / `false`: apply pending migrations at startup | `true` |
+ *
+ * @category config
+ * @since 0.1.0
+ */
+export const config: Config.Config<{ readonly url: Redacted.Redacted<string> } & StoreOptions> = Config.all({
+  url: Config.Redacted("STRATA_URL"),
+  ...optionFields
+})
+
+/**
+ * Both stores on the backend `STRATA_URL` names, with the store options from {@link config}.
+ *
+ * **When to use**
+ *
+ * In applications: one build runs on any backend. `defaultUrl` is for examples and tests only; a
+ * service that forgets `STRATA_URL` should fail at startup, not quietly keep its events in memory.
+ *
+ * @example
+ * import { Strata } from "@strata/strata"
+ *
+ * // STRATA_URL=sqlite:./app.db, or postgres://app:secret@db:5432/app, or memory:
+ * const StoreLive = Strata.layerConfig()
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  options: { readonly defaultUrl?: string | undefined } = {}
+): Layer.Layer<Services, StoreUrl.StoreUrlError | StoreError.StartupFailed | Config.ConfigError> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const { url, ...storeOptions } = yield* (options.defaultUrl === undefined ? config : Config.all({
+      ...optionFields,
+      url: Config.Redacted("STRATA_URL").pipe(Config.withDefault(Redacted.make(options.defaultUrl)))
+    }))
+    return layerFromUrl(url, storeOptions)
+  }))

@@ -1,0 +1,197 @@
+/**
+ * The tarball test: what a user installs from npm, tried where a user would.
+ *
+ * 1. Builds every package and packs each published one (`npm pack`).
+ * 2. Installs the tarballs into a fresh project in the system temp directory (outside the workspace,
+ *    so nothing resolves through the workspace's node_modules or the `@strata/source` condition),
+ *    with `effect` and the drivers from the registry.
+ * 3. Type-checks and runs the README's quick start there (the TypeScript block under "Quick start",
+ *    extracted from README.md) on `memory:` and on a SQLite file, with the pinned Node 24 and with
+ *    Node 22 (the lowest line `engines` allows; installed by this folder's package.json).
+ * 4. Bundles examples/worker.ts against the installed packages for workerd, checks the bundle
+ *    imports no `node:` built-in, and runs it in Miniflare with a D1 binding (worker.ts here).
+ *
+ * Run: `npm run test:tarball` (CI runs it after `npm test`). Exits non-zero on the first failure.
+ */
+import { execFileSync, type ExecFileSyncOptions } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const root = path.join(import.meta.dirname, "..", "..")
+const started = performance.now()
+const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`
+const step = (message: string) => console.log(`[tarball ${elapsed()}] ${message}`)
+
+const run = (command: string, args: ReadonlyArray<string>, options: ExecFileSyncOptions = {}): string => {
+  try {
+    return execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...options }).toString()
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string }
+    console.error(`[tarball] FAILED: ${command} ${args.join(" ")}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`)
+    throw new Error(`${path.basename(command)} ${args.join(" ")} failed`)
+  }
+}
+
+const nodes: ReadonlyArray<{ readonly name: string; readonly bin: string; readonly major: string }> = [
+  { name: "Node 24 (pinned)", bin: path.join(root, "node_modules", "node", "bin", "node"), major: "v24." },
+  { name: "Node 22", bin: path.join(import.meta.dirname, "node_modules", "node", "bin", "node"), major: "v22." }
+]
+for (const node of nodes) {
+  if (!fs.existsSync(node.bin)) {
+    throw new Error(`${node.name} is not installed at ${node.bin}: run npm ci at the repository root`)
+  }
+  const version = run(node.bin, ["--version"]).trim()
+  if (!version.startsWith(node.major)) throw new Error(`${node.bin} is ${version}, expected ${node.major}x`)
+  step(`${node.name}: ${version}`)
+}
+
+// ---- 1. build and pack ----
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "strata-tarball-"))
+const keep = process.env["STRATA_TARBALL_KEEP"] === "1"
+process.on(
+  "exit",
+  () => keep ? console.log(`[tarball] kept ${work}`) : fs.rmSync(work, { recursive: true, force: true })
+)
+
+run(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-b", "tsconfig.build.json"], {
+  cwd: root
+})
+step("built dist/")
+
+const published = fs.readdirSync(path.join(root, "packages"))
+  .map((dir) => ({
+    dir,
+    manifest: JSON.parse(fs.readFileSync(path.join(root, "packages", dir, "package.json"), "utf8"))
+  }))
+  .filter(({ manifest }) => manifest.private !== true)
+const tarballs = path.join(work, "tarballs")
+fs.mkdirSync(tarballs)
+const packed = JSON.parse(
+  run("npm", [
+    "pack",
+    "--json",
+    "--pack-destination",
+    tarballs,
+    ...published.flatMap(({ dir }) => ["--workspace", `packages/${dir}`])
+  ], { cwd: root })
+) as ReadonlyArray<
+  { name: string; filename: string; size: number; unpackedSize: number; files: ReadonlyArray<{ path: string }> }
+>
+for (const p of packed) {
+  const paths = p.files.map((f) => f.path)
+  for (const required of ["package.json", "dist/index.js", "dist/index.d.ts", "dist/index.js.map"]) {
+    if (!paths.includes(required)) throw new Error(`${p.name}'s tarball has no ${required}`)
+  }
+  const stray = paths.filter((f) => !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|dist\/|src\/)/.test(f))
+  if (stray.length > 0) throw new Error(`${p.name}'s tarball ships files outside dist/ and src/: ${stray.join(", ")}`)
+  if (paths.some((f) => f.includes("test/") || f.endsWith(".tsbuildinfo"))) {
+    throw new Error(`${p.name}'s tarball ships tests or build info`)
+  }
+  step(`packed ${p.name}: ${(p.size / 1024).toFixed(0)} kB (${(p.unpackedSize / 1024).toFixed(0)} kB unpacked)`)
+}
+
+// ---- 2. a fresh project outside the workspace ----
+const project = path.join(work, "app")
+fs.mkdirSync(project)
+const tarballOf = Object.fromEntries(packed.map((p) => [p.name, `file:${path.join(tarballs, p.filename)}`]))
+const rootManifest = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"))
+fs.writeFileSync(
+  path.join(project, "package.json"),
+  JSON.stringify(
+    {
+      name: "strata-tarball-app",
+      private: true,
+      type: "module",
+      dependencies: {
+        ...tarballOf,
+        // From the registry, as a user would get them (the peer ranges our packages declare).
+        effect: published.find(({ dir }) => dir === "core")!.manifest.peerDependencies.effect,
+        "@effect/platform-node": rootManifest.devDependencies["@effect/platform-node"],
+        "@types/node": rootManifest.devDependencies["@types/node"],
+        typescript: rootManifest.devDependencies["typescript"]
+      },
+      // Our packages depend on each other by version; the tarballs are the only source of those versions.
+      overrides: tarballOf
+    },
+    null,
+    2
+  )
+)
+run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], { cwd: project })
+step("installed the tarballs and effect from the registry")
+
+// ---- 3. the README quick start, type-checked and run ----
+const readme = fs.readFileSync(path.join(root, "README.md"), "utf8")
+const quickStart = /## Quick start[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1]
+if (quickStart === undefined) throw new Error("README.md has no ```ts block under ## Quick start")
+const example = fs.readFileSync(path.join(root, "examples", "quickstart.ts"), "utf8")
+if (!example.includes(quickStart)) {
+  throw new Error("README.md's quick start and examples/quickstart.ts differ: the README must show the tested file")
+}
+fs.writeFileSync(path.join(project, "quickstart.ts"), quickStart)
+fs.writeFileSync(
+  path.join(project, "tsconfig.json"),
+  JSON.stringify({
+    compilerOptions: {
+      target: "ES2023",
+      // effect's own .d.ts use WebCrypto and DOM types.
+      lib: ["ES2023", "DOM"],
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      noEmit: true,
+      allowImportingTsExtensions: true,
+      // Checking effect's own .d.ts costs 30 s; that ours resolve is checked from the file list below.
+      skipLibCheck: true,
+      types: ["node"]
+    },
+    include: ["quickstart.ts"]
+  })
+)
+const program = run(nodes[0].bin, [
+  path.join(project, "node_modules", "typescript", "bin", "tsc"),
+  "-p",
+  "tsconfig.json",
+  "--listFiles"
+], { cwd: project })
+// A .d.ts import that does not resolve is silent under skipLibCheck: these must all be in the program.
+for (
+  const reached of [
+    "strata/dist/index.d.ts",
+    "strata/dist/Strata.d.ts",
+    "core/dist/EventCodec.d.ts",
+    "core/dist/StoreUrl.d.ts"
+  ]
+) {
+  if (!program.includes(`node_modules/@strata/${reached}`)) {
+    throw new Error(`the quick start's types did not reach @strata/${reached}:\n${program}`)
+  }
+}
+step("the quick start type-checks against the installed .d.ts")
+
+const expected = "{ balance: 75, delivered: [ 'Deposited', 'Withdrawn', 'Deposited' ] }"
+for (const node of nodes) {
+  for (const url of ["memory:", `sqlite:./quickstart-${node.major}db`]) {
+    const output = run(node.bin, ["quickstart.ts"], {
+      cwd: project,
+      env: { ...process.env, STRATA_URL: url, NODE_OPTIONS: "" }
+    })
+    if (!output.includes(expected)) throw new Error(`${node.name} on ${url}: expected ${expected}, got:\n${output}`)
+    step(`${node.name}: the quick start on ${url} printed ${expected}`)
+  }
+}
+if (!fs.existsSync(path.join(project, "quickstart-v22.db"))) throw new Error("STRATA_URL=sqlite: made no file")
+
+// ---- 4. the D1 Worker, bundled from the installed packages, in Miniflare ----
+fs.copyFileSync(path.join(root, "examples", "worker.ts"), path.join(project, "worker.ts"))
+for (const node of nodes) {
+  const output = run(node.bin, [path.join(import.meta.dirname, "worker.ts"), path.join(project, "worker.ts")], {
+    cwd: project,
+    env: { ...process.env, NODE_OPTIONS: "" }
+  })
+  step(`${node.name}: ${output.trim()}`)
+}
+
+step("passed")
