@@ -16,6 +16,8 @@ suite(
     appendsPerWriter: 8,
     largeAppendEvents: 800,
     maxInteger: BigInt(Number.MAX_SAFE_INTEGER),
-    pollInterval: "250 millis"
+    pollInterval: "250 millis",
+    // No transactions: checkpoints follow the handler's writes (at-least-once).
+    transactionalCheckpoints: false
   }
 )
