@@ -1,6 +1,8 @@
 /**
  * @strata/kurrentdb: Strata on KurrentDB.
  *
+ * @module @strata/kurrentdb
+ *
  * @since 0.1.0
  */
 // @barrel: Auto-generated exports
@@ -10,3 +12,4 @@ export * as KurrentCodec from "./KurrentCodec.ts"
 export * as KurrentDocuments from "./KurrentDocuments.ts"
 export * as KurrentEvents from "./KurrentEvents.ts"
 export * as KurrentStore from "./KurrentStore.ts"
+export * as KurrentUrl from "./KurrentUrl.ts"

@@ -7,7 +7,7 @@
  * | `memory:` | {@link MemoryStore} | `@strata/core` |
  * | `sqlite:./app.db`, `sqlite:/abs/app.db`, `sqlite::memory:` | SQLite (`node:sqlite`) | `@strata/sqlite` |
  * | `postgres://user:password@host:5432/db`, `postgresql://...` | PostgreSQL | `@strata/postgres` |
- * | `kurrentdb://...` | KurrentDB: not available yet (a typed `NotAvailable` error) | — |
+ * | `kurrentdb://...` (also `esdb://`) | KurrentDB, the client's own connection string | `@strata/kurrentdb` |
  *
  * D1 is not a URL: a Worker gets its database as a binding, so use `D1Store.layer({ db: env.DB })`.
  *
@@ -63,7 +63,8 @@ export const accepted: ReadonlyArray<string> = [
   "sqlite:./file.db",
   "sqlite::memory:",
   "postgres://user:password@host:5432/database",
-  "postgresql://user:password@host:5432/database"
+  "postgresql://user:password@host:5432/database",
+  "kurrentdb://user:password@host:2113?tls=false"
 ]
 
 const fail = (
@@ -98,8 +99,13 @@ const postgres: Backend = (url, options) =>
     ({ PgUrl }) => PgUrl.layer(url, options)
   )
 
-// The one place a backend's scheme is registered. KurrentDB's engineer replaces the entry with a
-// lazy `import("@strata/kurrentdb")` and its own `KurrentUrl.layer`, as for the others.
+const kurrentdb: Backend = (url, { maxEventBytes, pageSize }) =>
+  Effect.map(
+    load("@strata/kurrentdb", "kurrentdb", () => import("@strata/kurrentdb")),
+    ({ KurrentUrl }) => KurrentUrl.layer(url, { maxEventBytes, pageSize })
+  )
+
+// The one place a backend's scheme is registered.
 const backends: Record<string, Backend> = {
   memory: (url, { maxEventBytes, pageSize }) =>
     Redacted.value(url) === "memory:"
@@ -112,7 +118,8 @@ const backends: Record<string, Backend> = {
     ),
   postgres,
   postgresql: postgres,
-  kurrentdb: () => fail("NotAvailable", "kurrentdb", "the KurrentDB backend is not available yet"),
+  kurrentdb,
+  esdb: kurrentdb,
   d1: () => fail("Malformed", "d1", "D1 is a Worker binding, not a URL: use D1Store.layer({ db: env.DB })")
 }
 

@@ -4,6 +4,7 @@
  * the URL reaches no error, log line or span.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
+import { KurrentEmulator } from "@strata/kurrentdb-emulator"
 import { Event, EventStore, StoreUrl, Strata } from "@strata/strata"
 import * as Cause from "effect/Cause"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -147,6 +148,35 @@ describe("lazy backends", () => {
   })
 })
 
+describe("Strata on KurrentDB", () => {
+  it.live("runs the same program on a kurrentdb:// URL (the in-repo emulator)", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Effect.acquireRelease(
+        Effect.promise(() => KurrentEmulator.start()),
+        (started) => Effect.promise(() => started.stop())
+      )
+      assert.deepStrictEqual(yield* runOn({ STRATA_URL: emulator.connectionString }), {
+        backend: "kurrentdb",
+        types: ["Opened", "Closed"]
+      })
+    }).pipe(Effect.scoped), { timeout: 60_000 })
+
+  it.live(
+    "an unreachable server fails the layer with StartupFailed, and the password is nowhere",
+    () =>
+      Effect.gen(function*() {
+        const secret = "Kurr3nt-S3cret-Pa55"
+        const { exit, seen } = yield* observe(`kurrentdb://admin:${secret}@127.0.0.1:1?tls=false`)
+        assert.isTrue(Exit.isFailure(exit))
+        const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.strictEqual((error as { readonly _tag?: string })._tag, "StartupFailed")
+        assert.include(String((error as { readonly message?: string }).message), "127.0.0.1:1")
+        assert.notInclude(seen, secret)
+      }),
+    { timeout: 60_000 }
+  )
+})
+
 layer(PgTestDatabase.layer, { timeout: "60 seconds", excludeTestServices: true })("Strata on PostgreSQL", (it) => {
   it.effect("runs the same program on postgres:// and postgresql:// URLs", () =>
     Effect.gen(function*() {
@@ -189,7 +219,6 @@ describe("Strata.layerFromUrl refuses", () => {
     [`postgres://app:${secret}%zz@localhost/app`, "Malformed", "password has an invalid percent-encoding"],
     [`postgresql://app:${secret}@localhost/app?sslmode=${secret}`, "Malformed", "sslmode"],
     [`postgres://app:${secret}@localhost/app?connect_timeout=soon`, "Malformed", "connect_timeout"],
-    [`kurrentdb://admin:${secret}@localhost:2113`, "NotAvailable", "not available yet"],
     [`d1:DB`, "Malformed", "binding"]
   ]
   for (const [url, reason, detail] of cases) {
