@@ -177,3 +177,34 @@ export const firstVisibleVersion = (
   }
   return first
 }
+
+/**
+ * The checked options of a `read` (`operation` "read") or a `readAll` (`operation` "readAll", which
+ * also checks the filter). `position` checks `from`; backends with a smaller integer range (D1) pass
+ * their own.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const readOptions = (
+  operation: "read" | "readAll",
+  options: {
+    readonly direction?: unknown
+    readonly limit?: unknown
+    readonly from?: unknown
+    readonly filter?: EventFilter | undefined
+  } | undefined,
+  position: (operation: string, name: string, value: unknown) => Effect.Effect<bigint, InvalidArgument> = bigint
+): Effect.Effect<
+  { readonly direction: Direction; readonly limit: number | undefined; readonly from: bigint | undefined },
+  InvalidArgument
+> =>
+  Effect.gen(function*() {
+    const checked = {
+      direction: yield* direction(operation, options?.direction),
+      limit: yield* limit(operation, options?.limit),
+      from: options?.from === undefined ? undefined : yield* position(operation, "from", options.from)
+    }
+    if (operation === "readAll") yield* filter(operation, options?.filter)
+    return checked
+  })

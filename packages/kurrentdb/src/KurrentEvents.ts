@@ -447,9 +447,7 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
 
   const read: EventStore.EventStoreShape["read"] = (stream, readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
-      const direction = yield* Inputs.direction("read", readOptions?.direction)
-      const limit = yield* Inputs.limit("read", readOptions?.limit)
-      const from = readOptions?.from === undefined ? undefined : yield* Inputs.bigint("read", "from", readOptions.from)
+      const { direction, from, limit } = yield* Inputs.readOptions("read", readOptions)
       yield* StreamName.make(stream)
       if (limit === 0) {
         // Still refuse a tombstoned stream, as every backend does.
@@ -461,12 +459,7 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
 
   const readAll: EventStore.EventStoreShape["readAll"] = (readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
-      const direction = yield* Inputs.direction("readAll", readOptions?.direction)
-      const limit = yield* Inputs.limit("readAll", readOptions?.limit)
-      const from = readOptions?.from === undefined
-        ? undefined
-        : yield* Inputs.bigint("readAll", "from", readOptions.from)
-      yield* Inputs.filter("readAll", readOptions?.filter)
+      const { direction, from, limit } = yield* Inputs.readOptions("readAll", readOptions)
       const filter = readOptions?.filter
       const backwards = direction === "backwards"
       // Backwards from a position returns what lies before it: start one past it to include it.

@@ -24,9 +24,7 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
 
   const read: EventStore.EventStoreShape["read"] = (stream, readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
-      const direction = yield* Inputs.direction("read", readOptions?.direction)
-      const limit = yield* Inputs.limit("read", readOptions?.limit)
-      const from = readOptions?.from === undefined ? undefined : yield* bigintInput("read", "from", readOptions.from)
+      const { direction, from, limit } = yield* Inputs.readOptions("read", readOptions, bigintInput)
       yield* StreamName.make(stream)
       const visible = yield* rows.window(stream).pipe(Effect.catchTag("SqlError", unavailable("read")))
       if (visible.lastVersion === undefined) return Stream.empty
@@ -91,12 +89,7 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
 
   const readAll: EventStore.EventStoreShape["readAll"] = (readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
-      const direction = yield* Inputs.direction("readAll", readOptions?.direction)
-      const limit = yield* Inputs.limit("readAll", readOptions?.limit)
-      const from = readOptions?.from === undefined
-        ? undefined
-        : yield* bigintInput("readAll", "from", readOptions.from)
-      yield* Inputs.filter("readAll", readOptions?.filter)
+      const { direction, from, limit } = yield* Inputs.readOptions("readAll", readOptions, bigintInput)
       const where = filterSql(readOptions?.filter)
       const forwards = direction === "forwards"
       // Everything settled when the read starts, and nothing after it.

@@ -135,9 +135,7 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
 
   const read: EventStoreShape["read"] = (stream, readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
-      const direction = yield* Inputs.direction("read", readOptions?.direction)
-      const limit = yield* Inputs.limit("read", readOptions?.limit)
-      const from = readOptions?.from === undefined ? undefined : yield* Inputs.bigint("read", "from", readOptions.from)
+      const { direction, from, limit } = yield* Inputs.readOptions("read", readOptions)
       const record = yield* openStream(stream)
       if (record === undefined) return Stream.empty
       const forwards = direction === "forwards"
@@ -167,12 +165,7 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
 
   const readAll: EventStoreShape["readAll"] = (readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
-      const direction = yield* Inputs.direction("readAll", readOptions?.direction)
-      const limit = yield* Inputs.limit("readAll", readOptions?.limit)
-      const from = readOptions?.from === undefined
-        ? undefined
-        : yield* Inputs.bigint("readAll", "from", readOptions.from)
-      yield* Inputs.filter("readAll", readOptions?.filter)
+      const { direction, from, limit } = yield* Inputs.readOptions("readAll", readOptions)
       const forwards = direction === "forwards"
       const filter = readOptions?.filter
       return Subscription.paged({
