@@ -414,14 +414,35 @@ export interface Aggregate<S, E extends { readonly _tag: string }, C, X = never,
  * @category models
  * @since 0.1.0
  */
-export interface AggregateOptions<S, E extends { readonly _tag: string }, C, X, R> extends LoadOptions<S, E> {
+export interface AggregateOptions<S, E extends { readonly _tag: string }, C, D extends Decision<E, any, any>>
+  extends LoadOptions<S, E>
+{
   /** The stream category: a valid stream name without `-` (the category ends at the first `-`). */
   readonly category: string
-  /** The events a command produces from the current state (none is fine); runs again on every retry. */
-  readonly decide: (command: C, state: S, loaded: Loaded<S>) => Decision<E, X, R>
+  /**
+   * The events a command produces from the current state (none is fine), as an array or an Effect;
+   * runs again on every retry. The errors of every branch make up the aggregate's rejections.
+   */
+  readonly decide: (command: C, state: S, loaded: Loaded<S>) => D
   /** When to decide again after a concurrent write; default {@link defaultSchedule}. */
   readonly schedule?: Schedule.Schedule<unknown, WrongExpectedVersion> | undefined
 }
+
+/**
+ * The error a decision can fail with: the union over every Effect it may return.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type DecisionError<D> = D extends Effect.Effect<any, infer X, any> ? X : never
+
+/**
+ * The services a decision needs: the union over every Effect it may return.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type DecisionServices<D> = D extends Effect.Effect<any, any, infer R> ? R : never
 
 /**
  * The state of an aggregate definition.
@@ -501,9 +522,11 @@ export const isAggregate = (
  * @category constructors
  * @since 0.1.0
  */
-export const make = <S, E extends { readonly _tag: string }, C, X = never, R = never>(
-  options: AggregateOptions<S, E, C, X, R>
-): Aggregate<S, E, C, X, R> => {
+export const make = <S, E extends { readonly _tag: string }, C, D extends Decision<E, any, any>>(
+  options: AggregateOptions<S, E, C, D>
+): Aggregate<S, E, C, DecisionError<D>, DecisionServices<D>> => {
+  type X = DecisionError<D>
+  type R = DecisionServices<D>
   const { category } = options
   const problem = StreamName.problem(category)
   if (problem !== undefined) {
@@ -548,7 +571,11 @@ export const make = <S, E extends { readonly _tag: string }, C, X = never, R = n
           ...loadOptions,
           decide: (state, loaded) => {
             const decision = options.decide(command, state, loaded)
-            return Effect.isEffect(decision) ? decision : Effect.succeed(decision)
+            return (Effect.isEffect(decision) ? decision : Effect.succeed(decision)) as Effect.Effect<
+              ReadonlyArray<E>,
+              X,
+              R
+            >
           },
           schedule: callOptions?.schedule ?? options.schedule,
           metadata: callOptions?.metadata

@@ -297,7 +297,10 @@ describe("Aggregate.make", () => {
       const second = yield* Account.decide("a-1", { _tag: "Withdraw", amount: 30 })
       assert.deepStrictEqual([first.version, second.state, second.version], [0n, { balance: 70 }, 1n])
       const stored = yield* Stream.runCollect(AccountEvents.read("account-a-1"))
-      assert.deepStrictEqual(stored.map((d) => d.event), [Deposited.make({ amount: 100 }), Withdrawn.make({ amount: 30 })])
+      assert.deepStrictEqual(stored.map((d) => d.event), [
+        Deposited.make({ amount: 100 }),
+        Withdrawn.make({ amount: 30 })
+      ])
       const loaded = yield* Account.load("a-1")
       assert.deepStrictEqual([loaded.state, loaded.version], [{ balance: 70 }, 1n])
     }).pipe(Effect.provide(MemoryStore.layer())))

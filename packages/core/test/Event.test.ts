@@ -85,7 +85,8 @@ describe("Event metadata from the context", () => {
             Effect.service(Event.CurrentCausation).pipe(Event.causedBy(inner)),
             (nested) => [outer, nested]
           )),
-        (pair) => Effect.map(Effect.service(Event.CurrentCausation).pipe(Event.correlatedWith("r-1")), (c) => [...pair, c])
+        (pair) =>
+          Effect.map(Effect.service(Event.CurrentCausation).pipe(Event.correlatedWith("r-1")), (c) => [...pair, c])
       ).pipe(Event.causedBy(cause))
       assert.deepStrictEqual(seen, [
         { causationId: cause.id, correlationId: cause.id },
