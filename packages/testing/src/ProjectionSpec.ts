@@ -1,8 +1,9 @@
 /**
  * Given / then for projections: given events appended to their streams, when the projection has
  * handled each of them in global order, then the documents are these. The projection is any
- * per-event handler `(event: RecordedEvent) => Effect<void, E, DocumentStore | EventStore>`: a
- * codec handler, a declarative projection's handler, or a hand-written one. Each scenario runs on
+ * per-event handler `(event: RecordedEvent) => Effect<void, E, DocumentStore | EventStore>` (a
+ * codec handler, a declarative projection's handler, or a hand-written one), or a consumer's
+ * `{ filter, handler }`, whose filter then selects the events handled. Each scenario runs on
  * a fresh store (memory by default, or SQLite `:memory:`), and each event is handled inside
  * `Event.causedBy(event)`, as a consumer does.
  *
@@ -105,6 +106,20 @@ export interface ProjectionSpecOptions {
   readonly store?: TestStore | undefined
 }
 
+/**
+ * A projection: a per-event handler, or a consumer's `{ filter, handler }` (such as
+ * `Aggregate.consumer(...)`), whose filter selects the events it is given, as in a consumer.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Projection<X, R> =
+  | ((event: Event.RecordedEvent) => Effect.Effect<void, X, R>)
+  | {
+    readonly handler: (event: Event.RecordedEvent) => Effect.Effect<void, X, R>
+    readonly filter?: EventStore.EventFilter | undefined
+  }
+
 type Services<R> = Exclude<R, EventStore.EventStore | DocumentStore.DocumentStore>
 
 /**
@@ -116,18 +131,21 @@ type Services<R> = Exclude<R, EventStore.EventStore | DocumentStore.DocumentStor
  */
 export const make: {
   <X, R, E extends { readonly _tag: string }>(
-    handler: (event: Event.RecordedEvent) => Effect.Effect<void, X, R>,
+    projection: Projection<X, R>,
     options: ProjectionSpecOptions & { readonly codec: EventCodec.EventCodec<E> }
   ): ProjectionSpec<E, X, Services<R>>
   <X, R>(
-    handler: (event: Event.RecordedEvent) => Effect.Effect<void, X, R>,
+    projection: Projection<X, R>,
     options?: ProjectionSpecOptions
   ): ProjectionSpec<Event.NewEvent, X, Services<R>>
 } = <X, R>(
-  handler: (event: Event.RecordedEvent) => Effect.Effect<void, X, R>,
+  projection: Projection<X, R>,
   options?: ProjectionSpecOptions & { readonly codec?: EventCodec.EventCodec<any> | undefined }
 ): ProjectionSpec<any, X, Services<R>> => ({
   given: (appends) => {
+    const { filter, handler } = typeof projection === "function"
+      ? { handler: projection, filter: undefined }
+      : projection
     const scenario = <A>(
       check: (handled: Result.Result<void, X>) => Effect.Effect<A, ExpectationFailed, DocumentStore.DocumentStore>
     ): Effect.Effect<A, ExpectationFailed, Services<R>> =>
@@ -137,7 +155,9 @@ export const make: {
           yield* (options?.codec === undefined ? store.append(stream, events) : options.codec.append(stream, events))
             .pipe(unexpected(`appending the given events to ${stream}`))
         }
-        const recorded = yield* Stream.runCollect(store.readAll()).pipe(unexpected("reading the given events back"))
+        const recorded = yield* Stream.runCollect(store.readAll({ filter })).pipe(
+          unexpected("reading the given events back")
+        )
         const handled = yield* Effect.result(
           Effect.forEach(recorded, (event) => Event.causedBy(handler(event), event), { discard: true })
         )

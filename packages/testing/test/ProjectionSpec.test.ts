@@ -7,6 +7,7 @@ import * as Stream from "effect/Stream"
 import {
   AccountEvents,
   Balances,
+  balancesProjection,
   Deposited,
   InsufficientFunds,
   Opened,
@@ -71,6 +72,21 @@ for (const [name, store] of TestStore.all) {
         assert.include(error.message, "the projection failed")
         const handledAll = yield* failure(spec.given(history).thenFails())
         assert.include(handledAll.message, "handled every event")
+      }))
+
+    it.effect("a consumer's { filter, handler } is given only the events its filter selects", () =>
+      Effect.gen(function*() {
+        const foreign = [
+          { stream: "audit-1", events: [Opened.make({ owner: "not an account" })] },
+          { stream: "account-1", events: [Opened.make({ owner: "Ada" })] }
+        ]
+        yield* ProjectionSpec.make(balancesProjection, { codec: AccountEvents, store: store() }).given(foreign)
+          .then(Balances, [{ id: "1", value: { owner: "Ada", balance: 0 } }])
+        // The bare handler is given the audit event too, and cannot file it under an account id.
+        yield* spec.given(foreign).then(Balances, [{ id: "1", value: { owner: "Ada", balance: 0 } }]).pipe(
+          Effect.flip,
+          Effect.map((error) => assert.include(error.message, "the projection failed on a given event"))
+        )
       }))
 
     it.effect("a raw handler over untyped events; events it appends carry the handled event as cause", () =>

@@ -57,8 +57,8 @@ export const Balances = DocumentStore.collection(
   Schema.Struct({ owner: Schema.String, balance: Schema.Finite })
 )
 
-/** A projection of balances, keyed by account id. */
-export const projectBalances = Account.consumer((decoded, id) =>
+/** A projection of balances, keyed by account id: a consumer's filter and handler. */
+export const balancesProjection = Account.consumer((decoded, id) =>
   Effect.gen(function*() {
     const docs = yield* DocumentStore.DocumentStore
     const current = Option.getOrUndefined(yield* docs.get(Balances, id))
@@ -70,4 +70,6 @@ export const projectBalances = Account.consumer((decoded, id) =>
     if (after.balance < 0) return yield* Effect.fail(new InsufficientFunds({ balance: after.balance }))
     yield* docs.put(Balances, id, after, { expected: current === undefined ? "missing" : current.version })
   })
-).handler
+)
+
+export const projectBalances = balancesProjection.handler
