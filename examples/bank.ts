@@ -3,15 +3,18 @@
  *
  * - Typed, versioned events: MoneyDeposited v1 stored only an amount; v2 adds the currency, and the
  *   v1 events imported on the first run are upcast when read.
- * - Decisions retried on conflict: two tellers withdraw from one account at the same time; the
- *   loser re-reads and decides again (and is refused if the money is gone).
- * - A live subscription (a checkpointed consumer) projects balances into the DocumentStore.
+ * - An aggregate definition (`Aggregate.make`): the account's stream naming, fold and command
+ *   handler in one place. Decisions are retried on conflict: two tellers withdraw from one account
+ *   at the same time; the loser re-reads and decides again (and is refused if the money is gone).
+ * - A live subscription (a checkpointed consumer, its filter from the aggregate) projects balances
+ *   into the DocumentStore.
+ * - Its tests (examples/test/examples.test.ts) use @strata/testing: given / when / then.
  *
  * Run it again: the file keeps everything, the consumer resumes from its checkpoint, and the
  * balances grow.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Aggregate, Consumer, DocumentStore, Event, EventCodec, EventStore, ExpectedVersion } from "@strata/core"
+import { Aggregate, Consumer, DocumentStore, Event, EventCodec, EventStore } from "@strata/core"
 import { SqliteStore } from "@strata/sqlite"
 import { Data, Effect, Fiber, Option, Schema, Stream } from "effect"
 import * as fs from "node:fs"
@@ -31,46 +34,67 @@ const MoneyWithdrawn = EventCodec.type("MoneyWithdrawn", {
   schema: Schema.Struct({ amount: Schema.Finite, currency: Schema.String, teller: Schema.String })
 })
 export const BankEvents = EventCodec.make([AccountOpened, MoneyDeposited, MoneyWithdrawn])
-type BankEvent = EventCodec.Type<typeof BankEvents>
+export { AccountOpened, MoneyDeposited, MoneyWithdrawn }
 
 // ---- the account aggregate ----
 
-interface Account {
+interface AccountState {
   readonly owner: string | undefined
   readonly balance: number
 }
-const evolve = (state: Account, event: BankEvent): Account => {
-  switch (event._tag) {
-    case "AccountOpened":
-      return { ...state, owner: event.owner }
-    case "MoneyDeposited":
-      return { ...state, balance: state.balance + event.amount }
-    case "MoneyWithdrawn":
-      return { ...state, balance: state.balance - event.amount }
+
+export type AccountCommand =
+  | { readonly _tag: "Open"; readonly owner: string }
+  | { readonly _tag: "Deposit"; readonly amount: number; readonly currency: string }
+  | { readonly _tag: "Withdraw"; readonly amount: number; readonly teller: string }
+
+export class InsufficientFunds extends Data.TaggedError("InsufficientFunds")<{ readonly balance: number }> {}
+export class AccountNotOpen extends Data.TaggedError("AccountNotOpen")<{}> {}
+
+// One definition: accounts live in the streams "account-<id>", and loading, deciding and the
+// projection's filter all come from it.
+export const Account = Aggregate.make({
+  category: "account",
+  codec: BankEvents,
+  initial: { owner: undefined, balance: 0 } as AccountState,
+  evolve: (state, event): AccountState => {
+    switch (event._tag) {
+      case "AccountOpened":
+        return { ...state, owner: event.owner }
+      case "MoneyDeposited":
+        return { ...state, balance: state.balance + event.amount }
+      case "MoneyWithdrawn":
+        return { ...state, balance: state.balance - event.amount }
+    }
+  },
+  decide: (command: AccountCommand, state) => {
+    switch (command._tag) {
+      case "Open":
+        // Opening an open account is a no-op, so the program can run again.
+        return state.owner === undefined ? [AccountOpened.make({ owner: command.owner })] : []
+      case "Deposit":
+        return state.owner === undefined
+          ? Effect.fail(new AccountNotOpen())
+          : [MoneyDeposited.make({ amount: command.amount, currency: command.currency })]
+      case "Withdraw":
+        return state.owner === undefined
+          ? Effect.fail(new AccountNotOpen())
+          : state.balance < command.amount
+          ? Effect.fail(new InsufficientFunds({ balance: state.balance }))
+          : [MoneyWithdrawn.make({ amount: command.amount, currency: "EUR", teller: command.teller })]
+    }
   }
-}
-const account = { codec: BankEvents, initial: { owner: undefined, balance: 0 } as Account, evolve }
-
-class InsufficientFunds extends Data.TaggedError("InsufficientFunds")<{ readonly balance: number }> {}
-
-const withdraw = (id: string, amount: number, teller: string) =>
-  Aggregate.decide(`account-${id}`, {
-    ...account,
-    decide: (state) =>
-      state.balance < amount
-        ? Effect.fail(new InsufficientFunds({ balance: state.balance }))
-        : Effect.succeed([MoneyWithdrawn.make({ amount, currency: "EUR", teller })])
-  })
+})
 
 // ---- the projection ----
 
 const Balance = Schema.Struct({ owner: Schema.String, balance: Schema.Finite, transactions: Schema.Int })
 export const Balances = DocumentStore.collection("balances", Balance, { indexes: ["balance"] })
 
-const project = BankEvents.handler(({ event, stream }) =>
+// The consumer's filter (the account category, the codec's types) and its decoding handler.
+export const projectBalances = Account.consumer(({ event }, id) =>
   Effect.gen(function*() {
     const docs = yield* DocumentStore.DocumentStore
-    const id = stream.slice("account-".length)
     const current = Option.getOrUndefined(yield* docs.get(Balances, id))
     const before = current?.value ?? { owner: "?", balance: 0, transactions: 0 }
     const after = event._tag === "AccountOpened"
@@ -89,28 +113,23 @@ const project = BankEvents.handler(({ event, stream }) =>
 export const program = Effect.gen(function*() {
   const store = yield* EventStore.EventStore
   const docs = yield* DocumentStore.DocumentStore
-  const projection = yield* Consumer.run("balances", { handler: project, filter: EventCodec.filter(BankEvents) }).pipe(
-    Effect.forkChild
-  )
+  const projection = yield* Consumer.run("balances", projectBalances).pipe(Effect.forkChild)
 
-  const ada = yield* store.streamInfo("account-ada")
-  if (ada.status === "missing") {
-    yield* BankEvents.append("account-ada", [AccountOpened.make({ owner: "Ada Lovelace" })], {
-      expected: ExpectedVersion.noStream
-    })
-    yield* BankEvents.append("account-alan", [AccountOpened.make({ owner: "Alan Turing" })], {
-      expected: ExpectedVersion.noStream
-    })
+  const opened = yield* Account.decide("ada", { _tag: "Open", owner: "Ada Lovelace" })
+  yield* Account.decide("alan", { _tag: "Open", owner: "Alan Turing" })
+  if (opened.events.length > 0) {
     // Imported from the old system: schema version 1, no currency.
-    yield* store.append("account-ada", [Event.make("MoneyDeposited", { amount: 120 }, { schemaVersion: 1 })])
+    yield* store.append(Account.streamName("ada"), [
+      Event.make("MoneyDeposited", { amount: 120 }, { schemaVersion: 1 })
+    ])
   }
-  yield* BankEvents.append("account-alan", [MoneyDeposited.make({ amount: 50, currency: "EUR" })])
+  yield* Account.decide("alan", { _tag: "Deposit", amount: 50, currency: "EUR" })
 
   // Two tellers withdraw from Ada's account at once: one conflicts, re-reads and decides again.
   const tellers = yield* Effect.forEach(
     ["teller-1", "teller-2"],
     (teller) =>
-      withdraw("ada", 40, teller).pipe(
+      Account.decide("ada", { _tag: "Withdraw", amount: 40, teller }).pipe(
         Effect.map(() => "paid" as const),
         Effect.catchTag("InsufficientFunds", (e) => Effect.succeed(`refused (balance ${e.balance})` as const))
       ),
@@ -128,7 +147,7 @@ export const program = Effect.gen(function*() {
   yield* Fiber.interrupt(projection)
 
   const balances = yield* Stream.runCollect(docs.find(Balances, { orderBy: [{ field: "balance", direction: "desc" }] }))
-  const history = yield* Stream.runCollect(BankEvents.read("account-ada"))
+  const history = yield* Stream.runCollect(BankEvents.read(Account.streamName("ada")))
   return {
     tellers,
     balances: balances.map(({ id, value }) => ({ id, ...value })),

@@ -1,10 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { SqliteStore } from "@strata/sqlite"
+import { DeciderSpec, ProjectionSpec, TestStore } from "@strata/testing"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Bank from "../bank.ts"
+import { AccountOpened, MoneyDeposited, MoneyWithdrawn } from "../bank.ts"
 import * as QuickStart from "../quickstart.ts"
 
 describe("examples", () => {
@@ -37,3 +39,61 @@ describe("examples", () => {
       assert.strictEqual(second.events, first.events + 2n)
     }))
 })
+
+// The bank's account and its balances projection, given / when / then, on memory and on SQLite.
+for (const [name, store] of TestStore.all) {
+  describe(`bank account (${name})`, () => {
+    const account = DeciderSpec.make(Bank.Account, { store: store(), id: "ada" })
+    const opened = AccountOpened.make({ owner: "Ada" })
+    const deposited = (amount: number) => MoneyDeposited.make({ amount, currency: "EUR" })
+
+    it.effect("opens a new account", () => account.given().when({ _tag: "Open", owner: "Ada" }).then([opened]))
+
+    it.effect("opening an open account does nothing (the program can run again)", () =>
+      account.given([opened]).when({ _tag: "Open", owner: "Someone else" }).thenNothing())
+
+    it.effect("a teller withdraws what is there", () =>
+      account.given([opened, deposited(120)])
+        .when({ _tag: "Withdraw", amount: 40, teller: "teller-1" })
+        .then([MoneyWithdrawn.make({ amount: 40, currency: "EUR", teller: "teller-1" })]))
+
+    it.effect("a withdrawal above the balance is refused with the balance", () =>
+      account.given([opened, deposited(30)])
+        .when({ _tag: "Withdraw", amount: 40, teller: "teller-1" })
+        .thenFails(new Bank.InsufficientFunds({ balance: 30 })))
+
+    it.effect("an account that was never opened takes no deposit", () =>
+      account.given().when({ _tag: "Deposit", amount: 5, currency: "EUR" }).thenFails(new Bank.AccountNotOpen()))
+
+    it.effect("the balance after a deposit", () =>
+      account.given([opened, deposited(10)])
+        .when({ _tag: "Deposit", amount: 5, currency: "EUR" })
+        .thenState({ owner: "Ada", balance: 15 }))
+  })
+
+  describe(`bank balances projection (${name})`, () => {
+    const balances = ProjectionSpec.make(Bank.projectBalances, { codec: Bank.BankEvents, store: store() })
+
+    it.effect("projects each account's owner, balance and number of transactions", () =>
+      balances.given([
+        { stream: Bank.Account.streamName("ada"), events: [AccountOpened.make({ owner: "Ada" })] },
+        { stream: Bank.Account.streamName("alan"), events: [AccountOpened.make({ owner: "Alan" })] },
+        {
+          stream: Bank.Account.streamName("ada"),
+          events: [
+            MoneyDeposited.make({ amount: 120, currency: "EUR" }),
+            MoneyWithdrawn.make({ amount: 40, currency: "EUR", teller: "t" })
+          ]
+        }
+      ]).then(Bank.Balances, [
+        { id: "ada", value: { owner: "Ada", balance: 80, transactions: 2 } },
+        { id: "alan", value: { owner: "Alan", balance: 0, transactions: 0 } }
+      ]))
+
+    it.effect("ignores events of other categories (its filter comes from the aggregate)", () =>
+      balances.given([
+        { stream: "audit-1", events: [AccountOpened.make({ owner: "not an account" })] },
+        { stream: Bank.Account.streamName("ada"), events: [AccountOpened.make({ owner: "Ada" })] }
+      ]).then(Bank.Balances, [{ id: "ada", value: { owner: "Ada", balance: 0, transactions: 0 } }]))
+  })
+}

@@ -8,6 +8,7 @@
  * 3. Type-checks and runs the README's quick start there (the TypeScript block under "Quick start",
  *    extracted from README.md) on `memory:` and on a SQLite file, with the pinned Node 24 and with
  *    Node 22 (the lowest line `engines` allows; installed by this folder's package.json).
+ *    Runs a given / when / then scenario of @strata/testing on memory and SQLite there too.
  * 4. Bundles examples/worker.ts against the installed packages for workerd, checks the bundle
  *    imports no `node:` built-in, and runs it in Miniflare with a D1 binding (worker.ts here).
  *
@@ -183,6 +184,35 @@ for (const node of nodes) {
   }
 }
 if (!fs.existsSync(path.join(project, "quickstart-v22.db"))) throw new Error("STRATA_URL=sqlite: made no file")
+
+// The testing kit from its tarball: a passing and a failing scenario, on memory and on SQLite.
+fs.writeFileSync(
+  path.join(project, "testing-check.ts"),
+  `import { Aggregate, EventCodec } from "@strata/core"
+import { DeciderSpec, TestStore } from "@strata/testing"
+import { Effect, Schema } from "effect"
+const Added = EventCodec.type("Added", { schema: Schema.Struct({ n: Schema.Finite }) })
+const Counter = Aggregate.make({
+  category: "counter",
+  codec: EventCodec.make([Added]),
+  initial: 0,
+  evolve: (total: number, event: { readonly n: number }) => total + event.n,
+  decide: (n: number) => [Added.make({ n })]
+})
+for (const [name, store] of TestStore.all) {
+  const spec = DeciderSpec.make(Counter, { store: store() })
+  await Effect.runPromise(spec.given([Added.make({ n: 1 })]).when(2).then([Added.make({ n: 2 })]))
+  const error = await Effect.runPromise(Effect.flip(spec.given().when(2).then([Added.make({ n: 3 })])))
+  if (error._tag !== "ExpectationFailed") throw new Error("a wrong expectation passed on " + name)
+}
+console.log("testing kit: ok")
+`
+)
+for (const node of nodes) {
+  const output = run(node.bin, ["testing-check.ts"], { cwd: project, env: { ...process.env, NODE_OPTIONS: "" } })
+  if (!output.includes("testing kit: ok")) throw new Error(`${node.name}: the testing kit check printed:\n${output}`)
+  step(`${node.name}: @strata/testing ran a scenario on memory and SQLite`)
+}
 
 // ---- 4. the D1 Worker, bundled from the installed packages, in Miniflare ----
 fs.copyFileSync(path.join(root, "examples", "worker.ts"), path.join(project, "worker.ts"))

@@ -32,6 +32,7 @@ import { eventSuite } from "./eventSuite.ts"
 import { expectedVersionSuite } from "./expectedVersionSuite.ts"
 import { inputSuite } from "./inputSuite.ts"
 import { lifecycleSuite } from "./lifecycleSuite.ts"
+import { metadataSuite } from "./metadataSuite.ts"
 import { readSuite } from "./readSuite.ts"
 import { retentionSuite } from "./retentionSuite.ts"
 import { sizeSuite } from "./sizeSuite.ts"
@@ -50,6 +51,7 @@ export { expectedVersionSuite } from "./expectedVersionSuite.ts"
 export { type FaultPoint, faultSuite, type MakeStore } from "./faultSuite.ts"
 export { hostileStrings, inputSuite } from "./inputSuite.ts"
 export { lifecycleSuite } from "./lifecycleSuite.ts"
+export { metadataSuite } from "./metadataSuite.ts"
 export { readSuite } from "./readSuite.ts"
 export { retentionSuite } from "./retentionSuite.ts"
 export { sizeSuite } from "./sizeSuite.ts"
@@ -77,7 +79,8 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   documentQuerySuite,
   inputSuite,
   sizeSuite,
-  consumerSuite
+  consumerSuite,
+  metadataSuite
 ]
 
 /**

@@ -2,6 +2,10 @@
  * Aggregates: fold a stream's typed events into state, decide new events from that state, and
  * append them with an exact expected version, deciding again on a concurrent write.
  *
+ * - {@link make} defines an aggregate once: its stream category (instances live in
+ *   `<category>-<id>`), codec, fold, command handler and snapshot policy. `Account.load(id)`,
+ *   `Account.decide(id, command)` and the consumer filter (`Account.filter`, `Account.consumer(...)`)
+ *   all come from that one definition, so stream names, event types and the fold cannot drift.
  * - {@link load} folds a stream (from its latest snapshot when one is configured and usable).
  * - {@link decide} loads, runs the decision, appends with the version it loaded (`noStream` for
  *   a fresh stream) and, when another writer got there first (`WrongExpectedVersion`), loads and
@@ -14,18 +18,18 @@
  * committed by then, so a failed save is logged and skipped.
  *
  * @example
- * const account = {
+ * const Account = Aggregate.make({
+ *   category: "account",
  *   codec: AccountEvents,
  *   initial: { balance: 0 },
  *   evolve: (state, event) => event._tag === "Deposited" ? { balance: state.balance + event.amount } : ...,
+ *   decide: (command: Withdraw, state) =>
+ *     state.balance >= command.amount
+ *       ? [Withdrawn.make({ amount: command.amount })]
+ *       : Effect.fail(new InsufficientFunds()),
  *   snapshot: { schema: AccountState, version: 1, every: 100 }
- * }
- * const { state } = yield* Aggregate.decide("account-1", {
- *   ...account,
- *   decide: (state) => state.balance >= 30
- *     ? Effect.succeed([Withdrawn.make({ amount: 30 })])
- *     : Effect.fail(new InsufficientFunds())
  * })
+ * const { state } = yield* Account.decide("1", { amount: 30 }) // stream "account-1"
  *
  * @since 0.1.0
  */
@@ -35,11 +39,17 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { EventMetadata } from "./Event.ts"
-import type { EventCodec } from "./EventCodec.ts"
-import { type AppendError, EventStore, type EventStoreShape, type ReadError } from "./EventStore.ts"
+import type { EventMetadata, RecordedEvent } from "./Event.ts"
+import type { Decoded, EventCodec } from "./EventCodec.ts"
+import { type AppendError, type EventFilter, EventStore, type EventStoreShape, type ReadError } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
-import type { EventDecodeError, InvalidStreamName, StoreUnavailable, WrongExpectedVersion } from "./StoreError.ts"
+import {
+  type EventDecodeError,
+  InvalidStreamName,
+  type StoreUnavailable,
+  type WrongExpectedVersion
+} from "./StoreError.ts"
+import * as StreamName from "./StreamName.ts"
 
 /**
  * How to snapshot an aggregate's state.
@@ -312,4 +322,267 @@ const saveSnapshotIfDue = <S>(
     Effect.flatMap((state) => store.saveSnapshot(stream, { version, state, schemaVersion: options.version ?? 1 })),
     Effect.catch((error) => Effect.logWarning(`Could not save a snapshot of ${stream}: ${error.message}`))
   )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aggregate definitions
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * @category type IDs
+ * @since 0.1.0
+ */
+export const TypeId: TypeId = "~@strata/core/Aggregate"
+
+/**
+ * @category type IDs
+ * @since 0.1.0
+ */
+export type TypeId = "~@strata/core/Aggregate"
+
+/**
+ * What a command handler decides: the events to append, as an Effect (to fail with a business
+ * error, or to ask a service) or as a plain array (a pure decision).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Decision<E, X, R> = Effect.Effect<ReadonlyArray<E>, X, R> | ReadonlyArray<E>
+
+/**
+ * Per-call options of {@link Aggregate.decide}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DecideCallOptions {
+  /** Metadata for the appended events; keys set here win over the ones filled from the context. */
+  readonly metadata?: EventMetadata | undefined
+  /** Overrides the definition's retry schedule for this call. */
+  readonly schedule?: Schedule.Schedule<unknown, WrongExpectedVersion> | undefined
+}
+
+/**
+ * An aggregate definition: one place that names its streams (`<category>-<id>`) and binds its
+ * codec, fold, decision and snapshot policy. Loading, deciding and the consumer filter all come
+ * from it, so the stream name, the event types and the fold cannot drift apart.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Aggregate<S, E extends { readonly _tag: string }, C, X = never, R = never> {
+  readonly [TypeId]: TypeId
+  /** The stream category: every instance lives in the stream `<category>-<id>`. */
+  readonly category: string
+  readonly codec: EventCodec<E>
+  readonly initial: S
+  readonly evolve: (state: S, event: E) => S
+  readonly snapshot: SnapshotOptions<S> | undefined
+  /** The consumer filter of this aggregate's events: its category and its codec's types. */
+  readonly filter: EventFilter
+  /** The stream of instance `id`: `<category>-<id>`. */
+  readonly streamName: (id: string) => string
+  /** The instance id of one of this aggregate's streams; undefined for a stream of another category. */
+  readonly idOf: (stream: string) => string | undefined
+  /** Folds instance `id` (from its latest usable snapshot, when configured). */
+  readonly load: (id: string) => Effect.Effect<Loaded<S>, LoadError, EventStore>
+  /**
+   * Runs `command` against instance `id`: loads it, decides, appends with the version it loaded,
+   * and decides again on a concurrent write (see {@link decide}).
+   */
+  readonly decide: (
+    id: string,
+    command: C,
+    options?: DecideCallOptions
+  ) => Effect.Effect<Decided<S, E>, X | DecideError, R | EventStore>
+  /**
+   * A consumer's `filter` and `handler` for this aggregate's events, from the same definition: the
+   * handler decodes each event with the codec and passes the instance id. Spread it into
+   * `Consumer.run(name, { ...Account.consumer(handle) })`.
+   */
+  readonly consumer: <X2, R2>(
+    handle: (event: Decoded<E>, id: string) => Effect.Effect<void, X2, R2>
+  ) => {
+    readonly filter: EventFilter
+    readonly handler: (recorded: RecordedEvent) => Effect.Effect<void, X2 | EventDecodeError, R2>
+  }
+}
+
+/**
+ * The parts of an aggregate definition.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface AggregateOptions<S, E extends { readonly _tag: string }, C, D extends Decision<E, any, any>>
+  extends LoadOptions<S, E>
+{
+  /** The stream category: a valid stream name without `-` (the category ends at the first `-`). */
+  readonly category: string
+  /**
+   * The events a command produces from the current state (none is fine), as an array or an Effect;
+   * runs again on every retry. The errors of every branch make up the aggregate's rejections.
+   */
+  readonly decide: (command: C, state: S, loaded: Loaded<S>) => D
+  /** When to decide again after a concurrent write; default {@link defaultSchedule}. */
+  readonly schedule?: Schedule.Schedule<unknown, WrongExpectedVersion> | undefined
+}
+
+/**
+ * The error a decision can fail with: the union over every Effect it may return.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type DecisionError<D> = D extends Effect.Effect<any, infer X, any> ? X : never
+
+/**
+ * The services a decision needs: the union over every Effect it may return.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type DecisionServices<D> = D extends Effect.Effect<any, any, infer R> ? R : never
+
+/**
+ * The state of an aggregate definition.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type State<A> = A extends Aggregate<infer S, any, any, any, any> ? S : never
+
+/**
+ * The command type of an aggregate definition.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Command<A> = A extends Aggregate<any, any, infer C, any, any> ? C : never
+
+/**
+ * The event type of an aggregate definition.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EventOf<A> = A extends Aggregate<any, infer E, any, any, any> ? E : never
+
+/**
+ * The errors an aggregate definition's decisions fail with (besides the store's).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Rejection<A> = A extends Aggregate<any, any, any, infer X, any> ? X : never
+
+/**
+ * True for an {@link Aggregate} definition.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isAggregate = (
+  u: unknown
+): u is Aggregate<unknown, { readonly _tag: string }, unknown, unknown, unknown> =>
+  typeof u === "object" && u !== null && TypeId in u
+
+/**
+ * Defines an aggregate. Throws on an invalid category: definitions are checked once, at startup.
+ *
+ * @example
+ * import { Aggregate, EventCodec } from "@strata/core"
+ * import { Data, Effect, Schema } from "effect"
+ *
+ * const Deposited = EventCodec.type("Deposited", { schema: Schema.Struct({ amount: Schema.Finite }) })
+ * const Withdrawn = EventCodec.type("Withdrawn", { schema: Schema.Struct({ amount: Schema.Finite }) })
+ * class InsufficientFunds extends Data.TaggedError("InsufficientFunds")<{ readonly balance: number }> {}
+ * type AccountCommand =
+ *   | { readonly _tag: "Deposit"; readonly amount: number }
+ *   | { readonly _tag: "Withdraw"; readonly amount: number }
+ *
+ * const Account = Aggregate.make({
+ *   category: "account",
+ *   codec: EventCodec.make([Deposited, Withdrawn]),
+ *   initial: { balance: 0 },
+ *   evolve: (state, event) => ({
+ *     balance: state.balance + (event._tag === "Deposited" ? event.amount : -event.amount)
+ *   }),
+ *   decide: (command: AccountCommand, state) =>
+ *     command._tag === "Deposit"
+ *       ? [Deposited.make({ amount: command.amount })]
+ *       : state.balance < command.amount
+ *       ? Effect.fail(new InsufficientFunds({ balance: state.balance }))
+ *       : [Withdrawn.make({ amount: command.amount })]
+ * })
+ *
+ * // Appends to "account-1", retried on a concurrent write.
+ * const withdraw = Account.decide("1", { _tag: "Withdraw", amount: 30 })
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <S, E extends { readonly _tag: string }, C, D extends Decision<E, any, any>>(
+  options: AggregateOptions<S, E, C, D>
+): Aggregate<S, E, C, DecisionError<D>, DecisionServices<D>> => {
+  type X = DecisionError<D>
+  type R = DecisionServices<D>
+  const { category } = options
+  const problem = StreamName.problem(category)
+  if (problem !== undefined) {
+    throw new Error(`Aggregate.make: category ${JSON.stringify(category)} is not valid: ${problem}`)
+  }
+  if (category.includes("-")) {
+    throw new Error(
+      `Aggregate.make: category ${JSON.stringify(category)} contains "-"; a stream's category ends at its first "-"`
+    )
+  }
+  const prefix = `${category}-`
+  const streamName = (id: string) => `${prefix}${id}`
+  // The stream name's own rules are checked by the store; an empty id would name the category alone.
+  const checkId = (id: string): Effect.Effect<string, InvalidStreamName> =>
+    typeof id === "string" && id.length > 0
+      ? Effect.succeed(streamName(id))
+      : Effect.fail(
+        new InvalidStreamName({ stream: prefix, detail: `the ${category} id must be a non-empty string` })
+      )
+  const loadOptions: LoadOptions<S, E> = {
+    codec: options.codec,
+    initial: options.initial,
+    evolve: options.evolve,
+    snapshot: options.snapshot
+  }
+  const filter: EventFilter = { categories: [category], types: options.codec.types }
+  return {
+    [TypeId]: TypeId,
+    category,
+    codec: options.codec,
+    initial: options.initial,
+    evolve: options.evolve,
+    snapshot: options.snapshot,
+    filter,
+    streamName,
+    idOf: (stream) =>
+      stream.startsWith(prefix) && stream.length > prefix.length ? stream.slice(prefix.length) : undefined,
+    load: (id) => Effect.flatMap(checkId(id), (stream) => load(stream, loadOptions)),
+    decide: (id, command, callOptions) =>
+      Effect.flatMap(checkId(id), (stream) =>
+        decide(stream, {
+          ...loadOptions,
+          decide: (state, loaded) => {
+            const decision = options.decide(command, state, loaded)
+            return (Effect.isEffect(decision) ? decision : Effect.succeed(decision)) as Effect.Effect<
+              ReadonlyArray<E>,
+              X,
+              R
+            >
+          },
+          schedule: callOptions?.schedule ?? options.schedule,
+          metadata: callOptions?.metadata
+        })),
+    consumer: (handle) => ({
+      filter,
+      handler: options.codec.handler((decoded) => handle(decoded, decoded.stream.slice(prefix.length)))
+    })
+  }
 }

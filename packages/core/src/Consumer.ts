@@ -29,6 +29,7 @@ import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import * as Event from "./Event.ts"
 import type { RecordedEvent } from "./Event.ts"
 import { establishAll, EventStore } from "./EventStore.ts"
 import type { EventFilter, SubscribeFrom } from "./EventStore.ts"
@@ -169,7 +170,7 @@ export const run: <X, R>(
       checkpoints.commit(
         name,
         events[events.length - 1].position,
-        Effect.forEach(events, options.handler, { discard: true })
+        Effect.forEach(events, (event) => Event.causedBy(options.handler(event), event), { discard: true })
       )
     const handled = Stream.mapArrayEffect(subscription, (events) =>
       Effect.gen(function*() {

@@ -3,8 +3,11 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Schema from "effect/Schema"
+import * as Tracer from "effect/Tracer"
 import { v7 as uuidv7, validate as isUuid } from "uuid"
 import * as Json from "./internal/json.ts"
 import { InvalidEvent } from "./StoreError.ts"
@@ -56,6 +59,165 @@ export interface EventMetadata {
   readonly schemaVersion?: number | undefined
   readonly [key: string]: unknown
 }
+
+/**
+ * The causation context of the current fiber: the ids that appends made now inherit.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Causation {
+  /** The id of the event being handled. */
+  readonly causationId?: string | undefined
+  /** The conversation the appended events belong to. */
+  readonly correlationId?: string | undefined
+}
+
+/**
+ * The fiber's causation context (empty by default). Set it with {@link causedBy} or
+ * {@link correlatedWith}; every append reads it.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export const CurrentCausation: Context.Reference<Causation> = Context.Reference<Causation>(
+  "@strata/core/Event/CurrentCausation",
+  { defaultValue: () => ({}) }
+)
+
+/**
+ * Runs an effect as the handling of `event`: every event it appends (on any backend, through
+ * `append`, `appendMany`, a document `put` with events, a codec or an aggregate) gets
+ * `causationId: event.id` and `correlationId: event.metadata.correlationId`, or `event.id` when
+ * the event has none (it started the conversation). Consumers wrap their handler in it.
+ *
+ * **Details**
+ *
+ * Every append also records the current span: `traceId` and `spanId` of the span the append is
+ * called in (none outside a span). Metadata given with an event wins: a key it sets (to anything
+ * but `undefined`) is kept as given.
+ *
+ * @example
+ * import { Event, EventStore } from "@strata/core"
+ * import { Effect } from "effect"
+ *
+ * const react = (event: Event.RecordedEvent) =>
+ *   Effect.flatMap(EventStore.EventStore, (store) =>
+ *     store.append("audit-1", [Event.make("Noted", { about: event.id })])
+ *   ).pipe(Event.causedBy(event))
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const causedBy: {
+  (
+    event: { readonly id: string; readonly metadata?: EventMetadata | undefined }
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    event: { readonly id: string; readonly metadata?: EventMetadata | undefined }
+  ): Effect.Effect<A, E, R>
+} = dual(2, <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  event: { readonly id: string; readonly metadata?: EventMetadata | undefined }
+): Effect.Effect<A, E, R> => {
+  const correlationId = event.metadata?.correlationId
+  return Effect.provideService(self, CurrentCausation, {
+    causationId: event.id,
+    correlationId: typeof correlationId === "string" ? correlationId : event.id
+  })
+})
+
+/**
+ * Runs an effect inside a conversation: every event it appends gets `correlationId` (a request
+ * id, say), unless its own metadata sets one. The causation id in effect is kept.
+ *
+ * @example
+ * import { Event } from "@strata/core"
+ *
+ * const handled = (request: { readonly id: string }) => Event.correlatedWith(request.id)
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const correlatedWith: {
+  (correlationId: string): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, correlationId: string): Effect.Effect<A, E, R>
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, correlationId: string): Effect.Effect<A, E, R> =>
+    Effect.withFiber((fiber) =>
+      Effect.provideService(self, CurrentCausation, { ...fiber.getRef(CurrentCausation), correlationId })
+    )
+)
+
+/**
+ * The metadata an append made now fills in: the caller's span (`traceId`, `spanId`) and the
+ * {@link CurrentCausation}. Undefined when there is nothing to fill.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const contextMetadata = (fiber: {
+  readonly context: Context.Context<never>
+  readonly getRef: <A>(ref: Context.Reference<A>) => A
+}): EventMetadata | undefined => {
+  const causation = fiber.getRef(CurrentCausation)
+  const span = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
+  // A disabled tracer hands out no-op spans: they identify nothing.
+  const traced = span !== undefined && span.traceId !== "noop"
+  if (!traced && causation.causationId === undefined && causation.correlationId === undefined) return undefined
+  const filled: Record<string, string> = {}
+  if (causation.correlationId !== undefined) filled.correlationId = causation.correlationId
+  if (causation.causationId !== undefined) filled.causationId = causation.causationId
+  if (traced) {
+    filled.traceId = span.traceId
+    filled.spanId = span.spanId
+  }
+  return filled
+}
+
+const isPlainObject = (u: unknown): u is Record<string, unknown> => {
+  if (typeof u !== "object" || u === null || Array.isArray(u)) return false
+  const proto = Object.getPrototypeOf(u)
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * Fills `filled` into each event's metadata; a key the event's metadata sets (to anything but
+ * `undefined`) wins. Events that are not objects, or whose metadata is not a plain object, are
+ * left as they are for the store to refuse.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const fillMetadata = <Events extends ReadonlyArray<NewEvent>>(
+  events: Events,
+  filled: EventMetadata | undefined
+): Events => {
+  if (filled === undefined || !Array.isArray(events)) return events
+  return events.map((event: NewEvent) => {
+    if (typeof event !== "object" || event === null) return event
+    const given = event.metadata
+    if (given === undefined) return { ...event, metadata: filled }
+    if (!isPlainObject(given)) return event
+    const metadata: Record<string, unknown> = { ...filled, ...given }
+    for (const key in filled) if (given[key] === undefined) metadata[key] = filled[key]
+    return { ...event, metadata }
+  }) as unknown as Events
+}
+
+/**
+ * Runs `f` with `events` carrying the context's metadata ({@link contextMetadata}, filled with
+ * {@link fillMetadata}). Every backend's appends go through it (`Tracing.eventStore`).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const withContextMetadata = <Events extends ReadonlyArray<NewEvent>, A, E, R>(
+  events: Events,
+  f: (events: Events) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => Effect.withFiber((fiber) => f(fillMetadata(events, contextMetadata(fiber))))
 
 /**
  * An event to append. `data` and `metadata` must be plain JSON: no BigInt, Date, Map, NaN or

@@ -4,12 +4,17 @@
  * `strata.<operation>` with `strata.backend`, `strata.stream` / `strata.collection` and, for
  * appends, `strata.event.count`.
  *
+ * The same wrappers fill every appended event's trace and causation metadata (`traceId` and
+ * `spanId` of the caller's span, `causationId` / `correlationId` from `Event.CurrentCausation`)
+ * before the backend sees it, so every backend stores the same ids (`Event.withContextMetadata`).
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { DocumentStoreShape } from "./DocumentStore.ts"
-import type { EventStoreShape } from "./EventStore.ts"
+import * as Event from "./Event.ts"
+import type { AppendRequest, EventStoreShape } from "./EventStore.ts"
 
 // captureStackTrace: false: the captured frame would always be this line (Tracing.ts), and taking it
 // costs a `new Error()` per operation (~3 us). Effect's own library spans do the same.
@@ -18,6 +23,23 @@ const span = (name: string, attributes: Record<string, unknown>) => <A, E, R>(ef
 
 const streamSpan = (name: string, attributes: Record<string, unknown>) => <A, E, R>(stream: Stream.Stream<A, E, R>) =>
   Stream.withSpan(stream, name, { attributes })
+
+const withRequestsMetadata = <A, E, R>(
+  requests: ReadonlyArray<AppendRequest>,
+  f: (requests: ReadonlyArray<AppendRequest>) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => {
+    const filled = Event.contextMetadata(fiber)
+    return f(
+      filled === undefined || !Array.isArray(requests)
+        ? requests
+        : requests.map((request) =>
+          typeof request === "object" && request !== null
+            ? { ...request, events: Event.fillMetadata(request.events, filled) }
+            : request
+        )
+    )
+  })
 
 /**
  * Wraps every EventStore operation in a span.
@@ -30,20 +52,23 @@ export const eventStore = (self: EventStoreShape): EventStoreShape => {
   const onStream = (stream: string) => ({ ...backend, "strata.stream": stream })
   return {
     ...self,
+    // Metadata is filled outside the span: `spanId` names the caller's span, not strata.append.
     append: (stream, events, options) =>
-      self.append(stream, events, options).pipe(
-        span("strata.append", { ...onStream(stream), "strata.event.count": events?.length })
-      ),
+      Event.withContextMetadata(events, (filled) =>
+        self.append(stream, filled, options).pipe(
+          span("strata.append", { ...onStream(stream), "strata.event.count": events?.length })
+        )),
     appendMany: (requests) =>
-      self.appendMany(requests).pipe(
-        span("strata.appendMany", {
-          ...backend,
-          "strata.stream.count": requests?.length,
-          "strata.event.count": Array.isArray(requests)
-            ? requests.reduce((n, r) => n + (r?.events?.length ?? 0), 0)
-            : undefined
-        })
-      ),
+      withRequestsMetadata(requests, (filled) =>
+        self.appendMany(filled).pipe(
+          span("strata.appendMany", {
+            ...backend,
+            "strata.stream.count": requests?.length,
+            "strata.event.count": Array.isArray(requests)
+              ? requests.reduce((n, r) => n + (r?.events?.length ?? 0), 0)
+              : undefined
+          })
+        )),
     read: (stream, options) => self.read(stream, options).pipe(streamSpan("strata.read", onStream(stream))),
     readAll: (options) => self.readAll(options).pipe(streamSpan("strata.readAll", backend)),
     subscribe: (stream, options) =>
@@ -84,7 +109,12 @@ export const documentStore = (self: DocumentStoreShape): DocumentStoreShape => {
     ...self,
     get: (collection, id) => self.get(collection, id).pipe(span("strata.document.get", on(collection, id))),
     put: (collection, id, value, options) =>
-      self.put(collection, id, value, options).pipe(span("strata.document.put", on(collection, id))),
+      options?.events === undefined
+        ? self.put(collection, id, value, options).pipe(span("strata.document.put", on(collection, id)))
+        : withRequestsMetadata(options.events, (events) =>
+          self.put(collection, id, value, { ...options, events }).pipe(
+            span("strata.document.put", on(collection, id))
+          )),
     delete: (collection, id, options) =>
       self.delete(collection, id, options).pipe(span("strata.document.delete", on(collection, id))),
     find: (collection, query) => self.find(collection, query).pipe(streamSpan("strata.document.find", on(collection))),

@@ -267,3 +267,124 @@ describe("Aggregate", () => {
       assert.strictEqual((yield* store.streamInfo("account-8")).lastVersion, 0n)
     }).pipe(Effect.provide(MemoryStore.layer())))
 })
+
+type AccountCommand =
+  | { readonly _tag: "Deposit"; readonly amount: number }
+  | { readonly _tag: "Withdraw"; readonly amount: number }
+
+const makeDefinition = (snapshot?: Aggregate.SnapshotOptions<AccountState>) => {
+  const { counter, options } = makeAccount(snapshot)
+  const Account = Aggregate.make({
+    ...options,
+    category: "account",
+    decide: (command: AccountCommand, state: AccountState) =>
+      command._tag === "Deposit"
+        ? [Deposited.make({ amount: command.amount })]
+        : withdraw(command.amount)(state)
+  })
+  return { Account, counter }
+}
+
+describe("Aggregate.make", () => {
+  it.effect("names instance streams <category>-<id>, decides on them and loads them back", () =>
+    Effect.gen(function*() {
+      const { Account } = makeDefinition()
+      assert.strictEqual(Account.streamName("a-1"), "account-a-1")
+      assert.strictEqual(Account.idOf("account-a-1"), "a-1")
+      assert.strictEqual(Account.idOf("cart-1"), undefined)
+      assert.strictEqual(Account.idOf("account-"), undefined)
+      const first = yield* Account.decide("a-1", { _tag: "Deposit", amount: 100 })
+      const second = yield* Account.decide("a-1", { _tag: "Withdraw", amount: 30 })
+      assert.deepStrictEqual([first.version, second.state, second.version], [0n, { balance: 70 }, 1n])
+      const stored = yield* Stream.runCollect(AccountEvents.read("account-a-1"))
+      assert.deepStrictEqual(stored.map((d) => d.event), [
+        Deposited.make({ amount: 100 }),
+        Withdrawn.make({ amount: 30 })
+      ])
+      const loaded = yield* Account.load("a-1")
+      assert.deepStrictEqual([loaded.state, loaded.version], [{ balance: 70 }, 1n])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.effect("a rejected command appends nothing and fails with the decision's error", () =>
+    Effect.gen(function*() {
+      const { Account } = makeDefinition()
+      yield* Account.decide("a-2", { _tag: "Deposit", amount: 10 })
+      const error = yield* Effect.flip(Account.decide("a-2", { _tag: "Withdraw", amount: 30 }))
+      assert.deepStrictEqual(error, new InsufficientFunds({ balance: 10 }))
+      const store = yield* EventStore.EventStore
+      assert.strictEqual((yield* store.streamInfo("account-a-2")).lastVersion, 0n)
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("a command that loses a race decides again on the new state", () =>
+    Effect.gen(function*() {
+      const { Account } = makeDefinition()
+      yield* Account.decide("a-3", { _tag: "Deposit", amount: 50 })
+      const results = yield* Effect.forEach(
+        [1, 2],
+        () => Effect.result(Account.decide("a-3", { _tag: "Withdraw", amount: 30 })),
+        { concurrency: "unbounded" }
+      )
+      const refused = results.filter((r) => r._tag === "Failure")
+      assert.strictEqual(refused.length, 1, "one withdrawal is refused after re-reading the balance")
+      assert.deepStrictEqual((yield* Account.load("a-3")).state, { balance: 20 })
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.effect("uses its snapshot policy for load and decide", () =>
+    Effect.gen(function*() {
+      const { Account, counter } = makeDefinition({ schema: AccountState, every: 2 })
+      for (let i = 0; i < 3; i++) yield* Account.decide("a-4", { _tag: "Deposit", amount: 1 })
+      const store = yield* EventStore.EventStore
+      assert.isTrue(Option.isSome(yield* store.loadSnapshot("account-a-4")))
+      counter.evolved = 0
+      const loaded = yield* Account.load("a-4")
+      assert.deepStrictEqual([loaded.state, loaded.snapshotVersion], [{ balance: 3 }, 1n])
+      assert.strictEqual(counter.evolved, 1, "only the event after the snapshot is folded")
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.effect("an empty id is InvalidStreamName, not a stream named after the category", () =>
+    Effect.gen(function*() {
+      const { Account } = makeDefinition()
+      const error = yield* Effect.flip(Account.decide("", { _tag: "Deposit", amount: 1 }))
+      assert.strictEqual(error._tag, "InvalidStreamName")
+      assert.strictEqual((yield* Effect.flip(Account.load("")))._tag, "InvalidStreamName")
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it("refuses a category with '-' or that is not a stream name", () => {
+    const { options } = makeAccount()
+    const decide = () => []
+    assert.throws(() => Aggregate.make({ ...options, category: "bank-account", decide }), /contains "-"/)
+    assert.throws(() => Aggregate.make({ ...options, category: "", decide }), /not valid/)
+    assert.throws(() => Aggregate.make({ ...options, category: "$system", decide }), /not valid/)
+  })
+
+  it.effect("its filter and consumer handler select and decode exactly its own events", () =>
+    Effect.gen(function*() {
+      const { Account } = makeDefinition()
+      assert.deepStrictEqual(Account.filter, { categories: ["account"], types: ["Deposited", "Withdrawn"] })
+      const store = yield* EventStore.EventStore
+      yield* Account.decide("a-5", { _tag: "Deposit", amount: 5 })
+      // Same types in another category, and another type in this category: neither is selected.
+      yield* store.append("cart-1", [Event.make("Deposited", { amount: 1 })])
+      yield* store.append("account-a-5", [Event.make("Audited", {})])
+      yield* Account.decide("a-6", { _tag: "Deposit", amount: 6 })
+      const seen: Array<[string, number]> = []
+      const { filter, handler } = Account.consumer((decoded, id) =>
+        Effect.sync(() => seen.push([id, decoded.event.amount]))
+      )
+      yield* Stream.runForEach(store.readAll({ filter }), handler)
+      assert.deepStrictEqual(seen, [["a-5", 5], ["a-6", 6]])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.effect("events a command appends while handling an event carry its causation", () =>
+    Effect.gen(function*() {
+      const { Account } = makeDefinition()
+      const cause = { id: "0190a5d2-0000-7000-8000-000000000001", metadata: { correlationId: "c-1" } }
+      yield* Account.decide("a-7", { _tag: "Deposit", amount: 5 }, { metadata: { tenant: "t" } }).pipe(
+        Event.causedBy(cause)
+      )
+      const [event] = yield* Stream.runCollect(AccountEvents.read("account-a-7"))
+      assert.strictEqual(event.metadata.causationId, cause.id)
+      assert.strictEqual(event.metadata.correlationId, "c-1")
+      assert.strictEqual(event.metadata.tenant, "t")
+    }).pipe(Effect.provide(MemoryStore.layer())))
+})

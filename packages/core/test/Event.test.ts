@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Event } from "@strata/core"
+import { Event, EventStore, MemoryStore, Store } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
 
 const detail = (data: unknown) =>
   Effect.gen(function*() {
@@ -45,4 +46,52 @@ describe("Event.prepare", () => {
     const millis = ids.map((id) => parseInt(id.slice(0, 8) + id.slice(9, 13), 16))
     for (let i = 1; i < millis.length; i++) assert.isAtLeast(millis[i], millis[i - 1])
   })
+})
+
+describe("Event metadata from the context", () => {
+  const cause = { id: "0190a5d2-0000-7000-8000-000000000001" }
+
+  it.effect("metadata that is not a plain object is left for the store to refuse, not replaced", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const error = yield* Effect.flip(
+        store.append("cart-1", [{ type: "E", data: {}, metadata: new Date(0) as never }]).pipe(Event.causedBy(cause))
+      )
+      assert.strictEqual(error._tag, "InvalidEvent")
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.effect("a store with spans off still records the caller's span; a disabled tracer records none", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const span = yield* Effect.withSpan(
+        Effect.tap(Effect.currentSpan, () => store.append("cart-2", [Event.make("E", {})])),
+        "caller"
+      )
+      yield* Effect.withSpan(store.append("cart-3", [Event.make("E", {})]), "untraced").pipe(
+        Effect.withTracerEnabled(false)
+      )
+      const [traced] = yield* Stream.runCollect(store.read("cart-2"))
+      const [untraced] = yield* Stream.runCollect(store.read("cart-3"))
+      assert.deepStrictEqual(traced.metadata, { traceId: span.traceId, spanId: span.spanId })
+      assert.deepStrictEqual(untraced.metadata, {})
+    }).pipe(Effect.provide(Store.layer(MemoryStore.layer(), { spans: false }))))
+
+  it.effect("causedBy replaces an outer cause; correlatedWith keeps the cause", () =>
+    Effect.gen(function*() {
+      const inner = { id: "0190a5d2-0000-7000-8000-000000000002", metadata: { correlationId: "c-2" } }
+      const seen = yield* Effect.flatMap(
+        Effect.flatMap(Effect.service(Event.CurrentCausation), (outer) =>
+          Effect.map(
+            Effect.service(Event.CurrentCausation).pipe(Event.causedBy(inner)),
+            (nested) => [outer, nested]
+          )),
+        (pair) =>
+          Effect.map(Effect.service(Event.CurrentCausation).pipe(Event.correlatedWith("r-1")), (c) => [...pair, c])
+      ).pipe(Event.causedBy(cause))
+      assert.deepStrictEqual(seen, [
+        { causationId: cause.id, correlationId: cause.id },
+        { causationId: inner.id, correlationId: "c-2" },
+        { causationId: cause.id, correlationId: "r-1" }
+      ])
+    }))
 })
