@@ -37,6 +37,7 @@ import { retentionSuite } from "./retentionSuite.ts"
 import { sizeSuite } from "./sizeSuite.ts"
 import { snapshotSuite } from "./snapshotSuite.ts"
 import { subscribeSuite } from "./subscribeSuite.ts"
+import { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 import { type ConformanceIt, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
 
 export { appendSuite } from "./appendSuite.ts"
@@ -55,6 +56,7 @@ export { retentionSuite } from "./retentionSuite.ts"
 export { sizeSuite } from "./sizeSuite.ts"
 export { snapshotSuite } from "./snapshotSuite.ts"
 export { subscribeSuite } from "./subscribeSuite.ts"
+export { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 export type { ConformanceIt, ResolvedOptions, Services, SuiteOptions } from "./SuiteOptions.ts"
 
 /**
@@ -77,7 +79,8 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   documentQuerySuite,
   inputSuite,
   sizeSuite,
-  consumerSuite
+  consumerSuite,
+  supervisedConsumerSuite
 ]
 
 /**
