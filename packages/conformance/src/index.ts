@@ -37,8 +37,8 @@ import { retentionSuite } from "./retentionSuite.ts"
 import { sizeSuite } from "./sizeSuite.ts"
 import { snapshotSuite } from "./snapshotSuite.ts"
 import { subscribeSuite } from "./subscribeSuite.ts"
-import { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 import { type ConformanceIt, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
+import { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 
 export { appendSuite } from "./appendSuite.ts"
 export { concurrencySuite } from "./concurrencySuite.ts"
@@ -56,8 +56,8 @@ export { retentionSuite } from "./retentionSuite.ts"
 export { sizeSuite } from "./sizeSuite.ts"
 export { snapshotSuite } from "./snapshotSuite.ts"
 export { subscribeSuite } from "./subscribeSuite.ts"
-export { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 export type { ConformanceIt, ResolvedOptions, Services, SuiteOptions } from "./SuiteOptions.ts"
+export { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 
 /**
  * Every topic of the suite, in the order `suite` registers them.

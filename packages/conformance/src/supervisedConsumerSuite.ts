@@ -39,7 +39,10 @@ export const supervisedConsumerSuite = (it: ConformanceIt, options?: SuiteOption
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
         const n = names()
-        const results = yield* Effect.forEach([0, 1, 2], (i) => store.append(n.stream(), [Event.make(n.type("E"), { i })]))
+        const results = yield* Effect.forEach(
+          [0, 1, 2],
+          (i) => store.append(n.stream(), [Event.make(n.type("E"), { i })])
+        )
         const handled: Array<number> = []
         let failures = 0
         const consumer = yield* Consumer.make(n.checkpoint(), {

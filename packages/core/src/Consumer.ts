@@ -141,7 +141,6 @@ export interface ConsumerOptions<X, R> {
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
 }
 
-
 // The one consuming loop `run` and the supervised consumer share: load the checkpoint (through the
 // `Checkpoints` in context when the attempt starts, so a fenced store provided around an attempt is
 // the one used), subscribe just after it, handle each batch and commit.
@@ -178,7 +177,9 @@ const consume = <E, R>(loop: Loop<E, R>): Stream.Stream<number, E | CheckpointEr
         position,
         Effect.forEach(events, loop.handle, { discard: true })
       )
-      return loop.onCommit === undefined ? committed : Effect.tap(committed, () => loop.onCommit!(position, events.length))
+      return loop.onCommit === undefined
+        ? committed
+        : Effect.tap(committed, () => loop.onCommit!(position, events.length))
     }
     return Stream.mapArrayEffect(established.events, (events) =>
       Effect.gen(function*() {
@@ -528,12 +529,15 @@ const showEvent = (event: FailedEvent) =>
 
 // Steps a schedule by hand: the delay before the next attempt, or none when it has ended.
 const stepper = (schedule: Schedule.Schedule<unknown, unknown>) =>
-  Effect.map(Schedule.toStep(schedule), (step) => (input: unknown) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      step(now, input).pipe(
-        Effect.map(([, delay]) => Option.some(delay)),
-        Pull.catchDone(() => Effect.succeed(Option.none<Duration.Duration>()))
-      )))
+  Effect.map(
+    Schedule.toStep(schedule),
+    (step) => (input: unknown) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        step(now, input).pipe(
+          Effect.map(([, delay]) => Option.some(delay)),
+          Pull.catchDone(() => Effect.succeed(Option.none<Duration.Duration>()))
+        ))
+  )
 
 /**
  * Starts a supervised consumer in the current scope and returns its handle; closing the scope stops it.
@@ -626,7 +630,9 @@ export const make = <X, R>(
         Stream.filter((status) => passed(target)(status) || terminal(status)),
         Stream.runHead,
         Effect.flatMap((status) =>
-          status._tag === "Some" && !passed(target)(status.value) ? Effect.fail(stoppedError(status.value)) : Effect.void
+          status._tag === "Some" && !passed(target)(status.value)
+            ? Effect.fail(stoppedError(status.value))
+            : Effect.void
         )
       )
     // The last event up to `target` the consumer must handle, once `target` is visible (PostgreSQL's
@@ -689,7 +695,9 @@ export const make = <X, R>(
         position: covered === undefined ? status.position : covered
       })).pipe(
         Effect.andThen(Effect.logInfo(
-          `Strata: consumer ${name} subscribed ${covered === undefined ? "from the start" : `after position ${covered}`}`
+          `Strata: consumer ${name} subscribed ${
+            covered === undefined ? "from the start" : `after position ${covered}`
+          }`
         )),
         annotate
       )
@@ -714,9 +722,10 @@ export const make = <X, R>(
         yield* Metric.update(Metric.withAttributes(eventsHandledTotal, attributes), handled - parked)
         if (parked > 0) {
           yield* Metric.update(Metric.withAttributes(parkedTotal, attributes), parked)
-          yield* Effect.logWarning(`Strata: consumer ${name} parked ${parked} event(s) up to position ${position}`).pipe(
-            annotate
-          )
+          yield* Effect.logWarning(`Strata: consumer ${name} parked ${parked} event(s) up to position ${position}`)
+            .pipe(
+              annotate
+            )
         }
       })
 
@@ -729,14 +738,14 @@ export const make = <X, R>(
       const now = yield* Clock.currentTimeMillis
       const status = yield* SubscriptionRef.get(ref)
       if (status.state !== "catching-up" && status.state !== "starting") return
-      yield* update((s) => ({ ...s, state: "live" }))
-      yield* Metric.update(Metric.withAttributes(lagEvents, attributes), 0)
-      yield* Metric.update(Metric.withAttributes(lagSeconds, attributes), 0)
       yield* Effect.logInfo(
         `Strata: consumer ${name} caught up at position ${status.position ?? "start"} in ${
           Duration.format(Duration.millis(now - started))
         }`
       ).pipe(annotate)
+      yield* Metric.update(Metric.withAttributes(lagEvents, attributes), 0)
+      yield* Metric.update(Metric.withAttributes(lagSeconds, attributes), 0)
+      yield* update((s) => ({ ...s, state: "live" }))
     }).pipe(Effect.ignore)
 
     const initial = { value: options.from ?? ("start" as SubscribeFrom) }
@@ -773,7 +782,13 @@ export const make = <X, R>(
         return { error, message: describe(error), event, attempts: transient ? 1 : failing!.count, transient }
       }
       const error = Cause.squash(cause)
-      return { error, message: describe(error), event: undefined, attempts: 1, transient: StoreError.isRetryable(error) }
+      return {
+        error,
+        message: describe(error),
+        event: undefined,
+        attempts: 1,
+        transient: StoreError.isRetryable(error)
+      }
     }
 
     // The supervisor: runs attempts, restarting failed ones on their schedule, parking poison events.
@@ -910,7 +925,9 @@ export const make = <X, R>(
           )
         )
         yield* refreshParked.pipe(Effect.ignore)
-        yield* Effect.logInfo(`Strata: consumer ${name} replayed parked ${showEvent(failedEvent(event))}`).pipe(annotate)
+        yield* Effect.logInfo(`Strata: consumer ${name} replayed parked ${showEvent(failedEvent(event))}`).pipe(
+          annotate
+        )
       }).pipe(
         Effect.provide(context),
         Effect.withSpan("Consumer.replay", { attributes: { "strata.consumer": name } })
