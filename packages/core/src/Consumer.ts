@@ -667,17 +667,18 @@ export const make = <X, R>(
       Effect.suspend((): Effect.Effect<void, HandlerFailure | ParkedEvents.ParkedEventsError, R> => {
         const poison = toPark.get(event.position)
         if (poison !== undefined) {
-          return parkedStore.park({
-            consumer: name,
-            position: event.position,
-            stream: event.stream,
-            version: event.version,
-            eventId: event.id,
-            eventType: event.type,
-            error: poison.error,
-            attempts: poison.attempts,
-            parkedAt: new Date()
-          })
+          return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            parkedStore.park({
+              consumer: name,
+              position: event.position,
+              stream: event.stream,
+              version: event.version,
+              eventId: event.id,
+              eventType: event.type,
+              error: poison.error,
+              attempts: poison.attempts,
+              parkedAt: new Date(now)
+            }))
         }
         return options.handler(event).pipe(
           Effect.catchCause((cause): Effect.Effect<never, HandlerFailure> =>

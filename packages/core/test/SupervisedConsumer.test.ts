@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/testing/TestClock"
 
 const appendEach = (stream: string, count: number) =>
   Effect.flatMap(EventStore.EventStore, (store) =>
@@ -202,5 +203,25 @@ describe("Consumer (supervised)", () => {
       const [next] = yield* appendEach("order-2", 1)
       yield* consumer.waitFor(next.position)
       assert.deepStrictEqual(handled, [next.position])
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer())))
+})
+
+describe("Consumer (supervised, TestClock)", () => {
+  it.effect("waits out the default restart backoff before the next attempt", () =>
+    Effect.gen(function*() {
+      const [first] = yield* appendEach("order-1", 1)
+      let calls = 0
+      const consumer = yield* Consumer.make("backoff", {
+        handler: () => Effect.suspend(() => ++calls === 1 ? Effect.fail(new Error("once")) : Effect.void)
+      })
+      const restarting = yield* reaches(consumer, "restarting")
+      assert.strictEqual(restarting.failure?.message, "once")
+      assert.strictEqual(calls, 1)
+      // Consumer.defaultRestartSchedule waits 200 ms before the first restart.
+      yield* TestClock.adjust("199 millis")
+      assert.strictEqual(calls, 1)
+      yield* TestClock.adjust("1 millis")
+      yield* consumer.waitFor(first.position)
+      assert.strictEqual(calls, 2)
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer())))
 })
