@@ -767,6 +767,8 @@ export const make = <X, R>(
         onStart,
         onCommit
       }))
+      // A subscription never ends by itself; if one does, it is a failure like any other.
+      return yield* Effect.die(new Error("the subscription ended"))
     }))
 
     const classify = (cause: Cause.Cause<unknown>): ConsumerFailure => {
@@ -801,7 +803,7 @@ export const make = <X, R>(
       while (true) {
         progressed = false
         const exit = yield* Effect.exit(attempt)
-        if (exit._tag === "Success") continue
+        if (exit._tag === "Success") continue // unreachable: an attempt only ends by failing
         if (progressed) {
           restart = yield* stepper(options.restart ?? defaultRestartSchedule)
           outage = yield* stepper(options.outage ?? defaultOutageSchedule)
