@@ -13,14 +13,23 @@
  * handlers idempotent, or provide a transactional {@link Checkpoints} store (see there) for
  * exactly-once.
  *
+ * {@link make} and {@link layer} run the same loop supervised: each failure logged with the event it
+ * failed on and restarted on a Schedule (store outages always), poison events parked after
+ * `parkAfter` failures (stored by the backend's `ParkedEvents`; list, replay, discard), a status,
+ * `waitFor(position)` / `caughtUp`, lag metrics and catch-up progress logs. Programs find a consumer
+ * started with {@link layer} through the {@link Consumers} registry ({@link get}).
+ *
  * One running instance per name: two instances with the same name both handle every event.
  *
  * @example
- * const projector = Consumer.run("cart-totals", {
+ * const Projections = Consumer.layer("cart-totals", {
  *   filter: EventCodec.filter(CartEvents),
- *   handler: CartEvents.handler((decoded) => updateTotals(decoded.event))
+ *   handler: CartEvents.handler((decoded) => updateTotals(decoded.event)),
+ *   parkAfter: 5
  * })
- * yield* Effect.forkScoped(projector)
+ * // in the program:
+ * const totals = yield* Consumer.get("cart-totals")
+ * yield* totals.waitFor(position)
  *
  * @since 0.1.0
  */
