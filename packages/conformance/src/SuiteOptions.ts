@@ -45,6 +45,12 @@ export interface SuiteOptions {
    * layer provides a transactional `Consumer.Checkpoints`). Default true; D1 has no transactions.
    */
   readonly transactionalCheckpoints?: boolean | undefined
+  /**
+   * Whether the backend layer provides a `ParkedEvents` store, so supervised consumers can park poison
+   * events. Default true. When false the suite checks that a consumer with `parkAfter` refuses to
+   * start with `Unsupported`.
+   */
+  readonly supportsParking?: boolean | undefined
   /** Fibers appending at once in the concurrency tests. Default 8. */
   readonly writers?: number | undefined
   /** Appends per fiber in the concurrency tests. Default 25. */
@@ -89,6 +95,7 @@ export interface ResolvedOptions {
   readonly maxInteger: bigint
   readonly largeAppendEvents: number
   readonly transactionalCheckpoints: boolean
+  readonly supportsParking: boolean
   readonly writers: number
   readonly appendsPerWriter: number
   readonly pollInterval: Duration.Input
@@ -113,6 +120,7 @@ export const resolve = (options: SuiteOptions | undefined): ResolvedOptions => (
   maxInteger: options?.maxInteger ?? 9_223_372_036_854_775_807n,
   largeAppendEvents: options?.largeAppendEvents ?? 8_000,
   transactionalCheckpoints: options?.transactionalCheckpoints ?? true,
+  supportsParking: options?.supportsParking ?? true,
   writers: options?.writers ?? 8,
   appendsPerWriter: options?.appendsPerWriter ?? 25,
   pollInterval: options?.pollInterval ?? "500 millis",

@@ -9,7 +9,6 @@ import { assert, describe } from "@effect/vitest"
 import { Consumer, DocumentStore, Event, EventStore } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { names } from "./internal/fixtures.ts"
@@ -52,17 +51,13 @@ export const consumerSuite = (it: ConformanceIt, options?: SuiteOptions): void =
         const n = names()
         const collection = DocumentStore.collection(n.collection(), Schema.Unknown)
         const { position } = yield* store.append(n.stream(), [Event.make(n.type("E"), { i: 0 })])
-        const fiber = yield* Effect.forkChild(
-          Consumer.run(n.checkpoint(), {
-            filter: { categories: [n.category] },
-            handler: () => Effect.asVoid(docs.put(collection, "seen", { ok: true }))
-          })
+        yield* Consumer.make(n.checkpoint(), {
+          filter: { categories: [n.category] },
+          handler: () => Effect.asVoid(docs.put(collection, "seen", { ok: true }))
+        }).pipe(
+          Effect.tap((consumer) => consumer.waitFor(position)),
+          Effect.scoped
         )
-        for (let i = 0; i < 500; i++) {
-          if (Option.isSome(yield* store.loadCheckpoint(n.checkpoint()))) break
-          yield* Effect.sleep("10 millis")
-        }
-        yield* Fiber.interrupt(fiber)
         assert.deepStrictEqual(yield* store.loadCheckpoint(n.checkpoint()), Option.some(position))
         assert.isTrue(Option.isSome(yield* docs.get(collection, "seen")))
       }))

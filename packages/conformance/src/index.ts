@@ -39,6 +39,7 @@ import { sizeSuite } from "./sizeSuite.ts"
 import { snapshotSuite } from "./snapshotSuite.ts"
 import { subscribeSuite } from "./subscribeSuite.ts"
 import { type ConformanceIt, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
+import { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 
 export { appendSuite } from "./appendSuite.ts"
 export { concurrencySuite } from "./concurrencySuite.ts"
@@ -58,6 +59,7 @@ export { sizeSuite } from "./sizeSuite.ts"
 export { snapshotSuite } from "./snapshotSuite.ts"
 export { subscribeSuite } from "./subscribeSuite.ts"
 export type { ConformanceIt, ResolvedOptions, Services, SuiteOptions } from "./SuiteOptions.ts"
+export { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 
 /**
  * Every topic of the suite, in the order `suite` registers them.
@@ -80,7 +82,8 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   inputSuite,
   sizeSuite,
   consumerSuite,
-  metadataSuite
+  metadataSuite,
+  supervisedConsumerSuite
 ]
 
 /**

@@ -18,6 +18,7 @@ import { EventStore } from "./EventStore.ts"
 import * as Documents from "./internal/memory/documents.ts"
 import * as Events from "./internal/memory/events.ts"
 import * as State from "./internal/memory/state.ts"
+import * as ParkedEvents from "./ParkedEvents.ts"
 
 /**
  * @category models
@@ -47,7 +48,8 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
 })
 
 /**
- * An in-memory EventStore and DocumentStore, sharing one state.
+ * An in-memory EventStore and DocumentStore, sharing one state, with transactional consumer
+ * checkpoints and a parked-events store.
  *
  * @category layers
  * @since 0.1.0
@@ -57,7 +59,8 @@ export const layer = (options?: MemoryStoreOptions): Layer.Layer<EventStore | Do
     Effect.map(make(options), ({ documentStore, eventStore }) =>
       Context.make(EventStore, eventStore).pipe(
         Context.add(DocumentStore, documentStore),
-        Context.add(Consumer.Checkpoints, checkpoints)
+        Context.add(Consumer.Checkpoints, checkpoints),
+        Context.add(ParkedEvents.ParkedEvents, ParkedEvents.makeMemory())
       ))
   )
 

@@ -84,6 +84,18 @@ export interface KurrentEvents {
     stream: string,
     options: { readonly from?: bigint | undefined; readonly backwards?: boolean; readonly limit?: number | undefined }
   ) => Stream.Stream<ResolvedEvent, StoreError.StreamDeleted | StoreError.StoreUnavailable>
+  /** Writes the one event of a Strata-owned `$strata-...` stream (capped at one event). */
+  readonly writeOwned: (
+    operation: string,
+    target: string,
+    type: string,
+    data: unknown
+  ) => Effect.Effect<void, StoreError.StoreUnavailable>
+  /** Reads the one event of a Strata-owned stream, if any. */
+  readonly readOwned: (
+    operation: string,
+    target: string
+  ) => Effect.Effect<{ readonly type: string; readonly data: unknown } | undefined, StoreError.StoreUnavailable>
 }
 
 /**
@@ -850,7 +862,7 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
   const scanAll: KurrentEvents["scanAll"] = (operation, filter) =>
     readAllRaw(operation, { backwards: false, from: undefined, filter })
 
-  return { eventStore, appendPlan, appendPlans, readRaw, scanAll }
+  return { eventStore, appendPlan, appendPlans, readRaw, scanAll, writeOwned, readOwned }
 }
 
 /** Strata never writes `$` streams or `$` types to user streams: those are KurrentDB's (`$metadata`, `$streamDeleted`) or Strata's own. */

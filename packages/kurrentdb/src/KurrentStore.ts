@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { DocumentStore, EventStore, type StoreError } from "@strata/core"
+import { DocumentStore, EventStore, ParkedEvents, type StoreError } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -28,6 +28,7 @@ import * as Redacted from "effect/Redacted"
 import * as KurrentClient from "./KurrentClient.ts"
 import * as KurrentDocuments from "./KurrentDocuments.ts"
 import * as KurrentEvents from "./KurrentEvents.ts"
+import * as KurrentParkedEvents from "./KurrentParkedEvents.ts"
 
 /**
  * Where to connect, and the limits of both stores.
@@ -58,7 +59,8 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
   const documentStore = DocumentStore.DocumentStore.of(
     Tracing.documentStore(KurrentDocuments.make(events, { maxDocumentBytes: options.maxDocumentBytes }))
   )
-  return { eventStore, documentStore, endpoint: client.endpoint }
+  const parkedEvents = KurrentParkedEvents.make(events)
+  return { eventStore, documentStore, parkedEvents, endpoint: client.endpoint }
 })
 
 /**
@@ -71,8 +73,11 @@ export const layer = (
   options: KurrentStoreOptions
 ): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, StoreError.StoreUnavailable> =>
   Layer.effectContext(
-    Effect.map(make(options), ({ documentStore, eventStore }) =>
-      Context.make(EventStore.EventStore, eventStore).pipe(Context.add(DocumentStore.DocumentStore, documentStore)))
+    Effect.map(make(options), ({ documentStore, eventStore, parkedEvents }) =>
+      Context.make(EventStore.EventStore, eventStore).pipe(
+        Context.add(DocumentStore.DocumentStore, documentStore),
+        Context.add(ParkedEvents.ParkedEvents, parkedEvents)
+      ))
   )
 
 /**

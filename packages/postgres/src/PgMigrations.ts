@@ -242,5 +242,25 @@ $$`,
       // only the sequence; ALTER TABLE would hold an exclusive lock on strata_events.
       "ALTER SEQUENCE strata_events_position_seq MAXVALUE 281474976710655"
     ]
+  },
+  {
+    id: 6,
+    name: "parked_events",
+    statements: [
+      // Poison events a supervised consumer set aside (Consumer parkAfter), until replayed or discarded.
+      // The event's data stays in strata_events; a replay reads it back by position.
+      `CREATE TABLE strata_parked_events (
+  consumer text NOT NULL,
+  position bigint NOT NULL,
+  stream text NOT NULL,
+  version bigint NOT NULL,
+  event_id text NOT NULL,
+  type text NOT NULL,
+  error text NOT NULL,
+  attempts integer NOT NULL,
+  parked_at timestamptz NOT NULL,
+  PRIMARY KEY (consumer, position)
+)`
+    ]
   }
 ]

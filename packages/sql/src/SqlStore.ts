@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Consumer, DocumentStore, Event, EventStore } from "@strata/core"
+import { Consumer, DocumentStore, Event, EventStore, ParkedEvents } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -31,6 +31,7 @@ import * as Reads from "./internal/reads.ts"
 import * as Snapshots from "./internal/snapshots.ts"
 import * as Streams from "./internal/streams.ts"
 import * as Migrator from "./Migrator.ts"
+import * as SqlParkedEvents from "./SqlParkedEvents.ts"
 import * as Startup from "./Startup.ts"
 
 /**
@@ -146,7 +147,9 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
 }
 
 /**
- * Both stores over the SqlClient in context, after applying migrations (unless `migrate: false`).
+ * Both stores over the SqlClient in context, after applying migrations (unless `migrate: false`), with
+ * the parked-events store of supervised consumers (`SqlParkedEvents`) and, where the dialect writes in
+ * transactions, transactional consumer checkpoints.
  *
  * @example
  * ```ts
@@ -172,7 +175,8 @@ export const layer = <R = never>(
     const store = yield* make(options)
     if (options.onStart !== undefined) yield* options.onStart(store)
     const context = Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
-      Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore))
+      Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore)),
+      Context.add(ParkedEvents.ParkedEvents, SqlParkedEvents.make(sql, options.dialect))
     )
     return (options.transactionalCheckpoints ?? options.dialect.write._tag === "Transactional")
       ? Context.add(context, Consumer.Checkpoints, Checkpoints.transactional(sql))

@@ -68,5 +68,25 @@ export const migrations: ReadonlyArray<Migration> = [
       // aborts the whole batch, and a successful batch deletes its 1s again. Always empty at rest.
       "CREATE TABLE strata_guard (ok INTEGER NOT NULL CHECK (ok = 1))"
     ]
+  },
+  {
+    id: 4,
+    name: "parked_events",
+    statements: [
+      // Poison events a supervised consumer set aside (Consumer parkAfter), until replayed or discarded.
+      // The event's data stays in strata_events; a replay reads it back by position.
+      `CREATE TABLE strata_parked_events (
+  consumer TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  stream TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  error TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  parked_at INTEGER NOT NULL,
+  PRIMARY KEY (consumer, position)
+)`
+    ]
   }
 ]

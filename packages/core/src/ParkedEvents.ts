@@ -1,0 +1,167 @@
+/**
+ * Where supervised consumers park poison events: an event whose handler failed too often is set
+ * aside here, with the error, so the consumer can move on; it stays until it is replayed or discarded
+ * (`Consumer.make(...).replay` / `.discard`).
+ *
+ * The algorithm (counting failures, parking, replaying) lives once in `Consumer`; this module is only
+ * the storage, a small service in the shape of effect's `PersistedQueueStore`: {@link makeMemory} here,
+ * a table on the SQL backends (`@strata/sql`, the `strata_parked_events` table), which every backend
+ * layer provides. Without one, the {@link ParkedEvents} reference fails with `Unsupported`, so a
+ * consumer configured to park refuses to start instead of losing events.
+ *
+ * An entry names the event (stream, version, position, id, type); its data stays in the log, where
+ * a replay reads it back.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Journal from "./internal/memory/state.ts"
+import { InvalidArgument, type StoreUnavailable, Unsupported } from "./StoreError.ts"
+
+/**
+ * One parked event of one consumer.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ParkedEvent {
+  readonly consumer: string
+  readonly position: bigint
+  readonly stream: string
+  readonly version: bigint
+  readonly eventId: string
+  readonly eventType: string
+  /** The last failure, as text (its message, or its tag). */
+  readonly error: string
+  /** How many times the handler failed on it (replays included). */
+  readonly attempts: number
+  readonly parkedAt: Date
+}
+
+/**
+ * Errors of the parked-events store.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type ParkedEventsError = InvalidArgument | StoreUnavailable | Unsupported
+
+/**
+ * The storage of parked events.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ParkedEventStore {
+  /** Parks an event, or replaces the entry at the same `(consumer, position)`. */
+  readonly park: (entry: ParkedEvent) => Effect.Effect<void, ParkedEventsError>
+  /** A consumer's parked events, by position. */
+  readonly list: (consumer: string) => Effect.Effect<ReadonlyArray<ParkedEvent>, ParkedEventsError>
+  readonly count: (consumer: string) => Effect.Effect<number, ParkedEventsError>
+  /** Removes an entry; false when there was none. */
+  readonly remove: (consumer: string, position: bigint) => Effect.Effect<boolean, ParkedEventsError>
+  /**
+   * Runs `work` (the handler replaying the event) and removes the entry, in one transaction where the
+   * backend has them (so a replayed projection write and the removal commit together), else one after
+   * the other. Fails with `InvalidArgument` when nothing is parked there.
+   */
+  readonly settle: <A, X, R>(
+    consumer: string,
+    position: bigint,
+    work: Effect.Effect<A, X, R>
+  ) => Effect.Effect<A, X | ParkedEventsError, R>
+}
+
+/**
+ * A store that refuses every operation with `Unsupported`: the default, for backends that keep no
+ * parked events.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const unsupported = (backend: string, detail = "this backend keeps no parked events"): ParkedEventStore => {
+  const refuse = (operation: string) =>
+    Effect.fail(
+      new Unsupported({
+        operation: `ParkedEvents.${operation}`,
+        backend,
+        detail: `${detail}; run the consumer without parkAfter, or provide a ParkedEvents store`
+      })
+    )
+  return {
+    park: () => refuse("park"),
+    list: () => refuse("list"),
+    count: () => refuse("count"),
+    remove: () => refuse("remove"),
+    settle: () => refuse("settle")
+  }
+}
+
+/**
+ * The parked-events store consumers use. Every Strata backend layer provides one (memory and the SQL
+ * backends); the default refuses with `Unsupported`.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export const ParkedEvents: Context.Reference<ParkedEventStore> = Context.Reference<ParkedEventStore>(
+  "@strata/core/ParkedEvents",
+  { defaultValue: () => unsupported("default") }
+)
+
+/**
+ * The error a store returns when `settle` finds nothing parked.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const notParked = (consumer: string, position: bigint): InvalidArgument =>
+  new InvalidArgument({
+    operation: "ParkedEvents.settle",
+    detail: `consumer ${JSON.stringify(consumer)} has no parked event at position ${position}`
+  })
+
+/**
+ * An in-memory store. Inside a memory unit of work (a consumer batch on `MemoryStore`), its writes
+ * are undone with the batch, as on the SQL backends.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeMemory = (): ParkedEventStore => {
+  const entries = new Map<string, Map<bigint, ParkedEvent>>()
+  const of = (consumer: string) => {
+    let map = entries.get(consumer)
+    if (map === undefined) entries.set(consumer, map = new Map())
+    return map
+  }
+  // Records how to undo a write when it runs inside a memory unit of work.
+  const write = (consumer: string, position: bigint, next: ParkedEvent | undefined) =>
+    Effect.map(Journal.Journal, (journal) => {
+      const map = of(consumer)
+      const before = map.get(position)
+      if (next === undefined) map.delete(position)
+      else map.set(position, next)
+      journal?.push(() => {
+        if (before === undefined) map.delete(position)
+        else map.set(position, before)
+      })
+      return before !== undefined
+    })
+  return {
+    park: (entry) => Effect.asVoid(write(entry.consumer, entry.position, entry)),
+    list: (consumer) =>
+      Effect.sync(() => [...of(consumer).values()].sort((a, b) => (a.position < b.position ? -1 : 1))),
+    count: (consumer) => Effect.sync(() => of(consumer).size),
+    remove: (consumer, position) => write(consumer, position, undefined),
+    settle: <A, X, R>(consumer: string, position: bigint, work: Effect.Effect<A, X, R>) =>
+      Journal.unitOfWork(
+        Effect.suspend((): Effect.Effect<A, X | InvalidArgument, R> =>
+          of(consumer).has(position)
+            ? Effect.tap(work, () => write(consumer, position, undefined))
+            : Effect.fail(notParked(consumer, position))
+        )
+      )
+  }
+}
