@@ -10,5 +10,6 @@ export default [
   "packages/kurrentdb",
   "packages/kurrentdb-emulator",
   "packages/strata",
+  "packages/cli",
   "examples"
 ]
