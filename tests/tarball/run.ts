@@ -188,10 +188,16 @@ if (!fs.existsSync(path.join(project, "quickstart-v22.db"))) throw new Error("ST
 // ---- 3b. the `strata` command from @strata/cli, through npx, on what the quick start wrote ----
 for (const node of nodes) {
   // The bin's `#!/usr/bin/env node` takes the first node on the PATH: make it this one.
-  const env = { ...process.env, NODE_OPTIONS: "", PATH: `${path.dirname(node.bin)}${path.delimiter}${process.env.PATH}` }
+  const env = {
+    ...process.env,
+    NODE_OPTIONS: "",
+    PATH: `${path.dirname(node.bin)}${path.delimiter}${process.env.PATH}`
+  }
   const help = run("npx", ["--no-install", "strata", "--help"], { cwd: project, env })
   for (const command of ["migrate", "tail", "stats", "export", "import", "copy"]) {
-    if (!new RegExp(`^  ${command} `, "m").test(help)) throw new Error(`npx strata --help lists no ${command}:\n${help}`)
+    if (!new RegExp(`^  ${command} `, "m").test(help)) {
+      throw new Error(`npx strata --help lists no ${command}:\n${help}`)
+    }
   }
   const stats = run("npx", ["--no-install", "strata", "stats", "--url", `sqlite:./quickstart-${node.major}db`], {
     cwd: project,

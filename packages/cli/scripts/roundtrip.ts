@@ -66,23 +66,25 @@ for (let i = 0; i < count; i++) {
   const stream = `account-${(i * 7919) % 1000}`
   const version = next.get(stream) ?? 0
   next.set(stream, version + 1)
-  out.write(JSON.stringify({
-    stream,
-    version: String(version),
-    id: Event.makeEventId(),
-    type: ["Deposited", "Withdrawn", "Renamed"][i % 3],
-    ...(i % 5 === 0 ? { schemaVersion: 2 } : {}),
-    time: new Date().toISOString(),
-    data: {
-      amount: i * 0.1,
-      currency: "EUR",
-      note: `payment ${i} — ünïcødé ✓ ${crypto.randomBytes(40).toString("base64")}`,
-      lines: [{ sku: `sku-${i % 97}`, qty: i % 5, big: 2 ** 53 - i }, null, true],
-      zero: 0,
-      exp: 1e21
-    },
-    metadata: { correlationId: crypto.randomUUID(), ...(i % 5 === 0 ? { schemaVersion: 2 } : {}) }
-  }) + "\n")
+  out.write(
+    JSON.stringify({
+      stream,
+      version: String(version),
+      id: Event.makeEventId(),
+      type: ["Deposited", "Withdrawn", "Renamed"][i % 3],
+      ...(i % 5 === 0 ? { schemaVersion: 2 } : {}),
+      time: new Date().toISOString(),
+      data: {
+        amount: i * 0.1,
+        currency: "EUR",
+        note: `payment ${i} — ünïcødé ✓ ${crypto.randomBytes(40).toString("base64")}`,
+        lines: [{ sku: `sku-${i % 97}`, qty: i % 5, big: 2 ** 53 - i }, null, true],
+        zero: 0,
+        exp: 1e21
+      },
+      metadata: { correlationId: crypto.randomUUID(), ...(i % 5 === 0 ? { schemaVersion: 2 } : {}) }
+    }) + "\n"
+  )
 }
 await new Promise((resolve) => out.end(resolve))
 console.log(`${count.toLocaleString("en-US")} events, ${(fs.statSync(source).size / 1e6).toFixed(1)} MB of NDJSON`)
@@ -109,7 +111,9 @@ try {
       throw new Error(`row ${i} differs:\n${JSON.stringify(left[i])}\n${JSON.stringify(right[i])}`)
     }
   }
-  console.log(`byte-identical: ${left.length.toLocaleString("en-US")} rows (ids, streams, versions, types, data, metadata)`)
+  console.log(
+    `byte-identical: ${left.length.toLocaleString("en-US")} rows (ids, streams, versions, types, data, metadata)`
+  )
 } finally {
   psql(admin, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
   fs.rmSync(dir, { recursive: true, force: true })

@@ -5,9 +5,9 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import { CliError, Command } from "effect/cli"
 import * as Exit from "effect/Exit"
 import * as Runtime from "effect/Runtime"
-import { CliError, Command } from "effect/cli"
 import * as Consumers from "./commands/Consumers.ts"
 import * as Copy from "./commands/Copy.ts"
 import * as Export from "./commands/Export.ts"

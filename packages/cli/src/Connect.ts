@@ -6,12 +6,12 @@
  */
 import { EventStore, StoreAdmin } from "@strata/core"
 import { Strata } from "@strata/strata"
+import { Flag } from "effect/cli"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
-import { Flag } from "effect/cli"
 
 /**
  * `--url URL`, falling back to `STRATA_URL`. Read as `Redacted`: never printed.
@@ -20,7 +20,9 @@ import { Flag } from "effect/cli"
  * @since 0.1.0
  */
 export const url = Flag.Redacted("url").pipe(
-  Flag.withDescription("the store: memory:, sqlite:FILE, postgres://user:password@host/db, kurrentdb://... (default: $STRATA_URL)"),
+  Flag.withDescription(
+    "the store: memory:, sqlite:FILE, postgres://user:password@host/db, kurrentdb://... (default: $STRATA_URL)"
+  ),
   Flag.withFallbackConfig(Config.Redacted("STRATA_URL"))
 )
 

@@ -20,9 +20,9 @@ import {
   eventFile,
   parseExport,
   type Result,
+  type RunOptions,
   start,
   strata as run,
-  type RunOptions,
   tempDir,
   waitFor
 } from "./utils.ts"
@@ -127,7 +127,14 @@ const suite = (backend: Backend) =>
       const head = BigInt(
         JSON.parse((await strata(["stats", "--json", ...url()])).stdout).head ?? "0"
       )
-      const to = await strata(["consumers", "reset", "projector", "--to", String(head > 10n ? head - 10n : 0n), ...url()])
+      const to = await strata([
+        "consumers",
+        "reset",
+        "projector",
+        "--to",
+        String(head > 10n ? head - 10n : 0n),
+        ...url()
+      ])
       assert.strictEqual(to.code, 0, to.stderr)
       if (backend.durable) {
         const list = await strata(["consumers", "list", ...url()])
@@ -155,7 +162,10 @@ const suite = (backend: Backend) =>
         assert.strictEqual((await strata(["import", ...url()], { stdin: more.file })).code, 0)
         await waitFor(() => stdout, (text) => text.split("\n").filter((l) => l !== "").length >= 5)
         const events = parseExport(stdout)
-        assert.deepStrictEqual(events.map((e) => e.id).sort(), more.lines.filter((l) => l.type === "Added").map((l) => l.id).sort())
+        assert.deepStrictEqual(
+          events.map((e) => e.id).sort(),
+          more.lines.filter((l) => l.type === "Added").map((l) => l.id).sort()
+        )
       }
       child.kill("SIGINT")
       const result = await done
@@ -274,13 +284,23 @@ describe("strata without a store", () => {
   it("a URL's password is never printed: errors, with and without --verbose, and copy's progress", async () => {
     const secret = "Sup3r-S3cret"
     const url = `postgres://app:${secret}@127.0.0.1:1/db`
-    for (const args of [["stats", "--url", url], ["stats", "--url", url, "--verbose"], ["copy", "--from", "memory:", "--to", url]]) {
+    for (
+      const args of [["stats", "--url", url], ["stats", "--url", url, "--verbose"], [
+        "copy",
+        "--from",
+        "memory:",
+        "--to",
+        url
+      ]]
+    ) {
       const result = await run(args)
       assert.strictEqual(result.code, 1)
       assert.include(result.stderr, "127.0.0.1")
       assert.notInclude(result.stdout + result.stderr, secret)
     }
-    const env = await run(["stats"], { env: { STRATA_URL: `postgres://app:${secret}@127.0.0.1:1/db?password=${secret}` } })
+    const env = await run(["stats"], {
+      env: { STRATA_URL: `postgres://app:${secret}@127.0.0.1:1/db?password=${secret}` }
+    })
     assert.strictEqual(env.code, 1)
     assert.notInclude(env.stdout + env.stderr, secret)
   })

@@ -72,7 +72,12 @@ export interface Line {
 export const eventFile = (
   dir: string,
   name: string,
-  options: { readonly count: number; readonly streams: number; readonly category?: string; readonly firstVersion?: number }
+  options: {
+    readonly count: number
+    readonly streams: number
+    readonly category?: string
+    readonly firstVersion?: number
+  }
 ): { readonly file: string; readonly lines: ReadonlyArray<Line> } => {
   const lines: Array<Line> = []
   const next = new Map<string, number>()

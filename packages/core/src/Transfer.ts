@@ -37,12 +37,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type { RecordedEvent } from "./Event.ts"
-import type {
-  AppendError,
-  AppendRequest,
-  EventFilter,
-  EventStoreShape
-} from "./EventStore.ts"
+import type { AppendError, AppendRequest, EventFilter, EventStoreShape } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import type { InvalidArgument, StoreUnavailable, Unsupported } from "./StoreError.ts"
 
@@ -145,11 +140,11 @@ export const fromRecorded = (event: RecordedEvent): ExportedEvent => ({
 export const encodeLine = (event: ExportedEvent): string =>
   `{"stream":${JSON.stringify(event.stream)},"version":"${event.version}","id":${JSON.stringify(event.id)},"type":${
     JSON.stringify(event.type)
-  }${event.schemaVersion === undefined ? "" : `,"schemaVersion":${event.schemaVersion}`},"time":"${
-    event.time.toISOString()
-  }","position":"${event.position}","data":${JSON.stringify(event.data)},"metadata":${
-    JSON.stringify(event.metadata)
-  }}`
+  }${
+    event.schemaVersion === undefined ? "" : `,"schemaVersion":${event.schemaVersion}`
+  },"time":"${event.time.toISOString()}","position":"${event.position}","data":${
+    JSON.stringify(event.data)
+  },"metadata":${JSON.stringify(event.metadata)}}`
 
 const integer = /^(0|[1-9][0-9]*)$/
 
@@ -262,9 +257,15 @@ const writeBatch = (target: EventStoreShape, requests: ReadonlyArray<AppendReque
   target.appendMany(requests).pipe(
     Effect.asVoid,
     // A backend without multi-stream appends: one atomic append per stream, still idempotent.
-    Effect.catchTag("Unsupported", () =>
-      Effect.forEach(requests, (request) =>
-        target.append(request.stream, request.events, { expected: request.expected }), { discard: true }))
+    Effect.catchTag(
+      "Unsupported",
+      () =>
+        Effect.forEach(
+          requests,
+          (request) => target.append(request.stream, request.events, { expected: request.expected }),
+          { discard: true }
+        )
+    )
   )
 
 /**

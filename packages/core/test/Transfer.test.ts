@@ -122,7 +122,9 @@ describe("Transfer", () => {
         !line.includes(`"stream":"cart-0","version":"0"`)
       )
       const target = yield* store
-      const error = yield* Effect.flip(Stream.runDrain(Transfer.load(target, Transfer.parseLines(Stream.fromIterable(lines)))))
+      const error = yield* Effect.flip(
+        Stream.runDrain(Transfer.load(target, Transfer.parseLines(Stream.fromIterable(lines))))
+      )
       assert.strictEqual(error._tag, "WrongExpectedVersion")
     }))
 })

@@ -35,7 +35,9 @@ export const make = (dialect: Dialect): Effect.Effect<StoreAdmin.StoreAdminShape
         (rows) => rows[0]?.t !== null && rows[0]?.t !== undefined
       )
       : Effect.map(
-        sql<{ n: unknown }>`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'strata_migrations'`,
+        sql<
+          { n: unknown }
+        >`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'strata_migrations'`,
         (rows) => num(rows[0]?.n) > 0
       )
 
@@ -68,7 +70,10 @@ export const make = (dialect: Dialect): Effect.Effect<StoreAdmin.StoreAdminShape
         const checked = yield* Inputs.checkpointName("deleteCheckpoint", name)
         const rows = yield* sql<{ name: string }>`DELETE FROM strata_checkpoints WHERE name = ${checked} RETURNING name`
         return rows.length > 0
-      }).pipe(Effect.catchTag("SqlError", unavailable("deleteCheckpoint")), Effect.withSpan("StoreAdmin.deleteCheckpoint"))
+      }).pipe(
+        Effect.catchTag("SqlError", unavailable("deleteCheckpoint")),
+        Effect.withSpan("StoreAdmin.deleteCheckpoint")
+      )
 
     const databaseBytes = (dialect.name === "postgres"
       ? Effect.map(sql<{ n: unknown }>`SELECT pg_database_size(current_database()) AS n`, (rows) => num(rows[0]?.n))

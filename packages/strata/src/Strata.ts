@@ -103,8 +103,7 @@ const postgres: Backend = (url, options) =>
 const kurrentdb: Backend = (url, { maxEventBytes, pageSize }) =>
   Effect.map(
     load("@strata/kurrentdb", "kurrentdb", () => import("@strata/kurrentdb")),
-    ({ KurrentUrl }) =>
-      Layer.provideMerge(StoreAdmin.layerScan, KurrentUrl.layer(url, { maxEventBytes, pageSize }))
+    ({ KurrentUrl }) => Layer.provideMerge(StoreAdmin.layerScan, KurrentUrl.layer(url, { maxEventBytes, pageSize }))
   )
 
 // The one place a backend's scheme is registered.

@@ -3,9 +3,9 @@
  *
  * @since 0.1.0
  */
+import { Argument, Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { Argument, Command, Flag } from "effect/cli"
 import * as Connect from "../Connect.ts"
 import * as Output from "../Output.ts"
 import * as Print from "../Print.ts"

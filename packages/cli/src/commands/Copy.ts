@@ -5,10 +5,10 @@
  * @since 0.1.0
  */
 import { Transfer } from "@strata/core"
+import { Command, Flag } from "effect/cli"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { Command, Flag } from "effect/cli"
 import * as Connect from "../Connect.ts"
 import * as Output from "../Output.ts"
 import * as Print from "../Print.ts"
@@ -51,16 +51,20 @@ export const command = Command.make("copy", {
     yield* Print.line(
       `verification: ${v.streams} streams, ${Output.count(v.sourceEvents)} events in the source, ${
         Output.count(v.targetEvents)
-      } in the target; checksum ${v.sourceChecksum} (source) ${v.sourceChecksum === v.targetChecksum ? "=" : "!="} ${v.targetChecksum} (target)`
+      } in the target; checksum ${v.sourceChecksum} (source) ${
+        v.sourceChecksum === v.targetChecksum ? "=" : "!="
+      } ${v.targetChecksum} (target)`
     )
     yield* Print.line(
       "positions are the target's own: stream names, versions, ids, types, data and metadata are the source's"
     )
     if (!v.ok) {
       for (const m of v.mismatches) {
-        yield* Print.note(`  ${m.stream}: ${m.source} events in the source, ${m.target} in the target${
-          m.source === m.target ? " (contents differ)" : ""
-        }`)
+        yield* Print.note(
+          `  ${m.stream}: ${m.source} events in the source, ${m.target} in the target${
+            m.source === m.target ? " (contents differ)" : ""
+          }`
+        )
       }
       return yield* new CheckFailed({ message: "verification failed: the target differs from the source" })
     }

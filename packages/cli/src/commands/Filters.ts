@@ -4,9 +4,9 @@
  * @since 0.1.0
  */
 import type { EventStore, StoreAdmin } from "@strata/core"
+import { Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { Flag } from "effect/cli"
 import { list } from "../Usage.ts"
 
 /**

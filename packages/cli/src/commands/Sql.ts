@@ -6,8 +6,8 @@
  */
 import { PgMigrations } from "@strata/postgres"
 import { Migrator, SqliteMigrations } from "@strata/sql"
-import * as Effect from "effect/Effect"
 import { Command, Flag } from "effect/cli"
+import * as Effect from "effect/Effect"
 import * as Print from "../Print.ts"
 
 /**

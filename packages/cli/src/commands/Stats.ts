@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import type { StoreAdmin } from "@strata/core"
-import * as Effect from "effect/Effect"
 import { Command, Flag } from "effect/cli"
+import * as Effect from "effect/Effect"
 import * as Connect from "../Connect.ts"
 import * as Output from "../Output.ts"
 import * as Print from "../Print.ts"

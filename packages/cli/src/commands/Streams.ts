@@ -3,9 +3,9 @@
  *
  * @since 0.1.0
  */
+import { Argument, Command } from "effect/cli"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { Argument, Command } from "effect/cli"
 import * as Connect from "../Connect.ts"
 import * as Print from "../Print.ts"
 

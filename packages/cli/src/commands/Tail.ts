@@ -5,10 +5,10 @@
  */
 import type { Event } from "@strata/core"
 import { EventStore, Transfer } from "@strata/core"
+import { Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { Command, Flag } from "effect/cli"
 import * as Connect from "../Connect.ts"
 import * as Print from "../Print.ts"
 import { list, UsageError, wholeNumber } from "../Usage.ts"
@@ -16,8 +16,13 @@ import { list, UsageError, wholeNumber } from "../Usage.ts"
 const from = (text: string): Effect.Effect<EventStore.SubscribeFrom, UsageError> => {
   if (text === "start" || text === "end") return Effect.succeed(text)
   return Effect.map(
-    Effect.mapError(wholeNumber("--from", text), () =>
-      new UsageError({ message: `--from must be start, end or a position (a whole number), got ${JSON.stringify(text)}` })),
+    Effect.mapError(
+      wholeNumber("--from", text),
+      () =>
+        new UsageError({
+          message: `--from must be start, end or a position (a whole number), got ${JSON.stringify(text)}`
+        })
+    ),
     // --from N includes N.
     (n) => n === 0n ? "start" as const : { after: n - 1n }
   )
@@ -48,7 +53,10 @@ export const command = Command.make("tail", {
     Flag.withDescription("start, end (default) or a position (a version with --stream) to start at"),
     Flag.withDefault("end")
   ),
-  json: Flag.Boolean("json").pipe(Flag.withDescription("one JSON line per event (the export format)"), Flag.withDefault(false))
+  json: Flag.Boolean("json").pipe(
+    Flag.withDescription("one JSON line per event (the export format)"),
+    Flag.withDefault(false)
+  )
 }, (options) =>
   Effect.scoped(Effect.gen(function*() {
     const start = yield* from(options.from)
