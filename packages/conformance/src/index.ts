@@ -23,6 +23,7 @@
  */
 import { layer } from "@effect/vitest"
 import type * as Layer from "effect/Layer"
+import { adminSuite } from "./adminSuite.ts"
 import { appendSuite } from "./appendSuite.ts"
 import { concurrencySuite } from "./concurrencySuite.ts"
 import { consumerSuite } from "./consumerSuite.ts"
@@ -39,6 +40,7 @@ import { snapshotSuite } from "./snapshotSuite.ts"
 import { subscribeSuite } from "./subscribeSuite.ts"
 import { type ConformanceIt, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
 
+export { adminSuite } from "./adminSuite.ts"
 export { appendSuite } from "./appendSuite.ts"
 export { concurrencySuite } from "./concurrencySuite.ts"
 export { consumerSuite } from "./consumerSuite.ts"
@@ -77,7 +79,8 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   documentQuerySuite,
   inputSuite,
   sizeSuite,
-  consumerSuite
+  consumerSuite,
+  adminSuite
 ]
 
 /**

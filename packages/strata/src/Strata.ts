@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import type { DocumentStore, EventStore } from "@strata/core"
-import { MemoryStore, StoreAdmin, type StoreError, StoreUrl } from "@strata/core"
+import { MemoryStore, type StoreAdmin, type StoreError, StoreUrl } from "@strata/core"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -103,7 +103,7 @@ const postgres: Backend = (url, options) =>
 const kurrentdb: Backend = (url, { maxEventBytes, pageSize }) =>
   Effect.map(
     load("@strata/kurrentdb", "kurrentdb", () => import("@strata/kurrentdb")),
-    ({ KurrentUrl }) => Layer.provideMerge(StoreAdmin.layerScan, KurrentUrl.layer(url, { maxEventBytes, pageSize }))
+    ({ KurrentUrl }) => KurrentUrl.layer(url, { maxEventBytes, pageSize })
   )
 
 // The one place a backend's scheme is registered.
