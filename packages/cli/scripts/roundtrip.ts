@@ -6,6 +6,9 @@
  *
  *   npx node --conditions=@strata/source packages/cli/scripts/roundtrip.ts [events]
  *
+ * `STRATA_ROUNDTRIP_HEAP=64` caps each strata process's V8 heap at that many MB
+ * (`--max-old-space-size`): the round trip passing with a small cap shows memory stays flat.
+ *
  * PostgreSQL: DATABASE_URL (a database the user may CREATE DATABASE from), default
  * postgres://postgres@127.0.0.1:5432/postgres; a fresh database is created and dropped.
  */
@@ -22,6 +25,7 @@ const admin = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-roundtrip-"))
 const bin = path.join(import.meta.dirname, "..", "src", "bin.ts")
 const preload = path.join(import.meta.dirname, "peak-rss.mjs")
+const heap = process.env["STRATA_ROUNDTRIP_HEAP"]
 
 const psql = (url: string, statement: string) => {
   const r = spawnSync(process.execPath, [
@@ -42,7 +46,8 @@ const psql = (url: string, statement: string) => {
 
 const strata = (label: string, args: ReadonlyArray<string>, stdin?: string) => {
   const started = performance.now()
-  const r = spawnSync(process.execPath, ["--conditions=@strata/source", "--import", preload, bin, ...args], {
+  const flags = heap === undefined ? [] : [`--max-old-space-size=${heap}`]
+  const r = spawnSync(process.execPath, [...flags, "--conditions=@strata/source", "--import", preload, bin, ...args], {
     stdio: [stdin === undefined ? "ignore" : fs.openSync(stdin, "r"), "pipe", "pipe"],
     encoding: "utf8",
     env: { ...process.env, STRATA_URL: "" }

@@ -52,7 +52,7 @@ export const strata = Command.make("strata").pipe(
 )
 
 /**
- * Runs the command line (without `--verbose`, which {@link main} takes out).
+ * Runs the command line (without `--verbose`, which the `strata` executable takes out first).
  *
  * @category running
  * @since 0.1.0
