@@ -90,7 +90,7 @@ export const make = (options: ReporterOptions): Effect.Effect<Reporter> =>
         })
       }
     }
-    let last = 0
+    let last = Number.NEGATIVE_INFINITY
     let latest: readonly [number, number | undefined] = [0, undefined]
     return {
       update: (done, total) =>

@@ -85,6 +85,8 @@ const suite = (backend: Backend) =>
       const first = await strata(["import", ...url()], { stdin: seed.file })
       assert.strictEqual(first.code, 0, first.stderr)
       assert.match(first.stdout, /imported 30 events/)
+      // stderr is not a terminal here: plain progress lines, the total estimated from the file's size.
+      assert.match(first.stderr, /^imported 30 \/ 30 events \(\d[\d,]*\/s\)$/m)
       if (!backend.durable) return
       const second = await strata(["import", ...url(), "--batch-size", "7"], { stdin: seed.file })
       assert.strictEqual(second.code, 0, second.stderr)
