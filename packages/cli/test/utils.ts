@@ -77,12 +77,14 @@ export const eventFile = (
     readonly streams: number
     readonly category?: string
     readonly firstVersion?: number
+    /** The number of the first stream (`cart-<offset>`). */
+    readonly offset?: number
   }
 ): { readonly file: string; readonly lines: ReadonlyArray<Line> } => {
   const lines: Array<Line> = []
   const next = new Map<string, number>()
   for (let i = 0; i < options.count; i++) {
-    const stream = `${options.category ?? "cart"}-${i % options.streams}`
+    const stream = `${options.category ?? "cart"}-${(i % options.streams) + (options.offset ?? 0)}`
     const version = next.get(stream) ?? options.firstVersion ?? 0
     next.set(stream, version + 1)
     lines.push({
