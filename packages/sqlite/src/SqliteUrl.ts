@@ -65,6 +65,10 @@ export const layer = (
   url: Redacted.Redacted<string>,
   options: SqliteStore.SqliteStoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | SqliteClient.SqliteClient | SqlClient.SqlClient,
+  | EventStore.EventStore
+  | DocumentStore.DocumentStore
+  | StoreAdmin.StoreAdmin
+  | SqliteClient.SqliteClient
+  | SqlClient.SqlClient,
   StoreError.StartupFailed | StoreUrl.StoreUrlError
 > => Layer.unwrap(Effect.map(parse(url), (client) => SqliteStore.layer({ ...client, ...options })))
