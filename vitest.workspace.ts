@@ -11,5 +11,6 @@ export default [
   "packages/kurrentdb-emulator",
   "packages/strata",
   "packages/testing",
+  "packages/cli",
   "examples"
 ]

@@ -9,6 +9,7 @@
  *    extracted from README.md) on `memory:` and on a SQLite file, with the pinned Node 24 and with
  *    Node 22 (the lowest line `engines` allows; installed by this folder's package.json).
  *    Runs a given / when / then scenario of @strata/testing on memory and SQLite there too.
+ *    Then runs `npx strata --help`, `strata stats` and `strata copy` from the installed @strata/cli.
  * 4. Bundles examples/worker.ts against the installed packages for workerd, checks the bundle
  *    imports no `node:` built-in, and runs it in Miniflare with a D1 binding (worker.ts here).
  *
@@ -212,6 +213,38 @@ for (const node of nodes) {
   const output = run(node.bin, ["testing-check.ts"], { cwd: project, env: { ...process.env, NODE_OPTIONS: "" } })
   if (!output.includes("testing kit: ok")) throw new Error(`${node.name}: the testing kit check printed:\n${output}`)
   step(`${node.name}: @strata/testing ran a scenario on memory and SQLite`)
+}
+
+// ---- 3b. the `strata` command from @strata/cli, through npx, on what the quick start wrote ----
+for (const node of nodes) {
+  // The bin's `#!/usr/bin/env node` takes the first node on the PATH: make it this one.
+  const env = {
+    ...process.env,
+    NODE_OPTIONS: "",
+    PATH: `${path.dirname(node.bin)}${path.delimiter}${process.env.PATH}`
+  }
+  const help = run("npx", ["--no-install", "strata", "--help"], { cwd: project, env })
+  for (const command of ["migrate", "tail", "stats", "export", "import", "copy"]) {
+    if (!new RegExp(`^  ${command} `, "m").test(help)) {
+      throw new Error(`npx strata --help lists no ${command}:\n${help}`)
+    }
+  }
+  const stats = run("npx", ["--no-install", "strata", "stats", "--url", `sqlite:./quickstart-${node.major}db`], {
+    cwd: project,
+    env
+  })
+  if (!/^events {4}3$/m.test(stats)) throw new Error(`${node.name}: strata stats did not count 3 events:\n${stats}`)
+  const copy = run("npx", [
+    "--no-install",
+    "strata",
+    "copy",
+    "--from",
+    `sqlite:./quickstart-${node.major}db`,
+    "--to",
+    "memory:"
+  ], { cwd: project, env })
+  if (!copy.includes("verification: OK")) throw new Error(`${node.name}: strata copy did not verify:\n${copy}`)
+  step(`${node.name}: npx strata --help, stats and copy work from the installed @strata/cli`)
 }
 
 // ---- 4. the D1 Worker, bundled from the installed packages, in Miniflare ----

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import type { Vitest } from "@effect/vitest"
-import type { DocumentStore, EventStore } from "@strata/core"
+import type { DocumentStore, EventStore, StoreAdmin } from "@strata/core"
 import { Event } from "@strata/core"
 import type * as Duration from "effect/Duration"
 
@@ -79,6 +79,8 @@ export interface SuiteOptions {
   readonly exactMatchesSoftDeleted?: boolean | undefined
   /** The `maxAge` the retention tests set, in milliseconds. Default 500; KurrentDB keeps whole seconds. */
   readonly maxAgeMillis?: number | undefined
+  /** The backend's StoreAdmin lists and deletes consumer checkpoints (KurrentDB's does not). Default true. */
+  readonly listsCheckpoints?: boolean | undefined
 }
 
 /**
@@ -104,6 +106,7 @@ export interface ResolvedOptions {
   readonly rejectsReusedEventIds: boolean
   readonly exactMatchesSoftDeleted: boolean
   readonly maxAgeMillis: number
+  readonly listsCheckpoints: boolean
 }
 
 /**
@@ -128,16 +131,18 @@ export const resolve = (options: SuiteOptions | undefined): ResolvedOptions => (
   timeout: options?.timeout ?? "60 seconds",
   rejectsReusedEventIds: options?.rejectsReusedEventIds ?? true,
   exactMatchesSoftDeleted: options?.exactMatchesSoftDeleted ?? false,
-  maxAgeMillis: options?.maxAgeMillis ?? 500
+  maxAgeMillis: options?.maxAgeMillis ?? 500,
+  listsCheckpoints: options?.listsCheckpoints ?? true
 })
 
 /**
- * The services the suite's tests need: one EventStore and one DocumentStore sharing a state.
+ * The services the suite's tests need: one EventStore and one DocumentStore sharing a state, and
+ * their StoreAdmin.
  *
  * @category models
  * @since 0.1.0
  */
-export type Services = EventStore.EventStore | DocumentStore.DocumentStore
+export type Services = EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin
 
 /**
  * The `it` a topic registers its tests with: the one `layer(...)` hands its block.

@@ -23,6 +23,7 @@
  */
 import { layer } from "@effect/vitest"
 import type * as Layer from "effect/Layer"
+import { adminSuite } from "./adminSuite.ts"
 import { appendSuite } from "./appendSuite.ts"
 import { concurrencySuite } from "./concurrencySuite.ts"
 import { consumerSuite } from "./consumerSuite.ts"
@@ -41,6 +42,7 @@ import { subscribeSuite } from "./subscribeSuite.ts"
 import { type ConformanceIt, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
 import { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 
+export { adminSuite } from "./adminSuite.ts"
 export { appendSuite } from "./appendSuite.ts"
 export { concurrencySuite } from "./concurrencySuite.ts"
 export { consumerSuite } from "./consumerSuite.ts"
@@ -83,7 +85,8 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   sizeSuite,
   consumerSuite,
   metadataSuite,
-  supervisedConsumerSuite
+  supervisedConsumerSuite,
+  adminSuite
 ]
 
 /**

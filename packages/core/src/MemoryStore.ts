@@ -15,10 +15,12 @@ import * as Consumer from "./Consumer.ts"
 import { DocumentStore } from "./DocumentStore.ts"
 import * as Event from "./Event.ts"
 import { EventStore } from "./EventStore.ts"
+import * as Admin from "./internal/memory/admin.ts"
 import * as Documents from "./internal/memory/documents.ts"
 import * as Events from "./internal/memory/events.ts"
 import * as State from "./internal/memory/state.ts"
 import * as ParkedEvents from "./ParkedEvents.ts"
+import { StoreAdmin } from "./StoreAdmin.ts"
 
 /**
  * @category models
@@ -44,21 +46,22 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
   }
   const state = yield* State.make
   const { commit, eventStore } = Events.make(state, settings)
-  return { eventStore, documentStore: Documents.make(state, commit, settings) }
+  return { eventStore, documentStore: Documents.make(state, commit, settings), admin: Admin.make(state) }
 })
 
 /**
  * An in-memory EventStore and DocumentStore, sharing one state, with transactional consumer
- * checkpoints and a parked-events store.
+ * checkpoints, a parked-events store and their StoreAdmin.
  *
  * @category layers
  * @since 0.1.0
  */
-export const layer = (options?: MemoryStoreOptions): Layer.Layer<EventStore | DocumentStore> =>
+export const layer = (options?: MemoryStoreOptions): Layer.Layer<EventStore | DocumentStore | StoreAdmin> =>
   Layer.effectContext(
-    Effect.map(make(options), ({ documentStore, eventStore }) =>
+    Effect.map(make(options), ({ admin, documentStore, eventStore }) =>
       Context.make(EventStore, eventStore).pipe(
         Context.add(DocumentStore, documentStore),
+        Context.add(StoreAdmin, admin),
         Context.add(Consumer.Checkpoints, checkpoints),
         Context.add(ParkedEvents.ParkedEvents, ParkedEvents.makeMemory())
       ))

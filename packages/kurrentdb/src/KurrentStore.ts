@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { DocumentStore, EventStore, ParkedEvents, type StoreError } from "@strata/core"
+import { DocumentStore, EventStore, ParkedEvents, StoreAdmin, type StoreError } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -64,20 +64,27 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
 })
 
 /**
- * The EventStore and DocumentStore on one KurrentDB connection.
+ * The EventStore and DocumentStore on one KurrentDB connection, and a StoreAdmin
+ * (`StoreAdmin.layerScan`: statistics read from `$all`, no schema, checkpoints not listable).
  *
  * @category layers
  * @since 0.1.0
  */
 export const layer = (
   options: KurrentStoreOptions
-): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, StoreError.StoreUnavailable> =>
-  Layer.effectContext(
-    Effect.map(make(options), ({ documentStore, eventStore, parkedEvents }) =>
-      Context.make(EventStore.EventStore, eventStore).pipe(
-        Context.add(DocumentStore.DocumentStore, documentStore),
-        Context.add(ParkedEvents.ParkedEvents, parkedEvents)
-      ))
+): Layer.Layer<
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
+  StoreError.StoreUnavailable
+> =>
+  Layer.provideMerge(
+    StoreAdmin.layerScan,
+    Layer.effectContext(
+      Effect.map(make(options), ({ documentStore, eventStore, parkedEvents }) =>
+        Context.make(EventStore.EventStore, eventStore).pipe(
+          Context.add(DocumentStore.DocumentStore, documentStore),
+          Context.add(ParkedEvents.ParkedEvents, parkedEvents)
+        ))
+    )
   )
 
 /**
@@ -94,6 +101,6 @@ export const layer = (
 export const layerConfig = (
   config: Config.Wrap<KurrentStoreOptions> = { connectionString: Config.Redacted("KURRENTDB_URL") }
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
   StoreError.StoreUnavailable | Config.ConfigError
 > => Layer.unwrap(Effect.map(Config.unwrap(config), layer))

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { DocumentStore, EventStore, StoreError, StoreUrl } from "@strata/core"
+import { DocumentStore, EventStore, StoreAdmin, StoreError, StoreUrl } from "@strata/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -42,7 +42,7 @@ export const layer = (
   url: Redacted.Redacted<string>,
   options: { readonly maxEventBytes?: number | undefined; readonly pageSize?: number | undefined } = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
   StoreError.StartupFailed | StoreUrl.StoreUrlError
 > => {
   const scheme = StoreUrl.scheme(url)
@@ -64,15 +64,20 @@ export const layer = (
       problem: error.reason,
       hint: "Check the host, the port and tls= in the URL, and that KurrentDB is running."
     })
-  return Layer.effectContext(Effect.gen(function*() {
-    const { documentStore, eventStore } = yield* KurrentStore.make({ connectionString: url, ...options }).pipe(
-      Effect.mapError(startupFailed)
-    )
-    // The client connects lazily: one read at startup, so a bad URL or host fails here, not at first use.
-    yield* Stream.runDrain(eventStore.readAll({ limit: 1 })).pipe(
-      Effect.catchTag("StoreUnavailable", (error) => Effect.fail(startupFailed(error))),
-      Effect.catch((error) => error._tag === "StartupFailed" ? Effect.fail(error) : Effect.void)
-    )
-    return Context.make(EventStore.EventStore, eventStore).pipe(Context.add(DocumentStore.DocumentStore, documentStore))
-  }))
+  return Layer.provideMerge(
+    StoreAdmin.layerScan,
+    Layer.effectContext(Effect.gen(function*() {
+      const { documentStore, eventStore } = yield* KurrentStore.make({ connectionString: url, ...options }).pipe(
+        Effect.mapError(startupFailed)
+      )
+      // The client connects lazily: one read at startup, so a bad URL or host fails here, not at first use.
+      yield* Stream.runDrain(eventStore.readAll({ limit: 1 })).pipe(
+        Effect.catchTag("StoreUnavailable", (error) => Effect.fail(startupFailed(error))),
+        Effect.catch((error) => error._tag === "StartupFailed" ? Effect.fail(error) : Effect.void)
+      )
+      return Context.make(EventStore.EventStore, eventStore).pipe(
+        Context.add(DocumentStore.DocumentStore, documentStore)
+      )
+    }))
+  )
 }

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Consumer, DocumentStore, Event, EventStore, ParkedEvents } from "@strata/core"
+import { Consumer, DocumentStore, Event, EventStore, ParkedEvents, StoreAdmin } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -32,6 +32,7 @@ import * as Snapshots from "./internal/snapshots.ts"
 import * as Streams from "./internal/streams.ts"
 import * as Migrator from "./Migrator.ts"
 import * as SqlParkedEvents from "./SqlParkedEvents.ts"
+import * as SqlAdmin from "./SqlAdmin.ts"
 import * as Startup from "./Startup.ts"
 
 /**
@@ -149,7 +150,8 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
 /**
  * Both stores over the SqlClient in context, after applying migrations (unless `migrate: false`), with
  * the parked-events store of supervised consumers (`SqlParkedEvents`) and, where the dialect writes in
- * transactions, transactional consumer checkpoints.
+ * transactions, transactional consumer checkpoints, and
+ * their StoreAdmin.
  *
  * @example
  * ```ts
@@ -164,7 +166,11 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
  */
 export const layer = <R = never>(
   options: SqlStoreLayerOptions<R>
-): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, SqlError, SqlClient.SqlClient | R> =>
+): Layer.Layer<
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
+  SqlError,
+  SqlClient.SqlClient | R
+> =>
   Layer.effectContext(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     // The first contact with the database: a bad URL, host, user or file fails here, at startup.
@@ -176,7 +182,8 @@ export const layer = <R = never>(
     if (options.onStart !== undefined) yield* options.onStart(store)
     const context = Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
       Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore)),
-      Context.add(ParkedEvents.ParkedEvents, SqlParkedEvents.make(sql, options.dialect))
+      Context.add(ParkedEvents.ParkedEvents, SqlParkedEvents.make(sql, options.dialect)),
+      Context.add(StoreAdmin.StoreAdmin, yield* SqlAdmin.make(options.dialect))
     )
     return (options.transactionalCheckpoints ?? options.dialect.write._tag === "Transactional")
       ? Context.add(context, Consumer.Checkpoints, Checkpoints.transactional(sql))

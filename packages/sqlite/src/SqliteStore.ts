@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type { DocumentStore, EventStore, StoreError } from "@strata/core"
+import type { DocumentStore, EventStore, StoreAdmin, StoreError } from "@strata/core"
 import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -31,8 +31,11 @@ export interface SqliteStoreOptions extends SqlStore.StoreOptions {}
  */
 export const layerFromClient = (
   options: SqliteStoreOptions = {}
-): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, SqlError, SqlClient.SqlClient> =>
-  SqlStore.layer({ dialect: SqliteDialect.dialect, backend: "sqlite", ...options })
+): Layer.Layer<
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
+  SqlError,
+  SqlClient.SqlClient
+> => SqlStore.layer({ dialect: SqliteDialect.dialect, backend: "sqlite", ...options })
 
 /**
  * Both stores on a SQLite file (or `":memory:"`), plus the client they use. The client reads
@@ -47,7 +50,11 @@ export const layerFromClient = (
 export const layer = (
   config: SqliteClient.SqliteClientConfig & SqliteStoreOptions
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
+  | EventStore.EventStore
+  | DocumentStore.DocumentStore
+  | StoreAdmin.StoreAdmin
+  | SqliteClient.SqliteClient
+  | SqlClient.SqlClient,
   StoreError.StartupFailed
 > => {
   const [options, client] = SqlStore.splitOptions(config)
@@ -67,6 +74,10 @@ export const layerConfig = (
   config: Config.Wrap<SqliteClient.SqliteClientConfig>,
   options: SqliteStoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
+  | EventStore.EventStore
+  | DocumentStore.DocumentStore
+  | StoreAdmin.StoreAdmin
+  | SqliteClient.SqliteClient
+  | SqlClient.SqlClient,
   StoreError.StartupFailed | Config.ConfigError
 > => Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))

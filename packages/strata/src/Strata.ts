@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import type { DocumentStore, EventStore } from "@strata/core"
-import { MemoryStore, type StoreError, StoreUrl } from "@strata/core"
+import { MemoryStore, type StoreAdmin, type StoreError, StoreUrl } from "@strata/core"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,12 +27,13 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 
 /**
- * What every backend picked by URL provides.
+ * What every backend picked by URL provides: both stores and their StoreAdmin (migrations,
+ * checkpoints, statistics; KurrentDB's comes from {@link StoreAdmin.layerScan}).
  *
  * @category models
  * @since 0.1.0
  */
-export type Services = EventStore.EventStore | DocumentStore.DocumentStore
+export type Services = EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin
 
 /**
  * Store options shared by the backends; each backend ignores the ones it has no use for (the memory

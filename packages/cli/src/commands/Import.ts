@@ -1,0 +1,75 @@
+/**
+ * `strata import < file`: lines of the Transfer line format from stdin into the store. Idempotent
+ * by event id: after a crash, run it again on the same file and it writes only what is missing.
+ *
+ * @since 0.1.0
+ */
+import { Transfer } from "@strata/core"
+import { Command, Flag } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
+import * as Connect from "../Connect.ts"
+import * as Print from "../Print.ts"
+import * as Progress from "../Progress.ts"
+import { UsageError } from "../Usage.ts"
+
+/**
+ * The `--batch-size` flag of `import` and `copy`.
+ *
+ * @category flags
+ * @since 0.1.0
+ */
+export const batchSize = Flag.Int("batch-size").pipe(
+  Flag.withDescription("events per atomic write (default 500); keep it the same when resuming"),
+  Flag.withDefault(500)
+)
+
+// stdin's size when it is a regular file, to estimate a total for the ETA.
+const stdinSize = (): number | undefined => {
+  try {
+    const stat = fs.fstatSync(0)
+    return stat.isFile() ? stat.size : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * @category commands
+ * @since 0.1.0
+ */
+export const command = Command.make(
+  "import",
+  { url: Connect.url, batchSize },
+  (options) =>
+    Effect.scoped(Effect.gen(function*() {
+      if (options.batchSize < 1) return yield* new UsageError({ message: "--batch-size must be at least 1" })
+      if (process.stdin.isTTY === true) {
+        return yield* new UsageError({
+          message: "strata import reads events from stdin: strata import < events.ndjson"
+        })
+      }
+      const { eventStore } = yield* Connect.open(options.url)
+      const size = stdinSize()
+      let bytes = 0
+      process.stdin.setEncoding("utf8")
+      const text = Stream.fromAsyncIterable(
+        process.stdin as AsyncIterable<string>,
+        (cause) => new UsageError({ message: `cannot read stdin: ${String(cause)}` })
+      ).pipe(Stream.tap((chunk) => Effect.sync(() => void (bytes += Buffer.byteLength(chunk)))))
+      const progress = yield* Progress.make({ verb: "imported" })
+      const last = yield* Transfer.load(eventStore, Transfer.parseLines(text), { batchSize: options.batchSize }).pipe(
+        Stream.tap(({ events }) =>
+          progress.update(
+            events,
+            size === undefined || bytes === 0 ? undefined : Math.max(events, Math.round(events * size / bytes))
+          )
+        ),
+        Stream.runLast
+      )
+      const seconds = yield* progress.stop
+      const events = last._tag === "Some" ? last.value.events : 0
+      yield* Print.line(`imported ${events} events in ${seconds.toFixed(1)} s (events already present were skipped)`)
+    }))
+).pipe(Command.withDescription("Read events (the export format) from stdin into the store; safe to re-run"))

