@@ -34,7 +34,7 @@ import { establishAll, EventStore } from "./EventStore.ts"
 import type { EventFilter, SubscribeFrom } from "./EventStore.ts"
 import * as Retry from "./Retry.ts"
 import * as StoreError from "./StoreError.ts"
-import { InvalidArgument, type StoreUnavailable } from "./StoreError.ts"
+import { InvalidArgument, type LeaseLost, type StoreUnavailable } from "./StoreError.ts"
 
 /**
  * Errors of loading or saving a checkpoint.
@@ -42,7 +42,7 @@ import { InvalidArgument, type StoreUnavailable } from "./StoreError.ts"
  * @category errors
  * @since 0.1.0
  */
-export type CheckpointError = InvalidArgument | StoreUnavailable
+export type CheckpointError = InvalidArgument | StoreUnavailable | LeaseLost
 
 /**
  * Where consumers keep their checkpoints, and how a checkpoint commits with the handler's work.

@@ -18,6 +18,7 @@ import { EventStore } from "./EventStore.ts"
 import * as Documents from "./internal/memory/documents.ts"
 import * as Events from "./internal/memory/events.ts"
 import * as State from "./internal/memory/state.ts"
+import * as Lease from "./Lease.ts"
 
 /**
  * @category models
@@ -47,18 +48,24 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
 })
 
 /**
- * An in-memory EventStore and DocumentStore, sharing one state.
+ * An in-memory EventStore and DocumentStore, sharing one state, with transactional consumer
+ * checkpoints and an in-memory `Lease.LeaseStore`.
  *
  * @category layers
  * @since 0.1.0
  */
-export const layer = (options?: MemoryStoreOptions): Layer.Layer<EventStore | DocumentStore> =>
+export const layer = (options?: MemoryStoreOptions): Layer.Layer<EventStore | DocumentStore | Lease.LeaseStore> =>
   Layer.effectContext(
-    Effect.map(make(options), ({ documentStore, eventStore }) =>
-      Context.make(EventStore, eventStore).pipe(
-        Context.add(DocumentStore, documentStore),
-        Context.add(Consumer.Checkpoints, checkpoints)
-      ))
+    Effect.zipWith(
+      make(options),
+      Lease.makeMemory,
+      ({ documentStore, eventStore }, leases) =>
+        Context.make(EventStore, eventStore).pipe(
+          Context.add(DocumentStore, documentStore),
+          Context.add(Consumer.Checkpoints, checkpoints),
+          Context.add(Lease.LeaseStore, leases)
+        )
+    )
   )
 
 /**

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import * as D1Client from "@effect/sql-d1/D1Client"
-import type { DocumentStore, EventStore, StoreError } from "@strata/core"
+import type { DocumentStore, EventStore, Lease, StoreError } from "@strata/core"
 import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
 import type * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -75,7 +75,7 @@ export const bindable = (db: D1Database): D1Database => {
 export const layerFromClient = (
   options: D1StoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore,
+  EventStore.EventStore | DocumentStore.DocumentStore | Lease.LeaseStore,
   SqlError,
   D1Client.D1Client | SqlClient.SqlClient
 > =>
@@ -96,7 +96,7 @@ export const layerFromClient = (
 export const layer = (
   config: D1Client.D1ClientConfig & D1StoreOptions
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | D1Client.D1Client | SqlClient.SqlClient,
+  EventStore.EventStore | DocumentStore.DocumentStore | Lease.LeaseStore | D1Client.D1Client | SqlClient.SqlClient,
   StoreError.StartupFailed | Config.ConfigError
 > => {
   const [options, client] = SqlStore.splitOptions(config)

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Consumer, DocumentStore, Event, EventStore } from "@strata/core"
+import { Consumer, DocumentStore, Event, EventStore, Lease } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -30,6 +30,7 @@ import * as DocumentWrites from "./internal/documentWrites.ts"
 import * as Reads from "./internal/reads.ts"
 import * as Snapshots from "./internal/snapshots.ts"
 import * as Streams from "./internal/streams.ts"
+import * as Leases from "./Leases.ts"
 import * as Migrator from "./Migrator.ts"
 import * as Startup from "./Startup.ts"
 
@@ -146,7 +147,8 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
 }
 
 /**
- * Both stores over the SqlClient in context, after applying migrations (unless `migrate: false`).
+ * Both stores over the SqlClient in context, after applying migrations (unless `migrate: false`),
+ * with the SQL `Lease.LeaseStore` (see `Leases`).
  *
  * @example
  * ```ts
@@ -161,7 +163,11 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
  */
 export const layer = <R = never>(
   options: SqlStoreLayerOptions<R>
-): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, SqlError, SqlClient.SqlClient | R> =>
+): Layer.Layer<
+  EventStore.EventStore | DocumentStore.DocumentStore | Lease.LeaseStore,
+  SqlError,
+  SqlClient.SqlClient | R
+> =>
   Layer.effectContext(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     // The first contact with the database: a bad URL, host, user or file fails here, at startup.
@@ -172,7 +178,8 @@ export const layer = <R = never>(
     const store = yield* make(options)
     if (options.onStart !== undefined) yield* options.onStart(store)
     const context = Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
-      Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore))
+      Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore)),
+      Context.add(Lease.LeaseStore, yield* Leases.make({ isTransient: options.dialect.isTransient }))
     )
     return (options.transactionalCheckpoints ?? options.dialect.write._tag === "Transactional")
       ? Context.add(context, Consumer.Checkpoints, Checkpoints.transactional(sql))

@@ -68,5 +68,19 @@ export const migrations: ReadonlyArray<Migration> = [
       // aborts the whole batch, and a successful batch deletes its 1s again. Always empty at rest.
       "CREATE TABLE strata_guard (ok INTEGER NOT NULL CHECK (ok = 1))"
     ]
+  },
+  {
+    id: 5,
+    name: "leases",
+    statements: [
+      // One row per lease name, never deleted (a released lease has expires_at = 0), so the fencing
+      // token only grows. Times are epoch milliseconds.
+      `CREATE TABLE strata_leases (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  token INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+)`
+    ]
   }
 ]

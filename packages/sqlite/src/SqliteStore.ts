@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type { DocumentStore, EventStore, StoreError } from "@strata/core"
+import type { DocumentStore, EventStore, Lease, StoreError } from "@strata/core"
 import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -31,7 +31,7 @@ export interface SqliteStoreOptions extends SqlStore.StoreOptions {}
  */
 export const layerFromClient = (
   options: SqliteStoreOptions = {}
-): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, SqlError, SqlClient.SqlClient> =>
+): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore | Lease.LeaseStore, SqlError, SqlClient.SqlClient> =>
   SqlStore.layer({ dialect: SqliteDialect.dialect, backend: "sqlite", ...options })
 
 /**
@@ -47,7 +47,11 @@ export const layerFromClient = (
 export const layer = (
   config: SqliteClient.SqliteClientConfig & SqliteStoreOptions
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
+  | EventStore.EventStore
+  | DocumentStore.DocumentStore
+  | Lease.LeaseStore
+  | SqliteClient.SqliteClient
+  | SqlClient.SqlClient,
   StoreError.StartupFailed
 > => {
   const [options, client] = SqlStore.splitOptions(config)
@@ -67,6 +71,10 @@ export const layerConfig = (
   config: Config.Wrap<SqliteClient.SqliteClientConfig>,
   options: SqliteStoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
+  | EventStore.EventStore
+  | DocumentStore.DocumentStore
+  | Lease.LeaseStore
+  | SqliteClient.SqliteClient
+  | SqlClient.SqlClient,
   StoreError.StartupFailed | Config.ConfigError
 > => Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))
