@@ -39,6 +39,20 @@ const failsWith = <A, E>(effect: Effect.Effect<A, E, any>, tag: string) =>
   })
 
 /**
+ * Options of {@link leaseSuite}: the suite's options, and the lease TTL of the consumer-group test.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface LeaseSuiteOptions extends SuiteOptions {
+  /**
+   * The TTL of the group members' leases (they renew six times per TTL). Default 600 ms; a backend
+   * whose statements queue behind each other (D1 in Miniflare) needs a few seconds.
+   */
+  readonly groupTtl?: Duration.Input | undefined
+}
+
+/**
  * Registers the lease and consumer-group topic for a backend whose layer provides a
  * `Lease.LeaseStore`.
  *
@@ -56,9 +70,10 @@ const failsWith = <A, E>(effect: Effect.Effect<A, E, any>, tag: string) =>
 export const leaseSuite = (
   name: string,
   storeLayer: Layer.Layer<Services | Lease.LeaseStore, unknown>,
-  options?: SuiteOptions
+  options?: LeaseSuiteOptions
 ): void => {
   const resolved = resolve(options)
+  const groupTtl = Duration.fromInputUnsafe(options?.groupTtl ?? "600 millis")
   layer(storeLayer, { timeout: resolved.timeout, excludeTestServices: true })(
     `Strata conformance, leases and groups (${name})`,
     (it) => {
@@ -116,28 +131,31 @@ export const leaseSuite = (
             assert.deepStrictEqual(yield* events.loadCheckpoint(n.checkpoint()), Option.some(7n))
           }))
 
-        it.effect("a fenced commit refused after a takeover rolls back the handler's document writes", () =>
-          Effect.gen(function*() {
-            if (!resolved.transactionalCheckpoints) return
-            const store = yield* Lease.LeaseStore
-            const docs = yield* DocumentStore.DocumentStore
-            const n = names()
-            const collection = DocumentStore.collection(n.collection(), Schema.Unknown)
-            const lease = leaseName()
-            const a = get(yield* store.acquire(lease, "a", ttl), "a acquires")
-            yield* Effect.sleep(Duration.sum(ttl, Duration.millis(100)))
-            get(yield* store.acquire(lease, "b", Duration.seconds(10)), "b takes over")
-            const checkpoints = yield* Consumer.Checkpoints
-            yield* failsWith(
-              Lease.fenced(checkpoints, store, a).commit(
-                n.checkpoint(),
-                1n,
-                Effect.asVoid(docs.put(collection, "x", { by: "a" }))
-              ),
-              "LeaseLost"
-            )
-            assert.isTrue(Option.isNone(yield* docs.get(collection, "x")), "the stale batch left no document")
-          }))
+        // Only where checkpoints are transactional: elsewhere the handler's writes stand (at-least-once).
+        it.effect.skipIf(!resolved.transactionalCheckpoints)(
+          "a fenced commit refused after a takeover rolls back the handler's document writes",
+          () =>
+            Effect.gen(function*() {
+              const store = yield* Lease.LeaseStore
+              const docs = yield* DocumentStore.DocumentStore
+              const n = names()
+              const collection = DocumentStore.collection(n.collection(), Schema.Unknown)
+              const lease = leaseName()
+              const a = get(yield* store.acquire(lease, "a", ttl), "a acquires")
+              yield* Effect.sleep(Duration.sum(ttl, Duration.millis(100)))
+              get(yield* store.acquire(lease, "b", Duration.seconds(10)), "b takes over")
+              const checkpoints = yield* Consumer.Checkpoints
+              yield* failsWith(
+                Lease.fenced(checkpoints, store, a).commit(
+                  n.checkpoint(),
+                  1n,
+                  Effect.asVoid(docs.put(collection, "x", { by: "a" }))
+                ),
+                "LeaseLost"
+              )
+              assert.isTrue(Option.isNone(yield* docs.get(collection, "x")), "the stale batch left no document")
+            })
+        )
 
         it.effect("release frees the lease at once; tokens grow with every change of hands", () =>
           Effect.gen(function*() {
@@ -252,8 +270,8 @@ export const leaseSuite = (
                   member: id,
                   filter: { categories: [n.category] },
                   checkpointEvery: 5,
-                  ttl: Duration.millis(600),
-                  rebalanceEvery: Duration.millis(100),
+                  ttl: groupTtl,
+                  rebalanceEvery: Duration.millis(Math.max(20, Duration.toMillis(groupTtl) / 6)),
                   handler
                 })
               const streams = 8

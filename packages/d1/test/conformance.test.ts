@@ -26,5 +26,6 @@ suite(
 leaseSuite(
   "d1 (Miniflare)",
   Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db }))).pipe(Layer.provide(D1TestDatabase.layer)),
-  { transactionalCheckpoints: false }
+  // D1 statements queue behind each other in Miniflare: a longer TTL keeps renewals ahead of expiry.
+  { transactionalCheckpoints: false, groupTtl: "4 seconds" }
 )
