@@ -175,7 +175,15 @@ export const killAndJoinScenario = (target: Target) =>
       yield* Effect.sleep("1 second")
       const final = yield* countHandled
       const outOfOrder = yield* streamsOutOfOrder
-      return { total, reached, final, outOfOrder, outputs: members.map((m) => `--- ${m.id}\n${m.output()}`) }
+      const sql = yield* SqlClient.SqlClient
+      const byMember = yield* sql<{ member: string; n: unknown }>`SELECT member, count(*) AS n FROM handled GROUP BY member`
+      return {
+        total,
+        reached,
+        final,
+        outOfOrder,
+        byMember: Object.fromEntries(byMember.map((row) => [row.member, Number(row.n)])),
+        outputs: members.map((m) => `--- ${m.id}\n${m.output()}`) }
     }).pipe(Effect.ensuring(killAll(members)))
     return result
   })

@@ -20,4 +20,5 @@ it.live("consumer group across processes on one SQLite file: exactly once, in st
     assert.strictEqual(result.reached.events, result.total, `every event handled\n${context}`)
     assert.strictEqual(result.final.rows, result.total, `no event handled twice\n${context}`)
     assert.deepStrictEqual(result.outOfOrder, [], "every stream handled in order")
+    assert.isAtLeast(Object.keys(result.byMember).length, 3, `the work was shared: ${JSON.stringify(result.byMember)}`)
   }), { timeout: 60_000 })
