@@ -176,14 +176,17 @@ export const killAndJoinScenario = (target: Target) =>
       const final = yield* countHandled
       const outOfOrder = yield* streamsOutOfOrder
       const sql = yield* SqlClient.SqlClient
-      const byMember = yield* sql<{ member: string; n: unknown }>`SELECT member, count(*) AS n FROM handled GROUP BY member`
+      const byMember = yield* sql<
+        { member: string; n: unknown }
+      >`SELECT member, count(*) AS n FROM handled GROUP BY member`
       return {
         total,
         reached,
         final,
         outOfOrder,
         byMember: Object.fromEntries(byMember.map((row) => [row.member, Number(row.n)])),
-        outputs: members.map((m) => `--- ${m.id}\n${m.output()}`) }
+        outputs: members.map((m) => `--- ${m.id}\n${m.output()}`)
+      }
     }).pipe(Effect.ensuring(killAll(members)))
     return result
   })
