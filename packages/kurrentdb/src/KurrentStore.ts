@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { DocumentStore, EventStore, type StoreError } from "@strata/core"
+import { DocumentStore, EventStore, Lease, type StoreError } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -62,17 +62,33 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
 })
 
 /**
- * The EventStore and DocumentStore on one KurrentDB connection.
+ * Leases on KurrentDB: not built yet (a lease stream written with expected revisions would be);
+ * every operation fails with `Unsupported`, so `Lease.holding` and `ConsumerGroup.run` fail at once
+ * rather than run unguarded.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const leases: Lease.LeaseStoreShape = Lease.unsupported(
+  "kurrentdb",
+  "leases and consumer groups need a lease store; run them on PostgreSQL, SQLite or D1 beside KurrentDB"
+)
+
+/**
+ * The EventStore and DocumentStore on one KurrentDB connection, and {@link leases} (`Unsupported`).
  *
  * @category layers
  * @since 0.1.0
  */
 export const layer = (
   options: KurrentStoreOptions
-): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, StoreError.StoreUnavailable> =>
+): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore | Lease.LeaseStore, StoreError.StoreUnavailable> =>
   Layer.effectContext(
     Effect.map(make(options), ({ documentStore, eventStore }) =>
-      Context.make(EventStore.EventStore, eventStore).pipe(Context.add(DocumentStore.DocumentStore, documentStore)))
+      Context.make(EventStore.EventStore, eventStore).pipe(
+        Context.add(DocumentStore.DocumentStore, documentStore),
+        Context.add(Lease.LeaseStore, leases)
+      ))
   )
 
 /**
@@ -89,6 +105,6 @@ export const layer = (
 export const layerConfig = (
   config: Config.Wrap<KurrentStoreOptions> = { connectionString: Config.Redacted("KURRENTDB_URL") }
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore,
+  EventStore.EventStore | DocumentStore.DocumentStore | Lease.LeaseStore,
   StoreError.StoreUnavailable | Config.ConfigError
 > => Layer.unwrap(Effect.map(Config.unwrap(config), layer))

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { DocumentStore, EventStore, StoreError, StoreUrl } from "@strata/core"
+import { DocumentStore, EventStore, Lease, StoreError, StoreUrl } from "@strata/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -42,7 +42,7 @@ export const layer = (
   url: Redacted.Redacted<string>,
   options: { readonly maxEventBytes?: number | undefined; readonly pageSize?: number | undefined } = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore,
+  EventStore.EventStore | DocumentStore.DocumentStore | Lease.LeaseStore,
   StoreError.StartupFailed | StoreUrl.StoreUrlError
 > => {
   const scheme = StoreUrl.scheme(url)
@@ -73,6 +73,9 @@ export const layer = (
       Effect.catchTag("StoreUnavailable", (error) => Effect.fail(startupFailed(error))),
       Effect.catch((error) => error._tag === "StartupFailed" ? Effect.fail(error) : Effect.void)
     )
-    return Context.make(EventStore.EventStore, eventStore).pipe(Context.add(DocumentStore.DocumentStore, documentStore))
+    return Context.make(EventStore.EventStore, eventStore).pipe(
+      Context.add(DocumentStore.DocumentStore, documentStore),
+      Context.add(Lease.LeaseStore, KurrentStore.leases)
+    )
   }))
 }

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { DocumentStore, EventStore } from "@strata/core"
+import type { DocumentStore, EventStore, Lease } from "@strata/core"
 import { type StoreError, StoreUrl } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -65,6 +65,6 @@ export const layer = (
   url: Redacted.Redacted<string>,
   options: SqliteStore.SqliteStoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
+  EventStore.EventStore | DocumentStore.DocumentStore | Lease.LeaseStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
   StoreError.StartupFailed | StoreUrl.StoreUrlError
 > => Layer.unwrap(Effect.map(parse(url), (client) => SqliteStore.layer({ ...client, ...options })))

@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import type { DocumentStore, EventStore } from "@strata/core"
+import type { DocumentStore, EventStore, Lease } from "@strata/core"
 import { MemoryStore, type StoreError, StoreUrl } from "@strata/core"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
@@ -27,12 +27,12 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 
 /**
- * What every backend picked by URL provides.
+ * What every backend picked by URL provides (KurrentDB's `Lease.LeaseStore` fails with `Unsupported`).
  *
  * @category models
  * @since 0.1.0
  */
-export type Services = EventStore.EventStore | DocumentStore.DocumentStore
+export type Services = EventStore.EventStore | DocumentStore.DocumentStore | Lease.LeaseStore
 
 /**
  * Store options shared by the backends; each backend ignores the ones it has no use for (the memory
