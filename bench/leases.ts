@@ -1,5 +1,6 @@
 /**
- * `node --conditions=@strata/source bench/leases.ts [--part pg|groups|all] [--backend postgres|sqlite]`
+ * `node --conditions=@strata/source bench/leases.ts [--part pg|groups|takeover|all] [--backend postgres|sqlite]
+ *   [--partitions 8] [--members 1,2,4]`
  *
  * 1. PostgreSQL: the row lease (what `Leases` does) against a session advisory lock, per operation:
  *    acquire + release, renew (row) / liveness probe (advisory: the lock lives with the session), and a
@@ -28,7 +29,9 @@ import * as Group from "../packages/sql/test/groupProcesses.ts"
 const { values } = parseArgs({
   options: {
     part: { type: "string", default: "all" },
-    backend: { type: "string", default: "postgres" }
+    backend: { type: "string", default: "postgres" },
+    partitions: { type: "string", default: "8" },
+    members: { type: "string", default: "1,2,4" }
   }
 })
 
@@ -143,7 +146,7 @@ const groupTarget = (
       )
     })
 
-// Throughput: `members` processes share 8 partitions of 3,200 events (64 streams x 50).
+// Throughput: `members` processes share `--partitions` (default 8) partitions of 3,200 events (64 streams x 50).
 const throughput = (target: Group.Target, members: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -174,7 +177,13 @@ const takeover = (target: Group.Target, round: number) =>
     yield* Group.appendEvents(category, 8, 1)
     yield* Group.waitForHandled(8, 30_000)
     const second = Group.spawnMember(target, { ...options, member: "second" })
-    yield* Effect.sleep("2 seconds")
+    // Wait until the second member holds its share (2 partitions), so the kill measures a takeover.
+    for (let i = 0; i < 300; i++) {
+      const held = yield* sql<{ n: unknown }>`SELECT count(*) AS n FROM strata_leases
+        WHERE holder = 'second' AND name LIKE ${`strata.group/${category}/partition/%`} AND expires_at > ${BigInt(Date.now())}`
+      if (Number(held[0].n) >= 2) break
+      yield* Effect.sleep("100 millis")
+    }
     yield* sql`DELETE FROM handled`
     first.child.kill("SIGKILL")
     const killedAt = Date.now()
@@ -197,7 +206,11 @@ const groups = (backend: string) =>
     Effect.gen(function*() {
       yield* Group.createHandled
       const results: Record<string, unknown> = {}
-      for (const members of [1, 2, 4]) results[`throughput_${members}`] = yield* throughput(target, members)
+      if (values.part !== "takeover") {
+        for (const members of (values.members as string).split(",").map(Number)) {
+          results[`throughput_${members}`] = yield* throughput(target, members)
+        }
+      }
       const takeovers = []
       for (let round = 0; round < 3; round++) takeovers.push(yield* takeover(target, round))
       results["takeover_ttl2s"] = takeovers
@@ -211,7 +224,7 @@ const main = Effect.gen(function*() {
       pgLeases(url).pipe(Effect.provide(PgStore.layer({ url: Redacted.make(url) })))
     )
   }
-  if (values.part === "groups" || values.part === "all") {
+  if (values.part === "groups" || values.part === "takeover" || values.part === "all") {
     out[`groups_${values.backend}`] = yield* groups(values.backend as string)
   }
   console.log(JSON.stringify(out, null, 2))

@@ -1,7 +1,7 @@
 // Leases are not built on KurrentDB: every operation fails with a typed Unsupported (never a
 // defect, never a silent success), so Lease.holding and ConsumerGroup.run refuse to run unguarded.
 import { assert, it } from "@effect/vitest"
-import { ConsumerGroup, Lease } from "@strata/core"
+import { ConsumerGroup, Lease, MemoryStore } from "@strata/core"
 import { KurrentStore } from "@strata/kurrentdb"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -24,8 +24,9 @@ it.effect("every lease operation fails with Unsupported", () =>
     }
     const group = yield* Effect.flip(
       ConsumerGroup.run("g", { partitions: 2, handler: () => Effect.void }).pipe(
-        Effect.provideService(Lease.LeaseStore, store)
-      ) as Effect.Effect<never, { readonly _tag: string }>
+        Effect.provideService(Lease.LeaseStore, store),
+        Effect.provide(MemoryStore.layer())
+      )
     )
     assert.strictEqual(group._tag, "Unsupported")
   }))
