@@ -180,7 +180,9 @@ const takeover = (target: Group.Target, round: number) =>
     // Wait until the second member holds its share (2 partitions), so the kill measures a takeover.
     for (let i = 0; i < 300; i++) {
       const held = yield* sql<{ n: unknown }>`SELECT count(*) AS n FROM strata_leases
-        WHERE holder = 'second' AND name LIKE ${`strata.group/${category}/partition/%`} AND expires_at > ${BigInt(Date.now())}`
+        WHERE holder = 'second' AND name LIKE ${`strata.group/${category}/partition/%`} AND expires_at > ${
+        BigInt(Date.now())
+      }`
       if (Number(held[0].n) >= 2) break
       yield* Effect.sleep("100 millis")
     }

@@ -9,10 +9,11 @@
  * (PostgreSQL), or runs under the writer lock the transaction already holds (SQLite), so a
  * takeover's `acquire` waits for the commit and the new holder reads the committed checkpoint.
  *
- * PostgreSQL could hold the lease as a session advisory lock instead: measured in the lease
- * benchmark (see the package README), a row lease costs one short statement per renewal and keeps
- * the fencing token the checkpoint check needs, which an advisory lock has no place for; it also
- * survives a pooled connection being recycled. So PostgreSQL uses the row lease too.
+ * PostgreSQL could hold the lease as a session advisory lock instead. Measured (`bench/leases.ts`,
+ * numbers in the `@strata/postgres` README), the advisory lock is cheaper per lease operation but
+ * costs the same on the checkpoint commit, and it has no fencing token, needs a pinned session per
+ * lease, and is released only when the server notices a dead connection: PostgreSQL uses the row
+ * lease too.
  *
  * @since 0.1.0
  */

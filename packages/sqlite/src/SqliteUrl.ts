@@ -65,6 +65,10 @@ export const layer = (
   url: Redacted.Redacted<string>,
   options: SqliteStore.SqliteStoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | Lease.LeaseStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
+  | EventStore.EventStore
+  | DocumentStore.DocumentStore
+  | Lease.LeaseStore
+  | SqliteClient.SqliteClient
+  | SqlClient.SqlClient,
   StoreError.StartupFailed | StoreUrl.StoreUrlError
 > => Layer.unwrap(Effect.map(parse(url), (client) => SqliteStore.layer({ ...client, ...options })))
