@@ -25,6 +25,12 @@ const ttl = Duration.millis(400)
 
 const leaseName = () => `lease-${hex()}`
 
+// A checkpoint commit the way a consumer under `Lease.withFencing` makes it.
+const commitFenced = <X>(lease: Lease.Lease, name: string, position: bigint, work: Effect.Effect<unknown, X>) =>
+  Lease.withFencing(lease)(
+    Effect.flatMap(Consumer.Checkpoints, (checkpoints) => checkpoints.commit(name, position, work))
+  )
+
 const get = <A>(option: Option.Option<A>, message: string): A => {
   assert.isTrue(Option.isSome(option), message)
   return (option as Option.Some<A>).value
@@ -50,6 +56,8 @@ export interface LeaseSuiteOptions extends SuiteOptions {
    * whose statements queue behind each other (D1 in Miniflare) needs a few seconds.
    */
   readonly groupTtl?: Duration.Input | undefined
+  /** Events per stream (8 streams) in the consumer-group test. Default 15, at least 4. */
+  readonly groupRounds?: number | undefined
 }
 
 /**
@@ -74,6 +82,7 @@ export const leaseSuite = (
 ): void => {
   const resolved = resolve(options)
   const groupTtl = Duration.fromInputUnsafe(options?.groupTtl ?? "600 millis")
+  const groupRounds = Math.max(4, options?.groupRounds ?? 15)
   layer(storeLayer, { timeout: resolved.timeout, excludeTestServices: true })(
     `Strata conformance, leases and groups (${name})`,
     (it) => {
@@ -116,10 +125,9 @@ export const leaseSuite = (
             const b = get(yield* store.acquire(lease, "b", Duration.seconds(10)), "b takes over")
             yield* failsWith(store.fence(a), "LeaseLost")
             yield* store.fence(b)
-            const checkpoints = yield* Consumer.Checkpoints
             let ran = false
             yield* failsWith(
-              Lease.fenced(checkpoints, store, a).commit(n.checkpoint(), 5n, Effect.sync(() => (ran = true))),
+              commitFenced(a, n.checkpoint(), 5n, Effect.sync(() => (ran = true))),
               "LeaseLost"
             )
             assert.isTrue(ran, "the work ran before the fence")
@@ -127,7 +135,7 @@ export const leaseSuite = (
               Option.isNone(yield* events.loadCheckpoint(n.checkpoint())),
               "the stale holder committed nothing"
             )
-            yield* Lease.fenced(checkpoints, store, b).commit(n.checkpoint(), 7n, Effect.void)
+            yield* commitFenced(b, n.checkpoint(), 7n, Effect.void)
             assert.deepStrictEqual(yield* events.loadCheckpoint(n.checkpoint()), Option.some(7n))
           }))
 
@@ -144,9 +152,9 @@ export const leaseSuite = (
               const a = get(yield* store.acquire(lease, "a", ttl), "a acquires")
               yield* Effect.sleep(Duration.sum(ttl, Duration.millis(100)))
               get(yield* store.acquire(lease, "b", Duration.seconds(10)), "b takes over")
-              const checkpoints = yield* Consumer.Checkpoints
               yield* failsWith(
-                Lease.fenced(checkpoints, store, a).commit(
+                commitFenced(
+                  a,
                   n.checkpoint(),
                   1n,
                   Effect.asVoid(docs.put(collection, "x", { by: "a" }))
@@ -275,7 +283,8 @@ export const leaseSuite = (
                   handler
                 })
               const streams = 8
-              const perStream = 15
+              // Appended in four steps: before the first member, after it, after the second joined, after the first left.
+              const perStream = groupRounds
               const append = (round: number) =>
                 Effect.forEach(Array.from({ length: streams }, (_, s) => s), (s) =>
                   store.append(n.stream(`s${s}`), [Event.make(n.type("E"), { round })]), { discard: true })
@@ -297,7 +306,8 @@ export const leaseSuite = (
                   assert.fail(`timed out waiting until ${what}`)
                 })
 
-              for (let round = 0; round < 5; round++) {
+              const [first, second, third] = [Math.ceil(perStream / 3), Math.ceil((2 * perStream) / 3), perStream - 1]
+              for (let round = 0; round < first; round++) {
                 yield* append(round)
               }
               const a = yield* Effect.forkChild(member("a"))
@@ -306,7 +316,7 @@ export const leaseSuite = (
                 Effect.map(holders, (h) =>
                   h.get("a") === partitions)
               )
-              for (let round = 5; round < 10; round++) {
+              for (let round = first; round < second; round++) {
                 yield* append(round)
               }
               const b = yield* Effect.forkChild(member("b"))
@@ -315,13 +325,13 @@ export const leaseSuite = (
                 Effect.map(holders, (h) =>
                   h.get("a") === 2 && h.get("b") === 2)
               )
-              for (let round = 10; round < 13; round++) yield* append(round)
+              for (let round = second; round < third; round++) yield* append(round)
               yield* Fiber.interrupt(a)
               yield* waitUntil(
                 "b holds all partitions after a left",
                 Effect.map(holders, (h) => h.get("b") === partitions)
               )
-              for (let round = 13; round < perStream; round++) yield* append(round)
+              for (let round = third; round < perStream; round++) yield* append(round)
               yield* waitUntil(
                 "every event is handled",
                 Effect.map(
@@ -342,7 +352,7 @@ export const leaseSuite = (
                 assert.strictEqual(duplicates, 0, "transactional checkpoints: no event delivered twice")
               }
             }),
-          { timeout: 60_000 }
+          { timeout: 120_000 }
         )
       })
     }

@@ -152,6 +152,7 @@ export const run = <X, R>(
       : Duration.fromInputUnsafe(options.rebalanceEvery)
     const member = options.member ?? crypto.randomUUID()
     const holding = { ttl, renewEvery: every, holder: member }
+    yield* Lease.checkOptions("ConsumerGroup.run", holding)
     // Members start their search at different partitions, so joining members rarely race for one.
     const offset = partitionOf(member, partitions)
 

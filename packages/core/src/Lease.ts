@@ -91,6 +91,12 @@ export interface LeaseStoreShape {
   readonly release: (lease: Lease) => Effect.Effect<void, LeaseError>
   readonly fence: (lease: Lease) => Effect.Effect<void, LeaseLost | LeaseError>
   readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<Lease>, LeaseError>
+  /**
+   * For backends without transactions: a checkpoint store whose commit runs the work, then checks
+   * the lease and saves the checkpoint in one atomic step (D1: one batch). {@link withFencing}
+   * uses it instead of {@link fenced} when present.
+   */
+  readonly fencedCheckpoints?: ((lease: Lease) => Consumer.CheckpointStore) | undefined
 }
 
 /**
@@ -238,6 +244,29 @@ const settings = (options: HoldingOptions | undefined) => {
 }
 
 /**
+ * Checks {@link HoldingOptions}: a TTL of at least 1 ms and a renewal interval of at least 1 ms and
+ * below the TTL (a holder that renews less often than its lease lives loses it between renewals).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const checkOptions = (operation: string, options: HoldingOptions | undefined) =>
+  Effect.suspend(() => {
+    const { every, ttl } = settings(options)
+    const ttlMs = Duration.toMillis(ttl)
+    const everyMs = Duration.toMillis(every)
+    return Number.isFinite(ttlMs) && ttlMs >= 1 && everyMs >= 1 && everyMs < ttlMs
+      ? Effect.void
+      : Effect.fail(
+        new InvalidArgument({
+          operation,
+          detail:
+            `the lease TTL must be finite and at least 1 ms, and renewEvery at least 1 ms and below it (got ttl ${ttlMs} ms, renewEvery ${everyMs} ms)`
+        })
+      )
+  })
+
+/**
  * Runs `use` while `lease` (already acquired) stays held: renews it every `renewEvery`, and when a
  * renewal finds it taken, or no renewal has succeeded for a whole TTL, interrupts `use` and fails
  * with `LeaseLost`. Releases the lease when `use` ends. The building block of {@link holding} and of
@@ -266,11 +295,15 @@ export const hold = <A, E, R>(
         const wait = Math.min(Duration.toMillis(every), deadline - (yield* Clock.currentTimeMillis))
         if (wait <= 0) break
         yield* Effect.sleep(Duration.millis(wait))
-        if ((yield* Clock.currentTimeMillis) >= deadline) break
-        const renewed = yield* Effect.result(store.renew(latest, ttl))
+        const now = yield* Clock.currentTimeMillis
+        if (now >= deadline) break
+        // A renewal that hangs (a partitioned connection) must not outlive the deadline.
+        const renewed = yield* Effect.result(
+          Effect.timeoutOption(store.renew(latest, ttl), Duration.millis(deadline - now))
+        )
         if (renewed._tag === "Success") {
-          if (Option.isNone(renewed.success)) break
-          latest = renewed.success.value
+          if (Option.isNone(renewed.success) || Option.isNone(renewed.success.value)) break
+          latest = renewed.success.value.value
           deadline = latest.expiresAt
         } else {
           yield* Effect.logWarning(`lease ${lease.name}: renewal failed, retrying`, renewed.failure)
@@ -297,6 +330,7 @@ export const acquireWaiting = (
 ): Effect.Effect<Lease, LeaseError> => {
   const { every, holder, ttl } = settings(options)
   return Effect.gen(function*() {
+    yield* checkOptions("Lease.acquire", options)
     let logged = false
     for (;;) {
       const acquired = yield* store.acquire(name, holder, ttl)
@@ -391,8 +425,8 @@ export const fenced = (
 })
 
 /**
- * Provides the current `Consumer.Checkpoints`, {@link fenced} by `lease`, to `effect` (a
- * `Consumer.run` inside {@link holding} or {@link singleton}).
+ * Provides the current `Consumer.Checkpoints`, {@link fenced} by `lease` (or the store's own
+ * `fencedCheckpoints`), to `effect` (a `Consumer.run` inside {@link holding} or {@link singleton}).
  *
  * @category combinators
  * @since 0.1.0
@@ -401,6 +435,6 @@ export const withFencing =
   (lease: Lease) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | LeaseStore> =>
     Effect.gen(function*() {
       const store = yield* LeaseStore
-      const checkpoints = yield* Consumer.Checkpoints
-      return yield* Effect.provideService(effect, Consumer.Checkpoints, fenced(checkpoints, store, lease))
+      const checkpoints = store.fencedCheckpoints?.(lease) ?? fenced(yield* Consumer.Checkpoints, store, lease)
+      return yield* Effect.provideService(effect, Consumer.Checkpoints, checkpoints)
     })

@@ -28,6 +28,27 @@ describe("ConsumerGroup.run", () => {
       }
     }).pipe(Effect.provide(MemoryStore.layer())))
 
+  it.effect("a TTL of zero, or a renewal interval not below the TTL, is InvalidArgument", () =>
+    Effect.gen(function*() {
+      const bad = [{ ttl: "0 millis" }, { ttl: "1 second", renewEvery: "1 second" }, {
+        ttl: "1 second",
+        renewEvery: "0 millis"
+      }] as const
+      for (const options of bad) {
+        const held = yield* Effect.flip(Lease.holding("x", options)(() => Effect.void))
+        assert.strictEqual(held._tag, "InvalidArgument")
+        const group = yield* Effect.flip(
+          ConsumerGroup.run("g", {
+            partitions: 2,
+            ttl: options.ttl,
+            rebalanceEvery: "renewEvery" in options ? options.renewEvery : undefined,
+            handler: () => Effect.void
+          })
+        )
+        assert.strictEqual(group._tag, "InvalidArgument")
+      }
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
   it.effect("a lease name that is empty or too long is InvalidArgument", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Lease.holding("")(() => Effect.void))

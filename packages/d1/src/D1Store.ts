@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as D1Dialect from "./D1Dialect.ts"
+import * as D1Leases from "./D1Leases.ts"
 
 /**
  * @category models
@@ -81,7 +82,7 @@ export const layerFromClient = (
 > =>
   Layer.unwrap(
     Effect.map(D1Client.D1Client, (client) =>
-      SqlStore.layer({ dialect: D1Dialect.make(client), backend: "d1", ...options }))
+      SqlStore.layer({ dialect: D1Dialect.make(client), backend: "d1", leases: D1Leases.make(client), ...options }))
   )
 
 /**

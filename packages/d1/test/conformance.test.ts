@@ -27,5 +27,5 @@ leaseSuite(
   "d1 (Miniflare)",
   Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db }))).pipe(Layer.provide(D1TestDatabase.layer)),
   // D1 statements queue behind each other in Miniflare: a longer TTL keeps renewals ahead of expiry.
-  { transactionalCheckpoints: false, groupTtl: "4 seconds" }
+  { transactionalCheckpoints: false, groupTtl: "4 seconds", groupRounds: 6 }
 )

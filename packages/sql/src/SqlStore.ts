@@ -142,6 +142,8 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
    * fails transiently, e.g. `Startup.defaultRetry` while a container starts. Default: no retry.
    */
   readonly startupRetry?: Schedule.Schedule<unknown, unknown> | undefined
+  /** The lease store to provide. Default `Leases.make` over the same client (D1 adds batched fencing). */
+  readonly leases?: Effect.Effect<Lease.LeaseStoreShape> | undefined
   /** Extra wiring once the store exists, in the layer's scope (PostgreSQL starts its listener here). */
   readonly onStart?: ((store: SqlStore) => Effect.Effect<void, never, R | Scope.Scope>) | undefined
 }
@@ -179,7 +181,10 @@ export const layer = <R = never>(
     if (options.onStart !== undefined) yield* options.onStart(store)
     const context = Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
       Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore)),
-      Context.add(Lease.LeaseStore, yield* Leases.make({ isTransient: options.dialect.isTransient }))
+      Context.add(
+        Lease.LeaseStore,
+        yield* (options.leases ?? Leases.make({ isTransient: options.dialect.isTransient }))
+      )
     )
     return (options.transactionalCheckpoints ?? options.dialect.write._tag === "Transactional")
       ? Context.add(context, Consumer.Checkpoints, Checkpoints.transactional(sql))
