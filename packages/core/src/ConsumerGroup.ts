@@ -179,15 +179,14 @@ export const run = <X, R>(
             Effect.catch((error) =>
               Deferred.fail(failed, error)
             ),
-            Effect.ensuring(Effect.sync(() => {
-              if (owned.get(partition) === fiber) owned.delete(partition)
-            })),
             Effect.forkIn(scope)
           )
           owned.set(partition, fiber)
           yield* Effect.logInfo(`group ${group}: ${member} took partition ${partition} (token ${lease.token})`)
         })
       const rebalance = Effect.gen(function*() {
+        // Partitions whose worker ended (lease lost) are free to be taken again.
+        for (const [partition, fiber] of owned) if (fiber.pollUnsafe() !== undefined) owned.delete(partition)
         const members = (yield* store.list(memberPrefix(group))).length
         const target = Math.ceil(partitions / Math.max(1, members))
         if (owned.size > target) {

@@ -20,4 +20,4 @@ it.live("consumer group across processes on PostgreSQL: exactly once, in stream 
   }).pipe(
     Effect.provide(PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClient))),
     Effect.scoped
-  ), { timeout: 60_000 })
+  ), { timeout: 120_000 })

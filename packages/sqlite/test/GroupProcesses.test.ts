@@ -28,5 +28,5 @@ it.live(
         `the work was shared: ${JSON.stringify(result.byMember)}`
       )
     }),
-  { timeout: 60_000 }
+  { timeout: 120_000 }
 )
