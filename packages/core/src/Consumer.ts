@@ -52,10 +52,11 @@ import type { RecordedEvent } from "./Event.ts"
 import { establishAll, EventStore } from "./EventStore.ts"
 import type { EventFilter, SubscribeFrom } from "./EventStore.ts"
 import * as Inputs from "./Inputs.ts"
+import * as Lease from "./Lease.ts"
 import * as ParkedEvents from "./ParkedEvents.ts"
 import * as Retry from "./Retry.ts"
 import * as StoreError from "./StoreError.ts"
-import { InvalidArgument, type StoreUnavailable, type Unsupported } from "./StoreError.ts"
+import { InvalidArgument, type LeaseLost, type StoreUnavailable, Unsupported } from "./StoreError.ts"
 
 /**
  * Errors of loading or saving a checkpoint.
@@ -63,7 +64,7 @@ import { InvalidArgument, type StoreUnavailable, type Unsupported } from "./Stor
  * @category errors
  * @since 0.1.0
  */
-export type CheckpointError = InvalidArgument | StoreUnavailable
+export type CheckpointError = InvalidArgument | StoreUnavailable | LeaseLost
 
 /**
  * Where consumers keep their checkpoints, and how a checkpoint commits with the handler's work.
@@ -257,12 +258,21 @@ export const run: <X, R>(
  * - `live`: it has handled everything that was there, and handles new events as they come;
  * - `restarting`: an attempt failed; it waits for its restart schedule (see `failure`);
  * - `failed`: the restart schedule gave up; it handles nothing more (see `failure`);
+ * - `standby`: `exclusive`, and another instance holds the consumer's lease; it takes over when
+ *   that lease expires or is released;
  * - `stopped`: its scope closed.
  *
  * @category models
  * @since 0.1.0
  */
-export type ConsumerState = "starting" | "catching-up" | "live" | "restarting" | "failed" | "stopped"
+export type ConsumerState =
+  | "starting"
+  | "standby"
+  | "catching-up"
+  | "live"
+  | "restarting"
+  | "failed"
+  | "stopped"
 
 /**
  * The event a failure happened on.
@@ -413,6 +423,15 @@ export interface SupervisedOptions<X, R> extends Omit<ConsumerOptions<X, R>, "re
    * is logged. Default 10 seconds.
    */
   readonly monitorInterval?: Duration.Input | undefined
+  /**
+   * One active instance per name across processes: each attempt first takes the lease
+   * `consumer/<name>` from the store's `Lease.LeaseStore` (standing by while another instance holds
+   * it), renews it while it runs, and commits checkpoints fenced by its token, so an instance that
+   * stalled past its lease cannot commit after another took over. `true` for the default TTL (15 s:
+   * the longest a standby waits after the holder dies), or `Lease.HoldingOptions`. Default: off
+   * (every instance handles every event).
+   */
+  readonly exclusive?: boolean | Lease.HoldingOptions | undefined
 }
 
 /**
@@ -761,7 +780,7 @@ export const make = <X, R>(
 
     const initial = { value: options.from ?? ("start" as SubscribeFrom) }
     // One attempt: the inner run. It never succeeds (a subscription does not end).
-    const attempt = Effect.scoped(Effect.gen(function*() {
+    const unguarded = Effect.scoped(Effect.gen(function*() {
       if (parkAfter !== undefined) {
         const parked = yield* parkedStore.count(name)
         yield* update((status) => ({ ...status, parked }))
@@ -780,6 +799,42 @@ export const make = <X, R>(
       // A subscription never ends by itself; if one does, it is a failure like any other.
       return yield* Effect.die(new Error("the subscription ended"))
     }))
+
+    // With `exclusive`, an attempt runs only while this instance holds the consumer's lease, with
+    // fenced checkpoints; losing the lease fails the attempt (LeaseLost), which stands by again.
+    // The holder id is fixed per instance, so a restarted attempt gets its own lease back at once.
+    const exclusive = options.exclusive === undefined || options.exclusive === false
+      ? undefined
+      : {
+        ...(options.exclusive === true ? {} : options.exclusive),
+        holder: (options.exclusive === true ? undefined : options.exclusive.holder) ?? crypto.randomUUID()
+      }
+    const leases = exclusive === undefined ? undefined : yield* Effect.serviceOption(Lease.LeaseStore)
+    if (exclusive !== undefined) {
+      yield* Lease.checkOptions("Consumer.make", exclusive)
+      if (leases === undefined || leases._tag === "None") {
+        return yield* new Unsupported({
+          operation: "Consumer.make",
+          backend: "unknown",
+          detail:
+            `consumer ${name} is exclusive, but no Lease.LeaseStore is provided (every Strata backend layer provides one)`
+        })
+      }
+    }
+    const attempt = exclusive === undefined || leases === undefined || leases._tag === "None"
+      ? unguarded
+      : Effect.gen(function*() {
+        const leaseStore = leases.value
+        yield* update((status) => ({ ...status, state: "standby" }))
+        const lease = yield* Lease.acquireWaiting(leaseStore, `consumer/${name}`, exclusive)
+        yield* update((status) => status.state === "standby" ? { ...status, state: "starting" } : status)
+        return yield* Lease.hold(
+          leaseStore,
+          lease,
+          exclusive,
+          (held) => Lease.withFencing(held)(unguarded).pipe(Effect.provideService(Lease.LeaseStore, leaseStore))
+        )
+      })
 
     const classify = (cause: Cause.Cause<unknown>): ConsumerFailure => {
       const found = Cause.findErrorOption(cause)
@@ -800,7 +855,8 @@ export const make = <X, R>(
         message: describe(error),
         event: undefined,
         attempts: 1,
-        transient: StoreError.isRetryable(error)
+        // A lost lease (exclusive) is like an outage: stand by for it again, never give up.
+        transient: StoreError.isRetryable(error) || (error instanceof StoreError.LeaseLost)
       }
     }
 

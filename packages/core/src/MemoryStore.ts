@@ -19,6 +19,7 @@ import * as Admin from "./internal/memory/admin.ts"
 import * as Documents from "./internal/memory/documents.ts"
 import * as Events from "./internal/memory/events.ts"
 import * as State from "./internal/memory/state.ts"
+import * as Lease from "./Lease.ts"
 import * as ParkedEvents from "./ParkedEvents.ts"
 import { StoreAdmin } from "./StoreAdmin.ts"
 
@@ -51,20 +52,27 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
 
 /**
  * An in-memory EventStore and DocumentStore, sharing one state, with transactional consumer
- * checkpoints, a parked-events store and their StoreAdmin.
+ * checkpoints, a parked-events store, an in-memory `Lease.LeaseStore` and their StoreAdmin.
  *
  * @category layers
  * @since 0.1.0
  */
-export const layer = (options?: MemoryStoreOptions): Layer.Layer<EventStore | DocumentStore | StoreAdmin> =>
+export const layer = (
+  options?: MemoryStoreOptions
+): Layer.Layer<EventStore | DocumentStore | StoreAdmin | Lease.LeaseStore> =>
   Layer.effectContext(
-    Effect.map(make(options), ({ admin, documentStore, eventStore }) =>
-      Context.make(EventStore, eventStore).pipe(
-        Context.add(DocumentStore, documentStore),
-        Context.add(StoreAdmin, admin),
-        Context.add(Consumer.Checkpoints, checkpoints),
-        Context.add(ParkedEvents.ParkedEvents, ParkedEvents.makeMemory())
-      ))
+    Effect.zipWith(
+      make(options),
+      Lease.makeMemory,
+      ({ admin, documentStore, eventStore }, leases) =>
+        Context.make(EventStore, eventStore).pipe(
+          Context.add(DocumentStore, documentStore),
+          Context.add(StoreAdmin, admin),
+          Context.add(Consumer.Checkpoints, checkpoints),
+          Context.add(ParkedEvents.ParkedEvents, ParkedEvents.makeMemory()),
+          Context.add(Lease.LeaseStore, leases)
+        )
+    )
   )
 
 /**

@@ -227,6 +227,27 @@ export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>(id("S
 }
 
 /**
+ * A lease this process held was taken over by another holder (it expired while this one stalled, or
+ * was released): work fenced by the lease (a checkpoint commit) was refused and rolled back. The
+ * holder must stop and stand by; see `Lease`.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>(id("LeaseLost"))("LeaseLost", {
+  name: Schema.String,
+  holder: Schema.String,
+  token: Schema.BigInt
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    return `the lease ${this.name} (token ${this.token}) is no longer held by ${this.holder}: another holder took over`
+  }
+}
+
+/**
  * A document write asserted a version the document does not have.
  *
  * `actual` is the stored version, absent when there is no such document.

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import * as D1Client from "@effect/sql-d1/D1Client"
-import type { DocumentStore, EventStore, StoreAdmin, StoreError } from "@strata/core"
+import type { DocumentStore, EventStore, Lease, StoreAdmin, StoreError } from "@strata/core"
 import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
 import type * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as D1Dialect from "./D1Dialect.ts"
+import * as D1Leases from "./D1Leases.ts"
 
 /**
  * @category models
@@ -75,13 +76,13 @@ export const bindable = (db: D1Database): D1Database => {
 export const layerFromClient = (
   options: D1StoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
   SqlError,
   D1Client.D1Client | SqlClient.SqlClient
 > =>
   Layer.unwrap(
     Effect.map(D1Client.D1Client, (client) =>
-      SqlStore.layer({ dialect: D1Dialect.make(client), backend: "d1", ...options }))
+      SqlStore.layer({ dialect: D1Dialect.make(client), backend: "d1", leases: D1Leases.make(client), ...options }))
   )
 
 /**
@@ -96,7 +97,7 @@ export const layerFromClient = (
 export const layer = (
   config: D1Client.D1ClientConfig & D1StoreOptions
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | D1Client.D1Client | SqlClient.SqlClient,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore | D1Client.D1Client | SqlClient.SqlClient,
   StoreError.StartupFailed | Config.ConfigError
 > => {
   const [options, client] = SqlStore.splitOptions(config)

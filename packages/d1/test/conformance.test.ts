@@ -1,4 +1,4 @@
-import { suite } from "@strata/conformance"
+import { leaseSuite, suite } from "@strata/conformance"
 import { D1Store } from "@strata/d1"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -20,4 +20,12 @@ suite(
     // No transactions: checkpoints follow the handler's writes (at-least-once).
     transactionalCheckpoints: false
   }
+)
+
+// Leases are single statements on D1; checkpoints are not transactional, so groups are at-least-once.
+leaseSuite(
+  "d1 (Miniflare)",
+  Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db }))).pipe(Layer.provide(D1TestDatabase.layer)),
+  // D1 statements queue behind each other in Miniflare: a longer TTL keeps renewals ahead of expiry.
+  { transactionalCheckpoints: false, groupTtl: "4 seconds", groupRounds: 6 }
 )

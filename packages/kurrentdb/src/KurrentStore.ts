@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { DocumentStore, EventStore, ParkedEvents, StoreAdmin, type StoreError } from "@strata/core"
+import { DocumentStore, EventStore, Lease, ParkedEvents, StoreAdmin, type StoreError } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -64,8 +64,22 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
 })
 
 /**
- * The EventStore and DocumentStore on one KurrentDB connection, and a StoreAdmin
- * (`StoreAdmin.layerScan`: statistics read from `$all`, no schema, checkpoints not listable).
+ * Leases on KurrentDB: not built yet (a lease stream written with expected revisions would be);
+ * every operation fails with `Unsupported`, so `Lease.holding` and `ConsumerGroup.run` fail at once
+ * rather than run unguarded.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const leases: Lease.LeaseStoreShape = Lease.unsupported(
+  "kurrentdb",
+  "leases and consumer groups need a lease store; run them on PostgreSQL, SQLite or D1 beside KurrentDB"
+)
+
+/**
+ * The EventStore and DocumentStore on one KurrentDB connection, {@link leases} (`Unsupported`), and
+ * a StoreAdmin (`StoreAdmin.layerScan`: statistics read from `$all`, no schema, checkpoints not
+ * listable).
  *
  * @category layers
  * @since 0.1.0
@@ -73,7 +87,7 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
 export const layer = (
   options: KurrentStoreOptions
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
   StoreError.StoreUnavailable
 > =>
   Layer.provideMerge(
@@ -82,7 +96,8 @@ export const layer = (
       Effect.map(make(options), ({ documentStore, eventStore, parkedEvents }) =>
         Context.make(EventStore.EventStore, eventStore).pipe(
           Context.add(DocumentStore.DocumentStore, documentStore),
-          Context.add(ParkedEvents.ParkedEvents, parkedEvents)
+          Context.add(ParkedEvents.ParkedEvents, parkedEvents),
+          Context.add(Lease.LeaseStore, leases)
         ))
     )
   )
@@ -101,6 +116,6 @@ export const layer = (
 export const layerConfig = (
   config: Config.Wrap<KurrentStoreOptions> = { connectionString: Config.Redacted("KURRENTDB_URL") }
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
   StoreError.StoreUnavailable | Config.ConfigError
 > => Layer.unwrap(Effect.map(Config.unwrap(config), layer))

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { DocumentStore, EventStore, StoreAdmin, StoreError, StoreUrl } from "@strata/core"
+import { DocumentStore, EventStore, Lease, StoreAdmin, StoreError, StoreUrl } from "@strata/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -42,7 +42,7 @@ export const layer = (
   url: Redacted.Redacted<string>,
   options: { readonly maxEventBytes?: number | undefined; readonly pageSize?: number | undefined } = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
   StoreError.StartupFailed | StoreUrl.StoreUrlError
 > => {
   const scheme = StoreUrl.scheme(url)
@@ -76,7 +76,8 @@ export const layer = (
         Effect.catch((error) => error._tag === "StartupFailed" ? Effect.fail(error) : Effect.void)
       )
       return Context.make(EventStore.EventStore, eventStore).pipe(
-        Context.add(DocumentStore.DocumentStore, documentStore)
+        Context.add(DocumentStore.DocumentStore, documentStore),
+        Context.add(Lease.LeaseStore, KurrentStore.leases)
       )
     }))
   )

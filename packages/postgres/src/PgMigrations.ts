@@ -262,5 +262,20 @@ $$`,
   PRIMARY KEY (consumer, position)
 )`
     ]
+  },
+  {
+    id: 7,
+    name: "leases",
+    statements: [
+      // One row per lease name, never deleted (a released lease has expires_at = 0), so the fencing
+      // token only grows. Times are epoch milliseconds. A row lease rather than an advisory lock:
+      // the token lives in the row, and the fence's UPDATE takes the row lock a takeover waits for.
+      `CREATE TABLE strata_leases (
+  name text PRIMARY KEY,
+  holder text NOT NULL,
+  token bigint NOT NULL,
+  expires_at bigint NOT NULL
+)`
+    ]
   }
 ]

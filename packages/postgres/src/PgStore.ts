@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { DocumentStore, EventStore, type StoreAdmin, type StoreError } from "@strata/core"
+import { DocumentStore, EventStore, type Lease, type StoreAdmin, type StoreError } from "@strata/core"
 import { SqlStore, Startup } from "@strata/sql"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
@@ -46,7 +46,7 @@ export type PgStoreConfig = PgClient.PgPoolConfig & PgStoreOptions
 export const layerFromClient = (
   options: PgStoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
   SqlError,
   PgClient.PgClient | SqlClient.SqlClient
 > =>
@@ -106,7 +106,7 @@ export const target = (config: PgClient.PgPoolConfig): string => {
 export const layer = (
   config: PgStoreConfig
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | PgClient.PgClient | SqlClient.SqlClient,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore | PgClient.PgClient | SqlClient.SqlClient,
   StoreError.StartupFailed
 > => {
   const [options, { notifyInterval, ...client }] = SqlStore.splitOptions(config)
@@ -126,6 +126,6 @@ export const layerConfig = (
   config: Config.Wrap<PgClient.PgPoolConfig>,
   options: PgStoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | PgClient.PgClient | SqlClient.SqlClient,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore | PgClient.PgClient | SqlClient.SqlClient,
   StoreError.StartupFailed | Config.ConfigError
 > => Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))

@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import type * as PgClient from "@effect/sql-pg/PgClient"
-import type { DocumentStore, EventStore, StoreAdmin } from "@strata/core"
+import type { DocumentStore, EventStore, Lease, StoreAdmin } from "@strata/core"
 import { type StoreError, StoreUrl } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -112,6 +112,6 @@ export const layer = (
   url: Redacted.Redacted<string>,
   options: PgStore.PgStoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | PgClient.PgClient | SqlClient.SqlClient,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore | PgClient.PgClient | SqlClient.SqlClient,
   StoreError.StartupFailed | StoreUrl.StoreUrlError
 > => Layer.unwrap(Effect.map(parse(url), (client) => PgStore.layer({ ...client, ...options })))

@@ -1,4 +1,4 @@
-import { exactlyOnceSuite, faultSuite, suite } from "@strata/conformance"
+import { exactlyOnceSuite, faultSuite, leaseSuite, suite } from "@strata/conformance"
 import { PgDialect, PgStore } from "@strata/postgres"
 import { Checkpoints, SqlStore } from "@strata/sql"
 import * as Effect from "effect/Effect"
@@ -22,3 +22,4 @@ faultSuite(
   PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClient)),
   withCheckpoints(SqlStore.make({ dialect: PgDialect.dialect, backend: "postgres" }))
 )
+leaseSuite("postgres", PgStore.layerFromClient().pipe(Layer.provide(PgTestDatabase.layerClient)))

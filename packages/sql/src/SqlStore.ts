@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Consumer, DocumentStore, Event, EventStore, ParkedEvents, StoreAdmin } from "@strata/core"
+import { Consumer, DocumentStore, Event, EventStore, Lease, ParkedEvents, StoreAdmin } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -30,6 +30,7 @@ import * as DocumentWrites from "./internal/documentWrites.ts"
 import * as Reads from "./internal/reads.ts"
 import * as Snapshots from "./internal/snapshots.ts"
 import * as Streams from "./internal/streams.ts"
+import * as Leases from "./Leases.ts"
 import * as Migrator from "./Migrator.ts"
 import * as SqlParkedEvents from "./SqlParkedEvents.ts"
 import * as SqlAdmin from "./SqlAdmin.ts"
@@ -143,6 +144,8 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
    * fails transiently, e.g. `Startup.defaultRetry` while a container starts. Default: no retry.
    */
   readonly startupRetry?: Schedule.Schedule<unknown, unknown> | undefined
+  /** The lease store to provide. Default `Leases.make` over the same client (D1 adds batched fencing). */
+  readonly leases?: Effect.Effect<Lease.LeaseStoreShape> | undefined
   /** Extra wiring once the store exists, in the layer's scope (PostgreSQL starts its listener here). */
   readonly onStart?: ((store: SqlStore) => Effect.Effect<void, never, R | Scope.Scope>) | undefined
 }
@@ -150,8 +153,8 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
 /**
  * Both stores over the SqlClient in context, after applying migrations (unless `migrate: false`), with
  * the parked-events store of supervised consumers (`SqlParkedEvents`) and, where the dialect writes in
- * transactions, transactional consumer checkpoints, and
- * their StoreAdmin.
+ * transactions, transactional consumer checkpoints,
+ * their StoreAdmin, and the SQL `Lease.LeaseStore` (see `Leases`).
  *
  * @example
  * ```ts
@@ -167,7 +170,7 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
 export const layer = <R = never>(
   options: SqlStoreLayerOptions<R>
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
   SqlError,
   SqlClient.SqlClient | R
 > =>
@@ -183,7 +186,11 @@ export const layer = <R = never>(
     const context = Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
       Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore)),
       Context.add(ParkedEvents.ParkedEvents, SqlParkedEvents.make(sql, options.dialect)),
-      Context.add(StoreAdmin.StoreAdmin, yield* SqlAdmin.make(options.dialect))
+      Context.add(StoreAdmin.StoreAdmin, yield* SqlAdmin.make(options.dialect)),
+      Context.add(
+        Lease.LeaseStore,
+        yield* (options.leases ?? Leases.make({ isTransient: options.dialect.isTransient }))
+      )
     )
     return (options.transactionalCheckpoints ?? options.dialect.write._tag === "Transactional")
       ? Context.add(context, Consumer.Checkpoints, Checkpoints.transactional(sql))

@@ -88,5 +88,19 @@ export const migrations: ReadonlyArray<Migration> = [
   PRIMARY KEY (consumer, position)
 )`
     ]
+  },
+  {
+    id: 5,
+    name: "leases",
+    statements: [
+      // One row per lease name, never deleted (a released lease has expires_at = 0), so the fencing
+      // token only grows. Times are epoch milliseconds.
+      `CREATE TABLE strata_leases (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  token INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+)`
+    ]
   }
 ]

@@ -8,6 +8,7 @@
 export * as Checkpoints from "./Checkpoints.ts"
 export * as Dialect from "./Dialect.ts"
 export * as DocumentSql from "./DocumentSql.ts"
+export * as Leases from "./Leases.ts"
 export * as Migrator from "./Migrator.ts"
 export * as Rows from "./Rows.ts"
 export * as SqlAdmin from "./SqlAdmin.ts"

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type { DocumentStore, EventStore, StoreAdmin, StoreError } from "@strata/core"
+import type { DocumentStore, EventStore, Lease, StoreAdmin, StoreError } from "@strata/core"
 import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -32,7 +32,7 @@ export interface SqliteStoreOptions extends SqlStore.StoreOptions {}
 export const layerFromClient = (
   options: SqliteStoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin,
+  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
   SqlError,
   SqlClient.SqlClient
 > => SqlStore.layer({ dialect: SqliteDialect.dialect, backend: "sqlite", ...options })
@@ -52,7 +52,7 @@ export const layer = (
 ): Layer.Layer<
   | EventStore.EventStore
   | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin
+  | StoreAdmin.StoreAdmin | Lease.LeaseStore
   | SqliteClient.SqliteClient
   | SqlClient.SqlClient,
   StoreError.StartupFailed
@@ -76,7 +76,7 @@ export const layerConfig = (
 ): Layer.Layer<
   | EventStore.EventStore
   | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin
+  | StoreAdmin.StoreAdmin | Lease.LeaseStore
   | SqliteClient.SqliteClient
   | SqlClient.SqlClient,
   StoreError.StartupFailed | Config.ConfigError

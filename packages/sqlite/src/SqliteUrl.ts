@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { DocumentStore, EventStore, StoreAdmin } from "@strata/core"
+import type { DocumentStore, EventStore, Lease, StoreAdmin } from "@strata/core"
 import { type StoreError, StoreUrl } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -67,7 +67,7 @@ export const layer = (
 ): Layer.Layer<
   | EventStore.EventStore
   | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin
+  | StoreAdmin.StoreAdmin | Lease.LeaseStore
   | SqliteClient.SqliteClient
   | SqlClient.SqlClient,
   StoreError.StartupFailed | StoreUrl.StoreUrlError

@@ -1,4 +1,4 @@
-import { exactlyOnceSuite, faultSuite, suite } from "@strata/conformance"
+import { exactlyOnceSuite, faultSuite, leaseSuite, suite } from "@strata/conformance"
 import { Checkpoints, SqliteDialect, SqlStore } from "@strata/sql"
 import { SqliteStore } from "@strata/sqlite"
 import * as Effect from "effect/Effect"
@@ -20,3 +20,4 @@ faultSuite(
   SqliteStore.layer({ filename: ":memory:" }),
   withCheckpoints(SqlStore.make({ dialect: SqliteDialect.dialect, backend: "sqlite" }))
 )
+leaseSuite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }))

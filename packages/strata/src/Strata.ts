@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import type { DocumentStore, EventStore } from "@strata/core"
+import type { DocumentStore, EventStore, Lease } from "@strata/core"
 import { MemoryStore, type StoreAdmin, type StoreError, StoreUrl } from "@strata/core"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
@@ -27,13 +27,18 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 
 /**
- * What every backend picked by URL provides: both stores and their StoreAdmin (migrations,
- * checkpoints, statistics; KurrentDB's comes from {@link StoreAdmin.layerScan}).
+ * What every backend picked by URL provides: both stores, their StoreAdmin (migrations,
+ * checkpoints, statistics; KurrentDB's comes from {@link StoreAdmin.layerScan}) and a
+ * `Lease.LeaseStore` (KurrentDB's fails with `Unsupported`).
  *
  * @category models
  * @since 0.1.0
  */
-export type Services = EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin
+export type Services =
+  | EventStore.EventStore
+  | DocumentStore.DocumentStore
+  | StoreAdmin.StoreAdmin
+  | Lease.LeaseStore
 
 /**
  * Store options shared by the backends; each backend ignores the ones it has no use for (the memory

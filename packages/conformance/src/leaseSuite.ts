@@ -1,0 +1,416 @@
+/**
+ * Leases and consumer groups, for every backend that provides a `Lease.LeaseStore`: exclusivity,
+ * expiry and takeover, fencing (a stale token cannot commit a checkpoint), release, monotonic
+ * tokens; `Lease.holding`; and a consumer group whose members join and leave while every event is
+ * handled once (at least once where checkpoints are not transactional), in per-stream order.
+ *
+ * Tests run on the real clock with short TTLs (a few hundred milliseconds).
+ *
+ * @since 0.1.0
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { Consumer, ConsumerGroup, DocumentStore, Event, EventStore, Lease, StoreError } from "@strata/core"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import { hex, names } from "./internal/fixtures.ts"
+import { resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
+
+const ttl = Duration.millis(400)
+
+const leaseName = () => `lease-${hex()}`
+
+// A checkpoint commit the way a consumer under `Lease.withFencing` makes it.
+const commitFenced = <X>(lease: Lease.Lease, name: string, position: bigint, work: Effect.Effect<unknown, X>) =>
+  Lease.withFencing(lease)(
+    Effect.flatMap(Consumer.Checkpoints, (checkpoints) => checkpoints.commit(name, position, work))
+  )
+
+const get = <A>(option: Option.Option<A>, message: string): A => {
+  assert.isTrue(Option.isSome(option), message)
+  return (option as Option.Some<A>).value
+}
+
+const failsWith = <A, E>(effect: Effect.Effect<A, E, any>, tag: string) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.exit(effect)
+    assert.isTrue(Exit.isFailure(exit), `expected ${tag}, got success`)
+    const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+    assert.strictEqual((error as { error?: { _tag?: string } } | undefined)?.error?._tag, tag)
+  })
+
+/**
+ * Options of {@link leaseSuite}: the suite's options, and the lease TTL of the consumer-group test.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface LeaseSuiteOptions extends SuiteOptions {
+  /**
+   * The TTL of the group members' leases (they renew six times per TTL). Default 600 ms; a backend
+   * whose statements queue behind each other (D1 in Miniflare) needs a few seconds.
+   */
+  readonly groupTtl?: Duration.Input | undefined
+  /** Events per stream (8 streams) in the consumer-group test. Default 15, at least 4. */
+  readonly groupRounds?: number | undefined
+}
+
+/**
+ * Registers the lease and consumer-group topic for a backend whose layer provides a
+ * `Lease.LeaseStore`.
+ *
+ * @example
+ * ```ts
+ * import { leaseSuite } from "@strata/conformance"
+ * import { MemoryStore } from "@strata/core"
+ *
+ * leaseSuite("memory", MemoryStore.layer())
+ * ```
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const leaseSuite = (
+  name: string,
+  storeLayer: Layer.Layer<Services | Lease.LeaseStore, unknown>,
+  options?: LeaseSuiteOptions
+): void => {
+  const resolved = resolve(options)
+  const groupTtl = Duration.fromInputUnsafe(options?.groupTtl ?? "600 millis")
+  const groupRounds = Math.max(4, options?.groupRounds ?? 15)
+  layer(storeLayer, { timeout: resolved.timeout, excludeTestServices: true })(
+    `Strata conformance, leases and groups (${name})`,
+    (it) => {
+      describe("leases", () => {
+        it.effect("one holder at a time; the holder may acquire again and keeps its token", () =>
+          Effect.gen(function*() {
+            const store = yield* Lease.LeaseStore
+            const lease = leaseName()
+            const a = get(yield* store.acquire(lease, "a", Duration.seconds(10)), "a acquires a free lease")
+            assert.isTrue(Option.isNone(yield* store.acquire(lease, "b", Duration.seconds(10))), "b must wait")
+            const again = get(yield* store.acquire(lease, "a", Duration.seconds(10)), "a acquires again")
+            assert.strictEqual(again.token, a.token)
+            assert.isTrue(again.expiresAt >= a.expiresAt)
+            const renewed = get(yield* store.renew(a, Duration.seconds(10)), "a renews")
+            assert.strictEqual(renewed.token, a.token)
+          }))
+
+        it.effect("an expired lease is taken over with a larger token, and the former holder cannot renew", () =>
+          Effect.gen(function*() {
+            const store = yield* Lease.LeaseStore
+            const lease = leaseName()
+            const a = get(yield* store.acquire(lease, "a", ttl), "a acquires")
+            assert.isTrue(Option.isNone(yield* store.acquire(lease, "b", ttl)), "b waits while a's lease lives")
+            yield* Effect.sleep(Duration.sum(ttl, Duration.millis(100)))
+            const b = get(yield* store.acquire(lease, "b", Duration.seconds(10)), "b takes over after the TTL")
+            assert.isTrue(b.token > a.token, "the token grows on a change of hands")
+            assert.isTrue(Option.isNone(yield* store.renew(a, ttl)), "a's renewal finds the lease taken")
+            assert.isTrue(Option.isNone(yield* store.acquire(lease, "a", ttl)), "a must now wait for b")
+          }))
+
+        it.effect("fencing: a stale token cannot pass the fence, nor commit a checkpoint", () =>
+          Effect.gen(function*() {
+            const store = yield* Lease.LeaseStore
+            const events = yield* EventStore.EventStore
+            const n = names()
+            const lease = leaseName()
+            const a = get(yield* store.acquire(lease, "a", ttl), "a acquires")
+            yield* store.fence(a)
+            yield* Effect.sleep(Duration.sum(ttl, Duration.millis(100)))
+            const b = get(yield* store.acquire(lease, "b", Duration.seconds(10)), "b takes over")
+            yield* failsWith(store.fence(a), "LeaseLost")
+            yield* store.fence(b)
+            let ran = false
+            yield* failsWith(
+              commitFenced(a, n.checkpoint(), 5n, Effect.sync(() => (ran = true))),
+              "LeaseLost"
+            )
+            assert.isTrue(ran, "the work ran before the fence")
+            assert.isTrue(
+              Option.isNone(yield* events.loadCheckpoint(n.checkpoint())),
+              "the stale holder committed nothing"
+            )
+            yield* commitFenced(b, n.checkpoint(), 7n, Effect.void)
+            assert.deepStrictEqual(yield* events.loadCheckpoint(n.checkpoint()), Option.some(7n))
+          }))
+
+        // Only where checkpoints are transactional: elsewhere the handler's writes stand (at-least-once).
+        it.effect.skipIf(!resolved.transactionalCheckpoints)(
+          "a fenced commit refused after a takeover rolls back the handler's document writes",
+          () =>
+            Effect.gen(function*() {
+              const store = yield* Lease.LeaseStore
+              const docs = yield* DocumentStore.DocumentStore
+              const n = names()
+              const collection = DocumentStore.collection(n.collection(), Schema.Unknown)
+              const lease = leaseName()
+              const a = get(yield* store.acquire(lease, "a", ttl), "a acquires")
+              yield* Effect.sleep(Duration.sum(ttl, Duration.millis(100)))
+              get(yield* store.acquire(lease, "b", Duration.seconds(10)), "b takes over")
+              yield* failsWith(
+                commitFenced(
+                  a,
+                  n.checkpoint(),
+                  1n,
+                  Effect.asVoid(docs.put(collection, "x", { by: "a" }))
+                ),
+                "LeaseLost"
+              )
+              assert.isTrue(Option.isNone(yield* docs.get(collection, "x")), "the stale batch left no document")
+            })
+        )
+
+        it.effect("release frees the lease at once; tokens grow with every change of hands", () =>
+          Effect.gen(function*() {
+            const store = yield* Lease.LeaseStore
+            const lease = leaseName()
+            let previous = 0n
+            for (const holder of ["a", "b", "a", "c"]) {
+              const held = get(yield* store.acquire(lease, holder, Duration.seconds(30)), `${holder} acquires`)
+              assert.isTrue(held.token > previous, `token ${held.token} > ${previous}`)
+              previous = held.token
+              yield* store.release(held)
+              yield* failsWith(store.fence(held), "LeaseLost")
+              assert.isTrue(Option.isNone(yield* store.renew(held, ttl)), "a released lease cannot be renewed")
+            }
+          }))
+
+        it.effect("list gives the live leases under a prefix, not released or expired ones", () =>
+          Effect.gen(function*() {
+            const store = yield* Lease.LeaseStore
+            const prefix = `${leaseName()}/`
+            const a = get(yield* store.acquire(`${prefix}a`, "a", Duration.seconds(30)), "a")
+            get(yield* store.acquire(`${prefix}b`, "b", Duration.seconds(30)), "b")
+            get(yield* store.acquire(`${prefix}c`, "c", Duration.millis(50)), "c")
+            get(yield* store.acquire(`${leaseName()}/d`, "d", Duration.seconds(30)), "d elsewhere")
+            yield* store.release(a)
+            yield* Effect.sleep("150 millis")
+            const live = yield* store.list(prefix)
+            assert.deepStrictEqual(live.map((l) => l.name).sort(), [`${prefix}b`])
+          }))
+
+        it.effect("bad names and TTLs are InvalidArgument", () =>
+          Effect.gen(function*() {
+            const store = yield* Lease.LeaseStore
+            yield* failsWith(store.acquire("", "a", ttl), "InvalidArgument")
+            yield* failsWith(store.acquire("x".repeat(201), "a", ttl), "InvalidArgument")
+            yield* failsWith(store.acquire(leaseName(), "a", Duration.zero), "InvalidArgument")
+          }))
+
+        it.effect("holding: a second holder stands by, takes over on release, and a lost lease interrupts the work", () =>
+          Effect.gen(function*() {
+            const store = yield* Lease.LeaseStore
+            const lease = leaseName()
+            const options = { ttl, renewEvery: Duration.millis(50) }
+            const firstIn = yield* Deferred.make<Lease.Lease>()
+            const finishFirst = yield* Deferred.make<void>()
+            const first = yield* Effect.forkChild(
+              Lease.holding(lease, { ...options, holder: "a" })((held) =>
+                Effect.andThen(Deferred.succeed(firstIn, held), Deferred.await(finishFirst))
+              )
+            )
+            const a = yield* Deferred.await(firstIn)
+            const secondIn = yield* Deferred.make<Lease.Lease>()
+            const second = yield* Effect.forkChild(
+              Lease.holding(lease, { ...options, holder: "b" })((held) =>
+                Effect.andThen(Deferred.succeed(secondIn, held), Effect.never)
+              )
+            )
+            yield* Effect.sleep("300 millis")
+            assert.isFalse(
+              yield* Deferred.isDone(secondIn),
+              "b stands by while a holds the lease (renewed past its TTL)"
+            )
+            yield* Deferred.succeed(finishFirst, undefined)
+            yield* Fiber.join(first)
+            const b = yield* Deferred.await(secondIn).pipe(Effect.timeout("2 seconds"))
+            assert.isTrue(b.token > a.token)
+            // Someone else takes b's lease (as after a stall past its TTL): b's work is interrupted.
+            yield* store.release(b)
+            get(yield* store.acquire(lease, "c", Duration.seconds(30)), "c takes the released lease")
+            const exit = yield* Fiber.await(second).pipe(Effect.timeout("2 seconds"))
+            assert.isTrue(Exit.isFailure(exit))
+            const reason = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+            assert.isTrue(reason !== undefined && (reason as { error: unknown }).error instanceof StoreError.LeaseLost)
+          }))
+      })
+
+      describe("exclusive consumers", () => {
+        it.effect("a second instance of a named consumer stands by, takes over when the first stops, and each event is handled once", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const n = names()
+            const consumer = `exclusive-${hex()}`
+            const handled = new Map<string, Array<string>>()
+            const instance = (id: string) => (event: Event.RecordedEvent) =>
+              Effect.sync(() => {
+                const seen = handled.get(event.id) ?? []
+                handled.set(event.id, [...seen, id])
+              })
+            const options = (id: string) => ({
+              handler: instance(id),
+              filter: { categories: [n.category] },
+              exclusive: { ttl, renewEvery: Duration.millis(50) }
+            })
+            const appendSome = (round: number) =>
+              Effect.map(
+                store.append(n.stream("s"), [Event.make(n.type("E"), { round }), Event.make(n.type("E"), { round })]),
+                (result) => result.position
+              )
+            const scopeA = yield* Scope.make()
+            const a = yield* Consumer.make(consumer, options("a")).pipe(Scope.provide(scopeA))
+            const scopeB = yield* Scope.make()
+            const b = yield* Consumer.make(consumer, options("b")).pipe(Scope.provide(scopeB))
+            const first = yield* appendSome(0)
+            // Whichever instance took the lease handles; the other stands by.
+            const [active, standby, activeScope] = yield* Effect.gen(function*() {
+              for (let i = 0; i < 200; i++) {
+                const [sa, sb] = [yield* a.status, yield* b.status]
+                if (sa.state === "standby" && sb.state !== "standby" && sb.state !== "starting") {
+                  return [b, a, scopeB] as const
+                }
+                if (sb.state === "standby" && sa.state !== "standby" && sa.state !== "starting") {
+                  return [a, b, scopeA] as const
+                }
+                yield* Effect.sleep("25 millis")
+              }
+              return assert.fail("one instance should hold the lease while the other stands by")
+            })
+            yield* active.waitFor(first).pipe(Effect.timeout("5 seconds"))
+            yield* Effect.sleep("200 millis")
+            assert.strictEqual((yield* standby.status).state, "standby")
+            yield* Scope.close(activeScope, Exit.void)
+            const second = yield* appendSome(1)
+            yield* standby.waitFor(second).pipe(Effect.timeout("5 seconds"))
+            yield* Scope.close(activeScope === scopeA ? scopeB : scopeA, Exit.void)
+            assert.strictEqual(handled.size, 4)
+            for (const [id, by] of handled) assert.strictEqual(by.length, 1, `event ${id} handled by ${by.join(", ")}`)
+            const handlers = new Set([...handled.values()].map((by) => by[0]))
+            assert.strictEqual(handlers.size, 2, "the standby took over after the first instance stopped")
+          }))
+      })
+
+      describe("consumer groups", () => {
+        it.effect(
+          "members share the partitions, rebalance when members join and leave, and handle every event in stream order",
+          () =>
+            Effect.gen(function*() {
+              const store = yield* EventStore.EventStore
+              const leases = yield* Lease.LeaseStore
+              const docs = yield* DocumentStore.DocumentStore
+              const n = names()
+              const group = `g-${hex()}`
+              const partitions = 4
+              const collection = DocumentStore.collection(
+                n.collection(),
+                Schema.Struct({ last: Schema.Number, handled: Schema.Number })
+              )
+              let duplicates = 0
+              let outOfOrder = 0
+              const handler = (event: Event.RecordedEvent) =>
+                Effect.gen(function*() {
+                  const current = yield* docs.get(collection, event.stream)
+                  const last = Option.isSome(current) ? current.value.value.last : -1
+                  const version = Number(event.version)
+                  if (version <= last) {
+                    duplicates++
+                    return
+                  }
+                  if (version !== last + 1) outOfOrder++
+                  yield* docs.put(collection, event.stream, {
+                    last: version,
+                    handled: (Option.isSome(current) ? current.value.value.handled : 0) + 1
+                  })
+                }).pipe(Effect.orDie)
+              const member = (id: string) =>
+                ConsumerGroup.run(group, {
+                  partitions,
+                  member: id,
+                  filter: { categories: [n.category] },
+                  checkpointEvery: 5,
+                  ttl: groupTtl,
+                  rebalanceEvery: Duration.millis(Math.max(20, Duration.toMillis(groupTtl) / 6)),
+                  handler
+                })
+              const streams = 8
+              // Appended in four steps: before the first member, after it, after the second joined, after the first left.
+              const perStream = groupRounds
+              const append = (round: number) =>
+                Effect.forEach(Array.from({ length: streams }, (_, s) => s), (s) =>
+                  store.append(n.stream(`s${s}`), [Event.make(n.type("E"), { round })]), { discard: true })
+              const holders = Effect.map(leases.list(`strata.group/${group}/partition/`), (held) => {
+                const counts = new Map<string, number>()
+                for (const lease of held) {
+                  counts.set(lease.holder, (counts.get(lease.holder) ?? 0) + 1)
+                }
+                return counts
+              })
+              const waitUntil = (what: string, check: Effect.Effect<boolean, unknown>) =>
+                Effect.gen(function*() {
+                  for (let i = 0; i < 200; i++) {
+                    if (yield* check) {
+                      return
+                    }
+                    yield* Effect.sleep("25 millis")
+                  }
+                  assert.fail(`timed out waiting until ${what}`)
+                })
+
+              const [first, second, third] = [Math.ceil(perStream / 3), Math.ceil((2 * perStream) / 3), perStream - 1]
+              for (let round = 0; round < first; round++) {
+                yield* append(round)
+              }
+              const a = yield* Effect.forkChild(member("a"))
+              yield* waitUntil(
+                "a holds all partitions",
+                Effect.map(holders, (h) =>
+                  h.get("a") === partitions)
+              )
+              for (let round = first; round < second; round++) {
+                yield* append(round)
+              }
+              const b = yield* Effect.forkChild(member("b"))
+              yield* waitUntil(
+                "a and b hold two partitions each",
+                Effect.map(holders, (h) =>
+                  h.get("a") === 2 && h.get("b") === 2)
+              )
+              for (let round = second; round < third; round++) yield* append(round)
+              yield* Fiber.interrupt(a)
+              yield* waitUntil(
+                "b holds all partitions after a left",
+                Effect.map(holders, (h) => h.get("b") === partitions)
+              )
+              for (let round = third; round < perStream; round++) yield* append(round)
+              yield* waitUntil(
+                "every event is handled",
+                Effect.map(
+                  Effect.forEach(
+                    Array.from({ length: streams }, (_, s) => s),
+                    (s) => docs.get(collection, n.stream(`s${s}`))
+                  ),
+                  (all) => all.every((doc) => Option.isSome(doc) && doc.value.value.last === perStream - 1)
+                )
+              )
+              yield* Fiber.interrupt(b)
+              assert.strictEqual(outOfOrder, 0, "every stream's events were handled in order")
+              for (let s = 0; s < streams; s++) {
+                const doc = get(yield* docs.get(collection, n.stream(`s${s}`)), "a document per stream")
+                assert.strictEqual(doc.value.handled, perStream, `stream s${s}: every event counted once`)
+              }
+              if (resolved.transactionalCheckpoints) {
+                assert.strictEqual(duplicates, 0, "transactional checkpoints: no event delivered twice")
+              }
+            }),
+          { timeout: 120_000 }
+        )
+      })
+    }
+  )
+}

@@ -1,0 +1,440 @@
+/**
+ * Leases: one active holder per name across processes, with fencing.
+ *
+ * A {@link LeaseStore} is the small storage service every backend implements (memory here, a lease
+ * table on SQL): `acquire` / `renew` / `release` a named lease for a TTL, each acquisition by a new
+ * holder carrying a larger fencing `token`, and `fence`, a check that the token is still current,
+ * run inside the caller's transaction. The algorithm lives here, once:
+ *
+ * - {@link holding} stands by until the lease is free, renews it in the background, interrupts the
+ *   work when the lease is lost, and releases it with the work's scope;
+ * - {@link singleton} does that forever (lost: stand by again), for a process that should run a
+ *   named consumer on exactly one replica;
+ * - {@link fenced} wraps a `Consumer.CheckpointStore` so every checkpoint commit checks the lease
+ *   token first, in the same transaction on SQL: a holder that stalled past its lease (GC pause,
+ *   network partition) cannot commit after another holder took over.
+ *
+ * Expiry is judged by the clock of the process that calls the store (`Clock`): members' clocks must
+ * agree to well within the TTL. A holder also stops by its own clock once a TTL has passed since
+ * its last successful renewal, so it stops before anyone else can take over.
+ *
+ * @example
+ * ```ts
+ * import { Consumer, Lease } from "@strata/core"
+ * import { Effect } from "effect"
+ *
+ * // On every replica: one of them runs the projector, the others stand by and take over.
+ * const projector = Lease.singleton("cart-totals", { ttl: "10 seconds" })((lease) =>
+ *   Consumer.run("cart-totals", { handler: () => Effect.void }).pipe(Lease.withFencing(lease))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Consumer from "./Consumer.ts"
+import { InvalidArgument, LeaseLost, type StoreUnavailable, Unsupported } from "./StoreError.ts"
+
+/**
+ * A held lease: who holds `name`, with which fencing token, until when (epoch milliseconds, by the
+ * clock of the process that acquired or renewed it).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Lease {
+  readonly name: string
+  readonly holder: string
+  /** Grows every time the lease changes hands (or is taken again after expiry or release). */
+  readonly token: bigint
+  readonly expiresAt: number
+}
+
+/**
+ * Errors of a lease store operation.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type LeaseError = InvalidArgument | StoreUnavailable | Unsupported
+
+/**
+ * The storage a backend implements for leases.
+ *
+ * - `acquire(name, holder, ttl)`: takes the lease when it is free, expired, released, or already
+ *   held by `holder` (then it is extended and keeps its token); `None` while another holder's lease
+ *   is live. A change of hands writes a token larger than any before it for that name.
+ * - `renew(lease, ttl)`: extends the lease while its token is current; `None` once another holder
+ *   took it (or it was released).
+ * - `release(lease)`: frees it for the next holder at once (a no-op if it is no longer ours).
+ * - `fence(lease)`: fails with `LeaseLost` unless the token is still current and the lease was
+ *   not released. Run inside a
+ *   transaction it shares that transaction (SQL: a row lock, so a takeover waits for the commit).
+ * - `list(prefix)`: the live (unexpired, unreleased) leases whose names start with `prefix`.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export interface LeaseStoreShape {
+  readonly acquire: (
+    name: string,
+    holder: string,
+    ttl: Duration.Duration
+  ) => Effect.Effect<Option.Option<Lease>, LeaseError>
+  readonly renew: (lease: Lease, ttl: Duration.Duration) => Effect.Effect<Option.Option<Lease>, LeaseError>
+  readonly release: (lease: Lease) => Effect.Effect<void, LeaseError>
+  readonly fence: (lease: Lease) => Effect.Effect<void, LeaseLost | LeaseError>
+  readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<Lease>, LeaseError>
+  /**
+   * For backends without transactions: a checkpoint store whose commit runs the work, then checks
+   * the lease and saves the checkpoint in one atomic step (D1: one batch). {@link withFencing}
+   * uses it instead of {@link fenced} when present.
+   */
+  readonly fencedCheckpoints?: ((lease: Lease) => Consumer.CheckpointStore) | undefined
+}
+
+/**
+ * The lease store of the backend in use. `MemoryStore.layer()` and the SQL backends' layers provide it.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class LeaseStore extends Context.Service<LeaseStore, LeaseStoreShape>()("@strata/core/Lease/LeaseStore") {}
+
+/**
+ * The checks every lease store applies to its inputs: a non-empty name of at most 200 characters
+ * and a TTL of at least one millisecond.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const validate = (operation: string, name: string, ttl?: Duration.Duration) => {
+  if (typeof name !== "string" || name.length === 0 || name.length > 200) {
+    return Effect.fail(
+      new InvalidArgument({ operation, detail: "a lease name must be a string of 1 to 200 characters" })
+    )
+  }
+  if (ttl !== undefined && Duration.toMillis(ttl) < 1) {
+    return Effect.fail(new InvalidArgument({ operation, detail: "a lease TTL must be at least 1 millisecond" }))
+  }
+  return Effect.void
+}
+
+interface MemoryRow {
+  holder: string
+  token: bigint
+  expiresAt: number
+}
+
+/**
+ * A lease store in memory, with the real semantics (expiry by `Clock`, monotonic tokens): for one
+ * process, tests, and the memory backend.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeMemory: Effect.Effect<LeaseStoreShape> = Effect.sync(() => {
+  const rows = new Map<string, MemoryRow>()
+  const toLease = (name: string, row: MemoryRow): Lease => ({ name, ...row })
+  const current = (lease: Lease) => {
+    const row = rows.get(lease.name)
+    return row !== undefined && row.token === lease.token && row.holder === lease.holder ? row : undefined
+  }
+  return LeaseStore.of({
+    acquire: Effect.fn("Lease.acquire")(function*(name, holder, ttl) {
+      yield* validate("Lease.acquire", name, ttl)
+      const now = yield* Clock.currentTimeMillis
+      const row = rows.get(name)
+      const expiresAt = now + Duration.toMillis(ttl)
+      if (row === undefined) {
+        const created = { holder, token: 1n, expiresAt }
+        rows.set(name, created)
+        return Option.some(toLease(name, created))
+      }
+      const live = row.expiresAt > now
+      if (live && row.holder !== holder) return Option.none()
+      row.token = live ? row.token : row.token + 1n
+      row.holder = holder
+      row.expiresAt = expiresAt
+      return Option.some(toLease(name, row))
+    }),
+    renew: Effect.fn("Lease.renew")(function*(lease, ttl) {
+      yield* validate("Lease.renew", lease.name, ttl)
+      const row = current(lease)
+      if (row === undefined || row.expiresAt === 0) return Option.none()
+      row.expiresAt = (yield* Clock.currentTimeMillis) + Duration.toMillis(ttl)
+      return Option.some(toLease(lease.name, row))
+    }),
+    release: Effect.fn("Lease.release")(function*(lease) {
+      yield* validate("Lease.release", lease.name)
+      const row = current(lease)
+      if (row !== undefined) row.expiresAt = 0
+    }),
+    fence: Effect.fn("Lease.fence")(function*(lease) {
+      yield* validate("Lease.fence", lease.name)
+      const row = current(lease)
+      if (row === undefined || row.expiresAt === 0) {
+        return yield* new LeaseLost({ name: lease.name, holder: lease.holder, token: lease.token })
+      }
+    }),
+    list: Effect.fn("Lease.list")(function*(prefix) {
+      const now = yield* Clock.currentTimeMillis
+      return Array.from(rows).filter(([name, row]) => name.startsWith(prefix) && row.expiresAt > now).map((
+        [name, row]
+      ) => toLease(name, row))
+    })
+  })
+})
+
+/**
+ * {@link makeMemory} as a layer.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<LeaseStore> = Layer.effect(LeaseStore, makeMemory)
+
+/**
+ * A lease store for a backend without one: every operation fails with `Unsupported`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const unsupported = (backend: string, detail: string): LeaseStoreShape => {
+  const fail = (operation: string) => Effect.fail(new Unsupported({ operation, backend, detail }))
+  return LeaseStore.of({
+    acquire: () => fail("Lease.acquire"),
+    renew: () => fail("Lease.renew"),
+    release: () => fail("Lease.release"),
+    fence: () => fail("Lease.fence"),
+    list: () => fail("Lease.list")
+  })
+}
+
+/**
+ * How a holder keeps a lease.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface HoldingOptions {
+  /**
+   * How long the lease lives without renewal: the longest another instance waits to take over
+   * after this one dies or loses its connection. Default 15 seconds.
+   */
+  readonly ttl?: Duration.Input | undefined
+  /** How often the holder renews, and a standby tries to acquire. Default a third of the TTL. */
+  readonly renewEvery?: Duration.Input | undefined
+  /** Who holds it (logs, `list`). Default a random id per call. */
+  readonly holder?: string | undefined
+}
+
+const settings = (options: HoldingOptions | undefined) => {
+  const ttl = Duration.fromInputUnsafe(options?.ttl ?? "15 seconds")
+  const every = options?.renewEvery === undefined
+    ? Duration.millis(Math.max(1, Math.floor(Duration.toMillis(ttl) / 3)))
+    : Duration.fromInputUnsafe(options.renewEvery)
+  return { ttl, every, holder: options?.holder ?? crypto.randomUUID() }
+}
+
+/**
+ * Checks {@link HoldingOptions}: a TTL of at least 1 ms and a renewal interval of at least 1 ms and
+ * below the TTL (a holder that renews less often than its lease lives loses it between renewals).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const checkOptions = (operation: string, options: HoldingOptions | undefined) =>
+  Effect.suspend(() => {
+    const { every, ttl } = settings(options)
+    const ttlMs = Duration.toMillis(ttl)
+    const everyMs = Duration.toMillis(every)
+    return Number.isFinite(ttlMs) && ttlMs >= 1 && everyMs >= 1 && everyMs < ttlMs
+      ? Effect.void
+      : Effect.fail(
+        new InvalidArgument({
+          operation,
+          detail:
+            `the lease TTL must be finite and at least 1 ms, and renewEvery at least 1 ms and below it (got ttl ${ttlMs} ms, renewEvery ${everyMs} ms)`
+        })
+      )
+  })
+
+/**
+ * Runs `use` while `lease` (already acquired) stays held: renews it every `renewEvery`, and when a
+ * renewal finds it taken, or no renewal has succeeded for a whole TTL, interrupts `use` and fails
+ * with `LeaseLost`. Releases the lease when `use` ends. The building block of {@link holding} and of
+ * consumer groups, which acquire without waiting.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const hold = <A, E, R>(
+  store: LeaseStoreShape,
+  lease: Lease,
+  options: HoldingOptions | undefined,
+  use: (lease: Lease) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | LeaseLost, R> => {
+  const { every, ttl } = settings(options)
+  return Effect.scoped(Effect.gen(function*() {
+    let latest = lease
+    yield* Effect.addFinalizer(() => Effect.ignore(store.release(latest)))
+    const lost = yield* Deferred.make<never, LeaseLost>()
+    const lostError = new LeaseLost({ name: lease.name, holder: lease.holder, token: lease.token })
+    // The holder's own deadline: the expiry it last wrote, by this process's clock (the store
+    // computed it from the same clock), so it stops no later than another holder may start.
+    let deadline = lease.expiresAt
+    const renewLoop = Effect.gen(function*() {
+      for (;;) {
+        const wait = Math.min(Duration.toMillis(every), deadline - (yield* Clock.currentTimeMillis))
+        if (wait <= 0) break
+        yield* Effect.sleep(Duration.millis(wait))
+        const now = yield* Clock.currentTimeMillis
+        if (now >= deadline) break
+        // A renewal that hangs (a partitioned connection) must not outlive the deadline.
+        const renewed = yield* Effect.result(
+          Effect.timeoutOption(store.renew(latest, ttl), Duration.millis(deadline - now))
+        )
+        if (renewed._tag === "Success") {
+          if (Option.isNone(renewed.success) || Option.isNone(renewed.success.value)) break
+          latest = renewed.success.value.value
+          deadline = latest.expiresAt
+        } else {
+          yield* Effect.logWarning(`lease ${lease.name}: renewal failed, retrying`, renewed.failure)
+        }
+      }
+      yield* Effect.logWarning(`lease ${lease.name}: lost by ${lease.holder} (token ${lease.token})`)
+      yield* Deferred.fail(lost, lostError)
+    })
+    yield* Effect.forkScoped(renewLoop)
+    return yield* Effect.raceFirst(use(latest), Deferred.await(lost))
+  }))
+}
+
+/**
+ * Acquires `name` for `holder`, standing by (trying every `renewEvery`) while another holder has it.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const acquireWaiting = (
+  store: LeaseStoreShape,
+  name: string,
+  options?: HoldingOptions
+): Effect.Effect<Lease, LeaseError> => {
+  const { every, holder, ttl } = settings(options)
+  return Effect.gen(function*() {
+    yield* checkOptions("Lease.acquire", options)
+    let logged = false
+    for (;;) {
+      const acquired = yield* store.acquire(name, holder, ttl)
+      if (Option.isSome(acquired)) {
+        yield* Effect.logInfo(`lease ${name}: acquired by ${holder} (token ${acquired.value.token})`)
+        return acquired.value
+      }
+      if (!logged) yield* Effect.logInfo(`lease ${name}: held elsewhere, ${holder} stands by`)
+      logged = true
+      yield* Effect.sleep(every)
+    }
+  })
+}
+
+/**
+ * Runs `use` while holding the lease `name`: stands by until it is acquired, renews it in the
+ * background, interrupts `use` and fails with `LeaseLost` if the lease is lost, and releases it when
+ * `use` ends (success, failure or interruption).
+ *
+ * @example
+ * ```ts
+ * import { Lease } from "@strata/core"
+ * import { Effect } from "effect"
+ *
+ * const once = Lease.holding("nightly-report", { ttl: "30 seconds" })(() => Effect.log("only here"))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const holding = (name: string, options?: HoldingOptions) =>
+<A, E, R>(
+  use: (lease: Lease) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | LeaseLost | LeaseError, R | LeaseStore> => {
+  const resolved = { ...options, holder: settings(options).holder }
+  return Effect.flatMap(
+    LeaseStore,
+    (store) => Effect.flatMap(acquireWaiting(store, name, resolved), (lease) => hold(store, lease, resolved, use))
+  )
+}
+
+/**
+ * {@link holding} forever: when the lease is lost, stand by and run `use` again once it is back.
+ * For work that must run on exactly one replica at a time (a named consumer, a scheduler); fork it
+ * with the program's scope. Fails only with `use`'s own errors or the store's.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const singleton = (name: string, options?: HoldingOptions) =>
+<A, E, R>(
+  use: (lease: Lease) => Effect.Effect<A, E, R>
+): Effect.Effect<never, Exclude<E, LeaseLost> | LeaseError, R | LeaseStore> => {
+  const resolved = { ...options, holder: settings(options).holder }
+  const once = holding(name, resolved)(use).pipe(
+    Effect.catchIf((error): error is LeaseLost => isLeaseLost(error), () => Effect.void)
+  ) as Effect.Effect<unknown, Exclude<E, LeaseLost> | LeaseError, R | LeaseStore>
+  return Effect.forever(once)
+}
+
+const isLeaseLost = (error: unknown): error is LeaseLost =>
+  typeof error === "object" && error !== null && "_tag" in error && error._tag === "LeaseLost"
+
+/**
+ * Wraps a checkpoint store so that every commit first checks (`fence`) that `lease` is still
+ * current, inside the commit: with a transactional checkpoint store (SQL) the check, the handler's
+ * writes and the checkpoint commit or roll back together, so after a takeover nothing of the former
+ * holder's batch lands. With a non-transactional one the check narrows the window but the handler's
+ * writes may already have happened (at-least-once).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const fenced = (
+  checkpoints: Consumer.CheckpointStore,
+  store: LeaseStoreShape,
+  lease: Lease
+): Consumer.CheckpointStore => ({
+  load: checkpoints.load,
+  commit: (name, position, work) =>
+    checkpoints.commit(
+      name,
+      position,
+      Effect.tap(work, () =>
+        store.fence(lease).pipe(
+          Effect.catchTag(
+            "Unsupported",
+            (error) => Effect.fail(new InvalidArgument({ operation: "Lease.fence", detail: error.message }))
+          )
+        ))
+    )
+})
+
+/**
+ * Provides the current `Consumer.Checkpoints`, {@link fenced} by `lease` (or the store's own
+ * `fencedCheckpoints`), to `effect` (a `Consumer.run` inside {@link holding} or {@link singleton}).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const withFencing =
+  (lease: Lease) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | LeaseStore> =>
+    Effect.gen(function*() {
+      const store = yield* LeaseStore
+      const checkpoints = store.fencedCheckpoints?.(lease) ?? fenced(yield* Consumer.Checkpoints, store, lease)
+      return yield* Effect.provideService(effect, Consumer.Checkpoints, checkpoints)
+    })

@@ -1,0 +1,57 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConsumerGroup, Lease, MemoryStore } from "@strata/core"
+import * as Effect from "effect/Effect"
+
+describe("ConsumerGroup.partitionOf", () => {
+  // FNV-1a 32-bit reference vectors ("a" -> 0xe40c292c, "foobar" -> 0xbf9cf968): the partition of a
+  // stream must never change between releases, or streams would move with their checkpoints behind.
+  it("is FNV-1a over the UTF-8 bytes, modulo the partition count", () => {
+    assert.strictEqual(ConsumerGroup.partitionOf("a", 2 ** 31), 0xe40c292c % 2 ** 31)
+    assert.strictEqual(ConsumerGroup.partitionOf("foobar", 1000), 0xbf9cf968 % 1000)
+    assert.strictEqual(ConsumerGroup.partitionOf("ünïcödé-7", 16), 0xc18d1fae % 16)
+    assert.strictEqual(ConsumerGroup.partitionOf("anything", 1), 0)
+  })
+
+  it("spreads streams over the partitions", () => {
+    const counts = new Array<number>(8).fill(0)
+    for (let i = 0; i < 8000; i++) counts[ConsumerGroup.partitionOf(`cart-${i}`, 8)]++
+    for (const count of counts) assert.isTrue(count > 800 && count < 1200, `uneven: ${counts.join(", ")}`)
+  })
+})
+
+describe("ConsumerGroup.run", () => {
+  it.effect("rejects a partition count outside 1..1024 with InvalidArgument", () =>
+    Effect.gen(function*() {
+      for (const partitions of [0, -1, 1.5, 1025, Number.NaN]) {
+        const error = yield* Effect.flip(ConsumerGroup.run("g", { partitions, handler: () => Effect.void }))
+        assert.strictEqual(error._tag, "InvalidArgument")
+      }
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.effect("a TTL of zero, or a renewal interval not below the TTL, is InvalidArgument", () =>
+    Effect.gen(function*() {
+      const bad = [{ ttl: "0 millis" }, { ttl: "1 second", renewEvery: "1 second" }, {
+        ttl: "1 second",
+        renewEvery: "0 millis"
+      }] as const
+      for (const options of bad) {
+        const held = yield* Effect.flip(Lease.holding("x", options)(() => Effect.void))
+        assert.strictEqual(held._tag, "InvalidArgument")
+        const group = yield* Effect.flip(
+          ConsumerGroup.run("g", {
+            partitions: 2,
+            ttl: options.ttl,
+            rebalanceEvery: "renewEvery" in options ? options.renewEvery : undefined,
+            handler: () => Effect.void
+          })
+        )
+        assert.strictEqual(group._tag, "InvalidArgument")
+      }
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.effect("a lease name that is empty or too long is InvalidArgument", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Lease.holding("")(() => Effect.void))
+      assert.strictEqual(error._tag, "InvalidArgument")
+    }).pipe(Effect.provide(MemoryStore.layer())))
+})
