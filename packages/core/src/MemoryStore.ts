@@ -18,6 +18,8 @@ import { EventStore } from "./EventStore.ts"
 import * as Documents from "./internal/memory/documents.ts"
 import * as Events from "./internal/memory/events.ts"
 import * as State from "./internal/memory/state.ts"
+import * as Projection from "./Projection.ts"
+import * as UnitOfWork from "./UnitOfWork.ts"
 
 /**
  * @category models
@@ -28,6 +30,8 @@ export interface MemoryStoreOptions {
   readonly maxEventBytes?: number | undefined
   /** Events per page for reads and subscriptions. Default 256. */
   readonly pageSize?: number | undefined
+  /** Inline projections: run inside every append's unit of work (see `Projection`). */
+  readonly projections?: ReadonlyArray<Projection.Any> | undefined
 }
 
 /**
@@ -42,8 +46,13 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
     pageSize: options.pageSize ?? 256
   }
   const state = yield* State.make
-  const { commit, eventStore } = Events.make(state, settings)
-  return { eventStore, documentStore: Documents.make(state, commit, settings) }
+  const hooks: { afterWrite: Events.AfterWrite | undefined } = { afterWrite: undefined }
+  const events = Events.make(state, settings, hooks)
+  const documentStore = Documents.make(state, events, settings)
+  const projections = options.projections ?? []
+  if (projections.length > 0) hooks.afterWrite = Projection.applyInline(projections, documentStore)
+  const unitOfWork: UnitOfWork.UnitOfWorkShape = { backend: "memory", transaction: events.transaction }
+  return { eventStore: events.eventStore, documentStore, unitOfWork }
 })
 
 /**
@@ -54,23 +63,32 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
  */
 export const layer = (options?: MemoryStoreOptions): Layer.Layer<EventStore | DocumentStore> =>
   Layer.effectContext(
-    Effect.map(make(options), ({ documentStore, eventStore }) =>
+    Effect.map(make(options), ({ documentStore, eventStore, unitOfWork }) =>
       Context.make(EventStore, eventStore).pipe(
         Context.add(DocumentStore, documentStore),
-        Context.add(Consumer.Checkpoints, checkpoints)
+        Context.add(UnitOfWork.UnitOfWork, unitOfWork),
+        Context.add(Consumer.Checkpoints, {
+          load: Consumer.storeCheckpoints.load,
+          commit: (name, position, work) => unitOfWork.transaction(Consumer.storeCheckpoints.commit(name, position, work))
+        } as Consumer.CheckpointStore)
       ))
   )
 
 /**
  * Consumer checkpoints for the in-memory backend, with the transactional semantics of the SQL
- * backends: a handler's document writes and the checkpoint commit together, and a batch whose
- * handler fails (or is interrupted) leaves neither. Events a handler appends are not undone
- * (they may already have been delivered to subscribers). {@link layer} provides it.
+ * backends: each batch runs as a unit of work of the store in context (`UnitOfWork`), so a
+ * handler's document writes, the events it appends and the checkpoint commit together, and a batch
+ * whose handler fails (or is interrupted) leaves none of them. {@link layer} provides the same for
+ * its own store; where the store in context has no units of work, this is the default store.
  *
  * @category constructors
  * @since 0.1.0
  */
 export const checkpoints: Consumer.CheckpointStore = {
   load: Consumer.storeCheckpoints.load,
-  commit: (name, position, work) => State.unitOfWork(Consumer.storeCheckpoints.commit(name, position, work))
+  commit: (name, position, work) =>
+    Effect.flatMap(UnitOfWork.UnitOfWork, (unit) =>
+      unit.backend === "memory"
+        ? (unit.transaction(Consumer.storeCheckpoints.commit(name, position, work)) as Effect.Effect<any, any, any>)
+        : Consumer.storeCheckpoints.commit(name, position, work))
 }

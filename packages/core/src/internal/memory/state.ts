@@ -1,7 +1,8 @@
 // The one state the in-memory backend's events and documents share, so a `put` can carry events.
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as PubSub from "effect/PubSub"
+import * as PubSub from "effect/PubSub"
+import * as Semaphore from "effect/Semaphore"
 import type { RecordedEvent } from "../../Event.ts"
 import * as Subscription from "../../Subscription.ts"
 
@@ -35,9 +36,23 @@ export interface State {
   readonly snapshots: Map<string, StoredSnapshot>
   readonly checkpoints: Map<string, bigint>
   readonly documents: Map<string, Map<string, StoredDocument>>
-  /** Wakes subscriptions after every write that stored events. */
+  /** Wakes subscriptions after every commit that stored events. */
   readonly signal: PubSub.PubSub<void>
+  /** The writer lock: one unit of work (a plain append is one too) writes at a time. */
+  readonly lock: Semaphore.Semaphore
+  /**
+   * The read horizon: readers see `log[0 .. visible)`. Events of the open unit of work lie above it
+   * (writers are serialised, so they are the log's tail) until it commits.
+   */
+  visible: number
+  /** The undo journal of the unit of work the current fiber runs in, if any (one key per store). */
+  readonly journal: Context.Reference<Journal | undefined>
 }
+
+/** Undo steps of a unit of work, run in reverse on rollback. */
+export type Journal = Array<() => void>
+
+let stores = 0
 
 export const make: Effect.Effect<State> = Effect.map(Subscription.makeSignal, (signal) => ({
   streams: new Map(),
@@ -46,27 +61,60 @@ export const make: Effect.Effect<State> = Effect.map(Subscription.makeSignal, (s
   snapshots: new Map(),
   checkpoints: new Map(),
   documents: new Map(),
-  signal
+  signal,
+  lock: Semaphore.makeUnsafe(1),
+  visible: 0,
+  journal: Context.Reference<Journal | undefined>(`@strata/core/MemoryStore/Journal/${++stores}`, {
+    defaultValue: () => undefined
+  })
 }))
 
 export const lastVersionOf = (record: StreamRecord | undefined): bigint | undefined =>
   record === undefined || record.events.length === 0 ? undefined : BigInt(record.events.length - 1)
 
-/**
- * The undo journal of the unit of work the current fiber runs in (a consumer's batch and its
- * checkpoint): document writes push their undo here, and a failed or interrupted unit runs them in
- * reverse. Outside a unit of work there is none.
- */
-export const Journal = Context.Reference<Array<() => void> | undefined>("@strata/core/MemoryStore/Journal", {
-  defaultValue: () => undefined
-})
+/** The number of a stream's events below the read horizon (its uncommitted ones are its tail). */
+export const visibleCount = (state: State, record: StreamRecord): number => {
+  let n = record.events.length
+  while (n > 0 && record.events[n - 1].position > BigInt(state.visible)) n--
+  return n
+}
 
-/** Runs `work` as a unit of work: its document writes are undone if it fails or is interrupted. */
-export const unitOfWork = <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.suspend(() => {
-    const journal: Array<() => void> = []
-    return work.pipe(
-      Effect.provideService(Journal, journal),
-      Effect.onError(() => Effect.sync(() => journal.reverse().forEach((undo) => undo())))
-    )
+/** Records an undo step in the current unit of work (there is always one around a write). */
+export const onRollback = (state: State, undo: () => void): Effect.Effect<void> =>
+  Effect.map(state.journal, (journal) => {
+    journal?.push(undo)
+  })
+
+/**
+ * Runs `work` as a unit of work of this store: under the writer lock, with an undo journal; on
+ * success the read horizon moves past its events and subscribers are woken, on failure or
+ * interruption its writes are undone in reverse. Inside another unit of work of the same store it is
+ * a savepoint: its own writes are undone on failure, and join the outer unit on success.
+ */
+export const unitOfWork = (state: State) => <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(state.journal, (outer) => {
+    const undo = (journal: Journal) => Effect.sync(() => journal.reverse().forEach((step) => step()))
+    if (outer !== undefined) {
+      return Effect.suspend(() => {
+        const journal: Journal = []
+        return work.pipe(
+          Effect.provideService(state.journal, journal),
+          Effect.onExit((exit) => exit._tag === "Success" ? Effect.sync(() => outer.push(...journal)) : undo(journal))
+        )
+      })
+    }
+    return state.lock.withPermits(1)(Effect.suspend(() => {
+      const journal: Journal = []
+      return work.pipe(
+        Effect.provideService(state.journal, journal),
+        Effect.onExit((exit) => {
+          if (exit._tag === "Failure") return undo(journal)
+          return Effect.sync(() => {
+            const grew = state.log.length > state.visible
+            state.visible = state.log.length
+            if (grew) PubSub.publishUnsafe(state.signal, undefined)
+          })
+        })
+      )
+    }))
   })
