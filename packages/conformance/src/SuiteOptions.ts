@@ -73,6 +73,11 @@ export interface SuiteOptions {
   readonly exactMatchesSoftDeleted?: boolean | undefined
   /** The `maxAge` the retention tests set, in milliseconds. Default 500; KurrentDB keeps whole seconds. */
   readonly maxAgeMillis?: number | undefined
+  /**
+   * Whether `UnitOfWork.transaction` is supported (interactive transactions). Default true. When false
+   * the suite checks that it fails with `Unsupported` without running the effect (D1, KurrentDB).
+   */
+  readonly unitsOfWork?: boolean | undefined
 }
 
 /**
@@ -97,6 +102,7 @@ export interface ResolvedOptions {
   readonly rejectsReusedEventIds: boolean
   readonly exactMatchesSoftDeleted: boolean
   readonly maxAgeMillis: number
+  readonly unitsOfWork: boolean
 }
 
 /**
@@ -120,7 +126,8 @@ export const resolve = (options: SuiteOptions | undefined): ResolvedOptions => (
   timeout: options?.timeout ?? "60 seconds",
   rejectsReusedEventIds: options?.rejectsReusedEventIds ?? true,
   exactMatchesSoftDeleted: options?.exactMatchesSoftDeleted ?? false,
-  maxAgeMillis: options?.maxAgeMillis ?? 500
+  maxAgeMillis: options?.maxAgeMillis ?? 500,
+  unitsOfWork: options?.unitsOfWork ?? true
 })
 
 /**

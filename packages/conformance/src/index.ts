@@ -31,6 +31,7 @@ import { documentSuite } from "./documentSuite.ts"
 import { eventSuite } from "./eventSuite.ts"
 import { expectedVersionSuite } from "./expectedVersionSuite.ts"
 import { inputSuite } from "./inputSuite.ts"
+import { projectionSuite } from "./projectionSuite.ts"
 import { lifecycleSuite } from "./lifecycleSuite.ts"
 import { readSuite } from "./readSuite.ts"
 import { retentionSuite } from "./retentionSuite.ts"
@@ -38,6 +39,7 @@ import { sizeSuite } from "./sizeSuite.ts"
 import { snapshotSuite } from "./snapshotSuite.ts"
 import { subscribeSuite } from "./subscribeSuite.ts"
 import { type ConformanceIt, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
+import { unitOfWorkSuite } from "./unitOfWorkSuite.ts"
 
 export { appendSuite } from "./appendSuite.ts"
 export { concurrencySuite } from "./concurrencySuite.ts"
@@ -48,14 +50,17 @@ export { eventSuite } from "./eventSuite.ts"
 export { exactlyOnceSuite } from "./exactlyOnceSuite.ts"
 export { expectedVersionSuite } from "./expectedVersionSuite.ts"
 export { type FaultPoint, faultSuite, type MakeStore } from "./faultSuite.ts"
+export { type InlineProjectionOptions, inlineProjectionSuite } from "./inlineProjectionSuite.ts"
 export { hostileStrings, inputSuite } from "./inputSuite.ts"
 export { lifecycleSuite } from "./lifecycleSuite.ts"
+export { projectionSuite } from "./projectionSuite.ts"
 export { readSuite } from "./readSuite.ts"
 export { retentionSuite } from "./retentionSuite.ts"
 export { sizeSuite } from "./sizeSuite.ts"
 export { snapshotSuite } from "./snapshotSuite.ts"
 export { subscribeSuite } from "./subscribeSuite.ts"
 export type { ConformanceIt, ResolvedOptions, Services, SuiteOptions } from "./SuiteOptions.ts"
+export { unitOfWorkSuite } from "./unitOfWorkSuite.ts"
 
 /**
  * Every topic of the suite, in the order `suite` registers them.
@@ -77,7 +82,9 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   documentQuerySuite,
   inputSuite,
   sizeSuite,
-  consumerSuite
+  consumerSuite,
+  unitOfWorkSuite,
+  projectionSuite
 ]
 
 /**

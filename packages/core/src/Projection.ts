@@ -93,6 +93,12 @@ export type ProjectionError = EventDecodeError | DocumentStoreError
 export const Delete: DocumentStore.Delete = DocumentStore.Delete
 
 /**
+ * @category models
+ * @since 0.1.0
+ */
+export type Delete = DocumentStore.Delete
+
+/**
  * A declared projection.
  *
  * @category models

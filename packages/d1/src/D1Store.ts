@@ -7,7 +7,8 @@
  * @since 0.1.0
  */
 import * as D1Client from "@effect/sql-d1/D1Client"
-import type { DocumentStore, EventStore, StoreError } from "@strata/core"
+import type { DocumentStore, EventStore } from "@strata/core"
+import type { StoreError } from "@strata/core"
 import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
 import type * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -76,13 +77,16 @@ export const layerFromClient = (
   options: D1StoreOptions = {}
 ): Layer.Layer<
   EventStore.EventStore | DocumentStore.DocumentStore,
-  SqlError,
+  SqlError | StoreError.Unsupported,
   D1Client.D1Client | SqlClient.SqlClient
 > =>
-  Layer.unwrap(
-    Effect.map(D1Client.D1Client, (client) =>
-      SqlStore.layer({ dialect: D1Dialect.make(client), backend: "d1", ...options }))
-  )
+  // D1 has no transactions for inline projections to run in (see `SqlStore.inlineUnsupported`).
+  (options.projections ?? []).length > 0
+    ? Layer.effectDiscard(Effect.fail(SqlStore.inlineUnsupported("d1"))) as never
+    : Layer.unwrap(
+      Effect.map(D1Client.D1Client, (client) =>
+        SqlStore.layer({ dialect: D1Dialect.make(client), backend: "d1", ...options }))
+    )
 
 /**
  * Both stores on a D1 binding, plus the client they use.
@@ -97,7 +101,7 @@ export const layer = (
   config: D1Client.D1ClientConfig & D1StoreOptions
 ): Layer.Layer<
   EventStore.EventStore | DocumentStore.DocumentStore | D1Client.D1Client | SqlClient.SqlClient,
-  StoreError.StartupFailed | Config.ConfigError
+  StoreError.StartupFailed | StoreError.Unsupported | Config.ConfigError
 > => {
   const [options, client] = SqlStore.splitOptions(config)
   return Startup.guard(

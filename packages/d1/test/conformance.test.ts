@@ -1,4 +1,4 @@
-import { suite } from "@strata/conformance"
+import { inlineProjectionSuite, suite } from "@strata/conformance"
 import { D1Store } from "@strata/d1"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -17,7 +17,17 @@ suite(
     largeAppendEvents: 800,
     maxInteger: BigInt(Number.MAX_SAFE_INTEGER),
     pollInterval: "250 millis",
-    // No transactions: checkpoints follow the handler's writes (at-least-once).
-    transactionalCheckpoints: false
+    // No transactions: checkpoints follow the handler's writes (at-least-once), and no units of work.
+    transactionalCheckpoints: false,
+    unitsOfWork: false
   }
+)
+// No transactions for inline projections to run in: the layer refuses them.
+inlineProjectionSuite(
+  "d1 (Miniflare)",
+  (projections) =>
+    Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db, projections }))).pipe(
+      Layer.provide(D1TestDatabase.layer)
+    ),
+  { supported: false }
 )

@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { DocumentStore, EventStore, type StoreError } from "@strata/core"
+import { DocumentStore, EventStore, type StoreError, UnitOfWork } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -62,6 +62,18 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
 })
 
 /**
+ * KurrentDB has no interactive transactions: `UnitOfWork.transaction` fails with `Unsupported`,
+ * pointing at the forms that are one multi-stream append.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const unitOfWork: UnitOfWork.UnitOfWorkShape = UnitOfWork.unsupported(
+  "kurrentdb",
+  "KurrentDB has no interactive transactions; write atomically with appendMany (several streams, each with its expected revision) or DocumentStore.put with `events` (a document and its events): both are one multi-stream append (KurrentDB 25.1 or later)"
+)
+
+/**
  * The EventStore and DocumentStore on one KurrentDB connection.
  *
  * @category layers
@@ -72,7 +84,10 @@ export const layer = (
 ): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, StoreError.StoreUnavailable> =>
   Layer.effectContext(
     Effect.map(make(options), ({ documentStore, eventStore }) =>
-      Context.make(EventStore.EventStore, eventStore).pipe(Context.add(DocumentStore.DocumentStore, documentStore)))
+      Context.make(EventStore.EventStore, eventStore).pipe(
+        Context.add(DocumentStore.DocumentStore, documentStore),
+        Context.add(UnitOfWork.UnitOfWork, unitOfWork)
+      ))
   )
 
 /**

@@ -10,5 +10,8 @@ suite(`kurrentdb (${targetName})`, storeLayer({ pageSize: 250 }), {
   exactMatchesSoftDeleted: true,
   maxAgeMillis: 1000,
   // Checkpoints are a stream of their own: a handler's document writes cannot commit with them.
-  transactionalCheckpoints: false
+  transactionalCheckpoints: false,
+  // No interactive transactions (appendMany and put with events are its atomic forms). Its layer
+  // takes no inline projections.
+  unitsOfWork: false
 })

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Consumer, DocumentStore, Event, EventStore } from "@strata/core"
+import { Consumer, DocumentStore, Event, EventStore, Projection, StoreError, UnitOfWork } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -20,7 +20,7 @@ import type * as PubSub from "effect/PubSub"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import * as Checkpoints from "./Checkpoints.ts"
 import type { Dialect } from "./Dialect.ts"
 import * as Append from "./internal/append.ts"
@@ -54,6 +54,12 @@ export interface StoreOptions {
    * other processes are seen. Default 250 ms (PostgreSQL, which is woken by NOTIFY: 500 ms).
    */
   readonly pollInterval?: Duration.Input | undefined
+  /**
+   * Inline projections: run inside every append's transaction, so a failing one fails the append and
+   * nothing is written (see `Projection`). Not on D1, which has no transactions: its layer refuses
+   * them with `Unsupported`.
+   */
+  readonly projections?: ReadonlyArray<Projection.Any> | undefined
 }
 
 /**
@@ -65,8 +71,8 @@ export interface StoreOptions {
 export const splitOptions = <C extends StoreOptions>(
   config: C
 ): readonly [StoreOptions, Omit<C, keyof StoreOptions>] => {
-  const { maxEventBytes, migrate, pageSize, pollInterval, startupRetry, ...rest } = config
-  return [{ maxEventBytes, migrate, pageSize, pollInterval, startupRetry }, rest]
+  const { maxEventBytes, migrate, pageSize, pollInterval, projections, startupRetry, ...rest } = config
+  return [{ maxEventBytes, migrate, pageSize, pollInterval, projections, startupRetry }, rest]
 }
 
 /**
@@ -93,7 +99,23 @@ export interface SqlStore {
   readonly documentStore: DocumentStore.DocumentStoreShape
   readonly signal: PubSub.PubSub<void>
   readonly committed: PubSub.PubSub<void>
+  /** Units of work: one transaction of the SqlClient; `Unsupported` on a batched dialect (D1). */
+  readonly unitOfWork: UnitOfWork.UnitOfWorkShape
 }
+
+/**
+ * Why a batched dialect (D1) cannot run inline projections, as the error its layer fails with.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export const inlineUnsupported = (backend: string): StoreError.Unsupported =>
+  new StoreError.Unsupported({
+    operation: "inline projections",
+    backend,
+    detail:
+      "inline projections run inside the append's transaction, and this database has none (a batch cannot read the documents it would update): run them asynchronously with Projection.run"
+  })
 
 /**
  * Builds the stores over the SqlClient in context. The schema must exist (see `Migrator.run`).
@@ -109,9 +131,16 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     pageSize: options.pageSize ?? 500,
     pollInterval: options.pollInterval ?? Duration.millis(250)
   })
+  const projections = options.projections ?? []
+  if (projections.length > 0 && options.dialect.write._tag === "Batched") {
+    // Backend SPI misuse, not user input: D1Store refuses inline projections with a typed error first.
+    return yield* Effect.die(inlineUnsupported(ctx.backend))
+  }
   const rows = Streams.makeRows(ctx)
   const writes = DocumentWrites.make(ctx)
-  const appender = Append.make(ctx, rows, writes)
+  // Filled in once the DocumentStore the projections write through exists.
+  const beforeCommit: { current: Append.BeforeCommit | undefined } = { current: undefined }
+  const appender = Append.make(ctx, rows, writes, beforeCommit)
   const eventStore = Tracing.eventStore({
     backend: ctx.backend,
     append: appender.append,
@@ -121,7 +150,33 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     ...Snapshots.make(ctx)
   })
   const documentStore = Tracing.documentStore({ backend: ctx.backend, ...Documents.make(ctx, writes, appender) })
-  return { eventStore, documentStore, signal: ctx.signal, committed: ctx.committed } satisfies SqlStore
+  if (projections.length > 0) beforeCommit.current = Projection.applyInline(projections, documentStore)
+  const unitOfWork: UnitOfWork.UnitOfWorkShape = options.dialect.write._tag === "Batched"
+    ? UnitOfWork.unsupported(
+      ctx.backend,
+      "this database has no interactive transactions; write atomically in one batch with appendMany (several streams, each with its expected version) or DocumentStore.put with `events` (a document and its events)"
+    )
+    : {
+      backend: ctx.backend,
+      transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        ctx.transaction("UnitOfWork.transaction", effect).pipe(
+          Effect.catchIf(isSqlError, (error) =>
+            ctx.dialect.isTransient(error)
+              ? Effect.fail(
+                new StoreError.StoreUnavailable({ operation: "transaction", reason: error.reason._tag, cause: error })
+              )
+              : Effect.fail(
+                new StoreError.StoreUnavailable({ operation: "transaction", reason: error.reason._tag, cause: error })
+              ))
+        ) as Effect.Effect<A, E | StoreError.Unsupported | StoreError.StoreUnavailable, R>
+    }
+  return {
+    eventStore,
+    documentStore,
+    signal: ctx.signal,
+    committed: ctx.committed,
+    unitOfWork
+  } satisfies SqlStore
 })
 
 /**
@@ -172,7 +227,8 @@ export const layer = <R = never>(
     const store = yield* make(options)
     if (options.onStart !== undefined) yield* options.onStart(store)
     const context = Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
-      Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore))
+      Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore)),
+      Context.add(UnitOfWork.UnitOfWork, store.unitOfWork)
     )
     return (options.transactionalCheckpoints ?? options.dialect.write._tag === "Transactional")
       ? Context.add(context, Consumer.Checkpoints, Checkpoints.transactional(sql))
