@@ -121,7 +121,10 @@ export const inlineProjectionSuite = (
           // A fresh stream: neither its events nor a document.
           const fresh = stream("poison")
           yield* failsWith("ProjectionFailed")(
-            domain.codec.append(fresh, [domain.Deposited.make({ amount: 1e308 }), domain.Deposited.make({ amount: 1e308 })])
+            domain.codec.append(fresh, [
+              domain.Deposited.make({ amount: 1e308 }),
+              domain.Deposited.make({ amount: 1e308 })
+            ])
           )
           assert.deepStrictEqual(yield* readStream(fresh), [])
           assert.isTrue(Option.isNone(yield* docs.get(domain.collection, fresh)))
@@ -148,26 +151,38 @@ export const inlineProjectionSuite = (
             { stream: a, events: yield* encoded([domain.Deposited.make({ amount: 1 })]) },
             { stream: b, events: yield* encoded([domain.Deposited.make({ amount: 2 })]) }
           ])
-          assert.deepStrictEqual(yield* documents(domain.collection).pipe(Effect.map((all) => [all.get(a), all.get(b)])), [
-            { balance: 1, count: 1 },
-            { balance: 2, count: 1 }
-          ])
+          assert.deepStrictEqual(
+            yield* documents(domain.collection).pipe(Effect.map((all) => [all.get(a), all.get(b)])),
+            [
+              { balance: 1, count: 1 },
+              { balance: 2, count: 1 }
+            ]
+          )
           // One failing part: nothing of the whole appendMany.
           yield* failsWith("ProjectionFailed")(store.appendMany([
             { stream: a, events: yield* encoded([domain.Deposited.make({ amount: 5 })]) },
             {
               stream: b,
-              events: yield* encoded([domain.Deposited.make({ amount: 1e308 }), domain.Deposited.make({ amount: 1e308 })])
+              events: yield* encoded([
+                domain.Deposited.make({ amount: 1e308 }),
+                domain.Deposited.make({ amount: 1e308 })
+              ])
             }
           ]))
           assert.strictEqual((yield* readStream(a)).length, 1)
-          assert.deepStrictEqual(Option.map(yield* docs.get(domain.collection, a), (d) => d.value.balance), Option.some(1))
+          assert.deepStrictEqual(
+            Option.map(yield* docs.get(domain.collection, a), (d) => d.value.balance),
+            Option.some(1)
+          )
           // A put that carries events projects them in the same step.
           const Notes = DocumentStore.collection(n.collection("notes"), Schema.Struct({ text: Schema.String }))
           yield* docs.put(Notes, a, { text: "hi" }, {
             events: [{ stream: a, events: yield* encoded([domain.Deposited.make({ amount: 4 })]) }]
           })
-          assert.deepStrictEqual(Option.map(yield* docs.get(domain.collection, a), (d) => d.value.balance), Option.some(5))
+          assert.deepStrictEqual(
+            Option.map(yield* docs.get(domain.collection, a), (d) => d.value.balance),
+            Option.some(5)
+          )
         }))
 
       if (resolved.unitsOfWork) {
@@ -183,7 +198,10 @@ export const inlineProjectionSuite = (
               return yield* Effect.fail("abort")
             })))
             assert.strictEqual(exit._tag, "Failure")
-            assert.deepStrictEqual(Option.map(yield* docs.get(domain.collection, s), (d) => d.value.balance), Option.some(1))
+            assert.deepStrictEqual(
+              Option.map(yield* docs.get(domain.collection, s), (d) => d.value.balance),
+              Option.some(1)
+            )
             assert.strictEqual((yield* readStream(s)).length, 1)
           }))
       }
@@ -196,11 +214,17 @@ export const inlineProjectionSuite = (
             Array.from({ length: writers }, (_, w) => w),
             (w) =>
               Effect.forEach(Array.from({ length: 4 }), () =>
-                domain.codec.append(`${n.category}-hot${w}`, [domain.Deposited.make({ amount: 1 })]), { discard: true }),
+                domain.codec.append(`${n.category}-hot${w}`, [domain.Deposited.make({ amount: 1 })]), {
+                discard: true
+              }),
             { concurrency: "unbounded", discard: true }
           )
           const hot = yield* docs.get(Totals, "hot")
-          assert.deepStrictEqual(Option.map(hot, (d) => d.value.events), Option.some(writers * 4))
+          assert.deepStrictEqual(
+            Option.map(hot, (d) =>
+              d.value.events),
+            Option.some(writers * 4)
+          )
         }))
     }
   )

@@ -97,7 +97,9 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
           collection: Totals,
           events: domain.codec,
           id: ({ event }) =>
-            event._tag === domain.Deposited.name && "amount" in event ? (event.amount >= 100 ? "large" : "small") : undefined,
+            event._tag === domain.Deposited.name && "amount" in event
+              ? (event.amount >= 100 ? "large" : "small")
+              : undefined,
           evolve: (current, { event }) => ({ total: (current?.total ?? 0) + ("amount" in event ? event.amount : 0) })
         })
         yield* domain.codec.append(n.stream("a"), [domain.Deposited.make({ amount: 5 })])
@@ -157,7 +159,10 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
           events: domain.codec,
           version: 2,
           evolve: (current, decoded) => {
-            const next = domain.evolve(current === undefined ? undefined : { ...current, balance: current.balance / 100 }, decoded)
+            const next = domain.evolve(
+              current === undefined ? undefined : { ...current, balance: current.balance / 100 },
+              decoded
+            )
             return next === Projection.Delete ? next : { ...next, balance: next.balance * 100 }
           }
         })

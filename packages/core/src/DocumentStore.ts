@@ -25,12 +25,7 @@ import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import type { AppendRequest, AppendResult } from "./EventStore.ts"
-import type {
-  DocumentStoreError,
-  InvalidDocument,
-  InvalidQuery,
-  StoreUnavailable
-} from "./StoreError.ts"
+import type { DocumentStoreError, InvalidDocument, InvalidQuery, StoreUnavailable } from "./StoreError.ts"
 import { DocumentConflict, InvalidArgument } from "./StoreError.ts"
 
 /**

@@ -69,7 +69,8 @@ export const layer = (options?: MemoryStoreOptions): Layer.Layer<EventStore | Do
         Context.add(UnitOfWork.UnitOfWork, unitOfWork),
         Context.add(Consumer.Checkpoints, {
           load: Consumer.storeCheckpoints.load,
-          commit: (name, position, work) => unitOfWork.transaction(Consumer.storeCheckpoints.commit(name, position, work))
+          commit: (name, position, work) =>
+            unitOfWork.transaction(Consumer.storeCheckpoints.commit(name, position, work))
         } as Consumer.CheckpointStore)
       ))
   )

@@ -55,7 +55,7 @@ import * as Consumer from "./Consumer.ts"
 import * as DocumentStore from "./DocumentStore.ts"
 import type { RecordedEvent } from "./Event.ts"
 import type { Decoded, EventCodec } from "./EventCodec.ts"
-import { EventStore, type EventFilter, type SubscribeFrom } from "./EventStore.ts"
+import { type EventFilter, EventStore, type SubscribeFrom } from "./EventStore.ts"
 import {
   type DocumentStoreError,
   type EventDecodeError,
@@ -232,7 +232,12 @@ export const applyInline = (
               ? error
               : error._tag === "DocumentConflict"
               ? new StoreUnavailable({ operation: "append", reason: "ConcurrentWrite", cause: error })
-              : new ProjectionFailed({ projection: projection.name, stream: event.stream, eventId: event.id, cause: error })
+              : new ProjectionFailed({
+                projection: projection.name,
+                stream: event.stream,
+                eventId: event.id,
+                cause: error
+              })
           )
         )
         : Effect.void, { discard: true }), { discard: true })
@@ -389,9 +394,9 @@ export const active = <A, I>(
 export const activate = <A, I>(
   projection: Projection<A, I>
 ): Effect.Effect<void, DocumentStoreError, DocumentStore.DocumentStore> =>
-  Effect.asVoid(DocumentStore.DocumentStore.use((docs) =>
-    docs.put(Registry, projection.name, { version: projection.version })
-  ))
+  Effect.asVoid(
+    DocumentStore.DocumentStore.use((docs) => docs.put(Registry, projection.name, { version: projection.version }))
+  )
 
 /**
  * A blue-green rebuild: builds this version's collection from the whole log (reset, then catch up)

@@ -279,7 +279,9 @@ export const make = (
     (plans.length === 1 ? single(plans[0], now) : Effect.map(atomically(plans, now), ({ results }) => results)).pipe(
       Effect.catch((error) =>
         Effect.gen(function*() {
-          if (error._tag === "StreamDeleted" || error._tag === "StoreUnavailable" || error._tag === "ProjectionFailed") {
+          if (
+            error._tag === "StreamDeleted" || error._tag === "StoreUnavailable" || error._tag === "ProjectionFailed"
+          ) {
             return yield* error
           }
           // Only a document write can conflict, and plain appends carry none.

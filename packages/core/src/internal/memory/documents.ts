@@ -90,9 +90,10 @@ export const make = (
         return { version: yield* transaction(Effect.flatMap(state.journal, store)), appended: [] }
       }
       let version = 0n
-      const appended = yield* commit(plans, now, (journal) => Effect.map(store(journal), (v) => {
-        version = v
-      }))
+      const appended = yield* commit(plans, now, (journal) =>
+        Effect.map(store(journal), (v) => {
+          version = v
+        }))
       return { version, appended }
     })
 

@@ -289,26 +289,33 @@ export const make = (
     deleteOptions: { readonly expected?: ExpectedVersion.ExpectedVersion | undefined } | undefined,
     change: (record: StreamRecord) => void
   ) =>
-    Effect.flatMap(StreamName.make(stream), (): Effect.Effect<void, StreamDeleted | WrongExpectedVersion> =>
-      transaction(Effect.suspend((): Effect.Effect<void, StreamDeleted | WrongExpectedVersion> => {
-      const record = streams.get(stream)
-      if (record?.tombstoned) return Effect.fail(new StreamDeleted({ stream, tombstoned: true }))
-      const conflict = ExpectedVersion.check(stream, deleteOptions?.expected, {
-        lastVersion: lastVersionOf(record),
-        deleted: record?.deleted ?? false
-      })
-      if (conflict !== undefined) return Effect.fail(conflict)
-      const target = recordFor(stream)
-      const before = { ...target }
-      const snapshot = snapshots.get(stream)
-      change(target)
-      return Effect.map(state.journal, (journal) => {
-        journal?.push(() => {
-          Object.assign(target, { deleted: before.deleted, tombstoned: before.tombstoned, truncateBefore: before.truncateBefore })
-          if (snapshot !== undefined) snapshots.set(stream, snapshot)
-        })
-      })
-    })))
+    Effect.flatMap(
+      StreamName.make(stream),
+      (): Effect.Effect<void, StreamDeleted | WrongExpectedVersion> =>
+        transaction(Effect.suspend((): Effect.Effect<void, StreamDeleted | WrongExpectedVersion> => {
+          const record = streams.get(stream)
+          if (record?.tombstoned) return Effect.fail(new StreamDeleted({ stream, tombstoned: true }))
+          const conflict = ExpectedVersion.check(stream, deleteOptions?.expected, {
+            lastVersion: lastVersionOf(record),
+            deleted: record?.deleted ?? false
+          })
+          if (conflict !== undefined) return Effect.fail(conflict)
+          const target = recordFor(stream)
+          const before = { ...target }
+          const snapshot = snapshots.get(stream)
+          change(target)
+          return Effect.map(state.journal, (journal) => {
+            journal?.push(() => {
+              Object.assign(target, {
+                deleted: before.deleted,
+                tombstoned: before.tombstoned,
+                truncateBefore: before.truncateBefore
+              })
+              if (snapshot !== undefined) snapshots.set(stream, snapshot)
+            })
+          })
+        }))
+    )
 
   const deleteStream: EventStoreShape["deleteStream"] = (stream, deleteOptions) =>
     deleteWith(stream, deleteOptions, (record) => {
