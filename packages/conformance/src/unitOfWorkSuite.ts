@@ -28,6 +28,81 @@ export const unitOfWorkSuite = (it: ConformanceIt, options?: SuiteOptions): void
   const { deliveryTimeout, pollInterval, unitsOfWork } = resolve(options)
 
   describe("units of work", () => {
+    it.effect("commit writes appends to several streams (each with its expected version) and a document together", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const notes = DocumentStore.collection(n.collection(), Note)
+        yield* store.append(n.stream("a"), events(n.type("E"), 1))
+        const result = yield* UnitOfWork.commit({
+          appends: [
+            { stream: n.stream("a"), events: events(n.type("E"), 1, 1), expected: ExpectedVersion.exact(0n) },
+            { stream: n.stream("b"), events: events(n.type("E"), 2), expected: ExpectedVersion.noStream }
+          ],
+          documents: [{ collection: notes, id: "n", value: { text: "with both" }, expected: "missing" }]
+        })
+        assert.deepStrictEqual(result.appended.map((r) => r.nextExpectedVersion), [1n, 1n])
+        assert.deepStrictEqual(result.documents, [1n])
+        assert.strictEqual((yield* readStream(n.stream("a"))).length, 2)
+        assert.strictEqual((yield* readStream(n.stream("b"))).length, 2)
+        assert.isTrue(Option.isSome(yield* docs.get(notes, "n")))
+      }))
+
+    it.effect("commit with one conflicting part writes nothing, document included", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const notes = DocumentStore.collection(n.collection(), Note)
+        yield* store.append(n.stream("b"), events(n.type("E"), 1))
+        yield* failsWith("WrongExpectedVersion")(UnitOfWork.commit({
+          appends: [
+            { stream: n.stream("a"), events: events(n.type("E"), 1), expected: ExpectedVersion.noStream },
+            { stream: n.stream("b"), events: events(n.type("E"), 1), expected: ExpectedVersion.noStream }
+          ],
+          documents: [{ collection: notes, id: "n", value: { text: "no" } }]
+        }))
+        assert.deepStrictEqual(yield* readStream(n.stream("a")), [])
+        assert.strictEqual((yield* readStream(n.stream("b"))).length, 1)
+        assert.isTrue(Option.isNone(yield* docs.get(notes, "n")))
+        // A document conflict undoes the appends.
+        yield* docs.put(notes, "taken", { text: "first" })
+        yield* failsWith("DocumentConflict")(UnitOfWork.commit({
+          appends: [{ stream: n.stream("a"), events: events(n.type("E"), 1) }],
+          documents: [{ collection: notes, id: "taken", value: { text: "second" }, expected: "missing" }]
+        }))
+        assert.deepStrictEqual(yield* readStream(n.stream("a")), [])
+      }))
+
+    it.effect(
+      unitsOfWork
+        ? "commit writes several documents with the appends"
+        : "commit with more than one document fails with Unsupported and writes nothing",
+      () =>
+        Effect.gen(function*() {
+          const docs = yield* DocumentStore.DocumentStore
+          const n = names()
+          const notes = DocumentStore.collection(n.collection(), Note)
+          const batch = UnitOfWork.commit({
+            appends: [{ stream: n.stream(), events: events(n.type("E"), 1) }],
+            documents: [
+              { collection: notes, id: "one", value: { text: "1" } },
+              { collection: notes, id: "two", value: { text: "2" } }
+            ]
+          })
+          if (unitsOfWork) {
+            assert.deepStrictEqual((yield* batch).documents, [1n, 1n])
+            assert.strictEqual(yield* docs.count(notes), 2)
+          } else {
+            const error = yield* failsWith("Unsupported")(batch)
+            assert.match(error.detail, /at most one document/)
+            assert.strictEqual(yield* docs.count(notes), 0)
+            assert.deepStrictEqual(yield* readStream(n.stream()), [])
+          }
+        })
+    )
+
     if (!unitsOfWork) {
       it.effect("transaction fails with Unsupported, naming the backend, without running the effect", () =>
         Effect.gen(function*() {

@@ -51,7 +51,11 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
   const documentStore = Documents.make(state, events, settings)
   const projections = options.projections ?? []
   if (projections.length > 0) hooks.afterWrite = Projection.applyInline(projections, documentStore)
-  const unitOfWork: UnitOfWork.UnitOfWorkShape = { backend: "memory", transaction: events.transaction }
+  const unitOfWork: UnitOfWork.UnitOfWorkShape = {
+    backend: "memory",
+    interactive: true,
+    transaction: events.transaction
+  }
   return { eventStore: events.eventStore, documentStore, unitOfWork }
 })
 

@@ -48,7 +48,9 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import { type StoreUnavailable, Unsupported } from "./StoreError.ts"
+import { type Collection, DocumentStore, type ExpectedDocument } from "./DocumentStore.ts"
+import { type AppendRequest, type AppendResult, EventStore } from "./EventStore.ts"
+import { type DocumentStoreError, InvalidArgument, type StoreUnavailable, Unsupported } from "./StoreError.ts"
 
 /**
  * @category models
@@ -57,6 +59,8 @@ import { type StoreUnavailable, Unsupported } from "./StoreError.ts"
 export interface UnitOfWorkShape {
   /** The backend, named in `Unsupported` errors and spans. */
   readonly backend: string
+  /** Whether {@link transaction} works (interactive transactions); otherwise only {@link commit}'s one-batch forms. */
+  readonly interactive: boolean
   /** Runs `effect` as one unit of work: its writes through the store commit together or not at all. */
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>
@@ -72,6 +76,7 @@ export interface UnitOfWorkShape {
  */
 export const unsupported = (backend: string, detail: string): UnitOfWorkShape => ({
   backend,
+  interactive: false,
   transaction: () => Effect.fail(new Unsupported({ operation: "UnitOfWork.transaction", backend, detail }))
 })
 
@@ -104,3 +109,103 @@ export const transaction = <A, E, R>(
   UnitOfWork.use((unit) => unit.transaction(effect)).pipe(
     Effect.withSpan("UnitOfWork.transaction")
   )
+
+/**
+ * One document write of a {@link Batch}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DocumentWrite<A = any, I = any> {
+  readonly collection: Collection<A, I>
+  readonly id: string
+  readonly value: A
+  /** Defaults to `"any"`. */
+  readonly expected?: ExpectedDocument | undefined
+}
+
+/**
+ * Writes known up front, committed together by {@link commit}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Batch {
+  readonly appends?: ReadonlyArray<AppendRequest> | undefined
+  readonly documents?: ReadonlyArray<DocumentWrite> | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface BatchResult {
+  /** One result per append request, in order. */
+  readonly appended: ReadonlyArray<AppendResult>
+  /** The version each document write produced, in order. */
+  readonly documents: ReadonlyArray<bigint>
+}
+
+/**
+ * Commits writes known up front (appends to several streams, each with its expected version, and
+ * document writes) all together or not at all, on every backend where they fit one atomic step:
+ * - with interactive transactions (memory, SQLite, PostgreSQL): any number of each, in one
+ *   {@link transaction};
+ * - D1 and KurrentDB: appends only (one `appendMany`: a D1 batch, a KurrentDB multi-stream append),
+ *   or one document with any appends (one `put` with `events`). More documents fail with `Unsupported`
+ *   naming why, before anything is written.
+ *
+ * @example
+ * yield* UnitOfWork.commit({
+ *   appends: [
+ *     { stream: "account-a", events: [withdrawn], expected: ExpectedVersion.exact(4n) },
+ *     { stream: "account-b", events: [deposited], expected: ExpectedVersion.exact(7n) }
+ *   ],
+ *   documents: [{ collection: Transfers, id: "t-1", value: transfer, expected: "missing" }]
+ * })
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const commit = (
+  batch: Batch
+): Effect.Effect<BatchResult, DocumentStoreError, EventStore | DocumentStore> =>
+  Effect.gen(function*() {
+    const unit = yield* UnitOfWork
+    const store = yield* EventStore
+    const docs = yield* DocumentStore
+    const appends = batch.appends ?? []
+    const documents = batch.documents ?? []
+    if (appends.length === 0 && documents.length === 0) {
+      return yield* new InvalidArgument({ operation: "UnitOfWork.commit", detail: "the batch has no writes" })
+    }
+    if (unit.interactive) {
+      return yield* unit.transaction(Effect.gen(function*() {
+        const appended = appends.length === 0 ? [] : yield* store.appendMany(appends)
+        const versions = yield* Effect.forEach(
+          documents,
+          (write) =>
+            Effect.map(
+              docs.put(write.collection, write.id, write.value, { expected: write.expected }),
+              (r) => r.version
+            )
+        )
+        return { appended, documents: versions }
+      }))
+    }
+    if (documents.length === 0) return { appended: yield* store.appendMany(appends), documents: [] }
+    if (documents.length === 1) {
+      const [write] = documents
+      const result = yield* docs.put(write.collection, write.id, write.value, {
+        expected: write.expected,
+        ...(appends.length === 0 ? {} : { events: appends })
+      })
+      return { appended: result.appended, documents: [result.version] }
+    }
+    return yield* new Unsupported({
+      operation: "UnitOfWork.commit",
+      backend: unit.backend,
+      detail:
+        `one atomic step here carries the appends and at most one document write, and this batch has ${documents.length}: split it, or keep one document per batch`
+    })
+  }).pipe(Effect.withSpan("UnitOfWork.commit"))

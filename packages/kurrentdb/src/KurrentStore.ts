@@ -70,7 +70,7 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
  */
 export const unitOfWork: UnitOfWork.UnitOfWorkShape = UnitOfWork.unsupported(
   "kurrentdb",
-  "KurrentDB has no interactive transactions; write atomically with appendMany (several streams, each with its expected revision) or DocumentStore.put with `events` (a document and its events): both are one multi-stream append (KurrentDB 25.1 or later)"
+  "KurrentDB has no interactive transactions; write atomically with UnitOfWork.commit (appends to several streams and at most one document), appendMany or DocumentStore.put with `events`: each is one multi-stream append (KurrentDB 25.1 or later)"
 )
 
 /**

@@ -154,20 +154,18 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   const unitOfWork: UnitOfWork.UnitOfWorkShape = options.dialect.write._tag === "Batched"
     ? UnitOfWork.unsupported(
       ctx.backend,
-      "this database has no interactive transactions; write atomically in one batch with appendMany (several streams, each with its expected version) or DocumentStore.put with `events` (a document and its events)"
+      "this database has no interactive transactions; write atomically in one batch with UnitOfWork.commit (appends to several streams and at most one document), appendMany, or DocumentStore.put with `events`"
     )
     : {
       backend: ctx.backend,
+      interactive: true,
       transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
         ctx.transaction("UnitOfWork.transaction", effect).pipe(
+          // BEGIN / COMMIT failed (or the effect's own SQL did): nothing was committed.
           Effect.catchIf(isSqlError, (error) =>
-            ctx.dialect.isTransient(error)
-              ? Effect.fail(
-                new StoreError.StoreUnavailable({ operation: "transaction", reason: error.reason._tag, cause: error })
-              )
-              : Effect.fail(
-                new StoreError.StoreUnavailable({ operation: "transaction", reason: error.reason._tag, cause: error })
-              ))
+            Effect.fail(
+              new StoreError.StoreUnavailable({ operation: "transaction", reason: error.reason._tag, cause: error })
+            ))
         ) as Effect.Effect<A, E | StoreError.Unsupported | StoreError.StoreUnavailable, R>
     }
   return {
