@@ -178,6 +178,25 @@ export const unitOfWorkSuite = (it: ConformanceIt, options?: SuiteOptions): void
         ])
       }))
 
+    it.effect("inside a unit, reads see the unit's own writes", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const notes = DocumentStore.collection(n.collection(), Note)
+        const seen = yield* UnitOfWork.transaction(Effect.gen(function*() {
+          yield* store.append(n.stream(), events(n.type("E"), 2))
+          yield* docs.put(notes, "n", { text: "inside" })
+          return {
+            read: (yield* readStream(n.stream())).length,
+            all: (yield* readAll({ filter: { categories: [n.category] } })).length,
+            last: (yield* store.streamInfo(n.stream())).lastVersion,
+            document: Option.map(yield* docs.get(notes, "n"), (d) => d.value.text)
+          }
+        }))
+        assert.deepStrictEqual(seen, { read: 2, all: 2, last: 1n, document: Option.some("inside") })
+      }))
+
     it.effect("a conflict on the second stream rolls back the first stream's append", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore

@@ -19,7 +19,15 @@ import * as StreamName from "../../StreamName.ts"
 import * as StreamView from "../../StreamView.ts"
 import * as Subscription from "../../Subscription.ts"
 import * as Tracing from "../../Tracing.ts"
-import { type Journal, lastVersionOf, type State, type StreamRecord, unitOfWork, visibleCount } from "./state.ts"
+import {
+  horizon as horizonOf,
+  type Journal,
+  lastVersionOf,
+  type State,
+  type StreamRecord,
+  unitOfWork,
+  visibleCount
+} from "./state.ts"
 
 /** Runs inside an append's unit of work, after its events are written (inline projections). */
 export type AfterWrite = (
@@ -35,11 +43,12 @@ export const make = (
   const { maxEventBytes, pageSize } = options
   const { checkpoints, eventIds, log, signal, snapshots, streams } = state
   const transaction = unitOfWork(state)
+  const horizon = horizonOf(state)
 
-  // What readers see of a stream: its committed events only.
-  const stored = (record: StreamRecord | undefined): StreamView.StoredStream | undefined => {
+  // What a reader sees of a stream: its events up to the reader's horizon.
+  const stored = (record: StreamRecord | undefined, h: number): StreamView.StoredStream | undefined => {
     if (record === undefined) return undefined
-    const n = visibleCount(state, record)
+    const n = visibleCount(record, h)
     return { ...record, lastVersion: n === 0 ? undefined : BigInt(n - 1) }
   }
 
@@ -152,8 +161,8 @@ export const make = (
       return result
     })
 
-  const visibleFrom = (record: StreamRecord, now: number): { first: bigint; minTime: number } => ({
-    first: Inputs.firstVisibleVersion(stored(record)?.lastVersion, record),
+  const visibleFrom = (record: StreamRecord, now: number, h: number): { first: bigint; minTime: number } => ({
+    first: Inputs.firstVisibleVersion(stored(record, h)?.lastVersion, record),
     minTime: record.maxAgeMillis === undefined ? Number.NEGATIVE_INFINITY : now - record.maxAgeMillis
   })
 
@@ -171,7 +180,7 @@ export const make = (
       const record = yield* openStream(stream)
       if (record === undefined) return Stream.empty
       const forwards = direction === "forwards"
-      const last = BigInt(visibleCount(state, record) - 1)
+      const last = BigInt(visibleCount(record, yield* horizon) - 1)
       // Backwards from past the end starts at the last event (stepping down one by one would hang).
       const start = forwards ? from ?? 0n : from === undefined || from > last ? last : from
       return Subscription.paged({
@@ -181,10 +190,11 @@ export const make = (
         readPage: (cursor: bigint, want: number) =>
           Effect.gen(function*() {
             // Retention is evaluated per page so a long read sees rules as they are now.
-            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis)
+            const h = yield* horizon
+            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis, h)
             const page: Array<RecordedEvent> = []
             let at = forwards ? (cursor < first ? first : cursor) : cursor
-            const end = BigInt(visibleCount(state, record))
+            const end = BigInt(visibleCount(record, h))
             while (page.length < want && (forwards ? at < end : at >= first && at >= 0n)) {
               const event = record.events[Number(at)]
               if (event !== undefined && event.createdAt.getTime() >= minTime) page.push(event)
@@ -200,18 +210,17 @@ export const make = (
       const { direction, from, limit } = yield* Inputs.readOptions("readAll", readOptions)
       const forwards = direction === "forwards"
       const filter = readOptions?.filter
+      const start = yield* horizon
       return Subscription.paged({
         // Cursor: an index into the log.
-        initial: forwards
-          ? Number(from ?? 1n) - 1
-          : Math.min(Number(from ?? BigInt(state.visible)), state.visible) - 1,
+        initial: forwards ? Number(from ?? 1n) - 1 : Math.min(Number(from ?? BigInt(start)), start) - 1,
         pageSize,
         limit,
         readPage: (index: number, want: number) =>
-          Effect.sync(() => {
+          Effect.map(horizon, (h) => {
             const page: Array<RecordedEvent> = []
             let at = Math.max(index, forwards ? 0 : -1)
-            while (page.length < want && (forwards ? at < state.visible : at >= 0)) {
+            while (page.length < want && (forwards ? at < h : at >= 0)) {
               const event = log[at]
               if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
               at += forwards ? 1 : -1
@@ -235,17 +244,18 @@ export const make = (
           Effect.gen(function*() {
             const record = yield* openStream(stream)
             if (record === undefined) return { events: [] }
-            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis)
+            const h = yield* horizon
+            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis, h)
             // Skip expired events instead of returning a short page: a short page means "at the head",
             // and a page of only expired events would never move the cursor past them.
             const page: Array<RecordedEvent> = []
-            const end = visibleCount(state, record)
+            const end = visibleCount(record, h)
             for (let at = Number(after + 1n > first ? after + 1n : first); at < end && page.length < want; at++) {
               if (record.events[at].createdAt.getTime() >= minTime) page.push(record.events[at])
             }
             return { events: page }
           }),
-        head: Effect.sync(() => stored(streams.get(stream))?.lastVersion ?? -1n),
+        head: Effect.map(horizon, (h) => stored(streams.get(stream), h)?.lastVersion ?? -1n),
         cursorOf: (event) => event.version,
         wakeups,
         pollInterval,
@@ -261,15 +271,15 @@ export const make = (
       const filter = subscribeOptions?.filter
       return Subscription.catchUpThenLive({
         readPage: (after, want) =>
-          Effect.sync(() => {
+          Effect.map(horizon, (h) => {
             const page: Array<RecordedEvent> = []
-            for (let at = Math.max(0, Number(after)); at < state.visible && page.length < want; at++) {
+            for (let at = Math.max(0, Number(after)); at < h && page.length < want; at++) {
               const event = log[at]
               if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
             }
             return { events: page }
           }),
-        head: Effect.sync(() => BigInt(state.visible)),
+        head: Effect.map(horizon, BigInt),
         cursorOf: (event) => event.position,
         wakeups,
         pollInterval,
@@ -280,7 +290,7 @@ export const make = (
   const streamInfo: EventStoreShape["streamInfo"] = (stream) =>
     Effect.gen(function*() {
       yield* StreamName.make(stream)
-      return StreamView.info(stream, stored(streams.get(stream)))
+      return StreamView.info(stream, stored(streams.get(stream), yield* horizon))
     })
 
   // Check and change in one synchronous step, so no append can slip in between.
@@ -340,7 +350,7 @@ export const make = (
       if (rules.truncateBefore !== undefined) record.truncateBefore = rules.truncateBefore ?? undefined
       if (rules.maxCount !== undefined) record.maxCount = rules.maxCount ?? undefined
       if (rules.maxAgeMillis !== undefined) record.maxAgeMillis = rules.maxAgeMillis ?? undefined
-      return StreamView.retention(stored(record))
+      return StreamView.retention(stored(record, yield* horizon))
     })
 
   const saveSnapshot: EventStoreShape["saveSnapshot"] = (stream, snapshot) =>

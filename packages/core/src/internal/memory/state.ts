@@ -72,10 +72,17 @@ export const make: Effect.Effect<State> = Effect.map(Subscription.makeSignal, (s
 export const lastVersionOf = (record: StreamRecord | undefined): bigint | undefined =>
   record === undefined || record.events.length === 0 ? undefined : BigInt(record.events.length - 1)
 
-/** The number of a stream's events below the read horizon (its uncommitted ones are its tail). */
-export const visibleCount = (state: State, record: StreamRecord): number => {
+/**
+ * The read horizon of the current fiber: inside a unit of work of this store it sees the unit's own
+ * writes (the whole log: the lock holder is the only writer), outside only what is committed.
+ */
+export const horizon = (state: State): Effect.Effect<number> =>
+  Effect.map(state.journal, (journal) => journal === undefined ? state.visible : state.log.length)
+
+/** The number of a stream's events at or below `horizon` (its uncommitted ones are its tail). */
+export const visibleCount = (record: StreamRecord, horizon: number): number => {
   let n = record.events.length
-  while (n > 0 && record.events[n - 1].position > BigInt(state.visible)) n--
+  while (n > 0 && Number(record.events[n - 1].position) > horizon) n--
   return n
 }
 
