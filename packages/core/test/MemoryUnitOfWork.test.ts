@@ -61,4 +61,20 @@ describe("MemoryStore units of work", () => {
       const next = yield* store.append("a-3", [Event.make("Next", {})])
       assert.strictEqual(next.position, 2n, "the rolled-back event's position is free again")
     }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("a fiber forked inside a unit that writes after the unit ended writes as a unit of its own", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const later = yield* Deferred.make<void>()
+      const fiber = yield* UnitOfWork.transaction(Effect.gen(function*() {
+        yield* store.append("a-1", [Event.make("Inside", {})])
+        return yield* Effect.forkDetach(
+          Effect.andThen(Deferred.await(later), store.append("a-1", [Event.make("After", {})]))
+        )
+      }))
+      yield* Deferred.succeed(later, undefined)
+      yield* Fiber.join(fiber)
+      const events = yield* Stream.runCollect(store.read("a-1"))
+      assert.deepStrictEqual(events.map((event) => event.type), ["Inside", "After"], "both are visible")
+    }).pipe(Effect.provide(MemoryStore.layer())))
 })

@@ -45,29 +45,40 @@ export interface State {
    * (writers are serialised, so they are the log's tail) until it commits.
    */
   visible: number
-  /** The undo journal of the unit of work the current fiber runs in, if any (one key per store). */
-  readonly journal: Context.Reference<Journal | undefined>
+  /** Where a unit of work keeps its undo journal (one key per store); read it through `journal`. */
+  readonly journalRef: Context.Reference<Journal | undefined>
+  /**
+   * The undo journal of the open unit of work the current fiber runs in, if any. A fiber that
+   * outlives its unit (forked inside, still running after) is outside any unit again.
+   */
+  readonly journal: Effect.Effect<Journal | undefined>
 }
 
-/** Undo steps of a unit of work, run in reverse on rollback. */
-export type Journal = Array<() => void>
+/** Undo steps of a unit of work, run in reverse on rollback; `open` until the unit ends. */
+export type Journal = Array<() => void> & { open: boolean }
+
+const newJournal = (): Journal => Object.assign([] as Array<() => void>, { open: true })
 
 let stores = 0
 
-export const make: Effect.Effect<State> = Effect.map(Subscription.makeSignal, (signal) => ({
-  streams: new Map(),
-  log: [],
-  eventIds: new Map(),
-  snapshots: new Map(),
-  checkpoints: new Map(),
-  documents: new Map(),
-  signal,
-  lock: Semaphore.makeUnsafe(1),
-  visible: 0,
-  journal: Context.Reference<Journal | undefined>(`@strata/core/MemoryStore/Journal/${++stores}`, {
+export const make: Effect.Effect<State> = Effect.map(Subscription.makeSignal, (signal) => {
+  const journalRef = Context.Reference<Journal | undefined>(`@strata/core/MemoryStore/Journal/${++stores}`, {
     defaultValue: () => undefined
   })
-}))
+  return {
+    streams: new Map(),
+    log: [],
+    eventIds: new Map(),
+    snapshots: new Map(),
+    checkpoints: new Map(),
+    documents: new Map(),
+    signal,
+    lock: Semaphore.makeUnsafe(1),
+    visible: 0,
+    journalRef,
+    journal: Effect.map(journalRef, (journal) => journal?.open === true ? journal : undefined)
+  }
+})
 
 export const lastVersionOf = (record: StreamRecord | undefined): bigint | undefined =>
   record === undefined || record.events.length === 0 ? undefined : BigInt(record.events.length - 1)
@@ -100,23 +111,35 @@ export const onRollback = (state: State, undo: () => void): Effect.Effect<void> 
  */
 export const unitOfWork = (state: State) => <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(state.journal, (outer) => {
-    const undo = (journal: Journal) => Effect.sync(() => journal.reverse().forEach((step) => step()))
+    const undo = (journal: Journal) =>
+      Effect.sync(() => {
+        journal.open = false
+        journal.reverse().forEach((step) => step())
+      })
     if (outer !== undefined) {
       return Effect.suspend(() => {
-        const journal: Journal = []
+        const journal = newJournal()
         return work.pipe(
-          Effect.provideService(state.journal, journal),
-          Effect.onExit((exit) => exit._tag === "Success" ? Effect.sync(() => outer.push(...journal)) : undo(journal))
+          Effect.provideService(state.journalRef, journal),
+          Effect.onExit((exit) =>
+            exit._tag === "Success"
+              ? Effect.sync(() => {
+                journal.open = false
+                outer.push(...journal)
+              })
+              : undo(journal)
+          )
         )
       })
     }
     return state.lock.withPermits(1)(Effect.suspend(() => {
-      const journal: Journal = []
+      const journal = newJournal()
       return work.pipe(
-        Effect.provideService(state.journal, journal),
+        Effect.provideService(state.journalRef, journal),
         Effect.onExit((exit) => {
           if (exit._tag === "Failure") return undo(journal)
           return Effect.sync(() => {
+            journal.open = false
             const grew = state.log.length > state.visible
             state.visible = state.log.length
             if (grew) PubSub.publishUnsafe(state.signal, undefined)
