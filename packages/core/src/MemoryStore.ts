@@ -80,11 +80,11 @@ export const layer = (options?: MemoryStoreOptions): Layer.Layer<EventStore | Do
   )
 
 /**
- * Consumer checkpoints for the in-memory backend, with the transactional semantics of the SQL
- * backends: each batch runs as a unit of work of the store in context (`UnitOfWork`), so a
- * handler's document writes, the events it appends and the checkpoint commit together, and a batch
- * whose handler fails (or is interrupted) leaves none of them. {@link layer} provides the same for
- * its own store; where the store in context has no units of work, this is the default store.
+ * Consumer checkpoints that commit with the handler's work as one unit of work of the store in
+ * context (`UnitOfWork`): a handler's document writes, the events it appends and the checkpoint commit
+ * together, and a batch whose handler fails (or is interrupted) leaves none of them. {@link layer}
+ * provides the same for its own store; where the store in context has no interactive units of work,
+ * this is `Consumer.storeCheckpoints`.
  *
  * @category constructors
  * @since 0.1.0
@@ -93,7 +93,8 @@ export const checkpoints: Consumer.CheckpointStore = {
   load: Consumer.storeCheckpoints.load,
   commit: (name, position, work) =>
     Effect.flatMap(UnitOfWork.UnitOfWork, (unit) =>
-      unit.backend === "memory"
+      unit.interactive
+        // Interactive units never fail with Unsupported.
         ? (unit.transaction(Consumer.storeCheckpoints.commit(name, position, work)) as Effect.Effect<any, any, any>)
         : Consumer.storeCheckpoints.commit(name, position, work))
 }
