@@ -178,7 +178,9 @@ export const unitOfWorkSuite = (it: ConformanceIt, options?: SuiteOptions): void
         ])
       }))
 
-    it.effect("inside a unit, reads see the unit's own writes", () =>
+    // Stream reads, streamInfo and documents. Not global reads: PostgreSQL's horizon stops them below
+    // every append still in flight, the unit's own included.
+    it.effect("inside a unit, stream reads and documents see the unit's own writes", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
         const docs = yield* DocumentStore.DocumentStore
@@ -189,12 +191,11 @@ export const unitOfWorkSuite = (it: ConformanceIt, options?: SuiteOptions): void
           yield* docs.put(notes, "n", { text: "inside" })
           return {
             read: (yield* readStream(n.stream())).length,
-            all: (yield* readAll({ filter: { categories: [n.category] } })).length,
             last: (yield* store.streamInfo(n.stream())).lastVersion,
             document: Option.map(yield* docs.get(notes, "n"), (d) => d.value.text)
           }
         }))
-        assert.deepStrictEqual(seen, { read: 2, all: 2, last: 1n, document: Option.some("inside") })
+        assert.deepStrictEqual(seen, { read: 2, last: 1n, document: Option.some("inside") })
       }))
 
     it.effect("a conflict on the second stream rolls back the first stream's append", () =>
