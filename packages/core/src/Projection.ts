@@ -275,7 +275,7 @@ export const run = <A, I>(
 /**
  * Empties this version's collection and resets its checkpoint to the start. Stop the projection's
  * consumer first (a running one would keep its own position); for an inline projection, pause
- * appends or use {@link blueGreen}.
+ * appends until the rebuild is done (an append in between would be applied twice).
  *
  * @category operations
  * @since 0.1.0
@@ -400,7 +400,9 @@ export const activate = <A, I>(
 
 /**
  * A blue-green rebuild: builds this version's collection from the whole log (reset, then catch up)
- * while readers keep using the active one, then switches them to it ({@link activate}). Afterwards
+ * while readers keep using the active one, then switches them to it ({@link activate}). For async
+ * projections: do not register the new version inline while it is built (appends would write it
+ * too, and the build would apply those events again). Afterwards
  * run the new version ({@link run}) from where the build stopped, stop the old one, and empty the old
  * collection with {@link reset} on the old projection. Returns the number of events replayed.
  *
