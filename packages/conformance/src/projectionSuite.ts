@@ -204,6 +204,30 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
         assert.isTrue(Option.isNone(yield* docs.get(Counters, "c")))
         const unchanged = yield* DocumentStore.update(Counters, "absent", (current) => current ?? DocumentStore.Delete)
         assert.isTrue(Option.isNone(unchanged))
+        const bad = yield* Effect.flip(DocumentStore.update(Counters, "c", () => ({ n: 1 }), { retries: -1 }))
+        assert.strictEqual(bad._tag, "InvalidArgument")
+      }))
+
+    it.effect("bad options and definitions are refused with typed errors", () =>
+      Effect.gen(function*() {
+        const n = names()
+        const domain = bank(n)
+        const projection = Projection.singleStream({
+          name: n.checkpoint(),
+          collection: domain.collection,
+          events: domain.codec,
+          evolve: domain.evolve
+        })
+        const error = yield* Effect.flip(Projection.catchUp(projection, { batchSize: 0 }))
+        assert.strictEqual(error._tag, "InvalidArgument")
+        assert.throws(() =>
+          Projection.singleStream({
+            name: n.checkpoint(),
+            collection: domain.collection,
+            events: domain.codec,
+            evolve: domain.evolve,
+            version: 0
+          }), /version must be an integer >= 1/)
       }))
   })
 }

@@ -162,6 +162,10 @@ const make = <E extends { readonly _tag: string }, A, I>(
   documentId: (event: Decoded<E>) => string | undefined
 ): Projection<A, I> => {
   const version = options.version ?? 1
+  // A definition, checked once at startup (as `EventCodec.type` checks its own).
+  if (!Number.isSafeInteger(version) || version < 1) {
+    throw new Error(`Projection ${JSON.stringify(options.name)}: version must be an integer >= 1, got ${version}`)
+  }
   const target = { ...options.collection, name: targetName(options.collection.name, version) }
   const types = options.events.types
   const declared = new Set<string>(types)
@@ -189,6 +193,7 @@ const make = <E extends { readonly _tag: string }, A, I>(
 
 /**
  * A projection with one document per stream: the id is the stream name, or `id(stream)`.
+ * Throws on a `version` that is not an integer >= 1 (a definition, checked once at startup).
  *
  * @category constructors
  * @since 0.1.0
