@@ -123,7 +123,7 @@ export const make = (
   // Checks every part first and writes only when all pass: all-or-nothing across streams. Runs as a
   // unit of work (its own, or the caller's), so inline projections and a document write carried by
   // `put` commit with the events, and subscribers see them only after the commit.
-  const commit = <E = never>(
+  const inUnit = <E = never>(
     plans: ReadonlyArray<Planned>,
     now: number,
     beforeWrite?: (journal: Journal | undefined) => Effect.Effect<void, E>
@@ -145,6 +145,40 @@ export const make = (
       if (written.length > 0 && hooks.afterWrite !== undefined) yield* hooks.afterWrite(written)
       return results
     }))
+
+  // The same with nothing else to commit and no unit open: check and write in one synchronous step
+  // (no suspension, so no other fiber can interleave) and commit at once, without the lock.
+  const atOnce = (plans: ReadonlyArray<Planned>, now: number) => {
+    const outcomes: Array<AppendResult | "write"> = []
+    for (const plan of plans) {
+      const outcome = check(plan)
+      if (typeof outcome === "object" && "_tag" in outcome) return Effect.fail(outcome)
+      outcomes.push(outcome)
+    }
+    const written: Array<RecordedEvent> = []
+    const results = plans.map((plan, i) => {
+      const outcome = outcomes[i]
+      return outcome === "write" ? write(plan, now, undefined, written) : outcome
+    })
+    if (written.length > 0) {
+      state.visible = log.length
+      PubSub.publishUnsafe(signal, undefined)
+    }
+    return Effect.succeed(results)
+  }
+
+  const commit = <E = never>(
+    plans: ReadonlyArray<Planned>,
+    now: number,
+    beforeWrite?: (journal: Journal | undefined) => Effect.Effect<void, E>
+  ) =>
+    Effect.flatMap(
+      state.journal,
+      (journal) =>
+        journal === undefined && !state.busy && beforeWrite === undefined && hooks.afterWrite === undefined
+          ? atOnce(plans, now)
+          : inUnit(plans, now, beforeWrite)
+    )
 
   const appendMany: EventStoreShape["appendMany"] = (requests) =>
     Effect.gen(function*() {

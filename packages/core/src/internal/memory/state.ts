@@ -45,6 +45,8 @@ export interface State {
    * (writers are serialised, so they are the log's tail) until it commits.
    */
   visible: number
+  /** True while a unit of work holds the writer lock (so a plain append may not skip it). */
+  busy: boolean
   /** Where a unit of work keeps its undo journal (one key per store); read it through `journal`. */
   readonly journalRef: Context.Reference<Journal | undefined>
   /**
@@ -75,6 +77,7 @@ export const make: Effect.Effect<State> = Effect.map(Subscription.makeSignal, (s
     signal,
     lock: Semaphore.makeUnsafe(1),
     visible: 0,
+    busy: false,
     journalRef,
     journal: Effect.map(journalRef, (journal) => journal?.open === true ? journal : undefined)
   }
@@ -134,9 +137,11 @@ export const unitOfWork = (state: State) => <A, E, R>(work: Effect.Effect<A, E, 
     }
     return state.lock.withPermits(1)(Effect.suspend(() => {
       const journal = newJournal()
+      state.busy = true
       return work.pipe(
         Effect.provideService(state.journalRef, journal),
         Effect.onExit((exit) => {
+          state.busy = false
           if (exit._tag === "Failure") return undo(journal)
           return Effect.sync(() => {
             journal.open = false
