@@ -2,8 +2,12 @@
  * The in-memory backend: a complete implementation of the EventStore and DocumentStore contract,
  * for tests and for programs that need no durability.
  *
- * Every write runs as one synchronous step (JavaScript runs one fiber at a time between
- * suspensions), so checks and writes are atomic without locks: concurrent fibers appending to one
+ * Writes that must commit together run as a unit of work under one writer lock, with an undo
+ * journal: a failed or interrupted unit (a `UnitOfWork.transaction`, a consumer's batch, an append
+ * whose inline projection fails) is rolled back, events and documents alike, and readers see a
+ * unit's events only once it commits. A plain append while no unit is open (and no inline projection
+ * is registered) checks and writes in one synchronous step instead, atomic without the lock
+ * (JavaScript runs one fiber at a time between suspensions): concurrent fibers appending to one
  * stream can never produce duplicate or missing versions.
  *
  * @since 0.1.0
