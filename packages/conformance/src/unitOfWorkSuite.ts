@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { collect, events, failsWith, names, readAll, readStream, show } from "./internal/fixtures.ts"
+import { collect, events, failsWith, names, readAll, readStream, show, uuid } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
 
 const Note = Schema.Struct({ text: Schema.String })
@@ -196,6 +196,26 @@ export const unitOfWorkSuite = (it: ConformanceIt, options?: SuiteOptions): void
           }
         }))
         assert.deepStrictEqual(seen, { read: 2, last: 1n, document: Option.some("inside") })
+      }))
+
+    it.effect("an append that fails inside a unit, caught, leaves the unit usable", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const notes = DocumentStore.collection(n.collection(), Note)
+        const taken = uuid()
+        yield* store.append(n.stream("other"), [{ id: taken, type: n.type("E"), data: {} }])
+        yield* UnitOfWork.transaction(Effect.gen(function*() {
+          yield* failsWith("DuplicateEvent")(store.append(n.stream(), [{ id: taken, type: n.type("E"), data: {} }]))
+          yield* failsWith("WrongExpectedVersion")(
+            store.append(n.stream(), events(n.type("E"), 1), { expected: ExpectedVersion.exact(5n) })
+          )
+          yield* store.append(n.stream(), events(n.type("E"), 1), { expected: ExpectedVersion.noStream })
+          yield* docs.put(notes, "after", { text: "still usable" })
+        }))
+        assert.strictEqual((yield* readStream(n.stream())).length, 1)
+        assert.isTrue(Option.isSome(yield* docs.get(notes, "after")))
       }))
 
     it.effect("a conflict on the second stream rolls back the first stream's append", () =>
