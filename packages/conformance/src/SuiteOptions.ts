@@ -81,6 +81,11 @@ export interface SuiteOptions {
   readonly maxAgeMillis?: number | undefined
   /** The backend's StoreAdmin lists and deletes consumer checkpoints (KurrentDB's does not). Default true. */
   readonly listsCheckpoints?: boolean | undefined
+  /**
+   * Whether `UnitOfWork.transaction` is supported (interactive transactions). Default true. When false
+   * the suite checks that it fails with `Unsupported` without running the effect (D1, KurrentDB).
+   */
+  readonly unitsOfWork?: boolean | undefined
 }
 
 /**
@@ -107,6 +112,7 @@ export interface ResolvedOptions {
   readonly exactMatchesSoftDeleted: boolean
   readonly maxAgeMillis: number
   readonly listsCheckpoints: boolean
+  readonly unitsOfWork: boolean
 }
 
 /**
@@ -132,7 +138,8 @@ export const resolve = (options: SuiteOptions | undefined): ResolvedOptions => (
   rejectsReusedEventIds: options?.rejectsReusedEventIds ?? true,
   exactMatchesSoftDeleted: options?.exactMatchesSoftDeleted ?? false,
   maxAgeMillis: options?.maxAgeMillis ?? 500,
-  listsCheckpoints: options?.listsCheckpoints ?? true
+  listsCheckpoints: options?.listsCheckpoints ?? true,
+  unitsOfWork: options?.unitsOfWork ?? true
 })
 
 /**

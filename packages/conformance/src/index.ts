@@ -34,6 +34,7 @@ import { expectedVersionSuite } from "./expectedVersionSuite.ts"
 import { inputSuite } from "./inputSuite.ts"
 import { lifecycleSuite } from "./lifecycleSuite.ts"
 import { metadataSuite } from "./metadataSuite.ts"
+import { projectionSuite } from "./projectionSuite.ts"
 import { readSuite } from "./readSuite.ts"
 import { retentionSuite } from "./retentionSuite.ts"
 import { sizeSuite } from "./sizeSuite.ts"
@@ -41,6 +42,7 @@ import { snapshotSuite } from "./snapshotSuite.ts"
 import { subscribeSuite } from "./subscribeSuite.ts"
 import { type ConformanceIt, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
 import { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
+import { unitOfWorkSuite } from "./unitOfWorkSuite.ts"
 
 export { adminSuite } from "./adminSuite.ts"
 export { appendSuite } from "./appendSuite.ts"
@@ -52,10 +54,12 @@ export { eventSuite } from "./eventSuite.ts"
 export { exactlyOnceSuite } from "./exactlyOnceSuite.ts"
 export { expectedVersionSuite } from "./expectedVersionSuite.ts"
 export { type FaultPoint, faultSuite, type MakeStore } from "./faultSuite.ts"
+export { type InlineProjectionOptions, inlineProjectionSuite } from "./inlineProjectionSuite.ts"
 export { hostileStrings, inputSuite } from "./inputSuite.ts"
 export { leaseSuite, type LeaseSuiteOptions } from "./leaseSuite.ts"
 export { lifecycleSuite } from "./lifecycleSuite.ts"
 export { metadataSuite } from "./metadataSuite.ts"
+export { projectionSuite } from "./projectionSuite.ts"
 export { readSuite } from "./readSuite.ts"
 export { retentionSuite } from "./retentionSuite.ts"
 export { sizeSuite } from "./sizeSuite.ts"
@@ -63,6 +67,7 @@ export { snapshotSuite } from "./snapshotSuite.ts"
 export { subscribeSuite } from "./subscribeSuite.ts"
 export type { ConformanceIt, ResolvedOptions, Services, SuiteOptions } from "./SuiteOptions.ts"
 export { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
+export { unitOfWorkSuite } from "./unitOfWorkSuite.ts"
 
 /**
  * Every topic of the suite, in the order `suite` registers them.
@@ -87,7 +92,9 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   consumerSuite,
   metadataSuite,
   supervisedConsumerSuite,
-  adminSuite
+  adminSuite,
+  unitOfWorkSuite,
+  projectionSuite
 ]
 
 /**

@@ -20,19 +20,13 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import type { AppendRequest, AppendResult } from "./EventStore.ts"
-import type {
-  DocumentConflict,
-  DocumentStoreError,
-  InvalidArgument,
-  InvalidDocument,
-  InvalidQuery,
-  StoreUnavailable
-} from "./StoreError.ts"
+import type { DocumentStoreError, InvalidDocument, InvalidQuery, StoreUnavailable } from "./StoreError.ts"
+import { DocumentConflict, InvalidArgument } from "./StoreError.ts"
 
 /**
  * A declared index: one or more field paths, queried together.
@@ -236,3 +230,78 @@ export interface DocumentStoreShape {
 export class DocumentStore extends Context.Service<DocumentStore, DocumentStoreShape>()(
   "@strata/core/DocumentStore"
 ) {}
+
+/**
+ * What an update (or a projection's `evolve`) returns to delete the document.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const Delete: unique symbol = Symbol.for("@strata/core/DocumentStore/Delete")
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type Delete = typeof Delete
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface UpdateOptions {
+  /** Attempts after a `DocumentConflict` (another writer moved the document in between). Default 10. */
+  readonly retries?: number | undefined
+}
+
+/**
+ * Reads a document, computes its next value with `f`, and writes it back with the version it read
+ * (or `"missing"`): a concurrent write in between is a `DocumentConflict`, and the whole
+ * read-compute-write is tried again, up to `retries` times. `f` returns the next value, {@link Delete}
+ * to delete the document, or `current` itself to leave it untouched (nothing is written).
+ *
+ * **When to use**
+ *
+ * For the hand-written read-modify-write cases; projections declared with `Projection` use it.
+ *
+ * @example
+ * const Counters = DocumentStore.collection("counters", Schema.Struct({ n: Schema.Number }))
+ * // the document after the update, or Option.none() when it is (or stays) deleted
+ * const next = DocumentStore.update(Counters, "visits", (current) => ({ n: (current?.n ?? 0) + 1 }))
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const update = <A, I>(
+  collection: Collection<A, I>,
+  id: string,
+  f: (current: A | undefined) => A | Delete,
+  options?: UpdateOptions
+): Effect.Effect<Option.Option<Document<A>>, DocumentStoreError, DocumentStore> =>
+  Effect.gen(function*() {
+    const retries = options?.retries ?? 10
+    if (!Number.isSafeInteger(retries) || retries < 0) {
+      return yield* new InvalidArgument({
+        operation: "DocumentStore.update",
+        detail: `retries must be an integer >= 0, got ${String(retries)}`
+      })
+    }
+    const store = yield* DocumentStore
+    const attempt = Effect.gen(function*() {
+      const current = yield* store.get(collection, id)
+      const value = Option.isSome(current) ? current.value.value : undefined
+      const next = f(value)
+      if (Option.isSome(current) && next === value) return current
+      if (next === Delete) {
+        if (Option.isSome(current)) yield* store.delete(collection, id, { expected: current.value.version })
+        return Option.none<Document<A>>()
+      }
+      const expected = Option.isSome(current) ? current.value.version : "missing" as const
+      const { version } = yield* store.put(collection, id, next, { expected })
+      return Option.some({ id, version, value: next })
+    })
+    return yield* Effect.retry(attempt, {
+      times: retries,
+      while: (error) => error instanceof DocumentConflict
+    })
+  }).pipe(Effect.withSpan("DocumentStore.update", { attributes: { "strata.collection": collection.name } }))

@@ -152,6 +152,35 @@ export const correlatedWith: {
 )
 
 /**
+ * Whether appends fill in context metadata (span and causation ids); {@link verbatim} turns it off.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export const FillsContextMetadata: Context.Reference<boolean> = Context.Reference<boolean>(
+  "@strata/core/Event/FillsContextMetadata",
+  { defaultValue: () => true }
+)
+
+/**
+ * Runs an effect whose appends store events' metadata exactly as given: no `traceId` / `spanId` of
+ * the current span, no causation or correlation ids from the context. For moving recorded events
+ * between stores (`Transfer`), where the metadata is the source's and must round-trip unchanged.
+ *
+ * @example
+ * import { Event, EventStore } from "@strata/core"
+ * import { Effect } from "effect"
+ *
+ * const restore = (event: Event.RecordedEvent) =>
+ *   Effect.flatMap(EventStore.EventStore, (store) => store.append(event.stream, [event])).pipe(Event.verbatim)
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const verbatim = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.provideService(self, FillsContextMetadata, false)
+
+/**
  * The metadata an append made now fills in: the caller's span (`traceId`, `spanId`) and the
  * {@link CurrentCausation}. Undefined when there is nothing to fill.
  *
@@ -162,6 +191,7 @@ export const contextMetadata = (fiber: {
   readonly context: Context.Context<never>
   readonly getRef: <A>(ref: Context.Reference<A>) => A
 }): EventMetadata | undefined => {
+  if (!fiber.getRef(FillsContextMetadata)) return undefined
   const causation = fiber.getRef(CurrentCausation)
   const span = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
   // A disabled tracer hands out no-op spans: they identify nothing.

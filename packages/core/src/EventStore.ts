@@ -35,6 +35,7 @@ import type {
   InvalidArgument,
   InvalidEvent,
   InvalidStreamName,
+  ProjectionFailed,
   StoreUnavailable,
   StreamDeleted,
   Unsupported,
@@ -231,6 +232,7 @@ export type AppendError =
   | DuplicateEvent
   | InvalidEvent
   | InvalidStreamName
+  | ProjectionFailed
   | StoreUnavailable
 
 /**

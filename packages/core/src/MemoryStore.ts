@@ -2,8 +2,12 @@
  * The in-memory backend: a complete implementation of the EventStore and DocumentStore contract,
  * for tests and for programs that need no durability.
  *
- * Every write runs as one synchronous step (JavaScript runs one fiber at a time between
- * suspensions), so checks and writes are atomic without locks: concurrent fibers appending to one
+ * Writes that must commit together run as a unit of work under one writer lock, with an undo
+ * journal: a failed or interrupted unit (a `UnitOfWork.transaction`, a consumer's batch, an append
+ * whose inline projection fails) is rolled back, events and documents alike, and readers see a
+ * unit's events only once it commits. A plain append while no unit is open (and no inline projection
+ * is registered) checks and writes in one synchronous step instead, atomic without the lock
+ * (JavaScript runs one fiber at a time between suspensions): concurrent fibers appending to one
  * stream can never produce duplicate or missing versions.
  *
  * @since 0.1.0
@@ -21,7 +25,9 @@ import * as Events from "./internal/memory/events.ts"
 import * as State from "./internal/memory/state.ts"
 import * as Lease from "./Lease.ts"
 import * as ParkedEvents from "./ParkedEvents.ts"
+import * as Projection from "./Projection.ts"
 import { StoreAdmin } from "./StoreAdmin.ts"
+import * as UnitOfWork from "./UnitOfWork.ts"
 
 /**
  * @category models
@@ -32,6 +38,8 @@ export interface MemoryStoreOptions {
   readonly maxEventBytes?: number | undefined
   /** Events per page for reads and subscriptions. Default 256. */
   readonly pageSize?: number | undefined
+  /** Inline projections: run inside every append's unit of work (see `Projection`). */
+  readonly projections?: ReadonlyArray<Projection.Any> | undefined
 }
 
 /**
@@ -46,8 +54,21 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
     pageSize: options.pageSize ?? 256
   }
   const state = yield* State.make
-  const { commit, eventStore } = Events.make(state, settings)
-  return { eventStore, documentStore: Documents.make(state, commit, settings), admin: Admin.make(state) }
+  const hooks: { afterWrite: Events.AfterWrite | undefined } = { afterWrite: undefined }
+  const events = Events.make(state, settings, hooks)
+  const documentStore = Documents.make(state, events, settings)
+  const projections = options.projections ?? []
+  if (projections.length > 0) hooks.afterWrite = Projection.applyInline(projections, documentStore)
+  const unitOfWork: UnitOfWork.UnitOfWorkShape = {
+    backend: "memory",
+    interactive: true,
+    transaction: events.transaction
+  }
+  const parkedEvents = ParkedEvents.makeMemory({
+    record: (undo) => State.onRollback(state, undo),
+    unit: State.unitOfWork(state)
+  })
+  return { eventStore: events.eventStore, documentStore, unitOfWork, parkedEvents, admin: Admin.make(state) }
 })
 
 /**
@@ -64,27 +85,38 @@ export const layer = (
     Effect.zipWith(
       make(options),
       Lease.makeMemory,
-      ({ admin, documentStore, eventStore }, leases) =>
+      ({ admin, documentStore, eventStore, parkedEvents, unitOfWork }, leases) =>
         Context.make(EventStore, eventStore).pipe(
           Context.add(DocumentStore, documentStore),
+          Context.add(UnitOfWork.UnitOfWork, unitOfWork),
           Context.add(StoreAdmin, admin),
-          Context.add(Consumer.Checkpoints, checkpoints),
-          Context.add(ParkedEvents.ParkedEvents, ParkedEvents.makeMemory()),
+          Context.add(Consumer.Checkpoints, {
+            load: Consumer.storeCheckpoints.load,
+            commit: (name, position, work) =>
+              unitOfWork.transaction(Consumer.storeCheckpoints.commit(name, position, work))
+          } as Consumer.CheckpointStore),
+          Context.add(ParkedEvents.ParkedEvents, parkedEvents),
           Context.add(Lease.LeaseStore, leases)
         )
     )
   )
 
 /**
- * Consumer checkpoints for the in-memory backend, with the transactional semantics of the SQL
- * backends: a handler's document writes and the checkpoint commit together, and a batch whose
- * handler fails (or is interrupted) leaves neither. Events a handler appends are not undone
- * (they may already have been delivered to subscribers). {@link layer} provides it.
+ * Consumer checkpoints that commit with the handler's work as one unit of work of the store in
+ * context (`UnitOfWork`): a handler's document writes, the events it appends and the checkpoint commit
+ * together, and a batch whose handler fails (or is interrupted) leaves none of them. {@link layer}
+ * provides the same for its own store; where the store in context has no interactive units of work,
+ * this is `Consumer.storeCheckpoints`.
  *
  * @category constructors
  * @since 0.1.0
  */
 export const checkpoints: Consumer.CheckpointStore = {
   load: Consumer.storeCheckpoints.load,
-  commit: (name, position, work) => State.unitOfWork(Consumer.storeCheckpoints.commit(name, position, work))
+  commit: (name, position, work) =>
+    Effect.flatMap(UnitOfWork.UnitOfWork, (unit) =>
+      unit.interactive
+        // Interactive units never fail with Unsupported.
+        ? (unit.transaction(Consumer.storeCheckpoints.commit(name, position, work)) as Effect.Effect<any, any, any>)
+        : Consumer.storeCheckpoints.commit(name, position, work))
 }

@@ -16,7 +16,7 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Journal from "./internal/memory/state.ts"
+import { identity } from "effect/Function"
 import { InvalidArgument, type StoreUnavailable, Unsupported } from "./StoreError.ts"
 
 /**
@@ -123,13 +123,26 @@ export const notParked = (consumer: string, position: bigint): InvalidArgument =
   })
 
 /**
- * An in-memory store. Inside a memory unit of work (a consumer batch on `MemoryStore`), its writes
- * are undone with the batch, as on the SQL backends.
+ * How an in-memory parked-events store joins a unit of work of the store beside it: `record` notes
+ * how to undo a write if the current unit rolls back, `unit` runs an effect as one unit of work.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface MemoryUnits {
+  readonly record: (undo: () => void) => Effect.Effect<void>
+  readonly unit: <A, E, R>(work: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+/**
+ * An in-memory store. Given the units of work of a `MemoryStore` (its layer passes them), its writes
+ * inside a unit (a consumer batch) are undone with the batch, as on the SQL backends; without, each
+ * write stands on its own.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const makeMemory = (): ParkedEventStore => {
+export const makeMemory = (units?: MemoryUnits): ParkedEventStore => {
   const entries = new Map<string, Map<bigint, ParkedEvent>>()
   const of = (consumer: string) => {
     let map = entries.get(consumer)
@@ -138,16 +151,16 @@ export const makeMemory = (): ParkedEventStore => {
   }
   // Records how to undo a write when it runs inside a memory unit of work.
   const write = (consumer: string, position: bigint, next: ParkedEvent | undefined) =>
-    Effect.map(Journal.Journal, (journal) => {
+    Effect.suspend(() => {
       const map = of(consumer)
       const before = map.get(position)
       if (next === undefined) map.delete(position)
       else map.set(position, next)
-      journal?.push(() => {
+      const undo = () => {
         if (before === undefined) map.delete(position)
         else map.set(position, before)
-      })
-      return before !== undefined
+      }
+      return Effect.as(units?.record(undo) ?? Effect.void, before !== undefined)
     })
   return {
     park: (entry) => Effect.asVoid(write(entry.consumer, entry.position, entry)),
@@ -156,7 +169,7 @@ export const makeMemory = (): ParkedEventStore => {
     count: (consumer) => Effect.sync(() => of(consumer).size),
     remove: (consumer, position) => write(consumer, position, undefined),
     settle: <A, X, R>(consumer: string, position: bigint, work: Effect.Effect<A, X, R>) =>
-      Journal.unitOfWork(
+      (units?.unit ?? identity)(
         Effect.suspend((): Effect.Effect<A, X | InvalidArgument, R> =>
           of(consumer).has(position)
             ? Effect.tap(work, () => write(consumer, position, undefined))

@@ -314,6 +314,34 @@ export class InvalidQuery extends Schema.TaggedError<InvalidQuery>(id("InvalidQu
 }
 
 /**
+ * An inline projection (one registered with the store layer, run inside the append's transaction)
+ * failed on an event, so the append was rolled back: neither the events nor any document were
+ * written. `cause` is the projection's own error (a document that does not encode, an event that
+ * does not decode, ...). Fix the projection or the event, then append again.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class ProjectionFailed extends Schema.TaggedError<ProjectionFailed>(id("ProjectionFailed"))(
+  "ProjectionFailed",
+  {
+    projection: Schema.String,
+    stream: Schema.String,
+    eventId: Schema.String,
+    cause: Schema.optional(Schema.Defect())
+  }
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    return `Projection ${this.projection} failed on event ${this.eventId} of ${this.stream}; nothing was written: ${
+      this.cause instanceof Error ? this.cause.message : String(this.cause)
+    }`
+  }
+}
+
+/**
  * Every error an EventStore operation can fail with.
  *
  * @category errors
@@ -327,6 +355,7 @@ export type EventStoreError =
   | InvalidStreamName
   | InvalidArgument
   | Unsupported
+  | ProjectionFailed
   | StoreUnavailable
 
 /**

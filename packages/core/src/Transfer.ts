@@ -36,6 +36,7 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Event from "./Event.ts"
 import type { RecordedEvent } from "./Event.ts"
 import type { AppendError, AppendRequest, EventFilter, EventStoreShape } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
@@ -253,6 +254,7 @@ const toRequests = (batch: ReadonlyArray<ExportedEvent>): Array<AppendRequest> =
   }))
 }
 
+// Verbatim: the metadata is the source's, so the target adds no span or causation ids of its own.
 const writeBatch = (target: EventStoreShape, requests: ReadonlyArray<AppendRequest>) =>
   target.appendMany(requests).pipe(
     Effect.asVoid,
@@ -265,7 +267,8 @@ const writeBatch = (target: EventStoreShape, requests: ReadonlyArray<AppendReque
           (request) => target.append(request.stream, request.events, { expected: request.expected }),
           { discard: true }
         )
-    )
+    ),
+    Event.verbatim
   )
 
 /**

@@ -77,13 +77,16 @@ export const layerFromClient = (
   options: D1StoreOptions = {}
 ): Layer.Layer<
   EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
-  SqlError,
+  SqlError | StoreError.Unsupported,
   D1Client.D1Client | SqlClient.SqlClient
 > =>
-  Layer.unwrap(
-    Effect.map(D1Client.D1Client, (client) =>
-      SqlStore.layer({ dialect: D1Dialect.make(client), backend: "d1", leases: D1Leases.make(client), ...options }))
-  )
+  // D1 has no transactions for inline projections to run in (see `SqlStore.inlineUnsupported`).
+  (options.projections ?? []).length > 0
+    ? Layer.effectDiscard(Effect.fail(SqlStore.inlineUnsupported("d1"))) as never
+    : Layer.unwrap(
+      Effect.map(D1Client.D1Client, (client) =>
+        SqlStore.layer({ dialect: D1Dialect.make(client), backend: "d1", leases: D1Leases.make(client), ...options }))
+    )
 
 /**
  * Both stores on a D1 binding, plus the client they use.
@@ -97,8 +100,13 @@ export const layerFromClient = (
 export const layer = (
   config: D1Client.D1ClientConfig & D1StoreOptions
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore | D1Client.D1Client | SqlClient.SqlClient,
-  StoreError.StartupFailed | Config.ConfigError
+  | EventStore.EventStore
+  | DocumentStore.DocumentStore
+  | StoreAdmin.StoreAdmin
+  | Lease.LeaseStore
+  | D1Client.D1Client
+  | SqlClient.SqlClient,
+  StoreError.StartupFailed | StoreError.Unsupported | Config.ConfigError
 > => {
   const [options, client] = SqlStore.splitOptions(config)
   return Startup.guard(

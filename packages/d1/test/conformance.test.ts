@@ -1,4 +1,4 @@
-import { leaseSuite, suite } from "@strata/conformance"
+import { inlineProjectionSuite, leaseSuite, suite } from "@strata/conformance"
 import { D1Store } from "@strata/d1"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -17,8 +17,9 @@ suite(
     largeAppendEvents: 800,
     maxInteger: BigInt(Number.MAX_SAFE_INTEGER),
     pollInterval: "250 millis",
-    // No transactions: checkpoints follow the handler's writes (at-least-once).
-    transactionalCheckpoints: false
+    // No transactions: checkpoints follow the handler's writes (at-least-once), and no units of work.
+    transactionalCheckpoints: false,
+    unitsOfWork: false
   }
 )
 
@@ -28,4 +29,14 @@ leaseSuite(
   Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db }))).pipe(Layer.provide(D1TestDatabase.layer)),
   // D1 statements queue behind each other in Miniflare: a longer TTL keeps renewals ahead of expiry.
   { transactionalCheckpoints: false, groupTtl: "4 seconds", groupRounds: 6 }
+)
+
+// No transactions for inline projections to run in: the layer refuses them.
+inlineProjectionSuite(
+  "d1 (Miniflare)",
+  (projections) =>
+    Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db, projections }))).pipe(
+      Layer.provide(D1TestDatabase.layer)
+    ),
+  { supported: false }
 )

@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { DocumentStore, EventStore, Lease, ParkedEvents, StoreAdmin, type StoreError } from "@strata/core"
+import { DocumentStore, EventStore, Lease, ParkedEvents, StoreAdmin, type StoreError, UnitOfWork } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -77,9 +77,21 @@ export const leases: Lease.LeaseStoreShape = Lease.unsupported(
 )
 
 /**
- * The EventStore and DocumentStore on one KurrentDB connection, {@link leases} (`Unsupported`), and
- * a StoreAdmin (`StoreAdmin.layerScan`: statistics read from `$all`, no schema, checkpoints not
- * listable).
+ * KurrentDB has no interactive transactions: `UnitOfWork.transaction` fails with `Unsupported`,
+ * pointing at the forms that are one multi-stream append.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const unitOfWork: UnitOfWork.UnitOfWorkShape = UnitOfWork.unsupported(
+  "kurrentdb",
+  "KurrentDB has no interactive transactions; write atomically with UnitOfWork.commit (appends to several streams and at most one document), appendMany or DocumentStore.put with `events`: each is one multi-stream append (KurrentDB 25.1 or later)"
+)
+
+/**
+ * The EventStore and DocumentStore on one KurrentDB connection, {@link leases} (`Unsupported`),
+ * {@link unitOfWork} (`Unsupported`), and a StoreAdmin (`StoreAdmin.layerScan`: statistics read
+ * from `$all`, no schema, checkpoints not listable).
  *
  * @category layers
  * @since 0.1.0
@@ -97,7 +109,8 @@ export const layer = (
         Context.make(EventStore.EventStore, eventStore).pipe(
           Context.add(DocumentStore.DocumentStore, documentStore),
           Context.add(ParkedEvents.ParkedEvents, parkedEvents),
-          Context.add(Lease.LeaseStore, leases)
+          Context.add(Lease.LeaseStore, leases),
+          Context.add(UnitOfWork.UnitOfWork, unitOfWork)
         ))
     )
   )

@@ -12,5 +12,8 @@ suite(`kurrentdb (${targetName})`, storeLayer({ pageSize: 250 }), {
   // Checkpoints are a stream of their own: a handler's document writes cannot commit with them.
   transactionalCheckpoints: false,
   // StoreAdmin.layerScan: checkpoints live in streams of their own, not listed.
-  listsCheckpoints: false
+  listsCheckpoints: false,
+  // No interactive transactions (appendMany and put with events are its atomic forms). Its layer
+  // takes no inline projections.
+  unitsOfWork: false
 })

@@ -1,4 +1,4 @@
-import { exactlyOnceSuite, faultSuite, leaseSuite, suite } from "@strata/conformance"
+import { exactlyOnceSuite, faultSuite, inlineProjectionSuite, leaseSuite, suite } from "@strata/conformance"
 import { PgDialect, PgStore } from "@strata/postgres"
 import { Checkpoints, SqlStore } from "@strata/sql"
 import * as Effect from "effect/Effect"
@@ -10,6 +10,10 @@ import { PgTestDatabase } from "./utils.ts"
 // the exactly-once topic for backends that expose their SqlClient, and faults injected into that client.
 suite("postgres", PgStore.layerFromClient().pipe(Layer.provide(PgTestDatabase.layerClient)))
 exactlyOnceSuite("postgres", PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClient)))
+inlineProjectionSuite(
+  "postgres",
+  (projections) => PgStore.layerFromClient({ projections }).pipe(Layer.provide(PgTestDatabase.layerClient))
+)
 // The consumer cases commit checkpoints through the same faulty client the store writes through.
 const withCheckpoints = <A extends object, E, R>(make: Effect.Effect<A, E, R>) =>
   Effect.flatMap(

@@ -1,4 +1,4 @@
-import { exactlyOnceSuite, faultSuite, leaseSuite, suite } from "@strata/conformance"
+import { exactlyOnceSuite, faultSuite, inlineProjectionSuite, leaseSuite, suite } from "@strata/conformance"
 import { Checkpoints, SqliteDialect, SqlStore } from "@strata/sql"
 import { SqliteStore } from "@strata/sqlite"
 import * as Effect from "effect/Effect"
@@ -8,6 +8,11 @@ import * as SqlClient from "effect/sql/SqlClient"
 // backends that expose their SqlClient, and faults injected into that client.
 suite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }), { pollInterval: "250 millis" })
 exactlyOnceSuite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }))
+inlineProjectionSuite(
+  "sqlite :memory:",
+  (projections) => SqliteStore.layer({ filename: ":memory:", projections }),
+  { pollInterval: "250 millis" }
+)
 // The consumer cases commit checkpoints through the same faulty client the store writes through.
 const withCheckpoints = <A extends object, E, R>(make: Effect.Effect<A, E, R>) =>
   Effect.flatMap(

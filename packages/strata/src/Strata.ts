@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import type { DocumentStore, EventStore, Lease } from "@strata/core"
-import { MemoryStore, type StoreAdmin, type StoreError, StoreUrl } from "@strata/core"
+import { MemoryStore, type Projection, type StoreAdmin, type StoreError, StoreUrl } from "@strata/core"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -56,6 +56,12 @@ export interface StoreOptions {
   readonly maxEventBytes?: number | undefined
   /** Apply pending migrations when the layer starts (SQL backends). Default true. `STRATA_MIGRATE`. */
   readonly migrate?: boolean | undefined
+  /**
+   * Inline projections, run inside every append's transaction (memory, SQLite, PostgreSQL). A
+   * KurrentDB URL with projections fails with `StoreUrlError` (`NotAvailable`): it has no
+   * transactions; run them with `Projection.run`. Not read from the environment.
+   */
+  readonly projections?: ReadonlyArray<Projection.Any> | undefined
 }
 
 /**
@@ -105,17 +111,23 @@ const postgres: Backend = (url, options) =>
     ({ PgUrl }) => PgUrl.layer(url, options)
   )
 
-const kurrentdb: Backend = (url, { maxEventBytes, pageSize }) =>
-  Effect.map(
-    load("@strata/kurrentdb", "kurrentdb", () => import("@strata/kurrentdb")),
-    ({ KurrentUrl }) => KurrentUrl.layer(url, { maxEventBytes, pageSize })
-  )
+const kurrentdb: Backend = (url, { maxEventBytes, pageSize, projections }) =>
+  (projections ?? []).length > 0
+    ? fail(
+      "NotAvailable",
+      "kurrentdb",
+      "KurrentDB has no transactions for inline projections to run in: run them with Projection.run"
+    )
+    : Effect.map(
+      load("@strata/kurrentdb", "kurrentdb", () => import("@strata/kurrentdb")),
+      ({ KurrentUrl }) => KurrentUrl.layer(url, { maxEventBytes, pageSize })
+    )
 
 // The one place a backend's scheme is registered.
 const backends: Record<string, Backend> = {
-  memory: (url, { maxEventBytes, pageSize }) =>
+  memory: (url, { maxEventBytes, pageSize, projections }) =>
     Redacted.value(url) === "memory:"
-      ? Effect.succeed(MemoryStore.layer({ maxEventBytes, pageSize }))
+      ? Effect.succeed(MemoryStore.layer({ maxEventBytes, pageSize, projections }))
       : fail("Malformed", "memory", "memory: takes nothing after the colon"),
   sqlite: (url, options) =>
     Effect.map(
@@ -203,12 +215,16 @@ export const config: Config.Config<{ readonly url: Redacted.Redacted<string> } &
  * @since 0.1.0
  */
 export const layerConfig = (
-  options: { readonly defaultUrl?: string | undefined } = {}
+  options: {
+    readonly defaultUrl?: string | undefined
+    /** Inline projections (see `StoreOptions.projections`). */
+    readonly projections?: ReadonlyArray<Projection.Any> | undefined
+  } = {}
 ): Layer.Layer<Services, StoreUrl.StoreUrlError | StoreError.StartupFailed | Config.ConfigError> =>
   Layer.unwrap(Effect.gen(function*() {
     const { url, ...storeOptions } = yield* (options.defaultUrl === undefined ? config : Config.all({
       ...optionFields,
       url: Config.Redacted("STRATA_URL").pipe(Config.withDefault(Redacted.make(options.defaultUrl)))
     }))
-    return layerFromUrl(url, storeOptions)
+    return layerFromUrl(url, { ...storeOptions, projections: options.projections })
   }))

@@ -5,14 +5,16 @@
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { KurrentEmulator } from "@strata/kurrentdb-emulator"
-import { Event, EventStore, StoreUrl, Strata } from "@strata/strata"
+import { DocumentStore, Event, EventCodec, EventStore, Projection, StoreUrl, Strata } from "@strata/strata"
 import * as Cause from "effect/Cause"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
 import * as References from "effect/References"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { execFileSync } from "node:child_process"
@@ -102,6 +104,32 @@ describe("Strata.layerConfig", () => {
     Effect.gen(function*() {
       const error = yield* Effect.flip(runOn({ STRATA_URL: "sqlite::memory:", STRATA_MAX_EVENT_BYTES: "5" }))
       assert.strictEqual(error._tag, "InvalidEvent")
+    }))
+
+  it.live("inline projections reach memory: and sqlite: stores; a kurrentdb: URL refuses them", () =>
+    Effect.gen(function*() {
+      const Opened = EventCodec.type("Opened", { schema: Schema.Struct({ n: Schema.Number }) })
+      const Codec = EventCodec.make([Opened])
+      const Counts = DocumentStore.collection("counts", Schema.Struct({ n: Schema.Number }))
+      const counts = Projection.singleStream({
+        name: "counts",
+        collection: Counts,
+        events: Codec,
+        evolve: (current, { event }) => ({ n: (current?.n ?? 0) + event.n })
+      })
+      for (const url of ["memory:", "sqlite::memory:"]) {
+        const counted = yield* Effect.gen(function*() {
+          yield* Codec.append("a-1", [Opened.make({ n: 2 }), Opened.make({ n: 3 })])
+          const docs = yield* DocumentStore.DocumentStore
+          return Option.map(yield* docs.get(Counts, "a-1"), (d) => d.value.n)
+        }).pipe(Effect.provide(Strata.layerFromUrl(url, { projections: [counts] })))
+        assert.deepStrictEqual(counted, Option.some(5), url)
+      }
+      const refused = yield* Effect.flip(
+        Effect.provide(Effect.void, Strata.layerFromUrl("kurrentdb://127.0.0.1:1?tls=false", { projections: [counts] }))
+      )
+      assert.strictEqual(refused._tag, "StoreUrlError")
+      assert.strictEqual((refused as StoreUrl.StoreUrlError).reason, "NotAvailable")
     }))
 
   it.live("a bad option value is a ConfigError naming the variable", () =>

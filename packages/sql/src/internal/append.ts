@@ -2,7 +2,7 @@
 // dialect's one-round-trip path for single-stream appends where it has one) or one atomic batch.
 // A failed append is then examined for an idempotent replay (core's Replay rule) before its error
 // is reported.
-import { type EventStore, ExpectedVersion, StoreError, StreamName } from "@strata/core"
+import { type Event, type EventStore, ExpectedVersion, StoreError, StreamName } from "@strata/core"
 import { AppendPlan, DocumentCodec, Replay } from "@strata/core/backend"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Clock from "effect/Clock"
@@ -18,6 +18,14 @@ import type { StreamRows } from "./streams.ts"
 
 type Plan = AppendPlan.AppendPlan
 
+/**
+ * Work that must commit with an append, run inside its transaction once its events are written and
+ * given them as recorded (inline projections). When set, every append takes the transactional path.
+ */
+export type BeforeCommit = (
+  events: ReadonlyArray<Event.RecordedEvent>
+) => Effect.Effect<void, StoreError.ProjectionFailed | StoreError.StoreUnavailable>
+
 /** What an atomic append (and its optional document write) gives back. */
 export interface Written {
   readonly results: ReadonlyArray<EventStore.AppendResult>
@@ -25,6 +33,7 @@ export interface Written {
 }
 
 type AtomicError =
+  | StoreError.ProjectionFailed
   | StoreError.WrongExpectedVersion
   | StoreError.StreamDeleted
   | StoreError.StoreUnavailable
@@ -52,8 +61,27 @@ const input = (ctx: StoreContext, plan: Plan, now: number): AppendOneInput => ({
   createdAt: ctx.dialect.time(now)
 })
 
-export const make = (ctx: StoreContext, rows: StreamRows, documents: DocumentWrites) => {
+export const make = (
+  ctx: StoreContext,
+  rows: StreamRows,
+  documents: DocumentWrites,
+  beforeCommit?: { readonly current: BeforeCommit | undefined }
+) => {
   const { dialect, sql } = ctx
+
+  // The events just inserted, as readers will see them (only when work must run before the commit).
+  const readBack = (ids: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const found: Array<Event.RecordedEvent> = []
+      const size = Math.min(500, dialect.maxParams)
+      for (let i = 0; i < ids.length; i += size) {
+        const rows = yield* sql<Rows.EventRow>`SELECT ${sql.literal(Rows.eventColumns)} FROM strata_events WHERE ${
+          sql.in("event_id", ids.slice(i, i + size))
+        }`
+        for (const row of rows) found.push(ctx.toRecorded(row))
+      }
+      return found.sort((a, b) => a.position < b.position ? -1 : a.position > b.position ? 1 : 0)
+    })
 
   // ---- transactional: lock, check, insert, move the stream rows, commit ----
 
@@ -115,6 +143,8 @@ export const make = (ctx: StoreContext, rows: StreamRows, documents: DocumentWri
         const documentVersion = document === undefined
           ? undefined
           : yield* documents.writeDocument(document.collection, document.id, document.json, document.expected)
+        const hook = beforeCommit?.current
+        if (hook !== undefined) yield* hook(yield* readBack(eventRows.map((row) => row.event_id)))
         // Subscribers in this process wake once the outermost transaction has committed.
         yield* sql.afterCommit(ctx.wake)
         const results = writes.map(({ first, plan }): EventStore.AppendResult => ({
@@ -200,10 +230,20 @@ export const make = (ctx: StoreContext, rows: StreamRows, documents: DocumentWri
   const write = dialect.write
   /** Appends atomically, with an optional document write in the same transaction or batch. */
   const atomically = write._tag === "Batched" ? inBatch(write) : inTransaction(write)
+  const viaAtomically = (plan: Plan, now: number) => Effect.map(atomically([plan], now), ({ results }) => results)
+  // The one-statement path only when nothing else must commit with the append: not with inline work
+  // registered, and not inside a caller's transaction (a failed statement there would abort it; the
+  // transactional path runs in a savepoint).
   const single: (plan: Plan, now: number) => Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AtomicError> =
     write._tag === "Transactional" && write.appendOne !== undefined
-      ? inOneStatement(write.appendOne)
-      : (plan, now) => Effect.map(atomically([plan], now), ({ results }) => results)
+      ? ((fast) => (plan: Plan, now: number) =>
+        beforeCommit?.current !== undefined
+          ? viaAtomically(plan, now)
+          : Effect.flatMap(
+            Effect.serviceOption(sql.transactionService),
+            (open) => open._tag === "Some" ? viaAtomically(plan, now) : fast(plan, now)
+          ))(inOneStatement(write.appendOne))
+      : viaAtomically
 
   // ---- replays ----
 
@@ -230,12 +270,20 @@ export const make = (ctx: StoreContext, rows: StreamRows, documents: DocumentWri
     retried = false
   ): Effect.Effect<
     ReadonlyArray<EventStore.AppendResult>,
-    StoreError.WrongExpectedVersion | StoreError.StreamDeleted | StoreError.DuplicateEvent | StoreError.StoreUnavailable
+    | StoreError.WrongExpectedVersion
+    | StoreError.StreamDeleted
+    | StoreError.DuplicateEvent
+    | StoreError.ProjectionFailed
+    | StoreError.StoreUnavailable
   > =>
     (plans.length === 1 ? single(plans[0], now) : Effect.map(atomically(plans, now), ({ results }) => results)).pipe(
       Effect.catch((error) =>
         Effect.gen(function*() {
-          if (error._tag === "StreamDeleted" || error._tag === "StoreUnavailable") return yield* error
+          if (
+            error._tag === "StreamDeleted" || error._tag === "StoreUnavailable" || error._tag === "ProjectionFailed"
+          ) {
+            return yield* error
+          }
           // Only a document write can conflict, and plain appends carry none.
           if (error._tag === "DocumentConflict") return yield* Effect.die(error)
           if (error._tag === "SqlError" && !dialect.isUniqueViolation(error)) {

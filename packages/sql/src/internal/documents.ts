@@ -90,6 +90,7 @@ export const make = (ctx: StoreContext, writes: DocumentWrites, appender: Append
           | StoreError.WrongExpectedVersion
           | StoreError.StreamDeleted
           | StoreError.DocumentConflict
+          | StoreError.ProjectionFailed
         > =>
           error._tag === "SqlError"
             ? dialect.isUniqueViolation(error)

@@ -26,9 +26,10 @@ const restore = (
 
 export const make = (
   state: State.State,
-  commit: ReturnType<typeof Events.make>["commit"],
+  events: Pick<ReturnType<typeof Events.make>, "commit" | "transaction">,
   options: { readonly maxEventBytes: number; readonly pageSize: number }
 ) => {
+  const { commit, transaction } = events
   const backend = "memory"
   const { maxEventBytes, pageSize } = options
   const { documents } = state
@@ -71,34 +72,44 @@ export const make = (
       const requests = putOptions?.events ?? []
       const plans = requests.length === 0 ? [] : yield* AppendPlan.many("put", requests, maxEventBytes)
       const now = yield* Clock.currentTimeMillis
-      const current = documents.get(collection.name)?.get(id)
-      const conflict = checkExpected(collection.name, id, expected, current)
-      if (conflict !== undefined) return yield* conflict
-      const version = (current?.version ?? 0n) + 1n
-      const journal = yield* State.Journal
-      const store = () => {
-        const written = { version, json, encoded: JSON.parse(json) }
-        const stored = documentsOf(collection.name)
-        stored.set(id, written)
-        journal?.push(() => restore(stored, id, written, current))
+      // Checked and written in one unit of work (under the writer lock): events and document commit
+      // together, the event checks first.
+      const store = (journal: State.Journal | undefined) =>
+        Effect.suspend(() => {
+          const current = documents.get(collection.name)?.get(id)
+          const conflict = checkExpected(collection.name, id, expected, current)
+          if (conflict !== undefined) return Effect.fail(conflict)
+          const version = (current?.version ?? 0n) + 1n
+          const written = { version, json, encoded: JSON.parse(json) }
+          const stored = documentsOf(collection.name)
+          stored.set(id, written)
+          journal?.push(() => restore(stored, id, written, current))
+          return Effect.succeed(version)
+        })
+      if (plans.length === 0) {
+        return { version: yield* transaction(Effect.flatMap(state.journal, store)), appended: [] }
       }
-      // Events and document commit together: the event checks run first, the document is stored
-      // in the same synchronous step as the events.
-      const appended = plans.length === 0 ? (store(), []) : yield* commit(plans, now, store)
+      let version = 0n
+      const appended = yield* commit(plans, now, (journal) =>
+        Effect.map(store(journal), (v) => {
+          version = v
+        }))
       return { version, appended }
     })
 
   const remove: DocumentStore["Service"]["delete"] = (collection, id, deleteOptions) =>
     Effect.gen(function*() {
       yield* DocumentCodec.checkId(collection.name, id)
-      const current = documents.get(collection.name)?.get(id)
-      const conflict = checkExpected(collection.name, id, deleteOptions?.expected, current)
-      if (conflict !== undefined) return yield* conflict
-      const stored = documents.get(collection.name)
-      if (stored === undefined || current === undefined) return false
-      stored.delete(id)
-      ;(yield* State.Journal)?.push(() => restore(stored, id, undefined, current))
-      return true
+      return yield* transaction(Effect.gen(function*() {
+        const current = documents.get(collection.name)?.get(id)
+        const conflict = checkExpected(collection.name, id, deleteOptions?.expected, current)
+        if (conflict !== undefined) return yield* conflict
+        const stored = documents.get(collection.name)
+        if (stored === undefined || current === undefined) return false
+        stored.delete(id)
+        ;(yield* state.journal)?.push(() => restore(stored, id, undefined, current))
+        return true
+      }))
     })
 
   const matching = (collection: string, query: DocumentQuery.NormalizedQuery) => {

@@ -13,20 +13,44 @@ import { type AppendResult, EventStore, type EventStoreShape } from "../../Event
 import * as ExpectedVersion from "../../ExpectedVersion.ts"
 import * as Inputs from "../../Inputs.ts"
 import * as Replay from "../../Replay.ts"
+import type { ProjectionFailed, StoreUnavailable } from "../../StoreError.ts"
 import { DuplicateEvent, StreamDeleted, WrongExpectedVersion } from "../../StoreError.ts"
 import * as StreamName from "../../StreamName.ts"
 import * as StreamView from "../../StreamView.ts"
 import * as Subscription from "../../Subscription.ts"
 import * as Tracing from "../../Tracing.ts"
-import { lastVersionOf, type State, type StreamRecord } from "./state.ts"
+import {
+  horizon as horizonOf,
+  type Journal,
+  lastVersionOf,
+  type State,
+  type StreamRecord,
+  unitOfWork,
+  visibleCount
+} from "./state.ts"
 
-const stored = (record: StreamRecord | undefined): StreamView.StoredStream | undefined =>
-  record === undefined ? undefined : { ...record, lastVersion: lastVersionOf(record) }
+/** Runs inside an append's unit of work, after its events are written (inline projections). */
+export type AfterWrite = (
+  events: ReadonlyArray<RecordedEvent>
+) => Effect.Effect<void, ProjectionFailed | StoreUnavailable>
 
-export const make = (state: State, options: { readonly maxEventBytes: number; readonly pageSize: number }) => {
+export const make = (
+  state: State,
+  options: { readonly maxEventBytes: number; readonly pageSize: number },
+  hooks: { afterWrite: AfterWrite | undefined }
+) => {
   const backend = "memory"
   const { maxEventBytes, pageSize } = options
   const { checkpoints, eventIds, log, signal, snapshots, streams } = state
+  const transaction = unitOfWork(state)
+  const horizon = horizonOf(state)
+
+  // What a reader sees of a stream: its events up to the reader's horizon.
+  const stored = (record: StreamRecord | undefined, h: number): StreamView.StoredStream | undefined => {
+    if (record === undefined) return undefined
+    const n = visibleCount(record, h)
+    return { ...record, lastVersion: n === 0 ? undefined : BigInt(n - 1) }
+  }
 
   const recordFor = (name: string): StreamRecord => {
     let record = streams.get(name)
@@ -65,9 +89,16 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
     return "write"
   }
 
-  const write = (plan: Planned, now: number): AppendResult => {
+  const write = (plan: Planned, now: number, journal: Journal | undefined, written: Array<RecordedEvent>) => {
     const record = recordFor(plan.request.stream)
     const createdAt = new Date(now)
+    const wasDeleted = record.deleted
+    const count = plan.prepared.length
+    journal?.push(() => {
+      for (let i = 0; i < count; i++) eventIds.delete(log.pop()!.id)
+      record.events.length -= count
+      record.deleted = wasDeleted
+    })
     let last: RecordedEvent | undefined
     for (const event of plan.prepared) {
       last = {
@@ -83,27 +114,71 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
       record.events.push(last)
       log.push(last)
       eventIds.set(last.id, last)
+      written.push(last)
     }
     record.deleted = false
     return { stream: record.name, nextExpectedVersion: last!.version, position: last!.position }
   }
 
-  // Checks every part first and writes only when all pass: all-or-nothing across streams.
-  const commit = (plans: ReadonlyArray<Planned>, now: number, beforeWrite?: () => void) => {
+  // Checks every part first and writes only when all pass: all-or-nothing across streams. Runs as a
+  // unit of work (its own, or the caller's), so inline projections and a document write carried by
+  // `put` commit with the events, and subscribers see them only after the commit.
+  const inUnit = <E = never>(
+    plans: ReadonlyArray<Planned>,
+    now: number,
+    beforeWrite?: (journal: Journal | undefined) => Effect.Effect<void, E>
+  ) =>
+    transaction(Effect.gen(function*() {
+      const outcomes: Array<AppendResult | "write"> = []
+      for (const plan of plans) {
+        const outcome = check(plan)
+        if (typeof outcome === "object" && "_tag" in outcome) return yield* outcome
+        outcomes.push(outcome)
+      }
+      const journal = yield* state.journal
+      if (beforeWrite !== undefined) yield* beforeWrite(journal)
+      const written: Array<RecordedEvent> = []
+      const results = plans.map((plan, i) => {
+        const outcome = outcomes[i]
+        return outcome === "write" ? write(plan, now, journal, written) : outcome
+      })
+      if (written.length > 0 && hooks.afterWrite !== undefined) yield* hooks.afterWrite(written)
+      return results
+    }))
+
+  // The same with nothing else to commit and no unit open: check and write in one synchronous step
+  // (no suspension, so no other fiber can interleave) and commit at once, without the lock.
+  const atOnce = (plans: ReadonlyArray<Planned>, now: number) => {
     const outcomes: Array<AppendResult | "write"> = []
     for (const plan of plans) {
       const outcome = check(plan)
       if (typeof outcome === "object" && "_tag" in outcome) return Effect.fail(outcome)
       outcomes.push(outcome)
     }
-    beforeWrite?.()
+    const written: Array<RecordedEvent> = []
     const results = plans.map((plan, i) => {
       const outcome = outcomes[i]
-      return outcome === "write" ? write(plan, now) : outcome
+      return outcome === "write" ? write(plan, now, undefined, written) : outcome
     })
-    if (outcomes.includes("write")) PubSub.publishUnsafe(signal, undefined)
+    if (written.length > 0) {
+      state.visible = log.length
+      PubSub.publishUnsafe(signal, undefined)
+    }
     return Effect.succeed(results)
   }
+
+  const commit = <E = never>(
+    plans: ReadonlyArray<Planned>,
+    now: number,
+    beforeWrite?: (journal: Journal | undefined) => Effect.Effect<void, E>
+  ) =>
+    Effect.flatMap(
+      state.journal,
+      (journal) =>
+        journal === undefined && !state.busy && beforeWrite === undefined && hooks.afterWrite === undefined
+          ? atOnce(plans, now)
+          : inUnit(plans, now, beforeWrite)
+    )
 
   const appendMany: EventStoreShape["appendMany"] = (requests) =>
     Effect.gen(function*() {
@@ -120,8 +195,8 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
       return result
     })
 
-  const visibleFrom = (record: StreamRecord, now: number): { first: bigint; minTime: number } => ({
-    first: Inputs.firstVisibleVersion(lastVersionOf(record), record),
+  const visibleFrom = (record: StreamRecord, now: number, h: number): { first: bigint; minTime: number } => ({
+    first: Inputs.firstVisibleVersion(stored(record, h)?.lastVersion, record),
     minTime: record.maxAgeMillis === undefined ? Number.NEGATIVE_INFINITY : now - record.maxAgeMillis
   })
 
@@ -139,7 +214,7 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
       const record = yield* openStream(stream)
       if (record === undefined) return Stream.empty
       const forwards = direction === "forwards"
-      const last = BigInt(record.events.length - 1)
+      const last = BigInt(visibleCount(record, yield* horizon) - 1)
       // Backwards from past the end starts at the last event (stepping down one by one would hang).
       const start = forwards ? from ?? 0n : from === undefined || from > last ? last : from
       return Subscription.paged({
@@ -149,10 +224,11 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
         readPage: (cursor: bigint, want: number) =>
           Effect.gen(function*() {
             // Retention is evaluated per page so a long read sees rules as they are now.
-            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis)
+            const h = yield* horizon
+            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis, h)
             const page: Array<RecordedEvent> = []
             let at = forwards ? (cursor < first ? first : cursor) : cursor
-            const end = BigInt(record.events.length)
+            const end = BigInt(visibleCount(record, h))
             while (page.length < want && (forwards ? at < end : at >= first && at >= 0n)) {
               const event = record.events[Number(at)]
               if (event !== undefined && event.createdAt.getTime() >= minTime) page.push(event)
@@ -168,16 +244,17 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
       const { direction, from, limit } = yield* Inputs.readOptions("readAll", readOptions)
       const forwards = direction === "forwards"
       const filter = readOptions?.filter
+      const start = yield* horizon
       return Subscription.paged({
         // Cursor: an index into the log.
-        initial: forwards ? Number(from ?? 1n) - 1 : Math.min(Number(from ?? BigInt(log.length)), log.length) - 1,
+        initial: forwards ? Number(from ?? 1n) - 1 : Math.min(Number(from ?? BigInt(start)), start) - 1,
         pageSize,
         limit,
         readPage: (index: number, want: number) =>
-          Effect.sync(() => {
+          Effect.map(horizon, (h) => {
             const page: Array<RecordedEvent> = []
             let at = Math.max(index, forwards ? 0 : -1)
-            while (page.length < want && (forwards ? at < log.length : at >= 0)) {
+            while (page.length < want && (forwards ? at < h : at >= 0)) {
               const event = log[at]
               if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
               at += forwards ? 1 : -1
@@ -201,20 +278,18 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
           Effect.gen(function*() {
             const record = yield* openStream(stream)
             if (record === undefined) return { events: [] }
-            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis)
+            const h = yield* horizon
+            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis, h)
             // Skip expired events instead of returning a short page: a short page means "at the head",
             // and a page of only expired events would never move the cursor past them.
             const page: Array<RecordedEvent> = []
-            for (
-              let at = Number(after + 1n > first ? after + 1n : first);
-              at < record.events.length && page.length < want;
-              at++
-            ) {
+            const end = visibleCount(record, h)
+            for (let at = Number(after + 1n > first ? after + 1n : first); at < end && page.length < want; at++) {
               if (record.events[at].createdAt.getTime() >= minTime) page.push(record.events[at])
             }
             return { events: page }
           }),
-        head: Effect.sync(() => lastVersionOf(streams.get(stream)) ?? -1n),
+        head: Effect.map(horizon, (h) => stored(streams.get(stream), h)?.lastVersion ?? -1n),
         cursorOf: (event) => event.version,
         wakeups,
         pollInterval,
@@ -230,15 +305,15 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
       const filter = subscribeOptions?.filter
       return Subscription.catchUpThenLive({
         readPage: (after, want) =>
-          Effect.sync(() => {
+          Effect.map(horizon, (h) => {
             const page: Array<RecordedEvent> = []
-            for (let at = Math.max(0, Number(after)); at < log.length && page.length < want; at++) {
+            for (let at = Math.max(0, Number(after)); at < h && page.length < want; at++) {
               const event = log[at]
               if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
             }
             return { events: page }
           }),
-        head: Effect.sync(() => BigInt(log.length)),
+        head: Effect.map(horizon, BigInt),
         cursorOf: (event) => event.position,
         wakeups,
         pollInterval,
@@ -249,7 +324,7 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
   const streamInfo: EventStoreShape["streamInfo"] = (stream) =>
     Effect.gen(function*() {
       yield* StreamName.make(stream)
-      return StreamView.info(stream, stored(streams.get(stream)))
+      return StreamView.info(stream, stored(streams.get(stream), yield* horizon))
     })
 
   // Check and change in one synchronous step, so no append can slip in between.
@@ -258,17 +333,33 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
     deleteOptions: { readonly expected?: ExpectedVersion.ExpectedVersion | undefined } | undefined,
     change: (record: StreamRecord) => void
   ) =>
-    Effect.flatMap(StreamName.make(stream), (): Effect.Effect<void, StreamDeleted | WrongExpectedVersion> => {
-      const record = streams.get(stream)
-      if (record?.tombstoned) return Effect.fail(new StreamDeleted({ stream, tombstoned: true }))
-      const conflict = ExpectedVersion.check(stream, deleteOptions?.expected, {
-        lastVersion: lastVersionOf(record),
-        deleted: record?.deleted ?? false
-      })
-      if (conflict !== undefined) return Effect.fail(conflict)
-      change(recordFor(stream))
-      return Effect.void
-    })
+    Effect.flatMap(
+      StreamName.make(stream),
+      (): Effect.Effect<void, StreamDeleted | WrongExpectedVersion> =>
+        transaction(Effect.suspend((): Effect.Effect<void, StreamDeleted | WrongExpectedVersion> => {
+          const record = streams.get(stream)
+          if (record?.tombstoned) return Effect.fail(new StreamDeleted({ stream, tombstoned: true }))
+          const conflict = ExpectedVersion.check(stream, deleteOptions?.expected, {
+            lastVersion: lastVersionOf(record),
+            deleted: record?.deleted ?? false
+          })
+          if (conflict !== undefined) return Effect.fail(conflict)
+          const target = recordFor(stream)
+          const before = { ...target }
+          const snapshot = snapshots.get(stream)
+          change(target)
+          return Effect.map(state.journal, (journal) => {
+            journal?.push(() => {
+              Object.assign(target, {
+                deleted: before.deleted,
+                tombstoned: before.tombstoned,
+                truncateBefore: before.truncateBefore
+              })
+              if (snapshot !== undefined) snapshots.set(stream, snapshot)
+            })
+          })
+        }))
+    )
 
   const deleteStream: EventStoreShape["deleteStream"] = (stream, deleteOptions) =>
     deleteWith(stream, deleteOptions, (record) => {
@@ -293,7 +384,7 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
       if (rules.truncateBefore !== undefined) record.truncateBefore = rules.truncateBefore ?? undefined
       if (rules.maxCount !== undefined) record.maxCount = rules.maxCount ?? undefined
       if (rules.maxAgeMillis !== undefined) record.maxAgeMillis = rules.maxAgeMillis ?? undefined
-      return StreamView.retention(stored(record))
+      return StreamView.retention(stored(record, yield* horizon))
     })
 
   const saveSnapshot: EventStoreShape["saveSnapshot"] = (stream, snapshot) =>
@@ -322,7 +413,12 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
   const saveCheckpoint: EventStoreShape["saveCheckpoint"] = (name, position) =>
     Effect.gen(function*() {
       yield* Inputs.checkpointName("saveCheckpoint", name)
-      checkpoints.set(name, yield* Inputs.bigint("saveCheckpoint", "position", position))
+      const next = yield* Inputs.bigint("saveCheckpoint", "position", position)
+      const previous = checkpoints.get(name)
+      checkpoints.set(name, next)
+      // Inside a unit of work (a consumer's batch), a rollback restores the previous checkpoint.
+      const journal = yield* state.journal
+      journal?.push(() => previous === undefined ? checkpoints.delete(name) : checkpoints.set(name, previous))
     })
 
   const loadCheckpoint: EventStoreShape["loadCheckpoint"] = (name) =>
@@ -346,5 +442,5 @@ export const make = (state: State, options: { readonly maxEventBytes: number; re
     loadCheckpoint
   }))
 
-  return { eventStore, commit }
+  return { eventStore, commit, transaction }
 }

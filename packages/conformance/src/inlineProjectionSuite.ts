@@ -1,0 +1,231 @@
+/**
+ * Inline projections: registered with the store layer, they run inside the append's transaction. The
+ * document is up to date when the append returns; a failing projection fails the append with
+ * `ProjectionFailed` and leaves neither event nor document (and subscribers see nothing); appendMany,
+ * `put` with events and units of work run them too, and roll them back with everything else;
+ * concurrent appends that update one document all land.
+ *
+ * The store must be built with the projections, so this topic takes a function from projections to
+ * the backend's layer. Backends without transactions (D1) pass `supported: false`: their layer must
+ * refuse inline projections with `Unsupported`.
+ *
+ * @since 0.1.0
+ */
+import { assert, describe, it as vitestIt, layer } from "@effect/vitest"
+import { DocumentStore, EventStore, ExpectedVersion, Projection, UnitOfWork } from "@strata/core"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { bank, documents } from "./internal/bank.ts"
+import { collect, failsWith, hex, names, readStream } from "./internal/fixtures.ts"
+import { resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface InlineProjectionOptions extends SuiteOptions {
+  /** Whether the backend runs inline projections. Default true; false expects the layer to refuse them. */
+  readonly supported?: boolean | undefined
+}
+
+/**
+ * Registers the inline-projection topic for a backend, given its layer with inline projections.
+ *
+ * @example
+ * ```ts
+ * import { inlineProjectionSuite } from "@strata/conformance"
+ * import { SqliteStore } from "@strata/sqlite"
+ *
+ * inlineProjectionSuite("sqlite", (projections) => SqliteStore.layer({ filename: ":memory:", projections }))
+ * ```
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const inlineProjectionSuite = (
+  name: string,
+  makeLayer: (projections: ReadonlyArray<Projection.Any>) => Layer.Layer<Services, unknown>,
+  options?: InlineProjectionOptions
+): void => {
+  const resolved = resolve(options)
+  const n = names()
+  const domain = bank(n)
+  const balances = Projection.singleStream({
+    name: `balances-${n.category}`,
+    collection: domain.collection,
+    events: domain.codec,
+    evolve: domain.evolve
+  })
+  const Totals = DocumentStore.collection(n.collection("totals"), Schema.Struct({ events: Schema.Number }))
+  // Every event of the domain updates one document: concurrent appends contend on it.
+  const totals = Projection.multiStream({
+    name: `totals-${n.category}`,
+    collection: Totals,
+    events: domain.codec,
+    id: (event) => event.stream.includes("-hot") ? "hot" : undefined,
+    evolve: (current) => ({ events: (current?.events ?? 0) + 1 })
+  })
+
+  if (options?.supported === false) {
+    describe(`Strata inline projections (${name})`, () => {
+      vitestIt.live("the layer refuses inline projections with Unsupported", () =>
+        Effect.gen(function*() {
+          const exit = yield* Effect.exit(Effect.scoped(Layer.build(makeLayer([balances]))))
+          assert.strictEqual(exit._tag, "Failure")
+          if (exit._tag === "Failure") {
+            const error = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+            assert.strictEqual((error as { error?: { _tag?: string } } | undefined)?.error?._tag, "Unsupported")
+          }
+        }), { timeout: 60_000 })
+    })
+    return
+  }
+
+  const stream = (suffix: string) => `${n.category}-${suffix}${hex(3)}`
+
+  layer(makeLayer([balances, totals]), { timeout: resolved.timeout, excludeTestServices: true })(
+    `Strata inline projections (${name})`,
+    (it) => {
+      it.effect("the document is up to date when the append returns", () =>
+        Effect.gen(function*() {
+          const s = stream("a")
+          yield* domain.codec.append(s, [domain.Deposited.make({ amount: 10 }), domain.Withdrawn.make({ amount: 3 })])
+          const docs = yield* DocumentStore.DocumentStore
+          assert.deepStrictEqual(
+            Option.map(yield* docs.get(domain.collection, s), (d) => d.value),
+            Option.some({ balance: 7, count: 2 })
+          )
+          yield* domain.codec.append(s, [domain.Closed.make({})], { expected: ExpectedVersion.exact(1n) })
+          assert.isTrue(Option.isNone(yield* docs.get(domain.collection, s)), "evolve's Delete deleted it")
+        }))
+
+      it.effect("a failing projection fails the append: neither event nor document is written", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const docs = yield* DocumentStore.DocumentStore
+          const s = stream("poison")
+          yield* domain.codec.append(s, [domain.Deposited.make({ amount: 1e308 })])
+          const before = yield* docs.get(domain.collection, s)
+          const { events: live } = yield* EventStore.establishAll({ from: "end", filter: { categories: [n.category] } })
+          const collector = yield* collect(live, resolved.deliveryTimeout)
+          // 1e308 + 1e308 is Infinity, which the collection's Schema.Finite refuses to store.
+          const error = yield* failsWith("ProjectionFailed")(
+            domain.codec.append(s, [domain.Withdrawn.make({ amount: 1 }), domain.Deposited.make({ amount: 1e308 })])
+          )
+          assert.strictEqual(error.projection, balances.name)
+          assert.strictEqual(error.stream, s)
+          assert.strictEqual((yield* readStream(s)).length, 1, "no event of the failed append was stored")
+          assert.deepStrictEqual(yield* docs.get(domain.collection, s), before, "the document is unchanged")
+          // A fresh stream: neither its events nor a document.
+          const fresh = stream("poison")
+          yield* failsWith("ProjectionFailed")(
+            domain.codec.append(fresh, [
+              domain.Deposited.make({ amount: 1e308 }),
+              domain.Deposited.make({ amount: 1e308 })
+            ])
+          )
+          assert.deepStrictEqual(yield* readStream(fresh), [])
+          assert.isTrue(Option.isNone(yield* docs.get(domain.collection, fresh)))
+          assert.strictEqual((yield* store.streamInfo(fresh)).lastVersion, undefined)
+          // Subscribers saw nothing; the stream takes its first event as if nothing happened.
+          yield* domain.codec.append(fresh, [domain.Deposited.make({ amount: 1 })], {
+            expected: ExpectedVersion.noStream
+          })
+          const [first] = yield* collector.take(1)
+          assert.strictEqual(first.stream, fresh)
+          assert.strictEqual(first.version, 0n)
+          assert.deepStrictEqual(yield* collector.drain, [])
+        }))
+
+      it.effect("appendMany and put with events run the projections atomically with everything else", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const docs = yield* DocumentStore.DocumentStore
+          const a = stream("many")
+          const b = stream("many")
+          const encoded = (events: ReadonlyArray<Parameters<typeof domain.codec.encode>[0]>) =>
+            Effect.forEach(events, (event) => domain.codec.encode(event))
+          yield* store.appendMany([
+            { stream: a, events: yield* encoded([domain.Deposited.make({ amount: 1 })]) },
+            { stream: b, events: yield* encoded([domain.Deposited.make({ amount: 2 })]) }
+          ])
+          assert.deepStrictEqual(
+            yield* documents(domain.collection).pipe(Effect.map((all) => [all.get(a), all.get(b)])),
+            [
+              { balance: 1, count: 1 },
+              { balance: 2, count: 1 }
+            ]
+          )
+          // One failing part: nothing of the whole appendMany.
+          yield* failsWith("ProjectionFailed")(store.appendMany([
+            { stream: a, events: yield* encoded([domain.Deposited.make({ amount: 5 })]) },
+            {
+              stream: b,
+              events: yield* encoded([
+                domain.Deposited.make({ amount: 1e308 }),
+                domain.Deposited.make({ amount: 1e308 })
+              ])
+            }
+          ]))
+          assert.strictEqual((yield* readStream(a)).length, 1)
+          assert.deepStrictEqual(
+            Option.map(yield* docs.get(domain.collection, a), (d) => d.value.balance),
+            Option.some(1)
+          )
+          // A put that carries events projects them in the same step.
+          const Notes = DocumentStore.collection(n.collection("notes"), Schema.Struct({ text: Schema.String }))
+          yield* docs.put(Notes, a, { text: "hi" }, {
+            events: [{ stream: a, events: yield* encoded([domain.Deposited.make({ amount: 4 })]) }]
+          })
+          assert.deepStrictEqual(
+            Option.map(yield* docs.get(domain.collection, a), (d) => d.value.balance),
+            Option.some(5)
+          )
+        }))
+
+      if (resolved.unitsOfWork) {
+        it.effect("a unit of work that rolls back undoes its inline projections' documents too", () =>
+          Effect.gen(function*() {
+            const docs = yield* DocumentStore.DocumentStore
+            const s = stream("unit")
+            yield* domain.codec.append(s, [domain.Deposited.make({ amount: 1 })])
+            const exit = yield* Effect.exit(UnitOfWork.transaction(Effect.gen(function*() {
+              yield* domain.codec.append(s, [domain.Deposited.make({ amount: 100 })])
+              const inside = yield* docs.get(domain.collection, s)
+              assert.deepStrictEqual(Option.map(inside, (d) => d.value.balance), Option.some(101))
+              return yield* Effect.fail("abort")
+            })))
+            assert.strictEqual(exit._tag, "Failure")
+            assert.deepStrictEqual(
+              Option.map(yield* docs.get(domain.collection, s), (d) => d.value.balance),
+              Option.some(1)
+            )
+            assert.strictEqual((yield* readStream(s)).length, 1)
+          }))
+      }
+
+      it.effect("concurrent appends that update one document all land", () =>
+        Effect.gen(function*() {
+          const docs = yield* DocumentStore.DocumentStore
+          const writers = Math.min(resolved.writers, 6)
+          yield* Effect.forEach(
+            Array.from({ length: writers }, (_, w) => w),
+            (w) =>
+              Effect.forEach(Array.from({ length: 4 }), () =>
+                domain.codec.append(`${n.category}-hot${w}`, [domain.Deposited.make({ amount: 1 })]), {
+                discard: true
+              }),
+            { concurrency: "unbounded", discard: true }
+          )
+          const hot = yield* docs.get(Totals, "hot")
+          assert.deepStrictEqual(
+            Option.map(hot, (d) =>
+              d.value.events),
+            Option.some(writers * 4)
+          )
+        }))
+    }
+  )
+}

@@ -1,0 +1,233 @@
+/**
+ * Declarative projections run asynchronously, on every backend: a rebuilt projection equals a fresh
+ * fold of all events; a projection handles only the event types it declares; multi-stream ids come
+ * from the event; `Projection.run` keeps the collection up to date under its checkpoint; a
+ * blue-green rebuild builds a new version while the old one keeps serving, then switches readers;
+ * `DocumentStore.update` survives concurrent writers.
+ *
+ * @since 0.1.0
+ */
+import { assert, describe } from "@effect/vitest"
+import { DocumentStore, Event, EventStore, Projection } from "@strata/core"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { bank, documents, freshFold } from "./internal/bank.ts"
+import { names, readAll } from "./internal/fixtures.ts"
+import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
+
+/**
+ * Registers the projection tests.
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
+  const { deliveryTimeout } = resolve(options)
+  const waitFor = <E, R>(what: string, probe: Effect.Effect<boolean, E, R>) =>
+    Effect.gen(function*() {
+      const deadline = Date.now() + 10_000
+      while (!(yield* probe)) {
+        if (Date.now() > deadline) return assert.fail(`timed out waiting for ${what}`)
+        yield* Effect.sleep("20 millis")
+      }
+    })
+
+  describe("projections", () => {
+    it.effect("a rebuild leaves the collection equal to a fresh fold of all events", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const domain = bank(n)
+        const projection = Projection.singleStream({
+          name: n.checkpoint(),
+          collection: domain.collection,
+          events: domain.codec,
+          evolve: domain.evolve
+        })
+        for (let i = 0; i < 6; i++) {
+          yield* domain.codec.append(n.stream(`acct${i % 3}`), [
+            domain.Deposited.make({ amount: 10 * (i + 1) }),
+            domain.Withdrawn.make({ amount: i })
+          ])
+        }
+        yield* domain.codec.append(n.stream("acct1"), [domain.Closed.make({})])
+        // Junk in the collection and a stale checkpoint: the reset must clear both.
+        yield* docs.put(domain.collection, "stale", { balance: -1, count: 99 })
+        const replayed = yield* Projection.rebuild(projection, { batchSize: 4 })
+        assert.strictEqual(replayed, 13)
+        const expected = yield* freshFold(domain)
+        assert.deepStrictEqual(yield* documents(domain.collection), expected)
+        assert.deepStrictEqual([...expected.keys()].sort(), [n.stream("acct0"), n.stream("acct2")])
+        const store = yield* EventStore.EventStore
+        const log = yield* readAll({ filter: { types: domain.codec.types } })
+        const last = log[log.length - 1].position
+        assert.deepStrictEqual(yield* store.loadCheckpoint(projection.checkpoint), Option.some(last))
+        // Rebuilding again from scratch gives the same documents.
+        yield* Projection.rebuild(projection)
+        assert.deepStrictEqual(yield* documents(domain.collection), expected)
+      }))
+
+    it.effect("the filter is the declared types, and the handler ignores every other type", () =>
+      Effect.gen(function*() {
+        const n = names()
+        const domain = bank(n)
+        const projection = Projection.singleStream({
+          name: n.checkpoint(),
+          collection: domain.collection,
+          events: domain.codec,
+          evolve: domain.evolve
+        })
+        assert.deepStrictEqual([...(projection.filter.types ?? [])].sort(), [...domain.codec.types].sort())
+        const store = yield* EventStore.EventStore
+        yield* store.append(n.stream(), [Event.make(n.type("Unrelated"), { amount: 5 })])
+        const [foreign] = yield* readAll({ filter: { categories: [n.category] } })
+        yield* projection.handler(foreign)
+        assert.strictEqual((yield* documents(domain.collection)).size, 0)
+      }))
+
+    it.effect("a multi-stream projection takes the document id from the event", () =>
+      Effect.gen(function*() {
+        const n = names()
+        const domain = bank(n)
+        const Totals = DocumentStore.collection(n.collection("totals"), Schema.Struct({ total: Schema.Number }))
+        const projection = Projection.multiStream({
+          name: n.checkpoint(),
+          collection: Totals,
+          events: domain.codec,
+          id: ({ event }) =>
+            event._tag === domain.Deposited.name && "amount" in event
+              ? (event.amount >= 100 ? "large" : "small")
+              : undefined,
+          evolve: (current, { event }) => ({ total: (current?.total ?? 0) + ("amount" in event ? event.amount : 0) })
+        })
+        yield* domain.codec.append(n.stream("a"), [domain.Deposited.make({ amount: 5 })])
+        yield* domain.codec.append(n.stream("b"), [
+          domain.Deposited.make({ amount: 500 }),
+          domain.Withdrawn.make({ amount: 1 })
+        ])
+        yield* domain.codec.append(n.stream("c"), [domain.Deposited.make({ amount: 7 })])
+        yield* Projection.rebuild(projection)
+        assert.deepStrictEqual(
+          yield* documents(Totals),
+          new Map([["large", { total: 500 }], ["small", { total: 12 }]])
+        )
+      }))
+
+    it.effect("Projection.run keeps the collection up to date under its checkpoint", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const domain = bank(n)
+        const projection = Projection.singleStream({
+          name: n.checkpoint(),
+          collection: domain.collection,
+          events: domain.codec,
+          evolve: domain.evolve
+        })
+        yield* domain.codec.append(n.stream("a"), [domain.Deposited.make({ amount: 3 })])
+        const fiber = yield* Effect.forkChild(Projection.run(projection))
+        const { position } = yield* domain.codec.append(n.stream("a"), [domain.Deposited.make({ amount: 4 })])
+        yield* waitFor(
+          "the projection's checkpoint",
+          Effect.map(store.loadCheckpoint(projection.checkpoint), (cp) => Option.isSome(cp) && cp.value >= position)
+        ).pipe(Effect.timeout(deliveryTimeout))
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(yield* documents(domain.collection), yield* freshFold(domain))
+        assert.deepStrictEqual(
+          yield* documents(domain.collection),
+          new Map([[n.stream("a"), { balance: 7, count: 2 }]])
+        )
+      }))
+
+    it.effect("a blue-green rebuild builds the new version while the old one serves, then switches readers", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const domain = bank(n)
+        const v1 = Projection.singleStream({
+          name: n.checkpoint(),
+          collection: domain.collection,
+          events: domain.codec,
+          evolve: domain.evolve
+        })
+        // Version 2 counts in cents.
+        const v2 = Projection.singleStream({
+          name: n.checkpoint(),
+          collection: domain.collection,
+          events: domain.codec,
+          version: 2,
+          evolve: (current, decoded) => {
+            const next = domain.evolve(
+              current === undefined ? undefined : { ...current, balance: current.balance / 100 },
+              decoded
+            )
+            return next === Projection.Delete ? next : { ...next, balance: next.balance * 100 }
+          }
+        })
+        yield* domain.codec.append(n.stream("a"), [domain.Deposited.make({ amount: 2 })])
+        yield* Projection.rebuild(v1)
+        assert.strictEqual((yield* Projection.active(v1)).name, domain.collection.name, "nothing recorded: own version")
+        assert.strictEqual((yield* Projection.active(v2)).name, v2.target.name, "nothing recorded: own version")
+        yield* Projection.activate(v1)
+        assert.strictEqual((yield* Projection.active(v2)).name, domain.collection.name, "v1 serves")
+        yield* Projection.blueGreen(v2)
+        const active = yield* Projection.active(v1)
+        assert.strictEqual(active.name, v2.target.name, "readers switched to version 2")
+        assert.notStrictEqual(v2.target.name, domain.collection.name)
+        assert.deepStrictEqual(yield* documents(active), new Map([[n.stream("a"), { balance: 200, count: 1 }]]))
+        assert.deepStrictEqual(
+          yield* documents(domain.collection),
+          new Map([[n.stream("a"), { balance: 2, count: 1 }]]),
+          "version 1 is untouched"
+        )
+        // The serving version cannot be rebuilt blue-green in place.
+        const refused = yield* Effect.flip(Projection.blueGreen(v2))
+        assert.strictEqual(refused._tag, "InvalidArgument")
+        assert.strictEqual(yield* docs.count(v2.target), 1)
+      }))
+
+    it.effect("update retries on conflict: concurrent increments all land", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const Counters = DocumentStore.collection(n.collection(), Schema.Struct({ n: Schema.Number }))
+        yield* Effect.forEach(
+          Array.from({ length: 8 }),
+          () => DocumentStore.update(Counters, "c", (current) => ({ n: (current?.n ?? 0) + 1 }), { retries: 50 }),
+          { concurrency: "unbounded", discard: true }
+        )
+        const counter = yield* docs.get(Counters, "c")
+        assert.deepStrictEqual(Option.map(counter, (d) => `${d.version}:${d.value.n}`), Option.some("8:8"))
+        assert.isTrue(Option.isNone(yield* DocumentStore.update(Counters, "c", () => DocumentStore.Delete)))
+        assert.isTrue(Option.isNone(yield* docs.get(Counters, "c")))
+        const unchanged = yield* DocumentStore.update(Counters, "absent", (current) => current ?? DocumentStore.Delete)
+        assert.isTrue(Option.isNone(unchanged))
+        const bad = yield* Effect.flip(DocumentStore.update(Counters, "c", () => ({ n: 1 }), { retries: -1 }))
+        assert.strictEqual(bad._tag, "InvalidArgument")
+      }))
+
+    it.effect("bad options and definitions are refused with typed errors", () =>
+      Effect.gen(function*() {
+        const n = names()
+        const domain = bank(n)
+        const projection = Projection.singleStream({
+          name: n.checkpoint(),
+          collection: domain.collection,
+          events: domain.codec,
+          evolve: domain.evolve
+        })
+        const error = yield* Effect.flip(Projection.catchUp(projection, { batchSize: 0 }))
+        assert.strictEqual(error._tag, "InvalidArgument")
+        assert.throws(() =>
+          Projection.singleStream({
+            name: n.checkpoint(),
+            collection: domain.collection,
+            events: domain.codec,
+            evolve: domain.evolve,
+            version: 0
+          }), /version must be an integer >= 1/)
+      }))
+  })
+}

@@ -1,0 +1,433 @@
+/**
+ * Declarative document projections: a typed collection kept up to date from events by a pure
+ * `evolve(current | undefined, event) -> next | Delete`.
+ *
+ * A projection declares its events with an `EventCodec`: it handles only those types, and the
+ * consumer filter comes from the same declaration ({@link Projection.filter}), so the two cannot
+ * drift. Two shapes:
+ * - {@link singleStream}: one document per stream; the document id is the stream name (or
+ *   `id(stream)`).
+ * - {@link multiStream}: the document id comes from the event (`id(event)`; `undefined` skips it).
+ *
+ * Two ways to run one (the same {@link Projection.handler} does the work in both):
+ * - **inline**: registered with the store layer (`MemoryStore.layer({ projections })`,
+ *   `SqliteStore.layer({ ..., projections })`, `PgStore.layer({ ..., projections })`), it runs inside
+ *   the append's transaction: a failing projection fails the append with `ProjectionFailed`, and
+ *   neither the events nor any document are written. D1 and KurrentDB have no transactions to run it
+ *   in, so they do not take inline projections.
+ * - **async**: {@link run} is a `Consumer.run` over the projection's filter and checkpoint; on memory,
+ *   SQLite and PostgreSQL the checkpoint commits with the document writes (exactly once).
+ *
+ * **Versions and blue-green rebuilds.** A projection has a `version` (default 1). Each version writes
+ * its own collection (`<collection>` for version 1, `<collection>_v<n>` after) under its own
+ * checkpoint, so a new version can be built with {@link blueGreen} while the old one keeps serving;
+ * `blueGreen` then switches readers by recording the version in the `strata_projections` collection.
+ * Readers find the current collection with {@link active} (one document read), which falls back to
+ * the projection's own version while nothing has been recorded.
+ *
+ * @example
+ * import { DocumentStore, EventCodec, Projection } from "@strata/core"
+ * import { Schema } from "effect"
+ *
+ * const Deposited = EventCodec.type("Deposited", { schema: Schema.Struct({ amount: Schema.Number }) })
+ * const Withdrawn = EventCodec.type("Withdrawn", { schema: Schema.Struct({ amount: Schema.Number }) })
+ * const Account = EventCodec.make([Deposited, Withdrawn])
+ * const Balances = DocumentStore.collection("balances", Schema.Struct({ balance: Schema.Number }))
+ *
+ * export const BalanceProjection = Projection.singleStream({
+ *   name: "balances",
+ *   collection: Balances,
+ *   events: Account,
+ *   evolve: (current, { event }) => ({
+ *     balance: (current?.balance ?? 0) + (event._tag === "Deposited" ? event.amount : -event.amount)
+ *   })
+ * })
+ * // inline: MemoryStore.layer({ projections: [BalanceProjection] })
+ * // async:  Effect.forkScoped(Projection.run(BalanceProjection))
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as Consumer from "./Consumer.ts"
+import * as DocumentStore from "./DocumentStore.ts"
+import type { RecordedEvent } from "./Event.ts"
+import type { Decoded, EventCodec } from "./EventCodec.ts"
+import { type EventFilter, EventStore, type SubscribeFrom } from "./EventStore.ts"
+import {
+  type DocumentStoreError,
+  type EventDecodeError,
+  InvalidArgument,
+  ProjectionFailed,
+  StoreUnavailable
+} from "./StoreError.ts"
+
+/**
+ * @category type IDs
+ * @since 0.1.0
+ */
+export const TypeId: TypeId = "~@strata/core/Projection"
+
+/**
+ * @category type IDs
+ * @since 0.1.0
+ */
+export type TypeId = "~@strata/core/Projection"
+
+/**
+ * What a projection's handler can fail with.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type ProjectionError = EventDecodeError | DocumentStoreError
+
+/**
+ * Returned by `evolve` to delete the document (the same marker `DocumentStore.update` takes).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const Delete: DocumentStore.Delete = DocumentStore.Delete
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type Delete = DocumentStore.Delete
+
+/**
+ * A declared projection.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Projection<A, I = unknown> {
+  readonly [TypeId]: TypeId
+  readonly name: string
+  readonly version: number
+  /** The collection as declared (its name is version 1's). */
+  readonly collection: DocumentStore.Collection<A, I>
+  /** The collection this version writes: `<collection>` for version 1, `<collection>_v<n>` after. */
+  readonly target: DocumentStore.Collection<A, I>
+  /** The event types it handles (its codec's). */
+  readonly types: ReadonlyArray<string>
+  /** The consumer filter: exactly {@link Projection.types}. */
+  readonly filter: EventFilter
+  /** This version's consumer checkpoint name. */
+  readonly checkpoint: string
+  /**
+   * Applies one event: reads the document, evolves it, writes it back with the version it read
+   * (retried on a conflict). Events of other types are ignored, so it is safe on any subscription.
+   */
+  readonly handler: (event: RecordedEvent) => Effect.Effect<void, ProjectionError, DocumentStore.DocumentStore>
+}
+
+/**
+ * Any projection, whatever its document type (for lists such as a layer's `projections`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Any = Projection<any, any>
+
+/**
+ * Options both shapes share.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options<E extends { readonly _tag: string }, A, I> {
+  /** Names the projection: its checkpoint and its entry in `strata_projections`. */
+  readonly name: string
+  readonly collection: DocumentStore.Collection<A, I>
+  /** The events it handles: the codec's types, decoded (and upcast) before `evolve` sees them. */
+  readonly events: EventCodec<E>
+  /**
+   * The next document from the current one (`undefined` when there is none): a value, `Delete`, or
+   * `current` itself to leave it untouched. Pure: it may run again after a conflict.
+   */
+  readonly evolve: (current: A | undefined, event: Decoded<E>) => A | DocumentStore.Delete
+  /** Default 1. A new version builds a new collection (see {@link blueGreen}). */
+  readonly version?: number | undefined
+}
+
+/** The collection name of a version: the declared one for version 1. */
+const targetName = (name: string, version: number) => version === 1 ? name : `${name}_v${version}`
+
+const make = <E extends { readonly _tag: string }, A, I>(
+  options: Options<E, A, I>,
+  documentId: (event: Decoded<E>) => string | undefined
+): Projection<A, I> => {
+  const version = options.version ?? 1
+  // A definition, checked once at startup (as `EventCodec.type` checks its own).
+  if (!Number.isSafeInteger(version) || version < 1) {
+    throw new Error(`Projection ${JSON.stringify(options.name)}: version must be an integer >= 1, got ${version}`)
+  }
+  const target = { ...options.collection, name: targetName(options.collection.name, version) }
+  const types = options.events.types
+  const declared = new Set<string>(types)
+  const handler = (recorded: RecordedEvent) =>
+    declared.has(recorded.type)
+      ? Effect.flatMap(options.events.decode(recorded), (decoded) => {
+        const id = documentId(decoded)
+        return id === undefined
+          ? Effect.void
+          : Effect.asVoid(DocumentStore.update(target, id, (current) => options.evolve(current, decoded)))
+      })
+      : Effect.void
+  return {
+    [TypeId]: TypeId,
+    name: options.name,
+    version,
+    collection: options.collection,
+    target,
+    types,
+    filter: { types },
+    checkpoint: version === 1 ? `projection-${options.name}` : `projection-${options.name}-v${version}`,
+    handler
+  }
+}
+
+/**
+ * A projection with one document per stream: the id is the stream name, or `id(stream)`.
+ * Throws on a `version` that is not an integer >= 1 (a definition, checked once at startup).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const singleStream = <E extends { readonly _tag: string }, A, I>(
+  options: Options<E, A, I> & { readonly id?: ((stream: string) => string) | undefined }
+): Projection<A, I> => make(options, (event) => options.id === undefined ? event.stream : options.id(event.stream))
+
+/**
+ * A projection whose document id comes from the event; `undefined` skips the event.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const multiStream = <E extends { readonly _tag: string }, A, I>(
+  options: Options<E, A, I> & { readonly id: (event: Decoded<E>) => string | undefined }
+): Projection<A, I> => make(options, options.id)
+
+/**
+ * Runs inline projections on events an append has just written, inside its transaction, with the
+ * store's own DocumentStore. A projection's failure becomes `ProjectionFailed` (so the append is
+ * rolled back); a store outage stays `StoreUnavailable`, and a document conflict that outlived the
+ * retries becomes one too (a concurrent append moved the document: the whole append may be retried).
+ * For backend authors.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const applyInline = (
+  projections: ReadonlyArray<Any>,
+  documents: DocumentStore.DocumentStoreShape
+) =>
+(events: ReadonlyArray<RecordedEvent>): Effect.Effect<void, ProjectionFailed | StoreUnavailable> =>
+  Effect.forEach(events, (event) =>
+    Effect.forEach(projections, (projection) =>
+      projection.types.includes(event.type)
+        ? projection.handler(event).pipe(
+          Effect.provideService(DocumentStore.DocumentStore, documents),
+          Effect.mapError((error): ProjectionFailed | StoreUnavailable =>
+            error._tag === "StoreUnavailable"
+              ? error
+              : error._tag === "DocumentConflict"
+              ? new StoreUnavailable({ operation: "append", reason: "ConcurrentWrite", cause: error })
+              : new ProjectionFailed({
+                projection: projection.name,
+                stream: event.stream,
+                eventId: event.id,
+                cause: error
+              })
+          )
+        )
+        : Effect.void, { discard: true }), { discard: true })
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface RunOptions {
+  /** Where to begin without a checkpoint (default `"start"`). */
+  readonly from?: SubscribeFrom | undefined
+  /** Events per checkpoint commit (default 1; see `Consumer.ConsumerOptions`). */
+  readonly checkpointEvery?: number | undefined
+}
+
+/**
+ * Runs the projection asynchronously: `Consumer.run` over its filter, under its checkpoint. On memory,
+ * SQLite and PostgreSQL each batch's document writes commit with the checkpoint. Runs until
+ * interrupted or the handler fails; fork it.
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const run = <A, I>(
+  projection: Projection<A, I>,
+  options?: RunOptions
+): Effect.Effect<void, ProjectionError | Consumer.CheckpointError, EventStore | DocumentStore.DocumentStore> =>
+  Consumer.run(projection.checkpoint, {
+    handler: projection.handler,
+    filter: projection.filter,
+    from: options?.from,
+    checkpointEvery: options?.checkpointEvery
+  })
+
+/**
+ * Empties this version's collection and resets its checkpoint to the start. Stop the projection's
+ * consumer first (a running one would keep its own position); for an inline projection, pause
+ * appends until the rebuild is done (an append in between would be applied twice).
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const reset = <A, I>(
+  projection: Projection<A, I>
+): Effect.Effect<void, DocumentStoreError, EventStore | DocumentStore.DocumentStore> =>
+  Effect.gen(function*() {
+    const docs = yield* DocumentStore.DocumentStore
+    const store = yield* EventStore
+    // The codec is not needed to delete: read the raw documents, so a changed schema cannot block it.
+    const raw = { ...projection.target, schema: Schema.Unknown }
+    yield* Stream.runForEach(docs.find(raw), (document) => docs.delete(raw, document.id))
+    yield* store.saveCheckpoint(projection.checkpoint, 0n)
+  }).pipe(Effect.withSpan("Projection.reset", { attributes: { "strata.projection": projection.name } }))
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface CatchUpOptions {
+  /** Events per transaction (document writes and checkpoint together). Default 500. */
+  readonly batchSize?: number | undefined
+}
+
+/**
+ * Replays every event after the projection's checkpoint up to the current end of the log, in
+ * batches that each commit with the checkpoint. Returns the number of events handled.
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const catchUp = <A, I>(
+  projection: Projection<A, I>,
+  options?: CatchUpOptions
+): Effect.Effect<number, ProjectionError | Consumer.CheckpointError, EventStore | DocumentStore.DocumentStore> =>
+  Effect.gen(function*() {
+    const batchSize = options?.batchSize ?? 500
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+      return yield* new InvalidArgument({
+        operation: "Projection.catchUp",
+        detail: `batchSize must be an integer >= 1, got ${String(batchSize)}`
+      })
+    }
+    const store = yield* EventStore
+    const checkpoints = yield* Consumer.Checkpoints
+    const from = yield* checkpoints.load(projection.checkpoint)
+    let handled = 0
+    yield* store.readAll({ filter: projection.filter, from: Option.getOrElse(from, () => 0n) + 1n }).pipe(
+      Stream.grouped(batchSize),
+      Stream.runForEach((batch) =>
+        checkpoints.commit(
+          projection.checkpoint,
+          batch[batch.length - 1].position,
+          Effect.forEach(batch, projection.handler, { discard: true })
+        ).pipe(Effect.tap(() => Effect.sync(() => handled += batch.length)))
+      )
+    )
+    return handled
+  }).pipe(Effect.withSpan("Projection.catchUp", { attributes: { "strata.projection": projection.name } }))
+
+/**
+ * Rebuilds the projection in place: {@link reset}, then {@link catchUp}. Readers see the collection
+ * empty and filling up meanwhile; {@link blueGreen} avoids that.
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const rebuild = <A, I>(
+  projection: Projection<A, I>,
+  options?: CatchUpOptions
+): Effect.Effect<number, ProjectionError | Consumer.CheckpointError, EventStore | DocumentStore.DocumentStore> =>
+  Effect.andThen(reset(projection), catchUp(projection, options))
+
+const Registry = DocumentStore.collection("strata_projections", Schema.Struct({ version: Schema.Number }))
+
+/**
+ * The version readers use: the one recorded by the last {@link blueGreen} switch, or the
+ * projection's own when none was recorded.
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const activeVersion = <A, I>(
+  projection: Projection<A, I>
+): Effect.Effect<number, DocumentStoreError, DocumentStore.DocumentStore> =>
+  Effect.map(
+    DocumentStore.DocumentStore.use((docs) => docs.get(Registry, projection.name)),
+    Option.match({ onNone: () => projection.version, onSome: (entry) => entry.value.version })
+  )
+
+/**
+ * The collection readers should query now: the active version's, with this projection's schema.
+ *
+ * @example
+ * const balances = yield* Projection.active(BalanceProjection)
+ * const rich = yield* Stream.runCollect(docs.find(balances, { where: { balance: { gt: 1000 } } }))
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const active = <A, I>(
+  projection: Projection<A, I>
+): Effect.Effect<DocumentStore.Collection<A, I>, DocumentStoreError, DocumentStore.DocumentStore> =>
+  Effect.map(activeVersion(projection), (version) => ({
+    ...projection.collection,
+    name: targetName(projection.collection.name, version)
+  }))
+
+/**
+ * Makes this version the one readers use (records it in `strata_projections`).
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const activate = <A, I>(
+  projection: Projection<A, I>
+): Effect.Effect<void, DocumentStoreError, DocumentStore.DocumentStore> =>
+  Effect.asVoid(
+    DocumentStore.DocumentStore.use((docs) => docs.put(Registry, projection.name, { version: projection.version }))
+  )
+
+/**
+ * A blue-green rebuild: builds this version's collection from the whole log (reset, then catch up)
+ * while readers keep using the active one, then switches them to it ({@link activate}). For async
+ * projections: do not register the new version inline while it is built (appends would write it
+ * too, and the build would apply those events again). Afterwards
+ * run the new version ({@link run}) from where the build stopped, stop the old one, and empty the old
+ * collection with {@link reset} on the old projection. Returns the number of events replayed.
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const blueGreen = <A, I>(
+  next: Projection<A, I>,
+  options?: CatchUpOptions
+): Effect.Effect<number, ProjectionError | Consumer.CheckpointError, EventStore | DocumentStore.DocumentStore> =>
+  Effect.gen(function*() {
+    const serving = yield* activeVersion(next)
+    if (serving === next.version && (yield* DocumentStore.DocumentStore.use((docs) => docs.count(next.target))) > 0) {
+      return yield* new InvalidArgument({
+        operation: "Projection.blueGreen",
+        detail:
+          `version ${next.version} of ${next.name} is the one serving readers: give the new definition a higher version`
+      })
+    }
+    const replayed = yield* rebuild(next, options)
+    yield* activate(next)
+    return replayed
+  }).pipe(Effect.withSpan("Projection.blueGreen", { attributes: { "strata.projection": next.name } }))

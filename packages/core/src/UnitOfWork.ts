@@ -1,0 +1,211 @@
+/**
+ * Units of work: several appends (to several streams, each with its expected version) and document
+ * writes that commit or roll back together.
+ *
+ * {@link transaction} runs an Effect as one unit of work of the store in context. Everything the
+ * effect writes through that store's EventStore and DocumentStore commits when it succeeds, and is
+ * rolled back when it fails or is interrupted. Subscribers see none of its events before the commit,
+ * and never see the events of a unit of work that rolled back: wake-ups are sent after the commit.
+ * Nested calls are savepoints: an inner failure that the outer effect catches undoes only the inner
+ * writes.
+ *
+ * Per backend (the conformance topic `unitOfWorkSuite` pins each):
+ * - **memory**: a store-wide writer lock held for the unit, an undo journal for events, documents and
+ *   checkpoints, and a read horizon that keeps the unit's events invisible until it commits.
+ * - **SQLite, PostgreSQL**: one database transaction over the store's `SqlClient`.
+ * - **D1** and **KurrentDB**: no interactive transactions, so `transaction` fails with `Unsupported`
+ *   (before running the effect). Their atomic forms are one batch: `appendMany` (several streams,
+ *   each with its expected version) and `DocumentStore.put(collection, id, value, { events })` (a
+ *   document with the events that produced it); on KurrentDB both use the multi-stream append
+ *   (server 25.1 or later).
+ *
+ * The service is a `Context.Reference`: each store layer provides its own; without one (a hand-built
+ * store), {@link transaction} fails with `Unsupported`.
+ *
+ * **Gotchas**
+ *
+ * - Memory: the unit holds the store's writer lock until it ends, so a unit that waits for a write
+ *   made by a fiber it did not fork (a queue to a worker, say) waits forever. Fibers forked inside the
+ *   unit are part of it.
+ * - Keep units short on PostgreSQL: an open append holds back global readers (the horizon) until it
+ *   commits.
+ *
+ * @example
+ * import { DocumentStore, EventStore, ExpectedVersion, UnitOfWork } from "@strata/core"
+ * import { Effect, Schema } from "effect"
+ *
+ * const Transfers = DocumentStore.collection("transfers", Schema.Struct({ amount: Schema.Number }))
+ *
+ * const transfer = UnitOfWork.transaction(Effect.gen(function*() {
+ *   const store = yield* EventStore.EventStore
+ *   const docs = yield* DocumentStore.DocumentStore
+ *   yield* store.append("account-a", [{ type: "Withdrawn", data: { amount: 10 } }], { expected: ExpectedVersion.exact(4n) })
+ *   yield* store.append("account-b", [{ type: "Deposited", data: { amount: 10 } }], { expected: ExpectedVersion.exact(0n) })
+ *   yield* docs.put(Transfers, "t-1", { amount: 10 }, { expected: "missing" })
+ * }))
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import { type Collection, DocumentStore, type ExpectedDocument } from "./DocumentStore.ts"
+import { type AppendRequest, type AppendResult, EventStore } from "./EventStore.ts"
+import { type DocumentStoreError, InvalidArgument, type StoreUnavailable, Unsupported } from "./StoreError.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface UnitOfWorkShape {
+  /** The backend, named in `Unsupported` errors and spans. */
+  readonly backend: string
+  /** Whether {@link transaction} works (interactive transactions); otherwise only {@link commit}'s one-batch forms. */
+  readonly interactive: boolean
+  /** Runs `effect` as one unit of work: its writes through the store commit together or not at all. */
+  readonly transaction: <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | Unsupported | StoreUnavailable, R>
+}
+
+/**
+ * A unit of work for a backend that has none: fails with `Unsupported`, naming why and the atomic
+ * forms it does have, without running the effect.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const unsupported = (backend: string, detail: string): UnitOfWorkShape => ({
+  backend,
+  interactive: false,
+  transaction: () => Effect.fail(new Unsupported({ operation: "UnitOfWork.transaction", backend, detail }))
+})
+
+/**
+ * The unit of work of the store in context; store layers provide it.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export const UnitOfWork: Context.Reference<UnitOfWorkShape> = Context.Reference<UnitOfWorkShape>(
+  "@strata/core/UnitOfWork",
+  {
+    defaultValue: () =>
+      unsupported(
+        "unknown",
+        "no store layer in context provides units of work (MemoryStore, SqliteStore and PgStore layers do)"
+      )
+  }
+)
+
+/**
+ * Runs `effect` as one unit of work of the store in context (see the module documentation).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const transaction = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | Unsupported | StoreUnavailable, R> =>
+  UnitOfWork.use((unit) => unit.transaction(effect)).pipe(
+    Effect.withSpan("UnitOfWork.transaction")
+  )
+
+/**
+ * One document write of a {@link Batch}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DocumentWrite<A = any, I = any> {
+  readonly collection: Collection<A, I>
+  readonly id: string
+  readonly value: A
+  /** Defaults to `"any"`. */
+  readonly expected?: ExpectedDocument | undefined
+}
+
+/**
+ * Writes known up front, committed together by {@link commit}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Batch {
+  readonly appends?: ReadonlyArray<AppendRequest> | undefined
+  readonly documents?: ReadonlyArray<DocumentWrite> | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface BatchResult {
+  /** One result per append request, in order. */
+  readonly appended: ReadonlyArray<AppendResult>
+  /** The version each document write produced, in order. */
+  readonly documents: ReadonlyArray<bigint>
+}
+
+/**
+ * Commits writes known up front (appends to several streams, each with its expected version, and
+ * document writes) all together or not at all, on every backend where they fit one atomic step:
+ * - with interactive transactions (memory, SQLite, PostgreSQL): any number of each, in one
+ *   {@link transaction};
+ * - D1 and KurrentDB: appends only (one `appendMany`: a D1 batch, a KurrentDB multi-stream append),
+ *   or one document with any appends (one `put` with `events`). More documents fail with `Unsupported`
+ *   naming why, before anything is written.
+ *
+ * @example
+ * yield* UnitOfWork.commit({
+ *   appends: [
+ *     { stream: "account-a", events: [withdrawn], expected: ExpectedVersion.exact(4n) },
+ *     { stream: "account-b", events: [deposited], expected: ExpectedVersion.exact(7n) }
+ *   ],
+ *   documents: [{ collection: Transfers, id: "t-1", value: transfer, expected: "missing" }]
+ * })
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const commit = (
+  batch: Batch
+): Effect.Effect<BatchResult, DocumentStoreError, EventStore | DocumentStore> =>
+  Effect.gen(function*() {
+    const unit = yield* UnitOfWork
+    const store = yield* EventStore
+    const docs = yield* DocumentStore
+    const appends = batch.appends ?? []
+    const documents = batch.documents ?? []
+    if (appends.length === 0 && documents.length === 0) {
+      return yield* new InvalidArgument({ operation: "UnitOfWork.commit", detail: "the batch has no writes" })
+    }
+    if (unit.interactive) {
+      return yield* unit.transaction(Effect.gen(function*() {
+        const appended = appends.length === 0 ? [] : yield* store.appendMany(appends)
+        const versions = yield* Effect.forEach(
+          documents,
+          (write) =>
+            Effect.map(
+              docs.put(write.collection, write.id, write.value, { expected: write.expected }),
+              (r) => r.version
+            )
+        )
+        return { appended, documents: versions }
+      }))
+    }
+    if (documents.length === 0) return { appended: yield* store.appendMany(appends), documents: [] }
+    if (documents.length === 1) {
+      const [write] = documents
+      const result = yield* docs.put(write.collection, write.id, write.value, {
+        expected: write.expected,
+        ...(appends.length === 0 ? {} : { events: appends })
+      })
+      return { appended: result.appended, documents: [result.version] }
+    }
+    return yield* new Unsupported({
+      operation: "UnitOfWork.commit",
+      backend: unit.backend,
+      detail:
+        `one atomic step here carries the appends and at most one document write, and this batch has ${documents.length}: split it, or keep one document per batch`
+    })
+  }).pipe(Effect.withSpan("UnitOfWork.commit"))
