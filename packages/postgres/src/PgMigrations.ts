@@ -244,7 +244,7 @@ $$`,
     ]
   },
   {
-    id: 6,
+    id: 5,
     name: "parked_events",
     statements: [
       // Poison events a supervised consumer set aside (Consumer parkAfter), until replayed or discarded.
@@ -264,7 +264,7 @@ $$`,
     ]
   },
   {
-    id: 7,
+    id: 6,
     name: "leases",
     statements: [
       // One row per lease name, never deleted (a released lease has expires_at = 0), so the fencing

@@ -1,6 +1,6 @@
 /**
  * The parked-events store of the SQL backends: the `strata_parked_events` table (PostgreSQL
- * migration 6, SQLite/D1 migration 4), one row per `(consumer, position)`.
+ * migration 5, SQLite/D1 migration 3), one row per `(consumer, position)`.
  *
  * Written through the store's SqlClient, so a park inside a consumer's transactional checkpoint
  * commit (PostgreSQL, SQLite) commits or rolls back with the checkpoint, and `settle` runs a replayed

@@ -70,7 +70,7 @@ export const migrations: ReadonlyArray<Migration> = [
     ]
   },
   {
-    id: 4,
+    id: 3,
     name: "parked_events",
     statements: [
       // Poison events a supervised consumer set aside (Consumer parkAfter), until replayed or discarded.
@@ -90,7 +90,7 @@ export const migrations: ReadonlyArray<Migration> = [
     ]
   },
   {
-    id: 5,
+    id: 4,
     name: "leases",
     statements: [
       // One row per lease name, never deleted (a released lease has expires_at = 0), so the fencing
