@@ -6,17 +6,19 @@
  * - An aggregate definition (`Aggregate.make`): the account's stream naming, fold and command
  *   handler in one place. Decisions are retried on conflict: two tellers withdraw from one account
  *   at the same time; the loser re-reads and decides again (and is refused if the money is gone).
- * - A live subscription (a checkpointed consumer, its filter from the aggregate) projects balances
- *   into the DocumentStore.
+ * - A declarative projection (`Projection.multiStream`), registered inline with the store layer:
+ *   balances are written in the same transaction as the events that change them.
+ * - A supervised consumer (`Consumer.layer`) that follows the log and totals what each teller paid
+ *   out; the program waits for it with `waitFor(position)` instead of polling its checkpoint.
  * - Its tests (examples/test/examples.test.ts) use @strata/testing: given / when / then.
  *
  * Run it again: the file keeps everything, the consumer resumes from its checkpoint, and the
  * balances grow.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Aggregate, Consumer, DocumentStore, Event, EventCodec, EventStore } from "@strata/core"
+import { Aggregate, Consumer, DocumentStore, Event, EventCodec, EventStore, Projection } from "@strata/core"
 import { SqliteStore } from "@strata/sqlite"
-import { Data, Effect, Fiber, Option, Schema, Stream } from "effect"
+import { Data, Effect, Layer, Option, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 
 // ---- events ----
@@ -86,34 +88,62 @@ export const Account = Aggregate.make({
   }
 })
 
-// ---- the projection ----
+// ---- the projection (inline: in the append's transaction) ----
 
 const Balance = Schema.Struct({ owner: Schema.String, balance: Schema.Finite, transactions: Schema.Int })
 export const Balances = DocumentStore.collection("balances", Balance, { indexes: ["balance"] })
 
-// The consumer's filter (the account category, the codec's types) and its decoding handler.
-export const projectBalances = Account.consumer(({ event }, id) =>
-  Effect.gen(function*() {
-    const docs = yield* DocumentStore.DocumentStore
-    const current = Option.getOrUndefined(yield* docs.get(Balances, id))
-    const before = current?.value ?? { owner: "?", balance: 0, transactions: 0 }
-    const after = event._tag === "AccountOpened"
-      ? { ...before, owner: event.owner }
-      : {
-        ...before,
-        balance: before.balance + (event._tag === "MoneyDeposited" ? event.amount : -event.amount),
-        transactions: before.transactions + 1
-      }
-    yield* docs.put(Balances, id, after, { expected: current === undefined ? "missing" : current.version })
-  })
+// One balance document per account, updated in the same transaction as every append (registered
+// with the store layer below): when an append returns, its balance is there. It handles only the
+// codec's types, and events of streams outside the account category are skipped (no id).
+export const BalancesProjection = Projection.multiStream({
+  name: "balances",
+  collection: Balances,
+  events: BankEvents,
+  id: ({ stream }) => Account.idOf(stream),
+  evolve: (current, { event }) => {
+    const before = current ?? { owner: "?", balance: 0, transactions: 0 }
+    switch (event._tag) {
+      case "AccountOpened":
+        return { ...before, owner: event.owner }
+      case "MoneyDeposited":
+        return { ...before, balance: before.balance + event.amount, transactions: before.transactions + 1 }
+      case "MoneyWithdrawn":
+        return { ...before, balance: before.balance - event.amount, transactions: before.transactions + 1 }
+    }
+  }
+})
+
+// ---- a supervised consumer (asynchronous: it follows the log) ----
+
+const TellerStats = Schema.Struct({ withdrawals: Schema.Int, paidOut: Schema.Finite })
+export const Tellers = DocumentStore.collection("tellers", TellerStats)
+
+// What each teller paid out. Its filter (the account category, the codec's types) comes from the
+// aggregate; the checkpoint commits in the same transaction as its document writes.
+export const tellerStats = Account.consumer(({ event }) =>
+  event._tag !== "MoneyWithdrawn"
+    ? Effect.void
+    : Effect.asVoid(DocumentStore.update(Tellers, event.teller, (current) => ({
+      withdrawals: (current?.withdrawals ?? 0) + 1,
+      paidOut: (current?.paidOut ?? 0) + event.amount
+    })))
 )
+
+/**
+ * The bank's store: SQLite with the balances projection inline, and the teller-stats consumer
+ * running (supervised: restarted on failure, outages retried) for as long as the layer.
+ */
+export const layer = (filename: string) =>
+  Consumer.layer("teller-stats", tellerStats).pipe(
+    Layer.provideMerge(SqliteStore.layer({ filename, projections: [BalancesProjection] }))
+  )
 
 // ---- the program ----
 
 export const program = Effect.gen(function*() {
   const store = yield* EventStore.EventStore
   const docs = yield* DocumentStore.DocumentStore
-  const projection = yield* Consumer.run("balances", projectBalances).pipe(Effect.forkChild)
 
   const opened = yield* Account.decide("ada", { _tag: "Open", owner: "Ada Lovelace" })
   yield* Account.decide("alan", { _tag: "Open", owner: "Alan Turing" })
@@ -136,35 +166,36 @@ export const program = Effect.gen(function*() {
     { concurrency: "unbounded" }
   )
 
-  // Wait for the projection to catch up with everything appended so far.
+  // The balances are already up to date (inline); the consumer is waited for, not polled.
   const head = yield* Stream.runLast(store.readAll({ direction: "backwards", limit: 1 }))
-  const target = Option.match(head, { onNone: () => 0n, onSome: (event) => event.position })
-  for (;;) {
-    const checkpoint = yield* store.loadCheckpoint("balances")
-    if (Option.getOrElse(checkpoint, () => 0n) >= target) break
-    yield* Effect.sleep("20 millis")
-  }
-  yield* Fiber.interrupt(projection)
+  const last = Option.match(head, { onNone: () => 0n, onSome: (event) => event.position })
+  yield* (yield* Consumer.get("teller-stats")).waitFor(last)
 
   const balances = yield* Stream.runCollect(docs.find(Balances, { orderBy: [{ field: "balance", direction: "desc" }] }))
+  const paidOut = yield* Stream.runCollect(docs.find(Tellers, {}))
   const history = yield* Stream.runCollect(BankEvents.read(Account.streamName("ada")))
   return {
     tellers,
     balances: balances.map(({ id, value }) => ({ id, ...value })),
+    paidOut: paidOut.map(({ id, value }) => ({ teller: id, ...value })).sort((a, b) => a.teller < b.teller ? -1 : 1),
     adaHistory: history.map(({ event, schemaVersion, version }) =>
       `#${version} ${event._tag}${"amount" in event ? ` ${event.amount}` : ""} (stored as v${schemaVersion})${
         event._tag === "MoneyDeposited" && schemaVersion < 2 ? `, upcast to v2: currency ${event.currency}` : ""
       }`
     ),
-    events: target
+    events: last
   }
 })
 
 const print = (summary: Effect.Success<typeof program>) => {
   console.log("Tellers withdrawing 40 from Ada at the same time:", summary.tellers.join(", "))
-  console.log("\nBalances (projected live into the DocumentStore):")
+  console.log("\nBalances (an inline projection, updated in each append's transaction):")
   for (const row of summary.balances) {
     console.log(`  ${row.owner.padEnd(14)} ${String(row.balance).padStart(6)} EUR  (${row.transactions} transactions)`)
+  }
+  console.log("\nPaid out per teller (a supervised consumer):")
+  for (const row of summary.paidOut) {
+    console.log(`  ${row.teller.padEnd(14)} ${String(row.paidOut).padStart(6)} EUR  (${row.withdrawals} withdrawals)`)
   }
   console.log("\nAda's account, decoded to the current event versions:")
   for (const line of summary.adaHistory.slice(-6)) console.log(`  ${line}`)
@@ -177,6 +208,6 @@ const print = (summary: Effect.Success<typeof program>) => {
 if (import.meta.main) {
   fs.mkdirSync(".strata", { recursive: true })
   NodeRuntime.runMain(
-    program.pipe(Effect.map(print), Effect.provide(SqliteStore.layer({ filename: ".strata/bank.db" })))
+    program.pipe(Effect.map(print), Effect.provide(layer(".strata/bank.db")))
   )
 }

@@ -1,5 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import { SqliteStore } from "@strata/sqlite"
 import { DeciderSpec, ProjectionSpec, TestStore } from "@strata/testing"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
@@ -20,7 +19,7 @@ describe("examples", () => {
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-bank-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-      const run = Bank.program.pipe(Effect.provide(SqliteStore.layer({ filename: path.join(dir, "bank.db") })))
+      const run = Bank.program.pipe(Effect.provide(Bank.layer(path.join(dir, "bank.db"))))
       const first = yield* run
       // Two concurrent 40 withdrawals from 120: both are paid, one after a conflict and a re-read.
       assert.deepStrictEqual(first.tellers, ["paid", "paid"])
@@ -29,6 +28,11 @@ describe("examples", () => {
         ["Ada Lovelace", 40, 3]
       ])
       assert.include(first.adaHistory[1], "MoneyDeposited 120 (stored as v1)")
+      // The consumer has handled both withdrawals when waitFor returns.
+      assert.deepStrictEqual(first.paidOut, [
+        { teller: "teller-1", withdrawals: 1, paidOut: 40 },
+        { teller: "teller-2", withdrawals: 1, paidOut: 40 }
+      ])
       const second = yield* run
       // 40 left: one teller is paid, the other is refused after re-reading the new balance.
       assert.sameMembers([...second.tellers], ["paid", "refused (balance 0)"])
@@ -37,6 +41,7 @@ describe("examples", () => {
         ["Ada Lovelace", 0, 4]
       ])
       assert.strictEqual(second.events, first.events + 2n)
+      assert.strictEqual(second.paidOut.reduce((sum, row) => sum + row.paidOut, 0), 120)
     }))
 })
 
@@ -72,7 +77,7 @@ for (const [name, store] of TestStore.all) {
   })
 
   describe(`bank balances projection (${name})`, () => {
-    const balances = ProjectionSpec.make(Bank.projectBalances, { codec: Bank.BankEvents, store: store() })
+    const balances = ProjectionSpec.make(Bank.BalancesProjection, { codec: Bank.BankEvents, store: store() })
 
     it.effect("projects each account's owner, balance and number of transactions", () =>
       balances.given([
@@ -90,10 +95,31 @@ for (const [name, store] of TestStore.all) {
         { id: "alan", value: { owner: "Alan", balance: 0, transactions: 0 } }
       ]))
 
-    it.effect("ignores events of other categories (its filter comes from the aggregate)", () =>
+    it.effect("ignores events of streams outside the account category", () =>
       balances.given([
         { stream: "audit-1", events: [AccountOpened.make({ owner: "not an account" })] },
         { stream: Bank.Account.streamName("ada"), events: [AccountOpened.make({ owner: "Ada" })] }
       ]).then(Bank.Balances, [{ id: "ada", value: { owner: "Ada", balance: 0, transactions: 0 } }]))
+  })
+
+  describe(`bank teller stats consumer (${name})`, () => {
+    const tellers = ProjectionSpec.make(Bank.tellerStats, { codec: Bank.BankEvents, store: store() })
+
+    it.effect("totals what each teller paid out, from withdrawals only", () =>
+      tellers.given([
+        {
+          stream: Bank.Account.streamName("ada"),
+          events: [
+            AccountOpened.make({ owner: "Ada" }),
+            MoneyDeposited.make({ amount: 120, currency: "EUR" }),
+            MoneyWithdrawn.make({ amount: 40, currency: "EUR", teller: "t1" }),
+            MoneyWithdrawn.make({ amount: 25, currency: "EUR", teller: "t1" }),
+            MoneyWithdrawn.make({ amount: 10, currency: "EUR", teller: "t2" })
+          ]
+        }
+      ]).then(Bank.Tellers, [
+        { id: "t1", value: { withdrawals: 2, paidOut: 65 } },
+        { id: "t2", value: { withdrawals: 1, paidOut: 10 } }
+      ]))
   })
 }
