@@ -40,12 +40,7 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
         const docs = yield* DocumentStore.DocumentStore
         const n = names()
         const domain = bank(n)
-        const projection = Projection.singleStream({
-          name: n.checkpoint(),
-          collection: domain.collection,
-          events: domain.codec,
-          evolve: domain.evolve
-        })
+        const projection = domain.projection()
         for (let i = 0; i < 6; i++) {
           yield* domain.codec.append(n.stream(`acct${i % 3}`), [
             domain.Deposited.make({ amount: 10 * (i + 1) }),
@@ -73,12 +68,7 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
       Effect.gen(function*() {
         const n = names()
         const domain = bank(n)
-        const projection = Projection.singleStream({
-          name: n.checkpoint(),
-          collection: domain.collection,
-          events: domain.codec,
-          evolve: domain.evolve
-        })
+        const projection = domain.projection()
         assert.deepStrictEqual([...(projection.filter.types ?? [])].sort(), [...domain.codec.types].sort())
         const store = yield* EventStore.EventStore
         yield* store.append(n.stream(), [Event.make(n.type("Unrelated"), { amount: 5 })])
@@ -120,12 +110,7 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
         const store = yield* EventStore.EventStore
         const n = names()
         const domain = bank(n)
-        const projection = Projection.singleStream({
-          name: n.checkpoint(),
-          collection: domain.collection,
-          events: domain.codec,
-          evolve: domain.evolve
-        })
+        const projection = domain.projection()
         yield* domain.codec.append(n.stream("a"), [domain.Deposited.make({ amount: 3 })])
         const fiber = yield* Effect.forkChild(Projection.run(projection))
         const { position } = yield* domain.codec.append(n.stream("a"), [domain.Deposited.make({ amount: 4 })])
@@ -146,12 +131,7 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
         const docs = yield* DocumentStore.DocumentStore
         const n = names()
         const domain = bank(n)
-        const v1 = Projection.singleStream({
-          name: n.checkpoint(),
-          collection: domain.collection,
-          events: domain.codec,
-          evolve: domain.evolve
-        })
+        const v1 = domain.projection()
         // Version 2 counts in cents.
         const v2 = Projection.singleStream({
           name: n.checkpoint(),
@@ -212,12 +192,7 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
       Effect.gen(function*() {
         const n = names()
         const domain = bank(n)
-        const projection = Projection.singleStream({
-          name: n.checkpoint(),
-          collection: domain.collection,
-          events: domain.codec,
-          evolve: domain.evolve
-        })
+        const projection = domain.projection()
         const error = yield* Effect.flip(Projection.catchUp(projection, { batchSize: 0 }))
         assert.strictEqual(error._tag, "InvalidArgument")
         assert.throws(() =>

@@ -28,7 +28,10 @@ export const bank = (n: Names, suffix = "main") => {
       count: (current?.count ?? 0) + 1
     }
   }
-  return { Deposited, Withdrawn, Closed, codec, collection, evolve }
+  // The balances projection over this domain, one document per stream (named like a checkpoint).
+  const projection = (options?: { readonly version?: number }) =>
+    Projection.singleStream({ name: n.checkpoint(), collection, events: codec, evolve, ...options })
+  return { Deposited, Withdrawn, Closed, codec, collection, evolve, projection }
 }
 
 export type Bank = ReturnType<typeof bank>
