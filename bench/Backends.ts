@@ -3,6 +3,7 @@
  */
 import type { DocumentStore, EventStore } from "@strata/core"
 import { PgStore } from "@strata/postgres"
+import { SqliteMigrations } from "@strata/sql"
 import { SqliteStore } from "@strata/sqlite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -27,11 +28,29 @@ const pgFloor: Effect.Effect<Floor, unknown, SqlClient.SqlClient> = Effect.gen(f
     metadata json NOT NULL, created_at timestamptz NOT NULL, UNIQUE (stream, version))`
   yield* sql`CREATE INDEX IF NOT EXISTS bench_floor_indexed_type ON bench_floor_indexed (type, position)`
   yield* sql`CREATE INDEX IF NOT EXISTS bench_floor_indexed_category ON bench_floor_indexed (category, position)`
+  // The conflict answer (the head) comes back in the same statement; only a lost race to the unique
+  // index (both saw the same head) costs a second round trip to read it.
   const appendTo = (table: string): Floor["append"] => (stream, expected, payloads) =>
-    Effect.asVoid(sql`INSERT INTO ${sql(table)} (event_id, stream, version, type, data, metadata, created_at)
-      SELECT gen_random_uuid(), ${stream}, ${expected} + e.n, 'OrderPlaced', e.data, '{}'::json, now()
-      FROM unnest(${payloads}::json[]) WITH ORDINALITY AS e (data, n)
-      WHERE coalesce((SELECT max(version) FROM ${sql(table)} WHERE stream = ${stream}), -1) = ${expected}`)
+    sql<{ head: unknown; n: unknown }>`WITH head AS (
+        SELECT coalesce(max(version), -1) AS v FROM ${sql(table)} WHERE stream = ${stream}
+      ), ins AS (
+        INSERT INTO ${sql(table)} (event_id, stream, version, type, data, metadata, created_at)
+        SELECT gen_random_uuid(), ${stream}, head.v + e.n, 'OrderPlaced', e.data, '{}'::json, now()
+        FROM head, unnest(${payloads}::json[]) WITH ORDINALITY AS e (data, n)
+        WHERE head.v = ${expected}
+        RETURNING 1
+      )
+      SELECT (SELECT v FROM head) AS head, (SELECT count(*) FROM ins) AS n`.pipe(
+      Effect.map(([row]) => Number(row.n) > 0 ? undefined : Number(row.head)),
+      Effect.catchIf(
+        (error) => error.reason._tag === "UniqueViolation",
+        () =>
+          Effect.map(
+            sql<{ v: unknown }>`SELECT coalesce(max(version), -1) AS v FROM ${sql(table)} WHERE stream = ${stream}`,
+            ([row]) => Number(row.v)
+          )
+      )
+    )
   const pageSize = 500
   const paged = (query: (cursor: bigint) => Effect.Effect<ReadonlyArray<{ k: unknown }>, unknown>) =>
     Effect.gen(function*() {
@@ -93,17 +112,53 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
         Effect.sync(() => {
           db.exec("BEGIN IMMEDIATE")
           try {
-            if (Number((head.get(stream) as { v: number }).v) !== expected) throw new Error("conflict")
-            payloads.forEach((payload, i) =>
-              insert.run(crypto.randomUUID(), stream, expected + 1 + i, payload, Date.now())
-            )
+            const actual = Number((head.get(stream) as { v: number }).v)
+            if (actual === expected) {
+              payloads.forEach((payload, i) =>
+                insert.run(crypto.randomUUID(), stream, expected + 1 + i, payload, Date.now())
+              )
+            }
             db.exec("COMMIT")
+            return actual === expected ? undefined : actual
           } catch (error) {
             db.exec("ROLLBACK")
             throw error
           }
         })
     }
+    // The store's own work by hand, on a copy of its schema (same DDL: SqliteMigrations).
+    for (const migration of SqliteMigrations.migrations) {
+      for (const statement of migration.statements) {
+        db.exec(statement.replace(/\bstrata_/g, "same_").replace(/^CREATE (TABLE|INDEX) /, "CREATE $1 IF NOT EXISTS "))
+      }
+    }
+    const sameHead = db.prepare("SELECT last_version, deleted, tombstoned FROM same_streams WHERE stream = ?")
+    const sameInsert = db.prepare(
+      "INSERT INTO same_events (event_id, stream, version, category, type, data, metadata, created_at) VALUES (?, ?, ?, 'bench', 'OrderPlaced', ?, '{}', ?)"
+    )
+    const sameMove = db.prepare(
+      "INSERT INTO same_streams (stream, last_version, deleted) VALUES (?, ?, 0) ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = 0"
+    )
+    const appendSameWork: Floor["append"] = (stream, expected, payloads) =>
+      Effect.sync(() => {
+        db.exec("BEGIN IMMEDIATE")
+        try {
+          const row = sameHead.get(stream) as { last_version: number; deleted: number; tombstoned: number } | undefined
+          if (row?.tombstoned) throw new Error("tombstoned")
+          const actual = row === undefined || row.deleted ? -1 : Number(row.last_version)
+          if (actual === expected) {
+            payloads.forEach((payload, i) =>
+              sameInsert.run(crypto.randomUUID(), stream, expected + 1 + i, payload, Date.now())
+            )
+            sameMove.run(stream, expected + payloads.length)
+          }
+          db.exec("COMMIT")
+          return actual === expected ? undefined : actual
+        } catch (error) {
+          db.exec("ROLLBACK")
+          throw error
+        }
+      })
     const pageSize = 500
     const byVersion = db.prepare(
       "SELECT version AS k, position, event_id, stream, type, data, metadata, created_at FROM bench_floor WHERE stream = ? AND version > ? ORDER BY version LIMIT ?"
@@ -111,6 +166,14 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
     const byPosition = db.prepare(
       "SELECT position AS k, event_id, stream, version, type, data, metadata, created_at FROM bench_floor WHERE position > ? ORDER BY position LIMIT ?"
     )
+    // A reader needs the events, not their text: parse data and metadata, as the store does.
+    const parsed = (rows: ReadonlyArray<Record<string, unknown>>) => {
+      for (const row of rows) {
+        row.data = JSON.parse(row.data as string)
+        row.metadata = JSON.parse(row.metadata as string)
+      }
+      return rows
+    }
     const paged = (page: (cursor: number) => ReadonlyArray<Record<string, unknown>>) => {
       let cursor = -1
       let count = 0
@@ -124,8 +187,9 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
     return {
       append: appendTo("bench_floor"),
       appendIndexed: appendTo("bench_floor_indexed"),
-      readStream: (stream) => Effect.sync(() => paged((cursor) => byVersion.all(stream, cursor, pageSize))),
-      readAll: Effect.sync(() => paged((cursor) => byPosition.all(cursor, pageSize))),
+      appendSameWork,
+      readStream: (stream) => Effect.sync(() => paged((cursor) => parsed(byVersion.all(stream, cursor, pageSize)))),
+      readAll: Effect.sync(() => paged((cursor) => parsed(byPosition.all(cursor, pageSize)))),
       seedStore: (count, payload) =>
         Effect.sync(() => {
           db.exec("BEGIN IMMEDIATE")
