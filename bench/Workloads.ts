@@ -439,3 +439,38 @@ export const streamingMemory = (floor: Floor, count: number) =>
       rssGrowthMb: Math.round((peak - baseline) / 2 ** 20)
     }
   })
+
+/**
+ * The price of a durability setting: one-event appends at concurrency 1 through two stores that
+ * differ only in it, in alternating rounds, with latency percentiles.
+ */
+export const durability = (
+  stores: Record<string, EventStore.EventStoreShape>,
+  total: number,
+  rounds = 4
+) =>
+  Effect.gen(function*() {
+    const names = Object.keys(stores)
+    const stats = Object.fromEntries(names.map((name) => [name, { ms: 0, latencies: [] as Array<number> }]))
+    const perRound = Math.ceil(total / rounds)
+    for (const [round, order] of rotations(names, rounds).entries()) {
+      for (const name of order) {
+        const run = yield* timed(Effect.gen(function*() {
+          for (let i = 0; i < perRound; i++) {
+            const start = now()
+            yield* stores[name].append(`dur-${round}-${i}`, [Event.make("OrderPlaced", payload)])
+            stats[name].latencies.push(now() - start)
+          }
+        }))
+        stats[name].ms += run.ms
+      }
+    }
+    return Object.fromEntries(names.map((name) => {
+      const sorted = [...stats[name].latencies].sort((a, b) => a - b)
+      return [name, {
+        appendsPerSec: Math.round((perRound * rounds) / (stats[name].ms / 1000)),
+        p50Ms: round2(percentile(sorted, 50)),
+        p99Ms: round2(percentile(sorted, 99))
+      }]
+    }))
+  })

@@ -36,6 +36,8 @@ const program = (floor: W.Floor | undefined) =>
     if (floor !== undefined) {
       const appends = (name: string, options: Parameters<typeof W.appends>[1]) =>
         Effect.flatMap(W.appends(floor, options), (value) => log(name, value))
+      // Untimed: JIT, statement caches and the tables' first pages, for every contender.
+      yield* W.appends(floor, { total: scale(800, 200), concurrency: 1, size: 1, tag: "warm", rounds: 2 })
       yield* appends("W1_c1", { total: scale(2000, 200), concurrency: 1, size: 1, tag: "w1a" })
       yield* appends("W1_c8", { total: scale(4000, 400), concurrency: 8, size: 1, tag: "w1b" })
       yield* appends("W1x_c1", { total: scale(2000, 200), concurrency: 1, size: 1, tag: "w1x", existing: true })
@@ -49,6 +51,9 @@ const program = (floor: W.Floor | undefined) =>
     yield* log("W5", yield* W.liveLatency(scale(1000, 200)))
     if (floor !== undefined) {
       yield* log("W6", yield* W.contendedWriters(floor, scale(100, 20)))
+      if (backend === "sqlite") {
+        yield* log("durability", yield* W.durability(yield* Backends.sqliteDurability, scale(400, 80)))
+      }
       yield* log("memory1M", yield* W.streamingMemory(floor, scale(Number(values.million), 100_000)))
     }
     return results

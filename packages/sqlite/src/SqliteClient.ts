@@ -11,7 +11,8 @@
  * - One connection per client. Every statement, stream and transaction takes it through one
  *   semaphore (`SqlClient.makeSqliteAcquirers`), so statements from other fibers never run inside
  *   someone else's transaction.
- * - File databases run in WAL mode with `synchronous = NORMAL`, `busy_timeout` and
+ * - File databases run in WAL mode with `synchronous = NORMAL` (durable against a process crash,
+ *   not against power loss: see {@link SqliteClientConfig.synchronous}), `busy_timeout` and
  *   `foreign_keys = ON`.
  * - Top-level transactions start with `BEGIN IMMEDIATE`, so a writer takes SQLite's write lock up front and waits out `busyTimeout` there, instead of
  *   failing with `SQLITE_BUSY` when a deferred transaction tries to upgrade its read lock. Nested
@@ -139,10 +140,19 @@ export interface SqliteClientConfig {
   /** How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`. Default 5 seconds. */
   readonly busyTimeout?: Duration.Input | undefined
   /**
-   * Switch a file database to WAL mode with `synchronous = NORMAL`. Default `true`; ignored for
-   * in-memory and read-only databases. `false` leaves the journal mode as the file has it.
+   * Switch a file database to WAL mode with `synchronous = NORMAL` (or {@link synchronous}). Default
+   * `true`; ignored for in-memory and read-only databases. `false` leaves the journal mode as the
+   * file has it.
    */
   readonly walMode?: boolean | undefined
+  /**
+   * When a commit reaches the disk, in WAL mode. `"NORMAL"` (the default): the WAL is synced at
+   * checkpoints, not at every commit, so a process crash loses nothing but a power loss or OS crash
+   * may lose the last commits before the last sync (the database stays consistent). `"FULL"`: every
+   * commit is synced before it returns, so a committed append survives power loss; each commit then
+   * waits for the disk (on the build machine ~10x slower one-event appends, see the README).
+   */
+  readonly synchronous?: "NORMAL" | "FULL" | undefined
   /**
    * Read every integer as a `bigint`. Default `false`: integers are numbers, and a statement
    * that reads an integer beyond `Number.MAX_SAFE_INTEGER` fails rather than round it.
@@ -334,7 +344,7 @@ const open = (options: SqliteClientConfig): DatabaseSync => {
       if (row?.journal_mode !== "wal") {
         throw new Error(`could not switch ${options.filename} to WAL (journal_mode is ${String(row?.journal_mode)})`)
       }
-      db.exec("PRAGMA synchronous = NORMAL")
+      db.exec(`PRAGMA synchronous = ${options.synchronous === "FULL" ? "FULL" : "NORMAL"}`)
     }
     return db
   } catch (cause) {
@@ -549,10 +559,11 @@ export const make = (
     const atomically = <A>(f: (connection: SyncConnection) => A): A => {
       // Inside a transaction of this client (or anyone's: the connection is ours alone) a savepoint.
       const nested = db.isTransaction
-      db.exec(nested ? "SAVEPOINT strata_write" : "BEGIN IMMEDIATE")
+      const control = (sql: string) => connection.prepareCached(sql).run()
+      control(nested ? "SAVEPOINT strata_write" : "BEGIN IMMEDIATE")
       try {
         const value = f(syncConnection)
-        db.exec(nested ? "RELEASE strata_write" : "COMMIT")
+        control(nested ? "RELEASE strata_write" : "COMMIT")
         return value
       } catch (cause) {
         if (db.isTransaction) db.exec(nested ? "ROLLBACK TO strata_write; RELEASE strata_write" : "ROLLBACK")

@@ -281,6 +281,20 @@ describe("SqliteClient", () => {
       assert.deepStrictEqual(yield* sql`SELECT x FROM t`, [{ x: 3 }])
     }))
 
+  it.effect("synchronous: FULL syncs every commit, on request", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const level = (config: Partial<SqliteClient.SqliteClientConfig>) =>
+        Effect.flatMap(
+          client({ filename: join(dir, `${Math.random()}.db`), ...config }),
+          (sql) => Effect.map(sql<{ synchronous: number }>`PRAGMA synchronous`, ([row]) => row.synchronous)
+        )
+      // 1 = NORMAL, 2 = FULL
+      assert.strictEqual(yield* level({}), 1)
+      assert.strictEqual(yield* level({ synchronous: "NORMAL" }), 1)
+      assert.strictEqual(yield* level({ synchronous: "FULL" }), 2)
+    }))
+
   it.live("shares a WAL file database between two clients", () =>
     Effect.gen(function*() {
       const filename = join(yield* tempDir, "shared.db")
