@@ -80,7 +80,9 @@ const errorText = (error: SqlError): string => {
 // when nothing moved. It prefers the newest committed version (FOR UPDATE follows the row past the
 // statement's snapshot, as the guarded UPDATE did when it waited for a concurrent append), skipping a
 // row another append holds, and falls back to the snapshot's. The caller checks that the state it
-// reports really fails the check, and otherwise asks again (see `appendOne`).
+// reports really fails the check, and otherwise asks again (see `appendOne`). `stored` says whether
+// any of the append's ids is in the snapshot, and `seen_version` is the snapshot's row: when nothing
+// is stored and the row did not move since the snapshot, the conflict cannot be a replay.
 const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
   const announce = sql.literal(PgHorizon.announcement)
   const { events, stream } = input
@@ -99,6 +101,9 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
       last_version: unknown
       deleted: unknown
       tombstoned: unknown
+      rank: unknown
+      seen_version: unknown
+      stored: unknown
     }
   >`WITH moved AS (
       ${move} RETURNING t.last_version - ${count} AS base
@@ -123,7 +128,11 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
       (SELECT 1 AS rank, * FROM newest) UNION ALL (SELECT 2 AS rank, * FROM seen) ORDER BY rank LIMIT 1
     )
     SELECT (SELECT base FROM announced) AS base, (SELECT max(position) FROM inserted) AS last_position,
-      answer.last_version, answer.deleted, answer.tombstoned
+      answer.last_version, answer.deleted, answer.tombstoned, answer.rank,
+      (SELECT last_version FROM seen) AS seen_version,
+      CASE WHEN NOT EXISTS (SELECT FROM announced) THEN EXISTS (
+        SELECT FROM strata_events WHERE event_id = ANY(${events.map((event) => event.id)}::uuid[])
+      ) END AS stored
     FROM (SELECT) AS one LEFT JOIN answer ON true`
 }
 
@@ -203,7 +212,14 @@ const appendOne = (
     const answer = answered(row)
     if (answer.tombstoned) return Effect.succeed<AppendOneOutcome>({ _tag: "Tombstoned" })
     if (!ExpectedVersion.matches(input.expected, answer.state)) {
-      return Effect.succeed<AppendOneOutcome>({ _tag: "Conflict", actual: ExpectedVersion.actualVersion(answer.state) })
+      // A replay is ruled out when none of the ids is stored in the snapshot, and no commit moved the
+      // row past it (an identical append committed meanwhile would not be in the snapshot).
+      const moved = Number(row.rank) === 1 && String(row.last_version) !== String(row.seen_version)
+      return Effect.succeed<AppendOneOutcome>({
+        _tag: "Conflict",
+        actual: ExpectedVersion.actualVersion(answer.state),
+        replay: moved || row.stored !== false
+      })
     }
     // Otherwise the row changed under the statement (another append created or moved it and committed
     // in between): read it afresh. If it passes the check now, go round once more.

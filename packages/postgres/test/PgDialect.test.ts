@@ -73,9 +73,14 @@ layer(PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClie
       yield* store.append(stream, [Event.make("Other", {})])
       const seen = { main: 0, reread: 0 }
       const proxied = intercepted(sql, store, { main: [other(stream)], reread: [] }, seen)
-      const outcome = yield* appendOne(proxied, yield* plan(stream, ExpectedVersion.exact(0)))
-      assert.deepStrictEqual(outcome, { _tag: "Conflict", actual: 1n })
+      const planned = yield* plan(stream, ExpectedVersion.exact(0))
+      const outcome = yield* appendOne(proxied, planned)
+      // None of its ids is stored, and the row did not move after the snapshot: no replay to look for.
+      assert.deepStrictEqual(outcome, { _tag: "Conflict", actual: 1n, replay: false })
       assert.deepStrictEqual(seen, { main: 1, reread: 0 })
+      // The same events once stored: the conflict may be their replay, and says so.
+      yield* store.append(stream, planned.events.map((event) => ({ id: event.id, type: event.type, data: {} })))
+      assert.deepStrictEqual(yield* appendOne(sql, planned), { _tag: "Conflict", actual: 2n, replay: true })
     }))
 
   // Another connection appends `events` to `stream` in a transaction and holds it open until released.
@@ -116,7 +121,8 @@ layer(PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClie
       const mine = yield* Effect.forkChild(appendOne(proxied, yield* plan(stream, ExpectedVersion.exact(0))))
       yield* untilWaiting
       yield* holder.commit
-      assert.deepStrictEqual(yield* Fiber.join(mine), { _tag: "Conflict", actual: 1n })
+      // The row moved after the statement's snapshot, so an identical append may have committed unseen.
+      assert.deepStrictEqual(yield* Fiber.join(mine), { _tag: "Conflict", actual: 1n, replay: true })
       assert.deepStrictEqual(seen, { main: 1, reread: 0 })
       const types = (yield* Stream.runCollect(store.read(stream))).map((event) => event.type)
       assert.deepStrictEqual(types, ["Other", "Other"])

@@ -18,6 +18,7 @@ import type * as SqliteClient from "./SqliteClient.ts"
 const selectStream = "SELECT last_version, deleted, tombstoned FROM strata_streams WHERE stream = ?"
 const insertEvent =
   "INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+const storedId = "SELECT 1 AS stored FROM strata_events WHERE event_id = ?"
 const moveStream =
   "INSERT INTO strata_streams (stream, last_version, deleted) VALUES (?, ?, 0) ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = 0"
 
@@ -55,7 +56,10 @@ export const appendOne = (client: SqliteClient.SqliteClient) =>
     if (StreamGuard.tombstoned(row)) return { _tag: "Tombstoned" }
     const state = StreamGuard.state(row)
     if (!ExpectedVersion.matches(input.expected, state)) {
-      return { _tag: "Conflict", actual: ExpectedVersion.actualVersion(state) }
+      // Whether this may be an earlier identical append replayed: only if one of its ids is stored.
+      const stored = prepare(storedId)
+      const replay = input.events.some((event) => stored.get(event.id) !== undefined)
+      return { _tag: "Conflict", actual: ExpectedVersion.actualVersion(state), replay }
     }
     const first = (state.lastVersion ?? -1n) + 1n
     const insert = prepare(insertEvent)

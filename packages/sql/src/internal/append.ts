@@ -44,6 +44,15 @@ const chunks = <A>(rows: ReadonlyArray<A>, perRow: number, maxParams: number) =>
   return out
 }
 
+// A conflict the one-round-trip path has shown is no replay (none of its event ids is stored): it
+// goes to the caller as it is, without the replay check's extra round trip.
+class SettledConflict {
+  readonly conflict: StoreError.WrongExpectedVersion
+  constructor(conflict: StoreError.WrongExpectedVersion) {
+    this.conflict = conflict
+  }
+}
+
 const input = (ctx: StoreContext, plan: Plan, now: number): AppendOneInput => ({
   stream: plan.request.stream,
   category: StreamName.category(plan.request.stream),
@@ -135,21 +144,21 @@ export const make = (ctx: StoreContext, rows: StreamRows, documents: DocumentWri
       appendOne(sql, one),
       (outcome): Effect.Effect<
         ReadonlyArray<EventStore.AppendResult>,
-        StoreError.StreamDeleted | StoreError.WrongExpectedVersion | StoreError.StoreUnavailable
+        StoreError.StreamDeleted | StoreError.WrongExpectedVersion | StoreError.StoreUnavailable | SettledConflict
       > => {
         switch (outcome._tag) {
           case "Raced":
             return Effect.fail(new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" }))
           case "Tombstoned":
             return Effect.fail(new StoreError.StreamDeleted({ stream: one.stream, tombstoned: true }))
-          case "Conflict":
-            return Effect.fail(
-              new StoreError.WrongExpectedVersion({
-                stream: one.stream,
-                expected: ExpectedVersion.format(one.expected),
-                actual: outcome.actual
-              })
-            )
+          case "Conflict": {
+            const conflict = new StoreError.WrongExpectedVersion({
+              stream: one.stream,
+              expected: ExpectedVersion.format(one.expected),
+              actual: outcome.actual
+            })
+            return Effect.fail(outcome.replay === false ? new SettledConflict(conflict) : conflict)
+          }
           case "Ok":
             return Effect.as(wakeAfterCommit, [{
               stream: one.stream,
@@ -200,7 +209,10 @@ export const make = (ctx: StoreContext, rows: StreamRows, documents: DocumentWri
   const write = dialect.write
   /** Appends atomically, with an optional document write in the same transaction or batch. */
   const atomically = write._tag === "Batched" ? inBatch(write) : inTransaction(write)
-  const single: (plan: Plan, now: number) => Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AtomicError> =
+  const single: (
+    plan: Plan,
+    now: number
+  ) => Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AtomicError | SettledConflict> =
     write._tag === "Transactional" && write.appendOne !== undefined
       ? inOneStatement(write.appendOne)
       : (plan, now) => Effect.map(atomically([plan], now), ({ results }) => results)
@@ -235,6 +247,7 @@ export const make = (ctx: StoreContext, rows: StreamRows, documents: DocumentWri
     (plans.length === 1 ? single(plans[0], now) : Effect.map(atomically(plans, now), ({ results }) => results)).pipe(
       Effect.catch((error) =>
         Effect.gen(function*() {
+          if (error instanceof SettledConflict) return yield* error.conflict
           if (error._tag === "StreamDeleted" || error._tag === "StoreUnavailable") return yield* error
           // Only a document write can conflict, and plain appends carry none.
           if (error._tag === "DocumentConflict") return yield* Effect.die(error)
