@@ -76,13 +76,14 @@ const errorText = (error: SqlError): string => {
 // moves nothing, so nothing is inserted and `base` is NULL.
 // Events travel as arrays, not one JSON document: json_array_elements would reject \u0000 in data.
 //
-// A failed check also answers why, in the same round trip: `answer` is the stream row, read only
-// when nothing moved. It prefers the newest committed version (FOR UPDATE follows the row past the
-// statement's snapshot, as the guarded UPDATE did when it waited for a concurrent append), skipping a
-// row another append holds, and falls back to the snapshot's. The caller checks that the state it
-// reports really fails the check, and otherwise asks again (see `appendOne`). `stored` says whether
-// any of the append's ids is in the snapshot, and `seen_version` is the snapshot's row: when nothing
-// is stored and the row did not move since the snapshot, the conflict cannot be a replay.
+// A failed check also answers why, in the same round trip: `seen` is the stream row in the
+// statement's snapshot, read only when nothing moved, and `stored` whether any of the append's ids is
+// stored there. When that row fails the check it is the answer: the guarded move saw the same row and
+// did not wait (it waits for a concurrent append only on a row that passes), so the conflict holds at
+// the snapshot, and with no id stored it cannot be a replay. When it passes, the move failed on a
+// newer row (it waited for a concurrent append): the caller reads the row again (see `appendOne`).
+// No row lock is taken for the answer: a lock is a WAL record, and a failed attempt would then wait
+// for a WAL flush at commit.
 const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
   const announce = sql.literal(PgHorizon.announcement)
   const { events, stream } = input
@@ -101,8 +102,6 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
       last_version: unknown
       deleted: unknown
       tombstoned: unknown
-      rank: unknown
-      seen_version: unknown
       stored: unknown
     }
   >`WITH moved AS (
@@ -118,22 +117,16 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
     events.map((event) => event.metadata)
   }::json[]) WITH ORDINALITY AS e (id, type, data, metadata, ordinality)
       RETURNING position
-    ), newest AS (
-      SELECT last_version, deleted, tombstoned FROM strata_streams
-      WHERE stream = ${stream} AND NOT EXISTS (SELECT FROM announced) FOR UPDATE SKIP LOCKED
     ), seen AS (
       SELECT last_version, deleted, tombstoned FROM strata_streams
       WHERE stream = ${stream} AND NOT EXISTS (SELECT FROM announced)
-    ), answer AS (
-      (SELECT 1 AS rank, * FROM newest) UNION ALL (SELECT 2 AS rank, * FROM seen) ORDER BY rank LIMIT 1
     )
     SELECT (SELECT base FROM announced) AS base, (SELECT max(position) FROM inserted) AS last_position,
-      answer.last_version, answer.deleted, answer.tombstoned, answer.rank,
-      (SELECT last_version FROM seen) AS seen_version,
+      seen.last_version, seen.deleted, seen.tombstoned,
       CASE WHEN NOT EXISTS (SELECT FROM announced) THEN EXISTS (
         SELECT FROM strata_events WHERE event_id = ANY(${events.map((event) => event.id)}::uuid[])
       ) END AS stored
-    FROM (SELECT) AS one LEFT JOIN answer ON true`
+    FROM (SELECT) AS one LEFT JOIN seen ON true`
 }
 
 const explainStartup = (error: SqlError): Startup.Explanation => {
@@ -212,17 +205,14 @@ const appendOne = (
     const answer = answered(row)
     if (answer.tombstoned) return Effect.succeed<AppendOneOutcome>({ _tag: "Tombstoned" })
     if (!ExpectedVersion.matches(input.expected, answer.state)) {
-      // A replay is ruled out when none of the ids is stored in the snapshot, and no commit moved the
-      // row past it (an identical append committed meanwhile would not be in the snapshot).
-      const moved = Number(row.rank) === 1 && String(row.last_version) !== String(row.seen_version)
       return Effect.succeed<AppendOneOutcome>({
         _tag: "Conflict",
         actual: ExpectedVersion.actualVersion(answer.state),
-        replay: moved || row.stored !== false
+        replay: row.stored !== false
       })
     }
-    // Otherwise the row changed under the statement (another append created or moved it and committed
-    // in between): read it afresh. If it passes the check now, go round once more.
+    // Otherwise the row changed under the statement (another append moved or created it and committed
+    // while the statement waited): read it afresh. If it passes the check now, go round once more.
     return Effect.flatMap(
       decodeStream(sql`SELECT * FROM strata_streams WHERE stream = ${input.stream}`),
       (stream): Effect.Effect<AppendOneOutcome, SqlError> => {
