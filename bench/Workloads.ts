@@ -329,7 +329,7 @@ export const liveLatency = (count: number) =>
  * Attempts per second is the conflict path's throughput; the store's log is checked contiguous, with
  * every event exactly once.
  */
-export const contendedWriters = (floor: Floor, perWriter: number, writers = 8, rounds = 4) =>
+export const contendedWriters = (floor: Floor | undefined, perWriter: number, writers = 8, rounds = 4) =>
   Effect.gen(function*() {
     const store = yield* EventStore.EventStore
     const tag = `w6-${Date.now()}`
@@ -350,7 +350,9 @@ export const contendedWriters = (floor: Floor, perWriter: number, writers = 8, r
             // The store did not say: ask (a second round trip, counted in the time).
             : Effect.map(store.streamInfo(stream), (info) => Number(info.lastVersion ?? -1n)))
       )
-    const floorAttempt: Attempt = (stream, expected) => floor.append(stream, expected, [payloadJson])
+    // Without a floor (the memory backend), the store alone: correctness and attempts/s, no ratio.
+    const floorAttempt: Attempt = (stream, expected) =>
+      floor === undefined ? Effect.succeed(undefined) : floor.append(stream, expected, [payloadJson])
     const contenders = { store: storeAttempt, floor: floorAttempt }
     const stats = {
       store: { ms: 0, attempts: 0, roundMs: [] as Array<number>, roundAttempts: [] as Array<number> },
@@ -358,28 +360,31 @@ export const contendedWriters = (floor: Floor, perWriter: number, writers = 8, r
     }
     let contiguous = true
     let noLossNoDuplicates = true
-    for (const [round, order] of rotations(["store", "floor"] as const, rounds).entries()) {
+    const names = floor === undefined ? ["store"] as const : ["store", "floor"] as const
+    for (const [round, order] of rotations<"store" | "floor">(names, rounds).entries()) {
       for (const name of order) {
         const stream = `${tag}-${name}-${round}`
         const attempt = contenders[name]
         let attempts = 0
         let known = -1
-        const run = yield* timed(Effect.forEach(Array.from({ length: writers }, (_, w) => w), (writer) =>
-          Effect.gen(function*() {
-            let expected = known
-            for (let i = 0; i < perWriter; i++) {
-              for (;;) {
-                attempts++
-                const actual = yield* attempt(stream, expected, writer, i)
-                if (actual === undefined) {
-                  expected = expected + 1
-                  known = Math.max(known, expected)
-                  break
+        const run = yield* timed(
+          Effect.forEach(Array.from({ length: writers }, (_, w) => w), (writer) =>
+            Effect.gen(function*() {
+              let expected = known
+              for (let i = 0; i < perWriter; i++) {
+                for (;;) {
+                  attempts++
+                  const actual = yield* attempt(stream, expected, writer, i)
+                  if (actual === undefined) {
+                    expected = expected + 1
+                    known = Math.max(known, expected)
+                    break
+                  }
+                  expected = actual
                 }
-                expected = actual
               }
-            }
-          }), { concurrency: writers, discard: true }))
+            }), { concurrency: writers, discard: true })
+        )
         stats[name].ms += run.ms
         stats[name].attempts += attempts
         stats[name].roundMs.push(run.ms)
@@ -388,9 +393,7 @@ export const contendedWriters = (floor: Floor, perWriter: number, writers = 8, r
           const events = yield* Stream.runCollect(store.read(stream))
           const total = writers * perWriter
           if (
-            events.length !== total || !events.every((event, i) =>
-              event.version === BigInt(i)
-            )
+            events.length !== total || !events.every((event, i) => event.version === BigInt(i))
           ) contiguous = false
           const ids = new Set(events.map((event) => {
             const data = event.data as { writer: number; i: number }
@@ -402,16 +405,20 @@ export const contendedWriters = (floor: Floor, perWriter: number, writers = 8, r
     }
     const rate = (name: "store" | "floor") => stats[name].attempts / (stats[name].ms / 1000)
     const roundRate = (name: "store" | "floor", i: number) => stats[name].roundAttempts[i] / stats[name].roundMs[i]
-    return {
+    const alone = {
       writers,
       eventsPerRound: writers * perWriter,
       contiguous,
       noLossNoDuplicates,
       storeAttempts: stats.store.attempts,
-      floorAttempts: stats.floor.attempts,
       storeAttemptsPerSec: Math.round(rate("store")),
+      storeAppendsPerSec: Math.round((writers * perWriter * rounds) / (stats.store.ms / 1000))
+    }
+    if (floor === undefined) return alone
+    return {
+      ...alone,
+      floorAttempts: stats.floor.attempts,
       floorAttemptsPerSec: Math.round(rate("floor")),
-      storeAppendsPerSec: Math.round((writers * perWriter * rounds) / (stats.store.ms / 1000)),
       floorAppendsPerSec: Math.round((writers * perWriter * rounds) / (stats.floor.ms / 1000)),
       attemptsRatio: ratio(rate("store"), rate("floor")),
       rounds: spread(stats.store.roundMs.map((_, i) => roundRate("store", i) / roundRate("floor", i)))

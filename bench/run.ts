@@ -49,8 +49,8 @@ const program = (floor: W.Floor | undefined) =>
       yield* log("W4", yield* W.catchUp(floor))
     }
     yield* log("W5", yield* W.liveLatency(scale(1000, 200)))
+    yield* log("W6", yield* W.contendedWriters(floor, scale(100, 20)))
     if (floor !== undefined) {
-      yield* log("W6", yield* W.contendedWriters(floor, scale(100, 20)))
       if (backend === "sqlite") {
         yield* log("durability", yield* W.durability(yield* Backends.sqliteDurability, scale(400, 80)))
       }
