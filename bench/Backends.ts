@@ -1,9 +1,11 @@
 /**
  * Backends for the benchmark: the store layer and its raw-SQL floor on the same connection.
  */
-import type { DocumentStore, EventStore } from "@strata/core"
+import { type DocumentStore, Event, EventStore } from "@strata/core"
 import { PgStore } from "@strata/postgres"
+import { SqliteMigrations } from "@strata/sql"
 import { SqliteStore } from "@strata/sqlite"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -17,6 +19,8 @@ import type { Floor } from "./Workloads.ts"
 const pgFloor: Effect.Effect<Floor, unknown, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   // The same envelope a store keeps (id, type, metadata, time), so reads return the same information.
+  // Event ids are the store's kind (UUIDv7, time-ordered, made in Node): random ones would scatter
+  // inserts over the unique index and make the indexed floors slower than the work they stand for.
   yield* sql`CREATE TABLE IF NOT EXISTS bench_floor (
     position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, event_id uuid NOT NULL,
     stream text NOT NULL, version bigint NOT NULL, type text NOT NULL, data json NOT NULL, metadata json NOT NULL,
@@ -27,11 +31,30 @@ const pgFloor: Effect.Effect<Floor, unknown, SqlClient.SqlClient> = Effect.gen(f
     metadata json NOT NULL, created_at timestamptz NOT NULL, UNIQUE (stream, version))`
   yield* sql`CREATE INDEX IF NOT EXISTS bench_floor_indexed_type ON bench_floor_indexed (type, position)`
   yield* sql`CREATE INDEX IF NOT EXISTS bench_floor_indexed_category ON bench_floor_indexed (category, position)`
+  // The conflict answer (the head) comes back in the same statement; only a lost race to the unique
+  // index (both saw the same head) costs a second round trip to read it.
   const appendTo = (table: string): Floor["append"] => (stream, expected, payloads) =>
-    Effect.asVoid(sql`INSERT INTO ${sql(table)} (event_id, stream, version, type, data, metadata, created_at)
-      SELECT gen_random_uuid(), ${stream}, ${expected} + e.n, 'OrderPlaced', e.data, '{}'::json, now()
-      FROM unnest(${payloads}::json[]) WITH ORDINALITY AS e (data, n)
-      WHERE coalesce((SELECT max(version) FROM ${sql(table)} WHERE stream = ${stream}), -1) = ${expected}`)
+    sql<{ head: unknown; n: unknown }>`WITH head AS (
+        SELECT coalesce(max(version), -1) AS v FROM ${sql(table)} WHERE stream = ${stream}
+      ), ins AS (
+        INSERT INTO ${sql(table)} (event_id, stream, version, type, data, metadata, created_at)
+        SELECT e.id, ${stream}, head.v + e.n, 'OrderPlaced', e.data, '{}'::json, now()
+        FROM head, unnest(${payloads.map(() => Event.makeEventId())}::uuid[], ${payloads}::json[])
+          WITH ORDINALITY AS e (id, data, n)
+        WHERE head.v = ${expected}
+        RETURNING 1
+      )
+      SELECT (SELECT v FROM head) AS head, (SELECT count(*) FROM ins) AS n`.pipe(
+      Effect.map(([row]) => Number(row.n) > 0 ? undefined : Number(row.head)),
+      Effect.catchIf(
+        (error) => error.reason._tag === "UniqueViolation",
+        () =>
+          Effect.map(
+            sql<{ v: unknown }>`SELECT coalesce(max(version), -1) AS v FROM ${sql(table)} WHERE stream = ${stream}`,
+            ([row]) => Number(row.v)
+          )
+      )
+    )
   const pageSize = 500
   const paged = (query: (cursor: bigint) => Effect.Effect<ReadonlyArray<{ k: unknown }>, unknown>) =>
     Effect.gen(function*() {
@@ -93,17 +116,53 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
         Effect.sync(() => {
           db.exec("BEGIN IMMEDIATE")
           try {
-            if (Number((head.get(stream) as { v: number }).v) !== expected) throw new Error("conflict")
-            payloads.forEach((payload, i) =>
-              insert.run(crypto.randomUUID(), stream, expected + 1 + i, payload, Date.now())
-            )
+            const actual = Number((head.get(stream) as { v: number }).v)
+            if (actual === expected) {
+              payloads.forEach((payload, i) =>
+                insert.run(Event.makeEventId(), stream, expected + 1 + i, payload, Date.now())
+              )
+            }
             db.exec("COMMIT")
+            return actual === expected ? undefined : actual
           } catch (error) {
             db.exec("ROLLBACK")
             throw error
           }
         })
     }
+    // The store's own work by hand, on a copy of its schema (same DDL: SqliteMigrations).
+    for (const migration of SqliteMigrations.migrations) {
+      for (const statement of migration.statements) {
+        db.exec(statement.replace(/\bstrata_/g, "same_").replace(/^CREATE (TABLE|INDEX) /, "CREATE $1 IF NOT EXISTS "))
+      }
+    }
+    const sameHead = db.prepare("SELECT last_version, deleted, tombstoned FROM same_streams WHERE stream = ?")
+    const sameInsert = db.prepare(
+      "INSERT INTO same_events (event_id, stream, version, category, type, data, metadata, created_at) VALUES (?, ?, ?, 'bench', 'OrderPlaced', ?, '{}', ?)"
+    )
+    const sameMove = db.prepare(
+      "INSERT INTO same_streams (stream, last_version, deleted) VALUES (?, ?, 0) ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = 0"
+    )
+    const appendSameWork: Floor["append"] = (stream, expected, payloads) =>
+      Effect.sync(() => {
+        db.exec("BEGIN IMMEDIATE")
+        try {
+          const row = sameHead.get(stream) as { last_version: number; deleted: number; tombstoned: number } | undefined
+          if (row?.tombstoned) throw new Error("tombstoned")
+          const actual = row === undefined || row.deleted ? -1 : Number(row.last_version)
+          if (actual === expected) {
+            payloads.forEach((payload, i) =>
+              sameInsert.run(Event.makeEventId(), stream, expected + 1 + i, payload, Date.now())
+            )
+            sameMove.run(stream, expected + payloads.length)
+          }
+          db.exec("COMMIT")
+          return actual === expected ? undefined : actual
+        } catch (error) {
+          db.exec("ROLLBACK")
+          throw error
+        }
+      })
     const pageSize = 500
     const byVersion = db.prepare(
       "SELECT version AS k, position, event_id, stream, type, data, metadata, created_at FROM bench_floor WHERE stream = ? AND version > ? ORDER BY version LIMIT ?"
@@ -111,6 +170,14 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
     const byPosition = db.prepare(
       "SELECT position AS k, event_id, stream, version, type, data, metadata, created_at FROM bench_floor WHERE position > ? ORDER BY position LIMIT ?"
     )
+    // A reader needs the events, not their text: parse data and metadata, as the store does.
+    const parsed = (rows: ReadonlyArray<Record<string, unknown>>) => {
+      for (const row of rows) {
+        row.data = JSON.parse(row.data as string)
+        row.metadata = JSON.parse(row.metadata as string)
+      }
+      return rows
+    }
     const paged = (page: (cursor: number) => ReadonlyArray<Record<string, unknown>>) => {
       let cursor = -1
       let count = 0
@@ -124,8 +191,9 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
     return {
       append: appendTo("bench_floor"),
       appendIndexed: appendTo("bench_floor_indexed"),
-      readStream: (stream) => Effect.sync(() => paged((cursor) => byVersion.all(stream, cursor, pageSize))),
-      readAll: Effect.sync(() => paged((cursor) => byPosition.all(cursor, pageSize))),
+      appendSameWork,
+      readStream: (stream) => Effect.sync(() => paged((cursor) => parsed(byVersion.all(stream, cursor, pageSize)))),
+      readAll: Effect.sync(() => paged((cursor) => parsed(byPosition.all(cursor, pageSize)))),
       seedStore: (count, payload) =>
         Effect.sync(() => {
           db.exec("BEGIN IMMEDIATE")
@@ -168,3 +236,16 @@ export const floor = (backend: string): Effect.Effect<Floor, unknown, SqlClient.
       return Effect.die(new Error(`unknown backend ${backend}`))
   }
 }
+
+/** Two SQLite stores on fresh files that differ only in `synchronous` (NORMAL, the default, and FULL). */
+export const sqliteDurability = Effect.gen(function*() {
+  const open = (synchronous: "NORMAL" | "FULL") =>
+    Effect.map(
+      Layer.build(SqliteStore.layer({
+        filename: path.join(fs.mkdtempSync(path.join(os.tmpdir(), "strata-bench-")), `${synchronous}.db`),
+        synchronous
+      })),
+      (context) => Context.get(context, EventStore.EventStore)
+    )
+  return { normal: yield* open("NORMAL"), full: yield* open("FULL") }
+})

@@ -4,7 +4,7 @@
  * expected revision, one read call. The ratios are Strata's overhead over the client, not KurrentDB's
  * speed: on the emulator the server is JavaScript in the same process.
  */
-import { eventTypeFilter, FORWARDS, KurrentDBClient, START } from "@kurrent/kurrentdb-client"
+import { eventTypeFilter, FORWARDS, KurrentDBClient, START, WrongExpectedVersionError } from "@kurrent/kurrentdb-client"
 import type { DocumentStore, EventStore } from "@strata/core"
 import { KurrentStore } from "@strata/kurrentdb"
 import { KurrentEmulator } from "@strata/kurrentdb-emulator"
@@ -56,6 +56,13 @@ export const floor: Effect.Effect<Floor, unknown, Target | Scope.Scope> = Effect
           metadata: undefined
         })),
         { streamState: expected < 0 ? "no_stream" : BigInt(expected) }
+      ).then(
+        () => undefined,
+        (error: unknown) => {
+          // The conflict answer comes in the append's own response.
+          if (!(error instanceof WrongExpectedVersionError)) throw error
+          return typeof error.actualState === "bigint" ? Number(error.actualState) : -1
+        }
       )
     )
   return {

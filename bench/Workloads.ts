@@ -10,14 +10,20 @@ import * as Stream from "effect/Stream"
 /**
  * The raw floor a backend provides: plain SQL, no validation, no checks beyond the version guard. It
  * stores and reads the same envelope as a store (id, stream, version, type, data, metadata, time), but
- * keeps no stream table, sends no wake-up and parses nothing it does not have to.
+ * keeps no stream table and sends no wake-up. Reads parse the JSON they return, as a store must.
  */
 export interface Floor {
   /**
    * One round trip: check the stream is at `expected` (-1 = new) and insert one event per payload.
    * Each event's JSON is sent, as the store must send it (not one payload copied on the server).
+   * Returns undefined when written, else the stream's actual last version (-1: none), learnt in the
+   * same round trip where the statement can (a lost race to the unique index costs a re-read).
    */
-  readonly append: (stream: string, expected: number, payloads: ReadonlyArray<string>) => Effect.Effect<void, unknown>
+  readonly append: (
+    stream: string,
+    expected: number,
+    payloads: ReadonlyArray<string>
+  ) => Effect.Effect<number | undefined, unknown>
   /**
    * The same statement into a table that also has the indexes the store's reads and checks need
    * (unique event id, type and category with position): what the schema alone costs, no Strata code.
@@ -26,10 +32,20 @@ export interface Floor {
     stream: string,
     expected: number,
     payloads: ReadonlyArray<string>
-  ) => Effect.Effect<void, unknown>
-  /** Reads one stream in version order, paged; returns the number of events. */
+  ) => Effect.Effect<number | undefined, unknown>
+  /**
+   * Where the database has no one-statement append (SQLite): the same work as the store, by hand, on
+   * a copy of the store's schema (read the stream row, check, insert the events, move the row, in one
+   * transaction, prepared statements). The store's per-call code is what separates the two.
+   */
+  readonly appendSameWork?: (
+    stream: string,
+    expected: number,
+    payloads: ReadonlyArray<string>
+  ) => Effect.Effect<number | undefined, unknown>
+  /** Reads one stream in version order, paged, parsing data and metadata; returns the number of events. */
   readonly readStream: (stream: string) => Effect.Effect<number, unknown>
-  /** Reads everything in global order, paged; returns the number of events. */
+  /** Reads everything in global order, paged, parsing data and metadata; returns the number of events. */
   readonly readAll: Effect.Effect<number, unknown>
   /** Inserts `count` events straight into the store's own table (bulk SQL), returning the store's total. */
   readonly seedStore: (count: number, payload: string) => Effect.Effect<number, unknown>
@@ -65,54 +81,137 @@ const runConcurrently = <E, R>(total: number, concurrency: number, task: (i: num
 
 const ratio = (store: number, floor: number) => Math.round((store / floor) * 1000) / 1000
 
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+
+const round2 = (n: number) => Math.round(n * 100) / 100
+
+/** The median and the range of per-round ratios. */
+const spread = (ratios: ReadonlyArray<number>) => {
+  const sorted = [...ratios].sort((a, b) => a - b)
+  return {
+    median: Math.round(percentile(sorted, 50) * 1000) / 1000,
+    min: Math.round(sorted[0] * 1000) / 1000,
+    max: Math.round(sorted[sorted.length - 1] * 1000) / 1000
+  }
+}
+
+// Each contender runs once per round, in an order rotated every round, so none always runs on the
+// warmer (or more bloated) table or right after the noisiest neighbour.
+const rotations = <A>(names: ReadonlyArray<A>, rounds: number) =>
+  Array.from({ length: rounds }, (_, round) => names.map((_, i) => names[(i + round) % names.length]))
+
+interface Contender {
+  readonly append: (stream: string, expected: number, i: number) => Effect.Effect<unknown, unknown>
+}
+
 /**
- * W1/W2: appends of `size` events to fresh streams, ops/s for the store, the floor, and the floor on a
- * table with the store's indexes. Four rounds, each running the three in a different order, so none
- * always runs on the warmer (or more bloated) table; each rate is over its total time.
+ * W1/W2: appends of `size` events, to fresh streams (`existing: false`) or to existing streams with
+ * exact expected versions (64 streams per round and contender, each owned by one worker), for the
+ * store and each floor. Per contender: appends/s over its total time, latency p50/p99, CPU per append
+ * (`process.cpuUsage`, this process: the client side), and the store's ratio to each floor with its
+ * median and range over rounds.
  */
-export const appends = (floor: Floor, options: { total: number; concurrency: number; size: number; tag: string }) =>
+export const appends = (
+  floor: Floor,
+  options: { total: number; concurrency: number; size: number; tag: string; existing?: boolean; rounds?: number }
+) =>
   Effect.gen(function*() {
     const store = yield* EventStore.EventStore
     const events = () => Array.from({ length: options.size }, () => Event.make("OrderPlaced", payload))
     const payloads = () => Array.from({ length: options.size }, () => payloadJson)
-    const rounds = 4
+    const rounds = options.rounds ?? 4
     const perRound = Math.ceil(options.total / rounds)
-    const contenders = {
-      store: (round: number, i: number) =>
-        Effect.asVoid(
-          store.append(`${options.tag}s-${round}-${i}`, events(), { expected: ExpectedVersion.noStream })
-        ),
-      floor: (round: number, i: number) => floor.append(`${options.tag}f-${round}-${i}`, -1, payloads()),
-      indexed: (round: number, i: number) => floor.appendIndexed(`${options.tag}i-${round}-${i}`, -1, payloads())
+    const existing = options.existing === true
+    const streamsPerRound = existing ? 64 : perRound
+    const contenders: Record<string, Contender> = {
+      store: {
+        append: (stream, expected) =>
+          store.append(stream, events(), {
+            expected: expected < 0 ? ExpectedVersion.noStream : ExpectedVersion.exact(BigInt(expected))
+          })
+      },
+      floor: { append: (stream, expected) => floor.append(stream, expected, payloads()) },
+      indexed: { append: (stream, expected) => floor.appendIndexed(stream, expected, payloads()) }
     }
-    const orders = [
-      ["store", "floor", "indexed"],
-      ["floor", "indexed", "store"],
-      ["indexed", "store", "floor"],
-      ["store", "indexed", "floor"]
-    ] as const
-    const ms = { store: 0, floor: 0, indexed: 0 }
-    for (let round = 0; round < rounds; round++) {
-      for (const name of orders[round]) {
-        const run = yield* timed(
-          runConcurrently(perRound, options.concurrency, (i) => contenders[name](round, i))
-        )
-        ms[name] += run.ms
+    if (floor.appendSameWork !== undefined) {
+      const sameWork = floor.appendSameWork
+      contenders.sameWork = { append: (stream, expected) => sameWork(stream, expected, payloads()) }
+    }
+    const names = Object.keys(contenders)
+    const stats = Object.fromEntries(names.map((name) => [name, {
+      ms: 0,
+      cpuUs: 0,
+      latencies: [] as Array<number>,
+      roundMs: [] as Array<number>
+    }]))
+    const check = (name: string, stream: string) => (outcome: unknown) =>
+      outcome === undefined || typeof outcome !== "number"
+        ? Effect.void
+        : Effect.die(new Error(`${name}: unexpected conflict on ${stream} (at ${outcome})`))
+    for (const [round, order] of rotations(names, rounds).entries()) {
+      for (const name of order) {
+        const contender = contenders[name]
+        const versions = new Map<string, number>()
+        const stat = stats[name]
+        // Existing streams: created before the timed part, outside it.
+        if (existing) {
+          for (let s = 0; s < streamsPerRound; s++) {
+            const stream = `${options.tag}${name}-${round}-${s}`
+            yield* contender.append(stream, -1, -1)
+            versions.set(stream, options.size - 1)
+          }
+        }
+        const cpu = process.cpuUsage()
+        const run = yield* timed(runConcurrently(perRound, options.concurrency, (i) => {
+          const stream = `${options.tag}${name}-${round}-${i % streamsPerRound}`
+          const expected = versions.get(stream) ?? -1
+          const start = now()
+          return contender.append(stream, expected, i).pipe(
+            Effect.tap(check(name, stream)),
+            Effect.tap(() =>
+              Effect.sync(() => {
+                stat.latencies.push(now() - start)
+                versions.set(stream, expected + options.size)
+              })
+            ),
+            Effect.asVoid
+          )
+        }))
+        const used = process.cpuUsage(cpu)
+        stat.ms += run.ms
+        stat.roundMs.push(run.ms)
+        stat.cpuUs += used.user + used.system
       }
     }
     const total = perRound * rounds
-    const rate = (name: keyof typeof ms) => total / (ms[name] / 1000)
+    const rate = (name: string) => total / (stats[name].ms / 1000)
+    const summary = (name: string) => {
+      const sorted = [...stats[name].latencies].sort((a, b) => a - b)
+      return {
+        appendsPerSec: Math.round(rate(name)),
+        p50Ms: round2(percentile(sorted, 50)),
+        p99Ms: round2(percentile(sorted, 99)),
+        cpuUsPerAppend: Math.round(stats[name].cpuUs / total)
+      }
+    }
+    // Per round, the store's rate over a floor's (time ratio inverted): the spread of the ratio.
+    const against = (name: string) => ({
+      ratio: ratio(rate("store"), rate(name)),
+      rounds: spread(stats.store.roundMs.map((ms, i) => stats[name].roundMs[i] / ms))
+    })
     return {
       appends: total,
       concurrency: options.concurrency,
       eventsPerAppend: options.size,
-      storeAppendsPerSec: Math.round(rate("store")),
-      floorAppendsPerSec: Math.round(rate("floor")),
-      indexedFloorAppendsPerSec: Math.round(rate("indexed")),
-      ratio: ratio(rate("store"), rate("floor")),
-      // What the store's indexes alone cost the floor, and the store against that indexed floor.
-      indexedFloorRatio: ratio(rate("indexed"), rate("floor")),
-      ratioToIndexedFloor: ratio(rate("store"), rate("indexed"))
+      streams: existing ? "existing, exact versions" : "new",
+      ...Object.fromEntries(names.map((name) => [name, summary(name)])),
+      storeToFloor: against("floor"),
+      storeToIndexedFloor: against("indexed"),
+      ...(contenders.sameWork === undefined ? {} : { storeToSameWork: against("sameWork") }),
+      // What the store's indexes alone cost the floor.
+      indexedFloorToFloor: ratio(rate("indexed"), rate("floor")),
+      storeP99ToIndexedFloorP99: ratio(summary("store").p99Ms, summary("indexed").p99Ms)
     }
   })
 
@@ -193,9 +292,6 @@ export const catchUp = (floor: Floor) =>
     }
   })
 
-const percentile = (sorted: ReadonlyArray<number>, p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
-
 /** W5: live append -> delivery latency through a subscription, p50/p99 in ms. */
 export const liveLatency = (count: number) =>
   Effect.gen(function*() {
@@ -226,42 +322,106 @@ export const liveLatency = (count: number) =>
     }
   })
 
-/** W6: eight writers on one stream with exact expected versions; checks contiguous versions. */
-export const contendedWriters = (perWriter: number, writers = 8) =>
+/**
+ * W6: eight writers on one stream with exact expected versions, store and floor in alternating
+ * rounds. A writer appends at the version it last learnt; a conflict tells it the actual version
+ * (the store's `WrongExpectedVersion.actual`, the floor's returned head) and it tries again there.
+ * Attempts per second is the conflict path's throughput; the store's log is checked contiguous, with
+ * every event exactly once.
+ */
+export const contendedWriters = (floor: Floor | undefined, perWriter: number, writers = 8, rounds = 4) =>
   Effect.gen(function*() {
     const store = yield* EventStore.EventStore
-    const stream = `w6-${Date.now()}`
-    let conflicts = 0
-    const run = yield* timed(Effect.forEach(Array.from({ length: writers }, (_, w) => w), (writer) =>
-      Effect.gen(function*() {
-        for (let i = 0; i < perWriter; i++) {
-          for (;;) {
-            const info = yield* store.streamInfo(stream)
-            const expected = info.lastVersion === undefined
-              ? ExpectedVersion.noStream
-              : ExpectedVersion.exact(info.lastVersion)
-            const result = yield* Effect.result(store.append(stream, [Event.make("Tick", { writer, i })], { expected }))
-            if (result._tag === "Success") break
-            if (result.failure._tag !== "WrongExpectedVersion") return yield* result.failure
-            conflicts++
-          }
+    const tag = `w6-${Date.now()}`
+    type Attempt = (
+      stream: string,
+      expected: number,
+      writer: number,
+      i: number
+    ) => Effect.Effect<number | undefined, unknown>
+    const storeAttempt: Attempt = (stream, expected, writer, i) =>
+      store.append(stream, [Event.make("Tick", { writer, i })], {
+        expected: expected < 0 ? ExpectedVersion.noStream : ExpectedVersion.exact(BigInt(expected))
+      }).pipe(
+        Effect.as(undefined),
+        Effect.catchTag("WrongExpectedVersion", (error) =>
+          error.actual !== undefined
+            ? Effect.succeed(Number(error.actual))
+            // The store did not say: ask (a second round trip, counted in the time).
+            : Effect.map(store.streamInfo(stream), (info) => Number(info.lastVersion ?? -1n)))
+      )
+    // Without a floor (the memory backend), the store alone: correctness and attempts/s, no ratio.
+    const floorAttempt: Attempt = (stream, expected) =>
+      floor === undefined ? Effect.succeed(undefined) : floor.append(stream, expected, [payloadJson])
+    const contenders = { store: storeAttempt, floor: floorAttempt }
+    const stats = {
+      store: { ms: 0, attempts: 0, roundMs: [] as Array<number>, roundAttempts: [] as Array<number> },
+      floor: { ms: 0, attempts: 0, roundMs: [] as Array<number>, roundAttempts: [] as Array<number> }
+    }
+    let contiguous = true
+    let noLossNoDuplicates = true
+    const names = floor === undefined ? ["store"] as const : ["store", "floor"] as const
+    for (const [round, order] of rotations<"store" | "floor">(names, rounds).entries()) {
+      for (const name of order) {
+        const stream = `${tag}-${name}-${round}`
+        const attempt = contenders[name]
+        let attempts = 0
+        let known = -1
+        const run = yield* timed(
+          Effect.forEach(Array.from({ length: writers }, (_, w) => w), (writer) =>
+            Effect.gen(function*() {
+              let expected = known
+              for (let i = 0; i < perWriter; i++) {
+                for (;;) {
+                  attempts++
+                  const actual = yield* attempt(stream, expected, writer, i)
+                  if (actual === undefined) {
+                    expected = expected + 1
+                    known = Math.max(known, expected)
+                    break
+                  }
+                  expected = actual
+                }
+              }
+            }), { concurrency: writers, discard: true })
+        )
+        stats[name].ms += run.ms
+        stats[name].attempts += attempts
+        stats[name].roundMs.push(run.ms)
+        stats[name].roundAttempts.push(attempts)
+        if (name === "store") {
+          const events = yield* Stream.runCollect(store.read(stream))
+          const total = writers * perWriter
+          if (
+            events.length !== total || !events.every((event, i) => event.version === BigInt(i))
+          ) contiguous = false
+          const ids = new Set(events.map((event) => {
+            const data = event.data as { writer: number; i: number }
+            return `${data.writer}/${data.i}`
+          }))
+          if (ids.size !== total) noLossNoDuplicates = false
         }
-      }), { concurrency: writers, discard: true }))
-    const events = yield* Stream.runCollect(store.read(stream))
-    const total = writers * perWriter
-    const contiguous = events.length === total && events.every((event, i) =>
-      event.version === BigInt(i)
-    )
-    const ids = new Set(
-      events.map((event) => `${(event.data as { writer: number }).writer}/${(event.data as { i: number }).i}`)
-    )
-    return {
+      }
+    }
+    const rate = (name: "store" | "floor") => stats[name].attempts / (stats[name].ms / 1000)
+    const roundRate = (name: "store" | "floor", i: number) => stats[name].roundAttempts[i] / stats[name].roundMs[i]
+    const alone = {
       writers,
-      events: events.length,
+      eventsPerRound: writers * perWriter,
       contiguous,
-      noLossNoDuplicates: ids.size === total,
-      conflicts,
-      appendsPerSec: Math.round(total / (run.ms / 1000))
+      noLossNoDuplicates,
+      storeAttempts: stats.store.attempts,
+      storeAttemptsPerSec: Math.round(rate("store")),
+      storeAppendsPerSec: Math.round((writers * perWriter * rounds) / (stats.store.ms / 1000))
+    }
+    if (floor === undefined) return alone
+    return {
+      ...alone,
+      floorAttempts: stats.floor.attempts,
+      floorAttemptsPerSec: Math.round(rate("floor")),
+      floorAppendsPerSec: Math.round((writers * perWriter * rounds) / (stats.floor.ms / 1000)),
+      attemptsRatio: ratio(rate("store"), rate("floor")),
+      rounds: spread(stats.store.roundMs.map((_, i) => roundRate("store", i) / roundRate("floor", i)))
     }
   })
 
@@ -285,4 +445,39 @@ export const streamingMemory = (floor: Floor, count: number) =>
       rssBaselineMb: Math.round(baseline / 2 ** 20),
       rssGrowthMb: Math.round((peak - baseline) / 2 ** 20)
     }
+  })
+
+/**
+ * The price of a durability setting: one-event appends at concurrency 1 through two stores that
+ * differ only in it, in alternating rounds, with latency percentiles.
+ */
+export const durability = (
+  stores: Record<string, EventStore.EventStoreShape>,
+  total: number,
+  rounds = 4
+) =>
+  Effect.gen(function*() {
+    const names = Object.keys(stores)
+    const stats = Object.fromEntries(names.map((name) => [name, { ms: 0, latencies: [] as Array<number> }]))
+    const perRound = Math.ceil(total / rounds)
+    for (const [round, order] of rotations(names, rounds).entries()) {
+      for (const name of order) {
+        const run = yield* timed(Effect.gen(function*() {
+          for (let i = 0; i < perRound; i++) {
+            const start = now()
+            yield* stores[name].append(`dur-${round}-${i}`, [Event.make("OrderPlaced", payload)])
+            stats[name].latencies.push(now() - start)
+          }
+        }))
+        stats[name].ms += run.ms
+      }
+    }
+    return Object.fromEntries(names.map((name) => {
+      const sorted = [...stats[name].latencies].sort((a, b) => a - b)
+      return [name, {
+        appendsPerSec: Math.round((perRound * rounds) / (stats[name].ms / 1000)),
+        p50Ms: round2(percentile(sorted, 50)),
+        p99Ms: round2(percentile(sorted, 99))
+      }]
+    }))
   })

@@ -34,16 +34,26 @@ const program = (floor: W.Floor | undefined) =>
         process.stderr.write(`${name}: ${JSON.stringify(value)}\n`)
       })
     if (floor !== undefined) {
-      yield* log("W1_c1", yield* W.appends(floor, { total: scale(2000, 200), concurrency: 1, size: 1, tag: "w1a" }))
-      yield* log("W1_c8", yield* W.appends(floor, { total: scale(4000, 400), concurrency: 8, size: 1, tag: "w1b" }))
-      yield* log("W2_c1", yield* W.appends(floor, { total: scale(1000, 100), concurrency: 1, size: 10, tag: "w2a" }))
-      yield* log("W2_c8", yield* W.appends(floor, { total: scale(2000, 200), concurrency: 8, size: 10, tag: "w2b" }))
+      const appends = (name: string, options: Parameters<typeof W.appends>[1]) =>
+        Effect.flatMap(W.appends(floor, options), (value) => log(name, value))
+      // Untimed: JIT, statement caches and the tables' first pages, for every contender.
+      yield* W.appends(floor, { total: scale(800, 200), concurrency: 1, size: 1, tag: "warm", rounds: 2 })
+      yield* appends("W1_c1", { total: scale(2000, 200), concurrency: 1, size: 1, tag: "w1a" })
+      yield* appends("W1_c8", { total: scale(4000, 400), concurrency: 8, size: 1, tag: "w1b" })
+      yield* appends("W1x_c1", { total: scale(2000, 200), concurrency: 1, size: 1, tag: "w1x", existing: true })
+      yield* appends("W1x_c8", { total: scale(4000, 400), concurrency: 8, size: 1, tag: "w1y", existing: true })
+      yield* appends("W2_c1", { total: scale(1000, 100), concurrency: 1, size: 10, tag: "w2a" })
+      yield* appends("W2_c8", { total: scale(2000, 200), concurrency: 8, size: 10, tag: "w2b" })
+      yield* appends("W2x100_c1", { total: scale(400, 40), concurrency: 1, size: 100, tag: "w2c", existing: true })
       yield* log("W3", yield* W.readStream(floor, 10_000))
       yield* log("W4", yield* W.catchUp(floor))
     }
     yield* log("W5", yield* W.liveLatency(scale(1000, 200)))
-    yield* log("W6", yield* W.contendedWriters(scale(100, 20)))
+    yield* log("W6", yield* W.contendedWriters(floor, scale(100, 20)))
     if (floor !== undefined) {
+      if (backend === "sqlite") {
+        yield* log("durability", yield* W.durability(yield* Backends.sqliteDurability, scale(400, 80)))
+      }
       yield* log("memory1M", yield* W.streamingMemory(floor, scale(Number(values.million), 100_000)))
     }
     return results

@@ -75,6 +75,15 @@ const errorText = (error: SqlError): string => {
 // (before any position is drawn: each event row needs a row of `announced`), insert. A failed check
 // moves nothing, so nothing is inserted and `base` is NULL.
 // Events travel as arrays, not one JSON document: json_array_elements would reject \u0000 in data.
+//
+// A failed check also answers why, in the same round trip: `seen` is the stream row in the
+// statement's snapshot, read only when nothing moved, and `stored` whether any of the append's ids is
+// stored there. When that row fails the check it is the answer: the guarded move saw the same row and
+// did not wait (it waits for a concurrent append only on a row that passes), so the conflict holds at
+// the snapshot, and with no id stored it cannot be a replay. When it passes, the move failed on a
+// newer row (it waited for a concurrent append): the caller reads the row again (see `appendOne`).
+// No row lock is taken for the answer: a lock is a WAL record, and a failed attempt would then wait
+// for a WAL flush at commit.
 const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
   const announce = sql.literal(PgHorizon.announcement)
   const { events, stream } = input
@@ -86,7 +95,16 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
         WHERE NOT t.tombstoned AND ${accepts}`
     : sql`UPDATE strata_streams AS t SET last_version = t.last_version + ${count}, deleted = false
         WHERE t.stream = ${stream} AND NOT t.tombstoned AND ${accepts}`
-  return sql<{ base: unknown; last_position: unknown }>`WITH moved AS (
+  return sql<
+    {
+      base: unknown
+      last_position: unknown
+      last_version: unknown
+      deleted: unknown
+      tombstoned: unknown
+      stored: unknown
+    }
+  >`WITH moved AS (
       ${move} RETURNING t.last_version - ${count} AS base
     ), announced AS (
       SELECT moved.base, ${announce} AS announced FROM moved
@@ -99,8 +117,16 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
     events.map((event) => event.metadata)
   }::json[]) WITH ORDINALITY AS e (id, type, data, metadata, ordinality)
       RETURNING position
+    ), seen AS (
+      SELECT last_version, deleted, tombstoned FROM strata_streams
+      WHERE stream = ${stream} AND NOT EXISTS (SELECT FROM announced)
     )
-    SELECT (SELECT base FROM announced) AS base, (SELECT max(position) FROM inserted) AS last_position`
+    SELECT (SELECT base FROM announced) AS base, (SELECT max(position) FROM inserted) AS last_position,
+      seen.last_version, seen.deleted, seen.tombstoned,
+      CASE WHEN NOT EXISTS (SELECT FROM announced) THEN EXISTS (
+        SELECT FROM strata_events WHERE event_id = ANY(${events.map((event) => event.id)}::uuid[])
+      ) END AS stored
+    FROM (SELECT) AS one LEFT JOIN seen ON true`
 }
 
 const explainStartup = (error: SqlError): Startup.Explanation => {
@@ -145,6 +171,23 @@ const explainStartup = (error: SqlError): Startup.Explanation => {
 
 const decodeStream = Rows.decodeFirst(Rows.StreamRow)
 
+// The conflict answer's columns, when the statement found a stream row.
+const answered = (row: {
+  readonly last_version: unknown
+  readonly deleted: unknown
+  readonly tombstoned: unknown
+}): { readonly tombstoned: boolean; readonly state: ExpectedVersion.StreamState } => {
+  const flag = (value: unknown) => value === true || value === "t"
+  if (row.last_version === null || row.last_version === undefined) {
+    return { tombstoned: false, state: StreamGuard.state(undefined) }
+  }
+  const last = BigInt(row.last_version as bigint)
+  return {
+    tombstoned: flag(row.tombstoned),
+    state: { lastVersion: last < 0n ? undefined : last, deleted: flag(row.deleted) }
+  }
+}
+
 const appendOne = (
   sql: SqlClient.SqlClient,
   input: AppendOneInput,
@@ -158,8 +201,18 @@ const appendOne = (
         position: BigInt(row.last_position as bigint)
       })
     }
-    // Say why. The row may have been created by another append after the statement looked (an
-    // UPDATE does not wait for uncommitted inserts): if it passes the check now, go round once more.
+    // The statement's own answer, when it names a state that fails the check.
+    const answer = answered(row)
+    if (answer.tombstoned) return Effect.succeed<AppendOneOutcome>({ _tag: "Tombstoned" })
+    if (!ExpectedVersion.matches(input.expected, answer.state)) {
+      return Effect.succeed<AppendOneOutcome>({
+        _tag: "Conflict",
+        actual: ExpectedVersion.actualVersion(answer.state),
+        replay: row.stored !== false
+      })
+    }
+    // Otherwise the row changed under the statement (another append moved or created it and committed
+    // while the statement waited): read it afresh. If it passes the check now, go round once more.
     return Effect.flatMap(
       decodeStream(sql`SELECT * FROM strata_streams WHERE stream = ${input.stream}`),
       (stream): Effect.Effect<AppendOneOutcome, SqlError> => {

@@ -1,11 +1,15 @@
-// The one-statement append's second round, driven deterministically: a proxy of the SqlClient runs
-// another append (committed, through the store) right before chosen statements of `appendOne`, so
-// the stream moves exactly between its check and its re-read.
+// The one-statement append's conflict answer, driven deterministically: a proxy of the SqlClient runs
+// another append (committed, through the store) right before chosen statements of `appendOne` and
+// counts them, and a transaction held open on another connection makes the statement wait for a
+// concurrent append. A failed check answers with the stream's version in the same statement; only a
+// statement that waited for a concurrent append (its snapshot is older than the row) re-reads.
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, ExpectedVersion } from "@strata/core"
 import { AppendPlan } from "@strata/core/backend"
 import { PgDialect, PgStore } from "@strata/postgres"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
@@ -19,9 +23,9 @@ type Hook = Effect.Effect<void, unknown, EventStore.EventStore>
 const intercepted = (
   sql: SqlClient.SqlClient,
   store: EventStore.EventStoreShape,
-  before: { readonly main: ReadonlyArray<Hook | undefined>; readonly reread: ReadonlyArray<Hook | undefined> }
+  before: { readonly main: ReadonlyArray<Hook | undefined>; readonly reread: ReadonlyArray<Hook | undefined> },
+  seen = { main: 0, reread: 0 }
 ): SqlClient.SqlClient => {
-  const seen = { main: 0, reread: 0 }
   return new Proxy(sql, {
     apply: (target, self, args: [TemplateStringsArray, ...Array<unknown>]) => {
       const statement = Reflect.apply(target, self, args)
@@ -61,44 +65,104 @@ layer(PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClie
   timeout: "60 seconds",
   excludeTestServices: true
 })("PgDialect.appendOne", (it) => {
-  it.effect("a stream created between the check and the re-read is appended to on the second round", () =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const store = yield* EventStore.EventStore
-      const stream = unique("race-")
-      const proxied = intercepted(sql, store, { main: [], reread: [other(stream)] })
-      const outcome = yield* appendOne(proxied, yield* plan(stream, ExpectedVersion.streamExists))
-      assert.strictEqual(outcome._tag, "Ok")
-      assert.strictEqual(outcome._tag === "Ok" ? outcome.lastVersion : undefined, 1n)
-      const types = (yield* Stream.runCollect(store.read(stream))).map((event) => event.type)
-      assert.deepStrictEqual(types, ["Other", "Mine"])
-    }))
-
-  it.effect("a check that fails and passes again on both rounds is Raced (retryable), never a conflict naming a passing state", () =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const store = yield* EventStore.EventStore
-      const stream = unique("race-")
-      // Round 1: missing, then created before the re-read. Round 2: soft-deleted before the statement
-      // (so streamExists fails), written again before the re-read (so it passes again).
-      const proxied = intercepted(sql, store, {
-        main: [undefined, Effect.flatMap(EventStore.EventStore, (s) => s.deleteStream(stream))],
-        reread: [other(stream), other(stream)]
-      })
-      const outcome = yield* appendOne(proxied, yield* plan(stream, ExpectedVersion.streamExists))
-      assert.strictEqual(outcome._tag, "Raced")
-      const types = (yield* Stream.runCollect(store.read(stream))).map((event) => event.type)
-      assert.deepStrictEqual(types, ["Other"], "nothing of the raced append was written")
-    }))
-
-  it.effect("a stream moved before the statement is a conflict with the version the re-read finds", () =>
+  it.effect("a stream moved before the statement is a conflict naming its version, in one round trip", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const store = yield* EventStore.EventStore
       const stream = unique("race-")
       yield* store.append(stream, [Event.make("Other", {})])
-      const proxied = intercepted(sql, store, { main: [other(stream)], reread: [] })
-      const outcome = yield* appendOne(proxied, yield* plan(stream, ExpectedVersion.exact(0)))
-      assert.deepStrictEqual(outcome, { _tag: "Conflict", actual: 1n })
+      const seen = { main: 0, reread: 0 }
+      const proxied = intercepted(sql, store, { main: [other(stream)], reread: [] }, seen)
+      const planned = yield* plan(stream, ExpectedVersion.exact(0))
+      const outcome = yield* appendOne(proxied, planned)
+      // None of its ids is stored, and the row did not move after the snapshot: no replay to look for.
+      assert.deepStrictEqual(outcome, { _tag: "Conflict", actual: 1n, replay: false })
+      assert.deepStrictEqual(seen, { main: 1, reread: 0 })
+      // The same events once stored: the conflict may be their replay, and says so.
+      yield* store.append(stream, planned.events.map((event) => ({ id: event.id, type: event.type, data: {} })))
+      assert.deepStrictEqual(yield* appendOne(sql, planned), { _tag: "Conflict", actual: 2n, replay: true })
+    }))
+
+  // Another connection appends `events` to `stream` in a transaction and holds it open until released.
+  const held = (stream: string, expected: ExpectedVersion.ExpectedVersion) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* EventStore.EventStore
+      const appended = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const fiber = yield* sql.withTransaction(Effect.gen(function*() {
+        yield* store.append(stream, [Event.make("Other", {})], { expected })
+        yield* Deferred.succeed(appended, undefined)
+        yield* Deferred.await(release)
+      })).pipe(Effect.forkChild)
+      yield* Deferred.await(appended)
+      return { commit: Effect.andThen(Deferred.succeed(release, undefined), Fiber.join(fiber)) }
+    })
+
+  // Until some statement waits for a lock (the appendOne under test, on a transaction held above).
+  const untilWaiting = Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    for (;;) {
+      const [row] = yield* sql<{ n: unknown }>`SELECT count(*) AS n FROM pg_locks WHERE NOT granted`
+      if (Number(row.n) > 0) return
+      yield* Effect.sleep("20 millis")
+    }
+  })
+
+  it.effect("an append that waited for a concurrent one re-reads the row for the version it left", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* EventStore.EventStore
+      const stream = unique("race-")
+      yield* store.append(stream, [Event.make("Other", {})])
+      const holder = yield* held(stream, ExpectedVersion.exact(0))
+      const seen = { main: 0, reread: 0 }
+      const proxied = intercepted(sql, store, { main: [], reread: [] }, seen)
+      const mine = yield* Effect.forkChild(appendOne(proxied, yield* plan(stream, ExpectedVersion.exact(0))))
+      yield* untilWaiting
+      yield* holder.commit
+      // The snapshot's row passes the check (the statement waited on it): never reported, read again.
+      assert.deepStrictEqual(yield* Fiber.join(mine), { _tag: "Conflict", actual: 1n })
+      assert.deepStrictEqual(seen, { main: 1, reread: 1 })
+      const types = (yield* Stream.runCollect(store.read(stream))).map((event) => event.type)
+      assert.deepStrictEqual(types, ["Other", "Other"])
+    }))
+
+  it.effect("a stream created by a transaction the statement could not see is re-read for its version", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* EventStore.EventStore
+      const stream = unique("race-")
+      const holder = yield* held(stream, ExpectedVersion.noStream)
+      const seen = { main: 0, reread: 0 }
+      const proxied = intercepted(sql, store, { main: [], reread: [] }, seen)
+      const mine = yield* Effect.forkChild(appendOne(proxied, yield* plan(stream, ExpectedVersion.noStream)))
+      yield* untilWaiting
+      yield* holder.commit
+      // The statement's own answer (no row in its snapshot) would pass NoStream: never reported.
+      assert.deepStrictEqual(yield* Fiber.join(mine), { _tag: "Conflict", actual: 0n })
+      assert.deepStrictEqual(seen, { main: 1, reread: 1 })
+    }))
+
+  it.effect("a check that passes on the re-read goes round once more and appends", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* EventStore.EventStore
+      const stream = unique("race-")
+      const holder = yield* held(stream, ExpectedVersion.noStream)
+      const seen = { main: 0, reread: 0 }
+      // Soft-deleted before the re-read: NoStream passes again, and the second round appends.
+      const proxied = intercepted(sql, store, {
+        main: [],
+        reread: [Effect.flatMap(EventStore.EventStore, (s) => s.deleteStream(stream))]
+      }, seen)
+      const mine = yield* Effect.forkChild(appendOne(proxied, yield* plan(stream, ExpectedVersion.noStream)))
+      yield* untilWaiting
+      yield* holder.commit
+      const outcome = yield* Fiber.join(mine)
+      assert.strictEqual(outcome._tag, "Ok")
+      assert.deepStrictEqual(seen, { main: 2, reread: 1 })
+      const types = (yield* Stream.runCollect(store.read(stream))).map((event) => event.type)
+      assert.deepStrictEqual(types, ["Mine"], "the soft-deleted event is hidden, numbering resumed after it")
     }))
 })

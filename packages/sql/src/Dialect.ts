@@ -56,7 +56,15 @@ export interface AppendOneInput {
  */
 export type AppendOneOutcome =
   | { readonly _tag: "Ok"; readonly lastVersion: bigint; readonly position: bigint }
-  | { readonly _tag: "Conflict"; readonly actual: bigint | undefined }
+  | {
+    readonly _tag: "Conflict"
+    readonly actual: bigint | undefined
+    /**
+     * `false` when the same round trip showed that none of the append's event ids is stored, so the
+     * conflict cannot be an earlier identical append replayed and the store need not look again.
+     */
+    readonly replay?: boolean | undefined
+  }
   | { readonly _tag: "Tombstoned" }
   /** The check failed, then passed on a re-read, twice: concurrent writers keep moving the stream. */
   | { readonly _tag: "Raced" }
@@ -145,8 +153,10 @@ export interface Transactional {
   readonly beforeInsert: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
   /**
    * Optional fast path for a single-stream append: one round trip that runs the same checks and
-   * writes as the transaction (PostgreSQL: one statement of CTEs). The conformance suite holds both
-   * paths to the same behaviour.
+   * writes as the transaction (PostgreSQL: one statement of CTEs that also answers a failed check
+   * with the stream's version; SQLite over its own client: one synchronous write, `SqliteAppend`).
+   * The conformance suite holds both paths to the same behaviour. Work that must join the append's
+   * transaction (writes before commit) needs the transactional path: skip this one then.
    */
   readonly appendOne?:
     | ((

@@ -11,8 +11,9 @@ import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as SqlClient from "effect/sql/SqlClient"
+import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import * as SqliteAppend from "./SqliteAppend.ts"
 import * as SqliteClient from "./SqliteClient.ts"
 
 /**
@@ -22,7 +23,8 @@ import * as SqliteClient from "./SqliteClient.ts"
 export interface SqliteStoreOptions extends SqlStore.StoreOptions {}
 
 /**
- * Both stores over the SqlClient in context (a SQLite one). Give that client `safeIntegers: true`
+ * Both stores over the SqlClient in context (a SQLite one; when it is a {@link SqliteClient.SqliteClient},
+ * single-stream appends use its synchronous write path, see `SqliteAppend`). Give that client `safeIntegers: true`
  * (as {@link layer} does): positions and versions are 64-bit, and a plain-number client fails on
  * values above 2^53 rather than round them.
  *
@@ -35,7 +37,16 @@ export const layerFromClient = (
   EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
   SqlError,
   SqlClient.SqlClient
-> => SqlStore.layer({ dialect: SqliteDialect.dialect, backend: "sqlite", ...options })
+> =>
+  Layer.unwrap(Effect.map(SqlClient.SqlClient, (client) =>
+    SqlStore.layer({
+      // Over our own client, single-stream appends take its synchronous write path (SqliteAppend).
+      dialect: SqliteClient.isSqliteClient(client)
+        ? SqliteAppend.dialect(SqliteDialect.dialect, client)
+        : SqliteDialect.dialect,
+      backend: "sqlite",
+      ...options
+    })))
 
 /**
  * Both stores on a SQLite file (or `":memory:"`), plus the client they use. The client reads

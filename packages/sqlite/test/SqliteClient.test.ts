@@ -281,6 +281,20 @@ describe("SqliteClient", () => {
       assert.deepStrictEqual(yield* sql`SELECT x FROM t`, [{ x: 3 }])
     }))
 
+  it.effect("synchronous: FULL syncs every commit, on request", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const level = (config: Partial<SqliteClient.SqliteClientConfig>) =>
+        Effect.flatMap(
+          client({ filename: join(dir, `${Math.random()}.db`), ...config }),
+          (sql) => Effect.map(sql<{ synchronous: number }>`PRAGMA synchronous`, ([row]) => row.synchronous)
+        )
+      // 1 = NORMAL, 2 = FULL
+      assert.strictEqual(yield* level({}), 1)
+      assert.strictEqual(yield* level({ synchronous: "NORMAL" }), 1)
+      assert.strictEqual(yield* level({ synchronous: "FULL" }), 2)
+    }))
+
   it.live("shares a WAL file database between two clients", () =>
     Effect.gen(function*() {
       const filename = join(yield* tempDir, "shared.db")
@@ -463,4 +477,81 @@ describe("SqliteClient", () => {
       assert.deepStrictEqual(rows, [{ mode: "wal", timeout: 250 }])
       assert.isTrue(existsSync(join(dir, "config.db")))
     }))
+
+  describe("writeSync", () => {
+    const setup = Effect.gen(function*() {
+      const sql = yield* memory
+      yield* sql`CREATE TABLE w (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`
+      const insert = (name: string) =>
+        sql.writeSync(
+          "test",
+          ({ prepare }) => Number(prepare("INSERT INTO w (name) VALUES (?)").run(name).lastInsertRowid)
+        )
+      const names = Effect.map(
+        sql<{ name: string }>`SELECT name FROM w ORDER BY id`,
+        (rows) => rows.map((row) => row.name)
+      )
+      return { sql, insert, names }
+    })
+
+    it.effect("commits what the function wrote and returns its value", () =>
+      Effect.gen(function*() {
+        const { insert, names } = yield* setup
+        assert.strictEqual(yield* insert("a"), 1)
+        assert.strictEqual(yield* insert("b"), 2)
+        assert.deepStrictEqual(yield* names, ["a", "b"])
+      }))
+
+    it.effect("a throw rolls back every statement of the call and fails with a classified SqlError", () =>
+      Effect.gen(function*() {
+        const { names, sql } = yield* setup
+        yield* sql`INSERT INTO w (name) VALUES ('taken')`
+        const error = yield* Effect.flip(sql.writeSync("test", ({ prepare }) => {
+          prepare("INSERT INTO w (name) VALUES (?)").run("first")
+          prepare("INSERT INTO w (name) VALUES (?)").run("taken")
+        }))
+        assert.strictEqual(reasonOf(error)._tag, "UniqueViolation")
+        assert.deepStrictEqual(yield* names, ["taken"])
+        // the connection is usable afterwards, outside any transaction
+        assert.strictEqual(yield* sql.writeSync("test", ({ prepare }) => prepare("SELECT 1 AS one").get()?.one), 1)
+      }))
+
+    it.effect("inside withTransaction: joins it (the outer rollback undoes it) and undoes only itself on a throw", () =>
+      Effect.gen(function*() {
+        const { insert, names, sql } = yield* setup
+        const outer = yield* Effect.exit(sql.withTransaction(Effect.gen(function*() {
+          yield* sql`INSERT INTO w (name) VALUES ('outer')`
+          yield* insert("inner")
+          const failed = yield* Effect.flip(insert("outer"))
+          assert.strictEqual(reasonOf(failed)._tag, "UniqueViolation")
+          assert.deepStrictEqual(yield* names, ["outer", "inner"])
+          return yield* Effect.fail("abort" as const)
+        })))
+        assert.isTrue(Exit.isFailure(outer))
+        assert.deepStrictEqual(yield* names, [])
+        yield* sql.withTransaction(Effect.andThen(insert("kept"), sql`INSERT INTO w (name) VALUES ('also')`))
+        assert.deepStrictEqual(yield* names, ["kept", "also"])
+      }))
+
+    it.effect("waits for another fiber's transaction instead of writing inside it", () =>
+      Effect.gen(function*() {
+        const { insert, names, sql } = yield* setup
+        const started = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* sql.withTransaction(Effect.gen(function*() {
+          yield* sql`INSERT INTO w (name) VALUES ('held')`
+          yield* Deferred.succeed(started, undefined)
+          yield* Deferred.await(release)
+          return yield* Effect.fail("rolled back" as const)
+        })).pipe(Effect.exit, Effect.forkChild)
+        yield* Deferred.await(started)
+        const writer = yield* Effect.forkChild(insert("other"))
+        yield* Effect.yieldNow
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        yield* Fiber.join(writer)
+        // Had it written inside the holder's transaction, the rollback would have taken it too.
+        assert.deepStrictEqual(yield* names, ["other"])
+      }))
+  })
 })

@@ -1,12 +1,22 @@
 import { exactlyOnceSuite, faultSuite, inlineProjectionSuite, leaseSuite, suite } from "@strata/conformance"
 import { Checkpoints, SqliteDialect, SqlStore } from "@strata/sql"
-import { SqliteStore } from "@strata/sqlite"
+import { SqliteClient, SqliteStore } from "@strata/sqlite"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 
 // The whole conformance suite on an in-memory SQLite database, and the exactly-once topic for
 // backends that expose their SqlClient, and faults injected into that client.
 suite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }), { pollInterval: "250 millis" })
+// The same suite with single-stream appends on the shared statement path (any SqlClient) instead of
+// SqliteAppend's synchronous one: both paths must behave alike.
+suite(
+  "sqlite :memory: (statement path)",
+  SqlStore.layer({ dialect: SqliteDialect.dialect, backend: "sqlite" }).pipe(
+    Layer.provideMerge(SqliteClient.layer({ filename: ":memory:", safeIntegers: true }))
+  ),
+  { pollInterval: "250 millis" }
+)
 exactlyOnceSuite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }))
 inlineProjectionSuite(
   "sqlite :memory:",

@@ -53,6 +53,15 @@ const chunks = <A>(rows: ReadonlyArray<A>, perRow: number, maxParams: number) =>
   return out
 }
 
+// A conflict the one-round-trip path has shown is no replay (none of its event ids is stored): it
+// goes to the caller as it is, without the replay check's extra round trip.
+class SettledConflict {
+  readonly conflict: StoreError.WrongExpectedVersion
+  constructor(conflict: StoreError.WrongExpectedVersion) {
+    this.conflict = conflict
+  }
+}
+
 const input = (ctx: StoreContext, plan: Plan, now: number): AppendOneInput => ({
   stream: plan.request.stream,
   category: StreamName.category(plan.request.stream),
@@ -165,21 +174,21 @@ export const make = (
       appendOne(sql, one),
       (outcome): Effect.Effect<
         ReadonlyArray<EventStore.AppendResult>,
-        StoreError.StreamDeleted | StoreError.WrongExpectedVersion | StoreError.StoreUnavailable
+        StoreError.StreamDeleted | StoreError.WrongExpectedVersion | StoreError.StoreUnavailable | SettledConflict
       > => {
         switch (outcome._tag) {
           case "Raced":
             return Effect.fail(new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" }))
           case "Tombstoned":
             return Effect.fail(new StoreError.StreamDeleted({ stream: one.stream, tombstoned: true }))
-          case "Conflict":
-            return Effect.fail(
-              new StoreError.WrongExpectedVersion({
-                stream: one.stream,
-                expected: ExpectedVersion.format(one.expected),
-                actual: outcome.actual
-              })
-            )
+          case "Conflict": {
+            const conflict = new StoreError.WrongExpectedVersion({
+              stream: one.stream,
+              expected: ExpectedVersion.format(one.expected),
+              actual: outcome.actual
+            })
+            return Effect.fail(outcome.replay === false ? new SettledConflict(conflict) : conflict)
+          }
           case "Ok":
             return Effect.as(wakeAfterCommit, [{
               stream: one.stream,
@@ -234,14 +243,19 @@ export const make = (
   // The one-statement path only when nothing else must commit with the append: not with inline work
   // registered, and not inside a caller's transaction (a failed statement there would abort it; the
   // transactional path runs in a savepoint).
-  const single: (plan: Plan, now: number) => Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AtomicError> =
+  const single: (
+    plan: Plan,
+    now: number
+  ) => Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AtomicError | SettledConflict> =
     write._tag === "Transactional" && write.appendOne !== undefined
-      ? ((fast) => (plan: Plan, now: number) =>
+      ? ((fast) =>
+      (plan: Plan, now: number): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AtomicError | SettledConflict> =>
         beforeCommit?.current !== undefined
           ? viaAtomically(plan, now)
           : Effect.flatMap(
             Effect.serviceOption(sql.transactionService),
-            (open) => open._tag === "Some" ? viaAtomically(plan, now) : fast(plan, now)
+            (open): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AtomicError | SettledConflict> =>
+              open._tag === "Some" ? viaAtomically(plan, now) : fast(plan, now)
           ))(inOneStatement(write.appendOne))
       : viaAtomically
 
@@ -279,6 +293,7 @@ export const make = (
     (plans.length === 1 ? single(plans[0], now) : Effect.map(atomically(plans, now), ({ results }) => results)).pipe(
       Effect.catch((error) =>
         Effect.gen(function*() {
+          if (error instanceof SettledConflict) return yield* error.conflict
           if (
             error._tag === "StreamDeleted" || error._tag === "StoreUnavailable" || error._tag === "ProjectionFailed"
           ) {
