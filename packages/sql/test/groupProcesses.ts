@@ -2,7 +2,7 @@
 // (GroupProcesses.test.ts) and bench/groups.ts: members run as OS processes (groupWorker.ts) on one
 // database; some are SIGKILLed mid-batch and restarted, one joins while the others run; every event
 // must be handled exactly once overall, each stream in order.
-import { Event, EventStore } from "@strata/core"
+import { ConsumerGroup, Event, EventStore, Lease } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as ChildProcess from "node:child_process"
@@ -142,24 +142,57 @@ export const killAll = (members: Iterable<Member>) =>
  */
 export const killAndJoinScenario = (target: Target) =>
   Effect.gen(function*() {
-    const id = Math.random().toString(16).slice(2, 10)
-    const category = `acct${id}`
     const streams = 16
+    const partitions = 6
+    // A category whose 16 streams cover every partition at least twice, so each member's share of
+    // the work (and m2's mid-batch kill below) does not depend on how the random names hash.
+    let id = Math.random().toString(16).slice(2, 10)
+    const covers = (candidate: string) => {
+      const counts = new Array<number>(partitions).fill(0)
+      for (let s = 0; s < streams; s++) counts[ConsumerGroup.partitionOf(`acct${candidate}-${s}`, partitions)]++
+      return counts.every((n) => n >= 2)
+    }
+    while (!covers(id)) id = Math.random().toString(16).slice(2, 10)
+    const category = `acct${id}`
     yield* createHandled
-    yield* appendEvents(category, streams, 20)
-    const options = { group: `g${id}`, partitions: 6, ttlMs: 1500, category, handlerMs: 1 }
+    const options = { group: `g${id}`, partitions, ttlMs: 1500, category, handlerMs: 1 }
     const members: Array<Member> = []
     const start = (member: string, killAt?: number) => {
       const started = spawnMember(target, { ...options, member, killAt })
       members.push(started)
       return started
     }
+    const outputs = () => members.map((m) => `--- ${m.id}\n${m.output()}`)
     const result = yield* Effect.gen(function*() {
       start("m1")
-      const m2 = start("m2", 30)
+      const m2 = start("m2", 5)
       start("m3")
-      const died = yield* Effect.promise(() => m2.exited)
-      if (died !== "SIGKILL") return yield* Effect.die(new Error(`m2 exited with ${died}: ${m2.output()}`))
+      // The events arrive once the three members share the partitions two each (before, the first
+      // member to start could handle everything alone, and m2 never reached its kill point).
+      const leases = yield* Lease.LeaseStore
+      const settled = Effect.map(leases.list(`strata.group/${options.group}/partition/`), (held) => {
+        const counts = new Map<string, number>()
+        for (const lease of held) counts.set(lease.holder, (counts.get(lease.holder) ?? 0) + 1)
+        return held.length === partitions && counts.size === 3 && [...counts.values()].every((n) => n === 2)
+      })
+      const until = Date.now() + 30_000
+      while (!(yield* settled)) {
+        if (Date.now() > until) {
+          return yield* Effect.die(new Error(`the members never shared the partitions:\n${outputs().join("\n")}`))
+        }
+        yield* Effect.sleep("100 millis")
+      }
+      yield* appendEvents(category, streams, 20)
+      // Bounded, so a group that stops handling fails with every member's output instead of hanging.
+      const died = yield* Effect.promise(() => m2.exited).pipe(
+        Effect.timeoutOption("40 seconds"),
+        Effect.map((exit) => exit._tag === "Some" ? exit.value : "still running after 40 s")
+      )
+      if (died !== "SIGKILL") {
+        return yield* Effect.die(
+          new Error(`m2 should have SIGKILLed itself mid-batch; it ${died}:\n${outputs().join("\n").slice(-12_000)}`)
+        )
+      }
       start("m2-restarted")
       // Once work is under way, kill m1 from outside (wherever it is) and restart it; add m4.
       yield* waitForHandled(120, 25_000)
@@ -186,7 +219,7 @@ export const killAndJoinScenario = (target: Target) =>
         final,
         outOfOrder,
         byMember: Object.fromEntries(byMember.map((row) => [row.member, Number(row.n)])),
-        outputs: members.map((m) => `--- ${m.id}\n${m.output()}`)
+        outputs: outputs()
       }
     }).pipe(Effect.ensuring(killAll(members)))
     return result
