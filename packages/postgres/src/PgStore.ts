@@ -106,7 +106,12 @@ export const target = (config: PgClient.PgPoolConfig): string => {
 export const layer = (
   config: PgStoreConfig
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore | PgClient.PgClient | SqlClient.SqlClient,
+  | EventStore.EventStore
+  | DocumentStore.DocumentStore
+  | StoreAdmin.StoreAdmin
+  | Lease.LeaseStore
+  | PgClient.PgClient
+  | SqlClient.SqlClient,
   StoreError.StartupFailed
 > => {
   const [options, { notifyInterval, ...client }] = SqlStore.splitOptions(config)
@@ -126,6 +131,11 @@ export const layerConfig = (
   config: Config.Wrap<PgClient.PgPoolConfig>,
   options: PgStoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore | PgClient.PgClient | SqlClient.SqlClient,
+  | EventStore.EventStore
+  | DocumentStore.DocumentStore
+  | StoreAdmin.StoreAdmin
+  | Lease.LeaseStore
+  | PgClient.PgClient
+  | SqlClient.SqlClient,
   StoreError.StartupFailed | Config.ConfigError
 > => Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))

@@ -112,6 +112,11 @@ export const layer = (
   url: Redacted.Redacted<string>,
   options: PgStore.PgStoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore | PgClient.PgClient | SqlClient.SqlClient,
+  | EventStore.EventStore
+  | DocumentStore.DocumentStore
+  | StoreAdmin.StoreAdmin
+  | Lease.LeaseStore
+  | PgClient.PgClient
+  | SqlClient.SqlClient,
   StoreError.StartupFailed | StoreUrl.StoreUrlError
 > => Layer.unwrap(Effect.map(parse(url), (client) => PgStore.layer({ ...client, ...options })))

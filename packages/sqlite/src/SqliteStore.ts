@@ -63,7 +63,8 @@ export const layer = (
 ): Layer.Layer<
   | EventStore.EventStore
   | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin | Lease.LeaseStore
+  | StoreAdmin.StoreAdmin
+  | Lease.LeaseStore
   | SqliteClient.SqliteClient
   | SqlClient.SqlClient,
   StoreError.StartupFailed
@@ -87,7 +88,8 @@ export const layerConfig = (
 ): Layer.Layer<
   | EventStore.EventStore
   | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin | Lease.LeaseStore
+  | StoreAdmin.StoreAdmin
+  | Lease.LeaseStore
   | SqliteClient.SqliteClient
   | SqlClient.SqlClient,
   StoreError.StartupFailed | Config.ConfigError

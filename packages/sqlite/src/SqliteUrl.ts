@@ -67,7 +67,8 @@ export const layer = (
 ): Layer.Layer<
   | EventStore.EventStore
   | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin | Lease.LeaseStore
+  | StoreAdmin.StoreAdmin
+  | Lease.LeaseStore
   | SqliteClient.SqliteClient
   | SqlClient.SqlClient,
   StoreError.StartupFailed | StoreUrl.StoreUrlError
