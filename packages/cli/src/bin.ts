@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Cli from "./Cli.ts"
 import * as Output from "./Output.ts"
+import * as Signals from "./Signals.ts"
 
 const argv = process.argv.slice(2)
 const verbose = argv.includes("--verbose")
@@ -27,12 +28,13 @@ const urls = [
 ].filter((url): url is string => url !== undefined)
 const secrets = urls.flatMap(Output.secretsOf)
 
-const fiber = Effect.runFork(Cli.run(args).pipe(Effect.provide(NodeServices.layer)))
-
-// Ctrl-C interrupts the command (and releases its connections); `tail` listens itself and ends normally.
-process.on("SIGINT", () => {
-  if (process.listenerCount("SIGINT") === 1) Effect.runFork(Fiber.interrupt(fiber))
-})
+// Ctrl-C and SIGTERM interrupt the command (and release its connections); `tail` ends normally on
+// them. Listening before the command runs: its first part runs synchronously inside `runFork` (a
+// memory: tail prints "following" there), and a signal before `process.on` would kill the process.
+const program = Cli.run(args).pipe(Effect.provide(NodeServices.layer))
+// (Node calls signal listeners from the event loop, never inside `runFork`: `fiber` is set by then.)
+Signals.install(() => Effect.runFork(Fiber.interrupt(fiber)))
+const fiber = Effect.runFork(program)
 
 fiber.addObserver((exit) => {
   const { code, message } = Cli.conclude(exit, { verbose, secrets })

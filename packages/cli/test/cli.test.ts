@@ -187,6 +187,23 @@ const suite = (backend: Backend) =>
       }
     })
 
+    it("tail: SIGINT or SIGTERM the instant it says it is following ends it cleanly", async () => {
+      // No polling delay: the signal lands right after the note, where a handler installed late
+      // (after the note, or after the bin's synchronous start) let Node's default kill the process.
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        const child = start(["tail", "--from", "end", ...url()])
+        const done = collect(child)
+        let stderr = ""
+        child.stderr!.on("data", (chunk: string) => {
+          stderr += chunk
+          if (stderr.includes("following all streams")) child.kill(signal)
+        })
+        const result = await done
+        assert.strictEqual(result.code, 0, `${signal}: ${result.stderr}`)
+        assert.notInclude(result.stderr, "strata:")
+      }
+    })
+
     it("streams info, delete, tombstone", async () => {
       const info = await strata(["streams", "info", "cart-1", ...url()])
       assert.strictEqual(info.code, 0, info.stderr)

@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Connect from "../Connect.ts"
 import * as Print from "../Print.ts"
+import * as Signals from "../Signals.ts"
 import { list, UsageError, wholeNumber } from "../Usage.ts"
 
 const from = (text: string): Effect.Effect<EventStore.SubscribeFrom, UsageError> => {
@@ -32,13 +33,6 @@ const pretty = (event: Event.RecordedEvent): string =>
   `${event.createdAt.toISOString()} #${event.position} ${event.stream}@${event.version} ${event.type} ${
     JSON.stringify(event.data)
   }`
-
-// Resolves when the process gets SIGINT (Ctrl-C): the tail then ends normally, exit status 0.
-const interrupted = Effect.callback<void>((resume) => {
-  const handler = () => resume(Effect.void)
-  process.once("SIGINT", handler)
-  return Effect.sync(() => void process.off("SIGINT", handler))
-})
 
 /**
  * @category commands
@@ -76,10 +70,12 @@ export const command = Command.make("tail", {
           (types === undefined || types.includes(event.type)) &&
           (categories === undefined || categories.some((c) => event.stream === c || event.stream.startsWith(`${c}-`)))
       )
+    // Ctrl-C (or SIGTERM) ends the tail normally, exit status 0: listening before the note says so.
+    const stopped = yield* Signals.stopOnSignal
     yield* Print.note(`following ${stream ?? "all streams"} (Ctrl-C to stop)`)
     yield* Effect.raceFirst(
       Stream.runForEach(events, (event) =>
         Print.line(options.json ? Transfer.encodeLine(Transfer.fromRecorded(event)) : pretty(event))),
-      interrupted
+      stopped
     )
   }))).pipe(Command.withDescription("Print events as they are appended, until Ctrl-C"))
