@@ -17,13 +17,17 @@ const { values } = parseArgs({
   options: {
     backend: { type: "string", default: "postgres" },
     quick: { type: "boolean", default: false },
-    "million": { type: "string", default: "1000000" }
+    "million": { type: "string", default: "1000000" },
+    only: { type: "string" }
   }
 })
 
 const quick = values.quick === true
 const scale = (full: number, small: number) => quick ? small : full
 const backend = values.backend as string
+// `--only W1_c1,W6`: just those workloads (for iterating on one path; the full run is the report).
+const only = values.only === undefined ? undefined : new Set(values.only.split(","))
+const wanted = (name: string) => only === undefined || only.has(name)
 
 const program = (floor: W.Floor | undefined) =>
   Effect.gen(function*() {
@@ -33,9 +37,11 @@ const program = (floor: W.Floor | undefined) =>
         results[name] = value
         process.stderr.write(`${name}: ${JSON.stringify(value)}\n`)
       })
+    // Runs a workload (when selected) and records its result under its name.
+    const run = <R>(name: string, workload: Effect.Effect<unknown, unknown, R>) =>
+      wanted(name) ? Effect.flatMap(workload, (value) => log(name, value)) : Effect.void
     if (floor !== undefined) {
-      const appends = (name: string, options: Parameters<typeof W.appends>[1]) =>
-        Effect.flatMap(W.appends(floor, options), (value) => log(name, value))
+      const appends = (name: string, options: Parameters<typeof W.appends>[1]) => run(name, W.appends(floor, options))
       // Untimed: JIT, statement caches and the tables' first pages, for every contender.
       yield* W.appends(floor, { total: scale(800, 200), concurrency: 1, size: 1, tag: "warm", rounds: 2 })
       yield* appends("W1_c1", { total: scale(2000, 200), concurrency: 1, size: 1, tag: "w1a" })
@@ -45,16 +51,19 @@ const program = (floor: W.Floor | undefined) =>
       yield* appends("W2_c1", { total: scale(1000, 100), concurrency: 1, size: 10, tag: "w2a" })
       yield* appends("W2_c8", { total: scale(2000, 200), concurrency: 8, size: 10, tag: "w2b" })
       yield* appends("W2x100_c1", { total: scale(400, 40), concurrency: 1, size: 100, tag: "w2c", existing: true })
-      yield* log("W3", yield* W.readStream(floor, 10_000))
-      yield* log("W4", yield* W.catchUp(floor))
+      yield* run("W3", W.readStream(floor, 10_000))
+      yield* run("W4", W.catchUp(floor))
     }
-    yield* log("W5", yield* W.liveLatency(scale(1000, 200)))
-    yield* log("W6", yield* W.contendedWriters(floor, scale(100, 20)))
+    yield* run("W5", W.liveLatency(scale(1000, 200)))
+    yield* run("W6", W.contendedWriters(floor, scale(100, 20)))
     if (floor !== undefined) {
       if (backend === "sqlite") {
-        yield* log("durability", yield* W.durability(yield* Backends.sqliteDurability, scale(400, 80)))
+        yield* run(
+          "durability",
+          Effect.flatMap(Backends.sqliteDurability, (stores) => W.durability(stores, scale(400, 80)))
+        )
       }
-      yield* log("memory1M", yield* W.streamingMemory(floor, scale(Number(values.million), 100_000)))
+      yield* run("memory1M", W.streamingMemory(floor, scale(Number(values.million), 100_000)))
     }
     return results
   })

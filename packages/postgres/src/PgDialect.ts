@@ -76,18 +76,20 @@ const errorText = (error: SqlError): string => {
 // moves nothing, so nothing is inserted and `base` is NULL.
 // Events travel as arrays, not one JSON document: json_array_elements would reject \u0000 in data.
 //
-// A failed check also answers why, in the same round trip: `seen` is the stream row in the
-// statement's snapshot, read only when nothing moved, and `stored` whether any of the append's ids is
-// stored there. When that row fails the check it is the answer: the guarded move saw the same row and
-// did not wait (it waits for a concurrent append only on a row that passes), so the conflict holds at
-// the snapshot, and with no id stored it cannot be a replay. When it passes, the move failed on a
-// newer row (it waited for a concurrent append): the caller reads the row again (see `appendOne`).
-// No row lock is taken for the answer: a lock is a WAL record, and a failed attempt would then wait
-// for a WAL flush at commit.
+// A failed check also answers why, in the same round trip: `seen` is the stream row and whether any
+// of the append's ids is stored, read by `strata_stream_state` (migration 7) only when nothing moved.
+// That function is VOLATILE, so it reads with a snapshot of its own, taken after the guarded move
+// finished: when the move waited for a concurrent append and then failed on the row it left, the
+// answer shows that row (the statement's own snapshot would still show the older one, which passes).
+// A row that fails the check is the conflict, and with none of the ids stored it cannot be a replay.
+// A row that passes (it changed again since the move) is read once more (see `appendOne`). No row
+// lock is taken for the answer: a lock is a WAL record, and a failed attempt would then wait for a
+// WAL flush at commit.
 const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
   const announce = sql.literal(PgHorizon.announcement)
   const { events, stream } = input
   const count = events.length
+  const ids = events.map((event) => event.id)
   const accepts = StreamGuard.accepts(sql, input.expected, "t.")
   const move = input.expected._tag === "Any" || input.expected._tag === "NoStream"
     ? sql`INSERT INTO strata_streams AS t (stream, last_version) VALUES (${stream}, ${count - 1})
@@ -111,21 +113,19 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
     ), inserted AS (
       INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
       SELECT e.id, ${stream}, announced.base + e.ordinality, ${input.category}, e.type, e.data, e.metadata, ${input.createdAt}::timestamptz
-      FROM announced, unnest(${events.map((event) => event.id)}::uuid[], ${
-    events.map((event) => event.type)
-  }::text[], ${events.map((event) => event.data)}::json[], ${
+      FROM announced, unnest(${ids}::uuid[], ${events.map((event) => event.type)}::text[], ${
+    events.map((event) => event.data)
+  }::json[], ${
     events.map((event) => event.metadata)
   }::json[]) WITH ORDINALITY AS e (id, type, data, metadata, ordinality)
       RETURNING position
     ), seen AS (
-      SELECT last_version, deleted, tombstoned FROM strata_streams
-      WHERE stream = ${stream} AND NOT EXISTS (SELECT FROM announced)
+      SELECT f.last_version, f.deleted, f.tombstoned, f.stored
+      FROM strata_stream_state(${stream}, ${ids}::uuid[]) AS f
+      WHERE NOT EXISTS (SELECT FROM announced)
     )
     SELECT (SELECT base FROM announced) AS base, (SELECT max(position) FROM inserted) AS last_position,
-      seen.last_version, seen.deleted, seen.tombstoned,
-      CASE WHEN NOT EXISTS (SELECT FROM announced) THEN EXISTS (
-        SELECT FROM strata_events WHERE event_id = ANY(${events.map((event) => event.id)}::uuid[])
-      ) END AS stored
+      seen.last_version, seen.deleted, seen.tombstoned, seen.stored
     FROM (SELECT) AS one LEFT JOIN seen ON true`
 }
 

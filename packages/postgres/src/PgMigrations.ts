@@ -277,5 +277,26 @@ $$`,
   expires_at bigint NOT NULL
 )`
     ]
+  },
+  {
+    id: 7,
+    name: "conflict_answer",
+    statements: [
+      // The stream row and whether any of the given ids is stored, read with a snapshot taken when it
+      // runs. A failed one-statement append calls it for its conflict answer: the statement's own
+      // snapshot predates an append it waited for, so a plain read there would show the row it lost
+      // to as still passing, and cost a second round trip. VOLATILE is what gives each call (and its
+      // one query) a fresh snapshot under READ COMMITTED; plpgsql keeps the plan per session.
+      `CREATE FUNCTION strata_stream_state(p_stream text, p_ids uuid[],
+  OUT last_version bigint, OUT deleted boolean, OUT tombstoned boolean, OUT stored boolean)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  SELECT s.last_version, s.deleted, s.tombstoned,
+    EXISTS (SELECT FROM strata_events e WHERE e.event_id = ANY(p_ids))
+  INTO last_version, deleted, tombstoned, stored
+  FROM (SELECT) AS one LEFT JOIN strata_streams s ON s.stream = p_stream;
+END
+$$`
+    ]
   }
 ]

