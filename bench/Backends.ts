@@ -12,7 +12,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { DatabaseSync } from "node:sqlite"
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import { PgTestDatabase } from "../packages/postgres/test/utils.ts"
 import type { Floor } from "./Workloads.ts"
 
@@ -67,22 +67,25 @@ const pgFloor: Effect.Effect<Floor, unknown, SqlClient.SqlClient> = Effect.gen(f
         cursor = BigInt(rows[rows.length - 1].k as bigint)
       }
     })
+  const byVersion = (stream: string, cursor: bigint) =>
+    sql<
+      { k: unknown }
+    >`SELECT version AS k, position, event_id, stream, type, data, metadata, created_at FROM bench_floor
+      WHERE stream = ${stream} AND version > ${cursor} ORDER BY version LIMIT ${pageSize}`
+  const byPosition = (cursor: bigint) =>
+    sql<
+      { k: unknown }
+    >`SELECT position AS k, event_id, stream, version, type, data, metadata, created_at FROM bench_floor
+      WHERE position > ${cursor} ORDER BY position LIMIT ${pageSize}`
+  // Rows as arrays: the key is the first value.
+  const keyed = (rows: ReadonlyArray<ReadonlyArray<unknown>>) => rows.map((row) => ({ k: row[0] }))
   return {
     append: appendTo("bench_floor"),
     appendIndexed: appendTo("bench_floor_indexed"),
-    readStream: (stream) =>
-      paged((cursor) =>
-        sql<
-          { k: unknown }
-        >`SELECT version AS k, position, event_id, stream, type, data, metadata, created_at FROM bench_floor
-          WHERE stream = ${stream} AND version > ${cursor} ORDER BY version LIMIT ${pageSize}`
-      ),
-    readAll: paged((cursor) =>
-      sql<
-        { k: unknown }
-      >`SELECT position AS k, event_id, stream, version, type, data, metadata, created_at FROM bench_floor
-        WHERE position > ${cursor} ORDER BY position LIMIT ${pageSize}`
-    ),
+    readStream: (stream) => paged((cursor) => byVersion(stream, cursor)),
+    readAll: paged((cursor) => byPosition(cursor)),
+    readStreamValues: (stream) => paged((cursor) => Effect.map(byVersion(stream, cursor).values, keyed)),
+    readAllValues: paged((cursor) => Effect.map(byPosition(cursor).values, keyed)),
     seedStore: (count, payload) =>
       Effect.gen(function*() {
         yield* sql`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
@@ -178,6 +181,17 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
       }
       return rows
     }
+    // Rows as arrays (the key first, data and metadata at 5 and 6), returned as keyed rows for `paged`.
+    const parsedValues = (statement: StatementSync, ...params: Array<SQLInputValue>) => {
+      statement.setReturnArrays(true)
+      const rows = statement.all(...params) as unknown as Array<Array<unknown>>
+      statement.setReturnArrays(false)
+      return rows.map((row) => {
+        row[5] = JSON.parse(row[5] as string)
+        row[6] = JSON.parse(row[6] as string)
+        return { k: row[0] }
+      })
+    }
     const paged = (page: (cursor: number) => ReadonlyArray<Record<string, unknown>>) => {
       let cursor = -1
       let count = 0
@@ -194,6 +208,9 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
       appendSameWork,
       readStream: (stream) => Effect.sync(() => paged((cursor) => parsed(byVersion.all(stream, cursor, pageSize)))),
       readAll: Effect.sync(() => paged((cursor) => parsed(byPosition.all(cursor, pageSize)))),
+      readStreamValues: (stream) =>
+        Effect.sync(() => paged((cursor) => parsedValues(byVersion, stream, cursor, pageSize))),
+      readAllValues: Effect.sync(() => paged((cursor) => parsedValues(byPosition, cursor, pageSize))),
       seedStore: (count, payload) =>
         Effect.sync(() => {
           db.exec("BEGIN IMMEDIATE")

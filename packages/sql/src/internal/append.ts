@@ -84,10 +84,13 @@ export const make = (
       const found: Array<Event.RecordedEvent> = []
       const size = Math.min(500, dialect.maxParams)
       for (let i = 0; i < ids.length; i += size) {
-        const rows = yield* sql<Rows.EventRow>`SELECT ${sql.literal(Rows.eventColumns)} FROM strata_events WHERE ${
-          sql.in("event_id", ids.slice(i, i + size))
-        }`
-        for (const row of rows) found.push(ctx.toRecorded(row))
+        found.push(
+          ...yield* ctx.events(
+            sql`SELECT ${sql.literal(Rows.eventColumns)} FROM strata_events WHERE ${
+              sql.in("event_id", ids.slice(i, i + size))
+            }`
+          )
+        )
       }
       return found.sort((a, b) => a.position < b.position ? -1 : a.position > b.position ? 1 : 0)
     })

@@ -10,6 +10,7 @@ import * as PubSub from "effect/PubSub"
 import * as Result from "effect/Result"
 import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import type * as Statement from "effect/sql/Statement"
 import type { Dialect } from "../Dialect.ts"
 import * as Rows from "../Rows.ts"
 
@@ -42,7 +43,8 @@ export interface StoreContext extends Settings {
     value: unknown,
     min?: bigint
   ) => Effect.Effect<bigint, StoreError.InvalidArgument>
-  readonly toRecorded: (row: Rows.EventRow) => Event.RecordedEvent
+  /** Runs an event query selecting `Rows.eventColumns`, read as values (see `Rows.fromValues`). */
+  readonly events: (statement: Statement.Statement<unknown>) => Effect.Effect<Array<Event.RecordedEvent>, SqlError>
 }
 
 export const make = Effect.fnUntraced(function*(settings: Settings) {
@@ -50,6 +52,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings) {
   const { backend, dialect } = settings
   const signal = yield* Subscription.makeSignal
   const committed = yield* Subscription.makeSignal
+  const fromValues = Rows.fromValues(dialect)
 
   const unavailable = (operation: string) => (error: SqlError) =>
     dialect.isTransient(error)
@@ -91,7 +94,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings) {
     unavailable,
     transaction,
     bigintInput,
-    toRecorded: Rows.toRecorded(dialect)
+    events: (statement) => Effect.map(statement.values, (rows) => rows.map(fromValues))
   }
   return context
 })

@@ -10,13 +10,13 @@ import type { SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import type { Horizon } from "../Dialect.ts"
-import { eventColumns, type EventRow } from "../Rows.ts"
+import { eventColumns } from "../Rows.ts"
 import * as StreamGuard from "../StreamGuard.ts"
 import type { StoreContext } from "./context.ts"
 import type { StreamRows } from "./streams.ts"
 
 export const make = (ctx: StoreContext, rows: StreamRows) => {
-  const { bigintInput, dialect, pageSize, pollInterval, sql, toRecorded, unavailable } = ctx
+  const { bigintInput, dialect, events, pageSize, pollInterval, sql, unavailable } = ctx
   const columns = sql.literal(eventColumns)
 
   const notTooOld = (minTime: number | undefined) =>
@@ -37,14 +37,15 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
           Effect.gen(function*() {
             const start = cursor < visible.first ? visible.first : cursor
             if (!forwards && cursor < visible.first) return [[], cursor] as const
-            const found = yield* (forwards
-              ? sql<EventRow>`SELECT ${columns} FROM strata_events WHERE stream = ${stream}
+            const page = yield* events(
+              forwards
+                ? sql`SELECT ${columns} FROM strata_events WHERE stream = ${stream}
                   AND version >= ${start} AND ${notTooOld(visible.minTime)} ORDER BY version ASC LIMIT ${want}`
-              : sql<EventRow>`SELECT ${columns} FROM strata_events WHERE stream = ${stream}
+                : sql`SELECT ${columns} FROM strata_events WHERE stream = ${stream}
                   AND version <= ${cursor} AND version >= ${visible.first} AND ${
-                notTooOld(visible.minTime)
-              } ORDER BY version DESC LIMIT ${want}`)
-            const page = found.map(toRecorded)
+                  notTooOld(visible.minTime)
+                } ORDER BY version DESC LIMIT ${want}`
+            )
             const last = page[page.length - 1]
             return [page, last === undefined ? cursor : last.version + (forwards ? 1n : -1n)] as const
           }).pipe(Effect.catchTag("SqlError", unavailable("read")))
@@ -101,17 +102,18 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
         limit,
         readPage: (cursor: bigint | undefined, want: number) =>
           Effect.map(
-            forwards
-              ? sql<EventRow>`SELECT ${columns} FROM strata_events
+            events(
+              forwards
+                ? sql`SELECT ${columns} FROM strata_events
                   WHERE position >= ${cursor ?? 0n} AND ${
-                below(bound)
-              } AND ${where} ORDER BY position ASC LIMIT ${want}`
-              : sql<EventRow>`SELECT ${columns} FROM strata_events
+                  below(bound)
+                } AND ${where} ORDER BY position ASC LIMIT ${want}`
+                : sql`SELECT ${columns} FROM strata_events
                   WHERE ${cursor === undefined ? sql.literal("1 = 1") : sql`position <= ${cursor}`} AND ${
-                below(bound)
-              } AND ${where} ORDER BY position DESC LIMIT ${want}`,
-            (found) => {
-              const page = found.map(toRecorded)
+                  below(bound)
+                } AND ${where} ORDER BY position DESC LIMIT ${want}`
+            ),
+            (page) => {
               const last = page[page.length - 1]
               return [page, last === undefined ? cursor : last.position + (forwards ? 1n : -1n)] as const
             }
@@ -131,11 +133,11 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
           Effect.gen(function*() {
             const visible = yield* rows.window(stream)
             const start = after + 1n > visible.first ? after + 1n : visible.first
-            const found = yield* sql<EventRow>`SELECT ${columns} FROM strata_events
+            const found = yield* events(sql`SELECT ${columns} FROM strata_events
               WHERE stream = ${stream} AND version >= ${start} AND ${
               notTooOld(visible.minTime)
-            } ORDER BY version ASC LIMIT ${want}`
-            return { events: found.map(toRecorded) }
+            } ORDER BY version ASC LIMIT ${want}`)
+            return { events: found }
           }).pipe(Effect.catchTag("SqlError", unavailable("subscribe"))),
         head: Effect.map(rows.row(stream), (row) => StreamGuard.state(row).lastVersion ?? -1n).pipe(
           Effect.catchTag("SqlError", unavailable("subscribe"))
@@ -160,10 +162,10 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
         readPage: (after, want) =>
           Effect.gen(function*() {
             if (reached) bound = yield* horizon
-            const found = yield* sql<EventRow>`SELECT ${columns} FROM strata_events
-              WHERE position > ${after} AND ${below(bound)} AND ${where} ORDER BY position ASC LIMIT ${want}`
+            const found = yield* events(sql`SELECT ${columns} FROM strata_events
+              WHERE position > ${after} AND ${below(bound)} AND ${where} ORDER BY position ASC LIMIT ${want}`)
             reached = found.length < want
-            return { events: found.map(toRecorded), pending: bound?.pending }
+            return { events: found, pending: bound?.pending }
           }).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
         // From the end: after the settled head, so an append still in flight below it is not lost.
         head: Effect.flatMap(horizon, (bound) =>
