@@ -10,7 +10,9 @@ import * as Stream from "effect/Stream"
 /**
  * The raw floor a backend provides: plain SQL, no validation, no checks beyond the version guard. It
  * stores and reads the same envelope as a store (id, stream, version, type, data, metadata, time), but
- * keeps no stream table and sends no wake-up. Reads parse the JSON they return, as a store must.
+ * keeps no stream table and sends no wake-up. Appends are handed the JSON of the same objects the
+ * store is given, serialised inside the timed call (the store must serialise too); reads parse the
+ * JSON they return, as a store must.
  */
 export interface Floor {
   /**
@@ -125,7 +127,8 @@ export const appends = (
   Effect.gen(function*() {
     const store = yield* EventStore.EventStore
     const events = () => Array.from({ length: options.size }, () => Event.make("OrderPlaced", payload))
-    const payloads = () => Array.from({ length: options.size }, () => payloadJson)
+    // Serialised inside the timed call, as the store serialises what it is handed: the same work.
+    const payloads = () => Array.from({ length: options.size }, () => JSON.stringify(payload))
     const rounds = options.rounds ?? 4
     const perRound = Math.ceil(options.total / rounds)
     const existing = options.existing === true
@@ -351,8 +354,9 @@ export const liveLatency = (count: number) =>
  * W6: eight writers on one stream with exact expected versions, store and floor in alternating
  * rounds. A writer appends at the version it last learnt; a conflict tells it the actual version
  * (the store's `WrongExpectedVersion.actual`, the floor's returned head) and it tries again there.
- * Attempts per second is the conflict path's throughput; the store's log is checked contiguous, with
- * every event exactly once.
+ * Attempts per second is the conflict path's throughput, against the floor and, where the backend
+ * has one, the same-work floor (the store's own statements by hand); the store's log is checked
+ * contiguous, with every event exactly once.
  */
 export const contendedWriters = (floor: Floor | undefined, perWriter: number, writers = 8, rounds = 4) =>
   Effect.gen(function*() {
@@ -376,17 +380,25 @@ export const contendedWriters = (floor: Floor | undefined, perWriter: number, wr
             : Effect.map(store.streamInfo(stream), (info) => Number(info.lastVersion ?? -1n)))
       )
     // Without a floor (the memory backend), the store alone: correctness and attempts/s, no ratio.
-    const floorAttempt: Attempt = (stream, expected) =>
-      floor === undefined ? Effect.succeed(undefined) : floor.append(stream, expected, [payloadJson])
-    const contenders = { store: storeAttempt, floor: floorAttempt }
-    const stats = {
-      store: { ms: 0, attempts: 0, roundMs: [] as Array<number>, roundAttempts: [] as Array<number> },
-      floor: { ms: 0, attempts: 0, roundMs: [] as Array<number>, roundAttempts: [] as Array<number> }
+    const contenders: Record<string, Attempt> = { store: storeAttempt }
+    if (floor !== undefined) {
+      contenders.floor = (stream, expected, writer, i) =>
+        floor.append(stream, expected, [JSON.stringify({ writer, i })])
+      const sameWork = floor.appendSameWork
+      if (sameWork !== undefined) {
+        contenders.sameWork = (stream, expected, writer, i) =>
+          sameWork(stream, expected, [JSON.stringify({ writer, i })])
+      }
     }
+    const names = Object.keys(contenders)
+    const stats = Object.fromEntries(
+      names.map((
+        name
+      ) => [name, { ms: 0, attempts: 0, roundMs: [] as Array<number>, roundAttempts: [] as Array<number> }])
+    )
     let contiguous = true
     let noLossNoDuplicates = true
-    const names = floor === undefined ? ["store"] as const : ["store", "floor"] as const
-    for (const [round, order] of rotations<"store" | "floor">(names, rounds).entries()) {
+    for (const [round, order] of rotations(names, rounds).entries()) {
       for (const name of order) {
         const stream = `${tag}-${name}-${round}`
         const attempt = contenders[name]
@@ -428,25 +440,27 @@ export const contendedWriters = (floor: Floor | undefined, perWriter: number, wr
         }
       }
     }
-    const rate = (name: "store" | "floor") => stats[name].attempts / (stats[name].ms / 1000)
-    const roundRate = (name: "store" | "floor", i: number) => stats[name].roundAttempts[i] / stats[name].roundMs[i]
-    const alone = {
+    const rate = (name: string) => stats[name].attempts / (stats[name].ms / 1000)
+    const roundRate = (name: string, i: number) => stats[name].roundAttempts[i] / stats[name].roundMs[i]
+    const against = (name: string) => ({
+      [`${name}Attempts`]: stats[name].attempts,
+      [`${name}AttemptsPerSec`]: Math.round(rate(name)),
+      [`${name}AppendsPerSec`]: Math.round((writers * perWriter * rounds) / (stats[name].ms / 1000)),
+      [`attemptsRatioTo${name === "floor" ? "Floor" : "SameWork"}`]: ratio(rate("store"), rate(name)),
+      [`rounds${name === "floor" ? "" : "SameWork"}`]: spread(
+        stats.store.roundMs.map((_, i) => roundRate("store", i) / roundRate(name, i))
+      )
+    })
+    return {
       writers,
       eventsPerRound: writers * perWriter,
       contiguous,
       noLossNoDuplicates,
       storeAttempts: stats.store.attempts,
       storeAttemptsPerSec: Math.round(rate("store")),
-      storeAppendsPerSec: Math.round((writers * perWriter * rounds) / (stats.store.ms / 1000))
-    }
-    if (floor === undefined) return alone
-    return {
-      ...alone,
-      floorAttempts: stats.floor.attempts,
-      floorAttemptsPerSec: Math.round(rate("floor")),
-      floorAppendsPerSec: Math.round((writers * perWriter * rounds) / (stats.floor.ms / 1000)),
-      attemptsRatio: ratio(rate("store"), rate("floor")),
-      rounds: spread(stats.store.roundMs.map((_, i) => roundRate("store", i) / roundRate("floor", i)))
+      storeAppendsPerSec: Math.round((writers * perWriter * rounds) / (stats.store.ms / 1000)),
+      ...(contenders.floor === undefined ? {} : against("floor")),
+      ...(contenders.sameWork === undefined ? {} : against("sameWork"))
     }
   })
 

@@ -387,17 +387,21 @@ export const prepare = (
       if (dataProblem !== undefined) {
         return fail(index, dataProblem.kind, `data is not plain JSON: ${dataProblem.detail}`)
       }
-      const metadata = event.metadata ?? {}
-      const metadataProblem: Json.Problem | undefined =
-        typeof metadata === "object" && !Array.isArray(metadata) && metadata !== null
-          ? Json.check(metadata)
-          : { kind: "NotJson", detail: "$ must be an object" }
+      const metadata = event.metadata
+      const metadataProblem: Json.Problem | undefined = metadata === undefined
+        ? undefined
+        : typeof metadata === "object" && !Array.isArray(metadata) && metadata !== null
+        ? Json.check(metadata)
+        : { kind: "NotJson", detail: "$ must be an object" }
       if (metadataProblem !== undefined) {
         return fail(index, metadataProblem.kind, `metadata is not plain JSON: ${metadataProblem.detail}`)
       }
       const data = JSON.stringify(event.data)
-      const meta = JSON.stringify(metadata)
-      const size = Json.byteLength(data) + Json.byteLength(meta)
+      const meta = metadata === undefined ? "{}" : JSON.stringify(metadata)
+      // A UTF-16 unit is at most 3 UTF-8 bytes: only text that could be over the limit is measured.
+      const size = (data.length + meta.length) * 3 <= maxEventBytes
+        ? 0
+        : Json.byteLength(data) + Json.byteLength(meta)
       if (size > maxEventBytes) {
         return fail(index, "TooLarge", `the event is ${size} bytes of JSON; the limit is ${maxEventBytes}`)
       }

@@ -22,6 +22,8 @@ const storedId = "SELECT 1 AS stored FROM strata_events WHERE event_id = ?"
 const moveStream =
   "INSERT INTO strata_streams (stream, last_version, deleted) VALUES (?, ?, 0) ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = 0"
 
+const maxSafe = BigInt(Number.MAX_SAFE_INTEGER)
+
 interface StreamColumns {
   readonly last_version: bigint
   readonly deleted: bigint
@@ -62,25 +64,29 @@ export const appendOne = (client: SqliteClient.SqliteClient) =>
       return { _tag: "Conflict", actual: ExpectedVersion.actualVersion(state), replay }
     }
     const first = (state.lastVersion ?? -1n) + 1n
+    const lastVersion = first + BigInt(input.events.length) - 1n
     const insert = prepare(insertEvent)
+    // Versions bind as numbers while below 2^53 (faster than BigInts); the rowid comes back as a
+    // BigInt, exact at any size (as a number it would silently round above 2^53).
+    const small = lastVersion <= maxSafe
     insert.setReadBigInts(true)
-    const createdAt = BigInt(input.createdAt as number)
-    let position = 0n
+    const base = small ? Number(first) : 0
+    const createdAt = input.createdAt as number
+    let rowid: number | bigint = 0n
     for (let i = 0; i < input.events.length; i++) {
       const event = input.events[i]
-      const result = insert.run(
+      rowid = insert.run(
         event.id,
         input.stream,
-        first + BigInt(i),
+        small ? base + i : first + BigInt(i),
         input.category,
         event.type,
         event.data,
         event.metadata,
         createdAt
-      )
-      position = BigInt(result.lastInsertRowid)
+      ).lastInsertRowid
     }
-    const lastVersion = first + BigInt(input.events.length) - 1n
+    const position = BigInt(rowid)
     prepare(moveStream).run(input.stream, lastVersion)
     return { _tag: "Ok", lastVersion, position }
   })
