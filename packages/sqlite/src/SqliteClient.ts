@@ -45,6 +45,7 @@ import * as SqlError from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
+import * as Checkpointer from "./Checkpointer.ts"
 
 /**
  * Runtime type identifier carried by `SqliteClient` values.
@@ -153,6 +154,13 @@ export interface SqliteClientConfig {
    * waits for the disk (on the build machine ~10x slower one-event appends, see the README).
    */
   readonly synchronous?: "NORMAL" | "FULL" | undefined
+  /**
+   * Who copies the WAL back into the database file. `"background"` (the default for a writable file
+   * in WAL mode): a worker thread with its own connection, every few milliseconds, so commits do
+   * not pay for it (see `Checkpointer`); the writer keeps SQLite's automatic checkpoint at a higher
+   * mark as a backstop. `"inline"`: SQLite's default, inside the commit that crosses ~1,000 pages.
+   */
+  readonly checkpoint?: "background" | "inline" | undefined
   /**
    * Read every integer as a `bigint`. Default `false`: integers are numbers, and a statement
    * that reads an integer beyond `Number.MAX_SAFE_INTEGER` fails rather than round it.
@@ -332,6 +340,11 @@ const busyTimeoutMillis = (input: Duration.Input | undefined): number => {
   return Number.isFinite(millis) ? Math.max(0, Math.round(millis)) : 2_147_483_647
 }
 
+// Whether this connection's WAL is checkpointed by a worker (see `SqliteClientConfig.checkpoint`).
+const background = (options: SqliteClientConfig): boolean =>
+  options.checkpoint !== "inline" && options.walMode !== false && options.readonly !== true &&
+  !isMemory(options.filename)
+
 const open = (options: SqliteClientConfig): DatabaseSync => {
   const readonly = options.readonly === true
   const db = new DatabaseSync(options.filename, { readOnly: readonly })
@@ -345,6 +358,7 @@ const open = (options: SqliteClientConfig): DatabaseSync => {
         throw new Error(`could not switch ${options.filename} to WAL (journal_mode is ${String(row?.journal_mode)})`)
       }
       db.exec(`PRAGMA synchronous = ${options.synchronous === "FULL" ? "FULL" : "NORMAL"}`)
+      if (background(options)) db.exec(`PRAGMA wal_autocheckpoint = ${Checkpointer.backstopPages}`)
     }
     return db
   } catch (cause) {
@@ -526,6 +540,8 @@ export const make = (
           if (db.isOpen) db.close()
         })
     )
+    // Started after the writer has switched the file to WAL; stopped (and joined) before it closes.
+    if (background(options)) yield* Checkpointer.start({ filename: options.filename, intervalMillis: 5 })
     const connection = makeConnection(db, options)
     const semaphore = yield* Semaphore.make(1)
     const { acquirer, borrower, isTransaction, onCommitFailure, transactionAcquirer } = Client

@@ -17,6 +17,7 @@ import * as String from "effect/String"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 
 // A temporary directory, removed when the test's scope closes.
 const tempDir = Effect.acquireRelease(
@@ -293,6 +294,77 @@ describe("SqliteClient", () => {
       assert.strictEqual(yield* level({}), 1)
       assert.strictEqual(yield* level({ synchronous: "NORMAL" }), 1)
       assert.strictEqual(yield* level({ synchronous: "FULL" }), 2)
+    }))
+
+  // A passive checkpoint from a third connection reports [busy, frames in the log, frames copied].
+  const walState = (filename: string) =>
+    Effect.sync(() => {
+      const db = new DatabaseSync(filename)
+      try {
+        const row = db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get() as Record<string, number>
+        return { log: row.log, checkpointed: row.checkpointed }
+      } finally {
+        db.close()
+      }
+    })
+  const writeRows = (sql: Client.SqlClient) =>
+    Effect.gen(function*() {
+      yield* sql`CREATE TABLE t (x TEXT)`
+      for (let i = 0; i < 200; i++) yield* sql`INSERT INTO t VALUES (${"x".repeat(500)})`
+    })
+
+  it.live("checkpoint: a worker copies the WAL into the file, so commits do not", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const background = join(dir, "background.db")
+      const inline = join(dir, "inline.db")
+      const [sqlA, sqlB] = [
+        yield* client({ filename: background }),
+        yield* client({ filename: inline, checkpoint: "inline" })
+      ]
+      assert.strictEqual(
+        (yield* sqlA<{ wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`)[0].wal_autocheckpoint,
+        4000
+      )
+      assert.strictEqual(
+        (yield* sqlB<{ wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`)[0].wal_autocheckpoint,
+        1000
+      )
+      yield* writeRows(sqlA)
+      yield* writeRows(sqlB)
+      // Well below SQLite's 1,000-page mark: inline, nothing has been copied; in the background, the
+      // worker (every 5 ms) has copied every frame by the time we look.
+      const inlineBefore = yield* walState(inline)
+      yield* Effect.sleep("100 millis")
+      assert.isAbove(inlineBefore.log, 0)
+      const backgroundAfter = yield* walState(background)
+      assert.isAbove(backgroundAfter.log, 0)
+      assert.strictEqual(backgroundAfter.checkpointed, backgroundAfter.log)
+    }))
+
+  it.effect("checkpoint: no worker for in-memory, read-only or non-WAL databases; closing stops it", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const filename = join(dir, "closing.db")
+      const scope = yield* Scope.make()
+      const sql = yield* client({ filename }).pipe(Scope.provide(scope))
+      yield* writeRows(sql)
+      // Closing waits for the worker's last checkpoint and its exit: the log is fully copied after.
+      yield* Scope.close(scope, Exit.void)
+      const state = yield* walState(filename)
+      assert.strictEqual(state.checkpointed, state.log)
+      const mark = (config: SqliteClient.SqliteClientConfig) =>
+        Effect.flatMap(
+          client(config),
+          (sql) =>
+            Effect.map(
+              sql<{ wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`,
+              ([row]) => row.wal_autocheckpoint
+            )
+        )
+      assert.strictEqual(yield* mark({ filename: ":memory:" }), 1000)
+      assert.strictEqual(yield* mark({ filename, readonly: true }), 1000)
+      assert.strictEqual(yield* mark({ filename: join(dir, "plain.db"), walMode: false }), 1000)
     }))
 
   it.live("shares a WAL file database between two clients", () =>
