@@ -72,6 +72,9 @@ export const start = (options: CheckpointerOptions): Effect.Effect<void, never, 
     }),
     (worker) =>
       Effect.callback<void>((resume) => {
+        // Referenced again while it stops: otherwise a process with nothing else to do exits before
+        // the worker does, and this finalizer (and whatever follows it) never completes.
+        worker.ref()
         worker.once("exit", () => resume(Effect.void))
         worker.postMessage("stop")
       })

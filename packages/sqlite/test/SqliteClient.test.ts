@@ -14,10 +14,12 @@ import * as Client from "effect/sql/SqlClient"
 import type * as SqlError from "effect/sql/SqlError"
 import * as Stream from "effect/Stream"
 import * as String from "effect/String"
+import { execFile } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import { fileURLToPath } from "node:url"
 
 // A temporary directory, removed when the test's scope closes.
 const tempDir = Effect.acquireRelease(
@@ -366,6 +368,26 @@ describe("SqliteClient", () => {
       assert.strictEqual(yield* mark({ filename, readonly: true }), 1000)
       assert.strictEqual(yield* mark({ filename: join(dir, "plain.db"), walMode: false }), 1000)
     }))
+
+  it.live(
+    "checkpoint: a process with nothing else to do still finishes closing its store",
+    () =>
+      Effect.gen(function*() {
+        const filename = join(yield* tempDir, "exit.db")
+        const fixture = fileURLToPath(new URL("./fixtures/closeStore.ts", import.meta.url))
+        const output = yield* Effect.promise(() =>
+          new Promise<string>((resolve) =>
+            execFile(
+              process.execPath,
+              ["--conditions=@strata/source", fixture, filename],
+              (_error, stdout, stderr) => resolve(stdout + stderr)
+            )
+          )
+        )
+        assert.strictEqual(output.trim(), "closed")
+      }),
+    { timeout: 30_000 }
+  )
 
   it.live("shares a WAL file database between two clients", () =>
     Effect.gen(function*() {
