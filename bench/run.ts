@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --backend postgres|sqlite|memory|kurrentdb [--quick]`
+ * `npm run bench -- --backend postgres|sqlite|memory|kurrentdb [--quick] [--only W1_c1,W6]`
  *
  * Runs the workloads of bench/Workloads.ts against one backend and prints one JSON object. Every
  * throughput figure comes with the raw-SQL floor measured in the same run and their ratio: absolute
