@@ -186,6 +186,22 @@ export const lifecycleSuite = (it: ConformanceIt, options?: SuiteOptions): void 
         }
       }))
 
+    it.effect("retrying an append stored before the tombstone fails with StreamDeleted: the tombstone wins over the replay", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        const stored = events(n.type("E"), 2)
+        yield* store.append(stream, stored, { expected: ExpectedVersion.noStream })
+        yield* store.tombstoneStream(stream)
+        for (const expected of [ExpectedVersion.noStream, ExpectedVersion.any, undefined]) {
+          const error = yield* failsWith("StreamDeleted")(store.append(stream, stored, { expected }))
+          assert.isTrue(error.tombstoned)
+          const many = yield* failsWith("StreamDeleted")(store.appendMany([{ stream, events: stored, expected }]))
+          assert.isTrue(many.tombstoned)
+        }
+      }))
+
     it.effect("reading a tombstoned stream fails with StreamDeleted { tombstoned: true }", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
