@@ -195,6 +195,32 @@ export const leaseSuite = (
             assert.deepStrictEqual(live.map((l) => l.name).sort(), [`${prefix}b`])
           }))
 
+        it.effect("prune deletes released and long-expired leases under a prefix; a pruned name starts its tokens over", () =>
+          Effect.gen(function*() {
+            const store = yield* Lease.LeaseStore
+            const prefix = `${leaseName()}/`
+            const released = get(yield* store.acquire(`${prefix}released`, "r", Duration.seconds(30)), "released")
+            get(yield* store.acquire(`${prefix}expired`, "e", Duration.millis(50)), "expired")
+            get(yield* store.acquire(`${prefix}live`, "l", Duration.seconds(30)), "live")
+            const elsewhere = `${leaseName()}/gone`
+            get(yield* store.acquire(elsewhere, "g", Duration.millis(50)), "elsewhere")
+            // Handed on once, so its token is 2: a name that survives pruning keeps counting from there.
+            yield* store.release(released)
+            const second = get(yield* store.acquire(`${prefix}released`, "r2", Duration.millis(50)), "again")
+            assert.strictEqual(second.token, released.token + 1n)
+            yield* Effect.sleep("150 millis")
+            // Nothing has been expired for 10 seconds yet.
+            assert.strictEqual(yield* store.prune(prefix, Duration.seconds(10)), 0)
+            assert.strictEqual(yield* store.prune(prefix, Duration.millis(50)), 2)
+            assert.deepStrictEqual((yield* store.list(prefix)).map((l) => l.name), [`${prefix}live`])
+            // Gone, so taken again it starts over; the live one and the other prefix were left alone.
+            const fresh = get(yield* store.acquire(`${prefix}released`, "r3", Duration.seconds(1)), "fresh")
+            assert.strictEqual(fresh.token, 1n)
+            assert.isTrue(Option.isNone(yield* store.acquire(`${prefix}live`, "other", Duration.seconds(1))))
+            const kept = get(yield* store.acquire(elsewhere, "g2", Duration.seconds(1)), "elsewhere again")
+            assert.strictEqual(kept.token, 2n, "the other prefix's expired lease was not pruned")
+          }))
+
         it.effect("bad names and TTLs are InvalidArgument", () =>
           Effect.gen(function*() {
             const store = yield* Lease.LeaseStore

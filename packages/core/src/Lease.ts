@@ -77,6 +77,10 @@ export type LeaseError = InvalidArgument | StoreUnavailable | Unsupported
  *   not released. Run inside a
  *   transaction it shares that transaction (SQL: a row lock, so a takeover waits for the commit).
  * - `list(prefix)`: the live (unexpired, unreleased) leases whose names start with `prefix`.
+ * - `prune(prefix, olderThan)`: deletes the leases under `prefix` that were released, or expired
+ *   more than `olderThan` ago, and returns how many. A pruned name taken again starts its tokens
+ *   over, so prune only names that are never taken again (a consumer group's memberships, one
+ *   random id per member process), never leases that fence anything.
  *
  * @category services
  * @since 0.1.0
@@ -91,6 +95,7 @@ export interface LeaseStoreShape {
   readonly release: (lease: Lease) => Effect.Effect<void, LeaseError>
   readonly fence: (lease: Lease) => Effect.Effect<void, LeaseLost | LeaseError>
   readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<Lease>, LeaseError>
+  readonly prune: (prefix: string, olderThan: Duration.Duration) => Effect.Effect<number, LeaseError>
   /**
    * For backends without transactions: a checkpoint store whose commit runs the work, then checks
    * the lease and saves the checkpoint in one atomic step (D1: one batch). {@link withFencing}
@@ -188,6 +193,17 @@ export const makeMemory: Effect.Effect<LeaseStoreShape> = Effect.sync(() => {
       return Array.from(rows).filter(([name, row]) => name.startsWith(prefix) && row.expiresAt > now).map((
         [name, row]
       ) => toLease(name, row))
+    }),
+    prune: Effect.fn("Lease.prune")(function*(prefix, olderThan) {
+      const before = (yield* Clock.currentTimeMillis) - Duration.toMillis(olderThan)
+      let pruned = 0
+      for (const [name, row] of rows) {
+        if (name.startsWith(prefix) && row.expiresAt < before) {
+          rows.delete(name)
+          pruned++
+        }
+      }
+      return pruned
     })
   })
 })
@@ -213,7 +229,8 @@ export const unsupported = (backend: string, detail: string): LeaseStoreShape =>
     renew: () => fail("Lease.renew"),
     release: () => fail("Lease.release"),
     fence: () => fail("Lease.fence"),
-    list: () => fail("Lease.list")
+    list: () => fail("Lease.list"),
+    prune: () => fail("Lease.prune")
   })
 }
 

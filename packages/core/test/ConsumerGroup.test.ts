@@ -1,6 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConsumerGroup, Lease, MemoryStore } from "@strata/core"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+
+const get = <A>(option: Option.Option<A>, what: string): A => {
+  if (Option.isNone(option)) throw new Error(`${what}: expected a lease`)
+  return option.value
+}
 
 describe("ConsumerGroup.partitionOf", () => {
   // FNV-1a 32-bit reference vectors ("a" -> 0xe40c292c, "foobar" -> 0xbf9cf968): the partition of a
@@ -47,6 +55,30 @@ describe("ConsumerGroup.run", () => {
         )
         assert.strictEqual(group._tag, "InvalidArgument")
       }
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("a joining member prunes memberships that expired long ago, and only those", () =>
+    Effect.gen(function*() {
+      const store = yield* Lease.LeaseStore
+      const prefix = ConsumerGroup.memberPrefix("pruned")
+      // A member that died long ago (TTL 10 ms, gone 300 ms: more than 10 TTLs of the new member's
+      // 20 ms), and one that died just now.
+      get(yield* store.acquire(`${prefix}old`, "old", Duration.millis(10)), "old")
+      yield* Effect.sleep("300 millis")
+      get(yield* store.acquire(`${prefix}recent`, "recent", Duration.millis(10)), "recent")
+      yield* Effect.sleep("20 millis")
+      const member = yield* ConsumerGroup.run("pruned", {
+        partitions: 1,
+        ttl: "20 millis",
+        rebalanceEvery: "5 millis",
+        member: "new",
+        handler: () => Effect.void
+      }).pipe(Effect.forkChild)
+      yield* Effect.sleep("100 millis")
+      yield* Fiber.interrupt(member)
+      // Taken again: a pruned name starts over at token 1, a kept one hands on with token 2.
+      assert.strictEqual(get(yield* store.acquire(`${prefix}old`, "x", Duration.seconds(1)), "old").token, 1n)
+      assert.strictEqual(get(yield* store.acquire(`${prefix}recent`, "x", Duration.seconds(1)), "recent").token, 2n)
     }).pipe(Effect.provide(MemoryStore.layer())))
 
   it.effect("a lease name that is empty or too long is InvalidArgument", () =>

@@ -4,10 +4,11 @@
  *
  * Every operation is one statement. `acquire` is an upsert whose `WHERE` only lets it through when
  * the lease is free, expired or already ours, and which bumps the token on a change of hands; the
- * row is never deleted, so tokens only grow. `fence` is an `UPDATE ... RETURNING` of the row with
+ * row stays (released leases keep `expires_at = 0`), so tokens only grow. `fence` is an `UPDATE ... RETURNING` of the row with
  * the caller's token: inside the checkpoint's transaction it holds the row lock until commit
  * (PostgreSQL), or runs under the writer lock the transaction already holds (SQLite), so a
  * takeover's `acquire` waits for the commit and the new holder reads the committed checkpoint.
+ * Only `prune` deletes rows, and only for names that are never taken again (see `Lease.prune`).
  *
  * PostgreSQL could hold the lease as a session advisory lock instead. Measured (`bench/leases.ts`,
  * numbers in the `@strata/postgres` README), the advisory lock is cheaper per lease operation but
@@ -36,6 +37,7 @@ const LeaseRow = Schema.Struct({
 const TokenRow = Schema.Struct({ token: Rows.Int64, expires_at: Rows.Int64 })
 const decodeLeases = Rows.decodeAll(LeaseRow)
 const decodeToken = Rows.decodeFirst(TokenRow)
+const decodeNames = Rows.decodeAll(Schema.Struct({ name: Schema.String }))
 
 /**
  * Builds the lease store over the SqlClient in context; `isTransient` says which database errors
@@ -113,6 +115,23 @@ RETURNING token, expires_at`).pipe(Effect.catchTag("SqlError", unavailable("Leas
           token: row.token,
           expiresAt: Number(row.expires_at)
         }))
+      }),
+      prune: Effect.fn("Lease.prune")(function*(prefix, olderThan) {
+        const before = BigInt(yield* Clock.currentTimeMillis) - BigInt(Duration.toMillis(olderThan))
+        // The candidates by prefix here (as `list`), then a DELETE that checks the expiry again, so
+        // a lease taken again in between is kept. In chunks: D1 binds at most 100 parameters.
+        const names = (yield* decodeNames(sql`SELECT name FROM strata_leases WHERE expires_at < ${before}`).pipe(
+          Effect.catchTag("SqlError", unavailable("Lease.prune"))
+        )).map((row) => row.name).filter((name) => name.startsWith(prefix))
+        let pruned = 0
+        for (let i = 0; i < names.length; i += 90) {
+          const deleted = yield* sql<{ name: string }>`DELETE FROM strata_leases
+WHERE ${sql.in("name", names.slice(i, i + 90))} AND expires_at < ${before} RETURNING name`.pipe(
+            Effect.catchTag("SqlError", unavailable("Lease.prune"))
+          )
+          pruned += deleted.length
+        }
+        return pruned
       })
     })
   })
