@@ -55,27 +55,45 @@ parentPort.once("message", () => {
 `
 
 /**
- * Starts a checkpointer for `filename` for the life of the scope. Closing the scope runs a last
- * checkpoint and waits for the worker to finish, so the caller can close its own connection after.
+ * Starts a checkpointer for `filename` for the life of the scope, and says whether it runs: where
+ * worker threads are not available it does not, and the caller keeps SQLite's own checkpoints.
+ * Closing the scope runs a last checkpoint and waits for the worker to finish, so the caller can
+ * close its own connection after.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const start = (options: CheckpointerOptions): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.asVoid(Effect.acquireRelease(
-    Effect.sync(() => {
-      const worker = new Worker(source, { eval: true, workerData: options })
-      // Never the reason a process stays alive.
-      worker.unref()
-      worker.on("error", () => {})
-      return worker
-    }),
-    (worker) =>
-      Effect.callback<void>((resume) => {
-        // Referenced again while it stops: otherwise a process with nothing else to do exits before
-        // the worker does, and this finalizer (and whatever follows it) never completes.
-        worker.ref()
-        worker.once("exit", () => resume(Effect.void))
-        worker.postMessage("stop")
-      })
-  ))
+export const start = (options: CheckpointerOptions): Effect.Effect<boolean, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        try {
+          const worker = new Worker(source, { eval: true, workerData: options })
+          const running = { worker, exited: false }
+          worker.once("exit", () => {
+            running.exited = true
+          })
+          // Never the reason a process stays alive.
+          worker.unref()
+          worker.on("error", () => {})
+          return running
+        } catch {
+          return undefined
+        }
+      }),
+      (running) => running === undefined ? Effect.void : stop(running)
+    ),
+    (running) => running !== undefined
+  )
+
+const stop = (running: { readonly worker: Worker; readonly exited: boolean }): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    // A worker that already ended (it could not open the file, say) has nothing left to stop.
+    if (running.exited) return resume(Effect.void)
+    const { worker } = running
+    // Referenced again while it stops: otherwise a process with nothing else to do exits before
+    // the worker does, and this finalizer (and whatever follows it) never completes.
+    worker.ref()
+    worker.once("exit", () => resume(Effect.void))
+    worker.postMessage("stop")
+  })

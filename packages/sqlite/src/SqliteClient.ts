@@ -541,7 +541,10 @@ export const make = (
         })
     )
     // Started after the writer has switched the file to WAL; stopped (and joined) before it closes.
-    if (background(options)) yield* Checkpointer.start({ filename: options.filename, intervalMillis: 5 })
+    if (background(options) && !(yield* Checkpointer.start({ filename: options.filename, intervalMillis: 5 }))) {
+      // No worker threads here: SQLite checkpoints inside commits, at its usual mark.
+      db.exec("PRAGMA wal_autocheckpoint = 1000")
+    }
     const connection = makeConnection(db, options)
     const semaphore = yield* Semaphore.make(1)
     const { acquirer, borrower, isTransaction, onCommitFailure, transactionAcquirer } = Client
