@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import * as D1Client from "@effect/sql-d1/D1Client"
-import type { DocumentStore, EventStore, Lease, StoreAdmin, StoreError } from "@strata/core"
+import type { StoreError } from "@strata/core"
 import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
 import type * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -76,7 +76,7 @@ export const bindable = (db: D1Database): D1Database => {
 export const layerFromClient = (
   options: D1StoreOptions = {}
 ): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
+  SqlStore.Services,
   SqlError | StoreError.Unsupported,
   D1Client.D1Client | SqlClient.SqlClient
 > =>
@@ -100,12 +100,7 @@ export const layerFromClient = (
 export const layer = (
   config: D1Client.D1ClientConfig & D1StoreOptions
 ): Layer.Layer<
-  | EventStore.EventStore
-  | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin
-  | Lease.LeaseStore
-  | D1Client.D1Client
-  | SqlClient.SqlClient,
+  SqlStore.Services | D1Client.D1Client | SqlClient.SqlClient,
   StoreError.StartupFailed | StoreError.Unsupported | Config.ConfigError
 > => {
   const [options, client] = SqlStore.splitOptions(config)

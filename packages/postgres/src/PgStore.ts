@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { DocumentStore, EventStore, type Lease, type StoreAdmin, type StoreError } from "@strata/core"
+import type { StoreError } from "@strata/core"
 import { SqlStore, Startup } from "@strata/sql"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
@@ -17,6 +17,15 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as PgDialect from "./PgDialect.ts"
 import * as PgNotifier from "./PgNotifier.ts"
+
+/**
+ * What {@link layer} provides: the SQL store's services (`SqlStore.Services`) and the client they
+ * use, so handlers can write in the same transaction as a consumer's checkpoint.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Services = SqlStore.Services | PgClient.PgClient | SqlClient.SqlClient
 
 /**
  * @category models
@@ -47,11 +56,7 @@ export type PgStoreConfig = PgClient.PgPoolConfig & PgStoreOptions
  */
 export const layerFromClient = (
   options: PgStoreOptions = {}
-): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
-  SqlError,
-  PgClient.PgClient | SqlClient.SqlClient
-> =>
+): Layer.Layer<SqlStore.Services, SqlError, PgClient.PgClient | SqlClient.SqlClient> =>
   SqlStore.layer({
     dialect: PgDialect.dialect,
     backend: "postgres",
@@ -107,15 +112,7 @@ export const target = (config: PgClient.PgPoolConfig): string => {
  */
 export const layer = (
   config: PgStoreConfig
-): Layer.Layer<
-  | EventStore.EventStore
-  | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin
-  | Lease.LeaseStore
-  | PgClient.PgClient
-  | SqlClient.SqlClient,
-  StoreError.StartupFailed
-> => {
+): Layer.Layer<Services, StoreError.StartupFailed> => {
   const [options, { notifyInterval, ...client }] = SqlStore.splitOptions(config)
   return Startup.guard(
     layerFromClient({ ...options, notifyInterval }).pipe(Layer.provideMerge(PgClient.layer(client))),
@@ -132,12 +129,5 @@ export const layer = (
 export const layerConfig = (
   config: Config.Wrap<PgClient.PgPoolConfig>,
   options: PgStoreOptions = {}
-): Layer.Layer<
-  | EventStore.EventStore
-  | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin
-  | Lease.LeaseStore
-  | PgClient.PgClient
-  | SqlClient.SqlClient,
-  StoreError.StartupFailed | Config.ConfigError
-> => Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))
+): Layer.Layer<Services, StoreError.StartupFailed | Config.ConfigError> =>
+  Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))

@@ -11,12 +11,10 @@
  * @since 0.1.0
  */
 import type * as PgClient from "@effect/sql-pg/PgClient"
-import type { DocumentStore, EventStore, Lease, StoreAdmin } from "@strata/core"
 import { type StoreError, StoreUrl } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import type * as SqlClient from "effect/sql/SqlClient"
 import * as PgStore from "./PgStore.ts"
 
 /**
@@ -111,12 +109,5 @@ export const parse = (
 export const layer = (
   url: Redacted.Redacted<string>,
   options: PgStore.PgStoreOptions = {}
-): Layer.Layer<
-  | EventStore.EventStore
-  | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin
-  | Lease.LeaseStore
-  | PgClient.PgClient
-  | SqlClient.SqlClient,
-  StoreError.StartupFailed | StoreUrl.StoreUrlError
-> => Layer.unwrap(Effect.map(parse(url), (client) => PgStore.layer({ ...client, ...options })))
+): Layer.Layer<PgStore.Services, StoreError.StartupFailed | StoreUrl.StoreUrlError> =>
+  Layer.unwrap(Effect.map(parse(url), (client) => PgStore.layer({ ...client, ...options })))

@@ -215,6 +215,15 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
 }
 
 /**
+ * What every SQL store layer provides: both stores, their `StoreAdmin` and a `Lease.LeaseStore`.
+ * The backends' own layers add their client (`PgStore.Services`, `SqliteStore.Services`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Services = EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore
+
+/**
  * Both stores over the SqlClient in context, after applying migrations (unless `migrate: false`), with
  * the parked-events store of supervised consumers (`SqlParkedEvents`) and, where the dialect writes in
  * transactions, transactional consumer checkpoints,
@@ -233,11 +242,7 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
  */
 export const layer = <R = never>(
   options: SqlStoreLayerOptions<R>
-): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
-  SqlError,
-  SqlClient.SqlClient | R
-> =>
+): Layer.Layer<Services, SqlError, SqlClient.SqlClient | R> =>
   Layer.effectContext(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     // The first contact with the database: a bad URL, host, user or file fails here, at startup.

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type { DocumentStore, EventStore, Lease, StoreAdmin, StoreError } from "@strata/core"
+import type { StoreError } from "@strata/core"
 import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -15,6 +15,15 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as SqliteAppend from "./SqliteAppend.ts"
 import * as SqliteClient from "./SqliteClient.ts"
+
+/**
+ * What {@link layer} provides: the SQL store's services (`SqlStore.Services`) and the client they
+ * use, so handlers can write in the same transaction as a consumer's checkpoint.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Services = SqlStore.Services | SqliteClient.SqliteClient | SqlClient.SqlClient
 
 /**
  * @category models
@@ -33,11 +42,7 @@ export interface SqliteStoreOptions extends SqlStore.StoreOptions {}
  */
 export const layerFromClient = (
   options: SqliteStoreOptions = {}
-): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
-  SqlError,
-  SqlClient.SqlClient
-> =>
+): Layer.Layer<SqlStore.Services, SqlError, SqlClient.SqlClient> =>
   Layer.unwrap(Effect.map(SqlClient.SqlClient, (client) =>
     SqlStore.layer({
       // Over our own client, single-stream appends take its synchronous write path (SqliteAppend).
@@ -60,15 +65,7 @@ export const layerFromClient = (
  */
 export const layer = (
   config: SqliteClient.SqliteClientConfig & SqliteStoreOptions
-): Layer.Layer<
-  | EventStore.EventStore
-  | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin
-  | Lease.LeaseStore
-  | SqliteClient.SqliteClient
-  | SqlClient.SqlClient,
-  StoreError.StartupFailed
-> => {
+): Layer.Layer<Services, StoreError.StartupFailed> => {
   const [options, client] = SqlStore.splitOptions(config)
   return Startup.guard(
     layerFromClient(options).pipe(Layer.provideMerge(SqliteClient.layer({ safeIntegers: true, ...client }))),
@@ -85,12 +82,5 @@ export const layer = (
 export const layerConfig = (
   config: Config.Wrap<SqliteClient.SqliteClientConfig>,
   options: SqliteStoreOptions = {}
-): Layer.Layer<
-  | EventStore.EventStore
-  | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin
-  | Lease.LeaseStore
-  | SqliteClient.SqliteClient
-  | SqlClient.SqlClient,
-  StoreError.StartupFailed | Config.ConfigError
-> => Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))
+): Layer.Layer<Services, StoreError.StartupFailed | Config.ConfigError> =>
+  Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))

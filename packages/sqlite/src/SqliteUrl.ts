@@ -8,12 +8,10 @@
  *
  * @since 0.1.0
  */
-import type { DocumentStore, EventStore, Lease, StoreAdmin } from "@strata/core"
 import { type StoreError, StoreUrl } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import type * as SqlClient from "effect/sql/SqlClient"
 import type * as SqliteClient from "./SqliteClient.ts"
 import * as SqliteStore from "./SqliteStore.ts"
 
@@ -104,12 +102,5 @@ export const parse = (
 export const layer = (
   url: Redacted.Redacted<string>,
   options: SqliteStore.SqliteStoreOptions = {}
-): Layer.Layer<
-  | EventStore.EventStore
-  | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin
-  | Lease.LeaseStore
-  | SqliteClient.SqliteClient
-  | SqlClient.SqlClient,
-  StoreError.StartupFailed | StoreUrl.StoreUrlError
-> => Layer.unwrap(Effect.map(parse(url), (client) => SqliteStore.layer({ ...client, ...options })))
+): Layer.Layer<SqliteStore.Services, StoreError.StartupFailed | StoreUrl.StoreUrlError> =>
+  Layer.unwrap(Effect.map(parse(url), (client) => SqliteStore.layer({ ...client, ...options })))
