@@ -11,17 +11,13 @@
  * @since 0.1.0
  */
 import type { D1Client } from "@effect/sql-d1/D1Client"
-import { type Dialect, Migrator, SqliteDialect, StreamGuard } from "@strata/sql"
+import { type Dialect, Migrator, SqlErrorText, SqliteDialect, StreamGuard } from "@strata/sql"
 import type * as DialectTypes from "@strata/sql/Dialect"
 import * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 
-const guardFailed = (error: SqlError) => /CHECK constraint failed/.test(describe(error))
-const describe = (error: SqlError): string => {
-  const cause = (error.reason as { readonly cause?: unknown }).cause
-  return `${error.reason.message ?? ""} ${error.message} ${cause instanceof Error ? cause.message : String(cause)}`
-}
+const guardFailed = (error: SqlError) => /CHECK constraint failed/.test(SqlErrorText.errorText(error))
 
 /**
  * The D1 dialect over a D1 client (which supplies the atomic batch).
@@ -36,9 +32,10 @@ export const make = (client: D1Client): Dialect.Dialect => ({
   // D1 hands integers to JavaScript as numbers: exact only up to 2^53.
   maxInteger: BigInt(Number.MAX_SAFE_INTEGER),
   // D1 reports every database error as an UnknownError: the message says which constraint failed.
-  isUniqueViolation: (error) => /UNIQUE constraint failed/.test(describe(error)),
+  isUniqueViolation: (error) => /UNIQUE constraint failed/.test(SqlErrorText.errorText(error)),
   isTransient: (error) =>
-    error.isRetryable || /D1_ERROR.*(overloaded|reset|timeout)|Network connection lost/i.test(describe(error)),
+    error.isRetryable ||
+    /D1_ERROR.*(overloaded|reset|timeout)|Network connection lost/i.test(SqlErrorText.errorText(error)),
   write: {
     _tag: "Batched",
     appendBatch: (_sql, input) =>

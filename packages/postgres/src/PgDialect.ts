@@ -10,10 +10,11 @@
  * @since 0.1.0
  */
 import { ExpectedVersion } from "@strata/core"
-import { Rows, Startup, StreamGuard } from "@strata/sql"
+import { Rows, SqlErrorText, Startup, StreamGuard } from "@strata/sql"
 import type { AppendOneInput, AppendOneOutcome, Dialect, FieldExpressions } from "@strata/sql/Dialect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as PgHorizon from "./PgHorizon.ts"
@@ -62,11 +63,6 @@ const sqlState = (error: SqlError): string => {
   const cause = (error.reason as { readonly cause?: unknown }).cause
   const code = typeof cause === "object" && cause !== null ? (cause as { readonly code?: unknown }).code : undefined
   return typeof code === "string" ? code : ""
-}
-
-const errorText = (error: SqlError): string => {
-  const cause = (error.reason as { readonly cause?: unknown }).cause
-  return `${error.reason.message ?? ""} ${error.message} ${cause instanceof Error ? cause.message : String(cause)}`
 }
 
 // A single-stream append as ONE plain-SQL statement (no plpgsql: the strata_append function, kept for
@@ -131,7 +127,7 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
 
 const explainStartup = (error: SqlError): Startup.Explanation => {
   const code = sqlState(error)
-  const text = errorText(error)
+  const text = SqlErrorText.errorText(error)
   if (/ENOTFOUND|EAI_AGAIN/.test(text)) {
     return { problem: "the host name does not resolve", hint: "Check the host in the URL (or PGHOST)." }
   }
@@ -170,6 +166,7 @@ const explainStartup = (error: SqlError): Startup.Explanation => {
 }
 
 const decodeStream = Rows.decodeFirst(Rows.StreamRow)
+const flag = Schema.decodeUnknownSync(Rows.Flag)
 
 // The conflict answer's columns, when the statement found a stream row.
 const answered = (row: {
@@ -177,7 +174,6 @@ const answered = (row: {
   readonly deleted: unknown
   readonly tombstoned: unknown
 }): { readonly tombstoned: boolean; readonly state: ExpectedVersion.StreamState } => {
-  const flag = (value: unknown) => value === true || value === "t"
   if (row.last_version === null || row.last_version === undefined) {
     return { tombstoned: false, state: StreamGuard.state(undefined) }
   }
@@ -260,7 +256,7 @@ export const dialect: Dialect = {
   // The wire protocol counts parameters in an Int16, and @effect/sql-pg refuses more than 32,767.
   maxParams: 32_767,
   isTransient: (error) =>
-    error.isRetryable || transientCodes.test(sqlState(error)) || lostConnection.test(errorText(error)),
+    error.isRetryable || transientCodes.test(sqlState(error)) || lostConnection.test(SqlErrorText.errorText(error)),
   // 23505 too: a violation reported on a dying connection may reach us unclassified.
   explainStartup,
   isUniqueViolation: (error) => error.reason._tag === "UniqueViolation" || sqlState(error) === "23505",
