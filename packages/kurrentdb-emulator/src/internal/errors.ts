@@ -1,0 +1,78 @@
+/**
+ * The gRPC errors the emulator answers with, built as the real server builds them: the v1
+ * exceptions (`RpcExceptions`) carry their kind and details in metadata, the v2 ones a
+ * google.rpc.Status in `grpc-status-details-bin`.
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as P from "../protocol.ts"
+
+const metadata = (entries: Record<string, string>): grpc.Metadata => {
+  const m = new grpc.Metadata()
+  for (const [key, value] of Object.entries(entries)) m.set(key, value)
+  return m
+}
+
+/** `RpcExceptions.StreamDeleted`. */
+export const streamDeleted = (stream: string): grpc.ServiceError =>
+  Object.assign(new Error(`Event stream '${stream}' is deleted.`), {
+    code: grpc.status.FAILED_PRECONDITION,
+    details: `Event stream '${stream}' is deleted.`,
+    metadata: metadata({ exception: "stream-deleted", "stream-name": stream })
+  })
+
+/** `RpcExceptions.WrongExpectedVersion`: `actual-version` is empty when the stream has no events. */
+export const wrongExpectedVersion = (
+  operation: string,
+  stream: string,
+  expected: bigint,
+  actual: bigint
+): grpc.ServiceError => {
+  const details =
+    `${operation} failed due to WrongExpectedVersion. Stream: ${stream}, Expected version: ${expected}, Actual version: ${
+      actual < 0n ? "" : actual
+    }`
+  return Object.assign(new Error(details), {
+    code: grpc.status.FAILED_PRECONDITION,
+    details,
+    metadata: metadata({
+      exception: "wrong-expected-version",
+      "stream-name": stream,
+      "expected-version": expected.toString(),
+      "actual-version": actual < 0n ? "" : actual.toString()
+    })
+  })
+}
+
+export const unavailable = (): grpc.ServiceError =>
+  Object.assign(new Error("Server Is Not Ready"), {
+    code: grpc.status.UNAVAILABLE,
+    details: "Server Is Not Ready",
+    metadata: new grpc.Metadata()
+  })
+
+/** INVALID_ARGUMENT with empty metadata; `details` (what the client reports) defaults to the message. */
+export const invalidArgument = (message: string, details: string = message): grpc.ServiceError =>
+  Object.assign(new Error(message), {
+    code: grpc.status.INVALID_ARGUMENT,
+    details,
+    metadata: new grpc.Metadata()
+  })
+
+/** A v2 error: the code, and a google.rpc.Status with one detail in `grpc-status-details-bin` (`RpcExceptions.FromError`). */
+export const richError = (
+  code: grpc.status,
+  message: string,
+  typeName: string,
+  detail: { serializeBinary(): Uint8Array }
+): grpc.ServiceError => {
+  const any = new P.any.Any()
+  any.setTypeUrl(`type.googleapis.com/${typeName}`)
+  any.setValue(detail.serializeBinary())
+  const status = new P.status.Status()
+  status.setCode(code as number as Parameters<typeof status.setCode>[0])
+  status.setMessage(message)
+  status.setDetails(any)
+  const m = new grpc.Metadata()
+  m.set("grpc-status-details-bin", Buffer.from(status.serializeBinary()))
+  return Object.assign(new Error(message), { code, details: message, metadata: m })
+}
