@@ -1,23 +1,19 @@
 /**
- * The `strata` command: its subcommands, and how a run ends (exit status, one-line errors, no
- * password in any output).
+ * The `strata` command and its subcommands, to run from a program (the `strata` executable adds
+ * `--verbose`, exit statuses, one-line errors with no password, and signal handling).
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import { CliError, Command } from "effect/cli"
-import * as Exit from "effect/Exit"
-import * as Runtime from "effect/Runtime"
-import * as Consumers from "./commands/Consumers.ts"
-import * as Copy from "./commands/Copy.ts"
-import * as Export from "./commands/Export.ts"
-import * as Import from "./commands/Import.ts"
-import * as Migrate from "./commands/Migrate.ts"
-import * as Sql from "./commands/Sql.ts"
-import * as Stats from "./commands/Stats.ts"
-import * as Streams from "./commands/Streams.ts"
-import * as Tail from "./commands/Tail.ts"
-import * as Output from "./Output.ts"
+import { Command } from "effect/cli"
+import * as Consumers from "./internal/commands/Consumers.ts"
+import * as Copy from "./internal/commands/Copy.ts"
+import * as Export from "./internal/commands/Export.ts"
+import * as Import from "./internal/commands/Import.ts"
+import * as Migrate from "./internal/commands/Migrate.ts"
+import * as Sql from "./internal/commands/Sql.ts"
+import * as Stats from "./internal/commands/Stats.ts"
+import * as Streams from "./internal/commands/Streams.ts"
+import * as Tail from "./internal/commands/Tail.ts"
 
 /**
  * The version `strata --version` prints.
@@ -52,32 +48,11 @@ export const strata = Command.make("strata").pipe(
 )
 
 /**
- * Runs the command line (without `--verbose`, which the `strata` executable takes out first).
+ * Runs the command line (without `--verbose`, which the `strata` executable takes out first) with
+ * the platform services provided (e.g. `NodeServices.layer` of `@effect/platform-node`): output on
+ * the process's stdout and stderr, the store from `--url` or `STRATA_URL`.
  *
  * @category running
  * @since 0.1.0
  */
 export const run = (args: ReadonlyArray<string>) => Command.runWith(strata, { version })(args)
-
-/**
- * The exit status and the line to print on stderr for how a run ended. Parse errors and help were
- * already printed by the parser; anything else becomes one line (the whole cause with `verbose`),
- * with every secret of the URLs given scrubbed out.
- *
- * @category running
- * @since 0.1.0
- */
-export const conclude = <A, E>(
-  exit: Exit.Exit<A, E>,
-  options: { readonly verbose: boolean; readonly secrets: ReadonlyArray<string> }
-): { readonly code: number; readonly message: string | undefined } => {
-  if (Exit.isSuccess(exit)) return { code: 0, message: undefined }
-  const cause = exit.cause
-  if (Cause.hasInterruptsOnly(cause)) return { code: 130, message: "interrupted" }
-  const error = Cause.squash(cause)
-  if (CliError.isCliError(error)) {
-    const code = (error as { readonly [Runtime.errorExitCode]?: number })[Runtime.errorExitCode]
-    return { code: code ?? 1, message: undefined }
-  }
-  return { code: 1, message: Output.scrub(Output.describeFailure(cause, options.verbose), options.secrets) }
-}

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Output from "../src/Output.ts"
-import * as Progress from "../src/Progress.ts"
+import * as Output from "../src/internal/Output.ts"
+import * as Progress from "../src/internal/Progress.ts"
 
 describe("Output", () => {
   it("redactUrl hides the password and password= parameters, nothing else", () => {

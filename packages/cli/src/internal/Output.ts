@@ -11,9 +11,7 @@ import * as Redacted from "effect/Redacted"
  * A store URL safe to print: its password (and any `password=` query parameter) replaced by `***`.
  *
  * @example
- * import { Output } from "@strata/cli"
- *
- * Output.redactUrl("postgres://app:s3cret@db:5432/app") // "postgres://app:***@db:5432/app"
+ * redactUrl("postgres://app:s3cret@db:5432/app") // "postgres://app:***@db:5432/app"
  *
  * @category formatting
  * @since 0.1.0

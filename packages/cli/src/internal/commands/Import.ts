@@ -8,8 +8,8 @@ import { Transfer } from "@strata/core"
 import { Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import * as fs from "node:fs"
 import * as Connect from "../Connect.ts"
+import { Io } from "../Io.ts"
 import * as Print from "../Print.ts"
 import * as Progress from "../Progress.ts"
 import { UsageError } from "../Usage.ts"
@@ -25,16 +25,6 @@ export const batchSize = Flag.Int("batch-size").pipe(
   Flag.withDefault(500)
 )
 
-// stdin's size when it is a regular file, to estimate a total for the ETA.
-const stdinSize = (): number | undefined => {
-  try {
-    const stat = fs.fstatSync(0)
-    return stat.isFile() ? stat.size : undefined
-  } catch {
-    return undefined
-  }
-}
-
 /**
  * @category commands
  * @since 0.1.0
@@ -45,17 +35,20 @@ export const command = Command.make(
   (options) =>
     Effect.scoped(Effect.gen(function*() {
       if (options.batchSize < 1) return yield* new UsageError({ message: "--batch-size must be at least 1" })
-      if (process.stdin.isTTY === true) {
+      const io = yield* Io
+      const stdin = io.stdin()
+      if (stdin.isTTY === true) {
         return yield* new UsageError({
           message: "strata import reads events from stdin: strata import < events.ndjson"
         })
       }
       const { eventStore } = yield* Connect.open(options.url)
-      const size = stdinSize()
+      // stdin's size when it is a regular file, to estimate a total for the ETA.
+      const size = io.stdinSize()
       let bytes = 0
-      process.stdin.setEncoding("utf8")
+      stdin.setEncoding("utf8")
       const text = Stream.fromAsyncIterable(
-        process.stdin as AsyncIterable<string>,
+        stdin as AsyncIterable<string>,
         (cause) => new UsageError({ message: `cannot read stdin: ${String(cause)}` })
       ).pipe(Stream.tap((chunk) => Effect.sync(() => void (bytes += Buffer.byteLength(chunk)))))
       const progress = yield* Progress.make({ verb: "imported" })

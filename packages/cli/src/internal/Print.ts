@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import { Io } from "./Io.ts"
 
 /**
  * Writes text to stdout, resuming once the stream has taken it (or drained).
@@ -13,10 +14,12 @@ import * as Effect from "effect/Effect"
  * @since 0.1.0
  */
 export const stdout = (text: string): Effect.Effect<void> =>
-  Effect.callback<void>((resume) => {
-    if (process.stdout.write(text)) resume(Effect.void)
-    else process.stdout.once("drain", () => resume(Effect.void))
-  })
+  Io.use(({ stdout }) =>
+    Effect.callback<void>((resume) => {
+      if (stdout.write(text)) resume(Effect.void)
+      else stdout.once("drain", () => resume(Effect.void))
+    })
+  )
 
 /**
  * Writes a line to stdout.
@@ -32,4 +35,5 @@ export const line = (text: string): Effect.Effect<void> => stdout(`${text}\n`)
  * @category output
  * @since 0.1.0
  */
-export const note = (text: string): Effect.Effect<void> => Effect.sync(() => void process.stderr.write(`${text}\n`))
+export const note = (text: string): Effect.Effect<void> =>
+  Io.use(({ stderr }) => Effect.sync(() => void stderr.write(`${text}\n`)))

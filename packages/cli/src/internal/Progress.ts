@@ -7,6 +7,7 @@
  */
 import { SingleBar } from "cli-progress"
 import * as Effect from "effect/Effect"
+import { Io } from "./Io.ts"
 import * as Output from "./Output.ts"
 
 /**
@@ -33,7 +34,7 @@ export interface ReporterOptions {
   readonly tty?: boolean | undefined
   /** Seconds between plain lines (default 2). */
   readonly interval?: number | undefined
-  /** Where plain lines go (default stderr). */
+  /** Where plain lines go (default the run's stderr). */
   readonly write?: ((line: string) => void) | undefined
 }
 
@@ -57,14 +58,14 @@ export const line = (verb: string, done: number, total: number | undefined, elap
  * @since 0.1.0
  */
 export const make = (options: ReporterOptions): Effect.Effect<Reporter> =>
-  Effect.sync(() => {
+  Io.useSync(({ stderr }): Reporter => {
     const started = performance.now()
     const elapsed = () => (performance.now() - started) / 1000
-    const write = options.write ?? ((text: string) => process.stderr.write(`${text}\n`))
+    const write = options.write ?? ((text: string) => void stderr.write(`${text}\n`))
     const interval = (options.interval ?? 2) * 1000
-    if (options.tty ?? process.stderr.isTTY === true) {
+    if (options.tty ?? stderr.isTTY === true) {
       const bar = new SingleBar({
-        stream: process.stderr,
+        stream: stderr,
         format: `${options.verb} [{bar}] {percentage}% | {value}/{total} events | {rate}/s | ETA {eta_formatted}`,
         etaBuffer: 50,
         hideCursor: true,
