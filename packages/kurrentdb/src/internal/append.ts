@@ -1,0 +1,118 @@
+// The append paths: one planned part as one `appendToStream` (expected revisions and idempotent
+// re-appends are KurrentDB's own), several parts as one v2 multi-stream append. A refusal is answered
+// by `conflicts.ts`, so what a caller sees follows Strata's contract rather than the server's rule.
+import type { AppendResult as ClientAppendResult } from "@kurrent/kurrentdb-client"
+import { type EventStore, StoreError } from "@strata/core"
+import { AppendPlan } from "@strata/core/backend"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { ClientFailure } from "../KurrentClient.ts"
+import * as Codec from "../KurrentCodec.ts"
+import type { KurrentEvents } from "../KurrentEvents.ts"
+import { deletedAnswer, judgeConflict, replayOf } from "./conflicts.ts"
+import type { KurrentContext } from "./context.ts"
+
+export const make = (ctx: KurrentContext) => {
+  const { backend, call, maxEventBytes, readRaw, unavailable } = ctx
+
+  const appendPlan = (plan: AppendPlan.AppendPlan): Effect.Effect<EventStore.AppendResult, EventStore.AppendError> => {
+    const { stream } = plan.request
+    return call((client) =>
+      client.appendToStream(
+        stream,
+        plan.prepared.map((event, i) => Codec.toEventData(event, plan.request.events[i])),
+        { streamState: Codec.streamState(plan.request.expected) }
+      )
+    ).pipe(
+      Effect.map((result: ClientAppendResult) => ({
+        stream,
+        nextExpectedVersion: result.nextExpectedRevision,
+        position: result.position?.commit ?? -1n
+      })),
+      Effect.catchTag("ClientFailure", (failure): Effect.Effect<EventStore.AppendResult, EventStore.AppendError> => {
+        if (failure.type === "wrong-expected-version") {
+          const actual = (failure.error as { actualState?: unknown }).actualState
+          return judgeConflict(ctx, plan, typeof actual === "bigint" ? actual : undefined)
+        }
+        if (failure.type === "stream-deleted") return deletedAnswer(ctx, "append", stream, plan.request.expected)
+        return Effect.fail(unavailable("append", failure))
+      })
+    )
+  }
+
+  const append: EventStore.EventStoreShape["append"] = (stream, events, appendOptions) =>
+    Effect.flatMap(
+      AppendPlan.one({ stream, events, expected: appendOptions?.expected }, maxEventBytes),
+      appendPlan
+    )
+
+  const appendPlans: KurrentEvents["appendPlans"] = (operation, plans) =>
+    call((client) =>
+      client.multiStreamAppend(plans.map((plan) => ({
+        streamName: plan.request.stream,
+        expectedState: Codec.streamState(plan.request.expected),
+        events: plan.prepared.map((event, i) => Codec.toRecordData(event, plan.request.events[i]))
+      })) as never)
+    ).pipe(
+      // The session answers one position for the whole transaction: each part's own last position is
+      // read back (one read per part), as the contract reports the position of each part's last event.
+      Effect.flatMap((result) =>
+        Effect.forEach(plans, (plan, i) => {
+          const revision = result.responses[i]?.revision ?? -1n
+          return Stream.runHead(readRaw(operation, plan.request.stream, { from: revision, limit: 1 })).pipe(
+            Effect.map((head): EventStore.AppendResult => ({
+              stream: plan.request.stream,
+              nextExpectedVersion: revision,
+              position: Option.getOrUndefined(head)?.event?.position?.commit ?? result.position
+            })),
+            Effect.catchTag("StreamDeleted", () =>
+              Effect.succeed({ stream: plan.request.stream, nextExpectedVersion: revision, position: result.position }))
+          )
+        }, { concurrency: "unbounded" }).pipe(Effect.mapError((error) =>
+          new ClientFailure({ type: "unavailable", error })
+        ))
+      ),
+      Effect.catchTag("ClientFailure", (failure): Effect.Effect<
+        ReadonlyArray<EventStore.AppendResult>,
+        EventStore.AppendError | StoreError.Unsupported
+      > => {
+        const error = failure.error as { streamName?: string; stream?: string; actualState?: unknown }
+        if (failure.type === "unsupported") {
+          return Effect.fail(
+            new StoreError.Unsupported({
+              operation,
+              backend,
+              detail: "atomic multi-stream appends need KurrentDB 25.1 or later (the v2 append session)"
+            })
+          )
+        }
+        const named = plans.find((plan) => plan.request.stream === (error.streamName ?? error.stream))
+        if (failure.type === "wrong-expected-version" && named !== undefined) {
+          const actual = typeof error.actualState === "bigint" ? error.actualState : undefined
+          // A replayed multi-stream append has every part stored already, in place.
+          return Effect.flatMap(Effect.forEach(plans, (plan) => replayOf(ctx, plan)), (outcomes) => {
+            const results = outcomes.flatMap((outcome) => outcome._tag === "Replay" ? [outcome.result] : [])
+            if (results.length === plans.length) return Effect.succeed(results)
+            const duplicate = outcomes.findIndex((outcome) => outcome._tag === "Duplicate")
+            const outcome = outcomes[duplicate]
+            if (outcome?._tag === "Duplicate") {
+              return Effect.fail(
+                new StoreError.DuplicateEvent({ stream: plans[duplicate].request.stream, eventId: outcome.eventId })
+              )
+            }
+            return Effect.map(judgeConflict(ctx, named, actual), (result) => [result])
+          })
+        }
+        if (failure.type === "stream-tombstoned" && named !== undefined) {
+          return deletedAnswer(ctx, operation, named.request.stream, named.request.expected)
+        }
+        return Effect.fail(unavailable(operation, failure))
+      })
+    )
+
+  const appendMany: EventStore.EventStoreShape["appendMany"] = (requests) =>
+    Effect.flatMap(AppendPlan.many("appendMany", requests, maxEventBytes), (plans) => appendPlans("appendMany", plans))
+
+  return { appendPlan, append, appendPlans, appendMany }
+}
