@@ -1,56 +1,35 @@
 /**
- * What a backend tells the conformance suite about itself.
+ * What a backend tells the conformance suite about itself: nothing it already knows. Its
+ * capabilities (atomic `appendMany`, size limits, transactional checkpoints, parking, ...) come from
+ * the layer (`Backend.Backend`, derived by `Store.layerBackend`); the options here only tune the
+ * tests to the backend's speed.
  *
  * @since 0.1.0
  */
 import type { Vitest } from "@effect/vitest"
-import type { DocumentStore, EventStore, StoreAdmin } from "@strata/core"
+import type { Store } from "@strata/core"
 import { Event } from "@strata/core"
+import type { Backend } from "@strata/core/backend"
 import type * as Duration from "effect/Duration"
 
 /**
- * Options of `suite` (see index.ts): every field has a default that suits the
- * in-memory backend and the SQL backends.
+ * Options of `suite` (see index.ts): how hard and how long the tests push. Every field has a default
+ * that suits the in-memory backend and the SQL backends.
  *
  * @category models
  * @since 0.1.0
  */
 export interface SuiteOptions {
   /**
-   * Whether `appendMany` is atomic across streams on this backend. When false the suite checks that
-   * it fails with `Unsupported` and writes nothing. Default true.
-   */
-  readonly supportsAppendMany?: boolean | undefined
-  /** The largest event the backend accepts, in UTF-8 bytes of JSON. Default 1 MiB. */
-  readonly maxEventBytes?: number | undefined
-  /** The largest document the backend accepts, in UTF-8 bytes of JSON. Default: `maxEventBytes`. */
-  readonly maxDocumentBytes?: number | undefined
-  /**
    * Events in the "long stream" tests: pick more than twice the backend's page size so reads and
    * subscriptions cross page boundaries. Default 600.
    */
   readonly longStreamLength?: number | undefined
   /**
-   * The largest integer the backend stores exactly (checkpoints, snapshot versions). Above it the
-   * suite expects InvalidArgument. Default 2^63 - 1; D1 stores 2^53 - 1.
-   */
-  readonly maxInteger?: bigint | undefined
-  /**
    * Events in the largest multi-stream append and document-with-events tests (split over two
    * streams): more than one statement's worth of bound parameters. Default 8,000.
    */
   readonly largeAppendEvents?: number | undefined
-  /**
-   * Whether consumer checkpoints commit in one transaction with the handler's document writes (the
-   * layer provides a transactional `Consumer.Checkpoints`). Default true; D1 has no transactions.
-   */
-  readonly transactionalCheckpoints?: boolean | undefined
-  /**
-   * Whether the backend layer provides a `ParkedEvents` store, so supervised consumers can park poison
-   * events. Default true. When false the suite checks that a consumer with `parkAfter` refuses to
-   * start with `Unsupported`.
-   */
-  readonly supportsParking?: boolean | undefined
   /** Fibers appending at once in the concurrency tests. Default 8. */
   readonly writers?: number | undefined
   /** Appends per fiber in the concurrency tests. Default 25. */
@@ -66,26 +45,6 @@ export interface SuiteOptions {
   readonly deliveryTimeout?: Duration.Input | undefined
   /** Timeout for building and closing the backend Layer. Default 60 s. */
   readonly timeout?: Duration.Input | undefined
-  /**
-   * Whether reusing stored event ids other than as an exact replay (another stream, another order, a new
-   * id before a stored one) fails with `DuplicateEvent`. Default true. When false those tests are
-   * registered as skipped. KurrentDB: its idempotency check is per stream and positional.
-   */
-  readonly rejectsReusedEventIds?: boolean | undefined
-  /**
-   * Whether `exact(last version)` still matches a soft-deleted stream (and appends). Default false.
-   * KurrentDB: its expected-revision check ignores the soft delete.
-   */
-  readonly exactMatchesSoftDeleted?: boolean | undefined
-  /** The `maxAge` the retention tests set, in milliseconds. Default 500; KurrentDB keeps whole seconds. */
-  readonly maxAgeMillis?: number | undefined
-  /** The backend's StoreAdmin lists and deletes consumer checkpoints (KurrentDB's does not). Default true. */
-  readonly listsCheckpoints?: boolean | undefined
-  /**
-   * Whether `UnitOfWork.transaction` is supported (interactive transactions). Default true. When false
-   * the suite checks that it fails with `Unsupported` without running the effect (D1, KurrentDB).
-   */
-  readonly unitsOfWork?: boolean | undefined
 }
 
 /**
@@ -116,12 +75,61 @@ export interface ResolvedOptions {
 }
 
 /**
- * Fills in the defaults.
+ * Suite options with what the backend says of itself (a topic called by `suite` gets these).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface BackendOptions extends SuiteOptions {
+  readonly supportsAppendMany?: boolean | undefined
+  readonly maxEventBytes?: number | undefined
+  readonly maxDocumentBytes?: number | undefined
+  readonly maxInteger?: bigint | undefined
+  readonly transactionalCheckpoints?: boolean | undefined
+  readonly supportsParking?: boolean | undefined
+  readonly rejectsReusedEventIds?: boolean | undefined
+  readonly exactMatchesSoftDeleted?: boolean | undefined
+  readonly maxAgeMillis?: number | undefined
+  readonly listsCheckpoints?: boolean | undefined
+  readonly unitsOfWork?: boolean | undefined
+}
+
+/**
+ * The suite options with what `backend` says of itself: its capabilities, and what its record shows
+ * (units of work and transactional checkpoints where it commits in transactions, parking where it
+ * keeps parked events).
  *
  * @category constructors
  * @since 0.1.0
  */
-export const resolve = (options: SuiteOptions | undefined): ResolvedOptions => ({
+export const fromBackend = (backend: Backend.Backend, options: SuiteOptions | undefined): BackendOptions => {
+  const caps = backend.capabilities
+  const transactional = backend.commit._tag === "Transactional"
+  return {
+    ...options,
+    supportsAppendMany: caps.appendMany,
+    maxEventBytes: caps.maxEventBytes,
+    maxDocumentBytes: caps.maxDocumentBytes,
+    maxInteger: caps.maxInteger,
+    transactionalCheckpoints: transactional,
+    supportsParking: backend.parkedEvents !== undefined,
+    rejectsReusedEventIds: caps.rejectsReusedEventIds,
+    exactMatchesSoftDeleted: caps.exactMatchesSoftDeleted,
+    // Retention tests wait for a maxAge to pass: at least 500 ms, and what the backend can keep.
+    maxAgeMillis: Math.max(500, caps.maxAgeResolutionMillis),
+    listsCheckpoints: caps.listsCheckpoints,
+    unitsOfWork: transactional
+  }
+}
+
+/**
+ * Fills in the defaults: the tuning defaults, and for what a backend says of itself (when a topic
+ * runs outside `suite`), what the contract asks.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const resolve = (options: BackendOptions | undefined): ResolvedOptions => ({
   supportsAppendMany: options?.supportsAppendMany ?? true,
   maxEventBytes: options?.maxEventBytes ?? Event.defaultMaxEventBytes,
   maxDocumentBytes: options?.maxDocumentBytes ?? options?.maxEventBytes ?? Event.defaultMaxEventBytes,
@@ -143,13 +151,13 @@ export const resolve = (options: SuiteOptions | undefined): ResolvedOptions => (
 })
 
 /**
- * The services the suite's tests need: one EventStore and one DocumentStore sharing a state, and
- * their StoreAdmin.
+ * The services the suite's tests need: every service of one store (`Store.Services`), as every
+ * store layer provides them.
  *
  * @category models
  * @since 0.1.0
  */
-export type Services = EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin
+export type Services = Store.Services
 
 /**
  * The `it` a topic registers its tests with: the one `layer(...)` hands its block.

@@ -11,7 +11,9 @@
  * @since 0.1.0
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Consumer, DocumentStore, Event, EventStore, ExpectedVersion, Retry } from "@strata/core"
+import { Consumer, DocumentStore, Event, EventStore, ExpectedVersion, Retry, Store } from "@strata/core"
+import type { Backend } from "@strata/core/backend"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -79,16 +81,7 @@ const faulty = (
  * @category models
  * @since 0.1.0
  */
-export type MakeStore = Effect.Effect<
-  {
-    readonly eventStore: EventStore.EventStoreShape
-    readonly documentStore: DocumentStore.DocumentStoreShape
-    /** The backend's transactional checkpoints over the same (faulty) client, for the consumer cases. */
-    readonly checkpoints?: Consumer.CheckpointStore | undefined
-  },
-  unknown,
-  SqlClient.SqlClient | Scope.Scope
->
+export type MakeStore = Effect.Effect<Backend.Backend, unknown, SqlClient.SqlClient | Scope.Scope>
 
 const points: ReadonlyArray<FaultPoint> = ["beforeSend", "beforeCommit", "afterCommit"]
 
@@ -112,7 +105,14 @@ export const faultSuite = (
       const setup = Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const state = { point: "beforeSend" as FaultPoint, remaining: 0 }
-        const store = yield* Effect.provideService(makeStore, SqlClient.SqlClient, faulty(sql, state))
+        const backend = yield* Effect.provideService(makeStore, SqlClient.SqlClient, faulty(sql, state))
+        // The services core derives from the record, undecorated but for spans: every fault shows.
+        const services = yield* Store.make(backend, { retry: false, metrics: false })
+        const store = {
+          eventStore: Context.get(services, EventStore.EventStore),
+          documentStore: Context.get(services, DocumentStore.DocumentStore),
+          checkpoints: Context.get(services, Consumer.Checkpoints)
+        }
         return { state, store, retrying: Retry.withRetry(store.eventStore, Schedule.recurs(3)) }
       })
       const readAllOf = (store: EventStore.EventStoreShape, category: string) =>

@@ -21,7 +21,6 @@
  * @module @strata/conformance
  * @since 0.1.0
  */
-import { layer } from "@effect/vitest"
 import type * as Layer from "effect/Layer"
 import { adminSuite } from "./adminSuite.ts"
 import { appendSuite } from "./appendSuite.ts"
@@ -32,6 +31,7 @@ import { documentSuite } from "./documentSuite.ts"
 import { eventSuite } from "./eventSuite.ts"
 import { expectedVersionSuite } from "./expectedVersionSuite.ts"
 import { inputSuite } from "./inputSuite.ts"
+import { withBuilt } from "./internal/built.ts"
 import { lifecycleSuite } from "./lifecycleSuite.ts"
 import { metadataSuite } from "./metadataSuite.ts"
 import { projectionSuite } from "./projectionSuite.ts"
@@ -40,7 +40,7 @@ import { retentionSuite } from "./retentionSuite.ts"
 import { sizeSuite } from "./sizeSuite.ts"
 import { snapshotSuite } from "./snapshotSuite.ts"
 import { subscribeSuite } from "./subscribeSuite.ts"
-import { type ConformanceIt, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
+import { type ConformanceIt, fromBackend, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
 import { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 import { unitOfWorkSuite } from "./unitOfWorkSuite.ts"
 
@@ -65,7 +65,8 @@ export { retentionSuite } from "./retentionSuite.ts"
 export { sizeSuite } from "./sizeSuite.ts"
 export { snapshotSuite } from "./snapshotSuite.ts"
 export { subscribeSuite } from "./subscribeSuite.ts"
-export type { ConformanceIt, ResolvedOptions, Services, SuiteOptions } from "./SuiteOptions.ts"
+export type { BackendOptions, ConformanceIt, ResolvedOptions, Services, SuiteOptions } from "./SuiteOptions.ts"
+export { fromBackend, resolve } from "./SuiteOptions.ts"
 export { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 export { unitOfWorkSuite } from "./unitOfWorkSuite.ts"
 
@@ -103,18 +104,17 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
  *
  * **Details**
  *
- * The Layer is built before the first test and released after the last (both within
- * `options.timeout`). Tests see the real clock (`excludeTestServices`), never `TestClock`.
+ * The Layer is built while the suite is collected (within `options.timeout`), and released after the
+ * last test. What the backend can do is read from it (`Backend.Backend`: capabilities, how it
+ * commits, whether it keeps parked events), so the suite checks each backend against what it says of
+ * itself; `options` only tune the tests to the backend's speed. Tests see the real clock
+ * (`excludeTestServices`), never `TestClock`.
  *
  * @category suites
  * @since 0.1.0
  */
-export const suite = (name: string, storeLayer: Layer.Layer<Services, unknown>, options?: SuiteOptions): void => {
-  const resolved = resolve(options)
-  layer(storeLayer, { timeout: resolved.timeout, excludeTestServices: true })(
-    `Strata conformance (${name})`,
-    (it) => {
-      for (const topic of topics) topic(it, resolved)
-    }
-  )
-}
+export const suite = (name: string, storeLayer: Layer.Layer<Services, unknown>, options?: SuiteOptions): void =>
+  withBuilt(`Strata conformance (${name})`, storeLayer, resolve(options).timeout, (it, backend) => {
+    const resolved = resolve(fromBackend(backend, options))
+    for (const topic of topics) topic(it as ConformanceIt, resolved)
+  })

@@ -13,25 +13,26 @@
  */
 import { assert, describe, it as vitestIt, layer } from "@effect/vitest"
 import { DocumentStore, EventStore, ExpectedVersion, Projection, UnitOfWork } from "@strata/core"
+import { Backend } from "@strata/core/backend"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { bank, documents } from "./internal/bank.ts"
 import { collect, failsWith, hex, names, readStream } from "./internal/fixtures.ts"
-import { resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
+import { fromBackend, resolve, type ResolvedOptions, type Services, type SuiteOptions } from "./SuiteOptions.ts"
 
 /**
  * @category models
  * @since 0.1.0
  */
-export interface InlineProjectionOptions extends SuiteOptions {
-  /** Whether the backend runs inline projections. Default true; false expects the layer to refuse them. */
-  readonly supported?: boolean | undefined
-}
+export interface InlineProjectionOptions extends SuiteOptions {}
 
 /**
  * Registers the inline-projection topic for a backend, given its layer with inline projections.
+ * Whether the backend runs them is read from its record (`Backend.beforeCommit`, with no projections
+ * given); where it cannot, the suite checks that the layer refuses them with `Unsupported`.
  *
  * @example
  * ```ts
@@ -49,7 +50,19 @@ export const inlineProjectionSuite = (
   makeLayer: (projections: ReadonlyArray<Projection.Any>) => Layer.Layer<Services, unknown>,
   options?: InlineProjectionOptions
 ): void => {
-  const resolved = resolve(options)
+  describe(`Strata inline projections (${name})`, async () => {
+    const backend = await Effect.runPromise(
+      Effect.scoped(Effect.map(Layer.build(makeLayer([])), (context) => Context.get(context, Backend.Backend)))
+    )
+    register(makeLayer, resolve(fromBackend(backend, options)), backend.beforeCommit !== undefined)
+  })
+}
+
+const register = (
+  makeLayer: (projections: ReadonlyArray<Projection.Any>) => Layer.Layer<Services, unknown>,
+  resolved: ResolvedOptions,
+  supported: boolean
+): void => {
   const n = names()
   const domain = bank(n)
   const balances = Projection.singleStream({
@@ -68,8 +81,8 @@ export const inlineProjectionSuite = (
     evolve: (current) => ({ events: (current?.events ?? 0) + 1 })
   })
 
-  if (options?.supported === false) {
-    describe(`Strata inline projections (${name})`, () => {
+  if (!supported) {
+    describe("refused", () => {
       vitestIt.live("the layer refuses inline projections with Unsupported", () =>
         Effect.gen(function*() {
           const exit = yield* Effect.exit(Effect.scoped(Layer.build(makeLayer([balances]))))
@@ -86,7 +99,7 @@ export const inlineProjectionSuite = (
   const stream = (suffix: string) => `${n.category}-${suffix}${hex(3)}`
 
   layer(makeLayer([balances, totals]), { timeout: resolved.timeout, excludeTestServices: true })(
-    `Strata inline projections (${name})`,
+    "supported",
     (it) => {
       it.effect("the document is up to date when the append returns", () =>
         Effect.gen(function*() {

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe } from "@effect/vitest"
 import { Consumer, ConsumerGroup, DocumentStore, Event, EventStore, Lease, StoreError } from "@strata/core"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -19,8 +19,9 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import { withBuilt } from "./internal/built.ts"
 import { hex, names } from "./internal/fixtures.ts"
-import { resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
+import { fromBackend, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
 
 const ttl = Duration.millis(400)
 
@@ -78,15 +79,17 @@ export interface LeaseSuiteOptions extends SuiteOptions {
  */
 export const leaseSuite = (
   name: string,
-  storeLayer: Layer.Layer<Services | Lease.LeaseStore, unknown>,
+  storeLayer: Layer.Layer<Services, unknown>,
   options?: LeaseSuiteOptions
 ): void => {
-  const resolved = resolve(options)
   const groupTtl = Duration.fromInputUnsafe(options?.groupTtl ?? "600 millis")
   const groupRounds = Math.max(4, options?.groupRounds ?? 15)
-  layer(storeLayer, { timeout: resolved.timeout, excludeTestServices: true })(
+  withBuilt(
     `Strata conformance, leases and groups (${name})`,
-    (it) => {
+    storeLayer,
+    resolve(options).timeout,
+    (it, backend) => {
+      const resolved = resolve(fromBackend(backend, options))
       describe("leases", () => {
         it.effect("one holder at a time; the holder may acquire again and keeps its token", () =>
           Effect.gen(function*() {

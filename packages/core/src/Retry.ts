@@ -18,6 +18,7 @@
  *
  * @since 0.1.0
  */
+import type * as Arr from "effect/Array"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -145,18 +146,22 @@ export const withRetry: {
     ): Stream.Stream<RecordedEvent, E> =>
       Stream.suspend(() => {
         let state = initial
-        type Item = { readonly event: RecordedEvent } | { readonly failure: E }
-        const attempt: Stream.Stream<Item, E> = Stream.suspend(() => open(state)).pipe(
-          Stream.map((event): Item => {
-            state = advance(state, event)
-            return { event }
+        // Chunks pass through whole (a consumer commits per delivered batch): the state advances
+        // over each chunk, and a final error leaves the retry loop as a chunk of its own.
+        const attempt: Stream.Stream<RecordedEvent | Final<E>, E> = Stream.suspend(() => open(state)).pipe(
+          Stream.mapArray((events) => {
+            for (const event of events) state = advance(state, event)
+            return events
           }),
-          // Final errors leave the retry loop as items, so only transient ones are retried.
-          Stream.catchIf((error: E) => !isRetryable(error), (failure) => Stream.succeed<Item>({ failure }))
+          Stream.catchIf((error: E) => !isRetryable(error), (failure) => Stream.succeed(new Final(failure)))
         )
         return attempt.pipe(
           Stream.retry(logged(schedules.streams, operation, () => describeState(state))),
-          Stream.flatMap((item) => "event" in item ? Stream.succeed(item.event) : Stream.fail(item.failure))
+          Stream.mapArrayEffect((chunk) =>
+            chunk[0] instanceof Final
+              ? Effect.fail(chunk[0].failure)
+              : Effect.succeed(chunk as unknown as Arr.NonEmptyReadonlyArray<RecordedEvent>)
+          )
         )
       })
     const step = (direction: Direction | undefined) => direction === "backwards" ? -1n : 1n
@@ -212,6 +217,15 @@ export const withRetry: {
     }
   }
 )
+
+// A final (non-retryable) failure carried through the retry loop; always a chunk of its own, since it
+// is the one element of the stream that replaces the failed attempt.
+class Final<E> {
+  readonly failure: E
+  constructor(failure: E) {
+    this.failure = failure
+  }
+}
 
 const describeFrom = (from: SubscribeFrom | undefined, unit: string): string =>
   from === undefined || from === "start"

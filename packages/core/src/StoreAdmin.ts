@@ -12,7 +12,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { EventStore } from "./EventStore.ts"
+import { EventStore, type EventStoreShape } from "./EventStore.ts"
 import type { InvalidArgument, StoreUnavailable } from "./StoreError.ts"
 import { Unsupported } from "./StoreError.ts"
 import * as StreamName from "./StreamName.ts"
@@ -176,33 +176,41 @@ export const scanStats = (
   })
 
 /**
- * A StoreAdmin for a backend that has no schema and cannot list checkpoints: statistics come from
- * {@link scanStats}, migrations are two empty lists, checkpoint listing is `Unsupported`.
+ * A StoreAdmin for a backend without queries: statistics computed by reading the global log
+ * ({@link scanStats}), no schema, and consumer checkpoints not listable.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeScan = (store: EventStoreShape): StoreAdminShape => {
+  const unsupported = (operation: string) =>
+    Effect.fail(
+      new Unsupported({
+        operation,
+        backend: store.backend,
+        detail: `the ${store.backend} backend cannot list or delete consumer checkpoints`
+      })
+    )
+  return {
+    backend: store.backend,
+    migrationStatus: Effect.succeed({ applied: [], pending: [] }),
+    migrate: Effect.succeed([]),
+    checkpoints: unsupported("checkpoints"),
+    deleteCheckpoint: () => unsupported("deleteCheckpoint"),
+    stats: Effect.catchTag(
+      scanStats(store),
+      "InvalidArgument",
+      (error) => Effect.die(error) // readAll() without options cannot be refused
+    )
+  }
+}
+
+/**
+ * {@link makeScan} over the EventStore in context.
  *
  * @category layers
  * @since 0.1.0
  */
 export const layerScan: Layer.Layer<StoreAdmin, never, EventStore> = Layer.effect(StoreAdmin)(
-  Effect.map(EventStore, (store) => {
-    const unsupported = (operation: string) =>
-      Effect.fail(
-        new Unsupported({
-          operation,
-          backend: store.backend,
-          detail: `the ${store.backend} backend cannot list or delete consumer checkpoints`
-        })
-      )
-    return StoreAdmin.of({
-      backend: store.backend,
-      migrationStatus: Effect.succeed({ applied: [], pending: [] }),
-      migrate: Effect.succeed([]),
-      checkpoints: unsupported("checkpoints"),
-      deleteCheckpoint: () => unsupported("deleteCheckpoint"),
-      stats: Effect.catchTag(
-        scanStats(store),
-        "InvalidArgument",
-        (error) => Effect.die(error) // readAll() without options cannot be refused
-      )
-    })
-  })
+  Effect.map(EventStore, (store) => StoreAdmin.of(makeScan(store)))
 )

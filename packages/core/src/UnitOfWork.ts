@@ -19,8 +19,7 @@
  *   document with the events that produced it); on KurrentDB both use the multi-stream append
  *   (server 25.1 or later).
  *
- * The service is a `Context.Reference`: each store layer provides its own; without one (a hand-built
- * store), {@link transaction} fails with `Unsupported`.
+ * Every store layer provides the service, derived from how its backend commits (`Backend.Commit`).
  *
  * **Gotchas**
  *
@@ -81,21 +80,13 @@ export const unsupported = (backend: string, detail: string): UnitOfWorkShape =>
 })
 
 /**
- * The unit of work of the store in context; store layers provide it.
+ * The unit of work of the store in context; every store layer provides it (derived from how its
+ * backend commits).
  *
  * @category services
  * @since 0.1.0
  */
-export const UnitOfWork: Context.Reference<UnitOfWorkShape> = Context.Reference<UnitOfWorkShape>(
-  "@strata/core/UnitOfWork",
-  {
-    defaultValue: () =>
-      unsupported(
-        "unknown",
-        "no store layer in context provides units of work (MemoryStore, SqliteStore and PgStore layers do)"
-      )
-  }
-)
+export class UnitOfWork extends Context.Service<UnitOfWork, UnitOfWorkShape>()("@strata/core/UnitOfWork") {}
 
 /**
  * Runs `effect` as one unit of work of the store in context (see the module documentation).
@@ -105,7 +96,7 @@ export const UnitOfWork: Context.Reference<UnitOfWorkShape> = Context.Reference<
  */
 export const transaction = <A, E, R>(
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | Unsupported | StoreUnavailable, R> =>
+): Effect.Effect<A, E | Unsupported | StoreUnavailable, R | UnitOfWork> =>
   UnitOfWork.use((unit) => unit.transaction(effect)).pipe(
     Effect.withSpan("UnitOfWork.transaction")
   )
@@ -169,7 +160,7 @@ export interface BatchResult {
  */
 export const commit = (
   batch: Batch
-): Effect.Effect<BatchResult, DocumentStoreError, EventStore | DocumentStore> =>
+): Effect.Effect<BatchResult, DocumentStoreError, EventStore | DocumentStore | UnitOfWork> =>
   Effect.gen(function*() {
     const unit = yield* UnitOfWork
     const store = yield* EventStore

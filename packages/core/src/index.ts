@@ -1,29 +1,31 @@
 /**
- * @strata/core: the EventStore and DocumentStore contract, typed events, composition layers and
- * the in-memory backend. Backend authors import the SPI from `@strata/core/backend`.
+ * @strata/core: what programs use. The EventStore and DocumentStore contract and typed events (this
+ * folder), processing (`processing/`: consumers, groups, leases, projections, aggregates), the store
+ * layers derived from a backend (`store/`), the in-memory backend (`memory/`) and transfer
+ * (`transfer/`). Backend authors import the SPI from `@strata/core/backend`.
  *
  * @module @strata/core
  * @since 0.1.0
  */
-export * as Aggregate from "./Aggregate.ts"
-export * as Consumer from "./Consumer.ts"
-export * as ConsumerGroup from "./ConsumerGroup.ts"
+export * as ParkedEvents from "./backend/ParkedEvents.ts"
 export * as DocumentQuery from "./DocumentQuery.ts"
 export * as DocumentStore from "./DocumentStore.ts"
 export * as Event from "./Event.ts"
 export * as EventCodec from "./EventCodec.ts"
 export * as EventStore from "./EventStore.ts"
 export * as ExpectedVersion from "./ExpectedVersion.ts"
-export * as Lease from "./Lease.ts"
-export * as MemoryStore from "./MemoryStore.ts"
+export * as MemoryStore from "./memory/MemoryStore.ts"
 export * as Metrics from "./Metrics.ts"
-export * as ParkedEvents from "./ParkedEvents.ts"
-export * as Projection from "./Projection.ts"
+export * as Aggregate from "./processing/Aggregate.ts"
+export * as Consumer from "./processing/Consumer.ts"
+export * as ConsumerGroup from "./processing/ConsumerGroup.ts"
+export * as Lease from "./processing/Lease.ts"
+export * as Projection from "./processing/Projection.ts"
 export * as Retry from "./Retry.ts"
-export * as Store from "./Store.ts"
+export * as Store from "./store/Store.ts"
 export * as StoreAdmin from "./StoreAdmin.ts"
 export * as StoreError from "./StoreError.ts"
 export * as StoreUrl from "./StoreUrl.ts"
 export * as StreamName from "./StreamName.ts"
-export * as Transfer from "./Transfer.ts"
+export * as Transfer from "./transfer/Transfer.ts"
 export * as UnitOfWork from "./UnitOfWork.ts"

@@ -224,7 +224,11 @@ describe("Consumer", () => {
         }))
         while (handled.length < 8) yield* Effect.sleep("5 millis")
         yield* Fiber.interrupt(fiber)
-      }).pipe(Effect.provideService(EventStore.EventStore, flaky))
+      }).pipe(
+        Effect.provideService(EventStore.EventStore, flaky),
+        // A store built by hand: checkpoints through the EventStore in context.
+        Effect.provideService(Consumer.Checkpoints, Consumer.storeCheckpoints)
+      )
       assert.strictEqual(failures, 3)
       assert.deepStrictEqual(handled, [0, 1, 2, 3, 4, 5, 6, 7])
     }).pipe(Effect.timeout("10 seconds")))

@@ -27,7 +27,8 @@ const flaky = {
   )
 }
 
-const store = Metrics.layer().pipe(Layer.provide(MemoryStore.layer()))
+// The decorators under test over a store built without its own.
+const store = Metrics.layer().pipe(Layer.provide(MemoryStore.layer({ metrics: false, retry: false })))
 
 // Each test gets its own registry: metrics are global otherwise.
 const isolated = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -109,7 +110,7 @@ describe("Metrics", () => {
         Metrics.layer({ attributes: { service: "billing" } }).pipe(
           Layer.provide(Retry.layer(Schedule.recurs(3))),
           Layer.provide(flaky.layer),
-          Layer.provide(MemoryStore.layer())
+          Layer.provide(MemoryStore.layer({ metrics: false, retry: false }))
         )
       ),
       isolated

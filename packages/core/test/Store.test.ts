@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DocumentStore, Event, EventStore, MemoryStore, Metrics, Retry, Store, StoreError } from "@strata/core"
+import type { Backend } from "@strata/core/backend"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -9,30 +10,34 @@ import * as Tracer from "effect/Tracer"
 
 const docs = DocumentStore.collection("accounts", Schema.Struct({ balance: Schema.Number }))
 
-/** A memory backend whose first append and first document put fail transiently; counts the attempts. */
+/**
+ * A memory backend whose first append and first document put fail transiently; counts the attempts.
+ * Its own layer has no decorators, so the tests see what `Store.layer` adds.
+ */
 const flakyBackend = () => {
   const attempts = { append: 0, put: 0 }
-  const layer = Layer.effectContext(Effect.gen(function*() {
-    const { documentStore, eventStore } = yield* MemoryStore.make()
-    return Context.make(EventStore.EventStore, {
-      ...eventStore,
+  const make = Effect.map(MemoryStore.make(), (backend): Backend.Backend => ({
+    ...backend,
+    eventStore: {
+      ...backend.eventStore,
       append: (stream, events, options) =>
         Effect.suspend(() =>
           attempts.append++ === 0
             ? Effect.fail(new StoreError.StoreUnavailable({ operation: "append", reason: "ConnectionError" }))
-            : eventStore.append(stream, events, options)
+            : backend.eventStore.append(stream, events, options)
         )
-    }).pipe(Context.add(DocumentStore.DocumentStore, {
-      ...documentStore,
+    },
+    documentStore: {
+      ...backend.documentStore,
       put: (collection, id, value, options) =>
         Effect.suspend(() =>
           attempts.put++ === 0
             ? Effect.fail(new StoreError.StoreUnavailable({ operation: "put", reason: "ConnectionError" }))
-            : documentStore.put(collection, id, value, options)
+            : backend.documentStore.put(collection, id, value, options)
         )
-    }))
+    }
   }))
-  return { attempts, layer }
+  return { attempts, layer: Store.layerBackend(make, { retry: false, metrics: false }) }
 }
 
 const isolated = <A, E, R>(effect: Effect.Effect<A, E, R>) =>

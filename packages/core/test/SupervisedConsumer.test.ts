@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, Event, EventStore, MemoryStore, StoreError } from "@strata/core"
+import { Consumer, Event, EventStore, MemoryStore, ParkedEvents, StoreError } from "@strata/core"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -115,7 +115,13 @@ describe("Consumer (supervised)", () => {
         const status = yield* consumer.status
         assert.strictEqual(status.restarts, 4)
         assert.isUndefined(status.failure)
-      }).pipe(Effect.provideService(EventStore.EventStore, flaky), Effect.scoped)
+      }).pipe(
+        Effect.provideService(EventStore.EventStore, flaky),
+        // A store built by hand: checkpoints through the EventStore in context, nothing parked.
+        Effect.provideService(Consumer.Checkpoints, Consumer.storeCheckpoints),
+        Effect.provideService(ParkedEvents.ParkedEvents, ParkedEvents.makeMemory()),
+        Effect.scoped
+      )
     }))
 
   it.live("a handler that throws is a failure of its event: counted, then parked", () =>

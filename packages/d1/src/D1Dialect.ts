@@ -112,6 +112,22 @@ export const make = (client: D1Client): Dialect.Dialect => ({
           documentVersion: document === undefined ? undefined : BigInt(rows[documentRead][0].version as number)
         } satisfies DialectTypes.AppendBatchOutcome
       }),
+    // The guard row makes the lease check abort the whole batch, checkpoint included, so a holder
+    // that stalled past its TTL never moves a checkpoint after another took over.
+    saveCheckpoint: (_sql, { lease, name, position }) =>
+      client.batch([
+        ...(lease === undefined ? [] : [
+          client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
+            SELECT 1 FROM strata_leases WHERE name = ${lease.name} AND holder = ${lease.holder}
+            AND token = ${lease.token} AND expires_at > 0) THEN 1 ELSE 0 END`
+        ]),
+        client`INSERT INTO strata_checkpoints (name, position) VALUES (${name}, ${position})
+          ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
+        ...(lease === undefined ? [] : [client`DELETE FROM strata_guard`])
+      ]).pipe(
+        Effect.as("Saved" as const),
+        Effect.catchIf((error: SqlError) => guardFailed(error), () => Effect.succeed("LeaseLost" as const))
+      ),
     applyMigration: (sql, migration) =>
       Effect.gen(function*() {
         const isApplied = Effect.map(

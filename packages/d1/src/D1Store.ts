@@ -15,7 +15,6 @@ import * as Layer from "effect/Layer"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as D1Dialect from "./D1Dialect.ts"
-import * as D1Leases from "./D1Leases.ts"
 
 /**
  * @category models
@@ -67,8 +66,9 @@ export const bindable = (db: D1Database): D1Database => {
 }
 
 /**
- * Both stores over the D1Client in context. Build that client on {@link bindable}`(db)` (as
- * {@link layer} does): D1 rejects bigint parameters.
+ * Every service of a store over the D1Client in context. Build that client on {@link bindable}`(db)`
+ * (as {@link layer} does): D1 rejects bigint parameters. Inline projections are refused with
+ * `Unsupported` (a batch cannot read the documents they would update).
  *
  * @category layers
  * @since 0.1.0
@@ -80,13 +80,10 @@ export const layerFromClient = (
   SqlError | StoreError.Unsupported,
   D1Client.D1Client | SqlClient.SqlClient
 > =>
-  // D1 has no transactions for inline projections to run in (see `SqlStore.inlineUnsupported`).
-  (options.projections ?? []).length > 0
-    ? Layer.effectDiscard(Effect.fail(SqlStore.inlineUnsupported("d1"))) as never
-    : Layer.unwrap(
-      Effect.map(D1Client.D1Client, (client) =>
-        SqlStore.layer({ dialect: D1Dialect.make(client), backend: "d1", leases: D1Leases.make(client), ...options }))
-    )
+  Layer.unwrap(
+    Effect.map(D1Client.D1Client, (client) =>
+      SqlStore.layer({ dialect: D1Dialect.make(client), backend: "d1", ...options }))
+  )
 
 /**
  * Both stores on a D1 binding, plus the client they use.

@@ -5,5 +5,4 @@
  * @since 0.1.0
  */
 export * as D1Dialect from "./D1Dialect.ts"
-export * as D1Leases from "./D1Leases.ts"
 export * as D1Store from "./D1Store.ts"

@@ -12,15 +12,8 @@ import { D1TestDatabase } from "./utils.ts"
 suite(
   "d1 (Miniflare)",
   Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db }))).pipe(Layer.provide(D1TestDatabase.layer)),
-  {
-    appendsPerWriter: 8,
-    largeAppendEvents: 800,
-    maxInteger: BigInt(Number.MAX_SAFE_INTEGER),
-    pollInterval: "250 millis",
-    // No transactions: checkpoints follow the handler's writes (at-least-once), and no units of work.
-    transactionalCheckpoints: false,
-    unitsOfWork: false
-  }
+  // What D1 cannot do (transactions, 64-bit integers) the suite reads from the layer.
+  { appendsPerWriter: 8, largeAppendEvents: 800, pollInterval: "250 millis" }
 )
 
 // Leases are single statements on D1; checkpoints are not transactional, so groups are at-least-once.
@@ -28,7 +21,7 @@ leaseSuite(
   "d1 (Miniflare)",
   Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db }))).pipe(Layer.provide(D1TestDatabase.layer)),
   // D1 statements queue behind each other in Miniflare: a longer TTL keeps renewals ahead of expiry.
-  { transactionalCheckpoints: false, groupTtl: "4 seconds", groupRounds: 6 }
+  { groupTtl: "4 seconds", groupRounds: 6 }
 )
 
 // No transactions for inline projections to run in: the layer refuses them.
@@ -37,6 +30,5 @@ inlineProjectionSuite(
   (projections) =>
     Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db, projections }))).pipe(
       Layer.provide(D1TestDatabase.layer)
-    ),
-  { supported: false }
+    )
 )

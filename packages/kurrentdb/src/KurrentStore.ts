@@ -18,10 +18,9 @@
  *
  * @since 0.1.0
  */
-import { DocumentStore, EventStore, Lease, ParkedEvents, StoreAdmin, type StoreError, UnitOfWork } from "@strata/core"
-import { Tracing } from "@strata/core/backend"
+import { Store, StoreAdmin, type StoreError } from "@strata/core"
+import { Backend, LeaseStore } from "@strata/core/backend"
 import * as Config from "effect/Config"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -31,12 +30,12 @@ import * as KurrentEvents from "./KurrentEvents.ts"
 import * as KurrentParkedEvents from "./KurrentParkedEvents.ts"
 
 /**
- * Where to connect, and the limits of both stores.
+ * Where to connect, the limits of both stores, and the store's decorators.
  *
  * @category models
  * @since 0.1.0
  */
-export interface KurrentStoreOptions extends KurrentEvents.KurrentEventsOptions {
+export interface KurrentStoreOptions extends KurrentEvents.KurrentEventsOptions, Store.StoreOptions {
   /** A KurrentDB connection string (plain, or Redacted when it carries credentials). */
   readonly connectionString: string | Redacted.Redacted<string>
   /** Largest document, as UTF-8 JSON. Default 1 MiB. */
@@ -47,7 +46,12 @@ const reveal = (value: string | Redacted.Redacted<string>): string =>
   typeof value === "string" ? value : Redacted.value(value)
 
 /**
- * Connects and builds both stores; the client is disposed of with the scope.
+ * Connects and builds the backend record; the client is disposed of with the scope.
+ *
+ * What KurrentDB cannot do atomically from the client shows in the record: no interactive
+ * transactions (`commit: None`: units of work are `Unsupported`, consumer checkpoints are a stream of
+ * their own, at least once), no lease store yet, no inline projections; `StoreAdmin.makeScan`
+ * (statistics read from `$all`, no schema, checkpoints not listable).
  *
  * @category constructors
  * @since 0.1.0
@@ -55,12 +59,31 @@ const reveal = (value: string | Redacted.Redacted<string>): string =>
 export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
   const client = yield* KurrentClient.make(reveal(options.connectionString))
   const events = KurrentEvents.make(client, options)
-  const eventStore = EventStore.EventStore.of(Tracing.eventStore(events.eventStore))
-  const documentStore = DocumentStore.DocumentStore.of(
-    Tracing.documentStore(KurrentDocuments.make(events, { maxDocumentBytes: options.maxDocumentBytes }))
-  )
-  const parkedEvents = KurrentParkedEvents.make(events)
-  return { eventStore, documentStore, parkedEvents, endpoint: client.endpoint }
+  return {
+    name: "kurrentdb",
+    eventStore: events.eventStore,
+    documentStore: KurrentDocuments.make(events, { maxDocumentBytes: options.maxDocumentBytes }),
+    admin: StoreAdmin.makeScan(events.eventStore),
+    commit: {
+      _tag: "None",
+      detail:
+        "KurrentDB has no interactive transactions; write atomically with UnitOfWork.commit (appends to several streams and at most one document), appendMany or DocumentStore.put with `events`: each is one multi-stream append (KurrentDB 25.1 or later)"
+    },
+    leases,
+    parkedEvents: KurrentParkedEvents.make(events),
+    capabilities: Backend.capabilities({
+      maxEventBytes: options.maxEventBytes ?? 1024 * 1024,
+      maxDocumentBytes: options.maxDocumentBytes ?? 1024 * 1024,
+      // KurrentDB's idempotency check is per stream and positional.
+      rejectsReusedEventIds: false,
+      // Its expected-revision check ignores a soft delete.
+      exactMatchesSoftDeleted: true,
+      // `$maxAge` is whole seconds.
+      maxAgeResolutionMillis: 1000,
+      // Checkpoints live in streams of their own.
+      listsCheckpoints: false
+    })
+  } satisfies Backend.Backend
 })
 
 /**
@@ -71,49 +94,23 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
  * @category constructors
  * @since 0.1.0
  */
-export const leases: Lease.LeaseStoreShape = Lease.unsupported(
+export const leases: LeaseStore.LeaseStoreShape = LeaseStore.unsupported(
   "kurrentdb",
   "leases and consumer groups need a lease store; run them on PostgreSQL, SQLite or D1 beside KurrentDB"
 )
 
 /**
- * KurrentDB has no interactive transactions: `UnitOfWork.transaction` fails with `Unsupported`,
- * pointing at the forms that are one multi-stream append.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const unitOfWork: UnitOfWork.UnitOfWorkShape = UnitOfWork.unsupported(
-  "kurrentdb",
-  "KurrentDB has no interactive transactions; write atomically with UnitOfWork.commit (appends to several streams and at most one document), appendMany or DocumentStore.put with `events`: each is one multi-stream append (KurrentDB 25.1 or later)"
-)
-
-/**
- * The EventStore and DocumentStore on one KurrentDB connection, {@link leases} (`Unsupported`),
- * {@link unitOfWork} (`Unsupported`), and a StoreAdmin (`StoreAdmin.layerScan`: statistics read
- * from `$all`, no schema, checkpoints not listable).
+ * Every service of a store on one KurrentDB connection (`Store.Services`), decorated as the options
+ * say. Leases (and so exclusive consumers and consumer groups) are `Unsupported` here: a lease
+ * stream written with expected revisions would give them, and is not built yet.
  *
  * @category layers
  * @since 0.1.0
  */
 export const layer = (
   options: KurrentStoreOptions
-): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
-  StoreError.StoreUnavailable
-> =>
-  Layer.provideMerge(
-    StoreAdmin.layerScan,
-    Layer.effectContext(
-      Effect.map(make(options), ({ documentStore, eventStore, parkedEvents }) =>
-        Context.make(EventStore.EventStore, eventStore).pipe(
-          Context.add(DocumentStore.DocumentStore, documentStore),
-          Context.add(ParkedEvents.ParkedEvents, parkedEvents),
-          Context.add(Lease.LeaseStore, leases),
-          Context.add(UnitOfWork.UnitOfWork, unitOfWork)
-        ))
-    )
-  )
+): Layer.Layer<Store.Services, StoreError.StoreUnavailable> =>
+  Store.layerBackend(make(options), options) as Layer.Layer<Store.Services, StoreError.StoreUnavailable>
 
 /**
  * {@link layer} with options from Config; by default the connection string is `KURRENTDB_URL`.
@@ -128,7 +125,5 @@ export const layer = (
  */
 export const layerConfig = (
   config: Config.Wrap<KurrentStoreOptions> = { connectionString: Config.Redacted("KURRENTDB_URL") }
-): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
-  StoreError.StoreUnavailable | Config.ConfigError
-> => Layer.unwrap(Effect.map(Config.unwrap(config), layer))
+): Layer.Layer<Store.Services, StoreError.StoreUnavailable | Config.ConfigError> =>
+  Layer.unwrap(Effect.map(Config.unwrap(config), layer))

@@ -6,8 +6,7 @@
  *
  * @since 0.1.0
  */
-import { DocumentStore, EventStore, Lease, StoreAdmin, StoreError, StoreUrl } from "@strata/core"
-import * as Context from "effect/Context"
+import { Store, StoreError, StoreUrl } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -41,10 +40,7 @@ import * as Stream from "effect/Stream"
 export const layer = (
   url: Redacted.Redacted<string>,
   options: { readonly maxEventBytes?: number | undefined; readonly pageSize?: number | undefined } = {}
-): Layer.Layer<
-  EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore,
-  StoreError.StartupFailed | StoreUrl.StoreUrlError
-> => {
+): Layer.Layer<Store.Services, StoreError.StartupFailed | StoreUrl.StoreUrlError> => {
   const scheme = StoreUrl.scheme(url)
   if (scheme === undefined || !schemes.includes(scheme)) {
     return Layer.effectDiscard(Effect.fail(
@@ -64,21 +60,15 @@ export const layer = (
       problem: error.reason,
       hint: "Check the host, the port and tls= in the URL, and that KurrentDB is running."
     })
-  return Layer.provideMerge(
-    StoreAdmin.layerScan,
-    Layer.effectContext(Effect.gen(function*() {
-      const { documentStore, eventStore } = yield* KurrentStore.make({ connectionString: url, ...options }).pipe(
-        Effect.mapError(startupFailed)
-      )
-      // The client connects lazily: one read at startup, so a bad URL or host fails here, not at first use.
-      yield* Stream.runDrain(eventStore.readAll({ limit: 1 })).pipe(
-        Effect.catchTag("StoreUnavailable", (error) => Effect.fail(startupFailed(error))),
-        Effect.catch((error) => error._tag === "StartupFailed" ? Effect.fail(error) : Effect.void)
-      )
-      return Context.make(EventStore.EventStore, eventStore).pipe(
-        Context.add(DocumentStore.DocumentStore, documentStore),
-        Context.add(Lease.LeaseStore, KurrentStore.leases)
-      )
-    }))
-  )
+  return Store.layerBackend(Effect.gen(function*() {
+    const backend = yield* KurrentStore.make({ connectionString: url, ...options }).pipe(
+      Effect.mapError(startupFailed)
+    )
+    // The client connects lazily: one read at startup, so a bad URL or host fails here, not at first use.
+    yield* Stream.runDrain(backend.eventStore.readAll({ limit: 1 })).pipe(
+      Effect.catchTag("StoreUnavailable", (error) => Effect.fail(startupFailed(error))),
+      Effect.catch((error) => error._tag === "StartupFailed" ? Effect.fail(error) : Effect.void)
+    )
+    return backend
+  })) as Layer.Layer<Store.Services, StoreError.StartupFailed>
 }

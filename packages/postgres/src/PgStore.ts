@@ -56,7 +56,7 @@ export type PgStoreConfig = PgClient.PgPoolConfig & PgStoreOptions
  */
 export const layerFromClient = (
   options: PgStoreOptions = {}
-): Layer.Layer<SqlStore.Services, SqlError, PgClient.PgClient | SqlClient.SqlClient> =>
+): Layer.Layer<SqlStore.Services, SqlError | StoreError.Unsupported, PgClient.PgClient | SqlClient.SqlClient> =>
   SqlStore.layer({
     dialect: PgDialect.dialect,
     backend: "postgres",
@@ -112,7 +112,7 @@ export const target = (config: PgClient.PgPoolConfig): string => {
  */
 export const layer = (
   config: PgStoreConfig
-): Layer.Layer<Services, StoreError.StartupFailed> => {
+): Layer.Layer<Services, StoreError.StartupFailed | StoreError.Unsupported> => {
   const [options, { notifyInterval, ...client }] = SqlStore.splitOptions(config)
   return Startup.guard(
     layerFromClient({ ...options, notifyInterval }).pipe(Layer.provideMerge(PgClient.layer(client))),
@@ -129,5 +129,5 @@ export const layer = (
 export const layerConfig = (
   config: Config.Wrap<PgClient.PgPoolConfig>,
   options: PgStoreOptions = {}
-): Layer.Layer<Services, StoreError.StartupFailed | Config.ConfigError> =>
+): Layer.Layer<Services, StoreError.StartupFailed | StoreError.Unsupported | Config.ConfigError> =>
   Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))

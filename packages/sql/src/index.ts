@@ -5,7 +5,6 @@
  * @module @strata/sql
  * @since 0.1.0
  */
-export * as Checkpoints from "./Checkpoints.ts"
 export * as Dialect from "./Dialect.ts"
 export * as DocumentSql from "./DocumentSql.ts"
 export * as Leases from "./Leases.ts"

@@ -42,7 +42,7 @@ export interface SqliteStoreOptions extends SqlStore.StoreOptions {}
  */
 export const layerFromClient = (
   options: SqliteStoreOptions = {}
-): Layer.Layer<SqlStore.Services, SqlError, SqlClient.SqlClient> =>
+): Layer.Layer<SqlStore.Services, SqlError | StoreError.Unsupported, SqlClient.SqlClient> =>
   Layer.unwrap(Effect.map(SqlClient.SqlClient, (client) =>
     SqlStore.layer({
       // Over our own client, single-stream appends take its synchronous write path (SqliteAppend).
@@ -65,7 +65,7 @@ export const layerFromClient = (
  */
 export const layer = (
   config: SqliteClient.SqliteClientConfig & SqliteStoreOptions
-): Layer.Layer<Services, StoreError.StartupFailed> => {
+): Layer.Layer<Services, StoreError.StartupFailed | StoreError.Unsupported> => {
   const [options, client] = SqlStore.splitOptions(config)
   return Startup.guard(
     layerFromClient(options).pipe(Layer.provideMerge(SqliteClient.layer({ safeIntegers: true, ...client }))),
@@ -82,5 +82,5 @@ export const layer = (
 export const layerConfig = (
   config: Config.Wrap<SqliteClient.SqliteClientConfig>,
   options: SqliteStoreOptions = {}
-): Layer.Layer<Services, StoreError.StartupFailed | Config.ConfigError> =>
+): Layer.Layer<Services, StoreError.StartupFailed | StoreError.Unsupported | Config.ConfigError> =>
   Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))

@@ -102,5 +102,5 @@ export const parse = (
 export const layer = (
   url: Redacted.Redacted<string>,
   options: SqliteStore.SqliteStoreOptions = {}
-): Layer.Layer<SqliteStore.Services, StoreError.StartupFailed | StoreUrl.StoreUrlError> =>
+): Layer.Layer<SqliteStore.Services, StoreError.StartupFailed | StoreError.Unsupported | StoreUrl.StoreUrlError> =>
   Layer.unwrap(Effect.map(parse(url), (client) => SqliteStore.layer({ ...client, ...options })))

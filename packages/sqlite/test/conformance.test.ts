@@ -1,9 +1,7 @@
 import { exactlyOnceSuite, faultSuite, inlineProjectionSuite, leaseSuite, suite } from "@strata/conformance"
-import { Checkpoints, SqliteDialect, SqlStore } from "@strata/sql"
+import { SqliteDialect, SqlStore } from "@strata/sql"
 import { SqliteClient, SqliteStore } from "@strata/sqlite"
-import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as SqlClient from "effect/sql/SqlClient"
 
 // The whole conformance suite on an in-memory SQLite database, and the exactly-once topic for
 // backends that expose their SqlClient, and faults injected into that client.
@@ -24,15 +22,9 @@ inlineProjectionSuite(
   { pollInterval: "250 millis" }
 )
 // The consumer cases commit checkpoints through the same faulty client the store writes through.
-const withCheckpoints = <A extends object, E, R>(make: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => Effect.map(make, (store) => ({ ...store, checkpoints: Checkpoints.transactional(sql) }))
-  )
-
 faultSuite(
   "sqlite :memory:",
   SqliteStore.layer({ filename: ":memory:" }),
-  withCheckpoints(SqlStore.make({ dialect: SqliteDialect.dialect, backend: "sqlite" }))
+  SqlStore.make({ dialect: SqliteDialect.dialect, backend: "sqlite" })
 )
 leaseSuite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }))

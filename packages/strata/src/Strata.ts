@@ -18,8 +18,7 @@
  *
  * @since 0.1.0
  */
-import type { DocumentStore, EventStore, Lease } from "@strata/core"
-import { MemoryStore, type Projection, type StoreAdmin, type StoreError, StoreUrl } from "@strata/core"
+import { MemoryStore, type Projection, type Store, type StoreError, StoreUrl } from "@strata/core"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,18 +26,14 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 
 /**
- * What every backend picked by URL provides: both stores, their StoreAdmin (migrations,
- * checkpoints, statistics; KurrentDB's comes from {@link StoreAdmin.layerScan}) and a
- * `Lease.LeaseStore` (KurrentDB's fails with `Unsupported`).
+ * What every backend picked by URL provides: every service of a store (`Store.Services`: both
+ * stores, their StoreAdmin, leases, units of work, checkpoints, parked events), derived from the
+ * backend's record, so the same program runs on any of them.
  *
  * @category models
  * @since 0.1.0
  */
-export type Services =
-  | EventStore.EventStore
-  | DocumentStore.DocumentStore
-  | StoreAdmin.StoreAdmin
-  | Lease.LeaseStore
+export type Services = Store.Services
 
 /**
  * Store options shared by the backends; each backend ignores the ones it has no use for (the memory
@@ -103,7 +98,10 @@ const load = <A>(pkg: string, scheme: string, importer: () => Promise<A>) =>
 type Backend = (
   url: Redacted.Redacted<string>,
   options: StoreOptions
-) => Effect.Effect<Layer.Layer<Services, StoreUrl.StoreUrlError | StoreError.StartupFailed>, StoreUrl.StoreUrlError>
+) => Effect.Effect<
+  Layer.Layer<Services, StoreUrl.StoreUrlError | StoreError.StartupFailed | StoreError.Unsupported>,
+  StoreUrl.StoreUrlError
+>
 
 const postgres: Backend = (url, options) =>
   Effect.map(
@@ -160,7 +158,7 @@ const backends: Record<string, Backend> = {
 export const layerFromUrl = (
   url: string | Redacted.Redacted<string>,
   options: StoreOptions = {}
-): Layer.Layer<Services, StoreUrl.StoreUrlError | StoreError.StartupFailed> =>
+): Layer.Layer<Services, StoreUrl.StoreUrlError | StoreError.StartupFailed | StoreError.Unsupported> =>
   Layer.unwrap(Effect.suspend(() => {
     const redacted = Redacted.isRedacted(url) ? url : Redacted.make(url)
     const scheme = StoreUrl.scheme(redacted)
@@ -220,7 +218,10 @@ export const layerConfig = (
     /** Inline projections (see `StoreOptions.projections`). */
     readonly projections?: ReadonlyArray<Projection.Any> | undefined
   } = {}
-): Layer.Layer<Services, StoreUrl.StoreUrlError | StoreError.StartupFailed | Config.ConfigError> =>
+): Layer.Layer<
+  Services,
+  StoreUrl.StoreUrlError | StoreError.StartupFailed | StoreError.Unsupported | Config.ConfigError
+> =>
   Layer.unwrap(Effect.gen(function*() {
     const { url, ...storeOptions } = yield* (options.defaultUrl === undefined ? config : Config.all({
       ...optionFields,

@@ -46,11 +46,11 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type { Schedule } from "effect/Schedule"
+import type { RecordedEvent } from "../Event.ts"
+import type { EventFilter, EventStore, SubscribeFrom } from "../EventStore.ts"
+import { InvalidArgument, LeaseLost } from "../StoreError.ts"
 import * as Consumer from "./Consumer.ts"
-import type { RecordedEvent } from "./Event.ts"
-import type { EventFilter, EventStore, SubscribeFrom } from "./EventStore.ts"
 import * as Lease from "./Lease.ts"
-import { InvalidArgument, LeaseLost } from "./StoreError.ts"
 
 /**
  * The partition of a stream: FNV-1a (32 bits) over the stream name's UTF-8 bytes, modulo
@@ -136,7 +136,11 @@ export interface GroupOptions<X, R> {
 export const run = <X, R>(
   group: string,
   options: GroupOptions<X, R>
-): Effect.Effect<never, X | Consumer.CheckpointError | Lease.LeaseError, R | EventStore | Lease.LeaseStore> =>
+): Effect.Effect<
+  never,
+  X | Consumer.CheckpointError | Lease.LeaseError,
+  R | EventStore | Lease.LeaseStore | Consumer.Checkpoints
+> =>
   Effect.gen(function*() {
     const { partitions } = options
     if (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > 1024) {
@@ -174,11 +178,11 @@ export const run = <X, R>(
       const start = (partition: number, lease: Lease.Lease) =>
         Effect.gen(function*() {
           const fiber = yield* worker(lease, partition).pipe(
-            Effect.catchIf(isLeaseLost, (lost) =>
-              Effect.logInfo(`group ${group}: partition ${partition} lost (token ${lost.token})`)),
-            Effect.catch((error) =>
-              Deferred.fail(failed, error)
+            Effect.catchIf(
+              isLeaseLost,
+              (lost) => Effect.logInfo(`group ${group}: partition ${partition} lost (token ${lost.token})`)
             ),
+            Effect.catch((error) => Deferred.fail(failed, error)),
             Effect.forkIn(scope)
           )
           owned.set(partition, fiber)

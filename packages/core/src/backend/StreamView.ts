@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
-import type { StreamInfo, StreamRetention, StreamStatus } from "./EventStore.ts"
+import type { StreamInfo, StreamRetention, StreamStatus } from "../EventStore.ts"
 
 /**
  * What a backend stores about a stream; `undefined` where it stores nothing.

@@ -6,10 +6,10 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import * as DocumentQuery from "./DocumentQuery.ts"
-import type { Collection, Document, ExpectedDocument } from "./DocumentStore.ts"
-import * as Json from "./internal/json.ts"
-import { DocumentConflict, InvalidArgument, InvalidDocument } from "./StoreError.ts"
+import * as DocumentQuery from "../DocumentQuery.ts"
+import type { Collection, Document, ExpectedDocument } from "../DocumentStore.ts"
+import * as Json from "../internal/json.ts"
+import { DocumentConflict, InvalidArgument, InvalidDocument } from "../StoreError.ts"
 
 /**
  * The default largest document, as UTF-8 JSON.

@@ -12,9 +12,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import type { DocumentStoreShape } from "./DocumentStore.ts"
-import * as Event from "./Event.ts"
-import type { AppendRequest, EventStoreShape } from "./EventStore.ts"
+import type { DocumentStoreShape } from "../DocumentStore.ts"
+import * as Event from "../Event.ts"
+import type { AppendRequest, EventStoreShape } from "../EventStore.ts"
 
 // captureStackTrace: false: the captured frame would always be this line (Tracing.ts), and taking it
 // costs a `new Error()` per operation (~3 us). Effect's own library spans do the same.

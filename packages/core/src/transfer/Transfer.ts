@@ -36,11 +36,11 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as Event from "./Event.ts"
-import type { RecordedEvent } from "./Event.ts"
-import type { AppendError, AppendRequest, EventFilter, EventStoreShape } from "./EventStore.ts"
-import * as ExpectedVersion from "./ExpectedVersion.ts"
-import type { InvalidArgument, StoreUnavailable, Unsupported } from "./StoreError.ts"
+import * as Event from "../Event.ts"
+import type { RecordedEvent } from "../Event.ts"
+import type { AppendError, AppendRequest, EventFilter, EventStoreShape } from "../EventStore.ts"
+import * as ExpectedVersion from "../ExpectedVersion.ts"
+import type { InvalidArgument, StoreUnavailable, Unsupported } from "../StoreError.ts"
 
 /**
  * One event as it travels: everything a store keeps about it.

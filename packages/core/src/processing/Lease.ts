@@ -32,207 +32,72 @@
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Consumer from "./Consumer.ts"
-import { InvalidArgument, LeaseLost, type StoreUnavailable, Unsupported } from "./StoreError.ts"
+import { type Lease, type LeaseError, LeaseStore, type LeaseStoreShape } from "../backend/LeaseStore.ts"
+import { InvalidArgument, LeaseLost } from "../StoreError.ts"
+import * as Checkpoints from "./Checkpoints.ts"
 
-/**
- * A held lease: who holds `name`, with which fencing token, until when (epoch milliseconds, by the
- * clock of the process that acquired or renewed it).
- *
- * @category models
- * @since 0.1.0
- */
-export interface Lease {
-  readonly name: string
-  readonly holder: string
-  /** Grows every time the lease changes hands (or is taken again after expiry or release). */
-  readonly token: bigint
-  readonly expiresAt: number
-}
-
-/**
- * Errors of a lease store operation.
- *
- * @category errors
- * @since 0.1.0
- */
-export type LeaseError = InvalidArgument | StoreUnavailable | Unsupported
-
-/**
- * The storage a backend implements for leases.
- *
- * - `acquire(name, holder, ttl)`: takes the lease when it is free, expired, released, or already
- *   held by `holder` (then it is extended and keeps its token); `None` while another holder's lease
- *   is live. A change of hands writes a token larger than any before it for that name.
- * - `renew(lease, ttl)`: extends the lease while its token is current; `None` once another holder
- *   took it (or it was released).
- * - `release(lease)`: frees it for the next holder at once (a no-op if it is no longer ours).
- * - `fence(lease)`: fails with `LeaseLost` unless the token is still current and the lease was
- *   not released. Run inside a
- *   transaction it shares that transaction (SQL: a row lock, so a takeover waits for the commit).
- * - `list(prefix)`: the live (unexpired, unreleased) leases whose names start with `prefix`.
- * - `prune(prefix, olderThan)`: deletes the leases under `prefix` that were released, or expired
- *   more than `olderThan` ago, and returns how many. A pruned name taken again starts its tokens
- *   over, so prune only names that are never taken again (a consumer group's memberships, one
- *   random id per member process), never leases that fence anything.
- *
- * @category services
- * @since 0.1.0
- */
-export interface LeaseStoreShape {
-  readonly acquire: (
-    name: string,
-    holder: string,
-    ttl: Duration.Duration
-  ) => Effect.Effect<Option.Option<Lease>, LeaseError>
-  readonly renew: (lease: Lease, ttl: Duration.Duration) => Effect.Effect<Option.Option<Lease>, LeaseError>
-  readonly release: (lease: Lease) => Effect.Effect<void, LeaseError>
-  readonly fence: (lease: Lease) => Effect.Effect<void, LeaseLost | LeaseError>
-  readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<Lease>, LeaseError>
-  readonly prune: (prefix: string, olderThan: Duration.Duration) => Effect.Effect<number, LeaseError>
+export {
   /**
-   * For backends without transactions: a checkpoint store whose commit runs the work, then checks
-   * the lease and saves the checkpoint in one atomic step (D1: one batch). {@link withFencing}
-   * uses it instead of {@link fenced} when present.
+   * An in-memory lease store as a layer.
+   *
+   * @category layers
+   * @since 0.1.0
    */
-  readonly fencedCheckpoints?: ((lease: Lease) => Consumer.CheckpointStore) | undefined
-}
-
-/**
- * The lease store of the backend in use. `MemoryStore.layer()` and the SQL backends' layers provide it.
- *
- * @category services
- * @since 0.1.0
- */
-export class LeaseStore extends Context.Service<LeaseStore, LeaseStoreShape>()("@strata/core/Lease/LeaseStore") {}
-
-/**
- * The checks every lease store applies to its inputs: a non-empty name of at most 200 characters
- * and a TTL of at least one millisecond.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const validate = (operation: string, name: string, ttl?: Duration.Duration) => {
-  if (typeof name !== "string" || name.length === 0 || name.length > 200) {
-    return Effect.fail(
-      new InvalidArgument({ operation, detail: "a lease name must be a string of 1 to 200 characters" })
-    )
-  }
-  if (ttl !== undefined && Duration.toMillis(ttl) < 1) {
-    return Effect.fail(new InvalidArgument({ operation, detail: "a lease TTL must be at least 1 millisecond" }))
-  }
-  return Effect.void
-}
-
-interface MemoryRow {
-  holder: string
-  token: bigint
-  expiresAt: number
-}
-
-/**
- * A lease store in memory, with the real semantics (expiry by `Clock`, monotonic tokens): for one
- * process, tests, and the memory backend.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const makeMemory: Effect.Effect<LeaseStoreShape> = Effect.sync(() => {
-  const rows = new Map<string, MemoryRow>()
-  const toLease = (name: string, row: MemoryRow): Lease => ({ name, ...row })
-  const current = (lease: Lease) => {
-    const row = rows.get(lease.name)
-    return row !== undefined && row.token === lease.token && row.holder === lease.holder ? row : undefined
-  }
-  return LeaseStore.of({
-    acquire: Effect.fn("Lease.acquire")(function*(name, holder, ttl) {
-      yield* validate("Lease.acquire", name, ttl)
-      const now = yield* Clock.currentTimeMillis
-      const row = rows.get(name)
-      const expiresAt = now + Duration.toMillis(ttl)
-      if (row === undefined) {
-        const created = { holder, token: 1n, expiresAt }
-        rows.set(name, created)
-        return Option.some(toLease(name, created))
-      }
-      const live = row.expiresAt > now
-      if (live && row.holder !== holder) return Option.none()
-      row.token = live ? row.token : row.token + 1n
-      row.holder = holder
-      row.expiresAt = expiresAt
-      return Option.some(toLease(name, row))
-    }),
-    renew: Effect.fn("Lease.renew")(function*(lease, ttl) {
-      yield* validate("Lease.renew", lease.name, ttl)
-      const row = current(lease)
-      if (row === undefined || row.expiresAt === 0) return Option.none()
-      row.expiresAt = (yield* Clock.currentTimeMillis) + Duration.toMillis(ttl)
-      return Option.some(toLease(lease.name, row))
-    }),
-    release: Effect.fn("Lease.release")(function*(lease) {
-      yield* validate("Lease.release", lease.name)
-      const row = current(lease)
-      if (row !== undefined) row.expiresAt = 0
-    }),
-    fence: Effect.fn("Lease.fence")(function*(lease) {
-      yield* validate("Lease.fence", lease.name)
-      const row = current(lease)
-      if (row === undefined || row.expiresAt === 0) {
-        return yield* new LeaseLost({ name: lease.name, holder: lease.holder, token: lease.token })
-      }
-    }),
-    list: Effect.fn("Lease.list")(function*(prefix) {
-      const now = yield* Clock.currentTimeMillis
-      return Array.from(rows).filter(([name, row]) => name.startsWith(prefix) && row.expiresAt > now).map((
-        [name, row]
-      ) => toLease(name, row))
-    }),
-    prune: Effect.fn("Lease.prune")(function*(prefix, olderThan) {
-      const before = (yield* Clock.currentTimeMillis) - Duration.toMillis(olderThan)
-      let pruned = 0
-      for (const [name, row] of rows) {
-        if (name.startsWith(prefix) && row.expiresAt < before) {
-          rows.delete(name)
-          pruned++
-        }
-      }
-      return pruned
-    })
-  })
-})
-
-/**
- * {@link makeMemory} as a layer.
- *
- * @category layers
- * @since 0.1.0
- */
-export const layerMemory: Layer.Layer<LeaseStore> = Layer.effect(LeaseStore, makeMemory)
-
-/**
- * A lease store for a backend without one: every operation fails with `Unsupported`.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const unsupported = (backend: string, detail: string): LeaseStoreShape => {
-  const fail = (operation: string) => Effect.fail(new Unsupported({ operation, backend, detail }))
-  return LeaseStore.of({
-    acquire: () => fail("Lease.acquire"),
-    renew: () => fail("Lease.renew"),
-    release: () => fail("Lease.release"),
-    fence: () => fail("Lease.fence"),
-    list: () => fail("Lease.list"),
-    prune: () => fail("Lease.prune")
-  })
-}
+  layerMemory,
+  /**
+   * A held lease (see `@strata/core/backend`'s `LeaseStore`).
+   *
+   * @category models
+   * @since 0.1.0
+   */
+  type Lease,
+  /**
+   * Errors of a lease store operation.
+   *
+   * @category errors
+   * @since 0.1.0
+   */
+  type LeaseError,
+  /**
+   * The lease store of the backend in use; every store layer provides one.
+   *
+   * @category services
+   * @since 0.1.0
+   */
+  LeaseStore,
+  /**
+   * The storage a backend implements for leases.
+   *
+   * @category models
+   * @since 0.1.0
+   */
+  type LeaseStoreShape,
+  /**
+   * A lease store in memory, with the real semantics.
+   *
+   * @category constructors
+   * @since 0.1.0
+   */
+  makeMemory,
+  /**
+   * A lease store for a backend without one: every operation fails with `Unsupported`.
+   *
+   * @category constructors
+   * @since 0.1.0
+   */
+  unsupported,
+  /**
+   * The checks every lease store applies to its inputs.
+   *
+   * @category constructors
+   * @since 0.1.0
+   */
+  validate
+} from "../backend/LeaseStore.ts"
 
 /**
  * How a holder keeps a lease.
@@ -416,42 +281,36 @@ const isLeaseLost = (error: unknown): error is LeaseLost =>
  * current, inside the commit: with a transactional checkpoint store (SQL) the check, the handler's
  * writes and the checkpoint commit or roll back together, so after a takeover nothing of the former
  * holder's batch lands. With a non-transactional one the check narrows the window but the handler's
- * writes may already have happened (at-least-once).
+ * writes may already have happened (at-least-once). Store layers' own checkpoint stores fence
+ * themselves (`CheckpointStore.fenced`); this is for a checkpoint store built by hand.
  *
  * @category combinators
  * @since 0.1.0
  */
 export const fenced = (
-  checkpoints: Consumer.CheckpointStore,
+  checkpoints: Checkpoints.CheckpointStore,
   store: LeaseStoreShape,
   lease: Lease
-): Consumer.CheckpointStore => ({
-  load: checkpoints.load,
+): Checkpoints.CheckpointStore => ({
+  ...checkpoints,
   commit: (name, position, work) =>
-    checkpoints.commit(
-      name,
-      position,
-      Effect.tap(work, () =>
-        store.fence(lease).pipe(
-          Effect.catchTag(
-            "Unsupported",
-            (error) => Effect.fail(new InvalidArgument({ operation: "Lease.fence", detail: error.message }))
-          )
-        ))
-    )
+    checkpoints.commit(name, position, Effect.tap(work, () => Checkpoints.fence(store, lease)))
 })
 
 /**
- * Provides the current `Consumer.Checkpoints`, {@link fenced} by `lease` (or the store's own
- * `fencedCheckpoints`), to `effect` (a `Consumer.run` inside {@link holding} or {@link singleton}).
+ * Provides the current `Consumer.Checkpoints`, fenced by `lease`, to `effect` (a `Consumer.run`
+ * inside {@link holding} or {@link singleton}): the store's own fenced form
+ * (`CheckpointStore.fenced`: in the commit's transaction, or its batch on D1), else {@link fenced}.
  *
  * @category combinators
  * @since 0.1.0
  */
-export const withFencing =
-  (lease: Lease) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | LeaseStore> =>
-    Effect.gen(function*() {
-      const store = yield* LeaseStore
-      const checkpoints = store.fencedCheckpoints?.(lease) ?? fenced(yield* Consumer.Checkpoints, store, lease)
-      return yield* Effect.provideService(effect, Consumer.Checkpoints, checkpoints)
-    })
+export const withFencing = (lease: Lease) =>
+<A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, Exclude<R, Checkpoints.Checkpoints> | LeaseStore | Checkpoints.Checkpoints> =>
+  Effect.gen(function*() {
+    const checkpoints = yield* Checkpoints.Checkpoints
+    const fencedStore = checkpoints.fenced?.(lease) ?? fenced(checkpoints, yield* LeaseStore, lease)
+    return yield* Effect.provideService(effect, Checkpoints.Checkpoints, fencedStore)
+  })

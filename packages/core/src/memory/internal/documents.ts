@@ -3,11 +3,10 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as AppendPlan from "../../AppendPlan.ts"
-import * as DocumentCodec from "../../DocumentCodec.ts"
+import * as AppendPlan from "../../backend/AppendPlan.ts"
+import * as DocumentCodec from "../../backend/DocumentCodec.ts"
 import * as DocumentQuery from "../../DocumentQuery.ts"
 import { type Collection, DocumentStore, type ExpectedDocument, type Page, type Query } from "../../DocumentStore.ts"
-import * as Tracing from "../../Tracing.ts"
 import type * as Events from "./events.ts"
 import * as State from "./state.ts"
 import type { StoredDocument } from "./state.ts"
@@ -146,7 +145,7 @@ export const make = (
       (normalized) => matching(collection.name, normalized).length
     )
 
-  const documentStore = DocumentStore.of(Tracing.documentStore({
+  const documentStore = DocumentStore.of({
     backend,
     get,
     put,
@@ -154,7 +153,7 @@ export const make = (
     find,
     findPage,
     count
-  }))
+  })
 
   return documentStore
 }

@@ -18,8 +18,8 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { RecordedEvent } from "./Event.ts"
-import type { SubscribeFrom } from "./EventStore.ts"
+import type { RecordedEvent } from "../Event.ts"
+import type { SubscribeFrom } from "../EventStore.ts"
 
 /**
  * What a backend supplies to run subscriptions.

@@ -6,10 +6,10 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import * as Event from "./Event.ts"
-import type { AppendRequest } from "./EventStore.ts"
-import { InvalidArgument, type InvalidEvent, type InvalidStreamName } from "./StoreError.ts"
-import * as StreamName from "./StreamName.ts"
+import * as Event from "../Event.ts"
+import type { AppendRequest } from "../EventStore.ts"
+import { InvalidArgument, type InvalidEvent, type InvalidStreamName } from "../StoreError.ts"
+import * as StreamName from "../StreamName.ts"
 
 /**
  * One stream's part of an append, ready to write.

@@ -7,18 +7,17 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
-import * as AppendPlan from "../../AppendPlan.ts"
+import * as AppendPlan from "../../backend/AppendPlan.ts"
+import * as Inputs from "../../backend/Inputs.ts"
+import * as Replay from "../../backend/Replay.ts"
+import * as StreamView from "../../backend/StreamView.ts"
+import * as Subscription from "../../backend/Subscription.ts"
 import type { RecordedEvent } from "../../Event.ts"
 import { type AppendResult, EventStore, type EventStoreShape } from "../../EventStore.ts"
 import * as ExpectedVersion from "../../ExpectedVersion.ts"
-import * as Inputs from "../../Inputs.ts"
-import * as Replay from "../../Replay.ts"
 import type { ProjectionFailed, StoreUnavailable } from "../../StoreError.ts"
 import { DuplicateEvent, StreamDeleted, WrongExpectedVersion } from "../../StoreError.ts"
 import * as StreamName from "../../StreamName.ts"
-import * as StreamView from "../../StreamView.ts"
-import * as Subscription from "../../Subscription.ts"
-import * as Tracing from "../../Tracing.ts"
 import {
   horizon as horizonOf,
   type Journal,
@@ -424,7 +423,7 @@ export const make = (
   const loadCheckpoint: EventStoreShape["loadCheckpoint"] = (name) =>
     Effect.map(Inputs.checkpointName("loadCheckpoint", name), (name) => Option.fromUndefinedOr(checkpoints.get(name)))
 
-  const eventStore = EventStore.of(Tracing.eventStore({
+  const eventStore = EventStore.of({
     backend,
     append,
     appendMany,
@@ -440,7 +439,7 @@ export const make = (
     loadSnapshot,
     saveCheckpoint,
     loadCheckpoint
-  }))
+  })
 
   return { eventStore, commit, transaction }
 }

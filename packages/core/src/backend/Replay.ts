@@ -8,8 +8,8 @@
  *
  * @since 0.1.0
  */
+import type { AppendResult } from "../EventStore.ts"
 import type { AppendPlan } from "./AppendPlan.ts"
-import type { AppendResult } from "./EventStore.ts"
 
 /**
  * Where one stored event id sits.

@@ -39,17 +39,17 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { EventMetadata, RecordedEvent } from "./Event.ts"
-import type { Decoded, EventCodec } from "./EventCodec.ts"
-import { type AppendError, type EventFilter, EventStore, type EventStoreShape, type ReadError } from "./EventStore.ts"
-import * as ExpectedVersion from "./ExpectedVersion.ts"
+import type { EventMetadata, RecordedEvent } from "../Event.ts"
+import type { Decoded, EventCodec } from "../EventCodec.ts"
+import { type AppendError, type EventFilter, EventStore, type EventStoreShape, type ReadError } from "../EventStore.ts"
+import * as ExpectedVersion from "../ExpectedVersion.ts"
 import {
   type EventDecodeError,
   InvalidStreamName,
   type StoreUnavailable,
   type WrongExpectedVersion
-} from "./StoreError.ts"
-import * as StreamName from "./StreamName.ts"
+} from "../StoreError.ts"
+import * as StreamName from "../StreamName.ts"
 
 /**
  * How to snapshot an aggregate's state.

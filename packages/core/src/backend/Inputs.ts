@@ -6,10 +6,10 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { Direction, EventFilter, RetentionPatch } from "./EventStore.ts"
-import * as Json from "./internal/json.ts"
-import { InvalidArgument } from "./StoreError.ts"
-import * as StreamName from "./StreamName.ts"
+import type { Direction, EventFilter, RetentionPatch } from "../EventStore.ts"
+import * as Json from "../internal/json.ts"
+import { InvalidArgument } from "../StoreError.ts"
+import * as StreamName from "../StreamName.ts"
 
 const invalid = (operation: string, detail: string) => Effect.fail(new InvalidArgument({ operation, detail }))
 

@@ -6,8 +6,8 @@
  * The algorithm (counting failures, parking, replaying) lives once in `Consumer`; this module is only
  * the storage, a small service in the shape of effect's `PersistedQueueStore`: {@link makeMemory} here,
  * a table on the SQL backends (`@strata/sql`, the `strata_parked_events` table), which every backend
- * layer provides. Without one, the {@link ParkedEvents} reference fails with `Unsupported`, so a
- * consumer configured to park refuses to start instead of losing events.
+ * layer provides. Where a backend keeps none, its layer provides {@link unsupported}, so a consumer
+ * configured to park refuses to start instead of losing events.
  *
  * An entry names the event (stream, version, position, id, type); its data stays in the log, where
  * a replay reads it back.
@@ -17,7 +17,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
-import { InvalidArgument, type StoreUnavailable, Unsupported } from "./StoreError.ts"
+import { InvalidArgument, type StoreUnavailable, Unsupported } from "../StoreError.ts"
 
 /**
  * One parked event of one consumer.
@@ -99,16 +99,13 @@ export const unsupported = (backend: string, detail = "this backend keeps no par
 }
 
 /**
- * The parked-events store consumers use. Every Strata backend layer provides one (memory and the SQL
- * backends); the default refuses with `Unsupported`.
+ * The parked-events store consumers use. Every store layer provides one: its backend's storage, or
+ * {@link unsupported} where the backend keeps none.
  *
  * @category services
  * @since 0.1.0
  */
-export const ParkedEvents: Context.Reference<ParkedEventStore> = Context.Reference<ParkedEventStore>(
-  "@strata/core/ParkedEvents",
-  { defaultValue: () => unsupported("default") }
-)
+export class ParkedEvents extends Context.Service<ParkedEvents, ParkedEventStore>()("@strata/core/ParkedEvents") {}
 
 /**
  * The error a store returns when `settle` finds nothing parked.

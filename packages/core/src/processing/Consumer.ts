@@ -47,81 +47,56 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import * as Event from "./Event.ts"
-import type { RecordedEvent } from "./Event.ts"
-import { establishAll, EventStore } from "./EventStore.ts"
-import type { EventFilter, SubscribeFrom } from "./EventStore.ts"
-import * as Inputs from "./Inputs.ts"
+import * as Inputs from "../backend/Inputs.ts"
+import * as ParkedEvents from "../backend/ParkedEvents.ts"
+import * as Event from "../Event.ts"
+import type { RecordedEvent } from "../Event.ts"
+import { establishAll, EventStore } from "../EventStore.ts"
+import type { EventFilter, SubscribeFrom } from "../EventStore.ts"
+import * as Retry from "../Retry.ts"
+import * as StoreError from "../StoreError.ts"
+import { InvalidArgument, type StoreUnavailable, Unsupported } from "../StoreError.ts"
+import { type CheckpointError, Checkpoints } from "./Checkpoints.ts"
 import * as Lease from "./Lease.ts"
-import * as ParkedEvents from "./ParkedEvents.ts"
-import * as Retry from "./Retry.ts"
-import * as StoreError from "./StoreError.ts"
-import { InvalidArgument, type LeaseLost, type StoreUnavailable, Unsupported } from "./StoreError.ts"
+
+export {
+  /**
+   * Errors of loading or saving a checkpoint.
+   *
+   * @category errors
+   * @since 0.1.0
+   */
+  type CheckpointError,
+  /**
+   * The checkpoint store consumers use; every store layer provides its own (see `Checkpoints.make`).
+   *
+   * @category services
+   * @since 0.1.0
+   */
+  Checkpoints,
+  /**
+   * Where consumers keep their checkpoints, and how a checkpoint commits with the handler's work.
+   *
+   * @category models
+   * @since 0.1.0
+   */
+  type CheckpointStore,
+  /**
+   * The at-least-once checkpoint store of the EventStore in context, for stores built by hand.
+   *
+   * @category constructors
+   * @since 0.1.0
+   */
+  storeCheckpoints
+} from "./Checkpoints.ts"
 
 /**
- * Errors of loading or saving a checkpoint.
- *
- * @category errors
- * @since 0.1.0
- */
-export type CheckpointError = InvalidArgument | StoreUnavailable | LeaseLost
-
-/**
- * Where consumers keep their checkpoints, and how a checkpoint commits with the handler's work.
- *
- * `commit(name, position, work)` runs `work` (the handler for one batch of events, ending at
- * `position`) and records `position` as the consumer's checkpoint. The default runs the work and
- * then `EventStore.saveCheckpoint`, with the save uninterruptible once the work has succeeded.
- *
- * **The exactly-once seam.** A SQL backend replaces `commit` with one that runs the work and the
- * checkpoint write in one transaction (for example
- * `sql.withTransaction(Effect.tap(work, () => saveCheckpoint(name, position)))`), so handlers that
- * write through the same `SqlClient` commit or roll back together with the checkpoint: a crash or
- * interruption anywhere leaves both unchanged, and the batch is handled again. Provide it for a
- * whole program with `Layer.succeed(Consumer.Checkpoints, ...)`, or around one consumer with
- * `Effect.provideService(Consumer.Checkpoints, ...)`.
+ * The services a supervised consumer needs besides its handler's: every store layer provides them.
  *
  * @category models
  * @since 0.1.0
  */
-export interface CheckpointStore {
-  readonly load: (name: string) => Effect.Effect<Option.Option<bigint>, CheckpointError, EventStore>
-  readonly commit: <A, X, R>(
-    name: string,
-    position: bigint,
-    work: Effect.Effect<A, X, R>
-  ) => Effect.Effect<A, X | CheckpointError, R | EventStore>
-}
-
-/**
- * The default checkpoint store: `EventStore.loadCheckpoint` / `saveCheckpoint`, the save right
- * after the work.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const storeCheckpoints: CheckpointStore = {
-  load: (name) => Effect.flatMap(EventStore, (store) => store.loadCheckpoint(name)),
-  commit: (name, position, work) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.tap(
-        restore(work),
-        () => Effect.flatMap(EventStore, (store) => store.saveCheckpoint(name, position))
-      )
-    )
-}
-
-/**
- * The checkpoint store consumers use; {@link storeCheckpoints} unless a backend or the program
- * provides another.
- *
- * @category services
- * @since 0.1.0
- */
-export const Checkpoints: Context.Reference<CheckpointStore> = Context.Reference<CheckpointStore>(
-  "@strata/core/Consumer/Checkpoints",
-  { defaultValue: () => storeCheckpoints }
-)
+export type Requirements = EventStore | Checkpoints | ParkedEvents.ParkedEvents
 
 /**
  * @category models
@@ -167,7 +142,7 @@ interface Loop<E, R> {
   readonly onCommit?: ((position: bigint, handled: number) => Effect.Effect<void>) | undefined
 }
 
-const consume = <E, R>(loop: Loop<E, R>): Stream.Stream<number, E | CheckpointError, R | EventStore> =>
+const consume = <E, R>(loop: Loop<E, R>): Stream.Stream<number, E | CheckpointError, R | EventStore | Checkpoints> =>
   Stream.unwrap(Effect.gen(function*() {
     const checkpoints = yield* Checkpoints
     const checkpoint = yield* checkpoints.load(loop.name)
@@ -224,7 +199,7 @@ const checkEvery = (operation: string, every: number) =>
 export const run: <X, R>(
   name: string,
   options: ConsumerOptions<X, R>
-) => Effect.Effect<void, X | CheckpointError, R | EventStore> = Effect.fn("Consumer.run")(
+) => Effect.Effect<void, X | CheckpointError, R | EventStore | Checkpoints> = Effect.fn("Consumer.run")(
   function*<X, R>(name: string, options: ConsumerOptions<X, R>) {
     yield* Effect.annotateCurrentSpan({ "strata.consumer": name })
     const every = yield* checkEvery("Consumer.run", options.checkpointEvery ?? 1)
@@ -599,7 +574,7 @@ const stepper = (schedule: Schedule.Schedule<unknown, unknown>) =>
 export const make = <X, R>(
   name: string,
   options: SupervisedOptions<X, R>
-): Effect.Effect<Consumer<X>, InvalidArgument | Unsupported, Scope.Scope | EventStore | R> =>
+): Effect.Effect<Consumer<X>, InvalidArgument | Unsupported, Scope.Scope | Requirements | R> =>
   Effect.gen(function*() {
     yield* Inputs.checkpointName("Consumer.make", name)
     const every = yield* checkEvery("Consumer.make", options.checkpointEvery ?? 1)
@@ -614,7 +589,7 @@ export const make = <X, R>(
     const monitorInterval = Duration.fromInputUnsafe(options.monitorInterval ?? "10 seconds")
     const store = yield* EventStore
     const parkedStore = yield* ParkedEvents.ParkedEvents
-    const context = yield* Effect.context<R | EventStore>()
+    const context = yield* Effect.context<R | Requirements>()
     const attributes = { consumer: name }
     const annotate = Effect.annotateLogs({ "strata.consumer": name })
 
@@ -862,7 +837,12 @@ export const make = <X, R>(
 
     // The supervisor: runs attempts, restarting failed ones on their schedule, parking poison events.
     const supervise = Effect.gen(function*() {
-      yield* Effect.logInfo(`Strata: consumer ${name} started`).pipe(annotate)
+      // What the checkpoints promise, so the log says whether a batch's writes land exactly once.
+      const delivery = (yield* Checkpoints).delivery ?? "at-least-once"
+      yield* Effect.logInfo(`Strata: consumer ${name} started`).pipe(
+        annotate,
+        Effect.annotateLogs({ "strata.consumer.delivery": delivery })
+      )
       let restart = yield* stepper(options.restart ?? defaultRestartSchedule)
       let outage = yield* stepper(options.outage ?? defaultOutageSchedule)
       let lastOutageDelay = Duration.millis(100)
@@ -1117,7 +1097,7 @@ export const layerRegistry: Layer.Layer<Consumers> = Layer.effect(Consumers, mak
 export const layer = <X, R>(
   name: string,
   options: SupervisedOptions<X, R>
-): Layer.Layer<Consumers, InvalidArgument | Unsupported, EventStore | Exclude<R, Scope.Scope>> =>
+): Layer.Layer<Consumers, InvalidArgument | Unsupported, Requirements | Exclude<R, Scope.Scope>> =>
   Layer.effectDiscard(Effect.gen(function*() {
     const registry = yield* Consumers
     const consumer = yield* make(name, options)

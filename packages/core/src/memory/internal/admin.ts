@@ -1,6 +1,6 @@
 // The in-memory StoreAdmin: no schema, checkpoints and counts straight from the shared state.
 import * as Effect from "effect/Effect"
-import * as Inputs from "../../Inputs.ts"
+import * as Inputs from "../../backend/Inputs.ts"
 import type { StoreAdminShape } from "../../StoreAdmin.ts"
 import { sortCounts } from "../../StoreAdmin.ts"
 import * as StreamName from "../../StreamName.ts"

@@ -51,18 +51,18 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as Consumer from "./Consumer.ts"
-import * as DocumentStore from "./DocumentStore.ts"
-import type { RecordedEvent } from "./Event.ts"
-import type { Decoded, EventCodec } from "./EventCodec.ts"
-import { type EventFilter, EventStore, type SubscribeFrom } from "./EventStore.ts"
+import * as DocumentStore from "../DocumentStore.ts"
+import type { RecordedEvent } from "../Event.ts"
+import type { Decoded, EventCodec } from "../EventCodec.ts"
+import { type EventFilter, EventStore, type SubscribeFrom } from "../EventStore.ts"
 import {
   type DocumentStoreError,
   type EventDecodeError,
   InvalidArgument,
   ProjectionFailed,
   StoreUnavailable
-} from "./StoreError.ts"
+} from "../StoreError.ts"
+import * as Consumer from "./Consumer.ts"
 
 /**
  * @category type IDs
@@ -269,7 +269,11 @@ export interface RunOptions {
 export const run = <A, I>(
   projection: Projection<A, I>,
   options?: RunOptions
-): Effect.Effect<void, ProjectionError | Consumer.CheckpointError, EventStore | DocumentStore.DocumentStore> =>
+): Effect.Effect<
+  void,
+  ProjectionError | Consumer.CheckpointError,
+  EventStore | DocumentStore.DocumentStore | Consumer.Checkpoints
+> =>
   Consumer.run(projection.checkpoint, {
     handler: projection.handler,
     filter: projection.filter,
@@ -316,7 +320,11 @@ export interface CatchUpOptions {
 export const catchUp = <A, I>(
   projection: Projection<A, I>,
   options?: CatchUpOptions
-): Effect.Effect<number, ProjectionError | Consumer.CheckpointError, EventStore | DocumentStore.DocumentStore> =>
+): Effect.Effect<
+  number,
+  ProjectionError | Consumer.CheckpointError,
+  EventStore | DocumentStore.DocumentStore | Consumer.Checkpoints
+> =>
   Effect.gen(function*() {
     const batchSize = options?.batchSize ?? 500
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
@@ -352,8 +360,11 @@ export const catchUp = <A, I>(
 export const rebuild = <A, I>(
   projection: Projection<A, I>,
   options?: CatchUpOptions
-): Effect.Effect<number, ProjectionError | Consumer.CheckpointError, EventStore | DocumentStore.DocumentStore> =>
-  Effect.andThen(reset(projection), catchUp(projection, options))
+): Effect.Effect<
+  number,
+  ProjectionError | Consumer.CheckpointError,
+  EventStore | DocumentStore.DocumentStore | Consumer.Checkpoints
+> => Effect.andThen(reset(projection), catchUp(projection, options))
 
 const Registry = DocumentStore.collection("strata_projections", Schema.Struct({ version: Schema.Number }))
 
@@ -417,7 +428,11 @@ export const activate = <A, I>(
 export const blueGreen = <A, I>(
   next: Projection<A, I>,
   options?: CatchUpOptions
-): Effect.Effect<number, ProjectionError | Consumer.CheckpointError, EventStore | DocumentStore.DocumentStore> =>
+): Effect.Effect<
+  number,
+  ProjectionError | Consumer.CheckpointError,
+  EventStore | DocumentStore.DocumentStore | Consumer.Checkpoints
+> =>
   Effect.gen(function*() {
     const serving = yield* activeVersion(next)
     if (serving === next.version && (yield* DocumentStore.DocumentStore.use((docs) => docs.count(next.target))) > 0) {

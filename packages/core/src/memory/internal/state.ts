@@ -3,8 +3,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import * as Semaphore from "effect/Semaphore"
+import * as Subscription from "../../backend/Subscription.ts"
 import type { RecordedEvent } from "../../Event.ts"
-import * as Subscription from "../../Subscription.ts"
 
 export interface StreamRecord {
   readonly name: string

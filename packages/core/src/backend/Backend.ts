@@ -1,0 +1,171 @@
+/**
+ * The one record a storage engine gives Strata. A backend builds a {@link Backend}: its EventStore and
+ * DocumentStore (undecorated), its StoreAdmin, its lease and parked-event storage where it has them,
+ * what it can do ({@link Capabilities}), and how it commits a consumer batch atomically
+ * ({@link Commit}). Core derives every service a store layer provides from it, once (`Store.layer`
+ * over `Store.make`): spans, retry and metrics, `UnitOfWork`, `Consumer.Checkpoints`, `LeaseStore`,
+ * `ParkedEvents` and inline projections, so no backend can forget one.
+ *
+ * The model is effect's `SqlClient.make`: a driver gives a small record, the library builds the client.
+ *
+ * @example
+ * ```ts
+ * import { Store } from "@strata/core"
+ * import { Backend } from "@strata/core/backend"
+ * import { Effect } from "effect"
+ *
+ * declare const makeMine: Effect.Effect<Backend.Backend>
+ * // every service, decorated, from one record:
+ * const MineLive = Store.layerBackend(makeMine)
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type { DocumentStoreShape } from "../DocumentStore.ts"
+import type { RecordedEvent } from "../Event.ts"
+import type { EventStoreShape } from "../EventStore.ts"
+import type { StoreAdminShape } from "../StoreAdmin.ts"
+import type { InvalidArgument, LeaseLost, ProjectionFailed, StoreUnavailable } from "../StoreError.ts"
+import type { Lease, LeaseStoreShape } from "./LeaseStore.ts"
+import type { ParkedEventStore } from "./ParkedEvents.ts"
+
+/**
+ * How a backend commits work atomically, which decides what units of work and consumer checkpoints
+ * can promise:
+ * - `Transactional` (memory, SQLite, PostgreSQL): `transaction` runs an effect as one unit of work.
+ *   Consumer batches commit their handler's writes, the lease check and the checkpoint in it:
+ *   exactly once.
+ * - `Batched` (D1): no interactive transactions, but `saveCheckpoint` checks a lease and saves a
+ *   checkpoint in one atomic batch. The handler's writes run before it: at least once.
+ * - `None` (KurrentDB): the handler's writes, the lease check and the checkpoint are separate
+ *   writes: at least once.
+ *
+ * `detail` says why `UnitOfWork.transaction` is `Unsupported` and which atomic forms the backend has.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Commit =
+  | {
+    readonly _tag: "Transactional"
+    readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreUnavailable, R>
+  }
+  | {
+    readonly _tag: "Batched"
+    readonly detail: string
+    /** Saves `position` as `name`'s checkpoint in one atomic step that fails with `LeaseLost` unless `lease` is current. */
+    readonly saveCheckpoint: (
+      name: string,
+      position: bigint,
+      lease: Lease | undefined
+    ) => Effect.Effect<void, InvalidArgument | StoreUnavailable | LeaseLost>
+  }
+  | { readonly _tag: "None"; readonly detail: string }
+
+/**
+ * What a backend can do, as data: the conformance suite reads it from the layer instead of being
+ * told. What the record already shows (units of work, transactional checkpoints, leases, parking,
+ * inline projections) is derived from the record, not restated here.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Capabilities {
+  /** `appendMany` is atomic across streams (otherwise it fails with `Unsupported` and writes nothing). */
+  readonly appendMany: boolean
+  /** The largest event, in UTF-8 bytes of JSON. */
+  readonly maxEventBytes: number
+  /** The largest document, in UTF-8 bytes of JSON. */
+  readonly maxDocumentBytes: number
+  /** The largest integer stored exactly (checkpoints, snapshot versions): 2^63 - 1, or 2^53 - 1 on D1. */
+  readonly maxInteger: bigint
+  /**
+   * Reusing stored event ids other than as an exact replay fails with `DuplicateEvent`. KurrentDB's
+   * idempotency check is per stream and positional, so it does not.
+   */
+  readonly rejectsReusedEventIds: boolean
+  /** `exact(last version)` still matches a soft-deleted stream (KurrentDB's expected-revision check). */
+  readonly exactMatchesSoftDeleted: boolean
+  /** The finest `maxAge` retention the backend keeps, in milliseconds (KurrentDB keeps whole seconds). */
+  readonly maxAgeResolutionMillis: number
+  /** StoreAdmin lists and deletes consumer checkpoints. */
+  readonly listsCheckpoints: boolean
+}
+
+/**
+ * Work that runs inside every append's atomic step once its events are written, given them as
+ * recorded (inline projections); its failure fails the append and nothing is written.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type BeforeCommit = (
+  events: ReadonlyArray<RecordedEvent>
+) => Effect.Effect<void, ProjectionFailed | StoreUnavailable>
+
+/**
+ * What a storage engine gives Strata (see the module documentation).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Backend {
+  /** The backend's name in spans, metrics and errors. */
+  readonly name: string
+  /** The EventStore, without spans, retry or metrics: core adds them. */
+  readonly eventStore: EventStoreShape
+  /** The DocumentStore, likewise undecorated. */
+  readonly documentStore: DocumentStoreShape
+  readonly admin: StoreAdminShape
+  readonly commit: Commit
+  /** Lease storage; absent: leases and consumer groups fail with `Unsupported`. */
+  readonly leases?: LeaseStoreShape | undefined
+  /** Parked-event storage; absent: a consumer with `parkAfter` refuses to start with `Unsupported`. */
+  readonly parkedEvents?: ParkedEventStore | undefined
+  /**
+   * Installs work to run inside every append's atomic step (inline projections). Absent where an
+   * append cannot run work before it commits (D1's batches, KurrentDB): inline projections are then
+   * refused with `Unsupported`.
+   */
+  readonly beforeCommit?: ((work: BeforeCommit) => void) | undefined
+  readonly capabilities: Capabilities
+}
+
+/**
+ * The backend record a store layer was built from, undecorated. `Store.layer` reads it to decorate
+ * again with other options; the conformance suite reads its capabilities.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export const Backend: Context.Service<Backend, Backend> = Context.Service<Backend>("@strata/core/backend/Backend")
+
+/**
+ * Capabilities of a backend that does what the contract asks and nothing less: atomic `appendMany`,
+ * 1 MiB events and documents, 64-bit integers, reused ids refused, millisecond retention, listable
+ * checkpoints.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const capabilities = (overrides: Partial<Capabilities> = {}): Capabilities => ({
+  appendMany: true,
+  maxEventBytes: 1024 * 1024,
+  maxDocumentBytes: overrides.maxEventBytes ?? 1024 * 1024,
+  maxInteger: 9_223_372_036_854_775_807n,
+  rejectsReusedEventIds: true,
+  exactMatchesSoftDeleted: false,
+  maxAgeResolutionMillis: 1,
+  listsCheckpoints: true,
+  ...overrides
+})
+
+/**
+ * Whether consumer checkpoints commit with the handler's writes (exactly once) on this backend.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isTransactional = (backend: Backend): boolean => backend.commit._tag === "Transactional"
