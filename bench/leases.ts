@@ -6,7 +6,7 @@
  *    acquire + release, renew (row) / liveness probe (advisory: the lock lives with the session), and a
  *    fenced checkpoint commit (a transaction with the fence and the checkpoint upsert; the advisory
  *    variant checks `pg_locks` for the holder's backend pid instead).
- * 2. Consumer groups of OS processes (packages/sql/test/groupWorker.ts): throughput with 1, 2 and 4
+ * 2. Consumer groups of OS processes (tests/test-utils/src/groupWorker.ts): throughput with 1, 2 and 4
  *    members on 8 partitions, and the takeover time after the only live member is SIGKILLed (from the
  *    kill to the first event handled by its successor; TTL 2 s).
  *
@@ -16,6 +16,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { PgStore } from "@strata/postgres"
 import { SqliteStore } from "@strata/sqlite"
+import * as Group from "@strata/test-utils/GroupProcesses"
 import * as Effect from "effect/Effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
@@ -24,7 +25,6 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { parseArgs } from "node:util"
-import * as Group from "../packages/sql/test/groupProcesses.ts"
 
 const { values } = parseArgs({
   options: {

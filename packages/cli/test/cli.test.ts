@@ -10,6 +10,7 @@
  * and of a failure with the URL from the environment.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
+import { PgTestDatabase } from "@strata/test-utils"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -20,7 +21,6 @@ import * as Crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
-import { PgTestDatabase } from "../../postgres/test/utils.ts"
 import {
   collect,
   eventFile,

@@ -3,9 +3,9 @@
 // stream in order.
 import { assert, it } from "@effect/vitest"
 import { PgStore } from "@strata/postgres"
+import { killAndJoinScenario } from "@strata/test-utils"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { killAndJoinScenario } from "../../sql/test/groupProcesses.ts"
 import { PgTestDatabase } from "./utils.ts"
 
 it.live("consumer group across processes on PostgreSQL: exactly once, in stream order", () =>

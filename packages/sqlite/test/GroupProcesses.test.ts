@@ -2,11 +2,11 @@
 // member added while running; every event is handled exactly once overall, each stream in order.
 import { assert, it } from "@effect/vitest"
 import { SqliteStore } from "@strata/sqlite"
+import { killAndJoinScenario } from "@strata/test-utils"
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { killAndJoinScenario } from "../../sql/test/groupProcesses.ts"
 
 it.live(
   "consumer group across processes on one SQLite file: exactly once, in stream order",

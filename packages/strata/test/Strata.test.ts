@@ -6,6 +6,7 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { KurrentEmulator } from "@strata/kurrentdb-emulator"
 import { DocumentStore, Event, EventCodec, EventStore, Projection, StoreUrl, Strata } from "@strata/strata"
+import { PgTestDatabase } from "@strata/test-utils"
 import * as Cause from "effect/Cause"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -21,7 +22,6 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { PgTestDatabase } from "../../postgres/test/utils.ts"
 
 // The program under test knows nothing of the backend.
 const program = Effect.gen(function*() {

@@ -1,5 +1,5 @@
 // The multi-process consumer-group scenario, shared by packages/sqlite and packages/postgres
-// (GroupProcesses.test.ts) and bench/groups.ts: members run as OS processes (groupWorker.ts) on one
+// (GroupProcesses.test.ts) and bench/leases.ts: members run as OS processes (groupWorker.ts) on one
 // database; some are SIGKILLed mid-batch and restarted, one joins while the others run; every event
 // must be handled exactly once overall, each stream in order.
 import { ConsumerGroup, Event, EventStore, Lease } from "@strata/core"

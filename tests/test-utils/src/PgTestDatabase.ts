@@ -1,5 +1,6 @@
 /**
- * PostgreSQL test fixtures: one fresh database per test file.
+ * PostgreSQL test fixtures: one fresh database per test file (the tests of packages/postgres, and of
+ * the packages that also run on PostgreSQL: strata, cli).
  *
  * - `PgTestServer`: a PostgreSQL server. With `DATABASE_URL` set, that server (the URL must name a database
  *   the user can connect to and run CREATE DATABASE from, e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
@@ -18,7 +19,7 @@
  * here instead (the tail is attached to a startup failure); a free port is picked per server; unix sockets are
  * disabled (TCP on 127.0.0.1 only); `stop()` is SIGINT (fast shutdown) and awaits the process exit.
  *
- * Driver facts pinned by PgDriver.test.ts (@effect/sql-pg 4.0.5; PostgreSQL 15 service and embedded 18.4):
+ * Driver facts pinned by packages/postgres/test/PgDriver.test.ts (@effect/sql-pg 4.0.5; PostgreSQL 15 service and embedded 18.4):
  * - `PgClient.layer(config: PgPoolConfig): Layer<PgClient | SqlClient, SqlError>`, `url?: Redacted`;
  *   `PgClient.make(config): Effect<PgClient, SqlError, Scope | Reactivity>` (provide `Reactivity.layer`).
  * - int8 (bigint columns, count(*)) comes back as JS `bigint`; int4 as number; numeric as string. bigint
@@ -217,7 +218,7 @@ const startEmbedded: Effect.Effect<string, PgTestSetupError, Scope.Scope> = Effe
 export class PgTestServer extends Context.Service<PgTestServer, {
   readonly adminUrl: string
   readonly embedded: boolean
-}>()("@strata/postgres/test/PgTestServer") {
+}>()("@strata/test-utils/PgTestServer") {
   static readonly layer: Layer.Layer<PgTestServer, PgTestSetupError> = Layer.effect(PgTestServer)(
     Effect.suspend((): Effect.Effect<PgTestServer["Service"], PgTestSetupError, Scope.Scope> => {
       const url = process.env["DATABASE_URL"]
@@ -253,7 +254,7 @@ export class PgTestDatabase extends Context.Service<PgTestDatabase, {
   /** The same URL in plain text, for tests that open a second connection of their own. */
   readonly connectionString: string
   readonly embedded: boolean
-}>()("@strata/postgres/test/PgTestDatabase") {
+}>()("@strata/test-utils/PgTestDatabase") {
   static readonly layerWithoutServer: Layer.Layer<PgTestDatabase, PgTestSetupError, PgTestServer> = Layer.effect(
     PgTestDatabase
   )(

@@ -1,5 +1,5 @@
 // One member of a consumer group, as its own OS process, for the multi-process tests
-// (GroupProcesses.test.ts in packages/sqlite and packages/postgres) and bench/groups.ts.
+// (GroupProcesses.test.ts in packages/sqlite and packages/postgres) and bench/leases.ts.
 //
 // Run: node --conditions=@strata/source groupWorker.ts, configured by environment variables:
 //   STRATA_BACKEND  sqlite | postgres      STRATA_TARGET  the SQLite file or the PostgreSQL URL
