@@ -1,0 +1,158 @@
+// The append pipeline: each stream's part is checked (replay, duplicate, tombstone, expected version)
+// before anything is written, then all parts are written. Two paths commit it: the fast one checks,
+// writes and commits in one synchronous step when nothing else must commit with it; otherwise it runs
+// as a unit of work with an undo journal, where the after-write hook (inline projections) and a
+// document write carried by `put` join it.
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
+import * as AppendPlan from "../../backend/AppendPlan.ts"
+import * as Replay from "../../backend/Replay.ts"
+import type { RecordedEvent } from "../../Event.ts"
+import type { AppendResult, EventStoreShape } from "../../EventStore.ts"
+import * as ExpectedVersion from "../../ExpectedVersion.ts"
+import type { ProjectionFailed, StoreUnavailable } from "../../StoreError.ts"
+import { DuplicateEvent, StreamDeleted, type WrongExpectedVersion } from "../../StoreError.ts"
+import type { MemoryContext } from "./context.ts"
+import { type Journal, lastVersionOf } from "./state.ts"
+
+/** Runs inside an append's unit of work, after its events are written (inline projections). */
+export type AfterWrite = (
+  events: ReadonlyArray<RecordedEvent>
+) => Effect.Effect<void, ProjectionFailed | StoreUnavailable>
+
+type Planned = AppendPlan.AppendPlan
+
+export const make = (ctx: MemoryContext, hooks: { afterWrite: AfterWrite | undefined }) => {
+  const { maxEventBytes, recordFor, state, transaction } = ctx
+  const { eventIds, log, signal, streams } = state
+
+  // Decides one stream's part of an append without writing: a replay result, or a conflict, or "write".
+  const check = (
+    plan: Planned
+  ): AppendResult | "write" | WrongExpectedVersion | StreamDeleted | DuplicateEvent => {
+    const { request } = plan
+    const record = streams.get(request.stream)
+    if (record?.tombstoned) return new StreamDeleted({ stream: request.stream, tombstoned: true })
+    const outcome = Replay.classifyPlan(plan, (id) => eventIds.get(id))
+    if (outcome._tag === "Replay") return outcome.result
+    if (outcome._tag === "Duplicate") return new DuplicateEvent({ stream: request.stream, eventId: outcome.eventId })
+    const conflict = ExpectedVersion.check(request.stream, request.expected, {
+      lastVersion: lastVersionOf(record),
+      deleted: record?.deleted ?? false
+    })
+    if (conflict !== undefined) return conflict
+    return "write"
+  }
+
+  // Writes one stream's part; in a unit of work its journal gets the step that takes it back out.
+  const write = (plan: Planned, now: number, journal: Journal | undefined, written: Array<RecordedEvent>) => {
+    const record = recordFor(plan.request.stream)
+    const createdAt = new Date(now)
+    const wasDeleted = record.deleted
+    const count = plan.prepared.length
+    journal?.push(() => {
+      for (let i = 0; i < count; i++) eventIds.delete(log.pop()!.id)
+      record.events.length -= count
+      record.deleted = wasDeleted
+    })
+    let last: RecordedEvent | undefined
+    for (const event of plan.prepared) {
+      last = {
+        id: event.id,
+        stream: record.name,
+        version: BigInt(record.events.length),
+        position: BigInt(log.length + 1),
+        type: event.type,
+        data: JSON.parse(event.data),
+        metadata: JSON.parse(event.metadata),
+        createdAt
+      }
+      record.events.push(last)
+      log.push(last)
+      eventIds.set(last.id, last)
+      written.push(last)
+    }
+    record.deleted = false
+    return { stream: record.name, nextExpectedVersion: last!.version, position: last!.position }
+  }
+
+  // Checks every part first and writes only when all pass: all-or-nothing across streams. Runs as a
+  // unit of work (its own, or the caller's), so inline projections and a document write carried by
+  // `put` commit with the events, and subscribers see them only after the commit.
+  const inUnit = <E = never>(
+    plans: ReadonlyArray<Planned>,
+    now: number,
+    beforeWrite?: (journal: Journal | undefined) => Effect.Effect<void, E>
+  ) =>
+    transaction(Effect.gen(function*() {
+      const outcomes: Array<AppendResult | "write"> = []
+      for (const plan of plans) {
+        const outcome = check(plan)
+        if (typeof outcome === "object" && "_tag" in outcome) return yield* outcome
+        outcomes.push(outcome)
+      }
+      const journal = yield* state.journal
+      if (beforeWrite !== undefined) yield* beforeWrite(journal)
+      const written: Array<RecordedEvent> = []
+      const results = plans.map((plan, i) => {
+        const outcome = outcomes[i]
+        return outcome === "write" ? write(plan, now, journal, written) : outcome
+      })
+      if (written.length > 0 && hooks.afterWrite !== undefined) yield* hooks.afterWrite(written)
+      return results
+    }))
+
+  // The same with nothing else to commit and no unit open: check and write in one synchronous step
+  // (no suspension, so no other fiber can interleave) and commit at once, without the lock.
+  const atOnce = (plans: ReadonlyArray<Planned>, now: number) => {
+    const outcomes: Array<AppendResult | "write"> = []
+    for (const plan of plans) {
+      const outcome = check(plan)
+      if (typeof outcome === "object" && "_tag" in outcome) return Effect.fail(outcome)
+      outcomes.push(outcome)
+    }
+    const written: Array<RecordedEvent> = []
+    const results = plans.map((plan, i) => {
+      const outcome = outcomes[i]
+      return outcome === "write" ? write(plan, now, undefined, written) : outcome
+    })
+    if (written.length > 0) {
+      state.visible = log.length
+      PubSub.publishUnsafe(signal, undefined)
+    }
+    return Effect.succeed(results)
+  }
+
+  // Picks the path: the fast one only outside any unit, while no unit holds the lock, and when
+  // nothing must commit with the events.
+  const commit = <E = never>(
+    plans: ReadonlyArray<Planned>,
+    now: number,
+    beforeWrite?: (journal: Journal | undefined) => Effect.Effect<void, E>
+  ) =>
+    Effect.flatMap(
+      state.journal,
+      (journal) =>
+        journal === undefined && !state.busy && beforeWrite === undefined && hooks.afterWrite === undefined
+          ? atOnce(plans, now)
+          : inUnit(plans, now, beforeWrite)
+    )
+
+  const appendMany: EventStoreShape["appendMany"] = (requests) =>
+    Effect.gen(function*() {
+      const plans = yield* AppendPlan.many("appendMany", requests, maxEventBytes)
+      const now = yield* Clock.currentTimeMillis
+      return yield* commit(plans, now)
+    })
+
+  const append: EventStoreShape["append"] = (stream, events, appendOptions) =>
+    Effect.gen(function*() {
+      const plan = yield* AppendPlan.one({ stream, events, expected: appendOptions?.expected }, maxEventBytes)
+      const now = yield* Clock.currentTimeMillis
+      const [result] = yield* commit([plan], now)
+      return result
+    })
+
+  return { append, appendMany, commit }
+}
