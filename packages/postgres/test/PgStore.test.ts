@@ -22,7 +22,8 @@ import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import { makeSecondClient, PgTestDatabase } from "./utils.ts"
 
-const StoreLayer = PgStore.layerFromClient({ pollInterval: "500 millis" }).pipe(
+// Without the retry decorator: these tests see the failures themselves.
+const StoreLayer = PgStore.layerFromClient({ pollInterval: "500 millis", retry: false }).pipe(
   Layer.provideMerge(PgTestDatabase.layerClient)
 )
 

@@ -78,7 +78,7 @@ describe("PostgreSQL restart", () => {
     () =>
       Effect.gen(function*() {
         const { server, url } = yield* restartableServer
-        const stores = PgStore.layer({ url: Redacted.make(url), pollInterval: "200 millis" })
+        const stores = PgStore.layer({ url: Redacted.make(url), pollInterval: "200 millis", retry: false })
         yield* Effect.gen(function*() {
           // The subscription and the appends go through Retry's defaults; the consumer runs on the bare
           // store, so its own restart schedule is what carries it.
