@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Event, EventStore, ExpectedVersion, MemoryStore, Metrics, Retry, StoreError } from "@strata/core"
+import { Event, EventStore, ExpectedVersion, MemoryStore, Metrics, Retry, Store, StoreError } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -28,7 +28,7 @@ const flaky = {
 }
 
 // The decorators under test over a store built without its own.
-const store = Metrics.layer().pipe(Layer.provide(MemoryStore.layer({ metrics: false, retry: false })))
+const store = Metrics.layer().pipe(Layer.provide(Store.layer(MemoryStore.layer(), { metrics: false, retry: false })))
 
 // Each test gets its own registry: metrics are global otherwise.
 const isolated = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -110,7 +110,7 @@ describe("Metrics", () => {
         Metrics.layer({ attributes: { service: "billing" } }).pipe(
           Layer.provide(Retry.layer(Schedule.recurs(3))),
           Layer.provide(flaky.layer),
-          Layer.provide(MemoryStore.layer({ metrics: false, retry: false }))
+          Layer.provide(Store.layer(MemoryStore.layer(), { metrics: false, retry: false }))
         )
       ),
       isolated

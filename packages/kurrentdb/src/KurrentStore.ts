@@ -30,12 +30,12 @@ import * as KurrentEvents from "./KurrentEvents.ts"
 import * as KurrentParkedEvents from "./KurrentParkedEvents.ts"
 
 /**
- * Where to connect, the limits of both stores, and the store's decorators.
+ * Where to connect, and the limits of both stores.
  *
  * @category models
  * @since 0.1.0
  */
-export interface KurrentStoreOptions extends KurrentEvents.KurrentEventsOptions, Store.StoreOptions {
+export interface KurrentStoreOptions extends KurrentEvents.KurrentEventsOptions {
   /** A KurrentDB connection string (plain, or Redacted when it carries credentials). */
   readonly connectionString: string | Redacted.Redacted<string>
   /** Largest document, as UTF-8 JSON. Default 1 MiB. */
@@ -100,8 +100,8 @@ export const leases: LeaseStore.LeaseStoreShape = LeaseStore.unsupported(
 )
 
 /**
- * Every service of a store on one KurrentDB connection (`Store.Services`), decorated as the options
- * say. Leases (and so exclusive consumers and consumer groups) are `Unsupported` here: a lease
+ * Every service of a store on one KurrentDB connection (`Store.Services`), decorated (see
+ * `Store.layer`). Leases (and so exclusive consumers and consumer groups) are `Unsupported` here: a lease
  * stream written with expected revisions would give them, and is not built yet.
  *
  * @category layers
@@ -110,7 +110,8 @@ export const leases: LeaseStore.LeaseStoreShape = LeaseStore.unsupported(
 export const layer = (
   options: KurrentStoreOptions
 ): Layer.Layer<Store.Services, StoreError.StoreUnavailable> =>
-  Store.layerBackend(make(options), options) as Layer.Layer<Store.Services, StoreError.StoreUnavailable>
+  // Takes no inline projections, so the derivation cannot refuse them.
+  Store.layerBackend(make(options)) as Layer.Layer<Store.Services, StoreError.StoreUnavailable>
 
 /**
  * {@link layer} with options from Config; by default the connection string is `KURRENTDB_URL`.

@@ -5,7 +5,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, layer } from "@effect/vitest"
-import { DocumentStore, Event, EventStore, ExpectedVersion, Retry } from "@strata/core"
+import { DocumentStore, Event, EventStore, ExpectedVersion, Retry, Store } from "@strata/core"
 import { PgDialect, PgHorizon, PgStore } from "@strata/postgres"
 import { Migrator, SqlStore } from "@strata/sql"
 import * as Context from "effect/Context"
@@ -23,7 +23,7 @@ import * as Stream from "effect/Stream"
 import { makeSecondClient, PgTestDatabase } from "./utils.ts"
 
 // Without the retry decorator: these tests see the failures themselves.
-const StoreLayer = PgStore.layerFromClient({ pollInterval: "500 millis", retry: false }).pipe(
+const StoreLayer = Store.layer(PgStore.layerFromClient({ pollInterval: "500 millis" }), { retry: false }).pipe(
   Layer.provideMerge(PgTestDatabase.layerClient)
 )
 

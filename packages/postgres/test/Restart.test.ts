@@ -6,7 +6,7 @@
  * append during the outage fails with StoreUnavailable within its short budget.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, EventStore, Retry } from "@strata/core"
+import { Consumer, EventStore, Retry, Store } from "@strata/core"
 import { PgStore } from "@strata/postgres"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
@@ -78,7 +78,9 @@ describe("PostgreSQL restart", () => {
     () =>
       Effect.gen(function*() {
         const { server, url } = yield* restartableServer
-        const stores = PgStore.layer({ url: Redacted.make(url), pollInterval: "200 millis", retry: false })
+        const stores = Store.layer(PgStore.layer({ url: Redacted.make(url), pollInterval: "200 millis" }), {
+          retry: false
+        })
         yield* Effect.gen(function*() {
           // The subscription and the appends go through Retry's defaults; the consumer runs on the bare
           // store, so its own restart schedule is what carries it.

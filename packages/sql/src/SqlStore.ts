@@ -36,8 +36,7 @@ import * as Startup from "./Startup.ts"
 
 /**
  * The options every SQL backend's layer takes (`PgStore.layer`, `SqliteStore.layer`,
- * `D1Store.layer`), in one place: the store's decorators and inline projections (`Store.LayerOptions`)
- * and the SQL store's own.
+ * `D1Store.layer`), in one place: inline projections (`Store.LayerOptions`) and the SQL store's own.
  *
  * @category models
  * @since 0.1.0
@@ -67,9 +66,8 @@ export interface StoreOptions extends Store.LayerOptions {
 export const splitOptions = <C extends StoreOptions>(
   config: C
 ): readonly [StoreOptions, Omit<C, keyof StoreOptions>] => {
-  const { maxEventBytes, metrics, migrate, pageSize, pollInterval, projections, retry, spans, startupRetry, ...rest } =
-    config
-  return [{ maxEventBytes, metrics, migrate, pageSize, pollInterval, projections, retry, spans, startupRetry }, rest]
+  const { maxEventBytes, migrate, pageSize, pollInterval, projections, startupRetry, ...rest } = config
+  return [{ maxEventBytes, migrate, pageSize, pollInterval, projections, startupRetry }, rest]
 }
 
 /**

@@ -68,7 +68,7 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
 })
 
 /**
- * The in-memory store: every service of a store (`Store.Services`), decorated as `options` say.
+ * The in-memory store: every service of a store (`Store.Services`), decorated (see `Store.layer`).
  *
  * @example
  * ```ts
@@ -81,4 +81,5 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
  * @since 0.1.0
  */
 export const layer = (options?: MemoryStoreOptions): Layer.Layer<Store.Services, never> =>
+  // Memory runs inline projections, so the derivation never refuses them.
   Store.layerBackend(make(options), options) as Layer.Layer<Store.Services, never>

@@ -21,6 +21,12 @@
  *
  * One running instance per name: two instances with the same name both handle every event.
  *
+ * This module is the public face: options, status, errors, metrics, {@link run}, {@link make},
+ * {@link layer}. The machinery lives in `internal/consumer/`, over one small context
+ * (`context.ts`): the consuming loop (`loop.ts`), one attempt (`attempt.ts`), its supervisor
+ * (`supervisor.ts`), poison events (`parking.ts`), the status and lag (`status.ts`) and the
+ * registry (`registry.ts`).
+ *
  * @example
  * const Projections = Consumer.layer("cart-totals", {
  *   filter: EventCodec.filter(CartEvents),
@@ -33,31 +39,31 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
-import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Inputs from "../backend/Inputs.ts"
-import * as ParkedEvents from "../backend/ParkedEvents.ts"
-import * as Event from "../Event.ts"
+import type * as ParkedEvents from "../backend/ParkedEvents.ts"
 import type { RecordedEvent } from "../Event.ts"
-import { establishAll, EventStore } from "../EventStore.ts"
-import type { EventFilter, SubscribeFrom } from "../EventStore.ts"
+import type { EventFilter, EventStore, SubscribeFrom } from "../EventStore.ts"
 import * as Retry from "../Retry.ts"
 import * as StoreError from "../StoreError.ts"
-import { InvalidArgument, type StoreUnavailable, Unsupported } from "../StoreError.ts"
-import { type CheckpointError, Checkpoints } from "./Checkpoints.ts"
-import * as Lease from "./Lease.ts"
+import { InvalidArgument, type StoreUnavailable, type Unsupported } from "../StoreError.ts"
+import type { CheckpointError, Checkpoints } from "./Checkpoints.ts"
+import * as Attempt from "./internal/consumer/attempt.ts"
+import * as ConsumerContext from "./internal/consumer/context.ts"
+import { checkEvery, consume } from "./internal/consumer/loop.ts"
+import * as Parking from "./internal/consumer/parking.ts"
+import { Consumers, layerRegistry, makeRegistry } from "./internal/consumer/registry.ts"
+import * as Status from "./internal/consumer/status.ts"
+import * as Supervisor from "./internal/consumer/supervisor.ts"
+import type * as Lease from "./Lease.ts"
 
 export {
   /**
@@ -126,62 +132,6 @@ export interface ConsumerOptions<X, R> {
    */
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
 }
-
-// The one consuming loop `run` and the supervised consumer share: load the checkpoint (through the
-// `Checkpoints` in context when the attempt starts, so a fenced store provided around an attempt is
-// the one used), subscribe just after it, handle each batch and commit.
-interface Loop<E, R> {
-  readonly name: string
-  readonly operation: string
-  readonly filter: EventFilter | undefined
-  readonly every: number
-  /** Where to start without a checkpoint; "end" is fixed by the first attempt (see {@link run}). */
-  readonly initial: { value: SubscribeFrom }
-  readonly handle: (event: RecordedEvent) => Effect.Effect<void, E, R>
-  readonly onStart?: ((covered: bigint | undefined) => Effect.Effect<void>) | undefined
-  readonly onCommit?: ((position: bigint, handled: number) => Effect.Effect<void>) | undefined
-}
-
-const consume = <E, R>(loop: Loop<E, R>): Stream.Stream<number, E | CheckpointError, R | EventStore | Checkpoints> =>
-  Stream.unwrap(Effect.gen(function*() {
-    const checkpoints = yield* Checkpoints
-    const checkpoint = yield* checkpoints.load(loop.name)
-    const from: SubscribeFrom = checkpoint._tag === "Some" ? { after: checkpoint.value } : loop.initial.value
-    const established = yield* establishAll({ from, filter: loop.filter })
-    // "end" is resolved once, on the first attempt, so a restart before the first commit does not
-    // skip what was appended during the outage.
-    if (checkpoint._tag === "None") loop.initial.value = established.start
-    const start = typeof established.start === "object" ? established.start.after : undefined
-    yield* Effect.annotateCurrentSpan({
-      "strata.consumer.from": start === undefined ? "start" : `after ${start}`
-    })
-    if (loop.onStart !== undefined) yield* loop.onStart(start)
-    const handleBatch = (events: ReadonlyArray<RecordedEvent>) => {
-      const position = events[events.length - 1].position
-      const committed = checkpoints.commit(
-        loop.name,
-        position,
-        Effect.forEach(events, (event) => Event.causedBy(loop.handle(event), event), { discard: true })
-      )
-      return loop.onCommit === undefined
-        ? committed
-        : Effect.tap(committed, () => loop.onCommit!(position, events.length))
-    }
-    return Stream.mapArrayEffect(established.events, (events) =>
-      Effect.gen(function*() {
-        for (let i = 0; i < events.length; i += loop.every) {
-          yield* handleBatch(events.slice(i, i + loop.every))
-        }
-        return [events.length] as const
-      }))
-  }))
-
-const checkEvery = (operation: string, every: number) =>
-  Number.isSafeInteger(every) && every >= 1
-    ? Effect.succeed(every)
-    : Effect.fail(
-      new InvalidArgument({ operation, detail: `checkpointEvery must be an integer >= 1, got ${String(every)}` })
-    )
 
 /**
  * Runs a named consumer until it is interrupted or its handler fails (a subscription never ends
@@ -486,63 +436,6 @@ export const parkedTotal: Metric.Counter<number> = Metric.counter("strata_consum
   incremental: true
 })
 
-// A handler's failure, tagged with the event it failed on.
-class HandlerFailure {
-  readonly event: RecordedEvent
-  readonly cause: Cause.Cause<unknown>
-  constructor(event: RecordedEvent, cause: Cause.Cause<unknown>) {
-    this.event = event
-    this.cause = cause
-  }
-}
-
-const describe = (error: unknown): string =>
-  error instanceof Error && error.message !== ""
-    ? error.message
-    : typeof error === "object" && error !== null && "_tag" in error
-    ? String(error._tag)
-    : typeof error === "string"
-    ? error
-    : String(error)
-
-const tagOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string"
-    ? error._tag
-    : error instanceof Error
-    ? error.name
-    : "Unknown"
-
-const failedEvent = (event: RecordedEvent): FailedEvent => ({
-  stream: event.stream,
-  version: event.version,
-  position: event.position,
-  type: event.type,
-  id: event.id
-})
-
-const eventAnnotations = (event: FailedEvent | undefined) =>
-  event === undefined ? {} : {
-    "strata.event.stream": event.stream,
-    "strata.event.version": String(event.version),
-    "strata.event.position": String(event.position),
-    "strata.event.type": event.type
-  }
-
-const showEvent = (event: FailedEvent) =>
-  `event ${event.type} ${JSON.stringify(event.stream)}@${event.version} (position ${event.position})`
-
-// Steps a schedule by hand: the delay before the next attempt, or none when it has ended.
-const stepper = (schedule: Schedule.Schedule<unknown, unknown>) =>
-  Effect.map(
-    Schedule.toStep(schedule),
-    (step) => (input: unknown) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        step(now, input).pipe(
-          Effect.map(([, delay]) => Option.some(delay)),
-          Pull.catchDone(() => Effect.succeed(Option.none<Duration.Duration>()))
-        ))
-  )
-
 /**
  * Starts a supervised consumer in the current scope and returns its handle; closing the scope stops it.
  *
@@ -586,497 +479,73 @@ export const make = <X, R>(
       })
     }
     yield* Inputs.filter("Consumer.make", options.filter)
-    const monitorInterval = Duration.fromInputUnsafe(options.monitorInterval ?? "10 seconds")
-    const store = yield* EventStore
-    const parkedStore = yield* ParkedEvents.ParkedEvents
-    const context = yield* Effect.context<R | Requirements>()
-    const attributes = { consumer: name }
-    const annotate = Effect.annotateLogs({ "strata.consumer": name })
-
-    // Refuse to start when parking is asked for and cannot be done; an outage only delays the count.
-    let initialParked = 0
-    if (parkAfter !== undefined) {
-      initialParked = yield* parkedStore.count(name).pipe(
-        Effect.catchTag("StoreUnavailable", () => Effect.succeed(0))
-      )
-    }
-    const ref = yield* SubscriptionRef.make<ConsumerStatus>({
+    const ctx = yield* ConsumerContext.make<X, R>({
       name,
-      state: "starting",
-      position: undefined,
-      parked: initialParked,
-      restarts: 0,
-      failure: undefined
-    })
-    const update = (f: (status: ConsumerStatus) => ConsumerStatus) => SubscriptionRef.update(ref, f)
-
-    // Events to park when next met (position -> failures), and the run of failures on one event.
-    const toPark = new Map<bigint, { readonly attempts: number; readonly error: string }>()
-    let failing: { readonly position: bigint; readonly count: number } | undefined
-    let progressed = false
-
-    const lastVisible = Stream.runHead(store.readAll({ direction: "backwards", limit: 1 }))
-    const lastMatching = (at: bigint) =>
-      Stream.runHead(store.readAll({ from: at, direction: "backwards", limit: 1, filter: options.filter }))
-
-    const terminal = (status: ConsumerStatus) => status.state === "failed" || status.state === "stopped"
-    const stoppedError = (status: ConsumerStatus) =>
-      new ConsumerStopped({
-        consumer: name,
-        state: status.state === "failed" ? "failed" : "stopped",
-        detail: status.failure?.message ?? status.state
-      })
-    const passed = (target: bigint) => (status: ConsumerStatus) =>
-      status.position !== undefined && status.position >= target
-    // Waits until the status passes `target`; fails if the consumer ends first.
-    const awaitPassed = (target: bigint) =>
-      SubscriptionRef.changes(ref).pipe(
-        Stream.filter((status) => passed(target)(status) || terminal(status)),
-        Stream.runHead,
-        Effect.flatMap((status) =>
-          status._tag === "Some" && !passed(target)(status.value)
-            ? Effect.fail(stoppedError(status.value))
-            : Effect.void
-        )
-      )
-    // The last event up to `target` the consumer must handle, once `target` is visible (PostgreSQL's
-    // horizon may hold a just-committed position back for a moment).
-    const mustHandle = (target: bigint) =>
-      Effect.gen(function*() {
-        let delay = Duration.millis(5)
-        while (true) {
-          const head = yield* lastVisible
-          if (head._tag === "Some" && head.value.position >= target) break
-          const status = yield* SubscriptionRef.get(ref)
-          if (terminal(status)) return yield* stoppedError(status)
-          yield* Effect.sleep(delay)
-          delay = Duration.min(Duration.times(delay, 2), Duration.millis(250))
-        }
-        return yield* lastMatching(target)
-      })
-
-    const waitFor = (position: bigint): Effect.Effect<void, WaitError> =>
-      Effect.gen(function*() {
-        const target = yield* Inputs.bigint("Consumer.waitFor", "position", position)
-        const last = yield* mustHandle(target)
-        if (last._tag === "Some") yield* awaitPassed(last.value.position)
-      }).pipe(Effect.withSpan("Consumer.waitFor", { attributes: { "strata.consumer": name } }))
-
-    const caughtUp: Effect.Effect<void, WaitError> = Effect.gen(function*() {
-      const head = yield* lastVisible
-      if (head._tag === "Some") yield* waitFor(head.value.position)
-    }).pipe(Effect.withSpan("Consumer.caughtUp", { attributes: { "strata.consumer": name } }))
-
-    const handle = (event: RecordedEvent): Effect.Effect<void, HandlerFailure | ParkedEvents.ParkedEventsError, R> =>
-      Effect.suspend((): Effect.Effect<void, HandlerFailure | ParkedEvents.ParkedEventsError, R> => {
-        const poison = toPark.get(event.position)
-        if (poison !== undefined) {
-          return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            parkedStore.park({
-              consumer: name,
-              position: event.position,
-              stream: event.stream,
-              version: event.version,
-              eventId: event.id,
-              eventType: event.type,
-              error: poison.error,
-              attempts: poison.attempts,
-              parkedAt: new Date(now)
-            }))
-        }
-        return options.handler(event).pipe(
-          Effect.catchCause((cause): Effect.Effect<never, HandlerFailure> =>
-            Cause.hasInterruptsOnly(cause)
-              ? Effect.failCause(cause as Cause.Cause<never>)
-              : Effect.fail(new HandlerFailure(event, cause))
-          )
-        )
-      })
-
-    const onStart = (covered: bigint | undefined) =>
-      update((status) => ({
-        ...status,
-        state: "catching-up",
-        position: covered === undefined ? status.position : covered
-      })).pipe(
-        Effect.andThen(Effect.logInfo(
-          `Strata: consumer ${name} subscribed ${
-            covered === undefined ? "from the start" : `after position ${covered}`
-          }`
-        )),
-        annotate
-      )
-
-    const onCommit = (position: bigint, handled: number) =>
-      Effect.gen(function*() {
-        let parked = 0
-        for (const at of toPark.keys()) {
-          if (at <= position) {
-            toPark.delete(at)
-            parked++
-          }
-        }
-        if (failing !== undefined && failing.position <= position) failing = undefined
-        progressed = true
-        yield* update((status) => ({
-          ...status,
-          position: status.position === undefined || position > status.position ? position : status.position,
-          parked: status.parked + parked,
-          failure: undefined
-        }))
-        yield* Metric.update(Metric.withAttributes(eventsHandledTotal, attributes), handled - parked)
-        if (parked > 0) {
-          yield* Metric.update(Metric.withAttributes(parkedTotal, attributes), parked)
-          yield* Effect.logWarning(`Strata: consumer ${name} parked ${parked} event(s) up to position ${position}`)
-            .pipe(
-              annotate
-            )
-        }
-      })
-
-    // Marks the consumer live once it has passed what was in the log when the attempt started.
-    const watchCatchUp = Effect.gen(function*() {
-      const started = yield* Clock.currentTimeMillis
-      const head = yield* lastVisible
-      const last = head._tag === "Some" ? yield* lastMatching(head.value.position) : Option.none()
-      if (last._tag === "Some") yield* awaitPassed(last.value.position)
-      const now = yield* Clock.currentTimeMillis
-      const status = yield* SubscriptionRef.get(ref)
-      if (status.state !== "catching-up" && status.state !== "starting") return
-      yield* Effect.logInfo(
-        `Strata: consumer ${name} caught up at position ${status.position ?? "start"} in ${
-          Duration.format(Duration.millis(now - started))
-        }`
-      ).pipe(annotate)
-      yield* Metric.update(Metric.withAttributes(lagEvents, attributes), 0)
-      yield* Metric.update(Metric.withAttributes(lagSeconds, attributes), 0)
-      yield* update((s) => ({ ...s, state: "live" }))
-    }).pipe(Effect.ignore)
-
-    const initial = { value: options.from ?? ("start" as SubscribeFrom) }
-    // One attempt: the inner run. It never succeeds (a subscription does not end).
-    const unguarded = Effect.scoped(Effect.gen(function*() {
-      if (parkAfter !== undefined) {
-        const parked = yield* parkedStore.count(name)
-        yield* update((status) => ({ ...status, parked }))
-      }
-      yield* Effect.forkScoped(watchCatchUp)
-      yield* Stream.runDrain(consume({
-        name,
-        operation: "Consumer.make",
-        filter: options.filter,
-        every,
-        initial,
-        handle,
-        onStart,
-        onCommit
-      }))
-      // A subscription never ends by itself; if one does, it is a failure like any other.
-      return yield* Effect.die(new Error("the subscription ended"))
-    }))
-
-    // With `exclusive`, an attempt runs only while this instance holds the consumer's lease, with
-    // fenced checkpoints; losing the lease fails the attempt (LeaseLost), which stands by again.
-    // The holder id is fixed per instance, so a restarted attempt gets its own lease back at once.
-    const exclusive = options.exclusive === undefined || options.exclusive === false
-      ? undefined
-      : {
-        ...(options.exclusive === true ? {} : options.exclusive),
-        holder: (options.exclusive === true ? undefined : options.exclusive.holder) ?? crypto.randomUUID()
-      }
-    const leases = exclusive === undefined ? undefined : yield* Effect.serviceOption(Lease.LeaseStore)
-    if (exclusive !== undefined) {
-      yield* Lease.checkOptions("Consumer.make", exclusive)
-      if (leases === undefined || leases._tag === "None") {
-        return yield* new Unsupported({
-          operation: "Consumer.make",
-          backend: "unknown",
-          detail:
-            `consumer ${name} is exclusive, but no Lease.LeaseStore is provided (every Strata backend layer provides one)`
+      options,
+      every,
+      parkAfter,
+      monitorInterval: Duration.fromInputUnsafe(options.monitorInterval ?? "10 seconds"),
+      restart: options.restart ?? defaultRestartSchedule,
+      outage: options.outage ?? defaultOutageSchedule,
+      metrics: { lagEvents, lagSeconds, eventsHandledTotal, failuresTotal, parkedTotal },
+      stopped: (status) =>
+        new ConsumerStopped({
+          consumer: name,
+          state: status.state === "failed" ? "failed" : "stopped",
+          detail: status.failure?.message ?? status.state
         })
-      }
-    }
-    const attempt = exclusive === undefined || leases === undefined || leases._tag === "None"
-      ? unguarded
-      : Effect.gen(function*() {
-        const leaseStore = leases.value
-        yield* update((status) => ({ ...status, state: "standby" }))
-        const lease = yield* Lease.acquireWaiting(leaseStore, `consumer/${name}`, exclusive)
-        yield* update((status) => status.state === "standby" ? { ...status, state: "starting" } : status)
-        return yield* Lease.hold(
-          leaseStore,
-          lease,
-          exclusive,
-          (held) => Lease.withFencing(held)(unguarded).pipe(Effect.provideService(Lease.LeaseStore, leaseStore))
-        )
-      })
-
-    const classify = (cause: Cause.Cause<unknown>): ConsumerFailure => {
-      const found = Cause.findErrorOption(cause)
-      if (found._tag === "Some" && found.value instanceof HandlerFailure) {
-        const error = Cause.squash(found.value.cause)
-        const event = failedEvent(found.value.event)
-        const transient = StoreError.isRetryable(error)
-        if (!transient) {
-          failing = failing?.position === event.position
-            ? { position: event.position, count: failing.count + 1 }
-            : { position: event.position, count: 1 }
-        }
-        return { error, message: describe(error), event, attempts: transient ? 1 : failing!.count, transient }
-      }
-      const error = Cause.squash(cause)
-      return {
-        error,
-        message: describe(error),
-        event: undefined,
-        attempts: 1,
-        // A lost lease (exclusive) is like an outage: stand by for it again, never give up.
-        transient: StoreError.isRetryable(error) || (error instanceof StoreError.LeaseLost)
-      }
-    }
-
-    // The supervisor: runs attempts, restarting failed ones on their schedule, parking poison events.
-    const supervise = Effect.gen(function*() {
-      // What the checkpoints promise, so the log says whether a batch's writes land exactly once.
-      const delivery = (yield* Checkpoints).delivery ?? "at-least-once"
-      yield* Effect.logInfo(`Strata: consumer ${name} started`).pipe(
-        annotate,
-        Effect.annotateLogs({ "strata.consumer.delivery": delivery })
-      )
-      let restart = yield* stepper(options.restart ?? defaultRestartSchedule)
-      let outage = yield* stepper(options.outage ?? defaultOutageSchedule)
-      let lastOutageDelay = Duration.millis(100)
-      while (true) {
-        progressed = false
-        const exit = yield* Effect.exit(attempt)
-        if (exit._tag === "Success") continue // unreachable: an attempt only ends by failing
-        if (progressed) {
-          restart = yield* stepper(options.restart ?? defaultRestartSchedule)
-          outage = yield* stepper(options.outage ?? defaultOutageSchedule)
-        }
-        const failure = classify(exit.cause)
-        yield* Metric.update(Metric.withAttributes(failuresTotal, { ...attributes, error: tagOf(failure.error) }), 1)
-        const where = failure.event === undefined ? "" : ` on ${showEvent(failure.event)}`
-        const logFailure = (message: string) =>
-          Effect.logWarning(message).pipe(
-            Effect.annotateLogs({ ...eventAnnotations(failure.event), "strata.consumer.attempts": failure.attempts }),
-            annotate
-          )
-        if (
-          parkAfter !== undefined && failure.event !== undefined && !failure.transient &&
-          failure.attempts >= parkAfter
-        ) {
-          toPark.set(failure.event.position, { attempts: failure.attempts, error: failure.message })
-          yield* update((status) => ({ ...status, state: "restarting", restarts: status.restarts + 1, failure }))
-          yield* logFailure(
-            `Strata: consumer ${name} failed${where} ${failure.attempts} times, parking it: ${failure.message}`
-          )
-          continue
-        }
-        let delay: Option.Option<Duration.Duration>
-        if (failure.transient) {
-          delay = yield* outage(failure.error)
-          // Outages are always retried: past the schedule's end, with its last delay.
-          if (delay._tag === "Some") lastOutageDelay = delay.value
-          else delay = Option.some(lastOutageDelay)
-        } else {
-          delay = yield* restart(failure.error)
-        }
-        if (delay._tag === "None") {
-          yield* update((status) => ({ ...status, state: "failed", failure }))
-          yield* Effect.logError(
-            `Strata: consumer ${name} failed${where} and its restart schedule has ended; it handles nothing more: ${failure.message}`
-          ).pipe(Effect.annotateLogs(eventAnnotations(failure.event)), annotate)
-          return
-        }
-        yield* update((status) => ({ ...status, state: "restarting", restarts: status.restarts + 1, failure }))
-        yield* logFailure(
-          `Strata: consumer ${name} failed${where}${
-            failure.event !== undefined && !failure.transient ? ` (attempt ${failure.attempts})` : ""
-          }, restarting in ${Duration.format(delay.value)}: ${failure.message}`
-        )
-        yield* Effect.sleep(delay.value)
-      }
     })
-
-    // Lag gauges, and progress logs while catching up.
-    const monitor = Effect.gen(function*() {
-      let previous: { readonly at: number; readonly position: bigint | undefined } | undefined
-      while (true) {
-        yield* Effect.sleep(monitorInterval)
-        const status = yield* SubscriptionRef.get(ref)
-        if (terminal(status)) continue
-        const head = yield* lastVisible
-        const next = yield* Stream.runHead(store.readAll({
-          from: status.position === undefined ? undefined : status.position + 1n,
-          filter: options.filter,
-          limit: 1
-        }))
-        const now = yield* Clock.currentTimeMillis
-        const pending = head._tag === "Some" && next._tag === "Some" && next.value.position <= head.value.position
-        const behind = pending ? Number(head.value.position - (status.position ?? 0n)) : 0
-        const age = pending ? Math.max(0, (now - next.value.createdAt.getTime()) / 1000) : 0
-        yield* Metric.update(Metric.withAttributes(lagEvents, attributes), behind)
-        yield* Metric.update(Metric.withAttributes(lagSeconds, attributes), age)
-        if (status.state === "catching-up" && pending) {
-          const rate = previous === undefined || now <= previous.at
-            ? ""
-            : `, ${
-              Math.round(
-                Number((status.position ?? 0n) - (previous.position ?? 0n)) / ((now - previous.at) / 1000)
-              )
-            } positions/s`
-          yield* Effect.logInfo(
-            `Strata: consumer ${name} catching up: at position ${status.position ?? "start"} of ${
-              head._tag === "Some" ? head.value.position : "?"
-            } (${behind} behind, oldest pending ${age.toFixed(1)} s old${rate})`
-          ).pipe(annotate)
-        }
-        previous = { at: now, position: status.position }
-      }
-    }).pipe(
-      // A failed measurement (an outage) is skipped: the next tick measures again.
-      Effect.catchCause(() => Effect.void),
-      Effect.forever
-    )
+    const attempt = yield* Attempt.make(ctx)
 
     // Finalizers run in reverse: this one after both fibers are interrupted.
     yield* Effect.addFinalizer(() =>
-      update((status) => ({ ...status, state: "stopped" })).pipe(
+      ctx.update((status) => ({ ...status, state: "stopped" })).pipe(
         Effect.andThen(Effect.logInfo(`Strata: consumer ${name} stopped`)),
-        annotate
+        ctx.annotate
       )
     )
-    yield* Effect.forkScoped(monitor)
+    yield* Effect.forkScoped(Status.monitor(ctx))
     yield* Effect.forkScoped(
-      supervise.pipe(Effect.withSpan("Consumer.supervise", { attributes: { "strata.consumer": name } }))
+      Supervisor.supervise(ctx, attempt).pipe(
+        Effect.withSpan("Consumer.supervise", { attributes: { "strata.consumer": name } })
+      )
     )
-
-    const refreshParked = Effect.flatMap(parkedStore.count(name), (parked) => update((s) => ({ ...s, parked })))
-
-    const replay = (position: bigint) =>
-      Effect.gen(function*() {
-        const at = yield* Inputs.bigint("Consumer.replay", "position", position)
-        const entries = yield* parkedStore.list(name)
-        const entry = entries.find((e) => e.position === at)
-        if (entry === undefined) return yield* ParkedEvents.notParked(name, at)
-        const found = yield* Stream.runHead(store.readAll({ from: at, limit: 1 }))
-        if (found._tag === "None" || found.value.position !== at || found.value.id !== entry.eventId) {
-          return yield* new InvalidArgument({
-            operation: "Consumer.replay",
-            detail: `parked event ${entry.eventId} at position ${at} is no longer in the log; discard it`
-          })
-        }
-        const event = found.value
-        yield* parkedStore.settle(name, at, Event.causedBy(options.handler(event), event)).pipe(
-          Effect.tapError((error) =>
-            parkedStore.park({ ...entry, error: describe(error), attempts: entry.attempts + 1 }).pipe(Effect.ignore)
-          )
-        )
-        yield* refreshParked.pipe(Effect.ignore)
-        yield* Effect.logInfo(`Strata: consumer ${name} replayed parked ${showEvent(failedEvent(event))}`).pipe(
-          annotate
-        )
-      }).pipe(
-        Effect.provide(context),
-        Effect.withSpan("Consumer.replay", { attributes: { "strata.consumer": name } })
-      ) as Effect.Effect<void, X | ParkedEvents.ParkedEventsError | StoreError.EventStoreError>
-
-    const discard = (position: bigint) =>
-      Effect.gen(function*() {
-        const at = yield* Inputs.bigint("Consumer.discard", "position", position)
-        const removed = yield* parkedStore.remove(name, at)
-        if (!removed) return yield* ParkedEvents.notParked(name, at)
-        yield* refreshParked.pipe(Effect.ignore)
-        yield* Effect.logInfo(`Strata: consumer ${name} discarded the parked event at position ${at}`).pipe(annotate)
-      }).pipe(Effect.withSpan("Consumer.discard", { attributes: { "strata.consumer": name } }))
 
     return {
       name,
-      status: SubscriptionRef.get(ref),
-      statusChanges: SubscriptionRef.changes(ref),
-      waitFor,
-      caughtUp,
-      parked: parkedStore.list(name),
-      replay,
-      discard
+      status: SubscriptionRef.get(ctx.ref),
+      statusChanges: SubscriptionRef.changes(ctx.ref),
+      waitFor: Status.waitFor(ctx),
+      caughtUp: Status.caughtUp(ctx),
+      parked: ctx.parkedStore.list(name),
+      replay: Parking.replay(ctx),
+      discard: Parking.discard(ctx)
     } satisfies Consumer<X>
   })
 
-/**
- * The consumers a program started with {@link layer}, by name.
- *
- * **Details**
- *
- * Every `Consumer.layer` provides the one registry ({@link layerRegistry} is memoized like any layer,
- * so the consumer layers of one program share it) and registers itself for as long as it runs.
- *
- * @example
- * const program = Effect.gen(function*() {
- *   const { position } = yield* store.append("cart-1", [event])
- *   const totals = yield* Consumer.get("cart-totals")
- *   yield* totals.waitFor(position)
- * })
- *
- * @category services
- * @since 0.1.0
- */
-export class Consumers extends Context.Service<Consumers, {
-  /** The running consumer of that name; `InvalidArgument` when there is none. */
-  readonly get: (name: string) => Effect.Effect<Consumer, InvalidArgument>
-  readonly all: Effect.Effect<ReadonlyArray<Consumer>>
-  /** Registers a consumer until the scope closes; `InvalidArgument` when the name is taken. */
-  readonly register: (consumer: Consumer<any>) => Effect.Effect<void, InvalidArgument, Scope.Scope>
-}>()("@strata/core/Consumer/Consumers") {}
-
-/**
- * An empty registry.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const makeRegistry: Effect.Effect<Consumers["Service"]> = Effect.sync(() => {
-  const running = new Map<string, Consumer>()
-  return Consumers.of({
-    get: (name) =>
-      Effect.suspend(() => {
-        const consumer = running.get(name)
-        return consumer === undefined
-          ? Effect.fail(
-            new InvalidArgument({
-              operation: "Consumers.get",
-              detail: `no consumer named ${JSON.stringify(name)} is running (running: ${
-                [...running.keys()].join(", ") || "none"
-              })`
-            })
-          )
-          : Effect.succeed(consumer)
-      }),
-    all: Effect.sync(() => [...running.values()]),
-    register: (consumer) =>
-      Effect.suspend(() =>
-        running.has(consumer.name)
-          ? Effect.fail(
-            new InvalidArgument({
-              operation: "Consumer.layer",
-              detail: `a consumer named ${JSON.stringify(consumer.name)} is already running in this program`
-            })
-          )
-          : Effect.acquireRelease(
-            Effect.sync(() => void running.set(consumer.name, consumer)),
-            () => Effect.sync(() => void running.delete(consumer.name))
-          )
-      )
-  })
-})
-
-/**
- * The registry layer every {@link layer} provides (one value, so it is built once per program).
- *
- * @category layers
- * @since 0.1.0
- */
-export const layerRegistry: Layer.Layer<Consumers> = Layer.effect(Consumers, makeRegistry)
+export {
+  /**
+   * The consumers a program started with {@link layer}, by name; {@link get} finds one.
+   *
+   * @category services
+   * @since 0.1.0
+   */
+  Consumers,
+  /**
+   * The registry layer every {@link layer} provides (one value, so it is built once per program).
+   *
+   * @category layers
+   * @since 0.1.0
+   */
+  layerRegistry,
+  /**
+   * An empty registry.
+   *
+   * @category constructors
+   * @since 0.1.0
+   */
+  makeRegistry
+}
 
 /**
  * Runs a supervised consumer (see {@link make}) for the lifetime of the layer, and registers it in

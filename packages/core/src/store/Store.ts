@@ -41,8 +41,8 @@ import { Unsupported } from "../StoreError.ts"
 import * as UnitOfWork from "../UnitOfWork.ts"
 
 /**
- * Which decorators a store layer applies (every backend layer takes these options, and so does
- * {@link layer}). Each is on by default.
+ * Which decorators a store applies: each is on by default in every backend layer, and
+ * {@link layer} is the one place to choose otherwise.
  *
  * @category models
  * @since 0.1.0
@@ -135,12 +135,13 @@ export const decorateDocumentStore = (self: DocumentStoreShape, options?: StoreO
 }
 
 /**
- * The options of a store layer: its decorators, and inline projections.
+ * What every backend layer takes besides its own settings: inline projections. (Decorators are
+ * chosen in one place, {@link layer}.)
  *
  * @category models
  * @since 0.1.0
  */
-export interface LayerOptions extends StoreOptions {
+export interface LayerOptions {
   /**
    * Inline projections: run inside every append's atomic step, so a failing one fails the append and
    * nothing is written (see `Projection`). Refused with `Unsupported` by backends whose appends cannot
@@ -177,7 +178,7 @@ const refusal = (backend: string, detail: string) => ({ backend, detail })
  */
 export const make = (
   backend: Backend,
-  options: LayerOptions = {}
+  options: LayerOptions & StoreOptions = {}
 ): Effect.Effect<Context.Context<Services>, Unsupported> =>
   Effect.suspend(() => {
     const projections = options.projections ?? []
@@ -228,7 +229,8 @@ export const make = (
 
 /**
  * A store layer from a backend's record: every service {@link make} derives, decorated as `options`
- * say (all on by default). This is what every backend layer is.
+ * say (all on by default). This is what every backend layer is; a backend author passes the
+ * layer's `projections` through, and users choose decorators with {@link layer}.
  *
  * @example
  * ```ts
@@ -245,14 +247,14 @@ export const make = (
  */
 export const layerBackend = <E, R>(
   backend: Effect.Effect<Backend, E, R>,
-  options?: LayerOptions
+  options?: LayerOptions & StoreOptions
 ): Layer.Layer<Services, E | Unsupported, Exclude<R, Scope.Scope>> =>
   Layer.effectContext(Effect.flatMap(backend, (record) => make(record, options)))
 
 /**
- * A store layer decorated again with other options, from the undecorated record it was built from
- * (so nothing is decorated twice). Whatever else the layer outputs (a `SqlClient`, a `PgClient`)
- * passes through.
+ * A store layer with the decorators `options` choose (the one place to choose them), applied to the
+ * undecorated record the layer was built from, so nothing is decorated twice and no undecorated copy
+ * is left in context. Whatever else the layer outputs (a `SqlClient`, a `PgClient`) passes through.
  *
  * @example
  * ```ts

@@ -1,0 +1,136 @@
+// Poison events: counting a handler's failures in a row on one event, marking the event for parking
+// once they reach `parkAfter`, parking it when the next attempt meets it (in that batch's commit),
+// and the parked events' `replay` and `discard`.
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Stream from "effect/Stream"
+import * as Inputs from "../../../backend/Inputs.ts"
+import * as ParkedEvents from "../../../backend/ParkedEvents.ts"
+import * as Event from "../../../Event.ts"
+import type { RecordedEvent } from "../../../Event.ts"
+import type * as StoreError from "../../../StoreError.ts"
+import { InvalidArgument } from "../../../StoreError.ts"
+import type { ConsumerFailure } from "../../Consumer.ts"
+import type { AnyContext, ConsumerContext, Shared } from "./context.ts"
+import { describe, failedEvent, HandlerFailure, showEvent } from "./failures.ts"
+
+// The handler as an attempt runs it: an event marked for parking is parked instead, and a failure
+// is tagged with its event for the supervisor.
+export const handle = <X, R>(ctx: ConsumerContext<X, R>) => (event: RecordedEvent) =>
+  Effect.suspend((): Effect.Effect<void, HandlerFailure | ParkedEvents.ParkedEventsError, R> => {
+    const poison = ctx.shared.toPark.get(event.position)
+    if (poison !== undefined) {
+      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        ctx.parkedStore.park({
+          consumer: ctx.name,
+          position: event.position,
+          stream: event.stream,
+          version: event.version,
+          eventId: event.id,
+          eventType: event.type,
+          error: poison.error,
+          attempts: poison.attempts,
+          parkedAt: new Date(now)
+        }))
+    }
+    return ctx.options.handler(event).pipe(
+      Effect.catchCause((cause): Effect.Effect<never, HandlerFailure> =>
+        Cause.hasInterruptsOnly(cause)
+          ? Effect.failCause(cause as Cause.Cause<never>)
+          : Effect.fail(new HandlerFailure(event, cause))
+      )
+    )
+  })
+
+// Counts one more failure of the handler on the event at `position`: the run of failures in a row.
+export const countFailure = (shared: Shared, position: bigint): number => {
+  shared.failing = shared.failing?.position === position
+    ? { position, count: shared.failing.count + 1 }
+    : { position, count: 1 }
+  return shared.failing.count
+}
+
+// Marks the event of a failure for parking when the next attempt meets it, once the handler has
+// failed on it `parkAfter` times in a row (outages never count); false when it does not park.
+export const markForParking = (ctx: AnyContext, failure: ConsumerFailure): boolean => {
+  if (
+    ctx.parkAfter === undefined || failure.event === undefined || failure.transient ||
+    failure.attempts < ctx.parkAfter
+  ) return false
+  ctx.shared.toPark.set(failure.event.position, { attempts: failure.attempts, error: failure.message })
+  return true
+}
+
+// After each commit: the marked events up to it were parked in it, the run of failures ends, the
+// status moves on and the supervisor's schedules start over.
+export const onCommit = (ctx: AnyContext) => (position: bigint, handled: number) =>
+  Effect.gen(function*() {
+    const { attributes, metrics, shared } = ctx
+    let parked = 0
+    for (const at of shared.toPark.keys()) {
+      if (at <= position) {
+        shared.toPark.delete(at)
+        parked++
+      }
+    }
+    if (shared.failing !== undefined && shared.failing.position <= position) shared.failing = undefined
+    shared.progressed = true
+    yield* ctx.update((status) => ({
+      ...status,
+      position: status.position === undefined || position > status.position ? position : status.position,
+      parked: status.parked + parked,
+      failure: undefined
+    }))
+    yield* Metric.update(Metric.withAttributes(metrics.eventsHandledTotal, attributes), handled - parked)
+    if (parked > 0) {
+      yield* Metric.update(Metric.withAttributes(metrics.parkedTotal, attributes), parked)
+      yield* Effect.logWarning(`Strata: consumer ${ctx.name} parked ${parked} event(s) up to position ${position}`)
+        .pipe(ctx.annotate)
+    }
+  })
+
+// The status's count of parked events, read again from the store.
+export const refreshParked = (ctx: AnyContext) =>
+  Effect.flatMap(ctx.parkedStore.count(ctx.name), (parked) => ctx.update((s) => ({ ...s, parked })))
+
+export const replay = <X, R>(ctx: ConsumerContext<X, R>) => (position: bigint) =>
+  Effect.gen(function*() {
+    const { name, parkedStore } = ctx
+    const at = yield* Inputs.bigint("Consumer.replay", "position", position)
+    const entries = yield* parkedStore.list(name)
+    const entry = entries.find((e) => e.position === at)
+    if (entry === undefined) return yield* ParkedEvents.notParked(name, at)
+    const found = yield* Stream.runHead(ctx.store.readAll({ from: at, limit: 1 }))
+    if (found._tag === "None" || found.value.position !== at || found.value.id !== entry.eventId) {
+      return yield* new InvalidArgument({
+        operation: "Consumer.replay",
+        detail: `parked event ${entry.eventId} at position ${at} is no longer in the log; discard it`
+      })
+    }
+    const event = found.value
+    yield* parkedStore.settle(name, at, Event.causedBy(ctx.options.handler(event), event)).pipe(
+      Effect.tapError((error) =>
+        parkedStore.park({ ...entry, error: describe(error), attempts: entry.attempts + 1 }).pipe(Effect.ignore)
+      )
+    )
+    yield* refreshParked(ctx).pipe(Effect.ignore)
+    yield* Effect.logInfo(`Strata: consumer ${name} replayed parked ${showEvent(failedEvent(event))}`).pipe(
+      ctx.annotate
+    )
+  }).pipe(
+    Effect.provide(ctx.context),
+    Effect.withSpan("Consumer.replay", { attributes: { "strata.consumer": ctx.name } })
+  ) as Effect.Effect<void, X | ParkedEvents.ParkedEventsError | StoreError.EventStoreError>
+
+export const discard = (ctx: AnyContext) => (position: bigint) =>
+  Effect.gen(function*() {
+    const at = yield* Inputs.bigint("Consumer.discard", "position", position)
+    const removed = yield* ctx.parkedStore.remove(ctx.name, at)
+    if (!removed) return yield* ParkedEvents.notParked(ctx.name, at)
+    yield* refreshParked(ctx).pipe(Effect.ignore)
+    yield* Effect.logInfo(`Strata: consumer ${ctx.name} discarded the parked event at position ${at}`).pipe(
+      ctx.annotate
+    )
+  }).pipe(Effect.withSpan("Consumer.discard", { attributes: { "strata.consumer": ctx.name } }))
