@@ -1,8 +1,7 @@
-// The one small context the parts of a supervised consumer work over (the model is packages/sql's
-// internal/context.ts): its checked settings, its stores, its status, and the little state the
-// supervisor, the parking and the commits share across attempts. The metrics and the error it
-// reports through are defined by `Consumer.ts` and handed in, so nothing here imports that module
-// at run time.
+// The one small context the parts of a supervised consumer work over: its checked settings, its
+// stores, its status, and the little state the supervisor, the parking and the commits share across
+// attempts. The metrics and the error the parts report through are defined by `Consumer.ts` and
+// handed in, so no internal module imports that module at run time.
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
