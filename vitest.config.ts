@@ -3,6 +3,8 @@ import projects from "./vitest.workspace.ts"
 
 export default defineConfig({
   test: {
-    projects
+    projects,
+    // Consumers and retries log as they work: a test's output is shown only when it fails.
+    silent: "passed-only"
   }
 })

@@ -25,17 +25,14 @@
  *
  * @since 0.1.0
  */
-import type { Filter, ResolvedEvent } from "@kurrent/kurrentdb-client"
-import type { EventStore, StoreError } from "@strata/core"
-import type { AppendPlan } from "@strata/core/backend"
+import type { EventStore } from "@strata/core"
 import * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
-import type * as Stream from "effect/Stream"
 import * as Append from "./internal/append.ts"
 import * as KurrentContext from "./internal/context.ts"
 import * as Lifecycle from "./internal/lifecycle.ts"
 import * as Owned from "./internal/owned.ts"
 import * as Reads from "./internal/reads.ts"
+import type { KurrentEvents } from "./internal/shape.ts"
 import * as Subscriptions from "./internal/subscriptions.ts"
 import type { KurrentClient } from "./KurrentClient.ts"
 
@@ -55,45 +52,15 @@ export interface KurrentEventsOptions {
   readonly pageSize?: number | undefined
 }
 
-/**
- * The internals a DocumentStore on the same client reuses.
- *
- * @category models
- * @since 0.1.0
- */
-export interface KurrentEvents {
-  readonly eventStore: EventStore.EventStoreShape
-  /** Appends one planned part (no name check: Strata-owned `$` streams go through here too). */
-  readonly appendPlan: (plan: AppendPlan.AppendPlan) => Effect.Effect<EventStore.AppendResult, EventStore.AppendError>
-  /** Appends planned parts atomically (the v2 multi-stream append), with Strata's error mapping. */
-  readonly appendPlans: (
-    operation: string,
-    plans: ReadonlyArray<AppendPlan.AppendPlan>
-  ) => Effect.Effect<
-    ReadonlyArray<EventStore.AppendResult>,
-    EventStore.AppendError | StoreError.Unsupported
-  >
-  /** Reads `$all` forwards with a server-side filter, as client events (system streams included). */
-  readonly scanAll: (operation: string, filter: Filter) => Stream.Stream<ResolvedEvent, StoreError.StoreUnavailable>
-  /** Reads a stream as client events, forwards or backwards, from a revision. */
-  readonly readRaw: (
-    operation: string,
-    stream: string,
-    options: { readonly from?: bigint | undefined; readonly backwards?: boolean; readonly limit?: number | undefined }
-  ) => Stream.Stream<ResolvedEvent, StoreError.StreamDeleted | StoreError.StoreUnavailable>
-  /** Writes the one event of a Strata-owned `$strata-...` stream (capped at one event). */
-  readonly writeOwned: (
-    operation: string,
-    target: string,
-    type: string,
-    data: unknown
-  ) => Effect.Effect<void, StoreError.StoreUnavailable>
-  /** Reads the one event of a Strata-owned stream, if any. */
-  readonly readOwned: (
-    operation: string,
-    target: string
-  ) => Effect.Effect<{ readonly type: string; readonly data: unknown } | undefined, StoreError.StoreUnavailable>
-}
+export type {
+  /**
+   * The internals a DocumentStore on the same client reuses.
+   *
+   * @category models
+   * @since 0.1.0
+   */
+  KurrentEvents
+} from "./internal/shape.ts"
 
 /**
  * Builds the EventStore over a connected client.

@@ -11,7 +11,6 @@ import type * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
-import type { Migration } from "./Migrator.ts"
 import type { Explain } from "./Startup.ts"
 
 /**
@@ -120,6 +119,18 @@ export interface Horizon {
   readonly settled: bigint
   /** Whether an append in flight holds the bound below positions already handed out. */
   readonly pending: boolean
+}
+
+/**
+ * A schema migration: statements applied in one transaction (or batch), recorded in `strata_migrations`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Migration {
+  readonly id: number
+  readonly name: string
+  readonly statements: ReadonlyArray<string>
 }
 
 /**

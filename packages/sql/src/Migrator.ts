@@ -13,7 +13,7 @@
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import type { Dialect } from "./Dialect.ts"
+import type { Dialect, Migration } from "./Dialect.ts"
 
 /**
  * The bookkeeping table, created before anything else.
@@ -24,17 +24,15 @@ import type { Dialect } from "./Dialect.ts"
 export const ledger =
   "CREATE TABLE IF NOT EXISTS strata_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)"
 
-/**
- * A schema migration: statements applied in one transaction (or batch), recorded in `strata_migrations`.
- *
- * @category models
- * @since 0.1.0
- */
-export interface Migration {
-  readonly id: number
-  readonly name: string
-  readonly statements: ReadonlyArray<string>
-}
+export type {
+  /**
+   * A schema migration: statements applied in one transaction (or batch), recorded in `strata_migrations`.
+   *
+   * @category models
+   * @since 0.1.0
+   */
+  Migration
+} from "./Dialect.ts"
 
 /**
  * One migration as a plain SQL file (what `migrations/<dialect>/NNNN_name.sql` holds).

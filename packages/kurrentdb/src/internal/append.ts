@@ -9,9 +9,9 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { ClientFailure } from "../KurrentClient.ts"
 import * as Codec from "../KurrentCodec.ts"
-import type { KurrentEvents } from "../KurrentEvents.ts"
 import { deletedAnswer, judgeConflict, replayOf } from "./conflicts.ts"
 import type { KurrentContext } from "./context.ts"
+import type { KurrentEvents } from "./shape.ts"
 
 export const make = (ctx: KurrentContext) => {
   const { backend, call, maxEventBytes, readRaw, unavailable } = ctx

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { ClientFailure, type KurrentClient } from "../KurrentClient.ts"
-import type { KurrentEvents } from "../KurrentEvents.ts"
+import type { KurrentEvents } from "./shape.ts"
 
 export interface Settings {
   readonly backend: string

@@ -5,8 +5,8 @@ import { Inputs } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { ClientFailure } from "../KurrentClient.ts"
-import type { KurrentEvents } from "../KurrentEvents.ts"
 import { failureOf, type KurrentContext } from "./context.ts"
+import type { KurrentEvents } from "./shape.ts"
 
 const snapshotStream = (stream: string) => `$strata-snapshot-${stream}`
 const checkpointStream = (name: string) => `$strata-checkpoint-${name}`

@@ -8,8 +8,8 @@ import { Inputs } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Codec from "../KurrentCodec.ts"
-import type { KurrentEvents } from "../KurrentEvents.ts"
 import { isUserEvent, type KurrentContext, maxRevision } from "./context.ts"
+import type { KurrentEvents } from "./shape.ts"
 
 const toRecorded = (stream: Stream.Stream<ResolvedEvent, StoreError.StreamDeleted | StoreError.StoreUnavailable>) =>
   stream.pipe(
