@@ -11,7 +11,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as ParkedEvents from "../../../backend/ParkedEvents.ts"
 import { EventStore, type EventStoreShape } from "../../../EventStore.ts"
 import type { InvalidArgument, Unsupported } from "../../../StoreError.ts"
-import type { ConsumerStatus, ConsumerStopped, Requirements, SupervisedOptions } from "../../Consumer.ts"
+import type { ConsumerStatus, ConsumerStopped, Requirements, SupervisedOptions } from "./model.ts"
 
 export interface Metrics {
   readonly lagEvents: Metric.Gauge<number>

@@ -2,7 +2,7 @@
 // tagged with the event it failed on, and the texts, tags and log annotations of errors and events.
 import type * as Cause from "effect/Cause"
 import type { RecordedEvent } from "../../../Event.ts"
-import type { FailedEvent } from "../../Consumer.ts"
+import type { FailedEvent } from "./model.ts"
 
 // A handler's failure, tagged with the event it failed on.
 export class HandlerFailure {

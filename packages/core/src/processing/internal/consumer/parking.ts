@@ -12,9 +12,9 @@ import * as Event from "../../../Event.ts"
 import type { RecordedEvent } from "../../../Event.ts"
 import type * as StoreError from "../../../StoreError.ts"
 import { InvalidArgument } from "../../../StoreError.ts"
-import type { ConsumerFailure } from "../../Consumer.ts"
 import type { AnyContext, ConsumerContext, Shared } from "./context.ts"
 import { describe, failedEvent, HandlerFailure, showEvent } from "./failures.ts"
+import type { ConsumerFailure } from "./model.ts"
 
 // The handler as an attempt runs it: an event marked for parking is parked instead, and a failure
 // is tagged with its event for the supervisor.

@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { InvalidArgument } from "../../../StoreError.ts"
-import type { Consumer } from "../../Consumer.ts"
+import type { Consumer } from "./model.ts"
 
 /**
  * The consumers a program started with {@link layer}, by name.

@@ -9,8 +9,8 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Inputs from "../../../backend/Inputs.ts"
-import type { ConsumerStatus, WaitError } from "../../Consumer.ts"
 import type { AnyContext as Ctx } from "./context.ts"
+import type { ConsumerStatus, WaitError } from "./model.ts"
 
 const lastVisible = (ctx: Ctx) => Stream.runHead(ctx.store.readAll({ direction: "backwards", limit: 1 }))
 

@@ -12,9 +12,9 @@ import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
 import * as StoreError from "../../../StoreError.ts"
 import { Checkpoints } from "../../Checkpoints.ts"
-import type { ConsumerFailure } from "../../Consumer.ts"
 import type { AnyContext as Ctx } from "./context.ts"
 import { describe, eventAnnotations, failedEvent, HandlerFailure, showEvent, tagOf } from "./failures.ts"
+import type { ConsumerFailure } from "./model.ts"
 import * as Parking from "./parking.ts"
 
 type Step = (input: unknown) => Effect.Effect<Option.Option<Duration.Duration>>
