@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { assert, layer } from "@effect/vitest"
+import { assert, layer, type Vitest } from "@effect/vitest"
 import { Consumer, Event, EventStore } from "@strata/core"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -70,6 +70,18 @@ const projectionIsExactlyOnceAcrossACrash = Effect.gen(function*() {
 })
 
 /**
+ * Registers the exactly-once test with `it`, whose store also provides its `SqlClient` (`suite` does
+ * this where the layer hands its SqlClient out and commits in transactions).
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const exactlyOnceTopic = (it: Vitest.MethodsNonLive<Services | SqlClient.SqlClient>): void => {
+  it.effect("a consumer's projection is exactly-once across a crash in the middle of a batch", () =>
+    projectionIsExactlyOnceAcrossACrash)
+}
+
+/**
  * Registers the exactly-once topic for a backend whose layer also provides its `SqlClient`.
  *
  * @example
@@ -90,8 +102,5 @@ export const exactlyOnceSuite = (
 ): void =>
   layer(storeLayer, { timeout: resolve(options).timeout, excludeTestServices: true })(
     `Strata conformance, exactly-once projections (${name})`,
-    (it) => {
-      it.effect("a consumer's projection is exactly-once across a crash in the middle of a batch", () =>
-        projectionIsExactlyOnceAcrossACrash)
-    }
+    exactlyOnceTopic
   )

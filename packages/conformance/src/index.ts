@@ -21,7 +21,11 @@
  * @module @strata/conformance
  * @since 0.1.0
  */
-import type * as Layer from "effect/Layer"
+import { describe } from "@effect/vitest"
+import type { Projection } from "@strata/core"
+import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
 import { adminSuite } from "./adminSuite.ts"
 import { appendSuite } from "./appendSuite.ts"
 import { concurrencySuite } from "./concurrencySuite.ts"
@@ -29,9 +33,12 @@ import { consumerSuite } from "./consumerSuite.ts"
 import { documentQuerySuite } from "./documentQuerySuite.ts"
 import { documentSuite } from "./documentSuite.ts"
 import { eventSuite } from "./eventSuite.ts"
+import { exactlyOnceTopic } from "./exactlyOnceSuite.ts"
 import { expectedVersionSuite } from "./expectedVersionSuite.ts"
+import { inlineProjectionTopic } from "./inlineProjectionSuite.ts"
 import { inputSuite } from "./inputSuite.ts"
 import { withBuilt } from "./internal/built.ts"
+import { leaseSuite, type LeaseSuiteOptions } from "./leaseSuite.ts"
 import { lifecycleSuite } from "./lifecycleSuite.ts"
 import { metadataSuite } from "./metadataSuite.ts"
 import { projectionSuite } from "./projectionSuite.ts"
@@ -51,10 +58,10 @@ export { consumerSuite } from "./consumerSuite.ts"
 export { documentQuerySuite } from "./documentQuerySuite.ts"
 export { documentSuite } from "./documentSuite.ts"
 export { eventSuite } from "./eventSuite.ts"
-export { exactlyOnceSuite } from "./exactlyOnceSuite.ts"
+export { exactlyOnceSuite, exactlyOnceTopic } from "./exactlyOnceSuite.ts"
 export { expectedVersionSuite } from "./expectedVersionSuite.ts"
 export { type FaultPoint, faultSuite, type MakeStore } from "./faultSuite.ts"
-export { type InlineProjectionOptions, inlineProjectionSuite } from "./inlineProjectionSuite.ts"
+export { type InlineProjectionOptions, inlineProjectionSuite, inlineProjectionTopic } from "./inlineProjectionSuite.ts"
 export { hostileStrings, inputSuite } from "./inputSuite.ts"
 export { leaseSuite, type LeaseSuiteOptions } from "./leaseSuite.ts"
 export { lifecycleSuite } from "./lifecycleSuite.ts"
@@ -99,22 +106,52 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
 ]
 
 /**
+ * A backend's store layer, or a function from inline projections to one (then the suite also checks
+ * inline projections: that they run, or that the layer refuses them where the backend cannot).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type StoreLayer =
+  | Layer.Layer<Services, unknown>
+  | ((projections: ReadonlyArray<Projection.Any>) => Layer.Layer<Services, unknown>)
+
+/**
  * Registers the whole conformance suite for a backend: one `describe` block named
- * `Strata conformance (<name>)`, sharing one instance of `storeLayer` across its tests.
+ * `Strata conformance (<name>)`, sharing one instance of the store across its topics.
  *
  * **Details**
  *
  * The Layer is built while the suite is collected (within `options.timeout`), and released after the
  * last test. What the backend can do is read from it (`Backend.Backend`: capabilities, how it
- * commits, whether it keeps parked events), so the suite checks each backend against what it says of
- * itself; `options` only tune the tests to the backend's speed. Tests see the real clock
- * (`excludeTestServices`), never `TestClock`.
+ * commits, whether it keeps leases and parked events), so the suite checks each backend against
+ * what it says of itself; `options` only tune the tests to the backend's speed. From the same record:
+ * - a backend with leases also gets the lease and consumer-group topic (on an instance of its own);
+ * - a layer that hands out its `SqlClient` and commits in transactions also gets the exactly-once
+ *   projection topic;
+ * - given a function of inline projections, the inline-projection topic.
+ *
+ * Tests see the real clock (`excludeTestServices`), never `TestClock`.
  *
  * @category suites
  * @since 0.1.0
  */
-export const suite = (name: string, storeLayer: Layer.Layer<Services, unknown>, options?: SuiteOptions): void =>
-  withBuilt(`Strata conformance (${name})`, storeLayer, resolve(options).timeout, (it, backend) => {
+export const suite = (name: string, store: StoreLayer, options?: LeaseSuiteOptions): void => {
+  const makeLayer = Layer.isLayer(store)
+    ? undefined
+    : store as (projections: ReadonlyArray<Projection.Any>) => Layer.Layer<Services, unknown>
+  const storeLayer = makeLayer === undefined ? store as Layer.Layer<Services, unknown> : makeLayer([])
+  withBuilt(`Strata conformance (${name})`, storeLayer, resolve(options).timeout, (it, backend, context) => {
     const resolved = resolve(fromBackend(backend, options))
     for (const topic of topics) topic(it as ConformanceIt, resolved)
+    const sql = Context.getOption(context as Context.Context<unknown>, SqlClient.SqlClient)
+    if (sql._tag === "Some" && backend.commit._tag === "Transactional") {
+      describe("exactly-once projections", () => exactlyOnceTopic(it as never))
+    }
+    if (backend.leases !== undefined) leaseSuite(name, storeLayer, options)
+    if (makeLayer !== undefined) {
+      describe(`Strata inline projections (${name})`, () =>
+        inlineProjectionTopic(makeLayer, resolved, backend.beforeCommit !== undefined))
+    }
   })
+}

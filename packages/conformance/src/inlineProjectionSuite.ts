@@ -54,11 +54,18 @@ export const inlineProjectionSuite = (
     const backend = await Effect.runPromise(
       Effect.scoped(Effect.map(Layer.build(makeLayer([])), (context) => Context.get(context, Backend.Backend)))
     )
-    register(makeLayer, resolve(fromBackend(backend, options)), backend.beforeCommit !== undefined)
+    inlineProjectionTopic(makeLayer, resolve(fromBackend(backend, options)), backend.beforeCommit !== undefined)
   })
 }
 
-const register = (
+/**
+ * Registers the inline-projection tests for a backend already known to run them (`supported`) or
+ * not; `suite` calls it with what the backend's record says.
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const inlineProjectionTopic = (
   makeLayer: (projections: ReadonlyArray<Projection.Any>) => Layer.Layer<Services, unknown>,
   resolved: ResolvedOptions,
   supported: boolean

@@ -1,4 +1,4 @@
-import { inlineProjectionSuite, leaseSuite, suite } from "@strata/conformance"
+import { suite } from "@strata/conformance"
 import { D1Store } from "@strata/d1"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -9,26 +9,13 @@ import { D1TestDatabase } from "./utils.ts"
 // tests append 800 events rather than 8,000 (one INSERT statement per event in the batch: ~5 ms each
 // in Miniflare on the 2-core machine, 90 s for the default sizes). D1's 100-parameter limit is
 // crossed either way.
+// D1 statements queue behind each other in Miniflare: the consumer-group test's leases live longer.
 suite(
-  "d1 (Miniflare)",
-  Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db }))).pipe(Layer.provide(D1TestDatabase.layer)),
-  // What D1 cannot do (transactions, 64-bit integers) the suite reads from the layer.
-  { appendsPerWriter: 8, largeAppendEvents: 800, pollInterval: "250 millis" }
-)
-
-// Leases are single statements on D1; checkpoints are not transactional, so groups are at-least-once.
-leaseSuite(
-  "d1 (Miniflare)",
-  Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db }))).pipe(Layer.provide(D1TestDatabase.layer)),
-  // D1 statements queue behind each other in Miniflare: a longer TTL keeps renewals ahead of expiry.
-  { groupTtl: "4 seconds", groupRounds: 6 }
-)
-
-// No transactions for inline projections to run in: the layer refuses them.
-inlineProjectionSuite(
   "d1 (Miniflare)",
   (projections) =>
     Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => D1Store.layer({ db, projections }))).pipe(
       Layer.provide(D1TestDatabase.layer)
-    )
+    ),
+  // What D1 cannot do (transactions, inline projections, 64-bit integers) the suite reads from the layer.
+  { appendsPerWriter: 8, largeAppendEvents: 800, pollInterval: "250 millis", groupTtl: "4 seconds", groupRounds: 6 }
 )

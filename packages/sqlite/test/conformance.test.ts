@@ -1,11 +1,13 @@
-import { exactlyOnceSuite, faultSuite, inlineProjectionSuite, leaseSuite, suite } from "@strata/conformance"
+import { faultSuite, suite } from "@strata/conformance"
 import { SqliteDialect, SqlStore } from "@strata/sql"
 import { SqliteClient, SqliteStore } from "@strata/sqlite"
 import * as Layer from "effect/Layer"
 
-// The whole conformance suite on an in-memory SQLite database, and the exactly-once topic for
-// backends that expose their SqlClient, and faults injected into that client.
-suite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }), { pollInterval: "250 millis" })
+// The whole conformance suite on an in-memory SQLite database (its layer hands out the SqlClient, so
+// the exactly-once topic runs too), and faults injected into that client.
+suite("sqlite :memory:", (projections) => SqliteStore.layer({ filename: ":memory:", projections }), {
+  pollInterval: "250 millis"
+})
 // The same suite with single-stream appends on the shared statement path (any SqlClient) instead of
 // SqliteAppend's synchronous one: both paths must behave alike.
 suite(
@@ -15,16 +17,9 @@ suite(
   ),
   { pollInterval: "250 millis" }
 )
-exactlyOnceSuite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }))
-inlineProjectionSuite(
-  "sqlite :memory:",
-  (projections) => SqliteStore.layer({ filename: ":memory:", projections }),
-  { pollInterval: "250 millis" }
-)
 // The consumer cases commit checkpoints through the same faulty client the store writes through.
 faultSuite(
   "sqlite :memory:",
   SqliteStore.layer({ filename: ":memory:" }),
   SqlStore.make({ dialect: SqliteDialect.dialect, backend: "sqlite" })
 )
-leaseSuite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:" }))

@@ -19,7 +19,11 @@ export const withBuilt = <R>(
   title: string,
   storeLayer: Layer.Layer<R | Backend.Backend, unknown>,
   timeout: Duration.Input,
-  register: (it: Vitest.MethodsNonLive<R | Backend.Backend>, backend: Backend.Backend) => void
+  register: (
+    it: Vitest.MethodsNonLive<R | Backend.Backend>,
+    backend: Backend.Backend,
+    context: Context.Context<R | Backend.Backend>
+  ) => void
 ): void => {
   describe(title, async () => {
     const scope = Scope.makeUnsafe()
@@ -29,7 +33,7 @@ export const withBuilt = <R>(
     )
     afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)), millis)
     layer(Layer.succeedContext(context), { timeout, excludeTestServices: true })((it) =>
-      register(it, Context.get(context, Backend.Backend))
+      register(it, Context.get(context, Backend.Backend), context)
     )
   })
 }
