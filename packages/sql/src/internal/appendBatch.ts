@@ -1,0 +1,37 @@
+// The batched path (no interactive transactions: D1): the whole append, with the document a put
+// carries, is one atomic batch whose own statements enforce every check. When a guard refuses it,
+// nothing was written, and the state is re-read to say why.
+import { StoreError } from "@strata/core"
+import { DocumentCodec } from "@strata/core/backend"
+import * as Effect from "effect/Effect"
+import type { AppendBatchInput, Batched } from "../Dialect.ts"
+import { type AppendContext, type Atomically, input } from "./appendContext.ts"
+
+export const inBatch = (ctx: AppendContext, write: Batched): Atomically => (plans, now, document) =>
+  Effect.gen(function*() {
+    const batch: AppendBatchInput = { appends: plans.map((plan) => input(ctx, plan, now)), document }
+    const outcome = yield* write.appendBatch(ctx.sql, batch)
+    if (outcome._tag === "Ok") {
+      yield* ctx.wake
+      return {
+        results: outcome.results.map((result) => ({
+          stream: result.stream,
+          nextExpectedVersion: result.lastVersion,
+          position: result.position
+        })),
+        documentVersion: outcome.documentVersion
+      }
+    }
+    // A guard failed and nothing was written: find the first part that explains it.
+    for (const append of batch.appends) {
+      const problem = yield* ctx.rows.diagnose(append.stream, append.expected)
+      if (problem !== undefined) return yield* problem
+    }
+    if (document !== undefined) {
+      const row = yield* ctx.documents.documentRow(document.collection, document.id)
+      const conflict = DocumentCodec.conflict(document.collection, document.id, document.expected, row?.version)
+      if (conflict !== undefined) return yield* conflict
+    }
+    // The state moved on between the batch and the re-read; the caller may simply try again.
+    return yield* new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" })
+  })

@@ -1,0 +1,52 @@
+// The one-round-trip path: a single-stream append as the dialect's one statement (`appendOne`), the
+// hot path of every single-stream append that nothing else must commit with. Plain combinators, no
+// generator.
+import { type EventStore, ExpectedVersion, StoreError } from "@strata/core"
+import * as Effect from "effect/Effect"
+import type { Transactional } from "../Dialect.ts"
+import { type AppendContext, input, type Plan } from "./appendContext.ts"
+
+// A conflict the one-round-trip path has shown is no replay (none of its event ids is stored): it
+// goes to the caller as it is, without the replay check's extra round trip.
+export class SettledConflict {
+  readonly conflict: StoreError.WrongExpectedVersion
+  constructor(conflict: StoreError.WrongExpectedVersion) {
+    this.conflict = conflict
+  }
+}
+
+export const inOneStatement = (ctx: AppendContext, appendOne: NonNullable<Transactional["appendOne"]>) => {
+  const { sql } = ctx
+  const wakeAfterCommit = sql.afterCommit(ctx.wake)
+  return (plan: Plan, now: number) => {
+    const one = input(ctx, plan, now)
+    return Effect.flatMap(
+      appendOne(sql, one),
+      (outcome): Effect.Effect<
+        ReadonlyArray<EventStore.AppendResult>,
+        StoreError.StreamDeleted | StoreError.WrongExpectedVersion | StoreError.StoreUnavailable | SettledConflict
+      > => {
+        switch (outcome._tag) {
+          case "Raced":
+            return Effect.fail(new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" }))
+          case "Tombstoned":
+            return Effect.fail(new StoreError.StreamDeleted({ stream: one.stream, tombstoned: true }))
+          case "Conflict": {
+            const conflict = new StoreError.WrongExpectedVersion({
+              stream: one.stream,
+              expected: ExpectedVersion.format(one.expected),
+              actual: outcome.actual
+            })
+            return Effect.fail(outcome.replay === false ? new SettledConflict(conflict) : conflict)
+          }
+          case "Ok":
+            return Effect.as(wakeAfterCommit, [{
+              stream: one.stream,
+              nextExpectedVersion: outcome.lastVersion,
+              position: outcome.position
+            }])
+        }
+      }
+    )
+  }
+}

@@ -1,0 +1,131 @@
+// The transactional path (interactive transactions: PostgreSQL, SQLite): lock the streams' rows,
+// check every part against them, insert the events, move the stream rows, write the document a put
+// carries, run the work that must commit with the append, and commit.
+import { type Event, type EventStore, ExpectedVersion, StoreError, StreamName } from "@strata/core"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Effect from "effect/Effect"
+import type { Transactional } from "../Dialect.ts"
+import * as Rows from "../Rows.ts"
+import * as StreamGuard from "../StreamGuard.ts"
+import type { AppendContext, Atomically, Plan } from "./appendContext.ts"
+
+/** One stream's part, checked, with the version its first event takes. */
+interface Part {
+  readonly plan: Plan
+  readonly first: bigint
+}
+
+const decodeStreams = Rows.decodeAll(Rows.StreamRow)
+
+// Splits rows so no INSERT binds more parameters than the dialect allows.
+const chunks = <A>(rows: ReadonlyArray<A>, perRow: number, maxParams: number) => {
+  const size = Math.max(1, Math.floor(maxParams / perRow))
+  const out: Array<NonEmptyReadonlyArray<A>> = []
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size) as unknown as NonEmptyReadonlyArray<A>)
+  return out
+}
+
+// Locks the rows of every stream written, then checks each part against its row.
+const lockAndCheck = (ctx: AppendContext, write: Transactional, plans: ReadonlyArray<Plan>) =>
+  Effect.gen(function*() {
+    const locked = yield* decodeStreams(write.lockStreams(ctx.sql, plans.map((plan) => plan.request.stream)))
+    const byName = new Map(locked.map((row) => [row.stream, row]))
+    const parts: Array<Part> = []
+    for (const plan of plans) {
+      const { stream } = plan.request
+      const row = byName.get(stream)
+      if (StreamGuard.tombstoned(row)) return yield* new StoreError.StreamDeleted({ stream, tombstoned: true })
+      const state = StreamGuard.state(row)
+      const conflict = ExpectedVersion.check(stream, plan.request.expected, state)
+      if (conflict !== undefined) return yield* conflict
+      parts.push({ plan, first: (state.lastVersion ?? -1n) + 1n })
+    }
+    return parts
+  })
+
+// Inserts the events, keeping the position of each stream's last one for its result.
+const insertEvents = (ctx: AppendContext, parts: ReadonlyArray<Part>, now: number) =>
+  Effect.gen(function*() {
+    const { dialect, sql } = ctx
+    const createdAt = dialect.time(now)
+    const eventRows = parts.flatMap(({ first, plan }) =>
+      plan.prepared.map((event, i) => ({
+        event_id: event.id,
+        stream: plan.request.stream,
+        version: first + BigInt(i),
+        category: StreamName.category(plan.request.stream),
+        type: event.type,
+        data: event.data,
+        metadata: event.metadata,
+        created_at: createdAt
+      }))
+    )
+    const positions = new Map<string, bigint>()
+    for (const chunk of chunks(eventRows, 8, dialect.maxParams)) {
+      const inserted = yield* sql<{ stream: string; position: bigint | number }>`INSERT INTO strata_events ${
+        sql.insert(chunk)
+      } RETURNING stream, position`
+      for (const row of inserted) {
+        const position = BigInt(row.position)
+        if (position > (positions.get(row.stream) ?? -1n)) positions.set(row.stream, position)
+      }
+    }
+    return { eventRows, positions }
+  })
+
+const moveStreams = (ctx: AppendContext, parts: ReadonlyArray<Part>) =>
+  Effect.gen(function*() {
+    const { dialect, sql } = ctx
+    const streamRows = parts.map(({ first, plan }) => ({
+      stream: plan.request.stream,
+      last_version: first + BigInt(plan.prepared.length) - 1n,
+      deleted: false
+    }))
+    for (const chunk of chunks(streamRows, 3, dialect.maxParams)) {
+      yield* sql`INSERT INTO strata_streams ${
+        sql.insert(chunk)
+      } ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = excluded.deleted`
+    }
+  })
+
+// The events just inserted, as readers will see them (only when work must run before the commit).
+const readBack = (ctx: AppendContext, ids: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const { dialect, sql } = ctx
+    const found: Array<Event.RecordedEvent> = []
+    const size = Math.min(500, dialect.maxParams)
+    for (let i = 0; i < ids.length; i += size) {
+      found.push(
+        ...yield* ctx.events(
+          sql`SELECT ${sql.literal(Rows.eventColumns)} FROM strata_events WHERE ${
+            sql.in("event_id", ids.slice(i, i + size))
+          }`
+        )
+      )
+    }
+    return found.sort((a, b) => a.position < b.position ? -1 : a.position > b.position ? 1 : 0)
+  })
+
+export const inTransaction = (ctx: AppendContext, write: Transactional): Atomically => (plans, now, document) =>
+  ctx.transaction(
+    "append",
+    Effect.gen(function*() {
+      const parts = yield* lockAndCheck(ctx, write, plans)
+      yield* write.beforeInsert(ctx.sql)
+      const { eventRows, positions } = yield* insertEvents(ctx, parts, now)
+      yield* moveStreams(ctx, parts)
+      const documentVersion = document === undefined
+        ? undefined
+        : yield* ctx.documents.writeDocument(document.collection, document.id, document.json, document.expected)
+      const hook = ctx.beforeCommit?.current
+      if (hook !== undefined) yield* hook(yield* readBack(ctx, eventRows.map((row) => row.event_id)))
+      // Subscribers in this process wake once the outermost transaction has committed.
+      yield* ctx.sql.afterCommit(ctx.wake)
+      const results = parts.map(({ first, plan }): EventStore.AppendResult => ({
+        stream: plan.request.stream,
+        nextExpectedVersion: first + BigInt(plan.prepared.length) - 1n,
+        position: positions.get(plan.request.stream)!
+      }))
+      return { results, documentVersion }
+    })
+  )
