@@ -33,10 +33,10 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import * as Result from "effect/Result"
+import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaGetter from "effect/SchemaGetter"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import type * as Types from "effect/Types"
 import * as Event from "./Event.ts"
 import type { EventMetadata, NewEvent, RecordedEvent } from "./Event.ts"
@@ -52,8 +52,13 @@ import {
   type SubscribeAllOptions,
   type SubscribeOptions
 } from "./EventStore.ts"
-import * as Json from "./internal/json.ts"
-import { EventDecodeError, type InvalidArgument, InvalidEvent, type StoreUnavailable } from "./StoreError.ts"
+import * as CodecContext from "./internal/codec/context.ts"
+import { type AnyEvent, isPositiveInteger } from "./internal/codec/context.ts"
+import * as Decode from "./internal/codec/decode.ts"
+import * as Encode from "./internal/codec/encode.ts"
+import * as Store from "./internal/codec/store.ts"
+import * as Decoding from "./internal/codec/streams.ts"
+import type { EventDecodeError, InvalidArgument, InvalidEvent, StoreUnavailable } from "./StoreError.ts"
 
 /**
  * @category type IDs
@@ -345,8 +350,6 @@ export interface EventCodec<E extends { readonly _tag: string }> {
   }
 }
 
-const isPositiveInteger = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 1
-
 /**
  * Declares an event type.
  *
@@ -430,14 +433,6 @@ type EventOf<Types extends ReadonlyArray<EventType.Any>> = Types[number] extends
   ? T extends EventType<infer Name, infer S> ? Tagged<Name, S["Type"]> : never
   : never
 
-const describe = (value: unknown): string => {
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
-}
-
 /**
  * Builds a codec from event types. Throws when two types share a name.
  *
@@ -452,180 +447,16 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
   eventTypes: Types
 ): EventCodec<EventOf<Types>> => makeCodec(eventTypes) as unknown as EventCodec<EventOf<Types>>
 
-type AnyEvent = { readonly _tag: string }
-
 const makeCodec = (eventTypes: ReadonlyArray<EventType.Any>): EventCodec<AnyEvent> => {
-  type E = AnyEvent
-  interface Entry {
-    readonly eventType: EventType.Any
-    readonly decoders: ReadonlyMap<number, (input: unknown) => Effect.Effect<object, Schema.SchemaError>>
-    readonly encoder: (input: unknown) => Effect.Effect<unknown, Schema.SchemaError>
-  }
-  const byName = new Map<string, Entry>()
-  for (const eventType of eventTypes) {
-    if (byName.has(eventType.name)) {
-      throw new Error(`EventCodec.make: event type ${JSON.stringify(eventType.name)} appears twice`)
-    }
-    const decoders = new Map<number, (input: unknown) => Effect.Effect<object, Schema.SchemaError>>()
-    const decoderOf = (schema: EventSchema) =>
-      Schema.decodeUnknownEffect(schema) as (input: unknown) => Effect.Effect<object, Schema.SchemaError>
-    decoders.set(eventType.version, decoderOf(eventType.schema))
-    for (const [from, schema] of eventType.upcasts) decoders.set(from, decoderOf(schema))
-    byName.set(eventType.name, {
-      eventType,
-      decoders,
-      encoder: Schema.encodeUnknownEffect(eventType.schema as EventSchema) as (
-        input: unknown
-      ) => Effect.Effect<unknown, Schema.SchemaError>
-    })
-  }
-  const types: ReadonlyArray<string> = eventTypes.map((t) => t.name)
-  const known = types.map((t) => JSON.stringify(t)).join(", ")
+  const ctx = CodecContext.make(eventTypes)
+  const { encode, encodeAll } = Encode.make(ctx)
+  const decode = Decode.make(ctx)
+  const { decodeResults, decodeStream, handler } = Decoding.make(decode)
 
-  const encodeAt = (
-    stream: string,
-    index: number | undefined,
-    event: E,
-    metadata: EventMetadata | undefined
-  ): Effect.Effect<NewEvent & { readonly id: string }, InvalidEvent> =>
-    Effect.suspend(() => {
-      const invalid = (reason: InvalidEvent["reason"], detail: string) =>
-        Effect.fail(
-          index === undefined
-            ? new InvalidEvent({ stream, reason, detail })
-            : new InvalidEvent({ stream, index, reason, detail })
-        )
-      const tag: unknown = typeof event === "object" && event !== null ? event._tag : undefined
-      const entry = typeof tag === "string" ? byName.get(tag) : undefined
-      if (entry === undefined) {
-        return invalid("InvalidType", `${describe(tag)} is not an event type of this codec (it knows ${known})`)
-      }
-      const { _tag, ...fields } = event as { readonly _tag: string }
-      return entry.encoder(fields).pipe(
-        Effect.matchEffect({
-          onFailure: (error) =>
-            invalid(
-              "NotJson",
-              `the ${_tag} event does not encode with its schema (v${entry.eventType.version}): ${error.message}`
-            ),
-          onSuccess: (data) => {
-            // Checked here too, so a value a store would refuse (NaN, a Date, ...) fails at encode.
-            const problem = Json.check(data)
-            return problem === undefined
-              ? Effect.succeed(Event.make(_tag, data, { ...metadata, schemaVersion: entry.eventType.version }))
-              : invalid(problem.kind, `the ${_tag} event does not encode to plain JSON: ${problem.detail}`)
-          }
-        })
-      )
-    })
-
-  const encode: EventCodec<E>["encode"] = (event, metadata) => encodeAt("", undefined, event, metadata)
-
-  const encodeAll: EventCodec<E>["encodeAll"] = (stream, events, metadata) =>
-    Effect.forEach(events, (event, index) => encodeAt(stream, index, event, metadata))
-
-  const decode: EventCodec<E>["decode"] = (recorded) =>
-    Effect.suspend(() => {
-      const stored: unknown = recorded.metadata?.schemaVersion
-      const fail = (schemaVersion: number, detail: string) =>
-        Effect.fail(
-          new EventDecodeError({
-            stream: recorded.stream,
-            version: recorded.version,
-            position: recorded.position,
-            eventId: recorded.id,
-            eventType: recorded.type,
-            schemaVersion,
-            detail
-          })
-        )
-      // Events written without a codec carry no schemaVersion: they count as version 1.
-      const schemaVersion = stored === undefined ? 1 : stored
-      if (!isPositiveInteger(schemaVersion)) {
-        return fail(0, `metadata.schemaVersion must be an integer >= 1, got ${describe(stored)}`)
-      }
-      const entry = byName.get(recorded.type)
-      if (entry === undefined) {
-        return fail(schemaVersion, `unknown event type ${JSON.stringify(recorded.type)}; this codec knows ${known}`)
-      }
-      const current = entry.eventType.version
-      const decoder = entry.decoders.get(schemaVersion)
-      if (decoder === undefined) {
-        return fail(
-          schemaVersion,
-          schemaVersion > current
-            ? `written with schema version ${schemaVersion}, newer than this codec's ${current}: deploy the newer event schema`
-            : `no upcast from schema version ${schemaVersion} to ${current}`
-        )
-      }
-      return decoder(recorded.data).pipe(
-        Effect.matchEffect({
-          onFailure: (error) =>
-            fail(
-              schemaVersion,
-              schemaVersion === current
-                ? `data does not match the schema: ${error.message}`
-                : `data does not upcast from schema version ${schemaVersion} to ${current}: ${error.message}`
-            ),
-          onSuccess: (value) =>
-            Effect.succeed<Decoded<E>>({
-              ...recorded,
-              event: { _tag: recorded.type, ...value } as E,
-              schemaVersion
-            })
-        })
-      )
-    })
-
-  // The decoded event, or undefined when it was skipped or dead-lettered.
-  const decodeWith = (onDecodeError: OnDecodeError<any, any> | undefined) => {
-    if (onDecodeError === undefined || onDecodeError === "fail") return decode
-    const drop = onDecodeError === "skip"
-      ? (error: EventDecodeError) =>
-        Effect.logWarning("Skipping an event that does not decode").pipe(
-          Effect.annotateLogs({
-            "strata.stream": error.stream,
-            "strata.event.version": String(error.version),
-            "strata.event.position": String(error.position),
-            "strata.event.id": error.eventId,
-            "strata.event.type": error.eventType,
-            "strata.event.schema_version": error.schemaVersion,
-            "strata.error": error.detail
-          })
-        )
-      : onDecodeError
-    return (recorded: RecordedEvent): Effect.Effect<Decoded<E> | undefined, any, any> =>
-      decode(recorded).pipe(Effect.catchTag("EventDecodeError", (error) => Effect.as(drop(error), undefined)))
-  }
-
-  const decodeStream = (options?: DecodeOptions<any, any>) => {
-    const decodeOne = decodeWith(options?.onDecodeError)
-    return <X, R>(self: Stream.Stream<RecordedEvent, X, R>): Stream.Stream<Decoded<E>, any, any> =>
-      Stream.filterMapEffect(
-        self,
-        (recorded) =>
-          Effect.map(
-            decodeOne(recorded),
-            (decoded): Result.Result<Decoded<E>, void> =>
-              decoded === undefined ? Result.failVoid : Result.succeed(decoded)
-          )
-      )
-  }
-
-  const decodeResults: EventCodec<E>["decodeResults"] = (self) =>
-    Stream.mapEffect(self, (r) => Effect.result(decode(r)))
-
-  const handler = (
-    handle: (event: Decoded<E>) => Effect.Effect<void, any, any>,
-    options?: DecodeOptions<any, any>
-  ) => {
-    const decodeOne = decodeWith(options?.onDecodeError)
-    return (recorded: RecordedEvent): Effect.Effect<void, any, any> =>
-      Effect.flatMap(decodeOne(recorded), (decoded) => decoded === undefined ? Effect.void : handle(decoded))
-  }
-
+  // Defined here rather than in internal/codec, so the definition frame Effect.fn records for traces
+  // stays this module.
   const append = Effect.fn("EventCodec.append")(
-    function*(stream: string, events: ReadonlyArray<E>, options?: AppendTypedOptions) {
+    function*(stream: string, events: ReadonlyArray<AnyEvent>, options?: AppendTypedOptions) {
       yield* Effect.annotateCurrentSpan({ "strata.stream": stream, "strata.event.count": events.length })
       const store = yield* EventStore
       const encoded = yield* encodeAll(stream, events, options?.metadata)
@@ -633,52 +464,18 @@ const makeCodec = (eventTypes: ReadonlyArray<EventType.Any>): EventCodec<AnyEven
     }
   )
 
-  // Store options without the decoding ones.
-  const storeOptions = <O extends DecodeOptions<any, any>>(options: O | undefined): Omit<O, "onDecodeError"> => {
-    if (options === undefined) return {} as Omit<O, "onDecodeError">
-    const { onDecodeError: _, ...rest } = options
-    return rest
-  }
-
-  // Restricts a global-log filter to this codec's types.
-  const ownTypes = (filter: EventFilter | undefined): EventFilter => ({
-    ...filter,
-    types: filter?.types === undefined ? types : filter.types.filter((t) => types.includes(t))
-  })
-
-  const fromStore = (
-    open: (store: EventStore["Service"]) => Stream.Stream<RecordedEvent, any, any>,
-    options: DecodeOptions<any, any> | undefined
-  ): Stream.Stream<Decoded<E>, any, any> =>
-    Stream.unwrap(Effect.map(EventStore, (store) => open(store).pipe(decodeStream(options))))
-
   return {
     [TypeId]: TypeId,
     eventTypes,
-    types,
+    types: ctx.types,
     encode,
     encodeAll,
     decode,
-    decodeStream: decodeStream as EventCodec<E>["decodeStream"],
+    decodeStream: decodeStream as EventCodec<AnyEvent>["decodeStream"],
     decodeResults,
-    handler: handler as EventCodec<E>["handler"],
+    handler: handler as EventCodec<AnyEvent>["handler"],
     append,
-    read:
-      ((stream: string, options?: ReadOptions & DecodeOptions<any, any>) =>
-        fromStore((store) => store.read(stream, storeOptions(options)), options)) as EventCodec<E>["read"],
-    readAll: ((options?: ReadAllOptions & DecodeOptions<any, any>) =>
-      fromStore(
-        (store) => store.readAll({ ...storeOptions(options), filter: ownTypes(options?.filter) }),
-        options
-      )) as EventCodec<E>["readAll"],
-    subscribe:
-      ((stream: string, options?: SubscribeOptions & DecodeOptions<any, any>) =>
-        fromStore((store) => store.subscribe(stream, storeOptions(options)), options)) as EventCodec<E>["subscribe"],
-    subscribeAll: ((options?: SubscribeAllOptions & DecodeOptions<any, any>) =>
-      fromStore(
-        (store) => store.subscribeAll({ ...storeOptions(options), filter: ownTypes(options?.filter) }),
-        options
-      )) as EventCodec<E>["subscribeAll"]
+    ...Store.make(ctx, decodeStream)
   }
 }
 

@@ -1,0 +1,58 @@
+// Encoding: a typed event to a NewEvent of its current schema version, stamped in
+// `metadata.schemaVersion`. Whatever does not encode, or not to plain JSON, is an InvalidEvent here,
+// before any store sees it.
+import * as Effect from "effect/Effect"
+import * as Event from "../../Event.ts"
+import type { EventMetadata, NewEvent } from "../../Event.ts"
+import type { EventCodec } from "../../EventCodec.ts"
+import { InvalidEvent } from "../../StoreError.ts"
+import * as Json from "../json.ts"
+import { type AnyEvent, type CodecContext, describe } from "./context.ts"
+
+export const make = (ctx: CodecContext) => {
+  const { byName, known } = ctx
+
+  const encodeAt = (
+    stream: string,
+    index: number | undefined,
+    event: AnyEvent,
+    metadata: EventMetadata | undefined
+  ): Effect.Effect<NewEvent & { readonly id: string }, InvalidEvent> =>
+    Effect.suspend(() => {
+      const invalid = (reason: InvalidEvent["reason"], detail: string) =>
+        Effect.fail(
+          index === undefined
+            ? new InvalidEvent({ stream, reason, detail })
+            : new InvalidEvent({ stream, index, reason, detail })
+        )
+      const tag: unknown = typeof event === "object" && event !== null ? event._tag : undefined
+      const entry = typeof tag === "string" ? byName.get(tag) : undefined
+      if (entry === undefined) {
+        return invalid("InvalidType", `${describe(tag)} is not an event type of this codec (it knows ${known})`)
+      }
+      const { _tag, ...fields } = event as { readonly _tag: string }
+      return entry.encoder(fields).pipe(
+        Effect.matchEffect({
+          onFailure: (error) =>
+            invalid(
+              "NotJson",
+              `the ${_tag} event does not encode with its schema (v${entry.eventType.version}): ${error.message}`
+            ),
+          onSuccess: (data) => {
+            // Checked here too, so a value a store would refuse (NaN, a Date, ...) fails at encode.
+            const problem = Json.check(data)
+            return problem === undefined
+              ? Effect.succeed(Event.make(_tag, data, { ...metadata, schemaVersion: entry.eventType.version }))
+              : invalid(problem.kind, `the ${_tag} event does not encode to plain JSON: ${problem.detail}`)
+          }
+        })
+      )
+    })
+
+  const encode: EventCodec<AnyEvent>["encode"] = (event, metadata) => encodeAt("", undefined, event, metadata)
+
+  const encodeAll: EventCodec<AnyEvent>["encodeAll"] = (stream, events, metadata) =>
+    Effect.forEach(events, (event, index) => encodeAt(stream, index, event, metadata))
+
+  return { encode, encodeAll }
+}
