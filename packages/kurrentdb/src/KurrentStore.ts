@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { Store, StoreAdmin, type StoreError } from "@strata/core"
-import { Backend, LeaseStore } from "@strata/core/backend"
+import { Backend } from "@strata/core/backend"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -69,7 +69,6 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
       detail:
         "KurrentDB has no interactive transactions; write atomically with UnitOfWork.commit (appends to several streams and at most one document), appendMany or DocumentStore.put with `events`: each is one multi-stream append (KurrentDB 25.1 or later)"
     },
-    leases,
     parkedEvents: KurrentParkedEvents.make(events),
     capabilities: Backend.capabilities({
       maxEventBytes: options.maxEventBytes ?? 1024 * 1024,
@@ -85,19 +84,6 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
     })
   } satisfies Backend.Backend
 })
-
-/**
- * Leases on KurrentDB: not built yet (a lease stream written with expected revisions would be);
- * every operation fails with `Unsupported`, so `Lease.holding` and `ConsumerGroup.run` fail at once
- * rather than run unguarded.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const leases: LeaseStore.LeaseStoreShape = LeaseStore.unsupported(
-  "kurrentdb",
-  "leases and consumer groups need a lease store; run them on PostgreSQL, SQLite or D1 beside KurrentDB"
-)
 
 /**
  * Every service of a store on one KurrentDB connection (`Store.Services`), decorated (see

@@ -2,13 +2,13 @@
 // defect, never a silent success), so Lease.holding and ConsumerGroup.run refuse to run unguarded.
 import { assert, it } from "@effect/vitest"
 import { ConsumerGroup, Lease, MemoryStore } from "@strata/core"
-import { KurrentStore } from "@strata/kurrentdb"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { storeLayer } from "./utils.ts"
 
 it.effect("every lease operation fails with Unsupported", () =>
   Effect.gen(function*() {
-    const store = KurrentStore.leases
+    const store = yield* Lease.LeaseStore
     const lease: Lease.Lease = { name: "x", holder: "a", token: 1n, expiresAt: 0 }
     for (
       const op of [
@@ -29,4 +29,4 @@ it.effect("every lease operation fails with Unsupported", () =>
       )
     )
     assert.strictEqual(group._tag, "Unsupported")
-  }))
+  }).pipe(Effect.provide(storeLayer())))
