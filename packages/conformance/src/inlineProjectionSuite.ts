@@ -6,8 +6,8 @@
  * concurrent appends that update one document all land.
  *
  * The store must be built with the projections, so this topic takes a function from projections to
- * the backend's layer. Backends without transactions (D1) pass `supported: false`: their layer must
- * refuse inline projections with `Unsupported`.
+ * the backend's layer (`suite` registers it when given one). A backend whose record cannot run work
+ * inside an append (no `beforeCommit`: D1, KurrentDB) must refuse them with `Unsupported`.
  *
  * @since 0.1.0
  */

@@ -244,11 +244,11 @@ export const withMetrics: {
 )
 
 /**
- * A Layer that wraps the EventStore below it with {@link withMetrics}. Prefer `Store.layer`, which
- * also wraps the DocumentStore and puts the decorators in the right order.
+ * A Layer that wraps the EventStore below it with {@link withMetrics}, for an EventStore built by
+ * hand: store layers are decorated already, and `Store.layer` chooses their decorators.
  *
  * @example
- * Metrics.layer().pipe(Layer.provide(Retry.layer()), Layer.provide(SqliteStore.layer({ filename: "app.db" })))
+ * Metrics.layer().pipe(Layer.provide(Retry.layer()), Layer.provide(Layer.succeed(EventStore.EventStore, myEventStore)))
  *
  * @category layers
  * @since 0.1.0

@@ -287,11 +287,12 @@ export const withDocumentRetry: {
 /**
  * A Layer that wraps the EventStore below it with {@link withRetry}.
  *
- * Provide the store into it (`Retry.layer().pipe(Layer.provide(store))`), never merge it beside the
- * store; `Store.layer` builds the whole stack and wraps the DocumentStore too.
+ * For an EventStore built by hand: store layers are decorated already, and `Store.layer` chooses
+ * their decorators. Provide the store into it (`Retry.layer().pipe(Layer.provide(store))`), never
+ * merge it beside the store.
  *
  * @example
- * Retry.layer().pipe(Layer.provide(SqliteStore.layer({ filename: "app.db" })))
+ * Retry.layer().pipe(Layer.provide(Layer.succeed(EventStore.EventStore, myEventStore)))
  *
  * @category layers
  * @since 0.1.0

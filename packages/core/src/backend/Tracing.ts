@@ -1,5 +1,5 @@
 /**
- * Spans on every store operation. Backends wrap their implementation with {@link eventStore} and
+ * Spans on every store operation. Core wraps every backend's services with {@link eventStore} and
  * {@link documentStore}, so every backend reports the same span names and attributes:
  * `strata.<operation>` with `strata.backend`, `strata.stream` / `strata.collection` and, for
  * appends, `strata.event.count`.

@@ -5,8 +5,8 @@
  * of a store; it keeps its leases in a {@link LeaseStore} and parked events in a {@link ParkedEvents}
  * store. Every backend plans appends with {@link AppendPlan} (so each refuses the same input with the same
  * error), checks options with {@link Inputs}, judges retried appends with {@link Replay}, runs its
- * subscriptions on the one {@link Subscription} loop, encodes documents with {@link DocumentCodec},
- * and wraps its services with the {@link Tracing} spans. A new backend should pass
+ * subscriptions on the one {@link Subscription} loop and encodes documents with {@link DocumentCodec};
+ * core wraps its services with the {@link Tracing} spans. A new backend should pass
  * `@strata/conformance`'s suite.
  *
  * @module @strata/core/backend

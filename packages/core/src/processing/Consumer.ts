@@ -7,11 +7,12 @@
  * until interrupted, or until the handler fails: then it fails with the handler's error, and the
  * checkpoint stays before the failed event, which is handled again on the next run.
  *
- * Delivery is at-least-once with the default checkpoint store: the handler and the checkpoint
- * save are two writes, so a crash between them handles the event again on restart (an interruption
- * cannot land between them: once the handler has succeeded, the save runs uninterruptibly). Make
- * handlers idempotent, or provide a transactional {@link Checkpoints} store (see there) for
- * exactly-once.
+ * Delivery comes from the store's {@link Checkpoints} (every store layer provides them, see
+ * `Checkpoints.make`): exactly once for the handler's writes through the store where the backend
+ * commits in transactions (memory, SQLite, PostgreSQL: the writes and the checkpoint commit
+ * together), at least once elsewhere (D1, KurrentDB: the handler's writes, then the checkpoint, so
+ * a crash between them handles the event again; an interruption cannot land between them). Make
+ * handlers idempotent there.
  *
  * {@link make} and {@link layer} run the same loop supervised: each failure logged with the event it
  * failed on and restarted on a Schedule (store outages always), poison events parked after
