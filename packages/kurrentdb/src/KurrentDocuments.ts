@@ -11,40 +11,20 @@
  * O(history of the collection) per query; declared indexes are accepted and do not accelerate it.
  * Use a projection into a query store for large collections.
  *
+ * This module is the public face: {@link make}, with `get`, `put` and `delete`. The rest lives in
+ * internal modules: the layout of a document stream (`internal/documentsStreams.ts`), the point read
+ * and the guarded write (`internal/documentsWrite.ts`) and the queries (`internal/documentsQuery.ts`).
+ *
  * @since 0.1.0
  */
-import { STREAM_NAME } from "@kurrent/kurrentdb-client"
-import { DocumentQuery, type DocumentStore, Event, ExpectedVersion, StoreError } from "@strata/core"
+import { type DocumentStore, StoreError } from "@strata/core"
 import { AppendPlan, DocumentCodec } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
+import * as Query from "./internal/documentsQuery.ts"
+import { deletedType, documentType } from "./internal/documentsStreams.ts"
+import * as Write from "./internal/documentsWrite.ts"
 import type { KurrentEvents } from "./KurrentEvents.ts"
-
-const documentType = "$strata.document"
-const deletedType = "$strata.document-deleted"
-
-const prefixOf = (collection: string) => `$strata-doc-${collection}-`
-const streamOf = (collection: string, id: string) => `${prefixOf(collection)}${id}`
-
-interface Stored {
-  readonly version: bigint
-  readonly encoded: unknown
-}
-
-interface Latest {
-  /** The stream revision of the latest event, undefined when the stream is empty. */
-  readonly revision: bigint | undefined
-  /** The document, undefined when missing or deleted. */
-  readonly document: Stored | undefined
-}
-
-interface DocumentData {
-  readonly collection: string
-  readonly id: string
-  readonly version?: string
-  readonly json?: string
-}
 
 /**
  * Builds the DocumentStore over the event internals of the same client.
@@ -58,84 +38,7 @@ export const make = (
 ): DocumentStore.DocumentStoreShape => {
   const backend = "kurrentdb"
   const maxBytes = options.maxDocumentBytes ?? DocumentCodec.defaultMaxDocumentBytes
-
-  const latest = (collection: string, id: string): Effect.Effect<Latest, StoreError.StoreUnavailable> =>
-    Stream.runHead(events.readRaw("get", streamOf(collection, id), { backwards: true, limit: 1 })).pipe(
-      Effect.map((head): Latest => {
-        const event = Option.getOrUndefined(head)?.event
-        if (event === undefined) return { revision: undefined, document: undefined }
-        const data = event.data as unknown as DocumentData
-        return {
-          revision: event.revision,
-          document: event.type === documentType && data.json !== undefined && data.version !== undefined
-            ? { version: BigInt(data.version), encoded: JSON.parse(data.json) }
-            : undefined
-        }
-      }),
-      // Document streams are never tombstoned by Strata; treat one as unreachable rather than die.
-      Effect.catchTag(
-        "StreamDeleted",
-        () =>
-          Effect.fail(
-            new StoreError.StoreUnavailable({ operation: "document", reason: "document stream is tombstoned" })
-          )
-      )
-    )
-
-  const check = (
-    collection: string,
-    id: string,
-    expected: DocumentStore.ExpectedDocument,
-    current: Stored | undefined
-  ): StoreError.DocumentConflict | undefined => DocumentCodec.conflict(collection, id, expected, current?.version)
-
-  /** The expected revision that pins the state just read. */
-  const pin = (state: Latest) =>
-    state.revision === undefined ? ExpectedVersion.noStream : ExpectedVersion.exact(state.revision)
-
-  // A conflict on the document stream means another writer got in between: the caller's expectation
-  // is judged again against the new state, so `expected: "any"` retries and a version expectation fails.
-  const writeDocument = <A>(
-    operation: "put" | "delete",
-    collection: string,
-    id: string,
-    expected: DocumentStore.ExpectedDocument,
-    build: (state: Latest) => { readonly type: string; readonly data: DocumentData } | undefined,
-    extra: ReadonlyArray<AppendPlan.AppendPlan>,
-    result: (state: Latest, appended: ReadonlyArray<{ readonly nextExpectedVersion: bigint }>) => A
-  ): Effect.Effect<A, StoreError.DocumentStoreError> =>
-    Effect.gen(function*() {
-      for (let attempt = 0;; attempt++) {
-        const state = yield* latest(collection, id)
-        const conflict = check(collection, id, expected, state.document)
-        if (conflict !== undefined) return yield* conflict
-        const event = build(state)
-        if (event === undefined) return result(state, [])
-        const plan: AppendPlan.AppendPlan = {
-          request: {
-            stream: streamOf(collection, id),
-            events: [{ type: event.type, data: event.data }],
-            expected: pin(state)
-          },
-          prepared: [{
-            id: Event.makeEventId(),
-            type: event.type,
-            data: JSON.stringify(event.data),
-            metadata: "{}"
-          }]
-        }
-        const outcome = yield* (extra.length === 0
-          ? events.appendPlan(plan).pipe(Effect.map((r) => [r]))
-          : events.appendPlans(operation, [plan, ...extra])).pipe(
-            Effect.map((appended) => ({ _tag: "Done" as const, appended })),
-            Effect.catchTag("WrongExpectedVersion", (error) =>
-              error.stream === plan.request.stream && attempt < 50
-                ? Effect.succeed({ _tag: "Retry" as const })
-                : Effect.fail(error))
-          )
-        if (outcome._tag === "Done") return result(state, outcome.appended.slice(1))
-      }
-    })
+  const { latest, writeDocument } = Write.make(events)
 
   const get: DocumentStore.DocumentStoreShape["get"] = (collection, id) =>
     Effect.gen(function*() {
@@ -195,70 +98,7 @@ export const make = (
       )
     )
 
-  /** Every current document of a collection: one filtered scan of `$all`, folded per id. */
-  const scan = (collection: string) =>
-    Effect.gen(function*() {
-      const current = new Map<string, Stored>()
-      yield* events.scanAll("find", { filterOn: STREAM_NAME, prefixes: [prefixOf(collection)], checkpointInterval: 1 })
-        .pipe(
-          Stream.runForEach((resolved) =>
-            Effect.sync(() => {
-              const event = resolved.event
-              if (event === undefined) return
-              const data = event.data as unknown as DocumentData
-              if (data?.collection !== collection || typeof data.id !== "string") return
-              if (event.type === deletedType) current.delete(data.id)
-              else if (event.type === documentType && data.json !== undefined && data.version !== undefined) {
-                current.set(data.id, { version: BigInt(data.version), encoded: JSON.parse(data.json) })
-              }
-            })
-          )
-        )
-      return current
-    })
-
-  const matching = (stored: Map<string, Stored>, query: DocumentQuery.NormalizedQuery) => {
-    const found: Array<{ id: string; stored: Stored; key: DocumentQuery.CursorPosition }> = []
-    for (const [id, document] of stored) {
-      if (!DocumentQuery.matches(document.encoded, query)) continue
-      const key = { values: DocumentQuery.sortValues(document.encoded, query), id }
-      if (query.after !== undefined && DocumentQuery.compareKeys(query, key, query.after) <= 0) continue
-      found.push({ id, stored: document, key })
-    }
-    return found.sort((a, b) => DocumentQuery.compareKeys(query, a.key, b.key))
-  }
-
-  const findPage: DocumentStore.DocumentStoreShape["findPage"] = (collection, query) =>
-    Effect.gen(function*() {
-      const normalized = yield* DocumentQuery.normalize(collection.name, query)
-      const size = normalized.limit ?? 100
-      const rows = matching(yield* scan(collection.name), normalized)
-      const page = rows.slice(0, size)
-      const documents = yield* Effect.forEach(page, (row) =>
-        DocumentCodec.decode(collection, row.id, row.stored.version, row.stored.encoded))
-      const last = page[page.length - 1]
-      const cursor = rows.length > size && last !== undefined
-        ? Option.some(DocumentQuery.encodeCursor(normalized.fingerprint, last.key))
-        : Option.none()
-      return { documents, cursor }
-    })
-
-  // One scan for the whole result (paging through findPage would scan the collection once per page).
-  const find: DocumentStore.DocumentStoreShape["find"] = (collection, query) =>
-    Stream.unwrap(Effect.gen(function*() {
-      const normalized = yield* DocumentQuery.normalize(collection.name, query)
-      const rows = matching(yield* scan(collection.name), normalized)
-      const selected = normalized.limit === undefined ? rows : rows.slice(0, normalized.limit)
-      return Stream.fromIterable(selected).pipe(
-        Stream.mapEffect((row) => DocumentCodec.decode(collection, row.id, row.stored.version, row.stored.encoded))
-      )
-    }))
-
-  const count: DocumentStore.DocumentStoreShape["count"] = (collection, query) =>
-    Effect.gen(function*() {
-      const normalized = yield* DocumentQuery.normalize(collection.name, { where: query?.where })
-      return matching(yield* scan(collection.name), normalized).length
-    })
+  const { find, findPage, count } = Query.make(events)
 
   return { backend, get, put, delete: remove, find, findPage, count }
 }
