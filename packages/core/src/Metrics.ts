@@ -31,7 +31,9 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -193,28 +195,32 @@ export const withMetrics: {
         duration: Metric.withAttributes(appendDuration, attributes)
       }
     }
+    // One synchronous step at the end instead of a chain of effects: on the success path an append
+    // pays two clock reads and three registry updates.
     const measure = <A, E, R>(
       metrics: ReturnType<typeof appendMetrics>,
       count: () => number,
       effect: Effect.Effect<A, E, R>
     ): Effect.Effect<A, E, R> =>
-      Effect.flatMap(Clock.currentTimeNanos, (start) =>
-        effect.pipe(
-          Effect.tap(() => Effect.andThen(Metric.update(metrics.appends, 1), Metric.update(metrics.events, count()))),
-          Effect.tapError((error) => {
-            const tag = hasTag(error) ? error._tag : "Unknown"
-            const counted = Metric.update(metrics.errors(tag), 1)
-            return tag === "WrongExpectedVersion"
-              ? Effect.andThen(Metric.update(metrics.conflicts, 1), counted)
-              : counted
-          }),
-          Effect.ensuring(
-            Effect.flatMap(
-              Clock.currentTimeNanos,
-              (end) => Metric.update(metrics.duration, Duration.nanos(end - start))
-            )
-          )
-        ))
+      Effect.contextWith((context: Context.Context<never>) => {
+        const clock = Context.get(context, Clock.Clock)
+        const start = clock.currentTimeNanosUnsafe()
+        return Effect.flatMap(Effect.exit(effect), (exit) => {
+          if (exit._tag === "Success") {
+            metrics.appends.updateUnsafe(1, context)
+            metrics.events.updateUnsafe(count(), context)
+          } else {
+            const failure = Cause.findErrorOption(exit.cause)
+            if (failure._tag === "Some") {
+              const tag = hasTag(failure.value) ? failure.value._tag : "Unknown"
+              if (tag === "WrongExpectedVersion") metrics.conflicts.updateUnsafe(1, context)
+              metrics.errors(tag).updateUnsafe(1, context)
+            }
+          }
+          metrics.duration.updateUnsafe(Duration.nanos(clock.currentTimeNanosUnsafe() - start), context)
+          return exit
+        })
+      })
     const single = appendMetrics("append")
     const many = appendMetrics("appendMany")
     const countRead = (operation: string) => {

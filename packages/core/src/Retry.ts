@@ -111,6 +111,30 @@ export const logged = (
       }: ${describe(meta.input)}`
     ).pipe(Effect.annotateLogs({ "strata.operation": operation, "strata.retry.attempt": meta.attempt })))
 
+/**
+ * Retries an operation's transient failures on `schedule`, logged per operation; the first attempt
+ * runs bare (no retry machinery on the success path), and its failure is handed to the schedule as
+ * if `Effect.retry` had run it, so attempts, delays and logs are the same.
+ */
+const retrying = (schedule: Schedule.Schedule<unknown, unknown>) => {
+  const schedules = new Map<string, Schedule.Schedule<unknown, unknown>>()
+  return (operation: string) => {
+    let operationSchedule = schedules.get(operation)
+    if (operationSchedule === undefined) schedules.set(operation, operationSchedule = logged(schedule, operation))
+    const logSchedule = operationSchedule
+    return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.catchIf(effect, isRetryable, (first) => {
+        let replay = true
+        const attempt = Effect.suspend(() => {
+          if (!replay) return effect
+          replay = false
+          return Effect.fail(first as E)
+        })
+        return Effect.retry(attempt, { schedule: logSchedule, while: isRetryable })
+      })
+  }
+}
+
 // Ids fixed once, before the first attempt, make a retried append idempotent.
 const withIds = <A extends { readonly events: ReadonlyArray<Event.NewEvent> }>(request: A): A =>
   Array.isArray(request.events)
@@ -134,8 +158,7 @@ export const withRetry: {
   (args) => typeof args[0] === "object" && args[0] !== null && "append" in args[0],
   (self: EventStoreShape, options?: Schedule.Schedule<unknown, unknown> | RetryOptions): EventStoreShape => {
     const schedules = resolve(options)
-    const retryAs = (operation: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      Effect.retry(effect, { schedule: logged(schedules.operations, operation), while: isRetryable })
+    const retryAs = retrying(schedules.operations)
     // A stream is resumed after the last event it delivered, never replayed from its start.
     const resume = <S, E>(
       operation: string,
@@ -255,8 +278,7 @@ export const withDocumentRetry: {
   (args) => typeof args[0] === "object" && args[0] !== null && "findPage" in args[0],
   (self: DocumentStoreShape, options?: Schedule.Schedule<unknown, unknown> | RetryOptions): DocumentStoreShape => {
     const schedules = resolve(options)
-    const retryAs = (operation: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      Effect.retry(effect, { schedule: logged(schedules.operations, operation), while: isRetryable })
+    const retryAs = retrying(schedules.operations)
     return {
       ...self,
       get: (collection, id) => retryAs("document.get")(self.get(collection, id)),
