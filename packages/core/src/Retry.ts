@@ -164,16 +164,16 @@ export const withRetry: {
       operation: string,
       initial: S,
       open: (state: S) => Stream.Stream<RecordedEvent, E>,
-      advance: (state: S, event: RecordedEvent) => S,
+      advance: (state: S, last: RecordedEvent, count: number) => S,
       describeState: (state: S) => string
     ): Stream.Stream<RecordedEvent, E> =>
       Stream.suspend(() => {
         let state = initial
-        // Chunks pass through whole (a consumer commits per delivered batch): the state advances
-        // over each chunk, and a final error leaves the retry loop as a chunk of its own.
+        // Chunks pass through whole (a consumer commits per delivered batch): the state advances once
+        // per chunk, past its last event, and a final error leaves the retry loop as a chunk of its own.
         const attempt: Stream.Stream<RecordedEvent | Final<E>, E> = Stream.suspend(() => open(state)).pipe(
           Stream.mapArray((events) => {
-            for (const event of events) state = advance(state, event)
+            state = advance(state, events[events.length - 1], events.length)
             return events
           }),
           Stream.catchIf((error: E) => !isRetryable(error), (failure) => Stream.succeed(new Final(failure)))
@@ -188,7 +188,7 @@ export const withRetry: {
         )
       })
     const step = (direction: Direction | undefined) => direction === "backwards" ? -1n : 1n
-    const fewer = (limit: number | undefined) => limit === undefined ? undefined : limit - 1
+    const fewer = (limit: number | undefined, count: number) => limit === undefined ? undefined : limit - count
     return {
       ...self,
       append: (stream, events, options) =>
@@ -202,16 +202,16 @@ export const withRetry: {
           return retryAs("appendMany")(self.appendMany(fixed))
         }),
       read: (stream, options) =>
-        resume("read", options ?? {}, (o) => self.read(stream, o), (o, event) => ({
+        resume("read", options ?? {}, (o) => self.read(stream, o), (o, event, count) => ({
           ...o,
           from: event.version + step(o.direction),
-          limit: fewer(o.limit)
+          limit: fewer(o.limit, count)
         }), (o) => `from version ${o.from ?? "start"}`),
       readAll: (options) =>
-        resume("readAll", options ?? {}, (o) => self.readAll(o), (o, event) => ({
+        resume("readAll", options ?? {}, (o) => self.readAll(o), (o, event, count) => ({
           ...o,
           from: event.position + step(o.direction),
-          limit: fewer(o.limit)
+          limit: fewer(o.limit, count)
         }), (o) => `from position ${o.from ?? "start"}`),
       subscribe: (stream, options) =>
         resume(
