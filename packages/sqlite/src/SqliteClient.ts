@@ -595,9 +595,14 @@ export const make = (
           try: () => atomically(f),
           catch: (cause) => SqlError.isSqlError(cause) ? cause : sqlError("Failed to write", operation)(cause)
         })
-      // In a transaction, this fiber already holds the connection; else take it like a statement does.
+      // In a transaction, this fiber already holds the connection; else take it like a statement does,
+      // and yield after the write: a synchronous write never suspends, so without the yield concurrent
+      // writers in this process take turns only every 2,048 fiber steps (8 writers: p99 2.2 -> 11.7 ms,
+      // for ~4% more appends per second).
       return Effect.withFiber((fiber) =>
-        Context.getOrUndefined(fiber.context, client.transactionService) === undefined ? borrower(body) : body()
+        Context.getOrUndefined(fiber.context, client.transactionService) === undefined
+          ? Effect.tap(borrower(body), () => Effect.yieldNow)
+          : body()
       )
     }
 
