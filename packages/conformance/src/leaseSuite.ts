@@ -323,6 +323,48 @@ export const leaseSuite = (
             const handlers = new Set([...handled.values()].map((by) => by[0]))
             assert.strictEqual(handlers.size, 2, "the standby took over after the first instance stopped")
           }))
+
+        it.effect("exclusive is the default: with no option a second instance stands by; exclusive: false opts out", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const n = names()
+            const handled: Array<string> = []
+            const options = (id: string, exclusive?: false) => ({
+              handler: (event: Event.RecordedEvent) => Effect.sync(() => void handled.push(`${id}:${event.id}`)),
+              filter: { categories: [n.category] },
+              ...(exclusive === undefined ? {} : { exclusive })
+            })
+            const position = (yield* store.append(n.stream("s"), [Event.make(n.type("E"), {})])).position
+
+            // No option: one instance takes the lease, the other stands by and handles nothing.
+            const exclusiveName = `default-${hex()}`
+            yield* Effect.scoped(Effect.gen(function*() {
+              const a = yield* Consumer.make(exclusiveName, options("a"))
+              yield* a.waitFor(position).pipe(Effect.timeout("5 seconds"))
+              const b = yield* Consumer.make(exclusiveName, options("b"))
+              for (let i = 0; i < 40 && (yield* b.status).state !== "standby"; i++) yield* Effect.sleep("25 millis")
+              assert.strictEqual((yield* b.status).state, "standby")
+              yield* Effect.sleep("200 millis")
+              assert.deepStrictEqual(handled.filter((line) => line.startsWith("b:")), [])
+            }))
+            assert.strictEqual(handled.length, 1)
+
+            // exclusive: false, asked for explicitly: neither stands by, and both handle what is appended
+            // while both run (the hazard the default prevents).
+            handled.length = 0
+            const sharedName = `shared-${hex()}`
+            yield* Effect.scoped(Effect.gen(function*() {
+              const a = yield* Consumer.make(sharedName, options("a", false))
+              const b = yield* Consumer.make(sharedName, options("b", false))
+              yield* a.waitFor(position).pipe(Effect.timeout("5 seconds"))
+              yield* b.waitFor(position).pipe(Effect.timeout("5 seconds"))
+              handled.length = 0
+              const next = (yield* store.append(n.stream("s"), [Event.make(n.type("E"), {})])).position
+              yield* a.waitFor(next).pipe(Effect.timeout("5 seconds"))
+              yield* b.waitFor(next).pipe(Effect.timeout("5 seconds"))
+            }))
+            assert.deepStrictEqual(handled.map((line) => line.split(":")[0]).sort(), ["a", "b"])
+          }))
       })
 
       describe("consumer groups", () => {

@@ -3,6 +3,7 @@
 // subscription does not end); it fails, and the supervisor decides what comes next.
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import * as Backend from "../../../backend/Backend.ts"
 import type { SubscribeFrom } from "../../../EventStore.ts"
 import { Unsupported } from "../../../StoreError.ts"
 import * as Lease from "../../Lease.ts"
@@ -32,6 +33,13 @@ const unguarded = <X, R>(ctx: ConsumerContext<X, R>) => {
   }))
 }
 
+// Exclusive unless asked otherwise, where the store in context has leases; a store built by hand
+// (no backend record) keeps the old default, every instance handles every event.
+const defaultExclusive = Effect.map(
+  Effect.serviceOption(Backend.Backend),
+  (backend) => backend._tag === "Some" && backend.value.leases !== undefined
+)
+
 // Builds the attempt the supervisor runs, refusing at once an `exclusive` it cannot honour.
 export const make = <X, R>(ctx: ConsumerContext<X, R>) =>
   Effect.gen(function*() {
@@ -40,11 +48,15 @@ export const make = <X, R>(ctx: ConsumerContext<X, R>) =>
     // With `exclusive`, an attempt runs only while this instance holds the consumer's lease, with
     // fenced checkpoints; losing the lease fails the attempt (LeaseLost), which stands by again.
     // The holder id is fixed per instance, so a restarted attempt gets its own lease back at once.
-    const exclusive = options.exclusive === undefined || options.exclusive === false
+    // By default a consumer is exclusive wherever the store keeps leases (its backend record has a
+    // lease store): one durable checkpoint has no correct second reader, so two instances of a name
+    // must not both handle every event. `exclusive: false` is the explicit opt-out.
+    const chosen = options.exclusive ?? (yield* defaultExclusive)
+    const exclusive = chosen === false
       ? undefined
       : {
-        ...(options.exclusive === true ? {} : options.exclusive),
-        holder: (options.exclusive === true ? undefined : options.exclusive.holder) ?? crypto.randomUUID()
+        ...(chosen === true ? {} : chosen),
+        holder: (chosen === true ? undefined : chosen.holder) ?? crypto.randomUUID()
       }
     if (exclusive === undefined) return attempt
     const leases = yield* Effect.serviceOption(Lease.LeaseStore)

@@ -229,8 +229,10 @@ export interface SupervisedOptions<X, R> extends Omit<ConsumerOptions<X, R>, "re
    * `consumer/<name>` from the store's `Lease.LeaseStore` (standing by while another instance holds
    * it), renews it while it runs, and commits checkpoints fenced by its token, so an instance that
    * stalled past its lease cannot commit after another took over. `true` for the default TTL (15 s:
-   * the longest a standby waits after the holder dies), or `Lease.HoldingOptions`. Default: off
-   * (every instance handles every event).
+   * the longest a standby waits after the holder dies), or `Lease.HoldingOptions`. Default: on
+   * wherever the store keeps leases (memory, SQLite, PostgreSQL, D1), since two instances of one
+   * durable checkpoint would both handle every event; `false` opts out explicitly (every instance
+   * handles every event). KurrentDB keeps no leases: there every instance handles every event.
    */
   readonly exclusive?: boolean | Lease.HoldingOptions | undefined
 }
