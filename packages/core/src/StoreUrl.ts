@@ -17,11 +17,18 @@ import * as Schema from "effect/Schema"
  * - `UnknownScheme`: no backend has this scheme (or there is no scheme at all).
  * - `NotAvailable`: the scheme is reserved for a backend that is not built yet.
  * - `NotInstalled`: the backend's package could not be loaded (install it next to `@strata/strata`).
+ * - `Missing`: no URL was given (`STRATA_URL` is not set).
  *
  * @category errors
  * @since 0.1.0
  */
-export const StoreUrlErrorReason = Schema.Literals(["Malformed", "UnknownScheme", "NotAvailable", "NotInstalled"])
+export const StoreUrlErrorReason = Schema.Literals([
+  "Malformed",
+  "UnknownScheme",
+  "NotAvailable",
+  "NotInstalled",
+  "Missing"
+])
 
 /**
  * A store URL that no backend accepts. `message` says what is wrong and lists the accepted forms;

@@ -134,7 +134,8 @@ const explainStartup = (error: SqlError): Startup.Explanation => {
   if (/ECONNREFUSED/.test(text)) {
     return {
       problem: "nothing accepts connections at that host and port",
-      hint: "Check the host and port, and that PostgreSQL is running; if it is still starting, set startupRetry."
+      hint:
+        "Check the host and port, and that PostgreSQL is running; if it is still starting, set startupRetry (or STRATA_STARTUP_RETRY)."
     }
   }
   if (code === "28P01") return { problem: "password authentication failed", hint: "Check the user and password." }
@@ -151,7 +152,7 @@ const explainStartup = (error: SqlError): Startup.Explanation => {
     }
   }
   if (code === "57P03") {
-    return { problem: "the server is starting up", hint: "Set startupRetry to wait for it." }
+    return { problem: "the server is starting up", hint: "Set startupRetry (or STRATA_STARTUP_RETRY) to wait for it." }
   }
   if (/Invalid connection URL|Unsupported connection URL/.test(text)) {
     return {

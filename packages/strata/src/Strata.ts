@@ -23,7 +23,9 @@ import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 
 /**
  * What every backend picked by URL provides: every service of a store (`Store.Services`: both
@@ -51,6 +53,12 @@ export interface StoreOptions {
   readonly maxEventBytes?: number | undefined
   /** Apply pending migrations when the layer starts (SQL backends). Default true. `STRATA_MIGRATE`. */
   readonly migrate?: boolean | undefined
+  /**
+   * Retry the first contact with the database while it fails transiently (a server still starting),
+   * e.g. `Startup.defaultRetry` from `@strata/sql` (SQL backends). Default: no retry.
+   * `STRATA_STARTUP_RETRY` (a duration: keep retrying, once a second, for that long).
+   */
+  readonly startupRetry?: Schedule.Schedule<unknown, unknown> | undefined
   /**
    * Inline projections, run inside every append's transaction (memory, SQLite, PostgreSQL). A
    * KurrentDB URL with projections fails with `StoreUrlError` (`NotAvailable`): it has no
@@ -82,6 +90,7 @@ const fail = (
 ) => Effect.fail(new StoreUrl.StoreUrlError({ reason, scheme, detail, accepted: [...accepted], cause }))
 
 // A backend package is loaded on first use; a missing one is a typed error that says what to install.
+// SQLite loads but cannot run where Node has no `node:sqlite` (before 22.13): say that instead.
 const load = <A>(pkg: string, scheme: string, importer: () => Promise<A>) =>
   Effect.tryPromise({
     try: importer,
@@ -89,11 +98,19 @@ const load = <A>(pkg: string, scheme: string, importer: () => Promise<A>) =>
       new StoreUrl.StoreUrlError({
         reason: "NotInstalled",
         scheme,
-        detail: `${pkg} could not be loaded: install it next to @strata/strata (npm install ${pkg})`,
+        detail: missingBuiltin(cause, "node:sqlite")
+          ? `${pkg} needs node:sqlite, which this Node (${process.version}) does not have: use Node 22.13 or later`
+          : `${pkg} could not be loaded: install it next to @strata/strata (npm install ${pkg})`,
         accepted: [...accepted],
         cause
       })
   })
+
+const missingBuiltin = (cause: unknown, builtin: string): boolean =>
+  cause instanceof Error &&
+  ((cause as { readonly code?: unknown }).code === "ERR_UNKNOWN_BUILTIN_MODULE" ||
+    /No such built-in module/.test(cause.message)) &&
+  cause.message.includes(builtin)
 
 type Backend = (
   url: Redacted.Redacted<string>,
@@ -173,7 +190,13 @@ const optionFields = {
   pageSize: Config.Int("STRATA_PAGE_SIZE").pipe(Config.withDefault(undefined)),
   pollInterval: Config.Duration("STRATA_POLL_INTERVAL").pipe(Config.withDefault(undefined)),
   maxEventBytes: Config.Int("STRATA_MAX_EVENT_BYTES").pipe(Config.withDefault(undefined)),
-  migrate: Config.Boolean("STRATA_MIGRATE").pipe(Config.withDefault(undefined))
+  migrate: Config.Boolean("STRATA_MIGRATE").pipe(Config.withDefault(undefined)),
+  startupRetry: Config.Duration("STRATA_STARTUP_RETRY").pipe(
+    Config.map((duration): Schedule.Schedule<unknown, unknown> | undefined =>
+      Schedule.spaced("1 second").pipe(Schedule.upTo({ duration }))
+    ),
+    Config.withDefault(undefined)
+  )
 }
 
 /**
@@ -186,6 +209,7 @@ const optionFields = {
  * | `STRATA_POLL_INTERVAL` | e.g. `250 millis`, `1 second` | the backend's (SQLite 250 ms, PostgreSQL 500 ms) |
  * | `STRATA_MAX_EVENT_BYTES` | largest event | 1 MiB |
  * | `STRATA_MIGRATE` | `true` / `false`: apply pending migrations at startup | `true` |
+ * | `STRATA_STARTUP_RETRY` | e.g. `60 seconds`: retry the first contact with the database for that long | no retry |
  *
  * @category config
  * @since 0.1.0
@@ -223,9 +247,14 @@ export const layerConfig = (
   StoreUrl.StoreUrlError | StoreError.StartupFailed | StoreError.Unsupported | Config.ConfigError
 > =>
   Layer.unwrap(Effect.gen(function*() {
-    const { url, ...storeOptions } = yield* (options.defaultUrl === undefined ? config : Config.all({
+    const { url, ...storeOptions } = yield* Config.all({
       ...optionFields,
-      url: Config.Redacted("STRATA_URL").pipe(Config.withDefault(Redacted.make(options.defaultUrl)))
-    }))
-    return layerFromUrl(url, { ...storeOptions, projections: options.projections })
+      url: Config.Redacted("STRATA_URL").pipe(
+        Config.option,
+        Config.map(Option.orElse(() => Option.fromUndefinedOr(options.defaultUrl).pipe(Option.map(Redacted.make))))
+      )
+    })
+    // A missing STRATA_URL is the first thing a new deployment meets: say what to set.
+    if (Option.isNone(url)) return yield* fail("Missing", undefined, "STRATA_URL is not set: set it to a store URL")
+    return layerFromUrl(url.value, { ...storeOptions, projections: options.projections })
   }))

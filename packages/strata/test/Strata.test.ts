@@ -139,13 +139,23 @@ describe("Strata.layerConfig", () => {
       assert.include(String(error), "STRATA_PAGE_SIZE")
     }))
 
-  it.live("a missing STRATA_URL is a ConfigError naming it; defaultUrl is the opt-in fallback", () =>
+  it.live("STRATA_STARTUP_RETRY is a duration: a bad one is a ConfigError naming it, a good one starts the store", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(runOn({ STRATA_URL: "memory:", STRATA_STARTUP_RETRY: "soon" }))
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.include(String(error), "STRATA_STARTUP_RETRY")
+      const result = yield* runOn({ STRATA_URL: "sqlite::memory:", STRATA_STARTUP_RETRY: "5 seconds" })
+      assert.strictEqual(result.backend, "sqlite")
+    }))
+
+  it.live("a missing STRATA_URL is a StoreUrlError (Missing) that says to set it; defaultUrl is the opt-in fallback", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
         program.pipe(Effect.provide(Strata.layerConfig().pipe(Layer.provide(withEnv({})))))
       )
-      assert.strictEqual(error._tag, "ConfigError")
-      assert.include(String(error), "STRATA_URL")
+      assert.strictEqual(error._tag, "StoreUrlError")
+      if (error._tag === "StoreUrlError") assert.strictEqual(error.reason, "Missing")
+      assert.include(error.message, "STRATA_URL is not set")
       const result = yield* program.pipe(
         Effect.provide(Strata.layerConfig({ defaultUrl: "memory:" }).pipe(Layer.provide(withEnv({}))))
       )
