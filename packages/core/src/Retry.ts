@@ -96,6 +96,10 @@ const describe = (error: unknown): string =>
  * A schedule that logs each retry it allows at warning level: what failed, why, which attempt, how
  * long until the next, and where a stream resumes.
  *
+ * Put every condition that can stop the retries inside `schedule` (e.g. `Schedule.while`): a
+ * condition applied outside, such as `Effect.retry`'s `while` option, is checked after this
+ * schedule has stepped, so a retry it then refuses would already have been logged.
+ *
  * @category combinators
  * @since 0.1.0
  */
@@ -114,13 +118,16 @@ export const logged = (
 /**
  * Retries an operation's transient failures on `schedule`, logged per operation; the first attempt
  * runs bare (no retry machinery on the success path), and its failure is handed to the schedule as
- * if `Effect.retry` had run it, so attempts, delays and logs are the same.
+ * if `Effect.retry` had run it, so attempts, delays and logs are the same. Only a retry that happens
+ * is logged: a non-retryable failure stops the schedule before the log (a transient failure followed
+ * by a final one logs the one retry made, not a second that is never made).
  */
 const retrying = (schedule: Schedule.Schedule<unknown, unknown>) => {
+  const transient = Schedule.while(schedule, ({ input }) => isRetryable(input))
   const schedules = new Map<string, Schedule.Schedule<unknown, unknown>>()
   return (operation: string) => {
     let operationSchedule = schedules.get(operation)
-    if (operationSchedule === undefined) schedules.set(operation, operationSchedule = logged(schedule, operation))
+    if (operationSchedule === undefined) schedules.set(operation, operationSchedule = logged(transient, operation))
     const logSchedule = operationSchedule
     return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
       Effect.catchIf(effect, isRetryable, (first) => {
@@ -130,7 +137,7 @@ const retrying = (schedule: Schedule.Schedule<unknown, unknown>) => {
           replay = false
           return Effect.fail(first as E)
         })
-        return Effect.retry(attempt, { schedule: logSchedule, while: isRetryable })
+        return Effect.retry(attempt, logSchedule)
       })
   }
 }

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { DocumentStore, EventStore, MemoryStore, Retry, StoreError } from "@strata/core"
+import { DocumentStore, EventStore, ExpectedVersion, MemoryStore, Retry, StoreError } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -50,6 +50,62 @@ const captureLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
     Effect.map((result) => ({ result, lines }))
   )
 }
+
+/**
+ * A memory store whose append, subscribeAll, document get and document put fail with the next
+ * error of their script on each call (counted), then behave normally once it runs out.
+ */
+const scripted = (script: {
+  readonly append?: ReadonlyArray<unknown>
+  readonly subscribeAll?: ReadonlyArray<unknown>
+  readonly get?: ReadonlyArray<unknown>
+  readonly put?: ReadonlyArray<unknown>
+}) =>
+  Effect.gen(function*() {
+    const { documentStore, eventStore } = yield* MemoryStore.make()
+    const calls = { append: 0, subscribeAll: 0, get: 0, put: 0 }
+    const next = (operation: keyof typeof calls): unknown => (script[operation] ?? [])[calls[operation]++]
+    const events: EventStore.EventStoreShape = {
+      ...eventStore,
+      append: (stream, batch, options) =>
+        Effect.suspend(() => {
+          const error = next("append")
+          return error === undefined ? eventStore.append(stream, batch, options) : Effect.fail(error as never)
+        }),
+      subscribeAll: (options) =>
+        Stream.suspend(() => {
+          const error = next("subscribeAll")
+          return error === undefined ? eventStore.subscribeAll(options) : Stream.fail(error as never)
+        })
+    }
+    const documents: DocumentStore.DocumentStoreShape = {
+      ...documentStore,
+      get: (collection, id) =>
+        Effect.suspend(() => {
+          const error = next("get")
+          return error === undefined ? documentStore.get(collection, id) : Effect.fail(error as never)
+        }),
+      put: (collection, id, value, options) =>
+        Effect.suspend(() => {
+          const error = next("put")
+          return error === undefined ? documentStore.put(collection, id, value, options) : Effect.fail(error as never)
+        })
+    }
+    return { calls, events, documents, inner: eventStore }
+  })
+
+/** The retry warnings among captured log lines. */
+const warnings = (lines: ReadonlyArray<string>) => lines.filter((line) => line.includes("failed transiently"))
+
+/** Runs `effect` forked while the test clock moves far enough for any retry budget; its exit and logs. */
+const settled = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  captureLogs(Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(Effect.exit(effect))
+    yield* TestClock.adjust("10 minutes")
+    return yield* Fiber.join(fiber)
+  }))
+
+const Docs = DocumentStore.collection("docs", Schema.Unknown)
 
 describe("Retry", () => {
   for (const error of finalErrors) {
@@ -176,4 +232,142 @@ describe("Retry", () => {
       yield* Effect.flip(Retry.withDocumentRetry(flaky).get(c, "d"))
       assert.strictEqual(calls, 1)
     }))
+
+  describe("warnings: one per retry that happens, none for a retry that does not", () => {
+    const conflict = new StoreError.DocumentConflict({ collection: "docs", id: "d", expected: "missing", actual: 0n })
+    const invalidDocument = new StoreError.InvalidDocument({ collection: "docs", id: "d", detail: "x" })
+    const transient = unavailable("op")
+
+    for (const error of finalErrors) {
+      it.effect(`EventStore: ${error._tag} alone logs no warning (append and subscribeAll)`, () =>
+        Effect.gen(function*() {
+          const { calls, events } = yield* scripted({ append: [error], subscribeAll: [error] })
+          const retried = Retry.withRetry(events)
+          const append = yield* settled(retried.append("s", [{ type: "E", data: {} }]))
+          assert.isTrue(Exit.isFailure(append.result))
+          assert.deepStrictEqual(warnings(append.lines), [])
+          const stream = yield* settled(Stream.runDrain(retried.subscribeAll()))
+          assert.isTrue(Exit.isFailure(stream.result))
+          assert.deepStrictEqual(warnings(stream.lines), [])
+          assert.deepStrictEqual([calls.append, calls.subscribeAll], [1, 1])
+        }))
+    }
+
+    for (const error of [conflict, invalidDocument]) {
+      it.effect(`DocumentStore: ${error._tag} alone logs no warning (get and put)`, () =>
+        Effect.gen(function*() {
+          const { calls, documents } = yield* scripted({ get: [error], put: [error] })
+          const retried = Retry.withDocumentRetry(documents)
+          const get = yield* settled(retried.get(Docs, "d"))
+          assert.isTrue(Exit.isFailure(get.result))
+          assert.deepStrictEqual(warnings(get.lines), [])
+          const put = yield* settled(retried.put(Docs, "d", { x: 1 }))
+          assert.isTrue(Exit.isFailure(put.result))
+          assert.deepStrictEqual(warnings(put.lines), [])
+          assert.deepStrictEqual([calls.get, calls.put], [1, 1])
+        }))
+    }
+
+    it.effect("the default store layer logs no warning for WrongExpectedVersion or DocumentConflict", () =>
+      Effect.gen(function*() {
+        const { lines } = yield* captureLogs(
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const docs = yield* DocumentStore.DocumentStore
+            yield* store.append("s", [{ type: "E", data: {} }])
+            const wrong = yield* Effect.flip(
+              store.append("s", [{ type: "E", data: {} }], { expected: ExpectedVersion.noStream })
+            )
+            assert.strictEqual(wrong._tag, "WrongExpectedVersion")
+            yield* docs.put(Docs, "d", { x: 1 })
+            const taken = yield* Effect.flip(docs.put(Docs, "d", { x: 2 }, { expected: "missing" }))
+            assert.strictEqual(taken._tag, "DocumentConflict")
+          }).pipe(Effect.provide(MemoryStore.layer()))
+        )
+        assert.deepStrictEqual(warnings(lines), [])
+      }))
+
+    it.effect("EventStore append: a transient failure then a final one logs one warning (the retry made)", () =>
+      Effect.gen(function*() {
+        const final = finalErrors[0]
+        const { calls, events } = yield* scripted({ append: [transient, final] })
+        const { lines, result } = yield* settled(Retry.withRetry(events).append("s", [{ type: "E", data: {} }]))
+        assert.deepStrictEqual(result, Exit.fail(final))
+        assert.strictEqual(calls.append, 2)
+        const logged = warnings(lines)
+        assert.strictEqual(logged.length, 1, logged.join("\n"))
+        assert.include(logged[0], "append failed transiently, retry 1 in 50ms")
+      }))
+
+    it.effect("DocumentStore put: a transient failure then a final one logs one warning (the retry made)", () =>
+      Effect.gen(function*() {
+        const { calls, documents } = yield* scripted({ put: [transient, conflict] })
+        const { lines, result } = yield* settled(Retry.withDocumentRetry(documents).put(Docs, "d", { x: 1 }))
+        assert.deepStrictEqual(result, Exit.fail(conflict))
+        assert.strictEqual(calls.put, 2)
+        const logged = warnings(lines)
+        assert.strictEqual(logged.length, 1, logged.join("\n"))
+        assert.include(logged[0], "document.put failed transiently, retry 1")
+      }))
+
+    it.effect("subscribeAll: a transient failure then a final one logs one warning (the retry made)", () =>
+      Effect.gen(function*() {
+        const final = finalErrors[4]
+        const { calls, events } = yield* scripted({ subscribeAll: [transient, final] })
+        const { lines, result } = yield* settled(Stream.runDrain(Retry.withRetry(events).subscribeAll()))
+        assert.deepStrictEqual(result, Exit.fail(final))
+        assert.strictEqual(calls.subscribeAll, 2)
+        const logged = warnings(lines)
+        assert.strictEqual(logged.length, 1, logged.join("\n"))
+        assert.include(logged[0], "subscribeAll failed transiently, retry 1")
+      }))
+
+    it.effect("transient failures that clear: exactly one warning per retry, numbered", () =>
+      Effect.gen(function*() {
+        const { calls, documents, events, inner } = yield* scripted({
+          append: [transient, transient],
+          subscribeAll: [transient, transient, transient],
+          get: [transient],
+          put: [transient, transient]
+        })
+        const retried = Retry.withRetry(events)
+        const append = yield* settled(retried.append("s", [{ type: "E", data: {} }]))
+        assert.isTrue(Exit.isSuccess(append.result))
+        assert.deepStrictEqual(
+          warnings(append.lines).map((line) => line.match(/(\S+) failed transiently, retry (\d+)/)?.slice(1)),
+          [["append", "1"], ["append", "2"]]
+        )
+        assert.strictEqual(calls.append, 3)
+        assert.strictEqual((yield* Stream.runCollect(inner.read("s"))).length, 1)
+        const stream = yield* settled(Stream.runCollect(Stream.take(retried.subscribeAll(), 1)))
+        assert.isTrue(Exit.isSuccess(stream.result))
+        assert.strictEqual(warnings(stream.lines).length, 3, stream.lines.join("\n"))
+        assert.strictEqual(calls.subscribeAll, 4)
+        const documentRetry = Retry.withDocumentRetry(documents)
+        const put = yield* settled(documentRetry.put(Docs, "d", { x: 1 }))
+        assert.isTrue(Exit.isSuccess(put.result))
+        assert.strictEqual(warnings(put.lines).length, 2, put.lines.join("\n"))
+        const get = yield* settled(documentRetry.get(Docs, "d"))
+        assert.isTrue(Exit.isSuccess(get.result))
+        assert.strictEqual(warnings(get.lines).length, 1, get.lines.join("\n"))
+        assert.deepStrictEqual([calls.put, calls.get], [3, 2])
+      }))
+
+    it.effect("an exhausted budget logs only the retries made: recurs(3) is four attempts, three warnings", () =>
+      Effect.gen(function*() {
+        const always = Array.from({ length: 100 }, () => transient)
+        const { calls, documents, events } = yield* scripted({ append: always, put: always })
+        const append = yield* settled(
+          Retry.withRetry(events, Schedule.recurs(3)).append("s", [{ type: "E", data: {} }])
+        )
+        assert.isTrue(Exit.isFailure(append.result))
+        assert.strictEqual(calls.append, 4)
+        assert.strictEqual(warnings(append.lines).length, 3, append.lines.join("\n"))
+        // The default budget: six attempts, five retries.
+        const put = yield* settled(Retry.withDocumentRetry(documents).put(Docs, "d", { x: 1 }))
+        assert.isTrue(Exit.isFailure(put.result))
+        assert.strictEqual(calls.put, 6)
+        assert.strictEqual(warnings(put.lines).length, 5, put.lines.join("\n"))
+      }))
+  })
 })
