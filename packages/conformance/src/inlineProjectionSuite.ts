@@ -1,7 +1,8 @@
 /**
  * Inline projections: registered with the store layer, they run inside the append's transaction. The
  * document is up to date when the append returns; a failing projection fails the append with
- * `ProjectionFailed` and leaves neither event nor document (and subscribers see nothing); appendMany,
+ * `ProjectionFailed` and leaves neither event nor document (and subscribers see nothing), whether it
+ * refuses (an invalid document) or throws (a bug in `evolve`); appendMany,
  * `put` with events and units of work run them too, and roll them back with everything else;
  * concurrent appends that update one document all land.
  *
@@ -12,7 +13,7 @@
  * @since 0.1.0
  */
 import { assert, describe, it as vitestIt, layer } from "@effect/vitest"
-import { DocumentStore, EventStore, ExpectedVersion, Projection, UnitOfWork } from "@strata/core"
+import { DocumentStore, Event, EventCodec, EventStore, ExpectedVersion, Projection, UnitOfWork } from "@strata/core"
 import { Backend } from "@strata/core/backend"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -88,6 +89,18 @@ export const inlineProjectionTopic = (
     evolve: (current) => ({ events: (current?.events ?? 0) + 1 })
   })
 
+  // A projection whose evolve throws on its one event type (a bug in the projection, not a refusal).
+  const Exploded = EventCodec.type(n.type("Exploded"), { schema: Schema.Struct({}) })
+  const Explosions = DocumentStore.collection(n.collection("explosions"), Schema.Struct({ n: Schema.Number }))
+  const exploding = Projection.singleStream({
+    name: `exploding-${n.category}`,
+    collection: Explosions,
+    events: EventCodec.make([Exploded]),
+    evolve: (): { n: number } => {
+      throw new Error("evolve exploded")
+    }
+  })
+
   if (!supported) {
     describe("refused", () => {
       vitestIt.live("the layer refuses inline projections with Unsupported", () =>
@@ -105,7 +118,7 @@ export const inlineProjectionTopic = (
 
   const stream = (suffix: string) => `${n.category}-${suffix}${hex(3)}`
 
-  layer(makeLayer([balances, totals]), { timeout: resolved.timeout, excludeTestServices: true })(
+  layer(makeLayer([balances, totals, exploding]), { timeout: resolved.timeout, excludeTestServices: true })(
     "supported",
     (it) => {
       it.effect("the document is up to date when the append returns", () =>
@@ -155,6 +168,44 @@ export const inlineProjectionTopic = (
           })
           const [first] = yield* collector.take(1)
           assert.strictEqual(first.stream, fresh)
+          assert.strictEqual(first.version, 0n)
+          assert.deepStrictEqual(yield* collector.drain, [])
+        }))
+
+      it.effect("an evolve that throws fails the append with ProjectionFailed naming it: nothing is written", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const docs = yield* DocumentStore.DocumentStore
+          const s = stream("throws")
+          const { events: live } = yield* EventStore.establishAll({ from: "end", filter: { categories: [n.category] } })
+          const collector = yield* collect(live, resolved.deliveryTimeout)
+          // The balances projection handles the deposit first; the throw must undo its document too.
+          const exploded = Event.make(Exploded.name, {})
+          const error = yield* failsWith("ProjectionFailed")(
+            store.append(s, [Event.make(domain.Deposited.name, { amount: 5 }), exploded])
+          )
+          assert.strictEqual(error.projection, exploding.name)
+          assert.strictEqual(error.stream, s)
+          assert.strictEqual(error.eventId, exploded.id)
+          assert.strictEqual(error.cause instanceof Error ? error.cause.message : error.cause, "evolve exploded")
+          assert.deepStrictEqual(yield* readStream(s), [], "no event of the failed append was stored")
+          assert.strictEqual((yield* store.streamInfo(s)).lastVersion, undefined)
+          assert.isTrue(Option.isNone(yield* docs.get(domain.collection, s)), "the other projection's document too")
+          assert.strictEqual(yield* docs.count(Explosions), 0)
+          // appendMany: the same, for the whole request.
+          const other = stream("throws")
+          yield* failsWith("ProjectionFailed")(store.appendMany([
+            { stream: other, events: [Event.make(domain.Deposited.name, { amount: 1 })] },
+            { stream: s, events: [Event.make(Exploded.name, {})] }
+          ]))
+          assert.deepStrictEqual(yield* readStream(other), [])
+          assert.isTrue(Option.isNone(yield* docs.get(domain.collection, other)))
+          // Subscribers saw nothing; the stream takes its first event as if nothing happened.
+          yield* store.append(s, [Event.make(domain.Deposited.name, { amount: 2 })], {
+            expected: ExpectedVersion.noStream
+          })
+          const [first] = yield* collector.take(1)
+          assert.strictEqual(first.stream, s)
           assert.strictEqual(first.version, 0n)
           assert.deepStrictEqual(yield* collector.drain, [])
         }))

@@ -2,19 +2,22 @@
  * Declarative projections run asynchronously, on every backend: a rebuilt projection equals a fresh
  * fold of all events; a projection handles only the event types it declares; multi-stream ids come
  * from the event; `Projection.run` keeps the collection up to date under its checkpoint; a
- * blue-green rebuild builds a new version while the old one keeps serving, then switches readers;
- * `DocumentStore.update` survives concurrent writers.
+ * blue-green rebuild builds a new version while the old one keeps serving (during the build and after
+ * a failed one), then switches readers; `catchUp` commits the last applied position, so a second
+ * catch-up applies nothing twice; an `evolve` that throws fails `catchUp` and `run` with
+ * `ProjectionFailed`; `DocumentStore.update` survives concurrent writers.
  *
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
 import { DocumentStore, Event, EventStore, Projection } from "@strata/core"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { bank, documents, freshFold } from "./internal/bank.ts"
-import { names, readAll } from "./internal/fixtures.ts"
+import { failsWith, names, readAll, within } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
 
 /**
@@ -166,6 +169,171 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
         const refused = yield* Effect.flip(Projection.blueGreen(v2))
         assert.strictEqual(refused._tag, "InvalidArgument")
         assert.strictEqual(yield* docs.count(v2.target), 1)
+      }))
+
+    it.effect("during a blue-green rebuild, and after a failed one, readers keep the old version", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const domain = bank(n)
+        const v1 = domain.projection()
+        const v2 = domain.projection({ version: 2 })
+        for (const account of ["a", "b", "c"]) {
+          yield* domain.codec.append(n.stream(account), [domain.Deposited.make({ amount: 2 })])
+        }
+        yield* Projection.rebuild(v1)
+        yield* Projection.activate(v1)
+        const served = yield* documents(domain.collection)
+        // Each write of the new version's collection first asks which collection readers are given.
+        const seen: Array<string> = []
+        const watching: DocumentStore.DocumentStoreShape = {
+          ...docs,
+          put: (collection, id, value, options) =>
+            collection.name === v2.target.name
+              ? Projection.active(v1).pipe(
+                Effect.provideService(DocumentStore.DocumentStore, docs),
+                Effect.flatMap((active) => {
+                  seen.push(active.name)
+                  return docs.put(collection, id, value, options)
+                })
+              )
+              : docs.put(collection, id, value, options)
+        }
+        const replayed = yield* Projection.blueGreen(v2, { batchSize: 1 }).pipe(
+          Effect.provideService(DocumentStore.DocumentStore, watching)
+        )
+        assert.strictEqual(replayed, 3)
+        assert.deepStrictEqual(seen, [domain.collection.name, domain.collection.name, domain.collection.name])
+        assert.strictEqual((yield* Projection.active(v1)).name, v2.target.name, "switched once built")
+        // Version 3 refuses its last event (NaN is not a finite balance): the rebuild fails half done.
+        const v3 = Projection.singleStream({
+          name: v1.name,
+          collection: domain.collection,
+          events: domain.codec,
+          version: 3,
+          evolve: (current, decoded) => {
+            const next = domain.evolve(current, decoded)
+            return next !== Projection.Delete && decoded.stream === n.stream("c") ? { ...next, balance: NaN } : next
+          }
+        })
+        const failed = yield* Effect.flip(Projection.blueGreen(v3, { batchSize: 1 }))
+        assert.strictEqual(failed._tag, "InvalidDocument")
+        assert.strictEqual(yield* docs.count(v3.target), 2, "the failed build wrote part of its collection")
+        assert.strictEqual(yield* Projection.activeVersion(v3), 2, "readers still use version 2")
+        assert.strictEqual((yield* Projection.active(v3)).name, v2.target.name)
+        assert.deepStrictEqual(yield* documents(v2.target), yield* documents(domain.collection))
+        assert.deepStrictEqual(yield* documents(domain.collection), served, "version 1 is untouched")
+      }))
+
+    it.effect("catchUp commits the last applied position: a second catch-up applies nothing twice", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const domain = bank(n)
+        const projection = domain.projection()
+        yield* domain.codec.append(n.stream("a"), [
+          domain.Deposited.make({ amount: 10 }),
+          domain.Withdrawn.make({ amount: 1 })
+        ])
+        yield* domain.codec.append(n.stream("b"), [domain.Deposited.make({ amount: 5 })])
+        yield* domain.codec.append(n.stream("a"), [
+          domain.Deposited.make({ amount: 3 }),
+          domain.Withdrawn.make({ amount: 2 })
+        ])
+        // Batches of 3 and 2: the last batch holds more than one event, and its last one is the checkpoint.
+        assert.strictEqual(yield* Projection.catchUp(projection, { batchSize: 3 }), 5)
+        const folded = yield* freshFold(domain)
+        assert.deepStrictEqual(yield* documents(domain.collection), folded)
+        assert.strictEqual(yield* Projection.catchUp(projection, { batchSize: 3 }), 0, "nothing new")
+        assert.deepStrictEqual(yield* documents(domain.collection), folded, "nothing applied twice")
+        const lastPosition = Effect.map(
+          readAll({ filter: { types: domain.codec.types } }),
+          (log) => log[log.length - 1].position
+        )
+        assert.deepStrictEqual(yield* store.loadCheckpoint(projection.checkpoint), Option.some(yield* lastPosition))
+        yield* domain.codec.append(n.stream("b"), [domain.Withdrawn.make({ amount: 4 })])
+        assert.strictEqual(yield* Projection.catchUp(projection, { batchSize: 3 }), 1, "only the new event")
+        assert.deepStrictEqual(yield* documents(domain.collection), yield* freshFold(domain))
+        assert.deepStrictEqual(
+          yield* documents(domain.collection),
+          new Map([[n.stream("a"), { balance: 10, count: 4 }], [n.stream("b"), { balance: 1, count: 2 }]])
+        )
+        assert.deepStrictEqual(yield* store.loadCheckpoint(projection.checkpoint), Option.some(yield* lastPosition))
+      }))
+
+    it.effect("an evolve that throws fails catchUp and run with ProjectionFailed, committing what came before", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const domain = bank(n)
+        const thrower = Projection.singleStream({
+          name: n.checkpoint(),
+          collection: domain.collection,
+          events: domain.codec,
+          evolve: (current, decoded) => {
+            if (decoded.event._tag === domain.Withdrawn.name) throw new Error("evolve exploded")
+            return domain.evolve(current, decoded)
+          }
+        })
+        const { position: before } = yield* domain.codec.append(n.stream("a"), [domain.Deposited.make({ amount: 5 })])
+        yield* domain.codec.append(n.stream("a"), [domain.Withdrawn.make({ amount: 1 })])
+        const [, withdrawn] = yield* readAll({ filter: { types: domain.codec.types } })
+        const expectFailed = (error: { projection: string; stream: string; eventId: string; cause?: unknown }) => {
+          assert.strictEqual(error.projection, thrower.name)
+          assert.strictEqual(error.stream, n.stream("a"))
+          assert.strictEqual(error.eventId, withdrawn.id)
+          assert.strictEqual(error.cause instanceof Error ? error.cause.message : error.cause, "evolve exploded")
+        }
+        expectFailed(yield* failsWith("ProjectionFailed")(Projection.catchUp(thrower, { batchSize: 1 })))
+        assert.deepStrictEqual(yield* store.loadCheckpoint(thrower.checkpoint), Option.some(before))
+        assert.deepStrictEqual(
+          yield* documents(domain.collection),
+          new Map([[n.stream("a"), { balance: 5, count: 1 }]])
+        )
+        expectFailed(
+          yield* failsWith("ProjectionFailed")(Projection.run(thrower)).pipe(
+            within(deliveryTimeout, "Projection.run to fail on the throwing event")
+          )
+        )
+        assert.deepStrictEqual(yield* store.loadCheckpoint(thrower.checkpoint), Option.some(before))
+      }))
+
+    it.effect("only the projection's own throws become ProjectionFailed: a store defect or an interruption stays one", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const domain = bank(n)
+        const byId = Projection.multiStream({
+          name: n.checkpoint(),
+          collection: domain.collection,
+          events: domain.codec,
+          id: () => {
+            throw new Error("id exploded")
+          },
+          evolve: domain.evolve
+        })
+        yield* domain.codec.append(n.stream("a"), [domain.Deposited.make({ amount: 1 })])
+        const [deposited] = yield* readAll({ filter: { types: domain.codec.types } })
+        const failed = yield* failsWith("ProjectionFailed")(byId.handler(deposited))
+        assert.deepStrictEqual([failed.projection, failed.stream, failed.eventId], [
+          byId.name,
+          deposited.stream,
+          deposited.id
+        ])
+        assert.strictEqual(failed.cause instanceof Error ? failed.cause.message : failed.cause, "id exploded")
+        // The same handler over a store that dies or is interrupted on read: not the projection's doing.
+        const projection = domain.projection()
+        const readingWith = (get: Effect.Effect<never>) =>
+          Effect.exit(
+            projection.handler(deposited).pipe(
+              Effect.provideService(DocumentStore.DocumentStore, { ...docs, get: () => get })
+            )
+          )
+        const died = yield* readingWith(Effect.die("store bug"))
+        assert.isTrue(Exit.hasDies(died), String(died))
+        const interrupted = yield* readingWith(Effect.interrupt)
+        assert.isTrue(Exit.hasInterrupts(interrupted), String(interrupted))
+        assert.isFalse(Exit.hasFails(interrupted), String(interrupted))
       }))
 
     it.effect("update retries on conflict: concurrent increments all land", () =>

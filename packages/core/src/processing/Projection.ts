@@ -47,6 +47,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -77,12 +78,14 @@ export const TypeId: TypeId = "~@strata/core/Projection"
 export type TypeId = "~@strata/core/Projection"
 
 /**
- * What a projection's handler can fail with.
+ * What a projection's handler can fail with: an event that does not decode, the document store's
+ * errors (a document the collection's schema refuses is `InvalidDocument`), and `ProjectionFailed`
+ * when the projection's own code (`evolve`, `id`) throws.
  *
  * @category errors
  * @since 0.1.0
  */
-export type ProjectionError = EventDecodeError | DocumentStoreError
+export type ProjectionError = EventDecodeError | DocumentStoreError | ProjectionFailed
 
 /**
  * Returned by `evolve` to delete the document (the same marker `DocumentStore.update` takes).
@@ -121,6 +124,8 @@ export interface Projection<A, I = unknown> {
   /**
    * Applies one event: reads the document, evolves it, writes it back with the version it read
    * (retried on a conflict). Events of other types are ignored, so it is safe on any subscription.
+   * A throw from `evolve` or `id` fails it with `ProjectionFailed` (projection, stream, event id, and
+   * the thrown value as `cause`) instead of a defect; nothing of that event is written.
    */
   readonly handler: (event: RecordedEvent) => Effect.Effect<void, ProjectionError, DocumentStore.DocumentStore>
 }
@@ -157,6 +162,21 @@ export interface Options<E extends { readonly _tag: string }, A, I> {
 /** The collection name of a version: the declared one for version 1. */
 const targetName = (name: string, version: number) => version === 1 ? name : `${name}_v${version}`
 
+/** What `evolve` threw, carried as the defect it becomes inside `DocumentStore.update`. */
+class Thrown {
+  readonly cause: unknown
+  constructor(cause: unknown) {
+    this.cause = cause
+  }
+}
+
+const thrownBy = (cause: Cause.Cause<unknown>): Thrown | undefined => {
+  for (const reason of cause.reasons) {
+    if (Cause.isDieReason(reason) && reason.defect instanceof Thrown) return reason.defect
+  }
+  return undefined
+}
+
 const make = <E extends { readonly _tag: string }, A, I>(
   options: Options<E, A, I>,
   documentId: (event: Decoded<E>) => string | undefined
@@ -169,13 +189,36 @@ const make = <E extends { readonly _tag: string }, A, I>(
   const target = { ...options.collection, name: targetName(options.collection.name, version) }
   const types = options.events.types
   const declared = new Set<string>(types)
+  // A throw from the projection's own code is a bug in the projection, not a defect of the store:
+  // it fails the event typed, naming the projection, the stream and the event.
+  const failed = (recorded: RecordedEvent, cause: unknown) =>
+    new ProjectionFailed({ projection: options.name, stream: recorded.stream, eventId: recorded.id, cause })
   const handler = (recorded: RecordedEvent) =>
     declared.has(recorded.type)
       ? Effect.flatMap(options.events.decode(recorded), (decoded) => {
-        const id = documentId(decoded)
-        return id === undefined
-          ? Effect.void
-          : Effect.asVoid(DocumentStore.update(target, id, (current) => options.evolve(current, decoded)))
+        let id: string | undefined
+        try {
+          id = documentId(decoded)
+        } catch (cause) {
+          return Effect.fail(failed(recorded, cause))
+        }
+        if (id === undefined) return Effect.void
+        // `update` calls evolve inside its own effect, where a throw becomes a defect: mark it as
+        // evolve's, and turn exactly that defect (not the store's, not an interruption) into the failure.
+        const evolve = (current: A | undefined) => {
+          try {
+            return options.evolve(current, decoded)
+          } catch (cause) {
+            throw new Thrown(cause)
+          }
+        }
+        return DocumentStore.update(target, id, evolve).pipe(
+          Effect.asVoid,
+          Effect.catchCauseIf(
+            (cause) => !Cause.hasInterrupts(cause) && thrownBy(cause) !== undefined,
+            (cause) => Effect.fail(failed(recorded, thrownBy(cause)!.cause))
+          )
+        )
       })
       : Effect.void
   return {
@@ -215,9 +258,10 @@ export const multiStream = <E extends { readonly _tag: string }, A, I>(
 /**
  * Runs inline projections on events an append has just written, inside its transaction, with the
  * store's own DocumentStore. A projection's failure becomes `ProjectionFailed` (so the append is
- * rolled back); a store outage stays `StoreUnavailable`, and a document conflict that outlived the
- * retries becomes one too (a concurrent append moved the document: the whole append may be retried).
- * For backend authors.
+ * rolled back), including a throw from its `evolve` or `id` (see {@link Projection.handler}); a store
+ * outage stays `StoreUnavailable`, and a document conflict that outlived the retries becomes one too
+ * (a concurrent append moved the document: the whole append may be retried). A defect of the store
+ * itself stays a defect, and an interruption an interruption. For backend authors.
  *
  * @category combinators
  * @since 0.1.0
@@ -233,7 +277,8 @@ export const applyInline = (
         ? projection.handler(event).pipe(
           Effect.provideService(DocumentStore.DocumentStore, documents),
           Effect.mapError((error): ProjectionFailed | StoreUnavailable =>
-            error._tag === "StoreUnavailable"
+            error._tag === "StoreUnavailable" ||
+              (error._tag === "ProjectionFailed" && error.projection === projection.name)
               ? error
               : error._tag === "DocumentConflict"
               ? new StoreUnavailable({ operation: "append", reason: "ConcurrentWrite", cause: error })
