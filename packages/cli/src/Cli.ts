@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Command } from "effect/cli"
+import { createRequire } from "node:module"
 import * as Consumers from "./internal/commands/Consumers.ts"
 import * as Copy from "./internal/commands/Copy.ts"
 import * as Export from "./internal/commands/Export.ts"
@@ -16,12 +17,14 @@ import * as Streams from "./internal/commands/Streams.ts"
 import * as Tail from "./internal/commands/Tail.ts"
 
 /**
- * The version `strata --version` prints.
+ * The version `strata --version` prints: the package's own, read from its package.json (one level
+ * above both `src/` and `dist/`), so it cannot drift from what is installed.
  *
  * @category constants
  * @since 0.1.0
  */
-export const version = "0.1.0"
+export const version: string =
+  (createRequire(import.meta.url)("../package.json") as { readonly version: string }).version
 
 /**
  * The root command.

@@ -20,6 +20,7 @@ import * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { Readable } from "node:stream"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import {
   collect,
@@ -28,8 +29,10 @@ import {
   type Result,
   type RunOptions,
   start,
+  startInProcess,
   strata as run,
   tempDir,
+  terminal,
   waitFor
 } from "./utils.ts"
 
@@ -42,6 +45,8 @@ interface Backend {
   readonly url: () => string
   /** What must never appear in any output. */
   readonly secret?: string | undefined
+  /** The store's file, for a backend that creates one (it must not exist before `migrate`). */
+  readonly file?: string | undefined
 }
 
 const oneLineError = (result: Result) => {
@@ -67,6 +72,24 @@ const suite = (backend: Backend) =>
     const seed = eventFile(dir, "seed.ndjson", { count: 30, streams: 3 })
 
     it("migrate --check, migrate, migrate status", async () => {
+      if (backend.file !== undefined) {
+        // Only `migrate` (and `import`, a copy's target) makes a store: the others refuse a missing file.
+        for (const args of [["migrate", "--check"], ["migrate", "status"]]) {
+          const missing = await strata([...args, ...url()])
+          oneLineError(missing)
+          assert.include(missing.stderr, backend.file)
+          assert.isFalse(fs.existsSync(backend.file), `${args.join(" ")} created the file`)
+        }
+        const applied = await strata(["migrate", ...url()])
+        assert.strictEqual(applied.code, 0, applied.stderr)
+        assert.match(applied.stdout, /applied migration\(s\) 1, 2/)
+        assert.strictEqual((await strata(["migrate", "--check", ...url()])).code, 0)
+        assert.match(
+          (await strata(["migrate", "status", ...url()])).stdout,
+          /^applied {2}0001 create_event_store {2}\d{4}-/m
+        )
+        return
+      }
       const check = await strata(["migrate", "--check", ...url()])
       if (backend.durable) {
         oneLineError(check)
@@ -96,6 +119,7 @@ const suite = (backend: Backend) =>
       if (!backend.durable) return
       const second = await strata(["import", ...url(), "--batch-size", "7"], { stdin: seed.file })
       assert.strictEqual(second.code, 0, second.stderr)
+      assert.match(second.stdout, /imported 30 events in [\d.]+ s: 0 written, 30 already present \(skipped\)/)
       const stats = JSON.parse((await strata(["stats", "--json", ...url()])).stdout)
       assert.strictEqual(stats.events, 30)
     })
@@ -135,14 +159,12 @@ const suite = (backend: Backend) =>
       const head = BigInt(
         JSON.parse((await strata(["stats", "--json", ...url()])).stdout).head ?? "0"
       )
-      const to = await strata([
-        "consumers",
-        "reset",
-        "projector",
-        "--to",
-        String(head > 10n ? head - 10n : 0n),
-        ...url()
-      ])
+      const position = String(head > 10n ? head - 10n : 0n)
+      // A name without a checkpoint is refused (a typo must not create one), unless --create says so.
+      const unknown = await strata(["consumers", "reset", "projector", "--to", position, ...url()])
+      oneLineError(unknown)
+      assert.match(unknown.stderr, /no consumer checkpoint named "projector"/)
+      const to = await strata(["consumers", "reset", "projector", "--to", position, "--create", ...url()])
       assert.strictEqual(to.code, 0, to.stderr)
       if (backend.durable) {
         const list = await strata(["consumers", "list", ...url()])
@@ -152,7 +174,7 @@ const suite = (backend: Backend) =>
         assert.match((await strata(["consumers", "reset", "projector", ...url()])).stdout, /starts over/)
         assert.match((await strata(["consumers", "list", ...url()])).stdout, /no consumer checkpoints/)
       } else {
-        assert.match((await strata(["consumers", "reset", "projector", ...url()])).stdout, /had no checkpoint/)
+        oneLineError(await strata(["consumers", "reset", "projector", ...url()]))
       }
       oneLineError(await strata(["consumers", "reset", "projector", "--to", "-3", ...url()]))
     })
@@ -165,6 +187,7 @@ const suite = (backend: Backend) =>
       child.stdout!.on("data", (chunk: string) => (stdout += chunk))
       child.stderr!.on("data", (chunk: string) => (stderr += chunk))
       await waitFor(() => stderr, (text) => text.includes("following all streams"))
+      assert.include(stderr, "following all streams, only type Added (Ctrl-C to stop)")
       if (backend.durable) {
         const more = eventFile(dir, "more.ndjson", { count: 10, streams: 2, category: "order" })
         assert.strictEqual((await strata(["import", ...url()], { stdin: more.file })).code, 0)
@@ -259,7 +282,12 @@ suite({ name: "memory", durable: false, url: () => "memory:" })
 
 const sqliteDir = tempDir()
 afterAll(() => fs.rmSync(sqliteDir, { recursive: true, force: true }))
-suite({ name: "SQLite", durable: true, url: () => `sqlite:${path.join(sqliteDir, "store.db")}` })
+suite({
+  name: "SQLite",
+  durable: true,
+  url: () => `sqlite:${path.join(sqliteDir, "store.db")}`,
+  file: path.join(sqliteDir, "store.db")
+})
 
 // PostgreSQL: a fresh database, reached as a role whose password must never be printed.
 let pgUrl = ""
@@ -336,3 +364,225 @@ function oneLineErrorOrUsage(result: Result) {
   assert.strictEqual(result.code, 1)
   assert.notMatch(result.stderr, /\n\s+at /)
 }
+
+describe("strata and a reader that stops reading", () => {
+  const dir = tempDir()
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const url = `sqlite:${path.join(dir, "pipe.db")}`
+  beforeAll(async () => {
+    // More than a pipe holds (~64 kB), so export still has lines to write after the reader is gone.
+    const events = eventFile(dir, "pipe.ndjson", { count: 3000, streams: 10 })
+    const imported = await run(["import", "--url", url], { stdin: events.file })
+    assert.strictEqual(imported.code, 0, imported.stderr)
+  }, 120_000)
+
+  // `strata ... | head -1`: the reader closes the pipe after what it wanted (here: the first chunk,
+  // or nothing at all); the next write fails with EPIPE.
+  const closedAfter = (args: ReadonlyArray<string>, chunks: 0 | 1) =>
+    new Promise<Result>((resolve, reject) => {
+      const child = start(args)
+      let stderr = ""
+      child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+      if (chunks === 0) child.stdout!.destroy()
+      else child.stdout!.once("data", () => child.stdout!.destroy())
+      child.on("error", reject)
+      child.on("close", (code) => resolve({ code, stdout: "", stderr }))
+    })
+
+  for (
+    const [name, args, chunks] of [
+      ["export | head -1", ["export", "--url", url], 1],
+      ["export, the reader gone before the first line", ["export", "--url", url], 0],
+      ["tail --from start | head", ["tail", "--from", "start", "--url", url], 0],
+      ["stats --json | head -c 10", ["stats", "--json", "--url", url], 0]
+    ] as const
+  ) {
+    it(`${name}: stops quietly, exit status 0`, async () => {
+      const result = await closedAfter(args, chunks)
+      assert.notMatch(result.stderr, /EPIPE|\n\s+at |strata:/, result.stderr)
+      assert.strictEqual(result.code, 0, result.stderr)
+    })
+  }
+})
+
+describe("strata on a store that is not there", () => {
+  const dir = tempDir()
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+  it("a missing SQLite file is refused with its name by every command but migrate, import and a copy's target", async () => {
+    const file = path.join(dir, "typo.db")
+    const url = `sqlite:${file}`
+    for (
+      const args of [
+        ["stats", "--url", url],
+        ["stats", "--json", "--url", url],
+        ["streams", "info", "cart-1", "--url", url],
+        ["streams", "delete", "cart-1", "--url", url],
+        ["streams", "tombstone", "cart-1", "--url", url],
+        ["export", "--url", url],
+        ["tail", "--url", url],
+        ["consumers", "list", "--url", url],
+        ["consumers", "reset", "projector", "--url", url],
+        ["migrate", "status", "--url", url],
+        ["migrate", "--check", "--url", url],
+        ["copy", "--from", url, "--to", "memory:"]
+      ]
+    ) {
+      const result = await run(args)
+      oneLineError(result)
+      assert.include(result.stderr, `${file}: no such file`, args.join(" "))
+      assert.isFalse(fs.existsSync(file), `${args.join(" ")} created ${file}`)
+    }
+  })
+
+  it("a file without the schema is not migrated by reading commands: they say to run strata migrate", async () => {
+    const file = path.join(dir, "empty.db")
+    fs.writeFileSync(file, "") // an empty file is an empty SQLite database
+    const url = `sqlite:${file}`
+    for (
+      const args of [
+        ["stats", "--url", url],
+        ["streams", "info", "cart-1", "--url", url],
+        ["export", "--url", url],
+        ["tail", "--url", url],
+        ["consumers", "list", "--url", url],
+        ["consumers", "reset", "projector", "--url", url]
+      ]
+    ) {
+      const result = await run(args)
+      oneLineError(result)
+      assert.match(result.stderr, /has no Strata schema .*run strata migrate/, args.join(" "))
+    }
+    const check = await run(["migrate", "--check", "--url", url])
+    oneLineError(check)
+    assert.match(check.stderr, /4 migration\(s\) pending/)
+    const status = await run(["migrate", "status", "--url", url])
+    assert.strictEqual(status.code, 0, status.stderr)
+    assert.notMatch(status.stdout, /^applied/m)
+  })
+})
+
+describe("strata's own words", () => {
+  const dir = tempDir()
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+  it("--version is the package's version", async () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "..", "package.json"), "utf8"))
+    const result = await run(["--version"])
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.strictEqual(result.stdout.trim(), `strata v${version}`)
+  })
+
+  it("tail says what it follows", async () => {
+    for (
+      const [args, note] of [
+        [["--category", "order,user"], "following streams of category order, user"],
+        [["--category", "order", "--type", "A,B"], "following streams of category order, only types A, B"],
+        [["--stream", "cart-1"], "following stream cart-1"],
+        [["--stream", "cart-1", "--type", "A"], "following stream cart-1, only type A"],
+        [[], "following all streams"]
+      ] as const
+    ) {
+      const tail = startInProcess(["tail", "--url", "memory:", ...args])
+      await waitFor(tail.stderr, (text) => text.includes("Ctrl-C"))
+      tail.signal()
+      assert.strictEqual(await tail.done, 0, tail.stderr())
+      assert.strictEqual(tail.stderr(), `${note} (Ctrl-C to stop)\n`)
+    }
+  })
+
+  it("interrupted while the progress bar is drawn: the cursor is back and the note starts a new line", async () => {
+    const events = eventFile(dir, "bar.ndjson", { count: 20, streams: 2 })
+    const stderr = terminal()
+    // stdin: the events, then nothing more, never ending (a producer still at work).
+    const stdin = new Readable({ read() {} })
+    stdin.push(fs.readFileSync(events.file))
+    const running = startInProcess(["import", "--url", "memory:", "--batch-size", "5"], {
+      io: (io) => ({ ...io, stderr: stderr.stream, stdin: () => stdin, stdinSize: () => undefined })
+    })
+    await waitFor(stderr.text, (text) => text.includes("imported [") && text.includes("20/"))
+    running.signal()
+    assert.strictEqual(await running.done, 130)
+    const text = stderr.text()
+    assert.isTrue(text.endsWith("\nstrata: interrupted\n"), JSON.stringify(text.slice(-200)))
+    assert.isAbove(text.lastIndexOf("\x1B[?25h"), text.lastIndexOf("\x1B[?25l"), "the cursor is still hidden")
+  })
+
+  it("consumers reset: a name without a checkpoint fails, --to on it too unless --create", async () => {
+    const url = `sqlite:${path.join(dir, "consumers.db")}`
+    assert.strictEqual((await run(["migrate", "--url", url])).code, 0)
+    const reset = await run(["consumers", "reset", "nobody", "--url", url])
+    oneLineError(reset)
+    assert.match(reset.stderr, /no consumer checkpoint named "nobody"/)
+    oneLineError(await run(["consumers", "reset", "nobody", "--to", "3", "--url", url]))
+    assert.strictEqual((await run(["consumers", "list", "--url", url])).stdout, "no consumer checkpoints\n")
+    const created = await run(["consumers", "reset", "nobody", "--to", "3", "--create", "--url", url])
+    assert.strictEqual(created.code, 0, created.stderr)
+    assert.match((await run(["consumers", "list", "--url", url])).stdout, /^nobody +3 /m)
+    assert.match((await run(["consumers", "reset", "nobody", "--url", url])).stdout, /starts over/)
+  })
+})
+
+describe("strata import keeps versions as they are, or refuses the file", () => {
+  const dir = tempDir()
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const url = `sqlite:${path.join(dir, "import.db")}`
+  // One stream's events with these versions; `bare`: without time and position.
+  const file = (name: string, versions: ReadonlyArray<number>, bare = false) => {
+    const target = path.join(dir, name)
+    fs.writeFileSync(
+      target,
+      versions.map((version, i) =>
+        JSON.stringify({
+          stream: "acct-1",
+          version: String(version),
+          id: Crypto.randomUUID(),
+          type: "T",
+          data: { i },
+          metadata: {},
+          ...(bare ? {} : { time: new Date().toISOString(), position: String(i + 1) })
+        }) + "\n"
+      ).join("")
+    )
+    return target
+  }
+  beforeAll(async () => {
+    assert.strictEqual((await run(["migrate", "--url", url])).code, 0)
+  })
+
+  it("versions 0,1,3,3,0 in one stream: refused at line 3, nothing written", async () => {
+    const result = await run(["import", "--url", url], { stdin: file("bad.ndjson", [0, 1, 3, 3, 0]) })
+    oneLineError(result)
+    assert.match(
+      result.stderr,
+      /^strata: InvalidSequence: line 3: stream acct-1 has version 3 where 2 was expected \(a gap/
+    )
+    assert.strictEqual((await run(["export", "--url", url])).stdout, "")
+  })
+
+  it("repeated and decreasing versions are refused with their line", async () => {
+    for (const [versions, line] of [[[0, 1, 1], 3], [[0, 1, 2, 0], 4]] as const) {
+      const result = await run(["import", "--url", url], { stdin: file("bad.ndjson", versions) })
+      oneLineError(result)
+      assert.match(result.stderr, new RegExp(`^strata: InvalidSequence: line ${line}: stream acct-1 has version`))
+    }
+    assert.strictEqual((await run(["export", "--url", url])).stdout, "")
+  })
+
+  it("without time and position; a rerun says how many events it skipped", async () => {
+    const events = file("plain.ndjson", [0, 1, 2, 3, 4], true)
+    const first = await run(["import", "--url", url], { stdin: events })
+    assert.strictEqual(first.code, 0, first.stderr)
+    assert.match(first.stdout, /imported 5 events in [\d.]+ s: 5 written, 0 already present/)
+    const again = await run(["import", "--url", url], { stdin: events })
+    assert.strictEqual(again.code, 0, again.stderr)
+    assert.match(again.stdout, /imported 5 events in [\d.]+ s: 0 written, 5 already present \(skipped\)/)
+    assert.deepStrictEqual(parseExport((await run(["export", "--url", url])).stdout).map((e) => e.version), [
+      "0",
+      "1",
+      "2",
+      "3",
+      "4"
+    ])
+  })
+})

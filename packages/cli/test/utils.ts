@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Writable } from "node:stream"
 import * as Io from "../src/internal/Io.ts"
 import * as Main from "../src/internal/Main.ts"
 
@@ -42,6 +43,49 @@ export const collect = (child: ChildProcess): Promise<Result> =>
     child.on("error", reject)
     child.on("close", (code) => resolve({ code, stdout, stderr }))
   })
+
+/**
+ * A run in this process, started but not awaited: what it has written so far, its signal, its end.
+ * `io` replaces the captured streams (a terminal's stderr, a stdin that never ends).
+ */
+export const startInProcess = (
+  args: ReadonlyArray<string>,
+  options: {
+    readonly env?: Record<string, string> | undefined
+    readonly io?: (captured: Io.Io) => Io.Io
+  } = {}
+): {
+  readonly stdout: () => string
+  readonly stderr: () => string
+  readonly signal: () => void
+  readonly done: Promise<number>
+} => {
+  const captured = Io.capture()
+  const run = Main.make(args, {
+    env: { ...process.env, STRATA_URL: "", ...options.env },
+    io: options.io === undefined ? captured.io : options.io(captured.io)
+  })
+  return { stdout: captured.stdout, stderr: captured.stderr, signal: run.signal, done: run.start() }
+}
+
+/** A stderr that says it is a terminal (the progress bar draws on it), and what was written to it. */
+export const terminal = (): {
+  readonly stream: NodeJS.WritableStream & { isTTY: boolean }
+  readonly text: () => string
+} => {
+  let text = ""
+  const stream = Object.assign(
+    new Writable({
+      decodeStrings: false,
+      write(chunk: string | Buffer, _encoding, callback) {
+        text += typeof chunk === "string" ? chunk : chunk.toString("utf8")
+        callback()
+      }
+    }),
+    { isTTY: true, columns: 120 }
+  )
+  return { stream, text: () => text }
+}
 
 export const strata = async (args: ReadonlyArray<string>, options: RunOptions = {}): Promise<Result> => {
   if (options.spawn === true) return collect(start(args, options))

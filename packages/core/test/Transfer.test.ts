@@ -129,6 +129,102 @@ describe("Transfer", () => {
     }))
 })
 
+// Lines of the format for one stream, with the given versions (fresh ids); `bare`: no time, no position.
+const linesOf = (stream: string, versions: ReadonlyArray<number>, bare = false) =>
+  versions.map((version, i) =>
+    JSON.stringify({
+      stream,
+      version: String(version),
+      id: Event.makeEventId(),
+      type: "T",
+      ...(bare ? {} : { time: "2026-12-04T20:57:46.123Z", position: String(100 + i) }),
+      data: { i },
+      metadata: {}
+    }) + "\n"
+  )
+
+describe("Transfer: versions inside a stream", () => {
+  it.effect("versions 0,1,3,3,0 are refused at line 3 (the gap), not renumbered; nothing of that batch is written", () =>
+    Effect.gen(function*() {
+      const target = yield* store
+      const error = yield* Effect.flip(
+        Stream.runDrain(Transfer.load(target, Transfer.parseLines(Stream.fromIterable(linesOf("s", [0, 1, 3, 3, 0])))))
+      )
+      assert.strictEqual(error._tag, "InvalidSequence")
+      if (error._tag === "InvalidSequence") {
+        assert.strictEqual(error.line, 3)
+        assert.strictEqual(error.stream, "s")
+        assert.strictEqual(error.version, 3n)
+        assert.strictEqual(error.expected, 2n)
+        assert.match(error.message, /^line 3: stream s has version 3 where 2 was expected/)
+      }
+      assert.strictEqual((yield* Stream.runCollect(target.readAll())).length, 0)
+    }))
+
+  it.effect("a repeated or decreasing version is refused with its line; the batches before it are written", () =>
+    Effect.gen(function*() {
+      for (
+        const [versions, line] of [[[0, 1, 2, 3, 3], 5], [[0, 1, 2, 3, 1], 5], [[0, 1, 2, 3, 4, 5, 0], 7]] as const
+      ) {
+        const target = yield* store
+        // Another stream's lines in between: the check is per stream, across batches.
+        const text = linesOf("s", versions).flatMap((l, i) => [l, ...linesOf(`o-${i}`, [0])])
+        const error = yield* Effect.flip(
+          Stream.runDrain(Transfer.load(target, Transfer.parseLines(Stream.fromIterable(text)), { batchSize: 4 }))
+        )
+        assert.strictEqual(error._tag, "InvalidSequence")
+        if (error._tag === "InvalidSequence") assert.strictEqual(error.line, 2 * line - 1)
+        // Whole batches of 4 before the bad line's batch, nothing of that one.
+        const written = (yield* Stream.runCollect(target.readAll())).length
+        assert.strictEqual(written, Math.floor((2 * line - 2) / 4) * 4)
+      }
+    }))
+
+  it.effect("a copy whose source skips versions (a type filter) is refused by event number, not renumbered", () =>
+    Effect.gen(function*() {
+      const source = yield* seed(9)
+      const target = yield* store
+      const error = yield* Effect.flip(
+        Stream.runDrain(Transfer.copy(source, target, { filter: { types: ["Added"] } }))
+      )
+      // cart-0 has Added at versions 0 and 2 (events 0 and 6): version 1 of it is not selected.
+      assert.strictEqual(error._tag, "InvalidSequence")
+      if (error._tag === "InvalidSequence") {
+        assert.strictEqual(error.line, undefined)
+        assert.match(error.message, /^event \d+: stream cart-\d has version 2 where 1 was expected/)
+      }
+    }))
+
+  it.effect("time and position may be left out: the target stamps and numbers its own", () =>
+    Effect.gen(function*() {
+      const target = yield* store
+      const decoded = yield* Transfer.decodeLine(linesOf("s", [0], true)[0], 1)
+      assert.strictEqual(decoded.time, undefined)
+      assert.strictEqual(decoded.position, undefined)
+      const lines = linesOf("s", [0, 1, 2], true)
+      yield* Stream.runDrain(Transfer.load(target, Transfer.parseLines(Stream.fromIterable(lines))))
+      assert.deepStrictEqual((yield* Stream.runCollect(target.read("s"))).map((e) => e.version), [0n, 1n, 2n])
+      // A time that is there must still be a date.
+      const bad = yield* Effect.flip(
+        Transfer.decodeLine(`{"stream":"s","version":"0","id":"x","type":"T","time":"soon","data":1}`, 4)
+      )
+      assert.match(bad.message, /line 4 .*"time" is not an ISO 8601 date/)
+    }))
+
+  it.effect("a rerun counts the events it found already present", () =>
+    Effect.gen(function*() {
+      const source = yield* seed(20)
+      const target = yield* store
+      // A crash after two batches.
+      yield* Stream.runDrain(Stream.take(Transfer.copy(source, target, { batchSize: 5 }), 2))
+      const first = yield* Stream.runLast(Transfer.copy(source, target, { batchSize: 5 }))
+      assert.deepStrictEqual(first._tag === "Some" && [first.value.events, first.value.skipped], [20, 10])
+      const again = yield* Stream.runLast(Transfer.copy(source, target, { batchSize: 5 }))
+      assert.deepStrictEqual(again._tag === "Some" && [again.value.events, again.value.skipped], [20, 20])
+      assert.isTrue((yield* Transfer.verify(source, target)).ok)
+    }))
+})
+
 describe("StoreAdmin (memory)", () => {
   it.effect("counts, lists and deletes checkpoints", () =>
     Effect.gen(function*() {

@@ -44,6 +44,7 @@ import type { Connection } from "effect/sql/SqlConnection"
 import * as SqlError from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import * as Checkpointer from "./Checkpointer.ts"
 
@@ -138,6 +139,14 @@ export interface SqliteClientConfig {
   readonly filename: string
   /** Open read-only. The file must exist. (SQLite takes no write lock for `BEGIN IMMEDIATE` here.) */
   readonly readonly?: boolean | undefined
+  /**
+   * Open only a database that is there: when the file does not exist, fail (a `ConnectionError`
+   * whose message names the file) instead of creating an empty database, as SQLite otherwise does.
+   * For tools that read or repair an existing store, where a mistyped path must be an error, not a
+   * new file. Default `false`; ignored for in-memory databases and `file:` URIs (give those
+   * `mode=rw`). Unlike {@link readonly}, the database opens for writing (and in WAL mode) as usual.
+   */
+  readonly mustExist?: boolean | undefined
   /** How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`. Default 5 seconds. */
   readonly busyTimeout?: Duration.Input | undefined
   /**
@@ -345,7 +354,23 @@ const background = (options: SqliteClientConfig): boolean =>
   options.checkpoint !== "inline" && options.walMode !== false && options.readonly !== true &&
   !isMemory(options.filename)
 
+// `mustExist` on a file that is not there: the error names the file (it is the caller's to show).
+const missingFile = (filename: string) =>
+  new SqlError.SqlError({
+    reason: new SqlError.ConnectionError({
+      cause: undefined,
+      message: `${filename}: no such file (mustExist: no database is created)`,
+      operation: "open"
+    })
+  })
+
 const open = (options: SqliteClientConfig): DatabaseSync => {
+  if (
+    options.mustExist === true && !isMemory(options.filename) && !options.filename.startsWith("file:") &&
+    !fs.existsSync(options.filename)
+  ) {
+    throw missingFile(options.filename)
+  }
   const readonly = options.readonly === true
   const db = new DatabaseSync(options.filename, { readOnly: readonly })
   try {
@@ -534,7 +559,10 @@ export const make = (
 ): Effect.Effect<SqliteClient, SqlError.SqlError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const db = yield* Effect.acquireRelease(
-      Effect.try({ try: () => open(options), catch: sqlError("Failed to open database", "open") }),
+      Effect.try({
+        try: () => open(options),
+        catch: (cause) => SqlError.isSqlError(cause) ? cause : sqlError("Failed to open database", "open")(cause)
+      }),
       (db) =>
         Effect.sync(() => {
           if (db.isOpen) db.close()

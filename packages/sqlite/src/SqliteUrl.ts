@@ -94,13 +94,32 @@ export const parse = (
 }
 
 /**
+ * What {@link layer} takes besides the URL: the store options, and `mustExist` (see
+ * `SqliteClientConfig.mustExist`: a missing file fails the layer with `StartupFailed`, naming the
+ * file, instead of becoming a new database; for tools that open an existing store).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface LayerOptions extends SqliteStore.SqliteStoreOptions {
+  readonly mustExist?: boolean | undefined
+}
+
+/**
  * Both stores on the SQLite database a `sqlite:` URL names, with the given store options.
+ *
+ * @example
+ * import { SqliteUrl } from "@strata/sqlite"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * // An existing store as it is: no file created, no migration applied.
+ * const existing = SqliteUrl.layer(Redacted.make("sqlite:./app.db"), { mustExist: true, migrate: false })
  *
  * @category layers
  * @since 0.1.0
  */
 export const layer = (
   url: Redacted.Redacted<string>,
-  options: SqliteStore.SqliteStoreOptions = {}
+  options: LayerOptions = {}
 ): Layer.Layer<SqliteStore.Services, StoreError.StartupFailed | StoreError.Unsupported | StoreUrl.StoreUrlError> =>
   Layer.unwrap(Effect.map(parse(url), (client) => SqliteStore.layer({ ...client, ...options })))

@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { SqliteUrl } from "@strata/sqlite"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as SqlClient from "effect/sql/SqlClient"
-import { mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -52,5 +53,29 @@ describe("SqliteUrl", () => {
         synchronous: 2,
         mark: 1000
       })
+    }))
+
+  it.effect("mustExist: a missing file is refused with its name and not created; an existing one opens", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "strata-url-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+      const file = join(dir, "typo.db")
+      const exit = yield* Effect.exit(
+        Effect.scoped(Layer.build(SqliteUrl.layer(Redacted.make(`sqlite:${file}`), { mustExist: true })))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const error = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+        assert.strictEqual(error?._tag === "Fail" ? error.error._tag : undefined, "StartupFailed")
+        assert.include(error?._tag === "Fail" ? error.error.message : "", `${file}: no such file`)
+      }
+      assert.isFalse(existsSync(file), "mustExist created the file")
+      // Without it the file is created (and migrated); with it, the existing file opens.
+      yield* Effect.scoped(Layer.build(SqliteUrl.layer(Redacted.make(`sqlite:${file}`))))
+      yield* Effect.scoped(Layer.build(SqliteUrl.layer(Redacted.make(`sqlite:${file}`), { mustExist: true })))
+      // An in-memory database has no file to miss.
+      yield* Effect.scoped(Layer.build(SqliteUrl.layer(Redacted.make("sqlite::memory:"), { mustExist: true })))
     }))
 })

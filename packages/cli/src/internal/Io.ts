@@ -36,6 +36,35 @@ export const processIo: Io = {
   console: globalThis.console
 }
 
+/**
+ * How writing to a stream has gone: `error` is set for good by the first error the stream emits
+ * (EPIPE once the reader of a pipe is gone: `strata export | head -1`).
+ */
+export interface Guarded {
+  readonly error: (Error & { readonly code?: string | undefined }) | undefined
+}
+
+const guarded = new WeakMap<NodeJS.WritableStream, Guarded>()
+
+/**
+ * Listens for the stream's errors from now on (once per stream) and records the first. Without a
+ * listener, an EPIPE (which arrives after a write that seemed to succeed) is an unhandled 'error'
+ * event: a stack trace and exit status 1. Every write of a run goes through a guarded stream:
+ * `Main` guards stdout and stderr before the command starts, `Print` before each write.
+ */
+export const guard = (stream: NodeJS.WritableStream): Guarded => {
+  const known = guarded.get(stream)
+  if (known !== undefined) return known
+  const state: { error: Guarded["error"] } = { error: undefined }
+  stream.on("error", (error: Error) => void (state.error ??= error))
+  guarded.set(stream, state)
+  return state
+}
+
+/** Whether an error of stdout means that its reader went away (a closed pipe), not a failure. */
+export const isReaderGone = (error: { readonly code?: string | undefined }): boolean =>
+  error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED"
+
 /** The streams of the current run (the process's, unless a runner provides others). */
 export const Io = Context.Reference<Io>("@strata/cli/internal/Io", { defaultValue: () => processIo })
 

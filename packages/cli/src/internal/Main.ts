@@ -13,8 +13,9 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
 import * as Cli from "../Cli.ts"
-import { Io, processIo } from "./Io.ts"
+import { guard, Io, processIo } from "./Io.ts"
 import * as Output from "./Output.ts"
+import { ReaderGone } from "./Print.ts"
 import * as Signals from "./Signals.ts"
 
 export interface Options {
@@ -48,6 +49,10 @@ export const make = (argv: ReadonlyArray<string>, options: Options): Run => {
   ].filter((url): url is string => url !== undefined)
   const secrets = urls.flatMap(Output.secretsOf)
   const io = options.io ?? processIo
+  // From the first line on, an error of stdout or stderr (EPIPE: the reader closed the pipe) is
+  // handled: the command learns of it at its next write instead of the process crashing.
+  const stderr = guard(io.stderr)
+  guard(io.stdout)
 
   let fiber: Fiber.Fiber<void, unknown> | undefined
   // (A signal comes from the event loop, never inside `runFork`: `fiber` is set by then.)
@@ -69,7 +74,7 @@ export const make = (argv: ReadonlyArray<string>, options: Options): Run => {
         fiber = started
         started.addObserver((exit) => {
           const { code, message } = conclude(exit, { verbose, secrets })
-          if (message !== undefined) io.stderr.write(`strata: ${message}\n`)
+          if (message !== undefined && stderr.error === undefined) io.stderr.write(`strata: ${message}\n`)
           resolve(code)
         })
       })
@@ -84,8 +89,9 @@ export const run = (argv: ReadonlyArray<string>, options: Options): Promise<numb
 
 /**
  * The exit status and the line to print on stderr for how a run ended. Parse errors and help were
- * already printed by the parser; anything else becomes one line (the whole cause with `verbose`),
- * with every secret of the URLs given scrubbed out.
+ * already printed by the parser; stdout's reader gone is a normal end (exit status 0, nothing
+ * printed); anything else becomes one line (the whole cause with `verbose`), with every secret of
+ * the URLs given scrubbed out.
  */
 export const conclude = <A, E>(
   exit: Exit.Exit<A, E>,
@@ -93,6 +99,10 @@ export const conclude = <A, E>(
 ): { readonly code: number; readonly message: string | undefined } => {
   if (Exit.isSuccess(exit)) return { code: 0, message: undefined }
   const cause = exit.cause
+  // The reader of stdout went away (`strata export | head -1`): it has what it wanted.
+  if (cause.reasons.some((reason) => Cause.isFailReason(reason) && reason.error instanceof ReaderGone)) {
+    return { code: 0, message: undefined }
+  }
   if (Cause.hasInterruptsOnly(cause)) return { code: 130, message: "interrupted" }
   const error = Cause.squash(cause)
   if (CliError.isCliError(error)) {

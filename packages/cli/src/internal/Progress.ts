@@ -7,6 +7,7 @@
  */
 import { SingleBar } from "cli-progress"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { Io } from "./Io.ts"
 import * as Output from "./Output.ts"
 
@@ -52,13 +53,15 @@ export const line = (verb: string, done: number, total: number | undefined, elap
 }
 
 /**
- * Starts a progress display.
+ * Starts a progress display. A bar still drawn when the scope closes (the command failed or was
+ * interrupted) is stopped there: the cursor comes back, and what is printed next (`strata:
+ * interrupted`) starts a new line instead of landing on the bar's.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const make = (options: ReporterOptions): Effect.Effect<Reporter> =>
-  Io.useSync(({ stderr }): Reporter => {
+export const make = (options: ReporterOptions): Effect.Effect<Reporter, never, Scope.Scope> =>
+  Io.use(({ stderr }) => {
     const started = performance.now()
     const elapsed = () => (performance.now() - started) / 1000
     const write = options.write ?? ((text: string) => void stderr.write(`${text}\n`))
@@ -72,7 +75,12 @@ export const make = (options: ReporterOptions): Effect.Effect<Reporter> =>
         clearOnComplete: false
       })
       let started_ = false
-      return {
+      // cli-progress's stop draws the last frame, shows the cursor and ends the line; once only.
+      const stop = () => {
+        if (started_) bar.stop()
+        started_ = false
+      }
+      return Effect.as(Effect.addFinalizer(() => Effect.sync(stop)), {
         update: (done, total) =>
           Effect.sync(() => {
             const rate = Output.count(Math.round(done / Math.max(elapsed(), 0.001)))
@@ -86,14 +94,14 @@ export const make = (options: ReporterOptions): Effect.Effect<Reporter> =>
             }
           }),
         stop: Effect.sync(() => {
-          if (started_) bar.stop()
+          stop()
           return elapsed()
         })
-      }
+      })
     }
     let last = Number.NEGATIVE_INFINITY
     let latest: readonly [number, number | undefined] = [0, undefined]
-    return {
+    return Effect.succeed<Reporter>({
       update: (done, total) =>
         Effect.sync(() => {
           latest = [done, total]
@@ -108,5 +116,5 @@ export const make = (options: ReporterOptions): Effect.Effect<Reporter> =>
         if (latest[0] > 0) write(line(options.verb, latest[0], latest[1], seconds))
         return seconds
       })
-    }
+    })
   })

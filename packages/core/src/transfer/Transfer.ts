@@ -17,13 +17,20 @@
  *   store contract takes no time on append.
  * - `data`, `metadata`: the JSON as stored, byte for byte.
  *
+ * `time` and `position` are written by every export and read when present (then checked), but a
+ * line may leave them out: the target restores neither.
+ *
  * **Writing** ({@link load}) groups the events into batches (500 by default) and writes each batch
  * with one atomic `appendMany` (one `append` per stream where the backend has no multi-stream
  * append), each stream's part expecting exactly the version before its first event, so versions
- * are the source's. Inside a batch events are grouped by stream (per-stream order is kept; the
- * global order is kept between batches). Event ids make it idempotent: a batch that was already
- * written is a replay that writes nothing, so a load interrupted by a crash is resumed by running
- * it again on the same input. Memory stays flat: one batch at a time.
+ * are the source's, never renumbered: inside a stream every event must carry the version after the
+ * one before it, and an input with a gap, a repeat or a step back fails with
+ * {@link InvalidSequence} (its line) before anything of that batch is written. A stream's first
+ * event may start anywhere: the target checks it against what it holds. Inside a batch events are
+ * grouped by stream (per-stream order is kept; the global order is kept between batches). Event
+ * ids make it idempotent: a batch that was already written is a replay that writes nothing (counted
+ * in {@link Progress.skipped}), so a load interrupted by a crash is resumed by running it again on
+ * the same input. Memory stays flat in events: one batch at a time, plus each stream's last version.
  *
  * **Verifying** ({@link verify}) reads both stores and compares, per stream, the event count and a
  * 64-bit checksum over ids, versions, types, data and metadata (not positions or times).
@@ -38,7 +45,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Event from "../Event.ts"
 import type { RecordedEvent } from "../Event.ts"
-import type { AppendError, AppendRequest, EventFilter, EventStoreShape } from "../EventStore.ts"
+import type { AppendError, AppendRequest, AppendResult, EventFilter, EventStoreShape } from "../EventStore.ts"
 import * as ExpectedVersion from "../ExpectedVersion.ts"
 import type { InvalidArgument, StoreUnavailable, Unsupported } from "../StoreError.ts"
 
@@ -54,11 +61,14 @@ export interface ExportedEvent {
   readonly id: string
   readonly type: string
   readonly schemaVersion: number | undefined
-  readonly time: Date
-  /** The source's position (the target assigns its own). */
-  readonly position: bigint
+  /** When the source stored it; undefined when a line leaves it out (the target stamps its own). */
+  readonly time: Date | undefined
+  /** The source's position (the target assigns its own); undefined when a line leaves it out. */
+  readonly position: bigint | undefined
   readonly data: unknown
   readonly metadata: Record<string, unknown>
+  /** The line it was read from (1-based), when it was read by {@link decodeLine} / {@link parseLines}. */
+  readonly line?: number | undefined
 }
 
 /**
@@ -77,6 +87,35 @@ export class InvalidLine extends Schema.TaggedError<InvalidLine>("@strata/core/T
 }
 
 /**
+ * An input whose versions inside a stream are not consecutive: a gap (an export filtered by type),
+ * a repeat or a step back. {@link load} refuses it rather than renumber the stream, before writing
+ * anything of the batch the event is in. `line` is the event's line when it was read from text;
+ * `event` its number in the input (1-based) otherwise.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidSequence extends Schema.TaggedError<InvalidSequence>("@strata/core/Transfer/InvalidSequence")(
+  "InvalidSequence",
+  {
+    line: Schema.optional(Schema.Number),
+    event: Schema.Number,
+    stream: Schema.String,
+    version: Schema.BigInt,
+    expected: Schema.BigInt
+  }
+) {
+  override get message(): string {
+    const where = this.line === undefined ? `event ${this.event}` : `line ${this.line}`
+    const what = this.version < this.expected
+      ? this.version === this.expected - 1n ? "a repeat" : "a step back"
+      : "a gap"
+    return `${where}: stream ${this.stream} has version ${this.version} where ${this.expected} was expected (${what}: ` +
+      `versions inside a stream must follow each other; nothing of this batch was written)`
+  }
+}
+
+/**
  * How far a load has come.
  *
  * @category models
@@ -85,6 +124,8 @@ export class InvalidLine extends Schema.TaggedError<InvalidLine>("@strata/core/T
 export interface Progress {
   /** Events written (or found already written) so far. */
   readonly events: number
+  /** Of those, the events found already written (an earlier run's: a replay that wrote nothing). */
+  readonly skipped: number
   /** Batches written so far. */
   readonly batches: number
   /** The source position of the last event written. */
@@ -112,7 +153,7 @@ export interface LoadOptions {
  * @category errors
  * @since 0.1.0
  */
-export type LoadError = AppendError | InvalidArgument | Unsupported
+export type LoadError = AppendError | InvalidArgument | Unsupported | InvalidSequence | StoreUnavailable
 
 /**
  * A stored event as it travels.
@@ -133,7 +174,8 @@ export const fromRecorded = (event: RecordedEvent): ExportedEvent => ({
 })
 
 /**
- * One event as a line of the format, without the line break.
+ * One event as a line of the format, without the line break (`time` and `position` left out when
+ * the event has none).
  *
  * @category encoding
  * @since 0.1.0
@@ -141,9 +183,9 @@ export const fromRecorded = (event: RecordedEvent): ExportedEvent => ({
 export const encodeLine = (event: ExportedEvent): string =>
   `{"stream":${JSON.stringify(event.stream)},"version":"${event.version}","id":${JSON.stringify(event.id)},"type":${
     JSON.stringify(event.type)
-  }${
-    event.schemaVersion === undefined ? "" : `,"schemaVersion":${event.schemaVersion}`
-  },"time":"${event.time.toISOString()}","position":"${event.position}","data":${
+  }${event.schemaVersion === undefined ? "" : `,"schemaVersion":${event.schemaVersion}`}${
+    event.time === undefined ? "" : `,"time":"${event.time.toISOString()}"`
+  }${event.position === undefined ? "" : `,"position":"${event.position}"`},"data":${
     JSON.stringify(event.data)
   },"metadata":${JSON.stringify(event.metadata)}}`
 
@@ -166,15 +208,19 @@ export const decodeLine = (text: string, line: number): Effect.Effect<ExportedEv
     }
     if (typeof value !== "object" || value === null || Array.isArray(value)) return fail("it is not a JSON object")
     const o = value as Record<string, unknown>
-    for (const key of ["stream", "id", "type", "version", "time"] as const) {
+    for (const key of ["stream", "id", "type", "version"] as const) {
       if (typeof o[key] !== "string") return fail(`"${key}" is missing or not a string`)
     }
     if (!integer.test(o.version as string)) return fail(`"version" is not a non-negative integer`)
+    // Neither is restored (the target stamps its own time and assigns its own positions): optional,
+    // but checked when present.
     if (o.position !== undefined && (typeof o.position !== "string" || !integer.test(o.position))) {
       return fail(`"position" is not a non-negative integer`)
     }
-    const time = new Date(o.time as string)
-    if (Number.isNaN(time.getTime())) return fail(`"time" is not an ISO 8601 date`)
+    const time = o.time === undefined ? undefined : typeof o.time === "string" ? new Date(o.time) : null
+    if (time === null || (time !== undefined && Number.isNaN(time.getTime()))) {
+      return fail(`"time" is not an ISO 8601 date`)
+    }
     if (!("data" in o)) return fail(`"data" is missing`)
     const metadata = o.metadata ?? {}
     if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
@@ -190,9 +236,10 @@ export const decodeLine = (text: string, line: number): Effect.Effect<ExportedEv
       type: o.type as string,
       schemaVersion: o.schemaVersion as number | undefined,
       time,
-      position: o.position === undefined ? 0n : BigInt(o.position as string),
+      position: o.position === undefined ? undefined : BigInt(o.position as string),
       data: o.data,
-      metadata: metadata as Record<string, unknown>
+      metadata: metadata as Record<string, unknown>,
+      line
     })
   })
 
@@ -255,25 +302,60 @@ const toRequests = (batch: ReadonlyArray<ExportedEvent>): Array<AppendRequest> =
 }
 
 // Verbatim: the metadata is the source's, so the target adds no span or causation ids of its own.
-const writeBatch = (target: EventStoreShape, requests: ReadonlyArray<AppendRequest>) =>
+// Succeeds with each stream part's result.
+const writeBatch = (
+  target: EventStoreShape,
+  requests: ReadonlyArray<AppendRequest>
+): Effect.Effect<ReadonlyArray<AppendResult>, LoadError> =>
   target.appendMany(requests).pipe(
-    Effect.asVoid,
     // A backend without multi-stream appends: one atomic append per stream, still idempotent.
     Effect.catchTag(
       "Unsupported",
       () =>
         Effect.forEach(
           requests,
-          (request) => target.append(request.stream, request.events, { expected: request.expected }),
-          { discard: true }
+          (request) => target.append(request.stream, request.events, { expected: request.expected })
         )
     ),
     Event.verbatim
   )
 
+// Checks, before a batch is written, that each stream's versions follow the ones before (in this
+// batch and the batches before it); `last` is updated as it goes (a failure ends the load).
+const checkSequence = (
+  batch: ReadonlyArray<ExportedEvent>,
+  first: number,
+  last: Map<string, bigint>
+): InvalidSequence | undefined => {
+  for (let i = 0; i < batch.length; i++) {
+    const event = batch[i]
+    const previous = last.get(event.stream)
+    if (previous !== undefined && event.version !== previous + 1n) {
+      return new InvalidSequence({
+        line: event.line,
+        event: first + i,
+        stream: event.stream,
+        version: event.version,
+        expected: previous + 1n
+      })
+    }
+    last.set(event.stream, event.version)
+  }
+  return undefined
+}
+
+// The target's last position before the load: a part whose result is at or before it was there
+// already (a replay returns the original result), one after it was written now.
+const headOf = (target: EventStoreShape): Effect.Effect<bigint | undefined, InvalidArgument | StoreUnavailable> =>
+  Effect.map(
+    Stream.runHead(target.readAll({ direction: "backwards", limit: 1 })),
+    (last) => last._tag === "Some" ? last.value.position : undefined
+  )
+
 /**
  * Writes events into a store, batch by batch, emitting the progress after each batch. Running it
- * again on the same input after a crash writes only what is missing (see the module notes).
+ * again on the same input after a crash writes only what is missing (see the module notes). Fails
+ * with {@link InvalidSequence} when a stream's versions do not follow each other in the input.
  *
  * @category importing
  * @since 0.1.0
@@ -284,22 +366,35 @@ export const load = <E, R>(
   options: LoadOptions = {}
 ): Stream.Stream<Progress, E | LoadError, R> => {
   const batchSize = Math.max(1, Math.floor(options.batchSize ?? 500))
-  return events.pipe(
-    Stream.grouped(batchSize),
-    Stream.mapAccumEffect(
-      (): Progress => ({ events: 0, batches: 0, position: undefined }),
-      (progress, batch) =>
-        Effect.map(writeBatch(target, toRequests(batch)), () => {
-          const next: Progress = {
-            events: progress.events + batch.length,
-            batches: progress.batches + 1,
-            position: batch[batch.length - 1].position
-          }
-          return [next, [next]] as const
-        })
-    ),
-    Stream.withSpan("Transfer.load")
-  )
+  return Stream.unwrap(Effect.map(headOf(target), (head) => {
+    const last = new Map<string, bigint>()
+    return events.pipe(
+      Stream.grouped(batchSize),
+      Stream.mapAccumEffect(
+        (): Progress => ({ events: 0, skipped: 0, batches: 0, position: undefined }),
+        (progress, batch) => {
+          const invalid = checkSequence(batch, progress.events + 1, last)
+          if (invalid !== undefined) return Effect.fail(invalid)
+          const requests = toRequests(batch)
+          return Effect.map(writeBatch(target, requests), (results) => {
+            let skipped = 0
+            if (head !== undefined) {
+              // A batch has one part per stream.
+              const sizes = new Map(requests.map((request) => [request.stream, request.events.length]))
+              for (const result of results) if (result.position <= head) skipped += sizes.get(result.stream) ?? 0
+            }
+            const next: Progress = {
+              events: progress.events + batch.length,
+              skipped: progress.skipped + skipped,
+              batches: progress.batches + 1,
+              position: batch[batch.length - 1].position
+            }
+            return [next, [next]] as const
+          })
+        }
+      )
+    )
+  })).pipe(Stream.withSpan("Transfer.load"))
 }
 
 /**

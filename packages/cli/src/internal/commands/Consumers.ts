@@ -9,14 +9,14 @@ import * as Option from "effect/Option"
 import * as Connect from "../Connect.ts"
 import * as Output from "../Output.ts"
 import * as Print from "../Print.ts"
-import { wholeNumber } from "../Usage.ts"
+import { UsageError, wholeNumber } from "../Usage.ts"
 
 const parent = Command.make("consumers").pipe(Command.withSharedFlags({ url: Connect.url }))
 
 const list = Command.make("list", {}, () =>
   Effect.scoped(Effect.gen(function*() {
     const { url } = yield* parent
-    const { admin } = yield* Connect.open(url)
+    const { admin } = yield* Connect.open(url, "read")
     const checkpoints = yield* admin.checkpoints
     if (checkpoints.length === 0) return yield* Print.line("no consumer checkpoints")
     const width = Math.max(4, ...checkpoints.map((c) => c.name.length))
@@ -31,18 +31,35 @@ const reset = Command.make("reset", {
   to: Flag.String("to").pipe(
     Flag.withDescription("the position to resume after (default: remove the checkpoint, so it starts over)"),
     Flag.optional
+  ),
+  create: Flag.Boolean("create").pipe(
+    Flag.withDescription("with --to: give a consumer that has no checkpoint yet one (where it starts)"),
+    Flag.withDefault(false)
   )
-}, ({ name, to }) =>
+}, ({ create, name, to }) =>
   Effect.scoped(Effect.gen(function*() {
     const { url } = yield* parent
-    const { admin, eventStore } = yield* Connect.open(url)
-    if (Option.isSome(to)) {
-      const position = yield* wholeNumber("--to", to.value)
+    // Before opening the store: a mistyped position changes nothing.
+    const position = Option.isSome(to) ? yield* wholeNumber("--to", to.value) : undefined
+    if (create && position === undefined) {
+      return yield* new UsageError({ message: "--create needs --to: the position the new consumer resumes after" })
+    }
+    const { admin, eventStore } = yield* Connect.open(url, "write")
+    // A name without a checkpoint is most likely a typo: refused, so no stray checkpoint is made and
+    // the user learns that the consumer they meant was not moved.
+    if (!create && Option.isNone(yield* eventStore.loadCheckpoint(name))) {
+      return yield* new UsageError({
+        message: `no consumer checkpoint named ${JSON.stringify(name)} (strata consumers list shows them${
+          position === undefined ? "" : "; --create gives a new consumer one"
+        })`
+      })
+    }
+    if (position !== undefined) {
       yield* eventStore.saveCheckpoint(name, position)
       return yield* Print.line(`${name} resumes after position ${position}`)
     }
-    const existed = yield* admin.deleteCheckpoint(name)
-    yield* Print.line(existed ? `${name} starts over from the beginning` : `${name} had no checkpoint`)
+    yield* admin.deleteCheckpoint(name)
+    yield* Print.line(`${name} starts over from the beginning`)
   }))).pipe(Command.withDescription("Move a consumer's checkpoint (stop the consumer first)"))
 
 /**

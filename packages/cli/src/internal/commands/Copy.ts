@@ -15,7 +15,7 @@ import * as Print from "../Print.ts"
 import * as Progress from "../Progress.ts"
 import { CheckFailed, UsageError } from "../Usage.ts"
 import * as Filters from "./Filters.ts"
-import { batchSize } from "./Import.ts"
+import { batchSize, written } from "./Import.ts"
 
 /**
  * @category commands
@@ -32,8 +32,8 @@ export const command = Command.make("copy", {
 }, (options) =>
   Effect.scoped(Effect.gen(function*() {
     if (options.batchSize < 1) return yield* new UsageError({ message: "--batch-size must be at least 1" })
-    const source = yield* Connect.open(options.from)
-    const target = yield* Connect.open(options.to)
+    const source = yield* Connect.open(options.from, "read")
+    const target = yield* Connect.open(options.to, "create")
     const filter = Filters.toFilter(options)
     const total = yield* Filters.expected(source.admin, filter)
     yield* Print.note(`copying ${Output.redactUrl(options.from)} -> ${Output.redactUrl(options.to)}`)
@@ -41,11 +41,11 @@ export const command = Command.make("copy", {
     const last = yield* Transfer.copy(source.eventStore, target.eventStore, { filter, batchSize: options.batchSize })
       .pipe(Stream.tap(({ events }) => progress.update(events, total)), Stream.runLast)
     const seconds = yield* progress.stop
-    const events = last._tag === "Some" ? last.value.events : 0
+    const { events, skipped } = last._tag === "Some" ? last.value : { events: 0, skipped: 0 }
     yield* Print.line(
       `copied ${Output.count(events)} events in ${seconds.toFixed(1)} s (${
         Output.count(Math.round(events / Math.max(seconds, 0.001)))
-      }/s)`
+      }/s): ${written(events, skipped)}`
     )
     const v = yield* Transfer.verify(source.eventStore, target.eventStore, { filter })
     yield* Print.line(

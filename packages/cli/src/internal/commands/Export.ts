@@ -22,7 +22,7 @@ export const command = Command.make(
   { url: Connect.url, ...Filters.flags },
   (options) =>
     Effect.scoped(Effect.gen(function*() {
-      const { admin, eventStore } = yield* Connect.open(options.url)
+      const { admin, eventStore } = yield* Connect.open(options.url, "read")
       const filter = Filters.toFilter(options)
       const total = yield* Filters.expected(admin, filter)
       const progress = yield* Progress.make({ verb: "exported" })

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Connect from "../Connect.ts"
 import { Io } from "../Io.ts"
+import * as Output from "../Output.ts"
 import * as Print from "../Print.ts"
 import * as Progress from "../Progress.ts"
 import { UsageError } from "../Usage.ts"
@@ -24,6 +25,17 @@ export const batchSize = Flag.Int("batch-size").pipe(
   Flag.withDescription("events per atomic write (default 500); keep it the same when resuming"),
   Flag.withDefault(500)
 )
+
+/**
+ * How many of a load's events were written, and how many were there already (a rerun's replays).
+ *
+ * @category formatting
+ * @since 0.1.0
+ */
+export const written = (events: number, skipped: number): string =>
+  `${Output.count(events - skipped)} written, ${Output.count(skipped)} already present${
+    skipped > 0 ? " (skipped)" : ""
+  }`
 
 /**
  * @category commands
@@ -42,7 +54,7 @@ export const command = Command.make(
           message: "strata import reads events from stdin: strata import < events.ndjson"
         })
       }
-      const { eventStore } = yield* Connect.open(options.url)
+      const { eventStore } = yield* Connect.open(options.url, "create")
       // stdin's size when it is a regular file, to estimate a total for the ETA.
       const size = io.stdinSize()
       let bytes = 0
@@ -62,7 +74,7 @@ export const command = Command.make(
         Stream.runLast
       )
       const seconds = yield* progress.stop
-      const events = last._tag === "Some" ? last.value.events : 0
-      yield* Print.line(`imported ${events} events in ${seconds.toFixed(1)} s (events already present were skipped)`)
+      const { events, skipped } = last._tag === "Some" ? last.value : { events: 0, skipped: 0 }
+      yield* Print.line(`imported ${events} events in ${seconds.toFixed(1)} s: ${written(events, skipped)}`)
     }))
 ).pipe(Command.withDescription("Read events (the export format) from stdin into the store; safe to re-run"))

@@ -20,7 +20,7 @@ const parent = Command.make("migrate", {
 const status = Command.make("status", {}, () =>
   Effect.scoped(Effect.gen(function*() {
     const { url } = yield* parent
-    const { admin } = yield* Connect.open(url, { migrate: false })
+    const { admin } = yield* Connect.open(url, "inspect")
     const { applied, pending } = yield* admin.migrationStatus
     if (applied.length === 0 && pending.length === 0) {
       return yield* Print.line(`the ${admin.backend} backend has no schema migrations`)
@@ -38,7 +38,8 @@ const status = Command.make("status", {}, () =>
 export const command = parent.pipe(
   Command.withHandler(({ check, url }) =>
     Effect.scoped(Effect.gen(function*() {
-      const { admin } = yield* Connect.open(url, { migrate: false })
+      // --check changes nothing (a missing SQLite file is an error); migrate may make a new store.
+      const { admin } = yield* Connect.open(url, check ? "inspect" : "migrate")
       if (check) {
         const { applied, pending } = yield* admin.migrationStatus
         if (pending.length > 0) {

@@ -28,7 +28,7 @@ export const command = Command.make("stats", {
   json: Flag.Boolean("json").pipe(Flag.withDescription("one JSON object"), Flag.withDefault(false))
 }, ({ json, url }) =>
   Effect.scoped(Effect.gen(function*() {
-    const { admin } = yield* Connect.open(url)
+    const { admin } = yield* Connect.open(url, "read")
     const stats = yield* admin.stats
     const consumers = yield* admin.checkpoints.pipe(
       Effect.map((list): ReadonlyArray<StoreAdmin.CheckpointInfo> | string => list),

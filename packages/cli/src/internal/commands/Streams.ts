@@ -16,7 +16,7 @@ const parent = Command.make("streams").pipe(Command.withSharedFlags({ url: Conne
 const info = Command.make("info", { name }, ({ name }) =>
   Effect.scoped(Effect.gen(function*() {
     const { url } = yield* parent
-    const { eventStore } = yield* Connect.open(url)
+    const { eventStore } = yield* Connect.open(url, "read")
     const info = yield* eventStore.streamInfo(name)
     const { maxAge, maxCount, truncateBefore } = info.retention
     yield* Print.line(`stream       ${info.stream}`)
@@ -33,7 +33,7 @@ const info = Command.make("info", { name }, ({ name }) =>
 const remove = Command.make("delete", { name }, ({ name }) =>
   Effect.scoped(Effect.gen(function*() {
     const { url } = yield* parent
-    const { eventStore } = yield* Connect.open(url)
+    const { eventStore } = yield* Connect.open(url, "write")
     yield* eventStore.deleteStream(name)
     yield* Print.line(`soft-deleted ${name}: its events are hidden; a new append continues its numbering`)
   }))).pipe(Command.withDescription("Soft delete: hide the events; the stream can be written again"))
@@ -41,7 +41,7 @@ const remove = Command.make("delete", { name }, ({ name }) =>
 const tombstone = Command.make("tombstone", { name }, ({ name }) =>
   Effect.scoped(Effect.gen(function*() {
     const { url } = yield* parent
-    const { eventStore } = yield* Connect.open(url)
+    const { eventStore } = yield* Connect.open(url, "write")
     yield* eventStore.tombstoneStream(name)
     yield* Print.line(`tombstoned ${name}: the name can never be written or read again`)
   }))).pipe(Command.withDescription("Permanent delete: the name is refused forever"))

@@ -35,6 +35,26 @@ const pretty = (event: Event.RecordedEvent): string =>
   }`
 
 /**
+ * What a tail follows, as its note says it: `all streams`, `stream cart-1`, `streams of category
+ * cart, order`, each with `, only type(s) A, B` when types are given.
+ *
+ * @category formatting
+ * @since 0.1.0
+ */
+export const following = (
+  stream: string | undefined,
+  categories: ReadonlyArray<string> | undefined,
+  types: ReadonlyArray<string> | undefined
+): string => {
+  const streams = stream !== undefined
+    ? `stream ${stream}${categories === undefined ? "" : ` (if of category ${categories.join(", ")})`}`
+    : categories !== undefined
+    ? `streams of category ${categories.join(", ")}`
+    : "all streams"
+  return types === undefined ? streams : `${streams}, only type${types.length === 1 ? "" : "s"} ${types.join(", ")}`
+}
+
+/**
  * @category commands
  * @since 0.1.0
  */
@@ -56,7 +76,7 @@ export const command = Command.make("tail", {
     const start = yield* from(options.from)
     const types = list(Option.getOrUndefined(options.type))
     const categories = list(Option.getOrUndefined(options.category))
-    const { eventStore } = yield* Connect.open(options.url)
+    const { eventStore } = yield* Connect.open(options.url, "read")
     const stream = Option.getOrUndefined(options.stream)
     const events: Stream.Stream<Event.RecordedEvent, EventStore.ReadError> = stream === undefined
       ? (yield* EventStore.establishAll({ from: start, filter: { types, categories } }).pipe(
@@ -72,7 +92,7 @@ export const command = Command.make("tail", {
       )
     // Ctrl-C (or SIGTERM) ends the tail normally, exit status 0: listening before the note says so.
     const stopped = yield* Signals.stopOnSignal
-    yield* Print.note(`following ${stream ?? "all streams"} (Ctrl-C to stop)`)
+    yield* Print.note(`following ${following(stream, categories, types)} (Ctrl-C to stop)`)
     yield* Effect.raceFirst(
       Stream.runForEach(events, (event) =>
         Print.line(options.json ? Transfer.encodeLine(Transfer.fromRecorded(event)) : pretty(event))),
