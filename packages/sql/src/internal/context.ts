@@ -7,7 +7,6 @@ import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
-import * as Result from "effect/Result"
 import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
@@ -59,17 +58,21 @@ export const make = Effect.fnUntraced(function*(settings: Settings) {
       ? Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
       : Effect.die(error)
 
-  // A rollback on a dead connection fails, and effect/sql turns that into a defect: when the defect
-  // is a transient database error, the whole operation is StoreUnavailable (nothing was committed).
+  // A rollback on a dead connection fails, and effect/sql turns that into a defect; a COMMIT that fails
+  // and cannot be cleaned up turns every failure of both into defects (seen under pg_terminate_backend:
+  // a UniqueViolation beside the ConnectionError). When every defect is a database error and one of
+  // them is transient, the attempt's outcome is unknown: StoreUnavailable, so a retry replays it and
+  // the replay rule answers with what was stored. Any other defect is a bug, and stays one.
   const transaction = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
     sql.withTransaction(effect).pipe(
       Effect.catchCause((cause): Effect.Effect<never, E | SqlError | StoreError.StoreUnavailable> => {
-        const defect = Cause.findDefect(cause)
-        return Result.isSuccess(defect) && isSqlError(defect.success) && dialect.isTransient(defect.success)
-          ? Effect.fail(
-            new StoreError.StoreUnavailable({ operation, reason: defect.success.reason._tag, cause: defect.success })
-          )
-          : Effect.failCause(cause)
+        const defects = cause.reasons.filter(Cause.isDieReason).map((reason) => reason.defect)
+        const transient = defects.every(isSqlError)
+          ? defects.find((defect) => dialect.isTransient(defect))
+          : undefined
+        return transient === undefined
+          ? Effect.failCause(cause)
+          : Effect.fail(new StoreError.StoreUnavailable({ operation, reason: transient.reason._tag, cause: transient }))
       })
     )
 
