@@ -4,8 +4,10 @@
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
-import { EventStore, ExpectedVersion } from "@strata/core"
+import { DocumentStore, EventStore, ExpectedVersion, UnitOfWork } from "@strata/core"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { events, failsWith, names, readAll, readStream } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
 
@@ -147,6 +149,62 @@ const deleteModes: Record<
   ]
 }
 
+/**
+ * The writes that carry an expected version, each aimed at `stream` (and, for the multi-stream forms,
+ * a fresh `other` stream and a document, which must not be written either).
+ */
+type Write = "append" | "appendMany" | "put with events" | "UnitOfWork.commit" | "deleteStream" | "tombstoneStream"
+
+const writes: ReadonlyArray<Write> = [
+  "append",
+  "appendMany",
+  "put with events",
+  "UnitOfWork.commit",
+  "deleteStream",
+  "tombstoneStream"
+]
+
+const attemptWrite = (
+  write: Write,
+  n: ReturnType<typeof names>,
+  expected: ExpectedVersion.ExpectedVersion
+) =>
+  Effect.gen(function*() {
+    const store = yield* EventStore.EventStore
+    const docs = yield* DocumentStore.DocumentStore
+    const stream = n.stream()
+    const part = { stream, events: events(n.type("New"), 1), expected }
+    const other = { stream: n.stream("other"), events: events(n.type("New"), 1), expected: ExpectedVersion.noStream }
+    const c = DocumentStore.collection(n.collection(), Schema.Unknown)
+    switch (write) {
+      case "append":
+        return yield* store.append(stream, part.events, { expected })
+      case "appendMany":
+        return yield* store.appendMany([other, part])
+      case "put with events":
+        return yield* docs.put(c, "d", { v: 1 }, { events: [part] })
+      case "UnitOfWork.commit":
+        return yield* UnitOfWork.commit({ appends: [other, part], documents: [{ collection: c, id: "d", value: {} }] })
+      case "deleteStream":
+        return yield* store.deleteStream(stream, { expected })
+      case "tombstoneStream":
+        return yield* store.tombstoneStream(stream, { expected })
+    }
+  })
+
+/** Checks that a refused `write` left the stream as `before` and wrote nothing else. */
+const assertNothingWritten = (n: ReturnType<typeof names>, before: EventStore.StreamInfo) =>
+  Effect.gen(function*() {
+    const store = yield* EventStore.EventStore
+    const docs = yield* DocumentStore.DocumentStore
+    const after = yield* store.streamInfo(n.stream())
+    assert.strictEqual(after.status, before.status)
+    assert.strictEqual(after.lastVersion, before.lastVersion)
+    assert.strictEqual((yield* store.streamInfo(n.stream("other"))).status, "missing")
+    assert.isTrue(Option.isNone(yield* docs.get(DocumentStore.collection(n.collection(), Schema.Unknown), "d")))
+    assert.strictEqual((yield* readAll({ filter: { types: [n.type("New")] } })).length, 0)
+  })
+
 const describeDeleteOutcome = (outcome: DeleteOutcome): string =>
   outcome._tag === "Done"
     ? `succeeds and leaves it ${outcome.status}`
@@ -159,7 +217,8 @@ const describeDeleteOutcome = (outcome: DeleteOutcome): string =>
  * @since 0.1.0
  */
 export const expectedVersionSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
-  const { exactMatchesSoftDeleted } = resolve(options)
+  const { exactMatchesSoftDeleted, supportsAppendMany } = resolve(options)
+  const runs = (write: Write) => supportsAppendMany || (write !== "appendMany" && write !== "UnitOfWork.commit")
   describe("expected version", () => {
     for (const [label, expected, outcomes] of modes) {
       for (const state of ["missing", "existing", "soft-deleted", "tombstoned"] as const) {
@@ -386,5 +445,68 @@ export const expectedVersionSuite = (it: ConformanceIt, options?: SuiteOptions):
         const result = yield* store.append(stream, events(n.type("E"), 1), { expected: ExpectedVersion.exact(1) })
         assert.strictEqual(result.nextExpectedVersion, 2n)
       }))
+
+    // A negative exact version is an expectation no stream can meet (versions count from 0; a stream
+    // with no events is noStream). Appends refuse it before the store is asked, the same on every
+    // backend: WrongExpectedVersion without actual (the stream is not read), whatever the stream's
+    // state, and nothing written. Deletes judge it against the stream like any other wrong version.
+    describe("a negative exact version", () => {
+      const isDelete = (write: Write) => write === "deleteStream" || write === "tombstoneStream"
+      for (const version of [-1n, -9_007_199_254_740_991n]) {
+        for (const state of ["missing", "existing", "soft-deleted", "tombstoned"] as const) {
+          for (const write of writes.filter(runs)) {
+            const outcome = !isDelete(write)
+              ? "fails with WrongExpectedVersion (no actual, not retryable)"
+              : state === "tombstoned"
+              ? "fails with StreamDeleted"
+              : `fails with WrongExpectedVersion (actual ${state === "existing" ? "2" : "undefined"}, not retryable)`
+            it.effect(`${write} with exact(${version}) against ${describeState[state]} ${outcome} and writes nothing`, () =>
+              Effect.gen(function*() {
+                const store = yield* EventStore.EventStore
+                const n = names()
+                yield* setUp(state, n.stream(), n.type("Old"))
+                const before = yield* store.streamInfo(n.stream())
+                const expected = ExpectedVersion.exact(version)
+                if (isDelete(write) && state === "tombstoned") {
+                  const error = yield* failsWith("StreamDeleted")(attemptWrite(write, n, expected))
+                  assert.isTrue(error.tombstoned)
+                } else {
+                  const error = yield* failsWith("WrongExpectedVersion")(attemptWrite(write, n, expected))
+                  assert.strictEqual(error.stream, n.stream())
+                  assert.strictEqual(error.expected, ExpectedVersion.format(expected))
+                  assert.strictEqual(error.actual, isDelete(write) && state === "existing" ? 2n : undefined)
+                  assert.isFalse(error.isRetryable)
+                }
+                yield* assertNothingWritten(n, before)
+              }))
+          }
+        }
+      }
+    })
+
+    // A soft-deleted stream has no visible version: a wrong exact(n) reports none, not the hidden last
+    // version (2 here; exact(2) itself appends where exactMatchesSoftDeleted, see the matrix above).
+    for (const version of [1n, 3n]) {
+      for (const write of writes.filter(runs)) {
+        it.effect(
+          `${write} with exact(${version}) against ${
+            describeState["soft-deleted"]
+          } fails with WrongExpectedVersion reporting actual undefined`,
+          () =>
+            Effect.gen(function*() {
+              const store = yield* EventStore.EventStore
+              const n = names()
+              yield* setUp("soft-deleted", n.stream(), n.type("Old"))
+              const before = yield* store.streamInfo(n.stream())
+              const expected = ExpectedVersion.exact(version)
+              const error = yield* failsWith("WrongExpectedVersion")(attemptWrite(write, n, expected))
+              assert.strictEqual(error.stream, n.stream())
+              assert.strictEqual(error.expected, ExpectedVersion.format(expected))
+              assert.strictEqual(error.actual, undefined)
+              yield* assertNothingWritten(n, before)
+            })
+        )
+      }
+    }
   })
 }

@@ -14,6 +14,14 @@
  *
  * A tombstoned stream fails every mode with `StreamDeleted`.
  *
+ * **Gotchas**
+ *
+ * A negative `exact(n)` is an expectation no stream can meet (versions count from 0; a stream with no
+ * events is `noStream`, not `exact(-1)` as in some other stores). Appends refuse it before the store is
+ * asked, on every backend (`AppendPlan`, see {@link impossible}): `WrongExpectedVersion` with no
+ * `actual`, since the stream was not read, and nothing is written. `deleteStream` and `tombstoneStream`
+ * judge it against the stream like any other wrong version.
+ *
  * @since 0.1.0
  */
 import { WrongExpectedVersion } from "./StoreError.ts"
@@ -99,6 +107,23 @@ export interface StreamState {
  * @since 0.1.0
  */
 export const actualVersion = (state: StreamState): bigint | undefined => state.deleted ? undefined : state.lastVersion
+
+/**
+ * The conflict `expected` runs into whatever state the stream is in, or undefined when some state
+ * could meet it: a negative exact version (versions count from 0). Appends check this before the
+ * store is asked (`AppendPlan`), so every backend refuses it the same way, writing nothing and
+ * reading nothing: the error has no `actual`.
+ *
+ * @category predicates
+ * @since 0.1.0
+ */
+export const impossible = (
+  stream: string,
+  expected: ExpectedVersion | undefined
+): WrongExpectedVersion | undefined =>
+  expected?._tag === "Exact" && expected.version < 0n
+    ? new WrongExpectedVersion({ stream, expected: format(expected) })
+    : undefined
 
 /**
  * Whether an append asserting `expected` may proceed against a stream in `state`. Every backend

@@ -32,7 +32,18 @@ export const metadataProperty = "strata.metadata"
 export const deletedStream = 9_223_372_036_854_775_807n
 
 /**
- * An ExpectedVersion as the client's stream state.
+ * A revision no stream reaches (`long.MaxValue - 1`): a write expecting it is refused, and the
+ * refusal names the stream's current revision.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const unreachableRevision = 9_223_372_036_854_775_806n
+
+/**
+ * An ExpectedVersion as the client's stream state. A negative exact version (which no stream meets)
+ * becomes {@link unreachableRevision}: the client cannot serialise a negative revision in the v1
+ * protocol (gRPC INTERNAL), and the v2 multi-stream append would read -1 as "no stream".
  *
  * @category conversions
  * @since 0.1.0
@@ -47,7 +58,7 @@ export const streamState = (expected: ExpectedVersion.ExpectedVersion | undefine
     case "StreamExists":
       return "stream_exists"
     case "Exact":
-      return expected.version
+      return expected.version < 0n ? unreachableRevision : expected.version
   }
 }
 

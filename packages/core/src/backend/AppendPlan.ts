@@ -1,6 +1,8 @@
 /**
- * Append requests checked and serialised before any backend touches storage: the stream name, every
- * event (Event.prepare), and for multi-stream appends that each stream and each event id appears once.
+ * Append requests checked and serialised before any backend touches storage: the stream name, an
+ * expected version no stream can meet (a negative `exact`: `WrongExpectedVersion` without `actual`,
+ * see `ExpectedVersion.impossible`), every event (Event.prepare), and for multi-stream appends that
+ * each stream and each event id appears once.
  * Every backend plans appends with these, so each refuses the same input with the same error.
  *
  * @since 0.1.0
@@ -8,7 +10,8 @@
 import * as Effect from "effect/Effect"
 import * as Event from "../Event.ts"
 import type { AppendRequest } from "../EventStore.ts"
-import { InvalidArgument, type InvalidEvent, type InvalidStreamName } from "../StoreError.ts"
+import * as ExpectedVersion from "../ExpectedVersion.ts"
+import { InvalidArgument, type InvalidEvent, type InvalidStreamName, type WrongExpectedVersion } from "../StoreError.ts"
 import * as StreamName from "../StreamName.ts"
 
 /**
@@ -31,11 +34,18 @@ export interface AppendPlan {
 export const one = (
   request: AppendRequest,
   maxEventBytes: number
-): Effect.Effect<AppendPlan, InvalidEvent | InvalidStreamName> =>
+): Effect.Effect<AppendPlan, InvalidEvent | InvalidStreamName | WrongExpectedVersion> =>
   Effect.flatMap(
     StreamName.make(request.stream),
-    () =>
-      Effect.map(Event.prepare(request.stream, request.events, maxEventBytes), (prepared) => ({ request, prepared }))
+    (): Effect.Effect<AppendPlan, InvalidEvent | WrongExpectedVersion> => {
+      const impossible = ExpectedVersion.impossible(request.stream, request.expected)
+      return impossible !== undefined
+        ? Effect.fail(impossible)
+        : Effect.map(
+          Event.prepare(request.stream, request.events, maxEventBytes),
+          (prepared) => ({ request, prepared })
+        )
+    }
   )
 
 /**
@@ -49,7 +59,10 @@ export const many = (
   operation: string,
   requests: ReadonlyArray<AppendRequest>,
   maxEventBytes: number
-): Effect.Effect<ReadonlyArray<AppendPlan>, InvalidArgument | InvalidEvent | InvalidStreamName> =>
+): Effect.Effect<
+  ReadonlyArray<AppendPlan>,
+  InvalidArgument | InvalidEvent | InvalidStreamName | WrongExpectedVersion
+> =>
   Effect.gen(function*() {
     const invalid = (detail: string) => new InvalidArgument({ operation, detail })
     if (!Array.isArray(requests) || requests.length === 0) return yield* invalid("needs at least one request")

@@ -15,9 +15,6 @@ import { conflict } from "./conflicts.ts"
 import { failureOf, isClientFailure, type KurrentContext } from "./context.ts"
 import { dropSnapshot } from "./owned.ts"
 
-/** A revision no stream reaches: an append expecting it is refused, and the refusal names the current one. */
-const probeRevision = 9_223_372_036_854_775_806n
-
 export const make = (ctx: KurrentContext) => {
   const { call, lastEvent, metadataOf, unavailable } = ctx
 
@@ -92,7 +89,12 @@ export const make = (ctx: KurrentContext) => {
               ) {
                 return Effect.void
               }
-              return conflict(stream, expected, current)
+              // A soft-deleted stream has no visible version: the refusal names the hidden last one.
+              if (current === undefined) return conflict(stream, expected, undefined)
+              return Effect.flatMap(
+                metadataOf(kind === "delete" ? "deleteStream" : "tombstoneStream", stream),
+                ({ raw }) => conflict(stream, expected, Codec.retentionOf(raw).softDeleted ? undefined : current)
+              )
             }
             return Effect.fail(unavailable(kind === "delete" ? "deleteStream" : "tombstoneStream", failure))
           }
@@ -148,7 +150,7 @@ const probe = (ctx: KurrentContext, stream: string) =>
     client.appendToStream(stream, [
       { id: Event.makeEventId(), contentType: "application/json", type: "$strata.probe", data: {} } as never
     ], {
-      streamState: probeRevision
+      streamState: Codec.unreachableRevision
     })
   ).pipe(
     Effect.flatMap(() =>
