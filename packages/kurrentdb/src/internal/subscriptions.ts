@@ -1,6 +1,8 @@
 // Subscriptions to a stream and to `$all`, on the server's catch-up subscriptions, resumed after the
 // last delivered event when the connection drops. "end" is pinned when the subscription starts, so a
-// resume cannot skip what came meanwhile.
+// resume cannot skip what came meanwhile. The pin is a read through the client's Rust reader (ms), so
+// appends made just after forking the stream may land before it and not be delivered: the README
+// shows the `EventStore.establish` form, which pins the end before it returns.
 import type { ResolvedEvent } from "@kurrent/kurrentdb-client"
 import { BACKWARDS, END, START } from "@kurrent/kurrentdb-client"
 import { type Event, type EventStore, StoreError, StreamName } from "@strata/core"
