@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
-import { DocumentStore, EventStore, ExpectedVersion } from "@strata/core"
+import { DocumentStore, EventStore, ExpectedVersion, UnitOfWork } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -48,7 +48,9 @@ const Order = Schema.Struct({
  * @since 0.1.0
  */
 export const documentSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
-  const { maxDocumentBytes, supportsAppendMany, writers } = resolve(options)
+  const { maxDocumentBytes, rejectsReusedEventIds, supportsAppendMany, unitsOfWork, writers } = resolve(options)
+  // Reusing an id in another stream is refused only where the backend keeps ids unique store-wide.
+  const ids = rejectsReusedEventIds ? it : { effect: it.effect.skip }
 
   describe("documents", () => {
     it.effect("get of a document never written gives Option.none", () =>
@@ -598,6 +600,189 @@ export const documentSuite = (it: ConformanceIt, options?: SuiteOptions): void =
         assert.isTrue(Option.isNone(yield* docs.get(c, "d")))
         assert.strictEqual((yield* readAll({ filter: { categories: [n.category] } })).length, 0)
       }))
+
+    describe("a put with events repeated (the same event ids, the same document)", () => {
+      // Events with ids of their own, so a repeat carries the same ids (as the retry layer does).
+      const withIds = (type: string, count: number, start = 0) =>
+        events(type, count, start).map((event) => ({ ...event, id: uuid() }))
+
+      it.effect("returns the original result and stores each event once (expected \"any\")", () =>
+        Effect.gen(function*() {
+          const docs = yield* DocumentStore.DocumentStore
+          const n = names()
+          const c = json(n.collection())
+          const put = docs.put(c, "d", { v: 1 }, {
+            events: [
+              { stream: n.stream("a"), events: withIds(n.type("E"), 2) },
+              { stream: n.stream("b"), events: withIds(n.type("E"), 1) }
+            ].slice(0, supportsAppendMany ? 2 : 1)
+          })
+          const first = yield* put
+          const again = yield* put
+          assert.deepStrictEqual(again, first, "the repeat answers the original result")
+          assert.strictEqual(first.version, 1n)
+          assert.deepStrictEqual(Option.getOrThrow(yield* docs.get(c, "d")), { id: "d", version: 1n, value: { v: 1 } })
+          const stored = yield* readAll({ filter: { categories: [n.category] } })
+          assert.strictEqual(stored.length, supportsAppendMany ? 3 : 2, "each event stored once")
+          assert.strictEqual(stored[1].position, first.appended[0].position)
+        }))
+
+      it.effect("returns the original result with exact expected versions, also after later writes to its streams", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const docs = yield* DocumentStore.DocumentStore
+          const n = names()
+          const c = json(n.collection())
+          yield* docs.put(c, "d", { v: 1 })
+          yield* store.append(n.stream("a"), events(n.type("Old"), 1))
+          const put = docs.put(c, "d", { v: 2 }, {
+            expected: 1n,
+            events: [
+              { stream: n.stream("a"), events: withIds(n.type("New"), 2), expected: ExpectedVersion.exact(0n) },
+              { stream: n.stream("b"), events: withIds(n.type("New"), 1), expected: ExpectedVersion.noStream }
+            ].slice(0, supportsAppendMany ? 2 : 1)
+          })
+          const first = yield* put
+          assert.strictEqual(first.version, 2n)
+          assert.deepStrictEqual(yield* put, first, "the repeat answers the original result")
+          // The event parts replay as appends do, even after their streams moved on.
+          yield* store.append(n.stream("a"), events(n.type("Later"), 1))
+          assert.deepStrictEqual(yield* put, first, "a repeat after a later append answers the original result")
+          assert.deepStrictEqual(Option.getOrThrow(yield* docs.get(c, "d")), { id: "d", version: 2n, value: { v: 2 } })
+          assert.strictEqual(
+            (yield* readAll({ filter: { types: [n.type("New")] } })).length,
+            supportsAppendMany ? 3 : 2
+          )
+          // The same with a document expected missing.
+          const created = docs.put(c, "m", { v: 1 }, {
+            expected: "missing",
+            events: [{
+              stream: n.stream("m"),
+              events: withIds(n.type("Created"), 1),
+              expected: ExpectedVersion.noStream
+            }]
+          })
+          const made = yield* created
+          assert.deepStrictEqual(yield* created, made)
+          assert.strictEqual(made.version, 1n)
+          assert.strictEqual((yield* readStream(n.stream("m"))).length, 1)
+        }))
+
+      it.effect("with a different document value fails with DuplicateEvent and changes nothing", () =>
+        Effect.gen(function*() {
+          const docs = yield* DocumentStore.DocumentStore
+          const n = names()
+          const c = json(n.collection())
+          for (const expected of ["any", "missing"] as const) {
+            const id = `d-${expected}`
+            const parts = [{ stream: n.stream(id), events: withIds(n.type("E"), 2) }]
+            const first = yield* docs.put(c, id, { v: 1 }, { expected, events: parts })
+            const error = yield* failsWith("DuplicateEvent")(docs.put(c, id, { v: 2 }, { expected, events: parts }))
+            assert.strictEqual(error.stream, n.stream(id))
+            assert.strictEqual(error.eventId, parts[0].events[0].id)
+            assert.deepStrictEqual(Option.getOrThrow(yield* docs.get(c, id)), { id, version: 1n, value: { v: 1 } })
+            assert.strictEqual((yield* readStream(n.stream(id))).length, 2)
+            // Nor is it the same write once the document has moved on, even back to the same value.
+            yield* docs.put(c, id, { v: 3 })
+            yield* failsWith("DuplicateEvent")(docs.put(c, id, { v: 1 }, { expected, events: parts }))
+            assert.deepStrictEqual(Option.getOrThrow(yield* docs.get(c, id)).version, 2n)
+            assert.strictEqual(first.version, 1n)
+          }
+          // An exact expected version: the stored document is not at the version that put produced.
+          const parts = [{ stream: n.stream("x"), events: withIds(n.type("E"), 1) }]
+          yield* docs.put(c, "x", { v: 1 })
+          yield* docs.put(c, "x", { v: 2 }, { expected: 1n, events: parts })
+          yield* docs.put(c, "x", { v: 2 })
+          yield* failsWith("DuplicateEvent")(docs.put(c, "x", { v: 2 }, { expected: 1n, events: parts }))
+          assert.deepStrictEqual(Option.getOrThrow(yield* docs.get(c, "x")).version, 3n)
+          assert.strictEqual((yield* readStream(n.stream("x"))).length, 1)
+        }))
+
+      ids.effect(
+        "with its event ids in another stream fails with DuplicateEvent and writes nothing",
+        () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const docs = yield* DocumentStore.DocumentStore
+            const n = names()
+            const c = json(n.collection())
+            const batch = withIds(n.type("E"), 1)
+            yield* docs.put(c, "d", { v: 1 }, { events: [{ stream: n.stream("a"), events: batch }] })
+            const error = yield* failsWith("DuplicateEvent")(
+              docs.put(c, "d", { v: 1 }, { events: [{ stream: n.stream("b"), events: batch }] })
+            )
+            assert.strictEqual(error.eventId, batch[0].id)
+            assert.strictEqual((yield* store.streamInfo(n.stream("b"))).status, "missing")
+            assert.deepStrictEqual(Option.getOrThrow(yield* docs.get(c, "d")).version, 1n)
+          })
+      )
+
+      if (supportsAppendMany) {
+        it.effect("with only some parts stored, answers those and appends the others with the document, as appendMany does", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const docs = yield* DocumentStore.DocumentStore
+            const n = names()
+            const c = json(n.collection())
+            const stored = { stream: n.stream("a"), events: withIds(n.type("E"), 2) }
+            const earlier = yield* store.append(stored.stream, stored.events)
+            yield* docs.put(c, "d", { v: 1 })
+            const result = yield* docs.put(c, "d", { v: 2 }, {
+              expected: 1n,
+              events: [stored, { stream: n.stream("b"), events: withIds(n.type("E"), 1) }]
+            })
+            assert.strictEqual(result.version, 2n)
+            assert.deepStrictEqual(result.appended[0], earlier)
+            assert.strictEqual(result.appended[1].nextExpectedVersion, 0n)
+            assert.strictEqual((yield* readAll({ filter: { categories: [n.category] } })).length, 3)
+          }))
+      }
+
+      it.effect("UnitOfWork.commit repeated with the same ids and documents returns the original result", () =>
+        Effect.gen(function*() {
+          const docs = yield* DocumentStore.DocumentStore
+          const n = names()
+          const c = json(n.collection())
+          const commit = UnitOfWork.commit({
+            appends: [
+              { stream: n.stream("a"), events: withIds(n.type("E"), 2), expected: ExpectedVersion.noStream },
+              { stream: n.stream("b"), events: withIds(n.type("E"), 1) }
+            ].slice(0, supportsAppendMany ? 2 : 1),
+            documents: [{ collection: c, id: "d", value: { v: 1 }, expected: "missing" }]
+          })
+          const first = yield* commit
+          assert.deepStrictEqual(yield* commit, first, "the repeat answers the original result")
+          assert.deepStrictEqual(first.documents, [1n])
+          assert.deepStrictEqual(Option.getOrThrow(yield* docs.get(c, "d")).version, 1n)
+          assert.strictEqual(
+            (yield* readAll({ filter: { categories: [n.category] } })).length,
+            supportsAppendMany ? 3 : 2
+          )
+          // With another document value it is not the same write.
+          yield* failsWith("DuplicateEvent")(UnitOfWork.commit({
+            appends: [{
+              stream: n.stream("a"),
+              events: (yield* readStream(n.stream("a"))).map((e) => ({ id: e.id, type: e.type, data: e.data }))
+            }],
+            documents: [{ collection: c, id: "d", value: { v: 2 } }]
+          }))
+          assert.deepStrictEqual(Option.getOrThrow(yield* docs.get(c, "d")).value, { v: 1 })
+          if (unitsOfWork) {
+            // Several documents (interactive transactions only): each is judged the same way.
+            const several = UnitOfWork.commit({
+              appends: [{ stream: n.stream("c"), events: withIds(n.type("E"), 1) }],
+              documents: [
+                { collection: c, id: "e", value: { v: 1 } },
+                { collection: c, id: "f", value: { v: 1 }, expected: "missing" }
+              ]
+            })
+            const once = yield* several
+            assert.deepStrictEqual(once.documents, [1n, 1n])
+            assert.deepStrictEqual(yield* several, once)
+            assert.strictEqual((yield* readStream(n.stream("c"))).length, 1)
+          }
+        }))
+    })
 
     if (supportsAppendMany) {
       it.effect("put with events for several streams appends to all of them atomically with the document", () =>

@@ -3,7 +3,8 @@
  * append, a multi-stream append, a put with events, a consumer's checkpoint commit) at
  * each step (before it is sent, after it ran but before COMMIT, after COMMIT but before the reply),
  * and every case asserts a typed error or the original result, never a defect; nothing partial; and
- * after a retry, every event stored exactly once.
+ * after a retry (by hand, or by the retry layer), the original result and every event stored exactly
+ * once.
  *
  * The proxy intercepts `withTransaction` (multi-statement writes) and, for single-statement
  * appends (PostgreSQL's one-statement path), the statement whose text starts with `WITH moved AS`.
@@ -207,15 +208,45 @@ export const faultSuite = (
                 const error = first.cause.reasons.find((reason) => reason._tag === "Fail")
                 assert.isDefined(error, "a typed failure, not a defect")
               }
-              // Retried by hand: either the first attempt committed (the retry is refused with a typed
-              // error) or it did not (the retry writes it). Either way: one document, one event.
-              const second = yield* Effect.exit(put)
-              if (Exit.isFailure(second)) {
-                assert.isDefined(second.cause.reasons.find((reason) => reason._tag === "Fail"), "a typed failure")
-              }
+              // Retried by hand: either the first attempt committed (the retry is a replay, answered with
+              // the original result) or it did not (the retry writes it). Either way: one document at
+              // version 1, one event.
+              const second = yield* put
+              if (Exit.isSuccess(first)) assert.deepStrictEqual(second, first.value)
+              assert.strictEqual(second.version, 1n)
               const doc = yield* store.documentStore.get(collection, "d")
-              assert.strictEqual(doc._tag, "Some")
+              assert.deepStrictEqual(Option.map(doc, (d) => d.version), Option.some(1n))
               assert.strictEqual((yield* readAllOf(store.eventStore, n.category)).length, 1)
+            }))
+
+          it.effect(`a document put with events failing ${point}, retried by the retry layer, returns the original result`, () =>
+            Effect.gen(function*() {
+              const { state, store } = yield* setup
+              const retrying = Retry.withDocumentRetry(store.documentStore, Schedule.recurs(3))
+              const n = names()
+              const collection = DocumentStore.collection(n.collection(), Schema.Unknown)
+              for (const expected of ["any", "missing"] as const) {
+                const id = `d-${expected}`
+                state.point = point
+                state.remaining = 1
+                // No ids of its own: the retry layer gives each event one, kept across attempts.
+                const result = yield* retrying.put(collection, id, { ok: 1 }, {
+                  expected,
+                  events: [{
+                    stream: n.stream(id),
+                    events: [{ type: n.type("E"), data: { i: 0 } }, { type: n.type("E"), data: { i: 1 } }],
+                    expected: expected === "any" ? ExpectedVersion.any : ExpectedVersion.noStream
+                  }]
+                })
+                assert.strictEqual(state.remaining, 0, "the fault struck")
+                assert.strictEqual(result.version, 1n)
+                assert.deepStrictEqual(result.appended.map((r) => r.nextExpectedVersion), [1n])
+                const doc = yield* store.documentStore.get(collection, id)
+                assert.deepStrictEqual(Option.map(doc, (d) => d.version), Option.some(1n))
+                const written = yield* Stream.runCollect(store.eventStore.read(n.stream(id)))
+                assert.strictEqual(written.length, 2, "each event stored once")
+                assert.strictEqual(result.appended[0].position, written[1].position)
+              }
             }))
         })
       }

@@ -47,6 +47,9 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as DocumentCodec from "./backend/DocumentCodec.ts"
+import * as Replay from "./backend/Replay.ts"
 import { type Collection, DocumentStore, type ExpectedDocument } from "./DocumentStore.ts"
 import { type AppendRequest, type AppendResult, EventStore } from "./EventStore.ts"
 import { type DocumentStoreError, InvalidArgument, type StoreUnavailable, Unsupported } from "./StoreError.ts"
@@ -137,6 +140,38 @@ export interface BatchResult {
   readonly documents: ReadonlyArray<bigint>
 }
 
+const everyEventHasId = (appends: ReadonlyArray<AppendRequest>) =>
+  appends.every((request) => request.events.length > 0 && request.events.every((event) => event?.id !== undefined))
+
+// A repeated commit (every append a replay): each document must be the one it wrote, by the rule of a
+// put with events (`Replay.sameDocument`); its version is then the original answer, and nothing is
+// written. Otherwise the ids belong to another write.
+const original = (docs: DocumentStore["Service"], write: DocumentWrite, appends: ReadonlyArray<AppendRequest>) =>
+  Effect.gen(function*() {
+    const expected = yield* DocumentCodec.expected(write.expected)
+    const json = yield* DocumentCodec.encode(write.collection, write.id, write.value, Number.MAX_SAFE_INTEGER)
+    const stored = yield* docs.get(write.collection, write.id)
+    const encoded = Option.isNone(stored) ? undefined : yield* DocumentCodec.encode(
+      write.collection,
+      write.id,
+      stored.value.value,
+      Number.MAX_SAFE_INTEGER
+    )
+    const version = Replay.sameDocument(
+      { expected, json },
+      Option.isNone(stored) || encoded === undefined
+        ? undefined
+        : { version: stored.value.version, encoded: JSON.parse(encoded) }
+    )
+    if (version !== undefined) return version
+    return yield* Replay.notTheSameWrite(
+      appends.map((request) => ({
+        stream: request.stream,
+        ids: request.events.map((event) => event.id!.toLowerCase())
+      }))
+    )
+  })
+
 /**
  * Commits writes known up front (appends to several streams, each with its expected version, and
  * document writes) all together or not at all, on every backend where they fit one atomic step:
@@ -145,6 +180,13 @@ export interface BatchResult {
  * - D1 and KurrentDB: appends only (one `appendMany`: a D1 batch, a KurrentDB multi-stream append),
  *   or one document with any appends (one `put` with `events`). More documents fail with `Unsupported`
  *   naming why, before anything is written.
+ *
+ * A commit repeated with the same event ids (every event carrying its own id, as after a lost reply)
+ * follows the replay rule of a put with events (`Replay` in `@strata/core/backend`), on every
+ * backend: when every append is a replay and every document is stored with the same value at the
+ * version that commit produced, it answers the original result and writes nothing; when the
+ * documents differ, it fails with `DuplicateEvent`. On the transactional path that costs one
+ * `streamInfo` per append, only for batches whose events all carry ids and that write documents.
  *
  * @example
  * yield* UnitOfWork.commit({
@@ -172,14 +214,25 @@ export const commit = (
     }
     if (unit.interactive) {
       return yield* unit.transaction(Effect.gen(function*() {
+        // A repeat of a commit (its appends all replays) may be one only when every event carries
+        // its caller's id: note where each stream stood, as a replay answers at or below it.
+        const before = documents.length > 0 && appends.length > 0 && everyEventHasId(appends)
+          ? yield* Effect.forEach(appends, (request) => store.streamInfo(request.stream))
+          : undefined
         const appended = appends.length === 0 ? [] : yield* store.appendMany(appends)
+        const replayed = before !== undefined && appended.every((result, i) => {
+          const last = before[i].lastVersion
+          return last !== undefined && result.nextExpectedVersion <= last
+        })
         const versions = yield* Effect.forEach(
           documents,
           (write) =>
-            Effect.map(
-              docs.put(write.collection, write.id, write.value, { expected: write.expected }),
-              (r) => r.version
-            )
+            replayed
+              ? original(docs, write, appends)
+              : Effect.map(
+                docs.put(write.collection, write.id, write.value, { expected: write.expected }),
+                (r) => r.version
+              )
         )
         return { appended, documents: versions }
       }))

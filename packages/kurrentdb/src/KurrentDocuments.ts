@@ -3,7 +3,9 @@
  * `$strata-doc-<collection>-<id>`, whose latest event is the document (`$strata.document`) or its
  * deletion (`$strata.document-deleted`). A put reads the latest event and appends expecting exactly
  * that revision, so concurrent writers conflict on the server (optimistic concurrency by stream
- * revision); a put with events is one multi-stream append of the document part and the event parts.
+ * revision); a put with events is one multi-stream append of the document part and the event parts,
+ * and a repeat of one (the same event ids, the same document) answers its original result, by core's
+ * Replay rule as on every backend.
  *
  * **Cost.** `get`, `put` and `delete` touch one stream. `find`, `findPage` and `count` scan the
  * collection: a filtered read of `$all` (stream prefix `$strata-doc-<collection>-`) that folds every
@@ -38,7 +40,7 @@ export const make = (
 ): DocumentStore.DocumentStoreShape => {
   const backend = "kurrentdb"
   const maxBytes = options.maxDocumentBytes ?? DocumentCodec.defaultMaxDocumentBytes
-  const { latest, writeDocument } = Write.make(events)
+  const { latest, putWithEvents, writeDocument } = Write.make(events)
 
   const get: DocumentStore.DocumentStoreShape["get"] = (collection, id) =>
     Effect.gen(function*() {
@@ -55,10 +57,16 @@ export const make = (
       const expected = yield* DocumentCodec.expected(putOptions?.expected)
       const json = yield* DocumentCodec.encode(collection, id, value, maxBytes)
       const requests = putOptions?.events ?? []
-      const plans = requests.length === 0 ? [] : yield* AppendPlan.many("put", requests, maxBytes)
+      if (requests.length > 0) {
+        return yield* putWithEvents(
+          collection.name,
+          id,
+          { expected, json },
+          yield* AppendPlan.many("put", requests, maxBytes)
+        )
+      }
       let written = 0n
-      const appended = yield* writeDocument(
-        "put",
+      return yield* writeDocument(
         collection.name,
         id,
         expected,
@@ -66,10 +74,8 @@ export const make = (
           written = (state.document?.version ?? 0n) + 1n
           return { type: documentType, data: { collection: collection.name, id, version: written.toString(), json } }
         },
-        plans,
-        (_, appended) => appended
+        (): DocumentStore.PutResult => ({ version: written, appended: [] })
       )
-      return { version: written, appended: appended as ReadonlyArray<DocumentStore.PutResult["appended"][number]> }
     })
 
   const remove: DocumentStore.DocumentStoreShape["delete"] = (collection, id, deleteOptions) =>
@@ -77,13 +83,11 @@ export const make = (
       yield* DocumentCodec.checkId(collection.name, id)
       const expected = deleteOptions?.expected ?? "any"
       return yield* writeDocument(
-        "delete",
         collection.name,
         id,
         expected,
         (state) =>
           state.document === undefined ? undefined : { type: deletedType, data: { collection: collection.name, id } },
-        [],
         (state) => state.document !== undefined
       )
     }).pipe(

@@ -16,7 +16,7 @@ import { inOneStatement, type SettledConflict } from "./appendOne.ts"
 import { inTransaction } from "./appendTransaction.ts"
 import type { StoreContext } from "./context.ts"
 import type { DocumentWrites } from "./documentWrites.ts"
-import { classify, type CommitError, judge } from "./replays.ts"
+import { type CommitError, judge } from "./replays.ts"
 import type { StreamRows } from "./streams.ts"
 
 export type { BeforeCommit, Written } from "./appendContext.ts"
@@ -79,7 +79,7 @@ export const make = (
       return yield* commit(plans, yield* Clock.currentTimeMillis)
     })
 
-  return { append, appendMany, atomically, classify: (plans: ReadonlyArray<Plan>) => classify(ctx, plans) }
+  return { append, appendMany, atomically }
 }
 
 export type Appender = ReturnType<typeof make>

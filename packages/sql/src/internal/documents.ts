@@ -1,6 +1,7 @@
 // The SQL DocumentStore: typed collections in one `strata_documents` table, declared indexes as
 // expression indexes, queries compiled by DocumentSql, and puts that carry events written in the
-// same transaction (or batch) as the append.
+// same transaction (or batch) as the append; a repeated put with events answers its original result
+// (judged in `replays.ts`).
 import { DocumentQuery, type DocumentStore, StoreError } from "@strata/core"
 import { AppendPlan, DocumentCodec } from "@strata/core/backend"
 import * as Clock from "effect/Clock"
@@ -12,6 +13,7 @@ import * as Rows from "../Rows.ts"
 import type { Appender } from "./append.ts"
 import type { StoreContext } from "./context.ts"
 import type { DocumentWrites } from "./documentWrites.ts"
+import { judgePut } from "./replays.ts"
 
 const decodeRows = Rows.decodeAll(Rows.DocumentRow)
 const decodeVersions = Rows.decodeAll(Schema.Struct({ version: Rows.Int64 }))
@@ -82,35 +84,11 @@ export const make = (ctx: StoreContext, writes: DocumentWrites, appender: Append
       }
       const plans = yield* AppendPlan.many("put", requests, maxEventBytes)
       const now = yield* Clock.currentTimeMillis
-      const written = yield* appender.atomically(plans, now, { collection: collection.name, id, json, expected }).pipe(
-        Effect.catch((error): Effect.Effect<
-          never,
-          | StoreError.StoreUnavailable
-          | StoreError.DuplicateEvent
-          | StoreError.WrongExpectedVersion
-          | StoreError.StreamDeleted
-          | StoreError.DocumentConflict
-          | StoreError.ProjectionFailed
-        > =>
-          error._tag === "SqlError"
-            ? dialect.isUniqueViolation(error)
-              // An event id was taken (replays are not allowed to carry a document write).
-              ? Effect.flatMap(
-                appender.classify(plans).pipe(Effect.catchTag("SqlError", unavailable("put"))),
-                (outcomes): Effect.Effect<never, StoreError.StoreUnavailable | StoreError.DuplicateEvent> => {
-                  const taken = outcomes.findIndex((outcome) => outcome._tag !== "New")
-                  return taken === -1
-                    ? Effect.fail(new StoreError.StoreUnavailable({ operation: "put", reason: "ConcurrentWrite" }))
-                    : Effect.fail(
-                      new StoreError.DuplicateEvent({
-                        stream: plans[taken].request.stream,
-                        eventId: plans[taken].prepared[0].id
-                      })
-                    )
-                }
-              )
-              : unavailable("put")(error)
-            : Effect.fail(error)
+      const document = { collection: collection.name, id, json, expected }
+      // A failure may be a repeat of this very put (core's Replay rule): judged on the failure path only.
+      const written = yield* appender.atomically(plans, now, document).pipe(
+        Effect.catch((error) =>
+          judgePut(ctx, writes, plans, document, error, (fresh) => appender.atomically(fresh, now, document))
         )
       )
       return { version: written.documentVersion!, appended: written.results }

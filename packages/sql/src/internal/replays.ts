@@ -1,14 +1,17 @@
 // Replay judgement, on the failure path only: after a failed append, which parts were already stored
 // by an earlier, identical append (core's Replay rule)? Replays give back their original results, the
-// fresh parts are appended again (once), and anything else is reported as the error it is.
+// fresh parts are appended again (once), and anything else is reported as the error it is. A failed
+// put with events is judged the same way, its document as one more part (`judgePut`).
 import { type EventStore, StoreError } from "@strata/core"
 import { Replay } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type { DocumentWrite } from "../Dialect.ts"
 import * as Rows from "../Rows.ts"
-import type { AtomicError, Plan } from "./appendContext.ts"
+import type { AtomicError, Plan, Written } from "./appendContext.ts"
 import { SettledConflict } from "./appendOne.ts"
 import type { StoreContext } from "./context.ts"
+import type { DocumentWrites } from "./documentWrites.ts"
 
 /** What an append may fail with, once its error has been judged. */
 export type CommitError =
@@ -88,4 +91,79 @@ export const judge = (
     const written = fresh.length === 0 ? [] : yield* retry(fresh)
     let next = 0
     return outcomes.map((outcome) => outcome._tag === "Replay" ? outcome.result : written[next++])
+  })
+
+/** What a put with events may fail with, once its error has been judged. */
+export type PutError = CommitError | StoreError.DocumentConflict
+
+/**
+ * What a failed put of `document` with the events of `plans` gives the caller (core's Replay rule
+ * for a put): its original result when it is a repeat of the same write (every event part a replay,
+ * the document stored as that put left it), a `DuplicateEvent` when its ids belong to another write,
+ * and when only some parts are replays, the others appended again (once) with the document by `retry`.
+ */
+export const judgePut = (
+  ctx: StoreContext,
+  documents: DocumentWrites,
+  plans: ReadonlyArray<Plan>,
+  document: DocumentWrite,
+  error: AtomicError,
+  retry: (fresh: ReadonlyArray<Plan>) => Effect.Effect<Written, AtomicError>
+): Effect.Effect<Written, PutError> =>
+  Effect.gen(function*() {
+    const unavailable = ctx.unavailable("put")
+    if (error._tag === "StreamDeleted" || error._tag === "StoreUnavailable" || error._tag === "ProjectionFailed") {
+      return yield* error
+    }
+    if (error._tag === "SqlError" && !ctx.dialect.isUniqueViolation(error)) return yield* unavailable(error)
+    // Ids Strata generated for this call cannot be stored yet: only caller-supplied ids can replay.
+    const supplied = plans.some((plan) => plan.request.events.some((event) => event?.id !== undefined))
+    const outcome = supplied
+      ? Replay.classifyPut(
+        Replay.partsOf(plans),
+        yield* classify(ctx, plans).pipe(Effect.catchTag("SqlError", unavailable))
+      )
+      : { _tag: "New" as const }
+    switch (outcome._tag) {
+      case "Duplicate":
+        return yield* new StoreError.DuplicateEvent({ stream: outcome.stream, eventId: outcome.eventId })
+      case "New":
+        // A real conflict, or (unique violation) a concurrent writer won a race; the latter is safe to retry.
+        return yield* error._tag === "SqlError"
+          ? new StoreError.StoreUnavailable({ operation: "put", reason: "ConcurrentWrite", cause: error })
+          : error
+      case "Stored": {
+        const row = yield* documents.documentRow(document.collection, document.id).pipe(
+          Effect.catchTag("SqlError", unavailable)
+        )
+        const version = Replay.sameDocument(
+          document,
+          row === undefined ? undefined : { version: row.version, encoded: ctx.dialect.decodeJson(row.data) }
+        )
+        if (version === undefined) return yield* Replay.notTheSameWrite(Replay.partsOf(plans))
+        return { results: outcome.results, documentVersion: version }
+      }
+      case "Partial": {
+        const fresh = plans.filter((_, i) => outcome.results[i] === undefined)
+        if (error._tag === "WrongExpectedVersion" && fresh.some((plan) => plan.request.stream === error.stream)) {
+          return yield* error
+        }
+        const written = yield* retry(fresh).pipe(
+          Effect.catch((again): Effect.Effect<never, PutError> =>
+            again._tag !== "SqlError"
+              ? Effect.fail(again)
+              : ctx.dialect.isUniqueViolation(again)
+              ? Effect.fail(
+                new StoreError.StoreUnavailable({ operation: "put", reason: "ConcurrentWrite", cause: again })
+              )
+              : unavailable(again)
+          )
+        )
+        let next = 0
+        return {
+          results: outcome.results.map((result) => result ?? written.results[next++]),
+          documentVersion: written.documentVersion
+        }
+      }
+    }
   })

@@ -1,12 +1,15 @@
 // The in-memory backend's DocumentStore over the shared state; a put that carries events commits
-// them through the events part in the same synchronous step as the document.
+// them through the events part in the same synchronous step as the document, and a put whose events
+// are all stored already is judged by core's Replay rule (the same write answers its original result).
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as AppendPlan from "../../backend/AppendPlan.ts"
 import * as DocumentCodec from "../../backend/DocumentCodec.ts"
+import * as Replay from "../../backend/Replay.ts"
 import * as DocumentQuery from "../../DocumentQuery.ts"
 import { type Collection, DocumentStore, type ExpectedDocument, type Page, type Query } from "../../DocumentStore.ts"
+import type { DocumentConflict, DuplicateEvent } from "../../StoreError.ts"
 import type * as Events from "./events.ts"
 import * as State from "./state.ts"
 import type { StoredDocument } from "./state.ts"
@@ -72,10 +75,23 @@ export const make = (
       const plans = requests.length === 0 ? [] : yield* AppendPlan.many("put", requests, maxEventBytes)
       const now = yield* Clock.currentTimeMillis
       // Checked and written in one unit of work (under the writer lock): events and document commit
-      // together, the event checks first.
+      // together, the event checks first. They passed (no duplicate, no conflict), and nothing is
+      // written yet: when every event part is a replay, the put is one too if the document is the
+      // one it wrote (then nothing is written), and otherwise its ids belong to another write.
       const store = (journal: State.Journal | undefined) =>
-        Effect.suspend(() => {
+        Effect.suspend((): Effect.Effect<bigint, DocumentConflict | DuplicateEvent> => {
           const current = documents.get(collection.name)?.get(id)
+          if (plans.length > 0) {
+            const parts = Replay.partsOf(plans)
+            const outcome = Replay.classifyPut(
+              parts,
+              plans.map((plan) => Replay.classifyPlan(plan, (eventId) => state.eventIds.get(eventId)))
+            )
+            if (outcome._tag === "Stored") {
+              const original = Replay.sameDocument({ expected, json }, current)
+              return original === undefined ? Effect.fail(Replay.notTheSameWrite(parts)) : Effect.succeed(original)
+            }
+          }
           const conflict = checkExpected(collection.name, id, expected, current)
           if (conflict !== undefined) return Effect.fail(conflict)
           const version = (current?.version ?? 0n) + 1n
