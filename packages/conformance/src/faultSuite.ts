@@ -14,6 +14,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Consumer, DocumentStore, Event, EventStore, ExpectedVersion, Retry, Store } from "@strata/core"
 import type { Backend } from "@strata/core/backend"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -35,7 +36,7 @@ import { resolve, type SuiteOptions } from "./SuiteOptions.ts"
  * @category models
  * @since 0.1.0
  */
-export type FaultPoint = "beforeSend" | "beforeCommit" | "afterCommit"
+export type FaultPoint = "beforeSend" | "beforeCommit" | "afterCommit" | "afterCommitAsDefects"
 
 const lost = (point: FaultPoint) =>
   new SqlError.SqlError({
@@ -53,8 +54,9 @@ const faulty = (
       const statement = Reflect.apply(target, self, args)
       const text = Array.isArray(args[0]) ? args[0][0] : ""
       if (!text.trimStart().startsWith("WITH moved AS") || !strike()) return statement
-      // A single statement commits by itself: "before COMMIT" is the same as "before it is sent".
-      return state.point === "afterCommit"
+      // A single statement commits by itself: "before COMMIT" is the same as "before it is sent", and
+      // there is no transaction to clean up.
+      return state.point === "afterCommit" || state.point === "afterCommitAsDefects"
         ? Effect.andThen(statement, Effect.fail(lost(state.point)))
         : Effect.fail(lost(state.point))
     },
@@ -70,6 +72,8 @@ const faulty = (
                 return target.withTransaction(Effect.andThen(effect, Effect.fail(lost(state.point))))
               case "afterCommit":
                 return Effect.andThen(target.withTransaction(effect), Effect.fail(lost(state.point)))
+              case "afterCommitAsDefects":
+                return Effect.andThen(target.withTransaction(effect), Effect.failCause(lostAsDefects(state.point)))
             }
           })
         : Reflect.get(target, property, receiver)
@@ -84,7 +88,23 @@ const faulty = (
  */
 export type MakeStore = Effect.Effect<Backend.Backend, unknown, SqlClient.SqlClient | Scope.Scope>
 
-const points: ReadonlyArray<FaultPoint> = ["beforeSend", "beforeCommit", "afterCommit"]
+const points: ReadonlyArray<FaultPoint> = ["beforeSend", "beforeCommit", "afterCommit", "afterCommitAsDefects"]
+
+// What effect/sql reports when a COMMIT's reply is lost and its cleanup fails on the dead connection:
+// every failure of both turned into defects (seen under pg_terminate_backend: a UniqueViolation beside
+// the ConnectionError).
+const lostAsDefects = (point: FaultPoint) =>
+  Cause.combine(
+    Cause.die(
+      new SqlError.SqlError({
+        reason: new SqlError.UniqueViolation({
+          cause: new Error("fault injected"),
+          constraint: "strata_events_event_id_key"
+        })
+      })
+    ),
+    Cause.die(lost(point))
+  )
 
 /**
  * Registers the fault topic. `clientLayer` provides the backend's SqlClient with its schema
