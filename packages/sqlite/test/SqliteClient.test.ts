@@ -628,6 +628,24 @@ describe("SqliteClient", () => {
         assert.deepStrictEqual(yield* names, ["kept", "also"])
       }))
 
+    it.effect("inside withTransaction: a call failing on its second statement keeps none of its rows; the rest commits", () =>
+      Effect.gen(function*() {
+        const { names, sql } = yield* setup
+        yield* sql`INSERT INTO w (name) VALUES ('taken')`
+        yield* sql.withTransaction(Effect.gen(function*() {
+          yield* sql`INSERT INTO w (name) VALUES ('before')`
+          const failed = yield* Effect.flip(sql.writeSync("test", ({ prepare }) => {
+            prepare("INSERT INTO w (name) VALUES (?)").run("first")
+            prepare("INSERT INTO w (name) VALUES (?)").run("taken")
+          }))
+          assert.strictEqual(reasonOf(failed)._tag, "UniqueViolation")
+          assert.deepStrictEqual(yield* names, ["taken", "before"], "the call's first row is undone at once")
+          yield* sql`INSERT INTO w (name) VALUES ('after')`
+        }))
+        // The transaction committed without the failed call's first row.
+        assert.deepStrictEqual(yield* names, ["taken", "before", "after"])
+      }))
+
     it.effect("waits for another fiber's transaction instead of writing inside it", () =>
       Effect.gen(function*() {
         const { insert, names, sql } = yield* setup
