@@ -73,6 +73,45 @@ describe("Transfer", () => {
       }])
     }))
 
+  it.effect("verification detects a copy with equal counts but different data, metadata or ids", () =>
+    Effect.gen(function*() {
+      const source = yield* seed(9)
+      const lines = (yield* Stream.runCollect(Transfer.exportLines(source))).join("").split("\n").filter((l) =>
+        l !== ""
+      )
+      const mutations: ReadonlyArray<readonly [string, (event: Record<string, any>) => void]> = [
+        ["data", (event) => void (event.data.i = 1000)],
+        ["nested data", (event) => void (event.data.nested.a[1] = "e")],
+        ["metadata", (event) => void (event.metadata.correlationId = "other")],
+        ["id", (event) => void (event.id = "00000000-0000-4000-8000-000000000000")]
+      ]
+      for (const [what, mutate] of mutations) {
+        // The fifth event (cart-1, version 1) changed, everything else as the source.
+        const copy = lines.map((line, i) => {
+          if (i !== 4) return line + "\n"
+          const event = JSON.parse(line)
+          mutate(event)
+          return JSON.stringify(event) + "\n"
+        })
+        const target = yield* store
+        yield* Stream.runDrain(Transfer.load(target, Transfer.parseLines(Stream.fromIterable(copy))))
+        const verification = yield* Transfer.verify(source, target)
+        assert.strictEqual(verification.targetEvents, verification.sourceEvents, what)
+        assert.isFalse(verification.ok, `a different ${what} is found`)
+        assert.notStrictEqual(verification.targetChecksum, verification.sourceChecksum, what)
+        assert.deepStrictEqual(verification.mismatches, [{
+          stream: JSON.parse(lines[4]).stream,
+          source: 3,
+          target: 3,
+          checksumsEqual: false
+        }], what)
+      }
+      // The unchanged copy passes.
+      const same = yield* store
+      yield* Stream.runDrain(Transfer.load(same, Transfer.parseLines(Stream.fromIterable(lines.map((l) => l + "\n")))))
+      assert.isTrue((yield* Transfer.verify(source, same)).ok)
+    }))
+
   it.effect("export lines -> import lines round-trips, in any chunking", () =>
     Effect.gen(function*() {
       const source = yield* seed(30)
