@@ -171,16 +171,23 @@ export const withRetry: {
       operation: string,
       initial: S,
       open: (state: S) => Stream.Stream<RecordedEvent, E>,
-      advance: (state: S, last: RecordedEvent, count: number) => S,
+      // The state to resume from after `last`; undefined when nothing is left to read (a backwards
+      // read past version or position 0, a limit reached), so a retry ends the stream at once.
+      advance: (state: S, last: RecordedEvent, count: number) => S | undefined,
       describeState: (state: S) => string
     ): Stream.Stream<RecordedEvent, E> =>
       Stream.suspend(() => {
         let state = initial
+        let finished = false
         // Chunks pass through whole (a consumer commits per delivered batch): the state advances once
         // per chunk, past its last event, and a final error leaves the retry loop as a chunk of its own.
-        const attempt: Stream.Stream<RecordedEvent | Final<E>, E> = Stream.suspend(() => open(state)).pipe(
+        const attempt: Stream.Stream<RecordedEvent | Final<E>, E> = Stream.suspend(() =>
+          finished ? Stream.empty : open(state)
+        ).pipe(
           Stream.mapArray((events) => {
-            state = advance(state, events[events.length - 1], events.length)
+            const next = advance(state, events[events.length - 1], events.length)
+            if (next === undefined) finished = true
+            else state = next
             return events
           }),
           Stream.catchIf((error: E) => !isRetryable(error), (failure) => Stream.succeed(new Final(failure)))
@@ -196,6 +203,16 @@ export const withRetry: {
       })
     const step = (direction: Direction | undefined) => direction === "backwards" ? -1n : 1n
     const fewer = (limit: number | undefined, count: number) => limit === undefined ? undefined : limit - count
+    // Where a read resumes after an event at `at`; undefined past the start (backwards) or the limit.
+    const resumeAt = <O extends { readonly from?: bigint | undefined; readonly limit?: number | undefined }>(
+      o: O & { readonly direction?: Direction | undefined },
+      at: bigint,
+      count: number
+    ): O | undefined => {
+      const from = at + step(o.direction)
+      const limit = fewer(o.limit, count)
+      return from < 0n || (limit !== undefined && limit <= 0) ? undefined : { ...o, from, limit }
+    }
     return {
       ...self,
       append: (stream, events, options) =>
@@ -209,17 +226,21 @@ export const withRetry: {
           return retryAs("appendMany")(self.appendMany(fixed))
         }),
       read: (stream, options) =>
-        resume("read", options ?? {}, (o) => self.read(stream, o), (o, event, count) => ({
-          ...o,
-          from: event.version + step(o.direction),
-          limit: fewer(o.limit, count)
-        }), (o) => `from version ${o.from ?? "start"}`),
+        resume(
+          "read",
+          options ?? {},
+          (o) => self.read(stream, o),
+          (o, event, count) => resumeAt(o, event.version, count),
+          (o) => `from version ${o.from ?? "start"}`
+        ),
       readAll: (options) =>
-        resume("readAll", options ?? {}, (o) => self.readAll(o), (o, event, count) => ({
-          ...o,
-          from: event.position + step(o.direction),
-          limit: fewer(o.limit, count)
-        }), (o) => `from position ${o.from ?? "start"}`),
+        resume(
+          "readAll",
+          options ?? {},
+          (o) => self.readAll(o),
+          (o, event, count) => resumeAt(o, event.position, count),
+          (o) => `from position ${o.from ?? "start"}`
+        ),
       subscribe: (stream, options) =>
         resume(
           "subscribe",

@@ -211,6 +211,44 @@ describe("Retry", () => {
       assert.isTrue(lines.some((line) => line.includes("after position 2")), lines.join("\n"))
     }))
 
+  it.effect("a backwards read resumes after a failure below the last event delivered, within its limit", () =>
+    Effect.gen(function*() {
+      const { eventStore } = yield* MemoryStore.make()
+      yield* eventStore.append("s", Array.from({ length: 10 }, (_, i) => ({ type: "E", data: i })))
+      yield* eventStore.append("other", [{ type: "E", data: "x" }])
+      // Each read drops its connection after three events, the first two times it is opened.
+      const opened: Array<EventStore.ReadOptions | undefined> = []
+      const flaky: EventStore.EventStoreShape = {
+        ...eventStore,
+        read: (stream, options) =>
+          Stream.suspend(() => {
+            opened.push(options)
+            const inner = eventStore.read(stream, options)
+            return opened.length > 2 ? inner : Stream.concat(Stream.take(inner, 3), Stream.fail(unavailable("read")))
+          })
+      }
+      const retried = Retry.withRetry(flaky, { streams: Schedule.recurs(5) })
+      const versions = (options: EventStore.ReadOptions) =>
+        Effect.map(Stream.runCollect(retried.read("s", options)), (events) => events.map((e) => Number(e.version)))
+
+      // From the end, no limit: every event once, newest first.
+      assert.deepStrictEqual(yield* versions({ direction: "backwards" }), [9, 8, 7, 6, 5, 4, 3, 2, 1, 0])
+      assert.strictEqual(opened.length, 3)
+      assert.deepStrictEqual(opened.slice(1).map((o) => o?.from), [6n, 3n])
+      // From a version, with a limit that spans the failures.
+      opened.length = 0
+      assert.deepStrictEqual(yield* versions({ direction: "backwards", from: 8n, limit: 7 }), [8, 7, 6, 5, 4, 3, 2])
+      assert.deepStrictEqual(opened.slice(1).map((o) => [o?.from, o?.limit]), [[5n, 4], [2n, 1]])
+      // Version 0 delivered just before a failure: the read is over (no resume from version -1).
+      opened.length = 0
+      assert.deepStrictEqual(yield* versions({ direction: "backwards", from: 5n }), [5, 4, 3, 2, 1, 0])
+      assert.strictEqual(opened.length, 2)
+      // A limit reached exactly at a failure: nothing more, no event twice.
+      opened.length = 0
+      assert.deepStrictEqual(yield* versions({ direction: "backwards", limit: 3 }), [9, 8, 7])
+      assert.strictEqual(opened.length, 1)
+    }))
+
   it.effect("withDocumentRetry retries a document read and counts attempts; final errors once", () =>
     Effect.gen(function*() {
       const { documentStore } = yield* MemoryStore.make()
