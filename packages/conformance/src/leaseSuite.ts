@@ -10,6 +10,7 @@
  */
 import { assert, describe } from "@effect/vitest"
 import { Consumer, ConsumerGroup, DocumentStore, Event, EventStore, Lease, StoreError } from "@strata/core"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -17,6 +18,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { withBuilt } from "./internal/built.ts"
@@ -45,6 +47,41 @@ const failsWith = <A, E>(effect: Effect.Effect<A, E, any>, tag: string) =>
     const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
     assert.strictEqual((error as { error?: { _tag?: string } } | undefined)?.error?._tag, tag)
   })
+
+// Runs a store operation with the clock stopped at `millis` (the stores take "now" from `Clock`).
+const at = <A, E, R>(millis: number, effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const real = yield* Clock.Clock
+    return yield* Effect.provideService(effect, Clock.Clock, {
+      ...real,
+      currentTimeMillisUnsafe: () => millis,
+      currentTimeMillis: Effect.succeed(millis),
+      currentTimeNanosUnsafe: () => BigInt(millis) * 1_000_000n,
+      currentTimeNanos: Effect.succeed(BigInt(millis) * 1_000_000n)
+    })
+  })
+
+// The store with `renew` passing through the first `ok` renewals and then hanging or failing.
+const stallingRenewals = (store: Lease.LeaseStoreShape, ok: number, mode: "hang" | "fail") => {
+  let renewals = 0
+  let lastExpiry = 0
+  const shape: Lease.LeaseStoreShape = {
+    ...store,
+    renew: (lease, ttl) =>
+      Effect.suspend(() => {
+        if (renewals++ < ok) {
+          return Effect.tap(store.renew(lease, ttl), (renewed) =>
+            Effect.sync(() => {
+              if (Option.isSome(renewed)) lastExpiry = renewed.value.expiresAt
+            }))
+        }
+        return mode === "hang"
+          ? Effect.never
+          : Effect.fail(new StoreError.StoreUnavailable({ operation: "Lease.renew", reason: "test", cause: "down" }))
+      })
+  }
+  return { shape, lastExpiry: () => lastExpiry }
+}
 
 /**
  * Options of {@link leaseSuite}: the suite's options, and the lease TTL of the consumer-group test.
@@ -268,6 +305,116 @@ export const leaseSuite = (
             const reason = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
             assert.isTrue(reason !== undefined && (reason as { error: unknown }).error instanceof StoreError.LeaseLost)
           }))
+
+        it.effect("expiry at the exact instant: live until expiresAt, expired (taken over, not listed) at expiresAt", () =>
+          Effect.gen(function*() {
+            const store = yield* Lease.LeaseStore
+            const prefix = `${leaseName()}/`
+            const lease = `${prefix}x`
+            const t0 = Date.now()
+            const a = get(yield* at(t0, store.acquire(lease, "a", Duration.millis(1000))), "a acquires")
+            assert.strictEqual(a.expiresAt, t0 + 1000)
+            // One millisecond before: still a's.
+            assert.isTrue(
+              Option.isNone(yield* at(t0 + 999, store.acquire(lease, "b", ttl))),
+              "b waits at expiresAt - 1"
+            )
+            assert.deepStrictEqual((yield* at(t0 + 999, store.list(prefix))).map((l) => l.holder), ["a"])
+            // At expiresAt: expired. Not listed, and another holder takes it with the next token.
+            assert.deepStrictEqual(yield* at(t0 + 1000, store.list(prefix)), [])
+            const b = get(
+              yield* at(t0 + 1000, store.acquire(lease, "b", Duration.millis(1000))),
+              "b takes it at expiresAt"
+            )
+            assert.strictEqual(b.token, a.token + 1n)
+            // The same holder, at its own expiry, takes it again as a new acquisition: a new token.
+            const b2 = get(
+              yield* at(t0 + 2000, store.acquire(lease, "b", Duration.millis(1000))),
+              "b again at expiresAt"
+            )
+            assert.strictEqual(b2.token, b.token + 1n)
+            // Still live one millisecond before the new expiry: the holder keeps its token.
+            const b3 = get(yield* at(t0 + 2999, store.acquire(lease, "b", Duration.millis(1000))), "b extends")
+            assert.strictEqual(b3.token, b2.token)
+            yield* store.release(b3)
+          }))
+
+        it.effect("fencing: the same holder's stale token (taken again with a new one) cannot commit a checkpoint", () =>
+          Effect.gen(function*() {
+            const store = yield* Lease.LeaseStore
+            const events = yield* EventStore.EventStore
+            const n = names()
+            const lease = leaseName()
+            const old = get(yield* store.acquire(lease, "a", ttl), "a acquires")
+            yield* Effect.sleep(Duration.sum(ttl, Duration.millis(100)))
+            const fresh = get(yield* store.acquire(lease, "a", Duration.seconds(10)), "a again, after expiry")
+            assert.isTrue(fresh.token > old.token, "taken again after expiry: a new token")
+            yield* failsWith(store.fence(old), "LeaseLost")
+            yield* failsWith(commitFenced(old, n.checkpoint(), 5n, Effect.void), "LeaseLost")
+            assert.isTrue(
+              Option.isNone(yield* events.loadCheckpoint(n.checkpoint())),
+              "the stale token committed nothing"
+            )
+            assert.isTrue(Option.isNone(yield* store.renew(old, ttl)), "nor renews")
+            yield* commitFenced(fresh, n.checkpoint(), 7n, Effect.void)
+            // Released and taken again by the same holder: the token before is stale too.
+            yield* store.release(fresh)
+            const third = get(yield* store.acquire(lease, "a", Duration.seconds(10)), "a again, after release")
+            assert.isTrue(third.token > fresh.token, "taken again after release: a new token")
+            yield* failsWith(commitFenced(fresh, n.checkpoint(), 9n, Effect.void), "LeaseLost")
+            assert.deepStrictEqual(yield* events.loadCheckpoint(n.checkpoint()), Option.some(7n))
+            yield* commitFenced(third, n.checkpoint(), 11n, Effect.void)
+            assert.deepStrictEqual(yield* events.loadCheckpoint(n.checkpoint()), Option.some(11n))
+          }))
+
+        for (const mode of ["hang", "fail"] as const) {
+          it.effect(`hold: renewals that ${mode} stop the work before the lease expires, before the next holder starts`, () =>
+            Effect.gen(function*() {
+              const real = yield* Lease.LeaseStore
+              const lease = leaseName()
+              const options = { ttl, renewEvery: Duration.millis(50), holder: "a" }
+              // Two renewals succeed, then every one hangs (a partitioned connection) or fails.
+              const stalling = stallingRenewals(real, 2, mode)
+              const first = get(yield* real.acquire(lease, "a", ttl), "a acquires")
+              let stoppedAt: number | undefined
+              const started = yield* Deferred.make<void>()
+              const holder = yield* Effect.forkChild(
+                Lease.hold(
+                  stalling.shape,
+                  first,
+                  options,
+                  () =>
+                    Effect.andThen(Deferred.succeed(started, undefined), Effect.never).pipe(
+                      Effect.onInterrupt(() =>
+                        Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => (stoppedAt = now)))
+                      )
+                    )
+                )
+              )
+              yield* Deferred.await(started)
+              // The next holder tries every few milliseconds.
+              const next = yield* Lease.acquireWaiting(real, lease, {
+                ttl: Duration.seconds(10),
+                renewEvery: Duration.millis(5),
+                holder: "b"
+              }).pipe(Effect.timeout("5 seconds"))
+              const tookOverAt = yield* Clock.currentTimeMillis
+              const exit = yield* Fiber.await(holder).pipe(Effect.timeout("2 seconds"))
+              assert.isTrue(Exit.isFailure(exit), "the holder ends")
+              const reason = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+              assert.isTrue(
+                reason !== undefined && (reason as { error: unknown }).error instanceof StoreError.LeaseLost
+              )
+              const expiry = Math.max(first.expiresAt, stalling.lastExpiry())
+              assert.isTrue(stalling.lastExpiry() > first.expiresAt, "the first renewals went through")
+              assert.isDefined(stoppedAt, "the work was interrupted")
+              assert.isTrue(stoppedAt! < expiry, `work stopped at ${stoppedAt}, the lease expired at ${expiry}`)
+              // (The holder releases the lease once its work stopped, so b may take it in the same millisecond.)
+              assert.isTrue(stoppedAt! <= tookOverAt, `work stopped at ${stoppedAt}, b took over at ${tookOverAt}`)
+              assert.isTrue(next.token > first.token)
+              yield* real.release(next)
+            }))
+        }
       })
 
       describe("exclusive consumers", () => {
@@ -365,6 +512,46 @@ export const leaseSuite = (
             }))
             assert.deepStrictEqual(handled.map((line) => line.split(":")[0]).sort(), ["a", "b"])
           }))
+        it.effect("a lost lease never counts against the restart schedule: the consumer stands by and resumes", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const leases = yield* Lease.LeaseStore
+            const n = names()
+            const consumer = `exclusive-${hex()}`
+            const handled: Array<number> = []
+            // A restart schedule that allows no restart at all: a lost lease must not use it up.
+            const instance = yield* Consumer.make(consumer, {
+              handler: (event) => Effect.sync(() => void handled.push((event.data as { i: number }).i)),
+              filter: { categories: [n.category] },
+              restart: Schedule.recurs(0),
+              exclusive: { ttl, renewEvery: Duration.millis(50) }
+            })
+            const until = (what: string, check: (state: Consumer.ConsumerState) => boolean) =>
+              Effect.gen(function*() {
+                for (let i = 0; i < 200; i++) {
+                  const status = yield* instance.status
+                  assert.notStrictEqual(status.state, "failed", `the consumer failed: ${status.failure?.message}`)
+                  if (check(status.state)) return
+                  yield* Effect.sleep("10 millis")
+                }
+                assert.fail(`timed out waiting until ${what}`)
+              })
+            for (let round = 0; round < 3; round++) {
+              const { position } = yield* store.append(n.stream(), [Event.make(n.type("E"), { i: round })])
+              yield* instance.waitFor(position).pipe(Effect.timeout("5 seconds"))
+              // Another instance takes the lease (as after a stall): this one loses it and stands by.
+              const held = (yield* leases.list(`consumer/${consumer}`)).find((l) => l.name === `consumer/${consumer}`)
+              assert.isDefined(held, "the consumer holds its lease")
+              yield* leases.release(held!)
+              const thief = get(yield* leases.acquire(`consumer/${consumer}`, "thief", Duration.seconds(30)), "thief")
+              yield* until("the consumer stands by", (state) => state === "standby")
+              yield* leases.release(thief)
+            }
+            const { position } = yield* store.append(n.stream(), [Event.make(n.type("E"), { i: 3 })])
+            yield* instance.waitFor(position).pipe(Effect.timeout("5 seconds"))
+            assert.deepStrictEqual(handled, [0, 1, 2, 3])
+            assert.notStrictEqual((yield* instance.status).state, "failed")
+          }).pipe(Effect.scoped))
       })
 
       describe("consumer groups", () => {
@@ -481,6 +668,79 @@ export const leaseSuite = (
             }),
           { timeout: 120_000 }
         )
+
+        for (const [partitions, memberCount] of [[4, 3], [2, 3]] as const) {
+          it.effect(
+            `${partitions} partitions, ${memberCount} members: every partition owned, every event handled`,
+            () =>
+              Effect.gen(function*() {
+                const store = yield* EventStore.EventStore
+                const leases = yield* Lease.LeaseStore
+                const n = names()
+                const group = `g-${hex()}`
+                const handled = new Map<string, number>()
+                const member = (id: string) =>
+                  ConsumerGroup.run(group, {
+                    partitions,
+                    member: id,
+                    filter: { categories: [n.category] },
+                    checkpointEvery: 5,
+                    ttl: groupTtl,
+                    rebalanceEvery: Duration.millis(Math.max(20, Duration.toMillis(groupTtl) / 6)),
+                    handler: (event) => Effect.sync(() => void handled.set(event.id, (handled.get(event.id) ?? 0) + 1))
+                  })
+                const streams = 12
+                const appended: Array<string> = []
+                const append = (round: number) =>
+                  Effect.forEach(Array.from({ length: streams }, (_, s) => s), (s) =>
+                    Effect.suspend(() => {
+                      const event = Event.make(n.type("E"), { round })
+                      appended.push(event.id)
+                      return store.append(n.stream(`s${s}`), [event])
+                    }), { discard: true })
+                const waitUntil = (what: string, check: Effect.Effect<boolean, unknown>) =>
+                  Effect.gen(function*() {
+                    for (let i = 0; i < 400; i++) {
+                      if (yield* check) return
+                      yield* Effect.sleep("25 millis")
+                    }
+                    assert.fail(`timed out waiting until ${what}`)
+                  })
+                yield* append(0)
+                const fibers = yield* Effect.forEach(
+                  Array.from({ length: memberCount }, (_, i) => `m${i}`),
+                  (id) => Effect.forkChild(member(id))
+                )
+                const owners = leases.list(`strata.group/${group}/partition/`)
+                yield* waitUntil(
+                  `all ${memberCount} members joined`,
+                  Effect.map(leases.list(`strata.group/${group}/member/`), (held) => held.length === memberCount)
+                )
+                yield* append(1)
+                yield* waitUntil(
+                  "every partition is owned, each member within its share",
+                  Effect.map(owners, (held) => {
+                    const counts = new Map<string, number>()
+                    for (const lease of held) counts.set(lease.holder, (counts.get(lease.holder) ?? 0) + 1)
+                    return new Set(held.map((l) => l.name)).size === partitions &&
+                      [...counts.values()].every((c) => c <= Math.ceil(partitions / memberCount))
+                  })
+                )
+                yield* append(2)
+                yield* waitUntil(
+                  "every event is handled",
+                  Effect.sync(() => appended.every((id) => handled.has(id)))
+                )
+                for (const fiber of fibers) yield* Fiber.interrupt(fiber)
+                assert.strictEqual(appended.length, 3 * streams)
+                for (const id of appended) assert.isTrue((handled.get(id) ?? 0) >= 1, `event ${id} handled`)
+                if (resolved.transactionalCheckpoints) {
+                  for (const [id, times] of handled) assert.strictEqual(times, 1, `event ${id} handled once`)
+                }
+              }),
+            { timeout: 120_000 }
+          )
+        }
       })
     }
   )

@@ -90,6 +90,38 @@ export const supervisedConsumerSuite = (it: ConformanceIt, options?: SuiteOption
         assert.isTrue(Option.isNone(yield* store.loadCheckpoint(n.checkpoint())))
       }).pipe(Effect.scoped, Effect.timeout(deliveryTimeout)))
 
+    it.effect("the restart schedule starts over after progress: failures spread across handled events never exhaust it", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const results = yield* Effect.forEach(
+          [0, 1, 2, 3, 4, 5],
+          (i) => store.append(n.stream(), [Event.make(n.type("E"), { i })])
+        )
+        const failed = new Set<number>()
+        const handled: Array<number> = []
+        // One restart allowed; every event fails once, each failure after the previous event's commit.
+        const consumer = yield* Consumer.make(n.checkpoint(), {
+          filter: { categories: [n.category] },
+          restart: Schedule.recurs(1),
+          handler: (event) =>
+            Effect.suspend(() => {
+              const i = (event.data as { i: number }).i
+              if (!failed.has(i)) {
+                failed.add(i)
+                return Effect.fail(new Error(`flaky ${i}`))
+              }
+              handled.push(i)
+              return Effect.void
+            })
+        })
+        yield* consumer.waitFor(results[5].position)
+        assert.deepStrictEqual(handled, [0, 1, 2, 3, 4, 5])
+        const live = yield* reaches(consumer, "live")
+        assert.strictEqual(live.restarts, 6)
+        assert.deepStrictEqual(yield* store.loadCheckpoint(n.checkpoint()), Option.some(results[5].position))
+      }).pipe(Effect.scoped, Effect.timeout(deliveryTimeout)))
+
     it.effect("waitFor passes events the filter skips; caughtUp waits for everything in the log", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore

@@ -15,8 +15,8 @@
  *   network partition) cannot commit after another holder took over.
  *
  * Expiry is judged by the clock of the process that calls the store (`Clock`): members' clocks must
- * agree to well within the TTL. A holder also stops by its own clock once a TTL has passed since
- * its last successful renewal, so it stops before anyone else can take over.
+ * agree to well within the TTL. A holder also stops by its own clock shortly before its last written
+ * expiry (a tenth of the TTL before it), so it stops before anyone else can take over.
  *
  * @example
  * ```ts
@@ -150,7 +150,7 @@ export const checkOptions = (operation: string, options: HoldingOptions | undefi
 
 /**
  * Runs `use` while `lease` (already acquired) stays held: renews it every `renewEvery`, and when a
- * renewal finds it taken, or no renewal has succeeded for a whole TTL, interrupts `use` and fails
+ * renewal finds it taken, or no renewal has succeeded by shortly before its expiry, interrupts `use` and fails
  * with `LeaseLost`. Releases the lease when `use` ends. The building block of {@link holding} and of
  * consumer groups, which acquire without waiting.
  *
@@ -169,9 +169,13 @@ export const hold = <A, E, R>(
     yield* Effect.addFinalizer(() => Effect.ignore(store.release(latest)))
     const lost = yield* Deferred.make<never, LeaseLost>()
     const lostError = new LeaseLost({ name: lease.name, holder: lease.holder, token: lease.token })
-    // The holder's own deadline: the expiry it last wrote, by this process's clock (the store
-    // computed it from the same clock), so it stops no later than another holder may start.
-    let deadline = lease.expiresAt
+    // The holder's own deadline: a margin before the expiry it last wrote, by this process's clock
+    // (the store computed it from the same clock). The lease is expired at `expiresAt` itself, when
+    // another holder may start, and interrupting the work takes a moment: the margin (a tenth of
+    // the TTL, less when renewals come close to the TTL) makes the work stop before then.
+    const ttlMs = Duration.toMillis(ttl)
+    const margin = Math.max(1, Math.floor(Math.min(ttlMs / 10, (ttlMs - Duration.toMillis(every)) / 2)))
+    let deadline = lease.expiresAt - margin
     const renewLoop = Effect.gen(function*() {
       for (;;) {
         const wait = Math.min(Duration.toMillis(every), deadline - (yield* Clock.currentTimeMillis))
@@ -186,7 +190,7 @@ export const hold = <A, E, R>(
         if (renewed._tag === "Success") {
           if (Option.isNone(renewed.success) || Option.isNone(renewed.success.value)) break
           latest = renewed.success.value.value
-          deadline = latest.expiresAt
+          deadline = latest.expiresAt - margin
         } else {
           yield* Effect.logWarning(`lease ${lease.name}: renewal failed, retrying`, renewed.failure)
         }
