@@ -201,6 +201,65 @@ export const appendSuite = (it: ConformanceIt, options?: SuiteOptions): void => 
         assert.strictEqual((yield* readStream(stream)).length, 2)
       }))
 
+    // A stored id beside new ones is no replay, whatever `expected` says: the ids decide before the
+    // version check (core's Replay rule), so a conflicting append fails with DuplicateEvent too.
+    it.effect("a conflicting append of a stored id followed by a new one fails with DuplicateEvent", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        const stored = { id: uuid(), type: n.type("E"), data: {} }
+        yield* store.append(stream, [stored])
+        yield* store.append(stream, events(n.type("Later"), 1))
+        const fresh = { id: uuid(), type: n.type("E"), data: {} }
+        for (const expected of [ExpectedVersion.noStream, ExpectedVersion.exact(0), ExpectedVersion.exact(5)]) {
+          const error = yield* failsWith("DuplicateEvent")(store.append(stream, [stored, fresh], { expected }))
+          assert.strictEqual(error.stream, stream)
+          assert.strictEqual(error.eventId, stored.id)
+        }
+        assert.strictEqual((yield* readStream(stream)).length, 2)
+      }))
+
+    ids.effect(
+      "a conflicting append of a new id followed by a stored one fails with DuplicateEvent",
+      () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const n = names()
+          const stream = n.stream()
+          const stored = { id: uuid(), type: n.type("E"), data: {} }
+          yield* store.append(stream, [stored])
+          const fresh = { id: uuid(), type: n.type("E"), data: {} }
+          for (const expected of [ExpectedVersion.noStream, ExpectedVersion.exact(3)]) {
+            const error = yield* failsWith("DuplicateEvent")(store.append(stream, [fresh, stored], { expected }))
+            assert.strictEqual(error.stream, stream)
+            assert.strictEqual(error.eventId, stored.id)
+          }
+          assert.deepStrictEqual((yield* readStream(stream)).map((e) => e.id), [stored.id])
+        })
+    )
+
+    ids.effect(
+      "a conflicting append reusing another stream's id beside a new one fails with DuplicateEvent",
+      () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const n = names()
+          const stored = { id: uuid(), type: n.type("E"), data: {} }
+          yield* store.append(n.stream("a"), [stored])
+          yield* store.append(n.stream("b"), events(n.type("E"), 1))
+          const fresh = { id: uuid(), type: n.type("E"), data: {} }
+          for (const batch of [[stored, fresh], [fresh, stored]]) {
+            const error = yield* failsWith("DuplicateEvent")(
+              store.append(n.stream("b"), batch, { expected: ExpectedVersion.noStream })
+            )
+            assert.strictEqual(error.stream, n.stream("b"))
+            assert.strictEqual(error.eventId, stored.id)
+          }
+          assert.strictEqual((yield* readStream(n.stream("b"))).length, 1)
+        })
+    )
+
     it.effect("a duplicate id inside one batch fails with InvalidEvent InvalidId at the second index", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
@@ -286,6 +345,25 @@ export const appendSuite = (it: ConformanceIt, options?: SuiteOptions): void => 
         assert.strictEqual((yield* store.streamInfo(n.stream("a"))).status, "missing")
         assert.strictEqual((yield* store.streamInfo(n.stream("c"))).status, "missing")
         assert.strictEqual((yield* store.streamInfo(n.stream("b"))).lastVersion, 0n)
+        assert.strictEqual((yield* readAll({ filter: { types: [n.type("New")] } })).length, 0)
+      }))
+
+    // The ids are judged across every part before any version check: a stored id beside new ones in a
+    // later part is a DuplicateEvent even when an earlier part also conflicts.
+    it.effect("appendMany with a conflicting part and a later part reusing a stored id fails with DuplicateEvent", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stored = { id: uuid(), type: n.type("E"), data: {} }
+        yield* store.append(n.stream("b"), [stored])
+        const fresh = { id: uuid(), type: n.type("New"), data: {} }
+        const error = yield* failsWith("DuplicateEvent")(store.appendMany([
+          { stream: n.stream("a"), events: events(n.type("New"), 1), expected: ExpectedVersion.exact(4) },
+          { stream: n.stream("b"), events: [stored, fresh], expected: ExpectedVersion.noStream }
+        ]))
+        assert.strictEqual(error.stream, n.stream("b"))
+        assert.strictEqual(error.eventId, stored.id)
+        assert.strictEqual((yield* store.streamInfo(n.stream("a"))).status, "missing")
         assert.strictEqual((yield* readAll({ filter: { types: [n.type("New")] } })).length, 0)
       }))
 

@@ -1,8 +1,8 @@
-// The append pipeline: each stream's part is checked (replay, duplicate, tombstone, expected version)
-// before anything is written, then all parts are written. Two paths commit it: the fast one checks,
-// writes and commits in one synchronous step when nothing else must commit with it; otherwise it runs
-// as a unit of work with an undo journal, where the after-write hook (inline projections) and a
-// document write carried by `put` join it.
+// The append pipeline: every stream's part is checked (tombstone, replay or duplicate ids, then
+// expected version) before anything is written, then all parts are written. Two paths commit it: the
+// fast one checks, writes and commits in one synchronous step when nothing else must commit with it;
+// otherwise it runs as a unit of work with an undo journal, where the after-write hook (inline
+// projections) and a document write carried by `put` join it.
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
@@ -27,22 +27,34 @@ export const make = (ctx: MemoryContext, hooks: { afterWrite: AfterWrite | undef
   const { maxEventBytes, recordFor, state, transaction } = ctx
   const { eventIds, log, signal, streams } = state
 
-  // Decides one stream's part of an append without writing: a replay result, or a conflict, or "write".
-  const check = (
-    plan: Planned
-  ): AppendResult | "write" | WrongExpectedVersion | StreamDeleted | DuplicateEvent => {
-    const { request } = plan
-    const record = streams.get(request.stream)
-    if (record?.tombstoned) return new StreamDeleted({ stream: request.stream, tombstoned: true })
-    const outcome = Replay.classifyPlan(plan, (id) => eventIds.get(id))
-    if (outcome._tag === "Replay") return outcome.result
-    if (outcome._tag === "Duplicate") return new DuplicateEvent({ stream: request.stream, eventId: outcome.eventId })
-    const conflict = ExpectedVersion.check(request.stream, request.expected, {
-      lastVersion: lastVersionOf(record),
-      deleted: record?.deleted ?? false
-    })
-    if (conflict !== undefined) return conflict
-    return "write"
+  // Decides every part of an append without writing: a replay result or "write" for each, or the
+  // first conflict. The ids of every part are judged before any version check (core's Replay rule: a
+  // stored id is a replay or a DuplicateEvent whatever `expected` says), as the SQL backends do when
+  // they examine a failed append.
+  const checkAll = (
+    plans: ReadonlyArray<Planned>
+  ): Array<AppendResult | "write"> | WrongExpectedVersion | StreamDeleted | DuplicateEvent => {
+    const outcomes: Array<AppendResult | "write"> = []
+    for (const plan of plans) {
+      const { request } = plan
+      if (streams.get(request.stream)?.tombstoned) {
+        return new StreamDeleted({ stream: request.stream, tombstoned: true })
+      }
+      const outcome = Replay.classifyPlan(plan, (id) => eventIds.get(id))
+      if (outcome._tag === "Duplicate") return new DuplicateEvent({ stream: request.stream, eventId: outcome.eventId })
+      outcomes.push(outcome._tag === "Replay" ? outcome.result : "write")
+    }
+    for (let i = 0; i < plans.length; i++) {
+      if (outcomes[i] !== "write") continue
+      const { request } = plans[i]
+      const record = streams.get(request.stream)
+      const conflict = ExpectedVersion.check(request.stream, request.expected, {
+        lastVersion: lastVersionOf(record),
+        deleted: record?.deleted ?? false
+      })
+      if (conflict !== undefined) return conflict
+    }
+    return outcomes
   }
 
   // Writes one stream's part; in a unit of work its journal gets the step that takes it back out.
@@ -86,12 +98,8 @@ export const make = (ctx: MemoryContext, hooks: { afterWrite: AfterWrite | undef
     beforeWrite?: (journal: Journal | undefined) => Effect.Effect<void, E>
   ) =>
     transaction(Effect.gen(function*() {
-      const outcomes: Array<AppendResult | "write"> = []
-      for (const plan of plans) {
-        const outcome = check(plan)
-        if (typeof outcome === "object" && "_tag" in outcome) return yield* outcome
-        outcomes.push(outcome)
-      }
+      const outcomes = checkAll(plans)
+      if (!Array.isArray(outcomes)) return yield* outcomes
       const journal = yield* state.journal
       if (beforeWrite !== undefined) yield* beforeWrite(journal)
       const written: Array<RecordedEvent> = []
@@ -106,12 +114,8 @@ export const make = (ctx: MemoryContext, hooks: { afterWrite: AfterWrite | undef
   // The same with nothing else to commit and no unit open: check and write in one synchronous step
   // (no suspension, so no other fiber can interleave) and commit at once, without the lock.
   const atOnce = (plans: ReadonlyArray<Planned>, now: number) => {
-    const outcomes: Array<AppendResult | "write"> = []
-    for (const plan of plans) {
-      const outcome = check(plan)
-      if (typeof outcome === "object" && "_tag" in outcome) return Effect.fail(outcome)
-      outcomes.push(outcome)
-    }
+    const outcomes = checkAll(plans)
+    if (!Array.isArray(outcomes)) return Effect.fail(outcomes)
     const written: Array<RecordedEvent> = []
     const results = plans.map((plan, i) => {
       const outcome = outcomes[i]
