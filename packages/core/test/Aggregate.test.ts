@@ -315,6 +315,30 @@ describe("Aggregate.make", () => {
       assert.strictEqual((yield* store.streamInfo("account-a-2")).lastVersion, 0n)
     }).pipe(Effect.provide(MemoryStore.layer())))
 
+  it.effect("decide gets the instance id as its last argument, so its errors can name it", () =>
+    Effect.gen(function*() {
+      class Overdrawn extends Data.TaggedError("Overdrawn")<{ readonly account: string; readonly balance: number }> {}
+      const { options } = makeAccount()
+      const seen: Array<string> = []
+      const Account = Aggregate.make({
+        ...options,
+        category: "account",
+        decide: (command: AccountCommand, state: AccountState, _loaded: Aggregate.Loaded<AccountState>, id: string) => {
+          seen.push(id)
+          return command._tag === "Deposit"
+            ? [Deposited.make({ amount: command.amount })]
+            : state.balance >= command.amount
+            ? Effect.succeed([Withdrawn.make({ amount: command.amount })])
+            : Effect.fail(new Overdrawn({ account: id, balance: state.balance }))
+        }
+      })
+      yield* Account.decide("b-1", { _tag: "Deposit", amount: 10 })
+      const error = yield* Effect.flip(Account.decide("b-1", { _tag: "Withdraw", amount: 30 }))
+      assert.deepStrictEqual(error, new Overdrawn({ account: "b-1", balance: 10 }))
+      yield* Account.decide("b-2", { _tag: "Deposit", amount: 5 })
+      assert.deepStrictEqual(seen, ["b-1", "b-1", "b-2"])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
   it.live("a command that loses a race decides again on the new state", () =>
     Effect.gen(function*() {
       const { Account } = makeDefinition()

@@ -3,7 +3,8 @@
  * append them with an exact expected version, deciding again on a concurrent write.
  *
  * - {@link make} defines an aggregate once: its stream category (instances live in
- *   `<category>-<id>`), codec, fold, command handler and snapshot policy. `Account.load(id)`,
+ *   `<category>-<id>`), codec, fold, command handler (given the command, the state, the load and
+ *   the instance id) and snapshot policy. `Account.load(id)`,
  *   `Account.decide(id, command)` and the consumer filter (`Account.filter`, `Account.consumer(...)`)
  *   all come from that one definition, so stream names, event types and the fold cannot drift.
  * - {@link load} folds a stream (from its latest snapshot when one is configured and usable).
@@ -23,10 +24,11 @@
  *   codec: AccountEvents,
  *   initial: { balance: 0 },
  *   evolve: (state, event) => event._tag === "Deposited" ? { balance: state.balance + event.amount } : ...,
- *   decide: (command: Withdraw, state) =>
+ *   // `id` (after the load's `Loaded`) is the instance's id, for a rejection to name it.
+ *   decide: (command: Withdraw, state, _loaded, id) =>
  *     state.balance >= command.amount
  *       ? [Withdrawn.make({ amount: command.amount })]
- *       : Effect.fail(new InsufficientFunds()),
+ *       : Effect.fail(new InsufficientFunds({ account: id })),
  *   snapshot: { schema: AccountState, version: 1, every: 100 }
  * })
  * const { state } = yield* Account.decide("1", { amount: 30 }) // stream "account-1"
@@ -422,8 +424,10 @@ export interface AggregateOptions<S, E extends { readonly _tag: string }, C, D e
   /**
    * The events a command produces from the current state (none is fine), as an array or an Effect;
    * runs again on every retry. The errors of every branch make up the aggregate's rejections.
+   * `id` is the instance the command runs against (the `id` given to `Aggregate.decide`), so an
+   * error can name it; a decision that does not need it simply leaves the parameter out.
    */
-  readonly decide: (command: C, state: S, loaded: Loaded<S>) => D
+  readonly decide: (command: C, state: S, loaded: Loaded<S>, id: string) => D
   /** When to decide again after a concurrent write; default {@link defaultSchedule}. */
   readonly schedule?: Schedule.Schedule<unknown, WrongExpectedVersion> | undefined
 }
@@ -496,7 +500,10 @@ export const isAggregate = (
  *
  * const Deposited = EventCodec.type("Deposited", { schema: Schema.Struct({ amount: Schema.Finite }) })
  * const Withdrawn = EventCodec.type("Withdrawn", { schema: Schema.Struct({ amount: Schema.Finite }) })
- * class InsufficientFunds extends Data.TaggedError("InsufficientFunds")<{ readonly balance: number }> {}
+ * class InsufficientFunds extends Data.TaggedError("InsufficientFunds")<{
+ *   readonly account: string
+ *   readonly balance: number
+ * }> {}
  * type AccountCommand =
  *   | { readonly _tag: "Deposit"; readonly amount: number }
  *   | { readonly _tag: "Withdraw"; readonly amount: number }
@@ -508,11 +515,12 @@ export const isAggregate = (
  *   evolve: (state, event) => ({
  *     balance: state.balance + (event._tag === "Deposited" ? event.amount : -event.amount)
  *   }),
- *   decide: (command: AccountCommand, state) =>
+ *   // The instance id comes last (`_loaded` is the load's version information), for errors to name it.
+ *   decide: (command: AccountCommand, state, _loaded, id) =>
  *     command._tag === "Deposit"
  *       ? [Deposited.make({ amount: command.amount })]
  *       : state.balance < command.amount
- *       ? Effect.fail(new InsufficientFunds({ balance: state.balance }))
+ *       ? Effect.fail(new InsufficientFunds({ account: id, balance: state.balance }))
  *       : [Withdrawn.make({ amount: command.amount })]
  * })
  *
@@ -570,7 +578,7 @@ export const make = <S, E extends { readonly _tag: string }, C, D extends Decisi
         decide(stream, {
           ...loadOptions,
           decide: (state, loaded) => {
-            const decision = options.decide(command, state, loaded)
+            const decision = options.decide(command, state, loaded, id)
             return (Effect.isEffect(decision) ? decision : Effect.succeed(decision)) as Effect.Effect<
               ReadonlyArray<E>,
               X,
