@@ -36,6 +36,7 @@ import * as Effect from "effect/Effect"
 import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaGetter from "effect/SchemaGetter"
+import * as SchemaIssue from "effect/SchemaIssue"
 import type * as Stream from "effect/Stream"
 import type * as Types from "effect/Types"
 import * as Event from "./Event.ts"
@@ -119,8 +120,37 @@ export interface EventType<Name extends string, S extends EventSchema> {
    * Throws when the fields are invalid (like `Schema.make`).
    */
   readonly make: (fields: S["~type.make.in"]) => Tagged<Name, S["Type"]>
+  /**
+   * {@link EventType.make} as an Effect: builds the tagged event, or fails with
+   * {@link InvalidEventFields} when the fields are invalid (for input that is not known to be valid).
+   */
+  readonly makeEffect: (fields: S["~type.make.in"]) => Effect.Effect<Tagged<Name, S["Type"]>, InvalidEventFields>
   /** True for a value tagged with this type's name. */
   readonly is: (u: unknown) => u is Tagged<Name, S["Type"]>
+}
+
+const formatIssue = SchemaIssue.makeFormatterDefault()
+
+/**
+ * The fields given to {@link EventType.makeEffect} do not make a valid event of that type. `detail`
+ * is the schema's full account of every problem; the message names the first one only.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidEventFields extends Schema.TaggedError<InvalidEventFields>(
+  "@strata/core/EventCodec/InvalidEventFields"
+)("InvalidEventFields", {
+  eventType: Schema.String,
+  detail: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    // The first problem on one line, with its path: `Expected an integer at ["quantity"]`.
+    return `Invalid ${this.eventType} fields: ${this.detail.replaceAll("\n  at ", " at ").split("\n", 1)[0]}`
+  }
 }
 
 /**
@@ -405,6 +435,13 @@ export const type = <const Name extends string, S extends EventSchema>(
     schema: options.schema,
     upcasts,
     make: (input) => tag(options.schema.make(input)),
+    makeEffect: (input) =>
+      options.schema.makeEffect(input).pipe(
+        Effect.mapBoth({
+          onFailure: (issue) => new InvalidEventFields({ eventType: name, detail: formatIssue(issue) }),
+          onSuccess: tag
+        })
+      ),
     is: (u): u is Tagged<Name, S["Type"]> =>
       typeof u === "object" && u !== null && (u as { readonly _tag?: unknown })._tag === name
   }

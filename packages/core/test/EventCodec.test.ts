@@ -70,6 +70,23 @@ const recorded = (type: string, data: unknown, metadata: Event.EventMetadata = {
 const memory = MemoryStore.layer()
 
 describe("EventCodec", () => {
+  it.effect("EventType.makeEffect builds the tagged event, or fails with a typed InvalidEventFields", () =>
+    Effect.gen(function*() {
+      const made = yield* CartOpened.makeEffect({ customer: "ada" })
+      assert.deepStrictEqual(made, CartOpened.make({ customer: "ada" }))
+      const bad = { sku: "a", quantity: 1.5, price: { amount: 3, currency: "EUR" } }
+      const error = yield* Effect.flip(ItemAdded.makeEffect(bad))
+      assert.strictEqual(error._tag, "InvalidEventFields")
+      assert.instanceOf(error, EventCodec.InvalidEventFields)
+      assert.strictEqual(error.eventType, "ItemAdded")
+      assert.isFalse(error.isRetryable)
+      assert.match(error.detail, /quantity/)
+      assert.strictEqual(error.message, "Invalid ItemAdded fields: Expected an integer at [\"quantity\"]")
+      assert.notInclude(error.message, "\n")
+      // The throwing constructor is kept, and refuses the same fields.
+      assert.throws(() => ItemAdded.make(bad))
+    }))
+
   it.effect("encodes with the current schema version and decodes to a tagged event with its envelope", () =>
     Effect.gen(function*() {
       const added = ItemAdded.make({ sku: "a", quantity: 2, price: { amount: 3, currency: "EUR" } })
