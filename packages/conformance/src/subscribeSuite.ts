@@ -105,6 +105,35 @@ export const subscribeSuite = (it: ConformanceIt, options?: SuiteOptions): void 
         assert.deepStrictEqual((yield* sub.take(1)).map((e) => e.version), [5n])
       }))
 
+    // Version 0 is a real cursor, not "from the start": a backend mapping 0 to its start (or to an
+    // inclusive revision) would deliver version 0 again.
+    it.effect("subscribe after version 0 delivers version 1 onwards, never version 0", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 2))
+        const sub = yield* collect(store.subscribe(stream, { from: { after: 0n } }), deliveryTimeout)
+        assert.deepStrictEqual((yield* sub.take(1)).map((e) => e.version), [1n])
+        yield* store.append(stream, events(n.type("E"), 1, 2))
+        assert.deepStrictEqual((yield* sub.take(1)).map((e) => e.version), [2n])
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect("subscribe after version 0 of a one-event stream delivers only what comes next", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 1))
+        const sub = yield* collect(store.subscribe(stream, { from: { after: 0n } }), deliveryTimeout)
+        yield* settle
+        assert.deepStrictEqual(yield* sub.drain, [])
+        yield* store.append(stream, events(n.type("E"), 1, 1))
+        assert.deepStrictEqual((yield* sub.take(1)).map((e) => e.version), [1n])
+      }))
+
     it.effect("subscribe to a missing stream delivers its first events once written", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore

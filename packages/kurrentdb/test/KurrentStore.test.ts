@@ -79,6 +79,62 @@ describe("KurrentStore", () => {
   )
 
   it.live(
+    "a subscription dropped after delivering only version 0 resumes after it, not at it",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const e = yield* emulator()
+        yield* withStore(e.connectionString, (store) =>
+          Effect.gen(function*() {
+            const stream = `resume0-${Date.now()}`
+            yield* store.append(stream, [{ type: "E", data: { i: 0 } }])
+            const seen = yield* Queue.unbounded<bigint>()
+            const fiber = yield* store.subscribe(stream).pipe(
+              Stream.runForEach((event) => Queue.offer(seen, event.version)),
+              Effect.forkChild
+            )
+            assert.strictEqual(yield* Queue.take(seen), 0n)
+            e.unavailable = true
+            yield* Effect.sleep("150 millis")
+            e.unavailable = false
+            yield* store.append(stream, [{ type: "E", data: { i: 1 } }])
+            assert.strictEqual(yield* Queue.take(seen), 1n)
+            yield* Effect.sleep("100 millis")
+            assert.strictEqual(yield* Queue.size(seen), 0)
+            yield* Fiber.interrupt(fiber)
+          }))
+      })),
+    30_000
+  )
+
+  it.live(
+    "a subscription from after version 0, dropped before delivering anything, resumes after version 0",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const e = yield* emulator()
+        yield* withStore(e.connectionString, (store) =>
+          Effect.gen(function*() {
+            const stream = `resumeafter0-${Date.now()}`
+            yield* store.append(stream, [{ type: "E", data: { i: 0 } }])
+            const seen = yield* Queue.unbounded<bigint>()
+            const fiber = yield* store.subscribe(stream, { from: { after: 0n } }).pipe(
+              Stream.runForEach((event) => Queue.offer(seen, event.version)),
+              Effect.forkChild
+            )
+            yield* Effect.sleep("150 millis")
+            e.unavailable = true
+            yield* Effect.sleep("150 millis")
+            e.unavailable = false
+            yield* store.append(stream, [{ type: "E", data: { i: 1 } }])
+            assert.strictEqual(yield* Queue.take(seen), 1n)
+            yield* Effect.sleep("100 millis")
+            assert.strictEqual(yield* Queue.size(seen), 0)
+            yield* Fiber.interrupt(fiber)
+          }))
+      })),
+    30_000
+  )
+
+  it.live(
     "a subscribeAll resumes after the last delivered position when the server drops it",
     () =>
       Effect.scoped(Effect.gen(function*() {
