@@ -9,6 +9,7 @@
  */
 import { assert, describe } from "@effect/vitest"
 import { DocumentStore, Event, EventStore, ExpectedVersion, UnitOfWork } from "@strata/core"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -271,6 +272,46 @@ export const unitOfWorkSuite = (it: ConformanceIt, options?: SuiteOptions): void
           Option.map(yield* docs.get(notes, "outer"), (d) => d.value),
           Option.some({ text: "kept" })
         )
+      }))
+
+    // Issue 22: an idle unit holds back every reader (PostgreSQL's horizon, memory's writer lock and
+    // read horizon, SQLite's write transaction) until it ends; UnitOfWork.Timeout bounds it.
+    it.effect("a unit that idles past UnitOfWork.Timeout fails with StoreUnavailable, writes nothing, and subscribers get appends made meanwhile", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const { events: live } = yield* EventStore.establishAll({ from: "end", filter: { categories: [n.category] } })
+        const collector = yield* collect(live, deliveryTimeout)
+        const appended = yield* Deferred.make<void>()
+        const started = Date.now()
+        const unit = yield* Effect.forkChild(
+          UnitOfWork.transaction(Effect.gen(function*() {
+            yield* store.append(n.stream("held"), events(n.type("Held"), 1))
+            yield* Deferred.succeed(appended, undefined)
+            return yield* Effect.never // a slow call that never answers
+          })).pipe(Effect.provideService(UnitOfWork.Timeout, "400 millis"), Effect.exit)
+        )
+        yield* Deferred.await(appended)
+        // Another writer while the unit idles: on memory and SQLite it waits for the unit, on
+        // PostgreSQL it commits but readers stop below the unit's announced append.
+        const other = yield* Effect.forkChild(store.append(n.stream("other"), events(n.type("Other"), 1)))
+        const ended = yield* Fiber.join(unit).pipe(Effect.timeoutOption("10 seconds"))
+        assert.isTrue(Option.isSome(ended), "the idle unit ended by itself (bounded by UnitOfWork.Timeout)")
+        const exit = Option.getOrThrow(ended)
+        const held = Date.now() - started
+        assert.isTrue(held >= 400, `the unit ran its limit: ${held} ms`)
+        assert.strictEqual(exit._tag, "Failure")
+        const error = yield* failsWith("StoreUnavailable")(exit)
+        assert.strictEqual(error.operation, "UnitOfWork.transaction")
+        assert.match(error.reason, /keep units of work short, or raise UnitOfWork.Timeout/)
+        assert.deepStrictEqual(yield* readStream(n.stream("held")), [])
+        yield* Fiber.join(other)
+        const [first] = yield* collector.take(1)
+        assert.strictEqual(first.type, n.type("Other"), `delivered: ${show(first)}`)
+        yield* Effect.sleep(pollInterval)
+        assert.deepStrictEqual(yield* collector.drain, [])
+        // The held stream is writable as if nothing happened.
+        yield* store.append(n.stream("held"), events(n.type("Held"), 1), { expected: ExpectedVersion.noStream })
       }))
 
     it.effect("an interrupted unit writes nothing", () =>

@@ -12,6 +12,7 @@
  * | `strata_events_read_total`        | counter           | `backend`, `operation`         |
  * | `strata_document_operations_total`| counter           | `backend`, `operation`, `outcome` |
  * | `strata_document_duration`        | timer (ms)        | `backend`, `operation`         |
+ * | `strata_horizon_held_seconds`     | gauge (s)         | none                           |
  *
  * `operation` is `append` or `appendMany` for the append metrics and `read`, `readAll`,
  * `subscribe` or `subscribeAll` for events read. Appends count committed appends (an `appendMany`
@@ -22,6 +23,9 @@
  *
  * Document metrics (`withDocumentMetrics`): `operation` is `get`, `put`, `delete`, `findPage` or
  * `count` (`find` is not timed: it is a stream), `outcome` is `ok` or the error tag.
+ * `strata_horizon_held_seconds` (PostgreSQL, set by its readers' horizon, `PgHorizon`): how long
+ * global readers have been stopped below positions already handed out, by one append still in
+ * flight (a unit of work that idles, say); 0 when nothing holds them.
  * Durations use {@link durationBoundaries}: milliseconds from 0.5 ms to 10 s.
  *
  * **Order rule.** Put `withMetrics` outside `Retry.withRetry` to count what callers see (a retried
@@ -67,6 +71,18 @@ export const durationBoundaries: ReadonlyArray<number> = [
   5000,
   10000
 ]
+
+/**
+ * How long, in seconds, global readers have been held below positions already handed out by an
+ * append still in flight (PostgreSQL's horizon; see `PgHorizon`), as last seen by a reader; 0 when
+ * nothing holds them.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const horizonHeldSeconds: Metric.Gauge<number> = Metric.gauge("strata_horizon_held_seconds", {
+  description: "Seconds global readers have been held below positions already handed out by an append in flight"
+})
 
 /**
  * Committed appends.

@@ -27,7 +27,22 @@
  *   made by a fiber it did not fork (a queue to a worker, say) waits forever. Fibers forked inside the
  *   unit are part of it.
  * - Keep units short on PostgreSQL: an open append holds back global readers (the horizon) until it
- *   commits.
+ *   commits. On memory the unit holds the store's writer lock, and on SQLite its one write
+ *   transaction, so a unit that idles (a slow call inside it) stalls every reader or writer.
+ *
+ * **Timeout.** Every unit of work, and every consumer batch committed with its checkpoint (the same
+ * transaction, so a handler that hangs holds readers back the same way), is bounded by
+ * {@link Timeout} (default 30 seconds), timed from when the unit's effect starts inside the
+ * transaction. A unit that runs longer is interrupted and rolled back, and fails with
+ * `StoreUnavailable` (operation `UnitOfWork.transaction`, its reason naming the limit): keep units of
+ * work short, or raise `UnitOfWork.Timeout` for the calls that need it, program-wide
+ * (`Layer.succeed(UnitOfWork.Timeout, "2 minutes")`) or around one call
+ * (`Effect.provideService(UnitOfWork.Timeout, "2 minutes")`). `StoreUnavailable` because a rolled-back
+ * unit may be run again (a consumer retries its batch), but a retry that idles again fails again.
+ * 30 seconds: far above any unit that only writes (milliseconds), above common HTTP call timeouts a
+ * unit might wrap, and short enough that readers stalled behind it recover before a consumer lease
+ * or a health check gives up on them. A nested unit (a savepoint) has its own limit, under the
+ * outer one.
  *
  * @example
  * import { DocumentStore, EventStore, ExpectedVersion, UnitOfWork } from "@strata/core"
@@ -46,13 +61,14 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as DocumentCodec from "./backend/DocumentCodec.ts"
 import * as Replay from "./backend/Replay.ts"
 import { type Collection, DocumentStore, type ExpectedDocument } from "./DocumentStore.ts"
 import { type AppendRequest, type AppendResult, EventStore } from "./EventStore.ts"
-import { type DocumentStoreError, InvalidArgument, type StoreUnavailable, Unsupported } from "./StoreError.ts"
+import { type DocumentStoreError, InvalidArgument, StoreUnavailable, Unsupported } from "./StoreError.ts"
 
 /**
  * @category models
@@ -81,6 +97,49 @@ export const unsupported = (backend: string, detail: string): UnitOfWorkShape =>
   interactive: false,
   transaction: () => Effect.fail(new Unsupported({ operation: "UnitOfWork.transaction", backend, detail }))
 })
+
+/**
+ * How long a unit of work (and a consumer batch committed with its checkpoint) may run before it is
+ * interrupted, rolled back and failed with `StoreUnavailable` (see the module documentation).
+ * Default 30 seconds; `Duration.infinity` turns the bound off.
+ *
+ * @category references
+ * @since 0.1.0
+ */
+export const Timeout: Context.Reference<Duration.Input> = Context.Reference<Duration.Input>(
+  "@strata/core/UnitOfWork/Timeout",
+  { defaultValue: () => "30 seconds" }
+)
+
+/**
+ * Bounds a backend's `transaction` by {@link Timeout}: the effect runs under the limit inside the
+ * transaction, so one that runs longer is interrupted, the transaction rolls back, and the unit fails
+ * with `StoreUnavailable`. `Store.make` applies it once, to units of work and consumer batches alike.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const bounded = (
+  transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreUnavailable, R>
+) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreUnavailable, R> =>
+  Effect.flatMap(Effect.service(Timeout), (limit) => {
+    const duration = Duration.fromInputUnsafe(limit)
+    return Duration.isFinite(duration)
+      ? transaction(Effect.timeoutOrElse(effect, {
+        duration,
+        orElse: () =>
+          Effect.fail(
+            new StoreUnavailable({
+              operation: "UnitOfWork.transaction",
+              reason: `the unit of work ran longer than ${
+                Duration.format(duration)
+              } and was rolled back, holding back readers meanwhile; keep units of work short, or raise UnitOfWork.Timeout`
+            })
+          )
+      }))
+      : transaction(effect)
+  })
 
 /**
  * The unit of work of the store in context; every store layer provides it (derived from how its

@@ -5,6 +5,9 @@
  * {@link make} is that rule, decided by how the backend commits (`Backend.Commit`):
  * - **Transactional** (memory, SQLite, PostgreSQL): the handler's writes, the lease check (when
  *   fenced) and the checkpoint run in one transaction: exactly once for writes through the store.
+ *   Store layers pass a `commit` bounded by `UnitOfWork.Timeout` (`Store.make`), so a handler that
+ *   hangs is rolled back and fails the batch with `StoreUnavailable` instead of holding readers back
+ *   (the same transaction as a unit of work holds them the same way).
  * - **Batched** (D1): the handler's writes first, then the lease check and the checkpoint in one
  *   batch: at least once, and a holder that lost its lease never moves the checkpoint.
  * - **None** (KurrentDB): the handler's writes, then the lease check, then the checkpoint: at least

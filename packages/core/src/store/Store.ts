@@ -8,7 +8,8 @@
  *    for subscriptions), inside `Metrics` (outermost, so it counts what callers see); with
  *    `spans: false`, the tracer disabled for every call;
  * 2. `UnitOfWork` and `Consumer.Checkpoints` from how the backend commits (`Backend.Commit`):
- *    transactional and fenced where it commits atomically, at least once where it cannot;
+ *    transactional and fenced where it commits atomically, at least once where it cannot; both
+ *    bounded by `UnitOfWork.Timeout` (default 30 s) where they are transactions;
  * 3. `Lease.LeaseStore` and `ParkedEvents` (the backend's, or stores that refuse with `Unsupported`);
  * 4. inline projections, installed in the backend's append pipeline, or refused with `Unsupported`.
  *
@@ -198,7 +199,11 @@ export const make = (
       // atomic step a retry would be wrong.
       backend.beforeCommit(Projection.applyInline(projections, Tracing.documentStore(backend.documentStore)))
     }
-    const commit = backend.commit
+    // Units of work and consumer batches share the backend's transaction, bounded once here by
+    // UnitOfWork.Timeout: an idle one holds readers (and, on memory and SQLite, writers) back.
+    const commit: Backend["commit"] = backend.commit._tag === "Transactional"
+      ? { ...backend.commit, transaction: UnitOfWork.bounded(backend.commit.transaction) }
+      : backend.commit
     const leases = backend.leases ?? LeaseStore.unsupported(
       backend.name,
       "leases and consumer groups need a lease store; run them on a backend that has one (memory, SQLite, PostgreSQL, D1) beside this one"
