@@ -7,13 +7,13 @@
 // right before a chosen statement.
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, ExpectedVersion } from "@strata/core"
-import { AppendPlan } from "@strata/core/backend"
 import { PgDialect, PgStore } from "@strata/postgres"
 import { SqlStore } from "@strata/sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
+import { appendOne, other, plan } from "./appendOne.ts"
 import { PgTestDatabase } from "./utils.ts"
 
 const unique = (prefix: string) => `${prefix}${Math.random().toString(16).slice(2, 10)}`
@@ -54,23 +54,6 @@ const proxy = (
       }])
     }
   })
-
-const plan = (stream: string, expected: ExpectedVersion.ExpectedVersion, count = 1) =>
-  Effect.map(
-    AppendPlan.one({ stream, events: Array.from({ length: count }, () => Event.make("Mine", {})), expected }, 1 << 20),
-    (planned) => ({
-      stream,
-      category: stream.split("-")[0],
-      expected,
-      events: planned.prepared,
-      createdAt: new Date()
-    })
-  )
-
-const appendOne = PgDialect.dialect.write._tag === "Transactional" ? PgDialect.dialect.write.appendOne! : undefined!
-
-const other = (stream: string) =>
-  Effect.flatMap(EventStore.EventStore, (store) => store.append(stream, [Event.make("Other", {})]))
 
 const types = (stream: string) =>
   Effect.flatMap(

@@ -6,14 +6,14 @@
 // passes the check again by then is read once more.
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, ExpectedVersion } from "@strata/core"
-import { AppendPlan } from "@strata/core/backend"
-import { PgDialect, PgStore } from "@strata/postgres"
+import { PgStore } from "@strata/postgres"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
+import { appendOne, other, plan } from "./appendOne.ts"
 import { PgTestDatabase } from "./utils.ts"
 
 const unique = (prefix: string) => `${prefix}${Math.random().toString(16).slice(2, 10)}`
@@ -44,23 +44,6 @@ const intercepted = (
     }
   })
 }
-
-const plan = (stream: string, expected: ExpectedVersion.ExpectedVersion) =>
-  Effect.map(
-    AppendPlan.one({ stream, events: [Event.make("Mine", {})], expected }, 1024 * 1024),
-    (planned) => ({
-      stream,
-      category: stream.split("-")[0],
-      expected,
-      events: planned.prepared,
-      createdAt: new Date()
-    })
-  )
-
-const appendOne = PgDialect.dialect.write._tag === "Transactional" ? PgDialect.dialect.write.appendOne! : undefined!
-
-const other = (stream: string) =>
-  Effect.flatMap(EventStore.EventStore, (store) => store.append(stream, [Event.make("Other", {})]))
 
 layer(PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClient)), {
   timeout: "60 seconds",
