@@ -1,7 +1,8 @@
 /**
  * Backends for the benchmark: the store layer and its raw-SQL floor on the same connection.
  */
-import { type DocumentStore, Event, EventStore, ExpectedVersion, StreamName } from "@strata/core"
+import { Event, EventStore, ExpectedVersion, StreamName } from "@strata/core"
+import type { Store } from "@strata/core"
 import { PgDialect, PgStore } from "@strata/postgres"
 import { SqliteMigrations } from "@strata/sql"
 import { SqliteStore } from "@strata/sqlite"
@@ -251,7 +252,7 @@ const sqliteFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "strata-bench
 
 export const layer = (
   backend: string
-): Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore | SqlClient.SqlClient, unknown> => {
+): Layer.Layer<Store.Services | SqlClient.SqlClient, unknown> => {
   switch (backend) {
     case "postgres":
       return Layer.unwrap(Effect.map(PgTestDatabase, (db) => PgStore.layer({ url: db.url, maxConnections: 10 }))).pipe(

@@ -10,7 +10,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { parseArgs } from "node:util"
 import * as Backends from "./Backends.ts"
+import * as Consumers from "./Consumers.ts"
+import * as Groups from "./Groups.ts"
 import * as Kurrent from "./Kurrent.ts"
+import type * as Processing from "./Processing.ts"
+import * as Projections from "./Projections.ts"
+import * as Subscribers from "./Subscribers.ts"
 import * as W from "./Workloads.ts"
 
 const { values } = parseArgs({
@@ -29,17 +34,31 @@ const backend = values.backend as string
 const only = values.only === undefined ? undefined : new Set(values.only.split(","))
 const wanted = (name: string) => only === undefined || only.has(name)
 
+// The processing workloads (issue 23), SQL backends only: their floors are hand-written SQL.
+const processing: ReadonlyArray<Processing.Workload> = [
+  ...Consumers.workloads,
+  ...Projections.workloads,
+  ...Groups.workloads,
+  ...Subscribers.workloads
+]
+
+const results: Record<string, unknown> = {}
+const log = (name: string, value: unknown) =>
+  Effect.sync(() => {
+    results[name] = value
+    process.stderr.write(`${name}: ${JSON.stringify(value)}\n`)
+  })
+// Runs a workload (when selected) and records its result under its name.
+const run = <R>(name: string, workload: Effect.Effect<unknown, unknown, R>) =>
+  wanted(name) ? Effect.flatMap(workload, (value) => log(name, value)) : Effect.void
+
+const processingRun = Effect.forEach(processing, (workload) => {
+  const effect = workload.run({ backend, quick })
+  return effect === undefined ? Effect.void : run(workload.name, effect)
+}, { discard: true })
+
 const program = (floor: W.Floor | undefined) =>
   Effect.gen(function*() {
-    const results: Record<string, unknown> = {}
-    const log = (name: string, value: unknown) =>
-      Effect.sync(() => {
-        results[name] = value
-        process.stderr.write(`${name}: ${JSON.stringify(value)}\n`)
-      })
-    // Runs a workload (when selected) and records its result under its name.
-    const run = <R>(name: string, workload: Effect.Effect<unknown, unknown, R>) =>
-      wanted(name) ? Effect.flatMap(workload, (value) => log(name, value)) : Effect.void
     if (floor !== undefined) {
       const appends = (name: string, options: Parameters<typeof W.appends>[1]) => run(name, W.appends(floor, options))
       // Untimed: JIT, statement caches and the tables' first pages, for every contender.
@@ -65,16 +84,18 @@ const program = (floor: W.Floor | undefined) =>
       }
       yield* run("memory1M", W.streamingMemory(floor, scale(Number(values.million), 100_000)))
     }
-    return results
   })
 
 const main = Effect.gen(function*() {
   const started = Date.now()
-  const results = backend === "memory"
-    ? yield* program(undefined).pipe(Effect.provide(MemoryStore.layer()))
+  yield* backend === "memory"
+    ? program(undefined).pipe(Effect.provide(MemoryStore.layer()))
     : backend === "kurrentdb"
-    ? yield* Effect.flatMap(Kurrent.floor, program).pipe(Effect.provide(Kurrent.layer))
-    : yield* Effect.flatMap(Backends.floor(backend), program).pipe(Effect.provide(Backends.layer(backend)))
+    ? Effect.flatMap(Kurrent.floor, program).pipe(Effect.provide(Kurrent.layer))
+    : Effect.flatMap(Backends.floor(backend), program).pipe(
+      Effect.andThen(processingRun),
+      Effect.provide(Backends.layer(backend))
+    )
   console.log(JSON.stringify(
     {
       backend,
