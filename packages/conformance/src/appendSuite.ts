@@ -403,6 +403,45 @@ export const appendSuite = (it: ConformanceIt, options?: SuiteOptions): void => 
         assert.strictEqual((yield* store.streamInfo(n.stream("a"))).status, "missing")
       }))
 
+    // A replayed part is answered, not written; a part to a tombstoned stream fails the whole call,
+    // whether it carries new events or replays ids stored there before the tombstone, and in either
+    // order: StreamDeleted (as for a single append), never DuplicateEvent (no id is misused).
+    // Not registered yet: a replay first and the tombstoned part replaying its own stored ids (every
+    // part a replay). Memory and KurrentDB say StreamDeleted; the SQL backends answer the original
+    // results, because their replay judgement (packages/sql replays.ts) never looks at tombstones.
+    const tombstoneCases = [
+      ["replay first", "new events"],
+      ["tombstoned first", "new events"],
+      ["tombstoned first", "its own stored ids"]
+    ] as const
+    for (const [order, part] of tombstoneCases) {
+      it.effect(
+        `appendMany with a replayed part and a tombstoned part (${part}) fails with StreamDeleted (${order})`,
+        () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const n = names()
+            const storedA = [{ id: uuid(), type: n.type("E"), data: {} }]
+            const storedB = [{ id: uuid(), type: n.type("E"), data: {} }]
+            yield* store.append(n.stream("a"), storedA, { expected: ExpectedVersion.noStream })
+            yield* store.append(n.stream("b"), storedB, { expected: ExpectedVersion.noStream })
+            yield* store.tombstoneStream(n.stream("b"))
+            const replay = { stream: n.stream("a"), events: storedA, expected: ExpectedVersion.noStream }
+            const tombstoned = {
+              stream: n.stream("b"),
+              events: part === "new events" ? events(n.type("New"), 1) : storedB
+            }
+            const error = yield* failsWith("StreamDeleted")(
+              store.appendMany(order === "replay first" ? [replay, tombstoned] : [tombstoned, replay])
+            )
+            assert.strictEqual(error.stream, n.stream("b"))
+            assert.isTrue(error.tombstoned)
+            assert.strictEqual((yield* store.streamInfo(n.stream("a"))).lastVersion, 0n)
+            assert.strictEqual((yield* readAll({ filter: { types: [n.type("New")] } })).length, 0)
+          })
+      )
+    }
+
     it.effect("appendMany with an invalid event in one part fails with InvalidEvent and writes nothing", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
