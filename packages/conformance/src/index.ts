@@ -41,6 +41,7 @@ import { withBuilt } from "./internal/built.ts"
 import { leaseSuite, type LeaseSuiteOptions } from "./leaseSuite.ts"
 import { lifecycleSuite } from "./lifecycleSuite.ts"
 import { metadataSuite } from "./metadataSuite.ts"
+import { partitionSuite } from "./partitionSuite.ts"
 import { projectionSuite } from "./projectionSuite.ts"
 import { readSuite } from "./readSuite.ts"
 import { retentionSuite } from "./retentionSuite.ts"
@@ -66,6 +67,7 @@ export { hostileStrings, inputSuite } from "./inputSuite.ts"
 export { leaseSuite, type LeaseSuiteOptions } from "./leaseSuite.ts"
 export { lifecycleSuite } from "./lifecycleSuite.ts"
 export { metadataSuite } from "./metadataSuite.ts"
+export { partitionSuite } from "./partitionSuite.ts"
 export { projectionSuite } from "./projectionSuite.ts"
 export { readSuite } from "./readSuite.ts"
 export { retentionSuite } from "./retentionSuite.ts"
@@ -90,6 +92,7 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   concurrencySuite,
   readSuite,
   subscribeSuite,
+  partitionSuite,
   lifecycleSuite,
   retentionSuite,
   snapshotSuite,

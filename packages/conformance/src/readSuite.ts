@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
-import { EventStore } from "@strata/core"
+import { ConsumerGroup, EventStore } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import {
@@ -387,6 +387,71 @@ export const readSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
         assertIncreasing(global.map((e) => e.position), "positions")
         const backwards = yield* readAll({ filter: { categories: [n.category] }, direction: "backwards" })
         assert.deepStrictEqual(backwards.map((e) => e.id), global.map((e) => e.id).reverse())
+      }))
+
+    it.effect("readAll by partition: each event in exactly one partition, the union is the log", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        // Multi-byte names: the hash is over UTF-8 bytes on every backend.
+        const streams = [
+          ...Array.from({ length: 14 }, (_, i) => n.stream(`s${i}`)),
+          n.stream("ünïcödé-7"),
+          n.stream("日本")
+        ]
+        for (const [s, stream] of streams.entries()) {
+          yield* store.append(stream, [{ type: n.type(s % 2 === 0 ? "A" : "B"), data: { s } }, {
+            type: n.type("A"),
+            data: { s }
+          }])
+        }
+        const filters: ReadonlyArray<EventStore.EventFilter> = [
+          { categories: [n.category] },
+          { categories: [n.category], types: [n.type("B")] },
+          { streamPrefixes: [n.stream("s1"), n.stream("ü")] }
+        ]
+        for (const filter of filters) {
+          const whole = yield* readAll({ filter })
+          assert.isAbove(whole.length, 0)
+          for (const count of [1, 3, 4]) {
+            const parts: Array<EventStore.EventFilter> = Array.from({ length: count }, (_, index) => ({
+              ...filter,
+              partition: { count, index }
+            }))
+            const union: Array<(typeof whole)[number]> = []
+            for (const [index, part] of parts.entries()) {
+              const got = yield* readAll({ filter: part })
+              assertIncreasing(got.map((e) => e.position), `positions of partition ${index}/${count}`)
+              for (const event of got) assert.strictEqual(ConsumerGroup.partitionOf(event.stream, count), index)
+              const backwards = yield* readAll({ filter: part, direction: "backwards" })
+              assert.deepStrictEqual(backwards.map((e) => e.id), got.map((e) => e.id).reverse())
+              union.push(...got)
+            }
+            union.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0))
+            assert.deepStrictEqual(union.map((e) => e.id), whole.map((e) => e.id), `${count} partitions`)
+          }
+        }
+      }))
+
+    it.effect("a partition filter with a bad count or index fails with InvalidArgument", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const bad = [
+          { count: 0, index: 0 },
+          { count: 1025, index: 0 },
+          { count: 2.5, index: 0 },
+          { count: 4, index: 4 },
+          { count: 4, index: -1 },
+          { count: 4, index: 1.5 },
+          { count: Number.NaN, index: 0 },
+          null
+        ]
+        for (const partition of bad) {
+          const error = yield* streamFailsWith("InvalidArgument")(
+            store.readAll({ filter: { partition: partition as never } })
+          )
+          assert.strictEqual(error.operation, "readAll")
+        }
       }))
 
     it.effect("an empty string in a filter fails with InvalidArgument", () =>

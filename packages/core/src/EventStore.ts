@@ -105,6 +105,12 @@ export interface EventFilter {
   /** Stream categories: the part of the stream name before the first `-`. */
   readonly categories?: ReadonlyArray<string> | undefined
   readonly streamPrefixes?: ReadonlyArray<string> | undefined
+  /**
+   * One of `count` partitions of the log: events whose stream name's 32-bit FNV-1a hash modulo
+   * `count` is `index` (the same split as `ConsumerGroup.partitionOf`). `count` is 1 to 1024, `index`
+   * 0 to `count - 1`. SQL backends store the hash with each event and filter in the database.
+   */
+  readonly partition?: { readonly count: number; readonly index: number } | undefined
 }
 
 /**

@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConsumerGroup, Lease, MemoryStore } from "@strata/core"
+import { ConsumerGroup, EventStore, Lease, MemoryStore } from "@strata/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 
 const get = <A>(option: Option.Option<A>, what: string): A => {
@@ -92,5 +93,44 @@ describe("ConsumerGroup.run", () => {
     Effect.gen(function*() {
       const error = yield* Effect.flip(Lease.holding("")(() => Effect.void))
       assert.strictEqual(error._tag, "InvalidArgument")
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  // Before partition filters every partition's consumer read the whole log and skipped other
+  // partitions' events in its handler: 4 partitions received 4 x 40 events.
+  it.live("each partition's consumer subscribes to its own partition only, within the caller's filter", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const category = `grp${crypto.randomUUID().replaceAll("-", "")}`
+      for (let i = 0; i < 20; i++) {
+        yield* store.append(`${category}-${i}`, [{ type: "A", data: {} }, { type: "A", data: {} }])
+      }
+      yield* store.append("other-1", [{ type: "A", data: {} }])
+      const filters: Array<EventStore.EventFilter | undefined> = []
+      let delivered = 0
+      let handled = 0
+      const spy = EventStore.EventStore.of({
+        ...store,
+        subscribeAll: (options) => {
+          filters.push(options?.filter)
+          return store.subscribeAll(options).pipe(Stream.tap(() => Effect.sync(() => delivered++)))
+        }
+      })
+      const member = yield* ConsumerGroup.run("split", {
+        partitions: 4,
+        filter: { categories: [category] },
+        ttl: "2 seconds",
+        handler: () => Effect.sync(() => handled++)
+      }).pipe(Effect.provideService(EventStore.EventStore, spy), Effect.forkChild)
+      for (let i = 0; i < 500 && handled < 40; i++) yield* Effect.sleep("10 millis")
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(member)
+      assert.strictEqual(handled, 40)
+      assert.strictEqual(delivered, 40)
+      const partitions = filters.map((filter) => filter?.partition?.index).sort()
+      assert.deepStrictEqual(partitions, [0, 1, 2, 3])
+      for (const filter of filters) {
+        assert.deepStrictEqual(filter?.categories, [category])
+        assert.strictEqual(filter?.partition?.count, 4)
+      }
     }).pipe(Effect.provide(MemoryStore.layer())))
 })

@@ -70,8 +70,44 @@ export const filter = (operation: string, value: EventFilter | undefined): Effec
       return invalid(operation, `filter.${key} must be an array of non-empty, well-formed Unicode strings`)
     }
   }
+  if (value.partition !== undefined) {
+    const partition: unknown = value.partition
+    if (typeof partition !== "object" || partition === null) {
+      return invalid(operation, "filter.partition must be an object { count, index }")
+    }
+    const { count, index } = partition as { readonly count?: unknown; readonly index?: unknown }
+    if (!Number.isSafeInteger(count) || (count as number) < 1 || (count as number) > 1024) {
+      return invalid(operation, `filter.partition.count must be an integer from 1 to 1024, got ${String(count)}`)
+    }
+    if (!Number.isSafeInteger(index) || (index as number) < 0 || (index as number) >= (count as number)) {
+      return invalid(
+        operation,
+        `filter.partition.index must be an integer from 0 to ${(count as number) - 1}, got ${String(index)}`
+      )
+    }
+  }
   return Effect.void
 }
+
+/**
+ * The 32-bit hash of a stream name that partitions the log: FNV-1a over the name's UTF-8 bytes, as
+ * an unsigned integer. SQL backends store it with each event (column `stream_hash`). Stable across
+ * processes, platforms and releases: changing it would move streams between partitions (and their
+ * checkpoints).
+ *
+ * @category evaluation
+ * @since 0.1.0
+ */
+export const streamHash = (stream: string): number => {
+  let hash = 0x811c9dc5
+  for (const byte of encoder.encode(stream)) {
+    hash ^= byte
+    hash = Math.imul(hash, 0x01000193) >>> 0
+  }
+  return hash
+}
+
+const encoder = new TextEncoder()
 
 /**
  * Whether an event in `stream` with `type` passes a filter (the in-memory form of the SQL filter).
@@ -83,7 +119,8 @@ export const passes = (value: EventFilter | undefined, stream: string, type: str
   value === undefined || (
     (value.types === undefined || value.types.includes(type)) &&
     (value.categories === undefined || value.categories.includes(StreamName.category(stream))) &&
-    (value.streamPrefixes === undefined || value.streamPrefixes.some((prefix) => stream.startsWith(prefix)))
+    (value.streamPrefixes === undefined || value.streamPrefixes.some((prefix) => stream.startsWith(prefix))) &&
+    (value.partition === undefined || streamHash(stream) % value.partition.count === value.partition.index)
   )
 
 /**

@@ -21,9 +21,11 @@
  * Where checkpoints are not transactional (D1, KurrentDB) delivery is at-least-once: a member that
  * dies after its handler's writes and before the checkpoint leaves the batch to be handled again.
  *
- * **Cost.** Every partition's consumer reads the whole (filtered) log and skips other partitions'
- * events, so N partitions read the log N times; checkpoints are committed per batch of
- * `checkpointEvery` events, including skipped ones. Filter by event type or category to cut reads.
+ * **Cost.** Each partition's consumer subscribes with the filter's `partition` (`{ count, index }`),
+ * so it receives only its partition's events: SQL backends store the stream's hash with each event
+ * and filter in the database (the database still walks the position index past other partitions'
+ * rows, but they are neither sent, decoded nor checkpointed); memory and KurrentDB filter in
+ * process. Checkpoints are committed per batch of `checkpointEvery` of the partition's own events.
  *
  * @example
  * ```ts
@@ -46,6 +48,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type { Schedule } from "effect/Schedule"
+import * as Inputs from "../backend/Inputs.ts"
 import type { RecordedEvent } from "../Event.ts"
 import type { EventFilter, EventStore, SubscribeFrom } from "../EventStore.ts"
 import { InvalidArgument, LeaseLost } from "../StoreError.ts"
@@ -60,16 +63,7 @@ import * as Lease from "./Lease.ts"
  * @category constructors
  * @since 0.1.0
  */
-export const partitionOf = (stream: string, partitions: number): number => {
-  let hash = 0x811c9dc5
-  for (const byte of encoder.encode(stream)) {
-    hash ^= byte
-    hash = Math.imul(hash, 0x01000193) >>> 0
-  }
-  return hash % partitions
-}
-
-const encoder = new TextEncoder()
+export const partitionOf = (stream: string, partitions: number): number => Inputs.streamHash(stream) % partitions
 
 const isLeaseLost = (error: unknown): error is LeaseLost => error instanceof LeaseLost
 
@@ -107,11 +101,11 @@ export interface GroupOptions<X, R> {
   readonly partitions: number
   /** Handles one event; a failure stops this member (before the event's checkpoint). */
   readonly handler: (event: RecordedEvent) => Effect.Effect<void, X, R>
-  /** Which events of the global log to handle (every partition reads this part of the log). */
+  /** Which events of the global log to handle; each partition adds its own `partition` to it. */
   readonly filter?: EventFilter | undefined
   /** Where a partition begins when it has no checkpoint yet (see `Consumer.ConsumerOptions.from`). */
   readonly from?: SubscribeFrom | undefined
-  /** Events per checkpoint commit, counting skipped events of other partitions. Default 100. */
+  /** Events of the partition per checkpoint commit. Default 100. */
   readonly checkpointEvery?: number | undefined
   /** Restarts after transient failures (see `Consumer.ConsumerOptions.retry`). */
   readonly retry?: Schedule<unknown, unknown> | undefined
@@ -163,11 +157,12 @@ export const run = <X, R>(
     const worker = (lease: Lease.Lease, partition: number) =>
       Lease.hold(store, lease, holding, (held) =>
         Consumer.run(checkpointName(group, partition), {
-          filter: options.filter,
+          // The store reads only this partition's events (in the database on SQL backends).
+          filter: { ...options.filter, partition: { count: partitions, index: partition } },
           from: options.from,
           retry: options.retry,
           checkpointEvery: options.checkpointEvery ?? 100,
-          handler: (event) => partitionOf(event.stream, partitions) === partition ? options.handler(event) : Effect.void
+          handler: options.handler
         }).pipe(Lease.withFencing(held)))
 
     // One membership: acquire it, run partitions within it; everything stops if it is lost.
