@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import type { D1Client } from "@effect/sql-d1/D1Client"
+import { Inputs } from "@strata/core/backend"
 import { type Dialect, Migrator, SqlErrorText, SqliteDialect, StreamGuard } from "@strata/sql"
 import type * as DialectTypes from "@strata/sql/Dialect"
 import * as Effect from "effect/Effect"
@@ -44,6 +45,7 @@ export const make = (client: D1Client): Dialect.Dialect => ({
         const reads: Array<{ index: number; stream: string }> = []
         for (const append of input.appends) {
           const { events, stream } = append
+          const hash = Inputs.streamHash(stream)
           statements.push(
             client`INSERT INTO strata_streams (stream) VALUES (${stream}) ON CONFLICT (stream) DO NOTHING`
           )
@@ -54,10 +56,10 @@ export const make = (client: D1Client): Dialect.Dialect => ({
           )
           events.forEach((event, i) => {
             statements.push(
-              client`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
+              client`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash)
               SELECT ${event.id}, stream, last_version + ${
                 i + 1
-              }, ${append.category}, ${event.type}, ${event.data}, ${event.metadata}, ${append.createdAt}
+              }, ${append.category}, ${event.type}, ${event.data}, ${event.metadata}, ${append.createdAt}, ${hash}
               FROM strata_streams WHERE stream = ${stream}`
             )
           })
@@ -111,6 +113,53 @@ export const make = (client: D1Client): Dialect.Dialect => ({
           })),
           documentVersion: document === undefined ? undefined : BigInt(rows[documentRead][0].version as number)
         } satisfies DialectTypes.AppendBatchOutcome
+      }),
+    // Guards first (they judge the documents as they were), then the writes, then the versions.
+    writeDocuments: (_sql, { collection, writes }) =>
+      Effect.gen(function*() {
+        const statements: Array<Statement.Statement<any>> = []
+        for (const { expected, id } of writes) {
+          if (expected === "missing") {
+            statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
+            SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id}) THEN 0 ELSE 1 END`)
+          } else if (expected !== "any") {
+            statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
+            SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id} AND version = ${expected})
+            THEN 1 ELSE 0 END`)
+          }
+        }
+        for (const { id, json } of writes) {
+          statements.push(
+            json === undefined
+              ? client`DELETE FROM strata_documents WHERE collection = ${collection} AND id = ${id}`
+              : client`INSERT INTO strata_documents (collection, id, version, data) VALUES (${collection}, ${id}, 1, ${json})
+          ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data`
+          )
+        }
+        statements.push(client`DELETE FROM strata_guard`)
+        const reads = statements.length
+        const written = writes.filter((w) => w.json !== undefined).map((w) => w.id)
+        // 98 ids a read: D1 binds at most 100 parameters.
+        for (let i = 0; i < written.length; i += 98) {
+          statements.push(
+            client`SELECT id, version FROM strata_documents WHERE collection = ${collection} AND ${
+              client.in("id", written.slice(i, i + 98))
+            }`
+          )
+        }
+        const results = yield* client.batch(statements).pipe(
+          Effect.map((results) => results as ReadonlyArray<ReadonlyArray<Record<string, unknown>>>),
+          Effect.catchIf((error: SqlError) => guardFailed(error), () => Effect.succeed(undefined))
+        )
+        if (results === undefined) return { _tag: "GuardFailed" } as const
+        const versions = new Map<string, bigint>()
+        for (const rows of results.slice(reads)) {
+          for (const row of rows) versions.set(row.id as string, BigInt(row.version as number))
+        }
+        return {
+          _tag: "Ok",
+          versions: writes.map((w) => w.json === undefined ? undefined : versions.get(w.id))
+        } satisfies DialectTypes.DocumentsBatchOutcome
       }),
     // The guard row makes the lease check abort the whole batch, checkpoint included, so a holder
     // that stalled past its TTL never moves a checkpoint after another took over.

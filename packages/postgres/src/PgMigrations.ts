@@ -298,5 +298,29 @@ BEGIN
 END
 $$`
     ]
+  },
+  {
+    id: 8,
+    name: "stream_hash",
+    statements: [
+      // The stream name's FNV-1a hash (Inputs.streamHash: 32 bits over its UTF-8 bytes) with each
+      // event, so a partition filter (consumer groups) runs in the database. A stored generated
+      // column: every append path (the SQL functions included) fills it unchanged, and adding it
+      // backfills existing events (rewriting the table under an exclusive lock). Products stay
+      // below 2^57, inside bigint.
+      `CREATE FUNCTION strata_stream_hash(p_stream text) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+  bytes bytea := convert_to(p_stream, 'UTF8');
+  h bigint := 2166136261;
+BEGIN
+  FOR i IN 0 .. length(bytes) - 1 LOOP
+    h := ((h # get_byte(bytes, i)) * 16777619) & 4294967295;
+  END LOOP;
+  RETURN h;
+END
+$$`,
+      `ALTER TABLE strata_events ADD COLUMN stream_hash bigint GENERATED ALWAYS AS (strata_stream_hash(stream)) STORED`
+    ]
   }
 ]

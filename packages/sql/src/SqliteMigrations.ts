@@ -6,6 +6,10 @@
  */
 import type { Migration } from "./Migrator.ts"
 
+// One UTF-8 byte of the hex string `bytes` at index `i`, as an integer (the stream_hash backfill).
+const byte =
+  "(instr('0123456789ABCDEF', substr(bytes, 2 * i + 1, 1)) - 1) * 16 + instr('0123456789ABCDEF', substr(bytes, 2 * i + 2, 1)) - 1"
+
 /**
  * SQLite and D1: JSON as text, times as epoch milliseconds, AUTOINCREMENT so positions are never reused.
  *
@@ -101,6 +105,29 @@ export const migrations: ReadonlyArray<Migration> = [
   token INTEGER NOT NULL,
   expires_at INTEGER NOT NULL
 )`
+    ]
+  },
+  {
+    id: 5,
+    name: "stream_hash",
+    statements: [
+      // The stream name's FNV-1a hash (Inputs.streamHash) with each event, so a partition filter
+      // (consumer groups) runs in the database. Appends fill it; existing events are backfilled here
+      // in plain SQL (D1 runs this file as is): the hash over the name's UTF-8 bytes (its hex), with
+      // XOR as (a | b) - (a & b) and every product below 2^57.
+      "ALTER TABLE strata_events ADD COLUMN stream_hash INTEGER",
+      "CREATE TABLE strata_stream_hash_backfill (stream TEXT PRIMARY KEY, hash INTEGER NOT NULL)",
+      `WITH RECURSIVE h (stream, bytes, i, hash) AS (
+  SELECT stream, hex(CAST(stream AS BLOB)), 0, 2166136261 FROM (SELECT DISTINCT stream FROM strata_events)
+  UNION ALL
+  SELECT stream, bytes, i + 1, (((hash | BYTE) - (hash & BYTE)) * 16777619) & 4294967295
+  FROM h WHERE 2 * i < length(bytes)
+)
+INSERT INTO strata_stream_hash_backfill (stream, hash) SELECT stream, hash FROM h WHERE 2 * i = length(bytes)`
+        .replaceAll("BYTE", `(${byte})`),
+      `UPDATE strata_events SET stream_hash =
+  (SELECT hash FROM strata_stream_hash_backfill AS b WHERE b.stream = strata_events.stream)`,
+      "DROP TABLE strata_stream_hash_backfill"
     ]
   }
 ]

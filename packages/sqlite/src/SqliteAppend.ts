@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import { ExpectedVersion } from "@strata/core"
+import { Inputs } from "@strata/core/backend"
 import { StreamGuard } from "@strata/sql"
 import type { AppendOneInput, AppendOneOutcome, Dialect, Transactional } from "@strata/sql/Dialect"
 import type * as Effect from "effect/Effect"
@@ -17,7 +18,7 @@ import type * as SqliteClient from "./SqliteClient.ts"
 
 const selectStream = "SELECT last_version, deleted, tombstoned FROM strata_streams WHERE stream = ?"
 const insertEvent =
-  "INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+  "INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 const storedId = "SELECT 1 AS stored FROM strata_events WHERE event_id = ?"
 const moveStream =
   "INSERT INTO strata_streams (stream, last_version, deleted) VALUES (?, ?, 0) ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = 0"
@@ -72,6 +73,7 @@ export const appendOne = (client: SqliteClient.SqliteClient) =>
     insert.setReadBigInts(true)
     const base = small ? Number(first) : 0
     const createdAt = input.createdAt as number
+    const hash = Inputs.streamHash(input.stream)
     let rowid: number | bigint = 0n
     for (let i = 0; i < input.events.length; i++) {
       const event = input.events[i]
@@ -83,7 +85,8 @@ export const appendOne = (client: SqliteClient.SqliteClient) =>
         event.type,
         event.data,
         event.metadata,
-        createdAt
+        createdAt,
+        hash
       ).lastInsertRowid
     }
     const position = BigInt(rowid)

@@ -2,6 +2,7 @@
 // check every part against them, insert the events, move the stream rows, write the document a put
 // carries, run the work that must commit with the append, and commit.
 import { type Event, type EventStore, ExpectedVersion, StoreError, StreamName } from "@strata/core"
+import { Inputs } from "@strata/core/backend"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
 import type { Transactional } from "../Dialect.ts"
@@ -48,20 +49,25 @@ const insertEvents = (ctx: AppendContext, parts: ReadonlyArray<Part>, now: numbe
   Effect.gen(function*() {
     const { dialect, sql } = ctx
     const createdAt = dialect.time(now)
-    const eventRows = parts.flatMap(({ first, plan }) =>
-      plan.prepared.map((event, i) => ({
+    // PostgreSQL computes stream_hash itself (a generated column); SQLite is given it.
+    const withHash = sql.onDialectOrElse({ pg: () => false, orElse: () => true })
+    const eventRows = parts.flatMap(({ first, plan }) => {
+      const { stream } = plan.request
+      const hash = withHash ? { stream_hash: Inputs.streamHash(stream) } : {}
+      return plan.prepared.map((event, i) => ({
         event_id: event.id,
-        stream: plan.request.stream,
+        stream,
         version: first + BigInt(i),
-        category: StreamName.category(plan.request.stream),
+        category: StreamName.category(stream),
         type: event.type,
         data: event.data,
         metadata: event.metadata,
-        created_at: createdAt
+        created_at: createdAt,
+        ...hash
       }))
-    )
+    })
     const positions = new Map<string, bigint>()
-    for (const chunk of chunks(eventRows, 8, dialect.maxParams)) {
+    for (const chunk of chunks(eventRows, 9, dialect.maxParams)) {
       const inserted = yield* sql<{ stream: string; position: bigint | number }>`INSERT INTO strata_events ${
         sql.insert(chunk)
       } RETURNING stream, position`

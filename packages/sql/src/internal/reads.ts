@@ -79,6 +79,13 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
     if (filter?.streamPrefixes !== undefined) {
       clauses.push(filter.streamPrefixes.length === 0 ? nothing : startsWithOneOf(filter.streamPrefixes))
     }
+    // Validated integers (Inputs.filter), so inlined: one plan per partition, no parameter types.
+    const partition = filter?.partition
+    if (partition !== undefined && partition.count > 1) {
+      const { count, index } = partition
+      if (!Number.isSafeInteger(count) || !Number.isSafeInteger(index)) return nothing
+      clauses.push(sql.literal(`stream_hash % ${count} = ${index}`))
+    }
     return clauses.length === 0 ? sql.literal("1 = 1") : sql.and(clauses)
   }
 
