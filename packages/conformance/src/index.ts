@@ -30,6 +30,7 @@ import { adminSuite } from "./adminSuite.ts"
 import { appendSuite } from "./appendSuite.ts"
 import { concurrencySuite } from "./concurrencySuite.ts"
 import { consumerSuite } from "./consumerSuite.ts"
+import { documentBatchSuite } from "./documentBatchSuite.ts"
 import { documentQuerySuite } from "./documentQuerySuite.ts"
 import { documentSuite } from "./documentSuite.ts"
 import { eventSuite } from "./eventSuite.ts"
@@ -56,6 +57,7 @@ export { adminSuite } from "./adminSuite.ts"
 export { appendSuite } from "./appendSuite.ts"
 export { concurrencySuite } from "./concurrencySuite.ts"
 export { consumerSuite } from "./consumerSuite.ts"
+export { documentBatchSuite } from "./documentBatchSuite.ts"
 export { documentQuerySuite } from "./documentQuerySuite.ts"
 export { documentSuite } from "./documentSuite.ts"
 export { eventSuite } from "./eventSuite.ts"
@@ -97,6 +99,7 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   retentionSuite,
   snapshotSuite,
   documentSuite,
+  documentBatchSuite,
   documentQuerySuite,
   inputSuite,
   sizeSuite,

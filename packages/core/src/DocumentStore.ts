@@ -178,6 +178,28 @@ export interface Page<A> {
 }
 
 /**
+ * Most ids a `getMany` and most writes a `writeMany` take in one call; more is `InvalidArgument`
+ * (split the batch: a projection's batch does).
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const maxBatch = 1000
+
+/**
+ * One write of a {@link DocumentStoreShape.writeMany}: a value to store, or {@link Delete}, and what it
+ * expects of the stored document (default `"any"`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DocumentWrite<A> {
+  readonly id: string
+  readonly value: A | Delete
+  readonly expected?: ExpectedDocument | undefined
+}
+
+/**
  * @category models
  * @since 0.1.0
  */
@@ -195,6 +217,33 @@ export interface DocumentStoreShape {
     value: A,
     options?: PutOptions
   ) => Effect.Effect<PutResult, DocumentStoreError>
+
+  /**
+   * The stored documents among `ids` in one query, in the order of `ids` (missing ones left out,
+   * repeated ids once). At most {@link maxBatch} ids; none is a no-op.
+   */
+  readonly getMany: <A, I>(
+    collection: Collection<A, I>,
+    ids: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Document<A>>, InvalidDocument | InvalidArgument | StoreUnavailable>
+
+  /**
+   * Writes (puts and deletes) several documents of one collection, all or nothing: each write's
+   * `expected` is checked, and the first write (in the given order) whose check fails is the
+   * `DocumentConflict`, with nothing written. Succeeds with each write's new version, in order
+   * (`undefined` for a delete). At most {@link maxBatch} writes, each id at most once
+   * (`InvalidArgument` otherwise); none is a no-op. SQL backends write it in a few set-based
+   * statements (one per kind of write: insert, versioned update, upsert, delete); D1 in one batch;
+   * KurrentDB has no multi-document transaction: it checks every write first, then writes one by
+   * one, so a concurrent writer there can leave the batch half written (see its README).
+   */
+  readonly writeMany: <A, I>(
+    collection: Collection<A, I>,
+    writes: ReadonlyArray<DocumentWrite<A>>
+  ) => Effect.Effect<
+    ReadonlyArray<bigint | undefined>,
+    DocumentConflict | InvalidDocument | InvalidArgument | StoreUnavailable
+  >
 
   /** Deletes a document; succeeds with false when there was none (and `expected` allowed that). */
   readonly delete: <A, I>(

@@ -21,8 +21,8 @@
  * Events read are counted per page as the backend hands it over, so a consumer that takes part of
  * a page still counts the whole page: the metric measures read work, not consumption.
  *
- * Document metrics (`withDocumentMetrics`): `operation` is `get`, `put`, `delete`, `findPage` or
- * `count` (`find` is not timed: it is a stream), `outcome` is `ok` or the error tag.
+ * Document metrics (`withDocumentMetrics`): `operation` is `get`, `getMany`, `put`, `writeMany`,
+ * `delete`, `findPage` or `count` (`find` is not timed: it is a stream), `outcome` is `ok` or the error tag.
  * `strata_horizon_held_seconds` (PostgreSQL, set by its readers' horizon, `PgHorizon`): how long
  * global readers have been stopped below positions already handed out, by one append still in
  * flight (a unit of work that idles, say); 0 when nothing holds them.
@@ -307,6 +307,8 @@ export const withDocumentMetrics: {
     }
     const get = measure("get")
     const put = measure("put")
+    const getMany = measure("getMany")
+    const writeMany = measure("writeMany")
     const remove = measure("delete")
     const findPage = measure("findPage")
     const count = measure("count")
@@ -314,6 +316,8 @@ export const withDocumentMetrics: {
       ...self,
       get: (collection, id) => get(self.get(collection, id)),
       put: (collection, id, value, putOptions) => put(self.put(collection, id, value, putOptions)),
+      getMany: (collection, ids) => getMany(self.getMany(collection, ids)),
+      writeMany: (collection, writes) => writeMany(self.writeMany(collection, writes)),
       delete: (collection, id, deleteOptions) => remove(self.delete(collection, id, deleteOptions)),
       findPage: (collection, query) => findPage(self.findPage(collection, query)),
       count: (collection, query) => count(self.count(collection, query))

@@ -292,7 +292,7 @@ const describeFrom = (from: SubscribeFrom | undefined, unit: string): string =>
  *
  * A put whose first attempt committed but whose answer was lost is written again by the retry: with
  * `expected: "any"` the document gets one extra version (same value); with `"missing"` or a version
- * the retry fails with `DocumentConflict`. Events carried by a put get their ids fixed before the
+ * the retry fails with `DocumentConflict` (so does a `writeMany`, write by write). Events carried by a put get their ids fixed before the
  * first attempt, so they are never appended twice. `find` is retried only until its first document
  * (a stream cannot be resumed without a cursor; use `findPage` to resume by hand).
  *
@@ -318,6 +318,9 @@ export const withDocumentRetry: {
             : { ...putOptions, events: events.map(withIds) }
           return retryAs("document.put")(self.put(collection, id, value, fixed))
         }),
+      getMany: (collection, ids) => retryAs("document.getMany")(self.getMany(collection, ids)),
+      // All or nothing: a failed attempt wrote nothing (a lost answer: as for put, below).
+      writeMany: (collection, writes) => retryAs("document.writeMany")(self.writeMany(collection, writes)),
       delete: (collection, id, deleteOptions) => retryAs("document.delete")(self.delete(collection, id, deleteOptions)),
       find: (collection, query) =>
         Stream.suspend(() => {

@@ -19,12 +19,12 @@
  *
  * @since 0.1.0
  */
-import { type DocumentStore, StoreError } from "@strata/core"
+import { type DocumentStore, Event, ExpectedVersion, StoreError } from "@strata/core"
 import { AppendPlan, DocumentCodec } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Query from "./internal/documentsQuery.ts"
-import { deletedType, documentType } from "./internal/documentsStreams.ts"
+import { deletedType, documentType, streamOf } from "./internal/documentsStreams.ts"
 import * as Write from "./internal/documentsWrite.ts"
 import type { KurrentEvents } from "./KurrentEvents.ts"
 
@@ -102,7 +102,59 @@ export const make = (
       )
     )
 
+  // One point read per id (the engine has no multi-stream read).
+  const getMany: DocumentStore.DocumentStoreShape["getMany"] = (collection, ids) =>
+    Effect.flatMap(DocumentCodec.checkIds(collection.name, ids), (unique) =>
+      Effect.map(
+        Effect.forEach(unique, (id) => get(collection, id)),
+        (found) => found.flatMap((document) => Option.isSome(document) ? [document.value] : [])
+      ))
+
+  // Every document's latest state read and checked, then one multi-stream append of every write,
+  // each part pinned to the revision read: all or nothing on the server. A part moved by another
+  // writer in between refuses the whole append; then the checks run again on what is stored now.
+  const writeMany: DocumentStore.DocumentStoreShape["writeMany"] = (collection, writes) =>
+    Effect.gen(function*() {
+      const prepared = yield* DocumentCodec.prepareWrites(collection, writes, maxBytes)
+      if (prepared.length === 0) return []
+      for (let attempt = 0;; attempt++) {
+        const states = yield* Effect.forEach(prepared, (write) => latest(collection.name, write.id))
+        const versions: Array<bigint | undefined> = []
+        const plans: Array<AppendPlan.AppendPlan> = []
+        for (let i = 0; i < prepared.length; i++) {
+          const { expected, id, json } = prepared[i]
+          const state = states[i]
+          const conflict = DocumentCodec.conflict(collection.name, id, expected, state.document?.version)
+          if (conflict !== undefined) return yield* conflict
+          const version = json === undefined ? undefined : (state.document?.version ?? 0n) + 1n
+          versions.push(version)
+          if (json === undefined && state.document === undefined) continue
+          const event = json === undefined
+            ? { type: deletedType, data: { collection: collection.name, id } }
+            : { type: documentType, data: { collection: collection.name, id, version: version!.toString(), json } }
+          plans.push({
+            request: {
+              stream: streamOf(collection.name, id),
+              events: [event],
+              expected: state.revision === undefined ? ExpectedVersion.noStream : ExpectedVersion.exact(state.revision)
+            },
+            prepared: [{ id: Event.makeEventId(), type: event.type, data: JSON.stringify(event.data), metadata: "{}" }]
+          })
+        }
+        if (plans.length === 0) return versions
+        const done = yield* events.appendPlans("writeMany", plans).pipe(
+          Effect.as(true),
+          Effect.catchTag("WrongExpectedVersion", (error) => attempt < 50 ? Effect.succeed(false) : Effect.fail(error)),
+          Effect.catchIf(
+            (error) => error._tag !== "StoreUnavailable",
+            (error) => Effect.fail(new StoreError.StoreUnavailable({ operation: "writeMany", reason: String(error) }))
+          )
+        )
+        if (done) return versions
+      }
+    })
+
   const { find, findPage, count } = Query.make(events)
 
-  return { backend, get, put, delete: remove, find, findPage, count }
+  return { backend, get, getMany, put, writeMany, delete: remove, find, findPage, count }
 }

@@ -109,6 +109,31 @@ export type AppendBatchOutcome =
   | { readonly _tag: "GuardFailed" }
 
 /**
+ * A `writeMany` for a batched database: `json` is `undefined` for a delete.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DocumentsBatchInput {
+  readonly collection: string
+  readonly writes: ReadonlyArray<{
+    readonly id: string
+    readonly json: string | undefined
+    readonly expected: "any" | "missing" | bigint
+  }>
+}
+
+/**
+ * The new version of each write (`undefined` for a delete), or `GuardFailed` with nothing written.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type DocumentsBatchOutcome =
+  | { readonly _tag: "Ok"; readonly versions: ReadonlyArray<bigint | undefined> }
+  | { readonly _tag: "GuardFailed" }
+
+/**
  * Where global reads must stop (see {@link Dialect.horizon}).
  *
  * @category models
@@ -192,6 +217,14 @@ export interface Batched {
     sql: SqlClient.SqlClient,
     input: AppendBatchInput
   ) => Effect.Effect<AppendBatchOutcome, SqlError>
+  /**
+   * Writes several documents of one collection in one atomic batch whose guards (one per write with
+   * an expectation) abort it as a whole: `GuardFailed`, and the store re-reads to name the conflict.
+   */
+  readonly writeDocuments: (
+    sql: SqlClient.SqlClient,
+    input: DocumentsBatchInput
+  ) => Effect.Effect<DocumentsBatchOutcome, SqlError>
   /** Applies one migration atomically if `strata_migrations` lacks it, returning whether it did. */
   readonly applyMigration: (sql: SqlClient.SqlClient, migration: Migration) => Effect.Effect<boolean, SqlError>
   /**

@@ -7,7 +7,14 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as DocumentQuery from "../DocumentQuery.ts"
-import type { Collection, Document, ExpectedDocument } from "../DocumentStore.ts"
+import {
+  type Collection,
+  Delete,
+  type Document,
+  type DocumentWrite,
+  type ExpectedDocument,
+  maxBatch
+} from "../DocumentStore.ts"
 import * as Json from "../internal/json.ts"
 import { DocumentConflict, InvalidArgument, InvalidDocument } from "../StoreError.ts"
 
@@ -136,3 +143,77 @@ export const conflict = (
     ? new DocumentConflict({ collection, id, expected: label })
     : new DocumentConflict({ collection, id, expected: label, actual })
 }
+
+/**
+ * A checked, encoded write of a `writeMany`: `json` is `undefined` for a delete.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PreparedWrite {
+  readonly id: string
+  readonly json: string | undefined
+  readonly expected: ExpectedDocument
+}
+
+const tooMany = (operation: string, what: string, n: number) =>
+  new InvalidArgument({
+    operation,
+    detail: `${n} ${what} in one call; the limit is ${maxBatch}: split the batch`
+  })
+
+/**
+ * Checks the ids of a `getMany` (at most `DocumentStore.maxBatch`, each valid) and drops repeats.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const checkIds = (
+  collection: string,
+  ids: ReadonlyArray<string>
+): Effect.Effect<ReadonlyArray<string>, InvalidDocument | InvalidArgument> =>
+  Effect.suspend((): Effect.Effect<ReadonlyArray<string>, InvalidDocument | InvalidArgument> => {
+    if (!Array.isArray(ids)) {
+      return Effect.fail(new InvalidArgument({ operation: "getMany", detail: "ids must be an array of strings" }))
+    }
+    if (ids.length > maxBatch) return Effect.fail(tooMany("getMany", "ids", ids.length))
+    const unique = [...new Set(ids)]
+    return Effect.as(Effect.forEach(unique, (id) => checkId(collection, id), { discard: true }), unique)
+  })
+
+/**
+ * Checks and encodes the writes of a `writeMany`: at most `DocumentStore.maxBatch`, each id valid and
+ * present once, each `expected` valid, each value encoded by the collection's schema.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const prepareWrites = <A, I>(
+  collection: Collection<A, I>,
+  writes: ReadonlyArray<DocumentWrite<A>>,
+  maxBytes: number = defaultMaxDocumentBytes
+): Effect.Effect<ReadonlyArray<PreparedWrite>, InvalidDocument | InvalidArgument> =>
+  Effect.suspend((): Effect.Effect<ReadonlyArray<PreparedWrite>, InvalidDocument | InvalidArgument> => {
+    if (!Array.isArray(writes)) {
+      return Effect.fail(new InvalidArgument({ operation: "writeMany", detail: "writes must be an array" }))
+    }
+    if (writes.length > maxBatch) return Effect.fail(tooMany("writeMany", "writes", writes.length))
+    const seen = new Set<string>()
+    return Effect.forEach(writes, (write) =>
+      Effect.gen(function*() {
+        yield* checkId(collection.name, write.id)
+        if (seen.has(write.id)) {
+          return yield* new InvalidArgument({
+            operation: "writeMany",
+            detail: `document ${JSON.stringify(write.id)} is written twice in one batch: fold its writes into one`
+          })
+        }
+        seen.add(write.id)
+        const expectation = yield* Effect.mapError(
+          expected(write.expected),
+          (error) => new InvalidArgument({ operation: "writeMany", detail: error.detail })
+        )
+        const json = write.value === Delete ? undefined : yield* encode(collection, write.id, write.value, maxBytes)
+        return { id: write.id, json, expected: expectation } satisfies PreparedWrite
+      }))
+  })

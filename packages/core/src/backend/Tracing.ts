@@ -115,6 +115,14 @@ export const documentStore = (self: DocumentStoreShape): DocumentStoreShape => {
           self.put(collection, id, value, { ...options, events }).pipe(
             span("strata.document.put", on(collection, id))
           )),
+    getMany: (collection, ids) =>
+      self.getMany(collection, ids).pipe(
+        span("strata.document.getMany", { ...on(collection), "strata.document.count": ids?.length })
+      ),
+    writeMany: (collection, writes) =>
+      self.writeMany(collection, writes).pipe(
+        span("strata.document.writeMany", { ...on(collection), "strata.document.count": writes?.length })
+      ),
     delete: (collection, id, options) =>
       self.delete(collection, id, options).pipe(span("strata.document.delete", on(collection, id))),
     find: (collection, query) => self.find(collection, query).pipe(streamSpan("strata.document.find", on(collection))),

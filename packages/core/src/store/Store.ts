@@ -89,6 +89,8 @@ const documentsWithoutSpans = (self: DocumentStoreShape): DocumentStoreShape => 
   ...self,
   get: (collection, id) => untraced(self.get(collection, id)),
   put: (collection, id, value, options) => untraced(self.put(collection, id, value, options)),
+  getMany: (collection, ids) => untraced(self.getMany(collection, ids)),
+  writeMany: (collection, writes) => untraced(self.writeMany(collection, writes)),
   delete: (collection, id, options) => untraced(self.delete(collection, id, options)),
   find: (collection, query) => untracedStream(self.find(collection, query)),
   findPage: (collection, query) => untraced(self.findPage(collection, query)),

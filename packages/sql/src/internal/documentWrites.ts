@@ -1,14 +1,25 @@
 // The document statements both the document store and the append pipeline (a put that carries
-// events) use: read a document's row, and write one as a single guarded statement.
+// events) use: read a document's row, and write one as a single guarded statement; and the batch
+// forms (`getMany`/`writeMany`): rows by ids, and set-based writes, one statement per kind of write.
 import { type DocumentStore, StoreError } from "@strata/core"
 import { DocumentCodec } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type * as Statement from "effect/sql/Statement"
 import * as Rows from "../Rows.ts"
 import type { StoreContext } from "./context.ts"
 
 const decodeVersion = Rows.decodeFirst(Schema.Struct({ version: Rows.Int64 }))
 const decodeRow = Rows.decodeFirst(Rows.DocumentRow)
+const decodeRows = Rows.decodeAll(Rows.DocumentRow)
+const decodeWritten = Rows.decodeAll(Schema.Struct({ id: Schema.String, version: Rows.Int64 }))
+const decodeIds = Rows.decodeAll(Schema.Struct({ id: Schema.String }))
+
+const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const chunks: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size))
+  return chunks
+}
 
 export const make = (ctx: StoreContext) => {
   const { dialect, sql } = ctx
@@ -42,7 +53,106 @@ export const make = (ctx: StoreContext) => {
       })
     })
 
-  return { documentRow, writeDocument }
+  // Rows per statement for `params` parameters a row, within what the database binds (D1: 100).
+  const rowsPer = (params: number) => Math.max(1, Math.floor((dialect.maxParams - 2) / params))
+
+  /** The stored rows among `ids` (any order), one query per `maxParams` ids. */
+  const documentRows = (collection: string, ids: ReadonlyArray<string>) =>
+    Effect.map(
+      Effect.forEach(chunksOf(ids, rowsPer(1)), (chunk) =>
+        decodeRows(
+          sql`SELECT id, version, data FROM strata_documents WHERE collection = ${collection} AND ${
+            sql.in("id", chunk)
+          }`
+        )),
+      (pages) => pages.flat()
+    )
+
+  /**
+   * A `writeMany` inside a transaction (the caller's): one set-based statement per kind of write
+   * (insert of a missing document, update at a version, upsert, delete), each guarded in its own
+   * WHERE/ON CONFLICT, so a write whose check fails is simply not among the rows it returns. Any
+   * such write fails the whole call with the first one's `DocumentConflict` (the caller's
+   * transaction then rolls everything back).
+   */
+  const writeMany = (collection: string, writes: ReadonlyArray<DocumentCodec.PreparedWrite>) =>
+    Effect.gen(function*() {
+      const doc = (json: string) => dialect.document(sql, json)
+      const versions = new Map<string, bigint>()
+      const deleted = new Set<string>()
+      const note = (rows: ReadonlyArray<{ readonly id: string; readonly version: bigint }>) => {
+        for (const row of rows) versions.set(row.id, row.version)
+      }
+      const inserts = writes.filter((w) => w.json !== undefined && w.expected === "missing")
+      const updates = writes.filter((w) => w.json !== undefined && typeof w.expected === "bigint")
+      const upserts = writes.filter((w) => w.json !== undefined && w.expected === "any")
+      const deletes = writes.filter((w) => w.json === undefined && w.expected !== "missing")
+      const absent = writes.filter((w) => w.json === undefined && w.expected === "missing")
+      const values = (rows: ReadonlyArray<Statement.Fragment>) => sql.join(", ", false)(rows)
+      for (const chunk of chunksOf(inserts, rowsPer(3))) {
+        note(
+          yield* decodeWritten(
+            sql`INSERT INTO strata_documents (collection, id, version, data) VALUES ${
+              values(chunk.map((w) => sql`(${collection}, ${w.id}, 1, ${doc(w.json!)})`))
+            } ON CONFLICT (collection, id) DO NOTHING RETURNING id, version`
+          )
+        )
+      }
+      for (const chunk of chunksOf(updates, rowsPer(3))) {
+        note(
+          yield* decodeWritten(
+            sql`WITH v (doc_id, expected, doc_data) AS (VALUES ${
+              values(chunk.map((w) => sql`(${w.id}, CAST(${w.expected} AS BIGINT), ${doc(w.json!)})`))
+            }) UPDATE strata_documents SET version = strata_documents.version + 1, data = v.doc_data FROM v
+          WHERE strata_documents.collection = ${collection} AND strata_documents.id = v.doc_id
+          AND strata_documents.version = v.expected RETURNING id, version`
+          )
+        )
+      }
+      for (const chunk of chunksOf(upserts, rowsPer(4))) {
+        note(
+          yield* decodeWritten(
+            sql`INSERT INTO strata_documents (collection, id, version, data) VALUES ${
+              values(chunk.map((w) => sql`(${collection}, ${w.id}, 1, ${doc(w.json!)})`))
+            } ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data
+          RETURNING id, version`
+          )
+        )
+      }
+      for (const chunk of chunksOf(deletes, rowsPer(2))) {
+        const rows = yield* decodeIds(
+          sql`WITH v (doc_id, expected) AS (VALUES ${
+            values(chunk.map((w) => sql`(${w.id}, CAST(${w.expected === "any" ? null : w.expected} AS BIGINT))`))
+          }) DELETE FROM strata_documents WHERE collection = ${collection} AND EXISTS (SELECT 1 FROM v
+          WHERE v.doc_id = strata_documents.id AND (v.expected IS NULL OR v.expected = strata_documents.version))
+          RETURNING id`
+        )
+        for (const row of rows) deleted.add(row.id)
+      }
+      const present = absent.length === 0
+        ? new Set<string>()
+        : new Set((yield* documentRows(collection, absent.map((w) => w.id))).map((row) => row.id))
+      const failed = writes.find((w) =>
+        w.json !== undefined
+          ? !versions.has(w.id)
+          : w.expected === "missing"
+          ? present.has(w.id)
+          : w.expected !== "any" && !deleted.has(w.id)
+      )
+      if (failed !== undefined) {
+        // Nothing of the call was written to this document: the row read now is the one that failed it.
+        const row = yield* documentRow(collection, failed.id)
+        return yield* new StoreError.DocumentConflict({
+          collection,
+          id: failed.id,
+          expected: DocumentCodec.expectedLabel(failed.expected),
+          actual: row?.version
+        })
+      }
+      return writes.map((w) => w.json === undefined ? undefined : versions.get(w.id))
+    })
+
+  return { documentRow, documentRows, writeDocument, writeMany }
 }
 
 export type DocumentWrites = ReturnType<typeof make>

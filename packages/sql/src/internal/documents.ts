@@ -94,6 +94,52 @@ export const make = (ctx: StoreContext, writes: DocumentWrites, appender: Append
       return { version: written.documentVersion!, appended: written.results }
     })
 
+  const getMany: DocumentStore.DocumentStoreShape["getMany"] = (collection, ids) =>
+    Effect.gen(function*() {
+      const unique = yield* DocumentCodec.checkIds(collection.name, ids)
+      if (unique.length === 0) return []
+      const rows = yield* writes.documentRows(collection.name, unique).pipe(
+        Effect.catchTag("SqlError", unavailable("getMany"))
+      )
+      const byId = new Map(rows.map((row) => [row.id, row]))
+      const found: Array<DocumentStore.Document<any>> = []
+      for (const id of unique) {
+        const row = byId.get(id)
+        if (row !== undefined) {
+          found.push(yield* DocumentCodec.decode(collection, id, row.version, dialect.decodeJson(row.data)))
+        }
+      }
+      return found
+    })
+
+  const writeMany: DocumentStore.DocumentStoreShape["writeMany"] = (collection, input) =>
+    Effect.gen(function*() {
+      const prepared = yield* DocumentCodec.prepareWrites(collection, input, maxEventBytes)
+      if (prepared.length === 0) return []
+      yield* ensureIndexes(collection).pipe(Effect.catchTag("SqlError", unavailable("writeMany")))
+      const write = dialect.write
+      if (write._tag === "Transactional") {
+        return yield* ctx.transaction("writeMany", writes.writeMany(collection.name, prepared)).pipe(
+          Effect.catchTag("SqlError", unavailable("writeMany"))
+        )
+      }
+      // One atomic batch whose guards abort it as a whole; then re-read to name the first conflict.
+      const outcome = yield* write.writeDocuments(sql, { collection: collection.name, writes: prepared }).pipe(
+        Effect.catchTag("SqlError", unavailable("writeMany"))
+      )
+      if (outcome._tag === "Ok") return outcome.versions
+      const rows = yield* writes.documentRows(collection.name, prepared.map((w) => w.id)).pipe(
+        Effect.catchTag("SqlError", unavailable("writeMany"))
+      )
+      const actual = new Map(rows.map((row) => [row.id, row.version]))
+      for (const w of prepared) {
+        const conflict = DocumentCodec.conflict(collection.name, w.id, w.expected, actual.get(w.id))
+        if (conflict !== undefined) return yield* conflict
+      }
+      // The guard failed, and the re-read passes: another writer moved a document in between.
+      return yield* new StoreError.StoreUnavailable({ operation: "writeMany", reason: "ConcurrentWrite" })
+    })
+
   const remove: DocumentStore.DocumentStoreShape["delete"] = (collection, id, deleteOptions) =>
     Effect.gen(function*() {
       yield* DocumentCodec.checkId(collection.name, id)
@@ -172,5 +218,5 @@ export const make = (ctx: StoreContext, writes: DocumentWrites, appender: Append
       return Number(row?.total ?? 0)
     })
 
-  return { get, put, delete: remove, find, findPage, count }
+  return { get, getMany, put, writeMany, delete: remove, find, findPage, count }
 }

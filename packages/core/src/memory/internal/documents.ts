@@ -127,6 +127,47 @@ export const make = (
       }))
     })
 
+  const getMany: DocumentStore["Service"]["getMany"] = (collection, ids) =>
+    Effect.flatMap(DocumentCodec.checkIds(collection.name, ids), (unique) => {
+      const stored = documents.get(collection.name)
+      const found: Array<{ id: string; stored: StoredDocument }> = []
+      for (const id of unique) {
+        const document = stored?.get(id)
+        if (document !== undefined) found.push({ id, stored: document })
+      }
+      return Effect.forEach(found, (row) => decodeDocument(collection, row.id, row.stored))
+    })
+
+  // Every check first, then every write, in one synchronous step of one unit of work: all or nothing.
+  const writeMany: DocumentStore["Service"]["writeMany"] = (collection, writes) =>
+    Effect.flatMap(
+      DocumentCodec.prepareWrites(collection, writes, maxEventBytes),
+      (prepared) =>
+        prepared.length === 0 ? Effect.succeed([]) : transaction(Effect.gen(function*() {
+          const stored = documentsOf(collection.name)
+          for (const write of prepared) {
+            const conflict = checkExpected(collection.name, write.id, write.expected, stored.get(write.id))
+            if (conflict !== undefined) return yield* conflict
+          }
+          const journal = yield* state.journal
+          return prepared.map((write) => {
+            const current = stored.get(write.id)
+            if (write.json === undefined) {
+              if (current !== undefined) {
+                stored.delete(write.id)
+                journal?.push(() => restore(stored, write.id, undefined, current))
+              }
+              return undefined
+            }
+            const version = (current?.version ?? 0n) + 1n
+            const written = { version, json: write.json, encoded: JSON.parse(write.json) }
+            stored.set(write.id, written)
+            journal?.push(() => restore(stored, write.id, written, current))
+            return version
+          })
+        }))
+    )
+
   const matching = (collection: string, query: DocumentQuery.NormalizedQuery) => {
     const found: Array<{ id: string; stored: StoredDocument; key: DocumentQuery.CursorPosition }> = []
     for (const [id, stored] of documents.get(collection) ?? []) {
@@ -164,7 +205,9 @@ export const make = (
   const documentStore = DocumentStore.of({
     backend,
     get,
+    getMany,
     put,
+    writeMany,
     delete: remove,
     find,
     findPage,
