@@ -277,6 +277,24 @@ export const inlineProjectionTopic = (
           }))
       }
 
+      it.effect("a multi-event append folds its events in order: a delete and a re-create in one append", () =>
+        Effect.gen(function*() {
+          const s = stream("d")
+          const docs = yield* DocumentStore.DocumentStore
+          yield* domain.codec.append(s, [
+            domain.Deposited.make({ amount: 10 }),
+            domain.Closed.make({}),
+            domain.Deposited.make({ amount: 4 }),
+            domain.Withdrawn.make({ amount: 1 })
+          ])
+          assert.deepStrictEqual(
+            Option.map(yield* docs.get(domain.collection, s), (d) => d.value),
+            Option.some({ balance: 3, count: 2 })
+          )
+          yield* domain.codec.append(s, [domain.Deposited.make({ amount: 1 }), domain.Closed.make({})])
+          assert.isTrue(Option.isNone(yield* docs.get(domain.collection, s)))
+        }))
+
       it.effect("concurrent appends that update one document all land", () =>
         Effect.gen(function*() {
           const docs = yield* DocumentStore.DocumentStore

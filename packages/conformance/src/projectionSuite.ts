@@ -5,7 +5,9 @@
  * blue-green rebuild builds a new version while the old one keeps serving (during the build and after
  * a failed one), then switches readers; `catchUp` commits the last applied position, so a second
  * catch-up applies nothing twice; an `evolve` that throws fails `catchUp` and `run` with
- * `ProjectionFailed`; `DocumentStore.update` survives concurrent writers.
+ * `ProjectionFailed`; `DocumentStore.update` survives concurrent writers; `handleBatch` leaves the
+ * same documents as the handler event by event, writes nothing of a batch whose `evolve` throws, and
+ * folds again over a concurrent writer's document.
  *
  * @since 0.1.0
  */
@@ -16,7 +18,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { bank, documents, freshFold } from "./internal/bank.ts"
+import { Balance, bank, documents, freshFold } from "./internal/bank.ts"
 import { failsWith, names, readAll, within } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
 
@@ -188,16 +190,16 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
         const seen: Array<string> = []
         const watching: DocumentStore.DocumentStoreShape = {
           ...docs,
-          put: (collection, id, value, options) =>
+          writeMany: (collection, writes) =>
             collection.name === v2.target.name
               ? Projection.active(v1).pipe(
                 Effect.provideService(DocumentStore.DocumentStore, docs),
                 Effect.flatMap((active) => {
                   seen.push(active.name)
-                  return docs.put(collection, id, value, options)
+                  return docs.writeMany(collection, writes)
                 })
               )
-              : docs.put(collection, id, value, options)
+              : docs.writeMany(collection, writes)
         }
         const replayed = yield* Projection.blueGreen(v2, { batchSize: 1 }).pipe(
           Effect.provideService(DocumentStore.DocumentStore, watching)
@@ -354,6 +356,120 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
         assert.isTrue(Option.isNone(unchanged))
         const bad = yield* Effect.flip(DocumentStore.update(Counters, "c", () => ({ n: 1 }), { retries: -1 }))
         assert.strictEqual(bad._tag, "InvalidArgument")
+      }))
+
+    it.effect("handleBatch leaves the same documents as the handler event by event (deletes, re-creates, skipped ids)", () =>
+      Effect.gen(function*() {
+        const n = names()
+        const domain = bank(n)
+        const one = (suffix: string) =>
+          Projection.singleStream({
+            name: n.checkpoint(suffix),
+            collection: DocumentStore.collection(n.collection(suffix), Balance),
+            events: domain.codec,
+            evolve: domain.evolve
+          })
+        const Totals = Schema.Struct({ total: Schema.Number, seen: Schema.Number })
+        const many = (suffix: string) =>
+          Projection.multiStream({
+            name: n.checkpoint(suffix),
+            collection: DocumentStore.collection(n.collection(suffix), Totals),
+            events: domain.codec,
+            // Deposits by size; withdrawals skipped; a Closed deletes the "small" total.
+            id: ({ event }) =>
+              event._tag === domain.Withdrawn.name
+                ? undefined
+                : "amount" in event
+                ? (event.amount >= 100 ? "large" : "small")
+                : "small",
+            evolve: (current, { event }) =>
+              event._tag === domain.Closed.name
+                ? Projection.Delete
+                : {
+                  total: (current?.total ?? 0) + ("amount" in event ? event.amount : 0),
+                  seen: (current?.seen ?? 0) + 1
+                }
+          })
+        const { Closed, Deposited, Withdrawn } = domain
+        yield* domain.codec.append(n.stream("a"), [Deposited.make({ amount: 5 }), Withdrawn.make({ amount: 2 })])
+        yield* domain.codec.append(n.stream("b"), [Deposited.make({ amount: 500 }), Closed.make({})])
+        yield* domain.codec.append(n.stream("a"), [Deposited.make({ amount: 7 }), Closed.make({})])
+        yield* domain.codec.append(n.stream("a"), [Deposited.make({ amount: 1 }), Deposited.make({ amount: 300 })])
+        yield* domain.codec.append(n.stream("c"), [Withdrawn.make({ amount: 4 })])
+        const log = yield* readAll({ filter: { types: domain.codec.types } })
+        for (const [perEvent, batched] of [[one("p1"), one("b1")], [many("p2"), many("b2")]] as const) {
+          for (const event of log) yield* perEvent.handler(event)
+          yield* batched.handleBatch(log)
+          const expected = yield* documents(perEvent.target)
+          assert.isAbove(expected.size, 0)
+          assert.deepStrictEqual(yield* documents(batched.target), expected)
+        }
+        // Split into batches of 3 (a document folded across batches), from the documents already there.
+        const again = one("b3")
+        for (let i = 0; i < log.length; i += 3) yield* again.handleBatch(log.slice(i, i + 3))
+        assert.deepStrictEqual(yield* documents(again.target), yield* documents(one("p1").target))
+      }))
+
+    it.effect("an evolve that throws mid-batch fails handleBatch with ProjectionFailed naming it: nothing of the batch is written", () =>
+      Effect.gen(function*() {
+        const n = names()
+        const domain = bank(n)
+        const thrower = Projection.singleStream({
+          name: n.checkpoint(),
+          collection: domain.collection,
+          events: domain.codec,
+          evolve: (current, decoded) => {
+            if (decoded.event._tag === domain.Withdrawn.name) throw new Error("evolve exploded")
+            return domain.evolve(current, decoded)
+          }
+        })
+        yield* domain.codec.append(n.stream("a"), [domain.Deposited.make({ amount: 5 })])
+        yield* domain.codec.append(n.stream("b"), [domain.Deposited.make({ amount: 6 })])
+        yield* domain.codec.append(n.stream("a"), [domain.Withdrawn.make({ amount: 1 })])
+        yield* domain.codec.append(n.stream("c"), [domain.Deposited.make({ amount: 7 })])
+        const log = yield* readAll({ filter: { types: domain.codec.types } })
+        const error = yield* failsWith("ProjectionFailed")(thrower.handleBatch(log))
+        assert.strictEqual(error.eventId, log[2].id)
+        assert.strictEqual(error.stream, n.stream("a"))
+        assert.strictEqual((yield* documents(domain.collection)).size, 0)
+      }))
+
+    it.effect("a concurrent writer between a batch's read and its write is not lost: the batch folds again", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const n = names()
+        const domain = bank(n)
+        const Counter = DocumentStore.collection(n.collection("hot"), Schema.Struct({ events: Schema.Number }))
+        const counting = Projection.multiStream({
+          name: n.checkpoint(),
+          collection: Counter,
+          events: domain.codec,
+          id: () => "hot",
+          evolve: (current) => ({ events: (current?.events ?? 0) + 1 })
+        })
+        yield* docs.put(Counter, "hot", { events: 5 })
+        for (let i = 0; i < 3; i++) {
+          yield* domain.codec.append(n.stream(`s${i}`), [domain.Deposited.make({ amount: 1 })])
+        }
+        const log = yield* readAll({ filter: { types: domain.codec.types } })
+        let interfered = 0
+        // Another writer adds 100 right after the batch read the document, before its write.
+        const racing: DocumentStore.DocumentStoreShape = {
+          ...docs,
+          writeMany: (collection, writes) =>
+            Effect.andThen(
+              interfered++ === 0
+                ? DocumentStore.update(Counter, "hot", (c) => ({ events: (c?.events ?? 0) + 100 })).pipe(
+                  Effect.provideService(DocumentStore.DocumentStore, docs)
+                )
+                : Effect.void,
+              docs.writeMany(collection, writes)
+            )
+        }
+        yield* counting.handleBatch(log).pipe(Effect.provideService(DocumentStore.DocumentStore, racing))
+        assert.strictEqual(interfered, 2, "the first write conflicted and the batch was folded again")
+        const hot = Option.getOrThrow(yield* docs.get(Counter, "hot"))
+        assert.strictEqual(hot.value.events, 108)
       }))
 
     it.effect("bad options and definitions are refused with typed errors", () =>

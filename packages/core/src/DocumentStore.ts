@@ -234,8 +234,7 @@ export interface DocumentStoreShape {
    * (`undefined` for a delete). At most {@link maxBatch} writes, each id at most once
    * (`InvalidArgument` otherwise); none is a no-op. SQL backends write it in a few set-based
    * statements (one per kind of write: insert, versioned update, upsert, delete); D1 in one batch;
-   * KurrentDB has no multi-document transaction: it checks every write first, then writes one by
-   * one, so a concurrent writer there can leave the batch half written (see its README).
+   * KurrentDB reads each document's stream, then writes them in one multi-stream append.
    */
   readonly writeMany: <A, I>(
     collection: Collection<A, I>,
