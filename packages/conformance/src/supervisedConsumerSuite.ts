@@ -48,6 +48,9 @@ export const supervisedConsumerSuite = (it: ConformanceIt, options?: SuiteOption
         const consumer = yield* Consumer.make(n.checkpoint(), {
           filter: { categories: [n.category] },
           restart: quick,
+          // One commit per event: \`handled\` is outside the store, so a batch rolled back on a
+          // failure would repeat the events before it there.
+          checkpointEvery: 1,
           handler: (event) =>
             Effect.suspend(() => {
               const i = (event.data as { i: number }).i
@@ -104,6 +107,9 @@ export const supervisedConsumerSuite = (it: ConformanceIt, options?: SuiteOption
         const consumer = yield* Consumer.make(n.checkpoint(), {
           filter: { categories: [n.category] },
           restart: Schedule.recurs(1),
+          // One commit per event: \`handled\` is outside the store, so a batch rolled back on a
+          // failure would repeat the events before it there.
+          checkpointEvery: 1,
           handler: (event) =>
             Effect.suspend(() => {
               const i = (event.data as { i: number }).i
@@ -188,6 +194,9 @@ export const supervisedConsumerSuite = (it: ConformanceIt, options?: SuiteOption
           filter: { categories: [n.category] },
           restart: quick,
           parkAfter: 3,
+          // One commit per event: \`handled\` is outside the store, so a batch rolled back on a
+          // failure would repeat the events before it there.
+          checkpointEvery: 1,
           handler: (event) =>
             event.type === n.type("Poison")
               ? Effect.fail(new Error("bad data"))

@@ -8,6 +8,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/testing/TestClock"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly position: bigint }> {}
 
@@ -48,6 +49,21 @@ const runUntil = (name: string, handled: Array<bigint>, until: number, options?:
     yield* committed(name, handled[handled.length - 1])
     yield* Fiber.interrupt(fiber)
   })
+
+// A checkpoint store that records the position of every commit.
+const recordCommits = () => {
+  const commits: Array<bigint> = []
+  const recording: Consumer.CheckpointStore = {
+    load: Consumer.storeCheckpoints.load,
+    commit: (name, position, work) =>
+      Consumer.storeCheckpoints.commit(
+        name,
+        position,
+        Effect.tap(work, () => Effect.sync(() => commits.push(position)))
+      )
+  }
+  return { commits, recording }
+}
 
 describe("Consumer", () => {
   it.live("resumes after its checkpoint: no event missed, none handled twice", () =>
@@ -109,15 +125,116 @@ describe("Consumer", () => {
       assert.deepStrictEqual(commits, [3n, 6n, 7n])
     }).pipe(Effect.provide(MemoryStore.layer())))
 
-  it.live("with batches, a failure keeps the checkpoint at the last committed batch", () =>
+  it.live("with batches, a failure commits the events before it: the checkpoint stays just before the failed event", () =>
     Effect.gen(function*() {
       yield* appendEach("order-1", 6)
       const failed = yield* Consumer.run("batched", {
         checkpointEvery: 3,
         handler: (event) => event.position === 5n ? Effect.fail(new Boom({ position: 5n })) : Effect.void
       }).pipe(Effect.flip)
-      assert.strictEqual(failed._tag, "Boom")
-      assert.strictEqual(yield* checkpointOf("batched"), 3n)
+      assert.deepStrictEqual(failed, new Boom({ position: 5n }))
+      assert.strictEqual(yield* checkpointOf("batched"), 4n)
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("by default commits each delivered batch once, not once per event", () =>
+    Effect.gen(function*() {
+      yield* appendEach("order-1", 7)
+      const { commits, recording } = recordCommits()
+      const handled: Array<bigint> = []
+      yield* runUntil("defaults", handled, 7).pipe(Effect.provideService(Consumer.Checkpoints, recording))
+      assert.deepStrictEqual(handled, [1n, 2n, 3n, 4n, 5n, 6n, 7n])
+      assert.deepStrictEqual(commits, [7n])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("checkpointEvery: 1 commits after every event", () =>
+    Effect.gen(function*() {
+      yield* appendEach("order-1", 3)
+      const { commits, recording } = recordCommits()
+      yield* runUntil("each", [], 3, { checkpointEvery: 1 }).pipe(
+        Effect.provideService(Consumer.Checkpoints, recording)
+      )
+      assert.deepStrictEqual(commits, [1n, 2n, 3n])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.effect("sizes batches from the last one's pace so each ends within checkpointInterval", () =>
+    Effect.gen(function*() {
+      yield* appendEach("order-1", 10)
+      const { commits, recording } = recordCommits()
+      let handled = 0
+      // Each event takes 40 ms of (test) time: after the first batch (10 events, 400 ms), batches of 2.
+      const fiber = yield* Consumer.run("paced", {
+        checkpointInterval: "100 millis",
+        handler: () => Effect.andThen(TestClock.adjust("40 millis"), Effect.sync(() => void handled++))
+      }).pipe(Effect.provideService(Consumer.Checkpoints, recording), Effect.forkChild)
+      while (commits.length < 1) yield* Effect.yieldNow
+      // Six more in one append: one delivered chunk.
+      yield* Effect.flatMap(
+        EventStore.EventStore,
+        (store) => store.append("order-2", Array.from({ length: 6 }, (_, i) => Event.make("Happened", { i })))
+      )
+      while (commits[commits.length - 1] !== 16n) yield* Effect.yieldNow
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(commits[0], 10n)
+      // However the six are delivered, no later batch holds more than two events.
+      const sizes = commits.slice(1).map((position, i) => Number(position - commits[i]))
+      assert.isTrue(sizes.every((size) => size >= 1 && size <= 2), `batch sizes ${sizes.join(", ")}`)
+      assert.isAtLeast(sizes.length, 3)
+      assert.strictEqual(handled, 16)
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("handleBatch gets each delivered batch at once, in one commit", () =>
+    Effect.gen(function*() {
+      yield* appendEach("order-1", 5)
+      const { commits, recording } = recordCommits()
+      const batches: Array<ReadonlyArray<bigint>> = []
+      const fiber = yield* Consumer.run("batcher", {
+        handleBatch: (events) => Effect.sync(() => void batches.push(events.map((event) => event.position)))
+      }).pipe(Effect.provideService(Consumer.Checkpoints, recording), Effect.forkChild)
+      yield* committed("batcher", 5n)
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual(batches, [[1n, 2n, 3n, 4n, 5n]])
+      assert.deepStrictEqual(commits, [5n])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("handleBatch failing on one event: the events before it commit one at a time, the failure is that event's", () =>
+    Effect.gen(function*() {
+      yield* appendEach("order-1", 5)
+      const { commits, recording } = recordCommits()
+      const batches: Array<ReadonlyArray<bigint>> = []
+      const failed = yield* Consumer.run("batcher", {
+        handleBatch: (events) =>
+          Effect.suspend(() => {
+            batches.push(events.map((event) => event.position))
+            const bad = events.find((event) => event.position === 3n)
+            return bad === undefined ? Effect.void : Effect.fail(new Boom({ position: bad.position }))
+          })
+      }).pipe(Effect.provideService(Consumer.Checkpoints, recording), Effect.flip)
+      assert.deepStrictEqual(failed, new Boom({ position: 3n }))
+      assert.deepStrictEqual(batches, [[1n, 2n, 3n, 4n, 5n], [1n], [2n], [3n]])
+      assert.deepStrictEqual(commits, [1n, 2n])
+      assert.strictEqual(yield* checkpointOf("batcher"), 2n)
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.effect("refuses both or neither of handler and handleBatch, and a bad checkpointInterval, with InvalidArgument", () =>
+    Effect.gen(function*() {
+      const refused = (options: Consumer.ConsumerOptions<never, never>) =>
+        Effect.map(Effect.flip(Consumer.run("x", options)), (error) => error._tag)
+      assert.strictEqual(yield* refused({}), "InvalidArgument")
+      assert.strictEqual(
+        yield* refused({ handler: () => Effect.void, handleBatch: () => Effect.void }),
+        "InvalidArgument"
+      )
+      assert.strictEqual(yield* refused({ handler: () => Effect.void, checkpointInterval: 0 }), "InvalidArgument")
+      assert.strictEqual(
+        yield* refused({ handler: () => Effect.void, checkpointInterval: "soon" as never }),
+        "InvalidArgument"
+      )
+      assert.strictEqual(
+        yield* refused({ handler: () => Effect.void, checkpointInterval: "Infinity" as never }),
+        "InvalidArgument"
+      )
+      const made = yield* Effect.flip(Effect.scoped(Consumer.make<never, never>("y", {})))
+      assert.strictEqual(made._tag, "InvalidArgument")
     }).pipe(Effect.provide(MemoryStore.layer())))
 
   it.live("starts after `from` when there is no checkpoint, and after the checkpoint when there is one", () =>

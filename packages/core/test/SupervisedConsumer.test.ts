@@ -180,6 +180,8 @@ describe("Consumer (supervised)", () => {
       const gate = yield* Deferred.make<void>()
       const consumer = yield* Consumer.make("lagging", {
         monitorInterval: "5 millis",
+        // One commit per event: position 1 commits while the handler blocks on 2.
+        checkpointEvery: 1,
         handler: (event) => event.position === 2n ? Deferred.await(gate) : Effect.void
       })
       const events = Metric.withAttributes(Consumer.lagEvents, { consumer: "lagging" })

@@ -56,7 +56,7 @@ import { InvalidArgument, type Unsupported } from "../StoreError.ts"
 import type { CheckpointError, Checkpoints } from "./Checkpoints.ts"
 import * as Attempt from "./internal/consumer/attempt.ts"
 import * as ConsumerContext from "./internal/consumer/context.ts"
-import { checkEvery, consume } from "./internal/consumer/loop.ts"
+import { checkOptions, consume } from "./internal/consumer/loop.ts"
 import {
   type Consumer,
   type ConsumerOptions,
@@ -121,14 +121,16 @@ export const run: <X, R>(
 ) => Effect.Effect<void, X | CheckpointError, R | EventStore | Checkpoints> = Effect.fn("Consumer.run")(
   function*<X, R>(name: string, options: ConsumerOptions<X, R>) {
     yield* Effect.annotateCurrentSpan({ "strata.consumer": name })
-    const every = yield* checkEvery("Consumer.run", options.checkpointEvery ?? 1)
+    const checked = yield* checkOptions("Consumer.run", options)
     const handled = consume({
       name,
       operation: "Consumer.run",
       filter: options.filter,
-      every,
+      every: checked.every,
+      interval: checked.interval,
+      pace: { size: checked.every },
       initial: { value: options.from ?? "start" },
-      handle: options.handler
+      handle: checked.handle
     })
     // A transient failure (the store, the checkpoint, or the handler's own StoreUnavailable) restarts
     // the consumer from its last committed checkpoint; the schedule restarts once a batch is handled.
@@ -255,7 +257,7 @@ export const make = <X, R>(
 ): Effect.Effect<Consumer<X>, InvalidArgument | Unsupported, Scope.Scope | Requirements | R> =>
   Effect.gen(function*() {
     yield* Inputs.checkpointName("Consumer.make", name)
-    const every = yield* checkEvery("Consumer.make", options.checkpointEvery ?? 1)
+    const checked = yield* checkOptions("Consumer.make", options)
     const parkAfter = options.parkAfter
     if (parkAfter !== undefined && !(Number.isSafeInteger(parkAfter) && parkAfter >= 1)) {
       return yield* new InvalidArgument({
@@ -267,7 +269,9 @@ export const make = <X, R>(
     const ctx = yield* ConsumerContext.make<X, R>({
       name,
       options,
-      every,
+      every: checked.every,
+      interval: checked.interval,
+      handle: checked.handle,
       parkAfter,
       monitorInterval: Duration.fromInputUnsafe(options.monitorInterval ?? "10 seconds"),
       restart: options.restart ?? defaultRestartSchedule,

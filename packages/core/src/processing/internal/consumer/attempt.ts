@@ -15,6 +15,7 @@ import * as Status from "./status.ts"
 // One attempt: the inner run. It never succeeds (a subscription does not end).
 const unguarded = <X, R>(ctx: ConsumerContext<X, R>) => {
   const initial = { value: ctx.options.from ?? ("start" as SubscribeFrom) }
+  const pace = { size: ctx.every }
   return Effect.scoped(Effect.gen(function*() {
     if (ctx.parkAfter !== undefined) yield* Parking.refreshParked(ctx)
     yield* Effect.forkScoped(Status.watchCatchUp(ctx))
@@ -23,6 +24,8 @@ const unguarded = <X, R>(ctx: ConsumerContext<X, R>) => {
       operation: "Consumer.make",
       filter: ctx.options.filter,
       every: ctx.every,
+      interval: ctx.interval,
+      pace,
       initial,
       handle: Parking.handle(ctx),
       onStart: Status.onStart(ctx),

@@ -11,6 +11,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as ParkedEvents from "../../../backend/ParkedEvents.ts"
 import { EventStore, type EventStoreShape } from "../../../EventStore.ts"
 import type { InvalidArgument, Unsupported } from "../../../StoreError.ts"
+import type { Handle } from "./loop.ts"
 import type { ConsumerStatus, ConsumerStopped, Requirements, SupervisedOptions } from "./model.ts"
 
 export interface Metrics {
@@ -26,6 +27,9 @@ export interface Settings<X, R> {
   readonly name: string
   readonly options: SupervisedOptions<X, R>
   readonly every: number
+  /** The longest a batch should stay open, in nanoseconds. */
+  readonly interval: bigint
+  readonly handle: Handle<X, R>
   readonly parkAfter: number | undefined
   readonly monitorInterval: Duration.Duration
   readonly restart: Schedule.Schedule<unknown, unknown>

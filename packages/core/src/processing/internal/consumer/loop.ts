@@ -1,25 +1,69 @@
 // The one consuming loop `Consumer.run` and the supervised consumer share: load the checkpoint
 // (through the `Checkpoints` in context when the attempt starts, so a fenced store provided around an
 // attempt is the one used), subscribe just after it, handle each batch and commit.
+//
+// Batches: each delivered chunk (a page while catching up, the new events when live) is handled in
+// batches of at most `pace.size` events, one commit each; a batch never waits for more events. The
+// size is `every` at most and follows the pace of the previous batch so a batch ends within
+// `interval` (a transaction's position is fixed when it starts, so the bound is kept by sizing, not
+// by cutting a batch short). A handler failure inside a batch rolls it back (transactional
+// backends); the batch is then isolated so the failure lands on its event as with one commit per
+// event: the events before it commit, and the error is the one the event failed with.
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Event from "../../../Event.ts"
 import type { RecordedEvent } from "../../../Event.ts"
 import { establishAll, type EventStore } from "../../../EventStore.ts"
 import type { EventFilter, SubscribeFrom } from "../../../EventStore.ts"
+import * as StoreError from "../../../StoreError.ts"
 import { InvalidArgument } from "../../../StoreError.ts"
 import { type CheckpointError, Checkpoints } from "../../Checkpoints.ts"
+import { HandlerFailure } from "./failures.ts"
+import { type ConsumerOptions, defaultCheckpointEvery, defaultCheckpointInterval } from "./model.ts"
+
+/** How a consumer handles events: one at a time, or a batch at once. */
+export type Handle<E, R> =
+  | { readonly _tag: "Each"; readonly handle: (event: RecordedEvent) => Effect.Effect<void, E, R> }
+  | {
+    readonly _tag: "Batch"
+    readonly handle: (events: ReadonlyArray<RecordedEvent>) => Effect.Effect<void, E, R>
+  }
+
+/** The batch size the next batch uses; kept across attempts, so a restart after a batch too slow to commit starts smaller. */
+export interface Pace {
+  size: number
+}
 
 export interface Loop<E, R> {
   readonly name: string
   readonly operation: string
   readonly filter: EventFilter | undefined
   readonly every: number
+  /** The longest a batch should stay open, in nanoseconds. */
+  readonly interval: bigint
+  readonly pace: Pace
   /** Where to start without a checkpoint; "end" is fixed by the first attempt (see `Consumer.run`). */
   readonly initial: { value: SubscribeFrom }
-  readonly handle: (event: RecordedEvent) => Effect.Effect<void, E, R>
+  readonly handle: Handle<E, R>
   readonly onStart?: ((covered: bigint | undefined) => Effect.Effect<void>) | undefined
   readonly onCommit?: ((position: bigint, handled: number) => Effect.Effect<void>) | undefined
+}
+
+// A store outage (also from the handler, or tagged by the supervised handler) is retried as it is:
+// restarting re-delivers the whole batch.
+const transient = (cause: Cause.Cause<unknown>): boolean => {
+  const error = Cause.squash(cause)
+  return StoreError.isRetryable(error instanceof HandlerFailure ? Cause.squash(error.cause) : error)
+}
+
+// The size of the next batch: as many events as the last batch's pace fits in `interval`.
+export const nextSize = (every: number, interval: bigint, handled: number, elapsed: bigint): number => {
+  if (elapsed <= 0n) return every
+  const fits = Number((BigInt(handled) * interval) / elapsed)
+  return Math.max(1, Math.min(every, fits))
 }
 
 // Emits how many events each delivered batch held, once they are all handled and committed.
@@ -39,30 +83,106 @@ export const consume = <E, R>(
       "strata.consumer.from": start === undefined ? "start" : `after ${start}`
     })
     if (loop.onStart !== undefined) yield* loop.onStart(start)
-    const handleBatch = (events: ReadonlyArray<RecordedEvent>) => {
-      const position = events[events.length - 1].position
-      const committed = checkpoints.commit(
-        loop.name,
-        position,
-        Effect.forEach(events, (event) => Event.causedBy(loop.handle(event), event), { discard: true })
-      )
-      return loop.onCommit === undefined
-        ? committed
-        : Effect.tap(committed, () => loop.onCommit!(position, events.length))
-    }
+    const { handle, onCommit, pace } = loop
+
+    // Handles `events` and commits them with their checkpoint; on a handler failure, isolates it.
+    const commitBatch = (
+      events: ReadonlyArray<RecordedEvent>
+    ): Effect.Effect<void, E | CheckpointError, R | EventStore> =>
+      Effect.suspend(() => {
+        const position = events[events.length - 1].position
+        // Where the handler stands: the index of the event being handled, and whether it got through.
+        const state = { at: 0, handled: false }
+        const work = handle._tag === "Each"
+          ? Effect.forEach(events, (event, i) => {
+            state.at = i
+            return Event.causedBy(handle.handle(event), event)
+          }, { discard: true })
+          : handle.handle(events)
+        const committed = checkpoints.commit(
+          loop.name,
+          position,
+          Effect.map(work, () => {
+            state.handled = true
+          })
+        )
+        return Effect.catchCause(
+          onCommit === undefined ? committed : Effect.andThen(committed, onCommit(position, events.length)),
+          (cause) => {
+            // The checkpoint's own failure, an interruption, an outage or a lone event: as it is.
+            if (state.handled || events.length === 1 || Cause.hasInterruptsOnly(cause) || transient(cause)) {
+              return Effect.failCause(cause)
+            }
+            // One event at a time: commit the events before the failed one, then fail with its error.
+            if (handle._tag === "Each") {
+              return state.at === 0
+                ? Effect.failCause(cause)
+                : Effect.andThen(commitBatch(events.slice(0, state.at)), Effect.failCause(cause))
+            }
+            // A batch at once: hand the events over one per commit; the first to fail fails alone.
+            return Effect.forEach(events, (event) => commitBatch([event]), { discard: true })
+          }
+        )
+      })
+
+    // One batch, timed: its pace sizes the next one (a failed batch's too).
+    const timed = (events: ReadonlyArray<RecordedEvent>) =>
+      Effect.flatMap(Clock.currentTimeNanos, (started) =>
+        Effect.onExit(commitBatch(events), () =>
+          Effect.map(Clock.currentTimeNanos, (now) => {
+            pace.size = nextSize(loop.every, loop.interval, events.length, now - started)
+          })))
+
     return Stream.mapArrayEffect(established.events, (events) =>
       Effect.gen(function*() {
-        for (let i = 0; i < events.length; i += loop.every) {
-          yield* handleBatch(events.slice(i, i + loop.every))
+        let i = 0
+        while (i < events.length) {
+          const batch = i === 0 && events.length <= pace.size ? events : events.slice(i, i + pace.size)
+          yield* timed(batch)
+          i += batch.length
         }
         return [events.length] as const
       }))
   }))
 
-// `checkpointEvery`, checked for `run` and `make` alike.
-export const checkEvery = (operation: string, every: number) =>
-  Number.isSafeInteger(every) && every >= 1
-    ? Effect.succeed(every)
-    : Effect.fail(
-      new InvalidArgument({ operation, detail: `checkpointEvery must be an integer >= 1, got ${String(every)}` })
+/** What `Consumer.run` and `Consumer.make` check alike and resolve from their options. */
+export interface Checked<X, R> {
+  readonly every: number
+  readonly interval: bigint
+  readonly handle: Handle<X, R>
+}
+
+// `handler` / `handleBatch`, `checkpointEvery` and `checkpointInterval`, checked for `run` and `make`.
+export const checkOptions = <X, R>(
+  operation: string,
+  options: ConsumerOptions<X, R>
+): Effect.Effect<Checked<X, R>, InvalidArgument> => {
+  const invalid = (detail: string) => Effect.fail(new InvalidArgument({ operation, detail }))
+  const { checkpointEvery, checkpointInterval, handleBatch, handler } = options
+  const every = checkpointEvery ?? defaultCheckpointEvery
+  if (!(Number.isSafeInteger(every) && every >= 1)) {
+    return invalid(`checkpointEvery must be an integer >= 1, got ${String(every)}`)
+  }
+  const interval = checkpointInterval === undefined
+    ? defaultCheckpointInterval
+    : Duration.fromInput(checkpointInterval)._tag === "Some"
+    ? Duration.fromInputUnsafe(checkpointInterval)
+    : undefined
+  if (interval === undefined || !Duration.isFinite(interval) || Duration.toMillis(interval) <= 0) {
+    return invalid(`checkpointInterval must be a finite duration above zero, got ${String(checkpointInterval)}`)
+  }
+  const isHandler = typeof handler === "function"
+  const isBatch = typeof handleBatch === "function"
+  if (isHandler === isBatch) {
+    return invalid(
+      isHandler
+        ? "give either handler or handleBatch, not both"
+        : "a consumer needs a handler (one event) or a handleBatch (a batch of events) function"
     )
+  }
+  return Effect.succeed({
+    every,
+    interval: Duration.toNanosUnsafe(interval),
+    handle: isHandler ? { _tag: "Each", handle: handler! } : { _tag: "Batch", handle: handleBatch! }
+  })
+}

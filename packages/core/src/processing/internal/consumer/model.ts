@@ -1,7 +1,7 @@
 // The models of consumers (options, status, failures, the handle `make` returns, the error of a
 // stopped consumer): their own module, so the internal modules and the face (Consumer.ts, which
 // re-exports every one of them) both stand on it.
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -23,12 +23,43 @@ import type * as Lease from "../../Lease.ts"
 export type Requirements = EventStore | Checkpoints | ParkedEvents.ParkedEvents
 
 /**
+ * The default most events per checkpoint commit: large enough that a commit costs little beside the
+ * events it holds (about 1 % on PostgreSQL), small enough that a batch stays a short transaction.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const defaultCheckpointEvery = 1000
+
+/**
+ * The default longest time a batch stays open: a commit then costs about 1-2 % of the batch on
+ * PostgreSQL, and the transaction is short enough that other writers (SQLite has one writer at a
+ * time) barely wait for it.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const defaultCheckpointInterval: Duration.Duration = Duration.millis(100)
+
+/**
  * @category models
  * @since 0.1.0
  */
 export interface ConsumerOptions<X, R> {
-  /** Handles one event. A failure stops the consumer, before the event's checkpoint. */
-  readonly handler: (event: RecordedEvent) => Effect.Effect<void, X, R>
+  /**
+   * Handles one event. A failure stops the consumer, before the event's checkpoint. Give exactly one
+   * of `handler` and `handleBatch`.
+   */
+  readonly handler?: ((event: RecordedEvent) => Effect.Effect<void, X, R>) | undefined
+  /**
+   * Handles a batch of events at once (in log order), inside the batch's commit: one document read
+   * and one write per batch, say. A batch is what one commit holds (see `checkpointEvery`); after a
+   * failure, the events of the failed batch are handed over one per batch and commit, so the event
+   * that fails is known and the events before it commit. Appends it makes carry no causation of
+   * their own (wrap them in `Event.causedBy(event)`). Give exactly one of `handler` and
+   * `handleBatch`.
+   */
+  readonly handleBatch?: ((events: ReadonlyArray<RecordedEvent>) => Effect.Effect<void, X, R>) | undefined
   /** Which events of the global log to handle; the checkpoint moves only on handled events. */
   readonly filter?: EventFilter | undefined
   /**
@@ -37,12 +68,20 @@ export interface ConsumerOptions<X, R> {
    */
   readonly from?: SubscribeFrom | undefined
   /**
-   * Most events handled per checkpoint commit (default 1: commit after every event). A commit also
-   * happens at the end of every batch the subscription delivers, so a quiet log never leaves
-   * handled events uncommitted. Larger values mean fewer checkpoint writes, and more events handled
-   * again after a crash (unless the checkpoint store is transactional).
+   * Most events handled per checkpoint commit (default {@link defaultCheckpointEvery}, 1000). A batch
+   * never waits for events: it is at most what the subscription has delivered (a page while catching
+   * up, the few new events when live), so a live event commits as soon as it is handled. `1` commits
+   * after every event (one transaction per event: the choice when each event's handling must be
+   * visible on its own before the next starts, or when the handler's side effects outside the store
+   * must not be repeated after a failure of a later event in the same batch).
    */
   readonly checkpointEvery?: number | undefined
+  /**
+   * How long a batch may stay open (default {@link defaultCheckpointInterval}, 100 ms): batches are
+   * sized from the pace of the previous one so they end within it, which keeps each transaction
+   * short (readers, writers and `UnitOfWork.Timeout`, which rolls back longer ones).
+   */
+  readonly checkpointInterval?: Duration.Input | undefined
   /**
    * How long to keep restarting after transient failures (`StoreUnavailable`) before the consumer
    * fails: default `Retry.defaultStreamSchedule` (capped exponential backoff, at least a minute).

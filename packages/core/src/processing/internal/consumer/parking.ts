@@ -14,35 +14,65 @@ import type * as StoreError from "../../../StoreError.ts"
 import { InvalidArgument } from "../../../StoreError.ts"
 import type { AnyContext, ConsumerContext, Shared } from "./context.ts"
 import { describe, failedEvent, HandlerFailure, showEvent } from "./failures.ts"
+import type { Handle } from "./loop.ts"
 import type { ConsumerFailure } from "./model.ts"
 
-// The handler as an attempt runs it: an event marked for parking is parked instead, and a failure
-// is tagged with its event for the supervisor.
-export const handle = <X, R>(ctx: ConsumerContext<X, R>) => (event: RecordedEvent) =>
-  Effect.suspend((): Effect.Effect<void, HandlerFailure | ParkedEvents.ParkedEventsError, R> => {
-    const poison = ctx.shared.toPark.get(event.position)
-    if (poison !== undefined) {
-      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        ctx.parkedStore.park({
-          consumer: ctx.name,
-          position: event.position,
-          stream: event.stream,
-          version: event.version,
-          eventId: event.id,
-          eventType: event.type,
-          error: poison.error,
-          attempts: poison.attempts,
-          parkedAt: new Date(now)
-        }))
+const park = (ctx: AnyContext, event: RecordedEvent, poison: { readonly attempts: number; readonly error: string }) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    ctx.parkedStore.park({
+      consumer: ctx.name,
+      position: event.position,
+      stream: event.stream,
+      version: event.version,
+      eventId: event.id,
+      eventType: event.type,
+      error: poison.error,
+      attempts: poison.attempts,
+      parkedAt: new Date(now)
+    }))
+
+// A handler's failure (not an interruption), tagged with the event it failed on for the supervisor.
+const tagged = (event: RecordedEvent) => (cause: Cause.Cause<unknown>): Effect.Effect<never, HandlerFailure> =>
+  Cause.hasInterruptsOnly(cause)
+    ? Effect.failCause(cause as Cause.Cause<never>)
+    : Effect.fail(new HandlerFailure(event, cause))
+
+// The handler as an attempt runs it: an event marked for parking is parked instead (in the same
+// commit), and a failure is tagged with its event for the supervisor. A batch handler's failure is
+// tagged with the batch's first event: the loop then hands the events over one per batch, so a
+// failure the supervisor counts toward parking is always a single event's.
+export const handle = <X, R>(
+  ctx: ConsumerContext<X, R>
+): Handle<HandlerFailure | ParkedEvents.ParkedEventsError, R> => {
+  const { shared } = ctx
+  const chosen = ctx.handle
+  if (chosen._tag === "Each") {
+    return {
+      _tag: "Each",
+      handle: (event) => {
+        const poison = shared.toPark.size === 0 ? undefined : shared.toPark.get(event.position)
+        return poison !== undefined ? park(ctx, event, poison) : Effect.catchCause(chosen.handle(event), tagged(event))
+      }
     }
-    return ctx.options.handler(event).pipe(
-      Effect.catchCause((cause): Effect.Effect<never, HandlerFailure> =>
-        Cause.hasInterruptsOnly(cause)
-          ? Effect.failCause(cause as Cause.Cause<never>)
-          : Effect.fail(new HandlerFailure(event, cause))
-      )
-    )
-  })
+  }
+  return {
+    _tag: "Batch",
+    handle: (events) =>
+      Effect.suspend(() => {
+        if (shared.toPark.size === 0) return Effect.catchCause(chosen.handle(events), tagged(events[0]))
+        const poisoned = events.filter((event) => shared.toPark.has(event.position))
+        const rest = events.filter((event) => !shared.toPark.has(event.position))
+        return Effect.andThen(
+          Effect.forEach(poisoned, (event) => park(ctx, event, shared.toPark.get(event.position)!), { discard: true }),
+          rest.length === 0 ? Effect.void : Effect.catchCause(chosen.handle(rest), tagged(rest[0]))
+        )
+      })
+  }
+}
+
+// The handler on one event, as `replay` runs it.
+const handleOne = <X, R>(ctx: ConsumerContext<X, R>, event: RecordedEvent): Effect.Effect<void, X, R> =>
+  ctx.handle._tag === "Each" ? Event.causedBy(ctx.handle.handle(event), event) : ctx.handle.handle([event])
 
 // Counts one more failure of the handler on the event at `position`: the run of failures in a row.
 export const countFailure = (shared: Shared, position: bigint): number => {
@@ -110,7 +140,7 @@ export const replay = <X, R>(ctx: ConsumerContext<X, R>) => (position: bigint) =
       })
     }
     const event = found.value
-    yield* parkedStore.settle(name, at, Event.causedBy(ctx.options.handler(event), event)).pipe(
+    yield* parkedStore.settle(name, at, handleOne(ctx, event)).pipe(
       Effect.tapError((error) =>
         parkedStore.park({ ...entry, error: describe(error), attempts: entry.attempts + 1 }).pipe(Effect.ignore)
       )
