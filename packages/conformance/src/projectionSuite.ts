@@ -194,6 +194,7 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
             collection.name === v2.target.name
               ? Projection.active(v1).pipe(
                 Effect.provideService(DocumentStore.DocumentStore, docs),
+                Effect.orDie,
                 Effect.flatMap((active) => {
                   seen.push(active.name)
                   return docs.writeMany(collection, writes)
@@ -397,13 +398,16 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
         yield* domain.codec.append(n.stream("a"), [Deposited.make({ amount: 1 }), Deposited.make({ amount: 300 })])
         yield* domain.codec.append(n.stream("c"), [Withdrawn.make({ amount: 4 })])
         const log = yield* readAll({ filter: { types: domain.codec.types } })
-        for (const [perEvent, batched] of [[one("p1"), one("b1")], [many("p2"), many("b2")]] as const) {
-          for (const event of log) yield* perEvent.handler(event)
-          yield* batched.handleBatch(log)
-          const expected = yield* documents(perEvent.target)
-          assert.isAbove(expected.size, 0)
-          assert.deepStrictEqual(yield* documents(batched.target), expected)
-        }
+        const same = <A, I>(perEvent: Projection.Projection<A, I>, batched: Projection.Projection<A, I>) =>
+          Effect.gen(function*() {
+            for (const event of log) yield* perEvent.handler(event)
+            yield* batched.handleBatch(log)
+            const expected = yield* documents(perEvent.target)
+            assert.isAbove(expected.size, 0)
+            assert.deepStrictEqual(yield* documents(batched.target), expected)
+          })
+        yield* same(one("p1"), one("b1"))
+        yield* same(many("p2"), many("b2"))
         // Split into batches of 3 (a document folded across batches), from the documents already there.
         const again = one("b3")
         for (let i = 0; i < log.length; i += 3) yield* again.handleBatch(log.slice(i, i + 3))
@@ -460,7 +464,8 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
             Effect.andThen(
               interfered++ === 0
                 ? DocumentStore.update(Counter, "hot", (c) => ({ events: (c?.events ?? 0) + 100 })).pipe(
-                  Effect.provideService(DocumentStore.DocumentStore, docs)
+                  Effect.provideService(DocumentStore.DocumentStore, docs),
+                  Effect.orDie
                 )
                 : Effect.void,
               docs.writeMany(collection, writes)
