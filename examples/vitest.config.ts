@@ -1,7 +1,7 @@
 import { defineProject, mergeConfig } from "vitest/config"
 import { shared } from "../vitest.shared.ts"
 
-export default mergeConfig(
+const config = mergeConfig(
   shared,
   defineProject({
     test: {
@@ -11,3 +11,10 @@ export default mergeConfig(
     }
   })
 )
+
+// Node loads the dependencies with these conditions. Without "module": the OpenTelemetry packages'
+// "module" builds import without file extensions, which Node cannot load (their default builds can).
+const ssrConditions: Array<string> | undefined = config.ssr?.resolve?.conditions
+if (ssrConditions !== undefined) config.ssr!.resolve!.conditions = ssrConditions.filter((c) => c !== "module")
+
+export default config
