@@ -25,7 +25,8 @@
  * so it receives only its partition's events: SQL backends store the stream's hash with each event
  * and filter in the database (the database still walks the position index past other partitions'
  * rows, but they are neither sent, decoded nor checkpointed); memory and KurrentDB filter in
- * process. Checkpoints are committed per batch of `checkpointEvery` of the partition's own events.
+ * process. Checkpoints are committed per batch of the partition's own events (`Consumer`'s batching
+ * unless `checkpointEvery` is given).
  *
  * @example
  * ```ts
@@ -105,7 +106,7 @@ export interface GroupOptions<X, R> {
   readonly filter?: EventFilter | undefined
   /** Where a partition begins when it has no checkpoint yet (see `Consumer.ConsumerOptions.from`). */
   readonly from?: SubscribeFrom | undefined
-  /** Events of the partition per checkpoint commit. Default 100. */
+  /** Events of the partition per checkpoint commit. Default: the consumer's (adaptive batches). */
   readonly checkpointEvery?: number | undefined
   /** Restarts after transient failures (see `Consumer.ConsumerOptions.retry`). */
   readonly retry?: Schedule<unknown, unknown> | undefined
@@ -161,7 +162,7 @@ export const run = <X, R>(
           filter: { ...options.filter, partition: { count: partitions, index: partition } },
           from: options.from,
           retry: options.retry,
-          checkpointEvery: options.checkpointEvery ?? 100,
+          checkpointEvery: options.checkpointEvery,
           handler: options.handler
         }).pipe(Lease.withFencing(held)))
 
