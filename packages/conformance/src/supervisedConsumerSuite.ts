@@ -7,15 +7,37 @@
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
-import { Consumer, Event, EventStore } from "@strata/core"
+import { Consumer, DocumentStore, Event, EventStore, StoreError } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { names } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
 
 const quick = Schedule.spaced("5 millis")
+
+// A counter document per event id, bumped by the handler through the DocumentStore: with
+// transactional checkpoints it commits with the batch, so a rolled-back batch leaves no count.
+const bump = (collection: DocumentStore.Collection<{ readonly seen: number }, unknown>, id: string) =>
+  Effect.gen(function*() {
+    const docs = yield* DocumentStore.DocumentStore
+    const found = yield* docs.get(collection, id)
+    yield* docs.put(collection, id, { seen: found._tag === "Some" ? found.value.value.seen + 1 : 1 })
+  })
+
+const counts = (collection: DocumentStore.Collection<{ readonly seen: number }, unknown>, ids: ReadonlyArray<string>) =>
+  Effect.flatMap(
+    DocumentStore.DocumentStore,
+    (docs) =>
+      Effect.forEach(
+        ids,
+        (id) => Effect.map(docs.get(collection, id), (found) => found._tag === "Some" ? found.value.value.seen : 0)
+      )
+  )
+
+const Seen = Schema.Struct({ seen: Schema.Number })
 
 // Waits (without a clock) for the consumer to reach a state.
 const reaches = (consumer: Consumer.Consumer<any>, state: Consumer.ConsumerState) =>
@@ -32,7 +54,12 @@ const reaches = (consumer: Consumer.Consumer<any>, state: Consumer.ConsumerState
  * @since 0.1.0
  */
 export const supervisedConsumerSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
-  const { deliveryTimeout, supportsParking } = resolve(options)
+  const { deliveryTimeout, supportsParking, transactionalCheckpoints } = resolve(options)
+  // Each event's count: exactly once where the writes commit with the checkpoint, at least once elsewhere.
+  const once = (seen: ReadonlyArray<number>, message: string) =>
+    transactionalCheckpoints
+      ? assert.isTrue(seen.every((n) => n === 1), `${message}: ${seen.join(", ")}`)
+      : assert.isTrue(seen.every((n) => n >= 1), `${message}: ${seen.join(", ")}`)
 
   describe("supervised consumers", () => {
     it.effect("restarts after a handler failure, and handles each event once it succeeds", () =>
@@ -170,6 +197,35 @@ export const supervisedConsumerSuite = (it: ConformanceIt, options?: SuiteOption
         if (error._tag === "ConsumerStopped") assert.strictEqual(error.state, "stopped")
       }).pipe(Effect.timeout(deliveryTimeout)))
 
+    it.effect("with the defaults, an outage in the middle of a batch re-delivers it; its writes count each event once", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const collection = DocumentStore.collection(n.collection(), Seen)
+        const { position } = yield* store.append(
+          n.stream(),
+          Array.from({ length: 6 }, (_, i) => Event.make(n.type("E"), { i }))
+        )
+        let outages = 0
+        const consumer = yield* Consumer.make(n.checkpoint(), {
+          filter: { categories: [n.category] },
+          outage: quick,
+          handler: (event) =>
+            Effect.suspend(() => {
+              if ((event.data as { i: number }).i === 3 && outages === 0) {
+                outages++
+                return Effect.fail(new StoreError.StoreUnavailable({ operation: "test", reason: "outage" }))
+              }
+              return bump(collection, event.id)
+            })
+        })
+        yield* consumer.waitFor(position)
+        assert.strictEqual(outages, 1)
+        const ids = (yield* Stream.runCollect(store.read(n.stream()))).map((event) => event.id)
+        once(yield* counts(collection, ids), "deliveries per event")
+        assert.deepStrictEqual(yield* store.loadCheckpoint(n.checkpoint()), Option.some(position))
+      }).pipe(Effect.scoped, Effect.timeout(deliveryTimeout)))
+
     if (!supportsParking) {
       it.effect("a consumer that parks refuses to start with Unsupported", () =>
         Effect.gen(function*() {
@@ -217,6 +273,72 @@ export const supervisedConsumerSuite = (it: ConformanceIt, options?: SuiteOption
         assert.strictEqual(status.parked, 1)
         assert.strictEqual(status.restarts, 3)
         assert.deepStrictEqual(yield* store.loadCheckpoint(n.checkpoint()), Option.some(last.position))
+      }).pipe(Effect.scoped, Effect.timeout(deliveryTimeout)))
+
+    it.effect("with the defaults, a poison event in the middle of a catch-up batch is parked; the others are handled once", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const collection = DocumentStore.collection(n.collection(), Seen)
+        const events = Array.from(
+          { length: 7 },
+          (_, i) => Event.make(n.type(i === 3 ? "Poison" : "Ok"), { i })
+        )
+        const { position } = yield* store.append(n.stream(), events)
+        let poisonCalls = 0
+        const consumer = yield* Consumer.make(n.checkpoint(), {
+          filter: { categories: [n.category] },
+          restart: quick,
+          parkAfter: 3,
+          handler: (event) =>
+            event.type === n.type("Poison")
+              ? Effect.andThen(Effect.sync(() => poisonCalls++), Effect.fail(new Error("bad data")))
+              : bump(collection, event.id)
+        })
+        yield* consumer.waitFor(position)
+        const stored = yield* Stream.runCollect(store.read(n.stream()))
+        const parked = yield* consumer.parked
+        assert.deepStrictEqual(parked.map((p) => p.position), [stored[3].position])
+        assert.strictEqual(parked[0].attempts, 3)
+        assert.strictEqual(poisonCalls, 3, "the poison event is handled once per attempt")
+        once(
+          yield* counts(collection, stored.filter((_, i) => i !== 3).map((event) => event.id)),
+          "deliveries per event"
+        )
+        assert.deepStrictEqual(yield* counts(collection, [stored[3].id]), [0])
+        assert.deepStrictEqual(yield* store.loadCheckpoint(n.checkpoint()), Option.some(position))
+        assert.strictEqual((yield* consumer.status).parked, 1)
+      }).pipe(Effect.scoped, Effect.timeout(deliveryTimeout)))
+
+    it.effect("handleBatch: a poison event in a batch is isolated and parked; the others are handled once", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const collection = DocumentStore.collection(n.collection(), Seen)
+        const events = Array.from(
+          { length: 5 },
+          (_, i) => Event.make(n.type(i === 2 ? "Poison" : "Ok"), { i })
+        )
+        const { position } = yield* store.append(n.stream(), events)
+        const consumer = yield* Consumer.make(n.checkpoint(), {
+          filter: { categories: [n.category] },
+          restart: quick,
+          parkAfter: 2,
+          handleBatch: (batch) =>
+            batch.some((event) => event.type === n.type("Poison"))
+              ? Effect.fail(new Error("bad data"))
+              : Effect.forEach(batch, (event) => bump(collection, event.id), { discard: true })
+        })
+        yield* consumer.waitFor(position)
+        const stored = yield* Stream.runCollect(store.read(n.stream()))
+        const parked = yield* consumer.parked
+        assert.deepStrictEqual(parked.map((p) => p.position), [stored[2].position])
+        assert.strictEqual(parked[0].attempts, 2)
+        once(
+          yield* counts(collection, stored.filter((_, i) => i !== 2).map((event) => event.id)),
+          "deliveries per event"
+        )
+        assert.deepStrictEqual(yield* store.loadCheckpoint(n.checkpoint()), Option.some(position))
       }).pipe(Effect.scoped, Effect.timeout(deliveryTimeout)))
 
     it.effect("replays a parked event through the handler and removes it; discard removes without handling", () =>

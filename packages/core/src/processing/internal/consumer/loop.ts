@@ -2,7 +2,7 @@
 // (through the `Checkpoints` in context when the attempt starts, so a fenced store provided around an
 // attempt is the one used), subscribe just after it, handle each batch and commit.
 //
-// Batches: each delivered chunk (a page while catching up, the new events when live) is handled in
+// Batches: what the subscription has delivered (a page while catching up, the new events when live) is handled in
 // batches of at most `pace.size` events, one commit each; a batch never waits for more events. The
 // size is `every` at most and follows the pace of the previous batch so a batch ends within
 // `interval` (a transaction's position is fixed when it starts, so the bound is kept by sizing, not
@@ -133,7 +133,13 @@ export const consume = <E, R>(
             pace.size = nextSize(loop.every, loop.interval, events.length, now - started)
           })))
 
-    return Stream.mapArrayEffect(established.events, (events) =>
+    // What the subscription has delivered meanwhile joins the next batch (without waiting for more):
+    // a backend that delivers one event at a time (KurrentDB) still commits in batches, and the next
+    // page is read while this batch commits.
+    const delivered = loop.every === 1
+      ? established.events
+      : Stream.buffer(established.events, { capacity: loop.every })
+    return Stream.mapArrayEffect(delivered, (events) =>
       Effect.gen(function*() {
         let i = 0
         while (i < events.length) {
