@@ -10,16 +10,24 @@
  * Lost wake-ups cannot happen: the subscriber listens before its first read, and the wake-up queue
  * keeps the latest signal until taken.
  *
+ * With a shared reader (`live`, see {@link LiveFeed}) a subscription joins the feed before it reads,
+ * catches up with its own reads until a short page, and then takes what the feed hands it (dropping
+ * what its own reads already delivered). It waits on nothing else and polls nothing itself. When it
+ * falls too far behind, the feed drops it and it catches up with its own reads again.
+ *
  * @since 0.1.0
  */
+import * as Arr from "effect/Array"
+import * as Channel from "effect/Channel"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { RecordedEvent } from "../Event.ts"
 import type { SubscribeFrom } from "../EventStore.ts"
+import type * as LiveFeed from "./LiveFeed.ts"
 
 /**
  * What a backend supplies to run subscriptions.
@@ -39,6 +47,21 @@ export interface Source<E> {
   /** How long to wait for a wake-up before reading anyway (for writers the signal cannot reach). */
   readonly pollInterval: Duration.Input
   readonly pageSize: number
+  /** The store's shared reader: live events come from it instead of this subscription's reads. */
+  readonly live?: Live<E> | undefined
+}
+
+/**
+ * How a subscription joins its store's {@link LiveFeed}: the stream it follows (undefined: the
+ * global log) and the filter applied in process.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Live<E> {
+  readonly feed: LiveFeed.LiveFeed<E>
+  readonly stream: string | undefined
+  readonly matches: (event: RecordedEvent) => boolean
 }
 
 /**
@@ -74,6 +97,9 @@ const firstRetry = Duration.millis(5)
  * @since 0.1.0
  */
 export const catchUpThenLive = <E>(source: Source<E>, from: SubscribeFrom): Stream.Stream<RecordedEvent, E> =>
+  source.live === undefined ? polling(source, from) : fed(source, source.live, from)
+
+const polling = <E>(source: Source<E>, from: SubscribeFrom): Stream.Stream<RecordedEvent, E> =>
   Stream.unwrap(Effect.gen(function*() {
     const wakeups = yield* source.wakeups
     const start = from === "start" ? -1n : from === "end" ? yield* source.head : from.after
@@ -99,6 +125,55 @@ export const catchUpThenLive = <E>(source: Source<E>, from: SubscribeFrom): Stre
         })
     )
   }))
+
+// Join, read until a short page, then take from the feed; on overflow, join again and read again.
+// The join comes before the reads, so whatever the feed published before it is visible to them.
+// Built on a bare pull with plain state rather than paginate and generators: an idle subscription
+// is then one suspended callback and a few small records (see LiveFeed on memory per subscription).
+const fed = <E>(source: Source<E>, live: Live<E>, from: SubscribeFrom): Stream.Stream<RecordedEvent, E> =>
+  Stream.fromChannel(Channel.fromTransform((_, scope: Scope.Scope) =>
+    Effect.suspend(() => {
+      let cursor = -1n
+      let caughtUp = false
+      let member: LiveFeed.Member<E> | undefined
+      const advance = (events: ReadonlyArray<RecordedEvent>) => {
+        if (events.length > 0) cursor = source.cursorOf(events[events.length - 1])
+        return events
+      }
+      const step: Effect.Effect<ReadonlyArray<RecordedEvent>, E> = Effect.suspend(() => {
+        if (member === undefined) {
+          return Effect.flatMap(live.feed.join(live.stream, live.matches), (joined) => {
+            member = joined
+            return step
+          })
+        }
+        if (!caughtUp) {
+          return Effect.map(source.readPage(cursor, source.pageSize), ({ events }) => {
+            caughtUp = events.length < source.pageSize
+            return advance(events)
+          })
+        }
+        return Effect.map(member.take, (taken) => {
+          if (taken !== "Overflow") return advance(taken.filter((event) => source.cursorOf(event) > cursor))
+          member = undefined
+          caughtUp = false
+          return []
+        })
+      })
+      const pull: Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> = Effect.flatMap(
+        step,
+        (events) => Arr.isReadonlyArrayNonEmpty(events) ? Effect.succeed(events) : pull
+      )
+      const start = from === "start" ? Effect.succeed(-1n) : from === "end" ? source.head : Effect.succeed(from.after)
+      return Scope.addFinalizer(scope, Effect.suspend(() => member === undefined ? Effect.void : member.leave)).pipe(
+        Effect.andThen(start),
+        Effect.map((at) => {
+          cursor = at
+          return pull
+        })
+      )
+    })
+  ))
 
 /**
  * Pages through a finite read: `readPage(state)` returns a page and the state for the next one,

@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import * as Inputs from "../../backend/Inputs.ts"
+import * as LiveFeed from "../../backend/LiveFeed.ts"
 import * as Subscription from "../../backend/Subscription.ts"
 import type { RecordedEvent } from "../../Event.ts"
 import type { EventStoreShape } from "../../EventStore.ts"
@@ -77,6 +78,19 @@ export const make = (ctx: MemoryContext) => {
   const wakeups = PubSub.subscribe(signal)
   // Appends in another store cannot happen in memory: the poll only guards against a bug, slowly.
   const pollInterval = Duration.seconds(5)
+  // The shared live reader reads committed events only (`visible`, not a fiber's horizon: it runs
+  // outside every unit of work).
+  const feed = LiveFeed.make({
+    readPage: (after, want) =>
+      Effect.sync(() => ({
+        events: log.slice(Math.max(0, Number(after)), Math.min(state.visible, Number(after) + want))
+      })),
+    head: Effect.sync(() => BigInt(state.visible)),
+    wakeups,
+    pollInterval,
+    pageSize
+  })
+  const always = () => true
 
   const subscribe: EventStoreShape["subscribe"] = (stream, subscribeOptions) =>
     Stream.unwrap(Effect.gen(function*() {
@@ -103,7 +117,8 @@ export const make = (ctx: MemoryContext) => {
         cursorOf: (event) => event.version,
         wakeups,
         pollInterval,
-        pageSize
+        pageSize,
+        live: { feed, stream, matches: always }
       }, from)
     }))
 
@@ -127,7 +142,8 @@ export const make = (ctx: MemoryContext) => {
         cursorOf: (event) => event.position,
         wakeups,
         pollInterval,
-        pageSize
+        pageSize,
+        live: { feed, stream: undefined, matches: (event) => Inputs.passes(filter, event.stream, event.type) }
       }, from)
     }))
 

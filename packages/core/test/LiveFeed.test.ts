@@ -1,0 +1,142 @@
+/**
+ * The shared live reader (issue 23, many subscribers): it runs only while someone listens, a slow
+ * member overflows instead of holding the others, and a failed read fails every member.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { Event } from "@strata/core"
+import { StoreError } from "@strata/core"
+import { LiveFeed, Subscription } from "@strata/core/backend"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
+
+const event = (position: number, stream = "s-1", type = "E"): Event.RecordedEvent =>
+  ({
+    id: `id-${position}`,
+    stream,
+    type,
+    version: BigInt(position - 1),
+    position: BigInt(position),
+    data: { position },
+    metadata: undefined,
+    createdAt: new Date(0)
+  }) as unknown as Event.RecordedEvent
+
+/** An in-memory global log with a feed over it; `fail` makes the next reads fail. */
+const fixture = (options?: { readonly bufferSize?: number }) =>
+  Effect.gen(function*() {
+    const signal = yield* Subscription.makeSignal
+    const log: Array<Event.RecordedEvent> = []
+    const control = { fail: false }
+    const feed = LiveFeed.make<StoreError.StoreUnavailable>({
+      readPage: (after, want) =>
+        Effect.suspend(() =>
+          control.fail
+            ? Effect.fail(new StoreError.StoreUnavailable({ operation: "test", reason: "ConnectionError" }))
+            : Effect.succeed({ events: log.slice(Number(after), Number(after) + want) })
+        ),
+      head: Effect.sync(() => BigInt(log.length)),
+      wakeups: PubSub.subscribe(signal),
+      pollInterval: "50 millis",
+      pageSize: 10,
+      bufferSize: options?.bufferSize
+    })
+    const append = (stream = "s-1", type = "E") =>
+      Effect.andThen(
+        Effect.sync(() => log.push(event(log.length + 1, stream, type))),
+        PubSub.publish(signal, undefined)
+      )
+    return { feed, append, control }
+  })
+
+/** What the member gets next, which must not be an overflow. */
+const next = <E>(member: LiveFeed.Member<E>) =>
+  Effect.map(member.take, (taken) => taken === "Overflow" ? assert.fail("unexpected overflow") : taken)
+
+const waitUntil = (check: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200 && !check(); i++) yield* Effect.sleep("10 millis")
+    assert.isTrue(check(), "condition reached within 2 s")
+  })
+
+describe("LiveFeed", () => {
+  it.live("the reader starts with the first member and stops when the last one leaves", () =>
+    Effect.gen(function*() {
+      const { append, feed } = yield* fixture()
+      assert.isFalse(feed.running())
+      const a = yield* feed.join("s-1", () => true)
+      const b = yield* feed.join(undefined, (e) => e.type === "E")
+      assert.isTrue(feed.running())
+      assert.strictEqual(a.position, 0n)
+      yield* append()
+      assert.deepStrictEqual(yield* next(a), [event(1)])
+      assert.deepStrictEqual(yield* next(b), [event(1)])
+      yield* a.leave
+      assert.isTrue(feed.running(), "one member left")
+      yield* b.leave
+      assert.isFalse(feed.running(), "nobody listens")
+      yield* Effect.sleep("30 millis")
+      const reads = feed.reads()
+      yield* append()
+      yield* Effect.sleep("200 millis") // past the poll interval
+      assert.strictEqual(feed.reads(), reads, "no reads once nobody listens")
+      // A new member starts a new reader at the head.
+      const c = yield* feed.join(undefined, () => true)
+      assert.strictEqual(c.position, 2n)
+      yield* append()
+      assert.deepStrictEqual((yield* next(c)).map((e) => e.position), [3n])
+      yield* c.leave
+    }))
+
+  it.live("filters in process: a member gets only its stream's or its filter's events", () =>
+    Effect.gen(function*() {
+      const { append, feed } = yield* fixture()
+      const mine = yield* feed.join("s-2", () => true)
+      const typed = yield* feed.join(undefined, (e) => e.type === "B")
+      yield* append("s-1", "A")
+      yield* append("s-2", "A")
+      yield* append("s-1", "B")
+      assert.deepStrictEqual((yield* next(mine)).map((e) => e.position), [2n])
+      yield* waitUntil(() => true)
+      assert.deepStrictEqual((yield* next(typed)).map((e) => e.position), [3n])
+      yield* mine.leave
+      yield* typed.leave
+    }))
+
+  it.live("a member more than bufferSize events behind overflows and leaves; the others get everything", () =>
+    Effect.gen(function*() {
+      const { append, feed } = yield* fixture({ bufferSize: 5 })
+      const slow = yield* feed.join(undefined, () => true)
+      const fast = yield* feed.join(undefined, () => true)
+      const got: Array<bigint> = []
+      for (let i = 0; i < 12; i++) {
+        yield* append()
+        yield* waitUntil(() => feed.reads() > 0)
+        const taken = yield* fast.take
+        assert.notStrictEqual(taken, "Overflow")
+        if (taken !== "Overflow") got.push(...taken.map((e) => e.position))
+      }
+      assert.deepStrictEqual(got, Array.from({ length: 12 }, (_, i) => BigInt(i + 1)))
+      assert.strictEqual(yield* slow.take, "Overflow")
+      assert.strictEqual(feed.members(), 1, "the slow member left")
+      yield* fast.leave
+      assert.isFalse(feed.running())
+    }))
+
+  it.live("a failed read fails every member with the error, and the next join starts a new reader", () =>
+    Effect.gen(function*() {
+      const { append, control, feed } = yield* fixture()
+      const a = yield* feed.join("s-1", () => true)
+      const b = yield* feed.join(undefined, () => true)
+      control.fail = true
+      yield* append()
+      const errors = yield* Effect.forEach([a, b], (m) => Effect.flip(m.take))
+      assert.deepStrictEqual(errors.map((e) => e._tag), ["StoreUnavailable", "StoreUnavailable"])
+      yield* waitUntil(() => !feed.running())
+      assert.strictEqual(feed.members(), 0)
+      control.fail = false
+      const c = yield* feed.join(undefined, () => true)
+      yield* append()
+      assert.deepStrictEqual((yield* next(c)).map((e) => e.position), [2n])
+      yield* c.leave
+    }))
+})
