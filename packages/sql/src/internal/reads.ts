@@ -2,7 +2,8 @@
 // where it has one (PostgreSQL), taken in an earlier statement than the read; elsewhere visible
 // order is commit order.
 import { type EventStore, StreamName } from "@strata/core"
-import { Inputs, Subscription } from "@strata/core/backend"
+import { Inputs, LiveFeed, Subscription } from "@strata/core/backend"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
@@ -130,6 +131,39 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
 
   const wakeups: Effect.Effect<PubSub.Subscription<void>, never, Scope.Scope> = PubSub.subscribe(ctx.signal)
 
+  // From the end: after the settled head, so an append still in flight below it is not lost.
+  const globalHead = Effect.flatMap(horizon, (bound) =>
+    bound === undefined
+      ? Effect.map(
+        sql<{ head: bigint | number | null }>`SELECT max(position) AS head FROM strata_events`,
+        (found) => found[0]?.head === null || found[0]?.head === undefined ? 0n : BigInt(found[0].head)
+      )
+      : Effect.succeed(bound.settled - 1n)).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll")))
+
+  // The store's one live reader: every live subscription takes its events from it, filtered in
+  // process, instead of reading for itself after each wake-up (see LiveFeed). Its pages stop below
+  // the horizon like every global read; a new horizon is taken once the last one is reached.
+  let feedBound: Horizon | undefined
+  let feedReached = true
+  // The reader runs with the services of the subscription that started it: never in its transaction.
+  const outside = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.updateContext(effect, (services: Context.Context<never>) => Context.omit(sql.transactionService)(services))
+  const feed = LiveFeed.make({
+    readPage: (after, want) =>
+      outside(Effect.gen(function*() {
+        if (feedReached) feedBound = yield* horizon
+        const found = yield* events(sql`SELECT ${columns} FROM strata_events
+          WHERE position > ${after} AND ${below(feedBound)} ORDER BY position ASC LIMIT ${want}`)
+        feedReached = found.length < want
+        return { events: found, pending: feedBound?.pending }
+      })).pipe(Effect.catchTag("SqlError", unavailable("subscribe"))),
+    head: outside(globalHead),
+    wakeups,
+    pollInterval,
+    pageSize
+  })
+  const always = () => true
+
   const subscribe: EventStore.EventStoreShape["subscribe"] = (stream, subscribeOptions) =>
     Stream.unwrap(Effect.gen(function*() {
       yield* StreamName.make(stream)
@@ -152,7 +186,8 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
         cursorOf: (event) => event.version,
         wakeups,
         pollInterval,
-        pageSize
+        pageSize,
+        live: { feed, stream, matches: always }
       }, from)
     }))
 
@@ -174,18 +209,16 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
             reached = found.length < want
             return { events: found, pending: bound?.pending }
           }).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
-        // From the end: after the settled head, so an append still in flight below it is not lost.
-        head: Effect.flatMap(horizon, (bound) =>
-          bound === undefined
-            ? Effect.map(
-              sql<{ head: bigint | number | null }>`SELECT max(position) AS head FROM strata_events`,
-              (found) => found[0]?.head === null || found[0]?.head === undefined ? 0n : BigInt(found[0].head)
-            )
-            : Effect.succeed(bound.settled - 1n)).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
+        head: globalHead,
         cursorOf: (event) => event.position,
         wakeups,
         pollInterval,
-        pageSize
+        pageSize,
+        live: {
+          feed,
+          stream: undefined,
+          matches: (event) => Inputs.passes(subscribeOptions?.filter, event.stream, event.type)
+        }
       }, from)
     }))
 
