@@ -405,12 +405,11 @@ export const appendSuite = (it: ConformanceIt, options?: SuiteOptions): void => 
 
     // A replayed part is answered, not written; a part to a tombstoned stream fails the whole call,
     // whether it carries new events or replays ids stored there before the tombstone, and in either
-    // order: StreamDeleted (as for a single append), never DuplicateEvent (no id is misused).
-    // Not registered yet: a replay first and the tombstoned part replaying its own stored ids (every
-    // part a replay). Memory and KurrentDB say StreamDeleted; the SQL backends answer the original
-    // results, because their replay judgement (packages/sql replays.ts) never looks at tombstones.
+    // order: StreamDeleted (as for a single append), never DuplicateEvent (no id is misused), also
+    // when every part is a replay.
     const tombstoneCases = [
       ["replay first", "new events"],
+      ["replay first", "its own stored ids"],
       ["tombstoned first", "new events"],
       ["tombstoned first", "its own stored ids"]
     ] as const

@@ -27,6 +27,8 @@ const decodeStored = Rows.decodeAll(
   Schema.Struct({ event_id: Schema.String, stream: Schema.String, version: Rows.Int64, position: Rows.Int64 })
 )
 
+const decodeTombstoned = Rows.decodeAll(Schema.Struct({ stream: Schema.String }))
+
 // After a failed append: which parts were already stored by an earlier, identical append?
 export const classify = (ctx: StoreContext, plans: ReadonlyArray<Plan>) =>
   Effect.gen(function*() {
@@ -70,6 +72,17 @@ export const judge = (
     if (duplicate !== undefined) {
       const plan = plans[outcomes.indexOf(duplicate)]
       return yield* new StoreError.DuplicateEvent({ stream: plan.request.stream, eventId: duplicate.eventId })
+    }
+    // A tombstone is final: a replayed part to a tombstoned stream is StreamDeleted, as a single
+    // append of its stored ids is, whichever part of the request the database reached first.
+    const replayed = plans.filter((_, i) => outcomes[i]._tag === "Replay").map((plan) => plan.request.stream)
+    if (replayed.length > 0) {
+      const tombstoned = yield* decodeTombstoned(
+        ctx.sql`SELECT stream FROM strata_streams WHERE tombstoned AND ${ctx.sql.in("stream", replayed)}`
+      ).pipe(Effect.catchTag("SqlError", ctx.unavailable("append")))
+      const deleted = new Set(tombstoned.map((row) => row.stream))
+      const first = replayed.find((stream) => deleted.has(stream))
+      if (first !== undefined) return yield* new StoreError.StreamDeleted({ stream: first, tombstoned: true })
     }
     const fresh = plans.filter((_, i) => outcomes[i]._tag === "New")
     if (fresh.length === plans.length) {
