@@ -119,7 +119,10 @@ export const make = (ctx: StoreContext, writes: DocumentWrites, appender: Append
       yield* ensureIndexes(collection).pipe(Effect.catchTag("SqlError", unavailable("writeMany")))
       const write = dialect.write
       if (write._tag === "Transactional") {
-        return yield* ctx.transaction("writeMany", writes.writeMany(collection.name, prepared)).pipe(
+        // One write is one guarded single-row statement, atomic alone: no transaction (inside an
+        // append's or a consumer's, a savepoint would cost two more round trips).
+        const statements = writes.writeMany(collection.name, prepared)
+        return yield* (prepared.length === 1 ? statements : ctx.transaction("writeMany", statements)).pipe(
           Effect.catchTag("SqlError", unavailable("writeMany"))
         )
       }
