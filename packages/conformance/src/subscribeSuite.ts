@@ -1,19 +1,25 @@
 /**
  * Subscriptions to one stream and to the global log: catch-up then live, from the start, the end
- * or a checkpoint, while other fibers append. Every event exactly once, in order.
+ * or a checkpoint, while other fibers append. Every event exactly once, in order. Many
+ * subscriptions at once (backends may share one live reader among them, see
+ * `@strata/core/backend` LiveFeed): each gets exactly its own events across the catch-up/live seam,
+ * and a subscriber that stops pulling neither delays the others nor misses anything.
  *
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
 import type { Event } from "@strata/core"
 import { EventStore } from "@strata/core"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import {
   assertIncreasing,
   awaitLive,
   collect,
+  type Collector,
   events,
   failsWith,
   names,
@@ -452,6 +458,134 @@ export const subscribeSuite = (it: ConformanceIt, options?: SuiteOptions): void 
         yield* streamFailsWith("InvalidArgument")(store.subscribeAll({ from: { after: -1n } })).pipe(
           within(deliveryTimeout, "a negative checkpoint fails")
         )
+      }))
+  })
+  describe("many subscriptions at once", () => {
+    it.effect("200 subscriptions of mixed streams and filters, started while appends run, each get exactly their events in order", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const streams = Array.from({ length: 8 }, (_, i) => n.stream(`s${i}`))
+        const [a, b] = [n.type("A"), n.type("B")]
+        const appendOne = (i: number) =>
+          store.append(streams[(i * 5) % streams.length], [{ type: i % 3 === 0 ? b : a, data: { i } }])
+        yield* Effect.forEach(versions(16).map(Number), appendOne, { discard: true })
+        // Appends keep running while the subscriptions start, so some join the live side mid-flight.
+        const appending = yield* Effect.forkChild(
+          Effect.forEach(versions(64, 16).map(Number), (i) => Effect.andThen(appendOne(i), Effect.yieldNow), {
+            discard: true
+          })
+        )
+        const subscriptions: Array<{ readonly kind: string; readonly sub: Collector<Event.RecordedEvent> }> = []
+        const collectOne = (i: number) =>
+          collect(
+            i % 4 === 0
+              ? store.subscribeAll({ filter: { categories: [n.category] } })
+              : i % 4 === 1
+              ? store.subscribeAll({ filter: { types: [b] } })
+              : store.subscribe(streams[i % streams.length]),
+            deliveryTimeout
+          )
+        for (let i = 0; i < 200; i++) {
+          subscriptions.push({ kind: String(i), sub: yield* collectOne(i) })
+          if (i % 20 === 0) yield* Effect.yieldNow
+        }
+        yield* Fiber.join(appending)
+        const all = yield* readAll({ filter: { categories: [n.category] } })
+        assert.strictEqual(all.length, 80)
+        yield* Effect.forEach(subscriptions, ({ kind, sub }) =>
+          Effect.gen(function*() {
+            const i = Number(kind)
+            const expected = i % 4 === 0
+              ? all
+              : i % 4 === 1
+              ? all.filter((e) => e.type === b)
+              : all.filter((e) => e.stream === streams[i % streams.length])
+            const got = yield* sub.take(expected.length)
+            assert.deepStrictEqual(ids(got), ids(expected), `subscription ${i}`)
+          }), { concurrency: 20, discard: true })
+        yield* settle
+        for (const { kind, sub } of subscriptions) {
+          assert.deepStrictEqual(yield* sub.drain, [], `subscription ${kind} delivered more`)
+        }
+      }))
+
+    it.effect("subscriptions started one after another during appends each deliver every event once, in order", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        const filter = { categories: [n.category] }
+        const subs = []
+        for (let i = 0; i < 10; i++) {
+          // The start and the appends race: some join before an append commits, some after.
+          const [sub] = yield* Effect.all([
+            collect(store.subscribeAll({ filter }), deliveryTimeout),
+            store.append(stream, events(n.type("E"), 2, 2 * i))
+          ], { concurrency: "unbounded" })
+          const one = yield* collect(store.subscribe(stream), deliveryTimeout)
+          subs.push(sub, one)
+        }
+        yield* store.append(stream, events(n.type("E"), 2, 20))
+        for (const sub of subs) {
+          assert.deepStrictEqual((yield* sub.take(22)).map((e) => e.version), versions(22))
+        }
+        yield* settle
+        for (const sub of subs) assert.deepStrictEqual(yield* sub.drain, [])
+      }))
+
+    it.effect(`a subscriber that stops pulling does not hold back another, and gets all ${longStreamLength} events once it resumes`, () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const filter = { categories: [n.category] }
+        const fast = yield* collect(store.subscribeAll({ filter }), deliveryTimeout)
+        const resume = yield* Deferred.make<void>()
+        const slowGot: Array<Event.RecordedEvent> = []
+        yield* store.subscribeAll({ filter }).pipe(
+          Stream.runForEach((event) => Effect.andThen(Deferred.await(resume), Effect.sync(() => slowGot.push(event)))),
+          Effect.forkScoped
+        )
+        // The slow one is live and stuck on its first event before the rest arrives.
+        yield* store.append(n.stream("a"), events(n.type("E"), 1))
+        yield* fast.take(1)
+        const batch = 50
+        for (let i = 1; i < longStreamLength; i += batch) {
+          yield* store.append(n.stream("a"), events(n.type("E"), Math.min(batch, longStreamLength - i), i))
+        }
+        const got = yield* fast.take(longStreamLength - 1)
+        assert.strictEqual(
+          got[got.length - 1].data && (got[got.length - 1].data as { i: number }).i,
+          longStreamLength - 1
+        )
+        yield* Deferred.succeed(resume, undefined)
+        yield* Effect.gen(function*() {
+          while (slowGot.length < longStreamLength) yield* Effect.sleep("20 millis")
+        }).pipe(within(deliveryTimeout, "the slow subscriber catches up"))
+        assert.deepStrictEqual(slowGot.map((e) => e.version), versions(longStreamLength))
+        yield* settle
+        assert.strictEqual(slowGot.length, longStreamLength, "no repeats after catching up")
+      }))
+
+    it.effect("a subscription whose filter matches nothing stays idle while others deliver", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const idle = yield* Effect.forEach(
+          versions(50).map(Number),
+          (i) => collect(store.subscribeAll({ filter: { types: [n.type(`Never${i}`)] } }), deliveryTimeout)
+        )
+        const busy = yield* collect(store.subscribeAll({ filter: { categories: [n.category] } }), deliveryTimeout)
+        yield* Effect.forEach(
+          versions(10).map(Number),
+          (i) => store.append(n.stream(`s${i}`), events(n.type("E"), 1)),
+          {
+            discard: true
+          }
+        )
+        assert.strictEqual((yield* busy.take(10)).length, 10)
+        yield* settle
+        for (const sub of idle) assert.deepStrictEqual(yield* sub.drain, [])
       }))
   })
   describe("a start fixed before the stream runs (establish, establishAll)", () => {
