@@ -125,13 +125,17 @@ export const consume = <E, R>(
         )
       })
 
-    // One batch, timed: its pace sizes the next one (a failed batch's too).
-    const timed = (events: ReadonlyArray<RecordedEvent>) =>
-      Effect.flatMap(Clock.currentTimeNanos, (started) =>
-        Effect.onExit(commitBatch(events), () =>
-          Effect.map(Clock.currentTimeNanos, (now) => {
-            pace.size = nextSize(loop.every, loop.interval, events.length, now - started)
-          })))
+    // One batch, timed: its pace sizes the next one (a failed batch's too). One event per batch
+    // needs no pace. The clock is read directly, twice per batch (a TestClock in tests).
+    const clock = yield* Clock.Clock
+    const timed = loop.every === 1 ? commitBatch : (events: ReadonlyArray<RecordedEvent>) =>
+      Effect.suspend(() => {
+        const started = clock.currentTimeNanosUnsafe()
+        return Effect.onExit(commitBatch(events), () =>
+          Effect.sync(() => {
+            pace.size = nextSize(loop.every, loop.interval, events.length, clock.currentTimeNanosUnsafe() - started)
+          }))
+      })
 
     // What the subscription has delivered meanwhile joins the next batch (without waiting for more):
     // a backend that delivers one event at a time (KurrentDB) still commits in batches, and the next
