@@ -93,6 +93,30 @@ export const target = (config: PgClient.PgPoolConfig): string => {
   }`
 }
 
+// The driver connects to what the URL says but names its spans' `server.address`, `server.port` and
+// `db.namespace` from the config's fields only (localhost, 5432 and the user otherwise): fill the fields
+// the caller left out from the URL, which is what the driver resolves them to anyway. A URL the
+// standard parser refuses, or that names its host in the query (a socket), is left to the driver.
+const withUrlFields = (config: PgClient.PgPoolConfig): PgClient.PgPoolConfig => {
+  if (config.url === undefined) return config
+  let url: URL
+  try {
+    url = new URL(Redacted.value(config.url))
+  } catch {
+    return config
+  }
+  if (url.hostname === "" || url.searchParams.has("host")) return config
+  const database = decodeURIComponent(url.pathname.slice(1))
+  const username = decodeURIComponent(url.username)
+  return {
+    ...config,
+    host: config.host ?? url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    ...(config.port === undefined && url.port !== "" ? { port: Number(url.port) } : {}),
+    ...(config.database === undefined && database !== "" ? { database } : {}),
+    ...(config.username === undefined && username !== "" ? { username } : {})
+  }
+}
+
 /**
  * Both stores plus the PgClient/SqlClient they use (so consumers can write projections in the same
  * transaction as their checkpoint). A database that cannot be reached, logged into or migrated fails
@@ -113,7 +137,8 @@ export const target = (config: PgClient.PgPoolConfig): string => {
 export const layer = (
   config: PgStoreConfig
 ): Layer.Layer<Services, StoreError.StartupFailed | StoreError.Unsupported> => {
-  const [options, { notifyInterval, ...client }] = SqlStore.splitOptions(config)
+  const [options, { notifyInterval, ...given }] = SqlStore.splitOptions(config)
+  const client = withUrlFields(given)
   return Startup.guard(
     layerFromClient({ ...options, notifyInterval }).pipe(Layer.provideMerge(PgClient.layer(client))),
     { backend: "postgres", target: target(client), explain: PgDialect.dialect.explainStartup }
