@@ -125,7 +125,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   const rows = Streams.makeRows(ctx)
   const writes = DocumentWrites.make(ctx)
   // Filled in by core when the store has inline projections.
-  const beforeCommit: { current: Append.BeforeCommit | undefined } = { current: undefined }
+  const beforeCommit: Append.Inline = { current: undefined, types: new Set() }
   const appender = Append.make(ctx, rows, writes, beforeCommit)
   const eventStore = EventStore.EventStore.of({
     backend: ctx.backend,
@@ -180,8 +180,9 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     leases: yield* Leases.make({ isTransient: options.dialect.isTransient }),
     parkedEvents: SqlParkedEvents.make(sql, options.dialect),
     // A batch cannot read the documents a projection would update: no inline projections on D1.
-    beforeCommit: write._tag === "Batched" ? undefined : (work) => {
+    beforeCommit: write._tag === "Batched" ? undefined : (work, types) => {
       beforeCommit.current = work
+      beforeCommit.types = types
     },
     capabilities: Backend.capabilities({ maxEventBytes, maxInteger: options.dialect.maxInteger }),
     signal: ctx.signal,

@@ -127,9 +127,10 @@ export interface Backend {
   /**
    * Installs work to run inside every append's atomic step (inline projections). Absent where an
    * append cannot run work before it commits (D1's batches, KurrentDB): inline projections are then
-   * refused with `Unsupported`.
+   * refused with `Unsupported`. `types` are the event types the work acts on: an append carrying
+   * none of them may commit without it (SQL backends then keep their one-statement path).
    */
-  readonly beforeCommit?: ((work: BeforeCommit) => void) | undefined
+  readonly beforeCommit?: ((work: BeforeCommit, types: ReadonlySet<string>) => void) | undefined
   readonly capabilities: Capabilities
 }
 

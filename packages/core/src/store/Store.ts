@@ -199,7 +199,10 @@ export const make = (
       }
       // The projections write through the undecorated documents (with spans): inside the append's
       // atomic step a retry would be wrong.
-      backend.beforeCommit(Projection.applyInline(projections, Tracing.documentStore(backend.documentStore)))
+      backend.beforeCommit(
+        Projection.applyInline(projections, Tracing.documentStore(backend.documentStore)),
+        new Set(projections.flatMap((projection) => projection.types))
+      )
     }
     // Units of work and consumer batches share the backend's transaction, bounded once here by
     // UnitOfWork.Timeout: an idle one holds readers (and, on memory and SQLite, writers) back.

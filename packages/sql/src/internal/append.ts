@@ -11,7 +11,7 @@ import { AppendPlan } from "@strata/core/backend"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { inBatch } from "./appendBatch.ts"
-import type { AppendContext, Atomically, AtomicError, BeforeCommit, Plan } from "./appendContext.ts"
+import type { AppendContext, Atomically, AtomicError, Inline, Plan } from "./appendContext.ts"
 import { inOneStatement, type SettledConflict } from "./appendOne.ts"
 import { inTransaction } from "./appendTransaction.ts"
 import type { StoreContext } from "./context.ts"
@@ -19,7 +19,7 @@ import type { DocumentWrites } from "./documentWrites.ts"
 import { type CommitError, judge } from "./replays.ts"
 import type { StreamRows } from "./streams.ts"
 
-export type { BeforeCommit, Written } from "./appendContext.ts"
+export type { BeforeCommit, Inline, Written } from "./appendContext.ts"
 
 type Single = (
   plan: Plan,
@@ -27,15 +27,15 @@ type Single = (
 ) => Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AtomicError | SettledConflict>
 
 // A single-stream append takes the one-statement path only when nothing else must commit with it:
-// not with inline work registered, and not inside a caller's transaction (a failed statement there
-// would abort it; the transactional path runs in a savepoint).
+// not when inline work acts on one of its event types, and not inside a caller's transaction (a
+// failed statement there would abort it; the transactional path runs in a savepoint).
 const singlePath = (ctx: AppendContext, atomically: Atomically): Single => {
   const write = ctx.dialect.write
   const viaAtomically = (plan: Plan, now: number) => Effect.map(atomically([plan], now), ({ results }) => results)
   if (write._tag !== "Transactional" || write.appendOne === undefined) return viaAtomically
   const fast = inOneStatement(ctx, write.appendOne)
   return (plan, now) =>
-    ctx.beforeCommit?.current !== undefined
+    inlineWork(ctx.beforeCommit, plan)
       ? viaAtomically(plan, now)
       : Effect.flatMap(
         Effect.serviceOption(ctx.sql.transactionService),
@@ -43,11 +43,14 @@ const singlePath = (ctx: AppendContext, atomically: Atomically): Single => {
       )
 }
 
+const inlineWork = (inline: Inline | undefined, plan: Plan) =>
+  inline?.current !== undefined && plan.prepared.some((event) => inline.types.has(event.type))
+
 export const make = (
   ctx: StoreContext,
   rows: StreamRows,
   documents: DocumentWrites,
-  beforeCommit?: { readonly current: BeforeCommit | undefined }
+  beforeCommit?: Inline
 ) => {
   const context: AppendContext = { ...ctx, rows, documents, beforeCommit }
   const write = ctx.dialect.write

@@ -45,7 +45,13 @@ export interface AppendContext extends StoreContext {
   readonly rows: StreamRows
   readonly documents: DocumentWrites
   /** Read at each append, as core fills it in once the store has inline projections. */
-  readonly beforeCommit: { readonly current: BeforeCommit | undefined } | undefined
+  readonly beforeCommit: Inline | undefined
+}
+
+/** The inline work of a store (its projections) and the event types it acts on. */
+export interface Inline {
+  current: BeforeCommit | undefined
+  types: ReadonlySet<string>
 }
 
 /** One plan as the dialect's single-stream statement (or one part of a batch) takes it. */
