@@ -2,10 +2,14 @@
  * Named, checkpointed consumers of the global log.
  *
  * {@link run} loads the consumer's checkpoint (the position of the last event it handled),
- * subscribes to the global log just after it, and runs the handler on each event in order. After
- * each handled event, or each batch with `checkpointEvery`, it commits the new checkpoint. It runs
- * until interrupted, or until the handler fails: then it fails with the handler's error, and the
- * checkpoint stays before the failed event, which is handled again on the next run.
+ * subscribes to the global log just after it, and runs the handler on each event in order (or
+ * `handleBatch` on each batch). It commits the new checkpoint once per batch: what the subscription
+ * has delivered, at most `checkpointEvery` events (default 1,000) and sized to end within
+ * `checkpointInterval` (default 100 ms); a batch never waits for more events, so live events commit
+ * at once, and `checkpointEvery: 1` commits after every event. It runs until interrupted, or until
+ * the handler fails: then the events before the failed one commit, it fails with the handler's
+ * error, and the checkpoint stays just before the failed event, which is handled again on the next
+ * run.
  *
  * Delivery comes from the store's {@link Checkpoints} (every store layer provides them, see
  * `Checkpoints.make`): exactly once for the handler's writes through the store where the backend
