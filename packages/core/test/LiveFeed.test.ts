@@ -63,8 +63,8 @@ describe("LiveFeed", () => {
     Effect.gen(function*() {
       const { append, feed } = yield* fixture()
       assert.isFalse(feed.running())
-      const a = yield* feed.join("s-1", () => true)
-      const b = yield* feed.join(undefined, (e) => e.type === "E")
+      const a = yield* feed.join({ stream: "s-1", matches: () => true })
+      const b = yield* feed.join({ matches: (e) => e.type === "E" })
       assert.isTrue(feed.running())
       assert.strictEqual(a.position, 0n)
       yield* append()
@@ -80,7 +80,7 @@ describe("LiveFeed", () => {
       yield* Effect.sleep("200 millis") // past the poll interval
       assert.strictEqual(feed.reads(), reads, "no reads once nobody listens")
       // A new member starts a new reader at the head.
-      const c = yield* feed.join(undefined, () => true)
+      const c = yield* feed.join({ matches: () => true })
       assert.strictEqual(c.position, 2n)
       yield* append()
       assert.deepStrictEqual((yield* next(c)).map((e) => e.position), [3n])
@@ -90,23 +90,29 @@ describe("LiveFeed", () => {
   it.live("filters in process: a member gets only its stream's or its filter's events", () =>
     Effect.gen(function*() {
       const { append, feed } = yield* fixture()
-      const mine = yield* feed.join("s-2", () => true)
-      const typed = yield* feed.join(undefined, (e) => e.type === "B")
+      const mine = yield* feed.join({ stream: "s-2", matches: () => true })
+      const typed = yield* feed.join({ types: ["B", "C"], matches: (e) => e.stream === "s-1" })
+      const scanned = yield* feed.join({ matches: (e) => e.stream === "s-2" })
       yield* append("s-1", "A")
       yield* append("s-2", "A")
       yield* append("s-1", "B")
-      assert.deepStrictEqual((yield* next(mine)).map((e) => e.position), [2n])
-      yield* waitUntil(() => true)
-      assert.deepStrictEqual((yield* next(typed)).map((e) => e.position), [3n])
-      yield* mine.leave
-      yield* typed.leave
+      yield* append("s-2", "C")
+      yield* append("s-1", "C")
+      yield* waitUntil(() => feed.reads() > 0)
+      yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual((yield* next(mine)).map((e) => e.position), [2n, 4n])
+      // Only types B and C are visited, and of those only what `matches` accepts.
+      assert.deepStrictEqual((yield* next(typed)).map((e) => e.position), [3n, 5n])
+      assert.deepStrictEqual((yield* next(scanned)).map((e) => e.position), [2n, 4n])
+      yield* Effect.forEach([mine, typed, scanned], (m) => m.leave, { discard: true })
+      assert.isFalse(feed.running())
     }))
 
   it.live("a member more than bufferSize events behind overflows and leaves; the others get everything", () =>
     Effect.gen(function*() {
       const { append, feed } = yield* fixture({ bufferSize: 5 })
-      const slow = yield* feed.join(undefined, () => true)
-      const fast = yield* feed.join(undefined, () => true)
+      const slow = yield* feed.join({ matches: () => true })
+      const fast = yield* feed.join({ matches: () => true })
       const got: Array<bigint> = []
       for (let i = 0; i < 12; i++) {
         yield* append()
@@ -125,8 +131,8 @@ describe("LiveFeed", () => {
   it.live("a failed read fails every member with the error, and the next join starts a new reader", () =>
     Effect.gen(function*() {
       const { append, control, feed } = yield* fixture()
-      const a = yield* feed.join("s-1", () => true)
-      const b = yield* feed.join(undefined, () => true)
+      const a = yield* feed.join({ stream: "s-1", matches: () => true })
+      const b = yield* feed.join({ matches: () => true })
       control.fail = true
       yield* append()
       const errors = yield* Effect.forEach([a, b], (m) => Effect.flip(m.take))
@@ -134,7 +140,7 @@ describe("LiveFeed", () => {
       yield* waitUntil(() => !feed.running())
       assert.strictEqual(feed.members(), 0)
       control.fail = false
-      const c = yield* feed.join(undefined, () => true)
+      const c = yield* feed.join({ matches: () => true })
       yield* append()
       assert.deepStrictEqual((yield* next(c)).map((e) => e.position), [2n])
       yield* c.leave

@@ -72,6 +72,20 @@ export interface Member<E> {
 }
 
 /**
+ * What a member wants: the events of `stream` (or, without one, of the whole log) that pass
+ * `matches`. `types`, when the filter names event types, lets the feed visit only the members an
+ * event's type can interest instead of every member (`matches` still decides).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Interest {
+  readonly stream?: string | undefined
+  readonly types?: ReadonlyArray<string> | undefined
+  readonly matches: (event: RecordedEvent) => boolean
+}
+
+/**
  * The shared reader of one store.
  *
  * @category models
@@ -79,13 +93,10 @@ export interface Member<E> {
  */
 export interface LiveFeed<E> {
   /**
-   * Joins: events of `stream` (or, without one, every event) that pass `matches` are handed to the
-   * member from {@link Member.position} on. Starts the reader when it is the first member.
+   * Joins: the events the interest selects are handed to the member from {@link Member.position} on.
+   * Starts the reader when it is the first member.
    */
-  readonly join: (
-    stream: string | undefined,
-    matches: (event: RecordedEvent) => boolean
-  ) => Effect.Effect<Member<E>, E>
+  readonly join: (interest: Interest) => Effect.Effect<Member<E>, E>
   /** Members now joined (observability and tests). */
   readonly members: () => number
   /** Whether the reader fiber runs (observability and tests). */
@@ -94,17 +105,62 @@ export interface LiveFeed<E> {
   readonly reads: () => number
 }
 
-interface Slot<E> {
-  readonly stream: string | undefined
-  readonly matches: (event: RecordedEvent) => boolean
-  buffer: Array<RecordedEvent>
-  overflowed: boolean
-  failure: Cause.Cause<E> | undefined
-  wake: (() => void) | undefined
-  joined: boolean
-}
-
 const firstRetry = Duration.millis(5)
+
+// A member's state. A class, so an idle member is one small object and no closures of its own.
+class Slot<E> implements Member<E> {
+  buffer: Array<RecordedEvent> = []
+  overflowed = false
+  failure: Cause.Cause<E> | undefined = undefined
+  wake: (() => void) | undefined = undefined
+  joined = true
+  position = -1n
+  readonly interest: Interest
+  readonly keys: ReadonlyArray<string>
+  readonly remove: (slot: Slot<E>) => void
+  constructor(interest: Interest, keys: ReadonlyArray<string>, remove: (slot: Slot<E>) => void) {
+    this.interest = interest
+    this.keys = keys
+    this.remove = remove
+  }
+  hand(event: RecordedEvent, bufferSize: number) {
+    if (this.overflowed || !this.interest.matches(event)) return
+    if (this.buffer.length >= bufferSize) {
+      this.overflowed = true
+      this.buffer = []
+    } else this.buffer.push(event)
+    this.resume()
+  }
+  resume() {
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
+  }
+  get take(): Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E> {
+    if (this.buffer.length > 0) {
+      const events = this.buffer
+      this.buffer = []
+      return Effect.succeed(events)
+    }
+    if (this.overflowed) {
+      this.remove(this)
+      return Effect.succeed("Overflow")
+    }
+    if (this.failure !== undefined) return Effect.failCause(this.failure)
+    return Effect.flatMap(
+      Effect.callback<void>((resume) => {
+        this.wake = () => resume(Effect.void)
+        return Effect.sync(() => {
+          this.wake = undefined
+        })
+      }),
+      () => this.take
+    )
+  }
+  get leave(): Effect.Effect<void> {
+    return Effect.sync(() => this.remove(this))
+  }
+}
 
 /**
  * Makes a store's feed. Nothing runs until the first subscription joins. The reader runs detached
@@ -117,8 +173,9 @@ const firstRetry = Duration.millis(5)
 export const make = <E>(source: Source<E>): LiveFeed<E> => {
   const bufferSize = source.bufferSize ?? source.pageSize
   const poll = Duration.fromInputUnsafe(source.pollInterval)
-  const byStream = new Map<string, Set<Slot<E>>>()
-  const global = new Set<Slot<E>>()
+  // Members by "s:<stream>" and by "t:<type>"; the rest are visited for every event.
+  const index = new Map<string, Set<Slot<E>>>()
+  const scan = new Set<Slot<E>>()
   let count = 0
   let reads = 0
   // One generation per reader run: a stopped reader's late steps see a newer generation and do nothing.
@@ -127,21 +184,15 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
   let position: bigint | undefined
   let started: Deferred.Deferred<bigint, E> | undefined
 
-  const wakeSlot = (slot: Slot<E>) => {
-    const wake = slot.wake
-    slot.wake = undefined
-    wake?.()
-  }
-
   const remove = (slot: Slot<E>) => {
     if (!slot.joined) return
     slot.joined = false
     count--
-    if (slot.stream === undefined) global.delete(slot)
-    else {
-      const set = byStream.get(slot.stream)
+    if (slot.keys.length === 0) scan.delete(slot)
+    for (const key of slot.keys) {
+      const set = index.get(key)
       set?.delete(slot)
-      if (set?.size === 0) byStream.delete(slot.stream)
+      if (set?.size === 0) index.delete(key)
     }
     if (count === 0) stop()
   }
@@ -155,33 +206,26 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
     if (running !== undefined) Effect.runFork(Fiber.interrupt(running))
   }
 
-  const hand = (slot: Slot<E>, event: RecordedEvent) => {
-    if (slot.overflowed || !slot.matches(event)) return
-    if (slot.buffer.length >= bufferSize) {
-      slot.overflowed = true
-      slot.buffer = []
-    } else slot.buffer.push(event)
-    if (slot.wake !== undefined) wakeSlot(slot)
-  }
-
   // Synchronous: a join sees either all of a page or none of it, with `position` to match.
   const publish = (gen: number, events: ReadonlyArray<RecordedEvent>) => {
     if (gen !== generation || events.length === 0) return
     position = events[events.length - 1].position
     for (const event of events) {
-      const own = byStream.get(event.stream)
-      if (own !== undefined) { for (const slot of own) hand(slot, event) }
-      for (const slot of global) hand(slot, event)
+      const own = index.get(`s:${event.stream}`)
+      if (own !== undefined) { for (const slot of own) slot.hand(event, bufferSize) }
+      const typed = index.get(`t:${event.type}`)
+      if (typed !== undefined) { for (const slot of typed) slot.hand(event, bufferSize) }
+      for (const slot of scan) slot.hand(event, bufferSize)
     }
   }
 
   const failAll = (gen: number, cause: Cause.Cause<E>) => {
     if (gen !== generation) return
-    const all = [...global, ...[...byStream.values()].flatMap((set) => [...set])]
+    const all = new Set([...scan, ...[...index.values()].flatMap((set) => [...set])])
     for (const slot of all) {
       slot.failure = cause
       remove(slot)
-      wakeSlot(slot)
+      slot.resume()
     }
   }
 
@@ -215,48 +259,25 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
       Effect.ignoreCause
     )
 
-  const join = (stream: string | undefined, matches: (event: RecordedEvent) => boolean) =>
+  const join = (interest: Interest) =>
     Effect.suspend(() => {
-      const slot: Slot<E> = {
-        stream,
-        matches,
-        buffer: [],
-        overflowed: false,
-        failure: undefined,
-        wake: undefined,
-        joined: true
-      }
+      const keys = interest.stream !== undefined
+        ? [`s:${interest.stream}`]
+        : interest.types !== undefined
+        ? interest.types.map((type) => `t:${type}`)
+        : []
+      const slot = new Slot<E>(interest, keys, remove)
       count++
-      if (stream === undefined) global.add(slot)
-      else {
-        let set = byStream.get(stream)
-        if (set === undefined) byStream.set(stream, set = new Set())
+      if (keys.length === 0) scan.add(slot)
+      for (const key of keys) {
+        let set = index.get(key)
+        if (set === undefined) index.set(key, set = new Set())
         set.add(slot)
       }
-      const leave = Effect.sync(() => remove(slot))
-      const take: Member<E>["take"] = Effect.suspend(() => {
-        if (slot.buffer.length > 0) {
-          const events = slot.buffer
-          slot.buffer = []
-          return Effect.succeed(events)
-        }
-        if (slot.overflowed) {
-          remove(slot)
-          return Effect.succeed("Overflow" as const)
-        }
-        if (slot.failure !== undefined) return Effect.failCause(slot.failure)
-        return Effect.andThen(
-          Effect.callback<void>((resume) => {
-            slot.wake = () => resume(Effect.void)
-            return Effect.sync(() => {
-              slot.wake = undefined
-            })
-          }),
-          take
-        )
-      })
-      const member = (at: bigint): Member<E> => ({ position: at, take, leave })
-      if (position !== undefined) return Effect.succeed(member(position))
+      if (position !== undefined) {
+        slot.position = position
+        return Effect.succeed<Member<E>>(slot)
+      }
       let start: Effect.Effect<void> = Effect.void
       if (started === undefined) {
         const ready = Deferred.makeUnsafe<bigint, E>()
@@ -272,8 +293,11 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
       const ready = started
       return start.pipe(
         Effect.andThen(Deferred.await(ready)),
-        Effect.map(member),
-        Effect.onError(() => leave)
+        Effect.map((at): Member<E> => {
+          slot.position = at
+          return slot
+        }),
+        Effect.onError(() => slot.leave)
       )
     })
 

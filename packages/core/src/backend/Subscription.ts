@@ -52,16 +52,14 @@ export interface Source<E> {
 }
 
 /**
- * How a subscription joins its store's {@link LiveFeed}: the stream it follows (undefined: the
- * global log) and the filter applied in process.
+ * How a subscription joins its store's {@link LiveFeed}: the feed, and what it wants of it (the
+ * stream it follows, or the filter applied in process to the global log).
  *
  * @category models
  * @since 0.1.0
  */
-export interface Live<E> {
+export interface Live<E> extends LiveFeed.Interest {
   readonly feed: LiveFeed.LiveFeed<E>
-  readonly stream: string | undefined
-  readonly matches: (event: RecordedEvent) => boolean
 }
 
 /**
@@ -142,7 +140,7 @@ const fed = <E>(source: Source<E>, live: Live<E>, from: SubscribeFrom): Stream.S
       }
       const step: Effect.Effect<ReadonlyArray<RecordedEvent>, E> = Effect.suspend(() => {
         if (member === undefined) {
-          return Effect.flatMap(live.feed.join(live.stream, live.matches), (joined) => {
+          return Effect.flatMap(live.feed.join(live), (joined) => {
             member = joined
             return step
           })

@@ -216,7 +216,7 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
         pageSize,
         live: {
           feed,
-          stream: undefined,
+          types: subscribeOptions?.filter?.types,
           matches: (event) => Inputs.passes(subscribeOptions?.filter, event.stream, event.type)
         }
       }, from)

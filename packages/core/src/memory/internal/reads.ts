@@ -143,7 +143,7 @@ export const make = (ctx: MemoryContext) => {
         wakeups,
         pollInterval,
         pageSize,
-        live: { feed, stream: undefined, matches: (event) => Inputs.passes(filter, event.stream, event.type) }
+        live: { feed, types: filter?.types, matches: (event) => Inputs.passes(filter, event.stream, event.type) }
       }, from)
     }))
 
