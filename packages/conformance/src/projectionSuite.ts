@@ -1,7 +1,8 @@
 /**
  * Declarative projections run asynchronously, on every backend: a rebuilt projection equals a fresh
  * fold of all events; a projection handles only the event types it declares; multi-stream ids come
- * from the event; `Projection.run` keeps the collection up to date under its checkpoint; a
+ * from the event; `Projection.run` keeps the collection up to date under its checkpoint, one
+ * `getMany` and one `writeMany` per consumer batch; a
  * blue-green rebuild builds a new version while the old one keeps serving (during the build and after
  * a failed one), then switches readers; `catchUp` commits the last applied position, so a second
  * catch-up applies nothing twice; an `evolve` that throws fails `catchUp` and `run` with
@@ -129,6 +130,52 @@ export const projectionSuite = (it: ConformanceIt, options?: SuiteOptions): void
           yield* documents(domain.collection),
           new Map([[n.stream("a"), { balance: 7, count: 2 }]])
         )
+      }))
+
+    it.effect("Projection.run writes each consumer batch with one getMany and one writeMany, never event by event", () =>
+      Effect.gen(function*() {
+        const docs = yield* DocumentStore.DocumentStore
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const domain = bank(n)
+        const projection = domain.projection()
+        for (let i = 0; i < 12; i++) {
+          yield* domain.codec.append(n.stream(`acct${i % 3}`), [domain.Deposited.make({ amount: i + 1 })])
+        }
+        const log = yield* readAll({ filter: { types: domain.codec.types } })
+        // Calls on the projection's collection, by kind: the per-event handler reads and writes each event's document.
+        const calls = { get: 0, put: 0, delete: 0, getMany: 0, writeMany: 0 }
+        const mine = (collection: { readonly name: string }, kind: keyof typeof calls) => {
+          if (collection.name === projection.target.name) calls[kind] += 1
+        }
+        const counting: DocumentStore.DocumentStoreShape = {
+          ...docs,
+          get: (collection, id) => Effect.suspend(() => (mine(collection, "get"), docs.get(collection, id))),
+          put: (collection, id, value, options) =>
+            Effect.suspend(() => (mine(collection, "put"), docs.put(collection, id, value, options))),
+          delete: (collection, id, options) =>
+            Effect.suspend(() => (mine(collection, "delete"), docs.delete(collection, id, options))),
+          getMany: (collection, ids) =>
+            Effect.suspend(() => (mine(collection, "getMany"), docs.getMany(collection, ids))),
+          writeMany: (collection, writes) =>
+            Effect.suspend(() => (mine(collection, "writeMany"), docs.writeMany(collection, writes)))
+        }
+        const fiber = yield* Effect.forkChild(
+          Projection.run(projection).pipe(Effect.provideService(DocumentStore.DocumentStore, counting))
+        )
+        yield* waitFor(
+          "the projection's checkpoint",
+          Effect.map(
+            store.loadCheckpoint(projection.checkpoint),
+            (cp) => Option.isSome(cp) && cp.value >= log[log.length - 1].position
+          )
+        ).pipe(Effect.timeout(deliveryTimeout))
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(yield* documents(domain.collection), yield* freshFold(domain))
+        assert.deepStrictEqual([calls.get, calls.put, calls.delete], [0, 0, 0], "no per-event reads or writes")
+        assert.isAtLeast(calls.writeMany, 1)
+        assert.isAtMost(calls.writeMany, log.length)
+        assert.strictEqual(calls.getMany, calls.writeMany, "one read per written batch")
       }))
 
     it.effect("a blue-green rebuild builds the new version while the old one serves, then switches readers", () =>

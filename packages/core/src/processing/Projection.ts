@@ -21,8 +21,9 @@
  *   the append's transaction: a failing projection fails the append with `ProjectionFailed`, and
  *   neither the events nor any document are written. D1 and KurrentDB have no transactions to run it
  *   in, so they do not take inline projections.
- * - **async**: {@link run} is a `Consumer.run` over the projection's filter and checkpoint; on memory,
- *   SQLite and PostgreSQL the checkpoint commits with the document writes (exactly once).
+ * - **async**: {@link run} is a `Consumer.run` over the projection's filter and checkpoint, handling
+ *   each consumer batch with `handleBatch`; on memory, SQLite and PostgreSQL the checkpoint commits
+ *   with the document writes (exactly once).
  *
  * **Versions and blue-green rebuilds.** A projection has a `version` (default 1). Each version writes
  * its own collection (`<collection>` for version 1, `<collection>_v<n>` after) under its own
@@ -54,6 +55,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -385,14 +387,22 @@ export const applyInline = (
 export interface RunOptions {
   /** Where to begin without a checkpoint (default `"start"`). */
   readonly from?: SubscribeFrom | undefined
-  /** Events per checkpoint commit (default 1; see `Consumer.ConsumerOptions`). */
+  /**
+   * Most events per batch, each one `getMany`, one `writeMany` and the checkpoint in one commit
+   * (default 1,000; see `Consumer.ConsumerOptions`). `1` writes and commits event by event.
+   */
   readonly checkpointEvery?: number | undefined
+  /** How long a batch may stay open (default 100 ms; see `Consumer.ConsumerOptions`). */
+  readonly checkpointInterval?: Duration.Input | undefined
 }
 
 /**
- * Runs the projection asynchronously: `Consumer.run` over its filter, under its checkpoint. On memory,
- * SQLite and PostgreSQL each batch's document writes commit with the checkpoint. Runs until
- * interrupted or the handler fails; fork it.
+ * Runs the projection asynchronously: `Consumer.run` over its filter, under its checkpoint, with
+ * {@link Projection.handleBatch} on each consumer batch (one `getMany` and one `writeMany` per batch).
+ * On memory, SQLite and PostgreSQL each batch's document writes commit with the checkpoint. A throw
+ * from `evolve` or `id` fails it with `ProjectionFailed` naming the event, after the events before
+ * it commit (the consumer isolates a failed batch event by event). Runs until interrupted or it
+ * fails; fork it.
  *
  * @category operations
  * @since 0.1.0
@@ -406,10 +416,11 @@ export const run = <A, I>(
   EventStore | DocumentStore.DocumentStore | Consumer.Checkpoints
 > =>
   Consumer.run(projection.checkpoint, {
-    handler: projection.handler,
+    handleBatch: projection.handleBatch,
     filter: projection.filter,
     from: options?.from,
-    checkpointEvery: options?.checkpointEvery
+    checkpointEvery: options?.checkpointEvery,
+    checkpointInterval: options?.checkpointInterval
   })
 
 /**
