@@ -487,7 +487,8 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
 const makeCodec = (eventTypes: ReadonlyArray<EventType.Any>): EventCodec<AnyEvent> => {
   const ctx = CodecContext.make(eventTypes)
   const { encode, encodeAll } = Encode.make(ctx)
-  const decode = Decode.make(ctx)
+  const decodeExit = Decode.makeExit(ctx)
+  const decode = Decode.make(decodeExit)
   const { decodeResults, decodeStream, handler } = Decoding.make(decode)
 
   // Defined here rather than in internal/codec, so the definition frame Effect.fn records for traces
@@ -501,7 +502,7 @@ const makeCodec = (eventTypes: ReadonlyArray<EventType.Any>): EventCodec<AnyEven
     }
   )
 
-  return {
+  const codec: EventCodec<AnyEvent> = {
     [TypeId]: TypeId,
     eventTypes,
     types: ctx.types,
@@ -514,6 +515,9 @@ const makeCodec = (eventTypes: ReadonlyArray<EventType.Any>): EventCodec<AnyEven
     append,
     ...Store.make(ctx, decodeStream)
   }
+  // Batch paths (projections) decode a batch with the synchronous decoder, without an Effect per event.
+  Decode.register(codec, decodeExit)
+  return codec
 }
 
 /**

@@ -57,6 +57,7 @@
 import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -64,6 +65,7 @@ import * as DocumentStore from "../DocumentStore.ts"
 import type { RecordedEvent } from "../Event.ts"
 import type { Decoded, EventCodec } from "../EventCodec.ts"
 import { type EventFilter, EventStore, type SubscribeFrom } from "../EventStore.ts"
+import * as Decode from "../internal/codec/decode.ts"
 import {
   type DocumentStoreError,
   type EventDecodeError,
@@ -243,59 +245,93 @@ const make = <E extends { readonly _tag: string }, A, I>(
       : Effect.void
   // The batch's decoded events with their document ids, in order; ids chunked to `maxBatch` distinct
   // ids per read and write (a chunk is folded and written before the next, so order per document holds).
-  const prepare = (events: ReadonlyArray<RecordedEvent>) =>
-    Effect.gen(function*() {
-      const chunks: Array<Array<{ recorded: RecordedEvent; decoded: Decoded<E>; id: string }>> = [[]]
-      let ids = new Set<string>()
-      for (const recorded of events) {
-        if (!declared.has(recorded.type)) continue
-        const decoded = yield* options.events.decode(recorded)
-        let id: string | undefined
-        try {
-          id = documentId(decoded)
-        } catch (cause) {
-          return yield* failed(recorded, cause)
-        }
-        if (id === undefined) continue
-        if (!ids.has(id) && ids.size === DocumentStore.maxBatch) {
-          chunks.push([])
-          ids = new Set()
-        }
-        ids.add(id)
-        chunks[chunks.length - 1].push({ recorded, decoded, id })
+  // A plain loop over the codec's synchronous decoder: no Effect step per event (a codec built
+  // without `EventCodec.make` is decoded event by event through its `decode`).
+  type Item = { readonly decoded: Decoded<E>; readonly id: string }
+  const decodeExit = Decode.exitOf(options.events) as
+    | ((recorded: RecordedEvent) => Exit.Exit<Decoded<E>, EventDecodeError>)
+    | undefined
+  const decodeAll = (
+    events: ReadonlyArray<RecordedEvent>
+  ): Effect.Effect<Array<Exit.Exit<Decoded<E>, EventDecodeError>>> =>
+    decodeExit === undefined
+      ? Effect.forEach(events, (recorded) => Effect.exit(options.events.decode(recorded)))
+      : Effect.sync(() => events.map(decodeExit))
+  const chunksOf = (
+    events: ReadonlyArray<RecordedEvent>,
+    decodedAll: ReadonlyArray<Exit.Exit<Decoded<E>, EventDecodeError>>
+  ): Exit.Exit<Array<Array<Item>>, EventDecodeError | ProjectionFailed> => {
+    const chunks: Array<Array<Item>> = [[]]
+    let ids = new Set<string>()
+    for (let i = 0; i < decodedAll.length; i++) {
+      const exit = decodedAll[i]
+      if (Exit.isFailure(exit)) return Exit.failCause(exit.cause)
+      const decoded = exit.value
+      let id: string | undefined
+      try {
+        id = documentId(decoded)
+      } catch (cause) {
+        return Exit.fail(failed(events[i], cause))
       }
-      return chunks.filter((chunk) => chunk.length > 0)
-    })
-  const foldChunk = (chunk: ReadonlyArray<{ recorded: RecordedEvent; decoded: Decoded<E>; id: string }>) =>
+      if (id === undefined) continue
+      if (!ids.has(id) && ids.size === DocumentStore.maxBatch) {
+        chunks.push([])
+        ids = new Set()
+      }
+      ids.add(id)
+      chunks[chunks.length - 1].push({ decoded, id })
+    }
+    return Exit.succeed(chunks.filter((chunk) => chunk.length > 0))
+  }
+  const prepare = (events: ReadonlyArray<RecordedEvent>) => {
+    const mine = events.filter((recorded) => declared.has(recorded.type))
+    return Effect.flatMap(decodeAll(mine), (decodedAll) => chunksOf(mine, decodedAll))
+  }
+  // The chunk's events folded in order over the documents read: the writes, or the failure of the
+  // first event whose `evolve` throws. Synchronous: one loop, no Effect per event.
+  const fold = (
+    chunk: ReadonlyArray<Item>,
+    read: ReadonlyArray<DocumentStore.Document<A>>
+  ): Exit.Exit<Array<DocumentStore.DocumentWrite<A>>, ProjectionFailed> => {
+    const stored = new Map<string, DocumentStore.Document<A>>()
+    const current = new Map<string, A | undefined>()
+    for (const document of read) {
+      stored.set(document.id, document)
+      current.set(document.id, document.value)
+    }
+    const changed = new Set<string>()
+    for (const { decoded, id } of chunk) {
+      const value = current.get(id)
+      let next: A | DocumentStore.Delete
+      try {
+        next = options.evolve(value, decoded)
+      } catch (cause) {
+        return Exit.fail(failed(decoded, cause))
+      }
+      if (next === value) continue
+      current.set(id, next === DocumentStore.Delete ? undefined : next)
+      changed.add(id)
+    }
+    const writes: Array<DocumentStore.DocumentWrite<A>> = []
+    for (const id of changed) {
+      const value = current.get(id)
+      const before = stored.get(id)
+      if (value === undefined && before === undefined) continue
+      writes.push({
+        id,
+        value: value === undefined ? DocumentStore.Delete : value,
+        expected: before === undefined ? "missing" : before.version
+      })
+    }
+    return Exit.succeed(writes)
+  }
+  const foldChunk = (chunk: ReadonlyArray<Item>) =>
     Effect.gen(function*() {
       const docs = yield* DocumentStore.DocumentStore
-      const read = yield* docs.getMany(target, [...new Set(chunk.map((item) => item.id))])
-      const stored = new Map(read.map((document) => [document.id, document]))
-      const current = new Map<string, A | undefined>(read.map((document) => [document.id, document.value]))
-      const changed = new Set<string>()
-      for (const { decoded, id, recorded } of chunk) {
-        const value = current.get(id)
-        let next: A | DocumentStore.Delete
-        try {
-          next = options.evolve(value, decoded)
-        } catch (cause) {
-          return yield* failed(recorded, cause)
-        }
-        if (next === value) continue
-        current.set(id, next === DocumentStore.Delete ? undefined : next)
-        changed.add(id)
-      }
-      const writes: Array<DocumentStore.DocumentWrite<A>> = []
-      for (const id of changed) {
-        const value = current.get(id)
-        const before = stored.get(id)
-        if (value === undefined && before === undefined) continue
-        writes.push({
-          id,
-          value: value === undefined ? DocumentStore.Delete : value,
-          expected: before === undefined ? "missing" : before.version
-        })
-      }
+      const ids = new Set<string>()
+      for (const item of chunk) ids.add(item.id)
+      const read = yield* docs.getMany(target, [...ids])
+      const writes = yield* fold(chunk, read)
       if (writes.length > 0) yield* docs.writeMany(target, writes)
     })
   const handleBatch = (events: ReadonlyArray<RecordedEvent>) =>

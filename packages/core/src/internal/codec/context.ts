@@ -3,6 +3,7 @@
 // schema versions and the encoder of its current one. `EventCodec.ts` defines the types and builds
 // the codec from these parts; none of these modules imports it at run time.
 import type * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import type { EventSchema, EventType } from "../../EventCodec.ts"
 
@@ -11,7 +12,11 @@ export type AnyEvent = { readonly _tag: string }
 
 export interface Entry {
   readonly eventType: EventType.Any
-  readonly decoders: ReadonlyMap<number, (input: unknown) => Effect.Effect<object, Schema.SchemaError>>
+  /**
+   * Synchronous decoders (an event schema needs no services): the parser answers an Exit directly,
+   * so decoding one event is a function call, not a fiber step.
+   */
+  readonly decoders: ReadonlyMap<number, (input: unknown) => Exit.Exit<object, Schema.SchemaError>>
   readonly encoder: (input: unknown) => Effect.Effect<unknown, Schema.SchemaError>
 }
 
@@ -41,9 +46,8 @@ export const make = (eventTypes: ReadonlyArray<EventType.Any>): CodecContext => 
     if (byName.has(eventType.name)) {
       throw new Error(`EventCodec.make: event type ${JSON.stringify(eventType.name)} appears twice`)
     }
-    const decoders = new Map<number, (input: unknown) => Effect.Effect<object, Schema.SchemaError>>()
-    const decoderOf = (schema: EventSchema) =>
-      Schema.decodeUnknownEffect(schema) as (input: unknown) => Effect.Effect<object, Schema.SchemaError>
+    const decoders = new Map<number, (input: unknown) => Exit.Exit<object, Schema.SchemaError>>()
+    const decoderOf = (schema: EventSchema) => Schema.decodeUnknownExit(schema)
     decoders.set(eventType.version, decoderOf(eventType.schema))
     for (const [from, schema] of eventType.upcasts) decoders.set(from, decoderOf(schema))
     byName.set(eventType.name, {

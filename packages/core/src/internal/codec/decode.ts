@@ -1,63 +1,84 @@
 // Decoding one recorded event: its type's decoder for the schema version it was written with (the
 // current schema, or the upcast from an older one). Whatever does not decode is an EventDecodeError
 // naming the event; decoding never dies.
+//
+// The work is synchronous (`decodeExit`): batch paths (projections) decode a batch in a plain loop,
+// without an Effect step per event; `decode` is the same as an Effect.
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type { RecordedEvent } from "../../Event.ts"
 import type { Decoded, EventCodec } from "../../EventCodec.ts"
 import { EventDecodeError } from "../../StoreError.ts"
 import { type AnyEvent, type CodecContext, describe, isPositiveInteger } from "./context.ts"
 
-export const make = (ctx: CodecContext): EventCodec<AnyEvent>["decode"] => {
+/** Decodes one event synchronously: the decoded event, or the EventDecodeError naming it. */
+export type DecodeExit = (recorded: RecordedEvent) => Exit.Exit<Decoded<AnyEvent>, EventDecodeError>
+
+export const makeExit = (ctx: CodecContext): DecodeExit => {
   const { byName, known } = ctx
-  return (recorded) =>
-    Effect.suspend(() => {
-      const stored: unknown = recorded.metadata?.schemaVersion
-      const fail = (schemaVersion: number, detail: string) =>
-        Effect.fail(
-          new EventDecodeError({
-            stream: recorded.stream,
-            version: recorded.version,
-            position: recorded.position,
-            eventId: recorded.id,
-            eventType: recorded.type,
-            schemaVersion,
-            detail
-          })
-        )
-      // Events written without a codec carry no schemaVersion: they count as version 1.
-      const schemaVersion = stored === undefined ? 1 : stored
-      if (!isPositiveInteger(schemaVersion)) {
-        return fail(0, `metadata.schemaVersion must be an integer >= 1, got ${describe(stored)}`)
-      }
-      const entry = byName.get(recorded.type)
-      if (entry === undefined) {
-        return fail(schemaVersion, `unknown event type ${JSON.stringify(recorded.type)}; this codec knows ${known}`)
-      }
-      const current = entry.eventType.version
-      const decoder = entry.decoders.get(schemaVersion)
-      if (decoder === undefined) {
-        return fail(
+  return (recorded) => {
+    const stored: unknown = recorded.metadata?.schemaVersion
+    const fail = (schemaVersion: number, detail: string) =>
+      Exit.fail(
+        new EventDecodeError({
+          stream: recorded.stream,
+          version: recorded.version,
+          position: recorded.position,
+          eventId: recorded.id,
+          eventType: recorded.type,
           schemaVersion,
-          schemaVersion > current
-            ? `written with schema version ${schemaVersion}, newer than this codec's ${current}: deploy the newer event schema`
-            : `no upcast from schema version ${schemaVersion} to ${current}`
-        )
-      }
-      return decoder(recorded.data).pipe(
-        Effect.matchEffect({
-          onFailure: (error) =>
-            fail(
-              schemaVersion,
-              schemaVersion === current
-                ? `data does not match the schema: ${error.message}`
-                : `data does not upcast from schema version ${schemaVersion} to ${current}: ${error.message}`
-            ),
-          onSuccess: (value) =>
-            Effect.succeed<Decoded<AnyEvent>>({
-              ...recorded,
-              event: { _tag: recorded.type, ...value } as AnyEvent,
-              schemaVersion
-            })
+          detail
         })
       )
+    // Events written without a codec carry no schemaVersion: they count as version 1.
+    const schemaVersion = stored === undefined ? 1 : stored
+    if (!isPositiveInteger(schemaVersion)) {
+      return fail(0, `metadata.schemaVersion must be an integer >= 1, got ${describe(stored)}`)
+    }
+    const entry = byName.get(recorded.type)
+    if (entry === undefined) {
+      return fail(schemaVersion, `unknown event type ${JSON.stringify(recorded.type)}; this codec knows ${known}`)
+    }
+    const current = entry.eventType.version
+    const decoder = entry.decoders.get(schemaVersion)
+    if (decoder === undefined) {
+      return fail(
+        schemaVersion,
+        schemaVersion > current
+          ? `written with schema version ${schemaVersion}, newer than this codec's ${current}: deploy the newer event schema`
+          : `no upcast from schema version ${schemaVersion} to ${current}`
+      )
+    }
+    const decoded = decoder(recorded.data)
+    if (Exit.isFailure(decoded)) {
+      const error = Exit.findErrorOption(decoded)
+      // A schema that dies (a throwing transformation) is a defect of the schema, as it was as an Effect.
+      if (error._tag === "None") return decoded as Exit.Exit<never>
+      return fail(
+        schemaVersion,
+        schemaVersion === current
+          ? `data does not match the schema: ${error.value.message}`
+          : `data does not upcast from schema version ${schemaVersion} to ${current}: ${error.value.message}`
+      )
+    }
+    return Exit.succeed<Decoded<AnyEvent>>({
+      ...recorded,
+      event: { _tag: recorded.type, ...decoded.value } as AnyEvent,
+      schemaVersion
     })
+  }
 }
+
+// Which sync decoder belongs to which codec: batch paths in core find it here (a codec built some
+// other way has none, and is decoded through its `decode`). Not part of the EventCodec interface.
+const registry = new WeakMap<object, DecodeExit>()
+
+export const register = (codec: object, decodeExit: DecodeExit): void => {
+  registry.set(codec, decodeExit)
+}
+
+/** The codec's synchronous decoder when `EventCodec.make` built it. */
+export const exitOf = (codec: object): DecodeExit | undefined => registry.get(codec)
+
+export const make = (decodeExit: DecodeExit): EventCodec<AnyEvent>["decode"] => (recorded) =>
+  Effect.suspend(() => decodeExit(recorded))
