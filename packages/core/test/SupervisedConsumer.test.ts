@@ -199,6 +199,34 @@ describe("Consumer (supervised)", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer()), Effect.provide(layer))
   })
 
+  it.live("handleBatch: a poison event is parked alone; replay hands it to handleBatch on its own", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const { position: last } = yield* store.append("order-1", [0, 1, 2, 3].map((i) => Event.make("Happened", { i })))
+      let broken = true
+      const batches: Array<ReadonlyArray<number>> = []
+      const consumer = yield* Consumer.make("batched", {
+        restart: Schedule.spaced("1 millis"),
+        parkAfter: 1,
+        handleBatch: (events) =>
+          Effect.suspend(() => {
+            const items = events.map((event) => (event.data as { i: number }).i)
+            if (broken && items.includes(2)) return Effect.fail(new Error("poison"))
+            batches.push(items)
+            return Effect.void
+          })
+      })
+      yield* consumer.waitFor(last)
+      assert.deepStrictEqual((yield* consumer.parked).map((p) => p.position), [3n])
+      // The batch failed, its events went one at a time (0 and 1 commit, 2 fails), then 2 was parked
+      // in the commit of the next batch, which handled 3.
+      assert.deepStrictEqual(batches, [[0], [1], [3]])
+      broken = false
+      yield* consumer.replay(3n)
+      assert.deepStrictEqual(batches, [[0], [1], [3], [2]])
+      assert.deepStrictEqual(yield* consumer.parked, [])
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer())))
+
   it.live("starting from the end covers what came before: waitFor on an older position returns at once", () =>
     Effect.gen(function*() {
       const [old] = yield* appendEach("order-1", 1)
