@@ -79,7 +79,9 @@ export interface ConsumerOptions<X, R> {
   /**
    * How long a batch may stay open (default {@link defaultCheckpointInterval}, 100 ms): batches are
    * sized from the pace of the previous one so they end within it, which keeps each transaction
-   * short (readers, writers and `UnitOfWork.Timeout`, which rolls back longer ones).
+   * short (readers, writers and `UnitOfWork.Timeout`, which rolls back longer ones). The first batch
+   * of a run has no pace yet (up to `checkpointEvery` events); a failed batch's pace counts too, so
+   * a batch rolled back for taking too long shrinks the next attempt's.
    */
   readonly checkpointInterval?: Duration.Input | undefined
   /**
