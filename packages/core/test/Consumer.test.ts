@@ -182,6 +182,33 @@ describe("Consumer", () => {
       assert.strictEqual(handled, 16)
     }).pipe(Effect.provide(MemoryStore.layer())))
 
+  it.effect("a batch that fails after taking too long shrinks the batches of the restart", () =>
+    Effect.gen(function*() {
+      yield* appendEach("order-1", 10)
+      const { commits, recording } = recordCommits()
+      let failed = false
+      // 40 ms of (test) time per event; the tenth fails once with an outage (as a timed-out batch
+      // would): 400 ms for ten events, so the restart's batches hold two.
+      const fiber = yield* Consumer.run("shrinks", {
+        checkpointInterval: "100 millis",
+        retry: Schedule.recurs(1),
+        handler: (event) =>
+          Effect.andThen(
+            TestClock.adjust("40 millis"),
+            event.position === 10n && !failed
+              ? Effect.andThen(
+                Effect.sync(() => void (failed = true)),
+                Effect.fail(new StoreError.StoreUnavailable({ operation: "test", reason: "timeout" }))
+              )
+              : Effect.void
+          )
+      }).pipe(Effect.provideService(Consumer.Checkpoints, recording), Effect.forkChild)
+      while (commits[commits.length - 1] !== 10n) yield* Effect.yieldNow
+      yield* Fiber.interrupt(fiber)
+      assert.isTrue(failed)
+      assert.deepStrictEqual(commits, [2n, 4n, 6n, 8n, 10n])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
   it.live("handleBatch gets each delivered batch at once, in one commit", () =>
     Effect.gen(function*() {
       yield* appendEach("order-1", 5)
