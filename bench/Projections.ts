@@ -5,7 +5,10 @@
  * - `projection`: 20,000 events over 500 streams, a per-stream count document. Contenders, interleaved over
  *   rotated rounds: the bulk floor by hand (per batch of 1,000: read the events, one set-based upsert into a
  *   table shaped like strata_documents, a checkpoint row, one transaction), Strata `Projection.catchUp`
- *   (batched), and Strata per event (`projection.handler` through `Consumer.run`, checkpoint every 1,000).
+ *   (batched), Strata `Projection.run`'s consumer (handleBatch per consumer batch, the defaults), and Strata
+ *   per event (`projection.handler` through `Consumer.run`, checkpoint every 1,000). The floor reads the
+ *   whole envelope and parses data and metadata, as a store must; `floorLean` reads only stream and data
+ *   (the first round's floor), reported beside it. Wall-time ratios per round and client CPU per event.
  * - `inlineProjection`: one-event appends at concurrency 1 to stores with and without an inline projection.
  * - `rebuild1M`: `Projection.rebuild` over 1,000,000 seeded events, time and memory growth; runs only when
  *   named in `--only` (it is long).
@@ -51,7 +54,9 @@ const domain = (tag: string) => {
 }
 
 // The bulk floor: per batch of 1,000 events, one read, one set-based upsert, one checkpoint row, one commit.
-const floorProjection = (type: string, table: string, batch: number) =>
+// The upsert merges in SQL (count + n): it never reads the documents back, which a projection with an
+// arbitrary `evolve` must (one getMany per batch), so it is a floor below what any store can reach.
+const floorProjection = (type: string, table: string, batch: number, lean = false) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const jsonType = sql.onDialectOrElse({ pg: () => "jsonb", orElse: () => "TEXT" })
@@ -69,16 +74,26 @@ const floorProjection = (type: string, table: string, batch: number) =>
     let after = 0n
     let handled = 0
     for (;;) {
-      // The events as a projection needs them: stream and data, parsed.
-      const rows = yield* sql<{ position: unknown; stream: string; data: unknown }>`SELECT position, stream, data
+      // The events as a store hands them to a projection: the whole envelope (a decoder needs the
+      // metadata's schemaVersion, a failure names the event's id), data and metadata parsed. The lean
+      // floor reads only what this count needs (position, stream, data).
+      // (The envelope is read as value arrays, as the store reads events: no property names per row.)
+      const rows: ReadonlyArray<{ position: unknown; stream: string; data: unknown }> = lean
+        ? yield* sql<{ position: unknown; stream: string; data: unknown }>`SELECT position, stream, data
         FROM strata_events WHERE type = ${type} AND position > ${after} ORDER BY position LIMIT ${batch}`
+        : (yield* sql`SELECT position, event_id, stream, version, type, data, metadata, created_at
+        FROM strata_events WHERE type = ${type} AND position > ${after} ORDER BY position LIMIT ${batch}`.values)
+          .map((row) => {
+            if (typeof row[6] === "string") JSON.parse(row[6])
+            return { position: row[0], stream: row[2] as string, data: row[5] }
+          })
       if (rows.length === 0) return handled
       const counts = new Map<string, number>()
       for (const row of rows) {
         const data = (typeof row.data === "string" ? JSON.parse(row.data) : row.data) as { n: number }
         if (typeof data.n === "number") counts.set(row.stream, (counts.get(row.stream) ?? 0) + 1)
       }
-      const last = BigInt(rows[rows.length - 1].position as string)
+      const last = BigInt(rows[rows.length - 1].position as string | bigint)
       yield* sql.withTransaction(Effect.gen(function*() {
         yield* sql`INSERT INTO ${sql(table)} (collection, id, version, data) VALUES ${
           sql.join(", ", false)(
@@ -126,49 +141,70 @@ const projection = (quick: boolean) =>
     const store = yield* EventStore.EventStore
     const log = yield* Stream.runCollect(store.readAll({ filter: { types: codec.types } }))
     const lastPosition = log[log.length - 1].position
-    type Name = "floor" | "batched" | "perEvent"
+    type Name = "floor" | "floorLean" | "batched" | "run" | "perEvent"
+    // Projection.run (a consumer with handleBatch) and the per-event handler run until their checkpoint
+    // reaches the last event (polled every 2 ms).
+    const consumed = (p: ReturnType<typeof projection>, running: Effect.Effect<void, unknown, any>) =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(running)
+        const checkpoints = yield* Consumer.Checkpoints
+        while (Option.getOrElse(yield* checkpoints.load(p.checkpoint), () => 0n) < lastPosition) {
+          yield* Effect.sleep("2 millis")
+        }
+        yield* Fiber.interrupt(fiber)
+        return yield* strataTotal(p.target)
+      })
     const run: Record<Name, (r: number) => Effect.Effect<number, unknown, any>> = {
       floor: (r) =>
         Effect.andThen(
           floorProjection(`ProjBench${tag}`, `bench_projection_${tag}_${r + 1}`, 1000),
           floorTotal(`bench_projection_${tag}_${r + 1}`)
         ),
+      floorLean: (r) =>
+        Effect.andThen(
+          floorProjection(`ProjBench${tag}`, `bench_projection_${tag}_lean_${r + 1}`, 1000, true),
+          floorTotal(`bench_projection_${tag}_lean_${r + 1}`)
+        ),
       batched: (r) => {
         const p = projection(`pb_${tag}_batched_${r + 1}`)
         return Effect.andThen(Projection.catchUp(p, { batchSize: 1000 }), strataTotal(p.target))
       },
+      run: (r) => {
+        const p = projection(`pb_${tag}_run_${r + 1}`)
+        return consumed(p, Projection.run(p))
+      },
       perEvent: (r) => {
         const p = projection(`pb_${tag}_event_${r + 1}`)
-        return Effect.gen(function*() {
-          const fiber = yield* Effect.forkChild(
-            Consumer.run(p.checkpoint, { handler: p.handler, filter: p.filter, checkpointEvery: 1000 })
-          )
-          const checkpoints = yield* Consumer.Checkpoints
-          while (Option.getOrElse(yield* checkpoints.load(p.checkpoint), () => 0n) < lastPosition) {
-            yield* Effect.sleep("10 millis")
-          }
-          yield* Fiber.interrupt(fiber)
-          return yield* strataTotal(p.target)
-        })
+        return consumed(p, Consumer.run(p.checkpoint, { handler: p.handler, filter: p.filter, checkpointEvery: 1000 }))
       }
     }
-    const rates: Record<Name, Array<number>> = { floor: [], batched: [], perEvent: [] }
-    const ratios = { batched: [] as Array<number>, perEvent: [] as Array<number> }
-    const order = rotations<Name>(["floor", "batched", "perEvent"], rounds)
+    const names: ReadonlyArray<Name> = ["floor", "floorLean", "batched", "run", "perEvent"]
+    const rates = Object.fromEntries(names.map((name) => [name, [] as Array<number>])) as Record<Name, Array<number>>
+    // Client CPU per event (the process's user + system time: on a loaded machine steadier than wall time).
+    const cpu = Object.fromEntries(names.map((name) => [name, [] as Array<number>])) as Record<Name, Array<number>>
+    const ratios = { batched: [] as Array<number>, run: [] as Array<number>, perEvent: [] as Array<number> }
+    const leanRatios = { batched: [] as Array<number>, run: [] as Array<number> }
+    const order = rotations<Name>(names, rounds)
     // Untimed: JIT and the tables' first pages, for every contender.
     for (const name of order[0]) yield* run[name](-1)
     for (let r = 0; r < rounds; r++) {
       const perRound: Partial<Record<Name, number>> = {}
       for (const name of order[r]) {
         const start = performance.now()
+        const used = process.cpuUsage()
         const counted = yield* run[name](r)
         const seconds = (performance.now() - start) / 1000
+        const { system, user } = process.cpuUsage(used)
         if (counted !== total) return yield* Effect.die(new Error(`${name} counted ${counted} of ${total} events`))
         perRound[name] = total / seconds
         rates[name].push(total / seconds)
+        cpu[name].push((user + system) / total)
       }
       ratios.batched.push(perRound.batched! / perRound.floor!)
+      ratios.run.push(perRound.run! / perRound.floor!)
       ratios.perEvent.push(perRound.perEvent! / perRound.floor!)
+      leanRatios.batched.push(perRound.batched! / perRound.floorLean!)
+      leanRatios.run.push(perRound.run! / perRound.floorLean!)
     }
     const eps = (values: ReadonlyArray<number>) => {
       const s = spread(values)
@@ -178,8 +214,10 @@ const projection = (quick: boolean) =>
       events: total,
       streams,
       rounds,
-      eventsPerSecond: { floor: eps(rates.floor), batched: eps(rates.batched), perEvent: eps(rates.perEvent) },
-      vsBulkFloor: { batched: spread(ratios.batched), perEvent: spread(ratios.perEvent) }
+      eventsPerSecond: Object.fromEntries(names.map((name) => [name, eps(rates[name])])),
+      cpuMicrosPerEvent: Object.fromEntries(names.map((name) => [name, spread(cpu[name])])),
+      vsBulkFloor: { batched: spread(ratios.batched), run: spread(ratios.run), perEvent: spread(ratios.perEvent) },
+      vsLeanFloor: { batched: spread(leanRatios.batched), run: spread(leanRatios.run) }
     }
   })
 
