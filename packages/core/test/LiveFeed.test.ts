@@ -7,7 +7,9 @@ import type { Event } from "@strata/core"
 import { StoreError } from "@strata/core"
 import { LiveFeed, Subscription } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import * as Tracer from "effect/Tracer"
 
 const event = (position: number, stream = "s-1", type = "E"): Event.RecordedEvent =>
   ({
@@ -145,4 +147,27 @@ describe("LiveFeed", () => {
       assert.deepStrictEqual((yield* next(c)).map((e) => e.position), [2n])
       yield* c.leave
     }))
+
+  it.live("the reader's reads are root spans, not children of the subscription that started it", () => {
+    const spans: Array<Tracer.NativeSpan> = []
+    const tracer = Tracer.make({
+      span(options) {
+        const span = new Tracer.NativeSpan(options)
+        spans.push(span)
+        return span
+      }
+    })
+    return Effect.gen(function*() {
+      const { append, feed } = yield* fixture()
+      const member = yield* feed.join({ matches: () => true }).pipe(Effect.withSpan("first.subscriber"))
+      yield* append()
+      yield* next(member)
+      yield* member.leave
+      const reads = spans.filter((span) => span.name === "strata.liveFeed.read")
+      assert.isAtLeast(reads.length, 1)
+      for (const read of reads) assert.isTrue(Option.isNone(read.parent), "a root span")
+      assert.strictEqual(reads[0].attributes.get("strata.live.members"), 1)
+      assert.isAtLeast(spans.filter((span) => span.name === "first.subscriber").length, 1)
+    }).pipe(Effect.withTracer(tracer))
+  })
 })

@@ -239,7 +239,12 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
       let retry: Duration.Duration | undefined
       while (gen === generation) {
         reads++
-        const { events, pending } = yield* source.readPage(position, source.pageSize)
+        // Its own root span: the read serves every member, not the subscription that started the reader.
+        const { events, pending } = yield* Effect.withSpan(
+          source.readPage(position, source.pageSize),
+          "strata.liveFeed.read",
+          { root: true, captureStackTrace: false, attributes: { "strata.live.members": count } }
+        )
         publish(gen, events)
         if (events.length < source.pageSize) {
           // An append in flight holds events back (PostgreSQL): read again soon, then less often.
