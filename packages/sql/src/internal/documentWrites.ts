@@ -56,17 +56,28 @@ export const make = (ctx: StoreContext) => {
   // Rows per statement for `params` parameters a row, within what the database binds (D1: 100).
   const rowsPer = (params: number) => Math.max(1, Math.floor((dialect.maxParams - 2) / params))
 
+  // PostgreSQL takes a batch as a few array parameters (`unnest`, `= ANY`): one statement text
+  // whatever the batch size, so the server parses and plans it once per connection instead of a
+  // statement of thousands of parameters per batch. Other dialects bind one parameter per value.
+  const arrays = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+  const versionsOf = (writes: ReadonlyArray<DocumentCodec.PreparedWrite>) =>
+    writes.map((w) => typeof w.expected === "bigint" ? String(w.expected) : null)
+
   /** The stored rows among `ids` (any order), one query per `maxParams` ids. */
   const documentRows = (collection: string, ids: ReadonlyArray<string>) =>
-    Effect.map(
-      Effect.forEach(chunksOf(ids, rowsPer(1)), (chunk) =>
-        decodeRows(
-          sql`SELECT id, version, data FROM strata_documents WHERE collection = ${collection} AND ${
-            sql.in("id", chunk)
-          }`
-        )),
-      (pages) => pages.flat()
-    )
+    arrays
+      ? decodeRows(
+        sql`SELECT id, version, data FROM strata_documents WHERE collection = ${collection} AND id = ANY(${ids}::text[])`
+      )
+      : Effect.map(
+        Effect.forEach(chunksOf(ids, rowsPer(1)), (chunk) =>
+          decodeRows(
+            sql`SELECT id, version, data FROM strata_documents WHERE collection = ${collection} AND ${
+              sql.in("id", chunk)
+            }`
+          )),
+        (pages) => pages.flat()
+      )
 
   /**
    * A `writeMany` inside a transaction (the caller's): one set-based statement per kind of write
@@ -89,45 +100,93 @@ export const make = (ctx: StoreContext) => {
       const deletes = writes.filter((w) => w.json === undefined && w.expected !== "missing")
       const absent = writes.filter((w) => w.json === undefined && w.expected === "missing")
       const values = (rows: ReadonlyArray<Statement.Fragment>) => sql.join(", ", false)(rows)
-      for (const chunk of chunksOf(inserts, rowsPer(3))) {
-        note(
-          yield* decodeWritten(
-            sql`INSERT INTO strata_documents (collection, id, version, data) VALUES ${
-              values(chunk.map((w) => sql`(${collection}, ${w.id}, 1, ${doc(w.json!)})`))
-            } ON CONFLICT (collection, id) DO NOTHING RETURNING id, version`
+      if (arrays) {
+        if (inserts.length > 0) {
+          note(
+            yield* decodeWritten(
+              sql`INSERT INTO strata_documents (collection, id, version, data)
+              SELECT ${collection}, u.id, 1, u.data FROM unnest(${inserts.map((w) => w.id)}::text[], ${
+                inserts.map((w) => w.json!)
+              }::jsonb[]) AS u (id, data)
+              ON CONFLICT (collection, id) DO NOTHING RETURNING id, version`
+            )
           )
-        )
-      }
-      for (const chunk of chunksOf(updates, rowsPer(3))) {
-        note(
-          yield* decodeWritten(
-            sql`WITH v (doc_id, expected, doc_data) AS (VALUES ${
-              values(chunk.map((w) => sql`(${w.id}, CAST(${w.expected} AS BIGINT), ${doc(w.json!)})`))
-            }) UPDATE strata_documents SET version = strata_documents.version + 1, data = v.doc_data FROM v
-          WHERE strata_documents.collection = ${collection} AND strata_documents.id = v.doc_id
-          AND strata_documents.version = v.expected RETURNING id, version`
+        }
+        if (updates.length > 0) {
+          note(
+            yield* decodeWritten(
+              sql`UPDATE strata_documents SET version = strata_documents.version + 1, data = v.doc_data
+              FROM unnest(${updates.map((w) => w.id)}::text[], ${versionsOf(updates)}::bigint[], ${
+                updates.map((w) => w.json!)
+              }::jsonb[]) AS v (doc_id, expected, doc_data)
+              WHERE strata_documents.collection = ${collection} AND strata_documents.id = v.doc_id
+              AND strata_documents.version = v.expected RETURNING id, version`
+            )
           )
-        )
-      }
-      for (const chunk of chunksOf(upserts, rowsPer(4))) {
-        note(
-          yield* decodeWritten(
-            sql`INSERT INTO strata_documents (collection, id, version, data) VALUES ${
-              values(chunk.map((w) => sql`(${collection}, ${w.id}, 1, ${doc(w.json!)})`))
-            } ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data
-          RETURNING id, version`
+        }
+        if (upserts.length > 0) {
+          note(
+            yield* decodeWritten(
+              sql`INSERT INTO strata_documents (collection, id, version, data)
+              SELECT ${collection}, u.id, 1, u.data FROM unnest(${upserts.map((w) => w.id)}::text[], ${
+                upserts.map((w) => w.json!)
+              }::jsonb[]) AS u (id, data)
+              ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data
+              RETURNING id, version`
+            )
           )
-        )
-      }
-      for (const chunk of chunksOf(deletes, rowsPer(2))) {
-        const rows = yield* decodeIds(
-          sql`WITH v (doc_id, expected) AS (VALUES ${
-            values(chunk.map((w) => sql`(${w.id}, CAST(${w.expected === "any" ? null : w.expected} AS BIGINT))`))
-          }) DELETE FROM strata_documents WHERE collection = ${collection} AND EXISTS (SELECT 1 FROM v
-          WHERE v.doc_id = strata_documents.id AND (v.expected IS NULL OR v.expected = strata_documents.version))
-          RETURNING id`
-        )
-        for (const row of rows) deleted.add(row.id)
+        }
+        if (deletes.length > 0) {
+          const rows = yield* decodeIds(
+            sql`DELETE FROM strata_documents USING unnest(${deletes.map((w) => w.id)}::text[], ${
+              versionsOf(deletes)
+            }::bigint[]) AS v (doc_id, expected)
+            WHERE strata_documents.collection = ${collection} AND strata_documents.id = v.doc_id
+            AND (v.expected IS NULL OR v.expected = strata_documents.version) RETURNING id`
+          )
+          for (const row of rows) deleted.add(row.id)
+        }
+      } else {
+        for (const chunk of chunksOf(inserts, rowsPer(3))) {
+          note(
+            yield* decodeWritten(
+              sql`INSERT INTO strata_documents (collection, id, version, data) VALUES ${
+                values(chunk.map((w) => sql`(${collection}, ${w.id}, 1, ${doc(w.json!)})`))
+              } ON CONFLICT (collection, id) DO NOTHING RETURNING id, version`
+            )
+          )
+        }
+        for (const chunk of chunksOf(updates, rowsPer(3))) {
+          note(
+            yield* decodeWritten(
+              sql`WITH v (doc_id, expected, doc_data) AS (VALUES ${
+                values(chunk.map((w) => sql`(${w.id}, CAST(${w.expected} AS BIGINT), ${doc(w.json!)})`))
+              }) UPDATE strata_documents SET version = strata_documents.version + 1, data = v.doc_data FROM v
+            WHERE strata_documents.collection = ${collection} AND strata_documents.id = v.doc_id
+            AND strata_documents.version = v.expected RETURNING id, version`
+            )
+          )
+        }
+        for (const chunk of chunksOf(upserts, rowsPer(4))) {
+          note(
+            yield* decodeWritten(
+              sql`INSERT INTO strata_documents (collection, id, version, data) VALUES ${
+                values(chunk.map((w) => sql`(${collection}, ${w.id}, 1, ${doc(w.json!)})`))
+              } ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data
+            RETURNING id, version`
+            )
+          )
+        }
+        for (const chunk of chunksOf(deletes, rowsPer(2))) {
+          const rows = yield* decodeIds(
+            sql`WITH v (doc_id, expected) AS (VALUES ${
+              values(chunk.map((w) => sql`(${w.id}, CAST(${w.expected === "any" ? null : w.expected} AS BIGINT))`))
+            }) DELETE FROM strata_documents WHERE collection = ${collection} AND EXISTS (SELECT 1 FROM v
+            WHERE v.doc_id = strata_documents.id AND (v.expected IS NULL OR v.expected = strata_documents.version))
+            RETURNING id`
+          )
+          for (const row of rows) deleted.add(row.id)
+        }
       }
       const present = absent.length === 0
         ? new Set<string>()
