@@ -266,7 +266,7 @@ export const supervisedConsumerSuite = (it: ConformanceIt, options?: SuiteOption
         assert.strictEqual(parked[0].position, poison.position)
         assert.strictEqual(parked[0].stream, n.stream())
         assert.strictEqual(parked[0].version, 1n)
-        assert.strictEqual(parked[0].eventType, n.type("Poison"))
+        assert.strictEqual(parked[0].type, n.type("Poison"))
         assert.strictEqual(parked[0].attempts, 3)
         assert.strictEqual(parked[0].error, "bad data")
         const status = yield* consumer.status

@@ -20,6 +20,7 @@ import type { KurrentEvents } from "./KurrentEvents.ts"
 const parkedStream = (consumer: string) => `$strata-parked-${consumer}`
 const parkedType = "$strata.parked"
 
+// The JSON of a parked entry as stored (its field names are the stored format, kept as written).
 interface StoredEntry {
   readonly position: string
   readonly stream: string
@@ -35,8 +36,8 @@ const toStored = (entry: ParkedEvents.ParkedEvent): StoredEntry => ({
   position: entry.position.toString(),
   stream: entry.stream,
   version: entry.version.toString(),
-  eventId: entry.eventId,
-  eventType: entry.eventType,
+  eventId: entry.id,
+  eventType: entry.type,
   error: entry.error,
   attempts: entry.attempts,
   parkedAt: entry.parkedAt.toISOString()
@@ -47,8 +48,8 @@ const fromStored = (consumer: string) => (entry: StoredEntry): ParkedEvents.Park
   position: BigInt(entry.position),
   stream: entry.stream,
   version: BigInt(entry.version),
-  eventId: entry.eventId,
-  eventType: entry.eventType,
+  id: entry.eventId,
+  type: entry.eventType,
   error: entry.error,
   attempts: entry.attempts,
   parkedAt: new Date(entry.parkedAt)

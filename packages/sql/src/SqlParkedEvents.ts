@@ -62,8 +62,8 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect): ParkedEvents.P
           position: at,
           stream: entry.stream,
           version: entry.version,
-          event_id: entry.eventId,
-          type: entry.eventType,
+          event_id: entry.id,
+          type: entry.type,
           error: entry.error,
           attempts: entry.attempts,
           parked_at: dialect.time(entry.parkedAt.getTime())
@@ -84,8 +84,8 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect): ParkedEvents.P
         position: row.position,
         stream: row.stream,
         version: row.version,
-        eventId: row.event_id,
-        eventType: row.type,
+        id: row.event_id,
+        type: row.type,
         error: row.error,
         attempts: Number(row.attempts),
         parkedAt: dialect.decodeTime(row.parked_at)

@@ -30,8 +30,9 @@ export interface ParkedEvent {
   readonly position: bigint
   readonly stream: string
   readonly version: bigint
-  readonly eventId: string
-  readonly eventType: string
+  /** The event's id and type, named as on `RecordedEvent`. */
+  readonly id: string
+  readonly type: string
   /** The last failure, as text (its message, or its tag). */
   readonly error: string
   /** How many times the handler failed on it (replays included). */

@@ -24,8 +24,8 @@ const park = (ctx: AnyContext, event: RecordedEvent, poison: { readonly attempts
       position: event.position,
       stream: event.stream,
       version: event.version,
-      eventId: event.id,
-      eventType: event.type,
+      id: event.id,
+      type: event.type,
       error: poison.error,
       attempts: poison.attempts,
       parkedAt: new Date(now)
@@ -133,10 +133,10 @@ export const replay = <X, R>(ctx: ConsumerContext<X, R>) => (position: bigint) =
     const entry = entries.find((e) => e.position === at)
     if (entry === undefined) return yield* ParkedEvents.notParked(name, at)
     const found = yield* Stream.runHead(ctx.store.readAll({ from: at, limit: 1 }))
-    if (found._tag === "None" || found.value.position !== at || found.value.id !== entry.eventId) {
+    if (found._tag === "None" || found.value.position !== at || found.value.id !== entry.id) {
       return yield* new InvalidArgument({
         operation: "Consumer.replay",
-        detail: `parked event ${entry.eventId} at position ${at} is no longer in the log; discard it`
+        detail: `parked event ${entry.id} at position ${at} is no longer in the log; discard it`
       })
     }
     const event = found.value
