@@ -118,9 +118,9 @@ describe("the OpenTelemetry guide", () => {
         counter(metrics, "strata_document_operations_total", { ...sqlite, operation: "put", outcome: "ok" }),
         1
       )
-      // The consumer's metrics are not checked: its lag gauges are set when it finds itself caught up
-      // (a race with the program), and strata_consumer_events_handled_total has been missing from this
-      // run since consumers batch by default (80289cb), though a run without telemetry records it.
+      // The consumer's handled count is recorded before `waitFor` returns; its lag gauges are not
+      // checked (they are set when it finds itself caught up, a race with the program).
+      assert.strictEqual(counter(metrics, "strata_consumer_events_handled_total", { consumer: "totals" }), 1)
       const [[attributes, histogram]] = points(metrics, "strata_append_duration")
       assert.deepStrictEqual(attributes, { ...sqlite, operation: "append", time_unit: "milliseconds" })
       assert.strictEqual((histogram as { count: number }).count, 1)

@@ -173,6 +173,15 @@ describe("Consumer (supervised)", () => {
     }).pipe(Effect.provide(MemoryStore.layer()), Effect.provide(layer))
   })
 
+  it.live("waitFor returns once the handled events are counted in the metric", () =>
+    Effect.gen(function*() {
+      const results = yield* appendEach("order-1", 3)
+      const consumer = yield* Consumer.make("counted", { handler: () => Effect.void })
+      const handled = Metric.withAttributes(Consumer.eventsHandledTotal, { consumer: "counted" })
+      yield* consumer.waitFor(results[2].position)
+      assert.strictEqual((yield* Metric.value(handled)).count, 3)
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer())))
+
   it.live("measures lag while behind, logs catch-up progress, and reports zero once live", () => {
     const { layer, lines } = captureLogs()
     return Effect.gen(function*() {

@@ -107,18 +107,19 @@ export const onCommit = (ctx: AnyContext) => (position: bigint, handled: number)
     }
     if (shared.failing !== undefined && shared.failing.position <= position) shared.failing = undefined
     shared.progressed = true
-    yield* ctx.update((status) => ({
-      ...status,
-      position: status.position === undefined || position > status.position ? position : status.position,
-      parked: status.parked + parked,
-      failure: undefined
-    }))
+    // Metrics and logs before the status: whoever waits on the status (`waitFor`) then sees them.
     yield* Metric.update(Metric.withAttributes(metrics.eventsHandledTotal, attributes), handled - parked)
     if (parked > 0) {
       yield* Metric.update(Metric.withAttributes(metrics.parkedTotal, attributes), parked)
       yield* Effect.logWarning(`Strata: consumer ${ctx.name} parked ${parked} event(s) up to position ${position}`)
         .pipe(ctx.annotate)
     }
+    yield* ctx.update((status) => ({
+      ...status,
+      position: status.position === undefined || position > status.position ? position : status.position,
+      parked: status.parked + parked,
+      failure: undefined
+    }))
   })
 
 // The status's count of parked events, read again from the store.
