@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as DocumentQuery from "../DocumentQuery.ts"
 import {
@@ -33,10 +34,53 @@ export const defaultMaxDocumentBytes = 1024 * 1024
  * @since 0.1.0
  */
 export const checkId = (collection: string, id: string): Effect.Effect<void, InvalidDocument> => {
+  const refused = idRefused(collection, id)
+  return refused === undefined ? Exit.void : Exit.fail(refused)
+}
+
+const idRefused = (collection: string, id: string): InvalidDocument | undefined => {
   const problem = DocumentQuery.collectionProblem(collection) ?? DocumentQuery.documentIdProblem(id)
   return problem === undefined
-    ? Effect.void
-    : Effect.fail(new InvalidDocument({ collection: String(collection), id: String(id), detail: problem }))
+    ? undefined
+    : new InvalidDocument({ collection: String(collection), id: String(id), detail: problem })
+}
+
+// Schema parsers answer an Exit directly when the schema is synchronous (every plain schema): the
+// document rules then run as plain code, without an Effect step per document. An asynchronous
+// schema keeps its Effect.
+const settle = <A, E, B, E2>(
+  effect: Effect.Effect<A, E>,
+  f: (exit: Exit.Exit<A, E>) => Exit.Exit<B, E2>
+): Effect.Effect<B, E2> => Exit.isExit(effect) ? f(effect as Exit.Exit<A, E>) : Effect.flatMap(Effect.exit(effect), f)
+
+const encodeWith = <A, I>(
+  collection: Collection<A, I>,
+  id: string,
+  value: A,
+  maxBytes: number
+): Effect.Effect<string, InvalidDocument> => {
+  const fail = (detail: string) => Exit.fail(new InvalidDocument({ collection: collection.name, id, detail }))
+  // A recursive schema would walk a very deep value recursively and overflow the stack: bound it first.
+  if (Json.deeperThan(value, Json.maxDepth)) {
+    return fail(
+      `the document is nested more than ${Json.maxDepth} levels deep (or refers back to itself); the limit is ${Json.maxDepth}`
+    )
+  }
+  return settle(Schema.encodeEffect(collection.schema)(value), (exit): Exit.Exit<string, InvalidDocument> => {
+    if (Exit.isFailure(exit)) {
+      const error = Exit.findErrorOption(exit)
+      return error._tag === "None" ? exit as Exit.Exit<never> : fail(error.value.message)
+    }
+    const encoded = exit.value
+    const problem = Json.problem(encoded)
+    if (problem !== undefined) return fail(`not plain JSON: ${problem}`)
+    const json = JSON.stringify(encoded)
+    // A NUL is the escape \u0000 after an even number of backslashes: in `\\u0000` the backslash is a
+    // literal one, followed by the text "u0000", which is fine.
+    if (/(?<!\\)(?:\\\\)*\\u0000/.test(json)) return fail("strings in documents cannot contain U+0000 (NUL)")
+    const size = Json.byteLength(json)
+    return size > maxBytes ? fail(`${size} bytes of JSON; the limit is ${maxBytes}`) : Exit.succeed(json)
+  })
 }
 
 /**
@@ -52,31 +96,7 @@ export const encode = <A, I>(
   id: string,
   value: A,
   maxBytes: number = defaultMaxDocumentBytes
-): Effect.Effect<string, InvalidDocument> =>
-  // A recursive schema would walk a very deep value recursively and overflow the stack: bound it first.
-  Json.deeperThan(value, Json.maxDepth)
-    ? Effect.fail(
-      new InvalidDocument({
-        collection: collection.name,
-        id,
-        detail:
-          `the document is nested more than ${Json.maxDepth} levels deep (or refers back to itself); the limit is ${Json.maxDepth}`
-      })
-    )
-    : Schema.encodeEffect(collection.schema)(value).pipe(
-      Effect.mapError((error) => new InvalidDocument({ collection: collection.name, id, detail: error.message })),
-      Effect.flatMap((encoded) => {
-        const fail = (detail: string) => Effect.fail(new InvalidDocument({ collection: collection.name, id, detail }))
-        const problem = Json.problem(encoded)
-        if (problem !== undefined) return fail(`not plain JSON: ${problem}`)
-        const json = JSON.stringify(encoded)
-        // A NUL is the escape \u0000 after an even number of backslashes: in `\\u0000` the backslash is a
-        // literal one, followed by the text "u0000", which is fine.
-        if (/(?<!\\)(?:\\\\)*\\u0000/.test(json)) return fail("strings in documents cannot contain U+0000 (NUL)")
-        const size = Json.byteLength(json)
-        return size > maxBytes ? fail(`${size} bytes of JSON; the limit is ${maxBytes}`) : Effect.succeed(json)
-      })
-    )
+): Effect.Effect<string, InvalidDocument> => Effect.suspend(() => encodeWith(collection, id, value, maxBytes))
 
 /**
  * Decodes a stored document (its parsed JSON) with the collection's schema.
@@ -90,15 +110,20 @@ export const decode = <A, I>(
   version: bigint,
   encoded: unknown
 ): Effect.Effect<Document<A>, InvalidDocument> =>
-  Schema.decodeUnknownEffect(collection.schema)(encoded).pipe(
-    Effect.map((value): Document<A> => ({ id, version, value })),
-    Effect.mapError((error) =>
-      new InvalidDocument({
-        collection: collection.name,
-        id,
-        detail: `stored document does not decode: ${error.message}`
-      })
-    )
+  Effect.suspend(() =>
+    settle(Schema.decodeUnknownEffect(collection.schema)(encoded), (exit): Exit.Exit<Document<A>, InvalidDocument> => {
+      if (Exit.isSuccess(exit)) return Exit.succeed({ id, version, value: exit.value })
+      const error = Exit.findErrorOption(exit)
+      return error._tag === "None"
+        ? exit as Exit.Exit<never>
+        : Exit.fail(
+          new InvalidDocument({
+            collection: collection.name,
+            id,
+            detail: `stored document does not decode: ${error.value.message}`
+          })
+        )
+    })
   )
 
 /**
@@ -108,11 +133,14 @@ export const decode = <A, I>(
  * @since 0.1.0
  */
 export const expected = (value: ExpectedDocument | undefined): Effect.Effect<ExpectedDocument, InvalidArgument> =>
+  isExpected(value)
+    ? Exit.succeed(value ?? "any")
+    : Exit.fail(new InvalidArgument({ operation: "put", detail: expectedDetail }))
+
+const isExpected = (value: ExpectedDocument | undefined): boolean =>
   value === undefined || value === "any" || value === "missing" || (typeof value === "bigint" && value >= 1n)
-    ? Effect.succeed(value ?? "any")
-    : Effect.fail(
-      new InvalidArgument({ operation: "put", detail: "expected must be \"any\", \"missing\" or a bigint >= 1" })
-    )
+
+const expectedDetail = "expected must be \"any\", \"missing\" or a bigint >= 1"
 
 /**
  * How an expected document state reads in a `DocumentConflict`: `any`, `missing` or `version N`.
@@ -178,7 +206,11 @@ export const checkIds = (
     }
     if (ids.length > maxBatch) return Effect.fail(tooMany("getMany", "ids", ids.length))
     const unique = [...new Set(ids)]
-    return Effect.as(Effect.forEach(unique, (id) => checkId(collection, id), { discard: true }), unique)
+    for (const id of unique) {
+      const refused = idRefused(collection, id)
+      if (refused !== undefined) return Exit.fail(refused)
+    }
+    return Exit.succeed(unique)
   })
 
 /**
@@ -198,22 +230,45 @@ export const prepareWrites = <A, I>(
       return Effect.fail(new InvalidArgument({ operation: "writeMany", detail: "writes must be an array" }))
     }
     if (writes.length > maxBatch) return Effect.fail(tooMany("writeMany", "writes", writes.length))
+    // One plain loop over the writes; the first refused write fails the call, as before.
     const seen = new Set<string>()
-    return Effect.forEach(writes, (write) =>
-      Effect.gen(function*() {
-        yield* checkId(collection.name, write.id)
-        if (seen.has(write.id)) {
-          return yield* new InvalidArgument({
+    const prepared: Array<PreparedWrite> = []
+    const pending: Array<Effect.Effect<unknown, InvalidDocument>> = []
+    for (const write of writes) {
+      const refused = idRefused(collection.name, write.id)
+      if (refused !== undefined) return Exit.fail(refused)
+      if (seen.has(write.id)) {
+        return Exit.fail(
+          new InvalidArgument({
             operation: "writeMany",
             detail: `document ${JSON.stringify(write.id)} is written twice in one batch: fold its writes into one`
           })
-        }
-        seen.add(write.id)
-        const expectation = yield* Effect.mapError(
-          expected(write.expected),
-          (error) => new InvalidArgument({ operation: "writeMany", detail: error.detail })
         )
-        const json = write.value === Delete ? undefined : yield* encode(collection, write.id, write.value, maxBytes)
-        return { id: write.id, json, expected: expectation } satisfies PreparedWrite
+      }
+      seen.add(write.id)
+      if (!isExpected(write.expected)) {
+        return Exit.fail(new InvalidArgument({ operation: "writeMany", detail: expectedDetail }))
+      }
+      const expectedValue = write.expected ?? "any"
+      if (write.value === Delete) {
+        prepared.push({ id: write.id, json: undefined, expected: expectedValue })
+        continue
+      }
+      const json = encodeWith(collection, write.id, write.value, maxBytes)
+      const settled = Exit.isExit(json) ? json as Exit.Exit<string, InvalidDocument> : undefined
+      if (settled !== undefined) {
+        if (Exit.isFailure(settled)) return Exit.failCause(settled.cause)
+        prepared.push({ id: write.id, json: settled.value, expected: expectedValue })
+        continue
+      }
+      // An asynchronous schema: this write's encoding completes later, in order with the rest.
+      const slot = prepared.length
+      prepared.push({ id: write.id, json: undefined, expected: expectedValue })
+      pending.push(Effect.map(json, (text) => {
+        prepared[slot] = { ...prepared[slot], json: text }
       }))
+    }
+    return pending.length === 0
+      ? Exit.succeed(prepared)
+      : Effect.as(Effect.forEach(pending, (effect) => effect, { discard: true }), prepared)
   })

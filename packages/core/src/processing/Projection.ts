@@ -334,13 +334,23 @@ const make = <E extends { readonly _tag: string }, A, I>(
       const writes = yield* fold(chunk, read)
       if (writes.length > 0) yield* docs.writeMany(target, writes)
     })
+  // A conflict (a concurrent writer) reads and folds the chunk again, up to 10 times. A plain catch
+  // rather than `Effect.retry`: no schedule is built for the common case, where nothing conflicts.
+  const foldRetrying = (chunk: ReadonlyArray<Item>, retries: number): Effect.Effect<
+    void,
+    ProjectionError,
+    DocumentStore.DocumentStore
+  > =>
+    Effect.catchTag(
+      foldChunk(chunk),
+      "DocumentConflict",
+      (conflict) => retries === 0 ? Effect.fail(conflict) : foldRetrying(chunk, retries - 1)
+    )
   const handleBatch = (events: ReadonlyArray<RecordedEvent>) =>
     Effect.flatMap(prepare(events), (chunks) =>
-      Effect.forEach(chunks, (chunk) =>
-        Effect.retry(foldChunk(chunk), {
-          times: 10,
-          while: (error) => error._tag === "DocumentConflict"
-        }), { discard: true }))
+      chunks.length === 1
+        ? foldRetrying(chunks[0], 10)
+        : Effect.forEach(chunks, (chunk) => foldRetrying(chunk, 10), { discard: true }))
   return {
     [TypeId]: TypeId,
     name: options.name,
