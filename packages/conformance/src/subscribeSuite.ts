@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
-import type { Event } from "@strata/core"
+import type { Event, StoreError } from "@strata/core"
 import { EventStore } from "@strata/core"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -240,6 +240,57 @@ export const subscribeSuite = (it: ConformanceIt, options?: SuiteOptions): void 
         )
         assert.strictEqual(error.stream, stream)
         assert.isTrue(error.tombstoned)
+      }))
+
+    // A live subscription takes its events from wherever the backend gets live events (a shared
+    // reader, a server subscription): a tombstone appends nothing there, yet must still end it.
+    it.effect("a live subscription fails with StreamDeleted { tombstoned: true } once its stream is tombstoned", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 2))
+        const outcome = yield* Deferred.make<Event.RecordedEvent[] | StoreError.StreamDeleted>()
+        const got: Array<Event.RecordedEvent> = []
+        yield* Stream.runForEach(store.subscribe(stream), (event) => Effect.sync(() => got.push(event))).pipe(
+          Effect.map(() => [...got]),
+          Effect.catchTag("StreamDeleted", (error) => Effect.succeed(error)),
+          Effect.orDie,
+          Effect.flatMap((result) => Deferred.succeed(outcome, result)),
+          Effect.forkScoped
+        )
+        // Live: the catch-up is over once an event appended now is delivered.
+        yield* store.append(stream, events(n.type("E"), 1, 2))
+        yield* Effect.gen(function*() {
+          while (got.length < 3) yield* Effect.sleep("10 millis")
+        }).pipe(within(deliveryTimeout, "the subscription delivers the stored and the live event"))
+        yield* store.tombstoneStream(stream)
+        const result = yield* Deferred.await(outcome).pipe(
+          within(deliveryTimeout, "the live subscription fails once its stream is tombstoned")
+        )
+        assert.isFalse(Array.isArray(result), "the subscription failed instead of ending")
+        const error = result as StoreError.StreamDeleted
+        assert.strictEqual(error._tag, "StreamDeleted")
+        assert.strictEqual(error.stream, stream)
+        assert.isTrue(error.tombstoned)
+        assert.deepStrictEqual(got.map((e) => e.version), versions(3))
+      }))
+
+    it.effect("a live subscription goes on after a soft delete, delivering what is appended after it", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const stream = n.stream()
+        yield* store.append(stream, events(n.type("E"), 2))
+        const subscription = yield* collect(store.subscribe(stream), deliveryTimeout)
+        yield* subscription.take(2)
+        yield* store.deleteStream(stream)
+        yield* settle
+        yield* store.append(stream, events(n.type("E"), 1, 2))
+        const [next] = yield* subscription.take(1)
+        assert.strictEqual(next.version, 2n, "re-append resumes numbering")
+        yield* settle
+        assert.deepStrictEqual(yield* subscription.drain, [], "nothing else is delivered")
       }))
 
     it.effect("subscribe from after -2 fails with InvalidArgument", () =>

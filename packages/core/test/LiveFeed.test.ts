@@ -24,11 +24,13 @@ const event = (position: number, stream = "s-1", type = "E"): Event.RecordedEven
   }) as unknown as Event.RecordedEvent
 
 /** An in-memory global log with a feed over it; `fail` makes the next reads fail. */
-const fixture = (options?: { readonly bufferSize?: number }) =>
+const fixture = (options?: { readonly bufferSize?: number; readonly tombstoned?: Set<string> }) =>
   Effect.gen(function*() {
     const signal = yield* Subscription.makeSignal
     const log: Array<Event.RecordedEvent> = []
     const control = { fail: false }
+    const asked: Array<ReadonlyArray<string>> = []
+    const tombstoned = options?.tombstoned
     const feed = LiveFeed.make<StoreError.StoreUnavailable>({
       readPage: (after, want) =>
         Effect.suspend(() =>
@@ -40,14 +42,20 @@ const fixture = (options?: { readonly bufferSize?: number }) =>
       wakeups: PubSub.subscribe(signal),
       pollInterval: "50 millis",
       pageSize: 10,
-      bufferSize: options?.bufferSize
+      bufferSize: options?.bufferSize,
+      gone: tombstoned === undefined ? undefined : (streams) =>
+        Effect.sync(() => {
+          asked.push(streams)
+          return streams.filter((stream) => tombstoned.has(stream))
+        }),
+      checkInterval: "30 millis"
     })
     const append = (stream = "s-1", type = "E") =>
       Effect.andThen(
         Effect.sync(() => log.push(event(log.length + 1, stream, type))),
         PubSub.publish(signal, undefined)
       )
-    return { feed, append, control }
+    return { feed, append, control, asked }
   })
 
 /** What the member gets next, which must not be an overflow. */
@@ -146,6 +154,41 @@ describe("LiveFeed", () => {
       yield* append()
       assert.deepStrictEqual((yield* next(c)).map((e) => e.position), [2n])
       yield* c.leave
+    }))
+
+  it.live("on the check tick, members of a tombstoned stream are told to read again; the others stay", () =>
+    Effect.gen(function*() {
+      const tombstoned = new Set<string>()
+      const { append, asked, feed } = yield* fixture({ tombstoned })
+      const gone = yield* feed.join({ stream: "s-1", matches: () => true })
+      const alsoGone = yield* feed.join({ stream: "s-1", matches: () => true })
+      const stays = yield* feed.join({ stream: "s-2", matches: () => true })
+      const all = yield* feed.join({ matches: () => true })
+      // Checked on the tick without any wake-up; nothing is gone yet.
+      yield* waitUntil(() => feed.checks() >= 2)
+      assert.deepStrictEqual([...new Set(asked.flat())].sort(), ["s-1", "s-2"], "only the members' streams")
+      tombstoned.add("s-1")
+      assert.strictEqual(yield* gone.take, "Overflow")
+      assert.strictEqual(yield* alsoGone.take, "Overflow")
+      assert.strictEqual(feed.members(), 2, "the gone stream's members left")
+      yield* append("s-2")
+      assert.deepStrictEqual((yield* next(stays)).map((e) => e.position), [1n])
+      assert.deepStrictEqual((yield* next(all)).map((e) => e.position), [1n])
+      yield* Effect.forEach([stays, all], (m) => m.leave, { discard: true })
+    }))
+
+  it.live("the check asks about at most 1,000 streams at a time", () =>
+    Effect.gen(function*() {
+      const { asked, feed } = yield* fixture({ tombstoned: new Set() })
+      const members = yield* Effect.forEach(
+        Array.from({ length: 2_500 }, (_, i) => `s-${i}`),
+        (stream) => feed.join({ stream, matches: () => true })
+      )
+      // One tick over every member: three queries of 1,000, 1,000 and 500 streams.
+      const sizes = () => asked.map((chunk) => chunk.length).join(",")
+      yield* waitUntil(() => sizes().includes("1000,1000,500"))
+      assert.isTrue(asked.every((chunk) => chunk.length <= 1_000))
+      yield* Effect.forEach(members, (m) => m.leave, { discard: true })
     }))
 
   it.live("the reader's reads are root spans, not children of the subscription that started it", () => {

@@ -18,12 +18,19 @@
  *   stays bounded.
  * - Cheap when idle: a member is a small record (its buffer empty, one callback); no fiber, no
  *   PubSub subscription and no timer per subscription.
+ * - Tombstones: a tombstone appends nothing the reader could see, so the reader asks the backend
+ *   which of its members' streams are tombstoned ({@link Source.gone}), every `checkInterval`
+ *   (default: the poll interval), a chunk of streams per query, whether it was woken meanwhile or not.
+ *   A member whose stream is gone is told to read again; its own read then fails with
+ *   `StreamDeleted`, as it did when every subscription polled for itself. One path for tombstones
+ *   made in this process (inside a unit of work or not) and in others, bounded by the interval.
  * - Failures: when the reader fails (a `StoreUnavailable`), every member fails with the error, as
  *   its own read would have, and the reader stops; the next join starts a new one.
  *
  * @since 0.1.0
  */
 import type * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -51,6 +58,13 @@ export interface Source<E> {
   readonly pageSize: number
   /** Events a member may hold before it overflows (default: `pageSize`). */
   readonly bufferSize?: number | undefined
+  /**
+   * Of these stream names, the ones that can no longer be followed (tombstoned). Without it,
+   * members are never told to read again for a tombstone.
+   */
+  readonly gone?: ((streams: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, E>) | undefined
+  /** How often the members' streams are checked with `gone` (default: `pollInterval`). */
+  readonly checkInterval?: Duration.Input | undefined
 }
 
 /**
@@ -64,7 +78,8 @@ export interface Member<E> {
   readonly position: bigint
   /**
    * The events handed to the member since the last take (waits while there are none), or
-   * `"Overflow"` when it fell more than `bufferSize` events behind and has left the feed.
+   * `"Overflow"` when it must read for itself again and has left the feed: it fell more than
+   * `bufferSize` events behind, or its stream is gone (see {@link Source.gone}).
    */
   readonly take: Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E>
   /** Leaves the feed (idempotent). */
@@ -103,9 +118,13 @@ export interface LiveFeed<E> {
   readonly running: () => boolean
   /** Pages read by the reader so far (observability and tests). */
   readonly reads: () => number
+  /** Queries made to {@link Source.gone} so far (observability and tests). */
+  readonly checks: () => number
 }
 
 const firstRetry = Duration.millis(5)
+// Stream names per `gone` query: one bound parameter on every SQL backend, an index lookup each.
+const checkChunk = 1000
 
 // A member's state. A class, so an idle member is one small object and no closures of its own.
 class Slot<E> implements Member<E> {
@@ -129,6 +148,12 @@ class Slot<E> implements Member<E> {
       this.overflowed = true
       this.buffer = []
     } else this.buffer.push(event)
+    this.resume()
+  }
+  // Told to read for itself again (its stream may be gone): the same way out as an overflow.
+  reread() {
+    this.overflowed = true
+    this.buffer = []
     this.resume()
   }
   resume() {
@@ -173,11 +198,14 @@ class Slot<E> implements Member<E> {
 export const make = <E>(source: Source<E>): LiveFeed<E> => {
   const bufferSize = source.bufferSize ?? source.pageSize
   const poll = Duration.fromInputUnsafe(source.pollInterval)
+  const checkEvery = Duration.toMillis(Duration.fromInputUnsafe(source.checkInterval ?? source.pollInterval))
+  const gone = source.gone
   // Members by "s:<stream>" and by "t:<type>"; the rest are visited for every event.
   const index = new Map<string, Set<Slot<E>>>()
   const scan = new Set<Slot<E>>()
   let count = 0
   let reads = 0
+  let checks = 0
   // One generation per reader run: a stopped reader's late steps see a newer generation and do nothing.
   let generation = 0
   let fiber: Fiber.Fiber<void> | undefined
@@ -229,6 +257,25 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
     }
   }
 
+  // The members' streams, a chunk per query; members of a gone stream read again (and fail there).
+  const check = (gen: number): Effect.Effect<void, E> =>
+    Effect.suspend(() => {
+      if (gone === undefined) return Effect.void
+      const streams: Array<string> = []
+      for (const key of index.keys()) if (key.startsWith("s:")) streams.push(key.slice(2))
+      const chunks: Array<Array<string>> = []
+      for (let at = 0; at < streams.length; at += checkChunk) chunks.push(streams.slice(at, at + checkChunk))
+      return Effect.forEach(chunks, (chunk) =>
+        Effect.map(gone(chunk), (found) => {
+          checks++
+          if (gen !== generation) return
+          for (const stream of found) {
+            const own = index.get(`s:${stream}`)
+            if (own !== undefined) { for (const slot of own) slot.reread() }
+          }
+        }), { discard: true })
+    })
+
   const reader = (gen: number, ready: Deferred.Deferred<bigint, E>): Effect.Effect<void> =>
     Effect.scoped(Effect.gen(function*() {
       const wakeups = yield* source.wakeups
@@ -237,6 +284,7 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
       position = head
       Deferred.doneUnsafe(ready, Effect.succeed(head))
       let retry: Duration.Duration | undefined
+      let checked = yield* Clock.currentTimeMillis
       while (gen === generation) {
         reads++
         // Its own root span: the read serves every member, not the subscription that started the reader.
@@ -246,12 +294,23 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
           { root: true, captureStackTrace: false, attributes: { "strata.live.members": count } }
         )
         publish(gen, events)
+        let now = yield* Clock.currentTimeMillis
+        if (gone !== undefined && now - checked >= checkEvery) {
+          yield* Effect.withSpan(check(gen), "strata.liveFeed.check", {
+            root: true,
+            captureStackTrace: false,
+            attributes: { "strata.live.members": count }
+          })
+          checked = now = yield* Clock.currentTimeMillis
+        }
         if (events.length < source.pageSize) {
           // An append in flight holds events back (PostgreSQL): read again soon, then less often.
           retry = pending === true
             ? Duration.min(retry === undefined || events.length > 0 ? firstRetry : Duration.times(retry, 2), poll)
             : undefined
-          yield* PubSub.take(wakeups).pipe(Effect.timeoutOption(retry ?? poll))
+          let wait = retry ?? poll
+          if (gone !== undefined) wait = Duration.min(wait, Duration.millis(Math.max(0, checked + checkEvery - now)))
+          yield* PubSub.take(wakeups).pipe(Effect.timeoutOption(wait))
         }
       }
     })).pipe(
@@ -310,6 +369,7 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
     join,
     members: () => count,
     running: () => fiber !== undefined,
-    reads: () => reads
+    reads: () => reads,
+    checks: () => checks
   }
 }

@@ -160,7 +160,17 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
     head: outside(globalHead),
     wakeups,
     pollInterval,
-    pageSize
+    pageSize,
+    // A tombstone (from this store or another process) appends nothing the reader sees: on the poll
+    // tick the members' streams are looked up by primary key, a chunk per statement, and the
+    // members of a tombstoned one read again, where `rows.window` fails with StreamDeleted.
+    gone: (names) =>
+      outside(
+        Effect.map(
+          sql<{ stream: string }>`SELECT stream FROM strata_streams WHERE ${oneOf("stream", names)} AND tombstoned`,
+          (found) => found.map((row) => row.stream)
+        )
+      ).pipe(Effect.catchTag("SqlError", unavailable("subscribe")))
   })
   const always = () => true
 

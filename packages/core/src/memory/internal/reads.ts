@@ -88,7 +88,11 @@ export const make = (ctx: MemoryContext) => {
     head: Effect.sync(() => BigInt(state.visible)),
     wakeups,
     pollInterval,
-    pageSize
+    pageSize,
+    // A tombstone appends nothing the feed sees: its members' streams are looked up (a map lookup
+    // each) four times a second, and the members of a tombstoned one read again, failing there.
+    gone: (names) => Effect.sync(() => names.filter((name) => streams.get(name)?.tombstoned === true)),
+    checkInterval: Duration.millis(250)
   })
   const always = () => true
 
