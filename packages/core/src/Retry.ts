@@ -19,11 +19,16 @@
  * @since 0.1.0
  */
 import type * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { DocumentStore, type DocumentStoreShape } from "./DocumentStore.ts"
 import * as Event from "./Event.ts"
@@ -167,6 +172,11 @@ export const withRetry: {
     const schedules = resolve(options)
     const retryAs = retrying(schedules.operations)
     // A stream is resumed after the last event it delivered, never replayed from its start.
+    // Built on a bare pull (as core's live subscriptions are) instead of Stream.retry's machinery:
+    // an idle wrapped subscription is then the attempt's pull and a few fields; the schedule's
+    // stepper and log are made only when an attempt fails (issue 23, many subscribers). As with
+    // Stream.retry, each attempt runs in its own scope (closed before the next one opens), and the
+    // schedule starts over once an attempt delivers.
     const resume = <S, E>(
       operation: string,
       initial: S,
@@ -176,31 +186,68 @@ export const withRetry: {
       advance: (state: S, last: RecordedEvent, count: number) => S | undefined,
       describeState: (state: S) => string
     ): Stream.Stream<RecordedEvent, E> =>
-      Stream.suspend(() => {
-        let state = initial
-        let finished = false
-        // Chunks pass through whole (a consumer commits per delivered batch): the state advances once
-        // per chunk, past its last event, and a final error leaves the retry loop as a chunk of its own.
-        const attempt: Stream.Stream<RecordedEvent | Final<E>, E> = Stream.suspend(() =>
-          finished ? Stream.empty : open(state)
-        ).pipe(
-          Stream.mapArray((events) => {
+      Stream.fromChannel(Channel.fromTransform((upstream, scope: Scope.Scope) =>
+        Effect.sync(() => {
+          let state = initial
+          let finished = false
+          let current: Pull.Pull<Arr.NonEmptyReadonlyArray<RecordedEvent>, E, void> | undefined
+          let attempt: Scope.Closeable | undefined
+          let stepper: ((error: unknown) => Pull.Pull<unknown, unknown, unknown>) | undefined
+          // Chunks pass through whole (a consumer commits per delivered batch): the state advances
+          // once per chunk, past its last event.
+          const delivered = (events: Arr.NonEmptyReadonlyArray<RecordedEvent>) => {
+            stepper = undefined
             const next = advance(state, events[events.length - 1], events.length)
             if (next === undefined) finished = true
             else state = next
             return events
-          }),
-          Stream.catchIf((error: E) => !isRetryable(error), (failure) => Stream.succeed(new Final(failure)))
-        )
-        return attempt.pipe(
-          Stream.retry(logged(schedules.streams, operation, () => describeState(state))),
-          Stream.mapArrayEffect((chunk) =>
-            chunk[0] instanceof Final
-              ? Effect.fail(chunk[0].failure)
-              : Effect.succeed(chunk as unknown as Arr.NonEmptyReadonlyArray<RecordedEvent>)
-          )
-        )
-      })
+          }
+          type Next = Pull.Pull<Arr.NonEmptyReadonlyArray<RecordedEvent>, E, void>
+          const retry = (cause: Cause.Cause<unknown>): Next => {
+            const transient = !Pull.isDoneCause(cause) && cause.reasons.length > 0 &&
+              cause.reasons.every((reason) => Cause.isFailReason(reason) && isRetryable(reason.error))
+            const failed = attempt
+            current = undefined
+            attempt = undefined
+            const closed = failed === undefined ? Effect.void : Scope.close(failed, Exit.failCause(cause))
+            if (!transient) return Effect.andThen(closed, Effect.failCause(cause as Cause.Cause<E | Cause.Done>))
+            if (finished) return Effect.andThen(closed, Cause.done())
+            const error = (cause.reasons[0] as Cause.Fail<unknown>).error
+            return closed.pipe(
+              Effect.andThen(
+                stepper === undefined
+                  ? Effect.map(
+                    Schedule.toStepWithMetadata(logged(schedules.streams, operation, () => describeState(state))),
+                    (made) => (stepper = made)
+                  )
+                  : Effect.succeed(stepper)
+              ),
+              Effect.flatMap((step) => step(error)),
+              // The schedule gave up: the stream fails with the error it gave up on.
+              Pull.catchDone(() => Effect.fail(error as E)),
+              Effect.andThen(pull)
+            ) as Next
+          }
+          const pull: Next = Effect.suspend((): Next => {
+            if (current === undefined) {
+              if (finished) return Cause.done()
+              const opened = Scope.forkUnsafe(scope)
+              attempt = opened
+              return Channel.toTransform(open(state).channel)(upstream, opened).pipe(
+                Effect.flatMap((made) => {
+                  current = made
+                  return pull
+                })
+              )
+            }
+            return Effect.matchCauseEffect(current, {
+              onSuccess: (events) => Effect.succeed(delivered(events)),
+              onFailure: retry
+            })
+          })
+          return pull
+        })
+      ))
     const step = (direction: Direction | undefined) => direction === "backwards" ? -1n : 1n
     const fewer = (limit: number | undefined, count: number) => limit === undefined ? undefined : limit - count
     // Where a read resumes after an event at `at`; undefined past the start (backwards) or the limit.
@@ -268,15 +315,6 @@ export const withRetry: {
     }
   }
 )
-
-// A final (non-retryable) failure carried through the retry loop; always a chunk of its own, since it
-// is the one element of the stream that replaces the failed attempt.
-class Final<E> {
-  readonly failure: E
-  constructor(failure: E) {
-    this.failure = failure
-  }
-}
 
 const describeFrom = (from: SubscribeFrom | undefined, unit: string): string =>
   from === undefined || from === "start"

@@ -10,8 +10,15 @@
  *
  * @since 0.1.0
  */
+import * as Channel from "effect/Channel"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import * as Pull from "effect/Pull"
+import * as References from "effect/References"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import type { DocumentStoreShape } from "../DocumentStore.ts"
 import * as Event from "../Event.ts"
 import type { AppendRequest, EventStoreShape } from "../EventStore.ts"
@@ -21,8 +28,42 @@ import type { AppendRequest, EventStoreShape } from "../EventStore.ts"
 const span = (name: string, attributes: Record<string, unknown>) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.withSpan(effect, name, { attributes, captureStackTrace: false })
 
-const streamSpan = (name: string, attributes: Record<string, unknown>) => <A, E, R>(stream: Stream.Stream<A, E, R>) =>
-  Stream.withSpan(stream, name, { attributes })
+// A stream's span, as `Stream.withSpan` makes it (started when the stream starts, the parent of
+// everything the stream does, ended with its exit) without its bracket: no forked scope, no
+// resource channel, one wrapped pull. An idle subscription held ~4.9 KB more under
+// `Stream.withSpan`, ~0.9 KB here (issue 23, many subscribers). The span ends at the first of: the
+// pull failing or finishing, the stream's scope closing (interrupted, or taken from and dropped).
+const streamSpan = (name: string, attributes: Record<string, unknown>) =>
+<A, E, R>(
+  stream: Stream.Stream<A, E, R>
+): Stream.Stream<A, E, R> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) =>
+      Effect.flatMap(Effect.makeSpan(name, { attributes }), (span) => {
+        const end = (exit: Exit.Exit<unknown, unknown>) =>
+          Effect.flatMap(
+            Effect.flatMap(References.TracerTimingEnabled, (timed) =>
+              timed ? Clock.currentTimeNanos : Effect.succeed(0n)),
+            (now) =>
+              Effect.sync(() => {
+                if (span.status._tag !== "Ended") {
+                  span.end(now, exit)
+                }
+              })
+          )
+        return Scope.addFinalizerExit(scope, end).pipe(
+          Effect.andThen(Channel.toTransform(stream.channel)(upstream, scope)),
+          Effect.map((pull) =>
+            Effect.onError(pull, (cause) =>
+              end(Pull.doneExitFromCause(cause))).pipe(
+                Effect.provideService(Tracer.ParentSpan, span)
+              )
+          ),
+          Effect.provideService(Tracer.ParentSpan, span)
+        )
+      })
+    )
+  )
 
 const withRequestsMetadata = <A, E, R>(
   requests: ReadonlyArray<AppendRequest>,

@@ -1,0 +1,78 @@
+/**
+ * Heap per idle subscription on the memory backend (issue 23, many subscribers): N subscriptions
+ * to distinct streams, each run by a forked `Stream.runForEach`, all live and idle; heap growth after
+ * gc divided by N. Layer by layer: a bare consumer (`Stream.never`), the backend's subscription, then
+ * with core's span (Tracing), retry and metrics wrappers one at a time, and all of them as
+ * `Store.layer` composes them. Rounds rotate the order; the figures are min/median/max in bytes.
+ *
+ *   node --conditions=@strata/source --expose-gc bench/subscriptionHeap.ts [n] [rounds]
+ */
+import { MemoryStore, Metrics, Retry } from "@strata/core"
+import type { EventStore } from "@strata/core"
+import { Tracing } from "@strata/core/backend"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+
+const n = Number(process.argv[2] ?? 5_000)
+const rounds = Number(process.argv[3] ?? 3)
+const gc = () => {
+  const collect = (globalThis as { gc?: () => void }).gc
+  if (collect === undefined) throw new Error("run with --expose-gc")
+  for (let i = 0; i < 3; i++) collect()
+}
+
+type Wrap = (store: EventStore.EventStoreShape) => EventStore.EventStoreShape
+const variants: ReadonlyArray<readonly [string, Wrap | "never"]> = [
+  ["consumer (Stream.never)", "never"],
+  ["backend", (store) => store],
+  ["+ tracing", (store) => Tracing.eventStore(store)],
+  ["+ retry", (store) => Retry.withRetry(store)],
+  ["+ metrics", (store) => Metrics.withMetrics(store)],
+  ["Store.layer (all three)", (store) => Metrics.withMetrics(Retry.withRetry(Tracing.eventStore(store)))]
+]
+
+const measure = (wrap: Wrap | "never") =>
+  Effect.gen(function*() {
+    const backend = yield* MemoryStore.make()
+    const store = wrap === "never" ? backend.eventStore : wrap(backend.eventStore)
+    const tag = Date.now().toString(36)
+    // Every stream exists, so each subscription is caught up and idle on the feed.
+    for (let i = 0; i < n; i++) yield* store.append(`h${tag}-${i}`, [{ type: "E", data: {} }])
+    let delivered = 0
+    const count = () => Effect.sync(() => void delivered++)
+    gc()
+    const before = process.memoryUsage().heapUsed
+    const fibers: Array<Fiber.Fiber<void, unknown>> = []
+    for (let i = 0; i < n; i++) {
+      const stream = wrap === "never" ? Stream.never : store.subscribe(`h${tag}-${i}`)
+      fibers.push(yield* Effect.forkChild(Stream.runForEach(stream, count)))
+    }
+    while (delivered < (wrap === "never" ? 0 : n)) yield* Effect.sleep("10 millis")
+    yield* Effect.sleep("50 millis")
+    gc()
+    const per = (process.memoryUsage().heapUsed - before) / n
+    yield* Fiber.interruptAll(fibers)
+    return per
+  })
+
+const program = Effect.gen(function*() {
+  const results = new Map<string, Array<number>>(variants.map(([name]) => [name, []]))
+  for (let round = 0; round < rounds; round++) {
+    const order = variants.map((_, i) => variants[(i + round) % variants.length])
+    for (const [name, wrap] of order) results.get(name)!.push(yield* measure(wrap))
+  }
+  const spread = (values: ReadonlyArray<number>) => {
+    const sorted = [...values].sort((a, b) => a - b)
+    return {
+      min: Math.round(sorted[0]),
+      median: Math.round(sorted[Math.floor(sorted.length / 2)]),
+      max: Math.round(sorted[sorted.length - 1])
+    }
+  }
+  const out: Record<string, unknown> = { subscriptions: n, rounds, bytesPerSubscription: {} }
+  for (const [name, values] of results) (out.bytesPerSubscription as Record<string, unknown>)[name] = spread(values)
+  console.log(JSON.stringify(out, null, 2))
+})
+
+Effect.runPromise(program)
