@@ -10,6 +10,7 @@
  * and of a failure with the URL from the environment.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
+import { SqliteMigrations } from "@strata/sql"
 import { PgTestDatabase } from "@strata/test-utils"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -455,7 +456,7 @@ describe("strata on a store that is not there", () => {
     }
     const check = await run(["migrate", "--check", "--url", url])
     oneLineError(check)
-    assert.match(check.stderr, /4 migration\(s\) pending/)
+    assert.include(check.stderr, `${SqliteMigrations.migrations.length} migration(s) pending`)
     const status = await run(["migrate", "status", "--url", url])
     assert.strictEqual(status.code, 0, status.stderr)
     assert.notMatch(status.stdout, /^applied/m)
