@@ -36,6 +36,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -241,8 +242,15 @@ export const withMetrics: {
     const many = appendMetrics("appendMany")
     const countRead = (operation: string) => {
       const counter = Metric.withAttributes(eventsReadTotal, { ...base, operation })
+      const count = (events: ReadonlyArray<RecordedEvent>) => Metric.update(counter, events.length)
+      // The stream's own pull, counted: no mapping stage of its own (an idle subscription holds
+      // one wrapped pull; issue 23, many subscribers).
       return <E, R>(stream: Stream.Stream<RecordedEvent, E, R>): Stream.Stream<RecordedEvent, E, R> =>
-        Stream.mapArrayEffect(stream, (events) => Effect.as(Metric.update(counter, events.length), events))
+        Stream.fromChannel(
+          Channel.fromTransform((upstream, scope) =>
+            Effect.map(Channel.toTransform(stream.channel)(upstream, scope), (pull) => Effect.tap(pull, count))
+          )
+        )
     }
     const read = countRead("read")
     const readAll = countRead("readAll")

@@ -126,21 +126,34 @@ const firstRetry = Duration.millis(5)
 // Stream names per `gone` query: one bound parameter on every SQL backend, an index lookup each.
 const checkChunk = 1000
 
-// A member's state. A class, so an idle member is one small object and no closures of its own.
+// A member's state. A class whose effects are made once, at the join: an idle member is this
+// object, its empty buffer, and the one suspended callback of its `take`.
 class Slot<E> implements Member<E> {
   buffer: Array<RecordedEvent> = []
   overflowed = false
   failure: Cause.Cause<E> | undefined = undefined
-  wake: (() => void) | undefined = undefined
+  waiting: ((effect: Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E>) => void) | undefined = undefined
   joined = true
   position = -1n
   readonly interest: Interest
   readonly keys: ReadonlyArray<string>
   readonly remove: (slot: Slot<E>) => void
+  readonly take: Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E>
+  readonly leave: Effect.Effect<void>
   constructor(interest: Interest, keys: ReadonlyArray<string>, remove: (slot: Slot<E>) => void) {
     this.interest = interest
     this.keys = keys
     this.remove = remove
+    const stopWaiting = Effect.sync(() => {
+      this.waiting = undefined
+    })
+    // Woken, it takes again (from the top: events, an overflow or a failure may be there now).
+    const wait = Effect.callback<ReadonlyArray<RecordedEvent> | "Overflow", E>((resume) => {
+      this.waiting = resume
+      return stopWaiting
+    })
+    this.take = Effect.suspend(() => this.next() ?? wait)
+    this.leave = Effect.sync(() => this.remove(this))
   }
   hand(event: RecordedEvent, bufferSize: number) {
     if (this.overflowed || !this.interest.matches(event)) return
@@ -157,11 +170,11 @@ class Slot<E> implements Member<E> {
     this.resume()
   }
   resume() {
-    const wake = this.wake
-    this.wake = undefined
-    wake?.()
+    const waiting = this.waiting
+    this.waiting = undefined
+    waiting?.(this.take)
   }
-  get take(): Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E> {
+  next(): Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E> | undefined {
     if (this.buffer.length > 0) {
       const events = this.buffer
       this.buffer = []
@@ -172,18 +185,7 @@ class Slot<E> implements Member<E> {
       return Effect.succeed("Overflow")
     }
     if (this.failure !== undefined) return Effect.failCause(this.failure)
-    return Effect.flatMap(
-      Effect.callback<void>((resume) => {
-        this.wake = () => resume(Effect.void)
-        return Effect.sync(() => {
-          this.wake = undefined
-        })
-      }),
-      () => this.take
-    )
-  }
-  get leave(): Effect.Effect<void> {
-    return Effect.sync(() => this.remove(this))
+    return undefined
   }
 }
 

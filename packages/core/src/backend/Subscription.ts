@@ -126,52 +126,62 @@ const polling = <E>(source: Source<E>, from: SubscribeFrom): Stream.Stream<Recor
 
 // Join, read until a short page, then take from the feed; on overflow, join again and read again.
 // The join comes before the reads, so whatever the feed published before it is visible to them.
-// Built on a bare pull with plain state rather than paginate and generators: an idle subscription
-// is then one suspended callback and a few small records (see LiveFeed on memory per subscription).
+// A class whose effects are made once per subscription rather than paginate and generators: an
+// idle subscription is then this object, its member and the member's one suspended callback (see
+// LiveFeed on memory per subscription).
+class Fed<E> {
+  cursor = -1n
+  caughtUp = false
+  member: LiveFeed.Member<E> | undefined = undefined
+  readonly source: Source<E>
+  readonly live: Live<E>
+  readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>
+  readonly leave: Effect.Effect<void>
+  constructor(source: Source<E>, live: Live<E>) {
+    this.source = source
+    this.live = live
+    this.pull = Effect.suspend(() => this.step())
+    this.leave = Effect.suspend(() => this.member === undefined ? Effect.void : this.member.leave)
+  }
+  step(): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    if (this.member === undefined) return Effect.flatMap(this.live.feed.join(this.live), this.joined)
+    if (!this.caughtUp) return Effect.flatMap(this.source.readPage(this.cursor, this.source.pageSize), this.read)
+    return Effect.flatMap(this.member.take, this.taken)
+  }
+  readonly joined = (member: LiveFeed.Member<E>) => {
+    this.member = member
+    return this.pull
+  }
+  readonly read = ({ events }: Page) => {
+    this.caughtUp = events.length < this.source.pageSize
+    return this.deliver(events)
+  }
+  readonly taken = (taken: ReadonlyArray<RecordedEvent> | "Overflow") => {
+    if (taken !== "Overflow") return this.deliver(taken.filter((event) => this.source.cursorOf(event) > this.cursor))
+    this.member = undefined
+    this.caughtUp = false
+    return this.pull
+  }
+  deliver(events: ReadonlyArray<RecordedEvent>): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    if (!Arr.isReadonlyArrayNonEmpty(events)) return this.pull
+    this.cursor = this.source.cursorOf(events[events.length - 1])
+    return Effect.succeed(events)
+  }
+}
+
 const fed = <E>(source: Source<E>, live: Live<E>, from: SubscribeFrom): Stream.Stream<RecordedEvent, E> =>
-  Stream.fromChannel(Channel.fromTransform((_, scope: Scope.Scope) =>
-    Effect.suspend(() => {
-      let cursor = -1n
-      let caughtUp = false
-      let member: LiveFeed.Member<E> | undefined
-      const advance = (events: ReadonlyArray<RecordedEvent>) => {
-        if (events.length > 0) cursor = source.cursorOf(events[events.length - 1])
-        return events
-      }
-      const step: Effect.Effect<ReadonlyArray<RecordedEvent>, E> = Effect.suspend(() => {
-        if (member === undefined) {
-          return Effect.flatMap(live.feed.join(live), (joined) => {
-            member = joined
-            return step
-          })
-        }
-        if (!caughtUp) {
-          return Effect.map(source.readPage(cursor, source.pageSize), ({ events }) => {
-            caughtUp = events.length < source.pageSize
-            return advance(events)
-          })
-        }
-        return Effect.map(member.take, (taken) => {
-          if (taken !== "Overflow") return advance(taken.filter((event) => source.cursorOf(event) > cursor))
-          member = undefined
-          caughtUp = false
-          return []
-        })
+  Stream.fromChannel(Channel.fromTransform((_, scope: Scope.Scope) => {
+    const subscription = new Fed(source, live)
+    return Scope.addFinalizer(scope, subscription.leave).pipe(
+      Effect.andThen(
+        from === "start" ? Effect.succeed(-1n) : from === "end" ? source.head : Effect.succeed(from.after)
+      ),
+      Effect.map((at) => {
+        subscription.cursor = at
+        return subscription.pull
       })
-      const pull: Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> = Effect.flatMap(
-        step,
-        (events) => Arr.isReadonlyArrayNonEmpty(events) ? Effect.succeed(events) : pull
-      )
-      const start = from === "start" ? Effect.succeed(-1n) : from === "end" ? source.head : Effect.succeed(from.after)
-      return Scope.addFinalizer(scope, Effect.suspend(() => member === undefined ? Effect.void : member.leave)).pipe(
-        Effect.andThen(start),
-        Effect.map((at) => {
-          cursor = at
-          return pull
-        })
-      )
-    })
-  ))
+    )
+  }))
 
 /**
  * Pages through a finite read: `readPage(state)` returns a page and the state for the next one,
