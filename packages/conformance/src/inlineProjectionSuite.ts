@@ -59,6 +59,19 @@ export const inlineProjectionSuite = (
   })
 }
 
+// An event's envelope as text, for comparing what a projection saw with what a reader sees.
+const envelope = (event: Event.RecordedEvent): string =>
+  JSON.stringify({
+    id: event.id,
+    stream: event.stream,
+    version: String(event.version),
+    position: String(event.position),
+    type: event.type,
+    createdAt: event.createdAt.getTime(),
+    data: event.data,
+    metadata: event.metadata
+  })
+
 /**
  * Registers the inline-projection tests for a backend already known to run them (`supported`) or
  * not; `suite` calls it with what the backend's record says.
@@ -101,6 +114,16 @@ export const inlineProjectionTopic = (
     }
   })
 
+  // A projection that keeps the envelope of the last event it saw, to compare with what readers see.
+  const Seen = EventCodec.type(n.type("Seen"), { schema: Schema.Struct({ note: Schema.String }) })
+  const Envelopes = DocumentStore.collection(n.collection("envelopes"), Schema.Struct({ envelope: Schema.String }))
+  const envelopes = Projection.singleStream({
+    name: `envelopes-${n.category}`,
+    collection: Envelopes,
+    events: EventCodec.make([Seen]),
+    evolve: (_, event) => ({ envelope: envelope(event) })
+  })
+
   if (!supported) {
     describe("refused", () => {
       vitestIt.live("the layer refuses inline projections with Unsupported", () =>
@@ -118,7 +141,7 @@ export const inlineProjectionTopic = (
 
   const stream = (suffix: string) => `${n.category}-${suffix}${hex(3)}`
 
-  layer(makeLayer([balances, totals, exploding]), { timeout: resolved.timeout, excludeTestServices: true })(
+  layer(makeLayer([balances, totals, exploding, envelopes]), { timeout: resolved.timeout, excludeTestServices: true })(
     "supported",
     (it) => {
       it.effect("the document is up to date when the append returns", () =>
@@ -276,6 +299,27 @@ export const inlineProjectionTopic = (
             assert.strictEqual((yield* readStream(s)).length, 1)
           }))
       }
+
+      it.effect("a projection sees each event as readers see it: id, stream, version, position, time, data, metadata", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const docs = yield* DocumentStore.DocumentStore
+          const s = stream("e")
+          const t = stream("f")
+          yield* store.append(s, [Event.make(n.type("Other"), {})])
+          yield* store.appendMany([
+            {
+              stream: s,
+              events: [Event.make(n.type("Seen"), { note: "first" }, { metadata: { correlationId: "c-1" } })]
+            },
+            { stream: t, events: [Event.make(n.type("Seen"), { note: "ünïcode ✓", extra: [1, 2.5, null] })] }
+          ])
+          for (const name of [s, t]) {
+            const [last] = (yield* readStream(name)).slice(-1)
+            const seen = yield* docs.get(Envelopes, name)
+            assert.deepStrictEqual(Option.map(seen, (d) => d.value.envelope), Option.some(envelope(last)))
+          }
+        }))
 
       it.effect("a multi-event append folds its events in order: a delete and a re-create in one append", () =>
         Effect.gen(function*() {

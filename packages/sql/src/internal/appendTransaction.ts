@@ -67,16 +67,18 @@ const insertEvents = (ctx: AppendContext, parts: ReadonlyArray<Part>, now: numbe
       }))
     })
     const positions = new Map<string, bigint>()
+    const positionOf = new Map<string, bigint>()
     for (const chunk of chunks(eventRows, 9, dialect.maxParams)) {
-      const inserted = yield* sql<{ stream: string; position: bigint | number }>`INSERT INTO strata_events ${
-        sql.insert(chunk)
-      } RETURNING stream, position`
+      const inserted = yield* sql<
+        { event_id: string; stream: string; position: bigint | number }
+      >`INSERT INTO strata_events ${sql.insert(chunk)} RETURNING event_id, stream, position`
       for (const row of inserted) {
         const position = BigInt(row.position)
+        positionOf.set(row.event_id, position)
         if (position > (positions.get(row.stream) ?? -1n)) positions.set(row.stream, position)
       }
     }
-    return { eventRows, positions }
+    return { eventRows, positions, positionOf }
   })
 
 const moveStreams = (ctx: AppendContext, parts: ReadonlyArray<Part>) =>
@@ -94,23 +96,27 @@ const moveStreams = (ctx: AppendContext, parts: ReadonlyArray<Part>) =>
     }
   })
 
-// The events just inserted, as readers will see them (only when work must run before the commit).
-const readBack = (ctx: AppendContext, ids: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const { dialect, sql } = ctx
-    const found: Array<Event.RecordedEvent> = []
-    const size = Math.min(500, dialect.maxParams)
-    for (let i = 0; i < ids.length; i += size) {
-      found.push(
-        ...yield* ctx.events(
-          sql`SELECT ${sql.literal(Rows.eventColumns)} FROM strata_events WHERE ${
-            sql.in("event_id", ids.slice(i, i + size))
-          }`
-        )
-      )
-    }
-    return found.sort((a, b) => a.position < b.position ? -1 : a.position > b.position ? 1 : 0)
-  })
+// The events just inserted, as readers will see them (only when work must run before the commit):
+// built from what was written and the positions the insert returned, not read back (a round trip).
+const recorded = (parts: ReadonlyArray<Part>, positionOf: ReadonlyMap<string, bigint>, now: number) => {
+  const createdAt = new Date(now)
+  const events: Array<Event.RecordedEvent> = []
+  for (const { first, plan } of parts) {
+    plan.prepared.forEach((event, i) => {
+      events.push({
+        id: event.id,
+        stream: plan.request.stream,
+        version: first + BigInt(i),
+        position: positionOf.get(event.id)!,
+        type: event.type,
+        data: JSON.parse(event.data),
+        metadata: JSON.parse(event.metadata),
+        createdAt
+      })
+    })
+  }
+  return events.sort((a, b) => a.position < b.position ? -1 : a.position > b.position ? 1 : 0)
+}
 
 export const inTransaction = (ctx: AppendContext, write: Transactional): Atomically => (plans, now, document) =>
   ctx.transaction(
@@ -118,13 +124,13 @@ export const inTransaction = (ctx: AppendContext, write: Transactional): Atomica
     Effect.gen(function*() {
       const parts = yield* lockAndCheck(ctx, write, plans)
       yield* write.beforeInsert(ctx.sql)
-      const { eventRows, positions } = yield* insertEvents(ctx, parts, now)
+      const { positionOf, positions } = yield* insertEvents(ctx, parts, now)
       yield* moveStreams(ctx, parts)
       const documentVersion = document === undefined
         ? undefined
         : yield* ctx.documents.writeDocument(document.collection, document.id, document.json, document.expected)
       const hook = ctx.beforeCommit?.current
-      if (hook !== undefined) yield* hook(yield* readBack(ctx, eventRows.map((row) => row.event_id)))
+      if (hook !== undefined) yield* hook(recorded(parts, positionOf, now))
       // Subscribers in this process wake once the outermost transaction has committed.
       yield* ctx.sql.afterCommit(ctx.wake)
       const results = parts.map(({ first, plan }): EventStore.AppendResult => ({
