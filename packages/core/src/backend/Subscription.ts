@@ -49,6 +49,11 @@ export interface Source<E> {
   readonly pageSize: number
   /** The store's shared reader: live events come from it instead of this subscription's reads. */
   readonly live?: Live<E> | undefined
+  /**
+   * Checks the subscription's arguments when it starts, before anything else runs (instead of a
+   * `Stream.unwrap` around the subscription, which an idle subscription would hold on to).
+   */
+  readonly check?: Effect.Effect<unknown, E> | undefined
 }
 
 /**
@@ -99,6 +104,7 @@ export const catchUpThenLive = <E>(source: Source<E>, from: SubscribeFrom): Stre
 
 const polling = <E>(source: Source<E>, from: SubscribeFrom): Stream.Stream<RecordedEvent, E> =>
   Stream.unwrap(Effect.gen(function*() {
+    if (source.check !== undefined) yield* source.check
     const wakeups = yield* source.wakeups
     const start = from === "start" ? -1n : from === "end" ? yield* source.head : from.after
     const poll = Duration.fromInputUnsafe(source.pollInterval)
@@ -172,7 +178,8 @@ class Fed<E> {
 const fed = <E>(source: Source<E>, live: Live<E>, from: SubscribeFrom): Stream.Stream<RecordedEvent, E> =>
   Stream.fromChannel(Channel.fromTransform((_, scope: Scope.Scope) => {
     const subscription = new Fed(source, live)
-    return Scope.addFinalizer(scope, subscription.leave).pipe(
+    return (source.check ?? Effect.void).pipe(
+      Effect.andThen(Scope.addFinalizer(scope, subscription.leave)),
       Effect.andThen(
         from === "start" ? Effect.succeed(-1n) : from === "end" ? source.head : Effect.succeed(from.after)
       ),

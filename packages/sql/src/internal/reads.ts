@@ -1,7 +1,7 @@
 // Stream reads, global reads and both subscriptions. Global reads stop below the dialect's horizon
 // where it has one (PostgreSQL), taken in an earlier statement than the read; elsewhere visible
 // order is commit order.
-import { type EventStore, StreamName } from "@strata/core"
+import { type Event, type EventStore, type StoreError, StreamName } from "@strata/core"
 import { Inputs, LiveFeed, Subscription } from "@strata/core/backend"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -174,45 +174,56 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
   })
   const always = () => true
 
-  const subscribe: EventStore.EventStoreShape["subscribe"] = (stream, subscribeOptions) =>
-    Stream.unwrap(Effect.gen(function*() {
-      yield* StreamName.make(stream)
-      const from = subscribeOptions?.from ?? "start"
-      if (typeof from === "object") yield* bigintInput("subscribe", "from.after", from.after, -1n)
-      return Subscription.catchUpThenLive({
-        readPage: (after, want) =>
-          Effect.gen(function*() {
-            const visible = yield* rows.window(stream)
-            const start = after + 1n > visible.first ? after + 1n : visible.first
-            const found = yield* events(sql`SELECT ${columns} FROM strata_events
-              WHERE stream = ${stream} AND version >= ${start} AND ${
-              notTooOld(visible.minTime)
-            } ORDER BY version ASC LIMIT ${want}`)
-            return { events: found }
-          }).pipe(Effect.catchTag("SqlError", unavailable("subscribe"))),
-        head: Effect.map(rows.row(stream), (row) => StreamGuard.state(row).lastVersion ?? -1n).pipe(
-          Effect.catchTag("SqlError", unavailable("subscribe"))
-        ),
-        cursorOf: (event) => event.version,
-        wakeups,
-        pollInterval,
-        pageSize,
-        live: { feed, stream, matches: always }
-      }, from)
-    }))
+  const byVersion = (event: Event.RecordedEvent) => event.version
+  const byPosition = (event: Event.RecordedEvent) => event.position
 
-  const subscribeAll: EventStore.EventStoreShape["subscribeAll"] = (subscribeOptions) =>
-    Stream.unwrap(Effect.gen(function*() {
-      const from = subscribeOptions?.from ?? "start"
-      if (typeof from === "object") yield* bigintInput("subscribeAll", "from.after", from.after, 0n)
-      yield* Inputs.filter("subscribeAll", subscribeOptions?.filter)
-      const where = filterSql(subscribeOptions?.filter)
+  // No Stream.unwrap around a subscription: its arguments are checked when it starts (`check`), so
+  // an idle subscription holds nothing of the setup (issue 23, many subscribers).
+  const subscribe: EventStore.EventStoreShape["subscribe"] = (stream, subscribeOptions) => {
+    const from = subscribeOptions?.from ?? "start"
+    return Subscription.catchUpThenLive<EventStore.ReadError>({
+      check: typeof from === "object"
+        ? Effect.andThen(StreamName.make(stream), bigintInput("subscribe", "from.after", from.after, -1n))
+        : StreamName.make(stream),
+      readPage: (after, want) =>
+        Effect.gen(function*() {
+          const visible = yield* rows.window(stream)
+          const start = after + 1n > visible.first ? after + 1n : visible.first
+          const found = yield* events(sql`SELECT ${columns} FROM strata_events
+              WHERE stream = ${stream} AND version >= ${start} AND ${
+            notTooOld(visible.minTime)
+          } ORDER BY version ASC LIMIT ${want}`)
+          return { events: found }
+        }).pipe(Effect.catchTag("SqlError", unavailable("subscribe"))),
+      head: Effect.map(rows.row(stream), (row) => StreamGuard.state(row).lastVersion ?? -1n).pipe(
+        Effect.catchTag("SqlError", unavailable("subscribe"))
+      ),
+      cursorOf: byVersion,
+      wakeups,
+      pollInterval,
+      pageSize,
+      live: { feed, stream, matches: always }
+    }, from)
+  }
+
+  const subscribeAll: EventStore.EventStoreShape["subscribeAll"] = (subscribeOptions) => {
+    const from = subscribeOptions?.from ?? "start"
+    const filter = subscribeOptions?.filter
+    const checkFilter = Inputs.filter("subscribeAll", filter)
+    // Made at the first read, once `check` has passed the filter.
+    let where: Statement.Fragment | undefined
+    // Per run of the stream (a run's first read must take a fresh horizon, after its join).
+    return Stream.suspend(() => {
       // Rows below a horizon stay settled, so a new one is only needed once the last is reached.
       let bound: Horizon | undefined
       let reached = true
-      return Subscription.catchUpThenLive({
+      return Subscription.catchUpThenLive<StoreError.InvalidArgument | StoreError.StoreUnavailable>({
+        check: typeof from === "object"
+          ? Effect.andThen(bigintInput("subscribeAll", "from.after", from.after, 0n), checkFilter)
+          : checkFilter,
         readPage: (after, want) =>
           Effect.gen(function*() {
+            where ??= filterSql(filter)
             if (reached) bound = yield* horizon
             const found = yield* events(sql`SELECT ${columns} FROM strata_events
               WHERE position > ${after} AND ${below(bound)} AND ${where} ORDER BY position ASC LIMIT ${want}`)
@@ -220,17 +231,14 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
             return { events: found, pending: bound?.pending }
           }).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
         head: globalHead,
-        cursorOf: (event) => event.position,
+        cursorOf: byPosition,
         wakeups,
         pollInterval,
         pageSize,
-        live: {
-          feed,
-          types: subscribeOptions?.filter?.types,
-          matches: (event) => Inputs.passes(subscribeOptions?.filter, event.stream, event.type)
-        }
+        live: { feed, types: filter?.types, matches: (event) => Inputs.passes(filter, event.stream, event.type) }
       }, from)
-    }))
+    })
+  }
 
   return { read, readAll, subscribe, subscribeAll }
 }

@@ -10,7 +10,8 @@ import * as Inputs from "../../backend/Inputs.ts"
 import * as LiveFeed from "../../backend/LiveFeed.ts"
 import * as Subscription from "../../backend/Subscription.ts"
 import type { RecordedEvent } from "../../Event.ts"
-import type { EventStoreShape } from "../../EventStore.ts"
+import type { EventStoreShape, ReadError } from "../../EventStore.ts"
+import type { InvalidArgument, StoreUnavailable } from "../../StoreError.ts"
 import * as StreamName from "../../StreamName.ts"
 import { type MemoryContext, stored, visibleFrom } from "./context.ts"
 import { visibleCount } from "./state.ts"
@@ -95,61 +96,64 @@ export const make = (ctx: MemoryContext) => {
     checkInterval: Duration.millis(250)
   })
   const always = () => true
+  const byVersion = (event: RecordedEvent) => event.version
+  const byPosition = (event: RecordedEvent) => event.position
 
-  const subscribe: EventStoreShape["subscribe"] = (stream, subscribeOptions) =>
-    Stream.unwrap(Effect.gen(function*() {
-      yield* StreamName.make(stream)
-      const from = subscribeOptions?.from ?? "start"
-      if (typeof from === "object") yield* Inputs.bigint("subscribe", "from.after", from.after, -1n)
-      return Subscription.catchUpThenLive({
-        readPage: (after, want) =>
-          Effect.gen(function*() {
-            const record = yield* openStream(stream)
-            if (record === undefined) return { events: [] }
-            const h = yield* horizon
-            const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis, h)
-            // Skip expired events instead of returning a short page: a short page means "at the head",
-            // and a page of only expired events would never move the cursor past them.
-            const page: Array<RecordedEvent> = []
-            const end = visibleCount(record, h)
-            for (let at = Number(after + 1n > first ? after + 1n : first); at < end && page.length < want; at++) {
-              if (record.events[at].createdAt.getTime() >= minTime) page.push(record.events[at])
-            }
-            return { events: page }
-          }),
-        head: Effect.map(horizon, (h) => stored(streams.get(stream), h)?.lastVersion ?? -1n),
-        cursorOf: (event) => event.version,
-        wakeups,
-        pollInterval,
-        pageSize,
-        live: { feed, stream, matches: always }
-      }, from)
-    }))
+  const subscribe: EventStoreShape["subscribe"] = (stream, subscribeOptions) => {
+    const from = subscribeOptions?.from ?? "start"
+    return Subscription.catchUpThenLive<ReadError>({
+      check: typeof from === "object"
+        ? Effect.andThen(StreamName.make(stream), Inputs.bigint("subscribe", "from.after", from.after, -1n))
+        : StreamName.make(stream),
+      readPage: (after, want) =>
+        Effect.gen(function*() {
+          const record = yield* openStream(stream)
+          if (record === undefined) return { events: [] }
+          const h = yield* horizon
+          const { first, minTime } = visibleFrom(record, yield* Clock.currentTimeMillis, h)
+          // Skip expired events instead of returning a short page: a short page means "at the head",
+          // and a page of only expired events would never move the cursor past them.
+          const page: Array<RecordedEvent> = []
+          const end = visibleCount(record, h)
+          for (let at = Number(after + 1n > first ? after + 1n : first); at < end && page.length < want; at++) {
+            if (record.events[at].createdAt.getTime() >= minTime) page.push(record.events[at])
+          }
+          return { events: page }
+        }),
+      head: Effect.map(horizon, (h) => stored(streams.get(stream), h)?.lastVersion ?? -1n),
+      cursorOf: byVersion,
+      wakeups,
+      pollInterval,
+      pageSize,
+      live: { feed, stream, matches: always }
+    }, from)
+  }
 
-  const subscribeAll: EventStoreShape["subscribeAll"] = (subscribeOptions) =>
-    Stream.unwrap(Effect.gen(function*() {
-      const from = subscribeOptions?.from ?? "start"
-      if (typeof from === "object") yield* Inputs.bigint("subscribeAll", "from.after", from.after, 0n)
-      yield* Inputs.filter("subscribeAll", subscribeOptions?.filter)
-      const filter = subscribeOptions?.filter
-      return Subscription.catchUpThenLive({
-        readPage: (after, want) =>
-          Effect.map(horizon, (h) => {
-            const page: Array<RecordedEvent> = []
-            for (let at = Math.max(0, Number(after)); at < h && page.length < want; at++) {
-              const event = log[at]
-              if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
-            }
-            return { events: page }
-          }),
-        head: Effect.map(horizon, BigInt),
-        cursorOf: (event) => event.position,
-        wakeups,
-        pollInterval,
-        pageSize,
-        live: { feed, types: filter?.types, matches: (event) => Inputs.passes(filter, event.stream, event.type) }
-      }, from)
-    }))
+  const subscribeAll: EventStoreShape["subscribeAll"] = (subscribeOptions) => {
+    const from = subscribeOptions?.from ?? "start"
+    const filter = subscribeOptions?.filter
+    const checkFilter = Inputs.filter("subscribeAll", filter)
+    return Subscription.catchUpThenLive<InvalidArgument | StoreUnavailable>({
+      check: typeof from === "object"
+        ? Effect.andThen(Inputs.bigint("subscribeAll", "from.after", from.after, 0n), checkFilter)
+        : checkFilter,
+      readPage: (after, want) =>
+        Effect.map(horizon, (h) => {
+          const page: Array<RecordedEvent> = []
+          for (let at = Math.max(0, Number(after)); at < h && page.length < want; at++) {
+            const event = log[at]
+            if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
+          }
+          return { events: page }
+        }),
+      head: Effect.map(horizon, BigInt),
+      cursorOf: byPosition,
+      wakeups,
+      pollInterval,
+      pageSize,
+      live: { feed, types: filter?.types, matches: (event) => Inputs.passes(filter, event.stream, event.type) }
+    }, from)
+  }
 
   return { read, readAll, subscribe, subscribeAll }
 }
