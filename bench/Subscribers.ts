@@ -12,11 +12,17 @@
  * - unrelated: an append of one event to a fresh stream plus a read of it, with the subscriptions live
  *   and with none (the floor), median of 30 each, and their ratio;
  * - memory: heap and RSS growth after gc from before the subscriptions start to when all are live, per
- *   subscription.
+ *   subscription;
+ * - tombstone check: what the shared reader's tombstone check costs per poll tick with the N/2 stream
+ *   subscriptions live: the statements it runs (1,000 stream names each) over those streams, timed 5
+ *   times per round (median).
+ *
+ * Memory per idle subscription on the memory backend, wrapper by wrapper: bench/subscriptionHeap.ts.
  */
 import { Event, EventStore } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import type { Workload } from "./Processing.ts"
 
@@ -84,6 +90,22 @@ const subscribers: Workload = {
       const heapPer: Array<number> = []
       const rssPer: Array<number> = []
       const startSeconds: Array<number> = []
+      const checkMs: Array<number> = []
+      const sql = yield* SqlClient.SqlClient
+      // The statement the feed's tombstone check runs (packages/sql reads.ts `gone`), a chunk at a time.
+      const check = (names: ReadonlyArray<string>) =>
+        sql<{ stream: string }>`SELECT stream FROM strata_streams WHERE ${
+          sql.onDialectOrElse({
+            pg: () => sql`stream = ANY(${names}::text[])`,
+            orElse: () => sql`stream IN (SELECT value FROM json_each(${JSON.stringify(names)}))`
+          })
+        } AND tombstoned`
+      const tick = (streams: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const begin = performance.now()
+          for (let at = 0; at < streams.length; at += 1_000) yield* check(streams.slice(at, at + 1_000))
+          return performance.now() - begin
+        })
       yield* unrelated("warm", 10)
       for (let round = 0; round < rounds; round++) {
         const tag = `${round}${Date.now().toString(36)}`
@@ -148,6 +170,9 @@ const subscribers: Workload = {
           yield* Effect.sleep("50 millis")
         }
         withSubs.push(yield* unrelated(`${tag}b`, 30))
+        const ticks: Array<number> = []
+        for (let t = 0; t < 5; t++) ticks.push(yield* tick(streams))
+        checkMs.push(median(ticks))
         yield* Effect.forEach(fibers, Fiber.interrupt, { discard: true })
         if (round % 2 === 1) without.push(yield* unrelated(`${tag}a`, 30))
         process.stderr.write(
@@ -175,7 +200,8 @@ const subscribers: Workload = {
         unrelatedAppendReadMs: { withSubscriptions: spread(withSubs), without: spread(without, 3) },
         unrelatedRatio: spread(withSubs.map((value, i) => value / without[i])),
         bytesPerIdleSubscription: { heap: spread(heapPer, 0), rss: spread(rssPer, 0) },
-        secondsToStartAll: spread(startSeconds)
+        secondsToStartAll: spread(startSeconds),
+        tombstoneCheckMsPerTick: { streams: half, ms: spread(checkMs) }
       }
     }))
   }
