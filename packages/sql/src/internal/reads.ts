@@ -96,6 +96,48 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
   const below = (bound: Horizon | undefined): Statement.Fragment =>
     bound === undefined ? sql.literal("1 = 1") : sql`position < ${bound.settled}`
 
+  // A filtered page below a horizon (PostgreSQL) reads a bounded position window per statement: the
+  // planner picks a filtered page's plan from statistics, and right after a bulk load (no ANALYZE
+  // yet) it guesses a handful of matches and sorts every match in the rest of the log for each page
+  // (issue 23: a 1,000,000-event rebuild 128 s instead of 10.8 s). Within a window any plan sorts at
+  // most the window. The window widens 4x while matches are sparse and narrows to about two pages
+  // of positions once a page fills, so a page costs one statement when the filter matches densely
+  // and a few more (geometric) for a rare type.
+  const windowed = (
+    forwards: boolean,
+    where: Statement.Fragment,
+    settled: bigint,
+    span: { value: bigint }
+  ) =>
+  (cursor: bigint | undefined, want: number) =>
+    Effect.gen(function*() {
+      const found: Array<Event.RecordedEvent> = []
+      // The half-open window [lo, hi), moved from the cursor towards the far end.
+      let lo = forwards ? cursor ?? 0n : 0n
+      let hi = forwards ? lo : cursor === undefined || cursor >= settled ? settled : cursor + 1n
+      const edge = forwards ? lo : hi
+      while (forwards ? hi < settled : hi > 0n) {
+        if (forwards) hi = lo + span.value < settled ? lo + span.value : settled
+        else lo = hi - span.value > 0n ? hi - span.value : 0n
+        if (lo >= hi) break
+        found.push(
+          ...(yield* events(sql`SELECT ${columns} FROM strata_events
+            WHERE position >= ${lo} AND position < ${hi} AND ${where}
+            ORDER BY position ${sql.literal(forwards ? "ASC" : "DESC")} LIMIT ${want - found.length}`))
+        )
+        const last = found[found.length - 1]
+        if (found.length >= want && last !== undefined) {
+          const covered = (forwards ? last.position - edge : edge - last.position) + 1n
+          span.value = 2n * covered > BigInt(pageSize) ? 2n * covered : BigInt(pageSize)
+          break
+        }
+        span.value *= 4n
+        if (forwards) lo = hi
+        else hi = lo
+      }
+      return found
+    })
+
   const readAll: EventStore.EventStoreShape["readAll"] = (readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
       const { direction, from, limit } = yield* Inputs.readOptions("readAll", readOptions, bigintInput)
@@ -103,6 +145,9 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
       const forwards = direction === "forwards"
       // Everything settled when the read starts, and nothing after it.
       const bound = yield* horizon.pipe(Effect.catchTag("SqlError", unavailable("readAll")))
+      const inWindows = bound !== undefined && readOptions?.filter !== undefined
+        ? windowed(forwards, where, bound.settled, { value: BigInt(pageSize) * 4n })
+        : undefined
       return Subscription.paged({
         // Backwards from the end starts with no upper bound (no sentinel value: D1 binds only 53 bits).
         initial: from ?? (forwards ? 0n : undefined),
@@ -110,17 +155,19 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
         limit,
         readPage: (cursor: bigint | undefined, want: number) =>
           Effect.map(
-            events(
-              forwards
-                ? sql`SELECT ${columns} FROM strata_events
+            inWindows !== undefined
+              ? inWindows(cursor, want)
+              : events(
+                forwards
+                  ? sql`SELECT ${columns} FROM strata_events
                   WHERE position >= ${cursor ?? 0n} AND ${
-                  below(bound)
-                } AND ${where} ORDER BY position ASC LIMIT ${want}`
-                : sql`SELECT ${columns} FROM strata_events
+                    below(bound)
+                  } AND ${where} ORDER BY position ASC LIMIT ${want}`
+                  : sql`SELECT ${columns} FROM strata_events
                   WHERE ${cursor === undefined ? sql.literal("1 = 1") : sql`position <= ${cursor}`} AND ${
-                  below(bound)
-                } AND ${where} ORDER BY position DESC LIMIT ${want}`
-            ),
+                    below(bound)
+                  } AND ${where} ORDER BY position DESC LIMIT ${want}`
+              ),
             (page) => {
               const last = page[page.length - 1]
               return [page, last === undefined ? cursor : last.position + (forwards ? 1n : -1n)] as const
