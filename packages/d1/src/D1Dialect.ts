@@ -18,6 +18,23 @@ import * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 
+// The guard row of a document write's expectation: fails the batch unless the document is missing
+// ("missing") or at `expected` (a version); "any" needs none.
+const documentGuard = (
+  client: D1Client,
+  collection: string,
+  id: string,
+  expected: "any" | "missing" | bigint
+): Statement.Statement<any> | undefined =>
+  expected === "any"
+    ? undefined
+    : expected === "missing"
+    ? client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
+      SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id}) THEN 0 ELSE 1 END`
+    : client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
+      SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id} AND version = ${expected})
+      THEN 1 ELSE 0 END`
+
 const guardFailed = (error: SqlError) => /CHECK constraint failed/.test(SqlErrorText.errorText(error))
 
 /**
@@ -70,14 +87,8 @@ export const make = (client: D1Client): Dialect.Dialect => ({
         const document = input.document
         if (document !== undefined) {
           const { collection, expected, id, json } = document
-          if (expected === "missing") {
-            statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
-            SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id}) THEN 0 ELSE 1 END`)
-          } else if (expected !== "any") {
-            statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
-            SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id} AND version = ${expected})
-            THEN 1 ELSE 0 END`)
-          }
+          const guard = documentGuard(client, collection, id, expected)
+          if (guard !== undefined) statements.push(guard)
           statements.push(
             client`INSERT INTO strata_documents (collection, id, version, data) VALUES (${collection}, ${id}, 1, ${json})
           ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data`
@@ -119,14 +130,8 @@ export const make = (client: D1Client): Dialect.Dialect => ({
       Effect.gen(function*() {
         const statements: Array<Statement.Statement<any>> = []
         for (const { expected, id } of writes) {
-          if (expected === "missing") {
-            statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
-            SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id}) THEN 0 ELSE 1 END`)
-          } else if (expected !== "any") {
-            statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN EXISTS (
-            SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id} AND version = ${expected})
-            THEN 1 ELSE 0 END`)
-          }
+          const guard = documentGuard(client, collection, id, expected)
+          if (guard !== undefined) statements.push(guard)
         }
         for (const { id, json } of writes) {
           statements.push(
