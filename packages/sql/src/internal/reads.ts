@@ -96,47 +96,67 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
   const below = (bound: Horizon | undefined): Statement.Fragment =>
     bound === undefined ? sql.literal("1 = 1") : sql`position < ${bound.settled}`
 
-  // A filtered page below a horizon (PostgreSQL) reads a bounded position window per statement: the
-  // planner picks a filtered page's plan from statistics, and right after a bulk load (no ANALYZE
-  // yet) it guesses a handful of matches and sorts every match in the rest of the log for each page
-  // (issue 23: a 1,000,000-event rebuild 128 s instead of 10.8 s). Within a window any plan sorts at
-  // most the window. The window widens 4x while matches are sparse and narrows to about two pages
-  // of positions once a page fills, so a page costs one statement when the filter matches densely
-  // and a few more (geometric) for a rare type.
-  const windowed = (
-    forwards: boolean,
-    where: Statement.Fragment,
-    settled: bigint,
-    span: { value: bigint }
-  ) =>
-  (cursor: bigint | undefined, want: number) =>
-    Effect.gen(function*() {
-      const found: Array<Event.RecordedEvent> = []
-      // The half-open window [lo, hi), moved from the cursor towards the far end.
-      let lo = forwards ? cursor ?? 0n : 0n
-      let hi = forwards ? lo : cursor === undefined || cursor >= settled ? settled : cursor + 1n
-      const edge = forwards ? lo : hi
-      while (forwards ? hi < settled : hi > 0n) {
-        if (forwards) hi = lo + span.value < settled ? lo + span.value : settled
-        else lo = hi - span.value > 0n ? hi - span.value : 0n
-        if (lo >= hi) break
-        found.push(
-          ...(yield* events(sql`SELECT ${columns} FROM strata_events
-            WHERE position >= ${lo} AND position < ${hi} AND ${where}
-            ORDER BY position ${sql.literal(forwards ? "ASC" : "DESC")} LIMIT ${want - found.length}`))
-        )
-        const last = found[found.length - 1]
-        if (found.length >= want && last !== undefined) {
-          const covered = (forwards ? last.position - edge : edge - last.position) + 1n
-          span.value = 2n * covered > BigInt(pageSize) ? 2n * covered : BigInt(pageSize)
-          break
+  // A filtered page reads a bounded position window per statement. The planners otherwise sort
+  // every later match for each page: PostgreSQL right after a bulk load (no statistics yet: it
+  // guesses a handful of matches; issue 23: a 1,000,000-event rebuild 128 s instead of 10.8 s),
+  // SQLite always for a type or category list (`IN (json_each)` on the (type, position) index
+  // gives no position order). Within a window any plan sorts at most the window. It widens 4x
+  // while matches are sparse and narrows to about two pages of positions once a page fills: one
+  // statement per page for a dense filter, a few more (geometric) for a rare one. `end` is the
+  // horizon, or the head when the read started where there is none (`open`: the last window has
+  // no upper bound, so events appended during the read are still read, as before).
+  const windowed = (forwards: boolean, where: Statement.Fragment, end: bigint, open: boolean) => {
+    const span = { value: BigInt(pageSize) * 4n }
+    const page = (lo: bigint, hi: bigint | undefined, want: number) =>
+      events(sql`SELECT ${columns} FROM strata_events
+        WHERE position >= ${lo} AND ${hi === undefined ? sql.literal("1 = 1") : sql`position < ${hi}`} AND ${where}
+        ORDER BY position ${sql.literal(forwards ? "ASC" : "DESC")} LIMIT ${want}`)
+    const adapt = (edge: bigint, last: Event.RecordedEvent) => {
+      const covered = 2n * ((forwards ? last.position - edge : edge - last.position) + 1n)
+      span.value = covered > BigInt(pageSize) ? covered : BigInt(pageSize)
+    }
+    return (cursor: bigint | undefined, want: number) =>
+      Effect.gen(function*() {
+        const found: Array<Event.RecordedEvent> = []
+        if (want <= 0) return found
+        const take = (rows: ReadonlyArray<Event.RecordedEvent>) => {
+          found.push(...rows)
+          return found.length >= want
         }
-        span.value *= 4n
-        if (forwards) lo = hi
-        else hi = lo
-      }
-      return found
-    })
+        if (forwards) {
+          let lo = cursor ?? 0n
+          const edge = lo
+          while (true) {
+            const far = lo + span.value
+            const hi = far < end ? far : open ? undefined : end
+            if (hi !== undefined && lo >= hi) break
+            if (take(yield* page(lo, hi, want - found.length))) {
+              adapt(edge, found[found.length - 1]!)
+              break
+            }
+            if (hi === undefined || hi >= end) break
+            span.value *= 4n
+            lo = hi
+          }
+        } else {
+          let hi = cursor === undefined || cursor >= end ? (open ? undefined : end) : cursor + 1n
+          const edge = hi ?? end
+          while (true) {
+            const top = hi ?? end
+            const lo = top > span.value ? top - span.value : 0n
+            if (hi !== undefined && lo >= hi) break
+            if (take(yield* page(lo, hi, want - found.length))) {
+              adapt(edge, found[found.length - 1]!)
+              break
+            }
+            if (lo <= 0n) break
+            span.value *= 4n
+            hi = lo
+          }
+        }
+        return found
+      })
+  }
 
   const readAll: EventStore.EventStoreShape["readAll"] = (readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
@@ -145,9 +165,18 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
       const forwards = direction === "forwards"
       // Everything settled when the read starts, and nothing after it.
       const bound = yield* horizon.pipe(Effect.catchTag("SqlError", unavailable("readAll")))
-      const inWindows = bound !== undefined && readOptions?.filter !== undefined
-        ? windowed(forwards, where, bound.settled, { value: BigInt(pageSize) * 4n })
-        : undefined
+      // Unfiltered reads walk the primary key in order already: no windows.
+      const inWindows = readOptions?.filter === undefined ? undefined : bound === undefined
+        ? windowed(
+          forwards,
+          where,
+          yield* sql<{ head: bigint | number | null }>`SELECT max(position) AS head FROM strata_events`.pipe(
+            Effect.map((found) => BigInt(found[0]?.head ?? 0) + 1n),
+            Effect.catchTag("SqlError", unavailable("readAll"))
+          ),
+          true
+        )
+        : windowed(forwards, where, bound.settled, false)
       return Subscription.paged({
         // Backwards from the end starts with no upper bound (no sentinel value: D1 binds only 53 bits).
         initial: from ?? (forwards ? 0n : undefined),
