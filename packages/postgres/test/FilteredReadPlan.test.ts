@@ -1,4 +1,4 @@
-// A filtered readAll right after a bulk load (no ANALYZE: no statistics) must not sort every later
+// A filtered readAll or subscribeAll right after a bulk load (no ANALYZE: no statistics) must not sort every later
 // match for each page (issue 23). The test takes the statements readAll issues (a statement
 // transformer), runs EXPLAIN ANALYZE on each with its parameters, and bounds what any Sort node
 // takes in. Before the position windows, each page sorted every match in the tail (>= 24,000 rows here).
@@ -101,6 +101,30 @@ layer(PgTestDatabase.layerClient, { timeout: "60 seconds", excludeTestServices: 
                 )
                 const plan = rows[0]!["QUERY PLAN"][0]!.Plan
                 assert.isAtMost(sortInput(plan), 8 * pageSize, `${name}: ${JSON.stringify(plan)}`)
+              }
+            }
+
+            // A filtered subscription's catch-up (a consumer or projection after a bulk load) too.
+            for (const { keep, name, options } of cases.filter((c) => c.options.direction === undefined)) {
+              const issued: Array<readonly [string, ReadonlyArray<unknown>]> = []
+              const record: Statement.Transformer = (statement) =>
+                Effect.sync(() => {
+                  const [text, params] = statement.compile()
+                  if (/FROM strata_events\s+WHERE position/.test(text)) issued.push([text, params])
+                  return statement
+                })
+              const got = yield* Stream.runCollect(
+                store.subscribeAll({ from: { after: 20_000n }, filter: options.filter }).pipe(Stream.take(3 * pageSize))
+              ).pipe(Effect.provideService(Statement.CurrentTransformer, record))
+              assert.strictEqual(got.length, 3 * pageSize, `subscribeAll ${name}`)
+              assert.isTrue(got.every(keep), `subscribeAll ${name}`)
+              for (const [text, params] of issued) {
+                const rows = yield* sql.unsafe<{ "QUERY PLAN": ReadonlyArray<{ Plan: PlanNode }> }>(
+                  `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`,
+                  params
+                )
+                const plan = rows[0]!["QUERY PLAN"][0]!.Plan
+                assert.isAtMost(sortInput(plan), 8 * pageSize, `subscribeAll ${name}: ${JSON.stringify(plan)}`)
               }
             }
           }).pipe(Effect.provide(PgStore.layerFromClient({ pageSize })))

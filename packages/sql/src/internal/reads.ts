@@ -105,6 +105,10 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
   // statement per page for a dense filter, a few more (geometric) for a rare one. `end` is the
   // horizon, or the head when the read started where there is none (`open`: the last window has
   // no upper bound, so events appended during the read are still read, as before).
+  // Just past the last stored position, where there is no horizon to stop at.
+  const pastHead = sql<{ head: bigint | number | null }>`SELECT max(position) AS head FROM strata_events`.pipe(
+    Effect.map((found) => BigInt(found[0]?.head ?? 0) + 1n)
+  )
   const windowed = (forwards: boolean, where: Statement.Fragment, end: bigint, open: boolean) => {
     const span = { value: BigInt(pageSize) * 4n }
     const page = (lo: bigint, hi: bigint | undefined, want: number) =>
@@ -167,15 +171,7 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
       const bound = yield* horizon.pipe(Effect.catchTag("SqlError", unavailable("readAll")))
       // Unfiltered reads walk the primary key in order already: no windows.
       const inWindows = readOptions?.filter === undefined ? undefined : bound === undefined
-        ? windowed(
-          forwards,
-          where,
-          yield* sql<{ head: bigint | number | null }>`SELECT max(position) AS head FROM strata_events`.pipe(
-            Effect.map((found) => BigInt(found[0]?.head ?? 0) + 1n),
-            Effect.catchTag("SqlError", unavailable("readAll"))
-          ),
-          true
-        )
+        ? windowed(forwards, where, yield* pastHead.pipe(Effect.catchTag("SqlError", unavailable("readAll"))), true)
         : windowed(forwards, where, bound.settled, false)
       return Subscription.paged({
         // Backwards from the end starts with no upper bound (no sentinel value: D1 binds only 53 bits).
@@ -293,6 +289,8 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
       // Rows below a horizon stay settled, so a new one is only needed once the last is reached.
       let bound: Horizon | undefined
       let reached = true
+      // A filtered catch-up reads in position windows, as a filtered readAll does (see `windowed`).
+      let inWindows: ReturnType<typeof windowed> | undefined
       return Subscription.catchUpThenLive<StoreError.InvalidArgument | StoreError.StoreUnavailable>({
         check: typeof from === "object"
           ? Effect.andThen(bigintInput("subscribeAll", "from.after", from.after, 0n), checkFilter)
@@ -300,8 +298,17 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
         readPage: (after, want) =>
           Effect.gen(function*() {
             where ??= filterSql(filter)
-            if (reached) bound = yield* horizon
-            const found = yield* events(sql`SELECT ${columns} FROM strata_events
+            if (reached) {
+              bound = yield* horizon
+              inWindows = filter === undefined
+                ? undefined
+                : bound === undefined
+                ? windowed(true, where, yield* pastHead, true)
+                : windowed(true, where, bound.settled, false)
+            }
+            const found = inWindows !== undefined
+              ? yield* inWindows(after + 1n, want)
+              : yield* events(sql`SELECT ${columns} FROM strata_events
               WHERE position > ${after} AND ${below(bound)} AND ${where} ORDER BY position ASC LIMIT ${want}`)
             reached = found.length < want
             return { events: found, pending: bound?.pending }
