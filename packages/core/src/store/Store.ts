@@ -27,7 +27,7 @@ import * as References from "effect/References"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Backend } from "../backend/Backend.ts"
+import { Backend, guardDcb } from "../backend/Backend.ts"
 import * as LeaseStore from "../backend/LeaseStore.ts"
 import * as ParkedEvents from "../backend/ParkedEvents.ts"
 import * as Tracing from "../backend/Tracing.ts"
@@ -40,6 +40,7 @@ import * as Retry from "../Retry.ts"
 import { StoreAdmin } from "../StoreAdmin.ts"
 import { Unsupported } from "../StoreError.ts"
 import * as UnitOfWork from "../UnitOfWork.ts"
+import * as NamedStore from "./NamedStore.ts"
 
 /**
  * Which decorators a store applies: each is on by default in every backend layer, and
@@ -217,7 +218,7 @@ export const make = (
       ? { backend: backend.name, interactive: true, transaction: commit.transaction }
       : UnitOfWork.unsupported(backend.name, commit.detail)
     return Effect.succeed(
-      Context.make(EventStore, EventStore.of(decorateEventStore(backend.eventStore, options))).pipe(
+      Context.make(EventStore, EventStore.of(decorateEventStore(guardDcb(backend), options))).pipe(
         Context.add(DocumentStore, DocumentStore.of(decorateDocumentStore(backend.documentStore, options))),
         Context.add(StoreAdmin, StoreAdmin.of(backend.admin)),
         Context.add(LeaseStore.LeaseStore, LeaseStore.LeaseStore.of(leases)),
@@ -229,7 +230,7 @@ export const make = (
         Context.add(
           Checkpoints.Checkpoints,
           Checkpoints.Checkpoints.of(
-            Checkpoints.make({ commit, events: Tracing.eventStore(backend.eventStore), leases })
+            Checkpoints.make({ commit, events: Tracing.eventStore(guardDcb(backend)), leases })
           )
         ),
         Context.add(Backend, backend)
@@ -285,8 +286,25 @@ export const layer = <L extends Layer.Layer<Services, any, any>>(
       const context = yield* Effect.context<Services>()
       const record = Context.get(context, Backend)
       return context.pipe(
-        Context.add(EventStore, EventStore.of(decorateEventStore(record.eventStore, options))),
+        Context.add(EventStore, EventStore.of(decorateEventStore(guardDcb(record), options))),
         Context.add(DocumentStore, DocumentStore.of(decorateDocumentStore(record.documentStore, options)))
       )
     })
   ).pipe(Layer.provide(backend)) as never
+
+/**
+ * Declares a store under a name, with services of its own (`NamedStore.make`): `Store.tag("orders")`
+ * gives `Orders.EventStore`, `Orders.DocumentStore`, ..., provided by `Orders.layer(anyStoreLayer)`.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Store } from "@strata/core"
+ *
+ * const Orders = Store.tag("orders")
+ * const OrdersLive = Orders.layer(MemoryStore.layer())
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const tag: <const Name extends string>(name: Name) => NamedStore.NamedStore<Name> = NamedStore.make
