@@ -6,14 +6,14 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import type { StoreError } from "@strata/core"
+import { Health, StoreError } from "@strata/core"
 import { SqlStore, Startup } from "@strata/sql"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import type * as SqlClient from "effect/sql/SqlClient"
+import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as PgDialect from "./PgDialect.ts"
 import * as PgNotifier from "./PgNotifier.ts"
@@ -25,7 +25,7 @@ import * as PgNotifier from "./PgNotifier.ts"
  * @category models
  * @since 0.1.0
  */
-export type Services = SqlStore.Services | PgClient.PgClient | SqlClient.SqlClient
+export type Services = SqlStore.Services | PgClient.PgClient | SqlClient.SqlClient | Health.HorizonProbe
 
 /**
  * @category models
@@ -119,7 +119,7 @@ const withUrlFields = (config: PgClient.PgPoolConfig): PgClient.PgPoolConfig => 
 
 /**
  * Both stores plus the PgClient/SqlClient they use (so consumers can write projections in the same
- * transaction as their checkpoint). A database that cannot be reached, logged into or migrated fails
+ * transaction as their checkpoint), and the read horizon's probe for `Health.check` ({@link layerHealth}). A database that cannot be reached, logged into or migrated fails
  * the layer with `StoreError.StartupFailed`, naming host, port, database and user; set
  * `startupRetry` (e.g. `Startup.defaultRetry`) to wait for a server that is still starting.
  *
@@ -140,7 +140,9 @@ export const layer = (
   const [options, { notifyInterval, ...given }] = SqlStore.splitOptions(config)
   const client = withUrlFields(given)
   return Startup.guard(
-    layerFromClient({ ...options, notifyInterval }).pipe(Layer.provideMerge(PgClient.layer(client))),
+    Layer.merge(layerFromClient({ ...options, notifyInterval }), layerHealth).pipe(
+      Layer.provideMerge(PgClient.layer(client))
+    ),
     { backend: "postgres", target: target(client), explain: PgDialect.dialect.explainStartup }
   )
 }
@@ -156,3 +158,42 @@ export const layerConfig = (
   options: PgStoreOptions = {}
 ): Layer.Layer<Services, StoreError.StartupFailed | StoreError.Unsupported | Config.ConfigError> =>
   Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))
+
+/**
+ * The read horizon's probe for `Health.check` (see `PgHorizon`): where global readers stop, whether an
+ * append in flight holds them back, and for how long: the age of the transaction that holds the lowest
+ * announcement (`pg_stat_activity.xact_start`), so the figure does not depend on a reader polling.
+ * {@link layer} provides it; add it yourself next to {@link layerFromClient}.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerHealth: Layer.Layer<Health.HorizonProbe, never, SqlClient.SqlClient> = Layer.effect(
+  Health.HorizonProbe,
+  Effect.map(SqlClient.SqlClient, (sql) =>
+    Health.HorizonProbe.of({
+      read: Effect.gen(function*() {
+        const [row] = yield* sql<{ settled: bigint | number; pending: boolean; held: number | string | null }>`
+SELECT h.settled, h.pending,
+  (SELECT extract(epoch FROM clock_timestamp() - a.xact_start)::float8
+   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+   WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND (l.classid::bigint >> 16) = strata_lock_space()
+   ORDER BY ((l.classid::bigint << 32) | l.objid::bigint) & 281474976710655
+   LIMIT 1) AS held
+FROM strata_horizon() h`
+        return {
+          settled: BigInt(row.settled),
+          pending: row.pending,
+          heldSeconds: row.pending && row.held !== null ? Math.max(0, Number(row.held)) : 0
+        }
+      }).pipe(
+        Effect.catchTag("SqlError", (error) =>
+          Effect.fail(
+            new StoreError.StoreUnavailable({ operation: "Health.horizon", reason: error.reason._tag, cause: error })
+          )),
+        Effect.withSpan("PgStore.horizon")
+      )
+    }))
+)
