@@ -7,3 +7,4 @@
  */
 export * from "@strata/core"
 export * as Strata from "./Strata.ts"
+export * as TenantUrl from "./TenantUrl.ts"
