@@ -1,6 +1,9 @@
-import { suite } from "@strata/conformance"
-import { MemoryStore } from "@strata/core"
+import { jobQueueSuite, suite } from "@strata/conformance"
+import { JobQueue, MemoryStore } from "@strata/core"
+import * as Layer from "effect/Layer"
 
 // Every memory append wakes its subscribers in-process; its 5 s poll can find nothing a wake-up did
 // not, so "nothing more is delivered" checks need not wait for it.
 suite("memory", (projections) => MemoryStore.layer({ projections }), { pollInterval: "50 millis" })
+// Job queues in memory: a memory job store shares no unit of work with the memory event store.
+jobQueueSuite("memory", Layer.merge(MemoryStore.layer(), JobQueue.layerMemory))

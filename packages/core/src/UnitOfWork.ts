@@ -112,6 +112,18 @@ export const Timeout: Context.Reference<Duration.Input> = Context.Reference<Dura
 )
 
 /**
+ * Whether a unit of work (or a consumer batch committed with its checkpoint) is open in the current
+ * fiber: {@link bounded} sets it inside every transaction of a store. Work that cannot join the
+ * unit reads it to refuse instead of committing apart (a job queue on another store: `JobQueue`).
+ *
+ * @category references
+ * @since 0.1.0
+ */
+export const Open: Context.Reference<boolean> = Context.Reference<boolean>("@strata/core/UnitOfWork/Open", {
+  defaultValue: () => false
+})
+
+/**
  * Bounds a backend's `transaction` by {@link Timeout}: the effect runs under the limit inside the
  * transaction, so one that runs longer is interrupted, the transaction rolls back, and the unit fails
  * with `StoreUnavailable`. `Store.make` applies it once, to units of work and consumer batches alike.
@@ -125,8 +137,9 @@ export const bounded = (
 <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreUnavailable, R> =>
   Effect.flatMap(Effect.service(Timeout), (limit) => {
     const duration = Duration.fromInputUnsafe(limit)
+    const marked = Effect.provideService(effect, Open, true)
     return Duration.isFinite(duration)
-      ? transaction(Effect.timeoutOrElse(effect, {
+      ? transaction(Effect.timeoutOrElse(marked, {
         duration,
         orElse: () =>
           Effect.fail(
@@ -138,7 +151,7 @@ export const bounded = (
             })
           )
       }))
-      : transaction(effect)
+      : transaction(marked)
   })
 
 /**

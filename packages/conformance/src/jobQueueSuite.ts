@@ -1,0 +1,439 @@
+/**
+ * Job queues (`JobQueue`), for every backend that holds one: enqueue and run, key de-duplication
+ * while pending, due times and priorities, retries and dead letters (listed, retried, purged),
+ * cancel, leases (a dead worker's job is taken again after its lease; a slow handler's lease is
+ * renewed, so it is never run twice at once), competing workers (each job once), a payload that no
+ * longer decodes, typed errors for bad input, and the outbox: a job enqueued in a unit of work
+ * commits and rolls back with its events, or is refused with `Unsupported` where the queue's store
+ * cannot share the unit.
+ *
+ * Tests run on the real clock with short leases and poll intervals.
+ *
+ * @since 0.1.0
+ */
+import { assert, describe } from "@effect/vitest"
+import { Event, EventStore, JobQueue, type JobStore, UnitOfWork } from "@strata/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import { withBuilt } from "./internal/built.ts"
+import { hex } from "./internal/fixtures.ts"
+import type { Services } from "./SuiteOptions.ts"
+
+/**
+ * How a backend's job queue is checked.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface JobQueueSuiteOptions {
+  /**
+   * Whether jobs enqueued in `UnitOfWork.transaction` commit with it (the queue shares the event
+   * store's transactions). Otherwise the suite checks that such an enqueue is refused with
+   * `Unsupported` and writes nothing. Default false.
+   */
+  readonly outbox?: boolean | undefined
+  /** How long a layer may take to build, and a test to run. Default 60 seconds. */
+  readonly timeout?: Duration.Input | undefined
+  /** The workers' poll interval. Default 50 ms. */
+  readonly pollInterval?: Duration.Input | undefined
+}
+
+const Payload = Schema.Struct({ n: Schema.Number, label: Schema.String })
+const queueOf = () => JobQueue.make(`q-${hex()}`, Payload)
+
+const failsWith = <A, E>(effect: Effect.Effect<A, E, any>, tag: string) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.exit(effect)
+    assert.isTrue(Exit.isFailure(exit), `expected ${tag}, got success`)
+    const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+    assert.strictEqual((error as { error?: { _tag?: string } } | undefined)?.error?._tag, tag, String(exit))
+  })
+
+// Polls `check` until it holds (or fails the test after `millis`).
+const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, what: string, millis = 10_000) =>
+  Effect.gen(function*() {
+    const until = Date.now() + millis
+    while (!(yield* check)) {
+      if (Date.now() > until) return yield* Effect.die(new Error(`timed out waiting until ${what}`))
+      yield* Effect.sleep("20 millis")
+    }
+  })
+
+const stateOf = (id: string) => Effect.map(JobQueue.get(id), (job) => job.state)
+
+// Runs `body` with a scope of its own that is closed afterwards (stopping the workers it started).
+const scoped = <A, E, R>(body: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    return yield* Effect.ensuring(Scope.provide(body, scope), Scope.close(scope, Exit.void))
+  })
+
+/**
+ * Registers the job queue topic for a layer that provides a store's services and `JobQueue`.
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const jobQueueSuite = (
+  name: string,
+  storeLayer: Layer.Layer<Services | JobQueue.JobQueue, unknown>,
+  options: JobQueueSuiteOptions = {}
+): void => {
+  const timeout = options.timeout ?? "60 seconds"
+  const poll = options.pollInterval ?? "50 millis"
+  const fast = { pollInterval: poll, lease: "1 second", retry: Schedule.spaced("20 millis") } as const
+  withBuilt(`Strata job queue (${name})`, storeLayer, timeout, (it) => {
+    describe("enqueue and run", () => {
+      it.effect("a job runs once with its data and attempt 1, then is succeeded", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          const seen: Array<[typeof Payload.Type, JobQueue.JobInfo]> = []
+          const id = yield* JobQueue.enqueue(queue, { n: 1, label: "one" })
+          const pending = yield* JobQueue.get(id)
+          assert.strictEqual(pending.state, "pending")
+          assert.strictEqual(pending.queue, queue.name)
+          assert.deepStrictEqual(JSON.parse(pending.payload), { n: 1, label: "one" })
+          yield* JobQueue.worker(queue, (data, job) => Effect.sync(() => seen.push([data, job])), fast)
+          yield* eventually(Effect.map(stateOf(id), (s) => s === "succeeded"), "the job succeeded")
+          assert.strictEqual(seen.length, 1)
+          assert.deepStrictEqual(seen[0][0], { n: 1, label: "one" })
+          assert.strictEqual(seen[0][1].id, id)
+          assert.strictEqual(seen[0][1].attempt, 1)
+          const done = yield* JobQueue.get(id)
+          assert.strictEqual(done.attempts, 1)
+          assert.strictEqual(done.owner, undefined)
+        })))
+
+      it.effect("a key de-duplicates while its job is pending or running, not after", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          const first = yield* JobQueue.enqueue(queue, { n: 1, label: "a" }, { key: "k-1" })
+          const again = yield* JobQueue.enqueue(queue, { n: 2, label: "b" }, { key: "k-1" })
+          const other = yield* JobQueue.enqueue(queue, { n: 3, label: "c" }, { key: "k-2" })
+          assert.strictEqual(again, first)
+          assert.notStrictEqual(other, first)
+          assert.strictEqual((yield* JobQueue.list({ queue: queue.name })).length, 2)
+          yield* JobQueue.worker(queue, () => Effect.void, fast)
+          yield* eventually(Effect.map(stateOf(first), (s) => s === "succeeded"), "the keyed job succeeded")
+          const later = yield* JobQueue.enqueue(queue, { n: 4, label: "d" }, { key: "k-1" })
+          assert.notStrictEqual(later, first)
+        })))
+
+      it.effect("a delayed job is not taken before it is due, and is soon after", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          let startedAt = 0
+          const enqueuedAt = Date.now()
+          const id = yield* JobQueue.enqueue(queue, { n: 1, label: "later" }, { delay: "600 millis" })
+          const runAt = (yield* JobQueue.get(id)).runAt
+          assert.isAtLeast(runAt, enqueuedAt + 600)
+          yield* JobQueue.worker(queue, () => Effect.sync(() => startedAt = Date.now()), fast)
+          yield* Effect.sleep("300 millis")
+          assert.strictEqual(yield* stateOf(id), "pending")
+          yield* eventually(Effect.map(stateOf(id), (s) => s === "succeeded"), "the delayed job ran")
+          assert.isAtLeast(startedAt, runAt)
+          // Within the poll interval, plus scheduling slack on a busy machine.
+          assert.isBelow(startedAt - runAt, 2_000)
+        })))
+
+      it.effect("runAt in the past is due at once; due jobs run by priority, then by due time", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          const order: Array<string> = []
+          const now = Date.now()
+          yield* JobQueue.enqueue(queue, { n: 1, label: "low" }, { priority: -1, runAt: now - 10 })
+          yield* JobQueue.enqueue(queue, { n: 2, label: "normal-late" }, { runAt: now - 5 })
+          yield* JobQueue.enqueue(queue, { n: 3, label: "normal-early" }, { runAt: new Date(now - 20) })
+          yield* JobQueue.enqueue(queue, { n: 4, label: "high" }, { priority: 5 })
+          yield* JobQueue.worker(queue, (data) => Effect.sync(() => order.push(data.label)), {
+            ...fast,
+            concurrency: 1
+          })
+          yield* eventually(Effect.sync(() => order.length === 4), "all four ran")
+          assert.deepStrictEqual(order, ["high", "normal-early", "normal-late", "low"])
+        })))
+    })
+
+    describe("failures", () => {
+      it.effect("a failing job is retried by the schedule, then dead with its last error; dead letters are listed, retried and purged", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          let runs = 0
+          let healthy = false
+          const id = yield* JobQueue.enqueue(queue, { n: 1, label: "flaky" })
+          yield* JobQueue.worker(
+            queue,
+            (_, job) =>
+              Effect.suspend(() => {
+                runs++
+                return healthy ? Effect.void : Effect.fail(`boom on attempt ${job.attempt}`)
+              }),
+            { ...fast, maxAttempts: 3 }
+          )
+          yield* eventually(Effect.map(stateOf(id), (s) => s === "dead"), "the job is dead")
+          assert.strictEqual(runs, 3)
+          const dead = yield* JobQueue.get(id)
+          assert.strictEqual(dead.attempts, 3)
+          assert.include(dead.lastError ?? "", "boom on attempt 3")
+          const letters = yield* JobQueue.deadLetters(queue.name)
+          assert.deepStrictEqual(letters.map((job) => job.id), [id])
+          healthy = true
+          yield* JobQueue.retry(id)
+          yield* eventually(Effect.map(stateOf(id), (s) => s === "succeeded"), "the retried job succeeded")
+          assert.strictEqual(runs, 4)
+          assert.strictEqual((yield* JobQueue.get(id)).attempts, 1)
+          yield* failsWith(JobQueue.retry(id), "JobStateConflict")
+          assert.strictEqual(yield* JobQueue.purge({ queue: queue.name, states: ["dead"] }), 0)
+          assert.strictEqual(yield* JobQueue.purge({ queue: queue.name }), 1)
+          yield* failsWith(JobQueue.get(id), "JobNotFound")
+        })))
+
+      it.effect("a defect counts as a failed run; the delay between runs follows the schedule", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          const starts: Array<number> = []
+          const id = yield* JobQueue.enqueue(queue, { n: 1, label: "defect" })
+          yield* JobQueue.worker(queue, () => Effect.suspend(() => {
+            starts.push(Date.now())
+            return Effect.die(new Error("handler bug"))
+          }), { ...fast, maxAttempts: 2, retry: Schedule.spaced("400 millis") })
+          yield* eventually(Effect.map(stateOf(id), (s) => s === "dead"), "the job is dead")
+          assert.strictEqual(starts.length, 2)
+          assert.isAtLeast(starts[1] - starts[0], 400)
+          assert.include((yield* JobQueue.get(id)).lastError ?? "", "handler bug")
+        })))
+
+      it.effect("retryDead retries every dead letter of a queue", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          let healthy = false
+          const ids = yield* Effect.forEach([1, 2, 3], (n) => JobQueue.enqueue(queue, { n, label: "x" }))
+          yield* JobQueue.worker(queue, () => healthy ? Effect.void : Effect.fail("down"), {
+            ...fast,
+            maxAttempts: 1,
+            concurrency: 3
+          })
+          yield* eventually(
+            Effect.map(JobQueue.deadLetters(queue.name), (dead) => dead.length === 3),
+            "three dead letters"
+          )
+          healthy = true
+          assert.strictEqual(yield* JobQueue.retryDead(queue.name), 3)
+          yield* eventually(
+            Effect.map(Effect.forEach(ids, stateOf), (states) => states.every((s) => s === "succeeded")),
+            "all three succeeded"
+          )
+        })))
+
+      it.effect("a payload that no longer decodes is dead at once, without retries", () =>
+        scoped(Effect.gen(function*() {
+          const name = `q-${hex()}`
+          const id = yield* JobQueue.enqueue(JobQueue.make(name, Schema.String), "not a struct")
+          let runs = 0
+          yield* JobQueue.worker(JobQueue.make(name, Payload), () => Effect.sync(() => runs++), {
+            ...fast,
+            maxAttempts: 5
+          })
+          yield* eventually(Effect.map(stateOf(id), (s) => s === "dead"), "the job is dead")
+          const job = yield* JobQueue.get(id)
+          assert.strictEqual(runs, 0)
+          assert.strictEqual(job.attempts, 1)
+          assert.include(job.lastError ?? "", "does not match its schema")
+        })))
+    })
+
+    describe("leases", () => {
+      it.effect("a job taken by a worker that died is taken again once its lease expires, as attempt 2", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          const { store } = yield* JobQueue.JobQueue
+          const id = yield* JobQueue.enqueue(queue, { n: 1, label: "orphan" })
+          // A worker takes it and dies: nothing is released.
+          const now = Date.now()
+          const taken = yield* store.take({
+            queue: queue.name,
+            owner: "dead-worker",
+            now,
+            leaseExpiresAt: now + 700,
+            limit: 10
+          })
+          assert.deepStrictEqual(taken.map((job) => job.id), [id])
+          const attempts: Array<number> = []
+          yield* JobQueue.worker(queue, (_, job) => Effect.sync(() => attempts.push(job.attempt)), fast)
+          yield* Effect.sleep("350 millis")
+          assert.deepStrictEqual(attempts, [], "taken again before its lease expired")
+          assert.strictEqual(yield* stateOf(id), "running")
+          yield* eventually(Effect.map(stateOf(id), (s) => s === "succeeded"), "the orphan ran")
+          assert.deepStrictEqual(attempts, [2])
+          // The dead worker's take no longer counts.
+          assert.isFalse(yield* store.complete({ id, owner: "dead-worker", attempt: 1 }, Date.now()))
+          assert.isFalse(
+            yield* store.fail({ id, owner: "dead-worker", attempt: 1 }, { now: Date.now(), error: "x", retryAt: 0 })
+          )
+          assert.strictEqual(yield* stateOf(id), "succeeded")
+        })))
+
+      it.effect("a handler that runs longer than its lease keeps it (renewed) and is never run twice at once", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          let running = 0
+          let overlaps = 0
+          let runs = 0
+          const handler = () =>
+            Effect.gen(function*() {
+              running++
+              runs++
+              if (running > 1) overlaps++
+              yield* Effect.sleep("1500 millis")
+              running--
+            })
+          const id = yield* JobQueue.enqueue(queue, { n: 1, label: "slow" })
+          const options = { ...fast, lease: "400 millis" } as const
+          yield* JobQueue.worker(queue, handler, options)
+          yield* JobQueue.worker(queue, handler, options)
+          yield* eventually(Effect.map(stateOf(id), (s) => s === "succeeded"), "the slow job succeeded")
+          assert.strictEqual(runs, 1)
+          assert.strictEqual(overlaps, 0)
+          assert.strictEqual((yield* JobQueue.get(id)).attempts, 1)
+        })))
+
+      it.effect("competing workers run every job exactly once", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          const runs = new Map<number, number>()
+          const ids = yield* Effect.forEach(
+            Array.from({ length: 40 }, (_, n) => n),
+            (n) => JobQueue.enqueue(queue, { n, label: "many" })
+          )
+          const handler = (data: typeof Payload.Type) =>
+            Effect.andThen(Effect.sleep("5 millis"), Effect.sync(() => runs.set(data.n, (runs.get(data.n) ?? 0) + 1)))
+          yield* JobQueue.worker(queue, handler, { ...fast, concurrency: 4 })
+          yield* JobQueue.worker(queue, handler, { ...fast, concurrency: 4 })
+          yield* JobQueue.worker(queue, handler, { ...fast, concurrency: 2 })
+          yield* eventually(
+            Effect.map(JobQueue.list({ queue: queue.name, states: ["succeeded"] }), (done) => done.length === 40),
+            "all 40 succeeded"
+          )
+          assert.strictEqual(runs.size, 40)
+          assert.isTrue([...runs.values()].every((n) => n === 1), "a job ran twice")
+          const stats = yield* JobQueue.stats(queue.name)
+          assert.deepStrictEqual(
+            { pending: stats.pending, running: stats.running, dead: stats.dead },
+            { pending: 0, running: 0, dead: 0 }
+          )
+          assert.strictEqual(ids.length, 40)
+        })))
+
+      it.effect("closing a worker's scope interrupts its handler and puts the job back as due", () =>
+        Effect.gen(function*() {
+          const queue = queueOf()
+          const id = yield* JobQueue.enqueue(queue, { n: 1, label: "interrupted" })
+          const scope = yield* Scope.make()
+          let started = false
+          yield* Scope.provide(
+            JobQueue.worker(queue, () => Effect.andThen(Effect.sync(() => started = true), Effect.never), fast),
+            scope
+          )
+          yield* eventually(Effect.sync(() => started), "the handler started")
+          yield* Scope.close(scope, Exit.void)
+          const job = yield* JobQueue.get(id)
+          assert.strictEqual(job.state, "pending")
+          assert.strictEqual(job.owner, undefined)
+          yield* scoped(Effect.gen(function*() {
+            yield* JobQueue.worker(queue, () => Effect.void, fast)
+            yield* eventually(Effect.map(stateOf(id), (s) => s === "succeeded"), "another worker ran it")
+          }))
+        }))
+    })
+
+    describe("administration and bad input", () => {
+      it.effect("cancel: a pending job never runs; cancelling it again, or a missing job, fails typed", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          let runs = 0
+          const id = yield* JobQueue.enqueue(queue, { n: 1, label: "cancelled" }, { delay: "300 millis" })
+          const kept = yield* JobQueue.enqueue(queue, { n: 2, label: "kept" }, { delay: "300 millis" })
+          yield* JobQueue.cancel(id)
+          assert.strictEqual(yield* stateOf(id), "cancelled")
+          yield* failsWith(JobQueue.cancel(id), "JobStateConflict")
+          yield* failsWith(JobQueue.cancel(`missing-${hex()}`), "JobNotFound")
+          yield* JobQueue.worker(queue, () => Effect.sync(() => runs++), fast)
+          yield* eventually(Effect.map(stateOf(kept), (s) => s === "succeeded"), "the other job ran")
+          assert.strictEqual(runs, 1)
+          assert.strictEqual(yield* stateOf(id), "cancelled")
+          yield* failsWith(JobQueue.cancel(kept), "JobStateConflict")
+          // A cancelled job can be retried.
+          yield* JobQueue.retry(id)
+          yield* eventually(Effect.map(stateOf(id), (s) => s === "succeeded"), "the retried job ran")
+        })))
+
+      it.effect("bad input fails typed and writes nothing", () =>
+        Effect.gen(function*() {
+          const queue = queueOf()
+          const bad = queue as unknown as JobQueue.Queue<unknown>
+          yield* failsWith(JobQueue.enqueue(bad, { n: "not a number", label: 1 }), "JobPayloadError")
+          yield* failsWith(JobQueue.enqueue(queue, { n: 1, label: "x" }, { delay: -5 }), "InvalidArgument")
+          yield* failsWith(JobQueue.enqueue(queue, { n: 1, label: "x" }, { key: "k".repeat(201) }), "InvalidArgument")
+          yield* failsWith(JobQueue.enqueue(queue, { n: 1, label: "x" }, { key: "" }), "InvalidArgument")
+          yield* failsWith(JobQueue.enqueue(queue, { n: 1, label: "x" }, { priority: 1.5 }), "InvalidArgument")
+          yield* failsWith(
+            JobQueue.enqueue(queue, { n: 1, label: "x" }, { delay: 10, runAt: Date.now() }),
+            "InvalidArgument"
+          )
+          yield* failsWith(JobQueue.enqueue(JobQueue.make("", Payload), { n: 1, label: "x" }), "InvalidArgument")
+          yield* failsWith(JobQueue.list({ queue: queue.name }), "UnknownQueue")
+          yield* failsWith(JobQueue.deadLetters(`nope-${hex()}`), "UnknownQueue")
+          yield* failsWith(JobQueue.purge({ queue: `nope-${hex()}` }), "UnknownQueue")
+          yield* failsWith(JobQueue.stats(`nope-${hex()}`), "UnknownQueue")
+          yield* failsWith(JobQueue.list({ states: ["lost" as JobStore.JobState] }), "InvalidArgument")
+          yield* failsWith(JobQueue.worker(queue, () => Effect.void, { concurrency: 0 }).pipe(Effect.scoped), "InvalidArgument")
+          // The key at its limit is fine.
+          const id = yield* JobQueue.enqueue(queue, { n: 1, label: "x" }, { key: "k".repeat(200) })
+          assert.deepStrictEqual((yield* JobQueue.list({ queue: queue.name })).map((job) => job.id), [id])
+          assert.include(yield* JobQueue.queues, queue.name)
+        }))
+    })
+
+    describe("outbox", () => {
+      if (options.outbox === true) {
+        it.effect("a job enqueued in a unit of work exists if and only if the unit's events committed", () =>
+          Effect.gen(function*() {
+            const queue = queueOf()
+            const store = yield* EventStore.EventStore
+            const stream = `jobs${hex()}-order`
+            const unit = (fail: boolean) =>
+              UnitOfWork.transaction(Effect.gen(function*() {
+                yield* store.append(stream, [Event.make("Placed", { fail })])
+                const id = yield* JobQueue.enqueue(queue, { n: 1, label: fail ? "rolled back" : "committed" })
+                if (fail) return yield* Effect.fail("abort")
+                return id
+              }))
+            yield* Effect.exit(unit(true))
+            assert.strictEqual((yield* store.streamInfo(stream)).lastVersion, undefined)
+            assert.notInclude(yield* JobQueue.queues, queue.name, "the rolled-back job was written")
+            const id = yield* unit(false)
+            assert.strictEqual((yield* store.streamInfo(stream)).lastVersion, 0n)
+            const job = yield* JobQueue.get(id)
+            assert.strictEqual(job.state, "pending")
+            assert.deepStrictEqual(JSON.parse(job.payload), { n: 1, label: "committed" })
+          }))
+      } else {
+        it.effect("a job enqueued in a unit of work is refused with Unsupported (the queue cannot share it)", () =>
+          Effect.gen(function*() {
+            const queue = queueOf()
+            const unit = yield* UnitOfWork.UnitOfWork
+            const enqueued = UnitOfWork.transaction(JobQueue.enqueue(queue, { n: 1, label: "x" }))
+            const exit = yield* Effect.exit(enqueued)
+            assert.isTrue(Exit.isFailure(exit))
+            yield* failsWith(enqueued, "Unsupported")
+            if (unit.interactive) assert.notInclude(yield* JobQueue.queues, queue.name, "the refused job was written")
+          }))
+      }
+    })
+  })
+}

@@ -1,0 +1,985 @@
+/**
+ * Durable job queues on the store: named queues typed by a Schema, {@link enqueue} with a due time,
+ * a de-duplication key and a priority, and {@link worker}s that take jobs under a lease, renew it
+ * while the handler runs, retry failures by a Schedule and move a job that failed `maxAttempts`
+ * times to the dead letters, which can be listed, retried and purged.
+ *
+ * The queue lives in a {@link JobStore.JobStore}: in memory ({@link layerMemory}), or in a SQL
+ * database (`SqlJobs` in `@strata/sql`: PostgreSQL takes jobs with `FOR UPDATE SKIP LOCKED`, SQLite
+ * and D1 under their single writer). Every store operation is one atomic statement.
+ *
+ * **Delivery.** At least once: a worker that dies mid-job (SIGKILL) releases nothing; its lease
+ * expires and another worker takes the job again, as a new attempt. A take counts as an attempt
+ * whether or not the handler got to finish, so a job that kills its worker every time ends dead
+ * instead of looping. Handlers must be idempotent (or fence their own writes with the job id).
+ *
+ * **Outbox.** Enqueued inside `UnitOfWork.transaction` (or a consumer's transactional batch), a job
+ * commits with the unit's events when the queue's store is the event store's database (the same
+ * SqlClient): the job exists if and only if the events committed. When it is not (another
+ * database, or the memory job store), the enqueue fails with `Unsupported` instead of committing
+ * apart.
+ *
+ * **Observability.** A span per operation (`JobQueue.enqueue`, ...) and one per job run
+ * (`JobQueue.process`, kind consumer) linked to the span that enqueued it (its trace and span ids
+ * are stored with the job); counters of jobs enqueued, started, succeeded, failed and dead, and
+ * gauges of each queue's due depth and the age of its oldest due job, by `queue`.
+ *
+ * Effect's own `PersistedQueue` (effect/unstable/persistence) has the same at-least-once core but
+ * no priorities, due times (delays round to whole seconds on SQL), dead-letter listing, retry or
+ * purge, cancel, key de-duplication that ends with the job, D1, or transactions shared with an
+ * event store; hence this module (see the jobs guide).
+ *
+ * @example
+ * ```ts
+ * import { JobQueue } from "@strata/core"
+ * import { Effect, Layer, Schema } from "effect"
+ *
+ * const Emails = JobQueue.make("emails", Schema.Struct({ to: Schema.String, subject: Schema.String }))
+ *
+ * const send = JobQueue.layerWorker(
+ *   Emails,
+ *   (email) => Effect.log(`sending ${email.subject} to ${email.to}`),
+ *   { concurrency: 4, maxAttempts: 5 }
+ * )
+ *
+ * const program = JobQueue.enqueue(Emails, { to: "ada@example.com", subject: "Welcome" }, { key: "welcome-ada" })
+ *
+ * Effect.runPromise(program.pipe(Effect.provide(Layer.provideMerge(send, JobQueue.layerMemory))))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Latch from "effect/Latch"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Pull from "effect/Pull"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
+import { makeEventId } from "../Event.ts"
+import { InvalidArgument, type StoreUnavailable, Unsupported } from "../StoreError.ts"
+import * as UnitOfWork from "../UnitOfWork.ts"
+import * as JobStore from "./JobStore.ts"
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+const errorId = (name: string) => `@strata/core/JobQueue/${name}`
+
+/**
+ * An operation named a queue the store has never seen (no job was enqueued to it and no worker
+ * declared it): most often a typo. `known` lists the queues that exist.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class UnknownQueue extends Schema.TaggedError<UnknownQueue>(errorId("UnknownQueue"))("UnknownQueue", {
+  queue: Schema.String,
+  known: Schema.Array(Schema.String)
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    return `no queue named ${JSON.stringify(this.queue)}; the store has ${
+      this.known.length === 0 ? "no queues" : this.known.map((name) => JSON.stringify(name)).join(", ")
+    }`
+  }
+}
+
+/**
+ * A job's data does not encode with its queue's schema (at `enqueue`), or a stored payload no
+ * longer decodes (a worker then moves the job to the dead letters with this message).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class JobPayloadError extends Schema.TaggedError<JobPayloadError>(errorId("JobPayloadError"))(
+  "JobPayloadError",
+  {
+    queue: Schema.String,
+    id: Schema.optional(Schema.String),
+    detail: Schema.String
+  }
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    return `the payload of ${this.id === undefined ? "a job" : `job ${this.id}`} of queue ${
+      JSON.stringify(this.queue)
+    } does not match its schema: ${this.detail}`
+  }
+}
+
+/**
+ * No job has this id (it never existed, or was purged).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class JobNotFound extends Schema.TaggedError<JobNotFound>(errorId("JobNotFound"))("JobNotFound", {
+  id: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    return `no job ${this.id}`
+  }
+}
+
+/**
+ * The job is not in a state the operation applies to: only a pending job can be cancelled, only a
+ * dead or cancelled one retried (and not while another job of the queue holds its key).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class JobStateConflict extends Schema.TaggedError<JobStateConflict>(errorId("JobStateConflict"))(
+  "JobStateConflict",
+  {
+    id: Schema.String,
+    operation: Schema.String,
+    state: Schema.String,
+    detail: Schema.String
+  }
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    return `${this.operation}: job ${this.id} is ${this.state}; ${this.detail}`
+  }
+}
+
+/**
+ * What `enqueue` can fail with.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type EnqueueError = InvalidArgument | JobPayloadError | Unsupported | StoreUnavailable
+
+// ---------------------------------------------------------------------------------------------
+// Queues
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A named queue whose jobs carry data of type `A`, stored encoded (`I`) as JSON.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Queue<A, I = A> {
+  readonly name: string
+  readonly schema: Schema.Codec<A, I>
+}
+
+/**
+ * Any queue.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Any = Queue<any, any>
+
+/**
+ * The longest queue name and de-duplication key, in characters.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const maxNameLength = 200
+
+/**
+ * Declares a queue: a name (1 to 200 characters, no control characters) and the Schema of its jobs'
+ * data. Nothing is written until a job is enqueued or a worker starts.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <A, I>(name: string, schema: Schema.Codec<A, I>): Queue<A, I> => ({ name, schema })
+
+// eslint-disable-next-line no-control-regex
+const controls = /[\u0000-\u001f\u007f]/
+
+const checkName = (operation: string, what: string, value: unknown): Effect.Effect<string, InvalidArgument> =>
+  typeof value === "string" && value.length > 0 && value.length <= maxNameLength && !controls.test(value)
+    ? Effect.succeed(value)
+    : Effect.fail(
+      new InvalidArgument({
+        operation,
+        detail: `a ${what} must be a string of 1 to ${maxNameLength} characters without control characters${
+          typeof value === "string" ? ` (this one has ${value.length})` : ""
+        }`
+      })
+    )
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Jobs enqueued (a key that matched a pending job counts nothing), by `queue`.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const enqueuedTotal: Metric.Counter<number> = Metric.counter("strata_jobs_enqueued_total", {
+  description: "Jobs enqueued"
+})
+/**
+ * Job runs started (every take, retries included), by `queue`.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const startedTotal: Metric.Counter<number> = Metric.counter("strata_jobs_started_total", {
+  description: "Job runs started"
+})
+/**
+ * Job runs that succeeded, by `queue`.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const succeededTotal: Metric.Counter<number> = Metric.counter("strata_jobs_succeeded_total", {
+  description: "Job runs that succeeded"
+})
+/**
+ * Job runs that failed (each failed attempt, the last one too), by `queue`.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const failedTotal: Metric.Counter<number> = Metric.counter("strata_jobs_failed_total", {
+  description: "Job runs that failed"
+})
+/**
+ * Jobs moved to the dead letters, by `queue`.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const deadTotal: Metric.Counter<number> = Metric.counter("strata_jobs_dead_total", {
+  description: "Jobs moved to the dead letters"
+})
+/**
+ * Jobs due and waiting for a worker, by `queue` (sampled by the queue's workers).
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const depth: Metric.Gauge<number> = Metric.gauge("strata_jobs_depth", {
+  description: "Jobs due and waiting for a worker"
+})
+/**
+ * How long the oldest due job has waited, in seconds, by `queue` (0 when none is due; sampled by
+ * the queue's workers).
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const oldestDueAgeSeconds: Metric.Gauge<number> = Metric.gauge("strata_jobs_oldest_due_age_seconds", {
+  description: "Age of the oldest due job, in seconds"
+})
+
+// ---------------------------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The job queues of one store: its {@link JobStore.JobStore}, and the in-process wake-up of the
+ * workers this process runs (a job enqueued here starts without waiting for the next poll).
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class JobQueue extends Context.Service<JobQueue, {
+  readonly store: JobStore.JobStore
+  readonly wake: (queue: string) => void
+  readonly listen: (queue: string, latch: Latch.Latch) => Effect.Effect<void, never, Scope.Scope>
+}>()("@strata/core/JobQueue") {}
+
+/**
+ * The service over a job store.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const fromStore = (store: JobStore.JobStore): JobQueue["Service"] => {
+  const listeners = new Map<string, Set<Latch.Latch>>()
+  return JobQueue.of({
+    store,
+    wake: (queue) => {
+      const set = listeners.get(queue)
+      if (set !== undefined) for (const latch of set) latch.openUnsafe()
+    },
+    listen: (queue, latch) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const set = listeners.get(queue) ?? new Set()
+          set.add(latch)
+          listeners.set(queue, set)
+        }),
+        () => Effect.sync(() => listeners.get(queue)?.delete(latch))
+      )
+  })
+}
+
+/**
+ * Job queues over the store a backend's layer builds (`SqlJobs.layer`, ...).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <E, R>(store: Effect.Effect<JobStore.JobStore, E, R>): Layer.Layer<JobQueue, E, R> =>
+  Layer.effect(JobQueue, Effect.map(store, fromStore))
+
+/**
+ * Job queues in memory, with the real semantics, for one process and tests.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<JobQueue> = layer(JobStore.makeMemory())
+
+// ---------------------------------------------------------------------------------------------
+// Enqueue
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * How to enqueue a job.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface EnqueueOptions {
+  /** When the job is due: a Date or epoch milliseconds. Not with `delay`. Default: now. */
+  readonly runAt?: Date | number | undefined
+  /** Due this long from now (not negative). Not with `runAt`. */
+  readonly delay?: Duration.Input | undefined
+  /**
+   * De-duplicates: while a pending or running job of the queue has this key, enqueueing it again
+   * writes nothing and returns that job's id. 1 to 200 characters.
+   */
+  readonly key?: string | undefined
+  /** Higher runs first among due jobs. An integer; default 0. */
+  readonly priority?: number | undefined
+}
+
+const maxPriority = 2 ** 31 - 1
+
+const dueTime = (options: EnqueueOptions | undefined, now: number): Effect.Effect<number, InvalidArgument> => {
+  const operation = "JobQueue.enqueue"
+  if (options?.runAt !== undefined && options.delay !== undefined) {
+    return Effect.fail(new InvalidArgument({ operation, detail: "give runAt or delay, not both" }))
+  }
+  if (options?.runAt !== undefined) {
+    const at = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt
+    return typeof at === "number" && Number.isFinite(at)
+      ? Effect.succeed(Math.trunc(at))
+      : Effect.fail(new InvalidArgument({ operation, detail: "runAt must be a valid Date or epoch milliseconds" }))
+  }
+  if (options?.delay !== undefined) {
+    const delay = Duration.fromInput(options.delay)
+    if (Option.isNone(delay)) {
+      return Effect.fail(new InvalidArgument({ operation, detail: "delay is not a duration" }))
+    }
+    if (Duration.isNegative(delay.value)) {
+      return Effect.fail(
+        new InvalidArgument({
+          operation,
+          detail: `delay must not be negative (got ${Duration.format(delay.value)}); use runAt for a time in the past`
+        })
+      )
+    }
+    if (!Duration.isFinite(delay.value)) {
+      return Effect.fail(new InvalidArgument({ operation, detail: "delay must be finite" }))
+    }
+    return Effect.succeed(now + Math.ceil(Duration.toMillis(delay.value)))
+  }
+  return Effect.succeed(now)
+}
+
+const encoders = new WeakMap<Schema.Top, (value: unknown) => Effect.Effect<unknown, Schema.SchemaError>>()
+const decoders = new WeakMap<Schema.Top, (value: unknown) => Effect.Effect<unknown, Schema.SchemaError>>()
+const encoderOf = (queue: Any) => {
+  let encode = encoders.get(queue.schema)
+  if (encode === undefined) {
+    encode = Schema.encodeUnknownEffect(Schema.toCodecJson(queue.schema)) as never
+    encoders.set(queue.schema, encode!)
+  }
+  return encode!
+}
+const decoderOf = (queue: Any) => {
+  let decode = decoders.get(queue.schema)
+  if (decode === undefined) {
+    decode = Schema.decodeUnknownEffect(Schema.toCodecJson(queue.schema)) as never
+    decoders.set(queue.schema, decode!)
+  }
+  return decode!
+}
+
+const unitOpenElsewhere = (backend: string) =>
+  new Unsupported({
+    operation: "JobQueue.enqueue",
+    backend,
+    detail:
+      "a unit of work is open, and this queue's store does not share its transaction (another database, or the memory job store), so the job could not commit or roll back with it; keep the queue in the event store's database (the same SqlClient), or enqueue after the unit commits"
+  })
+
+/**
+ * Enqueues a job and returns its id. With `key`, a pending or running job of the queue with the
+ * same key is returned instead and nothing is written.
+ *
+ * Inside `UnitOfWork.transaction` the job commits with the unit (see the module documentation).
+ * Fails with `InvalidArgument` (bad key, negative delay, `runAt` with `delay`, a priority that is
+ * not an integer), `JobPayloadError` (data that does not encode), `Unsupported` (a unit of work of
+ * another store is open) or `StoreUnavailable`.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const enqueue = <A, I>(
+  queue: Queue<A, I>,
+  data: A,
+  options?: EnqueueOptions
+): Effect.Effect<string, EnqueueError, JobQueue> =>
+  Effect.gen(function*() {
+    const jobs = yield* JobQueue
+    const operation = "JobQueue.enqueue"
+    const name = yield* checkName(operation, "queue name", queue.name)
+    const key = options?.key === undefined ? undefined : yield* checkName(operation, "job key", options.key)
+    const priority = options?.priority ?? 0
+    if (!Number.isInteger(priority) || Math.abs(priority) > maxPriority) {
+      return yield* new InvalidArgument({
+        operation,
+        detail: `priority must be an integer between -${maxPriority} and ${maxPriority}`
+      })
+    }
+    const now = yield* JobStore.now
+    const runAt = yield* dueTime(options, now)
+    const encoded = yield* encoderOf(queue)(data).pipe(
+      Effect.mapError((error) => new JobPayloadError({ queue: name, detail: error.message }))
+    )
+    if ((yield* UnitOfWork.Open) && !(yield* jobs.store.inTransaction)) {
+      return yield* unitOpenElsewhere(jobs.store.backend)
+    }
+    const span = yield* Effect.option(Effect.currentSpan)
+    const id = makeEventId()
+    const result = yield* jobs.store.enqueue({
+      id,
+      queue: name,
+      key,
+      payload: JSON.stringify(encoded),
+      priority,
+      runAt,
+      now,
+      traceId: Option.isSome(span) ? span.value.traceId : undefined,
+      spanId: Option.isSome(span) ? span.value.spanId : undefined
+    })
+    if (result.created) {
+      yield* Metric.update(Metric.withAttributes(enqueuedTotal, { queue: name }), 1)
+      jobs.wake(name)
+    }
+    yield* Effect.annotateCurrentSpan({ "messaging.message.id": result.id, "strata.job.created": result.created })
+    return result.id
+  }).pipe(
+    Effect.withSpan("JobQueue.enqueue", {
+      kind: "producer",
+      attributes: {
+        "messaging.system": "strata",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": queue.name
+      }
+    })
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Workers
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What a handler is told about the job it runs.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface JobInfo {
+  readonly id: string
+  readonly queue: string
+  readonly key: string | undefined
+  /** 1 on the first run. */
+  readonly attempt: number
+  readonly priority: number
+  /** When it was enqueued and when it was due, epoch milliseconds. */
+  readonly enqueuedAt: number
+  readonly runAt: number
+}
+
+/**
+ * How a worker runs.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface WorkerOptions {
+  /** Jobs run at once by this worker. Default 1. */
+  readonly concurrency?: number | undefined
+  /**
+   * How long a taken job stays leased without a renewal (the visibility timeout): a worker that
+   * dies holds its jobs this long. Renewed every third of it while the handler runs. Default 30 s.
+   */
+  readonly lease?: Duration.Input | undefined
+  /** The delay before each retry, by attempt number. Default exponential from 1 s, at most 5 min. */
+  readonly retry?: Schedule.Schedule<unknown, number> | undefined
+  /** Runs after which a failing job is dead (every take counts, see the module docs). Default 10. */
+  readonly maxAttempts?: number | undefined
+  /** How often an idle worker looks for due jobs (jobs enqueued in this process wake it at once). Default 500 ms. */
+  readonly pollInterval?: Duration.Input | undefined
+  /** How often the worker samples the queue's depth gauges. Default 5 s. */
+  readonly statsInterval?: Duration.Input | undefined
+  /** The worker's name in leases (a random suffix is added). Default `worker`. */
+  readonly name?: string | undefined
+}
+
+const defaultRetry: Schedule.Schedule<unknown, number> = Schedule.min([
+  Schedule.exponential("1 second"),
+  Schedule.spaced("5 minutes")
+]) as never
+
+// The attempt count is the schedule's state: a job's retries can run in different processes, so the
+// schedule is replayed from the start up to the attempt (as effect's PersistedQueue does).
+const retryDelay = (schedule: Schedule.Schedule<unknown, number>, attempt: number) =>
+  Effect.gen(function*() {
+    const step = yield* Schedule.toStep(schedule)
+    let now = 0
+    let delay: Duration.Duration | undefined = Duration.zero
+    for (let i = 0; i < attempt; i++) {
+      const result = yield* Pull.catchDone(step(now, i + 1), () => Effect.undefined)
+      if (result === undefined) {
+        delay = undefined
+        break
+      }
+      delay = result[1]
+      now += Duration.toMillis(delay)
+    }
+    return delay
+  })
+
+const maxErrorLength = 8_000
+const describe = (cause: Cause.Cause<unknown>) => {
+  const text = Cause.pretty(cause)
+  return text.length > maxErrorLength ? `${text.slice(0, maxErrorLength)}...` : text
+}
+
+const positive = (operation: string, name: string, value: number) =>
+  Number.isInteger(value) && value >= 1
+    ? Effect.succeed(value)
+    : Effect.fail(new InvalidArgument({ operation, detail: `${name} must be a positive integer (got ${value})` }))
+
+const durationOption = (operation: string, name: string, input: Duration.Input | undefined, fallback: Duration.Duration) => {
+  if (input === undefined) return Effect.succeed(fallback)
+  const duration = Duration.fromInput(input)
+  return Option.isSome(duration) && Duration.isFinite(duration.value) && Duration.toMillis(duration.value) >= 1
+    ? Effect.succeed(duration.value)
+    : Effect.fail(new InvalidArgument({ operation, detail: `${name} must be a finite duration of at least 1 ms` }))
+}
+
+/**
+ * Starts a worker for `queue` in the current scope and returns once it runs: it takes due jobs
+ * (up to `concurrency` at once), runs `handler` on each under a lease it renews, and records the
+ * outcome: succeeded; failed and due again after the `retry` schedule's delay; or, after
+ * `maxAttempts` runs (or when the stored payload no longer decodes, or the schedule ends), dead with
+ * the last error. Closing the scope interrupts the running handlers and puts their jobs back as due.
+ *
+ * A handler's failures and defects both count as failed runs. A worker whose lease was taken over
+ * (it stalled past the lease) interrupts that handler, and its outcome is discarded. Store outages
+ * are retried with backoff; the worker never dies of them.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const worker = <A, I, E, R>(
+  queue: Queue<A, I>,
+  handler: (data: A, job: JobInfo) => Effect.Effect<unknown, E, R>,
+  options?: WorkerOptions
+): Effect.Effect<void, InvalidArgument | StoreUnavailable, JobQueue | R | Scope.Scope> =>
+  Effect.gen(function*() {
+    const operation = "JobQueue.worker"
+    const jobs = yield* JobQueue
+    const { store } = jobs
+    const name = yield* checkName(operation, "queue name", queue.name)
+    const concurrency = yield* positive(operation, "concurrency", options?.concurrency ?? 1)
+    const maxAttempts = yield* positive(operation, "maxAttempts", options?.maxAttempts ?? 10)
+    const lease = yield* durationOption(operation, "lease", options?.lease, Duration.seconds(30))
+    const pollInterval = yield* durationOption(operation, "pollInterval", options?.pollInterval, Duration.millis(500))
+    const statsInterval = yield* durationOption(operation, "statsInterval", options?.statsInterval, Duration.seconds(5))
+    const schedule = options?.retry ?? defaultRetry
+    const leaseMs = Duration.toMillis(lease)
+    const owner = `${options?.name ?? "worker"}-${makeEventId()}`
+    const attributes = { queue: name }
+    const metrics = {
+      started: Metric.withAttributes(startedTotal, attributes),
+      succeeded: Metric.withAttributes(succeededTotal, attributes),
+      failed: Metric.withAttributes(failedTotal, attributes),
+      dead: Metric.withAttributes(deadTotal, attributes),
+      depth: Metric.withAttributes(depth, attributes),
+      age: Metric.withAttributes(oldestDueAgeSeconds, attributes)
+    }
+    const decode = decoderOf(queue)
+    const context = yield* Effect.context<R>()
+
+    // Store outages: retried with backoff for as long as they last, logged.
+    const persist = <X>(effect: Effect.Effect<X, StoreUnavailable>) =>
+      effect.pipe(
+        Effect.tapError((error) => Effect.logWarning(`job queue ${name}: ${error.message}`)),
+        Effect.retry(Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]))
+      )
+
+    yield* persist(JobStore.now.pipe(Effect.flatMap((now) => store.declare(name, now))))
+
+    const wake = yield* Latch.make(false)
+    yield* jobs.listen(name, wake)
+    let active = 0
+
+    const runJob = (job: JobStore.TakenJob) => {
+      const take: JobStore.Take = { id: job.id, owner, attempt: job.attempt }
+      const info: JobInfo = {
+        id: job.id,
+        queue: name,
+        key: job.key,
+        attempt: job.attempt,
+        priority: job.priority,
+        enqueuedAt: job.createdAt,
+        runAt: job.runAt
+      }
+      const finish = (error: string, retryable: boolean) =>
+        Effect.gen(function*() {
+          yield* Metric.update(metrics.failed, 1)
+          const delay = retryable && job.attempt < maxAttempts ? yield* retryDelay(schedule, job.attempt) : undefined
+          const now = yield* JobStore.now
+          const retryAt = delay === undefined ? undefined : now + Math.ceil(Duration.toMillis(delay))
+          const recorded = yield* persist(store.fail(take, { now, error, retryAt }))
+          if (recorded && retryAt === undefined) yield* Metric.update(metrics.dead, 1)
+          yield* Effect.annotateCurrentSpan({ "strata.job.outcome": retryAt === undefined ? "dead" : "retry" })
+        })
+      const run = Effect.gen(function*() {
+        yield* Metric.update(metrics.started, 1)
+        const decoded = yield* Effect.exit(decode(JSON.parse(job.payload)))
+        if (Exit.isFailure(decoded)) {
+          const error = new JobPayloadError({ queue: name, id: job.id, detail: Cause.pretty(decoded.cause) })
+          return yield* finish(error.message, false)
+        }
+        const handled = yield* Effect.forkChild(
+          Effect.provideContext(handler(decoded.value as A, info), context)
+        )
+        // Renew the lease every third of it while the handler runs; once it is lost (this worker
+        // stalled past it and another took the job), stop the handler: its outcome no longer counts.
+        const renewing = yield* Effect.forkChild(Effect.gen(function*() {
+          while (true) {
+            yield* Effect.sleep(Duration.millis(Math.max(1, Math.floor(leaseMs / 3))))
+            const now = yield* JobStore.now
+            const renewed = yield* store.renew(take, now + leaseMs).pipe(
+              Effect.catchTag("StoreUnavailable", () => Effect.succeed(true))
+            )
+            if (!renewed) {
+              yield* Effect.logWarning(`job ${job.id} of queue ${name}: lease lost, stopping its handler`)
+              return yield* Fiber.interrupt(handled)
+            }
+          }
+        }))
+        const exit = yield* Fiber.await(handled)
+        yield* Fiber.interrupt(renewing)
+        if (Exit.isSuccess(exit)) {
+          const done = yield* persist(Effect.flatMap(JobStore.now, (now) => store.complete(take, now)))
+          if (done) yield* Metric.update(metrics.succeeded, 1)
+          yield* Effect.annotateCurrentSpan({ "strata.job.outcome": done ? "succeeded" : "lease lost" })
+          return
+        }
+        if (Cause.hasInterruptsOnly(exit.cause)) return
+        yield* Effect.annotateCurrentSpan({ "strata.job.error": Cause.pretty(exit.cause).slice(0, 500) })
+        return yield* finish(describe(exit.cause), true)
+      }).pipe(
+        // Interrupted (the worker's scope closed): the job is due again at once, for any worker.
+        Effect.onInterrupt(() =>
+          Effect.flatMap(JobStore.now, (now) => store.release(take, now)).pipe(Effect.ignore)
+        ),
+        Effect.withSpan("JobQueue.process", {
+          kind: "consumer",
+          root: true,
+          links: job.traceId !== undefined && job.spanId !== undefined
+            ? [{ span: Tracer.externalSpan({ traceId: job.traceId, spanId: job.spanId }), attributes: {} }]
+            : [],
+          attributes: {
+            "messaging.system": "strata",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": name,
+            "messaging.message.id": job.id,
+            "strata.job.attempt": job.attempt
+          }
+        })
+      )
+      return run
+    }
+
+    const sampleStats = Effect.gen(function*() {
+      const now = yield* JobStore.now
+      const stats = yield* store.stats(name, now)
+      yield* Metric.update(metrics.depth, stats.due)
+      yield* Metric.update(metrics.age, stats.oldestDueAt === undefined ? 0 : Math.max(0, now - stats.oldestDueAt) / 1000)
+    }).pipe(Effect.catchTag("StoreUnavailable", () => Effect.void))
+
+    const loop = Effect.gen(function*() {
+      while (true) {
+        const free = concurrency - active
+        let took = 0
+        if (free > 0) {
+          yield* wake.close
+          const now = yield* JobStore.now
+          const taken = yield* persist(
+            store.take({ queue: name, owner, now, leaseExpiresAt: now + leaseMs, limit: free })
+          )
+          took = taken.length
+          for (const job of taken) {
+            active++
+            yield* Effect.forkChild(
+              runJob(job).pipe(
+                Effect.ensuring(Effect.sync(() => {
+                  active--
+                  wake.openUnsafe()
+                }))
+              )
+            )
+          }
+        }
+        // Took a full batch: there may be more due at once. Otherwise wait for a poll, an enqueue
+        // in this process, or a free slot.
+        if (took === 0 || took < free || active >= concurrency) {
+          yield* Effect.raceFirst(Effect.sleep(pollInterval), wake.await)
+        }
+      }
+    })
+
+    yield* Effect.forkScoped(loop)
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(sampleStats, Effect.sleep(statsInterval))))
+  }).pipe(Effect.withSpan("JobQueue.worker", { attributes: { "messaging.destination.name": queue.name } }))
+
+/**
+ * {@link worker} as a layer: the worker runs for the layer's lifetime.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerWorker = <A, I, E, R>(
+  queue: Queue<A, I>,
+  handler: (data: A, job: JobInfo) => Effect.Effect<unknown, E, R>,
+  options?: WorkerOptions
+): Layer.Layer<never, InvalidArgument | StoreUnavailable, JobQueue | R> =>
+  Layer.effectDiscard(worker(queue, handler, options))
+
+// ---------------------------------------------------------------------------------------------
+// Administration
+// ---------------------------------------------------------------------------------------------
+
+const knownQueue = (operation: string, queue: string) =>
+  Effect.gen(function*() {
+    const { store } = yield* JobQueue
+    yield* checkName(operation, "queue name", queue)
+    const known = yield* store.queues
+    if (!known.includes(queue)) return yield* new UnknownQueue({ queue, known: [...known] })
+  })
+
+const traced = (name: string, attributes: Record<string, unknown> = {}) =>
+  Effect.withSpan(`JobQueue.${name}`, { attributes: { "messaging.system": "strata", ...attributes } })
+
+/**
+ * One job by id.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const get = (id: string): Effect.Effect<JobStore.JobRecord, JobNotFound | StoreUnavailable, JobQueue> =>
+  Effect.gen(function*() {
+    const found = yield* (yield* JobQueue).store.get(id)
+    if (Option.isNone(found)) return yield* new JobNotFound({ id })
+    return found.value
+  }).pipe(traced("get", { "messaging.message.id": id }))
+
+/**
+ * Which jobs {@link list} and {@link purge} select: by queue, states, and last change before a time.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ListOptions {
+  readonly queue?: string | undefined
+  readonly states?: ReadonlyArray<JobStore.JobState> | undefined
+  /** Only jobs last changed before this time. */
+  readonly before?: Date | number | undefined
+  /** At most this many (default 100 for list, everything for purge). */
+  readonly limit?: number | undefined
+}
+
+const selection = (operation: string, options: ListOptions, limit: number | undefined) =>
+  Effect.gen(function*() {
+    if (options.queue !== undefined) yield* knownQueue(operation, options.queue)
+    for (const state of options.states ?? []) {
+      if (!JobStore.states.includes(state)) {
+        return yield* new InvalidArgument({
+          operation,
+          detail: `unknown job state ${JSON.stringify(state)}; states are ${JobStore.states.join(", ")}`
+        })
+      }
+    }
+    if (limit !== undefined) yield* positive(operation, "limit", limit)
+    const before = options.before instanceof Date ? options.before.getTime() : options.before
+    return { queue: options.queue, states: options.states, before, limit } satisfies JobStore.Selection
+  })
+
+/**
+ * Jobs in the order they were enqueued, filtered by queue and states.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const list = (
+  options: ListOptions = {}
+): Effect.Effect<ReadonlyArray<JobStore.JobRecord>, InvalidArgument | UnknownQueue | StoreUnavailable, JobQueue> =>
+  Effect.gen(function*() {
+    const selected = yield* selection("JobQueue.list", options, options.limit ?? 100)
+    return yield* (yield* JobQueue).store.list(selected)
+  }).pipe(traced("list", options.queue === undefined ? {} : { "messaging.destination.name": options.queue }))
+
+/**
+ * A queue's dead letters (jobs that failed `maxAttempts` times, with their last error).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const deadLetters = (
+  queue: string,
+  options: { readonly limit?: number | undefined } = {}
+): Effect.Effect<ReadonlyArray<JobStore.JobRecord>, InvalidArgument | UnknownQueue | StoreUnavailable, JobQueue> =>
+  list({ queue, states: ["dead"], limit: options.limit })
+
+/**
+ * Makes a dead (or cancelled) job pending again, due now, with its attempts reset.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const retry = (
+  id: string
+): Effect.Effect<void, JobNotFound | JobStateConflict | StoreUnavailable, JobQueue> =>
+  Effect.gen(function*() {
+    const jobs = yield* JobQueue
+    const job = yield* get(id)
+    const retried = yield* jobs.store.retry(id, yield* JobStore.now)
+    if (!retried) {
+      const now = yield* jobs.store.get(id)
+      const state = Option.isSome(now) ? now.value.state : job.state
+      return yield* new JobStateConflict({
+        id,
+        operation: "JobQueue.retry",
+        state,
+        detail: state === "dead" || state === "cancelled"
+          ? "another job of its queue with the same key is pending or running"
+          : "only dead or cancelled jobs can be retried"
+      })
+    }
+    jobs.wake(job.queue)
+  }).pipe(traced("retry", { "messaging.message.id": id }))
+
+/**
+ * Retries every dead letter of a queue; returns how many.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const retryDead = (
+  queue: string
+): Effect.Effect<number, InvalidArgument | UnknownQueue | StoreUnavailable, JobQueue> =>
+  Effect.gen(function*() {
+    const jobs = yield* JobQueue
+    const dead = yield* jobs.store.list(yield* selection("JobQueue.retryDead", { queue, states: ["dead"] }, undefined))
+    let retried = 0
+    for (const job of dead) if (yield* jobs.store.retry(job.id, yield* JobStore.now)) retried++
+    if (retried > 0) jobs.wake(queue)
+    return retried
+  }).pipe(traced("retryDead", { "messaging.destination.name": queue }))
+
+/**
+ * Cancels a pending job: it will not run. A running or finished job cannot be cancelled.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const cancel = (
+  id: string
+): Effect.Effect<void, JobNotFound | JobStateConflict | StoreUnavailable, JobQueue> =>
+  Effect.gen(function*() {
+    const jobs = yield* JobQueue
+    yield* get(id)
+    if (!(yield* jobs.store.cancel(id, yield* JobStore.now))) {
+      const job = yield* get(id)
+      return yield* new JobStateConflict({
+        id,
+        operation: "JobQueue.cancel",
+        state: job.state,
+        detail: "only pending jobs can be cancelled"
+      })
+    }
+  }).pipe(traced("cancel", { "messaging.message.id": id }))
+
+/**
+ * Deletes finished jobs (succeeded, dead, cancelled; default: all three) matching `options`;
+ * returns how many. Pending and running jobs are never purged.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const purge = (
+  options: ListOptions = {}
+): Effect.Effect<number, InvalidArgument | UnknownQueue | StoreUnavailable, JobQueue> =>
+  Effect.gen(function*() {
+    const states = (options.states ?? ["succeeded", "dead", "cancelled"]).filter(JobStore.isFinished)
+    if (states.length === 0) return 0
+    const selected = yield* selection("JobQueue.purge", { ...options, states }, options.limit)
+    return yield* (yield* JobQueue).store.purge(selected)
+  }).pipe(traced("purge", options.queue === undefined ? {} : { "messaging.destination.name": options.queue }))
+
+/**
+ * A queue's depth: pending, due, running and dead jobs, and when the oldest due job became due.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const stats = (
+  queue: string
+): Effect.Effect<JobStore.QueueStats, InvalidArgument | UnknownQueue | StoreUnavailable, JobQueue> =>
+  Effect.gen(function*() {
+    yield* knownQueue("JobQueue.stats", queue)
+    return yield* (yield* JobQueue).store.stats(queue, yield* JobStore.now)
+  }).pipe(traced("stats", { "messaging.destination.name": queue }))
+
+/**
+ * The queues the store knows (those with jobs, or declared by a worker).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const queues: Effect.Effect<ReadonlyArray<string>, StoreUnavailable, JobQueue> = JobQueue.use((jobs) =>
+  jobs.store.queues
+).pipe(traced("queues"))

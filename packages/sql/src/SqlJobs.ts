@@ -1,0 +1,427 @@
+/**
+ * The SQL `JobStore` (job queues), shared by PostgreSQL, SQLite and D1: one row per job in
+ * `strata_jobs`, queue names in `strata_job_queues`, under a migration set of its own
+ * ({@link migrations}, recorded in `strata_job_migrations`), because a queue's database may differ
+ * from the event store's.
+ *
+ * Every operation is one statement, so it is atomic on every database, D1 included:
+ * - `take` is an `UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`: PostgreSQL's subquery
+ *   locks with `FOR UPDATE SKIP LOCKED`, so concurrent takers (any number of processes) skip each
+ *   other's rows instead of waiting or taking them twice; SQLite and D1 run it under their single
+ *   writer.
+ * - `renew`, `complete`, `fail` and `release` are fenced by the take: `WHERE owner = ? AND
+ *   attempts = ? AND state = 'running'`.
+ * - A key de-duplicates through a partial unique index on `(queue, job_key)` over pending and
+ *   running jobs: `INSERT ... ON CONFLICT DO NOTHING`, then the holder's id.
+ *
+ * Enqueued through the SqlClient that runs the caller's transaction (the event store's, in a unit of
+ * work), a job commits with it: that is the outbox.
+ *
+ * @since 0.1.0
+ */
+import { JobQueue, JobStore, StoreError } from "@strata/core"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import type { Dialect, Migration } from "./Dialect.ts"
+import * as Migrator from "./Migrator.ts"
+
+/**
+ * The job tables, for PostgreSQL and SQLite/D1 alike (the types are ones both accept; every
+ * statement is idempotent, so a run that died half-way is completed by the next).
+ *
+ * @category migrations
+ * @since 0.1.0
+ */
+export const migrations: ReadonlyArray<Migration> = [
+  {
+    id: 1,
+    name: "create_job_queue",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS strata_jobs (
+  id text PRIMARY KEY,
+  queue text NOT NULL,
+  job_key text,
+  payload text NOT NULL,
+  priority integer NOT NULL DEFAULT 0,
+  state text NOT NULL,
+  run_at bigint NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  last_error text,
+  owner text,
+  lease_expires_at bigint,
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  trace_id text,
+  span_id text
+)`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS strata_jobs_key ON strata_jobs (queue, job_key) WHERE job_key IS NOT NULL AND state IN ('pending', 'running')`,
+      `CREATE INDEX IF NOT EXISTS strata_jobs_due ON strata_jobs (queue, priority DESC, run_at, created_at) WHERE state = 'pending'`,
+      `CREATE INDEX IF NOT EXISTS strata_jobs_leased ON strata_jobs (queue, lease_expires_at) WHERE state = 'running'`,
+      `CREATE INDEX IF NOT EXISTS strata_jobs_changed ON strata_jobs (state, updated_at)`,
+      `CREATE INDEX IF NOT EXISTS strata_jobs_listed ON strata_jobs (queue, created_at, id)`,
+      `CREATE TABLE IF NOT EXISTS strata_job_queues (name text PRIMARY KEY, declared_at bigint NOT NULL)`
+    ]
+  }
+]
+
+/**
+ * The job migrations' own ledger: never `strata_migrations`, so their ids cannot collide with the
+ * event store's.
+ *
+ * @category migrations
+ * @since 0.1.0
+ */
+export const ledger =
+  "CREATE TABLE IF NOT EXISTS strata_job_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)"
+
+/**
+ * One job migration as a plain SQL file (what `migrations/<dialect>-jobs/NNNN_name.sql` holds).
+ *
+ * @category migrations
+ * @since 0.1.0
+ */
+export const render = (migration: Migration): string =>
+  `-- Strata job queue migration ${migration.id}: ${migration.name}\n` +
+  `-- Generated from SqlJobs.migrations by scripts/write-job-migrations.ts; a test keeps the two equal.\n` +
+  `-- Records itself in strata_job_migrations (not strata_migrations: the queue may live in another database).\n\n` +
+  [
+    ledger,
+    ...migration.statements,
+    `INSERT INTO strata_job_migrations (id, name, applied_at) VALUES (${migration.id}, '${migration.name}', CURRENT_TIMESTAMP) ON CONFLICT DO NOTHING`
+  ].map((statement) => `${statement};\n`).join("\n")
+
+/**
+ * Applies the pending job migrations. PostgreSQL: each in a transaction under an advisory lock of
+ * its own; SQLite: each in a write transaction; D1 (no transactions): statement by statement, which
+ * is safe because every statement is idempotent. Returns the ids applied.
+ *
+ * @category migrations
+ * @since 0.1.0
+ */
+export const migrate = (dialect: Dialect): Effect.Effect<ReadonlyArray<number>, SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const applied: Array<number> = []
+    for (const migration of migrations) {
+      const apply = Effect.gen(function*() {
+        if (dialect.name === "postgres") yield* sql`SELECT pg_advisory_xact_lock(hashtext('strata_job_migrations'))`
+        yield* sql.unsafe(ledger)
+        const rows = yield* sql<{ id: unknown }>`SELECT id FROM strata_job_migrations WHERE id = ${migration.id}`
+        if (rows.length > 0) return false
+        for (const statement of migration.statements) yield* sql.unsafe(statement)
+        yield* sql`INSERT INTO strata_job_migrations (id, name, applied_at) VALUES (${migration.id}, ${migration.name}, ${
+          new Date().toISOString()
+        }) ON CONFLICT DO NOTHING`
+        return true
+      })
+      const done = dialect.write._tag === "Batched" ? yield* apply : yield* sql.withTransaction(apply)
+      if (done) applied.push(migration.id)
+    }
+    return applied
+  }).pipe(Effect.withSpan("strata.migrate", { attributes: { "strata.dialect": dialect.name, "strata.schema": "jobs" } }))
+
+interface Row {
+  readonly id: string
+  readonly queue: string
+  readonly job_key: string | null
+  readonly payload: string
+  readonly priority: unknown
+  readonly state: string
+  readonly run_at: unknown
+  readonly attempts: unknown
+  readonly last_error: string | null
+  readonly owner: string | null
+  readonly lease_expires_at: unknown
+  readonly created_at: unknown
+  readonly updated_at: unknown
+  readonly trace_id: string | null
+  readonly span_id: string | null
+}
+
+const num = (value: unknown): number => Number(value)
+const opt = <A>(value: A | null | undefined): A | undefined => value === null ? undefined : value
+
+const toRecord = (row: Row): JobStore.JobRecord => ({
+  id: row.id,
+  queue: row.queue,
+  key: opt(row.job_key),
+  payload: row.payload,
+  priority: num(row.priority),
+  state: row.state as JobStore.JobState,
+  runAt: num(row.run_at),
+  attempts: num(row.attempts),
+  lastError: opt(row.last_error),
+  owner: opt(row.owner),
+  leaseExpiresAt: row.lease_expires_at === null ? undefined : num(row.lease_expires_at),
+  createdAt: num(row.created_at),
+  updatedAt: num(row.updated_at),
+  traceId: opt(row.trace_id),
+  spanId: opt(row.span_id)
+})
+
+const toTaken = (row: Row): JobStore.TakenJob => ({
+  id: row.id,
+  queue: row.queue,
+  key: opt(row.job_key),
+  payload: row.payload,
+  priority: num(row.priority),
+  attempt: num(row.attempts),
+  runAt: num(row.run_at),
+  createdAt: num(row.created_at),
+  traceId: opt(row.trace_id),
+  spanId: opt(row.span_id)
+})
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface SqlJobsOptions {
+  /** The database's dialect (`PgDialect.dialect`, `SqliteDialect.dialect`, `D1Dialect.make(client)`). */
+  readonly dialect: Dialect
+  /** Name in spans, metrics and errors. Defaults to the dialect's name. */
+  readonly backend?: string | undefined
+}
+
+/**
+ * Builds the job store over the SqlClient in context (the tables must exist: {@link migrate}).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (options: SqlJobsOptions): Effect.Effect<JobStore.JobStore, never, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { dialect } = options
+    const backend = options.backend ?? dialect.name
+    const skipLocked = dialect.name === "postgres" ? sql.literal("FOR UPDATE SKIP LOCKED") : sql.literal("")
+    const run = <A>(operation: string, effect: Effect.Effect<A, SqlError>) =>
+      effect.pipe(
+        Effect.catchTag("SqlError", (error) =>
+          dialect.isTransient(error)
+            ? Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
+            : Effect.die(error))
+      )
+    const fenced = (take: JobStore.Take) =>
+      sql`id = ${take.id} AND owner = ${take.owner} AND attempts = ${take.attempt} AND state = 'running'`
+    const where = (selection: JobStore.Selection) =>
+      sql.and([
+        ...(selection.queue === undefined ? [] : [sql`queue = ${selection.queue}`]),
+        ...(selection.states === undefined ? [] : [sql.in("state", selection.states)]),
+        ...(selection.before === undefined ? [] : [sql`updated_at < ${selection.before}`])
+      ])
+    const columns = sql.literal(
+      "id, queue, job_key, payload, priority, state, run_at, attempts, last_error, owner, lease_expires_at, created_at, updated_at, trace_id, span_id"
+    )
+
+    const store: JobStore.JobStore = {
+      backend,
+      enqueue: (input) =>
+        run(
+          "JobQueue.enqueue",
+          Effect.gen(function*() {
+            // A key held by a job that finishes between the insert and the select: insert again.
+            for (let attempt = 0; attempt < 5; attempt++) {
+              const inserted = yield* sql<{ id: string }>`INSERT INTO strata_jobs
+(id, queue, job_key, payload, priority, state, run_at, attempts, created_at, updated_at, trace_id, span_id)
+VALUES (${input.id}, ${input.queue}, ${input.key ?? null}, ${input.payload}, ${input.priority}, 'pending', ${input.runAt}, 0, ${input.now}, ${input.now}, ${
+                input.traceId ?? null
+              }, ${input.spanId ?? null})
+ON CONFLICT DO NOTHING RETURNING id`
+              if (inserted.length > 0) return { id: input.id, created: true }
+              const holder = yield* sql<{ id: string }>`SELECT id FROM strata_jobs
+WHERE queue = ${input.queue} AND job_key = ${input.key ?? null} AND state IN ('pending', 'running')`
+              if (holder.length > 0) return { id: holder[0].id, created: false }
+            }
+            return yield* Effect.die(new Error(`enqueue: job id ${input.id} conflicts with a stored job`))
+          })
+        ),
+      take: (input) =>
+        run(
+          "JobQueue.take",
+          Effect.map(
+            sql<Row>`UPDATE strata_jobs SET state = 'running', owner = ${input.owner}, lease_expires_at = ${input.leaseExpiresAt},
+  attempts = attempts + 1, updated_at = ${input.now}
+WHERE id IN (
+  SELECT id FROM strata_jobs
+  WHERE queue = ${input.queue}
+    AND ((state = 'pending' AND run_at <= ${input.now}) OR (state = 'running' AND lease_expires_at <= ${input.now}))
+  ORDER BY priority DESC, run_at, created_at, id
+  LIMIT ${input.limit} ${skipLocked}
+)
+RETURNING ${columns}`,
+            (rows) => rows.map(toTaken)
+          )
+        ),
+      renew: (take, leaseExpiresAt) =>
+        run(
+          "JobQueue.renew",
+          Effect.map(
+            sql`UPDATE strata_jobs SET lease_expires_at = ${leaseExpiresAt} WHERE ${fenced(take)} RETURNING id`,
+            (rows) => rows.length > 0
+          )
+        ),
+      complete: (take, now) =>
+        run(
+          "JobQueue.complete",
+          Effect.map(
+            sql`UPDATE strata_jobs SET state = 'succeeded', owner = NULL, lease_expires_at = NULL, updated_at = ${now}
+WHERE ${fenced(take)} RETURNING id`,
+            (rows) => rows.length > 0
+          )
+        ),
+      fail: (take, input) =>
+        run(
+          "JobQueue.fail",
+          Effect.map(
+            input.retryAt === undefined
+              ? sql`UPDATE strata_jobs SET state = 'dead', last_error = ${input.error}, owner = NULL, lease_expires_at = NULL,
+  updated_at = ${input.now} WHERE ${fenced(take)} RETURNING id`
+              : sql`UPDATE strata_jobs SET state = 'pending', run_at = ${input.retryAt}, last_error = ${input.error}, owner = NULL,
+  lease_expires_at = NULL, updated_at = ${input.now} WHERE ${fenced(take)} RETURNING id`,
+            (rows) => rows.length > 0
+          )
+        ),
+      release: (take, now) =>
+        run(
+          "JobQueue.release",
+          Effect.map(
+            sql`UPDATE strata_jobs SET state = 'pending', run_at = ${now}, owner = NULL, lease_expires_at = NULL, updated_at = ${now}
+WHERE ${fenced(take)} RETURNING id`,
+            (rows) => rows.length > 0
+          )
+        ),
+      get: (id) =>
+        run(
+          "JobQueue.get",
+          Effect.map(
+            sql<Row>`SELECT ${columns} FROM strata_jobs WHERE id = ${id}`,
+            (rows) => rows.length === 0 ? Option.none() : Option.some(toRecord(rows[0]))
+          )
+        ),
+      list: (selection) =>
+        run(
+          "JobQueue.list",
+          Effect.map(
+            selection.limit === undefined
+              ? sql<Row>`SELECT ${columns} FROM strata_jobs WHERE ${where(selection)} ORDER BY created_at, id`
+              : sql<Row>`SELECT ${columns} FROM strata_jobs WHERE ${where(selection)} ORDER BY created_at, id LIMIT ${selection.limit}`,
+            (rows) => rows.map(toRecord)
+          )
+        ),
+      retry: (id, now) =>
+        run(
+          "JobQueue.retry",
+          sql`UPDATE strata_jobs SET state = 'pending', run_at = ${now}, attempts = 0, owner = NULL, lease_expires_at = NULL,
+  updated_at = ${now} WHERE id = ${id} AND state IN ('dead', 'cancelled') RETURNING id`.pipe(
+            Effect.map((rows) => rows.length > 0),
+            // Another pending job of the queue holds the key (the partial unique index).
+            Effect.catchIf((error) => dialect.isUniqueViolation(error), () => Effect.succeed(false))
+          )
+        ),
+      cancel: (id, now) =>
+        run(
+          "JobQueue.cancel",
+          Effect.map(
+            sql`UPDATE strata_jobs SET state = 'cancelled', updated_at = ${now} WHERE id = ${id} AND state = 'pending' RETURNING id`,
+            (rows) => rows.length > 0
+          )
+        ),
+      purge: (selection) =>
+        run(
+          "JobQueue.purge",
+          Effect.map(
+            selection.limit === undefined
+              ? sql`DELETE FROM strata_jobs WHERE ${where(selection)} RETURNING id`
+              : sql`DELETE FROM strata_jobs WHERE id IN (
+  SELECT id FROM strata_jobs WHERE ${where(selection)} ORDER BY created_at, id LIMIT ${selection.limit}) RETURNING id`,
+            (rows) => rows.length
+          )
+        ),
+      stats: (queue, now) =>
+        run(
+          "JobQueue.stats",
+          Effect.map(
+            sql<{ pending: unknown; due: unknown; running: unknown; dead: unknown; oldest: unknown }>`SELECT
+  COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) AS pending,
+  COALESCE(SUM(CASE WHEN state = 'pending' AND run_at <= ${now} THEN 1 ELSE 0 END), 0) AS due,
+  COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0) AS running,
+  COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0) AS dead,
+  MIN(CASE WHEN state = 'pending' AND run_at <= ${now} THEN run_at END) AS oldest
+FROM strata_jobs WHERE queue = ${queue} AND state IN ('pending', 'running', 'dead')`,
+            ([row]) => ({
+              pending: num(row.pending),
+              due: num(row.due),
+              running: num(row.running),
+              dead: num(row.dead),
+              oldestDueAt: row.oldest === null || row.oldest === undefined ? undefined : num(row.oldest)
+            })
+          )
+        ),
+      declare: (queue, now) =>
+        run(
+          "JobQueue.declare",
+          Effect.asVoid(
+            sql`INSERT INTO strata_job_queues (name, declared_at) VALUES (${queue}, ${now}) ON CONFLICT DO NOTHING`
+          )
+        ),
+      queues: run(
+        "JobQueue.queues",
+        Effect.map(
+          sql<{ name: string }>`SELECT name FROM strata_job_queues UNION SELECT DISTINCT queue AS name FROM strata_jobs ORDER BY 1`,
+          (rows) => rows.map((row) => row.name)
+        )
+      ),
+      // Inside a transaction of this very client, an enqueue joins it (effect/sql keys the open
+      // transaction by client).
+      inTransaction: Effect.map(Effect.serviceOption(sql.transactionService), Option.isSome)
+    }
+    return store
+  })
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface SqlJobsLayerOptions extends SqlJobsOptions {
+  /** Apply the pending job migrations when the layer starts. Default true. */
+  readonly migrate?: boolean | undefined
+}
+
+/**
+ * Job queues (`JobQueue`) over the SqlClient in context, after applying the job migrations (unless
+ * `migrate: false`). Give it the event store's SqlClient for the outbox (jobs enqueued in a unit
+ * of work commit with it).
+ *
+ * @example
+ * ```ts
+ * import { SqliteDialect, SqlJobs } from "@strata/sql"
+ *
+ * // over the SqlClient of the store's layer (SqliteStore.layer hands it out)
+ * const JobsLive = SqlJobs.layer({ dialect: SqliteDialect.dialect })
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (
+  options: SqlJobsLayerOptions
+): Layer.Layer<JobQueue.JobQueue, SqlError, SqlClient.SqlClient> =>
+  JobQueue.layer(
+    Effect.gen(function*() {
+      if (options.migrate ?? true) yield* migrate(options.dialect)
+      return yield* make(options)
+    })
+  )
+
+/**
+ * The rendered statements of every job migration, by file name (`migrations/<dialect>-jobs/`).
+ *
+ * @category migrations
+ * @since 0.1.0
+ */
+export const files = (): ReadonlyArray<readonly [name: string, text: string]> =>
+  migrations.map((migration) => [Migrator.fileName(migration), render(migration)] as const)
