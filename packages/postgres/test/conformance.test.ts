@@ -1,6 +1,6 @@
-import { faultSuite, suite } from "@strata/conformance"
+import { faultSuite, jobQueueSuite, suite } from "@strata/conformance"
 import { PgDialect, PgStore } from "@strata/postgres"
-import { SqlStore } from "@strata/sql"
+import { SqlJobs, SqlStore } from "@strata/sql"
 import * as Layer from "effect/Layer"
 import { PgTestDatabase } from "./utils.ts"
 
@@ -16,4 +16,13 @@ faultSuite(
   "postgres",
   PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClient)),
   SqlStore.make({ dialect: PgDialect.dialect, backend: "postgres" })
+)
+// Job queues in the store's database: workers take with FOR UPDATE SKIP LOCKED, and jobs enqueued in a
+// unit of work commit with it.
+jobQueueSuite(
+  "postgres",
+  SqlJobs.layer({ dialect: PgDialect.dialect, backend: "postgres" }).pipe(
+    Layer.provideMerge(PgStore.layerFromClient().pipe(Layer.provideMerge(PgTestDatabase.layerClient)))
+  ),
+  { outbox: true }
 )

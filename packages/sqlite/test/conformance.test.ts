@@ -1,5 +1,5 @@
-import { faultSuite, suite } from "@strata/conformance"
-import { SqliteDialect, SqlStore } from "@strata/sql"
+import { faultSuite, jobQueueSuite, suite } from "@strata/conformance"
+import { SqliteDialect, SqlJobs, SqlStore } from "@strata/sql"
 import { SqliteClient, SqliteStore } from "@strata/sqlite"
 import * as Layer from "effect/Layer"
 
@@ -22,4 +22,22 @@ faultSuite(
   "sqlite :memory:",
   SqliteStore.layer({ filename: ":memory:" }),
   SqlStore.make({ dialect: SqliteDialect.dialect, backend: "sqlite" })
+)
+// Job queues in the store's database (jobs enqueued in a unit of work commit with it), and in another
+// database (such an enqueue is refused with Unsupported).
+jobQueueSuite(
+  "sqlite :memory:",
+  SqlJobs.layer({ dialect: SqliteDialect.dialect, backend: "sqlite" }).pipe(
+    Layer.provideMerge(SqliteStore.layer({ filename: ":memory:" }))
+  ),
+  { outbox: true }
+)
+jobQueueSuite(
+  "sqlite :memory:, queue in another database",
+  Layer.merge(
+    SqliteStore.layer({ filename: ":memory:" }),
+    SqlJobs.layer({ dialect: SqliteDialect.dialect, backend: "sqlite" }).pipe(
+      Layer.provide(SqliteClient.layer({ filename: ":memory:", safeIntegers: true }))
+    )
+  )
 )
