@@ -1,5 +1,7 @@
-import { suite } from "@strata/conformance"
-import { D1Store } from "@strata/d1"
+import { jobQueueSuite, suite } from "@strata/conformance"
+import { D1Dialect, D1Store } from "@strata/d1"
+import { SqlJobs } from "@strata/sql"
+import * as D1Client from "@effect/sql-d1/D1Client"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { D1TestDatabase } from "./utils.ts"
@@ -18,4 +20,17 @@ suite(
     ),
   // What D1 cannot do (transactions, inline projections, 64-bit integers) the suite reads from the layer.
   { appendsPerWriter: 8, largeAppendEvents: 800, pollInterval: "250 millis", groupTtl: "4 seconds", groupRounds: 6 }
+)
+// Job queues on D1: every job operation is one statement, so D1 holds a queue without transactions;
+// D1 has no units of work, so an enqueue in one is refused.
+jobQueueSuite(
+  "d1 (Miniflare)",
+  Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => {
+    const store = D1Store.layer({ db })
+    return Layer.provideMerge(
+      Layer.unwrap(Effect.map(D1Client.D1Client, (client) =>
+        SqlJobs.layer({ dialect: D1Dialect.make(client), backend: "d1" }))),
+      store
+    )
+  })).pipe(Layer.provide(D1TestDatabase.layer))
 )
