@@ -30,6 +30,7 @@ import { adminSuite } from "./adminSuite.ts"
 import { appendSuite } from "./appendSuite.ts"
 import { concurrencySuite } from "./concurrencySuite.ts"
 import { consumerSuite } from "./consumerSuite.ts"
+import { dcbSuite } from "./dcbSuite.ts"
 import { documentBatchSuite } from "./documentBatchSuite.ts"
 import { documentQuerySuite } from "./documentQuerySuite.ts"
 import { documentSuite } from "./documentSuite.ts"
@@ -57,6 +58,7 @@ export { adminSuite } from "./adminSuite.ts"
 export { appendSuite } from "./appendSuite.ts"
 export { concurrencySuite } from "./concurrencySuite.ts"
 export { consumerSuite } from "./consumerSuite.ts"
+export { dcbSuite } from "./dcbSuite.ts"
 export { documentBatchSuite } from "./documentBatchSuite.ts"
 export { documentQuerySuite } from "./documentQuerySuite.ts"
 export { documentSuite } from "./documentSuite.ts"
@@ -96,6 +98,7 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   readSuite,
   subscribeSuite,
   partitionSuite,
+  dcbSuite,
   lifecycleSuite,
   retentionSuite,
   snapshotSuite,

@@ -262,6 +262,14 @@ export interface NewEvent {
   readonly type: string
   readonly data: unknown
   readonly metadata?: EventMetadata | undefined
+  /**
+   * Tags for dynamic consistency boundaries (`Dcb`): names of the entities the event concerns
+   * (`"course:c1"`, `"student:s7"`). At most {@link maxTags}, each 1 to {@link maxTagLength}
+   * characters of well-formed Unicode without control characters or whitespace, no tag twice.
+   * Queries (`EventStore.Query`) select events by them; backends without DCB refuse them with
+   * `Unsupported`.
+   */
+  readonly tags?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -283,6 +291,8 @@ export interface RecordedEvent {
   readonly data: unknown
   readonly metadata: EventMetadata
   readonly createdAt: Date
+  /** The event's tags, in the order they were appended; absent when it has none. */
+  readonly tags?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -299,7 +309,8 @@ export const RecordedEventSchema = Schema.Struct({
   type: Schema.String,
   data: Schema.Unknown,
   metadata: Schema.Record(Schema.String, Schema.Unknown),
-  createdAt: Schema.Date
+  createdAt: Schema.Date,
+  tags: Schema.optional(Schema.Array(Schema.String))
 })
 
 /**
@@ -340,11 +351,67 @@ export interface PreparedEvent {
   readonly type: string
   readonly data: string
   readonly metadata: string
+  /** Validated tags; absent when the event has none. */
+  readonly tags?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The most tags one event may carry.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const maxTags = 32
+
+/**
+ * The longest tag, in characters.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const maxTagLength = 128
+
+// C0 and C1 control characters, Unicode separators and every whitespace character.
+const notInTags = /[\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/
+
+/**
+ * Why a value is not a valid tag, or undefined: a tag is 1 to {@link maxTagLength} characters of
+ * well-formed Unicode, without control characters or whitespace.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const tagProblem = (tag: unknown): string | undefined => {
+  if (typeof tag !== "string") return `a tag must be a string, got ${tag === null ? "null" : typeof tag}`
+  if (tag.length === 0) return "a tag must not be empty"
+  if (tag.length > maxTagLength) return `tag has ${tag.length} characters; the limit is ${maxTagLength}`
+  if (!Json.isWellFormed(tag)) return "a tag must be well-formed Unicode (it has a lone surrogate)"
+  if (notInTags.test(tag)) return `tag ${JSON.stringify(tag)} contains whitespace or control characters`
+  return undefined
+}
+
+/**
+ * Why a value is not a valid list of tags for one event, or undefined (see {@link NewEvent.tags}).
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const tagsProblem = (tags: unknown): string | undefined => {
+  if (!Array.isArray(tags)) return "tags must be an array of strings"
+  if (tags.length > maxTags) return `an event has ${tags.length} tags; the limit is ${maxTags}`
+  const seen = new Set<string>()
+  for (const tag of tags) {
+    const problem = tagProblem(tag)
+    if (problem !== undefined) return problem
+    if (seen.has(tag)) return `tag ${JSON.stringify(tag)} appears twice`
+    seen.add(tag)
+  }
+  return undefined
 }
 
 /**
  * Validates a batch of events for `stream` and serialises it once: ids (generated when absent,
- * UUIDs when given, unique within the batch), types, JSON-ness (no lone surrogates, which would read
+ * UUIDs when given, unique within the batch), types, tags (`InvalidTags`), JSON-ness (no lone surrogates, which would read
  * back changed; `-0` is normalised to `0`, as JSON has one zero), nesting depth (`TooDeep` beyond 256 levels) and size. Nothing reaches a backend
  * unless the whole batch passes.
  *
@@ -405,7 +472,14 @@ export const prepare = (
       if (size > maxEventBytes) {
         return fail(index, "TooLarge", `the event is ${size} bytes of JSON; the limit is ${maxEventBytes}`)
       }
-      prepared.push({ id, type: event.type, data, metadata: meta })
+      const tags = event.tags
+      if (tags === undefined || (Array.isArray(tags) && tags.length === 0)) {
+        prepared.push({ id, type: event.type, data, metadata: meta })
+        continue
+      }
+      const tagsProblemFound = tagsProblem(tags)
+      if (tagsProblemFound !== undefined) return fail(index, "InvalidTags", tagsProblemFound)
+      prepared.push({ id, type: event.type, data, metadata: meta, tags: [...tags] })
     }
     return Effect.succeed(prepared)
   })

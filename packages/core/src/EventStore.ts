@@ -31,6 +31,7 @@ import * as Stream from "effect/Stream"
 import type { NewEvent, RecordedEvent } from "./Event.ts"
 import type { ExpectedVersion } from "./ExpectedVersion.ts"
 import type {
+  AppendConditionFailed,
   DuplicateEvent,
   InvalidArgument,
   InvalidEvent,
@@ -43,12 +44,80 @@ import type {
 } from "./StoreError.ts"
 
 /**
+ * One item of a {@link Query}: events of one of `types` (any type when absent) that carry every one
+ * of `tags` (no tag needed when absent). An item with neither matches every event.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface QueryItem {
+  readonly types?: ReadonlyArray<string> | undefined
+  readonly tags?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A query over the global log (dynamic consistency boundaries, dcb.events): an event matches when it
+ * matches any of the items. An empty query matches no event. At most {@link maxQueryItems} items and
+ * {@link maxQueryValues} types and tags in all.
+ *
+ * @example
+ * ```ts
+ * import type { EventStore } from "@strata/core"
+ *
+ * // the course's capacity changes and its enrolments, and the student's enrolments
+ * const query: EventStore.Query = [
+ *   { types: ["CourseDefined", "CapacityChanged", "StudentEnrolled"], tags: ["course:c1"] },
+ *   { types: ["StudentEnrolled"], tags: ["student:s7"] }
+ * ]
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Query = ReadonlyArray<QueryItem>
+
+/**
+ * The most items a {@link Query} may have.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const maxQueryItems = 16
+
+/**
+ * The most types and tags a {@link Query} may name, over all its items.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const maxQueryValues = 64
+
+/**
+ * The condition of a conditional append: it fails with `AppendConditionFailed` (writing nothing) when
+ * an event matching `failIfEventsMatch` was appended after position `after` (at any position, when
+ * `after` is absent). `after` is the position of the last event the decision read (see `Dcb.decide`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface AppendCondition {
+  readonly failIfEventsMatch: Query
+  readonly after?: bigint | undefined
+}
+
+/**
  * @category models
  * @since 0.1.0
  */
 export interface AppendOptions {
   /** Defaults to `ExpectedVersion.any`. */
   readonly expected?: ExpectedVersion | undefined
+  /**
+   * Append only if no event matching the condition's query was appended since the decision's read.
+   * Checked atomically with the write and with `expected`. In `appendMany`, every request's
+   * condition must hold. Backends without DCB fail with `Unsupported`.
+   */
+  readonly condition?: AppendCondition | undefined
 }
 
 /**
@@ -123,6 +192,11 @@ export interface ReadAllOptions {
   readonly direction?: Direction | undefined
   readonly limit?: number | undefined
   readonly filter?: EventFilter | undefined
+  /**
+   * Reads the events matching a DCB {@link Query} instead (not with `filter`), gap-free as every
+   * `readAll`. Backends without DCB fail with `InvalidArgument` (`Dcb.read` says `Unsupported`).
+   */
+  readonly query?: Query | undefined
 }
 
 /**
@@ -234,6 +308,9 @@ export interface SnapshotInput {
  */
 export type AppendError =
   | WrongExpectedVersion
+  | AppendConditionFailed
+  | Unsupported
+  | InvalidArgument
   | StreamDeleted
   | DuplicateEvent
   | InvalidEvent
@@ -265,7 +342,7 @@ export interface EventStoreShape {
   /** Appends to several streams in one atomic step: every expected version holds and all are written, or nothing is. */
   readonly appendMany: (
     requests: ReadonlyArray<AppendRequest>
-  ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError | InvalidArgument | Unsupported>
+  ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError | InvalidArgument>
 
   /** Reads one stream. A missing or soft-deleted stream reads as empty; a tombstoned one fails. */
   readonly read: (stream: string, options?: ReadOptions) => Stream.Stream<RecordedEvent, ReadError>

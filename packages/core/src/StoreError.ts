@@ -91,7 +91,8 @@ export const InvalidEventReason = Schema.Literals([
   "TooDeep",
   "InvalidType",
   "InvalidId",
-  "Empty"
+  "Empty",
+  "InvalidTags"
 ])
 
 /**
@@ -114,6 +115,36 @@ export class InvalidEvent extends Schema.TaggedError<InvalidEvent>(id("InvalidEv
   override get message(): string {
     const at = this.index === undefined ? "" : ` (event #${this.index})`
     return `Cannot append to ${JSON.stringify(this.stream)}${at}: ${this.detail}`
+  }
+}
+
+/**
+ * A conditional append (`condition: { failIfEventsMatch, after }`) found an event matching its query
+ * appended after `after`: the decision it was made from is stale. Names the first such event (its
+ * position, stream, type and tags). Nothing was written. Read the query's events again and decide
+ * again (`Dcb.decide` does).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class AppendConditionFailed extends Schema.TaggedError<AppendConditionFailed>(id("AppendConditionFailed"))(
+  "AppendConditionFailed",
+  {
+    /** The `after` of the condition; absent when the condition had none. */
+    after: Schema.optional(Schema.BigInt),
+    position: Schema.BigInt,
+    stream: Schema.String,
+    type: Schema.String,
+    tags: Schema.Array(Schema.String)
+  }
+) {
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    return `An event matching the append's condition was appended ${
+      this.after === undefined ? "" : `after position ${this.after} `
+    }(${this.type} [${this.tags.join(", ")}] in ${JSON.stringify(this.stream)} at position ${this.position}): read the query's events again and decide again`
   }
 }
 
@@ -349,6 +380,7 @@ export class ProjectionFailed extends Schema.TaggedError<ProjectionFailed>(id("P
  */
 export type EventStoreError =
   | WrongExpectedVersion
+  | AppendConditionFailed
   | StreamDeleted
   | DuplicateEvent
   | InvalidEvent

@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 export * as ParkedEvents from "./backend/ParkedEvents.ts"
+export * as Dcb from "./Dcb.ts"
 export * as DocumentQuery from "./DocumentQuery.ts"
 export * as DocumentStore from "./DocumentStore.ts"
 export * as Event from "./Event.ts"

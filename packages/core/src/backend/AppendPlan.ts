@@ -9,10 +9,11 @@
  */
 import * as Effect from "effect/Effect"
 import * as Event from "../Event.ts"
-import type { AppendRequest } from "../EventStore.ts"
+import type { AppendCondition, AppendRequest } from "../EventStore.ts"
 import * as ExpectedVersion from "../ExpectedVersion.ts"
 import { InvalidArgument, type InvalidEvent, type InvalidStreamName, type WrongExpectedVersion } from "../StoreError.ts"
 import * as StreamName from "../StreamName.ts"
+import * as Inputs from "./Inputs.ts"
 
 /**
  * One stream's part of an append, ready to write.
@@ -23,7 +24,31 @@ import * as StreamName from "../StreamName.ts"
 export interface AppendPlan {
   readonly request: AppendRequest
   readonly prepared: ReadonlyArray<Event.PreparedEvent>
+  /** The request's DCB condition, checked (`Inputs.condition`); absent when it has none. */
+  readonly condition?: AppendCondition | undefined
 }
+
+/**
+ * The conditions of planned appends (each request's own), for the backend to check atomically with
+ * the write.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const conditions = (plans: ReadonlyArray<AppendPlan>): ReadonlyArray<AppendCondition> => {
+  const found: Array<AppendCondition> = []
+  for (const plan of plans) if (plan.condition !== undefined) found.push(plan.condition)
+  return found
+}
+
+/**
+ * Whether planned appends need the DCB path: a condition, or an event with tags.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const usesDcb = (plans: ReadonlyArray<AppendPlan>): boolean =>
+  plans.some((plan) => plan.condition !== undefined || plan.prepared.some((event) => event.tags !== undefined))
 
 /**
  * Plans a single-stream append.
@@ -33,17 +58,20 @@ export interface AppendPlan {
  */
 export const one = (
   request: AppendRequest,
-  maxEventBytes: number
-): Effect.Effect<AppendPlan, InvalidEvent | InvalidStreamName | WrongExpectedVersion> =>
+  maxEventBytes: number,
+  position?: (operation: string, name: string, value: unknown) => Effect.Effect<bigint, InvalidArgument>
+): Effect.Effect<AppendPlan, InvalidEvent | InvalidStreamName | WrongExpectedVersion | InvalidArgument> =>
   Effect.flatMap(
     StreamName.make(request.stream),
-    (): Effect.Effect<AppendPlan, InvalidEvent | WrongExpectedVersion> => {
+    (): Effect.Effect<AppendPlan, InvalidEvent | WrongExpectedVersion | InvalidArgument> => {
       const impossible = ExpectedVersion.impossible(request.stream, request.expected)
-      return impossible !== undefined
-        ? Effect.fail(impossible)
-        : Effect.map(
-          Event.prepare(request.stream, request.events, maxEventBytes),
-          (prepared) => ({ request, prepared })
+      if (impossible !== undefined) return Effect.fail(impossible)
+      const prepare = Event.prepare(request.stream, request.events, maxEventBytes)
+      return request.condition === undefined
+        ? Effect.map(prepare, (prepared) => ({ request, prepared }))
+        : Effect.flatMap(
+          Inputs.condition("append", request.condition, position),
+          (condition) => Effect.map(prepare, (prepared) => ({ request, prepared, condition }))
         )
     }
   )
@@ -58,7 +86,8 @@ export const one = (
 export const many = (
   operation: string,
   requests: ReadonlyArray<AppendRequest>,
-  maxEventBytes: number
+  maxEventBytes: number,
+  position?: (operation: string, name: string, value: unknown) => Effect.Effect<bigint, InvalidArgument>
 ): Effect.Effect<
   ReadonlyArray<AppendPlan>,
   InvalidArgument | InvalidEvent | InvalidStreamName | WrongExpectedVersion
@@ -75,7 +104,7 @@ export const many = (
       }
       streams.add(request.stream)
     }
-    const plans = yield* Effect.forEach(requests, (request) => one(request, maxEventBytes))
+    const plans = yield* Effect.forEach(requests, (request) => one(request, maxEventBytes, position))
     // The per-stream checks all run before any write, so one id in two parts would pass them all.
     const ids = new Set<string>()
     for (const plan of plans) {

@@ -22,12 +22,14 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
 import type { DocumentStoreShape } from "../DocumentStore.ts"
-import type { RecordedEvent } from "../Event.ts"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { NewEvent, RecordedEvent } from "../Event.ts"
 import type { EventStoreShape } from "../EventStore.ts"
 import type { StoreAdminShape } from "../StoreAdmin.ts"
-import type { InvalidArgument, LeaseLost, ProjectionFailed, StoreUnavailable } from "../StoreError.ts"
+import type { LeaseLost, ProjectionFailed, StoreUnavailable } from "../StoreError.ts"
+import { InvalidArgument, Unsupported } from "../StoreError.ts"
 import type { Lease, LeaseStoreShape } from "./LeaseStore.ts"
 import type { ParkedEventStore } from "./ParkedEvents.ts"
 
@@ -92,6 +94,13 @@ export interface Capabilities {
   readonly maxAgeResolutionMillis: number
   /** StoreAdmin lists and deletes consumer checkpoints. */
   readonly listsCheckpoints: boolean
+  /**
+   * Dynamic consistency boundaries: events carry tags, `readAll({ query })` reads by DCB query and
+   * appends take a `condition`. Off by default: where it is off, core refuses tags and conditions
+   * with `Unsupported` (and a query read with `InvalidArgument`) before the backend sees them
+   * ({@link guardDcb}), so a backend that would ignore them never drops one silently.
+   */
+  readonly dcb: boolean
 }
 
 /**
@@ -146,7 +155,7 @@ export const Backend: Context.Service<Backend, Backend> = Context.Service<Backen
 /**
  * Capabilities of a backend that does what the contract asks and nothing less: atomic `appendMany`,
  * 1 MiB events and documents, 64-bit integers, reused ids refused, millisecond retention, listable
- * checkpoints.
+ * checkpoints. DCB is off unless a backend turns it on (`dcb: true`).
  *
  * @category constructors
  * @since 0.1.0
@@ -160,8 +169,78 @@ export const capabilities = (overrides: Partial<Capabilities> = {}): Capabilitie
   exactMatchesSoftDeleted: false,
   maxAgeResolutionMillis: 1,
   listsCheckpoints: true,
+  dcb: false,
   ...overrides
 })
+
+// What a backend without DCB would need, where it is known.
+const dcbRequirement: Record<string, string> = {
+  kurrentdb:
+    "it needs KurrentDB 26.1 or later (appendRecords with consistency checks), which the kurrentdb backend does not use yet"
+}
+
+/**
+ * Why `backend` cannot do DCB (tags, query reads, conditional appends), for its `Unsupported` errors.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const dcbUnsupported = (backend: string, operation: string): Unsupported =>
+  new Unsupported({
+    operation,
+    backend,
+    detail: `dynamic consistency boundaries (event tags, query reads, conditional appends): ${
+      dcbRequirement[backend] ?? "the backend does not declare the dcb capability"
+    }`
+  })
+
+const dcbUsed = (
+  events: ReadonlyArray<NewEvent> | unknown,
+  condition: unknown
+): boolean =>
+  condition !== undefined ||
+  (Array.isArray(events) &&
+    events.some((event: NewEvent | null | undefined) =>
+      typeof event === "object" && event !== null && event.tags !== undefined &&
+      (!Array.isArray(event.tags) || event.tags.length > 0)
+    ))
+
+/**
+ * The backend's EventStore as core hands it to the decorators: unchanged when the backend declares
+ * `dcb`; otherwise appends that carry tags or a condition fail with `Unsupported` and a
+ * `readAll({ query })` with `InvalidArgument`, writing and reading nothing (instead of the backend
+ * silently dropping what it does not know).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const guardDcb = (backend: Backend): EventStoreShape => {
+  const self = backend.eventStore
+  if (backend.capabilities.dcb) return self
+  return {
+    ...self,
+    append: (stream, events, options) =>
+      dcbUsed(events, options?.condition)
+        ? Effect.fail(dcbUnsupported(backend.name, "append"))
+        : self.append(stream, events, options),
+    appendMany: (requests) =>
+      Array.isArray(requests) &&
+        requests.some((request) =>
+          typeof request === "object" && request !== null && dcbUsed(request.events, request.condition)
+        )
+        ? Effect.fail(dcbUnsupported(backend.name, "appendMany"))
+        : self.appendMany(requests),
+    readAll: (options) =>
+      options?.query === undefined
+        ? self.readAll(options)
+        : Stream.fail(
+          new InvalidArgument({
+            operation: "readAll",
+            detail: dcbUnsupported(backend.name, "readAll({ query })").message
+          })
+        )
+  }
+}
 
 /**
  * Whether consumer checkpoints commit with the handler's writes (exactly once) on this backend.

@@ -6,7 +6,9 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { Direction, EventFilter, RetentionPatch } from "../EventStore.ts"
+import { tagProblem } from "../Event.ts"
+import type { AppendCondition, Direction, EventFilter, Query, RetentionPatch } from "../EventStore.ts"
+import { maxQueryItems, maxQueryValues } from "../EventStore.ts"
 import * as Json from "../internal/json.ts"
 import { InvalidArgument } from "../StoreError.ts"
 import * as StreamName from "../StreamName.ts"
@@ -124,6 +126,99 @@ export const passes = (value: EventFilter | undefined, stream: string, type: str
   )
 
 /**
+ * A DCB query: an array of at most `maxQueryItems` items, each an object whose `types` (event types)
+ * and `tags` (valid tags) are arrays, at most `maxQueryValues` values in all. Gives the query with
+ * each item's lists deduplicated (absent lists left absent).
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const query = (operation: string, name: string, value: unknown): Effect.Effect<Query, InvalidArgument> => {
+  if (!Array.isArray(value)) return invalid(operation, `${name} must be an array of query items`)
+  if (value.length > maxQueryItems) {
+    return invalid(operation, `${name} has ${value.length} items; the limit is ${maxQueryItems}`)
+  }
+  let values = 0
+  const items: Array<{ types?: ReadonlyArray<string>; tags?: ReadonlyArray<string> }> = []
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i]
+    if (typeof item !== "object" || item === null || Array.isArray(item)) {
+      return invalid(operation, `${name}[${i}] must be an object { types?, tags? }`)
+    }
+    const { tags, types } = item as { readonly types?: unknown; readonly tags?: unknown }
+    const checked: { types?: ReadonlyArray<string>; tags?: ReadonlyArray<string> } = {}
+    if (types !== undefined) {
+      if (
+        !Array.isArray(types) ||
+        !types.every((type) => typeof type === "string" && type.length > 0 && Json.isWellFormed(type))
+      ) {
+        return invalid(operation, `${name}[${i}].types must be an array of non-empty, well-formed Unicode strings`)
+      }
+      checked.types = [...new Set(types as ReadonlyArray<string>)]
+      values += checked.types.length
+    }
+    if (tags !== undefined) {
+      if (!Array.isArray(tags)) return invalid(operation, `${name}[${i}].tags must be an array of tags`)
+      for (const tag of tags) {
+        const problem = tagProblem(tag)
+        if (problem !== undefined) return invalid(operation, `${name}[${i}].tags: ${problem}`)
+      }
+      checked.tags = [...new Set(tags as ReadonlyArray<string>)]
+      values += checked.tags.length
+    }
+    items.push(checked)
+  }
+  if (values > maxQueryValues) {
+    return invalid(operation, `${name} names ${values} types and tags; the limit is ${maxQueryValues}`)
+  }
+  return Effect.succeed(items)
+}
+
+/**
+ * An append condition: an object with a valid `failIfEventsMatch` query and an optional `after`
+ * position (a bigint >= 0). `position` checks `after`; backends with a smaller integer range (D1)
+ * pass their own.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const condition = (
+  operation: string,
+  value: unknown,
+  position: (operation: string, name: string, value: unknown) => Effect.Effect<bigint, InvalidArgument> = bigint
+): Effect.Effect<AppendCondition | undefined, InvalidArgument> => {
+  if (value === undefined) return Effect.succeed(undefined)
+  if (typeof value !== "object" || value === null) {
+    return invalid(operation, "condition must be an object { failIfEventsMatch, after? }")
+  }
+  const { after, failIfEventsMatch } = value as { readonly failIfEventsMatch?: unknown; readonly after?: unknown }
+  return Effect.flatMap(
+    query(operation, "condition.failIfEventsMatch", failIfEventsMatch),
+    (checked) =>
+      after === undefined
+        ? Effect.succeed({ failIfEventsMatch: checked })
+        : Effect.map(position(operation, "condition.after", after), (at) => ({ failIfEventsMatch: checked, after: at }))
+  )
+}
+
+/**
+ * Whether an event matches a DCB query: it matches one of the items (its type is one of the item's
+ * `types`, when given, and it carries every one of the item's `tags`). The in-memory form of the SQL
+ * query.
+ *
+ * @category evaluation
+ * @since 0.1.0
+ */
+export const matches = (
+  value: Query,
+  event: { readonly type: string; readonly tags?: ReadonlyArray<string> | undefined }
+): boolean =>
+  value.some((item) =>
+    (item.types === undefined || item.types.includes(event.type)) &&
+    (item.tags === undefined || item.tags.every((tag) => event.tags !== undefined && event.tags.includes(tag)))
+  )
+
+/**
  * A checkpoint name: the stream-name rules.
  *
  * @category validation
@@ -230,10 +325,17 @@ export const readOptions = (
     readonly limit?: unknown
     readonly from?: unknown
     readonly filter?: EventFilter | undefined
+    readonly query?: Query | undefined
   } | undefined,
   position: (operation: string, name: string, value: unknown) => Effect.Effect<bigint, InvalidArgument> = bigint
 ): Effect.Effect<
-  { readonly direction: Direction; readonly limit: number | undefined; readonly from: bigint | undefined },
+  {
+    readonly direction: Direction
+    readonly limit: number | undefined
+    readonly from: bigint | undefined
+    /** The checked query of a `readAll({ query })`. */
+    readonly query?: Query | undefined
+  },
   InvalidArgument
 > =>
   Effect.gen(function*() {
@@ -242,6 +344,12 @@ export const readOptions = (
       limit: yield* limit(operation, options?.limit),
       from: options?.from === undefined ? undefined : yield* position(operation, "from", options.from)
     }
-    if (operation === "readAll") yield* filter(operation, options?.filter)
+    if (operation === "readAll") {
+      yield* filter(operation, options?.filter)
+      if (options?.query !== undefined) {
+        if (options.filter !== undefined) return yield* invalid(operation, "give either filter or query, not both")
+        return { ...checked, query: yield* query(operation, "query", options.query) }
+      }
+    }
     return checked
   })

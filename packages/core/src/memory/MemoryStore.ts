@@ -63,7 +63,7 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
     beforeCommit: (work) => {
       hooks.afterWrite = work
     },
-    capabilities: Backend.capabilities({ maxEventBytes })
+    capabilities: Backend.capabilities({ maxEventBytes, dcb: true })
   } satisfies Backend.Backend
 })
 

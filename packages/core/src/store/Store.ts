@@ -27,7 +27,7 @@ import * as References from "effect/References"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Backend } from "../backend/Backend.ts"
+import { Backend, guardDcb } from "../backend/Backend.ts"
 import * as LeaseStore from "../backend/LeaseStore.ts"
 import * as ParkedEvents from "../backend/ParkedEvents.ts"
 import * as Tracing from "../backend/Tracing.ts"
@@ -218,7 +218,7 @@ export const make = (
       ? { backend: backend.name, interactive: true, transaction: commit.transaction }
       : UnitOfWork.unsupported(backend.name, commit.detail)
     return Effect.succeed(
-      Context.make(EventStore, EventStore.of(decorateEventStore(backend.eventStore, options))).pipe(
+      Context.make(EventStore, EventStore.of(decorateEventStore(guardDcb(backend), options))).pipe(
         Context.add(DocumentStore, DocumentStore.of(decorateDocumentStore(backend.documentStore, options))),
         Context.add(StoreAdmin, StoreAdmin.of(backend.admin)),
         Context.add(LeaseStore.LeaseStore, LeaseStore.LeaseStore.of(leases)),
@@ -230,7 +230,7 @@ export const make = (
         Context.add(
           Checkpoints.Checkpoints,
           Checkpoints.Checkpoints.of(
-            Checkpoints.make({ commit, events: Tracing.eventStore(backend.eventStore), leases })
+            Checkpoints.make({ commit, events: Tracing.eventStore(guardDcb(backend)), leases })
           )
         ),
         Context.add(Backend, backend)
@@ -286,7 +286,7 @@ export const layer = <L extends Layer.Layer<Services, any, any>>(
       const context = yield* Effect.context<Services>()
       const record = Context.get(context, Backend)
       return context.pipe(
-        Context.add(EventStore, EventStore.of(decorateEventStore(record.eventStore, options))),
+        Context.add(EventStore, EventStore.of(decorateEventStore(guardDcb(record), options))),
         Context.add(DocumentStore, DocumentStore.of(decorateDocumentStore(record.documentStore, options)))
       )
     })

@@ -11,8 +11,9 @@ import * as Replay from "../../backend/Replay.ts"
 import type { RecordedEvent } from "../../Event.ts"
 import type { AppendResult, EventStoreShape } from "../../EventStore.ts"
 import * as ExpectedVersion from "../../ExpectedVersion.ts"
+import * as Inputs from "../../backend/Inputs.ts"
 import type { ProjectionFailed, StoreUnavailable } from "../../StoreError.ts"
-import { DuplicateEvent, StreamDeleted, type WrongExpectedVersion } from "../../StoreError.ts"
+import { AppendConditionFailed, DuplicateEvent, StreamDeleted, type WrongExpectedVersion } from "../../StoreError.ts"
 import type { MemoryContext } from "./context.ts"
 import { type Journal, lastVersionOf } from "./state.ts"
 
@@ -27,13 +28,39 @@ export const make = (ctx: MemoryContext, hooks: { afterWrite: AfterWrite | undef
   const { maxEventBytes, recordFor, state, transaction } = ctx
   const { eventIds, log, signal, streams } = state
 
+  // The first event of the log (up to `end`) that fails a DCB condition: one matching its query after
+  // `after`. The append's own ids are skipped: a replayed part is not a conflict with itself.
+  const conditionConflict = (
+    plans: ReadonlyArray<Planned>,
+    end: number
+  ): AppendConditionFailed | undefined => {
+    const conditions = AppendPlan.conditions(plans)
+    if (conditions.length === 0) return undefined
+    const own = new Set(plans.flatMap((plan) => plan.prepared.map((event) => event.id)))
+    for (const { after, failIfEventsMatch } of conditions) {
+      for (let at = after === undefined ? 0 : Math.max(0, Number(after)); at < end; at++) {
+        const event = log[at]
+        if (!own.has(event.id) && Inputs.matches(failIfEventsMatch, event)) {
+          return new AppendConditionFailed({
+            ...(after === undefined ? {} : { after }),
+            position: event.position,
+            stream: event.stream,
+            type: event.type,
+            tags: event.tags ?? []
+          })
+        }
+      }
+    }
+    return undefined
+  }
+
   // Decides every part of an append without writing: a replay result or "write" for each, or the
   // first conflict. The ids of every part are judged before any version check (core's Replay rule: a
   // stored id is a replay or a DuplicateEvent whatever `expected` says), as the SQL backends do when
-  // they examine a failed append.
+  // they examine a failed append; DCB conditions are checked last, only when something is written.
   const checkAll = (
     plans: ReadonlyArray<Planned>
-  ): Array<AppendResult | "write"> | WrongExpectedVersion | StreamDeleted | DuplicateEvent => {
+  ): Array<AppendResult | "write"> | WrongExpectedVersion | StreamDeleted | DuplicateEvent | AppendConditionFailed => {
     const outcomes: Array<AppendResult | "write"> = []
     for (const plan of plans) {
       const { request } = plan
@@ -53,6 +80,11 @@ export const make = (ctx: MemoryContext, hooks: { afterWrite: AfterWrite | undef
         deleted: record?.deleted ?? false
       })
       if (conflict !== undefined) return conflict
+    }
+    if (outcomes.includes("write")) {
+      // The whole log: outside a unit everything is committed; inside one, the unit's own writes count.
+      const failed = conditionConflict(plans, log.length)
+      if (failed !== undefined) return failed
     }
     return outcomes
   }
@@ -78,7 +110,8 @@ export const make = (ctx: MemoryContext, hooks: { afterWrite: AfterWrite | undef
         type: event.type,
         data: JSON.parse(event.data),
         metadata: JSON.parse(event.metadata),
-        createdAt
+        createdAt,
+        ...(event.tags === undefined ? {} : { tags: event.tags })
       }
       record.events.push(last)
       log.push(last)
@@ -152,7 +185,12 @@ export const make = (ctx: MemoryContext, hooks: { afterWrite: AfterWrite | undef
 
   const append: EventStoreShape["append"] = (stream, events, appendOptions) =>
     Effect.gen(function*() {
-      const plan = yield* AppendPlan.one({ stream, events, expected: appendOptions?.expected }, maxEventBytes)
+      const plan = yield* AppendPlan.one(
+        appendOptions?.condition === undefined
+          ? { stream, events, expected: appendOptions?.expected }
+          : { stream, events, expected: appendOptions.expected, condition: appendOptions.condition },
+        maxEventBytes
+      )
       const now = yield* Clock.currentTimeMillis
       const [result] = yield* commit([plan], now)
       return result

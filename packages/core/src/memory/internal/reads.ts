@@ -53,9 +53,12 @@ export const make = (ctx: MemoryContext) => {
 
   const readAll: EventStoreShape["readAll"] = (readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
-      const { direction, from, limit } = yield* Inputs.readOptions("readAll", readOptions)
+      const { direction, from, limit, query } = yield* Inputs.readOptions("readAll", readOptions)
       const forwards = direction === "forwards"
       const filter = readOptions?.filter
+      const passes = query === undefined
+        ? (event: RecordedEvent) => Inputs.passes(filter, event.stream, event.type)
+        : (event: RecordedEvent) => Inputs.matches(query, event)
       const start = yield* horizon
       return Subscription.paged({
         // Cursor: an index into the log.
@@ -68,7 +71,7 @@ export const make = (ctx: MemoryContext) => {
             let at = Math.max(index, forwards ? 0 : -1)
             while (page.length < want && (forwards ? at < h : at >= 0)) {
               const event = log[at]
-              if (Inputs.passes(filter, event.stream, event.type)) page.push(event)
+              if (passes(event)) page.push(event)
               at += forwards ? 1 : -1
             }
             return [page, at] as const

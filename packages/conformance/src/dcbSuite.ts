@@ -1,0 +1,515 @@
+/**
+ * Dynamic consistency boundaries: tags on events, query reads, conditional appends and `Dcb.decide`,
+ * including races modelled on the anchors' bugs (Marten #4591, #5300: two conflicting writers both
+ * committed; #5280: a false conflict). A backend that does not declare the `dcb` capability must
+ * refuse all of it (`Unsupported`; a query `readAll` with `InvalidArgument`) and write nothing.
+ *
+ * @since 0.1.0
+ */
+import { assert, describe } from "@effect/vitest"
+import { Dcb, type Event, EventStore, ExpectedVersion, StoreError } from "@strata/core"
+import { Backend } from "@strata/core/backend"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import { failsWith, names, readAll, readStream, streamFailsWith, uuid } from "./internal/fixtures.ts"
+import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
+
+const supported = Effect.map(Backend.Backend, (backend) => backend.capabilities.dcb)
+
+const tagged = (type: string, tags: ReadonlyArray<string>, data: unknown = {}): Event.NewEvent => ({
+  type,
+  data,
+  tags
+})
+
+const query = (q: EventStore.Query, options?: { readonly from?: bigint; readonly limit?: number }) =>
+  Effect.flatMap(EventStore.EventStore, (store) => Stream.runCollect(store.readAll({ query: q, ...options })))
+
+const ids = (events: ReadonlyArray<Event.RecordedEvent>) => events.map((event) => event.id)
+
+// Many attempts, quickly: the races below must end with every writer decided.
+const patient = Schedule.max([Schedule.spaced("2 millis").pipe(Schedule.jittered), Schedule.recurs(200)])
+
+/**
+ * Registers the DCB tests.
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
+  const { longStreamLength } = resolve(options)
+
+  describe("dynamic consistency boundaries", () => {
+    it.effect("a backend without DCB refuses tags, conditions and query reads, writing nothing", () =>
+      Effect.gen(function*() {
+        if (yield* supported) return
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const backend = yield* Backend.Backend
+        const refused = yield* failsWith("Unsupported")(
+          store.append(n.stream(), [tagged(n.type("E"), [`${n.category}:a`])])
+        )
+        assert.strictEqual(refused.backend, backend.name)
+        assert.match(refused.detail, /dynamic consistency boundaries/)
+        yield* failsWith("Unsupported")(
+          store.append(n.stream(), [{ type: n.type("E"), data: {} }], { condition: { failIfEventsMatch: [] } })
+        )
+        yield* failsWith("Unsupported")(
+          store.appendMany([{ stream: n.stream("b"), events: [tagged(n.type("E"), ["x"])] }])
+        )
+        yield* streamFailsWith("InvalidArgument")(store.readAll({ query: [{ tags: ["x"] }] }))
+        yield* streamFailsWith("Unsupported")(Dcb.read([{ tags: ["x"] }]))
+        assert.deepStrictEqual(yield* readAll({ filter: { categories: [n.category] } }), [])
+      }))
+
+    it.effect("tags are stored and come back on every read; untagged events have none", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const course = `${n.category}:course:c1`
+        const student = `${n.category}:student:s7`
+        yield* store.append(n.stream(), [
+          tagged(n.type("Enrolled"), [course, student], { n: 1 }),
+          { type: n.type("Noted"), data: { n: 2 } },
+          tagged(n.type("Enrolled"), [student], { n: 3 })
+        ])
+        const expectTags = (events: ReadonlyArray<Event.RecordedEvent>, what: string) => {
+          assert.deepStrictEqual(events.map((event) => event.tags), [[course, student], undefined, [student]], what)
+          assert.isFalse("tags" in events[1] && events[1].tags !== undefined, `${what}: no tags on an untagged event`)
+        }
+        expectTags(yield* readStream(n.stream()), "read")
+        expectTags(yield* readAll({ filter: { categories: [n.category] } }), "readAll")
+        const subscribed = yield* store.subscribe(n.stream()).pipe(Stream.take(3), Stream.runCollect)
+        expectTags(subscribed, "subscribe")
+        const all = yield* store.subscribeAll({ filter: { categories: [n.category] } }).pipe(
+          Stream.take(3),
+          Stream.runCollect
+        )
+        expectTags(all, "subscribeAll")
+      }))
+
+    it.effect("hostile tags fail with InvalidEvent (InvalidTags) and write nothing", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const hostile: ReadonlyArray<unknown> = [
+          [""],
+          ["a b"],
+          ["tab\there"],
+          ["nul\u0000"],
+          ["line\u2028sep"],
+          ["\ud800"],
+          ["x".repeat(129)],
+          Array.from({ length: 33 }, (_, i) => `t${i}`),
+          ["same", "same"],
+          [1],
+          "course:c1",
+          null
+        ]
+        for (const tags of hostile) {
+          const error = yield* failsWith("InvalidEvent")(
+            store.append(n.stream(), [
+              { type: n.type("Ok"), data: {} },
+              { type: n.type("E"), data: {}, tags: tags as ReadonlyArray<string> }
+            ])
+          )
+          assert.strictEqual(error.reason, "InvalidTags", JSON.stringify(tags))
+          assert.strictEqual(error.index, 1)
+        }
+        // The longest allowed, the most allowed, and Unicode, are fine.
+        const fine = ["x".repeat(128), "ünïcødé:✓", "emoji:😀", "sql:');DROP/**/TABLE/**/strata_events;--"]
+        yield* store.append(n.stream(), [tagged(n.type("E"), fine)])
+        yield* store.append(n.stream(), [tagged(n.type("E"), Array.from({ length: 32 }, (_, i) => `t${i}`))])
+        const read = yield* readStream(n.stream())
+        assert.deepStrictEqual(read.map((event) => event.tags?.length), [4, 32])
+        assert.deepStrictEqual(read[0].tags, fine)
+        assert.lengthOf(yield* query([{ tags: ["sql:');DROP/**/TABLE/**/strata_events;--", "emoji:😀"] }]), 1)
+      }))
+
+    it.effect("a query matches types AND all tags within an item, any of the items, and nothing when empty", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const [a, b, c] = ["a", "b", "c"].map((tag) => `${n.category}:${tag}`)
+        const [X, Y] = [n.type("X"), n.type("Y")]
+        yield* store.append(n.stream(), [
+          tagged(X, [a], { i: 0 }),
+          tagged(X, [a, b], { i: 1 }),
+          tagged(Y, [a, b], { i: 2 }),
+          tagged(Y, [c], { i: 3 }),
+          { type: X, data: { i: 4 } },
+          tagged(Y, [b, a, c], { i: 5 })
+        ])
+        const is = (q: EventStore.Query) =>
+          Effect.map(query(q), (events) => events.map((event) => (event.data as { i: number }).i))
+        assert.deepStrictEqual(yield* is([{ tags: [a] }]), [0, 1, 2, 5])
+        assert.deepStrictEqual(yield* is([{ tags: [a, b] }]), [1, 2, 5])
+        assert.deepStrictEqual(yield* is([{ tags: [b, a] }]), [1, 2, 5])
+        assert.deepStrictEqual(yield* is([{ types: [X], tags: [a] }]), [0, 1])
+        assert.deepStrictEqual(yield* is([{ types: [X, Y], tags: [a, b] }]), [1, 2, 5])
+        assert.deepStrictEqual(yield* is([{ types: [X] }]), [0, 1, 4])
+        assert.deepStrictEqual(yield* is([{ types: [X], tags: [c] }]), [])
+        // Any of the items, each event once, in position order.
+        assert.deepStrictEqual(yield* is([{ types: [Y], tags: [c] }, { types: [X], tags: [a] }]), [0, 1, 3, 5])
+        assert.deepStrictEqual(yield* is([{ tags: [a] }, { tags: [b] }, { types: [X] }]), [0, 1, 2, 4, 5])
+        assert.deepStrictEqual(yield* is([]), [])
+        assert.deepStrictEqual(yield* is([{ tags: [`${n.category}:none`] }]), [])
+        // An item with neither types nor tags matches every event.
+        const first = (yield* readStream(n.stream()))[0].position
+        const everything = yield* query([{}], { from: first })
+        assert.includeMembers(ids(everything), ids(yield* readStream(n.stream())))
+        // from, limit and backwards.
+        const both = yield* query([{ tags: [a, b] }])
+        assert.deepStrictEqual(ids(yield* query([{ tags: [a, b] }], { from: both[1].position })), ids(both.slice(1)))
+        assert.deepStrictEqual(ids(yield* query([{ tags: [a, b] }], { limit: 2 })), ids(both.slice(0, 2)))
+        const backwards = yield* Stream.runCollect(store.readAll({ query: [{ tags: [a, b] }], direction: "backwards" }))
+        assert.deepStrictEqual(ids(backwards), ids(both).reverse())
+      }))
+
+    it.effect("a query read pages through more events than a page, in order, each once", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const tag = `${n.category}:long`
+        const count = longStreamLength
+        const batch = 200
+        for (let i = 0; i < count; i += batch) {
+          yield* store.append(
+            n.stream(`s${i % 3}`),
+            Array.from({ length: Math.min(batch, count - i) }, (_, j) =>
+              (i + j) % 2 === 0 ? tagged(n.type("E"), [tag], { i: i + j }) : { type: n.type("E"), data: { i: i + j } })
+          )
+        }
+        const read = yield* Dcb.read([{ tags: [tag] }]).pipe(Stream.runCollect)
+        assert.deepStrictEqual(
+          read.map((event) => (event.data as { i: number }).i),
+          Array.from({ length: count / 2 }, (_, k) => 2 * k)
+        )
+      }))
+
+    it.effect("a bad query fails with InvalidArgument", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const store = yield* EventStore.EventStore
+        const bad: ReadonlyArray<unknown> = [
+          "x",
+          [null],
+          [{ tags: "a" }],
+          [{ tags: [""] }],
+          [{ tags: ["a b"] }],
+          [{ types: [""] }],
+          [{ types: [1] }],
+          Array.from({ length: 17 }, () => ({ tags: ["a"] })),
+          [{ tags: Array.from({ length: 65 }, (_, i) => `t${i}`) }]
+        ]
+        for (const q of bad) {
+          const error = yield* streamFailsWith("InvalidArgument")(store.readAll({ query: q as EventStore.Query }))
+          assert.strictEqual(error.operation, "readAll")
+        }
+        yield* streamFailsWith("InvalidArgument")(store.readAll({ query: [], filter: { types: ["a"] } }))
+        const n = names()
+        const error = yield* failsWith("InvalidArgument")(
+          store.append(n.stream(), [{ type: n.type("E"), data: {} }], {
+            condition: { failIfEventsMatch: [{ tags: [""] }] }
+          })
+        )
+        assert.match(error.detail, /condition\.failIfEventsMatch/)
+        yield* failsWith("InvalidArgument")(
+          store.append(n.stream(), [{ type: n.type("E"), data: {} }], {
+            condition: { failIfEventsMatch: [], after: -1n }
+          })
+        )
+        assert.deepStrictEqual(yield* readStream(n.stream()), [])
+      }))
+
+    it.effect("a condition fails when a matching event was appended after `after`, naming it, and writes nothing", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const course = `${n.category}:course`
+        const other = `${n.category}:other`
+        const q: EventStore.Query = [{ types: [n.type("Enrolled")], tags: [course] }]
+        // Nothing matches yet: passes without `after`.
+        const first = yield* store.append(n.stream("a"), [tagged(n.type("Enrolled"), [course, other])], {
+          condition: { failIfEventsMatch: q }
+        })
+        // Now one matches: fails without `after`, passes with `after` at it.
+        const failed = yield* failsWith("AppendConditionFailed")(
+          store.append(n.stream("b"), [tagged(n.type("Enrolled"), [course])], { condition: { failIfEventsMatch: q } })
+        )
+        assert.strictEqual(failed.position, first.position)
+        assert.strictEqual(failed.stream, n.stream("a"))
+        assert.strictEqual(failed.type, n.type("Enrolled"))
+        assert.deepStrictEqual(failed.tags, [course, other])
+        assert.strictEqual(failed.after, undefined)
+        assert.instanceOf(failed, StoreError.AppendConditionFailed)
+        const second = yield* store.append(n.stream("b"), [tagged(n.type("Enrolled"), [course])], {
+          condition: { failIfEventsMatch: q, after: first.position }
+        })
+        // Events that do not match (other type, other tag, untagged) do not fail it.
+        yield* store.append(n.stream("c"), [
+          tagged(n.type("Dropped"), [course]),
+          tagged(n.type("Enrolled"), [other]),
+          { type: n.type("Enrolled"), data: {} }
+        ])
+        yield* store.append(n.stream("d"), [tagged(n.type("Enrolled"), [other])], {
+          condition: { failIfEventsMatch: q, after: second.position }
+        })
+        // A stale `after`: names the first match after it.
+        const stale = yield* failsWith("AppendConditionFailed")(
+          store.append(n.stream("e"), [tagged(n.type("Enrolled"), [course])], {
+            condition: { failIfEventsMatch: q, after: first.position - 1n }
+          })
+        )
+        assert.strictEqual(stale.position, first.position)
+        assert.strictEqual(stale.after, first.position - 1n)
+        assert.deepStrictEqual(yield* readStream(n.stream("e")), [])
+        // An empty query never fails.
+        yield* store.append(n.stream("e"), [tagged(n.type("Enrolled"), [course])], {
+          condition: { failIfEventsMatch: [] }
+        })
+      }))
+
+    it.effect("conditions combine with expected versions and appendMany, atomically", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const tag = `${n.category}:k`
+        const q: EventStore.Query = [{ tags: [tag] }]
+        const written = yield* store.append(n.stream("a"), [tagged(n.type("E"), [tag])])
+        // Condition holds, expected version does not: WrongExpectedVersion.
+        yield* failsWith("WrongExpectedVersion")(
+          store.append(n.stream("a"), [tagged(n.type("E"), [tag])], {
+            expected: ExpectedVersion.noStream,
+            condition: { failIfEventsMatch: q, after: written.position }
+          })
+        )
+        // Expected version holds, condition does not.
+        yield* failsWith("AppendConditionFailed")(
+          store.append(n.stream("a"), [tagged(n.type("E"), [tag])], {
+            expected: ExpectedVersion.exact(0n),
+            condition: { failIfEventsMatch: q }
+          })
+        )
+        // Both hold.
+        const both = yield* store.append(n.stream("a"), [tagged(n.type("E"), [tag])], {
+          expected: ExpectedVersion.exact(0n),
+          condition: { failIfEventsMatch: q, after: written.position }
+        })
+        assert.strictEqual(both.nextExpectedVersion, 1n)
+        const { supportsAppendMany } = resolve(options)
+        if (!supportsAppendMany) return
+        // appendMany: one part's condition fails, nothing of any part is written.
+        yield* failsWith("AppendConditionFailed")(
+          store.appendMany([
+            { stream: n.stream("m1"), events: [tagged(n.type("E"), [`${n.category}:m`])] },
+            {
+              stream: n.stream("m2"),
+              events: [{ type: n.type("E"), data: {} }],
+              condition: { failIfEventsMatch: q, after: written.position }
+            }
+          ])
+        )
+        assert.deepStrictEqual(yield* readStream(n.stream("m1")), [])
+        assert.deepStrictEqual(yield* readStream(n.stream("m2")), [])
+        const results = yield* store.appendMany([
+          { stream: n.stream("m1"), events: [tagged(n.type("E"), [`${n.category}:m`])] },
+          {
+            stream: n.stream("m2"),
+            events: [{ type: n.type("E"), data: {} }],
+            expected: ExpectedVersion.noStream,
+            condition: { failIfEventsMatch: q, after: both.position }
+          }
+        ])
+        assert.lengthOf(results, 2)
+        assert.deepStrictEqual((yield* readStream(n.stream("m1")))[0].tags, [`${n.category}:m`])
+      }))
+
+    it.effect("a retried conditional append whose first attempt committed returns the original result", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const tag = `${n.category}:r`
+        const events = [
+          { id: uuid(), type: n.type("E"), data: { i: 0 }, tags: [tag] },
+          { id: uuid(), type: n.type("E"), data: { i: 1 }, tags: [tag] }
+        ]
+        const condition = { failIfEventsMatch: [{ tags: [tag] }] }
+        const first = yield* store.append(n.stream(), events, { condition })
+        // The same append again: its own events now match the query, yet it is a replay.
+        const again = yield* store.append(n.stream(), events, { condition })
+        assert.deepStrictEqual(again, first)
+        assert.lengthOf(yield* readStream(n.stream()), 2)
+        // New ids with the same condition: a real conflict.
+        yield* failsWith("AppendConditionFailed")(
+          store.append(n.stream(), [{ type: n.type("E"), data: {}, tags: [tag] }], { condition })
+        )
+      }))
+
+    it.effect("Dcb.decide folds the query's events, appends with the condition, and decides again on conflict", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const course = `${n.category}:course`
+        const q: EventStore.Query = [{ types: [n.type("Enrolled")], tags: [course] }]
+        let interfere = true
+        const decided = yield* Dcb.decide(
+          q,
+          0,
+          (count) => count + 1,
+          (count) =>
+            Effect.gen(function*() {
+              // The first time, another writer enrols someone between the read and the append.
+              if (interfere) {
+                interfere = false
+                yield* store.append(n.stream("other"), [tagged(n.type("Enrolled"), [course])])
+              }
+              return [{ stream: n.stream(`s${count}`), events: [tagged(n.type("Enrolled"), [course], { seat: count })] }]
+            })
+        )
+        assert.strictEqual(decided.attempts, 2)
+        assert.strictEqual(decided.state, 1)
+        const all = yield* query(q)
+        assert.deepStrictEqual(all.map((event) => event.data), [{}, { seat: 1 }])
+        assert.strictEqual(decided.after, all[0].position)
+        assert.strictEqual(decided.results[0].position, all[1].position)
+        // Deciding nothing appends nothing.
+        const none = yield* Dcb.decide(q, 0, (count) => count + 1, () => Effect.succeed([]))
+        assert.deepStrictEqual(none.results, [])
+        assert.strictEqual(none.state, 2)
+      }))
+
+    it.effect("16 writers race for 10 seats: exactly 10 win, each on a different state, none twice", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const n = names()
+        const course = `${n.category}:course`
+        const q: EventStore.Query = [{ types: [n.type("Enrolled")], tags: [course] }]
+        const outcomes = yield* Effect.forEach(
+          Array.from({ length: 16 }, (_, i) => i),
+          (i) =>
+            Dcb.decide(
+              q,
+              0,
+              (seats) => seats + 1,
+              (seats) =>
+                seats >= 10
+                  ? Effect.fail("full" as const)
+                  : Effect.succeed([{
+                    stream: n.stream(`student${i}`),
+                    events: [tagged(n.type("Enrolled"), [course, `${n.category}:student${i}`], { seen: seats })]
+                  }]),
+              { schedule: patient }
+            ).pipe(Effect.result),
+          { concurrency: "unbounded" }
+        )
+        const won = outcomes.filter((outcome) => outcome._tag === "Success")
+        const full = outcomes.filter((outcome) => outcome._tag === "Failure" && outcome.failure === "full")
+        assert.strictEqual(won.length, 10)
+        assert.strictEqual(full.length, 6)
+        const enrolled = yield* query(q)
+        assert.strictEqual(enrolled.length, 10)
+        assert.deepStrictEqual(
+          enrolled.map((event) => (event.data as { seen: number }).seen),
+          Array.from({ length: 10 }, (_, k) => k)
+        )
+      }))
+
+    it.effect("both writers read before either writes: one wins, the other fails (Marten #4591)", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const store = yield* EventStore.EventStore
+        for (let round = 0; round < 10; round++) {
+          const n = names()
+          const tag = `${n.category}:username:alice`
+          const q: EventStore.Query = [{ tags: [tag] }]
+          const bothRead = yield* Deferred.make<void>()
+          let reads = 0
+          const writer = (i: number) =>
+            Effect.gen(function*() {
+              const read = yield* query(q)
+              const after = read.at(-1)?.position
+              if (++reads === 2) yield* Deferred.succeed(bothRead, undefined)
+              yield* Deferred.await(bothRead)
+              return yield* store.append(n.stream(`account${i}`), [tagged(n.type("Registered"), [tag])], {
+                condition: { failIfEventsMatch: q, after }
+              })
+            }).pipe(Effect.result)
+          const [a, b] = yield* Effect.all([writer(0), writer(1)], { concurrency: 2 })
+          assert.strictEqual([a, b].filter((r) => r._tag === "Success").length, 1, `round ${round}`)
+          const loser = [a, b].find((r) => r._tag === "Failure")!
+          assert.strictEqual(loser._tag === "Failure" && loser.failure._tag, "AppendConditionFailed")
+          assert.lengthOf(yield* query(q), 1)
+        }
+      }))
+
+    it.effect("a writer whose query matches a tag another writer adds in the same batch (Marten #5300)", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const store = yield* EventStore.EventStore
+        for (let round = 0; round < 10; round++) {
+          const n = names()
+          const [a, b] = [`${n.category}:a`, `${n.category}:b`]
+          const go = yield* Deferred.make<void>()
+          // Writer 1 decides on tag a; writer 2 decides on tag b but its batch also adds an event tagged a.
+          const one = Effect.gen(function*() {
+            yield* Deferred.await(go)
+            return yield* store.append(n.stream("one"), [tagged(n.type("E"), [a])], {
+              condition: { failIfEventsMatch: [{ tags: [a] }] }
+            })
+          }).pipe(Effect.result)
+          const two = Effect.gen(function*() {
+            yield* Deferred.await(go)
+            return yield* store.append(
+              n.stream("two"),
+              [tagged(n.type("E"), [b]), tagged(n.type("E"), [b, a])],
+              { condition: { failIfEventsMatch: [{ tags: [b] }] } }
+            )
+          }).pipe(Effect.result)
+          const fibers = Effect.all([one, two], { concurrency: 2 })
+          const [r1, r2] = yield* Effect.andThen(Effect.forkChild(Deferred.succeed(go, undefined)), fibers)
+          // Writer 2's condition is on b only: it always commits.
+          assert.strictEqual(r2._tag, "Success", `round ${round}`)
+          const tagA = yield* query([{ tags: [a] }])
+          if (r1._tag === "Success") {
+            // Both committed: only valid if writer 1 committed first (its event is the first tagged a).
+            assert.strictEqual(tagA[0].stream, n.stream("one"), `round ${round}: writer 1 must come first`)
+          } else {
+            assert.strictEqual(r1.failure._tag, "AppendConditionFailed")
+            assert.deepStrictEqual(tagA.map((event) => event.stream), [n.stream("two")])
+          }
+        }
+      }))
+
+    it.effect("writers on disjoint tags all succeed without conflicts", () =>
+      Effect.gen(function*() {
+        if (!(yield* supported)) return
+        const n = names()
+        const results = yield* Effect.forEach(
+          Array.from({ length: 16 }, (_, i) => i),
+          (i) => {
+            const tag = `${n.category}:course${i}`
+            return Dcb.decide(
+              [{ tags: [tag] }],
+              0,
+              (count) => count + 1,
+              () => Effect.succeed([{ stream: n.stream(`c${i}`), events: [tagged(n.type("E"), [tag])] }]),
+              { schedule: Schedule.recurs(0) }
+            )
+          },
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(results.map((result) => result.attempts), Array.from({ length: 16 }, () => 1))
+      }))
+  })
+}

@@ -1,0 +1,225 @@
+/**
+ * Dynamic consistency boundaries (dcb.events): a decision's consistency boundary is the set of events
+ * a {@link EventStore.Query} selects, not one stream. Events carry tags (`NewEvent.tags`); a decision
+ * reads the events its query matches, folds them into a state, decides, and appends with a condition
+ * built from what it read (`{ failIfEventsMatch: query, after: last position read }`), so the append
+ * fails with `AppendConditionFailed` if any event matching the query was appended since. An
+ * invariant that spans entities (a course's capacity and a student's enrolment limit) then needs no
+ * "reservation stream".
+ *
+ * Events still live in streams (versions, stream reads, subscriptions, retention): a decision appends
+ * to the streams it chooses, and may combine the condition with stream expected versions.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import { Backend, dcbUnsupported } from "./backend/Backend.ts"
+import type { RecordedEvent } from "./Event.ts"
+import { type AppendError, type AppendRequest, type AppendResult, EventStore, type Query } from "./EventStore.ts"
+import type { AppendConditionFailed, InvalidArgument, StoreUnavailable, Unsupported } from "./StoreError.ts"
+
+/**
+ * Options of {@link read}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ReadOptions {
+  /** First position to read (inclusive). */
+  readonly from?: bigint | undefined
+  readonly limit?: number | undefined
+}
+
+/**
+ * The events matching `query`, in position order, gap-free (as `readAll`: paged, and on PostgreSQL
+ * never past an append still in flight). Fails with `Unsupported` on a backend without DCB.
+ *
+ * @example
+ * ```ts
+ * import { Dcb } from "@strata/core"
+ * import { Stream } from "effect"
+ *
+ * const enrolments = Dcb.read([{ types: ["StudentEnrolled"], tags: ["course:c1"] }]).pipe(Stream.runCollect)
+ * ```
+ *
+ * @category reads
+ * @since 0.1.0
+ */
+export const read = (
+  query: Query,
+  options?: ReadOptions
+): Stream.Stream<RecordedEvent, InvalidArgument | Unsupported | StoreUnavailable, EventStore> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const store = yield* EventStore
+    const backend = yield* Effect.serviceOption(Backend)
+    const events: Stream.Stream<RecordedEvent, InvalidArgument | Unsupported | StoreUnavailable> =
+      Option.isSome(backend) && !backend.value.capabilities.dcb
+        ? Stream.fail(dcbUnsupported(backend.value.name, "readAll({ query })"))
+        : store.readAll({ query, from: options?.from, limit: options?.limit })
+    return events
+  }))
+
+/**
+ * What a decision writes: one or more stream parts (one `append`, or an atomic `appendMany`), each
+ * with an optional stream `expected` version. The DCB condition is added to every part.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Decision = ReadonlyArray<Omit<AppendRequest, "condition">>
+
+/**
+ * The outcome of {@link decide}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Decided<S> {
+  /** The state folded from the events the last attempt read (before its own events). */
+  readonly state: S
+  /** The position of the last event read; the condition's `after`. Undefined when none matched. */
+  readonly after: bigint | undefined
+  /** One result per part of the decision; empty when it decided nothing. */
+  readonly results: ReadonlyArray<AppendResult>
+  /** How many times it read and decided (1 without a conflict). */
+  readonly attempts: number
+}
+
+/**
+ * The options of {@link decide}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DecideOptions {
+  /**
+   * When to read and decide again after a conflicting append (`AppendConditionFailed` from this
+   * decision's own append); default {@link defaultSchedule}. When it is exhausted, the last conflict fails.
+   */
+  readonly schedule?: Schedule.Schedule<unknown, AppendConditionFailed> | undefined
+}
+
+/**
+ * Retry after a conflict: up to 5 more attempts, exponential from 5 ms, jittered (as `Aggregate.decide`).
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const defaultSchedule: Schedule.Schedule<unknown, unknown> = Schedule.max([
+  Schedule.exponential("5 millis").pipe(Schedule.jittered),
+  Schedule.recurs(5)
+])
+
+// Marks a conflict on this decision's own append, so an AppendConditionFailed the decision itself
+// fails with (from another append it makes) is never mistaken for one and retried.
+class OwnConflict {
+  readonly error: AppendConditionFailed
+  constructor(error: AppendConditionFailed) {
+    this.error = error
+  }
+}
+
+/**
+ * Errors {@link decide} fails with, besides the decision's own.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type DecideError = AppendError | InvalidArgument | Unsupported | StoreUnavailable
+
+/**
+ * Reads the events `query` matches, folds them with `evolve` from `initial`, asks `decide` what to
+ * append, and appends it with the condition `{ failIfEventsMatch: query, after }` (`after` the last
+ * position read), atomically across the decision's streams. When another writer appended a matching
+ * event in between, it reads and decides again, following `schedule`; every other error fails at once.
+ *
+ * @example
+ * ```ts
+ * import { Dcb, Event } from "@strata/core"
+ * import { Effect } from "effect"
+ *
+ * // A student joins a course with 10 seats, at most 3 courses per student.
+ * const enrol = (course: string, student: string) =>
+ *   Dcb.decide(
+ *     [{ types: ["StudentEnrolled"], tags: [`course:${course}`] }, { types: ["StudentEnrolled"], tags: [`student:${student}`] }],
+ *     { seats: 0, courses: 0 },
+ *     (state, event) => ({
+ *       seats: state.seats + (event.tags?.includes(`course:${course}`) ? 1 : 0),
+ *       courses: state.courses + (event.tags?.includes(`student:${student}`) ? 1 : 0)
+ *     }),
+ *     (state) =>
+ *       state.seats >= 10 || state.courses >= 3
+ *         ? Effect.fail("full" as const)
+ *         : Effect.succeed([{
+ *           stream: `enrolment-${course}-${student}`,
+ *           events: [{ ...Event.make("StudentEnrolled", { course, student }), tags: [`course:${course}`, `student:${student}`] }]
+ *         }])
+ *   )
+ * ```
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const decide: <S, X, R>(
+  query: Query,
+  initial: S,
+  evolve: (state: S, event: RecordedEvent) => S,
+  decide: (state: S, after: bigint | undefined) => Effect.Effect<Decision, X, R>,
+  options?: DecideOptions
+) => Effect.Effect<Decided<S>, X | DecideError, R | EventStore> = Effect.fn("Dcb.decide")(
+  function*<S, X, R>(
+    query: Query,
+    initial: S,
+    evolve: (state: S, event: RecordedEvent) => S,
+    decideEvents: (state: S, after: bigint | undefined) => Effect.Effect<Decision, X, R>,
+    options?: DecideOptions
+  ) {
+    const store = yield* EventStore
+    let attempts = 0
+
+    const attempt = Effect.gen(function*() {
+      attempts++
+      let state = initial
+      let after: bigint | undefined
+      yield* Stream.runForEach(read(query), (event) =>
+        Effect.sync(() => {
+          state = evolve(state, event)
+          after = event.position
+        }))
+      const decision = yield* decideEvents(state, after)
+      if (decision.length === 0) return { state, after, results: [], attempts } satisfies Decided<S>
+      const condition = { failIfEventsMatch: query, after }
+      const own = (error: AppendConditionFailed) => Effect.fail(new OwnConflict(error))
+      const results = decision.length === 1
+        ? [
+          yield* store.append(decision[0].stream, decision[0].events, {
+            expected: decision[0].expected,
+            condition
+          }).pipe(Effect.catchTag("AppendConditionFailed", own))
+        ]
+        : yield* store.appendMany(decision.map((part) => ({ ...part, condition }))).pipe(
+          Effect.catchTag("AppendConditionFailed", own)
+        )
+      return { state, after, results, attempts } satisfies Decided<S>
+    })
+
+    // Only this decision's own conflicts stay in the error channel, so only they are retried.
+    const once = attempt.pipe(
+      Effect.map((decided) => Result.succeed(decided)),
+      Effect.catch((error) =>
+        error instanceof OwnConflict ? Effect.fail(error.error) : Effect.succeed(Result.fail(error))
+      )
+    )
+    const outcome = yield* Effect.retry(once, options?.schedule ?? defaultSchedule).pipe(
+      Effect.ensuring(Effect.suspend(() => Effect.annotateCurrentSpan({ "strata.attempts": attempts })))
+    )
+    return yield* Result.match(outcome, {
+      onSuccess: (decided) => Effect.succeed(decided),
+      onFailure: (error) => Effect.fail(error)
+    })
+  }
+)
