@@ -11,6 +11,8 @@ export default [
   "packages/kurrentdb-emulator",
   "packages/strata",
   "packages/testing",
+  "packages/http",
+  "packages/console",
   "packages/cli",
   "examples"
 ]

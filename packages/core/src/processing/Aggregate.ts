@@ -121,6 +121,12 @@ export interface DecideOptions<S, E extends { readonly _tag: string }, X, R> ext
   readonly schedule?: Schedule.Schedule<unknown, WrongExpectedVersion> | undefined
   /** Metadata for the appended events (correlation and causation ids, ...). */
   readonly metadata?: EventMetadata | undefined
+  /**
+   * The version the caller saw (an HTTP `If-Match`): the loaded stream must match it or the decision
+   * fails with `WrongExpectedVersion` before deciding, and a concurrent write is then not retried
+   * under it (the stream no longer matches). Absent: decide on whatever version is loaded.
+   */
+  readonly expected?: ExpectedVersion.ExpectedVersion | undefined
 }
 
 /**
@@ -274,6 +280,13 @@ export const decide: <S, E extends { readonly _tag: string }, X, R>(
     const attempt = Effect.gen(function*() {
       attempts++
       const loaded = yield* fold(store, stream, options)
+      if (options.expected !== undefined) {
+        const conflict = ExpectedVersion.check(stream, options.expected, {
+          lastVersion: loaded.version,
+          deleted: false
+        })
+        if (conflict !== undefined) return yield* Effect.fail(conflict)
+      }
       const events = yield* options.decide(loaded.state, loaded)
       if (events.length === 0) return { ...loaded, events, position: undefined } satisfies Decided<S, E>
       const encoded = yield* options.codec.encodeAll(stream, events, options.metadata)
@@ -362,6 +375,8 @@ export interface DecideCallOptions {
   readonly metadata?: EventMetadata | undefined
   /** Overrides the definition's retry schedule for this call. */
   readonly schedule?: Schedule.Schedule<unknown, WrongExpectedVersion> | undefined
+  /** The version the caller saw (an HTTP `If-Match`); see {@link DecideOptions.expected}. */
+  readonly expected?: ExpectedVersion.ExpectedVersion | undefined
 }
 
 /**
@@ -586,7 +601,8 @@ export const make = <S, E extends { readonly _tag: string }, C, D extends Decisi
             >
           },
           schedule: callOptions?.schedule ?? options.schedule,
-          metadata: callOptions?.metadata
+          metadata: callOptions?.metadata,
+          expected: callOptions?.expected
         })),
     consumer: (handle) => ({
       filter,
