@@ -13,6 +13,20 @@ import { EventEmitter } from "node:events"
 /** `EventNumber.DeletedStream` / `long.MaxValue`: the `$tb` a soft delete writes, the revision of a tombstone. */
 export const deletedStream = 9_223_372_036_854_775_807n
 
+/**
+ * `TFConsts.MaxLogRecordSize`: the default `MaxAppendEventSize` (ClusterVNodeOptions.cs), the largest
+ * event (`Event.SizeOnDisk`: type, data and metadata) one append may carry.
+ */
+export const maxAppendEventSize = 16 * 1024 * 1024
+
+/** `TFConsts.ChunkSize`: the default `MaxAppendSize`, the most bytes of events one append may carry. */
+export const maxAppendSize = 256 * 1024 * 1024
+
+/** `Event.SizeOnDisk`: what the size limits count (the UTF-8 type, the data and the metadata). */
+export const sizeOnDisk = (
+  event: { readonly type: string; readonly data: Uint8Array; readonly metadata: Uint8Array }
+) => Buffer.byteLength(event.type, "utf8") + event.data.length + event.metadata.length
+
 /** `ExpectedVersion` constants of KurrentDB.Core.Data. */
 export const ExpectedVersion = { any: -2n, noStream: -1n, streamExists: -4n } as const
 
@@ -283,19 +297,77 @@ export class Database {
           position: decision.last.position
         }
       }
-      const undelete = this.metadataSoftDeletedOriginal(part.stream)
+      // StorageWriterService.WritePrepares: an empty write to one stream still writes an (eventless)
+      // prepare, answers the stream's current revision and that prepare's position, and, "for
+      // backwards compatibility", undeletes a soft-deleted stream like a write with events. An empty
+      // part of a multi-stream write is a check only.
+      const emptySingle = part.events.length === 0 && parts.length === 1
+      const writes = part.events.length > 0 || emptySingle
+      const undelete = writes ? this.metadataSoftDeletedOriginal(part.stream) : undefined
       let last: Recorded | undefined
       for (const event of part.events) last = this.append(part.stream, event, created)
-      if (decision._tag === "Ok" && decision.softDeleted && part.events.length > 0) {
+      let position = last?.position ?? -1n
+      if (emptySingle) {
+        position = this.nextPosition
+        this.nextPosition += BigInt(64 + part.stream.length)
+      }
+      if (decision._tag === "Ok" && decision.softDeleted && writes) {
         this.undelete(part.stream, decision.current + 1n, created)
       }
       if (undelete !== undefined) this.undelete(undelete, this.lastEventNumber(undelete) + 1n, created)
       return last === undefined
-        ? { _tag: "Written", stream: part.stream, last: decision._tag === "Ok" ? decision.current : -1n, position: -1n }
+        ? { _tag: "Written", stream: part.stream, last: decision._tag === "Ok" ? decision.current : -1n, position }
         : { _tag: "Written", stream: part.stream, last: last.revision, position: last.position }
     })
     this.events.emit("commit")
     return results
+  }
+
+  /**
+   * What a fresh node has written before any client connects, so `$all` is never empty of system
+   * records: the epoch record (`$epoch-information`, SystemNames.cs) and the default users `admin` and
+   * `ops`, each as UserManagementService.cs creates them: the `$user-<name>` stream's ACL in its
+   * metastream, `$UserCreated` in `$user-<name>`, then a `$User` event (the login name, not JSON) in `$users`.
+   */
+  seedSystemEvents(): void {
+    const created = this.ticks()
+    const event = (type: string, data: unknown, json = true): Proposed => ({
+      id: crypto.randomUUID(),
+      type,
+      contentType: json ? "application/json" : "application/octet-stream",
+      data: json ? this.json(data) : Buffer.from(String(data), "utf8"),
+      metadata: new Uint8Array()
+    })
+    this.append(
+      "$epoch-information",
+      event("$epoch-information", {
+        EpochId: crypto.randomUUID(),
+        EpochNumber: 0,
+        EpochPosition: 0,
+        PrevEpochPosition: -1,
+        TimeStamp: new Date(this.now()).toISOString()
+      }),
+      created
+    )
+    for (const login of ["admin", "ops"]) {
+      this.append(
+        metastreamOf(`$user-${login}`),
+        event("$metadata", {
+          $acl: { $w: "$admins", $d: "$admins", $mw: "$admins" }
+        }),
+        created
+      )
+      this.append(
+        `$user-${login}`,
+        event("$UserCreated", {
+          loginName: login,
+          fullName: login === "admin" ? "KurrentDB Administrator" : "KurrentDB Operations",
+          groups: login === "admin" ? ["$admins"] : ["$ops"]
+        }),
+        created
+      )
+      this.append("$users", event("$User", login, false), created)
+    }
   }
 
   /** When `stream` is the metastream of a soft-deleted stream, that stream. */
@@ -377,7 +449,9 @@ export class Database {
     const events = this.streams.get(stream)?.events ?? []
     if (this.isSoftDeleted(stream)) return undefined
     if (events.length === 0) return undefined
-    const metadata = this.metadata(stream) ?? {}
+    // A metastream reads as its latest event: ReadIndex gives every `$$` stream `maxCount: 1`
+    // (`metastreamMetadata`, ReadIndex.cs), so `$$stream` answers only the current metadata.
+    const metadata = stream.startsWith("$$") ? { $maxCount: 1 } : this.metadata(stream) ?? {}
     let first = 0n
     const tb = toBigInt(metadata["$tb"])
     if (tb !== undefined && tb > first) first = tb

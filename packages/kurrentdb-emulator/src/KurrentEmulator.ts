@@ -4,12 +4,13 @@
  * to it with an ordinary `kurrentdb://127.0.0.1:<port>?tls=false` connection string.
  *
  * Served: ServerFeatures/GetSupportedMethods, Streams Read (stream and $all, forwards and backwards,
- * filters, catch-up subscriptions with confirmation, caught-up and checkpoint messages), Append,
- * Delete, Tombstone, and the v2 StreamsService/AppendSession (multi-stream append). Not served:
- * BatchAppend (not advertised, so the client falls back to Append), persistent subscriptions,
+ * filters, links resolved on request, catch-up subscriptions with confirmation, caught-up and
+ * checkpoint messages), Append, BatchAppend (advertised, so the client appends through it as it does
+ * against a current server; `batchAppend: false` starts the older mode), Delete, Tombstone, and the
+ * v2 StreamsService/AppendSession (multi-stream append). Not served: persistent subscriptions,
  * projections, users, gossip, AppendRecords. See the package README for what is emulated how.
- * The handlers live in `internal/`, a module per protocol service (features, streams with reads,
- * streamsV2), over the errors and codec modules.
+ * The handlers live in `internal/`, a module per protocol service (features, streams with reads and
+ * batchAppend, streamsV2), over the errors and codec modules.
  *
  * @example
  * ```ts
@@ -42,7 +43,24 @@ export interface EmulatorOptions {
   readonly serverVersion?: string | undefined
   /** Whether the v2 AppendSession is served and advertised. Default true; false emulates a server before 25.1. */
   readonly multiStreamAppend?: boolean | undefined
+  /**
+   * Whether BatchAppend is served and advertised. Default true, as every server since 21.10 does, so
+   * the client appends through it; false is the older mode, where the client appends with Append.
+   */
+  readonly batchAppend?: boolean | undefined
+  /**
+   * Whether the log starts with the records a fresh node writes (epoch, default users). Default true,
+   * so `$all` is never empty of system events; false starts with an empty log.
+   */
+  readonly systemEvents?: boolean | undefined
 }
+
+/**
+ * The largest request message the server accepts: the v2 streams service's
+ * `MaxReceiveMessageSize`, 1.5 x `MaxAppendSize` (256 MiB), ApiV2Plugin.cs. grpc-js would refuse
+ * anything over 4 MiB by default; the v1 service's own, smaller limit is checked in its handlers.
+ */
+export const maxReceiveMessageSize = 384 * 1024 * 1024
 
 /**
  * A running emulator.
@@ -68,14 +86,19 @@ export interface KurrentEmulator {
  */
 export const start = async (options: EmulatorOptions = {}): Promise<KurrentEmulator> => {
   const database = new Database()
-  const server = new grpc.Server()
+  if (options.systemEvents ?? true) database.seedSystemEvents()
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": maxReceiveMessageSize,
+    "grpc.max_send_message_length": -1
+  })
   const multiStream = options.multiStreamAppend ?? true
+  const batchAppend = options.batchAppend ?? true
   const state = { unavailable: false }
   const live = new Set<() => void>()
   const context: HandlerContext = { database, faults: state, live }
 
-  server.addService(P.featuresGrpc.ServerFeaturesService, featuresService(options, multiStream))
-  server.addService(P.streamsGrpc.StreamsService, streamsService(context))
+  server.addService(P.featuresGrpc.ServerFeaturesService, featuresService(options, { multiStream, batchAppend }))
+  server.addService(P.streamsGrpc.StreamsService, streamsService(context, { batchAppend }))
   if (multiStream) server.addService(P.streamsV2Grpc.StreamsServiceService, streamsV2Service(context))
 
   const port = await new Promise<number>((resolve, reject) =>

@@ -58,3 +58,13 @@ export const any: typeof import("google-protobuf/google/protobuf/any_pb.js") = r
 export const timestamp: typeof import("google-protobuf/google/protobuf/timestamp_pb.js") = require(
   "google-protobuf/google/protobuf/timestamp_pb.js"
 )
+/** google.protobuf.Empty. */
+export const empty: typeof import("google-protobuf/google/protobuf/empty_pb.js") = require(
+  "google-protobuf/google/protobuf/empty_pb.js"
+)
+/** google.protobuf.Duration. */
+export const duration: typeof import("google-protobuf/google/protobuf/duration_pb.js") = require(
+  "google-protobuf/google/protobuf/duration_pb.js"
+)
+/** google-protobuf's binary writer, for a detail message the client's generated code does not declare. */
+export const jspb: typeof import("google-protobuf") = require("google-protobuf")

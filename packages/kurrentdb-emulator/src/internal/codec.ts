@@ -49,7 +49,7 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 export const parseGuid = (id: string | undefined): string | undefined =>
   id !== undefined && uuidPattern.test(id) ? id.toLowerCase() : undefined
 
-export const readEvent = (event: Recorded, structured: boolean): ReadResp => {
+const recordedEvent = (event: Recorded, structured: boolean) => {
   const recorded = new P.streams.ReadResp.ReadEvent.RecordedEvent()
   recorded.setId(uuidMessage(event.id, structured))
   recorded.setStreamIdentifier(identifierOf(event.stream))
@@ -62,8 +62,25 @@ export const readEvent = (event: Recorded, structured: boolean): ReadResp => {
   map.set("created", event.created.toString())
   recorded.setCustomMetadata(event.metadata)
   recorded.setData(event.data)
+  return recorded
+}
+
+/**
+ * A record as a ReadResp. With `resolved` (a link read with resolveLinkTos): the link's target as
+ * `event` and the link as `link`, or only `link` when the target could not be read
+ * (`ResolvedEvent.ForResolvedLink` / `ForFailedResolvedLink`); the position is the link's.
+ */
+export const readEvent = (
+  event: Recorded,
+  structured: boolean,
+  resolved?: { readonly target: Recorded | undefined }
+): ReadResp => {
   const read = new P.streams.ReadResp.ReadEvent()
-  read.setEvent(recorded)
+  if (resolved === undefined) read.setEvent(recordedEvent(event, structured))
+  else {
+    if (resolved.target !== undefined) read.setEvent(recordedEvent(resolved.target, structured))
+    read.setLink(recordedEvent(event, structured))
+  }
   read.setCommitPosition(event.position.toString())
   const resp = new P.streams.ReadResp()
   resp.setEvent(read)

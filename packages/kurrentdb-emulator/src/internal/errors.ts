@@ -76,3 +76,60 @@ export const richError = (
   m.set("grpc-status-details-bin", Buffer.from(status.serializeBinary()))
   return Object.assign(new Error(message), { code, details: message, metadata: m })
 }
+
+/** `RpcExceptions.MaxAppendEventSizeExceeded` (v1 Append). */
+export const maxAppendEventSizeExceeded = (eventId: string, proposed: number, max: number): grpc.ServiceError => {
+  const details = `Event with Id: ${eventId}, Size: ${proposed}, exceeds Maximum Append Event Size of ${max}.`
+  return Object.assign(new Error(details), {
+    code: grpc.status.INVALID_ARGUMENT,
+    details,
+    metadata: metadata({
+      exception: "maximum-append-event-size-exceeded",
+      "maximum-append-event-size": String(max),
+      "event-id": eventId,
+      "proposed-append-event-size": String(proposed)
+    })
+  })
+}
+
+/** `RpcExceptions.MaxAppendSizeExceeded` (v1 Append). */
+export const maxAppendSizeExceeded = (max: number): grpc.ServiceError => {
+  const details = `Maximum Append Size of ${max} Exceeded.`
+  return Object.assign(new Error(details), {
+    code: grpc.status.INVALID_ARGUMENT,
+    details,
+    metadata: metadata({ exception: "maximum-append-size-exceeded", "maximum-append-size": String(max) })
+  })
+}
+
+/**
+ * What ASP.NET Core gRPC answers for a request message over the service's `MaxReceiveMessageSize`
+ * (`TFConsts.EffectiveMaxLogRecordSize` on the v1 Streams service, ClusterVNodeStartup.cs).
+ */
+export const messageTooLarge = (): grpc.ServiceError =>
+  Object.assign(new Error("Received message exceeds the maximum configured message size."), {
+    code: grpc.status.RESOURCE_EXHAUSTED,
+    details: "Received message exceeds the maximum configured message size.",
+    metadata: new grpc.Metadata()
+  })
+
+/**
+ * A v1 google.rpc.Status with one packed detail, as BatchAppend answers a failed write
+ * (`Google.Rpc.Status` helpers in Status.cs). `detail` is a message, or already serialized bytes
+ * for a detail the client's generated code does not declare.
+ */
+export const batchStatus = (
+  code: number,
+  message: string,
+  typeName: string,
+  detail: { serializeBinary(): Uint8Array } | Uint8Array
+) => {
+  const any = new P.any.Any()
+  any.setTypeUrl(`type.googleapis.com/${typeName}`)
+  any.setValue(detail instanceof Uint8Array ? detail : detail.serializeBinary())
+  const status = new P.status.Status()
+  status.setCode(code as Parameters<typeof status.setCode>[0])
+  status.setMessage(message)
+  status.setDetails(any)
+  return status
+}

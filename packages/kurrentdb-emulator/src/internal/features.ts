@@ -1,26 +1,33 @@
 /**
- * ServerFeatures/GetSupportedMethods: the version and the methods the client checks before it
- * chooses how to append. BatchAppend is left out, so the client falls back to Append; the v2
- * AppendSession is listed only where it is served.
+ * ServerFeatures/GetSupportedMethods, as `ServerFeatures.cs` builds it: every client-facing method,
+ * service and method names lower-cased, Read with the features `position` and `events`, BatchAppend
+ * with `deadline_duration`. The client checks it before choosing how to append: with BatchAppend
+ * listed it appends through BatchAppend (as against every server since 21.10); a server started in the
+ * older mode leaves it out, so the client falls back to Append. The v2 AppendSession is listed only
+ * where it is served.
  */
 import type * as grpc from "@grpc/grpc-js"
 import * as P from "../protocol.ts"
 
 export const featuresService = (
   options: { readonly serverVersion?: string | undefined },
-  multiStream: boolean
+  served: { readonly multiStream: boolean; readonly batchAppend: boolean }
 ) => ({
   getSupportedMethods: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
     const methods = new P.features.SupportedMethods()
     methods.setEventStoreServerVersion(options.serverVersion ?? "25.1.0")
-    const add = (service: string, method: string) => {
+    const add = (service: string, method: string, features: ReadonlyArray<string> = []) => {
       const m = new P.features.SupportedMethod()
       m.setServiceName(service)
       m.setMethodName(method)
+      m.setFeaturesList([...features])
       methods.addMethods(m)
     }
-    for (const method of ["read", "append", "delete", "tombstone"]) add("event_store.client.streams.Streams", method)
-    if (multiStream) add("kurrentdb.protocol.v2.streams.StreamsService", "appendsession")
+    const streams = "event_store.client.streams.streams"
+    add(streams, "read", ["position", "events"])
+    for (const method of ["append", "delete", "tombstone"]) add(streams, method)
+    if (served.batchAppend) add(streams, "batchappend", ["deadline_duration"])
+    if (served.multiStream) add("kurrentdb.protocol.v2.streams.streamsservice", "appendsession")
     callback(null, methods)
   }
 })

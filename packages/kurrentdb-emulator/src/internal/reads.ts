@@ -21,6 +21,8 @@ interface Reader {
   readonly options: InstanceType<typeof P.streams.ReadReq.Options>
   readonly backwards: boolean
   readonly structured: boolean
+  /** A record as the ReadResp this call sends: links resolved when the call asked for it. */
+  readonly event: (record: Recorded) => ReadResp
   readonly send: (resp: ReadResp) => void
   readonly fail: (error: grpc.ServiceError) => void
 }
@@ -37,6 +39,25 @@ const firstAtOrAfter = (log: ReadonlyArray<Recorded>, position: bigint): number 
   return low
 }
 
+/** `SystemEventTypes.LinkTo`: a link's data is `<revision>@<stream>`. */
+const linkTo = "$>"
+const notALink: unique symbol = Symbol("notALink")
+
+/**
+ * `StorageReaderWorker.ResolveLinkToEvent`: the event a link points at, read as a stream read would
+ * see it (retention and deletion applied), or undefined when it cannot be read. A payload that does
+ * not parse is treated as a record that is not a link, as the server does.
+ */
+const resolveLink = (context: HandlerContext, link: Recorded): Recorded | undefined | typeof notALink => {
+  const payload = Buffer.from(link.data).toString("utf8")
+  const at = payload.indexOf("@")
+  const revision = at > 0 && /^\d+$/.test(payload.slice(0, at)) ? BigInt(payload.slice(0, at)) : undefined
+  if (revision === undefined) return notALink
+  const stream = payload.slice(at + 1)
+  if (context.database.isTombstoned(stream)) return undefined
+  return context.database.visible(stream)?.find((event) => event.revision === revision)
+}
+
 /** The Read handler. */
 export const read = (context: HandlerContext) => (call: grpc.ServerWritableStream<ReadReq, ReadResp>): void => {
   if (context.faults.unavailable) {
@@ -44,12 +65,18 @@ export const read = (context: HandlerContext) => (call: grpc.ServerWritableStrea
     return
   }
   const options = call.request.getOptions()!
+  const structured = options.getUuidOption()?.hasStructured() ?? false
+  const resolveLinks = options.getResolveLinks()
   const reader: Reader = {
     context,
     call,
     options,
     backwards: options.getReadDirection() === P.streams.ReadReq.Options.ReadDirection.BACKWARDS,
-    structured: options.getUuidOption()?.hasStructured() ?? false,
+    structured,
+    event: (record) => {
+      const target = resolveLinks && record.type === linkTo ? resolveLink(context, record) : notALink
+      return target === notALink ? readEvent(record, structured) : readEvent(record, structured, { target })
+    },
     send: (resp) => call.write(resp),
     // Errors on server-streaming calls go through emit("error"): destroy() leaves the Rust reader waiting.
     fail: (error) => call.emit("error", error)
@@ -92,7 +119,7 @@ const readStream = (r: Reader, stream: string, revisionOption: StreamOptions): v
     ? visible.filter((event) => event.revision <= from).reverse()
     : visible.filter((event) => event.revision >= from)
   for (const event of selected.slice(0, Number(count > 1_000_000_000n ? 1_000_000_000n : count))) {
-    r.send(readEvent(event, r.structured))
+    r.send(r.event(event))
   }
   r.call.end()
 }
@@ -140,7 +167,7 @@ const subscribeStream = (r: Reader, stream: string, revisionOption: StreamOption
     }
     for (const event of database.visible(stream) ?? []) {
       if (event.revision <= after) continue
-      r.send(readEvent(event, r.structured))
+      r.send(r.event(event))
       after = event.revision
     }
     if (!caughtUp) {
@@ -168,7 +195,7 @@ const readAll = (r: Reader, all: AllOptions, filter: Filter): void => {
     for (let i = startAt; i >= 0 && sent < count; i--) {
       const event = log[i]
       if (filter !== undefined && !filter(event)) continue
-      r.send(readEvent(event, r.structured))
+      r.send(r.event(event))
       sent++
     }
   } else {
@@ -176,7 +203,7 @@ const readAll = (r: Reader, all: AllOptions, filter: Filter): void => {
     for (let i = startAt; i < log.length && sent < count; i++) {
       const event = log[i]
       if (filter !== undefined && !filter(event)) continue
-      r.send(readEvent(event, r.structured))
+      r.send(r.event(event))
       sent++
     }
   }
@@ -211,7 +238,7 @@ const subscribeAll = (r: Reader, all: AllOptions, filter: Filter): void => {
     const log = database.log
     while (index < log.length) {
       const event = log[index++]
-      if (filter === undefined || filter(event)) r.send(readEvent(event, r.structured))
+      if (filter === undefined || filter(event)) r.send(r.event(event))
       if (window > 0 && ++scanned % window === 0) checkpoint(event)
     }
     if (!caughtUp) {

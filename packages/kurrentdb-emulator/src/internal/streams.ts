@@ -1,11 +1,20 @@
 /**
  * The v1 Streams service (`event_store.client.streams.Streams`): Read (in reads.ts; a throw there
- * answers INTERNAL), Append, Delete and Tombstone. BatchAppend answers UNIMPLEMENTED; it is not
- * advertised, so the client never calls it.
+ * answers INTERNAL), Append, Delete, Tombstone and BatchAppend (in batchAppend.ts). A server started
+ * in the older mode answers BatchAppend UNIMPLEMENTED and does not advertise it, so the client
+ * appends with Append.
  */
 import * as grpc from "@grpc/grpc-js"
-import { type Database, ExpectedVersion, type Proposed } from "../Database.ts"
+import {
+  type Database,
+  ExpectedVersion,
+  maxAppendEventSize,
+  maxAppendSize,
+  type Proposed,
+  sizeOnDisk
+} from "../Database.ts"
 import * as P from "../protocol.ts"
+import { batchAppend } from "./batchAppend.ts"
 import {
   expectedOfAppend,
   parseGuid,
@@ -16,7 +25,15 @@ import {
   uuidString
 } from "./codec.ts"
 import { collecting, type HandlerContext } from "./context.ts"
-import { invalidArgument, streamDeleted, unavailable, wrongExpectedVersion } from "./errors.ts"
+import {
+  invalidArgument,
+  maxAppendEventSizeExceeded,
+  maxAppendSizeExceeded,
+  messageTooLarge,
+  streamDeleted,
+  unavailable,
+  wrongExpectedVersion
+} from "./errors.ts"
 import { read } from "./reads.ts"
 
 type AppendReq = InstanceType<typeof P.streams.AppendReq>
@@ -26,7 +43,13 @@ type RemovalOptions = Parameters<typeof expectedOfAppend>[0] & {
   getStreamIdentifier(): InstanceType<typeof P.shared.StreamIdentifier> | undefined
 }
 
-export const streamsService = (context: HandlerContext) => {
+/**
+ * `TFConsts.EffectiveMaxLogRecordSize`: the v1 Streams service's `MaxReceiveMessageSize`
+ * (ClusterVNodeStartup.cs). Append sends one message per event, so this bounds an event.
+ */
+export const maxReceiveMessageSize = 16 * 1024 * 1024 - 10_000
+
+export const streamsService = (context: HandlerContext, options: { readonly batchAppend: boolean }) => {
   const handleRead = read(context)
   return {
     read: (call: grpc.ServerWritableStream<ReadReq, ReadResp>) => {
@@ -48,8 +71,8 @@ export const streamsService = (context: HandlerContext) => {
       (stream, expected) => context.database.tombstone(stream, expected),
       (position) => new P.streams.TombstoneResp().setPosition(positionOf(P.streams.TombstoneResp.Position, position))
     ),
-    batchAppend: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-      call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "BatchAppend is not emulated" })
+    batchAppend: options.batchAppend ? batchAppend(context) : (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+      call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "BatchAppend is not served in the older mode" })
     }
   }
 }
@@ -78,9 +101,12 @@ const appendResponse = (
     return new P.streams.AppendResp().setWrongExpectedVersion(wrong)
   }
   const [written] = result as ReadonlyArray<{ last: bigint; position: bigint }>
+  // Streams.Append.cs: -1 is answered as no_stream / no_position, never written into the unsigned fields.
   const success = new P.streams.AppendResp.Success()
-  success.setCurrentRevision(written.last.toString())
-  success.setPosition(positionOf(P.streams.AppendResp.Position, written.position))
+  if (written.last >= 0n) success.setCurrentRevision(written.last.toString())
+  else success.setNoStream(new P.shared.Empty())
+  if (written.position >= 0n) success.setPosition(positionOf(P.streams.AppendResp.Position, written.position))
+  else success.setNoPosition(new P.shared.Empty())
   return new P.streams.AppendResp().setSuccess(success)
 }
 
@@ -92,21 +118,33 @@ const append = (context: HandlerContext) =>
     const stream = streamName(header.getStreamIdentifier())
     const expected = expectedOfAppend(header)
     const events: Array<Proposed> = []
+    let size = 0
     for (const message of messages.slice(1)) {
       const proposed = message.getProposedMessage()!
+      // Only a message near the limit is measured exactly (serializing every event would cost a copy).
+      const rough = proposed.getData_asU8().length + proposed.getCustomMetadata_asU8().length
+      if (rough > maxReceiveMessageSize - 65_536 && message.serializeBinary().length > maxReceiveMessageSize) {
+        return callback(messageTooLarge())
+      }
       const id = parseGuid(uuidString(proposed.getId()))
       if (id === undefined) {
         // Uuid.FromDto fails on a malformed id before anything is written.
         return callback(invalidArgument("Invalid event id"))
       }
       const map = proposed.getMetadataMap()
-      events.push({
+      const event: Proposed = {
         id,
         type: map.get("type") ?? "",
         contentType: map.get("content-type") ?? "application/octet-stream",
         data: proposed.getData_asU8(),
         metadata: proposed.getCustomMetadata_asU8()
-      })
+      }
+      // Streams.Append.cs: each event against MaxAppendEventSize, the running total against MaxAppendSize.
+      const eventSize = sizeOnDisk(event)
+      if (eventSize > maxAppendEventSize) return callback(maxAppendEventSizeExceeded(id, eventSize, maxAppendEventSize))
+      size += eventSize
+      if (size > maxAppendSize) return callback(maxAppendSizeExceeded(maxAppendSize))
+      events.push(event)
     }
     const response = appendResponse(stream, expected, context.database.write([{ stream, expected, events }]))
     if (response instanceof Error) callback(response)
