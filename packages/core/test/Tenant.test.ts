@@ -139,40 +139,44 @@ describe("Tenant", () => {
       }).pipe(Effect.provide(TenantStores.layer(resolver)))
     }))
 
-  it.live("at maxOpen, opening another store closes the least recently used idle one; all held: Busy", () =>
-    Effect.gen(function*() {
-      const { built, closed, resolver } = counting()
-      yield* Effect.gen(function*() {
-        const stores = yield* TenantStores.TenantStores
-        yield* Tenant.with("a")(append("s"))
-        yield* Tenant.with("b")(append("s"))
-        yield* Tenant.with("a")(append("s")) // b is now the least recently used
-        yield* Tenant.with("c")(append("s"))
-        yield* Effect.yieldNow
-        assert.deepStrictEqual([...(yield* stores.open)].sort(), ["a", "c"])
-        assert.strictEqual(closed.get("b"), 1)
+  it.live(
+    "at maxOpen, opening another store closes the least recently used idle one; all held: Busy",
+    () =>
+      Effect.gen(function*() {
+        const { built, closed, resolver } = counting()
+        yield* Effect.gen(function*() {
+          const stores = yield* TenantStores.TenantStores
+          yield* Tenant.with("a")(append("s"))
+          yield* Tenant.with("b")(append("s"))
+          yield* Tenant.with("a")(append("s")) // b is now the least recently used
+          yield* Tenant.with("c")(append("s"))
+          yield* Effect.yieldNow
+          assert.deepStrictEqual([...(yield* stores.open)].sort(), ["a", "c"])
+          assert.strictEqual(closed.get("b"), 1)
 
-        // Hold both open stores; a third tenant cannot open.
-        const release = yield* Deferred.make<void>()
-        const holders = yield* Effect.forkChild(
-          Effect.all([
-            Tenant.with("a")(Deferred.await(release)),
-            Tenant.with("c")(Deferred.await(release))
-          ], { concurrency: "unbounded" })
-        )
-        yield* Effect.sleep("50 millis")
-        const busy = yield* failure(Tenant.with("d")(append("s")))
-        assert.strictEqual((busy as TenantError.TenantError).reason, "Busy")
-        assert.isUndefined(built.get("d"))
-        yield* Deferred.succeed(release, undefined)
-        yield* Fiber.join(holders)
-        yield* Tenant.with("d")(append("s"))
-        assert.strictEqual(built.get("d"), 1)
-        // b again: reopened (a memory store's events died with it; SQL stores keep theirs).
-        yield* Tenant.with("b")(append("s"))
-        assert.strictEqual(built.get("b"), 2)
-      }).pipe(Effect.provide(TenantStores.layer(resolver, { maxOpen: 2 })))
-    }), { timeout: 20_000 })
+          // Hold both open stores; a third tenant cannot open.
+          const release = yield* Deferred.make<void>()
+          const holders = yield* Effect.forkChild(
+            Effect.all([
+              Tenant.with("a")(Deferred.await(release)),
+              Tenant.with("c")(Deferred.await(release))
+            ], { concurrency: "unbounded" })
+          )
+          yield* Effect.sleep("50 millis")
+          const busy = yield* failure(Tenant.with("d")(append("s")))
+          assert.strictEqual((busy as TenantError.TenantError).reason, "Busy")
+          assert.isUndefined(built.get("d"))
+          yield* Deferred.succeed(release, undefined)
+          yield* Fiber.join(holders)
+          yield* Tenant.with("d")(append("s"))
+          assert.strictEqual(built.get("d"), 1)
+          // b again: reopened (a memory store's events died with it; SQL stores keep theirs).
+          yield* Tenant.with("b")(append("s"))
+          assert.strictEqual(built.get("b"), 2)
+        }).pipe(Effect.provide(TenantStores.layer(resolver, { maxOpen: 2 })))
+      }),
+    { timeout: 20_000 }
+  )
 
   it.live("closes a store idle for idleTimeout, never one in use, and reopens it on the next call", () =>
     Effect.gen(function*() {
@@ -218,61 +222,72 @@ describe("Tenant", () => {
 const Count = DocumentStore.collection("counts", Schema.Struct({ events: Schema.Int }))
 
 describe("Tenant.layerEach", () => {
-  it.live("runs a consumer for each known tenant, starts one for a tenant added later and stops one removed, with lag per tenant", () =>
-    Effect.gen(function*() {
-      const known = ["acme", "globex"]
-      const { resolver } = counting({ tenants: () => known })
-      // Counts its tenant's events into its tenant's documents.
-      const Counter = Consumer.layer("counter", {
-        handler: () =>
-          DocumentStore.update(Count, "all", (current) => ({ events: (current?.events ?? 0) + 1 })).pipe(Effect.asVoid),
-        monitorInterval: "50 millis"
-      })
-      const countOf = (tenant: string) =>
-        Tenant.with(tenant)(
-          Effect.flatMap(DocumentStore.DocumentStore, (docs) =>
-            Effect.map(docs.get(Count, "all"), Option.match({ onNone: () => 0, onSome: (doc) => doc.value.events })))
-        )
-      const until = (tenant: string, events: number) =>
-        Effect.repeat(countOf(tenant), { until: (count) => count >= events, schedule: Schedule.spaced("20 millis") })
-          .pipe(Effect.timeout("10 seconds"))
+  it.live(
+    "runs a consumer for each known tenant, starts one for a tenant added later and stops one removed, with lag per tenant",
+    () =>
+      Effect.gen(function*() {
+        const known = ["acme", "globex"]
+        const { resolver } = counting({ tenants: () => known })
+        // Counts its tenant's events into its tenant's documents.
+        const Counter = Consumer.layer("counter", {
+          handler: () =>
+            DocumentStore.update(Count, "all", (current) => ({ events: (current?.events ?? 0) + 1 })).pipe(
+              Effect.asVoid
+            ),
+          monitorInterval: "50 millis"
+        })
+        const countOf = (tenant: string) =>
+          Tenant.with(tenant)(
+            Effect.flatMap(DocumentStore.DocumentStore, (docs) =>
+              Effect.map(
+                docs.get(Count, "all"),
+                Option.match({ onNone: () => 0, onSome: (doc) => doc.value.events })
+              ))
+          )
+        const until = (tenant: string, events: number) =>
+          Effect.repeat(countOf(tenant), { until: (count) => count >= events, schedule: Schedule.spaced("20 millis") })
+            .pipe(Effect.timeout("10 seconds"))
 
-      yield* Effect.gen(function*() {
-        yield* Tenant.with("acme")(Effect.all([append("a-1"), append("a-2"), append("a-3")]))
-        yield* Tenant.with("globex")(append("g-1"))
-        yield* until("acme", 3)
-        yield* until("globex", 1)
-        assert.strictEqual(yield* countOf("acme"), 3)
-        assert.strictEqual(yield* countOf("globex"), 1)
+        yield* Effect.gen(function*() {
+          yield* Tenant.with("acme")(Effect.all([append("a-1"), append("a-2"), append("a-3")]))
+          yield* Tenant.with("globex")(append("g-1"))
+          yield* until("acme", 3)
+          yield* until("globex", 1)
+          assert.strictEqual(yield* countOf("acme"), 3)
+          assert.strictEqual(yield* countOf("globex"), 1)
 
-        // A tenant added at runtime: no restart, its consumer starts at the next refresh.
-        yield* Tenant.with("initech")(Effect.all([append("i-1"), append("i-2")]))
-        known.push("initech")
-        yield* until("initech", 2)
+          // A tenant added at runtime: no restart, its consumer starts at the next refresh.
+          yield* Tenant.with("initech")(Effect.all([append("i-1"), append("i-2")]))
+          known.push("initech")
+          yield* until("initech", 2)
 
-        // The lag gauge is a series per tenant.
-        yield* Effect.sleep("150 millis")
-        const tenants = (yield* Metric.snapshot)
-          .filter((snapshot) => snapshot.id === Consumer.lagEvents.id && snapshot.attributes?.["consumer"] === "counter")
-          .map((snapshot) => snapshot.attributes?.["strata.tenant"])
-        for (const tenant of ["acme", "globex", "initech"]) assert.include(tenants, tenant)
+          // The lag gauge is a series per tenant.
+          yield* Effect.sleep("150 millis")
+          const tenants = (yield* Metric.snapshot)
+            .filter((snapshot) =>
+              snapshot.id === Consumer.lagEvents.id && snapshot.attributes?.["consumer"] === "counter"
+            )
+            .map((snapshot) => snapshot.attributes?.["strata.tenant"])
+          for (const tenant of ["acme", "globex", "initech"]) assert.include(tenants, tenant)
 
-        // A tenant removed from the resolver: its consumer stops at the next refresh.
-        known.splice(known.indexOf("globex"), 1)
-        yield* Effect.sleep("300 millis")
-        yield* Tenant.with("globex")(append("g-2"))
-        yield* Tenant.with("acme")(append("a-4"))
-        yield* until("acme", 4)
-        yield* Effect.sleep("300 millis")
-        assert.strictEqual(yield* countOf("globex"), 1)
-      }).pipe(
-        Effect.provide(
-          Tenant.layerEach(Counter, { refresh: "100 millis" }).pipe(
-            Layer.provideMerge(TenantStores.layer(resolver))
+          // A tenant removed from the resolver: its consumer stops at the next refresh.
+          known.splice(known.indexOf("globex"), 1)
+          yield* Effect.sleep("300 millis")
+          yield* Tenant.with("globex")(append("g-2"))
+          yield* Tenant.with("acme")(append("a-4"))
+          yield* until("acme", 4)
+          yield* Effect.sleep("300 millis")
+          assert.strictEqual(yield* countOf("globex"), 1)
+        }).pipe(
+          Effect.provide(
+            Tenant.layerEach(Counter, { refresh: "100 millis" }).pipe(
+              Layer.provideMerge(TenantStores.layer(resolver))
+            )
           )
         )
-      )
-    }), { timeout: 30_000 })
+      }),
+    { timeout: 30_000 }
+  )
 })
 
 describe("TenantStores.place", () => {

@@ -90,7 +90,9 @@ export const template = (url: string, options: Options = {}): TenantStores.Resol
 const stableKey = (url: string): string => {
   try {
     const parsed = new URL(url)
-    return parsed.host === "" ? `${parsed.protocol}${parsed.pathname}` : `${parsed.protocol}//${parsed.host}${parsed.pathname}`
+    return parsed.host === ""
+      ? `${parsed.protocol}${parsed.pathname}`
+      : `${parsed.protocol}//${parsed.host}${parsed.pathname}`
   } catch {
     return url
   }

@@ -62,7 +62,7 @@ const Invoices = DocumentStore.collection("invoices", Invoice)
 // (through Billing's named DocumentStore, the one thing in it that is not the orders store).
 const Invoicing = Orders.provide(
   Consumer.layer("invoicing", {
-    filter: OrderEvents.filter,
+    filter: EventCodec.filter(OrderEvents),
     handler: (event) =>
       Effect.gen(function*() {
         const billing = yield* Billing.DocumentStore
@@ -106,7 +106,10 @@ describe("one program, two stores", () => {
         // The consumer bound to orders saw it and wrote the invoice into billing (PostgreSQL).
         yield* (yield* Consumer.get("invoicing")).waitFor(inOrders[0]!.position)
         const invoice = yield* (yield* Billing.DocumentStore).get(Invoices, `order-${id}`)
-        assert.deepStrictEqual(Option.map(invoice, (doc) => doc.value), Option.some({ order: `order-${id}`, amount: 42 }))
+        assert.deepStrictEqual(
+          Option.map(invoice, (doc) => doc.value),
+          Option.some({ order: `order-${id}`, amount: 42 })
+        )
         const noInvoiceInOrders = yield* (yield* Orders.DocumentStore).get(Invoices, `order-${id}`)
         assert.isTrue(Option.isNone(noInvoiceInOrders))
 

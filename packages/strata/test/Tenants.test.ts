@@ -5,9 +5,10 @@
  * dropped afterwards). Then isolation on each: two tenants never see each other's events,
  * documents, checkpoints, leases or live wake-ups.
  */
-import { assert, describe, it, layer } from "@effect/vitest"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { suite } from "@strata/conformance"
+import { LeaseStore } from "@strata/core/backend"
 import {
   DocumentStore,
   Event,
@@ -19,7 +20,6 @@ import {
   TenantStores,
   TenantUrl
 } from "@strata/strata"
-import { LeaseStore } from "@strata/core/backend"
 import { PgTestServer } from "@strata/test-utils"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -117,63 +117,69 @@ const Notes = DocumentStore.collection("notes", Schema.Struct({ text: Schema.Str
 const isolation = (name: string, tenants: Layer.Layer<TenantStores.TenantStores, unknown>) =>
   describe(`two tenants share nothing (${name})`, () => {
     layer(tenants, { timeout: "120 seconds", excludeTestServices: true })((it) => {
-      it.effect("events, documents, checkpoints, leases and live wake-ups stay with their tenant", () =>
-        Effect.gen(function*() {
-          const acme = Tenant.with("acme")
-          const globex = Tenant.with("globex")
-          const seen = { acme: [] as Array<string>, globex: [] as Array<string> }
-          const follow = (tenant: "acme" | "globex") =>
-            Tenant.with(tenant)(
-              Stream.runForEach(
-                Stream.unwrap(Effect.map(EventStore.EventStore, (store) => store.subscribeAll({ from: "end" }))),
-                (event) => Effect.sync(() => seen[tenant].push(`${event.stream}/${event.type}`))
+      it.effect(
+        "events, documents, checkpoints, leases and live wake-ups stay with their tenant",
+        () =>
+          Effect.gen(function*() {
+            const acme = Tenant.with("acme")
+            const globex = Tenant.with("globex")
+            const seen = { acme: [] as Array<string>, globex: [] as Array<string> }
+            const follow = (tenant: "acme" | "globex") =>
+              Tenant.with(tenant)(
+                Stream.runForEach(
+                  Stream.unwrap(Effect.map(EventStore.EventStore, (store) => store.subscribeAll({ from: "end" }))),
+                  (event) => Effect.sync(() => seen[tenant].push(`${event.stream}/${event.type}`))
+                )
               )
+            const followers = yield* Effect.forkChild(
+              Effect.all([follow("acme"), follow("globex")], { concurrency: "unbounded" })
             )
-          const followers = yield* Effect.forkChild(
-            Effect.all([follow("acme"), follow("globex")], { concurrency: "unbounded" })
-          )
-          yield* Effect.sleep("500 millis")
+            yield* Effect.sleep("500 millis")
 
-          const position = yield* acme(Effect.gen(function*() {
-            const store = yield* EventStore.EventStore
-            const { position } = yield* store.append("order-1", [Event.make("Placed", {}), Event.make("Paid", {})])
-            yield* (yield* DocumentStore.DocumentStore).put(Notes, "n-1", { text: "acme's" })
-            yield* store.saveCheckpoint("mailer", position)
-            const lease = yield* (yield* LeaseStore.LeaseStore).acquire("orders", "acme-1", Duration.seconds(30))
-            assert.isTrue(Option.isSome(lease))
-            return position
-          }))
-          assert.isTrue(position > 0n)
+            const position = yield* acme(Effect.gen(function*() {
+              const store = yield* EventStore.EventStore
+              const { position } = yield* store.append("order-1", [Event.make("Placed", {}), Event.make("Paid", {})])
+              yield* (yield* DocumentStore.DocumentStore).put(Notes, "n-1", { text: "acme's" })
+              yield* store.saveCheckpoint("mailer", position)
+              const lease = yield* (yield* LeaseStore.LeaseStore).acquire("orders", "acme-1", Duration.seconds(30))
+              assert.isTrue(Option.isSome(lease))
+              return position
+            }))
+            assert.isTrue(position > 0n)
 
-          yield* globex(Effect.gen(function*() {
-            const store = yield* EventStore.EventStore
-            assert.strictEqual((yield* store.streamInfo("order-1")).status, "missing")
-            assert.strictEqual(yield* Stream.runCount(store.readAll()), 0)
-            assert.isTrue(Option.isNone(yield* (yield* DocumentStore.DocumentStore).get(Notes, "n-1")))
-            assert.isTrue(Option.isNone(yield* store.loadCheckpoint("mailer")))
-            // The same lease name is free here while acme holds it.
-            const lease = yield* (yield* LeaseStore.LeaseStore).acquire("orders", "globex-1", Duration.seconds(30))
-            assert.isTrue(Option.isSome(lease))
-          }))
+            yield* globex(Effect.gen(function*() {
+              const store = yield* EventStore.EventStore
+              assert.strictEqual((yield* store.streamInfo("order-1")).status, "missing")
+              assert.strictEqual(yield* Stream.runCount(store.readAll()), 0)
+              assert.isTrue(Option.isNone(yield* (yield* DocumentStore.DocumentStore).get(Notes, "n-1")))
+              assert.isTrue(Option.isNone(yield* store.loadCheckpoint("mailer")))
+              // The same lease name is free here while acme holds it.
+              const lease = yield* (yield* LeaseStore.LeaseStore).acquire("orders", "globex-1", Duration.seconds(30))
+              assert.isTrue(Option.isSome(lease))
+            }))
 
-          // acme's subscriber was woken; globex's was not, across more than one poll interval.
-          yield* Effect.sleep("1200 millis")
-          assert.deepStrictEqual(seen.acme, ["order-1/Placed", "order-1/Paid"])
-          assert.deepStrictEqual(seen.globex, [])
+            // acme's subscriber was woken; globex's was not, across more than one poll interval.
+            yield* Effect.sleep("1200 millis")
+            assert.deepStrictEqual(seen.acme, ["order-1/Placed", "order-1/Paid"])
+            assert.deepStrictEqual(seen.globex, [])
 
-          // And the other way round.
-          yield* globex(Effect.flatMap(EventStore.EventStore, (store) => store.append("order-1", [Event.make("Placed", {})])))
-          yield* Effect.sleep("1200 millis")
-          assert.deepStrictEqual(seen.globex, ["order-1/Placed"])
-          assert.deepStrictEqual(seen.acme, ["order-1/Placed", "order-1/Paid"])
-          // The same stream name has its own versions in each tenant.
-          const versions = yield* Effect.all([
-            acme(Effect.flatMap(EventStore.EventStore, (store) => store.streamInfo("order-1"))),
-            globex(Effect.flatMap(EventStore.EventStore, (store) => store.streamInfo("order-1")))
-          ])
-          assert.deepStrictEqual(versions.map((info) => info.lastVersion), [1n, 0n])
-          yield* Fiber.interrupt(followers)
-        }), { timeout: 60_000 })
+            // And the other way round.
+            yield* globex(
+              Effect.flatMap(EventStore.EventStore, (store) => store.append("order-1", [Event.make("Placed", {})]))
+            )
+            yield* Effect.sleep("1200 millis")
+            assert.deepStrictEqual(seen.globex, ["order-1/Placed"])
+            assert.deepStrictEqual(seen.acme, ["order-1/Placed", "order-1/Paid"])
+            // The same stream name has its own versions in each tenant.
+            const versions = yield* Effect.all([
+              acme(Effect.flatMap(EventStore.EventStore, (store) => store.streamInfo("order-1"))),
+              globex(Effect.flatMap(EventStore.EventStore, (store) => store.streamInfo("order-1")))
+            ])
+            assert.deepStrictEqual(versions.map((info) => info.lastVersion), [1n, 0n])
+            yield* Fiber.interrupt(followers)
+          }),
+        { timeout: 60_000 }
+      )
     })
   })
 

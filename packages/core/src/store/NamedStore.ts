@@ -185,8 +185,7 @@ export const make = <const Name extends string>(name: Name): NamedStore<Name> =>
       // Built on its own (not merged into the program's context), so only the named keys come out.
       Layer.effectContext(Effect.map(Layer.build(store), named)),
     use: (effect) => Effect.flatMap(Store, (context) => Effect.provideContext(effect, context)),
-    useStream: (stream) =>
-      Stream.unwrap(Effect.map(Store, (context) => Stream.provideContext(stream, context))),
+    useStream: (stream) => Stream.unwrap(Effect.map(Store, (context) => Stream.provideContext(stream, context))),
     unnamed,
     provide: (layer) => Layer.provide(layer, unnamed)
   }

@@ -54,8 +54,7 @@ export class TenantError extends Schema.TaggedError<TenantError>("@strata/core/t
  * @category constants
  * @since 0.1.0
  */
-export const rule =
-  "a tenant id is 1 to 48 lowercase letters, digits, \"-\" and \"_\", starting with a letter or digit"
+export const rule = "a tenant id is 1 to 48 lowercase letters, digits, \"-\" and \"_\", starting with a letter or digit"
 
 const pattern = /^[a-z0-9][a-z0-9_-]{0,47}$/
 
