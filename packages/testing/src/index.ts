@@ -7,5 +7,6 @@
  */
 export * as DeciderSpec from "./DeciderSpec.ts"
 export * as Expectation from "./Expectation.ts"
+export * as NamedTestStore from "./NamedTestStore.ts"
 export * as ProjectionSpec from "./ProjectionSpec.ts"
 export * as TestStore from "./TestStore.ts"
