@@ -22,7 +22,7 @@ import { Layer, Schema } from "effect"
 import { HttpRouter } from "effect/http"
 import * as fs from "node:fs"
 import { createServer } from "node:http"
-import { Account, AccountNotOpen, InsufficientFunds, layer } from "./bank.ts"
+import { Account, type AccountCommand, AccountNotOpen, InsufficientFunds, layer } from "./bank.ts"
 
 const rejection = (error: InsufficientFunds | AccountNotOpen) =>
   error instanceof InsufficientFunds
@@ -36,16 +36,16 @@ export const Routes = Layer.mergeAll(
     commands: {
       open: {
         body: Schema.Struct({ owner: Schema.NonEmptyString }),
-        command: ({ owner }) => ({ _tag: "Open", owner })
+        command: ({ owner }): AccountCommand => ({ _tag: "Open", owner })
       },
       deposit: {
         body: Schema.Struct({ amount: Schema.Finite, currency: Schema.String }),
-        command: ({ amount, currency }) => ({ _tag: "Deposit", amount, currency }),
+        command: ({ amount, currency }): AccountCommand => ({ _tag: "Deposit", amount, currency }),
         rejection
       },
       withdraw: {
         body: Schema.Struct({ amount: Schema.Finite, teller: Schema.String }),
-        command: ({ amount, teller }) => ({ _tag: "Withdraw", amount, teller }),
+        command: ({ amount, teller }): AccountCommand => ({ _tag: "Withdraw", amount, teller }),
         precondition: "required",
         rejection,
         respond: (decided, id) => ({ id, balance: decided.state.balance })

@@ -20,8 +20,9 @@
  * const AccountRoutes = AggregateHttp.layer(Account, {
  *   path: "/accounts/:id",
  *   commands: {
- *     deposit: { body: Schema.Struct({ amount: Schema.Finite }), command: ({ amount }) => ({ _tag: "Deposit", amount }) },
- *     withdraw: { body: Schema.Struct({ amount: Schema.Finite }), command: ({ amount }) => ({ _tag: "Withdraw", amount }) }
+ *     // Annotate the command type: a literal `_tag` widens to string otherwise.
+ *     deposit: { body: Amount, command: ({ amount }): AccountCommand => ({ _tag: "Deposit", amount }) },
+ *     withdraw: { body: Amount, command: ({ amount }): AccountCommand => ({ _tag: "Withdraw", amount }) }
  *   }
  * })
  *
@@ -46,7 +47,7 @@ export interface CommandOptions<S, E extends { readonly _tag: string }, C, X, B 
   /** Decodes the JSON body. A body that is not JSON is 400; one the schema refuses is 422 with the issue. */
   readonly body: Schema.Codec<B, any, never, never>
   /** The command from the decoded body (default: the body itself). */
-  readonly command?: ((body: B, id: string) => C) | undefined
+  readonly command?: ((body: B, id: string) => NoInfer<C>) | undefined
   /** The path parameter that names the instance (default `id`). */
   readonly param?: string | undefined
   /**
@@ -58,7 +59,7 @@ export interface CommandOptions<S, E extends { readonly _tag: string }, C, X, B 
    * The problem for one of the aggregate's rejections (default: 422, typed by its `_tag`, with its
    * message as the detail and no other field: map a rejection yourself to show its fields).
    */
-  readonly rejection?: ((error: X, id: string) => Problem.HttpProblem) | undefined
+  readonly rejection?: ((error: NoInfer<X>, id: string) => Problem.HttpProblem) | undefined
   /**
    * The JSON body of a success (default `{ id, version, position, events }`, the appended events' tags,
    * versions and positions as decimal strings).
@@ -203,10 +204,11 @@ export const state = <S, E extends { readonly _tag: string }, C, X, R>(
  * @category models
  * @since 0.1.0
  */
-export interface LayerOptions<S, E extends { readonly _tag: string }, C, X> {
+export interface LayerOptions<S, E extends { readonly _tag: string }, C, X, Bodies extends Record<string, unknown>> {
   /** The instance's path, with its parameter: `/accounts/:id`. */
   readonly path: HttpRouter.PathInput
-  readonly commands: Readonly<Record<string, CommandOptions<S, E, C, X, any>>>
+  /** The command endpoints by name, each with its own body. */
+  readonly commands: { readonly [K in keyof Bodies]: CommandOptions<S, E, C, X, Bodies[K]> }
   readonly state?: StateOptions<S> | false | undefined
 }
 
@@ -216,15 +218,15 @@ export interface LayerOptions<S, E extends { readonly _tag: string }, C, X> {
  * @category layers
  * @since 0.1.0
  */
-export const layer = <S, E extends { readonly _tag: string }, C, X, R>(
+export const layer = <S, E extends { readonly _tag: string }, C, X, R, Bodies extends Record<string, unknown>>(
   aggregate: Aggregate.Aggregate<S, E, C, X, R>,
-  options: LayerOptions<S, E, C, X>
+  options: LayerOptions<S, E, C, X, Bodies>
 ) => {
   const base = options.path.endsWith("/") ? options.path.slice(0, -1) : options.path
   const routes = [
-    ...Object.entries(options.commands).map(([name, commandOptions]) =>
-      HttpRouter.route("POST", `${base}/${name}` as HttpRouter.PathInput, command(aggregate, commandOptions))
-    ),
+    ...Object.entries(options.commands as Record<string, CommandOptions<S, E, C, X, unknown>>).map((
+      [name, commandOptions]
+    ) => HttpRouter.route("POST", `${base}/${name}` as HttpRouter.PathInput, command(aggregate, commandOptions))),
     ...(options.state === false
       ? []
       : [HttpRouter.route("GET", base as HttpRouter.PathInput, state(aggregate, options.state ?? {}))])
