@@ -278,6 +278,22 @@ export const jobQueueSuite = (
           assert.strictEqual(yield* stateOf(id), "succeeded")
         })))
 
+      it.effect("a job whose last attempt's worker died is dead when taken again, without running", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          const { store } = yield* JobQueue.JobQueue
+          const id = yield* JobQueue.enqueue(queue, { n: 1, label: "poison" })
+          const now = Date.now()
+          yield* store.take({ queue: queue.name, owner: "dead-worker", now, leaseExpiresAt: now + 200, limit: 10 })
+          let runs = 0
+          yield* JobQueue.worker(queue, () => Effect.sync(() => runs++), { ...fast, maxAttempts: 1 })
+          yield* eventually(Effect.map(stateOf(id), (s) => s === "dead"), "the job is dead")
+          const job = yield* JobQueue.get(id)
+          assert.strictEqual(runs, 0)
+          assert.strictEqual(job.attempts, 2)
+          assert.include(job.lastError ?? "", "its worker died")
+        })))
+
       it.effect("a handler that runs longer than its lease keeps it (renewed) and is never run twice at once", () =>
         scoped(Effect.gen(function*() {
           const queue = queueOf()

@@ -26,16 +26,17 @@ it.live(
         ),
         Effect.ensuring(Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
       )
-      const context = result.outputs.join("\n").slice(-6_000)
-      assert.strictEqual(result.total, 600, "no job lost")
+      const summary = JSON.stringify({ ...result, outputs: undefined })
+      const context = `${summary}\n${result.outputs.join("\n").slice(-6_000)}`
+      assert.strictEqual(result.total, 600, `no job lost ${summary}`)
       assert.deepStrictEqual(result.unfinished, [], `every job finished\n${context}`)
       assert.strictEqual(result.succeeded + result.dead, 600)
-      assert.deepStrictEqual(result.concurrent, [], "no job ran in two places at once")
-      assert.deepStrictEqual(result.wrongFinal, [], "final states match the runs")
-      assert.strictEqual(result.early, 0, "no job started before it was due")
-      assert.isAbove(result.dead, 0, "some jobs failed three times (30% random failures)")
-      assert.isAbove(result.killedRuns, 0, `the SIGKILLs cut runs short: ${JSON.stringify(result.byWorker)}`)
-      assert.isAbove(result.retaken, 0, "jobs of the killed workers were taken again")
+      assert.deepStrictEqual(result.concurrent, [], `no job ran in two places at once: ${summary}`)
+      assert.deepStrictEqual(result.wrongFinal, [], `final states match the runs: ${summary}`)
+      assert.strictEqual(result.early, 0, `no job started before it was due: ${summary}`)
+      assert.isAbove(result.dead, 0, `some jobs failed three times (30% random failures): ${summary}`)
+      assert.isAbove(result.killedRuns, 0, `the SIGKILLs cut runs short: ${summary}`)
+      assert.isAbove(result.retaken, 0, `jobs of the killed workers were taken again: ${summary}`)
     }),
   { timeout: 120_000 }
 )

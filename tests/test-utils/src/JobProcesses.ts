@@ -103,7 +103,7 @@ export interface JobScenarioResult {
   readonly early: number
   /** Runs cut short by a SIGKILL. */
   readonly killedRuns: number
-  /** Jobs whose first take was lost with a killed worker and that another worker took again. */
+  /** Jobs whose run was cut short by a kill and that another worker ran again. */
   readonly retaken: number
   readonly byWorker: Record<string, number>
   readonly seconds: number
@@ -152,6 +152,10 @@ export const jobScenario = (target: Target, options: { readonly jobs: number; re
         if (Date.now() > until) return yield* Effect.die(new Error(`no progress:\n${outputs().join("\n")}`))
         yield* Effect.sleep("20 millis")
       }
+      // ... at a moment when both are inside a handler (a run started and not ended).
+      const holding = sql<{ worker: string }>`SELECT DISTINCT worker FROM job_runs
+WHERE outcome IS NULL AND worker IN ('w1', 'w2')`
+      while ((yield* holding).length < 2 && Date.now() < until) yield* Effect.sleep("2 millis")
       killedAt = Date.now()
       workers[0].child.kill("SIGKILL")
       workers[1].child.kill("SIGKILL")
@@ -200,7 +204,8 @@ FROM job_runs ORDER BY id`).map((row): Run => ({
         if (previous.ended_at === undefined && list[i].started_at < killedAt) concurrent.push(job.id)
       }
       killedRuns += list.filter((run) => run.outcome === undefined).length
-      if (list.some((run) => run.outcome === undefined) && job.state === "succeeded") retaken++
+      // Taken again after the kill (run again, or dead because the killed run was its last attempt).
+      if (list.some((run) => run.outcome === undefined && job.attempts > run.attempt)) retaken++
       const last = list[list.length - 1]
       if (job.state === "succeeded" && !list.some((run) => run.outcome === "succeeded")) wrongFinal.push(job.id)
       if (job.state === "dead" && last?.outcome === "succeeded") wrongFinal.push(job.id)

@@ -676,6 +676,13 @@ export const worker = <A, I, E, R>(
           yield* Effect.annotateCurrentSpan({ "strata.job.outcome": retryAt === undefined ? "dead" : "retry" })
         })
       const run = Effect.gen(function*() {
+        // Taken again after its last attempt (that run's worker died holding it): dead, not run.
+        if (job.attempt > maxAttempts) {
+          return yield* finish(
+            `taken again after its last attempt (${maxAttempts}) ended without an outcome: its worker died or lost the lease while running it`,
+            false
+          )
+        }
         yield* Metric.update(metrics.started, 1)
         const decoded = yield* Effect.exit(decode(JSON.parse(job.payload)))
         if (Exit.isFailure(decoded)) {
