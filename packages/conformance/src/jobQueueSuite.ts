@@ -198,10 +198,11 @@ export const jobQueueSuite = (
           const queue = queueOf()
           const starts: Array<number> = []
           const id = yield* JobQueue.enqueue(queue, { n: 1, label: "defect" })
-          yield* JobQueue.worker(queue, () => Effect.suspend(() => {
-            starts.push(Date.now())
-            return Effect.die(new Error("handler bug"))
-          }), { ...fast, maxAttempts: 2, retry: Schedule.spaced("400 millis") })
+          yield* JobQueue.worker(queue, () =>
+            Effect.suspend(() => {
+              starts.push(Date.now())
+              return Effect.die(new Error("handler bug"))
+            }), { ...fast, maxAttempts: 2, retry: Schedule.spaced("400 millis") })
           yield* eventually(Effect.map(stateOf(id), (s) => s === "dead"), "the job is dead")
           assert.strictEqual(starts.length, 2)
           assert.isAtLeast(starts[1] - starts[0], 400)
@@ -407,7 +408,10 @@ export const jobQueueSuite = (
           yield* failsWith(JobQueue.purge({ queue: `nope-${hex()}` }), "UnknownQueue")
           yield* failsWith(JobQueue.stats(`nope-${hex()}`), "UnknownQueue")
           yield* failsWith(JobQueue.list({ states: ["lost" as JobStore.JobState] }), "InvalidArgument")
-          yield* failsWith(JobQueue.worker(queue, () => Effect.void, { concurrency: 0 }).pipe(Effect.scoped), "InvalidArgument")
+          yield* failsWith(
+            JobQueue.worker(queue, () => Effect.void, { concurrency: 0 }).pipe(Effect.scoped),
+            "InvalidArgument"
+          )
           // The key at its limit is fine.
           const id = yield* JobQueue.enqueue(queue, { n: 1, label: "x" }, { key: "k".repeat(200) })
           assert.deepStrictEqual((yield* JobQueue.list({ queue: queue.name })).map((job) => job.id), [id])

@@ -27,7 +27,11 @@ it.live(
       assert.isAbove(result.dead, 0, `some jobs failed three times (30% random failures): ${summary}`)
       assert.isAbove(result.killedRuns, 0, `the SIGKILLs cut runs short: ${summary}`)
       assert.isAbove(result.retaken, 0, `jobs of the killed workers were taken again: ${summary}`)
-      assert.isAtLeast(Object.keys(result.byWorker).length, 4, `the work was shared: ${JSON.stringify(result.byWorker)}`)
+      assert.isAtLeast(
+        Object.keys(result.byWorker).length,
+        4,
+        `the work was shared: ${JSON.stringify(result.byWorker)}`
+      )
     }).pipe(
       Effect.provide(
         SqlJobs.layer({ dialect: PgDialect.dialect, backend: "postgres" }).pipe(

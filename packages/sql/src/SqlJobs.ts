@@ -121,7 +121,9 @@ export const migrate = (dialect: Dialect): Effect.Effect<ReadonlyArray<number>, 
       if (done) applied.push(migration.id)
     }
     return applied
-  }).pipe(Effect.withSpan("strata.migrate", { attributes: { "strata.dialect": dialect.name, "strata.schema": "jobs" } }))
+  }).pipe(
+    Effect.withSpan("strata.migrate", { attributes: { "strata.dialect": dialect.name, "strata.schema": "jobs" } })
+  )
 
 interface Row {
   readonly id: string
@@ -227,7 +229,9 @@ export const make = (options: SqlJobsOptions): Effect.Effect<JobStore.JobStore, 
             for (let attempt = 0; attempt < 5; attempt++) {
               const inserted = yield* sql<{ id: string }>`INSERT INTO strata_jobs
 (id, queue, job_key, payload, priority, state, run_at, attempts, created_at, updated_at, trace_id, span_id)
-VALUES (${input.id}, ${input.queue}, ${input.key ?? null}, ${input.payload}, ${input.priority}, 'pending', ${input.runAt}, 0, ${input.now}, ${input.now}, ${
+VALUES (${input.id}, ${input.queue}, ${
+                input.key ?? null
+              }, ${input.payload}, ${input.priority}, 'pending', ${input.runAt}, 0, ${input.now}, ${input.now}, ${
                 input.traceId ?? null
               }, ${input.spanId ?? null})
 ON CONFLICT DO NOTHING RETURNING id`
@@ -243,7 +247,9 @@ WHERE queue = ${input.queue} AND job_key = ${input.key ?? null} AND state IN ('p
         run(
           "JobQueue.take",
           Effect.map(
-            sql<Row>`UPDATE strata_jobs SET state = 'running', owner = ${input.owner}, lease_expires_at = ${input.leaseExpiresAt},
+            sql<
+              Row
+            >`UPDATE strata_jobs SET state = 'running', owner = ${input.owner}, lease_expires_at = ${input.leaseExpiresAt},
   attempts = attempts + 1, updated_at = ${input.now}
 WHERE id IN (
   SELECT id FROM strata_jobs
@@ -308,7 +314,9 @@ WHERE ${fenced(take)} RETURNING id`,
           Effect.map(
             selection.limit === undefined
               ? sql<Row>`SELECT ${columns} FROM strata_jobs WHERE ${where(selection)} ORDER BY created_at, id`
-              : sql<Row>`SELECT ${columns} FROM strata_jobs WHERE ${where(selection)} ORDER BY created_at, id LIMIT ${selection.limit}`,
+              : sql<Row>`SELECT ${columns} FROM strata_jobs WHERE ${
+                where(selection)
+              } ORDER BY created_at, id LIMIT ${selection.limit}`,
             (rows) => rows.map(toRecord)
           )
         ),
@@ -371,7 +379,9 @@ FROM strata_jobs WHERE queue = ${queue} AND state IN ('pending', 'running', 'dea
       queues: run(
         "JobQueue.queues",
         Effect.map(
-          sql<{ name: string }>`SELECT name FROM strata_job_queues UNION SELECT DISTINCT queue AS name FROM strata_jobs ORDER BY 1`,
+          sql<
+            { name: string }
+          >`SELECT name FROM strata_job_queues UNION SELECT DISTINCT queue AS name FROM strata_jobs ORDER BY 1`,
           (rows) => rows.map((row) => row.name)
         )
       ),

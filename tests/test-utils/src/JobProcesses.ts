@@ -8,8 +8,8 @@ import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
-import { Work } from "./jobWorkerSchema.ts"
 import type { Target } from "./GroupProcesses.ts"
+import { Work } from "./jobWorkerSchema.ts"
 
 const root = Path.resolve(import.meta.dirname, "..", "..", "..")
 const node = Path.join(root, "node_modules", ".bin", "node")
@@ -178,16 +178,17 @@ WHERE outcome IS NULL AND worker IN ('w1', 'w2')`
     const seconds = (Date.now() - started) / 1000
 
     const jobs = yield* JobQueue.list({ queue: queueName, limit: options.jobs * 2 })
-    const runs = (yield* sql<Record<string, unknown>>`SELECT job_id, attempt, worker, started_at, run_at, ended_at, outcome
+    const runs =
+      (yield* sql<Record<string, unknown>>`SELECT job_id, attempt, worker, started_at, run_at, ended_at, outcome
 FROM job_runs ORDER BY id`).map((row): Run => ({
-      job_id: String(row.job_id),
-      attempt: Number(row.attempt),
-      worker: String(row.worker),
-      started_at: Number(row.started_at),
-      run_at: Number(row.run_at),
-      ended_at: row.ended_at === null ? undefined : Number(row.ended_at),
-      outcome: row.outcome === null ? undefined : String(row.outcome)
-    }))
+        job_id: String(row.job_id),
+        attempt: Number(row.attempt),
+        worker: String(row.worker),
+        started_at: Number(row.started_at),
+        run_at: Number(row.run_at),
+        ended_at: row.ended_at === null ? undefined : Number(row.ended_at),
+        outcome: row.outcome === null ? undefined : String(row.outcome)
+      }))
     const runsOf = new Map<string, Array<Run>>()
     for (const run of runs) runsOf.set(run.job_id, [...(runsOf.get(run.job_id) ?? []), run])
     const concurrent: Array<string> = []

@@ -9,11 +9,11 @@
 //
 // Every run writes a row into `job_runs` when it starts and sets its outcome and end time when it
 // ends (a SIGKILLed run keeps `outcome` NULL), so the test can see every handler entry.
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { JobQueue } from "@strata/core"
 import { PgDialect } from "@strata/postgres"
 import { SqliteDialect, SqlJobs } from "@strata/sql"
 import { SqliteClient } from "@strata/sqlite"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -34,7 +34,6 @@ const workerName = env("WORKER")
 const failPercent = Number(env("FAIL_PERCENT", "0"))
 const handlerMs = Number(env("HANDLER_MS", "0"))
 
-
 const client = backend === "postgres"
   ? PgClient.layer({ url: Redacted.make(target) })
   : SqliteClient.layer({ filename: target, safeIntegers: true, busyTimeout: "30 seconds" })
@@ -52,7 +51,9 @@ VALUES (${job.id}, ${job.attempt}, ${workerName}, ${Date.now()}, ${job.runAt}) R
     const run = Number(rows[0].id)
     if (handlerMs > 0) yield* Effect.sleep(handlerMs)
     const fail = Math.random() * 100 < failPercent
-    yield* sql`UPDATE job_runs SET outcome = ${fail ? "failed" : "succeeded"}, ended_at = ${Date.now()} WHERE id = ${run}`
+    yield* sql`UPDATE job_runs SET outcome = ${
+      fail ? "failed" : "succeeded"
+    }, ended_at = ${Date.now()} WHERE id = ${run}`
     if (fail) return yield* Effect.fail(`random failure of ${job.id} on attempt ${job.attempt}`)
   }).pipe(Effect.catchTag("SqlError", Effect.die))
 

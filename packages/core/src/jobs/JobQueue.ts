@@ -210,7 +210,6 @@ export const maxNameLength = 200
  */
 export const make = <A, I>(name: string, schema: Schema.Codec<A, I>): Queue<A, I> => ({ name, schema })
 
-// eslint-disable-next-line no-control-regex
 const controls = /[\u0000-\u001f\u007f]/
 
 const checkName = (operation: string, what: string, value: unknown): Effect.Effect<string, InvalidArgument> =>
@@ -323,7 +322,7 @@ export const fromStore = (store: JobStore.JobStore): JobQueue["Service"] => {
     store,
     wake: (queue) => {
       const set = listeners.get(queue)
-      if (set !== undefined) for (const latch of set) latch.openUnsafe()
+      if (set !== undefined) { for (const latch of set) latch.openUnsafe() }
     },
     listen: (queue, latch) =>
       Effect.acquireRelease(
@@ -589,7 +588,12 @@ const positive = (operation: string, name: string, value: number) =>
     ? Effect.succeed(value)
     : Effect.fail(new InvalidArgument({ operation, detail: `${name} must be a positive integer (got ${value})` }))
 
-const durationOption = (operation: string, name: string, input: Duration.Input | undefined, fallback: Duration.Duration) => {
+const durationOption = (
+  operation: string,
+  name: string,
+  input: Duration.Input | undefined,
+  fallback: Duration.Duration
+) => {
   if (input === undefined) return Effect.succeed(fallback)
   const duration = Duration.fromInput(input)
   return Option.isSome(duration) && Duration.isFinite(duration.value) && Duration.toMillis(duration.value) >= 1
@@ -720,9 +724,7 @@ export const worker = <A, I, E, R>(
         return yield* finish(describe(exit.cause), true)
       }).pipe(
         // Interrupted (the worker's scope closed): the job is due again at once, for any worker.
-        Effect.onInterrupt(() =>
-          Effect.flatMap(JobStore.now, (now) => store.release(take, now)).pipe(Effect.ignore)
-        ),
+        Effect.onInterrupt(() => Effect.flatMap(JobStore.now, (now) => store.release(take, now)).pipe(Effect.ignore)),
         Effect.withSpan("JobQueue.process", {
           kind: "consumer",
           root: true,
@@ -745,7 +747,10 @@ export const worker = <A, I, E, R>(
       const now = yield* JobStore.now
       const stats = yield* store.stats(name, now)
       yield* Metric.update(metrics.depth, stats.due)
-      yield* Metric.update(metrics.age, stats.oldestDueAt === undefined ? 0 : Math.max(0, now - stats.oldestDueAt) / 1000)
+      yield* Metric.update(
+        metrics.age,
+        stats.oldestDueAt === undefined ? 0 : Math.max(0, now - stats.oldestDueAt) / 1000
+      )
     }).pipe(Effect.catchTag("StoreUnavailable", () => Effect.void))
 
     const loop = Effect.gen(function*() {

@@ -170,7 +170,9 @@ export interface Selection {
 export interface JobStore {
   /** The backend's name in spans, metrics and errors. */
   readonly backend: string
-  readonly enqueue: (input: EnqueueInput) => Effect.Effect<{ readonly id: string; readonly created: boolean }, StoreUnavailable>
+  readonly enqueue: (
+    input: EnqueueInput
+  ) => Effect.Effect<{ readonly id: string; readonly created: boolean }, StoreUnavailable>
   readonly take: (input: {
     readonly queue: string
     readonly owner: string
@@ -351,8 +353,7 @@ export const makeMemory = (backend = "memory"): Effect.Effect<JobStore> =>
           return job !== undefined
         }),
       get: (id) => Effect.sync(() => Option.fromNullishOr(jobs.get(id))),
-      list: (selection) =>
-        Effect.sync(() => selected(selection).slice(0, selection.limit ?? Number.MAX_SAFE_INTEGER)),
+      list: (selection) => Effect.sync(() => selected(selection).slice(0, selection.limit ?? Number.MAX_SAFE_INTEGER)),
       retry: (id, now) =>
         Effect.sync(() => {
           const job = jobs.get(id)
