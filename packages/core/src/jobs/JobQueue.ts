@@ -784,8 +784,10 @@ export const worker = <A, I, E, R>(
       }
     })
 
+    // The gauges are set once before the worker starts, then every statsInterval.
+    yield* sampleStats
     yield* Effect.forkScoped(loop)
-    yield* Effect.forkScoped(Effect.forever(Effect.andThen(sampleStats, Effect.sleep(statsInterval))))
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(statsInterval), sampleStats)))
   }).pipe(Effect.withSpan("JobQueue.worker", { attributes: { "messaging.destination.name": queue.name } }))
 
 /**

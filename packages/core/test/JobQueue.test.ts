@@ -1,0 +1,99 @@
+/**
+ * JobQueue's observability: the span that runs a job is linked to the span that enqueued it (its
+ * trace and span ids are stored with the job), and the counters and gauges move as jobs are
+ * enqueued, run, fail and die. The queue's behaviour itself is the conformance topic
+ * (`jobQueueSuite`, run on every backend).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { JobQueue } from "@strata/core"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Tracer from "effect/Tracer"
+
+const recording = () => {
+  const spans: Array<Tracer.NativeSpan> = []
+  const tracer = Tracer.make({
+    span(options) {
+      const span = new Tracer.NativeSpan(options)
+      spans.push(span)
+      return span
+    }
+  })
+  return { spans, tracer, named: (name: string) => spans.filter((span) => span.name === name) }
+}
+
+const until = (check: () => boolean) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + 5_000
+    while (!check()) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error("timed out"))
+      yield* Effect.sleep("10 millis")
+    }
+  })
+
+const Mail = JobQueue.make("mail", Schema.Struct({ to: Schema.String }))
+
+describe("JobQueue observability", () => {
+  it.live("the span that runs a job is a consumer span linked to the producer span that enqueued it", () => {
+    const { named, tracer } = recording()
+    return Effect.gen(function*() {
+      let handled = 0
+      const id = yield* JobQueue.enqueue(Mail, { to: "ada" }).pipe(Effect.withSpan("place order"))
+      yield* JobQueue.worker(Mail, () => Effect.sync(() => handled++), { pollInterval: "10 millis" })
+      yield* until(() => handled === 1 && named("JobQueue.process").some((span) => span.status._tag === "Ended"))
+      const [enqueue] = named("JobQueue.enqueue")
+      const [order] = named("place order")
+      assert.strictEqual(enqueue.kind, "producer")
+      assert.strictEqual(enqueue.attributes.get("messaging.destination.name"), "mail")
+      assert.strictEqual(enqueue.attributes.get("messaging.message.id"), id)
+      assert.strictEqual(enqueue.parent._tag === "Some" ? enqueue.parent.value.spanId : undefined, order.spanId)
+      const [run] = named("JobQueue.process")
+      assert.strictEqual(run.kind, "consumer")
+      assert.strictEqual(run.attributes.get("messaging.message.id"), id)
+      assert.strictEqual(run.attributes.get("strata.job.attempt"), 1)
+      assert.strictEqual(run.attributes.get("strata.job.outcome"), "succeeded")
+      assert.deepStrictEqual(
+        run.links.map((link) => [link.span.traceId, link.span.spanId]),
+        [[enqueue.traceId, enqueue.spanId]]
+      )
+      // A root of its own trace: the job runs later, in another process perhaps.
+      assert.notStrictEqual(run.traceId, enqueue.traceId)
+    }).pipe(Effect.scoped, Effect.provide(JobQueue.layerMemory), Effect.withTracer(tracer))
+  })
+
+  it.live("counters: enqueued, started, succeeded, failed, dead; gauges: due depth and oldest due age", () =>
+    Effect.gen(function*() {
+      const Q = JobQueue.make("metered", Schema.Number)
+      const attributes = { queue: "metered" }
+      const count = (metric: Metric.Counter<number>) =>
+        Effect.map(Metric.value(Metric.withAttributes(metric, attributes)), (state) => state.count)
+      const gauge = (metric: Metric.Gauge<number>) =>
+        Effect.map(Metric.value(Metric.withAttributes(metric, attributes)), (state) => state.value)
+      yield* JobQueue.enqueue(Q, 1, { key: "one" })
+      yield* JobQueue.enqueue(Q, 1, { key: "one" }) // de-duplicated: not counted
+      yield* JobQueue.enqueue(Q, -1)
+      yield* JobQueue.enqueue(Q, 2, { runAt: Date.now() - 2_000 })
+      assert.strictEqual(yield* count(JobQueue.enqueuedTotal), 3)
+      let done = 0
+      yield* JobQueue.worker(
+        Q,
+        (n) => Effect.suspend(() => n < 0 ? Effect.fail("negative") : Effect.sync(() => done++)),
+        { maxAttempts: 2, retry: Schedule.spaced("10 millis"), pollInterval: "10 millis", statsInterval: "1 hour" }
+      )
+      // The first stats sample runs at start: three due jobs, the oldest two seconds old.
+      assert.strictEqual(yield* gauge(JobQueue.depth), 3)
+      assert.isAtLeast(yield* gauge(JobQueue.oldestDueAgeSeconds), 2)
+      yield* until(() => done === 2)
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(yield* count(JobQueue.startedTotal), 4)
+      assert.strictEqual(yield* count(JobQueue.succeededTotal), 2)
+      assert.strictEqual(yield* count(JobQueue.failedTotal), 2)
+      assert.strictEqual(yield* count(JobQueue.deadTotal), 1)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(JobQueue.layerMemory),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    ))
+})
