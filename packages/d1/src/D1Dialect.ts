@@ -12,7 +12,7 @@
  */
 import type { D1Client } from "@effect/sql-d1/D1Client"
 import { Inputs } from "@strata/core/backend"
-import { type Dialect, Migrator, SqlErrorText, SqliteDialect, StreamGuard } from "@strata/sql"
+import { DcbSql, type Dialect, Migrator, SqlErrorText, SqliteDialect, StreamGuard } from "@strata/sql"
 import type * as DialectTypes from "@strata/sql/Dialect"
 import * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
@@ -60,6 +60,13 @@ export const make = (client: D1Client): Dialect.Dialect => ({
       Effect.gen(function*() {
         const statements: Array<Statement.Statement<any>> = []
         const reads: Array<{ index: number; stream: string }> = []
+        // DCB conditions first: they judge the events stored before this batch.
+        for (const condition of input.conditions ?? []) {
+          const conflict = DcbSql.conflictExists(client, condition)
+          if (conflict !== undefined) {
+            statements.push(client`INSERT INTO strata_guard (ok) SELECT CASE WHEN ${conflict} THEN 0 ELSE 1 END`)
+          }
+        }
         for (const append of input.appends) {
           const { events, stream } = append
           const hash = Inputs.streamHash(stream)
@@ -72,13 +79,21 @@ export const make = (client: D1Client): Dialect.Dialect => ({
             } THEN 1 ELSE 0 END FROM strata_streams WHERE stream = ${stream}`
           )
           events.forEach((event, i) => {
+            const tags = event.tags === undefined ? null : JSON.stringify(event.tags)
             statements.push(
-              client`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash)
+              client`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash, tags)
               SELECT ${event.id}, stream, last_version + ${
                 i + 1
-              }, ${append.category}, ${event.type}, ${event.data}, ${event.metadata}, ${append.createdAt}, ${hash}
+              }, ${append.category}, ${event.type}, ${event.data}, ${event.metadata}, ${append.createdAt}, ${hash}, ${tags}
               FROM strata_streams WHERE stream = ${stream}`
             )
+            if (tags !== null) {
+              statements.push(
+                client`INSERT INTO strata_event_tags (tag, position, type)
+                SELECT value, (SELECT position FROM strata_events WHERE event_id = ${event.id}), ${event.type}
+                FROM json_each(${tags})`
+              )
+            }
           })
           statements.push(
             client`UPDATE strata_streams SET last_version = last_version + ${events.length}, deleted = 0 WHERE stream = ${stream}`

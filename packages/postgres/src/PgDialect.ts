@@ -28,6 +28,38 @@ import * as PgMigrations from "./PgMigrations.ts"
  */
 export const migrationLockKey = 0x737472617462
 
+/**
+ * The first key of the two-key advisory locks DCB appends take per tag (the second is the tag's
+ * `hashtext`): a key space of its own, apart from the one-key locks of migrations and of the read
+ * horizon's announcements.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const dcbLockClass = 0x44434221
+
+// DCB appends (tags or a condition): exclusive transaction-scoped advisory locks, one per tag of the
+// append's events and of its conditions' items, taken in one statement in key order (so two appends
+// never wait for each other in a cycle). Two appends that could conflict share a tag: an event that
+// fails a condition's item carries every tag of that item, and its append locked them. The second
+// to lock waits until the first commits, and its check (a later statement, so a fresh snapshot under
+// READ COMMITTED) sees the first's events. Appends whose tags are disjoint take different locks (a
+// 32-bit hash: a collision only makes two appends wait for each other) and never wait. An item with
+// no tags can be matched by any append, plain ones included, which take no tag lock: such a condition
+// takes SHARE ROW EXCLUSIVE on strata_events, which waits for every append in flight and holds off new
+// ones until it commits (documented as the costly form).
+const lockForDcb = (
+  sql: SqlClient.SqlClient,
+  keys: { readonly tags: ReadonlyArray<string>; readonly everything: boolean }
+): Effect.Effect<void, SqlError> => {
+  const table: Effect.Effect<unknown, SqlError> = keys.everything
+    ? sql`LOCK TABLE strata_events IN SHARE ROW EXCLUSIVE MODE`
+    : Effect.void
+  const tags: Effect.Effect<unknown, SqlError> = keys.tags.length === 0 ? Effect.void : sql`SELECT count(pg_advisory_xact_lock(${dcbLockClass}, k))
+    FROM (SELECT DISTINCT hashtext(t) AS k FROM unnest(${keys.tags}::text[]) AS t ORDER BY 1) AS keys`
+  return Effect.asVoid(Effect.andThen(table, tags))
+}
+
 const field = (path: ReadonlyArray<string>): FieldExpressions => {
   // Paths are validated identifiers (DocumentQuery.fieldPathPattern), so inlining them is safe and
   // lets the planner match declared expression indexes.
@@ -243,6 +275,7 @@ export const dialect: Dialect = {
       } ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream RETURNING *`,
     appendOne: (sql, input) => appendOne(sql, input, true),
     beforeInsert: PgHorizon.announce,
+    lockForDcb,
     lockMigrations: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${migrationLockKey})`)
   },
   // A Date binds as a binary timestamptz (same instant, ms precision): no ISO formatting here, no parsing on the server.

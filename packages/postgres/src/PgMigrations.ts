@@ -322,5 +322,21 @@ END
 $$`,
       `ALTER TABLE strata_events ADD COLUMN stream_hash bigint GENERATED ALWAYS AS (strata_stream_hash(stream)) STORED`
     ]
+  },
+  {
+    id: 9,
+    name: "event_tags",
+    statements: [
+      // Dynamic consistency boundaries: an event's tags as appended (read back with it; NULL when it has
+      // none, so adding the column rewrites nothing), and one row per tag and event for query reads and
+      // append conditions: (tag, position) in order, with the type to filter an item's types on.
+      "ALTER TABLE strata_events ADD COLUMN tags json",
+      `CREATE TABLE strata_event_tags (
+  tag text NOT NULL,
+  position bigint NOT NULL,
+  type text NOT NULL,
+  PRIMARY KEY (tag, position)
+)`
+    ]
   }
 ]

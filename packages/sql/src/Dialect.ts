@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type { Event, ExpectedVersion } from "@strata/core"
+import type { Event, EventStore, ExpectedVersion } from "@strata/core"
 import type * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
@@ -92,6 +92,8 @@ export interface DocumentWrite {
 export interface AppendBatchInput {
   readonly appends: ReadonlyArray<AppendOneInput>
   readonly document?: DocumentWrite | undefined
+  /** DCB conditions the batch must guard (no event matching a query after its `after`). */
+  readonly conditions?: ReadonlyArray<EventStore.AppendCondition> | undefined
 }
 
 /**
@@ -202,6 +204,20 @@ export interface Transactional {
     | undefined
   /** Serialises concurrent migration runs, inside their transaction. */
   readonly lockMigrations: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
+  /**
+   * For databases with concurrent writers (PostgreSQL): taken by every append that carries tags or a
+   * DCB condition, inside its transaction, before its condition is checked and its events inserted.
+   * `tags` are the tags of its events and of its conditions' query items; `everything` is set when a
+   * condition has an item without tags (it can be matched by any append, tagged or not). Two appends
+   * whose tags overlap must serialise; appends on disjoint tags must not. Absent where the write
+   * transaction already excludes every other writer (SQLite).
+   */
+  readonly lockForDcb?:
+    | ((
+      sql: SqlClient.SqlClient,
+      keys: { readonly tags: ReadonlyArray<string>; readonly everything: boolean }
+    ) => Effect.Effect<void, SqlError>)
+    | undefined
 }
 
 /**

@@ -122,7 +122,7 @@ export const decodeFirst = <S extends Schema.Top & { readonly DecodingServices: 
  * @category constants
  * @since 0.1.0
  */
-export const eventColumns = "position, event_id, stream, version, type, data, metadata, created_at"
+export const eventColumns = "position, event_id, stream, version, type, data, metadata, created_at, tags"
 
 /**
  * A row of `strata_events` as the driver hands it over.
@@ -139,9 +139,16 @@ export interface EventRow {
   readonly data: unknown
   readonly metadata: unknown
   readonly created_at: unknown
+  readonly tags?: unknown
 }
 
 const int64 = (value: bigint | number | string): bigint => typeof value === "bigint" ? value : BigInt(value)
+
+// An event without tags has NULL there, and no `tags` field once read.
+const withTags = (event: Event.RecordedEvent, dialect: Dialect, tags: unknown): Event.RecordedEvent => {
+  if (tags === null || tags === undefined) return event
+  return { ...event, tags: dialect.decodeJson(tags) as ReadonlyArray<string> }
+}
 
 /**
  * Decodes an event row read as values, in {@link eventColumns} order. Event reads ask the driver for
@@ -151,16 +158,19 @@ const int64 = (value: bigint | number | string): bigint => typeof value === "big
  * @category decoding
  * @since 0.1.0
  */
-export const fromValues = (dialect: Dialect) => (row: ReadonlyArray<unknown>): Event.RecordedEvent => ({
-  id: row[1] as string,
-  stream: row[2] as string,
-  version: int64(row[3] as bigint | number | string),
-  position: int64(row[0] as bigint | number | string),
-  type: row[4] as string,
-  data: dialect.decodeJson(row[5]),
-  metadata: dialect.decodeJson(row[6]) as Event.EventMetadata,
-  createdAt: dialect.decodeTime(row[7])
-})
+export const fromValues = (dialect: Dialect) => (row: ReadonlyArray<unknown>): Event.RecordedEvent => {
+  const event: Event.RecordedEvent = {
+    id: row[1] as string,
+    stream: row[2] as string,
+    version: int64(row[3] as bigint | number | string),
+    position: int64(row[0] as bigint | number | string),
+    type: row[4] as string,
+    data: dialect.decodeJson(row[5]),
+    metadata: dialect.decodeJson(row[6]) as Event.EventMetadata,
+    createdAt: dialect.decodeTime(row[7])
+  }
+  return row[8] === null || row[8] === undefined ? event : withTags(event, dialect, row[8])
+}
 
 /**
  * Decodes an event row (by hand: see the module note).
@@ -168,13 +178,14 @@ export const fromValues = (dialect: Dialect) => (row: ReadonlyArray<unknown>): E
  * @category decoding
  * @since 0.1.0
  */
-export const toRecorded = (dialect: Dialect) => (row: EventRow): Event.RecordedEvent => ({
-  id: row.event_id,
-  stream: row.stream,
-  version: int64(row.version),
-  position: int64(row.position),
-  type: row.type,
-  data: dialect.decodeJson(row.data),
-  metadata: dialect.decodeJson(row.metadata) as Event.EventMetadata,
-  createdAt: dialect.decodeTime(row.created_at)
-})
+export const toRecorded = (dialect: Dialect) => (row: EventRow): Event.RecordedEvent =>
+  withTags({
+    id: row.event_id,
+    stream: row.stream,
+    version: int64(row.version),
+    position: int64(row.position),
+    type: row.type,
+    data: dialect.decodeJson(row.data),
+    metadata: dialect.decodeJson(row.metadata) as Event.EventMetadata,
+    createdAt: dialect.decodeTime(row.created_at)
+  }, dialect, row.tags)

@@ -184,7 +184,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
       beforeCommit.current = work
       beforeCommit.types = types
     },
-    capabilities: Backend.capabilities({ maxEventBytes, maxInteger: options.dialect.maxInteger }),
+    capabilities: Backend.capabilities({ maxEventBytes, maxInteger: options.dialect.maxInteger, dcb: true }),
     signal: ctx.signal,
     committed: ctx.committed
   } satisfies SqlStore

@@ -129,5 +129,21 @@ INSERT INTO strata_stream_hash_backfill (stream, hash) SELECT stream, hash FROM 
   (SELECT hash FROM strata_stream_hash_backfill AS b WHERE b.stream = strata_events.stream)`,
       "DROP TABLE strata_stream_hash_backfill"
     ]
+  },
+  {
+    id: 6,
+    name: "event_tags",
+    statements: [
+      // Dynamic consistency boundaries: an event's tags as appended (JSON text, read back with it; NULL
+      // when it has none), and one row per tag and event for query reads and append conditions:
+      // (tag, position) in order, with the type to filter an item's types on.
+      "ALTER TABLE strata_events ADD COLUMN tags TEXT",
+      `CREATE TABLE strata_event_tags (
+  tag TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  PRIMARY KEY (tag, position)
+) WITHOUT ROWID`
+    ]
   }
 ]

@@ -5,6 +5,7 @@
  * @module @strata/sql
  * @since 0.1.0
  */
+export * as DcbSql from "./DcbSql.ts"
 export * as Dialect from "./Dialect.ts"
 export * as DocumentSql from "./DocumentSql.ts"
 export * as Leases from "./Leases.ts"

@@ -27,6 +27,7 @@ type Single = (
 ) => Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AtomicError | SettledConflict>
 
 // A single-stream append takes the one-statement path only when nothing else must commit with it:
+// not when it carries tags or a DCB condition (their locks, check and tag rows need the transaction),
 // not when inline work acts on one of its event types, and not inside a caller's transaction (a
 // failed statement there would abort it; the transactional path runs in a savepoint).
 const singlePath = (ctx: AppendContext, atomically: Atomically): Single => {
@@ -35,7 +36,7 @@ const singlePath = (ctx: AppendContext, atomically: Atomically): Single => {
   if (write._tag !== "Transactional" || write.appendOne === undefined) return viaAtomically
   const fast = inOneStatement(ctx, write.appendOne)
   return (plan, now) =>
-    inlineWork(ctx.beforeCommit, plan)
+    inlineWork(ctx.beforeCommit, plan) || AppendPlan.usesDcb([plan])
       ? viaAtomically(plan, now)
       : Effect.flatMap(
         Effect.serviceOption(ctx.sql.transactionService),
@@ -70,7 +71,13 @@ export const make = (
   const append: EventStore.EventStoreShape["append"] = (stream, events, appendOptions) =>
     Effect.suspend(() =>
       Effect.flatMap(
-        AppendPlan.one({ stream, events, expected: appendOptions?.expected }, ctx.maxEventBytes),
+        AppendPlan.one(
+          appendOptions?.condition === undefined
+            ? { stream, events, expected: appendOptions?.expected }
+            : { stream, events, expected: appendOptions.expected, condition: appendOptions.condition },
+          ctx.maxEventBytes,
+          ctx.bigintInput
+        ),
         (plan) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(commit([plan], now), ([result]) => result))
       )
@@ -78,7 +85,7 @@ export const make = (
 
   const appendMany: EventStore.EventStoreShape["appendMany"] = (requests) =>
     Effect.gen(function*() {
-      const plans = yield* AppendPlan.many("appendMany", requests, ctx.maxEventBytes)
+      const plans = yield* AppendPlan.many("appendMany", requests, ctx.maxEventBytes, ctx.bigintInput)
       return yield* commit(plans, yield* Clock.currentTimeMillis)
     })
 

@@ -2,14 +2,21 @@
 // carries, is one atomic batch whose own statements enforce every check. When a guard refuses it,
 // nothing was written, and the state is re-read to say why.
 import { StoreError } from "@strata/core"
-import { DocumentCodec } from "@strata/core/backend"
+import { AppendPlan, DocumentCodec } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import type { AppendBatchInput, Batched } from "../Dialect.ts"
 import { type AppendContext, type Atomically, input } from "./appendContext.ts"
+import { conditionFailed } from "./appendTransaction.ts"
+import * as Dcb from "../DcbSql.ts"
 
 export const inBatch = (ctx: AppendContext, write: Batched): Atomically => (plans, now, document) =>
   Effect.gen(function*() {
-    const batch: AppendBatchInput = { appends: plans.map((plan) => input(ctx, plan, now)), document }
+    const conditions = AppendPlan.conditions(plans)
+    const batch: AppendBatchInput = {
+      appends: plans.map((plan) => input(ctx, plan, now)),
+      document,
+      ...(conditions.length === 0 ? {} : { conditions })
+    }
     const outcome = yield* write.appendBatch(ctx.sql, batch)
     if (outcome._tag === "Ok") {
       yield* ctx.wake
@@ -26,6 +33,11 @@ export const inBatch = (ctx: AppendContext, write: Batched): Atomically => (plan
     for (const append of batch.appends) {
       const problem = yield* ctx.rows.diagnose(append.stream, append.expected)
       if (problem !== undefined) return yield* problem
+    }
+    for (const condition of conditions) {
+      const statement = Dcb.firstConflict(ctx.sql, condition)
+      const [row] = statement === undefined ? [] : yield* statement
+      if (row !== undefined) return yield* conditionFailed(ctx, condition, row)
     }
     if (document !== undefined) {
       const row = yield* ctx.documents.documentRow(document.collection, document.id)

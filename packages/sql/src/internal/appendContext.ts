@@ -28,6 +28,7 @@ export interface Written {
 
 export type AtomicError =
   | StoreError.ProjectionFailed
+  | StoreError.AppendConditionFailed
   | StoreError.WrongExpectedVersion
   | StoreError.StreamDeleted
   | StoreError.StoreUnavailable

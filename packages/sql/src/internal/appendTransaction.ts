@@ -2,13 +2,14 @@
 // check every part against them, insert the events, move the stream rows, write the document a put
 // carries, run the work that must commit with the append, and commit.
 import { type Event, type EventStore, ExpectedVersion, StoreError, StreamName } from "@strata/core"
-import { Inputs } from "@strata/core/backend"
+import { AppendPlan, Inputs } from "@strata/core/backend"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
 import type { Transactional } from "../Dialect.ts"
 import * as Rows from "../Rows.ts"
 import * as StreamGuard from "../StreamGuard.ts"
 import type { AppendContext, Atomically, Plan } from "./appendContext.ts"
+import * as Dcb from "../DcbSql.ts"
 
 /** One stream's part, checked, with the version its first event takes. */
 interface Part {
@@ -63,12 +64,13 @@ const insertEvents = (ctx: AppendContext, parts: ReadonlyArray<Part>, now: numbe
         data: event.data,
         metadata: event.metadata,
         created_at: createdAt,
+        tags: event.tags === undefined ? null : JSON.stringify(event.tags),
         ...hash
       }))
     })
     const positions = new Map<string, bigint>()
     const positionOf = new Map<string, bigint>()
-    for (const chunk of chunks(eventRows, 9, dialect.maxParams)) {
+    for (const chunk of chunks(eventRows, 10, dialect.maxParams)) {
       const inserted = yield* sql<
         { event_id: string; stream: string; position: bigint | number }
       >`INSERT INTO strata_events ${sql.insert(chunk)} RETURNING event_id, stream, position`
@@ -111,20 +113,74 @@ const recorded = (parts: ReadonlyArray<Part>, positionOf: ReadonlyMap<string, bi
         type: event.type,
         data: JSON.parse(event.data),
         metadata: JSON.parse(event.metadata),
-        createdAt
+        createdAt,
+        ...(event.tags === undefined ? {} : { tags: event.tags })
       })
     })
   }
   return events.sort((a, b) => a.position < b.position ? -1 : a.position > b.position ? 1 : 0)
 }
 
+// DCB: lock what the append's tags and conditions touch (where the database has concurrent writers),
+// then check each condition against what is committed now. Under those locks no append that could
+// fail a condition can commit between the check and this commit (see the PostgreSQL README).
+const checkConditions = (ctx: AppendContext, write: Transactional, plans: ReadonlyArray<Plan>) =>
+  Effect.gen(function*() {
+    const conditions = AppendPlan.conditions(plans)
+    if (write.lockForDcb !== undefined) {
+      yield* write.lockForDcb(
+        ctx.sql,
+        Dcb.lockKeys(plans.flatMap((plan) => plan.prepared.map((event) => event.tags)), conditions)
+      )
+    }
+    for (const condition of conditions) {
+      const statement = Dcb.firstConflict(ctx.sql, condition)
+      if (statement === undefined) continue
+      const [row] = yield* statement
+      if (row !== undefined) return yield* conditionFailed(ctx, condition, row)
+    }
+  })
+
+/** The error of a condition that `row` (a `Dcb.ConflictRow`) fails. */
+export const conditionFailed = (
+  ctx: { readonly dialect: { readonly decodeJson: (value: unknown) => unknown } },
+  condition: EventStore.AppendCondition,
+  row: Dcb.ConflictRow
+) =>
+  new StoreError.AppendConditionFailed({
+    ...(condition.after === undefined ? {} : { after: condition.after }),
+    position: BigInt(row.position as bigint),
+    stream: row.stream,
+    type: row.type,
+    tags: row.tags === null || row.tags === undefined ? [] : ctx.dialect.decodeJson(row.tags) as Array<string>
+  })
+
+// One row per tag of each event written, with its position (from the insert) and type.
+const insertTags = (ctx: AppendContext, parts: ReadonlyArray<Part>, positionOf: ReadonlyMap<string, bigint>) =>
+  Effect.gen(function*() {
+    const rows: Array<{ tag: string; position: bigint; type: string }> = []
+    for (const { plan } of parts) {
+      for (const event of plan.prepared) {
+        if (event.tags === undefined) continue
+        const position = positionOf.get(event.id)!
+        for (const tag of event.tags) rows.push({ tag, position, type: event.type })
+      }
+    }
+    for (const chunk of chunks(rows, 3, ctx.dialect.maxParams)) {
+      yield* ctx.sql`INSERT INTO strata_event_tags ${ctx.sql.insert(chunk)}`
+    }
+  })
+
 export const inTransaction = (ctx: AppendContext, write: Transactional): Atomically => (plans, now, document) =>
   ctx.transaction(
     "append",
     Effect.gen(function*() {
+      const dcb = AppendPlan.usesDcb(plans)
+      if (dcb) yield* checkConditions(ctx, write, plans)
       const parts = yield* lockAndCheck(ctx, write, plans)
       yield* write.beforeInsert(ctx.sql)
       const { positionOf, positions } = yield* insertEvents(ctx, parts, now)
+      if (dcb) yield* insertTags(ctx, parts, positionOf)
       yield* moveStreams(ctx, parts)
       const documentVersion = document === undefined
         ? undefined

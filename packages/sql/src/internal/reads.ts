@@ -14,6 +14,7 @@ import type { Horizon } from "../Dialect.ts"
 import { eventColumns } from "../Rows.ts"
 import * as StreamGuard from "../StreamGuard.ts"
 import type { StoreContext } from "./context.ts"
+import * as Dcb from "../DcbSql.ts"
 import type { StreamRows } from "./streams.ts"
 
 export const make = (ctx: StoreContext, rows: StreamRows) => {
@@ -162,13 +163,42 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
       })
   }
 
+  // A DCB query read: each page is the UNION of one index-ordered subquery per item (see dcb.ts), cut at
+  // the horizon taken when the read starts, so it is gap-free as every global read.
+  const readQuery = (
+    query: EventStore.Query,
+    forwards: boolean,
+    from: bigint | undefined,
+    limit: number | undefined,
+    bound: Horizon | undefined
+  ) =>
+    Subscription.paged({
+      initial: from,
+      pageSize,
+      limit,
+      readPage: (cursor: bigint | undefined, want: number) => {
+        const matching = Dcb.positions(sql, query, { forwards, cursor, below: bound?.settled, want })
+        const none = Effect.succeed([[], cursor] as const)
+        if (matching === undefined || want <= 0) return none
+        return Effect.map(
+          events(sql`SELECT ${columns} FROM strata_events WHERE position IN (${matching})
+            ORDER BY position ${sql.literal(forwards ? "ASC" : "DESC")} LIMIT ${sql.literal(String(want))}`),
+          (page) => {
+            const last = page[page.length - 1]
+            return [page, last === undefined ? cursor : last.position + (forwards ? 1n : -1n)] as const
+          }
+        ).pipe(Effect.catchTag("SqlError", unavailable("readAll")))
+      }
+    })
+
   const readAll: EventStore.EventStoreShape["readAll"] = (readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
-      const { direction, from, limit } = yield* Inputs.readOptions("readAll", readOptions, bigintInput)
+      const { direction, from, limit, query } = yield* Inputs.readOptions("readAll", readOptions, bigintInput)
       const where = filterSql(readOptions?.filter)
       const forwards = direction === "forwards"
       // Everything settled when the read starts, and nothing after it.
       const bound = yield* horizon.pipe(Effect.catchTag("SqlError", unavailable("readAll")))
+      if (query !== undefined) return readQuery(query, forwards, from, limit, bound)
       // Unfiltered reads walk the primary key in order already: no windows.
       const inWindows = readOptions?.filter === undefined ? undefined : bound === undefined
         ? windowed(forwards, where, yield* pastHead.pipe(Effect.catchTag("SqlError", unavailable("readAll"))), true)

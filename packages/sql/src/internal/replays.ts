@@ -16,6 +16,7 @@ import type { DocumentWrites } from "./documentWrites.ts"
 /** What an append may fail with, once its error has been judged. */
 export type CommitError =
   | StoreError.WrongExpectedVersion
+  | StoreError.AppendConditionFailed
   | StoreError.StreamDeleted
   | StoreError.DuplicateEvent
   | StoreError.ProjectionFailed
@@ -62,6 +63,8 @@ export const judge = (
     if (error._tag === "StreamDeleted" || error._tag === "StoreUnavailable" || error._tag === "ProjectionFailed") {
       return yield* error
     }
+    // A condition fails when an earlier attempt of this very append committed (its events match):
+    // judged as a conflict below, so that attempt's result is returned.
     // Only a document write can conflict, and plain appends carry none.
     if (error._tag === "DocumentConflict") return yield* Effect.die(error)
     if (error._tag === "SqlError" && !ctx.dialect.isUniqueViolation(error)) {
@@ -88,7 +91,7 @@ export const judge = (
     if (fresh.length === plans.length) {
       // Nothing was a replay: a real conflict, or (unique violation) a concurrent writer won a
       // race the row locks should have prevented; the latter is safe to retry.
-      if (error._tag === "WrongExpectedVersion") return yield* error
+      if (error._tag === "WrongExpectedVersion" || error._tag === "AppendConditionFailed") return yield* error
       return yield* new StoreError.StoreUnavailable({
         operation: "append",
         reason: "ConcurrentWrite",
@@ -98,6 +101,8 @@ export const judge = (
     if (error._tag === "WrongExpectedVersion" && fresh.some((plan) => plan.request.stream === error.stream)) {
       return yield* error
     }
+    // A condition covers the whole append: with any part still to write, it stands.
+    if (error._tag === "AppendConditionFailed" && fresh.length > 0) return yield* error
     if (retry === undefined) {
       return yield* new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" })
     }
