@@ -12,10 +12,11 @@
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
-import { Event, EventStore, JobQueue, type JobStore, UnitOfWork } from "@strata/core"
+import { Consumer, Event, EventStore, JobQueue, type JobStore, UnitOfWork } from "@strata/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -441,6 +442,44 @@ export const jobQueueSuite = (
             const job = yield* JobQueue.get(id)
             assert.strictEqual(job.state, "pending")
             assert.deepStrictEqual(JSON.parse(job.payload), { n: 1, label: "committed" })
+          }))
+
+        it.effect("a consumer reacting to events enqueues each event's job exactly once (jobs commit with its checkpoint)", () =>
+          Effect.gen(function*() {
+            const queue = queueOf()
+            const store = yield* EventStore.EventStore
+            const category = `react${hex()}`
+            const type = `T${hex()}.Placed`
+            for (let n = 0; n < 6; n++) yield* store.append(`${category}-${n}`, [Event.make(type, { n })])
+            const toJob = (event: { readonly data: unknown }) => ({ n: (event.data as { n: number }).n, label: "r" })
+            const react = JobQueue.reaction(queue, toJob)
+            const consumer = `react-${hex()}`
+            // First run: the handler fails after enqueueing the job of event 3, inside its batch.
+            const failed = yield* Effect.exit(Consumer.run(consumer, {
+              filter: { types: [type] },
+              checkpointEvery: 1,
+              handler: (event) =>
+                Effect.andThen(
+                  react(event),
+                  (event.data as { n: number }).n === 3 ? Effect.fail("crash after enqueue") : Effect.void
+                )
+            }))
+            assert.isTrue(Exit.isFailure(failed))
+            const jobsOf = Effect.map(
+              JobQueue.list({ queue: queue.name, limit: 100 }),
+              (jobs) => jobs.map((job) => (JSON.parse(job.payload) as { n: number }).n).sort()
+            )
+            assert.deepStrictEqual(yield* jobsOf, [0, 1, 2], "the failed batch's job was rolled back")
+            // Second run from the checkpoint: every other event once.
+            const fiber = yield* Effect.forkChild(Consumer.run(consumer, {
+              filter: { types: [type] },
+              checkpointEvery: 1,
+              handler: react
+            }))
+            yield* eventually(Effect.map(jobsOf, (ns) => ns.length >= 6), "six jobs")
+            yield* Effect.sleep("200 millis")
+            yield* Fiber.interrupt(fiber)
+            assert.deepStrictEqual(yield* jobsOf, [0, 1, 2, 3, 4, 5])
           }))
       } else {
         it.effect("a job enqueued in a unit of work is refused with Unsupported (the queue cannot share it)", () =>

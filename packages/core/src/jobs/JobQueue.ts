@@ -64,7 +64,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
-import { makeEventId } from "../Event.ts"
+import { makeEventId, type RecordedEvent } from "../Event.ts"
 import { InvalidArgument, type StoreUnavailable, Unsupported } from "../StoreError.ts"
 import * as UnitOfWork from "../UnitOfWork.ts"
 import * as JobStore from "./JobStore.ts"
@@ -504,6 +504,48 @@ export const enqueue = <A, I>(
       }
     })
   )
+
+/**
+ * A consumer handler that enqueues a job for each event it is given ("on event X, enqueue job Y"):
+ * `toJob` maps the event to the job's data, or to `undefined` for none. Run it as a `Consumer`'s
+ * `handler` on a store whose consumer batches are transactional and whose database holds the queue
+ * (SQLite, PostgreSQL): each batch's jobs commit with its checkpoint, so every event enqueues its
+ * job exactly once. Elsewhere the consumer's batch is not a unit of work and the handler enqueues
+ * at least once per event; give `options.key` (the event id, say) to de-duplicate the repeats that
+ * arrive while the first job is still pending.
+ *
+ * @example
+ * ```ts
+ * import { Consumer, JobQueue } from "@strata/core"
+ * import { Effect, Schema } from "effect"
+ *
+ * const Receipts = JobQueue.make("receipts", Schema.Struct({ order: Schema.String }))
+ *
+ * const receipts = Consumer.run("receipts", {
+ *   filter: { types: ["OrderPlaced"] },
+ *   handler: JobQueue.reaction(Receipts, (event) => ({ order: event.stream }))
+ * })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const reaction = <A, I>(
+  queue: Queue<A, I>,
+  toJob: (event: RecordedEvent) => A | undefined,
+  options?: {
+    readonly key?: ((event: RecordedEvent) => string) | undefined
+    readonly enqueue?: ((event: RecordedEvent) => Omit<EnqueueOptions, "key">) | undefined
+  }
+) =>
+(event: RecordedEvent): Effect.Effect<void, EnqueueError, JobQueue> =>
+  Effect.suspend(() => {
+    const data = toJob(event)
+    if (data === undefined) return Effect.void
+    return Effect.asVoid(
+      enqueue(queue, data, { ...options?.enqueue?.(event), key: options?.key?.(event) })
+    )
+  })
 
 // ---------------------------------------------------------------------------------------------
 // Workers
