@@ -269,7 +269,7 @@ const route = async () => {
   main.replaceChildren(el("p", { class: "muted" }, "Loading..."));
   try {
     const content = view ? await view(params, parts.slice(1).map(decodeURIComponent).join("/")) : [el("p", {}, "No such page.")];
-    main.replaceChildren(...[content].flat().filter(Boolean));
+    main.replaceChildren(...[content].flat(Infinity).filter(Boolean));
   } catch (error) {
     main.replaceChildren(message(error.message, "bad"));
   }
@@ -289,6 +289,7 @@ export const html = (nonce: string, storeLabel: string): string =>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>Strata console</title>
 <style nonce="${nonce}">${css}</style>
 </head>
