@@ -300,6 +300,12 @@ describe("TenantStores.place", () => {
       const share = placed.filter((p) => p === member).length / tenants.length
       assert.isTrue(share > 0.2 && share < 0.3, `member ${member} has ${share}`)
     }
+    // Members whose keys differ in one character (ports of one host) split tenants evenly too.
+    const ports = ["127.0.0.1:40001", "127.0.0.1:40002", "127.0.0.1:40003", "127.0.0.1:40004"]
+    for (let member = 0; member < 4; member++) {
+      const share = tenants.filter((tenant) => TenantStores.place(tenant, ports) === member).length / tenants.length
+      assert.isTrue(share > 0.2 && share < 0.3, `port member ${member} has ${share}`)
+    }
     const five = [...four, "pg-5"]
     const moved = tenants.filter((tenant, i) => four[placed[i]!] !== five[TenantStores.place(tenant, five)]!)
     // Every moved tenant moved to the new member, and about a fifth moved.

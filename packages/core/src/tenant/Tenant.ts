@@ -54,40 +54,49 @@ import { TenantStores } from "./TenantStores.ts"
  */
 export class Current extends Context.Service<Current, string>()("@strata/core/tenant/Tenant/Current") {}
 
+// The same record for the same outer record and tenant: metrics cache their series key by the
+// identity of the attribute record, so a fresh copy per call would rebuild the key on every update.
+const tagged = new WeakMap<object, Map<string, Readonly<Record<string, unknown>>>>()
+const withTenant = <A extends Readonly<Record<string, unknown>>>(record: A, tenant: string): A => {
+  let byTenant = tagged.get(record)
+  if (byTenant === undefined) {
+    byTenant = new Map()
+    tagged.set(record, byTenant)
+  }
+  let result = byTenant.get(tenant)
+  if (result === undefined) {
+    result = { ...record, "strata.tenant": tenant }
+    byTenant.set(tenant, result)
+  }
+  return result as A
+}
+
 // The tenant as an attribute of every log line, span and metric updated inside: `target` gets the
 // references of `outer` with `strata.tenant` added.
 const observed = <A>(outer: Context.Context<never>, target: Context.Context<A>, tenant: string): Context.Context<A> =>
   target.pipe(
-    Context.add(References.CurrentLogAnnotations, {
-      ...Context.get(outer, References.CurrentLogAnnotations),
-      "strata.tenant": tenant
-    }),
-    Context.add(References.TracerSpanAnnotations, {
-      ...Context.get(outer, References.TracerSpanAnnotations),
-      "strata.tenant": tenant
-    }),
-    Context.add(Metric.CurrentMetricAttributes, {
-      ...Context.get(outer, Metric.CurrentMetricAttributes),
-      "strata.tenant": tenant
-    })
+    Context.add(
+      References.CurrentLogAnnotations,
+      withTenant(Context.get(outer, References.CurrentLogAnnotations), tenant)
+    ),
+    Context.add(
+      References.TracerSpanAnnotations,
+      withTenant(Context.get(outer, References.TracerSpanAnnotations), tenant)
+    ),
+    Context.add(Metric.CurrentMetricAttributes, withTenant(Context.get(outer, Metric.CurrentMetricAttributes), tenant))
   )
 
 const with_ = (tenant: string) =>
 <A, E, R>(
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | TenantError, Exclude<R, Services | Current> | TenantStores> =>
-  Effect.acquireUseRelease(
-    Scope.make(),
-    (scope) =>
-      Effect.gen(function*() {
-        const stores = yield* TenantStores
-        const store = yield* Scope.provide(stores.acquire(tenant), scope)
-        const outer = yield* Effect.context<never>()
-        const inner = observed(outer, Context.merge(outer, store), tenant).pipe(Context.add(Current, tenant))
-        return yield* Effect.provideContext(effect as Effect.Effect<A, E, Services | Current>, inner)
-      }),
-    (scope, exit) => Scope.close(scope, exit)
-  ) as never
+  Effect.flatMap(TenantStores, (stores) =>
+    stores.use(tenant, (store) =>
+      Effect.updateContext(
+        effect as Effect.Effect<A, E, Services | Current>,
+        (outer: Context.Context<never>) =>
+          observed(outer, Context.merge(outer, store), tenant).pipe(Context.add(Current, tenant))
+      ))) as never
 
 export {
   /**

@@ -94,15 +94,21 @@ export const fromMap = (stores: Readonly<Record<string, Layer.Layer<Services, un
   tenants: Effect.succeed(Object.keys(stores))
 })
 
-// FNV-1a, 32 bits: stable across processes and versions (a tenant's server must never change when
-// the program restarts).
-const fnv1a = (text: string): number => {
-  let hash = 0x811c9dc5
+// FNV-1a, 32 bits, then murmur3's finalizer: stable across processes and versions (a tenant's
+// server must never change when the program restarts), and well mixed, so keys that differ in one
+// character (two ports of one host) still split tenants evenly.
+const hash = (text: string): number => {
+  let h = 0x811c9dc5
   for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i)
-    hash = Math.imul(hash, 0x01000193) >>> 0
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
   }
-  return hash
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
 }
 
 /**
@@ -117,7 +123,7 @@ export const place = (tenant: string, members: ReadonlyArray<string>): number =>
   let best = 0
   let bestScore = -1
   for (let i = 0; i < members.length; i++) {
-    const score = fnv1a(`${members[i]}\u0000${tenant}`)
+    const score = hash(`${members[i]}\u0000${tenant}`)
     if (score > bestScore) {
       best = i
       bestScore = score
@@ -185,6 +191,11 @@ export interface TenantStoresShape {
    * and eviction skip a held store.
    */
   readonly acquire: (tenant: string) => Effect.Effect<Context.Context<Services>, TenantError, Scope.Scope>
+  /** Runs `f` with the tenant's store (opened now if it is not open), held open until `f` ends. */
+  readonly use: <A, E, R>(
+    tenant: string,
+    f: (store: Context.Context<Services>) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | TenantError, R>
   /** The tenants the resolver knows now. */
   readonly tenants: Effect.Effect<ReadonlyArray<string>, TenantError>
   /** The tenants whose stores are open now, least recently used first. */
@@ -338,13 +349,13 @@ const make_ = <R>(resolver: Resolver<R>, options: Options) =>
         return Effect.succeed({ entry, fresh: true, evicted })
       })
 
-    const acquire = (tenant: string) =>
+    // Claims the tenant's entry (opening its store in the background when it is new); the caller
+    // must `release` it. Uninterruptible, so a claim is never left without its release.
+    const claimed = (tenant: string) =>
       Effect.gen(function*() {
         yield* validate(tenant)
         const now = yield* Clock.currentTimeMillis
-        const { entry, evicted, fresh } = yield* Effect.uninterruptible(
-          Effect.tap(claim(tenant, now), ({ entry }) => Effect.addFinalizer(() => release(entry)))
-        )
+        const { entry, evicted, fresh } = yield* claim(tenant, now)
         if (evicted !== undefined) yield* Effect.forkIn(close(evicted), poolScope)
         if (fresh) {
           // Opened in the pool's scope, not the caller's: an interrupted caller does not leave the
@@ -365,8 +376,25 @@ const make_ = <R>(resolver: Resolver<R>, options: Options) =>
             poolScope
           )
         }
-        return yield* Deferred.await(entry.ready)
+        return entry
       })
+
+    const acquire = (tenant: string) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          Effect.tap(claimed(tenant), (entry) => Effect.addFinalizer(() => release(entry))),
+          (entry) => restore(Deferred.await(entry.ready))
+        )
+      )
+
+    // `acquire` without a Scope: the per-call path of `Tenant.with`.
+    const use = <A, E, R>(tenant: string, f: (store: Context.Context<Services>) => Effect.Effect<A, E, R>) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          claimed(tenant),
+          (entry) => restore(Effect.flatMap(Deferred.await(entry.ready), f)).pipe(Effect.ensuring(release(entry)))
+        )
+      )
 
     const sweep = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -389,6 +417,7 @@ const make_ = <R>(resolver: Resolver<R>, options: Options) =>
 
     return TenantStores.of({
       acquire,
+      use,
       tenants: Effect.provideContext(resolver.tenants, context),
       open: Effect.sync(() => [...entries.keys()])
     })
