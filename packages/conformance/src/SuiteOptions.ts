@@ -72,6 +72,8 @@ export interface ResolvedOptions {
   readonly maxAgeMillis: number
   readonly listsCheckpoints: boolean
   readonly unitsOfWork: boolean
+  /** The backend declares DCB (tags, query reads, conditional appends); otherwise it must refuse them. */
+  readonly dcb: boolean
 }
 
 /**
@@ -92,6 +94,7 @@ export interface BackendOptions extends SuiteOptions {
   readonly maxAgeMillis?: number | undefined
   readonly listsCheckpoints?: boolean | undefined
   readonly unitsOfWork?: boolean | undefined
+  readonly dcb?: boolean | undefined
 }
 
 /**
@@ -118,7 +121,8 @@ export const fromBackend = (backend: Backend.Backend, options: SuiteOptions | un
     // Retention tests wait for a maxAge to pass: at least 500 ms, and what the backend can keep.
     maxAgeMillis: Math.max(500, caps.maxAgeResolutionMillis),
     listsCheckpoints: caps.listsCheckpoints,
-    unitsOfWork: transactional
+    unitsOfWork: transactional,
+    dcb: caps.dcb
   }
 }
 
@@ -147,7 +151,8 @@ export const resolve = (options: BackendOptions | undefined): ResolvedOptions =>
   exactMatchesSoftDeleted: options?.exactMatchesSoftDeleted ?? false,
   maxAgeMillis: options?.maxAgeMillis ?? 500,
   listsCheckpoints: options?.listsCheckpoints ?? true,
-  unitsOfWork: options?.unitsOfWork ?? true
+  unitsOfWork: options?.unitsOfWork ?? true,
+  dcb: options?.dcb ?? true
 })
 
 /**

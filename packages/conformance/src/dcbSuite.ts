@@ -39,34 +39,39 @@ const patient = Schedule.max([Schedule.spaced("2 millis").pipe(Schedule.jittered
  * @since 0.1.0
  */
 export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
-  const { longStreamLength } = resolve(options)
+  const { dcb, longStreamLength } = resolve(options)
+
+  if (!dcb) {
+    describe("dynamic consistency boundaries (not declared: refused)", () => {
+      it.effect("a backend without DCB refuses tags, conditions and query reads, writing nothing", () =>
+        Effect.gen(function*() {
+          assert.isFalse(yield* supported)
+          const store = yield* EventStore.EventStore
+          const n = names()
+          const backend = yield* Backend.Backend
+          const refused = yield* failsWith("Unsupported")(
+            store.append(n.stream(), [tagged(n.type("E"), [`${n.category}:a`])])
+          )
+          assert.strictEqual(refused.backend, backend.name)
+          assert.match(refused.detail, /dynamic consistency boundaries/)
+          yield* failsWith("Unsupported")(
+            store.append(n.stream(), [{ type: n.type("E"), data: {} }], { condition: { failIfEventsMatch: [] } })
+          )
+          yield* failsWith("Unsupported")(
+            store.appendMany([{ stream: n.stream("b"), events: [tagged(n.type("E"), ["x"])] }])
+          )
+          yield* streamFailsWith("InvalidArgument")(store.readAll({ query: [{ tags: ["x"] }] }))
+          yield* streamFailsWith("Unsupported")(Dcb.read([{ tags: ["x"] }]))
+          assert.deepStrictEqual(yield* readAll({ filter: { categories: [n.category] } }), [])
+        }))
+    })
+    return
+  }
 
   describe("dynamic consistency boundaries", () => {
-    it.effect("a backend without DCB refuses tags, conditions and query reads, writing nothing", () =>
-      Effect.gen(function*() {
-        if (yield* supported) return
-        const store = yield* EventStore.EventStore
-        const n = names()
-        const backend = yield* Backend.Backend
-        const refused = yield* failsWith("Unsupported")(
-          store.append(n.stream(), [tagged(n.type("E"), [`${n.category}:a`])])
-        )
-        assert.strictEqual(refused.backend, backend.name)
-        assert.match(refused.detail, /dynamic consistency boundaries/)
-        yield* failsWith("Unsupported")(
-          store.append(n.stream(), [{ type: n.type("E"), data: {} }], { condition: { failIfEventsMatch: [] } })
-        )
-        yield* failsWith("Unsupported")(
-          store.appendMany([{ stream: n.stream("b"), events: [tagged(n.type("E"), ["x"])] }])
-        )
-        yield* streamFailsWith("InvalidArgument")(store.readAll({ query: [{ tags: ["x"] }] }))
-        yield* streamFailsWith("Unsupported")(Dcb.read([{ tags: ["x"] }]))
-        assert.deepStrictEqual(yield* readAll({ filter: { categories: [n.category] } }), [])
-      }))
-
     it.effect("tags are stored and come back on every read; untagged events have none", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const store = yield* EventStore.EventStore
         const n = names()
         const course = `${n.category}:course:c1`
@@ -93,7 +98,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
 
     it.effect("hostile tags fail with InvalidEvent (InvalidTags) and write nothing", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const store = yield* EventStore.EventStore
         const n = names()
         const hostile: ReadonlyArray<unknown> = [
@@ -132,7 +137,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
 
     it.effect("a query matches types AND all tags within an item, any of the items, and nothing when empty", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const store = yield* EventStore.EventStore
         const n = names()
         const [a, b, c] = ["a", "b", "c"].map((tag) => `${n.category}:${tag}`)
@@ -173,7 +178,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
 
     it.effect("a query read pages through more events than a page, in order, each once", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const store = yield* EventStore.EventStore
         const n = names()
         const tag = `${n.category}:long`
@@ -188,14 +193,16 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
         }
         const read = yield* Dcb.read([{ tags: [tag] }]).pipe(Stream.runCollect)
         assert.deepStrictEqual(
-          read.map((event) => (event.data as { i: number }).i),
+          read.map((event) =>
+            (event.data as { i: number }).i
+          ),
           Array.from({ length: count / 2 }, (_, k) => 2 * k)
         )
       }))
 
     it.effect("a bad query fails with InvalidArgument", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const store = yield* EventStore.EventStore
         const bad: ReadonlyArray<unknown> = [
           "x",
@@ -230,7 +237,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
 
     it.effect("a condition fails when a matching event was appended after `after`, naming it, and writes nothing", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const store = yield* EventStore.EventStore
         const n = names()
         const course = `${n.category}:course`
@@ -279,7 +286,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
 
     it.effect("conditions combine with expected versions and appendMany, atomically", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const store = yield* EventStore.EventStore
         const n = names()
         const tag = `${n.category}:k`
@@ -335,7 +342,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
 
     it.effect("a retried conditional append whose first attempt committed returns the original result", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const store = yield* EventStore.EventStore
         const n = names()
         const tag = `${n.category}:r`
@@ -357,7 +364,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
 
     it.effect("Dcb.decide folds the query's events, appends with the condition, and decides again on conflict", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const store = yield* EventStore.EventStore
         const n = names()
         const course = `${n.category}:course`
@@ -374,7 +381,10 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
                 interfere = false
                 yield* store.append(n.stream("other"), [tagged(n.type("Enrolled"), [course])])
               }
-              return [{ stream: n.stream(`s${count}`), events: [tagged(n.type("Enrolled"), [course], { seat: count })] }]
+              return [{
+                stream: n.stream(`s${count}`),
+                events: [tagged(n.type("Enrolled"), [course], { seat: count })]
+              }]
             })
         )
         assert.strictEqual(decided.attempts, 2)
@@ -391,7 +401,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
 
     it.effect("16 writers race for 10 seats: exactly 10 win, each on a different state, none twice", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const n = names()
         const course = `${n.category}:course`
         const q: EventStore.Query = [{ types: [n.type("Enrolled")], tags: [course] }]
@@ -427,7 +437,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
 
     it.effect("both writers read before either writes: one wins, the other fails (Marten #4591)", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const store = yield* EventStore.EventStore
         for (let round = 0; round < 10; round++) {
           const n = names()
@@ -455,7 +465,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
 
     it.effect("a writer whose query matches a tag another writer adds in the same batch (Marten #5300)", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const store = yield* EventStore.EventStore
         for (let round = 0; round < 10; round++) {
           const n = names()
@@ -493,7 +503,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
 
     it.effect("writers on disjoint tags all succeed without conflicts", () =>
       Effect.gen(function*() {
-        if (!(yield* supported)) return
+        assert.isTrue(yield* supported, "the backend declares dcb")
         const n = names()
         const results = yield* Effect.forEach(
           Array.from({ length: 16 }, (_, i) => i),

@@ -144,7 +144,9 @@ export class AppendConditionFailed extends Schema.TaggedError<AppendConditionFai
   override get message(): string {
     return `An event matching the append's condition was appended ${
       this.after === undefined ? "" : `after position ${this.after} `
-    }(${this.type} [${this.tags.join(", ")}] in ${JSON.stringify(this.stream)} at position ${this.position}): read the query's events again and decide again`
+    }(${this.type} [${this.tags.join(", ")}] in ${
+      JSON.stringify(this.stream)
+    } at position ${this.position}): read the query's events again and decide again`
   }
 }
 

@@ -112,6 +112,47 @@ describe("Transfer", () => {
       assert.isTrue((yield* Transfer.verify(source, same)).ok)
     }))
 
+  it.effect("copies and round-trips DCB tags: the target answers the same queries; verify sees changed tags", () =>
+    Effect.gen(function*() {
+      const source = yield* store
+      yield* source.append("course-1", [
+        { ...Event.make("Enrolled", { s: 1 }), tags: ["course:1", "student:1"] },
+        Event.make("Noted", {})
+      ])
+      yield* source.append("course-2", [{ ...Event.make("Enrolled", { s: 2 }), tags: ["course:2", "student:1"] }])
+      const target = yield* store
+      yield* Stream.runDrain(Transfer.copy(source, target, { batchSize: 2 }))
+      const q = [{ types: ["Enrolled"], tags: ["student:1"] }]
+      const ids = (s: Effect.Success<typeof store>) =>
+        Effect.map(Stream.runCollect(s.readAll({ query: q })), (events) => events.map((e) => [e.id, e.tags]))
+      assert.deepStrictEqual(yield* ids(target), yield* ids(source))
+      assert.lengthOf(yield* ids(target), 2)
+      const lines = (yield* Stream.runCollect(Transfer.exportLines(source))).join("").split("\n")
+      assert.deepStrictEqual(JSON.parse(lines[0]).tags, ["course:1", "student:1"])
+      assert.isFalse("tags" in JSON.parse(lines[1]))
+      const loaded = yield* store
+      yield* Stream.runDrain(
+        Transfer.load(loaded, Transfer.parseLines(Stream.fromIterable(lines.map((l) => `${l}\n`))))
+      )
+      assert.deepStrictEqual(yield* ids(loaded), yield* ids(source))
+      assert.isTrue((yield* Transfer.verify(source, loaded)).ok)
+      // The same events with other tags: verification fails.
+      const retagged = yield* store
+      const changed = lines.filter((l) => l !== "").map((l) => l.replace("student:1", "student:9"))
+      yield* Stream.runDrain(
+        Transfer.load(retagged, Transfer.parseLines(Stream.fromIterable(changed.map((l) => `${l}\n`))))
+      )
+      assert.isFalse((yield* Transfer.verify(source, retagged)).ok)
+      // A line whose tags are not strings.
+      const bad = yield* Effect.flip(Stream.runDrain(Transfer.load(
+        yield* store,
+        Transfer.parseLines(Stream.make(
+          lines[0].replace(`"tags":["course:1","student:1"]`, `"tags":[1]`) + "\n"
+        ))
+      )))
+      assert.strictEqual(bad._tag, "InvalidLine")
+    }))
+
   it.effect("export lines -> import lines round-trips, in any chunking", () =>
     Effect.gen(function*() {
       const source = yield* seed(30)

@@ -55,7 +55,9 @@ const lockForDcb = (
   const table: Effect.Effect<unknown, SqlError> = keys.everything
     ? sql`LOCK TABLE strata_events IN SHARE ROW EXCLUSIVE MODE`
     : Effect.void
-  const tags: Effect.Effect<unknown, SqlError> = keys.tags.length === 0 ? Effect.void : sql`SELECT count(pg_advisory_xact_lock(${dcbLockClass}, k))
+  const tags: Effect.Effect<unknown, SqlError> = keys.tags.length === 0 ?
+    Effect.void :
+    sql`SELECT count(pg_advisory_xact_lock(${dcbLockClass}, k))
     FROM (SELECT DISTINCT hashtext(t) AS k FROM unnest(${keys.tags}::text[]) AS t ORDER BY 1) AS keys`
   return Effect.asVoid(Effect.andThen(table, tags))
 }

@@ -175,7 +175,7 @@ export const lockKeys = (
 ): { readonly tags: ReadonlyArray<string>; readonly everything: boolean } => {
   const tags = new Set<string>()
   let everything = false
-  for (const list of tagsOfEvents) if (list !== undefined) for (const tag of list) tags.add(tag)
+  for (const list of tagsOfEvents) if (list !== undefined) { for (const tag of list) tags.add(tag) }
   for (const condition of conditions) {
     for (const item of condition.failIfEventsMatch) {
       if (item.types !== undefined && item.types.length === 0) continue

@@ -179,13 +179,17 @@ export const fromValues = (dialect: Dialect) => (row: ReadonlyArray<unknown>): E
  * @since 0.1.0
  */
 export const toRecorded = (dialect: Dialect) => (row: EventRow): Event.RecordedEvent =>
-  withTags({
-    id: row.event_id,
-    stream: row.stream,
-    version: int64(row.version),
-    position: int64(row.position),
-    type: row.type,
-    data: dialect.decodeJson(row.data),
-    metadata: dialect.decodeJson(row.metadata) as Event.EventMetadata,
-    createdAt: dialect.decodeTime(row.created_at)
-  }, dialect, row.tags)
+  withTags(
+    {
+      id: row.event_id,
+      stream: row.stream,
+      version: int64(row.version),
+      position: int64(row.position),
+      type: row.type,
+      data: dialect.decodeJson(row.data),
+      metadata: dialect.decodeJson(row.metadata) as Event.EventMetadata,
+      createdAt: dialect.decodeTime(row.created_at)
+    },
+    dialect,
+    row.tags
+  )

@@ -22,9 +22,9 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type { DocumentStoreShape } from "../DocumentStore.ts"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import type { DocumentStoreShape } from "../DocumentStore.ts"
 import type { NewEvent, RecordedEvent } from "../Event.ts"
 import type { EventStoreShape } from "../EventStore.ts"
 import type { StoreAdminShape } from "../StoreAdmin.ts"

@@ -16,6 +16,8 @@
  * - `time`: when the source stored the event (ISO 8601). The target stamps its own time: the
  *   store contract takes no time on append.
  * - `data`, `metadata`: the JSON as stored, byte for byte.
+ * - `tags`: the event's DCB tags, after `metadata`, present only when it has any. A target without
+ *   DCB (KurrentDB) refuses tagged events with `Unsupported`.
  *
  * `time` and `position` are written by every export and read when present (then checked), but a
  * line may leave them out: the target restores neither.
@@ -33,7 +35,7 @@
  * the same input. Memory stays flat in events: one batch at a time, plus each stream's last version.
  *
  * **Verifying** ({@link verify}) reads both stores and compares, per stream, the event count and a
- * 64-bit checksum over ids, versions, types, data and metadata (not positions or times).
+ * 64-bit checksum over ids, versions, types, data, metadata and tags (not positions or times).
  *
  * Only events travel: consumer checkpoints, snapshots, documents, soft deletes, tombstones and
  * retention rules do not.
@@ -67,6 +69,8 @@ export interface ExportedEvent {
   readonly position: bigint | undefined
   readonly data: unknown
   readonly metadata: Record<string, unknown>
+  /** The event's DCB tags; absent when it has none (a line then has no `"tags"`). */
+  readonly tags?: ReadonlyArray<string> | undefined
   /** The line it was read from (1-based), when it was read by {@link decodeLine} / {@link parseLines}. */
   readonly line?: number | undefined
 }
@@ -170,7 +174,8 @@ export const fromRecorded = (event: RecordedEvent): ExportedEvent => ({
   time: event.createdAt,
   position: event.position,
   data: event.data,
-  metadata: event.metadata
+  metadata: event.metadata,
+  ...(event.tags === undefined ? {} : { tags: event.tags })
 })
 
 /**
@@ -187,7 +192,9 @@ export const encodeLine = (event: ExportedEvent): string =>
     event.time === undefined ? "" : `,"time":"${event.time.toISOString()}"`
   }${event.position === undefined ? "" : `,"position":"${event.position}"`},"data":${
     JSON.stringify(event.data)
-  },"metadata":${JSON.stringify(event.metadata)}}`
+  },"metadata":${JSON.stringify(event.metadata)}${
+    event.tags === undefined ? "" : `,"tags":${JSON.stringify(event.tags)}`
+  }}`
 
 const integer = /^(0|[1-9][0-9]*)$/
 
@@ -229,6 +236,10 @@ export const decodeLine = (text: string, line: number): Effect.Effect<ExportedEv
     if (o.schemaVersion !== undefined && typeof o.schemaVersion !== "number") {
       return fail(`"schemaVersion" is not a number`)
     }
+    // Checked in full by the target's append (Event.tagsProblem); here only its shape.
+    if (o.tags !== undefined && !(Array.isArray(o.tags) && o.tags.every((tag) => typeof tag === "string"))) {
+      return fail(`"tags" is not an array of strings`)
+    }
     return Effect.succeed({
       stream: o.stream as string,
       version: BigInt(o.version as string),
@@ -239,6 +250,7 @@ export const decodeLine = (text: string, line: number): Effect.Effect<ExportedEv
       position: o.position === undefined ? undefined : BigInt(o.position as string),
       data: o.data,
       metadata: metadata as Record<string, unknown>,
+      ...(o.tags === undefined ? {} : { tags: o.tags as ReadonlyArray<string> }),
       line
     })
   })
@@ -297,7 +309,11 @@ const toRequests = (batch: ReadonlyArray<ExportedEvent>): Array<AppendRequest> =
   return Array.from(byStream, ([stream, { events, first }]) => ({
     stream,
     expected: first === 0n ? ExpectedVersion.noStream : ExpectedVersion.exact(first - 1n),
-    events: events.map((event) => ({ id: event.id, type: event.type, data: event.data, metadata: event.metadata }))
+    events: events.map((event) =>
+      event.tags === undefined
+        ? { id: event.id, type: event.type, data: event.data, metadata: event.metadata }
+        : { id: event.id, type: event.type, data: event.data, metadata: event.metadata, tags: event.tags }
+    )
   }))
 }
 
@@ -434,7 +450,7 @@ const hashString = (h: readonly [number, number], text: string): [number, number
 }
 
 /**
- * The checksum of one event: ids, stream, version, type, data and metadata (as JSON).
+ * The checksum of one event: ids, stream, version, type, data, metadata and tags (as JSON).
  *
  * @category verification
  * @since 0.1.0
@@ -444,7 +460,9 @@ export const eventChecksum = (event: ExportedEvent): bigint => {
     [0x811c9dc5, 0x050c5d1f],
     `${event.id}\u0000${event.stream}\u0000${event.version}\u0000${event.type}\u0000${
       JSON.stringify(event.data)
-    }\u0000${JSON.stringify(event.metadata)}`
+    }\u0000${JSON.stringify(event.metadata)}${
+      // Tags count when there are any: checksums of untagged events are unchanged.
+      event.tags === undefined || event.tags.length === 0 ? "" : `\u0000${JSON.stringify(event.tags)}`}`
   )
   return (BigInt(a) << 32n) | BigInt(b)
 }

@@ -4,10 +4,10 @@
 import { StoreError } from "@strata/core"
 import { AppendPlan, DocumentCodec } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
+import * as Dcb from "../DcbSql.ts"
 import type { AppendBatchInput, Batched } from "../Dialect.ts"
 import { type AppendContext, type Atomically, input } from "./appendContext.ts"
 import { conditionFailed } from "./appendTransaction.ts"
-import * as Dcb from "../DcbSql.ts"
 
 export const inBatch = (ctx: AppendContext, write: Batched): Atomically => (plans, now, document) =>
   Effect.gen(function*() {

@@ -5,11 +5,11 @@ import { type Event, type EventStore, ExpectedVersion, StoreError, StreamName } 
 import { AppendPlan, Inputs } from "@strata/core/backend"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
+import * as Dcb from "../DcbSql.ts"
 import type { Transactional } from "../Dialect.ts"
 import * as Rows from "../Rows.ts"
 import * as StreamGuard from "../StreamGuard.ts"
 import type { AppendContext, Atomically, Plan } from "./appendContext.ts"
-import * as Dcb from "../DcbSql.ts"
 
 /** One stream's part, checked, with the version its first event takes. */
 interface Part {

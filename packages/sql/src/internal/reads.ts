@@ -10,11 +10,11 @@ import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
+import * as Dcb from "../DcbSql.ts"
 import type { Horizon } from "../Dialect.ts"
 import { eventColumns } from "../Rows.ts"
 import * as StreamGuard from "../StreamGuard.ts"
 import type { StoreContext } from "./context.ts"
-import * as Dcb from "../DcbSql.ts"
 import type { StreamRows } from "./streams.ts"
 
 export const make = (ctx: StoreContext, rows: StreamRows) => {
