@@ -7,10 +7,11 @@
  * filters, links resolved on request, catch-up subscriptions with confirmation, caught-up and
  * checkpoint messages), Append, BatchAppend (advertised, so the client appends through it as it does
  * against a current server; `batchAppend: false` starts the older mode), Delete, Tombstone, and the
- * v2 StreamsService/AppendSession (multi-stream append). Not served: persistent subscriptions,
- * projections, users, gossip, AppendRecords. See the package README for what is emulated how.
+ * v2 StreamsService/AppendSession (multi-stream append), and PersistentSubscriptions (competing
+ * consumers: create, update, delete, read with ack/nack, info, list, replay parked, restart). Not
+ * served: projections, users, gossip, AppendRecords. See the package README for what is emulated how.
  * The handlers live in `internal/`, a module per protocol service (features, streams with reads and
- * batchAppend, streamsV2), over the errors and codec modules.
+ * batchAppend, streamsV2, persistent), over the errors and codec modules.
  *
  * @example
  * ```ts
@@ -26,6 +27,7 @@ import * as grpc from "@grpc/grpc-js"
 import { Database } from "./Database.ts"
 import type { HandlerContext } from "./internal/context.ts"
 import { featuresService } from "./internal/features.ts"
+import { persistentService } from "./internal/persistent.ts"
 import { streamsService } from "./internal/streams.ts"
 import { streamsV2Service } from "./internal/streamsV2.ts"
 import * as P from "./protocol.ts"
@@ -99,6 +101,8 @@ export const start = async (options: EmulatorOptions = {}): Promise<KurrentEmula
 
   server.addService(P.featuresGrpc.ServerFeaturesService, featuresService(options, { multiStream, batchAppend }))
   server.addService(P.streamsGrpc.StreamsService, streamsService(context, { batchAppend }))
+  const persistent = persistentService(context)
+  server.addService(P.persistentGrpc.PersistentSubscriptionsService, persistent.service as never)
   if (multiStream) server.addService(P.streamsV2Grpc.StreamsServiceService, streamsV2Service(context))
 
   const port = await new Promise<number>((resolve, reject) =>
@@ -124,6 +128,7 @@ export const start = async (options: EmulatorOptions = {}): Promise<KurrentEmula
     stop: () =>
       new Promise<void>((resolve) => {
         for (const drop of [...live]) drop()
+        persistent.stop()
         server.tryShutdown(() => resolve())
         setTimeout(() => {
           server.forceShutdown()

@@ -68,3 +68,12 @@ export const duration: typeof import("google-protobuf/google/protobuf/duration_p
 )
 /** google-protobuf's binary writer, for a detail message the client's generated code does not declare. */
 export const jspb: typeof import("google-protobuf") = require("google-protobuf")
+/** v1 PersistentSubscriptions service (`event_store.client.persistent_subscriptions.PersistentSubscriptions`). */
+export const persistentGrpc:
+  typeof import("@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/persistentsubscriptions_grpc_pb.js") =
+    require(`${generated}/v1/persistentsubscriptions_grpc_pb.js`)
+/** v1 PersistentSubscriptions messages. */
+export const persistent:
+  typeof import("@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/persistentsubscriptions_pb.js") = require(
+    `${generated}/v1/persistentsubscriptions_pb.js`
+  )

@@ -29,7 +29,7 @@ export const uuidString = (uuid: InstanceType<typeof P.shared.UUID> | undefined)
   return `${ms.slice(0, 8)}-${ms.slice(8, 12)}-${ms.slice(12)}-${ls.slice(0, 4)}-${ls.slice(4)}`
 }
 
-const uuidMessage = (id: string, structured: boolean) => {
+export const uuidMessage = (id: string, structured: boolean) => {
   const uuid = new P.shared.UUID()
   if (!structured) {
     uuid.setString(id)
@@ -92,7 +92,15 @@ export const filterOf = (
   options: InstanceType<typeof P.streams.ReadReq.Options>
 ): ((event: Recorded) => boolean) | undefined => {
   if (!options.hasFilter()) return undefined
-  const filter = options.getFilter()!
+  return filterFrom(options.getFilter()!)
+}
+
+/** An event filter message (a read's, or a persistent subscription's to $all) as a predicate. */
+export const filterFrom = (filter: {
+  hasStreamIdentifier(): boolean
+  getStreamIdentifier(): { getRegex(): string; getPrefixList(): Array<string> } | undefined
+  getEventType(): { getRegex(): string; getPrefixList(): Array<string> } | undefined
+}): ((event: Recorded) => boolean) | undefined => {
   const onStream = filter.hasStreamIdentifier()
   const expression = onStream ? filter.getStreamIdentifier() : filter.getEventType()
   if (expression === undefined) return undefined

@@ -1,7 +1,7 @@
 /**
  * ServerFeatures/GetSupportedMethods, as `ServerFeatures.cs` builds it: every client-facing method,
  * service and method names lower-cased, Read with the features `position` and `events`, BatchAppend
- * with `deadline_duration`. The client checks it before choosing how to append: with BatchAppend
+ * with `deadline_duration`, the PersistentSubscriptions methods with `stream` and `all`. The client checks it before choosing how to append: with BatchAppend
  * listed it appends through BatchAppend (as against every server since 21.10); a server started in the
  * older mode leaves it out, so the client falls back to Append. The v2 AppendSession is listed only
  * where it is served.
@@ -27,6 +27,11 @@ export const featuresService = (
     add(streams, "read", ["position", "events"])
     for (const method of ["append", "delete", "tombstone"]) add(streams, method)
     if (served.batchAppend) add(streams, "batchappend", ["deadline_duration"])
+    const persistent = "event_store.client.persistent_subscriptions.persistentsubscriptions"
+    for (const method of ["create", "update", "delete", "read", "getinfo", "replayparked", "list"]) {
+      add(persistent, method, ["stream", "all"])
+    }
+    add(persistent, "restartsubsystem", ["stream", "all"])
     if (served.multiStream) add("kurrentdb.protocol.v2.streams.streamsservice", "appendsession")
     callback(null, methods)
   }

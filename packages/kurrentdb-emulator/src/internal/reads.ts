@@ -40,15 +40,15 @@ const firstAtOrAfter = (log: ReadonlyArray<Recorded>, position: bigint): number 
 }
 
 /** `SystemEventTypes.LinkTo`: a link's data is `<revision>@<stream>`. */
-const linkTo = "$>"
-const notALink: unique symbol = Symbol("notALink")
+export const linkTo = "$>"
+export const notALink: unique symbol = Symbol("notALink")
 
 /**
  * `StorageReaderWorker.ResolveLinkToEvent`: the event a link points at, read as a stream read would
  * see it (retention and deletion applied), or undefined when it cannot be read. A payload that does
  * not parse is treated as a record that is not a link, as the server does.
  */
-const resolveLink = (context: HandlerContext, link: Recorded): Recorded | undefined | typeof notALink => {
+export const resolveLink = (context: HandlerContext, link: Recorded): Recorded | undefined | typeof notALink => {
   const payload = Buffer.from(link.data).toString("utf8")
   const at = payload.indexOf("@")
   const revision = at > 0 && /^\d+$/.test(payload.slice(0, at)) ? BigInt(payload.slice(0, at)) : undefined
