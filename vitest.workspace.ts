@@ -8,6 +8,8 @@ export default [
   "packages/sqlite",
   "packages/d1",
   "packages/kurrentdb",
+  // The KurrentDB conformance suite again with the emulator in the older mode (Append, not BatchAppend).
+  "packages/kurrentdb/vitest.append.config.ts",
   "packages/kurrentdb-emulator",
   "packages/strata",
   "packages/testing",
