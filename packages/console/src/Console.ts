@@ -22,8 +22,8 @@
  *
  * @example
  * import { Console } from "@strata/console"
- * import { Store, MemoryStore } from "@strata/core"
- * import { Effect, Layer } from "effect"
+ * import { MemoryStore } from "@strata/core"
+ * import { Effect } from "effect"
  *
  * const program = Effect.gen(function*() {
  *   const server = yield* Console.serve()
@@ -31,7 +31,7 @@
  *   return yield* Effect.never
  * })
  *
- * Effect.runFork(Effect.scoped(program).pipe(Effect.provide(Store.layer(MemoryStore.layer()))))
+ * Effect.runFork(Effect.scoped(program).pipe(Effect.provide(MemoryStore.layer())))
  *
  * @since 0.1.0
  */
@@ -173,7 +173,7 @@ const readBody = (request: Http.IncomingMessage, limit: number): Promise<string 
  *
  * @example
  * import { Console } from "@strata/console"
- * import { Consumer, MemoryStore, Store } from "@strata/core"
+ * import { Consumer, MemoryStore } from "@strata/core"
  * import { Effect, Layer } from "effect"
  *
  * const Projections = Consumer.layer("mailer", { handler: () => Effect.void, parkAfter: 3 })
@@ -186,7 +186,7 @@ const readBody = (request: Http.IncomingMessage, limit: number): Promise<string 
  *
  * Effect.runFork(
  *   Effect.scoped(program).pipe(
- *     Effect.provide(Projections.pipe(Layer.provideMerge(Store.layer(MemoryStore.layer()))))
+ *     Effect.provide(Projections.pipe(Layer.provideMerge(MemoryStore.layer())))
  *   )
  * )
  *
