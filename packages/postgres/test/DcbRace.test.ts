@@ -1,0 +1,84 @@
+/**
+ * DCB races on PostgreSQL (see @strata/conformance dcbRaceSuite): rounds of each two-writer
+ * interleaving with random delays inside the transactions, the 16-writer enrolment, and the locking
+ * design itself: appends on disjoint tags do not wait for each other, appends on a shared tag do.
+ * 100 rounds by default; STRATA_DCB_ROUNDS=1000 for the long run.
+ */
+import { assert, layer } from "@effect/vitest"
+import { dcbRaceSuite } from "@strata/conformance"
+import { EventStore, UnitOfWork } from "@strata/core"
+import { PgStore } from "@strata/postgres"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import { PgTestDatabase } from "./utils.ts"
+
+const StoreLayer = PgStore.layerFromClient({}).pipe(Layer.provideMerge(PgTestDatabase.layerClient))
+
+layer(StoreLayer, { timeout: "60 seconds", excludeTestServices: true })("postgres", (it) => {
+  dcbRaceSuite(it, { rounds: Number(process.env.STRATA_DCB_ROUNDS ?? 100) })
+
+  it.effect("an open conditional append locks its tags only: disjoint tags go on, a shared tag waits for it", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const id = Math.random().toString(16).slice(2, 10)
+      const [a, b] = [`t${id}:a`, `t${id}:b`]
+      const appended = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      // Writer 1 appends tagged a with a condition on a, then holds its transaction open.
+      const holder = yield* Effect.forkChild(UnitOfWork.transaction(Effect.gen(function*() {
+        yield* store.append(`t${id}-one`, [{ type: "E", data: {}, tags: [a] }], {
+          condition: { failIfEventsMatch: [{ tags: [a] }] }
+        })
+        yield* Deferred.succeed(appended, undefined)
+        yield* Deferred.await(release)
+      })))
+      yield* Deferred.await(appended)
+      // Disjoint tag: commits while writer 1 still holds its locks (it would hang here otherwise).
+      yield* store.append(`t${id}-two`, [{ type: "E", data: {}, tags: [b] }], {
+        condition: { failIfEventsMatch: [{ tags: [b] }] }
+      }).pipe(Effect.timeout("5 seconds"))
+      // The same tag: waits for writer 1's commit, then sees its event and fails.
+      const waiter = yield* Effect.forkChild(
+        store.append(`t${id}-three`, [{ type: "E", data: {}, tags: [a] }], {
+          condition: { failIfEventsMatch: [{ tags: [a] }] }
+        }).pipe(Effect.result)
+      )
+      yield* Effect.sleep("300 millis")
+      assert.isUndefined(waiter.pollUnsafe(), "an append on the shared tag must wait for the open one")
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
+      const outcome = yield* Fiber.join(waiter)
+      assert.strictEqual(outcome._tag === "Failure" && outcome.failure._tag, "AppendConditionFailed")
+      const withA = yield* Stream.runCollect(store.readAll({ query: [{ tags: [a] }] }))
+      assert.deepStrictEqual(withA.map((event) => event.stream), [`t${id}-one`])
+    }))
+
+  it.effect("a condition with an item without tags waits for a plain append in flight, then sees it", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const id = Math.random().toString(16).slice(2, 10)
+      const type = `T${id}.Registered`
+      const appended = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      // A plain append (no tags) of the type, held open in a transaction.
+      const holder = yield* Effect.forkChild(UnitOfWork.transaction(Effect.gen(function*() {
+        yield* store.append(`t${id}-plain`, [{ type, data: {} }])
+        yield* Deferred.succeed(appended, undefined)
+        yield* Deferred.await(release)
+      })))
+      yield* Deferred.await(appended)
+      const waiter = yield* Effect.forkChild(
+        store.append(`t${id}-cond`, [{ type, data: {} }], { condition: { failIfEventsMatch: [{ types: [type] }] } })
+          .pipe(Effect.result)
+      )
+      yield* Effect.sleep("300 millis")
+      assert.isUndefined(waiter.pollUnsafe(), "the tagless condition must wait for the append in flight")
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
+      const outcome = yield* Fiber.join(waiter)
+      assert.strictEqual(outcome._tag === "Failure" && outcome.failure._tag, "AppendConditionFailed")
+    }))
+})
