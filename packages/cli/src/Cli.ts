@@ -10,6 +10,7 @@ import * as Consumers from "./internal/commands/Consumers.ts"
 import * as Copy from "./internal/commands/Copy.ts"
 import * as Export from "./internal/commands/Export.ts"
 import * as Import from "./internal/commands/Import.ts"
+import * as Jobs from "./internal/commands/Jobs.ts"
 import * as Migrate from "./internal/commands/Migrate.ts"
 import * as Sql from "./internal/commands/Sql.ts"
 import * as Stats from "./internal/commands/Stats.ts"
@@ -44,6 +45,7 @@ export const strata = Command.make("strata").pipe(
     Stats.command,
     Streams.command,
     Consumers.command,
+    Jobs.command,
     Export.command,
     Import.command,
     Copy.command

@@ -39,6 +39,8 @@ export const url = Flag.Redacted("url").pipe(
 export interface Opened {
   readonly eventStore: EventStore.EventStoreShape
   readonly admin: StoreAdmin.StoreAdminShape
+  /** Every service the store's layer built (its SqlClient, for `strata jobs`). */
+  readonly context: Context.Context<unknown>
 }
 
 /**
@@ -102,7 +104,8 @@ export const open = (url: Redacted.Redacted<string>, access: Access) =>
     )
     const opened: Opened = {
       eventStore: Context.get(context, EventStore.EventStore),
-      admin: Context.get(context, StoreAdmin.StoreAdmin)
+      admin: Context.get(context, StoreAdmin.StoreAdmin),
+      context: context as Context.Context<unknown>
     }
     if (access === "read" || access === "write") {
       const { applied, pending } = yield* opened.admin.migrationStatus
