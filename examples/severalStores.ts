@@ -63,7 +63,7 @@ export const program = Effect.gen(function*() {
 // In the application: SQLite for orders, PostgreSQL for billing, e.g.
 //   Orders.layer(SqliteStore.layer({ filename: "orders.db" }))
 //   Billing.layer(PgStore.layer({ url: Redacted.make(process.env.BILLING_URL!) }))
-export const live = (orders: Layer.Layer<Store.Services>, billing: Layer.Layer<Store.Services>) =>
+export const live = (orders: Layer.Layer<Store.Services, unknown>, billing: Layer.Layer<Store.Services, unknown>) =>
   Invoicing.pipe(Layer.provideMerge(Layer.merge(Orders.layer(orders), Billing.layer(billing))))
 // #endregion program
 
@@ -100,7 +100,7 @@ export const refused = Effect.gen(function*() {
 // The tenants' stores: where each is (a resolver), at most `maxOpen` open, closed when idle.
 // In the application, from a URL template (`@strata/strata`):
 //   TenantStores.layer(TenantUrl.template("sqlite:./tenants/{tenant}.db", { tenants: ["acme", "globex"] }))
-export const tenantStores = (store: (tenant: string) => Layer.Layer<Store.Services>) =>
+export const tenantStores = (store: (tenant: string) => Layer.Layer<Store.Services, unknown>) =>
   TenantStores.layer(
     TenantStores.make({
       store: (tenant) => Effect.succeed(store(tenant)),
