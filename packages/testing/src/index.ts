@@ -1,6 +1,7 @@
 /**
  * @strata/testing: given / when / then for aggregates (deciders) and projections, run on a fresh
- * in-memory or SQLite `:memory:` store per scenario, as Effects for `it.effect` from @effect/vitest.
+ * store per scenario (in memory, SQLite `:memory:`, a PostgreSQL database of its own, or KurrentDB),
+ * as Effects for `it.effect` from @effect/vitest.
  *
  * @module @strata/testing
  * @since 0.1.0
