@@ -35,10 +35,9 @@
  *
  * @since 0.1.0
  */
-import { EventStore, StoreAdmin, type StoreError, type StoreUrl } from "@strata/core"
+import { EventStore, StoreAdmin, type StoreError, StoreUrl } from "@strata/core"
 import { Strata } from "@strata/strata"
 import * as Cause from "effect/Cause"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -376,9 +375,39 @@ export const serve = (
   })
 
 /**
- * Opens the store a URL names (`memory:`, `sqlite:FILE`, `postgres://...`, `kurrentdb://...`, through
- * `Strata.layerFromUrl`, without running migrations) and serves the console on it until the scope
- * closes: what `strata console --url ...` runs. The page shows the URL scrubbed of its secrets.
+ * Builds a store layer for the scope and serves the console over it: for a program or a tool that
+ * has its store as a layer (`Strata.layerFromUrl(...)`, `SqliteStore.layer(...)`, ...).
+ *
+ * @example
+ * import { Console } from "@strata/console"
+ * import { MemoryStore } from "@strata/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Console.serveLayer(MemoryStore.layer(), { port: 4100 })
+ *   yield* Effect.logInfo(`Strata console: ${server.origin}`)
+ *   return yield* Effect.never
+ * })
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const serveLayer = <E>(
+  layer: Layer.Layer<Requirements, E>,
+  options?: ServeOptions
+): Effect.Effect<ConsoleServer, E | ConsoleError, Scope.Scope> =>
+  Effect.flatMap(Layer.build(layer), (context) => Effect.provide(serve(options), context))
+
+/**
+ * Opens the store a URL names, as it is, and serves the console on it until the scope closes: what
+ * `strata console --url ...` runs. The page shows the URL scrubbed of its secrets.
+ *
+ * **Details**
+ *
+ * `memory:`, `postgres://...`, `kurrentdb://...` open through `Strata.layerFromUrl`; a `sqlite:` URL
+ * through `SqliteUrl.layer` with `mustExist`, so a mistyped path fails (`StartupFailed`, naming the
+ * file) instead of becoming a new empty database. No migration is run: a store whose schema lags shows
+ * it on the overview.
  *
  * @example
  * import { Console } from "@strata/console"
@@ -400,11 +429,19 @@ export const open = (
   ConsoleServer,
   ConsoleError | StoreUrl.StoreUrlError | StoreError.StartupFailed | StoreError.Unsupported,
   Scope.Scope
-> =>
-  Effect.gen(function*() {
-    const redacted = Redacted.isRedacted(url) ? url : Redacted.make(url)
-    const context: Context.Context<Strata.Services> = yield* Layer.build(
-      Strata.layerFromUrl(redacted, { migrate: false })
+> => {
+  const redacted = Redacted.isRedacted(url) ? url : Redacted.make(url)
+  const layer: Layer.Layer<
+    Requirements,
+    StoreUrl.StoreUrlError | StoreError.StartupFailed | StoreError.Unsupported
+  > = StoreUrl.scheme(redacted) === "sqlite"
+    // Loaded only for a sqlite: URL, as Strata.layerFromUrl loads each backend.
+    ? Layer.unwrap(
+      Effect.map(
+        Effect.promise(() => import("@strata/sqlite")),
+        ({ SqliteUrl }) => SqliteUrl.layer(redacted, { migrate: false, mustExist: true })
+      )
     )
-    return yield* Effect.provide(serve({ ...options, store: redacted }), context)
-  })
+    : Strata.layerFromUrl(redacted, { migrate: false })
+  return serveLayer(layer, { ...options, store: redacted })
+}
