@@ -1,10 +1,12 @@
 import { Console } from "@strata/console"
-import { Event, EventStore, ParkedEvents } from "@strata/core"
+import { Event, EventStore, JobQueue, MemoryStore, ParkedEvents } from "@strata/core"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
@@ -361,6 +363,36 @@ describe("Console.serve: the pages' data", () => {
     assert.isFalse((await api("/api/parked")).parked.some((p: any) => p.consumer === "billing"))
     const again = await post("/api/parked/discard", { consumer: "billing", position: "2" }, own())
     assert.strictEqual(again.status, 404)
+  })
+})
+
+describe("Console.serve: job queues", () => {
+  it("lists the queues and their counts when a JobQueue is in context", async () => {
+    const Mail = JobQueue.make("mail", Schema.Struct({ to: Schema.String }))
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const server = await Effect.runPromise(
+        Effect.gen(function*() {
+          yield* JobQueue.enqueue(Mail, { to: "ada" })
+          yield* JobQueue.enqueue(Mail, { to: "alan" }, { delay: "1 hour" })
+          return yield* Console.serve()
+        }).pipe(
+          Effect.provide(Layer.merge(MemoryStore.layer(), JobQueue.layerMemory)),
+          Scope.provide(scope)
+        )
+      )
+      const answer = await request(server.port, {
+        path: "/api/jobs",
+        headers: { "x-strata-console-token": Redacted.value(server.token) }
+      })
+      const jobs = JSON.parse(answer.body)
+      assert.isTrue(jobs.available)
+      assert.deepStrictEqual(jobs.queues.map((q: any) => [q.name, q.pending, q.due, q.running, q.dead]), [
+        ["mail", 2, 1, 0, 0]
+      ])
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
   })
 })
 
