@@ -69,8 +69,9 @@ export interface ServeOptions {
    */
   readonly allowRemote?: boolean | undefined
   /**
-   * More host names the `Host` header may carry (the name of a machine reached through a proxy).
-   * Loopback names are always accepted on a loopback bind.
+   * More host names the `Host` header may carry (a DNS name of the machine, a proxy's name). Accepted
+   * without it: the bound address; on a loopback bind the loopback names; on `0.0.0.0` / `::` also
+   * this machine's interface addresses and `os.hostname()`.
    */
   readonly allowedHosts?: ReadonlyArray<string> | undefined
   /** The token (default: 24 random bytes, base64url). Give one only to keep a URL across restarts. */
@@ -355,7 +356,7 @@ export const serve = (
     const policy: Guard.Policy = {
       token,
       port: address.port,
-      hosts: Guard.hostsFor(host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host, options?.allowedHosts ?? [])
+      hosts: Guard.hostsFor(host, options?.allowedHosts ?? [])
     }
     server.on("request", (request, response) => {
       handle(request, response, policy).catch((error) => {
@@ -363,7 +364,7 @@ export const serve = (
         run(Effect.logError("Strata console: a request failed", error))
       })
     })
-    const shownHost = Guard.urlHost(host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host)
+    const shownHost = Guard.urlHost(Guard.isWildcard(host) ? "127.0.0.1" : host)
     const origin = `http://${shownHost}:${address.port}`
     return {
       url: `${origin}/?token=${token}`,

@@ -9,6 +9,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import * as os from "node:os"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import { type Fixture, request, seed, start } from "./fixture.ts"
 
@@ -65,6 +66,28 @@ describe("Console.serve: where it listens", () => {
         headers: { "x-strata-console-token": Redacted.value(other.server.token) }
       })
       assert.strictEqual(answer.status, 200, "reached through 127.0.0.1")
+      // Through this machine's other addresses too, the Host header naming them.
+      const external = Object.values(os.networkInterfaces()).flat()
+        .find((a) => a !== undefined && a.family === "IPv4" && !a.internal)
+      if (external !== undefined) {
+        const remote = await new Promise<number>((resolve, reject) =>
+          Http.get({
+            host: external.address,
+            port: other.server.port,
+            path: "/api/overview",
+            headers: { "x-strata-console-token": Redacted.value(other.server.token) }
+          }, (res) => {
+            res.resume()
+            resolve(res.statusCode ?? 0)
+          }).on("error", reject)
+        )
+        assert.strictEqual(remote, 200, `reached through ${external.address}`)
+      }
+      const wildcard = await request(other.server.port, {
+        path: "/api/overview",
+        headers: { "x-strata-console-token": Redacted.value(other.server.token), host: `0.0.0.0:${other.server.port}` }
+      })
+      assert.strictEqual(wildcard.status, 403, "0.0.0.0 is no name of the server")
       const foreign = await request(other.server.port, {
         path: "/api/overview",
         headers: { "x-strata-console-token": Redacted.value(other.server.token), host: "attacker.example" }

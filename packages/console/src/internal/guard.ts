@@ -4,6 +4,7 @@
 // only by POST with the token in a header and a same-origin request.
 import { randomBytes, timingSafeEqual } from "node:crypto"
 import type { IncomingMessage } from "node:http"
+import * as os from "node:os"
 
 /** The header the page sends the token in; a query parameter `token` is accepted for GET only. */
 export const tokenHeader = "x-strata-console-token"
@@ -15,6 +16,9 @@ const loopbackNames = new Set(["localhost", "127.0.0.1", "::1", "[::1]"])
 /** A host the server may bind to without `allowRemote`: loopback only. */
 export const isLoopback = (host: string): boolean =>
   loopbackNames.has(host.toLowerCase()) || /^127(\.\d{1,3}){3}$/.test(host)
+
+/** An address that binds every interface. */
+export const isWildcard = (host: string): boolean => host === "0.0.0.0" || host === "::"
 
 /** `host` as it appears in a URL (IPv6 in brackets). */
 export const urlHost = (host: string): string => host.includes(":") && !host.startsWith("[") ? `[${host}]` : host
@@ -29,11 +33,17 @@ export interface Policy {
 export const hostsFor = (bound: string, extra: ReadonlyArray<string>): ReadonlySet<string> => {
   const hosts = new Set<string>()
   const add = (name: string) => hosts.add(urlHost(name.toLowerCase()))
-  add(bound)
+  if (!isWildcard(bound)) add(bound)
   // A loopback server is reachable under each loopback name; a server on all interfaces under the
-  // names it was given (`allowedHosts`) and the loopback ones.
-  if (isLoopback(bound) || bound === "0.0.0.0" || bound === "::") {
+  // loopback names, this machine's addresses and name, and the names it was given (`allowedHosts`).
+  if (isLoopback(bound) || isWildcard(bound)) {
     for (const name of ["localhost", "127.0.0.1", "::1"]) add(name)
+  }
+  if (isWildcard(bound)) {
+    add(os.hostname())
+    for (const addresses of Object.values(os.networkInterfaces())) {
+      for (const address of addresses ?? []) add(address.address)
+    }
   }
   for (const name of extra) add(name)
   return hosts
