@@ -11,6 +11,7 @@ import * as Layer from "effect/Layer"
 import { parseArgs } from "node:util"
 import * as Backends from "./Backends.ts"
 import * as Consumers from "./Consumers.ts"
+import * as Dcb from "./Dcb.ts"
 import * as Groups from "./Groups.ts"
 import * as Kurrent from "./Kurrent.ts"
 import type * as Processing from "./Processing.ts"
@@ -39,7 +40,8 @@ const processing: ReadonlyArray<Processing.Workload> = [
   ...Consumers.workloads,
   ...Projections.workloads,
   ...Groups.workloads,
-  ...Subscribers.workloads
+  ...Subscribers.workloads,
+  ...Dcb.workloads
 ]
 
 const results: Record<string, unknown> = {}

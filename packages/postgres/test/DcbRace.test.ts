@@ -81,4 +81,28 @@ layer(StoreLayer, { timeout: "60 seconds", excludeTestServices: true })("postgre
       const outcome = yield* Fiber.join(waiter)
       assert.strictEqual(outcome._tag === "Failure" && outcome.failure._tag, "AppendConditionFailed")
     }))
+
+  it.effect("a query read sees the reader's own last append while an earlier append is still in flight", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const id = Math.random().toString(16).slice(2, 10)
+      const tag = `t${id}:mine`
+      const appended = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      // Another writer's append takes a position, then stays uncommitted for a moment.
+      const holder = yield* Effect.forkChild(UnitOfWork.transaction(Effect.gen(function*() {
+        yield* store.append(`t${id}-other`, [{ type: "E", data: {} }])
+        yield* Deferred.succeed(appended, undefined)
+        yield* Deferred.await(release)
+      })))
+      yield* Deferred.await(appended)
+      // This writer's append commits above it; the horizon stays below the one in flight.
+      const mine = yield* store.append(`t${id}-mine`, [{ type: "E", data: {}, tags: [tag] }])
+      yield* Effect.forkChild(Effect.andThen(Effect.sleep("50 millis"), Deferred.succeed(release, undefined)))
+      // Without waiting for the horizon to pass its own event, the read would miss it, and a decision
+      // on it would conflict with itself (a false conflict).
+      const read = yield* Stream.runCollect(store.readAll({ query: [{ tags: [tag] }] }))
+      assert.deepStrictEqual(read.map((event) => event.position), [mine.position])
+      yield* Fiber.join(holder)
+    }))
 })

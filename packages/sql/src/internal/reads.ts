@@ -191,6 +191,22 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
       }
     })
 
+  // A query read is a decision's read: it must see every event committed before it started, its own
+  // writer's last append included. The horizon can lag behind one (an append in flight holds it below
+  // positions committed after its own), and a decision that misses its own last event conflicts with
+  // it, to read and decide again (a false conflict, as Marten #5280). So a query read waits, briefly,
+  // until the horizon passes the head it saw when it started: appends in flight take milliseconds.
+  const settledPastHead = (first: Horizon) =>
+    Effect.gen(function*() {
+      const head = yield* pastHead
+      let bound = first
+      for (let waited = 0; bound.settled < head && waited < 200; waited++) {
+        yield* Effect.sleep("1 millis")
+        bound = (yield* horizon)!
+      }
+      return bound
+    })
+
   const readAll: EventStore.EventStoreShape["readAll"] = (readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
       const { direction, from, limit, query } = yield* Inputs.readOptions("readAll", readOptions, bigintInput)
@@ -198,7 +214,17 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
       const forwards = direction === "forwards"
       // Everything settled when the read starts, and nothing after it.
       const bound = yield* horizon.pipe(Effect.catchTag("SqlError", unavailable("readAll")))
-      if (query !== undefined) return readQuery(query, forwards, from, limit, bound)
+      if (query !== undefined) {
+        return readQuery(
+          query,
+          forwards,
+          from,
+          limit,
+          bound === undefined || !bound.pending
+            ? bound
+            : yield* settledPastHead(bound).pipe(Effect.catchTag("SqlError", unavailable("readAll")))
+        )
+      }
       // Unfiltered reads walk the primary key in order already: no windows.
       const inWindows = readOptions?.filter === undefined ? undefined : bound === undefined
         ? windowed(forwards, where, yield* pastHead.pipe(Effect.catchTag("SqlError", unavailable("readAll"))), true)
