@@ -222,13 +222,17 @@ export const serve = (
     const storeLabel = label ?? (yield* Effect.map(Effect.service(StoreAdmin.StoreAdmin), (admin) => admin.backend))
     const fibers = new Set<Fiber.Fiber<unknown, unknown>>()
 
-    // Runs one answer's Effect; a defect becomes a 500 without its details (they go to the log).
+    // Runs one answer's Effect in a span; a defect becomes a 500 without its details (they go to the
+    // log). A read stops when its client goes away; a write runs to its end (its outcome is the store's).
     const reply = <A>(
       response: Http.ServerResponse,
-      effect: Effect.Effect<A, Api.ApiError, Requirements>
+      route: string,
+      effect: Effect.Effect<A, Api.ApiError, Requirements>,
+      write = false
     ) => {
       const fiber = run(
         effect.pipe(
+          Effect.withSpan(`StrataConsole.${route}`, { kind: "server" }),
           Effect.matchCauseEffect({
             onSuccess: (value) => Effect.sync(() => sendJson(response, 200, value)),
             onFailure: (cause) =>
@@ -237,7 +241,8 @@ export const serve = (
                 if (failure._tag === "Some") {
                   return sendJson(response, failure.value.status, { error: Guard.scrubUrl(failure.value.message) })
                 }
-                yield* Effect.logError("Strata console: a request failed", cause)
+                if (Cause.hasInterruptsOnly(cause)) return
+                yield* Effect.logError(`Strata console: ${route} failed`, cause)
                 if (!response.headersSent) sendJson(response, 500, { error: "the console failed on this request" })
               })
           })
@@ -245,9 +250,11 @@ export const serve = (
       )
       fibers.add(fiber)
       fiber.addObserver(() => fibers.delete(fiber))
-      response.on("close", () => {
-        if (!response.writableFinished) fiber.interruptUnsafe()
-      })
+      if (!write) {
+        response.on("close", () => {
+          if (!response.writableFinished) fiber.interruptUnsafe()
+        })
+      }
     }
 
     const tail = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
@@ -265,6 +272,7 @@ export const serve = (
         const from = recent.length === 0 ? "start" as const : { after: recent[0].position }
         yield* Stream.runForEach(store.subscribeAll({ from }), (event) => write("event", Api.eventJson(event)))
       }).pipe(
+        Effect.withSpan("StrataConsole.tail", { kind: "server" }),
         Effect.catch((error) => write("failure", { error: Guard.scrubUrl(String(error.message)) })),
         Effect.ensuring(Effect.sync(() => response.end()))
       )
@@ -302,11 +310,13 @@ export const serve = (
         const replay = path.endsWith("replay")
         return reply(
           response,
+          replay ? "replay" : "discard",
           Effect.flatMap(
             Api.parseTarget(body),
             (target): Effect.Effect<unknown, Api.ApiError, Requirements> =>
               replay ? Api.replay(target) : Api.discard(target)
-          )
+          ),
+          true
         )
       }
       switch (path) {
@@ -316,17 +326,17 @@ export const serve = (
           return send(response, 200, Page.html(nonce, storeLabel), "text/html; charset=utf-8", nonce)
         }
         case "/api/overview":
-          return reply(response, Api.overview(storeLabel))
+          return reply(response, "overview", Api.overview(storeLabel))
         case "/api/streams":
-          return reply(response, Api.streams(url.searchParams))
+          return reply(response, "streams", Api.streams(url.searchParams))
         case "/api/stream":
-          return reply(response, Api.stream(url.searchParams))
+          return reply(response, "stream", Api.stream(url.searchParams))
         case "/api/consumers":
-          return reply(response, Api.consumers)
+          return reply(response, "consumers", Api.consumers)
         case "/api/parked":
-          return reply(response, Api.parked)
+          return reply(response, "parked", Api.parked)
         case "/api/jobs":
-          return reply(response, Api.jobs)
+          return reply(response, "jobs", Api.jobs)
         case "/api/tail":
           return tail(request, response)
         default:

@@ -319,5 +319,8 @@ export const discard = (target: ParkedTarget) =>
         `consumer ${JSON.stringify(target.consumer)} has no parked event at position ${target.position}`
       )
     }
+    yield* Effect.logInfo(
+      `Strata console: discarded the parked event of consumer ${target.consumer} at position ${target.position}`
+    )
     return { discarded: true }
   })
