@@ -13,7 +13,9 @@
  *   registry) with their state, position, restarts, parked events and last failure, and every stored
  *   checkpoint with its lag (events in the log after it), so consumers of other processes show too;
  * - **leases**: the leases held now (consumer groups, exclusive consumers), by whom and until when;
- * - **parked**: parked events per consumer.
+ * - **parked**: parked events per consumer;
+ * - **jobs**: the depth of each job queue (pending, due, running, dead, the oldest due job's age) where
+ *   the program has a `JobQueue`.
  *
  * **Ready vs live.** `ready` says the store can serve requests: reachable and its schema current. A
  * load balancer should stop routing to a process that is not ready. `live` says the process is worth
@@ -46,6 +48,7 @@ import { Backend } from "./backend/Backend.ts"
 import { LeaseStore } from "./backend/LeaseStore.ts"
 import { ParkedEvents } from "./backend/ParkedEvents.ts"
 import { EventStore } from "./EventStore.ts"
+import { JobQueue } from "./jobs/JobQueue.ts"
 import type { ConsumerState } from "./processing/internal/consumer/model.ts"
 import { Consumers } from "./processing/internal/consumer/registry.ts"
 import { StoreAdmin } from "./StoreAdmin.ts"
@@ -183,6 +186,24 @@ export interface LeaseHolder {
 }
 
 /**
+ * One job queue's depth.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface JobQueueHealth {
+  readonly queue: string
+  readonly pending: number
+  /** Pending jobs whose time has come: the backlog workers have not taken yet. */
+  readonly due: number
+  readonly running: number
+  /** Jobs that ran out of attempts. */
+  readonly dead: number
+  /** How long the oldest due job has waited (0 when none is due). */
+  readonly oldestDueSeconds: number
+}
+
+/**
  * What {@link check} found.
  *
  * @category models
@@ -206,6 +227,9 @@ export interface Report {
   readonly leasesError?: string | undefined
   /** Parked events per consumer (only consumers with some). */
   readonly parked: Readonly<Record<string, number>>
+  /** Job queues and their depth (empty without a `JobQueue`). */
+  readonly jobs: ReadonlyArray<JobQueueHealth>
+  readonly jobsError?: string | undefined
   /** Every reason the report is not `up`, in words. */
   readonly problems: ReadonlyArray<string>
 }
@@ -255,6 +279,7 @@ export const check: (options?: HealthOptions) => Effect.Effect<Report, never, Re
   const parkedStore = yield* ParkedEvents
   const registry = yield* Effect.serviceOption(Consumers)
   const horizonProbe = yield* Effect.serviceOption(HorizonProbe)
+  const jobQueue = yield* Effect.serviceOption(JobQueue)
 
   const probe = Effect.gen(function*() {
     const started = yield* Clock.currentTimeMillis
@@ -263,7 +288,25 @@ export const check: (options?: HealthOptions) => Effect.Effect<Report, never, Re
     return { latencyMillis: ended - started, head: Option.getOrUndefined(Option.map(last, (event) => event.position)) }
   })
 
-  const [reached, migrationStatus, horizon, stored, held, running] = yield* Effect.all([
+  const jobStats = Option.isNone(jobQueue) ? Effect.succeed(Result.succeed([])) : bounded(
+    "job queues",
+    Effect.gen(function*() {
+      const store = jobQueue.value.store
+      const now = yield* Clock.currentTimeMillis
+      const queues = yield* store.queues
+      return yield* Effect.forEach(queues, (queue) =>
+        Effect.map(store.stats(queue, now), (stats): JobQueueHealth => ({
+          queue,
+          pending: stats.pending,
+          due: stats.due,
+          running: stats.running,
+          dead: stats.dead,
+          oldestDueSeconds: stats.oldestDueAt === undefined ? 0 : Math.max(0, (now - stats.oldestDueAt) / 1000)
+        })))
+    })
+  )
+
+  const [reached, migrationStatus, horizon, stored, held, running, queued] = yield* Effect.all([
     bounded("the backend", probe),
     bounded("migrationStatus", admin.migrationStatus),
     Option.isSome(horizonProbe) ? bounded("the horizon", horizonProbe.value.read) : Effect.succeed(undefined),
@@ -274,7 +317,8 @@ export const check: (options?: HealthOptions) => Effect.Effect<Report, never, Re
     bounded("leases", leases.list("").pipe(Effect.catchTag("Unsupported", () => Effect.succeed([])))),
     Option.isSome(registry)
       ? Effect.flatMap(registry.value.all, (all) => Effect.forEach(all, (consumer) => consumer.status))
-      : Effect.succeed([])
+      : Effect.succeed([]),
+    jobStats
   ], { concurrency: "unbounded" })
 
   const problems: Array<string> = []
@@ -378,6 +422,13 @@ export const check: (options?: HealthOptions) => Effect.Effect<Report, never, Re
     : []
   const leasesError = Result.isFailure(held) ? held.failure : undefined
 
+  const jobs = Result.isSuccess(queued) ? queued.success : []
+  const jobsError = Result.isFailure(queued) ? queued.failure : undefined
+  if (jobsError !== undefined) problems.push(`job queues could not be read: ${jobsError}`)
+  for (const queue of jobs) {
+    if (queue.dead > 0) problems.push(`job queue ${queue.queue} has ${queue.dead} dead jobs`)
+  }
+
   const ready = reachable.ok && migrations.status === "current"
   const live = !consumers.some((consumer) => consumer.state === "failed")
   const status: Status = !ready ? "down" : problems.length > 0 ? "degraded" : "up"
@@ -395,6 +446,8 @@ export const check: (options?: HealthOptions) => Effect.Effect<Report, never, Re
     leases: leaseList,
     ...(leasesError === undefined ? {} : { leasesError }),
     parked,
+    jobs,
+    ...(jobsError === undefined ? {} : { jobsError }),
     problems
   } satisfies Report
 })

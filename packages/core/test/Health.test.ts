@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, Event, EventStore, Health, MemoryStore, StoreError } from "@strata/core"
+import { Consumer, Event, EventStore, Health, JobQueue, MemoryStore, StoreError } from "@strata/core"
 import { Backend, LeaseStore } from "@strata/core/backend"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 
 const reaches = (name: string, state: Consumer.ConsumerState) =>
@@ -132,4 +133,33 @@ describe("Health.check (memory)", () => {
       assert.strictEqual(held.status, "degraded")
       assert.isTrue(held.ready)
     }).pipe(Effect.provide(MemoryStore.layer())))
+
+  it.live("job queues: depth per queue; dead jobs make it degraded", () =>
+    Effect.gen(function*() {
+      const Mail = JobQueue.make("mail", Schema.Struct({ to: Schema.String }))
+      yield* JobQueue.enqueue(Mail, { to: "ada" })
+      yield* JobQueue.enqueue(Mail, { to: "alan" })
+      yield* JobQueue.enqueue(Mail, { to: "later" }, { delay: "1 hour" })
+      const fresh = yield* Health.check()
+      assert.deepStrictEqual(fresh.jobs.map(({ oldestDueSeconds: _, ...depth }) => depth), [
+        { queue: "mail", pending: 3, due: 2, running: 0, dead: 0 }
+      ])
+      assert.strictEqual(fresh.status, "up")
+
+      // One job runs out of attempts.
+      const { store } = yield* JobQueue.JobQueue
+      const now = Date.now()
+      const [taken] = yield* store.take({ queue: "mail", owner: "w1", now, leaseExpiresAt: now + 60_000, limit: 1 })
+      yield* store.fail({ id: taken!.id, owner: "w1", attempt: taken!.attempt }, {
+        now,
+        error: "smtp down",
+        retryAt: undefined
+      })
+      const report = yield* Health.check()
+      assert.deepStrictEqual(report.jobs.map(({ queue, due, dead }) => ({ queue, due, dead })), [
+        { queue: "mail", due: 1, dead: 1 }
+      ])
+      assert.strictEqual(report.status, "degraded")
+      assert.isTrue(report.problems.some((p) => p === "job queue mail has 1 dead jobs"))
+    }).pipe(Effect.provide(Layer.merge(MemoryStore.layer(), JobQueue.layerMemory))))
 })
