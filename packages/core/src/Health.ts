@@ -308,7 +308,13 @@ export const check: (options?: HealthOptions) => Effect.Effect<Report, never, Re
 
   const [reached, migrationStatus, horizon, stored, held, running, queued] = yield* Effect.all([
     bounded("the backend", probe),
-    bounded("migrationStatus", admin.migrationStatus),
+    bounded(
+      "migrationStatus",
+      // Timed: without its schema, the database's answer to this query is the reachability probe.
+      Effect.timed(admin.migrationStatus).pipe(
+        Effect.map(([took, status]) => ({ ...status, latencyMillis: Duration.toMillis(took) }))
+      )
+    ),
     Option.isSome(horizonProbe) ? bounded("the horizon", horizonProbe.value.read) : Effect.succeed(undefined),
     options?.checkpoints === false
       ? Effect.succeed(Result.succeed([]))
@@ -329,7 +335,7 @@ export const check: (options?: HealthOptions) => Effect.Effect<Report, never, Re
   const reachable: Reachable = Result.isSuccess(reached)
     ? { ok: true, latencyMillis: reached.success.latencyMillis, head: reached.success.head }
     : schemaMissing
-    ? { ok: true, latencyMillis: 0, head: undefined }
+    ? { ok: true, latencyMillis: migrationStatus.success.latencyMillis, head: undefined }
     : { ok: false, latencyMillis: Duration.toMillis(timeout), head: undefined, error: reached.failure }
   if (!reachable.ok) problems.push(`the backend is unreachable: ${reachable.error}`)
 
