@@ -139,6 +139,29 @@ describe("the console in Chromium", () => {
     }
   })
 
+  it("shows what the store holds as text: markup in event data or a stream name is not run", async () => {
+    const { Effect } = await import("effect")
+    const { Event, EventStore } = await import("@strata/core")
+    const markup = "<img src=x onerror=\"window.__injected=1\">"
+    await fixture.run(
+      Effect.flatMap(
+        EventStore.EventStore,
+        (store) => store.append("note-<b>1</b>", [Event.make("Noted", { note: markup }, { by: markup })])
+      )
+    )
+    const page = await browser.newPage()
+    try {
+      await page.goto(`${fixture.server.url}#/stream/${encodeURIComponent("note-<b>1</b>")}`)
+      await page.locator(".event pre.data").waitFor()
+      assert.include(await page.locator(".event pre.data").textContent(), "<img src=x")
+      assert.include(await page.locator("h2").textContent(), "note-<b>1</b>")
+      assert.strictEqual(await page.locator("main img, main b").count(), 0, "no element made from the data")
+      assert.isUndefined(await page.evaluate("window.__injected"))
+    } finally {
+      await page.close()
+    }
+  })
+
   it("tails $all live", async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
     try {
