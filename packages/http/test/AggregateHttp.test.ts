@@ -3,14 +3,33 @@
 // as problem+json.
 import { assert, describe, layer } from "@effect/vitest"
 import { EventStore, MemoryStore, StoreError } from "@strata/core"
+import { Aggregate, Event } from "@strata/core"
 import { AggregateHttp, Problem } from "@strata/http"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { Account, Amount, InsufficientFunds, post, request, serve } from "./fixtures.ts"
+import { Account, Amount, Deposited, InsufficientFunds, post, request, serve } from "./fixtures.ts"
+
+// An aggregate whose every decision races a concurrent writer (it appends to its own stream while
+// deciding), and never decides again: its append always conflicts.
+const Raced = Aggregate.make({
+  category: "raced",
+  codec: Account.codec,
+  initial: 0,
+  evolve: (n: number) => n + 1,
+  decide: (_command: { readonly amount: number }, _state, _loaded, id) =>
+    Effect.flatMap(
+      EventStore.EventStore,
+      (store) => store.append(`raced-${id}`, [Event.make("Deposited", { amount: 1 })])
+    )
+      .pipe(Effect.as([Deposited.make({ amount: 1 })]), Effect.orDie),
+  schedule: Schedule.recurs(0)
+})
 
 const Routes = Layer.mergeAll(
+  HttpRouter.add("POST", "/raced/:id", AggregateHttp.command(Raced, { body: Amount })),
   AggregateHttp.layer(Account, {
     path: "/accounts/:id",
     commands: {
@@ -123,6 +142,18 @@ describe("AggregateHttp over a real HTTP server", () => {
         const ok = yield* post("/strict/4/withdraw", { amount: 1 }, { "if-match": "\"0\"" })
         assert.strictEqual(ok.status, 200)
         assert.deepStrictEqual(ok.json, { id: "4", balance: 49 })
+      }))
+
+    it.effect("a concurrent write the aggregate gives up on is 409 without a precondition, 412 with one", () =>
+      Effect.gen(function*() {
+        const conflict = yield* post("/raced/1", { amount: 1 })
+        assert.strictEqual(conflict.status, 409)
+        assert.strictEqual(conflict.json!.type, problemType("WrongExpectedVersion"))
+        assert.strictEqual(conflict.json!.stream, "raced-1")
+        // The racer's own event is there; the decision's is not.
+        assert.strictEqual(yield* version("raced-1"), 0n)
+        const conditional = yield* post("/raced/1", { amount: 1 }, { "if-match": "\"0\"" })
+        assert.strictEqual(conditional.status, 412)
       }))
 
     it.effect("rejections are 422 by tag, showing no field unless mapped; a tombstoned stream is 410", () =>
