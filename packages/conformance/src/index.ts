@@ -83,6 +83,7 @@ export { subscribeSuite } from "./subscribeSuite.ts"
 export type { BackendOptions, ConformanceIt, ResolvedOptions, Services, SuiteOptions } from "./SuiteOptions.ts"
 export { fromBackend, resolve } from "./SuiteOptions.ts"
 export { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
+export { tenantIsolationSuite } from "./tenantIsolationSuite.ts"
 export { unitOfWorkSuite } from "./unitOfWorkSuite.ts"
 
 /**

@@ -7,12 +7,10 @@
  * live wake-ups.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { assert, describe, it, layer } from "@effect/vitest"
-import { suite } from "@strata/conformance"
-import { LeaseStore } from "@strata/core/backend"
+import { assert, describe, it } from "@effect/vitest"
+import { suite, tenantIsolationSuite } from "@strata/conformance"
 import { KurrentEmulator } from "@strata/kurrentdb-emulator"
 import {
-  DocumentStore,
   Event,
   EventStore,
   MemoryStore,
@@ -24,17 +22,12 @@ import {
 } from "@strata/strata"
 import { PgTestServer } from "@strata/test-utils"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -114,90 +107,14 @@ suite(
 
 // ---- isolation ----
 
-const Notes = DocumentStore.collection("notes", Schema.Struct({ text: Schema.String }))
-
-const isolation = (name: string, tenants: Layer.Layer<TenantStores.TenantStores, unknown>) =>
-  describe(`two tenants share nothing (${name})`, () => {
-    layer(tenants, { timeout: "120 seconds", excludeTestServices: true })((it) => {
-      it.effect(
-        "events, documents, checkpoints, leases and live wake-ups stay with their tenant",
-        () =>
-          Effect.gen(function*() {
-            const acme = Tenant.with("acme")
-            const globex = Tenant.with("globex")
-            const seen = { acme: [] as Array<string>, globex: [] as Array<string> }
-            const follow = (tenant: "acme" | "globex") =>
-              Tenant.with(tenant)(
-                Stream.runForEach(
-                  Stream.unwrap(
-                    Effect.map(
-                      EventStore.EventStore,
-                      (store) => store.subscribeAll({ from: "end", filter: { types: ["Placed", "Paid"] } })
-                    )
-                  ),
-                  (event) => Effect.sync(() => seen[tenant].push(`${event.stream}/${event.type}`))
-                )
-              )
-            const followers = yield* Effect.forkChild(
-              Effect.all([follow("acme"), follow("globex")], { concurrency: "unbounded" })
-            )
-            yield* Effect.sleep("500 millis")
-
-            const position = yield* acme(Effect.gen(function*() {
-              const store = yield* EventStore.EventStore
-              const { position } = yield* store.append("order-1", [Event.make("Placed", {}), Event.make("Paid", {})])
-              yield* (yield* DocumentStore.DocumentStore).put(Notes, "n-1", { text: "acme's" })
-              yield* store.saveCheckpoint("mailer", position)
-              const lease = yield* (yield* LeaseStore.LeaseStore).acquire("orders", "acme-1", Duration.seconds(30))
-              assert.isTrue(Option.isSome(lease))
-              return position
-            }))
-            assert.isTrue(position > 0n)
-
-            yield* globex(Effect.gen(function*() {
-              const store = yield* EventStore.EventStore
-              assert.strictEqual((yield* store.streamInfo("order-1")).status, "missing")
-              assert.strictEqual(yield* Stream.runCount(store.readAll({ filter: { types: ["Placed", "Paid"] } })), 0)
-              assert.isTrue(Option.isNone(yield* (yield* DocumentStore.DocumentStore).get(Notes, "n-1")))
-              assert.isTrue(Option.isNone(yield* store.loadCheckpoint("mailer")))
-              // The same lease name is free here while acme holds it.
-              const lease = yield* (yield* LeaseStore.LeaseStore).acquire("orders", "globex-1", Duration.seconds(30))
-              assert.isTrue(Option.isSome(lease))
-            }))
-
-            // acme's subscriber was woken; globex's was not, across more than one poll interval.
-            yield* Effect.sleep("1200 millis")
-            assert.deepStrictEqual(seen.acme, ["order-1/Placed", "order-1/Paid"])
-            assert.deepStrictEqual(seen.globex, [])
-
-            // And the other way round.
-            yield* globex(
-              Effect.flatMap(EventStore.EventStore, (store) => store.append("order-1", [Event.make("Placed", {})]))
-            )
-            yield* Effect.sleep("1200 millis")
-            assert.deepStrictEqual(seen.globex, ["order-1/Placed"])
-            assert.deepStrictEqual(seen.acme, ["order-1/Placed", "order-1/Paid"])
-            // The same stream name has its own versions in each tenant.
-            const versions = yield* Effect.all([
-              acme(Effect.flatMap(EventStore.EventStore, (store) => store.streamInfo("order-1"))),
-              globex(Effect.flatMap(EventStore.EventStore, (store) => store.streamInfo("order-1")))
-            ])
-            assert.deepStrictEqual(versions.map((info) => info.lastVersion), [1n, 0n])
-            yield* Fiber.interrupt(followers)
-          }),
-        { timeout: 60_000 }
-      )
-    })
-  })
-
-isolation("memory", memoryTenants())
-isolation("sqlite file per tenant", sqliteTenants())
-isolation("postgres database per tenant", pgTenants())
+tenantIsolationSuite("memory", memoryTenants())
+tenantIsolationSuite("sqlite file per tenant", sqliteTenants())
+tenantIsolationSuite("postgres database per tenant", pgTenants())
 
 // KurrentDB: a connection string per tenant (two emulated nodes).
 const emulators = await Promise.all([KurrentEmulator.start(), KurrentEmulator.start()])
 afterAll(() => Promise.all(emulators.map((emulator) => emulator.stop())), 30_000)
-isolation(
+tenantIsolationSuite(
   "kurrentdb connection string per tenant",
   TenantStores.layer(
     TenantUrl.fromMap({ acme: emulators[0]!.connectionString, globex: emulators[1]!.connectionString })
