@@ -334,7 +334,7 @@ export const serve = (
         case "/api/consumers":
           return reply(response, "consumers", Api.consumers)
         case "/api/parked":
-          return reply(response, "parked", Api.parked)
+          return reply(response, "parked", Api.parked(url.searchParams))
         case "/api/jobs":
           return reply(response, "jobs", Api.jobs)
         case "/api/tail":

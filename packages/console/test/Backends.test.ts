@@ -3,6 +3,7 @@
 // checkpoint and an event parked by a consumer of another process.
 import { Console } from "@strata/console"
 import { Event, EventStore, ParkedEvents } from "@strata/core"
+import { KurrentEmulator } from "@strata/kurrentdb-emulator"
 import { Strata } from "@strata/strata"
 import { PgTestDatabase } from "@strata/test-utils"
 import * as Cause from "effect/Cause"
@@ -108,6 +109,42 @@ describe("the console opened by URL", () => {
     assert.strictEqual(error?._tag, "StartupFailed")
     assert.isFalse(fs.existsSync(missing))
   })
+
+  it("on KurrentDB (the in-repo emulator): checkpoints are not listable, a consumer is looked up by name", async () => {
+    const emulator = await KurrentEmulator.start()
+    const scope = Effect.runSync(Scope.make())
+    try {
+      await Effect.runPromise(seed(emulator.connectionString))
+      const server = await Effect.runPromise(Console.open(emulator.connectionString).pipe(Scope.provide(scope)))
+      const headers = { "x-strata-console-token": Redacted.value(server.token), origin: server.origin }
+      const get = async (p: string) => {
+        const answer = await request(server.port, { path: p, headers })
+        assert.strictEqual(answer.status, 200, `${p}: ${answer.body}`)
+        return JSON.parse(answer.body)
+      }
+      assert.strictEqual((await get("/api/overview")).backend, "kurrentdb")
+      const streams = await get("/api/streams?category=invoice")
+      assert.deepStrictEqual(streams.streams.map((s: any) => s.stream), ["invoice-2", "invoice-1"])
+      const stream = await get("/api/stream?name=invoice-1")
+      assert.deepStrictEqual(stream.events[0].data, { total: 120 })
+      await get("/api/consumers")
+      assert.deepStrictEqual((await get("/api/parked")).parked, [], "no consumer known")
+      const named = await get("/api/parked?consumer=billing")
+      assert.lengthOf(named.parked, 1)
+      assert.strictEqual(named.parked[0].error, "ledger closed")
+      const discard = await request(server.port, {
+        path: "/api/parked/discard",
+        method: "POST",
+        headers: { ...headers, "content-type": "application/json" },
+        body: JSON.stringify({ consumer: "billing", position: named.parked[0].position })
+      })
+      assert.strictEqual(discard.status, 200, discard.body)
+      assert.deepStrictEqual((await get("/api/parked?consumer=billing")).parked, [])
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await emulator.stop()
+    }
+  }, 60_000)
 
   it("on PostgreSQL", async () => {
     await Effect.runPromise(Effect.scoped(

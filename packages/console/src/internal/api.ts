@@ -195,39 +195,50 @@ export const consumers = Effect.gen(function*() {
   }
 })
 
-/** The parked events of every consumer known (running here, or with a stored checkpoint). */
-export const parked = Effect.gen(function*() {
-  const report = yield* Health.check()
-  const store = yield* ParkedEvents.ParkedEvents
-  const registry = yield* Effect.serviceOption(Consumer.Consumers)
-  const running = Option.isSome(registry) ? yield* registry.value.all : []
-  const runningNames = new Set(running.map((consumer) => consumer.name))
-  const names = [...new Set([...report.consumers.map((consumer) => consumer.name), ...runningNames])].sort()
-  const lists = yield* Effect.forEach(names, (name) => Effect.result(store.list(name)), { concurrency: 4 })
-  const entries: Array<unknown> = []
-  let unsupported: string | undefined
-  lists.forEach((list, i) => {
-    if (list._tag === "Failure") {
-      unsupported = describe(list.failure)
-      return
-    }
-    for (const entry of list.success) {
-      entries.push({
-        consumer: entry.consumer,
-        replayable: runningNames.has(names[i]),
-        position: entry.position.toString(),
-        stream: entry.stream,
-        version: entry.version.toString(),
-        id: entry.id,
-        type: entry.type,
-        error: entry.error,
-        attempts: entry.attempts,
-        parkedAt: entry.parkedAt.toISOString()
-      })
-    }
+/**
+ * The parked events of every consumer known (running here, or with a stored checkpoint), and of the
+ * consumer named by `consumer` (a backend that cannot list checkpoints, KurrentDB, knows no others).
+ */
+export const parked = (params: URLSearchParams) =>
+  Effect.gen(function*() {
+    const asked = params.get("consumer") ?? ""
+    const report = yield* Health.check()
+    const store = yield* ParkedEvents.ParkedEvents
+    const registry = yield* Effect.serviceOption(Consumer.Consumers)
+    const running = Option.isSome(registry) ? yield* registry.value.all : []
+    const runningNames = new Set(running.map((consumer) => consumer.name))
+    const names = [
+      ...new Set([
+        ...report.consumers.map((consumer) => consumer.name),
+        ...runningNames,
+        ...(asked === "" ? [] : [asked])
+      ])
+    ].sort()
+    const lists = yield* Effect.forEach(names, (name) => Effect.result(store.list(name)), { concurrency: 4 })
+    const entries: Array<unknown> = []
+    let unsupported: string | undefined
+    lists.forEach((list, i) => {
+      if (list._tag === "Failure") {
+        unsupported = describe(list.failure)
+        return
+      }
+      for (const entry of list.success) {
+        entries.push({
+          consumer: entry.consumer,
+          replayable: runningNames.has(names[i]),
+          position: entry.position.toString(),
+          stream: entry.stream,
+          version: entry.version.toString(),
+          id: entry.id,
+          type: entry.type,
+          error: entry.error,
+          attempts: entry.attempts,
+          parkedAt: entry.parkedAt.toISOString()
+        })
+      }
+    })
+    return { parked: entries, error: unsupported, consumers: names }
   })
-  return { parked: entries, error: unsupported }
-})
 
 /** Job queues with their counts, when the store has a `JobQueue` in context. */
 export const jobs = Effect.gen(function*() {

@@ -207,8 +207,16 @@ views.consumers = async () => {
   ];
 };
 
-views.parked = async () => {
-  const p = await api("parked");
+views.parked = async (params) => {
+  const asked = params.get("consumer") || "";
+  const p = await api("parked", asked ? { consumer: asked } : {});
+  const form = el("form", { class: "search", onsubmit: (e) => {
+    e.preventDefault();
+    const name = new FormData(form).get("consumer");
+    location.hash = "#/parked" + (name ? "?consumer=" + encodeURIComponent(name) : "");
+  } },
+    el("input", { name: "consumer", placeholder: "another consumer's name", value: asked, "aria-label": "consumer" }),
+    el("button", { type: "submit" }, "Look up"));
   const out = el("div", {});
   const act = (entry, action, row) => {
     const box = el("div", { class: "confirm" },
@@ -241,7 +249,10 @@ views.parked = async () => {
         " ", el("button", { "data-action": "discard", onclick: () => act(entry, "discard", row) }, "Discard")));
     return row;
   });
-  out.append(el("h2", {}, "Parked events"), p.error ? message(p.error, "warn") : "",
+  out.append(el("h2", {}, "Parked events"), form,
+    el("p", { class: "muted" }, "Consumers looked at: " + (p.consumers.join(", ") || "none") +
+      ". A consumer that neither runs here nor has a stored checkpoint is found by its name."),
+    p.error ? message(p.error, "warn") : "",
     rows.length ? table(["consumer", "position", "stream", "type", "error", "attempts", "parked", ""], rows)
       : el("p", { class: "muted", id: "no-parked" }, "No parked events."));
   return out;
