@@ -27,6 +27,7 @@ import * as Redacted from "effect/Redacted"
 import * as KurrentClient from "./KurrentClient.ts"
 import * as KurrentDocuments from "./KurrentDocuments.ts"
 import * as KurrentEvents from "./KurrentEvents.ts"
+import * as KurrentLeases from "./KurrentLeases.ts"
 import * as KurrentParkedEvents from "./KurrentParkedEvents.ts"
 
 /**
@@ -49,9 +50,10 @@ const reveal = (value: string | Redacted.Redacted<string>): string =>
  * Connects and builds the backend record; the client is disposed of with the scope.
  *
  * What KurrentDB cannot do atomically from the client shows in the record: no interactive
- * transactions (`commit: None`: units of work are `Unsupported`, consumer checkpoints are a stream of
- * their own, at least once), no lease store yet, no inline projections; `StoreAdmin.makeScan`
- * (statistics read from `$all`, no schema, checkpoints not listable).
+ * transactions (`commit: Batched`: units of work are `Unsupported`; a consumer's checkpoint is saved
+ * in one multi-stream append with its lease, after its handler's writes: at least once), leases on
+ * lease streams written with expected revisions (`KurrentLeases`), no inline projections;
+ * `StoreAdmin.makeScan` (statistics read from `$all`, no schema, checkpoints not listable).
  *
  * @category constructors
  * @since 0.1.0
@@ -59,16 +61,20 @@ const reveal = (value: string | Redacted.Redacted<string>): string =>
 export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
   const client = yield* KurrentClient.make(reveal(options.connectionString))
   const events = KurrentEvents.make(client, options)
+  const leases = KurrentLeases.make(client, events)
   return {
     name: "kurrentdb",
     eventStore: events.eventStore,
     documentStore: KurrentDocuments.make(events, { maxDocumentBytes: options.maxDocumentBytes }),
     admin: StoreAdmin.makeScan(events.eventStore),
     commit: {
-      _tag: "None",
+      _tag: "Batched",
       detail:
-        "KurrentDB has no interactive transactions; write atomically with UnitOfWork.commit (appends to several streams and at most one document), appendMany or DocumentStore.put with `events`: each is one multi-stream append (KurrentDB 25.1 or later)"
+        "KurrentDB has no interactive transactions; write atomically with UnitOfWork.commit (appends to several streams and at most one document), appendMany or DocumentStore.put with `events`: each is one multi-stream append (KurrentDB 25.1 or later)",
+      // A fenced checkpoint is one multi-stream append with the lease stream at its checked revision.
+      saveCheckpoint: leases.saveCheckpoint
     },
+    leases: leases.store,
     parkedEvents: KurrentParkedEvents.make(events),
     capabilities: Backend.capabilities({
       maxEventBytes: options.maxEventBytes ?? 1024 * 1024,
@@ -87,8 +93,8 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
 
 /**
  * Every service of a store on one KurrentDB connection (`Store.Services`), decorated (see
- * `Store.layer`). Leases (and so exclusive consumers and consumer groups) are `Unsupported` here: a lease
- * stream written with expected revisions would give them, and is not built yet.
+ * `Store.layer`). Leases, exclusive consumers and consumer groups work here (lease streams written with
+ * expected revisions; see `KurrentLeases`), at least once.
  *
  * @category layers
  * @since 0.1.0

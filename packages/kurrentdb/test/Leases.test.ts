@@ -1,32 +1,58 @@
-// Leases are not built on KurrentDB: every operation fails with a typed Unsupported (never a
-// defect, never a silent success), so Lease.holding and ConsumerGroup.run refuse to run unguarded.
+// Leases on KurrentDB beyond the conformance lease topic (which runs on this backend too): racing
+// writers on one lease stream, and the checkpoint fence on a server without multi-stream appends.
 import { assert, it } from "@effect/vitest"
-import { ConsumerGroup, Lease, MemoryStore } from "@strata/core"
+import { Consumer, EventStore, Lease } from "@strata/core"
+import { KurrentStore } from "@strata/kurrentdb"
+import { KurrentEmulator } from "@strata/kurrentdb-emulator"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { storeLayer } from "./utils.ts"
 
-it.effect("every lease operation fails with Unsupported", () =>
+it.live("of many holders racing for one free lease, exactly one wins; the stream records one token", () =>
   Effect.gen(function*() {
     const store = yield* Lease.LeaseStore
-    const lease: Lease.Lease = { name: "x", holder: "a", token: 1n, expiresAt: 0 }
-    for (
-      const op of [
-        store.acquire("x", "a", Duration.seconds(1)),
-        store.renew(lease, Duration.seconds(1)),
-        store.release(lease),
-        store.fence(lease),
-        store.list("x")
-      ]
-    ) {
-      const error = yield* Effect.flip(op)
-      assert.strictEqual(error._tag, "Unsupported")
-    }
-    const group = yield* Effect.flip(
-      ConsumerGroup.run("g", { partitions: 2, handler: () => Effect.void }).pipe(
-        Effect.provideService(Lease.LeaseStore, store),
-        Effect.provide(MemoryStore.layer())
-      )
+    const name = `race-${Date.now()}`
+    const results = yield* Effect.forEach(
+      Array.from({ length: 8 }, (_, i) => `holder-${i}`),
+      (holder) => store.acquire(name, holder, Duration.seconds(30)),
+      { concurrency: "unbounded" }
     )
-    assert.strictEqual(group._tag, "Unsupported")
+    const winners = results.flatMap((result) => Option.isSome(result) ? [result.value] : [])
+    assert.strictEqual(winners.length, 1)
+    assert.strictEqual(winners[0].token, 1n)
+    const listed = yield* store.list("race-")
+    assert.deepStrictEqual(listed.filter((lease) => lease.name === name).map((lease) => lease.holder), [
+      winners[0].holder
+    ])
   }).pipe(Effect.provide(storeLayer())))
+
+// A server before 25.1 has no multi-stream append: the checkpoint is written after a separate lease
+// check (two writes), and a lost lease still refuses it.
+it.live("before KurrentDB 25.1 a fenced checkpoint is checked, then written; a stale token is refused", () =>
+  Effect.gen(function*() {
+    const emulator = yield* Effect.acquireRelease(
+      Effect.promise(() => KurrentEmulator.start({ serverVersion: "24.10.0", multiStreamAppend: false })),
+      (emulator) => Effect.promise(() => emulator.stop())
+    )
+    const layer = KurrentStore.layer({ connectionString: emulator.connectionString })
+    yield* Effect.gen(function*() {
+      const store = yield* Lease.LeaseStore
+      const events = yield* EventStore.EventStore
+      const commit = (lease: Lease.Lease, position: bigint) =>
+        Lease.withFencing(lease)(
+          Effect.flatMap(Consumer.Checkpoints, (checkpoints) => checkpoints.commit("c1", position, Effect.void))
+        )
+      const name = `old-${Date.now()}`
+      const first = Option.getOrThrow(yield* store.acquire(name, "a", Duration.millis(1)))
+      yield* commit(first, 5n)
+      assert.deepStrictEqual(yield* events.loadCheckpoint("c1"), Option.some(5n))
+      yield* Effect.sleep("5 millis")
+      const second = Option.getOrThrow(yield* store.acquire(name, "b", Duration.seconds(30)))
+      assert.strictEqual(second.token, 2n)
+      const stale = yield* Effect.flip(commit(first, 9n))
+      assert.strictEqual(stale._tag, "LeaseLost")
+      assert.deepStrictEqual(yield* events.loadCheckpoint("c1"), Option.some(5n))
+    }).pipe(Effect.provide(Layer.fresh(layer)))
+  }).pipe(Effect.scoped))
