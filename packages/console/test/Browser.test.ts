@@ -139,6 +139,26 @@ describe("the console in Chromium", () => {
     }
   })
 
+  it("tails $all live", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+    try {
+      await page.goto(`${fixture.server.url}#/tail`)
+      await page.getByText("Live: new events appear at the top.").waitFor()
+      await page.locator("#tail .event").nth(3).waitFor()
+      const { Effect } = await import("effect")
+      const { Event, EventStore } = await import("@strata/core")
+      await fixture.run(
+        Effect.flatMap(
+          EventStore.EventStore,
+          (store) => store.append("order-9", [Event.make("OrderShipped", { carrier: "post" })])
+        )
+      )
+      await page.locator("#tail .event").first().getByText("OrderShipped").waitFor()
+      await shoot(page, "tail")
+    } finally {
+      await page.close()
+    }
+  })
   it("shows what the store holds as text: markup in event data or a stream name is not run", async () => {
     const { Effect } = await import("effect")
     const { Event, EventStore } = await import("@strata/core")
@@ -157,27 +177,6 @@ describe("the console in Chromium", () => {
       assert.include(await page.locator("h2").textContent(), "note-<b>1</b>")
       assert.strictEqual(await page.locator("main img, main b").count(), 0, "no element made from the data")
       assert.isUndefined(await page.evaluate("window.__injected"))
-    } finally {
-      await page.close()
-    }
-  })
-
-  it("tails $all live", async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
-    try {
-      await page.goto(`${fixture.server.url}#/tail`)
-      await page.getByText("Live: new events appear at the top.").waitFor()
-      await page.locator("#tail .event").nth(3).waitFor()
-      const { Effect } = await import("effect")
-      const { Event, EventStore } = await import("@strata/core")
-      await fixture.run(
-        Effect.flatMap(
-          EventStore.EventStore,
-          (store) => store.append("order-9", [Event.make("OrderShipped", { carrier: "post" })])
-        )
-      )
-      await page.locator("#tail .event").first().getByText("OrderShipped").waitFor()
-      await shoot(page, "tail")
     } finally {
       await page.close()
     }
