@@ -47,6 +47,8 @@ export interface AppendOneInput {
   readonly expected: ExpectedVersion.ExpectedVersion
   readonly events: ReadonlyArray<Event.PreparedEvent>
   readonly createdAt: unknown
+  /** DCB conditions to check with the write (only given to an `appendOne` that takes them: `appendOneDcb`). */
+  readonly conditions?: ReadonlyArray<EventStore.AppendCondition> | undefined
 }
 
 /**
@@ -67,6 +69,12 @@ export type AppendOneOutcome =
   | { readonly _tag: "Tombstoned" }
   /** The check failed, then passed on a re-read, twice: concurrent writers keep moving the stream. */
   | { readonly _tag: "Raced" }
+  /** A DCB condition failed: `row` is the first event matching its query after its `after`. */
+  | {
+    readonly _tag: "ConditionFailed"
+    readonly condition: EventStore.AppendCondition
+    readonly row: { readonly position: unknown; readonly stream: string; readonly type: string; readonly tags: unknown }
+  }
 
 /**
  * A document write carried by an atomic batch.
@@ -202,6 +210,11 @@ export interface Transactional {
       input: AppendOneInput
     ) => Effect.Effect<AppendOneOutcome, SqlError>)
     | undefined
+  /**
+   * Whether `appendOne` also takes appends with tags and DCB conditions (writes tag rows, checks
+   * `conditions`). Otherwise those take the transaction (SQLite over its own client: true).
+   */
+  readonly appendOneDcb?: boolean | undefined
   /** Serialises concurrent migration runs, inside their transaction. */
   readonly lockMigrations: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
   /**

@@ -1,7 +1,8 @@
 /**
  * The single-stream append of the embedded backend as one synchronous write on the connection
- * ({@link SqliteClient.SqliteClient.writeSync}): read the stream row, check, insert the events, move
- * the row, all inside one `BEGIN IMMEDIATE` with statements prepared once. The same statements and
+ * ({@link SqliteClient.SqliteClient.writeSync}): read the stream row, check, check the DCB conditions,
+ * insert the events (and their tag rows), move the row, all inside one `BEGIN IMMEDIATE` with
+ * statements prepared once. The same statements and
  * the same checks (`ExpectedVersion`, `StreamGuard`) as the shared transactional path; what it saves
  * is the Effect work around each statement (spans, compiling, fibers), which costs more than SQLite
  * itself on a one-event append. The conformance suite runs over both paths.
@@ -10,20 +11,26 @@
  */
 import { ExpectedVersion } from "@strata/core"
 import { Inputs } from "@strata/core/backend"
-import { StreamGuard } from "@strata/sql"
+import { DcbSql, StreamGuard } from "@strata/sql"
 import type { AppendOneInput, AppendOneOutcome, Dialect, Transactional } from "@strata/sql/Dialect"
 import type * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
+import type * as Statement from "effect/sql/Statement"
 import type * as SqliteClient from "./SqliteClient.ts"
 
 const selectStream = "SELECT last_version, deleted, tombstoned FROM strata_streams WHERE stream = ?"
 const insertEvent =
   "INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+const insertTaggedEvent =
+  "INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+const insertTag = "INSERT INTO strata_event_tags (tag, position, type) VALUES (?, ?, ?)"
 const storedId = "SELECT 1 AS stored FROM strata_events WHERE event_id = ?"
 const moveStream =
   "INSERT INTO strata_streams (stream, last_version, deleted) VALUES (?, ?, 0) ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version, deleted = 0"
 
 const maxSafe = BigInt(Number.MAX_SAFE_INTEGER)
+
+const noChecks: ReadonlyArray<never> = []
 
 interface StreamColumns {
   readonly last_version: bigint
@@ -39,10 +46,15 @@ interface StreamColumns {
  */
 export const appendOne = (client: SqliteClient.SqliteClient) =>
 (
-  _sql: unknown,
+  sql: Statement.Constructor,
   input: AppendOneInput
-): Effect.Effect<AppendOneOutcome, SqlError> =>
-  client.writeSync("append", ({ prepare }): AppendOneOutcome => {
+): Effect.Effect<AppendOneOutcome, SqlError> => {
+  // DCB conditions, compiled once per append (their text inlines positions; their values are bound).
+  const checks = input.conditions === undefined ? noChecks : input.conditions.flatMap((condition) => {
+    const statement = DcbSql.firstConflict(sql, condition)
+    return statement === undefined ? [] : [{ condition, compiled: statement.compile() }]
+  })
+  return client.writeSync("append", ({ prepare }): AppendOneOutcome => {
     const select = prepare(selectStream)
     select.setReadBigInts(true)
     const columns = select.get(input.stream) as StreamColumns | undefined
@@ -64,6 +76,13 @@ export const appendOne = (client: SqliteClient.SqliteClient) =>
       const replay = input.events.some((event) => stored.get(event.id) !== undefined)
       return { _tag: "Conflict", actual: ExpectedVersion.actualVersion(state), replay }
     }
+    // Checked inside the write (BEGIN IMMEDIATE: no other writer), before anything is inserted.
+    for (const { compiled: [text, params], condition } of checks) {
+      const found = prepare(text).get(...(params as Array<string>)) as
+        | { position: unknown; stream: string; type: string; tags: unknown }
+        | undefined
+      if (found !== undefined) return { _tag: "ConditionFailed", condition, row: found }
+    }
     const first = (state.lastVersion ?? -1n) + 1n
     const lastVersion = first + BigInt(input.events.length) - 1n
     const insert = prepare(insertEvent)
@@ -77,6 +96,25 @@ export const appendOne = (client: SqliteClient.SqliteClient) =>
     let rowid: number | bigint = 0n
     for (let i = 0; i < input.events.length; i++) {
       const event = input.events[i]
+      if (event.tags !== undefined) {
+        const tagged = prepare(insertTaggedEvent)
+        tagged.setReadBigInts(true)
+        rowid = tagged.run(
+          event.id,
+          input.stream,
+          small ? base + i : first + BigInt(i),
+          input.category,
+          event.type,
+          event.data,
+          event.metadata,
+          createdAt,
+          hash,
+          JSON.stringify(event.tags)
+        ).lastInsertRowid
+        const tag = prepare(insertTag)
+        for (const name of event.tags) tag.run(name, rowid, event.type)
+        continue
+      }
       rowid = insert.run(
         event.id,
         input.stream,
@@ -93,6 +131,7 @@ export const appendOne = (client: SqliteClient.SqliteClient) =>
     prepare(moveStream).run(input.stream, lastVersion)
     return { _tag: "Ok", lastVersion, position }
   })
+}
 
 /**
  * The SQLite dialect with its single-stream appends on {@link appendOne}.
@@ -102,6 +141,10 @@ export const appendOne = (client: SqliteClient.SqliteClient) =>
  */
 export const dialect = (base: Dialect, client: SqliteClient.SqliteClient): Dialect => {
   if (base.write._tag !== "Transactional") return base
-  const write: Transactional = { ...base.write, appendOne: appendOne(client) }
+  const write: Transactional = {
+    ...base.write,
+    appendOne: appendOne(client),
+    appendOneDcb: true
+  }
   return { ...base, write }
 }

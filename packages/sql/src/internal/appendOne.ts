@@ -5,6 +5,7 @@ import { type EventStore, ExpectedVersion, StoreError } from "@strata/core"
 import * as Effect from "effect/Effect"
 import type { Transactional } from "../Dialect.ts"
 import { type AppendContext, input, type Plan } from "./appendContext.ts"
+import { conditionFailed } from "./appendTransaction.ts"
 
 // A conflict the one-round-trip path has shown is no replay (none of its event ids is stored): it
 // goes to the caller as it is, without the replay check's extra round trip.
@@ -19,14 +20,22 @@ export const inOneStatement = (ctx: AppendContext, appendOne: NonNullable<Transa
   const { sql } = ctx
   const wakeAfterCommit = sql.afterCommit(ctx.wake)
   return (plan: Plan, now: number) => {
-    const one = input(ctx, plan, now)
+    const one = plan.condition === undefined
+      ? input(ctx, plan, now)
+      : { ...input(ctx, plan, now), conditions: [plan.condition] }
     return Effect.flatMap(
       appendOne(sql, one),
       (outcome): Effect.Effect<
         ReadonlyArray<EventStore.AppendResult>,
-        StoreError.StreamDeleted | StoreError.WrongExpectedVersion | StoreError.StoreUnavailable | SettledConflict
+        | StoreError.StreamDeleted
+        | StoreError.WrongExpectedVersion
+        | StoreError.AppendConditionFailed
+        | StoreError.StoreUnavailable
+        | SettledConflict
       > => {
         switch (outcome._tag) {
+          case "ConditionFailed":
+            return Effect.fail(conditionFailed(ctx, outcome.condition, outcome.row))
           case "Raced":
             return Effect.fail(new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" }))
           case "Tombstoned":
