@@ -4,7 +4,7 @@
  * each on its own port), against the same tenants all on one server doing the same total work.
  *
  *   node --conditions=@strata/source --expose-gc bench/tenants.ts [--tenants 200] [--servers 4]
- *     [--appends 20000] [--concurrency 64] [--pool 2]
+ *     [--appends 20000] [--concurrency 64] [--pool 2] [--fsync on|off]
  *
  * For each layout it reports: appends/s (one-event appends spread round-robin over the tenants, a
  * consumer running for every tenant meanwhile), the time until every tenant's consumer has handled
@@ -33,7 +33,8 @@ const { values } = parseArgs({
     servers: { type: "string", default: "4" },
     appends: { type: "string", default: "20000" },
     concurrency: { type: "string", default: "64" },
-    pool: { type: "string", default: "2" }
+    pool: { type: "string", default: "2" },
+    fsync: { type: "string", default: "on" }
   }
 })
 const tenantCount = Number(values.tenants)
@@ -41,6 +42,7 @@ const serverCount = Number(values.servers)
 const appendCount = Number(values.appends)
 const concurrency = Number(values.concurrency)
 const poolSize = Number(values.pool)
+const fsync = values.fsync === "off" ? "off" : "on"
 const password = "strata"
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0
 
@@ -61,7 +63,8 @@ interface Server {
   readonly stop: () => Promise<void>
 }
 
-// One server per port; fsync stays on (the default), so commits cost what they cost.
+// One server per port. With fsync on (the default) commits cost what they cost; all servers here
+// share one disk, and each flushes its own WAL, where one server groups every tenant's commits.
 const startServer = async (index: number, maxConnections: number): Promise<Server> => {
   const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), `strata-tenants-pg${index}-`))
   await Fs.chmod(dir, 0o755)
@@ -83,7 +86,9 @@ const startServer = async (index: number, maxConnections: number): Promise<Serve
       "-c",
       `max_connections=${maxConnections}`,
       "-c",
-      "shared_buffers=64MB"
+      "shared_buffers=64MB",
+      "-c",
+      `fsync=${fsync}`
     ],
     onLog: () => {},
     onError: () => {}
@@ -246,6 +251,7 @@ const main = async () => {
     console.log(JSON.stringify(
       {
         cpus: Os.cpus().length,
+        fsync,
         sharded,
         one,
         speedup: Number((sharded.appendsPerSecond / one.appendsPerSecond).toFixed(2))
