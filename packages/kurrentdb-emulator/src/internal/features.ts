@@ -15,7 +15,8 @@ export const featuresService = (
 ) => ({
   getSupportedMethods: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
     const methods = new P.features.SupportedMethods()
-    methods.setEventStoreServerVersion(options.serverVersion ?? "25.1.0")
+    const version = options.serverVersion ?? "25.1.0"
+    methods.setEventStoreServerVersion(version)
     const add = (service: string, method: string, features: ReadonlyArray<string> = []) => {
       const m = new P.features.SupportedMethod()
       m.setServiceName(service)
@@ -27,11 +28,14 @@ export const featuresService = (
     add(streams, "read", ["position", "events"])
     for (const method of ["append", "delete", "tombstone"]) add(streams, method)
     if (served.batchAppend) add(streams, "batchappend", ["deadline_duration"])
+    // Persistent subscriptions to $all came with 21.10: an older version advertises streams only.
     const persistent = "event_store.client.persistent_subscriptions.persistentsubscriptions"
+    const [major = 0, minor = 0] = version.split(".").map(Number)
+    const sources = major > 21 || (major === 21 && minor >= 10) ? ["stream", "all"] : ["stream"]
     for (const method of ["create", "update", "delete", "read", "getinfo", "replayparked", "list"]) {
-      add(persistent, method, ["stream", "all"])
+      add(persistent, method, sources)
     }
-    add(persistent, "restartsubsystem", ["stream", "all"])
+    add(persistent, "restartsubsystem", sources)
     if (served.multiStream) add("kurrentdb.protocol.v2.streams.streamsservice", "appendsession")
     callback(null, methods)
   }
