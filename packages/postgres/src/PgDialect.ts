@@ -9,8 +9,8 @@
  *
  * @since 0.1.0
  */
-import { ExpectedVersion } from "@strata/core"
-import { Rows, SqlErrorText, Startup, StreamGuard } from "@strata/sql"
+import { type EventStore, ExpectedVersion } from "@strata/core"
+import { DcbSql, Rows, SqlErrorText, Startup, StreamGuard } from "@strata/sql"
 import type { AppendOneInput, AppendOneOutcome, Dialect, FieldExpressions } from "@strata/sql/Dialect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
@@ -159,6 +159,84 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
     FROM (SELECT) AS one LEFT JOIN seen ON true`
 }
 
+// A single-stream append with tags or a DCB condition (tagged query items only: an item without
+// tags needs the table lock, which needs a transaction) as ONE statement too, the plain statement's
+// shape with three more steps in data order: `locked` takes the append's tag locks (as
+// `lockForDcb`, sorted), `checked` then calls strata_dcb_first_match (migration 9), which is
+// VOLATILE and so reads with a snapshot taken after the locks were granted (it sees every append
+// that held one of them and committed), and the stream row moves only when the check passed (an
+// InitPlan on `checked`). `tagged` writes the tag rows of the events inserted. A failed condition
+// moves nothing and answers with the first matching event (`c_*`).
+const dcbAppendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
+  const announce = sql.literal(PgHorizon.announcement)
+  const { events, stream } = input
+  const count = events.length
+  const ids = events.map((event) => event.id)
+  const accepts = StreamGuard.accepts(sql, input.expected, "t.")
+  const conditions = input.conditions ?? []
+  const { tags } = DcbSql.lockKeys(events.map((event) => event.tags), conditions)
+  const condition = conditions[0]
+  const items = condition?.failIfEventsMatch.filter((item) => item.types === undefined || item.types.length > 0)
+  const check = condition === undefined || items === undefined || items.length === 0
+    // From `locked` even without a condition: an unreferenced CTE is never run, and the event tags'
+    // locks must be taken.
+    ? sql`SELECT NULL::bigint AS c_position, NULL::text AS c_stream, NULL::text AS c_type, NULL::json AS c_tags
+        FROM locked WHERE locked.n >= 0`
+    : sql`SELECT f.* FROM locked CROSS JOIN LATERAL strata_dcb_first_match(
+        CASE WHEN locked.n >= 0 THEN ${condition.after ?? -1n}::bigint END, ${JSON.stringify(items)}::json) AS f`
+  const pass = sql.literal("(SELECT c_position IS NULL FROM checked)")
+  const move = input.expected._tag === "Any" || input.expected._tag === "NoStream"
+    ? sql`INSERT INTO strata_streams AS t (stream, last_version) SELECT ${stream}, ${count - 1} WHERE ${pass}
+        ON CONFLICT (stream) DO UPDATE SET last_version = t.last_version + ${count}, deleted = false
+        WHERE NOT t.tombstoned AND ${accepts}`
+    : sql`UPDATE strata_streams AS t SET last_version = t.last_version + ${count}, deleted = false
+        WHERE t.stream = ${stream} AND NOT t.tombstoned AND ${accepts} AND ${pass}`
+  return sql<
+    {
+      base: unknown
+      last_position: unknown
+      last_version: unknown
+      deleted: unknown
+      tombstoned: unknown
+      stored: unknown
+      c_position: unknown
+      c_stream: string | null
+      c_type: string | null
+      c_tags: unknown
+    }
+  >`WITH locked AS (
+      SELECT count(pg_advisory_xact_lock(${dcbLockClass}, k)) AS n
+      FROM (SELECT DISTINCT hashtext(t) AS k FROM unnest(${tags}::text[]) AS t ORDER BY 1) AS keys
+    ), checked AS (
+      ${check}
+    ), moved AS (
+      ${move} RETURNING t.last_version - ${count} AS base
+    ), announced AS (
+      SELECT moved.base, ${announce} AS announced FROM moved
+    ), inserted AS (
+      INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, tags)
+      SELECT e.id, ${stream}, announced.base + e.ordinality, ${input.category}, e.type, e.data, e.metadata, ${input.createdAt}::timestamptz, e.tags
+      FROM announced, unnest(${ids}::uuid[], ${events.map((event) => event.type)}::text[], ${
+    events.map((event) => event.data)
+  }::json[], ${events.map((event) => event.metadata)}::json[], ${
+    events.map((event) => event.tags === undefined ? null : JSON.stringify(event.tags))
+  }::json[]) WITH ORDINALITY AS e (id, type, data, metadata, tags, ordinality)
+      RETURNING position, type, tags
+    ), tagged AS (
+      INSERT INTO strata_event_tags (tag, position, type)
+      SELECT g.tag, i.position, i.type FROM inserted AS i CROSS JOIN LATERAL json_array_elements_text(i.tags) AS g (tag)
+      WHERE i.tags IS NOT NULL
+    ), seen AS (
+      SELECT f.last_version, f.deleted, f.tombstoned, f.stored
+      FROM strata_stream_state(${stream}, ${ids}::uuid[]) AS f
+      WHERE NOT EXISTS (SELECT FROM announced) AND (SELECT c_position IS NULL FROM checked)
+    )
+    SELECT (SELECT base FROM announced) AS base, (SELECT max(position) FROM inserted) AS last_position,
+      seen.last_version, seen.deleted, seen.tombstoned, seen.stored,
+      checked.c_position, checked.c_stream, checked.c_type, checked.c_tags
+    FROM checked LEFT JOIN seen ON true`
+}
+
 const explainStartup = (error: SqlError): Startup.Explanation => {
   const code = sqlState(error)
   const text = SqlErrorText.errorText(error)
@@ -219,12 +297,29 @@ const answered = (row: {
   }
 }
 
+const usesDcb = (input: AppendOneInput) =>
+  input.conditions !== undefined || input.events.some((event) => event.tags !== undefined)
+
+// Conditions whose every item has tags (or matches nothing) run in the one statement; an item
+// without tags needs the table lock of the transactional path.
+const inOneStatement = (condition: EventStore.AppendCondition | undefined) =>
+  condition === undefined || !DcbSql.lockKeys([], [condition]).everything
+
 const appendOne = (
   sql: SqlClient.SqlClient,
   input: AppendOneInput,
   retry: boolean
 ): Effect.Effect<AppendOneOutcome, SqlError> =>
-  Effect.flatMap(appendStatement(sql, input), ([row]) => {
+  Effect.flatMap(usesDcb(input) ? dcbAppendStatement(sql, input) : appendStatement(sql, input), ([row]) => {
+    const conflict = row as { readonly c_position?: unknown; readonly c_stream?: unknown }
+    if (conflict.c_position !== null && conflict.c_position !== undefined && input.conditions !== undefined) {
+      const found = row as unknown as { c_position: unknown; c_stream: string; c_type: string; c_tags: unknown }
+      return Effect.succeed<AppendOneOutcome>({
+        _tag: "ConditionFailed",
+        condition: input.conditions[0],
+        row: { position: found.c_position, stream: found.c_stream, type: found.c_type, tags: found.c_tags }
+      })
+    }
     if (row.base !== null) {
       return Effect.succeed<AppendOneOutcome>({
         _tag: "Ok",
@@ -276,6 +371,7 @@ export const dialect: Dialect = {
         )
       } ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream RETURNING *`,
     appendOne: (sql, input) => appendOne(sql, input, true),
+    appendOneDcb: inOneStatement,
     beforeInsert: PgHorizon.announce,
     lockForDcb,
     lockMigrations: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${migrationLockKey})`)

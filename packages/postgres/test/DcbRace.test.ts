@@ -13,7 +13,22 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { PgTestDatabase } from "./utils.ts"
+
+// The names of the spans `effect` opens.
+const spanNames = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const names: Array<string> = []
+    const tracer = Tracer.make({
+      span(options) {
+        names.push(options.name)
+        return new Tracer.NativeSpan(options)
+      }
+    })
+    yield* Effect.withTracer(effect, tracer)
+    return names
+  })
 
 const StoreLayer = PgStore.layerFromClient({}).pipe(Layer.provideMerge(PgTestDatabase.layerClient))
 
@@ -104,5 +119,30 @@ layer(StoreLayer, { timeout: "60 seconds", excludeTestServices: true })("postgre
       const read = yield* Stream.runCollect(store.readAll({ query: [{ tags: [tag] }] }))
       assert.deepStrictEqual(read.map((event) => event.position), [mine.position])
       yield* Fiber.join(holder)
+    }))
+
+  it.effect("a single-stream append with tags and a tagged condition is one statement; plain appends are unchanged", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const id = Math.random().toString(16).slice(2, 10)
+      // Statement spans are named after the database system.
+      const statements = (names: ReadonlyArray<string>) => names.filter((name) => name === "postgres").length
+      const plain = yield* spanNames(store.append(`t${id}-a`, [{ type: "E", data: {} }]))
+      const tagged = yield* spanNames(
+        store.append(`t${id}-b`, [{ type: "E", data: {}, tags: [`t${id}:x`] }], {
+          condition: { failIfEventsMatch: [{ tags: [`t${id}:x`] }] }
+        })
+      )
+      const tagless = yield* spanNames(
+        store.append(`t${id}-c`, [{ type: "E", data: {} }], {
+          condition: { failIfEventsMatch: [{ types: [`T${id}.None`] }] }
+        })
+      )
+      assert.notInclude(plain, "sql.transaction")
+      assert.strictEqual(statements(plain), 1, plain.join(", "))
+      assert.notInclude(tagged, "sql.transaction")
+      assert.strictEqual(statements(tagged), 1, tagged.join(", "))
+      // An item without tags needs the table lock: a transaction.
+      assert.include(tagless, "sql.transaction")
     }))
 })

@@ -211,10 +211,10 @@ export interface Transactional {
     ) => Effect.Effect<AppendOneOutcome, SqlError>)
     | undefined
   /**
-   * Whether `appendOne` also takes appends with tags and DCB conditions (writes tag rows, checks
-   * `conditions`). Otherwise those take the transaction (SQLite over its own client: true).
+   * Whether `appendOne` also takes an append with tags and this DCB condition (or none): it then
+   * writes the tag rows and checks `conditions` itself. Otherwise such appends take the transaction.
    */
-  readonly appendOneDcb?: boolean | undefined
+  readonly appendOneDcb?: ((condition: EventStore.AppendCondition | undefined) => boolean) | undefined
   /** Serialises concurrent migration runs, inside their transaction. */
   readonly lockMigrations: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
   /**

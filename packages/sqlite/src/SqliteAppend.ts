@@ -144,7 +144,7 @@ export const dialect = (base: Dialect, client: SqliteClient.SqliteClient): Diale
   const write: Transactional = {
     ...base.write,
     appendOne: appendOne(client),
-    appendOneDcb: true
+    appendOneDcb: () => true
   }
   return { ...base, write }
 }

@@ -36,7 +36,7 @@ const singlePath = (ctx: AppendContext, atomically: Atomically): Single => {
   if (write._tag !== "Transactional" || write.appendOne === undefined) return viaAtomically
   const fast = inOneStatement(ctx, write.appendOne)
   return (plan, now) =>
-    inlineWork(ctx.beforeCommit, plan) || (write.appendOneDcb !== true && AppendPlan.usesDcb([plan]))
+    inlineWork(ctx.beforeCommit, plan) || (AppendPlan.usesDcb([plan]) && write.appendOneDcb?.(plan.condition) !== true)
       ? viaAtomically(plan, now)
       : Effect.flatMap(
         Effect.serviceOption(ctx.sql.transactionService),
