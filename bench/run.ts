@@ -13,6 +13,7 @@ import * as Backends from "./Backends.ts"
 import * as Consumers from "./Consumers.ts"
 import * as Dcb from "./Dcb.ts"
 import * as Groups from "./Groups.ts"
+import * as Jobs from "./Jobs.ts"
 import * as Kurrent from "./Kurrent.ts"
 import type * as Processing from "./Processing.ts"
 import * as Projections from "./Projections.ts"
@@ -41,6 +42,7 @@ const processing: ReadonlyArray<Processing.Workload> = [
   ...Projections.workloads,
   ...Groups.workloads,
   ...Subscribers.workloads,
+  ...Jobs.workloads,
   ...Dcb.workloads
 ]
 

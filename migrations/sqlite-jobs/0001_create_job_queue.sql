@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS strata_jobs (
 
 CREATE UNIQUE INDEX IF NOT EXISTS strata_jobs_key ON strata_jobs (queue, job_key) WHERE job_key IS NOT NULL AND state IN ('pending', 'running');
 
-CREATE INDEX IF NOT EXISTS strata_jobs_due ON strata_jobs (queue, priority DESC, run_at, created_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS strata_jobs_due ON strata_jobs (queue, priority DESC, run_at, created_at, id) WHERE state = 'pending';
 
 CREATE INDEX IF NOT EXISTS strata_jobs_leased ON strata_jobs (queue, lease_expires_at) WHERE state = 'running';
 

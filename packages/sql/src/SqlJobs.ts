@@ -25,6 +25,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import type * as Statement from "effect/sql/Statement"
 import type { Dialect, Migration } from "./Dialect.ts"
 import * as Migrator from "./Migrator.ts"
 
@@ -58,7 +59,7 @@ export const migrations: ReadonlyArray<Migration> = [
   span_id text
 )`,
       `CREATE UNIQUE INDEX IF NOT EXISTS strata_jobs_key ON strata_jobs (queue, job_key) WHERE job_key IS NOT NULL AND state IN ('pending', 'running')`,
-      `CREATE INDEX IF NOT EXISTS strata_jobs_due ON strata_jobs (queue, priority DESC, run_at, created_at) WHERE state = 'pending'`,
+      `CREATE INDEX IF NOT EXISTS strata_jobs_due ON strata_jobs (queue, priority DESC, run_at, created_at, id) WHERE state = 'pending'`,
       `CREATE INDEX IF NOT EXISTS strata_jobs_leased ON strata_jobs (queue, lease_expires_at) WHERE state = 'running'`,
       `CREATE INDEX IF NOT EXISTS strata_jobs_changed ON strata_jobs (state, updated_at)`,
       `CREATE INDEX IF NOT EXISTS strata_jobs_listed ON strata_jobs (queue, created_at, id)`,
@@ -246,21 +247,31 @@ WHERE queue = ${input.queue} AND job_key = ${input.key ?? null} AND state IN ('p
       take: (input) =>
         run(
           "JobQueue.take",
-          Effect.map(
-            sql<
-              Row
-            >`UPDATE strata_jobs SET state = 'running', owner = ${input.owner}, lease_expires_at = ${input.leaseExpiresAt},
+          Effect.gen(function*() {
+            const claim = (limit: number, candidates: Statement.Fragment) =>
+              sql<
+                Row
+              >`UPDATE strata_jobs SET state = 'running', owner = ${input.owner}, lease_expires_at = ${input.leaseExpiresAt},
   attempts = attempts + 1, updated_at = ${input.now}
-WHERE id IN (
-  SELECT id FROM strata_jobs
-  WHERE queue = ${input.queue}
-    AND ((state = 'pending' AND run_at <= ${input.now}) OR (state = 'running' AND lease_expires_at <= ${input.now}))
-  ORDER BY priority DESC, run_at, created_at, id
-  LIMIT ${input.limit} ${skipLocked}
-)
-RETURNING ${columns}`,
-            (rows) => rows.map(toTaken)
-          )
+WHERE id IN (${candidates} LIMIT ${limit} ${skipLocked})
+RETURNING ${columns}`
+            // Jobs whose worker died first (the leased index), then due ones (the due index, in
+            // take order): two statements, each answered by a partial index.
+            const reclaimed = input.reclaim === true
+              ? yield* claim(
+                input.limit,
+                sql`SELECT id FROM strata_jobs WHERE queue = ${input.queue} AND state = 'running'
+  AND lease_expires_at <= ${input.now} ORDER BY lease_expires_at`
+              )
+              : []
+            const limit = input.limit - reclaimed.length
+            const due = limit <= 0 ? [] : yield* claim(
+              limit,
+              sql`SELECT id FROM strata_jobs WHERE queue = ${input.queue} AND state = 'pending' AND run_at <= ${input.now}
+  ORDER BY priority DESC, run_at, created_at, id`
+            )
+            return [...reclaimed, ...due].map(toTaken)
+          })
         ),
       renew: (take, leaseExpiresAt) =>
         run(

@@ -688,11 +688,17 @@ export const worker = <A, I, E, R>(
     const context = yield* Effect.context<R>()
 
     // Store outages: retried with backoff for as long as they last, logged.
+    const outages = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")])
     const persist = <X>(effect: Effect.Effect<X, StoreUnavailable>) =>
-      effect.pipe(
-        Effect.tapError((error) => Effect.logWarning(`job queue ${name}: ${error.message}`)),
-        Effect.retry(Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]))
-      )
+      Effect.catchTag(effect, "StoreUnavailable", (error) =>
+        effect.pipe(
+          Effect.tapError((error) => Effect.logWarning(`job queue ${name}: ${error.message}`)),
+          Effect.retry(outages),
+          Effect.tap(() => Effect.logInfo(`job queue ${name}: the store answers again after ${error.message}`))
+        ))
+
+    // The jobs this worker holds, renewed together by one heartbeat (below).
+    const held = new Map<string, { readonly take: JobStore.Take; fiber?: Fiber.Fiber<unknown, unknown> }>()
 
     yield* persist(JobStore.now.pipe(Effect.flatMap((now) => store.declare(name, now))))
 
@@ -735,26 +741,7 @@ export const worker = <A, I, E, R>(
           const error = new JobPayloadError({ queue: name, id: job.id, detail: Cause.pretty(decoded.cause) })
           return yield* finish(error.message, false)
         }
-        const handled = yield* Effect.forkChild(
-          Effect.provideContext(handler(decoded.value as A, info), context)
-        )
-        // Renew the lease every third of it while the handler runs; once it is lost (this worker
-        // stalled past it and another took the job), stop the handler: its outcome no longer counts.
-        const renewing = yield* Effect.forkChild(Effect.gen(function*() {
-          while (true) {
-            yield* Effect.sleep(Duration.millis(Math.max(1, Math.floor(leaseMs / 3))))
-            const now = yield* JobStore.now
-            const renewed = yield* store.renew(take, now + leaseMs).pipe(
-              Effect.catchTag("StoreUnavailable", () => Effect.succeed(true))
-            )
-            if (!renewed) {
-              yield* Effect.logWarning(`job ${job.id} of queue ${name}: lease lost, stopping its handler`)
-              return yield* Fiber.interrupt(handled)
-            }
-          }
-        }))
-        const exit = yield* Fiber.await(handled)
-        yield* Fiber.interrupt(renewing)
+        const exit = yield* Effect.exit(Effect.provideContext(handler(decoded.value as A, info), context))
         if (Exit.isSuccess(exit)) {
           const done = yield* persist(Effect.flatMap(JobStore.now, (now) => store.complete(take, now)))
           if (done) yield* Metric.update(metrics.succeeded, 1)
@@ -795,33 +782,64 @@ export const worker = <A, I, E, R>(
       )
     }).pipe(Effect.catchTag("StoreUnavailable", () => Effect.void))
 
+    // Slots are refilled in batches (half the concurrency at least) while jobs run, so a busy worker
+    // takes several jobs per statement instead of one per finished job.
+    const batch = Math.ceil(concurrency / 2)
+    const pollMs = Duration.toMillis(pollInterval)
+    let reclaimedAt = 0
     const loop = Effect.gen(function*() {
       while (true) {
+        // Closed before looking: a wake-up from here on is kept for the wait below.
+        yield* wake.close
         const free = concurrency - active
         let took = 0
-        if (free > 0) {
-          yield* wake.close
+        if (free > 0 && (active === 0 || free >= batch)) {
           const now = yield* JobStore.now
+          // Jobs of workers that died are looked for once per poll interval.
+          const reclaim = now - reclaimedAt >= pollMs
+          if (reclaim) reclaimedAt = now
           const taken = yield* persist(
-            store.take({ queue: name, owner, now, leaseExpiresAt: now + leaseMs, limit: free })
+            store.take({ queue: name, owner, now, leaseExpiresAt: now + leaseMs, limit: free, reclaim })
           )
           took = taken.length
           for (const job of taken) {
             active++
-            yield* Effect.forkChild(
+            const entry: { readonly take: JobStore.Take; fiber?: Fiber.Fiber<unknown, unknown> } = {
+              take: { id: job.id, owner, attempt: job.attempt }
+            }
+            held.set(job.id, entry)
+            entry.fiber = yield* Effect.forkChild(
               runJob(job).pipe(
                 Effect.ensuring(Effect.sync(() => {
+                  held.delete(job.id)
                   active--
-                  wake.openUnsafe()
+                  // Wake the loop once a batch of slots is free, not for every finished job.
+                  if (active === 0 || concurrency - active >= batch) wake.openUnsafe()
                 }))
               )
             )
           }
         }
-        // Took a full batch: there may be more due at once. Otherwise wait for a poll, an enqueue
-        // in this process, or a free slot.
-        if (took === 0 || took < free || active >= concurrency) {
-          yield* Effect.raceFirst(Effect.sleep(pollInterval), wake.await)
+        // Took a full batch: there may be more due at once. Otherwise wait for the poll, an enqueue
+        // in this process, or a batch of free slots.
+        if (took === 0 || took < free || concurrency - active < batch) yield* wake.await
+      }
+    })
+
+    // Every third of the lease, the held jobs' leases are renewed. A job whose lease was lost (this
+    // worker stalled past it and another took the job) is interrupted: its outcome no longer counts.
+    const heartbeat = Effect.gen(function*() {
+      while (true) {
+        yield* Effect.sleep(Duration.millis(Math.max(1, Math.floor(leaseMs / 3))))
+        for (const [id, entry] of Array.from(held)) {
+          const now = yield* JobStore.now
+          const renewed = yield* store.renew(entry.take, now + leaseMs).pipe(
+            Effect.catchTag("StoreUnavailable", () => Effect.succeed(true))
+          )
+          if (!renewed && held.get(id) === entry && entry.fiber !== undefined) {
+            yield* Effect.logWarning(`job ${id} of queue ${name}: lease lost, stopping its handler`)
+            yield* Effect.forkDetach(Fiber.interrupt(entry.fiber))
+          }
         }
       }
     })
@@ -829,6 +847,9 @@ export const worker = <A, I, E, R>(
     // The gauges are set once before the worker starts, then every statsInterval.
     yield* sampleStats
     yield* Effect.forkScoped(loop)
+    yield* Effect.forkScoped(heartbeat)
+    // The poll: wakes the loop every pollInterval (jobs enqueued elsewhere, due times, expired leases).
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(pollInterval), wake.open)))
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(statsInterval), sampleStats)))
   }).pipe(Effect.withSpan("JobQueue.worker", { attributes: { "messaging.destination.name": queue.name } }))
 

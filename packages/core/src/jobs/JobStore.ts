@@ -151,9 +151,11 @@ export interface Selection {
  *
  * - `enqueue`: writes a pending job; when `key` is set and a pending or running job of the queue has
  *   it, writes nothing and answers that job's id with `created: false`.
- * - `take`: leases up to `limit` jobs of `queue` that are due (pending with `runAt <= now`) or whose
- *   lease expired (their worker died), highest priority first, then earliest due, then oldest;
- *   raises their attempt count. Two concurrent takes never return the same job.
+ * - `take`: leases up to `limit` jobs of `queue` that are due (pending with `runAt <= now`),
+ *   highest priority first, then earliest due, then oldest, and raises their attempt count; with
+ *   `reclaim`, first the running jobs whose lease expired (their worker died), longest expired
+ *   first. Two concurrent takes never return the same job. (Workers reclaim once per poll
+ *   interval, so the frequent take is the one an index of due jobs answers.)
  * - `renew`, `complete`, `fail`, `release`: change the job only while `take` still holds it
  *   (`false` otherwise: the lease expired and another worker took it). `fail` with `retryAt` makes
  *   it pending again; without, dead with `error`. `release` puts it back as due now.
@@ -179,6 +181,8 @@ export interface JobStore {
     readonly now: number
     readonly leaseExpiresAt: number
     readonly limit: number
+    /** Also take jobs whose lease expired (default false). */
+    readonly reclaim?: boolean | undefined
   }) => Effect.Effect<ReadonlyArray<TakenJob>, StoreUnavailable>
   readonly renew: (take: Take, leaseExpiresAt: number) => Effect.Effect<boolean, StoreUnavailable>
   readonly complete: (take: Take, now: number) => Effect.Effect<boolean, StoreUnavailable>
@@ -239,8 +243,18 @@ export const makeMemory = (backend = "memory"): Effect.Effect<JobStore> =>
         ? job
         : undefined
     }
+    // The pending and running jobs of each queue, so a take looks at those only.
+    const active = new Map<string, Set<string>>()
+    const activeOf = (queue: string) => {
+      let set = active.get(queue)
+      if (set === undefined) active.set(queue, set = new Set())
+      return set
+    }
     const update = (job: JobRecord, patch: Partial<JobRecord>) => {
-      jobs.set(job.id, { ...job, ...patch })
+      const next = { ...job, ...patch }
+      jobs.set(job.id, next)
+      if (next.state === "pending" || next.state === "running") activeOf(next.queue).add(next.id)
+      else activeOf(next.queue).delete(next.id)
     }
     const selected = (selection: Selection) => {
       const all = Array.from(jobs.values()).filter((job) =>
@@ -281,18 +295,33 @@ export const makeMemory = (backend = "memory"): Effect.Effect<JobStore> =>
             spanId: input.spanId
           })
           order.set(input.id, ++sequence)
+          activeOf(input.queue).add(input.id)
           declared.add(input.queue)
           return { id: input.id, created: true }
         }),
       take: (input) =>
         Effect.sync(() => {
-          const due = Array.from(jobs.values()).filter((job) =>
-            job.queue === input.queue &&
-            ((job.state === "pending" && job.runAt <= input.now) ||
-              (job.state === "running" && (job.leaseExpiresAt ?? 0) <= input.now))
-          )
-          due.sort(compareDue)
-          return due.slice(0, input.limit).map((job): TakenJob => {
+          const due: Array<JobRecord> = []
+          const expired: Array<JobRecord> = []
+          for (const id of activeOf(input.queue)) {
+            const job = jobs.get(id)!
+            if (job.state === "pending" && job.runAt <= input.now) due.push(job)
+            else if (input.reclaim === true && job.state === "running" && (job.leaseExpiresAt ?? 0) <= input.now) {
+              expired.push(job)
+            }
+          }
+          expired.sort((a, b) => (a.leaseExpiresAt ?? 0) - (b.leaseExpiresAt ?? 0))
+          const chosen: Array<JobRecord> = expired.slice(0, input.limit)
+          // Then the first due jobs in take order: a selection pass per job taken (limits are
+          // small), not a sort of every due job.
+          for (let i = chosen.length; i < input.limit && due.length > 0; i++) {
+            let best = 0
+            for (let j = 1; j < due.length; j++) if (compareDue(due[j], due[best]) < 0) best = j
+            chosen.push(due[best])
+            due[best] = due[due.length - 1]
+            due.pop()
+          }
+          return chosen.map((job): TakenJob => {
             const attempt = job.attempts + 1
             update(job, {
               state: "running",
@@ -384,6 +413,7 @@ export const makeMemory = (backend = "memory"): Effect.Effect<JobStore> =>
           )
           for (const job of doomed) {
             jobs.delete(job.id)
+            activeOf(job.queue).delete(job.id)
             order.delete(job.id)
           }
           return doomed.length
