@@ -281,6 +281,29 @@ RETURNING ${columns}`
             (rows) => rows.length > 0
           )
         ),
+      completeMany: (takes, now) =>
+        run(
+          "JobQueue.complete",
+          Effect.gen(function*() {
+            const done = new Set<string>()
+            // 40 takes per statement: D1 binds at most 100 parameters.
+            for (let i = 0; i < takes.length; i += 40) {
+              const chunk = takes.slice(i, i + 40)
+              const rows = yield* sql<
+                { id: string }
+              >`UPDATE strata_jobs SET state = 'succeeded', owner = NULL, lease_expires_at = NULL,
+  updated_at = ${now}
+WHERE state = 'running' AND ${
+                sql.or(
+                  chunk.map((take) => sql`(id = ${take.id} AND owner = ${take.owner} AND attempts = ${take.attempt})`)
+                )
+              }
+RETURNING id`
+              for (const row of rows) done.add(row.id)
+            }
+            return done
+          })
+        ),
       complete: (take, now) =>
         run(
           "JobQueue.complete",

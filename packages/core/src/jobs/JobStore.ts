@@ -156,7 +156,8 @@ export interface Selection {
  *   `reclaim`, first the running jobs whose lease expired (their worker died), longest expired
  *   first. Two concurrent takes never return the same job. (Workers reclaim once per poll
  *   interval, so the frequent take is the one an index of due jobs answers.)
- * - `renew`, `complete`, `fail`, `release`: change the job only while `take` still holds it
+ * - `renew`, `complete` (`completeMany`: several at once), `fail`, `release`: change the job only
+ *   while `take` still holds it
  *   (`false` otherwise: the lease expired and another worker took it). `fail` with `retryAt` makes
  *   it pending again; without, dead with `error`. `release` puts it back as due now.
  * - `retry`: a dead (or cancelled) job back to pending, due now, attempts reset.
@@ -186,6 +187,11 @@ export interface JobStore {
   }) => Effect.Effect<ReadonlyArray<TakenJob>, StoreUnavailable>
   readonly renew: (take: Take, leaseExpiresAt: number) => Effect.Effect<boolean, StoreUnavailable>
   readonly complete: (take: Take, now: number) => Effect.Effect<boolean, StoreUnavailable>
+  /** `complete` for several takes of one owner in one step; the ids it completed. */
+  readonly completeMany: (
+    takes: ReadonlyArray<Take>,
+    now: number
+  ) => Effect.Effect<ReadonlySet<string>, StoreUnavailable>
   readonly fail: (
     take: Take,
     input: { readonly now: number; readonly error: string; readonly retryAt: number | undefined }
@@ -349,6 +355,18 @@ export const makeMemory = (backend = "memory"): Effect.Effect<JobStore> =>
           const job = held(take)
           if (job !== undefined) update(job, { leaseExpiresAt })
           return job !== undefined
+        }),
+      completeMany: (takes, now) =>
+        Effect.sync(() => {
+          const done = new Set<string>()
+          for (const take of takes) {
+            const job = held(take)
+            if (job !== undefined) {
+              update(job, { state: "succeeded", owner: undefined, leaseExpiresAt: undefined, updatedAt: now })
+              done.add(take.id)
+            }
+          }
+          return done
         }),
       complete: (take, now) =>
         Effect.sync(() => {
