@@ -874,9 +874,12 @@ export const worker = <A, I, E, R>(
 
     // The gauges are set once before the worker starts, then every statsInterval.
     yield* sampleStats
-    yield* Effect.forkScoped(loop)
-    yield* Effect.forkScoped(heartbeat)
+    // Closing the scope stops the poll and the loop (interrupting the handlers: their jobs are
+    // released, due again) before the flusher. A completion still queued then is released too and
+    // runs again later: at least once, and a closing worker never waits on a store that is down.
     yield* Effect.forkScoped(flusher)
+    yield* Effect.forkScoped(heartbeat)
+    yield* Effect.forkScoped(loop)
     // The poll: wakes the loop every pollInterval (jobs enqueued elsewhere, due times, expired leases).
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(pollInterval), wake.open)))
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(statsInterval), sampleStats)))
