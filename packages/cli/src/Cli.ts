@@ -6,6 +6,7 @@
  */
 import { Command } from "effect/cli"
 import { createRequire } from "node:module"
+import * as ConsoleCommand from "./internal/commands/Console.ts"
 import * as Consumers from "./internal/commands/Consumers.ts"
 import * as Copy from "./internal/commands/Copy.ts"
 import * as Export from "./internal/commands/Export.ts"
@@ -46,6 +47,7 @@ export const strata = Command.make("strata").pipe(
     Streams.command,
     Consumers.command,
     Jobs.command,
+    ConsoleCommand.command,
     Export.command,
     Import.command,
     Copy.command

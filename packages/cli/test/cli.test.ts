@@ -327,7 +327,21 @@ describe("strata without a store", () => {
   it("--help lists every command; a missing URL says how to give one", async () => {
     const help = await run(["--help"])
     assert.strictEqual(help.code, 0)
-    for (const command of ["migrate", "sql", "tail", "stats", "streams", "consumers", "export", "import", "copy"]) {
+    for (
+      const command of [
+        "migrate",
+        "sql",
+        "tail",
+        "stats",
+        "streams",
+        "consumers",
+        "jobs",
+        "console",
+        "export",
+        "import",
+        "copy"
+      ]
+    ) {
       assert.match(help.stdout, new RegExp(`^  ${command} `, "m"))
     }
     const missing = await run(["stats"], { spawn: true })
