@@ -8,10 +8,12 @@
  *   Store layers pass a `commit` bounded by `UnitOfWork.Timeout` (`Store.make`), so a handler that
  *   hangs is rolled back and fails the batch with `StoreUnavailable` instead of holding readers back
  *   (the same transaction as a unit of work holds them the same way).
- * - **Batched** (D1): the handler's writes first, then the lease check and the checkpoint in one
- *   batch: at least once, and a holder that lost its lease never moves the checkpoint.
- * - **None** (KurrentDB): the handler's writes, then the lease check, then the checkpoint: at least
- *   once.
+ * - **Batched** (D1; KurrentDB, whose batch is a multi-stream append that writes the checkpoint and
+ *   re-appends the lease at the revision it was checked at): the handler's writes first, then the
+ *   lease check and the checkpoint in one batch: at least once, and a holder that lost its lease
+ *   never moves the checkpoint.
+ * - **None** (a backend with no atomic batch): the handler's writes, then the lease check, then the
+ *   checkpoint: at least once.
  *
  * Every store layer provides the {@link Checkpoints} it derives this way; its `delivery` says which
  * guarantee it gives, and consumers log it when they start.
