@@ -84,6 +84,7 @@ export type { BackendOptions, ConformanceIt, ResolvedOptions, Services, SuiteOpt
 export { fromBackend, resolve } from "./SuiteOptions.ts"
 export { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 export { tenantIsolationSuite } from "./tenantIsolationSuite.ts"
+export { workflowSuite, type WorkflowSuiteOptions } from "./workflowSuite.ts"
 export { unitOfWorkSuite } from "./unitOfWorkSuite.ts"
 
 /**
