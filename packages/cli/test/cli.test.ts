@@ -26,6 +26,7 @@ import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import {
   collect,
   eventFile,
+  oneLineError,
   parseExport,
   type Result,
   type RunOptions,
@@ -48,14 +49,6 @@ interface Backend {
   readonly secret?: string | undefined
   /** The store's file, for a backend that creates one (it must not exist before `migrate`). */
   readonly file?: string | undefined
-}
-
-const oneLineError = (result: Result) => {
-  assert.strictEqual(result.code, 1, result.stderr)
-  const lines = result.stderr.trim().split("\n")
-  assert.strictEqual(lines.length, 1, result.stderr)
-  assert.match(lines[0], /^strata: /)
-  assert.notMatch(result.stderr, /\n\s+at /)
 }
 
 const suite = (backend: Backend) =>

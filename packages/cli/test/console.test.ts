@@ -3,15 +3,7 @@
 // file with one-line errors, and stops cleanly on SIGINT.
 import * as path from "node:path"
 import { assert, describe, it } from "vitest"
-import { collect, type Result, start, strata, tempDir, waitFor } from "./utils.ts"
-
-const oneLineError = (result: Result, pattern: RegExp) => {
-  assert.strictEqual(result.code, 1, result.stderr)
-  const lines = result.stderr.trim().split("\n")
-  assert.strictEqual(lines.length, 1, result.stderr)
-  assert.match(lines[0], /^strata: /)
-  assert.match(lines[0], pattern)
-}
+import { collect, oneLineError, start, strata, tempDir, waitFor } from "./utils.ts"
 
 describe("strata console", () => {
   const dir = tempDir()

@@ -9,15 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as path from "node:path"
 import { assert, beforeAll, describe, it } from "vitest"
-import { type Result, strata as run, tempDir } from "./utils.ts"
-
-const oneLineError = (result: Result, pattern: RegExp) => {
-  assert.strictEqual(result.code, 1, result.stderr)
-  const lines = result.stderr.trim().split("\n")
-  assert.strictEqual(lines.length, 1, result.stderr)
-  assert.match(lines[0], /^strata: /)
-  assert.match(lines[0], pattern)
-}
+import { oneLineError, strata as run, tempDir } from "./utils.ts"
 
 const Mail = JobQueue.make("mail", Schema.Struct({ to: Schema.String }))
 

@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Writable } from "node:stream"
+import { assert } from "vitest"
 import * as Io from "../src/internal/Io.ts"
 import * as Main from "../src/internal/Main.ts"
 
@@ -85,6 +86,19 @@ export const terminal = (): {
     { isTTY: true, columns: 120 }
   )
   return { stream, text: () => text }
+}
+
+/**
+ * Asserts a run failed the way every command fails on a mistake: exit status 1 and one line on stderr,
+ * `strata: ...`, without a stack; matching `pattern` when given.
+ */
+export const oneLineError = (result: Result, pattern?: RegExp) => {
+  assert.strictEqual(result.code, 1, result.stderr)
+  const lines = result.stderr.trim().split("\n")
+  assert.strictEqual(lines.length, 1, result.stderr)
+  assert.match(lines[0], /^strata: /)
+  assert.notMatch(result.stderr, /\n\s+at /)
+  if (pattern !== undefined) assert.match(lines[0], pattern)
 }
 
 export const strata = async (args: ReadonlyArray<string>, options: RunOptions = {}): Promise<Result> => {
