@@ -5,14 +5,24 @@
  * renewed, so it is never run twice at once), competing workers (each job once), a payload that no
  * longer decodes, typed errors for bad input, and the outbox: a job enqueued in a unit of work
  * commits and rolls back with its events, or is refused with `Unsupported` where the queue's store
- * cannot share the unit.
+ * cannot share the unit; jobs carried by an append (`JobQueue.append`, `appendMany`, `put`) exist if and
+ * only if its events committed, once even when the append is replayed, or the append is refused.
  *
  * Tests run on the real clock with short leases and poll intervals.
  *
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
-import { Consumer, Event, EventStore, JobQueue, type JobStore, UnitOfWork } from "@strata/core"
+import {
+  Consumer,
+  DocumentStore,
+  Event,
+  EventStore,
+  ExpectedVersion,
+  JobQueue,
+  type JobStore,
+  UnitOfWork
+} from "@strata/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -38,6 +48,12 @@ export interface JobQueueSuiteOptions {
    * `Unsupported` and writes nothing. Default false.
    */
   readonly outbox?: boolean | undefined
+  /**
+   * Whether jobs carried by an append (`JobQueue.append`, `appendMany`, `put`) commit atomically
+   * with its events. Otherwise the suite checks that such an append is refused with `Unsupported`
+   * and writes neither events nor jobs. Default: `outbox`.
+   */
+  readonly carried?: boolean | undefined
   /** How long a layer may take to build, and a test to run. Default 60 seconds. */
   readonly timeout?: Duration.Input | undefined
   /** The workers' poll interval. Default 50 ms. */
@@ -491,6 +507,141 @@ export const jobQueueSuite = (
             assert.isTrue(Exit.isFailure(exit))
             yield* failsWith(enqueued, "Unsupported")
             if (unit.interactive) assert.notInclude(yield* JobQueue.queues, queue.name, "the refused job was written")
+          }))
+      }
+    })
+    describe("jobs carried by an append", () => {
+      const payloadsOf = (queue: JobQueue.Queue<typeof Payload.Type, typeof Payload.Encoded>) =>
+        Effect.map(
+          Effect.catchTag(JobQueue.list({ queue: queue.name, limit: 100 }), "UnknownQueue", () => Effect.succeed([])),
+          (jobs) => jobs.map((job) => JSON.parse(job.payload) as typeof Payload.Type).sort((a, b) => a.n - b.n)
+        )
+      if (options.carried ?? options.outbox === true) {
+        it.effect("an append's jobs commit with its events; an append that fails leaves no job", () =>
+          Effect.gen(function*() {
+            const queue = queueOf()
+            const store = yield* EventStore.EventStore
+            const stream = `carry${hex()}-1`
+            const result = yield* JobQueue.append(stream, [Event.make("Placed", { n: 1 })], {
+              expected: ExpectedVersion.noStream,
+              jobs: [JobQueue.job(queue, { n: 1, label: "a" }), JobQueue.job(queue, { n: 2, label: "b" }, { delay: "1 hour" })]
+            })
+            assert.strictEqual(result.nextExpectedVersion, 0n)
+            assert.deepStrictEqual(yield* payloadsOf(queue), [{ n: 1, label: "a" }, { n: 2, label: "b" }])
+            // The same expected version again: the append fails, and its job is not written.
+            yield* failsWith(
+              JobQueue.append(stream, [Event.make("Placed", { n: 3 })], {
+                expected: ExpectedVersion.noStream,
+                jobs: [JobQueue.job(queue, { n: 3, label: "c" })]
+              }),
+              "WrongExpectedVersion"
+            )
+            // A job whose data does not encode: the append is rolled back.
+            const bad = queue as unknown as JobQueue.Queue<unknown>
+            yield* failsWith(
+              JobQueue.append(stream, [Event.make("Placed", { n: 4 })], { jobs: [JobQueue.job(bad, { n: "x" })] }),
+              "JobPayloadError"
+            )
+            assert.strictEqual((yield* store.streamInfo(stream)).lastVersion, 0n)
+            assert.deepStrictEqual((yield* payloadsOf(queue)).map((p) => p.n), [1, 2])
+            yield* failsWith(JobQueue.append(stream, [], { jobs: [JobQueue.job(queue, { n: 5, label: "e" })] }), "InvalidArgument")
+          }))
+
+        it.effect("an append repeated with the same event ids (a lost reply) enqueues its jobs once", () =>
+          Effect.gen(function*() {
+            const queue = queueOf()
+            const stream = `carry${hex()}-2`
+            const events = [Event.make("Placed", { n: 1 })]
+            const jobs = [JobQueue.job(queue, { n: 1, label: "once" }), JobQueue.job(queue, { n: 2, label: "once" })]
+            const first = yield* JobQueue.append(stream, events, { expected: ExpectedVersion.noStream, jobs })
+            const again = yield* JobQueue.append(stream, events, { expected: ExpectedVersion.noStream, jobs })
+            assert.deepStrictEqual(again, first)
+            const stored = yield* JobQueue.list({ queue: queue.name })
+            assert.strictEqual(stored.length, 2)
+            assert.deepStrictEqual(
+              stored.map((job) => job.id).sort(),
+              [0, 1].map((i) => `${events[0].id!.toLowerCase()}.job-${i}`)
+            )
+          }))
+
+        it.effect("appendMany and a document put carry jobs atomically", () =>
+          Effect.gen(function*() {
+            const queue = queueOf()
+            const store = yield* EventStore.EventStore
+            const a = `carry${hex()}-a`
+            const b = `carry${hex()}-b`
+            yield* JobQueue.appendMany([
+              { stream: a, events: [Event.make("Moved", { n: 1 })], expected: ExpectedVersion.noStream },
+              { stream: b, events: [Event.make("Moved", { n: 1 })], expected: ExpectedVersion.noStream }
+            ], { jobs: [JobQueue.job(queue, { n: 1, label: "many" })] })
+            // One request's expected version fails: neither stream's events nor the job are written.
+            yield* failsWith(
+              JobQueue.appendMany([
+                { stream: a, events: [Event.make("Moved", { n: 2 })], expected: ExpectedVersion.exact(0n) },
+                { stream: b, events: [Event.make("Moved", { n: 2 })], expected: ExpectedVersion.noStream }
+              ], { jobs: [JobQueue.job(queue, { n: 2, label: "many" })] }),
+              "WrongExpectedVersion"
+            )
+            assert.strictEqual((yield* store.streamInfo(a)).lastVersion, 0n)
+            const Orders = DocumentStore.collection(`carry${hex()}`, Schema.Struct({ total: Schema.Number }))
+            const order = `order${hex()}`
+            yield* JobQueue.put(Orders, "o-1", { total: 5 }, {
+              expected: "missing",
+              events: [{ stream: order, events: [Event.make("Placed", { total: 5 })] }],
+              jobs: [JobQueue.job(queue, { n: 3, label: "put" })]
+            })
+            yield* failsWith(
+              JobQueue.put(Orders, "o-1", { total: 6 }, {
+                expected: "missing",
+                events: [{ stream: order, events: [Event.make("Placed", { total: 6 })] }],
+                jobs: [JobQueue.job(queue, { n: 4, label: "put" })]
+              }),
+              "DocumentConflict"
+            )
+            assert.strictEqual((yield* store.streamInfo(order)).lastVersion, 0n)
+            assert.deepStrictEqual((yield* payloadsOf(queue)).map((p) => p.n), [1, 3])
+          }))
+
+        it.effect("a job carried by an append inside a unit that rolls back never runs, even while the unit is open", () =>
+          scoped(Effect.gen(function*() {
+            const queue = queueOf()
+            const store = yield* EventStore.EventStore
+            const stream = `carry${hex()}-3`
+            let runs = 0
+            yield* JobQueue.worker(queue, () => Effect.sync(() => runs++), fast)
+            const unit = yield* UnitOfWork.UnitOfWork
+            if (unit.interactive) {
+              yield* Effect.exit(UnitOfWork.transaction(Effect.gen(function*() {
+                yield* JobQueue.append(stream, [Event.make("Placed", {})], { jobs: [JobQueue.job(queue, { n: 1, label: "x" })] })
+                yield* Effect.sleep("300 millis")
+                return yield* Effect.fail("abort")
+              })))
+              yield* Effect.sleep("300 millis")
+              assert.strictEqual(runs, 0)
+              assert.strictEqual((yield* store.streamInfo(stream)).lastVersion, undefined)
+              assert.deepStrictEqual(yield* payloadsOf(queue), [])
+            }
+            yield* JobQueue.append(stream, [Event.make("Placed", {})], { jobs: [JobQueue.job(queue, { n: 2, label: "y" })] })
+            yield* eventually(Effect.sync(() => runs === 1), "the committed job ran")
+          })))
+      } else {
+        it.effect("an append carrying jobs is refused with Unsupported and writes neither events nor jobs", () =>
+          Effect.gen(function*() {
+            const queue = queueOf()
+            const store = yield* EventStore.EventStore
+            const stream = `carry${hex()}-4`
+            yield* failsWith(
+              JobQueue.append(stream, [Event.make("Placed", {})], { jobs: [JobQueue.job(queue, { n: 1, label: "x" })] }),
+              "Unsupported"
+            )
+            yield* failsWith(
+              JobQueue.appendMany([{ stream, events: [Event.make("Placed", {})] }], {
+                jobs: [JobQueue.job(queue, { n: 1, label: "x" })]
+              }),
+              "Unsupported"
+            )
+            assert.strictEqual((yield* store.streamInfo(stream)).lastVersion, undefined)
+            assert.notInclude(yield* JobQueue.queues, queue.name, "the refused job was written")
           }))
       }
     })

@@ -96,7 +96,7 @@ export const render = (migration: Migration): string =>
 
 /**
  * Applies the pending job migrations. PostgreSQL: each in a transaction under an advisory lock of
- * its own; SQLite: each in a write transaction; D1 (no transactions): statement by statement, which
+ * its own (per schema: the connection's `current_schema()`); SQLite: each in a write transaction; D1 (no transactions): statement by statement, which
  * is safe because every statement is idempotent. Returns the ids applied.
  *
  * @category migrations
@@ -108,7 +108,12 @@ export const migrate = (dialect: Dialect): Effect.Effect<ReadonlyArray<number>, 
     const applied: Array<number> = []
     for (const migration of migrations) {
       const apply = Effect.gen(function*() {
-        if (dialect.name === "postgres") yield* sql`SELECT pg_advisory_xact_lock(hashtext('strata_job_migrations'))`
+        // The lock is the schema's (a store in a PostgreSQL schema of its own migrates beside others);
+        // in `public`, the key every earlier version took.
+        if (dialect.name === "postgres") {
+          yield* sql`SELECT pg_advisory_xact_lock(hashtext(CASE WHEN coalesce(current_schema(), 'public') = 'public'
+            THEN 'strata_job_migrations' ELSE 'strata_job_migrations:' || current_schema() END))`
+        }
         yield* sql.unsafe(ledger)
         const rows = yield* sql<{ id: unknown }>`SELECT id FROM strata_job_migrations WHERE id = ${migration.id}`
         if (rows.length > 0) return false
@@ -237,6 +242,9 @@ VALUES (${input.id}, ${input.queue}, ${
               }, ${input.spanId ?? null})
 ON CONFLICT DO NOTHING RETURNING id`
               if (inserted.length > 0) return { id: input.id, created: true }
+              // The id is stored already: a replayed append that carried this job.
+              const same = yield* sql<{ id: string }>`SELECT id FROM strata_jobs WHERE id = ${input.id}`
+              if (same.length > 0) return { id: input.id, created: false }
               const holder = yield* sql<{ id: string }>`SELECT id FROM strata_jobs
 WHERE queue = ${input.queue} AND job_key = ${input.key ?? null} AND state IN ('pending', 'running')`
               if (holder.length > 0) return { id: holder[0].id, created: false }

@@ -30,6 +30,7 @@ import type { EventStoreShape } from "../EventStore.ts"
 import type { StoreAdminShape } from "../StoreAdmin.ts"
 import type { LeaseLost, ProjectionFailed, StoreUnavailable } from "../StoreError.ts"
 import { InvalidArgument, Unsupported } from "../StoreError.ts"
+import type { JobStore } from "../jobs/JobStore.ts"
 import type { Lease, LeaseStoreShape } from "./LeaseStore.ts"
 import type { ParkedEventStore } from "./ParkedEvents.ts"
 
@@ -131,6 +132,11 @@ export interface Backend {
   readonly commit: Commit
   /** Lease storage; absent: leases and consumer groups fail with `Unsupported`. */
   readonly leases?: LeaseStoreShape | undefined
+  /**
+   * Job storage that shares the store's units of work (the memory backend's), for
+   * `JobQueue.layerStore`. Absent: job queues come from their own layer (`SqlJobs.layer` on SQL).
+   */
+  readonly jobs?: JobStore | undefined
   /** Parked-event storage; absent: a consumer with `parkAfter` refuses to start with `Unsupported`. */
   readonly parkedEvents?: ParkedEventStore | undefined
   /**

@@ -65,8 +65,17 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
-import { makeEventId, type RecordedEvent } from "../Event.ts"
-import { InvalidArgument, type StoreUnavailable, Unsupported } from "../StoreError.ts"
+import { Backend } from "../backend/Backend.ts"
+import { type Collection, DocumentStore, type PutOptions, type PutResult } from "../DocumentStore.ts"
+import { makeEventId, type NewEvent, type RecordedEvent } from "../Event.ts"
+import {
+  type AppendError,
+  type AppendOptions,
+  type AppendRequest,
+  type AppendResult,
+  EventStore
+} from "../EventStore.ts"
+import { type DocumentStoreError, InvalidArgument, type StoreUnavailable, Unsupported } from "../StoreError.ts"
 import * as UnitOfWork from "../UnitOfWork.ts"
 import * as JobStore from "./JobStore.ts"
 
@@ -347,12 +356,44 @@ export const layer = <E, R>(store: Effect.Effect<JobStore.JobStore, E, R>): Laye
   Layer.effect(JobQueue, Effect.map(store, fromStore))
 
 /**
- * Job queues in memory, with the real semantics, for one process and tests.
+ * Job queues in memory, with the real semantics, for one process and tests. They share no unit of
+ * work with any event store: for the outbox on memory, use {@link layerStore} over a `MemoryStore`.
  *
  * @category layers
  * @since 0.1.0
  */
 export const layerMemory: Layer.Layer<JobQueue> = layer(JobStore.makeMemory())
+
+/**
+ * Job queues kept by the store in context itself, sharing its units of work: the memory backend's
+ * (a job enqueued in `UnitOfWork.transaction`, or carried by {@link append}, commits and rolls
+ * back with the unit's events). A backend that keeps no job store of its own fails with
+ * `Unsupported` naming the layer to use instead (`SqlJobs.layer` on the SQL backends).
+ *
+ * @example
+ * ```ts
+ * import { JobQueue, MemoryStore } from "@strata/core"
+ * import { Layer } from "effect"
+ *
+ * const Live = Layer.provideMerge(JobQueue.layerStore, MemoryStore.layer())
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerStore: Layer.Layer<JobQueue, Unsupported, Backend> = layer(
+  Effect.flatMap(Effect.service(Backend), (backend) =>
+    backend.jobs === undefined
+      ? Effect.fail(
+        new Unsupported({
+          operation: "JobQueue.layerStore",
+          backend: backend.name,
+          detail:
+            "this backend keeps no job store of its own; on SQL backends use SqlJobs.layer over the store's SqlClient (@strata/sql)"
+        })
+      )
+      : Effect.succeed(backend.jobs))
+)
 
 // ---------------------------------------------------------------------------------------------
 // Enqueue
@@ -458,11 +499,18 @@ export const enqueue = <A, I>(
   queue: Queue<A, I>,
   data: A,
   options?: EnqueueOptions
+): Effect.Effect<string, EnqueueError, JobQueue> => enqueueWithId(queue, data, options, undefined)
+
+const enqueueWithId = <A, I>(
+  queue: Queue<A, I>,
+  data: A,
+  options: EnqueueOptions | undefined,
+  givenId: string | undefined
 ): Effect.Effect<string, EnqueueError, JobQueue> =>
   Effect.gen(function*() {
     const jobs = yield* JobQueue
     const operation = "JobQueue.enqueue"
-    const name = yield* checkName(operation, "queue name", queue.name)
+    const name = yield* checkName(operation, "queue name", queue?.name)
     const key = options?.key === undefined ? undefined : yield* checkName(operation, "job key", options.key)
     const priority = options?.priority ?? 0
     if (!Number.isInteger(priority) || Math.abs(priority) > maxPriority) {
@@ -480,7 +528,7 @@ export const enqueue = <A, I>(
       return yield* unitOpenElsewhere(jobs.store.backend)
     }
     const span = yield* Effect.option(Effect.currentSpan)
-    const id = makeEventId()
+    const id = givenId ?? makeEventId()
     const result = yield* jobs.store.enqueue({
       id,
       queue: name,
@@ -504,10 +552,206 @@ export const enqueue = <A, I>(
       attributes: {
         "messaging.system": "strata",
         "messaging.operation.type": "send",
-        "messaging.destination.name": queue.name
+        "messaging.destination.name": queue?.name
       }
     }, noStack)
   )
+
+// ---------------------------------------------------------------------------------------------
+// Jobs carried by an append
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A job to enqueue with an append ({@link append}, {@link appendMany}, {@link put}).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Job<A = any, I = any> {
+  readonly queue: Queue<A, I>
+  readonly data: A
+  readonly options?: EnqueueOptions | undefined
+}
+
+/**
+ * A job to carry with an append: `JobQueue.append(stream, events, { jobs: [JobQueue.job(Mail, data)] })`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const job = <A, I>(queue: Queue<A, I>, data: A, options?: EnqueueOptions): Job<A, I> => ({
+  queue,
+  data,
+  ...(options === undefined ? {} : { options })
+})
+
+/**
+ * The jobs an append carries.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface CarriedJobs {
+  readonly jobs: ReadonlyArray<Job>
+}
+
+/**
+ * What an append carrying jobs can fail with.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type CarryError = AppendError | EnqueueError
+
+// Events without an id get one here, so the carried jobs' ids can derive from the first event's.
+const withIds = (events: ReadonlyArray<NewEvent>): ReadonlyArray<NewEvent> =>
+  Array.isArray(events)
+    ? events.map((event: NewEvent) =>
+      typeof event === "object" && event !== null && event.id === undefined ? { ...event, id: makeEventId() } : event
+    )
+    : events
+
+const anchorOf = (events: ReadonlyArray<NewEvent>): string | undefined => {
+  const first: unknown = Array.isArray(events) ? events[0] : undefined
+  const id = typeof first === "object" && first !== null ? (first as NewEvent).id : undefined
+  return typeof id === "string" ? id.toLowerCase() : undefined
+}
+
+const notAtomic = (operation: string, backend: string, detail: string) =>
+  new Unsupported({ operation: `JobQueue.${operation}`, backend, detail })
+
+// Writes `write` and enqueues `jobs` in one unit of work of the store. Job `i` gets the id
+// `<first event id>.job-<i>`: an append repeated after a lost reply (the same event ids, answered as
+// a replay without writing) finds its jobs stored and enqueues nothing twice.
+const carry = <X, E>(
+  operation: string,
+  anchor: string | undefined,
+  jobs: ReadonlyArray<Job>,
+  write: Effect.Effect<X, E>
+): Effect.Effect<X, E | EnqueueError, JobQueue | UnitOfWork.UnitOfWork> =>
+  Effect.gen(function*() {
+    const queues = yield* JobQueue
+    const unit = yield* UnitOfWork.UnitOfWork
+    if (!Array.isArray(jobs)) {
+      return yield* new InvalidArgument({ operation: `JobQueue.${operation}`, detail: "jobs must be an array" })
+    }
+    if (anchor === undefined) {
+      return yield* new InvalidArgument({
+        operation: `JobQueue.${operation}`,
+        detail: "jobs are carried by events: give at least one event"
+      })
+    }
+    if (!unit.interactive) {
+      return yield* notAtomic(
+        operation,
+        unit.backend,
+        "this backend has no units of work, and jobs carried in its append batch are not built yet; enqueue from a consumer (JobQueue.reaction) instead"
+      )
+    }
+    return yield* unit.transaction(Effect.gen(function*() {
+      if (!(yield* queues.store.inTransaction)) {
+        return yield* notAtomic(
+          operation,
+          queues.store.backend,
+          "the job queue's store does not share the event store's transactions (another database, or JobQueue.layerMemory), so the jobs could not commit with the events; keep the queue in the event store (SqlJobs.layer over its SqlClient, JobQueue.layerStore on memory)"
+        )
+      }
+      const result = yield* write
+      yield* Effect.forEach(
+        jobs,
+        (job, i) => enqueueWithId(job?.queue, job?.data, job?.options, `${anchor}.job-${i}`),
+        { discard: true }
+      )
+      return result
+    }))
+  }).pipe(
+    Effect.withSpan(`JobQueue.${operation}`, { attributes: { "strata.jobs": Array.isArray(jobs) ? jobs.length : 0 } })
+  )
+
+/**
+ * Appends events to one stream and enqueues `jobs` atomically with them: the jobs exist if and
+ * only if the events committed (one transaction on SQLite and PostgreSQL, the memory store's unit
+ * of work). The queue must live in the event store (`SqlJobs.layer` over its SqlClient,
+ * {@link layerStore} on memory); otherwise it fails with `Unsupported` and writes nothing.
+ *
+ * Job `i` gets the id `<first event id>.job-<i>` (events without an id get one first), so an append
+ * repeated with the same event ids after a lost reply enqueues nothing twice. D1 fails with
+ * `Unsupported`: its jobs would have to join the append's batch, not built yet.
+ *
+ * @example
+ * ```ts
+ * import { Event, ExpectedVersion, JobQueue } from "@strata/core"
+ * import { Schema } from "effect"
+ *
+ * const Receipts = JobQueue.make("receipts", Schema.Struct({ order: Schema.String }))
+ *
+ * const placed = JobQueue.append("order-1", [Event.make("OrderPlaced", { total: 10 })], {
+ *   expected: ExpectedVersion.noStream,
+ *   jobs: [JobQueue.job(Receipts, { order: "order-1" }, { delay: "1 minute" })]
+ * })
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const append = (
+  stream: string,
+  events: ReadonlyArray<NewEvent>,
+  options: AppendOptions & CarriedJobs
+): Effect.Effect<AppendResult, CarryError, EventStore | JobQueue | UnitOfWork.UnitOfWork> =>
+  EventStore.use((store) => {
+    const { jobs, ...appendOptions } = options
+    const identified = withIds(events)
+    return carry("append", anchorOf(identified), jobs, store.append(stream, identified, appendOptions))
+  })
+
+/**
+ * {@link append} for several streams: the requests' appends (`EventStore.appendMany`) and `jobs`
+ * commit together or not at all. Job ids derive from the first request's first event.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const appendMany = (
+  requests: ReadonlyArray<AppendRequest>,
+  options: CarriedJobs
+): Effect.Effect<ReadonlyArray<AppendResult>, CarryError | InvalidArgument, EventStore | JobQueue | UnitOfWork.UnitOfWork> =>
+  EventStore.use((store) => {
+    const identified = Array.isArray(requests)
+      ? requests.map((request) =>
+        typeof request === "object" && request !== null ? { ...request, events: withIds(request.events) } : request
+      )
+      : requests
+    const first: unknown = Array.isArray(identified) ? identified[0] : undefined
+    const anchor = typeof first === "object" && first !== null ? anchorOf((first as AppendRequest).events) : undefined
+    return carry("appendMany", anchor, options?.jobs, store.appendMany(identified))
+  })
+
+/**
+ * A document `put` with the events that produced it (`PutOptions.events`) and `jobs`, all
+ * committed together or not at all (see {@link append}). Job ids derive from the first request's
+ * first event.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const put = <A, I>(
+  collection: Collection<A, I>,
+  id: string,
+  value: A,
+  options: PutOptions & CarriedJobs
+): Effect.Effect<PutResult, DocumentStoreError | EnqueueError, DocumentStore | JobQueue | UnitOfWork.UnitOfWork> =>
+  DocumentStore.use((docs) => {
+    const { jobs, ...putOptions } = options
+    const events = Array.isArray(putOptions.events)
+      ? putOptions.events.map((request) =>
+        typeof request === "object" && request !== null ? { ...request, events: withIds(request.events) } : request
+      )
+      : putOptions.events
+    const first: unknown = Array.isArray(events) ? events[0] : undefined
+    const anchor = typeof first === "object" && first !== null ? anchorOf((first as AppendRequest).events) : undefined
+    return carry("put", anchor, jobs, docs.put(collection, id, value, { ...putOptions, events }))
+  })
 
 /**
  * A consumer handler that enqueues a job for each event it is given ("on event X, enqueue job Y"):

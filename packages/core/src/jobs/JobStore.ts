@@ -228,17 +228,41 @@ const finished: ReadonlySet<JobState> = new Set(["succeeded", "dead", "cancelled
 export const isFinished = (state: JobState): boolean => finished.has(state)
 
 /**
+ * How an in-memory job store joins the units of work of the memory event store beside it (the
+ * memory backend passes it): `current` is the open unit of the calling fiber, if any, where a job
+ * enqueued stays invisible to workers until the unit commits, and is dropped if it rolls back.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface MemoryUnits {
+  readonly current: Effect.Effect<
+    | {
+      /** Runs `undo` if the unit rolls back. */
+      readonly onRollback: (undo: () => void) => void
+      /** Runs `step` when the outermost unit commits. */
+      readonly onCommit: (step: () => void) => void
+    }
+    | undefined
+  >
+}
+
+/**
  * A job store in memory with the real semantics (leases expire by the clock, takes never overlap,
- * keys de-duplicate while pending): for one process, tests and the memory backend. It shares no
- * unit of work with a memory event store: enqueueing inside `UnitOfWork.transaction` is refused
- * by `JobQueue` (see the jobs guide).
+ * keys de-duplicate while pending): for one process, tests and the memory backend. Given a memory
+ * store's units of work (`JobQueue.layerStore` over a `MemoryStore` passes them), a job enqueued in a
+ * unit commits or rolls back with it (the outbox); without, an enqueue inside a unit of work is
+ * refused by `JobQueue` (see the jobs guide). An enqueue whose id is already stored (a replayed
+ * append that carried it) writes nothing and answers that job.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const makeMemory = (backend = "memory"): Effect.Effect<JobStore> =>
+export const makeMemory = (backend = "memory", units?: MemoryUnits): Effect.Effect<JobStore> =>
   Effect.sync(() => {
     const jobs = new Map<string, JobRecord>()
+    // Jobs enqueued in a unit of work that has not committed yet: invisible to takes and listings.
+    const staged = new Map<string, JobRecord>()
     const declared = new Set<string>()
     let sequence = 0
     const order = new Map<string, number>()
@@ -274,37 +298,52 @@ export const makeMemory = (backend = "memory"): Effect.Effect<JobStore> =>
     const store: JobStore = {
       backend,
       enqueue: (input) =>
-        Effect.sync(() => {
-          if (input.key !== undefined) {
-            for (const job of jobs.values()) {
-              if (
-                job.queue === input.queue && job.key === input.key &&
-                (job.state === "pending" || job.state === "running")
-              ) return { id: job.id, created: false }
+        Effect.flatMap(units?.current ?? Effect.succeed(undefined), (unit) =>
+          Effect.sync(() => {
+            const existing = jobs.get(input.id) ?? staged.get(input.id)
+            if (existing !== undefined) return { id: existing.id, created: false }
+            if (input.key !== undefined) {
+              for (const job of [...jobs.values(), ...staged.values()]) {
+                if (
+                  job.queue === input.queue && job.key === input.key &&
+                  (job.state === "pending" || job.state === "running")
+                ) return { id: job.id, created: false }
+              }
             }
-          }
-          jobs.set(input.id, {
-            id: input.id,
-            queue: input.queue,
-            key: input.key,
-            payload: input.payload,
-            priority: input.priority,
-            state: "pending",
-            runAt: input.runAt,
-            attempts: 0,
-            lastError: undefined,
-            owner: undefined,
-            leaseExpiresAt: undefined,
-            createdAt: input.now,
-            updatedAt: input.now,
-            traceId: input.traceId,
-            spanId: input.spanId
-          })
-          order.set(input.id, ++sequence)
-          activeOf(input.queue).add(input.id)
-          declared.add(input.queue)
-          return { id: input.id, created: true }
-        }),
+            const record: JobRecord = {
+              id: input.id,
+              queue: input.queue,
+              key: input.key,
+              payload: input.payload,
+              priority: input.priority,
+              state: "pending",
+              runAt: input.runAt,
+              attempts: 0,
+              lastError: undefined,
+              owner: undefined,
+              leaseExpiresAt: undefined,
+              createdAt: input.now,
+              updatedAt: input.now,
+              traceId: input.traceId,
+              spanId: input.spanId
+            }
+            const insert = () => {
+              jobs.set(input.id, record)
+              order.set(input.id, ++sequence)
+              activeOf(input.queue).add(input.id)
+              declared.add(input.queue)
+            }
+            if (unit === undefined) insert()
+            else {
+              staged.set(input.id, record)
+              unit.onRollback(() => staged.delete(input.id))
+              unit.onCommit(() => {
+                staged.delete(input.id)
+                insert()
+              })
+            }
+            return { id: input.id, created: true }
+          })),
       take: (input) =>
         Effect.sync(() => {
           const due: Array<JobRecord> = []
@@ -455,7 +494,9 @@ export const makeMemory = (backend = "memory"): Effect.Effect<JobStore> =>
         }),
       declare: (queue) => Effect.sync(() => void declared.add(queue)),
       queues: Effect.sync(() => Array.from(declared).sort()),
-      inTransaction: Effect.succeed(false)
+      inTransaction: units === undefined
+        ? Effect.succeed(false)
+        : Effect.map(units.current, (unit) => unit !== undefined)
     }
     return store
   })

@@ -18,6 +18,7 @@ import * as Backend from "../backend/Backend.ts"
 import * as LeaseStore from "../backend/LeaseStore.ts"
 import * as ParkedEvents from "../backend/ParkedEvents.ts"
 import * as Event from "../Event.ts"
+import * as JobStore from "../jobs/JobStore.ts"
 import * as Store from "../store/Store.ts"
 import * as Admin from "./internal/admin.ts"
 import * as Documents from "./internal/documents.ts"
@@ -37,8 +38,8 @@ export interface MemoryStoreOptions extends Store.LayerOptions {
 
 /**
  * The in-memory backend's record: an EventStore and a DocumentStore sharing one state (so `put` can
- * carry events), units of work under one writer lock, an in-memory lease store and parked-events
- * store that join those units.
+ * carry events), units of work under one writer lock, an in-memory lease store, parked-events
+ * store and job store that join those units.
  *
  * @category constructors
  * @since 0.1.0
@@ -56,6 +57,14 @@ export const make = Effect.fnUntraced(function*(options: MemoryStoreOptions = {}
     admin: Admin.make(state),
     commit: { _tag: "Transactional", transaction: events.transaction },
     leases: yield* LeaseStore.makeMemory,
+    // Jobs that commit and roll back with the store's units of work (`JobQueue.layerStore`).
+    jobs: yield* JobStore.makeMemory("memory", {
+      current: Effect.map(state.journal, (journal) =>
+        journal === undefined ? undefined : {
+          onRollback: (undo) => void journal.push(undo),
+          onCommit: (step) => void journal.commits.push(step)
+        })
+    }),
     parkedEvents: ParkedEvents.makeMemory({
       record: (undo) => State.onRollback(state, undo),
       unit: State.unitOfWork(state)

@@ -56,10 +56,13 @@ export interface State {
   readonly journal: Effect.Effect<Journal | undefined>
 }
 
-/** Undo steps of a unit of work, run in reverse on rollback; `open` until the unit ends. */
-export type Journal = Array<() => void> & { open: boolean }
+/**
+ * Undo steps of a unit of work, run in reverse on rollback; `open` until the unit ends. `commits`
+ * run when the outermost unit commits (a job enqueued in the unit becomes visible to workers then).
+ */
+export type Journal = Array<() => void> & { open: boolean; readonly commits: Array<() => void> }
 
-const newJournal = (): Journal => Object.assign([] as Array<() => void>, { open: true })
+const newJournal = (): Journal => Object.assign([] as Array<() => void>, { open: true, commits: [] })
 
 let stores = 0
 
@@ -129,6 +132,7 @@ export const unitOfWork = (state: State) => <A, E, R>(work: Effect.Effect<A, E, 
               ? Effect.sync(() => {
                 journal.open = false
                 outer.push(...journal)
+                outer.commits.push(...journal.commits)
               })
               : undo(journal)
           )
@@ -145,6 +149,7 @@ export const unitOfWork = (state: State) => <A, E, R>(work: Effect.Effect<A, E, 
           if (exit._tag === "Failure") return undo(journal)
           return Effect.sync(() => {
             journal.open = false
+            journal.commits.forEach((step) => step())
             const grew = state.log.length > state.visible
             state.visible = state.log.length
             if (grew) PubSub.publishUnsafe(state.signal, undefined)
