@@ -19,14 +19,16 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as PgHorizon from "./PgHorizon.ts"
 import * as PgMigrations from "./PgMigrations.ts"
+import * as PgSchema from "./PgSchema.ts"
 
 /**
- * The advisory lock key that serialises migration runs.
+ * The advisory lock key that serialises migration runs of a store without a schema (`PgSchema.keys`
+ * gives a named schema's).
  *
  * @category constants
  * @since 0.1.0
  */
-export const migrationLockKey = 0x737472617462
+export const migrationLockKey = PgSchema.keys(undefined).migrationLock
 
 /**
  * The first key of the two-key advisory locks DCB appends take per tag (the second is the tag's
@@ -36,7 +38,7 @@ export const migrationLockKey = 0x737472617462
  * @category constants
  * @since 0.1.0
  */
-export const dcbLockClass = 0x44434221
+export const dcbLockClass = PgSchema.keys(undefined).dcbLockClass
 
 // DCB appends (tags or a condition): exclusive transaction-scoped advisory locks, one per tag of the
 // append's events and of its conditions' items, taken in one statement in key order (so two appends
@@ -48,7 +50,8 @@ export const dcbLockClass = 0x44434221
 // no tags can be matched by any append, plain ones included, which take no tag lock: such a condition
 // takes SHARE ROW EXCLUSIVE on strata_events, which waits for every append in flight and holds off new
 // ones until it commits (documented as the costly form).
-const lockForDcb = (
+const lockForDcb = (lockClass: number) =>
+(
   sql: SqlClient.SqlClient,
   keys: { readonly tags: ReadonlyArray<string>; readonly everything: boolean }
 ): Effect.Effect<void, SqlError> => {
@@ -57,7 +60,7 @@ const lockForDcb = (
     : Effect.void
   const tags: Effect.Effect<unknown, SqlError> = keys.tags.length === 0 ?
     Effect.void :
-    sql`SELECT count(pg_advisory_xact_lock(${dcbLockClass}, k))
+    sql`SELECT count(pg_advisory_xact_lock(${lockClass}, k))
     FROM (SELECT DISTINCT hashtext(t) AS k FROM unnest(${keys.tags}::text[]) AS t ORDER BY 1) AS keys`
   return Effect.asVoid(Effect.andThen(table, tags))
 }
@@ -167,7 +170,7 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
 // that held one of them and committed), and the stream row moves only when the check passed (an
 // InitPlan on `checked`). `tagged` writes the tag rows of the events inserted. A failed condition
 // moves nothing and answers with the first matching event (`c_*`).
-const dcbAppendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
+const dcbAppendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput, lockClass: number) => {
   const announce = sql.literal(PgHorizon.announcement)
   const { events, stream } = input
   const count = events.length
@@ -205,7 +208,7 @@ const dcbAppendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => 
       c_tags: unknown
     }
   >`WITH locked AS (
-      SELECT count(pg_advisory_xact_lock(${dcbLockClass}, k)) AS n
+      SELECT count(pg_advisory_xact_lock(${lockClass}, k)) AS n
       FROM (SELECT DISTINCT hashtext(t) AS k FROM unnest(${tags}::text[]) AS t ORDER BY 1) AS keys
     ), checked AS (
       ${check}
@@ -308,9 +311,10 @@ const inOneStatement = (condition: EventStore.AppendCondition | undefined) =>
 const appendOne = (
   sql: SqlClient.SqlClient,
   input: AppendOneInput,
-  retry: boolean
+  retry: boolean,
+  lockClass: number
 ): Effect.Effect<AppendOneOutcome, SqlError> =>
-  Effect.flatMap(usesDcb(input) ? dcbAppendStatement(sql, input) : appendStatement(sql, input), ([row]) => {
+  Effect.flatMap(usesDcb(input) ? dcbAppendStatement(sql, input, lockClass) : appendStatement(sql, input), ([row]) => {
     const conflict = row as { readonly c_position?: unknown; readonly c_stream?: unknown }
     if (conflict.c_position !== null && conflict.c_position !== undefined && input.conditions !== undefined) {
       const found = row as unknown as { c_position: unknown; c_stream: string; c_type: string; c_tags: unknown }
@@ -349,16 +353,21 @@ const appendOne = (
         if (!ExpectedVersion.matches(input.expected, state)) {
           return Effect.succeed({ _tag: "Conflict", actual: ExpectedVersion.actualVersion(state) })
         }
-        return retry ? appendOne(sql, input, false) : Effect.succeed({ _tag: "Raced" })
+        return retry ? appendOne(sql, input, false, lockClass) : Effect.succeed({ _tag: "Raced" })
       }
     )
   })
 
 /**
+ * The dialect of a store whose keys are `keys` (`PgSchema.keys`): its DCB tag locks and migration lock
+ * are the schema's, and a named schema's first migration run creates it (under that lock, so
+ * concurrent starts create it once). Its connections must have `search_path` set to the schema
+ * (`PgStore.layer` does).
+ *
  * @category dialects
  * @since 0.1.0
  */
-export const dialect: Dialect = {
+export const make = (keys: PgSchema.Keys = PgSchema.keys(undefined)): Dialect => ({
   name: "postgres",
   migrations: PgMigrations.migrations,
   write: {
@@ -370,11 +379,18 @@ export const dialect: Dialect = {
           [...streams].sort().map((stream) => ({ stream })) as unknown as NonEmptyReadonlyArray<{ stream: string }>
         )
       } ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream RETURNING *`,
-    appendOne: (sql, input) => appendOne(sql, input, true),
+    appendOne: (sql, input) => appendOne(sql, input, true, keys.dcbLockClass),
     appendOneDcb: inOneStatement,
     beforeInsert: PgHorizon.announce,
-    lockForDcb,
-    lockMigrations: (sql) => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${migrationLockKey})`)
+    lockForDcb: lockForDcb(keys.dcbLockClass),
+    lockMigrations: (sql) =>
+      Effect.andThen(
+        sql`SELECT pg_advisory_xact_lock(${keys.migrationLock})`,
+        keys.schema === undefined
+          ? Effect.void
+          // Under the lock: two first starts would otherwise race on pg_namespace's unique index.
+          : sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${PgSchema.quote(keys.schema)}`)
+      )
   },
   // A Date binds as a binary timestamptz (same instant, ms precision): no ISO formatting here, no parsing on the server.
   time: (millis) => new Date(millis),
@@ -397,4 +413,12 @@ export const dialect: Dialect = {
     `CREATE INDEX IF NOT EXISTS ${name} ON strata_documents (${
       expressions.join(", ")
     }) WHERE collection = '${collection}'`
-}
+})
+
+/**
+ * The dialect of a store without a schema (the server's default `search_path`, today's keys).
+ *
+ * @category dialects
+ * @since 0.1.0
+ */
+export const dialect: Dialect = make()

@@ -20,7 +20,8 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 
 /**
- * The NOTIFY channel that wakes subscribers after appends commit.
+ * The NOTIFY channel that wakes subscribers after appends commit, for a store without a schema (a
+ * store in a schema uses `PgSchema.keys(schema).channel`, `strata_events_<schema>`).
  *
  * @category constants
  * @since 0.1.0
@@ -31,19 +32,21 @@ export const channel = "strata_events"
  * Forwards notifications on the Strata channel to the store's wake-up signal, reconnecting
  * whenever the listening connection is lost (a wake-up after each reconnect covers anything
  * committed while it was down). Notifications carrying `self` (this store's own, sent by
- * {@link notify}) are dropped: its subscribers were woken when the append committed.
+ * {@link notify}) are dropped: its subscribers were woken when the append committed. `on` is the
+ * channel (default {@link channel}).
  *
  * @category constructors
  * @since 0.1.0
  */
 export const listen = (
   signal: PubSub.PubSub<void>,
-  self?: string
+  self?: string,
+  on: string = channel
 ): Effect.Effect<void, never, PgClient.PgClient | Scope.Scope> =>
   Effect.gen(function*() {
     const pg = yield* PgClient.PgClient
     const session = Effect.scoped(Effect.gen(function*() {
-      const notifications = yield* pg.listen(channel)
+      const notifications = yield* pg.listen(on)
       yield* PubSub.publish(signal, undefined)
       yield* Stream.fromQueue(notifications).pipe(
         Stream.runForEach((notification) =>
@@ -69,13 +72,18 @@ export const listen = (
  */
 export const notify = (
   committed: PubSub.PubSub<void>,
-  options: { readonly self: string; readonly interval: Duration.Input }
+  options: {
+    readonly self: string
+    readonly interval: Duration.Input
+    /** The channel; default {@link channel}. */
+    readonly channel?: string | undefined
+  }
 ): Effect.Effect<void, never, PgClient.PgClient | Scope.Scope> =>
   Effect.gen(function*() {
     const pg = yield* PgClient.PgClient
     const commits = yield* PubSub.subscribe(committed)
     yield* PubSub.take(commits).pipe(
-      Effect.andThen(pg.notify(channel, options.self)),
+      Effect.andThen(pg.notify(options.channel ?? channel, options.self)),
       Effect.catchCause((cause) => Effect.logDebug("strata: NOTIFY failed; subscribers elsewhere will poll", cause)),
       Effect.andThen(Effect.sleep(options.interval)),
       Effect.forever,

@@ -17,6 +17,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as PgDialect from "./PgDialect.ts"
 import * as PgNotifier from "./PgNotifier.ts"
+import * as PgSchema from "./PgSchema.ts"
 
 /**
  * What {@link layer} provides: the SQL store's services (`SqlStore.Services`) and the client they
@@ -40,6 +41,14 @@ export interface PgStoreOptions extends SqlStore.StoreOptions {
    * its own listener included), so at a few thousand appends/s 5 ms cost ~8 us per append.
    */
   readonly notifyInterval?: Duration.Input | undefined
+  /**
+   * The PostgreSQL schema the store lives in (see `PgSchema`): its tables, functions, sequence,
+   * advisory locks and NOTIFY channel are its own, and the first start creates it. Default: none,
+   * the server's `search_path` (`public`) with today's keys. {@link layer} sets every connection's
+   * `search_path` to it; with {@link layerFromClient}, the client's connections must have it set
+   * (`startupParameters: { search_path: "orders" }`).
+   */
+  readonly schema?: string | undefined
 }
 
 /**
@@ -56,9 +65,10 @@ export type PgStoreConfig = PgClient.PgPoolConfig & PgStoreOptions
  */
 export const layerFromClient = (
   options: PgStoreOptions = {}
-): Layer.Layer<SqlStore.Services, SqlError | StoreError.Unsupported, PgClient.PgClient | SqlClient.SqlClient> =>
-  SqlStore.layer({
-    dialect: PgDialect.dialect,
+): Layer.Layer<SqlStore.Services, SqlError | StoreError.Unsupported, PgClient.PgClient | SqlClient.SqlClient> => {
+  const keys = PgSchema.keys(options.schema)
+  return SqlStore.layer({
+    dialect: keys.schema === undefined ? PgDialect.dialect : PgDialect.make(keys),
     backend: "postgres",
     ...SqlStore.splitOptions(options)[0],
     // NOTIFY wakes subscribers across processes; the poll is only the fallback.
@@ -66,10 +76,15 @@ export const layerFromClient = (
     onStart: (store) =>
       Effect.gen(function*() {
         const self = crypto.randomUUID()
-        yield* PgNotifier.listen(store.signal, self)
-        yield* PgNotifier.notify(store.committed, { self, interval: options.notifyInterval ?? Duration.millis(20) })
+        yield* PgNotifier.listen(store.signal, self, keys.channel)
+        yield* PgNotifier.notify(store.committed, {
+          self,
+          interval: options.notifyInterval ?? Duration.millis(20),
+          channel: keys.channel
+        })
       })
   })
+}
 
 /**
  * Where a config connects, for errors and logs: `postgres://USER@HOST:PORT/DATABASE`, never the password.
@@ -121,7 +136,9 @@ const withUrlFields = (config: PgClient.PgPoolConfig): PgClient.PgPoolConfig => 
  * Both stores plus the PgClient/SqlClient they use (so consumers can write projections in the same
  * transaction as their checkpoint), and the read horizon's probe for `Health.check` ({@link layerHealth}). A database that cannot be reached, logged into or migrated fails
  * the layer with `StoreError.StartupFailed`, naming host, port, database and user; set
- * `startupRetry` (e.g. `Startup.defaultRetry`) to wait for a server that is still starting.
+ * `startupRetry` (e.g. `Startup.defaultRetry`) to wait for a server that is still starting. With
+ * `schema`, every connection's `search_path` is that schema alone (see `PgSchema`); a name outside
+ * `PgSchema.rule` fails the layer with `StartupFailed` before any connection is made.
  *
  * @example
  * ```ts
@@ -129,6 +146,9 @@ const withUrlFields = (config: PgClient.PgPoolConfig): PgClient.PgPoolConfig => 
  * import { Redacted } from "effect"
  *
  * const StoreLive = PgStore.layer({ url: Redacted.make("postgres://app@localhost:5432/app") })
+ *
+ * // The orders context's store, in a schema of its own in the same database.
+ * const OrdersLive = PgStore.layer({ url: Redacted.make("postgres://app@localhost:5432/app"), schema: "orders" })
  * ```
  *
  * @category layers
@@ -137,13 +157,31 @@ const withUrlFields = (config: PgClient.PgPoolConfig): PgClient.PgPoolConfig => 
 export const layer = (
   config: PgStoreConfig
 ): Layer.Layer<Services, StoreError.StartupFailed | StoreError.Unsupported> => {
-  const [options, { notifyInterval, ...given }] = SqlStore.splitOptions(config)
+  const [options, { notifyInterval, schema, ...given }] = SqlStore.splitOptions(config)
   const client = withUrlFields(given)
+  const where = schema === undefined ? target(client) : `${target(client)} (schema ${schema})`
+  if (schema !== undefined) {
+    const broken = PgSchema.check(schema)
+    if (broken !== undefined) {
+      return Layer.effectDiscard(Effect.fail(
+        new StoreError.StartupFailed({
+          backend: "postgres",
+          target: target(client),
+          problem: `the schema name ${JSON.stringify(schema.slice(0, 80))} is refused`,
+          hint: `${broken[0].toUpperCase()}${broken.slice(1)}.`
+        })
+      ))
+    }
+  }
+  const connect = schema === undefined ? client : {
+    ...client,
+    startupParameters: { ...client.startupParameters, search_path: PgSchema.quote(schema) }
+  }
   return Startup.guard(
-    Layer.merge(layerFromClient({ ...options, notifyInterval }), layerHealth).pipe(
-      Layer.provideMerge(PgClient.layer(client))
+    Layer.merge(layerFromClient({ ...options, notifyInterval, schema }), layerHealth).pipe(
+      Layer.provideMerge(PgClient.layer(connect))
     ),
-    { backend: "postgres", target: target(client), explain: PgDialect.dialect.explainStartup }
+    { backend: "postgres", target: where, explain: PgDialect.dialect.explainStartup }
   )
 }
 

@@ -6,7 +6,9 @@
  *
  * Accepted: `postgres://user:password@host:5432/database?sslmode=require`, with the query
  * parameters `@effect/sql-pg` understands (`host`, `port`, `user`, `password`, `dbname`,
- * `application_name`, `options`, `connect_timeout`, `sslmode`); others are ignored, as libpq does.
+ * `application_name`, `options`, `connect_timeout`, `sslmode`), and Strata's own `schema`
+ * (`?schema=orders`: the store's PostgreSQL schema, see `PgSchema`; checked against `PgSchema.rule`);
+ * others are ignored, as libpq does.
  *
  * @since 0.1.0
  */
@@ -15,6 +17,7 @@ import { type StoreError, StoreUrl } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as PgSchema from "./PgSchema.ts"
 import * as PgStore from "./PgStore.ts"
 
 /**
@@ -46,13 +49,12 @@ const sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-
 
 /**
  * The pool configuration a `postgres://` URL names: `{ url }`, still `Redacted`, once every part of
- * it is known to be valid. Errors say which part is wrong, never what it contains.
+ * it is known to be valid, and the store's `schema` when the URL has `?schema=`. Errors say which
+ * part is wrong, never what it contains.
  *
  * @example
  * import { PgUrl } from "@strata/postgres"
  * import * as Redacted from "effect/Redacted"
-import type * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
  *
  * PgUrl.parse(Redacted.make("postgres://app:secret@db.internal:5432/app"))
  *
@@ -61,7 +63,7 @@ import type { SqlError } from "effect/sql/SqlError"
  */
 export const parse = (
   url: Redacted.Redacted<string>
-): Effect.Effect<PgClient.PgPoolConfig, StoreUrl.StoreUrlError> => {
+): Effect.Effect<PgClient.PgPoolConfig & { readonly schema?: string }, StoreUrl.StoreUrlError> => {
   const scheme = StoreUrl.scheme(url)
   if (scheme !== "postgres" && scheme !== "postgresql") {
     return Effect.fail(malformed(scheme, "the URL does not start with postgres:// or postgresql://"))
@@ -96,6 +98,12 @@ export const parse = (
   const sslmode = parsed.searchParams.get("sslmode")
   if (sslmode !== null && !sslModes.includes(sslmode)) {
     return Effect.fail(malformed(scheme, `sslmode is not one of ${sslModes.join(", ")}`))
+  }
+  const schema = parsed.searchParams.get("schema")
+  if (schema !== null) {
+    const broken = PgSchema.check(schema)
+    if (broken !== undefined) return Effect.fail(malformed(scheme, `the schema parameter is refused: ${broken}`))
+    return Effect.succeed({ url, schema })
   }
   return Effect.succeed({ url })
 }

@@ -429,7 +429,9 @@ FROM strata_jobs WHERE queue = ${queue} AND state IN ('pending', 'running', 'dea
       ),
       // Inside a transaction of this very client, an enqueue joins it (effect/sql keys the open
       // transaction by client).
-      inTransaction: Effect.map(Effect.serviceOption(sql.transactionService), Option.isSome)
+      inTransaction: Effect.map(Effect.serviceOption(sql.transactionService), Option.isSome),
+      // D1's append batches write carried jobs when the store's client is this one.
+      batchTarget: sql
     }
     return store
   })
