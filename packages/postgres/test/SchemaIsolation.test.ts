@@ -205,11 +205,12 @@ layer(PgTestDatabase.layer, { timeout: "120 seconds", excludeTestServices: true 
             return Date.now() - start
           })
         const alone = yield* time(open("par_0"))
+        const inTurn = yield* time(Effect.andThen(open("par_3"), open("par_4")))
         const together = yield* time(
           Effect.all([open("par_1"), open("par_2"), open("par_1"), open("par_2")], { concurrency: "unbounded" })
         )
         console.log(
-          `first start of one schema: ${alone} ms; first starts of two schemas, two processes each, at once: ${together} ms`
+          `first start of one schema: ${alone} ms; of two schemas one after the other: ${inTurn} ms; of two schemas, two processes each, at once: ${together} ms`
         )
         const sql = yield* makeSecondClient({ maxConnections: 1 })
         for (const schema of ["par_1", "par_2"]) {
