@@ -25,7 +25,8 @@ export const LedgerStore = Layer.effect(Ledger)(
   Effect.gen(function*() {
     const store = yield* EventStore.EventStore
     return Ledger.of({
-      record: (orderId, effect) => Effect.orDie(Effect.asVoid(store.append(`order-${orderId}`, [{ type: effect, data: {} }])))
+      record: (orderId, effect) =>
+        Effect.orDie(Effect.asVoid(store.append(`order-${orderId}`, [{ type: effect, data: {} }])))
     })
   })
 )
@@ -36,7 +37,7 @@ export const effectsOf = (orderId: string) =>
     store.read(`order-${orderId}`).pipe(
       Stream.map((event) => event.type),
       Stream.runCollect,
-      Effect.catchTag("StreamDeleted", () => Effect.succeed([])),
+      Effect.catchTag("StreamDeleted", () => Effect.succeed<Array<string>>([])),
       Effect.orDie
     ))
 // endregion
@@ -106,6 +107,8 @@ if (import.meta.main) {
     yield* Effect.log(`failed at ${declined.step}: ${declined.reason}`, yield* effectsOf("o-2"))
   })
   Effect.runPromise(
-    program.pipe(Effect.provide(layer().pipe(Layer.provideMerge(Layer.merge(MemoryStore.layer(), JobQueue.layerMemory)))))
+    program.pipe(
+      Effect.provide(layer().pipe(Layer.provideMerge(Layer.merge(MemoryStore.layer(), JobQueue.layerMemory))))
+    )
   )
 }

@@ -64,11 +64,14 @@ const startEngine = <R>(
   })
 
 const historyTypes = (workflow: string, executionId: string) =>
-  Effect.flatMap(EventStore.EventStore, (store) =>
-    Stream.runCollect(store.read(WorkflowHistory.streamName(workflow, executionId))).pipe(
-      Effect.map((events) => events.map((event) => event.type)),
-      Effect.catchTag("StreamDeleted", () => Effect.succeed([] as Array<string>))
-    ))
+  Effect.flatMap(
+    EventStore.EventStore,
+    (store) =>
+      Stream.runCollect(store.read(WorkflowHistory.streamName(workflow, executionId))).pipe(
+        Effect.map((events) => events.map((event) => event.type)),
+        Effect.catchTag("StreamDeleted", () => Effect.succeed([] as Array<string>))
+      )
+  )
 
 // Polls `check` until it holds (or fails the test after `millis`).
 const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, what: string, millis = 15_000) =>
@@ -152,7 +155,11 @@ export const workflowSuite = (
             Effect.gen(function*() {
               yield* step("reserve")
               yield* step("hold")
-              yield* Activity.make({ name: "charge", error: Declined, execute: Effect.fail(new Declined({ reason: "limit" })) })
+              yield* Activity.make({
+                name: "charge",
+                error: Declined,
+                execute: Effect.fail(new Declined({ reason: "limit" }))
+              })
             })
           )
           const engine = yield* startEngine(live)
@@ -238,6 +245,68 @@ export const workflowSuite = (
             "WorkflowCompleted"
           ])
           yield* second.stop
+        }))
+
+      it.effect("a child workflow's completion wakes its parent, which gets the child's result", () =>
+        Effect.gen(function*() {
+          const Child = Workflow.make(`Child${hex()}`, {
+            payload: { n: Schema.Number },
+            success: Schema.Number,
+            idempotencyKey: ({ n }) => String(n)
+          })
+          const Parent = Workflow.make(`Parent${hex()}`, {
+            payload: { n: Schema.Number },
+            success: Schema.String,
+            idempotencyKey: ({ n }) => String(n)
+          })
+          const live = Layer.mergeAll(
+            Child.toLayer(({ n }) =>
+              Activity.make({ name: "square", success: Schema.Number, execute: Effect.succeed(n * n) })
+            ),
+            Parent.toLayer(({ n }) => Effect.map(Child.execute({ n }), (square) => `${n}² = ${square}`))
+          )
+          const engine = yield* startEngine(live)
+          assert.strictEqual(yield* Effect.provideContext(Parent.execute({ n: 7 }), engine.context), "7² = 49")
+          const childId = yield* Child.executionId({ n: 7 })
+          assert.strictEqual((yield* historyTypes(Child._tag, childId)).at(-1), "WorkflowCompleted")
+          yield* engine.stop
+        }))
+
+      it.effect("an interrupted execution runs its compensations and completes interrupted", () =>
+        Effect.gen(function*() {
+          const effects: Array<string> = []
+          const Never = DurableDeferred.make("never")
+          const W = Workflow.make(`Stop${hex()}`, {
+            payload: { id: Schema.String },
+            idempotencyKey: ({ id }) => id
+          })
+          const live = W.toLayer(() =>
+            Effect.gen(function*() {
+              yield* Activity.make({ name: "reserve", execute: Effect.sync(() => void effects.push("reserve")) }).pipe(
+                Workflow.withCompensation(() => Effect.sync(() => void effects.push("undo reserve")))
+              )
+              yield* DurableDeferred.await(Never)
+              yield* Activity.make({ name: "after", execute: Effect.sync(() => void effects.push("after")) })
+            })
+          )
+          const engine = yield* startEngine(live)
+          const executionId = yield* Effect.provideContext(W.execute({ id: "i" }, { discard: true }), engine.context)
+          yield* eventually(
+            Effect.map(historyTypes(W._tag, executionId), (types) => types.includes("ActivityCompleted")),
+            "the first step is recorded"
+          )
+          yield* Effect.provideContext(W.interrupt(executionId), engine.context)
+          yield* eventually(
+            Effect.map(historyTypes(W._tag, executionId), (types) => types.includes("WorkflowCompleted")),
+            "the execution completes"
+          )
+          const polled = yield* Effect.provideContext(W.poll(executionId), engine.context)
+          assert.isTrue(
+            polled._tag === "Some" && polled.value._tag === "Complete" && Exit.hasInterrupts(polled.value.exit),
+            String(polled)
+          )
+          assert.deepStrictEqual(effects, ["reserve", "undo reserve"])
+          yield* engine.stop
         }))
 
       it.effect("two engines on one store never run one execution at once; each activity runs once", () =>

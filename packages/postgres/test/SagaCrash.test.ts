@@ -9,10 +9,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { PgTestDatabase } from "./utils.ts"
 
-const cases = [
+const cases: ReadonlyArray<
+  { readonly killBefore: string; readonly amount: number; readonly effects: ReadonlyArray<string> }
+> = [
   { killBefore: "PaymentCharged", amount: 30, effects: ["StockReserved", "PaymentCharged", "Shipped"] },
   { killBefore: "Shipped", amount: 30, effects: ["StockReserved", "PaymentCharged", "Shipped"] }
-] as const
+]
 
 describe("order saga on PostgreSQL across SIGKILL", () => {
   for (const c of cases) {
@@ -26,9 +28,9 @@ describe("order saga on PostgreSQL across SIGKILL", () => {
           killBefore: c.killBefore
         })
         assert.strictEqual(result.first.exit, "SIGKILL", result.first.output)
-        assert.deepStrictEqual(result.afterCrash, c.effects.slice(0, c.effects.indexOf(c.killBefore)))
+        assert.deepStrictEqual([...result.afterCrash], c.effects.slice(0, c.effects.indexOf(c.killBefore)))
         assert.strictEqual(result.second.exit, 0, result.second.output)
-        assert.deepStrictEqual(result.effects, c.effects, "every effect applied once, in order")
+        assert.deepStrictEqual([...result.effects], [...c.effects], "every effect applied once, in order")
         assert.include(result.second.output, `"shipped":"shipment-${orderId}"`)
       }).pipe(
         Effect.provide(

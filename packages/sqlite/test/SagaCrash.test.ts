@@ -11,11 +11,13 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 
-const cases = [
+const cases: ReadonlyArray<
+  { readonly killBefore: string; readonly amount: number; readonly effects: ReadonlyArray<string> }
+> = [
   { killBefore: "PaymentCharged", amount: 30, effects: ["StockReserved", "PaymentCharged", "Shipped"] },
   { killBefore: "Shipped", amount: 30, effects: ["StockReserved", "PaymentCharged", "Shipped"] },
   { killBefore: "StockReleased", amount: 9_000, effects: ["StockReserved", "StockReleased"] }
-] as const
+]
 
 describe("order saga on SQLite across SIGKILL", () => {
   for (const c of cases) {
@@ -36,9 +38,9 @@ describe("order saga on SQLite across SIGKILL", () => {
           Effect.ensuring(Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
         )
         assert.strictEqual(result.first.exit, "SIGKILL", result.first.output)
-        assert.deepStrictEqual(result.afterCrash, c.effects.slice(0, c.effects.indexOf(c.killBefore)))
+        assert.deepStrictEqual([...result.afterCrash], c.effects.slice(0, c.effects.indexOf(c.killBefore)))
         assert.strictEqual(result.second.exit, 0, result.second.output)
-        assert.deepStrictEqual(result.effects, c.effects, "every effect applied once, in order")
+        assert.deepStrictEqual([...result.effects], [...c.effects], "every effect applied once, in order")
         assert.include(result.second.output, c.amount > 1_000 ? `"failed":"ChargePayment"` : `"shipped":"shipment-o-`)
       }), { timeout: 60_000 })
   }

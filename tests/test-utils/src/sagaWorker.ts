@@ -6,9 +6,9 @@
 //
 // Run: node --conditions=@strata/source sagaWorker.ts with STRATA_BACKEND (sqlite | postgres),
 // STRATA_TARGET (the SQLite file or the PostgreSQL URL), ORDER_ID, AMOUNT, START, KILL_BEFORE.
+import { StrataWorkflowEngine } from "@strata/core"
 import { PgDialect, PgStore } from "@strata/postgres"
 import { SqliteDialect, SqlJobs } from "@strata/sql"
-import { StrataWorkflowEngine } from "@strata/core"
 import { SqliteStore } from "@strata/sqlite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

@@ -78,8 +78,14 @@ export interface Options {
   readonly lease?: Duration.Input | undefined
   /** The run jobs' lease (visibility timeout) and the wait before a killed run is taken again. Default 15 s. */
   readonly jobLease?: Duration.Input | undefined
-  /** How often idle workers look for due runs and waiting callers look for a result. Default 500 ms. */
+  /** How often idle workers look for due runs (runs enqueued in this process wake them at once). Default 500 ms. */
   readonly pollInterval?: Duration.Input | undefined
+  /**
+   * How often a caller waiting in `execute` reads the history for a result completed by another
+   * process (completions in this process wake it at once). Every waiting caller reads, so keep it
+   * well above `pollInterval` when many wait. Default 1 s.
+   */
+  readonly resultPollInterval?: Duration.Input | undefined
 }
 
 const AnyOrVoid = Schema.Union([Schema.Undefined, Schema.Any])
@@ -136,6 +142,7 @@ export const make = (options?: Options) =>
     yield* Lease.checkOptions("StrataWorkflowEngine.layer", leaseOptions)
     const jobLease = options?.jobLease ?? "15 seconds"
     const pollInterval = Duration.fromInputUnsafe(options?.pollInterval ?? "500 millis")
+    const resultPollInterval = Duration.fromInputUnsafe(options?.resultPollInterval ?? "1 second")
     const provideJobs = Effect.provideService(JobQueue.JobQueue, jobs)
 
     // Store outages are retried for as long as they last; anything else is a defect of the engine
@@ -236,7 +243,9 @@ export const make = (options?: Options) =>
 
     // Waits while another run (here or in another process) holds the execution. Unlike
     // `Lease.acquireWaiting` it logs nothing: a run per wake-up would flood the log.
-    const every = Duration.millis(Math.max(1, Math.floor(Duration.toMillis(Duration.fromInputUnsafe(leaseOptions.ttl!)) / 3)))
+    const every = Duration.millis(
+      Math.max(1, Math.floor(Duration.toMillis(Duration.fromInputUnsafe(leaseOptions.ttl!)) / 3))
+    )
     const acquire = (name: string) =>
       Effect.gen(function*() {
         // A holder per run: a lease store lets its holder acquire again, and two runs of one
@@ -257,8 +266,10 @@ export const make = (options?: Options) =>
           deferredName: task.deferred,
           exit: Exit.void
         })
-        : Effect.flatMap(acquire(`workflow/${task.executionId}`), (lease) =>
-          Lease.hold(leases, lease, leaseOptions, () => runOnce(workflow, task.executionId)))
+        : Effect.flatMap(
+          acquire(`workflow/${task.executionId}`),
+          (lease) => Lease.hold(leases, lease, leaseOptions, () => runOnce(workflow, task.executionId))
+        )
 
     const historyOf = (instance: WorkflowEngine.WorkflowInstance["Service"]) =>
       Effect.suspend(() => {
@@ -301,6 +312,11 @@ export const make = (options?: Options) =>
             yield* wake(workflow._tag, opts.executionId)
           }
           if (opts.discard) return undefined as never
+          if (history.completed === undefined && opts.parent === undefined && workflows.has(workflow._tag)) {
+            // Run here: wait for this process to complete it before reading again, so a crowd of
+            // callers does not poll the store on the caller's retry schedule.
+            yield* Effect.timeoutOption(Deferred.await(completionOf(opts.executionId)), resultPollInterval)
+          }
           history = history.completed === undefined ? yield* load(workflow._tag, opts.executionId) : history
           if (history.completed === undefined) return new Workflow.Suspended({}) as never
           return (yield* Effect.orDie(codecs.decodeResult(history.completed))) as never
@@ -314,7 +330,7 @@ export const make = (options?: Options) =>
           Deferred.await(completionOf(executionId)),
           Effect.gen(function*() {
             for (;;) {
-              yield* Effect.sleep(pollInterval)
+              yield* Effect.sleep(resultPollInterval)
               if ((yield* load(workflow._tag, executionId)).completed !== undefined) return
             }
           })
