@@ -84,8 +84,8 @@ export type { BackendOptions, ConformanceIt, ResolvedOptions, Services, SuiteOpt
 export { fromBackend, resolve } from "./SuiteOptions.ts"
 export { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 export { tenantIsolationSuite } from "./tenantIsolationSuite.ts"
-export { workflowSuite, type WorkflowSuiteOptions } from "./workflowSuite.ts"
 export { unitOfWorkSuite } from "./unitOfWorkSuite.ts"
+export { workflowSuite, type WorkflowSuiteOptions } from "./workflowSuite.ts"
 
 /**
  * Every topic of the suite, in the order `suite` registers them.
