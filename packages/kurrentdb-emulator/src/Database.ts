@@ -28,7 +28,7 @@ export const sizeOnDisk = (
 ) => Buffer.byteLength(event.type, "utf8") + event.data.length + event.metadata.length
 
 /** `ExpectedVersion` constants of KurrentDB.Core.Data. */
-export const ExpectedVersion = { any: -2n, noStream: -1n, streamExists: -4n } as const
+export const ExpectedVersion = { any: -2n, noStream: -1n, streamExists: -4n, softDeleted: -5n } as const
 
 /**
  * One record of the log.
@@ -172,7 +172,8 @@ export class Database {
     const current = this.lastEventNumber(stream)
     if (current === deletedStream) {
       if (eventIds.length > 0) return { _tag: "StreamDeleted", tombstoned: true }
-      return expected === ExpectedVersion.any || expected === ExpectedVersion.noStream
+      // A check only (no events): any, no_stream and "tombstoned" (DeletedStream) hold.
+      return expected === ExpectedVersion.any || expected === ExpectedVersion.noStream || expected === deletedStream
         ? { _tag: "Ok", current, softDeleted: false }
         : { _tag: "WrongExpectedVersion", current }
     }
@@ -186,7 +187,17 @@ export class Database {
       }
     }
     // Weak idempotency: the ids are looked up among the stream's events wherever they are.
-    if (expected === ExpectedVersion.any || expected === ExpectedVersion.streamExists) {
+    if (
+      expected === ExpectedVersion.any || expected === ExpectedVersion.streamExists ||
+      expected === ExpectedVersion.softDeleted
+    ) {
+      // Expecting SoftDeleted (AppendRecords' DELETED check) fails on a stream that is not.
+      const ok = (): Decision => {
+        const softDeleted = this.isSoftDeleted(stream)
+        return expected === ExpectedVersion.softDeleted && !softDeleted
+          ? { _tag: "WrongExpectedVersion", current }
+          : { _tag: "Ok", current, softDeleted }
+      }
       let last: Recorded | undefined
       for (let i = 0; i < eventIds.length; i++) {
         const found = ids?.get(eventIds[i])
@@ -195,11 +206,9 @@ export class Database {
           continue
         }
         if (i > 0) return { _tag: "WrongExpectedVersion", current } // CorruptedIdempotency
-        return { _tag: "Ok", current, softDeleted: this.isSoftDeleted(stream) }
+        return ok()
       }
-      return last === undefined
-        ? { _tag: "Ok", current, softDeleted: this.isSoftDeleted(stream) }
-        : { _tag: "Idempotent", last }
+      return last === undefined ? ok() : { _tag: "Idempotent", last }
     }
     // Strong idempotency: the ids must sit right after the expected revision.
     if (expected < current) {
@@ -320,6 +329,75 @@ export class Database {
         : { _tag: "Written", stream: part.stream, last: last.revision, position: last.position }
     })
     this.events.emit("commit")
+    return results
+  }
+
+  /**
+   * `WriteEvents` as AppendRecords sends it (StreamsService.cs, `AppendRecordsCommand`): one expected
+   * state per stream (a check, or `any` for a stream only written to), records in request order across
+   * streams (the log keeps that order), every stream checked before anything is written. Unlike
+   * {@link write}, a refusal names every failing stream (`ConsistencyCheckFailures`), each with its
+   * actual state. A stream with no records is a check only: nothing is written to it, nothing undeleted.
+   */
+  writeRecords(
+    streams: ReadonlyArray<{ readonly stream: string; readonly expected: bigint }>,
+    records: ReadonlyArray<{ readonly index: number; readonly event: Proposed }>
+  ): ReadonlyArray<WriteResult> | ReadonlyArray<WriteFailure> {
+    const ids = streams.map(() => [] as Array<string>)
+    for (const record of records) ids[record.index].push(record.event.id)
+    const decisions = streams.map((part, i) => this.checkCommit(part.stream, part.expected, ids[i]))
+    const failures: Array<WriteFailure> = []
+    decisions.forEach((decision, index) => {
+      if (decision._tag === "WrongExpectedVersion" || decision._tag === "StreamDeleted") {
+        failures.push({ index, stream: streams[index].stream, expected: streams[index].expected, decision })
+      }
+    })
+    if (failures.length > 0) return failures
+    const writing = decisions.filter((_, i) => ids[i].length > 0)
+    const idempotent = writing.filter((d) => d._tag === "Idempotent").length
+    if (idempotent > 0 && idempotent < writing.length) {
+      const index = decisions.findIndex((d, i) => ids[i].length > 0 && d._tag !== "Idempotent")
+      return [{
+        index,
+        stream: streams[index].stream,
+        expected: streams[index].expected,
+        decision: { _tag: "WrongExpectedVersion", current: this.lastEventNumber(streams[index].stream) }
+      }]
+    }
+    const written = streams.map((): Recorded | undefined => undefined)
+    if (idempotent === 0) {
+      const created = this.ticks()
+      const undeletes = streams.map((part, i) =>
+        ids[i].length > 0 ? this.metadataSoftDeletedOriginal(part.stream) : undefined
+      )
+      for (const record of records) {
+        written[record.index] = this.append(streams[record.index].stream, record.event, created)
+      }
+      streams.forEach((part, i) => {
+        const decision = decisions[i]
+        if (ids[i].length === 0) return
+        if (decision._tag === "Ok" && decision.softDeleted) this.undelete(part.stream, decision.current + 1n, created)
+        const undelete = undeletes[i]
+        if (undelete !== undefined) this.undelete(undelete, this.lastEventNumber(undelete) + 1n, created)
+      })
+      this.events.emit("commit")
+    }
+    const results: Array<WriteResult> = []
+    streams.forEach((part, i) => {
+      if (ids[i].length === 0) return
+      const decision = decisions[i]
+      const last = written[i]
+      if (decision._tag === "Idempotent") {
+        results.push({
+          _tag: "Idempotent",
+          stream: part.stream,
+          last: decision.last.revision,
+          position: decision.last.position
+        })
+      } else if (last !== undefined) {
+        results.push({ _tag: "Written", stream: part.stream, last: last.revision, position: last.position })
+      }
+    })
     return results
   }
 

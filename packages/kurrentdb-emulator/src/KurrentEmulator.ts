@@ -7,9 +7,10 @@
  * filters, links resolved on request, catch-up subscriptions with confirmation, caught-up and
  * checkpoint messages), Append, BatchAppend (advertised, so the client appends through it as it does
  * against a current server; `batchAppend: false` starts the older mode), Delete, Tombstone, and the
- * v2 StreamsService/AppendSession (multi-stream append), and PersistentSubscriptions (competing
+ * v2 StreamsService/AppendSession (multi-stream append) and AppendRecords (with consistency checks,
+ * the current mode only), and PersistentSubscriptions (competing
  * consumers: create, update, delete, read with ack/nack, info, list, replay parked, restart). Not
- * served: projections, users, gossip, AppendRecords. See the package README for what is emulated how.
+ * served: projections, users, gossip. See the package README for what is emulated how.
  * The handlers live in `internal/`, a module per protocol service (features, streams with reads and
  * batchAppend, streamsV2, persistent), over the errors and codec modules.
  *
@@ -41,7 +42,10 @@ import * as P from "./protocol.ts"
 export interface EmulatorOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
   readonly port?: number | undefined
-  /** The version ServerFeatures reports. Default "25.1.0" (the first with multi-stream appends). */
+  /**
+   * The version ServerFeatures reports. Default "26.1.0" (the first with AppendRecords) when
+   * AppendRecords is served, else "25.1.0" (the first with multi-stream appends).
+   */
   readonly serverVersion?: string | undefined
   /** Whether the v2 AppendSession is served and advertised. Default true; false emulates a server before 25.1. */
   readonly multiStreamAppend?: boolean | undefined
@@ -50,6 +54,12 @@ export interface EmulatorOptions {
    * the client appends through it; false is the older mode, where the client appends with Append.
    */
   readonly batchAppend?: boolean | undefined
+  /**
+   * Whether the v2 AppendRecords (multi-stream append with consistency checks, 26.1) is served and
+   * advertised. Default: true when the v2 service is served and BatchAppend is on (the current mode);
+   * the older mode (`batchAppend: false` or `multiStreamAppend: false`) leaves it out.
+   */
+  readonly appendRecords?: boolean | undefined
   /**
    * Whether the log starts with the records a fresh node writes (epoch, default users). Default true,
    * so `$all` is never empty of system events; false starts with an empty log.
@@ -95,15 +105,21 @@ export const start = async (options: EmulatorOptions = {}): Promise<KurrentEmula
   })
   const multiStream = options.multiStreamAppend ?? true
   const batchAppend = options.batchAppend ?? true
+  const appendRecords = multiStream && (options.appendRecords ?? batchAppend)
   const state = { unavailable: false }
   const live = new Set<() => void>()
   const context: HandlerContext = { database, faults: state, live }
 
-  server.addService(P.featuresGrpc.ServerFeaturesService, featuresService(options, { multiStream, batchAppend }))
+  server.addService(
+    P.featuresGrpc.ServerFeaturesService,
+    featuresService(options, { multiStream, batchAppend, appendRecords })
+  )
   server.addService(P.streamsGrpc.StreamsService, streamsService(context, { batchAppend }))
   const persistent = persistentService(context)
   server.addService(P.persistentGrpc.PersistentSubscriptionsService, persistent.service as never)
-  if (multiStream) server.addService(P.streamsV2Grpc.StreamsServiceService, streamsV2Service(context))
+  if (multiStream) {
+    server.addService(P.streamsV2Grpc.StreamsServiceService, streamsV2Service(context, { appendRecords }))
+  }
 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(

@@ -133,3 +133,25 @@ export const batchStatus = (
   status.setDetails(any)
   return status
 }
+
+/**
+ * A v2 request that fails validation (RequestValidation.cs, `CreateValidationException`):
+ * INVALID_ARGUMENT with a google.rpc.BadRequest of field violations. BadRequest is not in the client's
+ * generated code, so it is encoded here (field_violations = 1; FieldViolation: field = 1, description = 2).
+ */
+export const badRequest = (requestType: string, field: string, description: string): grpc.ServiceError =>
+  richError(
+    grpc.status.INVALID_ARGUMENT,
+    `gRPC request ${requestType} is invalid! See attached details for more information.`,
+    "google.rpc.BadRequest",
+    {
+      serializeBinary: () => {
+        const violation = new P.jspb.BinaryWriter()
+        violation.writeString(1, field)
+        violation.writeString(2, description)
+        const writer = new P.jspb.BinaryWriter()
+        writer.writeBytes(1, violation.getResultBuffer())
+        return writer.getResultBuffer()
+      }
+    }
+  )
