@@ -3,7 +3,7 @@
  * without multi-stream appends. Each test starts its own emulator, whatever KURRENTDB_URL says.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { EventStore, StoreError } from "@strata/core"
+import { EventStore, ExpectedVersion, StoreError } from "@strata/core"
 import { KurrentStore } from "@strata/kurrentdb"
 import { KurrentEmulator } from "@strata/kurrentdb-emulator"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -177,6 +177,52 @@ describe("KurrentStore", () => {
             assert.strictEqual((yield* store.streamInfo("old-a")).status, "missing")
           }))
       })),
+    30_000
+  )
+
+  it.live(
+    "appendMany goes through AppendRecords on 26.1 and through the append session on 25.x; conflicts decode on both",
+    () =>
+      Effect.forEach([true, false], (appendRecords) =>
+        Effect.scoped(Effect.gen(function*() {
+          const e = yield* emulator({ appendRecords })
+          // The emulator's database is where both RPCs land: AppendRecords in writeRecords, the session in write.
+          const calls = { records: 0, session: 0 }
+          const { write, writeRecords } = e.database
+          e.database.writeRecords = (...args) => (calls.records++, writeRecords.apply(e.database, args))
+          e.database.write = (...args) => (calls.session++, write.apply(e.database, args))
+          yield* withStore(e.connectionString, (store) =>
+            Effect.gen(function*() {
+              yield* store.append("many-b", [{ type: "E", data: {} }])
+              calls.records = calls.session = 0
+              const written = yield* store.appendMany([
+                { stream: "many-a", events: [{ type: "E", data: {} }, { type: "E", data: {} }] },
+                { stream: "many-b", events: [{ type: "E", data: {} }], expected: ExpectedVersion.exact(0n) }
+              ])
+              assert.deepStrictEqual(written.map((r) => r.nextExpectedVersion), [1n, 1n])
+              assert.deepStrictEqual(calls, appendRecords ? { records: 1, session: 0 } : { records: 0, session: 1 })
+              // A stale expected version on the second part: the conflict names its stream and actual version.
+              const conflict = yield* Effect.flip(store.appendMany([
+                { stream: "many-c", events: [{ type: "E", data: {} }] },
+                { stream: "many-b", events: [{ type: "E", data: {} }], expected: ExpectedVersion.exact(0n) }
+              ]))
+              assert.strictEqual(conflict._tag, "WrongExpectedVersion")
+              assert.deepStrictEqual(
+                conflict._tag === "WrongExpectedVersion" ? [conflict.stream, conflict.actual] : [],
+                ["many-b", 1n]
+              )
+              assert.strictEqual((yield* store.streamInfo("many-c")).status, "missing")
+              // A tombstoned part: StreamDeleted, nothing written.
+              yield* store.append("many-t", [{ type: "E", data: {} }])
+              yield* store.tombstoneStream("many-t")
+              const deleted = yield* Effect.flip(store.appendMany([
+                { stream: "many-d", events: [{ type: "E", data: {} }] },
+                { stream: "many-t", events: [{ type: "E", data: {} }] }
+              ]))
+              assert.strictEqual(deleted._tag, "StreamDeleted")
+              assert.strictEqual((yield* store.streamInfo("many-d")).status, "missing")
+            }))
+        }))),
     30_000
   )
 
