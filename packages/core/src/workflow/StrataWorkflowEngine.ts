@@ -199,6 +199,7 @@ export const make = (options?: Options) =>
         const history = yield* load(workflow, executionId)
         if (history.completed !== undefined) {
           yield* Deferred.succeed(completionOf(executionId), void 0)
+          completions.delete(executionId)
           return
         }
         if (history.started === undefined) return
@@ -228,7 +229,10 @@ export const make = (options?: Options) =>
             if (running.get(executionId) === state) running.delete(executionId)
           }))
         )
-        if (result._tag === "Suspended") return
+        // A suspended run's scope is not kept for a later run (that may be in another process): its
+        // resources are released now, and closing with success skips its compensations, which the
+        // next run registers again as it replays.
+        if (result._tag === "Suspended") return yield* Scope.close(instance.scope, Exit.void)
         const encoded = yield* Effect.orDie(codecs.encodeResult(result))
         yield* append(workflow, executionId, "WorkflowCompleted", { result: encoded })
         yield* Deferred.succeed(completionOf(executionId), void 0)
