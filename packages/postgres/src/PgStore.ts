@@ -163,7 +163,7 @@ export const layer = (
   if (schema !== undefined) {
     const broken = PgSchema.check(schema)
     if (broken !== undefined) {
-      return Layer.effectDiscard(Effect.fail(
+      return Layer.unwrap<Services, never, never, StoreError.StartupFailed, never>(Effect.fail(
         new StoreError.StartupFailed({
           backend: "postgres",
           target: target(client),

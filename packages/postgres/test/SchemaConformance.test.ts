@@ -1,7 +1,7 @@
 import { jobQueueSuite, suite } from "@strata/conformance"
+import { Event, EventStore } from "@strata/core"
 import { PgDialect, PgStore } from "@strata/postgres"
 import { SqlJobs } from "@strata/sql"
-import { Event, EventStore } from "@strata/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

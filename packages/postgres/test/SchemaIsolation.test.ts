@@ -61,13 +61,18 @@ layer(PgTestDatabase.layer, { timeout: "120 seconds", excludeTestServices: true 
         for (const [store, type] of [[a, "InA"], [b, "InB"], [p, "InPublic"]] as const) {
           const result = yield* inStore(
             store,
-            Effect.flatMap(EventStore.EventStore, (events) =>
-              events.append("order-1", [Event.make(type, {}), Event.make(type, {})]))
+            Effect.flatMap(
+              EventStore.EventStore,
+              (events) => events.append("order-1", [Event.make(type, {}), Event.make(type, {})])
+            )
           )
           assert.strictEqual(result.nextExpectedVersion, 1n)
           assert.strictEqual(result.position, 2n)
         }
-        yield* inStore(a, Effect.flatMap(EventStore.EventStore, (events) => events.append("only-a", [Event.make("InA", {})])))
+        yield* inStore(
+          a,
+          Effect.flatMap(EventStore.EventStore, (events) => events.append("only-a", [Event.make("InA", {})]))
+        )
         assert.deepStrictEqual(yield* allEvents(a), ["order-1", "order-1", "only-a"])
         assert.deepStrictEqual(yield* allEvents(b), ["order-1", "order-1"])
         assert.deepStrictEqual(yield* allEvents(p), ["order-1", "order-1"])
@@ -75,7 +80,9 @@ layer(PgTestDatabase.layer, { timeout: "120 seconds", excludeTestServices: true 
           inStore(
             store,
             Effect.flatMap(EventStore.EventStore, (events) =>
-              Stream.runCollect(events.read("order-1")).pipe(Effect.map((read) => [...read].map((e) => e.type))))
+              Stream.runCollect(events.read("order-1")).pipe(Effect.map((read) =>
+                [...read].map((e) => e.type)
+              )))
           )
         assert.deepStrictEqual(yield* typesIn(b), ["InB", "InB"])
         assert.deepStrictEqual(yield* typesIn(p), ["InPublic", "InPublic"])
@@ -100,7 +107,10 @@ layer(PgTestDatabase.layer, { timeout: "120 seconds", excludeTestServices: true 
         // Leases: the same name is free in every other store.
         const held = yield* inStore(
           a,
-          Effect.flatMap(LeaseStore.LeaseStore, (leases) => leases.acquire("consumer:x", "holder-a", Duration.minutes(1)))
+          Effect.flatMap(
+            LeaseStore.LeaseStore,
+            (leases) => leases.acquire("consumer:x", "holder-a", Duration.minutes(1))
+          )
         )
         assert.isTrue(Option.isSome(held))
         for (const other of [b, p]) {
@@ -170,7 +180,10 @@ layer(PgTestDatabase.layer, { timeout: "120 seconds", excludeTestServices: true 
         const same = yield* subscribe(sameSchema)
         const other = yield* subscribe(otherSchema)
         yield* Effect.sleep("300 millis")
-        yield* inStore(writer, Effect.flatMap(EventStore.EventStore, (events) => events.append("w", [Event.make("E", {})])))
+        yield* inStore(
+          writer,
+          Effect.flatMap(EventStore.EventStore, (events) => events.append("w", [Event.make("E", {})]))
+        )
         const seen = yield* Fiber.join(same).pipe(Effect.timeout("5 seconds"))
         assert.deepStrictEqual([...seen].map((event) => event.stream), ["w"])
         yield* Effect.sleep("500 millis")
@@ -287,4 +300,3 @@ layer(PgTestDatabase.layer, { timeout: "120 seconds", excludeTestServices: true 
       }))
   })
 })
-

@@ -13,7 +13,10 @@
  * - {@link fromMap}: a URL per tenant, from configuration.
  *
  * On PostgreSQL the database must exist: create it when you add the tenant (the store creates its
- * tables on first use, once), or use `TenantStores.make` with an Effect that creates it.
+ * tables on first use, once), or use `TenantStores.make` with an Effect that creates it. A schema
+ * per tenant in one database needs nothing created: `postgres://app@db:5432/app?schema=t_{tenant}`
+ * (the tenant's first store creates its schema; see `PgSchema` in `@strata/postgres` for the rule a
+ * schema name follows).
  *
  * @example
  * ```ts
@@ -72,6 +75,9 @@ const known = (tenants: Options["tenants"]) =>
  * import { TenantUrl } from "@strata/strata"
  *
  * const resolver = TenantUrl.template("sqlite:./tenants/{tenant}.db")
+ *
+ * // A PostgreSQL schema per tenant, in one database.
+ * const inSchemas = TenantUrl.template("postgres://app@db:5432/app?schema=t_{tenant}")
  * ```
  *
  * @category constructors
