@@ -109,6 +109,16 @@ export const make = (client: D1Client): Dialect.Dialect => ({
           ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data`
           )
         }
+        // Jobs the append carries: written only if every guard held (the batch is atomic); a stored
+        // id (a replay) or a pending job with the key writes nothing, as enqueue.
+        for (const job of input.jobs ?? []) {
+          statements.push(client`INSERT INTO strata_jobs
+(id, queue, job_key, payload, priority, state, run_at, attempts, created_at, updated_at, trace_id, span_id)
+VALUES (${job.id}, ${job.queue}, ${job.key ?? null}, ${job.payload}, ${job.priority}, 'pending', ${job.runAt}, 0, ${job.now}, ${job.now}, ${
+            job.traceId ?? null
+          }, ${job.spanId ?? null})
+ON CONFLICT DO NOTHING`)
+        }
         statements.push(client`DELETE FROM strata_guard`)
         for (const append of input.appends) {
           reads.push({ index: statements.length, stream: append.stream })

@@ -22,7 +22,7 @@ suite(
   { appendsPerWriter: 8, largeAppendEvents: 800, pollInterval: "250 millis", groupTtl: "4 seconds", groupRounds: 6 }
 )
 // Job queues on D1: every job operation is one statement, so D1 holds a queue without transactions;
-// D1 has no units of work, so an enqueue in one is refused.
+// D1 has no units of work, so an enqueue in one is refused; jobs carried by an append join its batch.
 jobQueueSuite(
   "d1 (Miniflare)",
   Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => {
@@ -32,5 +32,6 @@ jobQueueSuite(
         SqlJobs.layer({ dialect: D1Dialect.make(client), backend: "d1" }))),
       store
     )
-  })).pipe(Layer.provide(D1TestDatabase.layer))
+  })).pipe(Layer.provide(D1TestDatabase.layer)),
+  { carried: true }
 )

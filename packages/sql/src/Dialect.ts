@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type { Event, EventStore, ExpectedVersion } from "@strata/core"
+import type { Event, EventStore, ExpectedVersion, JobStore } from "@strata/core"
 import type * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
@@ -102,6 +102,8 @@ export interface AppendBatchInput {
   readonly document?: DocumentWrite | undefined
   /** DCB conditions the batch must guard (no event matching a query after its `after`). */
   readonly conditions?: ReadonlyArray<EventStore.AppendCondition> | undefined
+  /** Jobs the append carries (`JobStore.Carried`), inserted in the same batch. */
+  readonly jobs?: ReadonlyArray<JobStore.EnqueueInput> | undefined
 }
 
 /**

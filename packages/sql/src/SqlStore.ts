@@ -179,6 +179,8 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     commit,
     leases: yield* Leases.make({ isTransient: options.dialect.isTransient }),
     parkedEvents: SqlParkedEvents.make(sql, options.dialect),
+    // Jobs carried by an append join its batch (a queue over this same client: `SqlJobs.layer`).
+    jobBatch: write._tag === "Batched" ? sql : undefined,
     // A batch cannot read the documents a projection would update: no inline projections on D1.
     beforeCommit: write._tag === "Batched" ? undefined : (work, types) => {
       beforeCommit.current = work

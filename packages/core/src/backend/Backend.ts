@@ -137,6 +137,12 @@ export interface Backend {
    * `JobQueue.layerStore`. Absent: job queues come from their own layer (`SqlJobs.layer` on SQL).
    */
   readonly jobs?: JobStore | undefined
+  /**
+   * The database handle whose append batches write the jobs an append carries (`JobStore.Carried`),
+   * on a backend without transactions (D1: its SqlClient). Absent: such a backend refuses appends
+   * that carry jobs.
+   */
+  readonly jobBatch?: unknown
   /** Parked-event storage; absent: a consumer with `parkAfter` refuses to start with `Unsupported`. */
   readonly parkedEvents?: ParkedEventStore | undefined
   /**

@@ -501,14 +501,14 @@ export const enqueue = <A, I>(
   options?: EnqueueOptions
 ): Effect.Effect<string, EnqueueError, JobQueue> => enqueueWithId(queue, data, options, undefined)
 
-const enqueueWithId = <A, I>(
+// Checks and encodes a job: what the store writes.
+const prepare = <A, I>(
   queue: Queue<A, I>,
   data: A,
   options: EnqueueOptions | undefined,
   givenId: string | undefined
-): Effect.Effect<string, EnqueueError, JobQueue> =>
+): Effect.Effect<JobStore.EnqueueInput, InvalidArgument | JobPayloadError> =>
   Effect.gen(function*() {
-    const jobs = yield* JobQueue
     const operation = "JobQueue.enqueue"
     const name = yield* checkName(operation, "queue name", queue?.name)
     const key = options?.key === undefined ? undefined : yield* checkName(operation, "job key", options.key)
@@ -524,13 +524,9 @@ const enqueueWithId = <A, I>(
     const encoded = yield* encoderOf(queue)(data).pipe(
       Effect.mapError((error) => new JobPayloadError({ queue: name, detail: error.message }))
     )
-    if ((yield* UnitOfWork.Open) && !(yield* jobs.store.inTransaction)) {
-      return yield* unitOpenElsewhere(jobs.store.backend)
-    }
     const span = yield* Effect.option(Effect.currentSpan)
-    const id = givenId ?? makeEventId()
-    const result = yield* jobs.store.enqueue({
-      id,
+    return {
+      id: givenId ?? makeEventId(),
       queue: name,
       key,
       payload: JSON.stringify(encoded),
@@ -539,23 +535,39 @@ const enqueueWithId = <A, I>(
       now,
       traceId: Option.isSome(span) ? span.value.traceId : undefined,
       spanId: Option.isSome(span) ? span.value.spanId : undefined
-    })
+    }
+  })
+
+const producerSpan = (queue: string | undefined) =>
+  Effect.withSpan("JobQueue.enqueue", {
+    kind: "producer",
+    attributes: {
+      "messaging.system": "strata",
+      "messaging.operation.type": "send",
+      "messaging.destination.name": queue
+    }
+  }, noStack)
+
+const enqueueWithId = <A, I>(
+  queue: Queue<A, I>,
+  data: A,
+  options: EnqueueOptions | undefined,
+  givenId: string | undefined
+): Effect.Effect<string, EnqueueError, JobQueue> =>
+  Effect.gen(function*() {
+    const jobs = yield* JobQueue
+    const input = yield* prepare(queue, data, options, givenId)
+    if ((yield* UnitOfWork.Open) && !(yield* jobs.store.inTransaction)) {
+      return yield* unitOpenElsewhere(jobs.store.backend)
+    }
+    const result = yield* jobs.store.enqueue(input)
     if (result.created) {
-      yield* Metric.update(Metric.withAttributes(enqueuedTotal, { queue: name }), 1)
-      jobs.wake(name)
+      yield* Metric.update(Metric.withAttributes(enqueuedTotal, { queue: input.queue }), 1)
+      jobs.wake(input.queue)
     }
     yield* Effect.annotateCurrentSpan({ "messaging.message.id": result.id, "strata.job.created": result.created })
     return result.id
-  }).pipe(
-    Effect.withSpan("JobQueue.enqueue", {
-      kind: "producer",
-      attributes: {
-        "messaging.system": "strata",
-        "messaging.operation.type": "send",
-        "messaging.destination.name": queue?.name
-      }
-    }, noStack)
-  )
+  }).pipe(producerSpan(queue?.name))
 
 // ---------------------------------------------------------------------------------------------
 // Jobs carried by an append
@@ -642,11 +654,28 @@ const carry = <X, E>(
       })
     }
     if (!unit.interactive) {
-      return yield* notAtomic(
-        operation,
-        unit.backend,
-        "this backend has no units of work, and jobs carried in its append batch are not built yet; enqueue from a consumer (JobQueue.reaction) instead"
-      )
+      // No transactions (D1): the jobs join the append's one atomic batch, when the queue is in
+      // the same database.
+      const backend = yield* Effect.serviceOption(Backend)
+      const target = Option.isSome(backend) ? backend.value.jobBatch : undefined
+      if (target === undefined || target !== queues.store.batchTarget) {
+        return yield* notAtomic(
+          operation,
+          unit.backend,
+          target === undefined
+            ? "this backend has neither units of work nor append batches that carry jobs, so the jobs could not commit with the events; enqueue from a consumer (JobQueue.reaction) instead"
+            : "the job queue is not in the event store's database (SqlJobs.layer over the store's own client), so its jobs cannot join the append's batch"
+        )
+      }
+      const inputs = yield* Effect.forEach(jobs, (job, i) =>
+        producerSpan(job?.queue?.name)(prepare(job?.queue, job?.data, job?.options, `${anchor}.job-${i}`)))
+      const result = yield* Effect.provideService(write, JobStore.Carried, inputs)
+      for (const input of inputs) {
+        // A batch does not say which inserts a key or a replay skipped: count them all.
+        yield* Metric.update(Metric.withAttributes(enqueuedTotal, { queue: input.queue }), 1)
+        queues.wake(input.queue)
+      }
+      return result
     }
     return yield* unit.transaction(Effect.gen(function*() {
       if (!(yield* queues.store.inTransaction)) {
@@ -675,8 +704,9 @@ const carry = <X, E>(
  * {@link layerStore} on memory); otherwise it fails with `Unsupported` and writes nothing.
  *
  * Job `i` gets the id `<first event id>.job-<i>` (events without an id get one first), so an append
- * repeated with the same event ids after a lost reply enqueues nothing twice. D1 fails with
- * `Unsupported`: its jobs would have to join the append's batch, not built yet.
+ * repeated with the same event ids after a lost reply enqueues nothing twice. On D1 (no
+ * transactions) the jobs are inserted in the append's one atomic batch, when the queue is in the
+ * same database (`SqlJobs.layer` over the store's client).
  *
  * @example
  * ```ts

@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { StoreUnavailable } from "../StoreError.ts"
@@ -206,7 +207,26 @@ export interface JobStore {
   readonly declare: (queue: string, now: number) => Effect.Effect<void, StoreUnavailable>
   readonly queues: Effect.Effect<ReadonlyArray<string>, StoreUnavailable>
   readonly inTransaction: Effect.Effect<boolean>
+  /**
+   * The database handle whose atomic append batches can write this store's jobs (`SqlJobs`: its
+   * SqlClient). A backend without transactions whose `Backend.jobBatch` is the same handle carries
+   * jobs in its append batch (D1).
+   */
+  readonly batchTarget?: unknown
 }
+
+/**
+ * Jobs an append carries into a batched backend's atomic batch (D1): `JobQueue.append` sets it
+ * around the append when the backend's `jobBatch` is the queue's `batchTarget`, and the backend's
+ * batch writes them (`INSERT ... ON CONFLICT DO NOTHING`: a stored id or a pending key writes
+ * nothing, as `enqueue` does).
+ *
+ * @category references
+ * @since 0.1.0
+ */
+export const Carried: Context.Reference<ReadonlyArray<EnqueueInput> | undefined> = Context.Reference<
+  ReadonlyArray<EnqueueInput> | undefined
+>("@strata/core/JobStore/Carried", { defaultValue: () => undefined })
 
 /**
  * The order `take` hands out due jobs in: highest priority, then earliest due, then first enqueued.

@@ -1,7 +1,7 @@
 // The batched path (no interactive transactions: D1): the whole append, with the document a put
 // carries, is one atomic batch whose own statements enforce every check. When a guard refuses it,
 // nothing was written, and the state is re-read to say why.
-import { StoreError } from "@strata/core"
+import { JobStore, StoreError } from "@strata/core"
 import { AppendPlan, DocumentCodec } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Dcb from "../DcbSql.ts"
@@ -12,10 +12,13 @@ import { conditionFailed } from "./appendTransaction.ts"
 export const inBatch = (ctx: AppendContext, write: Batched): Atomically => (plans, now, document) =>
   Effect.gen(function*() {
     const conditions = AppendPlan.conditions(plans)
+    // Jobs carried by the append (`JobQueue.append` checked that the queue is in this database).
+    const jobs = yield* JobStore.Carried
     const batch: AppendBatchInput = {
       appends: plans.map((plan) => input(ctx, plan, now)),
       document,
-      ...(conditions.length === 0 ? {} : { conditions })
+      ...(conditions.length === 0 ? {} : { conditions }),
+      ...(jobs === undefined || jobs.length === 0 ? {} : { jobs })
     }
     const outcome = yield* write.appendBatch(ctx.sql, batch)
     if (outcome._tag === "Ok") {
