@@ -6,7 +6,7 @@
  * | --- | --- | --- |
  * | `memory:` | {@link MemoryStore} | `@strata/core` |
  * | `sqlite:./app.db`, `sqlite:/abs/app.db`, `sqlite::memory:` | SQLite (`node:sqlite`) | `@strata/sqlite` |
- * | `postgres://user:password@host:5432/db`, `postgresql://...` | PostgreSQL | `@strata/postgres` |
+ * | `postgres://user:password@host:5432/db`, `postgresql://...` (`?schema=orders`: a schema of its own) | PostgreSQL | `@strata/postgres` |
  * | `kurrentdb://...` (also `esdb://`) | KurrentDB, the client's own connection string | `@strata/kurrentdb` |
  *
  * D1 is not a URL: a Worker gets its database as a binding, so use `D1Store.layer({ db: env.DB })`.
