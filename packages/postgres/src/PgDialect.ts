@@ -266,6 +266,13 @@ const explainStartup = (error: SqlError): Startup.Explanation => {
       hint: "Create it (createdb NAME) or fix the database name in the URL."
     }
   }
+  if (code === "42501") {
+    return {
+      problem: "the user may not create the store's schema or tables (permission denied)",
+      hint:
+        "Grant it CREATE on the database (for a store in a schema of its own, which its first start creates) or on the schema, or run the first start (strata migrate) as the owner."
+    }
+  }
   if (code === "57P03") {
     return { problem: "the server is starting up", hint: "Set startupRetry (or STRATA_STARTUP_RETRY) to wait for it." }
   }

@@ -233,6 +233,28 @@ layer(PgTestDatabase.layer, { timeout: "120 seconds", excludeTestServices: true 
       }))
   })
 
+  describe("permissions", () => {
+    it.effect("a user without CREATE on the database: the first start in a schema fails with StartupFailed saying what to grant", () =>
+      Effect.gen(function*() {
+        const db = yield* PgTestDatabase
+        const role = `nocreate_${Math.random().toString(16).slice(2, 10)}`
+        const admin = yield* makeSecondClient({ maxConnections: 1 })
+        yield* admin.unsafe(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`)
+        const url = new URL(db.connectionString)
+        url.username = role
+        url.password = "pw"
+        const failure = yield* Effect.flip(
+          Layer.build(PgStore.layer({ url: Redacted.make(url.toString()), schema: "denied" }))
+        )
+        assert.instanceOf(failure, StoreError.StartupFailed)
+        assert.include(failure.message, "permission denied")
+        assert.include(failure.message, "CREATE on the database")
+        const [row] = yield* admin<{ n: number }>`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'denied'`
+        assert.strictEqual(row.n, 0)
+        yield* admin.unsafe(`DROP ROLE ${role}`)
+      }))
+  })
+
   describe("names", () => {
     const hostile = [
       "Orders",
