@@ -41,10 +41,13 @@ export interface WorkflowSuiteOptions {
   readonly timeout?: Duration.Input | undefined
 }
 
+// Leases long enough that a loaded machine (a slow D1 statement) does not lose them mid-run: a lost
+// lease interrupts the run, and an activity interrupted after its effect runs again (at least once).
+// Engines stop through their scope here, which releases leases and puts jobs back at once.
 const engineOptions: StrataWorkflowEngine.Options = {
   pollInterval: "50 millis",
-  lease: "1 second",
-  jobLease: "1 second"
+  lease: "10 seconds",
+  jobLease: "10 seconds"
 }
 
 // Starts an engine with `workflows` registered in a scope of its own: one "process".
