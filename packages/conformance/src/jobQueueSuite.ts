@@ -524,7 +524,10 @@ export const jobQueueSuite = (
             const stream = `carry${hex()}-1`
             const result = yield* JobQueue.append(stream, [Event.make("Placed", { n: 1 })], {
               expected: ExpectedVersion.noStream,
-              jobs: [JobQueue.job(queue, { n: 1, label: "a" }), JobQueue.job(queue, { n: 2, label: "b" }, { delay: "1 hour" })]
+              jobs: [
+                JobQueue.job(queue, { n: 1, label: "a" }),
+                JobQueue.job(queue, { n: 2, label: "b" }, { delay: "1 hour" })
+              ]
             })
             assert.strictEqual(result.nextExpectedVersion, 0n)
             assert.deepStrictEqual(yield* payloadsOf(queue), [{ n: 1, label: "a" }, { n: 2, label: "b" }])
@@ -544,7 +547,10 @@ export const jobQueueSuite = (
             )
             assert.strictEqual((yield* store.streamInfo(stream)).lastVersion, 0n)
             assert.deepStrictEqual((yield* payloadsOf(queue)).map((p) => p.n), [1, 2])
-            yield* failsWith(JobQueue.append(stream, [], { jobs: [JobQueue.job(queue, { n: 5, label: "e" })] }), "InvalidArgument")
+            yield* failsWith(
+              JobQueue.append(stream, [], { jobs: [JobQueue.job(queue, { n: 5, label: "e" })] }),
+              "InvalidArgument"
+            )
           }))
 
         it.effect("an append repeated with the same event ids (a lost reply) enqueues its jobs once", () =>
@@ -612,7 +618,9 @@ export const jobQueueSuite = (
             const unit = yield* UnitOfWork.UnitOfWork
             if (unit.interactive) {
               yield* Effect.exit(UnitOfWork.transaction(Effect.gen(function*() {
-                yield* JobQueue.append(stream, [Event.make("Placed", {})], { jobs: [JobQueue.job(queue, { n: 1, label: "x" })] })
+                yield* JobQueue.append(stream, [Event.make("Placed", {})], {
+                  jobs: [JobQueue.job(queue, { n: 1, label: "x" })]
+                })
                 yield* Effect.sleep("300 millis")
                 return yield* Effect.fail("abort")
               })))
@@ -621,7 +629,9 @@ export const jobQueueSuite = (
               assert.strictEqual((yield* store.streamInfo(stream)).lastVersion, undefined)
               assert.deepStrictEqual(yield* payloadsOf(queue), [])
             }
-            yield* JobQueue.append(stream, [Event.make("Placed", {})], { jobs: [JobQueue.job(queue, { n: 2, label: "y" })] })
+            yield* JobQueue.append(stream, [Event.make("Placed", {})], {
+              jobs: [JobQueue.job(queue, { n: 2, label: "y" })]
+            })
             yield* eventually(Effect.sync(() => runs === 1), "the committed job ran")
           })))
       } else {
@@ -631,7 +641,9 @@ export const jobQueueSuite = (
             const store = yield* EventStore.EventStore
             const stream = `carry${hex()}-4`
             yield* failsWith(
-              JobQueue.append(stream, [Event.make("Placed", {})], { jobs: [JobQueue.job(queue, { n: 1, label: "x" })] }),
+              JobQueue.append(stream, [Event.make("Placed", {})], {
+                jobs: [JobQueue.job(queue, { n: 1, label: "x" })]
+              }),
               "Unsupported"
             )
             yield* failsWith(

@@ -114,7 +114,9 @@ export const make = (client: D1Client): Dialect.Dialect => ({
         for (const job of input.jobs ?? []) {
           statements.push(client`INSERT INTO strata_jobs
 (id, queue, job_key, payload, priority, state, run_at, attempts, created_at, updated_at, trace_id, span_id)
-VALUES (${job.id}, ${job.queue}, ${job.key ?? null}, ${job.payload}, ${job.priority}, 'pending', ${job.runAt}, 0, ${job.now}, ${job.now}, ${
+VALUES (${job.id}, ${job.queue}, ${
+            job.key ?? null
+          }, ${job.payload}, ${job.priority}, 'pending', ${job.runAt}, 0, ${job.now}, ${job.now}, ${
             job.traceId ?? null
           }, ${job.spanId ?? null})
 ON CONFLICT DO NOTHING`)

@@ -1,7 +1,7 @@
+import * as D1Client from "@effect/sql-d1/D1Client"
 import { jobQueueSuite, suite } from "@strata/conformance"
 import { D1Dialect, D1Store } from "@strata/d1"
 import { SqlJobs } from "@strata/sql"
-import * as D1Client from "@effect/sql-d1/D1Client"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { D1TestDatabase } from "./utils.ts"
@@ -28,8 +28,9 @@ jobQueueSuite(
   Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => {
     const store = D1Store.layer({ db })
     return Layer.provideMerge(
-      Layer.unwrap(Effect.map(D1Client.D1Client, (client) =>
-        SqlJobs.layer({ dialect: D1Dialect.make(client), backend: "d1" }))),
+      Layer.unwrap(
+        Effect.map(D1Client.D1Client, (client) => SqlJobs.layer({ dialect: D1Dialect.make(client), backend: "d1" }))
+      ),
       store
     )
   })).pipe(Layer.provide(D1TestDatabase.layer)),

@@ -15,9 +15,10 @@
  *
  * **Outbox.** Enqueued inside `UnitOfWork.transaction` (or a consumer's transactional batch), a job
  * commits with the unit's events when the queue's store is the event store's database (the same
- * SqlClient): the job exists if and only if the events committed. When it is not (another
- * database, or the memory job store), the enqueue fails with `Unsupported` instead of committing
- * apart.
+ * SqlClient; on memory, {@link layerStore}): the job exists if and only if the events committed.
+ * When it is not (another database, or {@link layerMemory}), the enqueue fails with `Unsupported`
+ * instead of committing apart. An append can carry its jobs ({@link append}, {@link appendMany},
+ * {@link put}): one unit of work, or on D1 the append's one atomic batch.
  *
  * **Observability.** A span per operation (`JobQueue.enqueue`, ...) and one per job run
  * (`JobQueue.process`, kind consumer) linked to the span that enqueued it (its trace and span ids
@@ -688,7 +689,8 @@ const carry = <X, E>(
       const result = yield* write
       yield* Effect.forEach(
         jobs,
-        (job, i) => enqueueWithId(job?.queue, job?.data, job?.options, `${anchor}.job-${i}`),
+        (job, i) =>
+          enqueueWithId(job?.queue, job?.data, job?.options, `${anchor}.job-${i}`),
         { discard: true }
       )
       return result
@@ -745,7 +747,11 @@ export const append = (
 export const appendMany = (
   requests: ReadonlyArray<AppendRequest>,
   options: CarriedJobs
-): Effect.Effect<ReadonlyArray<AppendResult>, CarryError | InvalidArgument, EventStore | JobQueue | UnitOfWork.UnitOfWork> =>
+): Effect.Effect<
+  ReadonlyArray<AppendResult>,
+  CarryError | InvalidArgument,
+  EventStore | JobQueue | UnitOfWork.UnitOfWork
+> =>
   EventStore.use((store) => {
     const identified = Array.isArray(requests)
       ? requests.map((request) =>
