@@ -696,7 +696,11 @@ const carry = <X, E>(
       return result
     }))
   }).pipe(
-    Effect.withSpan(`JobQueue.${operation}`, { attributes: { "strata.jobs": Array.isArray(jobs) ? jobs.length : 0 } })
+    Effect.withSpan(
+      `JobQueue.${operation}`,
+      { attributes: { "strata.jobs": Array.isArray(jobs) ? jobs.length : 0 } },
+      noStack
+    )
   )
 
 /**
