@@ -396,7 +396,7 @@ export const make = (keys: PgSchema.Keys = PgSchema.keys(undefined)): Dialect =>
         keys.schema === undefined
           ? Effect.void
           // Under the lock: two first starts would otherwise race on pg_namespace's unique index.
-          : sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${PgSchema.quote(keys.schema)}`)
+          : Effect.asVoid(sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${PgSchema.quote(keys.schema)}`))
       )
   },
   // A Date binds as a binary timestamptz (same instant, ms precision): no ISO formatting here, no parsing on the server.
