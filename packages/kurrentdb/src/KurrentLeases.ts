@@ -5,10 +5,11 @@
  * fails with a wrong expected revision, and the loser reads again and decides again. A
  * `$strata-leases` index stream names the leases, for `list` and `prune`.
  *
- * The checkpoint of a fenced consumer is saved with {@link saveCheckpoint}: one multi-stream append
- * (KurrentDB 25.1 or later) of the checkpoint and of the lease restated at the revision it was
- * checked at, so a holder that stalled past its lease cannot commit after a takeover: the takeover
- * moved the lease stream, and the whole append fails (`LeaseLost`). The handler's own writes happen
+ * The checkpoint of a fenced consumer is saved with {@link saveCheckpoint}: one atomic write that
+ * holds only while the lease stream is at the revision the lease was checked at (KurrentDB 26.1: an
+ * AppendRecords of the checkpoint with a consistency check on the lease stream; 25.x: a multi-stream
+ * append restating the lease at that revision), so a holder that stalled past its lease cannot commit
+ * after a takeover: the takeover moved the lease stream, and the write fails (`LeaseLost`). The handler's own writes happen
  * before that append and cannot join it: delivery is at least once (see the package README for the
  * idempotent-handler pattern).
  *
@@ -245,10 +246,11 @@ export const make = (kurrent: KurrentClient, events: KurrentEvents) => {
     )
 
   /**
-   * Saves a consumer checkpoint; with a lease, in one multi-stream append with the lease restated at
-   * the revision it was found current at, so it fails with `LeaseLost` after any takeover. On a
-   * server without multi-stream appends (before 25.1) the lease is checked first and the checkpoint
-   * written after, as two writes.
+   * Saves a consumer checkpoint; with a lease, in one atomic write that holds only while the lease
+   * stream is at the revision it was found current at, so it fails with `LeaseLost` after any takeover:
+   * on 26.1 an AppendRecords of the checkpoint with a consistency check on the lease stream; on 25.x a
+   * multi-stream append with the lease restated at that revision. On a server without multi-stream
+   * appends (before 25.1) the lease is checked first and the checkpoint written after, as two writes.
    */
   const saveCheckpoint = (
     name: string,
@@ -265,30 +267,39 @@ export const make = (kurrent: KurrentClient, events: KurrentEvents) => {
         Effect.gen(function*() {
           const current = yield* read("saveCheckpoint", lease.name)
           if (!isCurrent(current, lease) || Option.isNone(current)) return { done: "lost" as const }
+          const checkpoint = event(checkpointType, { position: at.toString() })
+          const answered = (
+            failure: ClientFailure
+          ): Effect.Effect<Step<Saved>, StoreError.StoreUnavailable> =>
+            failure.type === "wrong-expected-version" || failure.type === "append-consistency-violation"
+              ? Effect.succeed("raced" as const)
+              : failure.type === "unsupported"
+              ? Effect.succeed({ done: "unsupported" as const })
+              : Effect.fail(unavailable("saveCheckpoint")(failure))
+          // 26.1: the lease stream is a consistency check only (AppendRecords checks streams it does not
+          // write), so a checkpoint writes one record and leaves the lease stream as it is.
           return yield* call((client) =>
-            client.multiStreamAppend([
-              {
-                streamName: `$strata-checkpoint-${name}`,
-                expectedState: "any",
-                events: [event(checkpointType, { position: at.toString() }) as never]
-              },
-              {
-                streamName: leaseStream(lease.name),
-                expectedState: current.value.revision,
-                events: [event(leaseType, current.value.lease) as never]
-              }
-            ])
+            client.appendRecords(
+              [{ streamName: `$strata-checkpoint-${name}`, record: checkpoint as never }],
+              [{ type: "stream_state", streamName: leaseStream(lease.name), expectedState: current.value.revision }]
+            )
           ).pipe(
             Effect.map((result): Step<Saved> => ({ done: result.responses[0]?.revision === 0n ? "first" : "saved" })),
-            Effect.catchTag(
-              "ClientFailure",
-              (failure): Effect.Effect<Step<Saved>, StoreError.StoreUnavailable> =>
-                failure.type === "wrong-expected-version"
-                  ? Effect.succeed("raced" as const)
-                  : failure.type === "unsupported"
-                  ? Effect.succeed({ done: "unsupported" as const })
-                  : Effect.fail(unavailable("saveCheckpoint")(failure))
-            )
+            Effect.catchIf((failure) => failure.type === "unsupported", () =>
+              // 25.x: the lease restated at its checked revision, in one multi-stream append with the checkpoint.
+              call((client) =>
+                client.multiStreamAppend([
+                  { streamName: `$strata-checkpoint-${name}`, expectedState: "any", events: [checkpoint as never] },
+                  {
+                    streamName: leaseStream(lease.name),
+                    expectedState: current.value.revision,
+                    events: [event(leaseType, current.value.lease) as never]
+                  }
+                ])
+              ).pipe(Effect.map((result): Step<Saved> => ({
+                done: result.responses[0]?.revision === 0n ? "first" : "saved"
+              })))),
+            Effect.catchTag("ClientFailure", answered)
           )
         })
       )

@@ -1,5 +1,6 @@
 // Leases on KurrentDB beyond the conformance lease topic (which runs on this backend too): racing
-// writers on one lease stream, and the checkpoint fence on a server without multi-stream appends.
+// writers on one lease stream, the checkpoint fence as a consistency check (26.1) and on a server
+// without multi-stream appends.
 import { assert, it } from "@effect/vitest"
 import { Consumer, EventStore, Lease } from "@strata/core"
 import { KurrentStore } from "@strata/kurrentdb"
@@ -55,4 +56,55 @@ it.live("before KurrentDB 25.1 a fenced checkpoint is checked, then written; a s
       assert.strictEqual(stale._tag, "LeaseLost")
       assert.deepStrictEqual(yield* events.loadCheckpoint("c1"), Option.some(5n))
     }).pipe(Effect.provide(Layer.fresh(layer)))
+  }).pipe(Effect.scoped))
+
+// 26.1: the fenced checkpoint is an AppendRecords whose consistency check is the lease stream's revision,
+// so the lease stream is not written; a takeover that lands between the lease read and the write fails
+// the check, and the checkpoint is refused (LeaseLost) with nothing written. On 25.x the lease is
+// restated in the same multi-stream append instead.
+it.live("a fenced checkpoint checks the lease stream on 26.1 (not written; a takeover in between refuses it)", () =>
+  Effect.gen(function*() {
+    for (const appendRecords of [true, false]) {
+      const emulator = yield* Effect.acquireRelease(
+        Effect.promise(() => KurrentEmulator.start({ appendRecords })),
+        (emulator) => Effect.promise(() => emulator.stop())
+      )
+      const layer = KurrentStore.layer({ connectionString: emulator.connectionString })
+      yield* Effect.gen(function*() {
+        const store = yield* Lease.LeaseStore
+        const events = yield* EventStore.EventStore
+        const commit = (lease: Lease.Lease, position: bigint) =>
+          Lease.withFencing(lease)(
+            Effect.flatMap(Consumer.Checkpoints, (checkpoints) => checkpoints.commit("c1", position, Effect.void))
+          )
+        const name = `check-${Date.now()}`
+        const stream = `$strata-lease-${name}`
+        const held = Option.getOrThrow(yield* store.acquire(name, "a", Duration.seconds(30)))
+        const before = emulator.database.lastEventNumber(stream)
+        yield* commit(held, 5n)
+        assert.deepStrictEqual(yield* events.loadCheckpoint("c1"), Option.some(5n))
+        assert.strictEqual(emulator.database.lastEventNumber(stream), appendRecords ? before : before + 1n)
+        if (!appendRecords) return
+        // Another process's takeover lands after this holder read its lease and before its write.
+        const { writeRecords } = emulator.database
+        emulator.database.writeRecords = (...args) => {
+          emulator.database.writeRecords = writeRecords
+          emulator.database.write([{
+            stream,
+            expected: -2n,
+            events: [{
+              id: crypto.randomUUID(),
+              type: "$strata.lease",
+              contentType: "application/json",
+              data: Buffer.from(JSON.stringify({ holder: "b", token: "9", expiresAt: Date.now() + 60_000 })),
+              metadata: new Uint8Array()
+            }]
+          }])
+          return writeRecords.apply(emulator.database, args)
+        }
+        const lost = yield* Effect.flip(commit(held, 9n))
+        assert.strictEqual(lost._tag, "LeaseLost")
+        assert.deepStrictEqual(yield* events.loadCheckpoint("c1"), Option.some(5n))
+      }).pipe(Effect.provide(Layer.fresh(layer)))
+    }
   }).pipe(Effect.scoped))
