@@ -188,7 +188,7 @@ export const capabilities = (overrides: Partial<Capabilities> = {}): Capabilitie
 // What a backend without DCB would need, where it is known.
 const dcbRequirement: Record<string, string> = {
   kurrentdb:
-    "it needs KurrentDB 26.1 or later (appendRecords with consistency checks), which the kurrentdb backend does not use yet"
+    "KurrentDB checks stream states only (26.1's appendRecords has no query check), so a condition over tags and types would need a tag index Strata does not build yet"
 }
 
 /**
