@@ -61,7 +61,9 @@ export const tenantIsolationSuite = (
                   Stream.unwrap(
                     Effect.map(
                       EventStore.EventStore,
-                      (store) => store.subscribeAll({ from: "end", filter: { types: [placed, paid] } })
+                      // From the start, filtered to this run's own types: "end" raced the first
+                      // append where a tenant's store opened slowly (KurrentDB under CI load).
+                      (store) => store.subscribeAll({ from: "start", filter: { types: [placed, paid] } })
                     )
                   ),
                   (event) => Effect.sync(() => seen[tenant].push(event.type))
