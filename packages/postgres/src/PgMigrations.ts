@@ -370,5 +370,36 @@ BEGIN
 END
 $$`
     ]
+  },
+  {
+    id: 10,
+    name: "settled_position",
+    statements: [
+      // Replica reads (PgReplica): a hot standby sees neither the primary's advisory locks nor its
+      // sequence state, so the primary publishes its horizon in a row that replicates in WAL order.
+      // Every position below `position` was committed or abandoned before the row's update committed
+      // (a transaction's commit record is written before its announcement lock is released), so a
+      // standby that has replayed the row has replayed every commit below it. One row: id is true.
+      `CREATE TABLE strata_settled (
+  id boolean PRIMARY KEY DEFAULT true CHECK (id),
+  position bigint NOT NULL,
+  published_at timestamptz NOT NULL DEFAULT clock_timestamp()
+)`,
+      "INSERT INTO strata_settled (position) SELECT settled FROM strata_horizon()",
+      // Reads the horizon and advances the row to it (never back: concurrent publishers serialise on
+      // the row, and the loser's WHERE sees the winner's value). Writes nothing when the row is current.
+      `CREATE FUNCTION strata_publish_settled(OUT settled bigint, OUT pending boolean, OUT published bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  SELECT h.settled, h.pending INTO settled, pending FROM strata_horizon() h;
+  UPDATE strata_settled AS s SET position = settled, published_at = clock_timestamp()
+  WHERE s.position < settled
+  RETURNING s.position INTO published;
+  IF published IS NULL THEN
+    SELECT s.position INTO published FROM strata_settled AS s;
+  END IF;
+END
+$$`
+    ]
   }
 ]
