@@ -6,7 +6,8 @@
  * store. Every backend plans appends with {@link AppendPlan} (so each refuses the same input with the same
  * error), checks options with {@link Inputs}, judges retried appends with {@link Replay}, runs its
  * subscriptions on the one {@link Subscription} loop and encodes documents with {@link DocumentCodec};
- * core wraps its services with the {@link Tracing} spans. A new backend should pass
+ * core wraps its services with the {@link Tracing} spans, whose OpenTelemetry attributes and links
+ * {@link Otel} names. A new backend should pass
  * `@strata/conformance`'s suite.
  *
  * @module @strata/core/backend
@@ -18,6 +19,7 @@ export * as DocumentCodec from "./DocumentCodec.ts"
 export * as Inputs from "./Inputs.ts"
 export * as LeaseStore from "./LeaseStore.ts"
 export * as LiveFeed from "./LiveFeed.ts"
+export * as Otel from "./Otel.ts"
 export * as ParkedEvents from "./ParkedEvents.ts"
 export * as Replay from "./Replay.ts"
 export * as StreamView from "./StreamView.ts"
