@@ -28,6 +28,7 @@ import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import { adminSuite } from "./adminSuite.ts"
 import { appendSuite } from "./appendSuite.ts"
+import { binarySuite } from "./binarySuite.ts"
 import { concurrencySuite } from "./concurrencySuite.ts"
 import { consumerSuite } from "./consumerSuite.ts"
 import { dcbSuite } from "./dcbSuite.ts"
@@ -56,6 +57,7 @@ import { unitOfWorkSuite } from "./unitOfWorkSuite.ts"
 
 export { adminSuite } from "./adminSuite.ts"
 export { appendSuite } from "./appendSuite.ts"
+export { binarySuite } from "./binarySuite.ts"
 export { concurrencySuite } from "./concurrencySuite.ts"
 export { consumerSuite } from "./consumerSuite.ts"
 export { type DcbRaceOptions, dcbRaceSuite } from "./dcbRaceSuite.ts"
@@ -110,6 +112,7 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   documentQuerySuite,
   inputSuite,
   sizeSuite,
+  binarySuite,
   consumerSuite,
   metadataSuite,
   supervisedConsumerSuite,

@@ -254,6 +254,9 @@ export const withContextMetadata = <Events extends ReadonlyArray<NewEvent>, A, E
  * undefined array item, strings well-formed Unicode, at most {@link maxJsonDepth} levels deep. A `-0`
  * is stored as `0` (JSON has one zero), on every backend.
  *
+ * A binary event's `data` is a `Uint8Array` instead, with a {@link NewEvent.contentType} (see
+ * {@link binary}): stored byte for byte, its metadata still JSON.
+ *
  * @category models
  * @since 0.1.0
  */
@@ -262,6 +265,11 @@ export interface NewEvent {
   readonly type: string
   readonly data: unknown
   readonly metadata?: EventMetadata | undefined
+  /**
+   * The media type of a binary event's bytes (`data` a `Uint8Array`); default
+   * {@link defaultContentType}. Only binary events take one (see {@link contentTypeProblem}).
+   */
+  readonly contentType?: string | undefined
   /**
    * Tags for dynamic consistency boundaries (`Dcb`): names of the entities the event concerns
    * (`"course:c1"`, `"student:s7"`). At most {@link maxTags}, each 1 to {@link maxTagLength}
@@ -293,6 +301,11 @@ export interface RecordedEvent {
   readonly createdAt: Date
   /** The event's tags, in the order they were appended; absent when it has none. */
   readonly tags?: ReadonlyArray<string> | undefined
+  /**
+   * Present only on a binary event (its `data` a `Uint8Array`, a copy of its own): the media type
+   * it was appended with. Absent on JSON events.
+   */
+  readonly contentType?: string | undefined
 }
 
 /**
@@ -310,7 +323,8 @@ export const RecordedEventSchema = Schema.Struct({
   data: Schema.Unknown,
   metadata: Schema.Record(Schema.String, Schema.Unknown),
   createdAt: Schema.Date,
-  tags: Schema.optional(Schema.Array(Schema.String))
+  tags: Schema.optional(Schema.Array(Schema.String)),
+  contentType: Schema.optional(Schema.String)
 })
 
 /**
@@ -323,7 +337,84 @@ export const make = (type: string, data: unknown, metadata?: EventMetadata): New
   metadata === undefined ? { id: makeEventId(), type, data } : { id: makeEventId(), type, data, metadata }
 
 /**
- * The default largest event a store accepts: its data plus metadata as UTF-8 JSON.
+ * The content type of a binary event appended without one.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const defaultContentType = "application/octet-stream"
+
+/**
+ * Builds a binary event, generating its id: `bytes` are stored as given (copied when appended, so
+ * changing the array afterwards changes nothing stored), with `contentType` (default
+ * {@link defaultContentType}). Reads return a `Uint8Array` in `data` and the `contentType`.
+ *
+ * @example
+ * import { Event, EventStore } from "@strata/core"
+ * import { Effect } from "effect"
+ *
+ * const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47])
+ * const upload = Effect.flatMap(EventStore.EventStore, (store) =>
+ *   store.append("avatar-7", [Event.binary("AvatarUploaded", png, { contentType: "image/png" })])
+ * )
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const binary = (
+  type: string,
+  bytes: Uint8Array,
+  options?: { readonly contentType?: string | undefined; readonly metadata?: EventMetadata | undefined }
+): NewEvent & { readonly id: EventId; readonly data: Uint8Array; readonly contentType: string } => {
+  const contentType = options?.contentType ?? defaultContentType
+  return options?.metadata === undefined
+    ? { id: makeEventId(), type, data: bytes, contentType }
+    : { id: makeEventId(), type, data: bytes, contentType, metadata: options.metadata }
+}
+
+/**
+ * True for a binary event (new or recorded): its `data` is a `Uint8Array`.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isBinary = <E extends { readonly data: unknown }>(event: E): event is E & { readonly data: Uint8Array } =>
+  event.data instanceof Uint8Array
+
+/**
+ * The longest content type, in characters.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const maxContentTypeLength = 255
+
+// A media type: type "/" subtype, RFC 9110 tokens, then parameters in printable ASCII.
+const mediaType = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*;[\x20-\x7e\t]*)?$/
+
+/**
+ * Why a value is not a valid content type, or undefined: a media type (`type/subtype`, optional
+ * `; parameters`) of printable ASCII, at most {@link maxContentTypeLength} characters.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const contentTypeProblem = (contentType: unknown): string | undefined => {
+  if (typeof contentType !== "string") {
+    return `contentType must be a string, got ${contentType === null ? "null" : typeof contentType}`
+  }
+  if (contentType.length > maxContentTypeLength) {
+    return `contentType has ${contentType.length} characters; the limit is ${maxContentTypeLength}`
+  }
+  if (!mediaType.test(contentType)) {
+    return `contentType ${JSON.stringify(contentType)} is not a media type (type/subtype in printable ASCII)`
+  }
+  return undefined
+}
+
+/**
+ * The default largest event a store accepts: its data plus metadata as UTF-8 JSON (a binary
+ * event: its bytes plus its metadata as UTF-8 JSON).
  *
  * @category constants
  * @since 0.1.0
@@ -349,8 +440,13 @@ export const maxJsonDepth: number = Json.maxDepth
 export interface PreparedEvent {
   readonly id: EventId
   readonly type: string
+  /** The data as JSON text; `"null"` for a binary event, whose data is {@link PreparedEvent.bytes}. */
   readonly data: string
   readonly metadata: string
+  /** A binary event's bytes: a private copy, never the caller's array. Absent on JSON events. */
+  readonly bytes?: Uint8Array | undefined
+  /** A binary event's content type (checked); absent on JSON events. */
+  readonly contentType?: string | undefined
   /** Validated tags; absent when the event has none. */
   readonly tags?: ReadonlyArray<string> | undefined
 }
@@ -413,7 +509,8 @@ export const tagsProblem = (tags: unknown): string | undefined => {
  * Validates a batch of events for `stream` and serialises it once: ids (generated when absent,
  * UUIDs when given, unique within the batch), types, tags (`InvalidTags`), JSON-ness (no lone surrogates, which would read
  * back changed; `-0` is normalised to `0`, as JSON has one zero), nesting depth (`TooDeep` beyond 256 levels) and size. Nothing reaches a backend
- * unless the whole batch passes.
+ * unless the whole batch passes. A binary event's bytes are copied and its content type checked
+ * (`NotJson` when invalid, or given with JSON data); its size is its bytes plus its JSON metadata.
  *
  * @category validation
  * @since 0.1.0
@@ -450,9 +547,18 @@ export const prepare = (
       }
       if (seen.has(id)) return fail(index, "InvalidId", `event id ${id} appears twice in one append`)
       seen.add(id)
-      const dataProblem = Json.check(event.data)
-      if (dataProblem !== undefined) {
-        return fail(index, dataProblem.kind, `data is not plain JSON: ${dataProblem.detail}`)
+      const bytes = event.data instanceof Uint8Array ? event.data : undefined
+      if (bytes === undefined) {
+        if (event.contentType !== undefined) {
+          return fail(index, "NotJson", "only a binary event (data a Uint8Array) takes a contentType")
+        }
+        const dataProblem = Json.check(event.data)
+        if (dataProblem !== undefined) {
+          return fail(index, dataProblem.kind, `data is not plain JSON: ${dataProblem.detail}`)
+        }
+      } else if (event.contentType !== undefined) {
+        const problem = contentTypeProblem(event.contentType)
+        if (problem !== undefined) return fail(index, "NotJson", problem)
       }
       const metadata = event.metadata
       const metadataProblem: Json.Problem | undefined = metadata === undefined
@@ -463,23 +569,46 @@ export const prepare = (
       if (metadataProblem !== undefined) {
         return fail(index, metadataProblem.kind, `metadata is not plain JSON: ${metadataProblem.detail}`)
       }
-      const data = JSON.stringify(event.data)
       const meta = metadata === undefined ? "{}" : JSON.stringify(metadata)
-      // A UTF-16 unit is at most 3 UTF-8 bytes: only text that could be over the limit is measured.
-      const size = (data.length + meta.length) * 3 <= maxEventBytes
-        ? 0
-        : Json.byteLength(data) + Json.byteLength(meta)
-      if (size > maxEventBytes) {
-        return fail(index, "TooLarge", `the event is ${size} bytes of JSON; the limit is ${maxEventBytes}`)
+      if (bytes !== undefined) {
+        const size = bytes.length + Json.byteLength(meta)
+        if (size > maxEventBytes) {
+          return fail(
+            index,
+            "TooLarge",
+            `the event is ${size} bytes (${bytes.length} of data, the rest its JSON metadata); the limit is ${maxEventBytes}`
+          )
+        }
+      } else {
+        const data = JSON.stringify(event.data)
+        // A UTF-16 unit is at most 3 UTF-8 bytes: only text that could be over the limit is measured.
+        const size = (data.length + meta.length) * 3 <= maxEventBytes
+          ? 0
+          : Json.byteLength(data) + Json.byteLength(meta)
+        if (size > maxEventBytes) {
+          return fail(index, "TooLarge", `the event is ${size} bytes of JSON; the limit is ${maxEventBytes}`)
+        }
+        const tags = event.tags
+        if (tags === undefined || (Array.isArray(tags) && tags.length === 0)) {
+          prepared.push({ id, type: event.type, data, metadata: meta })
+          continue
+        }
+        const tagsProblemFound = tagsProblem(tags)
+        if (tagsProblemFound !== undefined) return fail(index, "InvalidTags", tagsProblemFound)
+        prepared.push({ id, type: event.type, data, metadata: meta, tags: [...tags] })
+        continue
       }
+      // A copy as a plain Uint8Array (a Buffer's slice would share memory): the caller may reuse its array.
+      const copy = new Uint8Array(bytes)
+      const contentType = event.contentType ?? defaultContentType
       const tags = event.tags
       if (tags === undefined || (Array.isArray(tags) && tags.length === 0)) {
-        prepared.push({ id, type: event.type, data, metadata: meta })
+        prepared.push({ id, type: event.type, data: "null", metadata: meta, bytes: copy, contentType })
         continue
       }
       const tagsProblemFound = tagsProblem(tags)
       if (tagsProblemFound !== undefined) return fail(index, "InvalidTags", tagsProblemFound)
-      prepared.push({ id, type: event.type, data, metadata: meta, tags: [...tags] })
+      prepared.push({ id, type: event.type, data: "null", metadata: meta, bytes: copy, contentType, tags: [...tags] })
     }
     return Effect.succeed(prepared)
   })

@@ -35,6 +35,10 @@ const documentGuard = (
       SELECT 1 FROM strata_documents WHERE collection = ${collection} AND id = ${id} AND version = ${expected})
       THEN 1 ELSE 0 END`
 
+// A binary event's bytes for D1's binding, which stores an ArrayBuffer as a BLOB (exactly these bytes).
+const blob = (bytes: Uint8Array): ArrayBuffer =>
+  bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
+
 const guardFailed = (error: SqlError) => /CHECK constraint failed/.test(SqlErrorText.errorText(error))
 
 /**
@@ -81,10 +85,18 @@ export const make = (client: D1Client): Dialect.Dialect => ({
           events.forEach((event, i) => {
             const tags = event.tags === undefined ? null : JSON.stringify(event.tags)
             statements.push(
-              client`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash, tags)
+              event.bytes === undefined
+                ? client`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash, tags)
               SELECT ${event.id}, stream, last_version + ${
-                i + 1
-              }, ${append.category}, ${event.type}, ${event.data}, ${event.metadata}, ${append.createdAt}, ${hash}, ${tags}
+                  i + 1
+                }, ${append.category}, ${event.type}, ${event.data}, ${event.metadata}, ${append.createdAt}, ${hash}, ${tags}
+              FROM strata_streams WHERE stream = ${stream}`
+                // A binary event's bytes bind as an ArrayBuffer: D1 stores that as a BLOB.
+                : client`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash, tags, content_type, data_bytes)
+              SELECT ${event.id}, stream, last_version + ${
+                  i + 1
+                }, ${append.category}, ${event.type}, ${event.data}, ${event.metadata}, ${append.createdAt}, ${hash}, ${tags}, ${event
+                  .contentType!}, ${blob(event.bytes)}
               FROM strata_streams WHERE stream = ${stream}`
             )
             if (tags !== null) {

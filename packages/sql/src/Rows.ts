@@ -122,7 +122,8 @@ export const decodeFirst = <S extends Schema.Top & { readonly DecodingServices: 
  * @category constants
  * @since 0.1.0
  */
-export const eventColumns = "position, event_id, stream, version, type, data, metadata, created_at, tags"
+export const eventColumns =
+  "position, event_id, stream, version, type, data, metadata, created_at, tags, content_type, data_bytes"
 
 /**
  * A row of `strata_events` as the driver hands it over.
@@ -140,9 +141,38 @@ export interface EventRow {
   readonly metadata: unknown
   readonly created_at: unknown
   readonly tags?: unknown
+  readonly content_type?: unknown
+  readonly data_bytes?: unknown
 }
 
 const int64 = (value: bigint | number | string): bigint => typeof value === "bigint" ? value : BigInt(value)
+
+/**
+ * A binary event's bytes as the driver hands them over, as a `Uint8Array` of the caller's own:
+ * node:sqlite gives a `Uint8Array`, the PostgreSQL client one that may view its receive buffer (so
+ * always copied), D1 an array of numbers or an `ArrayBuffer`, PostgreSQL's text format `\x` hex.
+ *
+ * @category decoding
+ * @since 0.1.0
+ */
+export const bytesOf = (value: unknown): Uint8Array => {
+  if (value instanceof Uint8Array) return new Uint8Array(value)
+  if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0))
+  if (Array.isArray(value)) return Uint8Array.from(value as ReadonlyArray<number>)
+  if (typeof value === "string" && value.startsWith("\\x")) {
+    const bytes = new Uint8Array((value.length - 2) >> 1)
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(value.slice(2 + 2 * i, 4 + 2 * i), 16)
+    return bytes
+  }
+  throw new Error(`a binary event's data_bytes came back as ${typeof value}`)
+}
+
+// A binary row (content_type set) carries its bytes in data_bytes; its data column holds JSON null.
+const binary = (event: Event.RecordedEvent, contentType: unknown, bytes: unknown): Event.RecordedEvent => ({
+  ...event,
+  data: bytesOf(bytes),
+  contentType: contentType as string
+})
 
 // An event without tags has NULL there, and no `tags` field once read.
 const withTags = (event: Event.RecordedEvent, dialect: Dialect, tags: unknown): Event.RecordedEvent => {
@@ -169,7 +199,8 @@ export const fromValues = (dialect: Dialect) => (row: ReadonlyArray<unknown>): E
     metadata: dialect.decodeJson(row[6]) as Event.EventMetadata,
     createdAt: dialect.decodeTime(row[7])
   }
-  return row[8] === null || row[8] === undefined ? event : withTags(event, dialect, row[8])
+  const tagged = row[8] === null || row[8] === undefined ? event : withTags(event, dialect, row[8])
+  return row[9] === null || row[9] === undefined ? tagged : binary(tagged, row[9], row[10])
 }
 
 /**
@@ -178,8 +209,8 @@ export const fromValues = (dialect: Dialect) => (row: ReadonlyArray<unknown>): E
  * @category decoding
  * @since 0.1.0
  */
-export const toRecorded = (dialect: Dialect) => (row: EventRow): Event.RecordedEvent =>
-  withTags(
+export const toRecorded = (dialect: Dialect) => (row: EventRow): Event.RecordedEvent => {
+  const event = withTags(
     {
       id: row.event_id,
       stream: row.stream,
@@ -193,3 +224,7 @@ export const toRecorded = (dialect: Dialect) => (row: EventRow): Event.RecordedE
     dialect,
     row.tags
   )
+  return row.content_type === null || row.content_type === undefined
+    ? event
+    : binary(event, row.content_type, row.data_bytes)
+}

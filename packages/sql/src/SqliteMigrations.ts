@@ -145,5 +145,15 @@ INSERT INTO strata_stream_hash_backfill (stream, hash) SELECT stream, hash FROM 
   PRIMARY KEY (tag, position)
 ) WITHOUT ROWID`
     ]
+  },
+  {
+    id: 7,
+    name: "binary_events",
+    statements: [
+      // Binary events: their bytes (a BLOB, byte for byte) and media type. NULL on JSON events, so
+      // every existing row stays a JSON event; a binary row's data column holds JSON null.
+      "ALTER TABLE strata_events ADD COLUMN content_type TEXT",
+      "ALTER TABLE strata_events ADD COLUMN data_bytes BLOB"
+    ]
   }
 ]

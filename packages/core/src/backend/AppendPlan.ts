@@ -51,6 +51,15 @@ export const usesDcb = (plans: ReadonlyArray<AppendPlan>): boolean =>
   plans.some((plan) => plan.condition !== undefined || plan.prepared.some((event) => event.tags !== undefined))
 
 /**
+ * Whether a planned append carries a binary event (bytes rather than JSON data). Backends whose
+ * fastest path binds JSON columns only send such appends down their general path.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const hasBinary = (plan: AppendPlan): boolean => plan.prepared.some((event) => event.bytes !== undefined)
+
+/**
  * Plans a single-stream append.
  *
  * @category constructors

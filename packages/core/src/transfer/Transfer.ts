@@ -18,6 +18,11 @@
  * - `data`, `metadata`: the JSON as stored, byte for byte.
  * - `tags`: the event's DCB tags, after `metadata`, present only when it has any. A target without
  *   DCB (KurrentDB) refuses tagged events with `Unsupported`.
+ * - A binary event (bytes, not JSON) has no `data`: `contentType` (its media type) and `bytes` (the
+ *   bytes in standard base64, with padding: a JSON line cannot carry raw bytes) take its place:
+ *   `…,"contentType":"image/png","bytes":"iVBORw0K…","metadata":{…}`. Lines of JSON events are as
+ *   before, so files written before binary events existed import unchanged; an importer that predates
+ *   them refuses a binary line (`"data" is missing`) rather than load it changed.
  *
  * `time` and `position` are written by every export and read when present (then checked), but a
  * line may leave them out: the target restores neither.
@@ -43,6 +48,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Base64 from "effect/encoding/Base64"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Event from "../Event.ts"
@@ -67,8 +73,11 @@ export interface ExportedEvent {
   readonly time: Date | undefined
   /** The source's position (the target assigns its own); undefined when a line leaves it out. */
   readonly position: bigint | undefined
+  /** JSON data, or a binary event's bytes (a `Uint8Array`, then with {@link ExportedEvent.contentType}). */
   readonly data: unknown
   readonly metadata: Record<string, unknown>
+  /** A binary event's content type; absent on JSON events. */
+  readonly contentType?: string | undefined
   /** The event's DCB tags; absent when it has none (a line then has no `"tags"`). */
   readonly tags?: ReadonlyArray<string> | undefined
   /** The line it was read from (1-based), when it was read by {@link decodeLine} / {@link parseLines}. */
@@ -175,8 +184,17 @@ export const fromRecorded = (event: RecordedEvent): ExportedEvent => ({
   position: event.position,
   data: event.data,
   metadata: event.metadata,
+  ...(event.contentType === undefined ? {} : { contentType: event.contentType }),
   ...(event.tags === undefined ? {} : { tags: event.tags })
 })
+
+// The `data` part of a line: `"data":<json>`, or for a binary event `"contentType":…,"bytes":<base64>`.
+const dataPart = (event: ExportedEvent): string =>
+  event.data instanceof Uint8Array
+    ? `"contentType":${JSON.stringify(event.contentType ?? Event.defaultContentType)},"bytes":"${
+      Base64.encode(event.data)
+    }"`
+    : `"data":${JSON.stringify(event.data)}`
 
 /**
  * One event as a line of the format, without the line break (`time` and `position` left out when
@@ -190,11 +208,9 @@ export const encodeLine = (event: ExportedEvent): string =>
     JSON.stringify(event.type)
   }${event.schemaVersion === undefined ? "" : `,"schemaVersion":${event.schemaVersion}`}${
     event.time === undefined ? "" : `,"time":"${event.time.toISOString()}"`
-  }${event.position === undefined ? "" : `,"position":"${event.position}"`},"data":${
-    JSON.stringify(event.data)
-  },"metadata":${JSON.stringify(event.metadata)}${
-    event.tags === undefined ? "" : `,"tags":${JSON.stringify(event.tags)}`
-  }}`
+  }${event.position === undefined ? "" : `,"position":"${event.position}"`},${dataPart(event)},"metadata":${
+    JSON.stringify(event.metadata)
+  }${event.tags === undefined ? "" : `,"tags":${JSON.stringify(event.tags)}`}}`
 
 const integer = /^(0|[1-9][0-9]*)$/
 
@@ -228,7 +244,15 @@ export const decodeLine = (text: string, line: number): Effect.Effect<ExportedEv
     if (time === null || (time !== undefined && Number.isNaN(time.getTime()))) {
       return fail(`"time" is not an ISO 8601 date`)
     }
-    if (!("data" in o)) return fail(`"data" is missing`)
+    let bytes: Uint8Array | undefined
+    if (o.bytes !== undefined || o.contentType !== undefined) {
+      if ("data" in o) return fail(`a line has either "data" (JSON) or "contentType" and "bytes" (binary), not both`)
+      if (typeof o.contentType !== "string") return fail(`"contentType" is missing or not a string`)
+      if (typeof o.bytes !== "string") return fail(`"bytes" is missing or not a string`)
+      const decoded = Base64.decode(o.bytes)
+      if (decoded._tag === "Failure") return fail(`"bytes" is not base64: ${decoded.failure.message}`)
+      bytes = decoded.success
+    } else if (!("data" in o)) return fail(`"data" is missing`)
     const metadata = o.metadata ?? {}
     if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
       return fail(`"metadata" is not a JSON object`)
@@ -248,8 +272,9 @@ export const decodeLine = (text: string, line: number): Effect.Effect<ExportedEv
       schemaVersion: o.schemaVersion as number | undefined,
       time,
       position: o.position === undefined ? undefined : BigInt(o.position as string),
-      data: o.data,
+      data: bytes ?? o.data,
       metadata: metadata as Record<string, unknown>,
+      ...(bytes === undefined ? {} : { contentType: o.contentType as string }),
       ...(o.tags === undefined ? {} : { tags: o.tags as ReadonlyArray<string> }),
       line
     })
@@ -309,11 +334,12 @@ const toRequests = (batch: ReadonlyArray<ExportedEvent>): Array<AppendRequest> =
   return Array.from(byStream, ([stream, { events, first }]) => ({
     stream,
     expected: first === 0n ? ExpectedVersion.noStream : ExpectedVersion.exact(first - 1n),
-    events: events.map((event) =>
-      event.tags === undefined
+    events: events.map((event) => {
+      const base = event.contentType === undefined
         ? { id: event.id, type: event.type, data: event.data, metadata: event.metadata }
-        : { id: event.id, type: event.type, data: event.data, metadata: event.metadata, tags: event.tags }
-    )
+        : { id: event.id, type: event.type, data: event.data, metadata: event.metadata, contentType: event.contentType }
+      return event.tags === undefined ? base : { ...base, tags: event.tags }
+    })
   }))
 }
 
@@ -450,7 +476,8 @@ const hashString = (h: readonly [number, number], text: string): [number, number
 }
 
 /**
- * The checksum of one event: ids, stream, version, type, data, metadata and tags (as JSON).
+ * The checksum of one event: ids, stream, version, type, data, metadata and tags (as JSON); a binary
+ * event's content type and bytes in place of its data.
  *
  * @category verification
  * @since 0.1.0
@@ -459,8 +486,10 @@ export const eventChecksum = (event: ExportedEvent): bigint => {
   const [a, b] = hashString(
     [0x811c9dc5, 0x050c5d1f],
     `${event.id}\u0000${event.stream}\u0000${event.version}\u0000${event.type}\u0000${
-      JSON.stringify(event.data)
-    }\u0000${JSON.stringify(event.metadata)}${
+      // A binary event: its content type and bytes (base64); a JSON event's text is unchanged.
+      event.data instanceof Uint8Array
+        ? `\u0001${event.contentType ?? Event.defaultContentType}\u0000${Base64.encode(event.data)}`
+        : JSON.stringify(event.data)}\u0000${JSON.stringify(event.metadata)}${
       // Tags count when there are any: checksums of untagged events are unchanged.
       event.tags === undefined || event.tags.length === 0 ? "" : `\u0000${JSON.stringify(event.tags)}`}`
   )

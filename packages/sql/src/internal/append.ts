@@ -29,14 +29,17 @@ type Single = (
 // A single-stream append takes the one-statement path only when nothing else must commit with it:
 // not when it carries tags or a DCB condition (their locks, check and tag rows need the transaction),
 // not when inline work acts on one of its event types, and not inside a caller's transaction (a
-// failed statement there would abort it; the transactional path runs in a savepoint).
+// failed statement there would abort it; the transactional path runs in a savepoint). Nor when it
+// carries a binary event: the dialects' one-statement paths bind JSON columns only.
 const singlePath = (ctx: AppendContext, atomically: Atomically): Single => {
   const write = ctx.dialect.write
   const viaAtomically = (plan: Plan, now: number) => Effect.map(atomically([plan], now), ({ results }) => results)
   if (write._tag !== "Transactional" || write.appendOne === undefined) return viaAtomically
   const fast = inOneStatement(ctx, write.appendOne)
   return (plan, now) =>
-    inlineWork(ctx.beforeCommit, plan) || (AppendPlan.usesDcb([plan]) && write.appendOneDcb?.(plan.condition) !== true)
+    inlineWork(ctx.beforeCommit, plan) ||
+      (AppendPlan.usesDcb([plan]) && write.appendOneDcb?.(plan.condition) !== true) ||
+      AppendPlan.hasBinary(plan)
       ? viaAtomically(plan, now)
       : Effect.flatMap(
         Effect.serviceOption(ctx.sql.transactionService),

@@ -52,6 +52,8 @@ const insertEvents = (ctx: AppendContext, parts: ReadonlyArray<Part>, now: numbe
     const createdAt = dialect.time(now)
     // PostgreSQL computes stream_hash itself (a generated column); SQLite is given it.
     const withHash = sql.onDialectOrElse({ pg: () => false, orElse: () => true })
+    // Binary events carry two more columns; an append of JSON events only binds what it always did.
+    const binary = parts.some(({ plan }) => plan.prepared.some((event) => event.bytes !== undefined))
     const eventRows = parts.flatMap(({ first, plan }) => {
       const { stream } = plan.request
       const hash = withHash ? { stream_hash: Inputs.streamHash(stream) } : {}
@@ -65,12 +67,13 @@ const insertEvents = (ctx: AppendContext, parts: ReadonlyArray<Part>, now: numbe
         metadata: event.metadata,
         created_at: createdAt,
         tags: event.tags === undefined ? null : JSON.stringify(event.tags),
-        ...hash
+        ...hash,
+        ...(binary ? { content_type: event.contentType ?? null, data_bytes: event.bytes ?? null } : {})
       }))
     })
     const positions = new Map<string, bigint>()
     const positionOf = new Map<string, bigint>()
-    for (const chunk of chunks(eventRows, 10, dialect.maxParams)) {
+    for (const chunk of chunks(eventRows, binary ? 12 : 10, dialect.maxParams)) {
       const inserted = yield* sql<
         { event_id: string; stream: string; position: bigint | number }
       >`INSERT INTO strata_events ${sql.insert(chunk)} RETURNING event_id, stream, position`
@@ -111,10 +114,11 @@ const recorded = (parts: ReadonlyArray<Part>, positionOf: ReadonlyMap<string, bi
         version: first + BigInt(i),
         position: positionOf.get(event.id)!,
         type: event.type,
-        data: JSON.parse(event.data),
+        data: event.bytes === undefined ? JSON.parse(event.data) : new Uint8Array(event.bytes),
         metadata: JSON.parse(event.metadata),
         createdAt,
-        ...(event.tags === undefined ? {} : { tags: event.tags })
+        ...(event.tags === undefined ? {} : { tags: event.tags }),
+        ...(event.contentType === undefined ? {} : { contentType: event.contentType })
       })
     })
   }

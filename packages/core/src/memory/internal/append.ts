@@ -24,6 +24,17 @@ export type AfterWrite = (
 
 type Planned = AppendPlan.AppendPlan
 
+// A binary event as the memory store keeps it: its bytes (already a private copy, from
+// Event.prepare) behind a getter that hands every reader a fresh copy, so no caller can change what
+// is stored, on any read path (reads, subscriptions, inline projections, the recorded events of a unit).
+const binaryRecord = (event: RecordedEvent, bytes: Uint8Array, contentType: string): RecordedEvent => {
+  const { data: _, ...rest } = event
+  return Object.defineProperty({ ...rest, contentType }, "data", {
+    get: () => bytes.slice(),
+    enumerable: true
+  }) as RecordedEvent
+}
+
 export const make = (ctx: MemoryContext, hooks: { afterWrite: AfterWrite | undefined }) => {
   const { maxEventBytes, recordFor, state, transaction } = ctx
   const { eventIds, log, signal, streams } = state
@@ -108,11 +119,12 @@ export const make = (ctx: MemoryContext, hooks: { afterWrite: AfterWrite | undef
         version: BigInt(record.events.length),
         position: BigInt(log.length + 1),
         type: event.type,
-        data: JSON.parse(event.data),
+        data: event.bytes === undefined ? JSON.parse(event.data) : undefined,
         metadata: JSON.parse(event.metadata),
         createdAt,
         ...(event.tags === undefined ? {} : { tags: event.tags })
       }
+      if (event.bytes !== undefined) last = binaryRecord(last, event.bytes, event.contentType!)
       record.events.push(last)
       log.push(last)
       eventIds.set(last.id, last)
