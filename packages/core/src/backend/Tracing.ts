@@ -4,6 +4,12 @@
  * `strata.<operation>` with `strata.backend`, `strata.stream` / `strata.collection` and, for
  * appends, `strata.event.count`.
  *
+ * Every such span is a database client span by the OpenTelemetry semantic conventions (kind
+ * `client`, attributes named in `Otel`): `db.system.name` (from the backend's name, see
+ * `Otel.dbSystemName`), `db.operation.name` (the store operation: `append`, `read`, `get`, ...),
+ * `db.collection.name` for documents, and `db.namespace`, `server.address`, `server.port` where the
+ * backend passes its {@link Otel.Connection}.
+ *
  * The same wrappers fill every appended event's trace and causation metadata (`traceId` and
  * `spanId` of the caller's span, `causationId` / `correlationId` from `Event.CurrentCausation`)
  * before the backend sees it, so every backend stores the same ids (`Event.withContextMetadata`).
@@ -22,11 +28,12 @@ import * as Tracer from "effect/Tracer"
 import type { DocumentStoreShape } from "../DocumentStore.ts"
 import * as Event from "../Event.ts"
 import type { AppendRequest, EventStoreShape } from "../EventStore.ts"
+import * as Otel from "./Otel.ts"
 
 // captureStackTrace: false: the captured frame would always be this line (Tracing.ts), and taking it
 // costs a `new Error()` per operation (~3 us). Effect's own library spans do the same.
 const span = (name: string, attributes: Record<string, unknown>) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.withSpan(effect, name, { attributes, captureStackTrace: false })
+  Effect.withSpan(effect, name, { attributes, kind: "client", captureStackTrace: false })
 
 // A stream's span, as `Stream.withSpan` makes it (started when the stream starts, the parent of
 // everything the stream does, ended with its exit) without its bracket: no forked scope, no
@@ -39,7 +46,7 @@ const streamSpan = (name: string, attributes: Record<string, unknown>) =>
 ): Stream.Stream<A, E, R> =>
   Stream.fromChannel(
     Channel.fromTransform((upstream, scope) =>
-      Effect.flatMap(Effect.makeSpan(name, { attributes }), (span) => {
+      Effect.flatMap(Effect.makeSpan(name, { attributes, kind: "client" }), (span) => {
         const end = (exit: Exit.Exit<unknown, unknown>) =>
           Effect.flatMap(
             Effect.flatMap(References.TracerTimingEnabled, (timed) =>
@@ -83,92 +90,125 @@ const withRequestsMetadata = <A, E, R>(
   })
 
 /**
- * Wraps every EventStore operation in a span.
+ * Wraps every EventStore operation in a span. `connection` names where the backend's operations go
+ * (`db.namespace`, `server.address`, `server.port`); without it the spans carry `db.system.name`
+ * from the backend's name only.
  *
  * @category combinators
  * @since 0.1.0
  */
-export const eventStore = (self: EventStoreShape): EventStoreShape => {
-  const backend = { "strata.backend": self.backend }
-  const onStream = (stream: string) => ({ ...backend, "strata.stream": stream })
+export const eventStore = (self: EventStoreShape, connection?: Otel.Connection | undefined): EventStoreShape => {
+  const db = Otel.connectionAttributes(self.backend, connection)
+  const on = (operation: string) => ({ ...db, [Otel.Attr.dbOperationName]: operation, "strata.backend": self.backend })
+  const attrs = {
+    append: on("append"),
+    appendMany: on("appendMany"),
+    read: on("read"),
+    readAll: on("readAll"),
+    subscribe: on("subscribe"),
+    subscribeAll: on("subscribeAll"),
+    streamInfo: on("streamInfo"),
+    deleteStream: on("deleteStream"),
+    tombstoneStream: on("tombstoneStream"),
+    setRetention: on("setRetention"),
+    saveSnapshot: on("saveSnapshot"),
+    loadSnapshot: on("loadSnapshot"),
+    saveCheckpoint: on("saveCheckpoint"),
+    loadCheckpoint: on("loadCheckpoint")
+  }
+  const onStream = (operation: keyof typeof attrs, stream: string) => ({ ...attrs[operation], "strata.stream": stream })
   return {
     ...self,
     // Metadata is filled outside the span: `spanId` names the caller's span, not strata.append.
     append: (stream, events, options) =>
       Event.withContextMetadata(events, (filled) =>
         self.append(stream, filled, options).pipe(
-          span("strata.append", { ...onStream(stream), "strata.event.count": events?.length })
+          span("strata.append", { ...onStream("append", stream), "strata.event.count": events?.length })
         )),
     appendMany: (requests) =>
       withRequestsMetadata(requests, (filled) =>
         self.appendMany(filled).pipe(
           span("strata.appendMany", {
-            ...backend,
+            ...attrs.appendMany,
             "strata.stream.count": requests?.length,
             "strata.event.count": Array.isArray(requests)
               ? requests.reduce((n, r) => n + (r?.events?.length ?? 0), 0)
               : undefined
           })
         )),
-    read: (stream, options) => self.read(stream, options).pipe(streamSpan("strata.read", onStream(stream))),
-    readAll: (options) => self.readAll(options).pipe(streamSpan("strata.readAll", backend)),
+    read: (stream, options) => self.read(stream, options).pipe(streamSpan("strata.read", onStream("read", stream))),
+    readAll: (options) => self.readAll(options).pipe(streamSpan("strata.readAll", attrs.readAll)),
     subscribe: (stream, options) =>
-      self.subscribe(stream, options).pipe(streamSpan("strata.subscribe", onStream(stream))),
-    subscribeAll: (options) => self.subscribeAll(options).pipe(streamSpan("strata.subscribeAll", backend)),
-    streamInfo: (stream) => self.streamInfo(stream).pipe(span("strata.streamInfo", onStream(stream))),
+      self.subscribe(stream, options).pipe(streamSpan("strata.subscribe", onStream("subscribe", stream))),
+    subscribeAll: (options) => self.subscribeAll(options).pipe(streamSpan("strata.subscribeAll", attrs.subscribeAll)),
+    streamInfo: (stream) => self.streamInfo(stream).pipe(span("strata.streamInfo", onStream("streamInfo", stream))),
     deleteStream: (stream, options) =>
-      self.deleteStream(stream, options).pipe(span("strata.deleteStream", onStream(stream))),
+      self.deleteStream(stream, options).pipe(span("strata.deleteStream", onStream("deleteStream", stream))),
     tombstoneStream: (stream, options) =>
-      self.tombstoneStream(stream, options).pipe(span("strata.tombstoneStream", onStream(stream))),
+      self.tombstoneStream(stream, options).pipe(span("strata.tombstoneStream", onStream("tombstoneStream", stream))),
     setRetention: (stream, patch) =>
-      self.setRetention(stream, patch).pipe(span("strata.setRetention", onStream(stream))),
+      self.setRetention(stream, patch).pipe(span("strata.setRetention", onStream("setRetention", stream))),
     saveSnapshot: (stream, snapshot) =>
-      self.saveSnapshot(stream, snapshot).pipe(span("strata.saveSnapshot", onStream(stream))),
-    loadSnapshot: (stream) => self.loadSnapshot(stream).pipe(span("strata.loadSnapshot", onStream(stream))),
+      self.saveSnapshot(stream, snapshot).pipe(span("strata.saveSnapshot", onStream("saveSnapshot", stream))),
+    loadSnapshot: (stream) =>
+      self.loadSnapshot(stream).pipe(span("strata.loadSnapshot", onStream("loadSnapshot", stream))),
     saveCheckpoint: (name, position) =>
       self.saveCheckpoint(name, position).pipe(
-        span("strata.saveCheckpoint", { ...backend, "strata.checkpoint": name })
+        span("strata.saveCheckpoint", { ...attrs.saveCheckpoint, "strata.checkpoint": name })
       ),
     loadCheckpoint: (name) =>
-      self.loadCheckpoint(name).pipe(span("strata.loadCheckpoint", { ...backend, "strata.checkpoint": name }))
+      self.loadCheckpoint(name).pipe(
+        span("strata.loadCheckpoint", { ...attrs.loadCheckpoint, "strata.checkpoint": name })
+      )
   }
 }
 
 /**
- * Wraps every DocumentStore operation in a span.
+ * Wraps every DocumentStore operation in a span (`db.collection.name` is the collection's name,
+ * `db.operation.name` the operation: `get`, `put`, `find`, ...). `connection` as for {@link eventStore}.
  *
  * @category combinators
  * @since 0.1.0
  */
-export const documentStore = (self: DocumentStoreShape): DocumentStoreShape => {
-  const on = (collection: { readonly name: string }, id?: string) => ({
+export const documentStore = (
+  self: DocumentStoreShape,
+  connection?: Otel.Connection | undefined
+): DocumentStoreShape => {
+  const db = Otel.connectionAttributes(self.backend, connection)
+  const at = (operation: string) => (collection: { readonly name: string }, id?: string) => ({
+    ...db,
+    [Otel.Attr.dbOperationName]: operation,
+    [Otel.Attr.dbCollectionName]: collection?.name,
     "strata.backend": self.backend,
-    "strata.collection": collection.name,
+    "strata.collection": collection?.name,
     ...(id === undefined ? {} : { "strata.document.id": id })
   })
+  const get = at("get"), put = at("put"), getMany = at("getMany"), writeMany = at("writeMany")
+  const remove = at("delete"), find = at("find"), findPage = at("findPage"), count = at("count")
   return {
     ...self,
-    get: (collection, id) => self.get(collection, id).pipe(span("strata.document.get", on(collection, id))),
+    get: (collection, id) => self.get(collection, id).pipe(span("strata.document.get", get(collection, id))),
     put: (collection, id, value, options) =>
       options?.events === undefined
-        ? self.put(collection, id, value, options).pipe(span("strata.document.put", on(collection, id)))
+        ? self.put(collection, id, value, options).pipe(span("strata.document.put", put(collection, id)))
         : withRequestsMetadata(options.events, (events) =>
           self.put(collection, id, value, { ...options, events }).pipe(
-            span("strata.document.put", on(collection, id))
+            span("strata.document.put", put(collection, id))
           )),
     getMany: (collection, ids) =>
       self.getMany(collection, ids).pipe(
-        span("strata.document.getMany", { ...on(collection), "strata.document.count": ids?.length })
+        span("strata.document.getMany", { ...getMany(collection), "strata.document.count": ids?.length })
       ),
     writeMany: (collection, writes) =>
       self.writeMany(collection, writes).pipe(
-        span("strata.document.writeMany", { ...on(collection), "strata.document.count": writes?.length })
+        span("strata.document.writeMany", { ...writeMany(collection), "strata.document.count": writes?.length })
       ),
     delete: (collection, id, options) =>
-      self.delete(collection, id, options).pipe(span("strata.document.delete", on(collection, id))),
-    find: (collection, query) => self.find(collection, query).pipe(streamSpan("strata.document.find", on(collection))),
+      self.delete(collection, id, options).pipe(span("strata.document.delete", remove(collection, id))),
+    find: (collection, query) =>
+      self.find(collection, query).pipe(streamSpan("strata.document.find", find(collection))),
     findPage: (collection, query) =>
-      self.findPage(collection, query).pipe(span("strata.document.findPage", on(collection))),
-    count: (collection, query) => self.count(collection, query).pipe(span("strata.document.count", on(collection)))
+      self.findPage(collection, query).pipe(span("strata.document.findPage", findPage(collection))),
+    count: (collection, query) => self.count(collection, query).pipe(span("strata.document.count", count(collection)))
   }
 }
