@@ -401,5 +401,16 @@ BEGIN
 END
 $$`
     ]
+  },
+  {
+    id: 11,
+    name: "binary_events",
+    statements: [
+      // Binary events: their bytes (bytea, byte for byte) and media type. Nullable with no default, so
+      // adding them rewrites nothing and every existing row stays a JSON event; a binary row's data
+      // column holds JSON null.
+      "ALTER TABLE strata_events ADD COLUMN content_type text",
+      "ALTER TABLE strata_events ADD COLUMN data_bytes bytea"
+    ]
   }
 ]
