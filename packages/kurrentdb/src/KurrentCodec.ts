@@ -5,6 +5,11 @@
  *   multi-stream append carry string-valued properties instead, which the server renders as JSON
  *   metadata with `$schema.name` / `$schema.format` added: Strata stores its metadata there as one
  *   JSON string under {@link metadataProperty} and reads it back from there.
+ * - Binary events (`Event.binary`) are KurrentDB's non-JSON events (`isJson = false`, content type
+ *   `application/octet-stream`, v2 schema format `Bytes`): their bytes travel as they are (gRPC bytes,
+ *   no base64). KurrentDB keeps no media type of its own, so a content type other than
+ *   `application/octet-stream` rides in the event's metadata under {@link contentTypeProperty} (a v1
+ *   metadata key, a v2 property) and is taken out again on read.
  * - `createdAt` is cut to whole seconds everywhere: the client's Rust reader delivers seconds, its
  *   grpc-js subscriptions milliseconds, and the same event must read back the same through both.
  *
@@ -22,6 +27,17 @@ import * as Duration from "effect/Duration"
  * @since 0.1.0
  */
 export const metadataProperty = "strata.metadata"
+
+/**
+ * The metadata key (v1) and property (v2) that carry a binary event's content type when it is not
+ * `application/octet-stream`.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const contentTypeProperty = "strata.contentType"
+
+const octetStream = "application/octet-stream"
 
 /**
  * `EventNumber.DeletedStream`: the `$tb` of a soft-deleted stream.
@@ -69,13 +85,24 @@ export const streamState = (expected: ExpectedVersion.ExpectedVersion | undefine
  * @since 0.1.0
  */
 export const toEventData = (event: Event.PreparedEvent, source: Event.NewEvent): EventData =>
-  ({
-    id: event.id,
-    contentType: "application/json",
-    type: event.type,
-    data: source.data,
-    metadata: source.metadata ?? {}
-  }) as EventData
+  (event.bytes === undefined
+    ? {
+      id: event.id,
+      contentType: "application/json",
+      type: event.type,
+      data: source.data,
+      metadata: source.metadata ?? {}
+    }
+    : {
+      id: event.id,
+      contentType: octetStream,
+      type: event.type,
+      // The prepared copy: the caller's array may change after the call.
+      data: event.bytes,
+      metadata: event.contentType === octetStream
+        ? source.metadata ?? {}
+        : { ...source.metadata, [contentTypeProperty]: event.contentType }
+    }) as EventData
 
 /**
  * A prepared event for the v2 append: the metadata as one string property.
@@ -83,14 +110,27 @@ export const toEventData = (event: Event.PreparedEvent, source: Event.NewEvent):
  * @category conversions
  * @since 0.1.0
  */
-export const toRecordData = (event: Event.PreparedEvent, source: Event.NewEvent): EventData =>
-  ({
+export const toRecordData = (event: Event.PreparedEvent, source: Event.NewEvent): EventData => {
+  if (event.bytes === undefined) {
+    return {
+      id: event.id,
+      contentType: "application/json",
+      type: event.type,
+      data: source.data,
+      metadata: event.metadata === "{}" ? undefined : { [metadataProperty]: event.metadata }
+    } as EventData
+  }
+  const properties: Record<string, string> = {}
+  if (event.metadata !== "{}") properties[metadataProperty] = event.metadata
+  if (event.contentType !== octetStream) properties[contentTypeProperty] = event.contentType!
+  return {
     id: event.id,
-    contentType: "application/json",
+    contentType: octetStream,
     type: event.type,
-    data: source.data,
-    metadata: event.metadata === "{}" ? undefined : { [metadataProperty]: event.metadata }
-  }) as EventData
+    data: event.bytes,
+    metadata: Object.keys(properties).length === 0 ? undefined : properties
+  } as EventData
+}
 
 const decodeMetadata = (raw: unknown): Event.EventMetadata => {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) return {}
@@ -107,16 +147,47 @@ const decodeMetadata = (raw: unknown): Event.EventMetadata => {
   return record as Event.EventMetadata
 }
 
+// A binary event's content type (its metadata's {@link contentTypeProperty}, else octet-stream) and
+// its metadata without that key. v2-written events carry it as a property next to Strata's metadata.
+const binaryMetadata = (raw: unknown): { readonly contentType: string; readonly metadata: Event.EventMetadata } => {
+  const carried = typeof raw === "object" && raw !== null && !Array.isArray(raw) && !(raw instanceof Uint8Array)
+    ? (raw as Record<string, unknown>)[contentTypeProperty]
+    : undefined
+  const decoded = decodeMetadata(raw)
+  if (!(contentTypeProperty in decoded)) {
+    return { contentType: typeof carried === "string" ? carried : octetStream, metadata: decoded }
+  }
+  const { [contentTypeProperty]: inMetadata, ...metadata } = decoded
+  return { contentType: typeof inMetadata === "string" ? inMetadata : octetStream, metadata }
+}
+
 /**
- * A recorded event from the client. Undefined for link events without a target and non-JSON events.
+ * A recorded event from the client: JSON events with their data, non-JSON events as binary events
+ * (a copy of their bytes and their content type). Undefined for link events without a target.
  *
  * @category conversions
  * @since 0.1.0
  */
 export const fromResolved = (resolved: ResolvedEvent): Event.RecordedEvent | undefined => {
   const event = resolved.event
-  if (event === undefined || !event.isJson) return undefined
+  if (event === undefined) return undefined
   const position = event.position?.commit ?? resolved.commitPosition ?? -1n
+  const createdAt = new Date(Math.floor(event.created.getTime() / 1000) * 1000)
+  if (!event.isJson) {
+    const { contentType, metadata } = binaryMetadata(event.metadata)
+    return {
+      id: event.id.toLowerCase(),
+      stream: event.streamId,
+      version: event.revision,
+      position,
+      type: event.type,
+      // The client hands a Buffer (or a view of a message): a plain Uint8Array of the caller's own.
+      data: new Uint8Array(event.data as Uint8Array),
+      metadata,
+      createdAt,
+      contentType
+    }
+  }
   return {
     id: event.id.toLowerCase(),
     stream: event.streamId,
@@ -125,7 +196,7 @@ export const fromResolved = (resolved: ResolvedEvent): Event.RecordedEvent | und
     type: event.type,
     data: event.data,
     metadata: decodeMetadata(event.metadata),
-    createdAt: new Date(Math.floor(event.created.getTime() / 1000) * 1000)
+    createdAt
   }
 }
 
