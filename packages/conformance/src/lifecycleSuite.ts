@@ -1,11 +1,17 @@
 /**
- * Stream lifecycle: `streamInfo`, soft delete (numbering resumes), tombstone (permanent).
+ * Stream lifecycle: `streamInfo`, soft delete (numbering resumes), tombstone (permanent); and a
+ * store whose database was never migrated ({@link notMigratedSuite}).
  *
  * @since 0.1.0
  */
-import { assert, describe } from "@effect/vitest"
-import { EventStore, ExpectedVersion } from "@strata/core"
+import { assert, describe, layer } from "@effect/vitest"
+import { DocumentStore, Event, EventStore, ExpectedVersion, Store, StoreAdmin } from "@strata/core"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { collect, events, failsWith, names, readAll, readStream, streamFailsWith } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
 
@@ -289,3 +295,90 @@ export const lifecycleSuite = (it: ConformanceIt, options?: SuiteOptions): void 
       }))
   })
 }
+
+const Notes = DocumentStore.collection("conformance_not_migrated", Schema.Struct({ n: Schema.Finite }))
+
+/**
+ * A store opened on a database nobody migrated (`migrate: false` on a new SQLite file, a new
+ * PostgreSQL database or schema, a new D1 binding): every operation fails with a typed
+ * `StoreUnavailable` whose reason starts with `NotMigrated` and says to run `strata migrate`, never
+ * with a defect; once `StoreAdmin.migrate` has run, the same store works. `unmigrated` must open
+ * such a store without migrating it; the suite turns its retries off, so each failure shows at once.
+ *
+ * @example
+ * ```ts
+ * import { notMigratedSuite } from "@strata/conformance/lifecycleSuite"
+ * import { SqliteStore } from "@strata/sqlite"
+ *
+ * notMigratedSuite("sqlite :memory:", SqliteStore.layer({ filename: ":memory:", migrate: false }))
+ * ```
+ *
+ * @category suites
+ * @since 0.1.0
+ */
+export const notMigratedSuite = (
+  name: string,
+  unmigrated: Layer.Layer<Store.Services, unknown>,
+  options?: SuiteOptions
+): void =>
+  layer(Store.layer(unmigrated, { retry: false }), {
+    timeout: resolve(options).timeout,
+    excludeTestServices: true
+  })(`Strata conformance, a store that was never migrated (${name})`, (it) => {
+    const operations = Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const documents = yield* DocumentStore.DocumentStore
+      const first = <A, E, R>(stream: Stream.Stream<A, E, R>) => Stream.runCollect(Stream.take(stream, 1))
+      const event = () => [Event.make("NotMigratedProbe", { n: 1 })]
+      return {
+        append: store.append("probe-1", event()),
+        "append (expected no stream)": store.append("probe-1", event(), { expected: ExpectedVersion.noStream }),
+        appendMany: store.appendMany([{ stream: "probe-1", events: event() }, { stream: "probe-2", events: event() }]),
+        read: first(store.read("probe-1")),
+        readAll: first(store.readAll()),
+        subscribeAll: first(store.subscribeAll({ from: "start" })),
+        subscribe: first(store.subscribe("probe-1", { from: "start" })),
+        streamInfo: store.streamInfo("probe-1"),
+        deleteStream: store.deleteStream("probe-1"),
+        tombstoneStream: store.tombstoneStream("probe-1"),
+        setRetention: store.setRetention("probe-1", { maxCount: 3 }),
+        saveSnapshot: store.saveSnapshot("probe-1", { version: 0n, state: {} }),
+        loadSnapshot: store.loadSnapshot("probe-1"),
+        saveCheckpoint: store.saveCheckpoint("probe", 1n),
+        loadCheckpoint: store.loadCheckpoint("probe"),
+        "documents.get": documents.get(Notes, "1"),
+        "documents.put": documents.put(Notes, "1", { n: 1 }),
+        "documents.count": documents.count(Notes),
+        "documents.find": Stream.runCollect(documents.find(Notes, {}))
+      } satisfies Record<string, Effect.Effect<unknown, unknown>>
+    })
+
+    it.effect("every operation fails with StoreUnavailable (NotMigrated) naming strata migrate, never a defect", () =>
+      Effect.gen(function*() {
+        const all = yield* operations
+        for (const [operation, effect] of Object.entries(all)) {
+          const exit = yield* Effect.exit(effect as Effect.Effect<unknown, unknown>)
+          assert.isTrue(Exit.isFailure(exit), `${operation} succeeded on a store that has no tables`)
+          if (Exit.isSuccess(exit)) continue
+          assert.isFalse(Cause.hasDies(exit.cause), `${operation} died: ${Cause.pretty(exit.cause)}`)
+          const error = Cause.squash(exit.cause) as { readonly _tag?: string; readonly reason?: unknown }
+          assert.strictEqual(error._tag, "StoreUnavailable", `${operation}: ${String(error)}`)
+          assert.match(String(error.reason), /^NotMigrated: strata_\w+ does not exist/, operation)
+          assert.include(String(error.reason), "strata migrate", operation)
+        }
+      }))
+
+    it.effect("once the migrations run, the same store works", () =>
+      Effect.gen(function*() {
+        const admin = yield* StoreAdmin.StoreAdmin
+        yield* admin.migrate
+        const store = yield* EventStore.EventStore
+        const written = yield* store.append("probe-1", [Event.make("NotMigratedProbe", { n: 1 })])
+        assert.strictEqual(written.nextExpectedVersion, 0n)
+        const read = yield* Stream.runCollect(store.read("probe-1"))
+        assert.deepStrictEqual(read.map((e) => e.type), ["NotMigratedProbe"])
+        const documents = yield* DocumentStore.DocumentStore
+        yield* documents.put(Notes, "1", { n: 1 })
+        assert.strictEqual(yield* documents.count(Notes), 1)
+      }))
+  })

@@ -20,3 +20,55 @@ export const errorText = (error: SqlError): string => {
   const cause = (error.reason as { readonly cause?: unknown }).cause
   return `${error.reason.message ?? ""} ${error.message} ${cause instanceof Error ? cause.message : String(cause)}`
 }
+
+// SQLite and D1: "no such table: strata_events" (also "main.strata_events"); PostgreSQL: 42P01
+// `relation "strata_events" does not exist`, 42883 `function strata_x(bigint) does not exist`. Only
+// Strata's own objects (`strata_` names, which its migrations create) count: a missing table of
+// anyone else's is not a store that was never migrated.
+const missing = [
+  /no such table: (?:\w+\.)?(strata_\w+)/,
+  /relation "(?:\w+\.)?(strata_\w+)" does not exist/,
+  /function (?:\w+\.)?(strata_\w+)\([^)]*\) does not exist/
+]
+
+/**
+ * The Strata table (or function) an SqlError says does not exist, or `undefined`: the store's
+ * database has not been migrated (a store opened with `migrate: false`, a new database, a
+ * PostgreSQL schema no store has started in). Matched on the database's own words (SQLite, D1,
+ * PostgreSQL with English messages) and on PostgreSQL's codes 42P01 / 42883 for `strata_` names.
+ *
+ * @example
+ * ```ts
+ * import { SqlErrorText } from "@strata/sql"
+ * import * as SqlError from "effect/sql/SqlError"
+ *
+ * const error = new SqlError.SqlError({
+ *   reason: new SqlError.UnknownError({ cause: new Error("no such table: strata_events") })
+ * })
+ * SqlErrorText.missingObject(error) // "strata_events"
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export const missingObject = (error: SqlError): string | undefined => {
+  const text = errorText(error)
+  for (const pattern of missing) {
+    const found = pattern.exec(text)?.[1]
+    if (found !== undefined) return found
+  }
+  // PostgreSQL with messages in another language: the code says it, the name is still quoted.
+  const cause = (error.reason as { readonly cause?: unknown }).cause
+  const code = typeof cause === "object" && cause !== null ? (cause as { readonly code?: unknown }).code : undefined
+  return code === "42P01" || code === "42883" ? /\b(strata_\w+)/.exec(text)?.[1] : undefined
+}
+
+/**
+ * What to do about a store whose database has not been migrated, naming the missing object: the
+ * reason of the `StoreUnavailable` the SQL store fails with (it starts with `NotMigrated:`).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export const notMigrated = (object: string): string =>
+  `NotMigrated: ${object} does not exist, so the store's migrations have not run here: run \`strata migrate\` on this store, or open it with migrate: true`

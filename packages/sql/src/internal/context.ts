@@ -12,6 +12,7 @@ import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
 import type { Dialect } from "../Dialect.ts"
 import * as Rows from "../Rows.ts"
+import * as SqlErrorText from "../SqlErrorText.ts"
 
 export interface Settings {
   readonly dialect: Dialect
@@ -29,7 +30,11 @@ export interface StoreContext extends Settings {
   readonly committed: PubSub.PubSub<void>
   /** Wakes both, after a commit. */
   readonly wake: Effect.Effect<void>
-  /** Transient database failures become StoreUnavailable; anything else is a bug, so a defect. */
+  /**
+   * Transient database failures become StoreUnavailable, and so does a Strata table that does not
+   * exist (reason `NotMigrated: ...`, saying to run the migrations); anything else is a bug, so a
+   * defect.
+   */
   readonly unavailable: (operation: string) => (error: SqlError) => Effect.Effect<never, StoreError.StoreUnavailable>
   readonly transaction: <A, E, R>(
     operation: string,
@@ -53,10 +58,21 @@ export const make = Effect.fnUntraced(function*(settings: Settings) {
   const committed = yield* Subscription.makeSignal
   const fromValues = Rows.fromValues(dialect)
 
-  const unavailable = (operation: string) => (error: SqlError) =>
-    dialect.isTransient(error)
-      ? Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
-      : Effect.die(error)
+  // A missing Strata table is the operator's to fix (the store was opened with `migrate: false` on a
+  // database nobody migrated), not a bug: typed, with what to do. StoreUnavailable because it is the
+  // one error every operation may fail with, and because it does pass once the migrations run (a
+  // deploy that migrates from a separate job while the program starts).
+  const unavailable = (operation: string) => (error: SqlError) => {
+    if (dialect.isTransient(error)) {
+      return Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
+    }
+    const object = SqlErrorText.missingObject(error)
+    return object === undefined
+      ? Effect.die(error)
+      : Effect.fail(
+        new StoreError.StoreUnavailable({ operation, reason: SqlErrorText.notMigrated(object), cause: error })
+      )
+  }
 
   // A rollback on a dead connection fails, and effect/sql turns that into a defect; a COMMIT that fails
   // and cannot be cleaned up turns every failure of both into defects (seen under pg_terminate_backend:
