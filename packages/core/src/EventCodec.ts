@@ -24,6 +24,12 @@
  * yield* CartEvents.append("cart-1", [CartOpened.make({ customer: "ada" })], { expected: ExpectedVersion.noStream })
  * const events = CartEvents.read("cart-1") // Stream<Decoded<CartEvent>, ReadError | EventDecodeError, EventStore>
  *
+ * A binary event type (`contentType` given) has a schema whose Encoded side is a `Uint8Array`
+ * (protobuf, CBOR, an image...): its events are stored as binary events (`Event.binary`) with that
+ * content type, and decode from the bytes; the schema version still rides in the JSON metadata, so
+ * upcasting works the same (an upcast's Encoded side is what the older version stored: bytes, or
+ * JSON when a type moved from JSON to bytes).
+ *
  * Decode failures (unknown type, unknown schema version, data that does not match) are a typed
  * {@link EventDecodeError} naming the stream, version, position and id of the event; they never
  * die. Every decoding helper takes `onDecodeError`: `"fail"` (the default) fails the stream,
@@ -113,6 +119,11 @@ export interface EventType<Name extends string, S extends EventSchema> {
   /** The current schema version: written to `metadata.schemaVersion` on encode. */
   readonly version: number
   readonly schema: S
+  /**
+   * Set on a binary event type: its schema encodes to a `Uint8Array`, stored as a binary event with
+   * this content type. Absent on JSON event types.
+   */
+  readonly contentType?: string | undefined
   /** Older version -> Schema from that version's stored JSON to the current Type. */
   readonly upcasts: ReadonlyMap<number, Schema.Codec<S["Type"], unknown, never, never>>
   /**
@@ -389,8 +400,26 @@ export interface EventCodec<E extends { readonly _tag: string }> {
  * - `upcasts`: for each older version still in the store, a Schema from that version's stored
  *   JSON to the current Type (see {@link upcast}). To move from version 2 to 3, compose: pipe the
  *   old `1 -> 2` upcast into a `Schema.decodeTo` of version 3.
+ * - `contentType`: makes it a binary event type: `schema` encodes to a `Uint8Array`, stored byte for
+ *   byte as a binary event with this media type (see the module notes).
  *
- * Throws on an invalid name, version or upcast key: these are definitions, checked once at startup.
+ * Throws on an invalid name, version, content type or upcast key: these are definitions, checked
+ * once at startup.
+ *
+ * @example
+ * // A binary event type: a reading as 8 bytes (a little-endian float64).
+ * const EightBytes = Schema.Uint8Array.check(Schema.makeFilter((bytes) => bytes.length === 8 || "8 bytes"))
+ * const Float64Bytes = EightBytes.pipe(Schema.decodeTo(Schema.Struct({ celsius: Schema.Number }), {
+ *   decode: SchemaGetter.transform((bytes: Uint8Array) => ({
+ *     celsius: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(0, true)
+ *   })),
+ *   encode: SchemaGetter.transform(({ celsius }: { readonly celsius: number }) => {
+ *     const bytes = new Uint8Array(8)
+ *     new DataView(bytes.buffer).setFloat64(0, celsius, true)
+ *     return bytes
+ *   })
+ * }))
+ * const Measured = EventCodec.type("Measured", { schema: Float64Bytes, contentType: "application/x-float64" })
  *
  * @category constructors
  * @since 0.1.0
@@ -401,10 +430,16 @@ export const type = <const Name extends string, S extends EventSchema>(
     readonly schema: S
     readonly version?: number | undefined
     readonly upcasts?: { readonly [version: number]: Schema.Codec<S["Type"], unknown, never, never> } | undefined
+    readonly contentType?: string | undefined
   }
 ): EventType<Name, S> => {
   const problem = Event.eventTypeProblem(name)
   if (problem !== undefined) throw new Error(`EventCodec.type: event type ${problem}`)
+  const contentType = options.contentType
+  if (contentType !== undefined) {
+    const invalid = Event.contentTypeProblem(contentType)
+    if (invalid !== undefined) throw new Error(`EventCodec.type(${JSON.stringify(name)}): ${invalid}`)
+  }
   const version = options.version ?? 1
   if (!isPositiveInteger(version)) {
     throw new Error(`EventCodec.type(${JSON.stringify(name)}): version must be an integer >= 1, got ${version}`)
@@ -434,6 +469,7 @@ export const type = <const Name extends string, S extends EventSchema>(
     version,
     schema: options.schema,
     upcasts,
+    ...(contentType === undefined ? {} : { contentType }),
     make: (input) => tag(options.schema.make(input)),
     makeEffect: (input) =>
       options.schema.makeEffect(input).pipe(

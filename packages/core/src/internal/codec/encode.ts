@@ -1,5 +1,5 @@
 // Encoding: a typed event to a NewEvent of its current schema version, stamped in
-// `metadata.schemaVersion`. Whatever does not encode, or not to plain JSON, is an InvalidEvent here,
+// `metadata.schemaVersion` (a binary event for a binary event type). Whatever does not encode, or not to plain JSON, is an InvalidEvent here,
 // before any store sees it.
 import * as Effect from "effect/Effect"
 import * as Event from "../../Event.ts"
@@ -39,6 +39,23 @@ export const make = (ctx: CodecContext) => {
               `the ${_tag} event does not encode with its schema (v${entry.eventType.version}): ${error.message}`
             ),
           onSuccess: (data) => {
+            const contentType = entry.eventType.contentType
+            if (contentType !== undefined) {
+              // A binary event type: its schema must give bytes.
+              return data instanceof Uint8Array
+                ? Effect.succeed(
+                  Event.binary(_tag, data, {
+                    contentType,
+                    metadata: { ...metadata, schemaVersion: entry.eventType.version }
+                  })
+                )
+                : invalid(
+                  "NotJson",
+                  `the ${_tag} event type is binary (${contentType}) but its schema encoded to ${
+                    data === null ? "null" : typeof data
+                  }, not a Uint8Array`
+                )
+            }
             // Checked here too, so a value a store would refuse (NaN, a Date, ...) fails at encode.
             const problem = Json.check(data)
             return problem === undefined
