@@ -29,6 +29,10 @@ import type * as Statement from "effect/sql/Statement"
 import type { Dialect, Migration } from "./Dialect.ts"
 import * as Migrator from "./Migrator.ts"
 
+// The partial index of finished jobs is used by a statement only when its WHERE repeats this
+// predicate word for word (SQLite's rule; PostgreSQL proves the implication from it too).
+const finishedPredicate = "state IN ('succeeded', 'dead', 'cancelled')"
+
 /**
  * The job tables, for PostgreSQL and SQLite/D1 alike (the types are ones both accept; every
  * statement is idempotent, so a run that died half-way is completed by the next).
@@ -64,6 +68,16 @@ export const migrations: ReadonlyArray<Migration> = [
       `CREATE INDEX IF NOT EXISTS strata_jobs_changed ON strata_jobs (state, updated_at)`,
       `CREATE INDEX IF NOT EXISTS strata_jobs_listed ON strata_jobs (queue, created_at, id)`,
       `CREATE TABLE IF NOT EXISTS strata_job_queues (name text PRIMARY KEY, declared_at bigint NOT NULL)`
+    ]
+  },
+  {
+    // `(state, updated_at)` changed on every take and completion (a third of a take's cost on
+    // SQLite); purges select finished jobs only, so index those alone: a take no longer touches it.
+    id: 2,
+    name: "index_finished_jobs",
+    statements: [
+      `DROP INDEX IF EXISTS strata_jobs_changed`,
+      `CREATE INDEX IF NOT EXISTS strata_jobs_finished ON strata_jobs (updated_at) WHERE ${finishedPredicate}`
     ]
   }
 ]
@@ -149,6 +163,18 @@ interface Row {
   readonly span_id: string | null
 }
 
+type TakenColumn =
+  | "id"
+  | "queue"
+  | "job_key"
+  | "payload"
+  | "priority"
+  | "attempts"
+  | "run_at"
+  | "created_at"
+  | "trace_id"
+  | "span_id"
+
 const num = (value: unknown): number => Number(value)
 const opt = <A>(value: A | null | undefined): A | undefined => value === null ? undefined : value
 
@@ -170,7 +196,7 @@ const toRecord = (row: Row): JobStore.JobRecord => ({
   spanId: opt(row.span_id)
 })
 
-const toTaken = (row: Row): JobStore.TakenJob => ({
+const toTaken = (row: Pick<Row, TakenColumn>): JobStore.TakenJob => ({
   id: row.id,
   queue: row.queue,
   key: opt(row.job_key),
@@ -219,10 +245,20 @@ export const make = (options: SqlJobsOptions): Effect.Effect<JobStore.JobStore, 
       sql.and([
         ...(selection.queue === undefined ? [] : [sql`queue = ${selection.queue}`]),
         ...(selection.states === undefined ? [] : [sql.in("state", selection.states)]),
+        // Finished jobs only (purges): the predicate of their index, so the database uses it.
+        ...(selection.states !== undefined && selection.states.length > 0 &&
+            selection.states.every(JobStore.isFinished)
+          ? [sql.literal(finishedPredicate)]
+          : []),
         ...(selection.before === undefined ? [] : [sql`updated_at < ${selection.before}`])
       ])
     const columns = sql.literal(
       "id, queue, job_key, payload, priority, state, run_at, attempts, last_error, owner, lease_expires_at, created_at, updated_at, trace_id, span_id"
+    )
+
+    // What a worker needs of a taken job (`toTaken`), not the whole row.
+    const takenColumns = sql.literal(
+      "id, queue, job_key, payload, priority, attempts, run_at, created_at, trace_id, span_id"
     )
 
     const store: JobStore.JobStore = {
@@ -258,11 +294,11 @@ WHERE queue = ${input.queue} AND job_key = ${input.key ?? null} AND state IN ('p
           Effect.gen(function*() {
             const claim = (limit: number, candidates: Statement.Fragment) =>
               sql<
-                Row
+                Pick<Row, TakenColumn>
               >`UPDATE strata_jobs SET state = 'running', owner = ${input.owner}, lease_expires_at = ${input.leaseExpiresAt},
   attempts = attempts + 1, updated_at = ${input.now}
 WHERE id IN (${candidates} LIMIT ${limit} ${skipLocked})
-RETURNING ${columns}`
+RETURNING ${takenColumns}`
             // Jobs whose worker died first (the leased index), then due ones (the due index, in
             // take order): two statements, each answered by a partial index.
             const reclaimed = input.reclaim === true

@@ -986,7 +986,9 @@ export const worker = <A, I, E, R>(
         ))
 
     // Completions are written together: one statement for every job that finished while the
-    // previous one was in flight (a group commit: no added wait, fewer statements when busy).
+    // previous one was in flight, or in the same turn of the scheduler (a group commit: no added
+    // wait, fewer statements when busy; on a synchronous client such as SQLite's nothing finishes
+    // while a statement runs, so the turn is what groups them).
     const completions: Array<{ readonly take: JobStore.Take; readonly done: Deferred.Deferred<boolean> }> = []
     const flushing = yield* Latch.make(false)
     const completed = (take: JobStore.Take) =>
@@ -1000,11 +1002,13 @@ export const worker = <A, I, E, R>(
       while (true) {
         yield* flushing.await
         yield* flushing.close
+        yield* Effect.yieldNow
         const batch = completions.splice(0, completions.length)
         if (batch.length === 0) continue
         const ids = yield* persist(
           Effect.flatMap(JobStore.now, (now) => store.completeMany(batch.map((entry) => entry.take), now))
         )
+        if (ids.size > 0) yield* Metric.update(metrics.succeeded, ids.size)
         for (const entry of batch) Deferred.doneUnsafe(entry.done, Exit.succeed(ids.has(entry.take.id)))
       }
     })
@@ -1047,7 +1051,6 @@ export const worker = <A, I, E, R>(
             false
           )
         }
-        yield* Metric.update(metrics.started, 1)
         const decoded = yield* Effect.exit(decode(JSON.parse(job.payload)))
         if (Exit.isFailure(decoded)) {
           const error = new JobPayloadError({ queue: name, id: job.id, detail: Cause.pretty(decoded.cause) })
@@ -1056,7 +1059,6 @@ export const worker = <A, I, E, R>(
         const exit = yield* Effect.exit(Effect.provideContext(handler(decoded.value as A, info), context))
         if (Exit.isSuccess(exit)) {
           const done = yield* completed(take)
-          if (done) yield* Metric.update(metrics.succeeded, 1)
           yield* Effect.annotateCurrentSpan({ "strata.job.outcome": done ? "succeeded" : "lease lost" })
           return
         }
@@ -1097,23 +1099,32 @@ export const worker = <A, I, E, R>(
     // Slots are refilled in batches (half the concurrency at least) while jobs run, so a busy worker
     // takes several jobs per statement instead of one per finished job.
     const batch = Math.ceil(concurrency / 2)
-    const pollMs = Duration.toMillis(pollInterval)
+    // An expired lease is already a lease late: looking for them at every poll (a statement, and on
+    // SQLite a write lock, each time) buys little. Once per poll interval, but no more often than a
+    // quarter of the lease or once a second, whichever is shorter.
+    const reclaimMs = Math.max(Duration.toMillis(pollInterval), Math.min(leaseMs / 4, 1_000))
     let reclaimedAt = 0
     const loop = Effect.gen(function*() {
       while (true) {
         // Closed before looking: a wake-up from here on is kept for the wait below.
         yield* wake.close
+        // Jobs finishing in this turn of the scheduler free their slots first: one take for them all.
+        yield* Effect.yieldNow
         const free = concurrency - active
         let took = 0
         if (free > 0 && (active === 0 || free >= batch)) {
           const now = yield* JobStore.now
-          // Jobs of workers that died are looked for once per poll interval.
-          const reclaim = now - reclaimedAt >= pollMs
+          // Jobs of workers that died are looked for once per reclaim interval.
+          const reclaim = now - reclaimedAt >= reclaimMs
           if (reclaim) reclaimedAt = now
           const taken = yield* persist(
             store.take({ queue: name, owner, now, leaseExpiresAt: now + leaseMs, limit: free, reclaim })
           )
           took = taken.length
+          // Started: every take but those after their last attempt (they are dead without running).
+          let started = 0
+          for (const job of taken) if (job.attempt <= maxAttempts) started++
+          if (started > 0) yield* Metric.update(metrics.started, started)
           for (const job of taken) {
             active++
             const entry: { readonly take: JobStore.Take; fiber?: Fiber.Fiber<unknown, unknown> } = {
