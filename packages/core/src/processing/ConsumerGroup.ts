@@ -54,6 +54,7 @@ import type { RecordedEvent } from "../Event.ts"
 import type { EventFilter, EventStore, SubscribeFrom } from "../EventStore.ts"
 import { InvalidArgument, LeaseLost } from "../StoreError.ts"
 import * as Consumer from "./Consumer.ts"
+import { CurrentGroup } from "./internal/consumer/loop.ts"
 import * as Lease from "./Lease.ts"
 
 /**
@@ -164,7 +165,11 @@ export const run = <X, R>(
           retry: options.retry,
           checkpointEvery: options.checkpointEvery,
           handler: options.handler
-        }).pipe(Lease.withFencing(held)))
+        }).pipe(
+          Lease.withFencing(held),
+          // The spans of its events name the group and the partition.
+          Effect.provideService(CurrentGroup, { name: group, partition })
+        ))
 
     // One membership: acquire it, run partitions within it; everything stops if it is lost.
     const membership = Effect.scoped(Effect.gen(function*() {

@@ -9,11 +9,18 @@
 // by cutting a batch short). A handler failure inside a batch rolls it back (transactional
 // backends); the batch is then isolated so the failure lands on its event as with one commit per
 // event: the events before it commit, and the error is the one the event failed with.
+//
+// Spans: the handling of each event (or each batch, with `handleBatch`) is a root span of kind
+// `consumer` named `process $all` with the OpenTelemetry messaging attributes, linked to the span
+// that appended the event (its metadata's `traceId` / `spanId`): a consumer's work starts its own
+// trace instead of hanging under the consumer's never-ending span.
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import * as Otel from "../../../backend/Otel.ts"
 import * as Event from "../../../Event.ts"
 import type { RecordedEvent } from "../../../Event.ts"
 import { establishAll, type EventStore } from "../../../EventStore.ts"
@@ -52,6 +59,48 @@ export interface Loop<E, R> {
   readonly onCommit?: ((position: bigint, handled: number) => Effect.Effect<void>) | undefined
 }
 
+/**
+ * The consumer group a loop runs for (`ConsumerGroup` sets it around each partition's consumer), for
+ * the spans' `messaging.consumer.group.name` and `messaging.destination.partition.id`; by default a
+ * consumer is its own group (its instances share its name and its checkpoint).
+ */
+export const CurrentGroup = Context.Reference<
+  { readonly name?: string | undefined; readonly partition?: number | undefined }
+>(
+  "@strata/core/processing/Consumer/CurrentGroup",
+  { defaultValue: () => ({}) }
+)
+
+// The span around the handling of one event or one batch (see the module comment).
+const processSpan = (
+  base: Otel.Messaging,
+  events: ReadonlyArray<RecordedEvent>
+) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const one = events.length === 1 ? events[0] : undefined
+  const attributes = Otel.messagingAttributes(
+    one === undefined
+      ? { ...base, batchCount: events.length }
+      : {
+        ...base,
+        messageId: one.id,
+        conversationId: typeof one.metadata.correlationId === "string" ? one.metadata.correlationId : undefined
+      }
+  )
+  if (one !== undefined) {
+    attributes["strata.stream"] = one.stream
+    attributes["strata.event.type"] = one.type
+    attributes["strata.event.position"] = String(one.position)
+  }
+  return Effect.withSpan(effect, Otel.messagingSpanName(base), {
+    kind: "consumer",
+    root: true,
+    links: Otel.linksToProducers(events),
+    attributes,
+    captureStackTrace: false
+  })
+}
+
 // A store outage (also from the handler, or tagged by the supervised handler) is retried as it is:
 // restarting re-delivers the whole batch.
 const transient = (cause: Cause.Cause<unknown>): boolean => {
@@ -84,6 +133,14 @@ export const consume = <E, R>(
     })
     if (loop.onStart !== undefined) yield* loop.onStart(start)
     const { handle, onCommit, pace } = loop
+    const group = yield* CurrentGroup
+    const messaging: Otel.Messaging = {
+      operationType: "process",
+      destination: Otel.allDestination,
+      subscription: group.name === undefined ? loop.name : group.name,
+      group: group.name ?? loop.name,
+      partition: group.partition
+    }
 
     // Handles `events` and commits them with their checkpoint; on a handler failure, isolates it.
     const commitBatch = (
@@ -96,9 +153,9 @@ export const consume = <E, R>(
         const work = handle._tag === "Each"
           ? Effect.forEach(events, (event, i) => {
             state.at = i
-            return Event.causedBy(handle.handle(event), event)
+            return Event.causedBy(handle.handle(event), event).pipe(processSpan(messaging, [event]))
           }, { discard: true })
-          : handle.handle(events)
+          : handle.handle(events).pipe(processSpan(messaging, events))
         const committed = checkpoints.commit(
           loop.name,
           position,
