@@ -17,6 +17,7 @@ import { guard, Io, processIo } from "./Io.ts"
 import * as Output from "./Output.ts"
 import { ReaderGone } from "./Print.ts"
 import * as Signals from "./Signals.ts"
+import * as Tenants from "./Tenants.ts"
 
 export interface Options {
   /** The environment (`STRATA_URL`). */
@@ -47,7 +48,14 @@ export const make = (argv: ReadonlyArray<string>, options: Options): Run => {
         : []
     )
   ].filter((url): url is string => url !== undefined)
-  const secrets = urls.flatMap(Output.secretsOf)
+  // The tenants' resolver (`--tenants`, `STRATA_TENANTS`: templates, or a JSON file of URLs) too.
+  const resolvers = [
+    options.env["STRATA_TENANTS"],
+    ...args.flatMap((arg, i) =>
+      args[i - 1] === "--tenants" ? [arg] : arg.startsWith("--tenants=") ? [arg.slice("--tenants=".length)] : []
+    )
+  ].filter((spec): spec is string => spec !== undefined && spec.trim() !== "")
+  const secrets = [...urls, ...resolvers.flatMap(Tenants.urlsIn)].flatMap(Output.secretsOf)
   const io = options.io ?? processIo
   // From the first line on, an error of stdout or stderr (EPIPE: the reader closed the pipe) is
   // handled: the command learns of it at its next write instead of the process crashing.

@@ -18,7 +18,7 @@ import * as Signals from "../Signals.ts"
  * @since 0.1.0
  */
 export const command = Command.make("console", {
-  url: Connect.url,
+  ...Connect.flags,
   host: Flag.String("host").pipe(
     Flag.withDescription("the address to bind; anything but loopback needs --allow-remote"),
     Flag.withDefault("127.0.0.1")
@@ -31,7 +31,7 @@ export const command = Command.make("console", {
 }, (options) =>
   Effect.scoped(Effect.gen(function*() {
     const stopped = yield* Signals.stopOnSignal
-    const server = yield* Console.open(options.url, {
+    const server = yield* Console.open(yield* Connect.resolve(options), {
       host: options.host,
       port: options.port,
       allowRemote: options.allowRemote

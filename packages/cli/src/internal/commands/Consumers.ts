@@ -11,11 +11,11 @@ import * as Output from "../Output.ts"
 import * as Print from "../Print.ts"
 import { UsageError, wholeNumber } from "../Usage.ts"
 
-const parent = Command.make("consumers").pipe(Command.withSharedFlags({ url: Connect.url }))
+const parent = Command.make("consumers").pipe(Command.withSharedFlags(Connect.flags))
 
 const list = Command.make("list", {}, () =>
   Effect.scoped(Effect.gen(function*() {
-    const { url } = yield* parent
+    const url = yield* Connect.resolve(yield* parent)
     const { admin } = yield* Connect.open(url, "read")
     const checkpoints = yield* admin.checkpoints
     if (checkpoints.length === 0) return yield* Print.line("no consumer checkpoints")
@@ -38,7 +38,7 @@ const reset = Command.make("reset", {
   )
 }, ({ create, name, to }) =>
   Effect.scoped(Effect.gen(function*() {
-    const { url } = yield* parent
+    const url = yield* Connect.resolve(yield* parent)
     // Before opening the store: a mistyped position changes nothing.
     const position = Option.isSome(to) ? yield* wholeNumber("--to", to.value) : undefined
     if (create && position === undefined) {

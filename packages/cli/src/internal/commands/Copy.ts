@@ -6,8 +6,8 @@
  */
 import { Transfer } from "@strata/core"
 import { Command, Flag } from "effect/cli"
-import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Connect from "../Connect.ts"
 import * as Output from "../Output.ts"
@@ -24,19 +24,36 @@ import { batchSize, written } from "./Import.ts"
 export const command = Command.make("copy", {
   from: Flag.Redacted("from").pipe(
     Flag.withDescription("the source store URL (default: $STRATA_URL)"),
-    Flag.withFallbackConfig(Config.Redacted("STRATA_URL"))
+    Flag.optional
   ),
-  to: Flag.Redacted("to").pipe(Flag.withDescription("the target store URL")),
+  to: Flag.Redacted("to").pipe(Flag.withDescription("the target store URL"), Flag.optional),
+  fromTenant: Flag.String("from-tenant").pipe(
+    Flag.withDescription("the source is this tenant's store (from --tenants or $STRATA_TENANTS)"),
+    Flag.optional
+  ),
+  toTenant: Flag.String("to-tenant").pipe(
+    Flag.withDescription("the target is this tenant's store (from --tenants or $STRATA_TENANTS)"),
+    Flag.optional
+  ),
+  tenants: Connect.tenants,
   batchSize,
   ...Filters.flags
 }, (options) =>
   Effect.scoped(Effect.gen(function*() {
     if (options.batchSize < 1) return yield* new UsageError({ message: "--batch-size must be at least 1" })
-    const source = yield* Connect.open(options.from, "read")
-    const target = yield* Connect.open(options.to, "create")
+    const from = yield* Connect.resolve(
+      { url: options.from, schema: Option.none(), tenant: options.fromTenant, tenants: options.tenants },
+      { url: "--from", tenant: "--from-tenant", env: true }
+    )
+    const to = yield* Connect.resolve(
+      { url: options.to, schema: Option.none(), tenant: options.toTenant, tenants: options.tenants },
+      { url: "--to", tenant: "--to-tenant", env: false }
+    )
+    const source = yield* Connect.open(from, "read")
+    const target = yield* Connect.open(to, "create")
     const filter = Filters.toFilter(options)
     const total = yield* Filters.expected(source.admin, filter)
-    yield* Print.note(`copying ${Output.redactUrl(options.from)} -> ${Output.redactUrl(options.to)}`)
+    yield* Print.note(`copying ${Output.redactUrl(from)} -> ${Output.redactUrl(to)}`)
     const progress = yield* Progress.make({ verb: "copied" })
     const last = yield* Transfer.copy(source.eventStore, target.eventStore, { filter, batchSize: options.batchSize })
       .pipe(Stream.tap(({ events }) => progress.update(events, total)), Stream.runLast)

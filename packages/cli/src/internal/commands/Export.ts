@@ -19,10 +19,10 @@ import * as Filters from "./Filters.ts"
  */
 export const command = Command.make(
   "export",
-  { url: Connect.url, ...Filters.flags },
+  { ...Connect.flags, ...Filters.flags },
   (options) =>
     Effect.scoped(Effect.gen(function*() {
-      const { admin, eventStore } = yield* Connect.open(options.url, "read")
+      const { admin, eventStore } = yield* Connect.open(yield* Connect.resolve(options), "read")
       const filter = Filters.toFilter(options)
       const total = yield* Filters.expected(admin, filter)
       const progress = yield* Progress.make({ verb: "exported" })

@@ -43,7 +43,7 @@ export const written = (events: number, skipped: number): string =>
  */
 export const command = Command.make(
   "import",
-  { url: Connect.url, batchSize },
+  { ...Connect.flags, batchSize },
   (options) =>
     Effect.scoped(Effect.gen(function*() {
       if (options.batchSize < 1) return yield* new UsageError({ message: "--batch-size must be at least 1" })
@@ -54,7 +54,7 @@ export const command = Command.make(
           message: "strata import reads events from stdin: strata import < events.ndjson"
         })
       }
-      const { eventStore } = yield* Connect.open(options.url, "create")
+      const { eventStore } = yield* Connect.open(yield* Connect.resolve(options), "create")
       // stdin's size when it is a regular file, to estimate a total for the ETA.
       const size = io.stdinSize()
       let bytes = 0

@@ -17,7 +17,7 @@ import * as Connect from "../Connect.ts"
 import * as Print from "../Print.ts"
 import { UsageError } from "../Usage.ts"
 
-const parent = Command.make("jobs").pipe(Command.withSharedFlags({ url: Connect.url }))
+const parent = Command.make("jobs").pipe(Command.withSharedFlags(Connect.flags))
 
 // The store's JobQueue, over its own SqlClient; fails with a UsageError where there is none.
 const openJobs = (url: Redacted.Redacted<string>, access: "read" | "write") =>
@@ -90,7 +90,7 @@ const list = Command.make("list", {
   json: Flag.Boolean("json").pipe(Flag.withDescription("one JSON object per line"), Flag.withDefault(false))
 }, ({ json, limit, queue, state }) =>
   Effect.scoped(Effect.gen(function*() {
-    const { url } = yield* parent
+    const url = yield* Connect.resolve(yield* parent)
     const states = yield* statesOf(state)
     const max = yield* limitOf(limit, 100)
     const jobs = yield* openJobs(url, "read")
@@ -126,7 +126,7 @@ const id = Argument.String("id").pipe(Argument.withDescription("the job id"))
 
 const show = Command.make("show", { id }, ({ id }) =>
   Effect.scoped(Effect.gen(function*() {
-    const { url } = yield* parent
+    const url = yield* Connect.resolve(yield* parent)
     const jobs = yield* openJobs(url, "read")
     const job = yield* JobQueue.get(id).pipe(Effect.provideService(JobQueue.JobQueue, jobs))
     yield* Print.line(`id          ${job.id}`)
@@ -149,7 +149,7 @@ const retry = Command.make("retry", {
   dead: Flag.String("dead").pipe(Flag.withDescription("retry every dead letter of this queue"), Flag.optional)
 }, ({ dead, id }) =>
   Effect.scoped(Effect.gen(function*() {
-    const { url } = yield* parent
+    const url = yield* Connect.resolve(yield* parent)
     if (Option.isSome(id) === Option.isSome(dead)) {
       return yield* new UsageError({ message: "give a job id, or --dead QUEUE to retry a queue's dead letters" })
     }
@@ -165,7 +165,7 @@ const retry = Command.make("retry", {
 
 const cancel = Command.make("cancel", { id }, ({ id }) =>
   Effect.scoped(Effect.gen(function*() {
-    const { url } = yield* parent
+    const url = yield* Connect.resolve(yield* parent)
     const jobs = yield* openJobs(url, "write")
     yield* JobQueue.cancel(id).pipe(Effect.provideService(JobQueue.JobQueue, jobs))
     yield* Print.line(`${id} cancelled: it will not run`)
@@ -180,7 +180,7 @@ const purge = Command.make("purge", {
   )
 }, ({ olderThan, queue, state }) =>
   Effect.scoped(Effect.gen(function*() {
-    const { url } = yield* parent
+    const url = yield* Connect.resolve(yield* parent)
     const states = yield* statesOf(state)
     const unfinished = (states ?? []).filter((s) => !JobStore.isFinished(s))
     if (unfinished.length > 0) {

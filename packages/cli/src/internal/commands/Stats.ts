@@ -1,12 +1,15 @@
 /**
  * `strata stats`: what the store holds, for a dashboard or a quick look: streams, events, head
- * position, events by type and category, consumers with checkpoint and lag, database size.
+ * position, events by type and category, consumers with checkpoint and lag, database size. With
+ * `--all-tenants`, the same for every tenant of the resolver, one after another.
  *
  * @since 0.1.0
  */
 import type { StoreAdmin } from "@strata/core"
 import { Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Connect from "../Connect.ts"
 import * as Output from "../Output.ts"
 import * as Print from "../Print.ts"
@@ -19,15 +22,9 @@ const table = (rows: ReadonlyArray<ReadonlyArray<string>>): ReadonlyArray<string
   return rows.map((row) => row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join("  "))
 }
 
-/**
- * @category commands
- * @since 0.1.0
- */
-export const command = Command.make("stats", {
-  url: Connect.url,
-  json: Flag.Boolean("json").pipe(Flag.withDescription("one JSON object"), Flag.withDefault(false))
-}, ({ json, url }) =>
-  Effect.scoped(Effect.gen(function*() {
+// One store's statistics; `tenant` is printed with them when the store is a tenant's.
+const stats = (url: Redacted.Redacted<string>, json: boolean, tenant: string | undefined) =>
+  Effect.gen(function*() {
     const { admin } = yield* Connect.open(url, "read")
     const stats = yield* admin.stats
     const consumers = yield* admin.checkpoints.pipe(
@@ -37,6 +34,7 @@ export const command = Command.make("stats", {
     const store = Output.redactUrl(url)
     if (json) {
       return yield* Print.line(JSON.stringify({
+        ...(tenant === undefined ? {} : { tenant }),
         store,
         backend: admin.backend,
         ...stats,
@@ -49,6 +47,7 @@ export const command = Command.make("stats", {
     }
     const lines = [
       ...table([
+        ...(tenant === undefined ? [] : [["tenant", tenant]]),
         ["store", `${store} (${admin.backend})`],
         ["streams", Output.count(stats.streams)],
         ["events", Output.count(stats.events)],
@@ -75,4 +74,35 @@ export const command = Command.make("stats", {
         ])
     ]
     yield* Print.stdout(lines.map((l) => `${l}\n`).join(""))
-  }))).pipe(Command.withDescription("Streams, events, head, events by type and category, consumers, database size"))
+  })
+
+/**
+ * @category commands
+ * @since 0.1.0
+ */
+export const command = Command.make("stats", {
+  ...Connect.flags,
+  allTenants: Connect.allTenants,
+  json: Flag.Boolean("json").pipe(
+    Flag.withDescription("one JSON object (with --all-tenants, one per tenant and line)"),
+    Flag.withDefault(false)
+  )
+}, (options) =>
+  options.allTenants
+    ? Effect.gen(function*() {
+      let first = true
+      yield* Connect.eachTenant(options, { json: options.json }, (url, tenant) =>
+        Effect.gen(function*() {
+          if (!first && !options.json) yield* Print.line("")
+          first = false
+          yield* stats(url, options.json, tenant)
+        }))
+    })
+    : Effect.scoped(Effect.gen(function*() {
+      const url = yield* Connect.resolve(options)
+      yield* stats(url, options.json, Option.getOrUndefined(options.tenant))
+    }))).pipe(
+    Command.withDescription(
+      "Streams, events, head, events by type and category, consumers, database size (--all-tenants: for each tenant)"
+    )
+  )

@@ -11,11 +11,11 @@ import * as Print from "../Print.ts"
 
 const name = Argument.String("name").pipe(Argument.withDescription("the stream name"))
 
-const parent = Command.make("streams").pipe(Command.withSharedFlags({ url: Connect.url }))
+const parent = Command.make("streams").pipe(Command.withSharedFlags(Connect.flags))
 
 const info = Command.make("info", { name }, ({ name }) =>
   Effect.scoped(Effect.gen(function*() {
-    const { url } = yield* parent
+    const url = yield* Connect.resolve(yield* parent)
     const { eventStore } = yield* Connect.open(url, "read")
     const info = yield* eventStore.streamInfo(name)
     const { maxAge, maxCount, truncateBefore } = info.retention
@@ -32,7 +32,7 @@ const info = Command.make("info", { name }, ({ name }) =>
 
 const remove = Command.make("delete", { name }, ({ name }) =>
   Effect.scoped(Effect.gen(function*() {
-    const { url } = yield* parent
+    const url = yield* Connect.resolve(yield* parent)
     const { eventStore } = yield* Connect.open(url, "write")
     yield* eventStore.deleteStream(name)
     yield* Print.line(`soft-deleted ${name}: its events are hidden; a new append continues its numbering`)
@@ -40,7 +40,7 @@ const remove = Command.make("delete", { name }, ({ name }) =>
 
 const tombstone = Command.make("tombstone", { name }, ({ name }) =>
   Effect.scoped(Effect.gen(function*() {
-    const { url } = yield* parent
+    const url = yield* Connect.resolve(yield* parent)
     const { eventStore } = yield* Connect.open(url, "write")
     yield* eventStore.tombstoneStream(name)
     yield* Print.line(`tombstoned ${name}: the name can never be written or read again`)

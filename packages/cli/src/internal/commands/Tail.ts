@@ -59,7 +59,7 @@ export const following = (
  * @since 0.1.0
  */
 export const command = Command.make("tail", {
-  url: Connect.url,
+  ...Connect.flags,
   stream: Flag.String("stream").pipe(Flag.withDescription("one stream only"), Flag.optional),
   type: Flag.String("type").pipe(Flag.withDescription("event types, comma-separated"), Flag.optional),
   category: Flag.String("category").pipe(Flag.withDescription("stream categories, comma-separated"), Flag.optional),
@@ -76,7 +76,7 @@ export const command = Command.make("tail", {
     const start = yield* from(options.from)
     const types = list(Option.getOrUndefined(options.type))
     const categories = list(Option.getOrUndefined(options.category))
-    const { eventStore } = yield* Connect.open(options.url, "read")
+    const { eventStore } = yield* Connect.open(yield* Connect.resolve(options), "read")
     const stream = Option.getOrUndefined(options.stream)
     const events: Stream.Stream<Event.RecordedEvent, EventStore.ReadError> = stream === undefined
       ? (yield* EventStore.establishAll({ from: start, filter: { types, categories } }).pipe(
