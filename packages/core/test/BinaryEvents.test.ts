@@ -2,7 +2,7 @@
 // event types in an EventCodec (bytes on the way in and out, the schema version in the metadata,
 // upcasting from an older JSON version and from an older binary one).
 import { assert, describe, it } from "@effect/vitest"
-import { Event, EventCodec, EventStore, MemoryStore } from "@strata/core"
+import { Event, EventCodec, EventStore, MemoryStore, Transfer } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SchemaGetter from "effect/SchemaGetter"
@@ -125,4 +125,37 @@ describe("binary event types (EventCodec)", () => {
   it("an invalid content type is refused at definition", () => {
     assert.throws(() => EventCodec.type("Bad", { schema: ReadingBytes, contentType: "nope" }), /media type/)
   })
+})
+
+describe("Transfer line format with binary events", () => {
+  const base = `{"stream":"s-1","version":"0","id":"${crypto.randomUUID()}","type":"T"`
+
+  it.effect("a binary line decodes to bytes; a JSON line (the old format) is unchanged", () =>
+    Effect.gen(function*() {
+      const binary = yield* Transfer.decodeLine(`${base},"contentType":"image/png","bytes":"AP8B","metadata":{}}`, 1)
+      assert.deepStrictEqual(binary.data, Uint8Array.of(0, 255, 1))
+      assert.strictEqual(binary.contentType, "image/png")
+      assert.strictEqual(Transfer.encodeLine(binary), `${base},"contentType":"image/png","bytes":"AP8B","metadata":{}}`)
+      const json = yield* Transfer.decodeLine(`${base},"data":{"a":1},"metadata":{}}`, 2)
+      assert.deepStrictEqual(json.data, { a: 1 })
+      assert.isUndefined(json.contentType)
+      // A JSON event's checksum does not depend on the binary extension; a binary one covers its bytes.
+      const other = yield* Transfer.decodeLine(`${base},"contentType":"image/png","bytes":"AP8C","metadata":{}}`, 3)
+      assert.notStrictEqual(Transfer.eventChecksum(binary), Transfer.eventChecksum(other))
+    }))
+
+  it.effect("a line with both data and bytes, bad base64 or no content type is InvalidLine", () =>
+    Effect.gen(function*() {
+      for (
+        const line of [
+          `${base},"data":1,"contentType":"image/png","bytes":"AP8B"}`,
+          `${base},"contentType":"image/png","bytes":"@@@"}`,
+          `${base},"bytes":"AP8B"}`,
+          `${base},"contentType":"image/png"}`
+        ]
+      ) {
+        const error = yield* Effect.flip(Transfer.decodeLine(line, 7))
+        assert.strictEqual(error._tag, "InvalidLine", line)
+      }
+    }))
 })
