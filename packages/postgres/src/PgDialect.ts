@@ -118,6 +118,23 @@ const sqlState = (error: SqlError): string => {
 // A row that passes (it changed again since the move) is read once more (see `appendOne`). No row
 // lock is taken for the answer: a lock is a WAL record, and a failed attempt would then wait for a
 // WAL flush at commit.
+// The insert of an append that carries binary events: two more arrays, the content types and the
+// bytes (NULL for its JSON events). Plain JSON appends keep their statement text.
+const insertBinary = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
+  const { events, stream } = input
+  return sql`
+      INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, content_type, data_bytes)
+      SELECT e.id, ${stream}, announced.base + e.ordinality, ${input.category}, e.type, e.data, e.metadata, ${input.createdAt}::timestamptz,
+        e.content_type, e.data_bytes
+      FROM announced, unnest(${events.map((event) => event.id)}::uuid[], ${
+    events.map((event) => event.type)
+  }::text[], ${events.map((event) => event.data)}::json[], ${events.map((event) => event.metadata)}::json[], ${
+    events.map((event) => event.contentType ?? null)
+  }::text[], ${
+    events.map((event) => event.bytes ?? null)
+  }::bytea[]) WITH ORDINALITY AS e (id, type, data, metadata, content_type, data_bytes, ordinality)`
+}
+
 const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
   const announce = sql.literal(PgHorizon.announcement)
   const { events, stream } = input
@@ -143,14 +160,16 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
       ${move} RETURNING t.last_version - ${count} AS base
     ), announced AS (
       SELECT moved.base, ${announce} AS announced FROM moved
-    ), inserted AS (
+    ), inserted AS (${
+    events.some((event) => event.bytes !== undefined) ? insertBinary(sql, input) : sql`
       INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
       SELECT e.id, ${stream}, announced.base + e.ordinality, ${input.category}, e.type, e.data, e.metadata, ${input.createdAt}::timestamptz
       FROM announced, unnest(${ids}::uuid[], ${events.map((event) => event.type)}::text[], ${
-    events.map((event) => event.data)
-  }::json[], ${
-    events.map((event) => event.metadata)
-  }::json[]) WITH ORDINALITY AS e (id, type, data, metadata, ordinality)
+      events.map((event) => event.data)
+    }::json[], ${
+      events.map((event) => event.metadata)
+    }::json[]) WITH ORDINALITY AS e (id, type, data, metadata, ordinality)`
+  }
       RETURNING position
     ), seen AS (
       SELECT f.last_version, f.deleted, f.tombstoned, f.stored
@@ -388,6 +407,7 @@ export const make = (keys: PgSchema.Keys = PgSchema.keys(undefined)): Dialect =>
       } ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream RETURNING *`,
     appendOne: (sql, input) => appendOne(sql, input, true, keys.dcbLockClass),
     appendOneDcb: inOneStatement,
+    appendOneBinary: true,
     beforeInsert: PgHorizon.announce,
     lockForDcb: lockForDcb(keys.dcbLockClass),
     lockMigrations: (sql) =>

@@ -217,6 +217,12 @@ export interface Transactional {
    * writes the tag rows and checks `conditions` itself. Otherwise such appends take the transaction.
    */
   readonly appendOneDcb?: ((condition: EventStore.AppendCondition | undefined) => boolean) | undefined
+  /**
+   * Whether `appendOne` also writes binary events (`PreparedEvent.bytes`, into `content_type` and
+   * `data_bytes`) of appends without tags or conditions. Otherwise appends carrying one take the
+   * transaction.
+   */
+  readonly appendOneBinary?: boolean | undefined
   /** Serialises concurrent migration runs, inside their transaction. */
   readonly lockMigrations: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
   /**

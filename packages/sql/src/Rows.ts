@@ -189,6 +189,7 @@ const withTags = (event: Event.RecordedEvent, dialect: Dialect, tags: unknown): 
  * @since 0.1.0
  */
 export const fromValues = (dialect: Dialect) => (row: ReadonlyArray<unknown>): Event.RecordedEvent => {
+  if (row[9] !== null && row[9] !== undefined) return binaryFromValues(dialect, row)
   const event: Event.RecordedEvent = {
     id: row[1] as string,
     stream: row[2] as string,
@@ -199,8 +200,23 @@ export const fromValues = (dialect: Dialect) => (row: ReadonlyArray<unknown>): E
     metadata: dialect.decodeJson(row[6]) as Event.EventMetadata,
     createdAt: dialect.decodeTime(row[7])
   }
-  const tagged = row[8] === null || row[8] === undefined ? event : withTags(event, dialect, row[8])
-  return row[9] === null || row[9] === undefined ? tagged : binary(tagged, row[9], row[10])
+  return row[8] === null || row[8] === undefined ? event : withTags(event, dialect, row[8])
+}
+
+// A binary row, built in one object (its data column holds JSON null: not parsed).
+const binaryFromValues = (dialect: Dialect, row: ReadonlyArray<unknown>): Event.RecordedEvent => {
+  const event: Event.RecordedEvent = {
+    id: row[1] as string,
+    stream: row[2] as string,
+    version: int64(row[3] as bigint | number | string),
+    position: int64(row[0] as bigint | number | string),
+    type: row[4] as string,
+    data: bytesOf(row[10]),
+    metadata: dialect.decodeJson(row[6]) as Event.EventMetadata,
+    createdAt: dialect.decodeTime(row[7]),
+    contentType: row[9] as string
+  }
+  return row[8] === null || row[8] === undefined ? event : withTags(event, dialect, row[8])
 }
 
 /**
