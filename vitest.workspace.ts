@@ -5,6 +5,9 @@ export default [
   "packages/conformance",
   "packages/sql",
   "packages/postgres",
+  // The failover tests on a pg_auto_failover cluster of their own: slow, so `npm test` leaves them out
+  // (--project '!postgres-cluster'); `npm run test:postgres:cluster` runs them.
+  "packages/postgres/vitest.cluster.config.ts",
   "packages/sqlite",
   "packages/d1",
   "packages/kurrentdb",
