@@ -5,7 +5,7 @@
  * (`jobQueueSuite`, run on every backend).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { JobQueue } from "@strata/core"
+import { JobQueue, JobStore } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
@@ -46,12 +46,37 @@ describe("JobQueue observability", () => {
       const [enqueue] = named("JobQueue.enqueue")
       const [order] = named("place order")
       assert.strictEqual(enqueue.kind, "producer")
-      assert.strictEqual(enqueue.attributes.get("messaging.destination.name"), "mail")
-      assert.strictEqual(enqueue.attributes.get("messaging.message.id"), id)
+      // The OpenTelemetry messaging conventions: a send to the queue, the job's id as the message's.
+      assert.deepStrictEqual(
+        Object.fromEntries(["system", "operation.type", "operation.name", "destination.name", "message.id"].map((
+          key
+        ) => [key, enqueue.attributes.get(`messaging.${key}`)])),
+        {
+          system: "strata",
+          "operation.type": "send",
+          "operation.name": "enqueue",
+          "destination.name": "mail",
+          "message.id": id
+        }
+      )
       assert.strictEqual(enqueue.parent._tag === "Some" ? enqueue.parent.value.spanId : undefined, order.spanId)
       const [run] = named("JobQueue.process")
       assert.strictEqual(run.kind, "consumer")
-      assert.strictEqual(run.attributes.get("messaging.message.id"), id)
+      assert.deepStrictEqual(
+        Object.fromEntries(
+          ["system", "operation.type", "destination.name", "consumer.group.name", "message.id"].map((
+            key
+          ) => [key, run.attributes.get(`messaging.${key}`)])
+        ),
+        {
+          system: "strata",
+          "operation.type": "process",
+          "destination.name": "mail",
+          // the workers' name (WorkerOptions.name), by default the queue's
+          "consumer.group.name": "mail",
+          "message.id": id
+        }
+      )
       assert.strictEqual(run.attributes.get("strata.job.attempt"), 1)
       assert.strictEqual(run.attributes.get("strata.job.outcome"), "succeeded")
       assert.deepStrictEqual(
@@ -61,6 +86,36 @@ describe("JobQueue observability", () => {
       // A root of its own trace: the job runs later, in another process perhaps.
       assert.notStrictEqual(run.traceId, enqueue.traceId)
     }).pipe(Effect.scoped, Effect.provide(JobQueue.layerMemory), Effect.withTracer(tracer))
+  })
+
+  it.live("named workers are the consumer group; a job whose stored trace context is not W3C runs unlinked", () => {
+    const { named, tracer } = recording()
+    return Effect.gen(function*() {
+      const store = yield* JobStore.makeMemory()
+      const now = Date.now()
+      // As a store written by hand or by another tool might hold it: ids that are no trace context.
+      yield* store.enqueue({
+        id: "job-1",
+        queue: "mail",
+        key: undefined,
+        payload: JSON.stringify({ to: "ada" }),
+        priority: 0,
+        runAt: now,
+        now,
+        traceId: "not-a-trace",
+        spanId: "0000000000000000"
+      })
+      let handled = 0
+      yield* JobQueue.worker(Mail, () => Effect.sync(() => handled++), { pollInterval: "10 millis", name: "mailers" })
+        .pipe(Effect.provideService(JobQueue.JobQueue, JobQueue.fromStore(store)))
+      yield* until(() => handled === 1 && named("JobQueue.process").some((span) => span.status._tag === "Ended"))
+      const [run] = named("JobQueue.process")
+      assert.strictEqual(run.attributes.get("messaging.consumer.group.name"), "mailers")
+      assert.strictEqual(run.attributes.get("messaging.message.id"), "job-1")
+      assert.deepStrictEqual(run.links, [])
+      const [worker] = named("JobQueue.worker")
+      assert.strictEqual(worker.attributes.get("messaging.consumer.group.name"), "mailers")
+    }).pipe(Effect.scoped, Effect.withTracer(tracer))
   })
 
   it.live("counters: enqueued, started, succeeded, failed, dead; gauges: due depth and oldest due age", () =>

@@ -65,8 +65,9 @@ import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as Tracer from "effect/Tracer"
+import type * as Tracer from "effect/Tracer"
 import { Backend } from "../backend/Backend.ts"
+import * as Otel from "../backend/Otel.ts"
 import { type Collection, DocumentStore, type PutOptions, type PutResult } from "../DocumentStore.ts"
 import { makeEventId, type NewEvent, type RecordedEvent } from "../Event.ts"
 import {
@@ -425,6 +426,12 @@ const maxPriority = 2 ** 31 - 1
 // Per-job spans capture no stack trace: capturing one costs more than the job's own statements.
 const noStack = { captureStackTrace: false } as const
 
+// The link from a job's run to the span that enqueued it (its stored W3C trace context), if any.
+const linkOf = (job: JobStore.TakenJob): Array<Tracer.SpanLink> => {
+  const link = Otel.linkToProducer({ traceId: job.traceId, spanId: job.spanId })
+  return link === undefined ? [] : [link]
+}
+
 const dueTime = (options: EnqueueOptions | undefined, now: number): Effect.Effect<number, InvalidArgument> => {
   const operation = "JobQueue.enqueue"
   if (options?.runAt !== undefined && options.delay !== undefined) {
@@ -539,14 +546,15 @@ const prepare = <A, I>(
     }
   })
 
+// A producer span by the messaging conventions (send to the queue); the job's id is added once known.
 const producerSpan = (queue: string | undefined) =>
   Effect.withSpan("JobQueue.enqueue", {
     kind: "producer",
-    attributes: {
-      "messaging.system": "strata",
-      "messaging.operation.type": "send",
-      "messaging.destination.name": queue
-    }
+    attributes: Otel.messagingAttributes({
+      operationType: "send",
+      operationName: "enqueue",
+      destination: typeof queue === "string" ? queue : "(none)"
+    })
   }, noStack)
 
 const enqueueWithId = <A, I>(
@@ -566,7 +574,7 @@ const enqueueWithId = <A, I>(
       yield* Metric.update(Metric.withAttributes(enqueuedTotal, { queue: input.queue }), 1)
       jobs.wake(input.queue)
     }
-    yield* Effect.annotateCurrentSpan({ "messaging.message.id": result.id, "strata.job.created": result.created })
+    yield* Effect.annotateCurrentSpan({ [Otel.Attr.messagingMessageId]: result.id, "strata.job.created": result.created })
     return result.id
   }).pipe(producerSpan(queue?.name))
 
@@ -963,6 +971,8 @@ export const worker = <A, I, E, R>(
     const schedule = options?.retry ?? defaultRetry
     const leaseMs = Duration.toMillis(lease)
     const owner = `${options?.name ?? "worker"}-${makeEventId()}`
+    // `messaging.consumer.group.name`: the workers that share a name compete for the queue's jobs.
+    const group = options?.name ?? name
     const attributes = { queue: name }
     const metrics = {
       started: Metric.withAttributes(startedTotal, attributes),
@@ -1068,17 +1078,19 @@ export const worker = <A, I, E, R>(
       }).pipe(
         // Interrupted (the worker's scope closed): the job is due again at once, for any worker.
         Effect.onInterrupt(() => Effect.flatMap(JobStore.now, (now) => store.release(take, now)).pipe(Effect.ignore)),
+        // A root span (the job runs later, perhaps in another process), linked to the span that
+        // enqueued it when the job stored a valid trace context.
         Effect.withSpan("JobQueue.process", {
           kind: "consumer",
           root: true,
-          links: job.traceId !== undefined && job.spanId !== undefined
-            ? [{ span: Tracer.externalSpan({ traceId: job.traceId, spanId: job.spanId }), attributes: {} }]
-            : [],
+          links: linkOf(job),
           attributes: {
-            "messaging.system": "strata",
-            "messaging.operation.type": "process",
-            "messaging.destination.name": name,
-            "messaging.message.id": job.id,
+            ...Otel.messagingAttributes({
+              operationType: "process",
+              destination: name,
+              group,
+              messageId: job.id
+            }),
             "strata.job.attempt": job.attempt
           }
         }, noStack)
@@ -1178,7 +1190,15 @@ export const worker = <A, I, E, R>(
     // The poll: wakes the loop every pollInterval (jobs enqueued elsewhere, due times, expired leases).
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(pollInterval), wake.open)))
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(statsInterval), sampleStats)))
-  }).pipe(Effect.withSpan("JobQueue.worker", { attributes: { "messaging.destination.name": queue.name } }))
+  }).pipe(
+    Effect.withSpan("JobQueue.worker", {
+      attributes: {
+        [Otel.Attr.messagingSystem]: Otel.messagingSystem,
+        [Otel.Attr.messagingDestinationName]: queue?.name,
+        ...(options?.name === undefined ? {} : { [Otel.Attr.messagingConsumerGroupName]: options.name })
+      }
+    })
+  )
 
 /**
  * {@link worker} as a layer: the worker runs for the layer's lifetime.
@@ -1206,7 +1226,9 @@ const knownQueue = (operation: string, queue: string) =>
   })
 
 const traced = (name: string, attributes: Record<string, unknown> = {}) =>
-  Effect.withSpan(`JobQueue.${name}`, { attributes: { "messaging.system": "strata", ...attributes } })
+  Effect.withSpan(`JobQueue.${name}`, {
+    attributes: { [Otel.Attr.messagingSystem]: Otel.messagingSystem, ...attributes }
+  })
 
 /**
  * One job by id.
