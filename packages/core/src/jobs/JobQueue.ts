@@ -574,7 +574,10 @@ const enqueueWithId = <A, I>(
       yield* Metric.update(Metric.withAttributes(enqueuedTotal, { queue: input.queue }), 1)
       jobs.wake(input.queue)
     }
-    yield* Effect.annotateCurrentSpan({ [Otel.Attr.messagingMessageId]: result.id, "strata.job.created": result.created })
+    yield* Effect.annotateCurrentSpan({
+      [Otel.Attr.messagingMessageId]: result.id,
+      "strata.job.created": result.created
+    })
     return result.id
   }).pipe(producerSpan(queue?.name))
 
