@@ -17,6 +17,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as PgDialect from "./PgDialect.ts"
 import * as PgNotifier from "./PgNotifier.ts"
+import * as PgReplica from "./PgReplica.ts"
 import * as PgSchema from "./PgSchema.ts"
 
 /**
@@ -49,6 +50,25 @@ export interface PgStoreOptions extends SqlStore.StoreOptions {
    * (`startupParameters: { search_path: "orders" }`).
    */
   readonly schema?: string | undefined
+  /**
+   * Hot standbys that serve reads (see `PgReplica`): each a URL (`Redacted` or plain) or a pool config;
+   * a URL replica shares the store's other settings (pool size, schema). Default: none.
+   */
+  readonly replicas?: ReadonlyArray<Redacted.Redacted<string> | string | PgClient.PgPoolConfig> | undefined
+  /**
+   * Where reads go when the call does not say (`PgReplica.Consistency`). Default `"replica"` when
+   * `replicas` are given: a replica read waits until the replica has replayed everything committed on
+   * the primary when the read began (else the primary serves it), so it is never stale or gapped.
+   */
+  readonly consistency?: PgReplica.Consistency | undefined
+  /** How long a replica read waits for its replica to catch up before the primary serves it. Default 2 s. */
+  readonly replicaTimeout?: Duration.Input | undefined
+  /**
+   * The settled position for replica readers (`PgReplica.publish`) is published at most once per this
+   * interval after commits. Default 20 ms. Every store publishes, with or without replicas of its own:
+   * a reader elsewhere may read a replica of this database.
+   */
+  readonly publishInterval?: Duration.Input | undefined
 }
 
 /**
@@ -82,6 +102,17 @@ export const layerFromClient = (
           interval: options.notifyInterval ?? Duration.millis(20),
           channel: keys.channel
         })
+        yield* PgReplica.publish(store.committed, {
+          interval: options.publishInterval ?? Duration.millis(20),
+          every: Duration.seconds(1)
+        })
+      }),
+    // Reads go to the replicas when the layer has some (PgReplica.layer, provided by `layer`).
+    decorate: (store) =>
+      Effect.gen(function*() {
+        const replicas = yield* Effect.serviceOption(PgReplica.Replicas)
+        if (replicas._tag === "None") return store
+        return PgReplica.route(store, replicas.value, yield* SqlClient.SqlClient)
       })
   })
 }
@@ -156,14 +187,22 @@ const withUrlFields = (config: PgClient.PgPoolConfig): PgClient.PgPoolConfig => 
  */
 export const layer = (
   config: PgStoreConfig
-): Layer.Layer<Services, StoreError.StartupFailed | StoreError.Unsupported> => {
-  const [options, { notifyInterval, schema, ...given }] = SqlStore.splitOptions(config)
+): Layer.Layer<Services | PgReplica.Replicas, StoreError.StartupFailed | StoreError.Unsupported> => {
+  const [options, {
+    consistency,
+    notifyInterval,
+    publishInterval,
+    replicaTimeout,
+    replicas,
+    schema,
+    ...given
+  }] = SqlStore.splitOptions(config)
   const client = withUrlFields(given)
   const where = schema === undefined ? target(client) : `${target(client)} (schema ${schema})`
   if (schema !== undefined) {
     const broken = PgSchema.check(schema)
     if (broken !== undefined) {
-      return Layer.unwrap<Services, never, never, StoreError.StartupFailed, never>(Effect.fail(
+      return Layer.unwrap<Services | PgReplica.Replicas, never, never, StoreError.StartupFailed, never>(Effect.fail(
         new StoreError.StartupFailed({
           backend: "postgres",
           target: target(client),
@@ -173,12 +212,37 @@ export const layer = (
       ))
     }
   }
-  const connect = schema === undefined ? client : {
-    ...client,
-    startupParameters: { ...client.startupParameters, search_path: PgSchema.quote(schema) }
-  }
+  const inSchema = (pool: PgClient.PgPoolConfig): PgClient.PgPoolConfig =>
+    schema === undefined ? pool : {
+      ...pool,
+      startupParameters: { ...pool.startupParameters, search_path: PgSchema.quote(schema) }
+    }
+  const connect = inSchema(client)
+  // A URL replica shares the store's settings but its address and credentials.
+  const { database: _d, host: _h, password: _p, port: _o, url: _u, username: _n, ...shared } = given
+  const replicaPools = (replicas ?? []).map((replica) =>
+    inSchema(
+      withUrlFields(
+        typeof replica === "string"
+          ? { ...shared, url: Redacted.make(replica) }
+          : Redacted.isRedacted(replica)
+          ? { ...shared, url: replica as Redacted.Redacted<string> }
+          : { ...shared, ...(replica as PgClient.PgPoolConfig) }
+      )
+    )
+  )
+  const keys = PgSchema.keys(schema)
+  const replicaLayer = PgReplica.layer({
+    replicas: replicaPools,
+    dialect: keys.schema === undefined ? PgDialect.dialect : PgDialect.make(keys),
+    consistency,
+    timeout: replicaTimeout,
+    pageSize: options.pageSize,
+    maxEventBytes: options.maxEventBytes
+  })
   return Startup.guard(
-    Layer.merge(layerFromClient({ ...options, notifyInterval, schema }), layerHealth).pipe(
+    Layer.merge(layerFromClient({ ...options, notifyInterval, publishInterval, schema }), layerHealth).pipe(
+      Layer.provideMerge(replicaLayer),
       Layer.provideMerge(PgClient.layer(connect))
     ),
     { backend: "postgres", target: where, explain: PgDialect.dialect.explainStartup }
@@ -194,7 +258,7 @@ export const layer = (
 export const layerConfig = (
   config: Config.Wrap<PgClient.PgPoolConfig>,
   options: PgStoreOptions = {}
-): Layer.Layer<Services, StoreError.StartupFailed | StoreError.Unsupported | Config.ConfigError> =>
+): Layer.Layer<Services | PgReplica.Replicas, StoreError.StartupFailed | StoreError.Unsupported | Config.ConfigError> =>
   Layer.unwrap(Effect.map(Config.unwrap(config), (client) => layer({ ...client, ...options })))
 
 /**

@@ -7,8 +7,10 @@
  * Accepted: `postgres://user:password@host:5432/database?sslmode=require`, with the query
  * parameters `@effect/sql-pg` understands (`host`, `port`, `user`, `password`, `dbname`,
  * `application_name`, `options`, `connect_timeout`, `sslmode`), and Strata's own `schema`
- * (`?schema=orders`: the store's PostgreSQL schema, see `PgSchema`; checked against `PgSchema.rule`);
- * others are ignored, as libpq does.
+ * (`?schema=orders`: the store's PostgreSQL schema, see `PgSchema`; checked against `PgSchema.rule`),
+ * `replica` (`?replica=standby1:5432&replica=standby2:5432`: hot standbys that serve reads, see
+ * `PgReplica`; each the same URL with that host and port) and `consistency` (`primary` or `replica`,
+ * the reads' default); others are ignored, as libpq does.
  *
  * @since 0.1.0
  */
@@ -17,6 +19,7 @@ import { type StoreError, StoreUrl } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import type * as PgReplica from "./PgReplica.ts"
 import * as PgSchema from "./PgSchema.ts"
 import * as PgStore from "./PgStore.ts"
 
@@ -63,7 +66,14 @@ const sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-
  */
 export const parse = (
   url: Redacted.Redacted<string>
-): Effect.Effect<PgClient.PgPoolConfig & { readonly schema?: string }, StoreUrl.StoreUrlError> => {
+): Effect.Effect<
+  PgClient.PgPoolConfig & {
+    readonly schema?: string
+    readonly replicas?: ReadonlyArray<Redacted.Redacted<string>>
+    readonly consistency?: PgReplica.Consistency
+  },
+  StoreUrl.StoreUrlError
+> => {
   const scheme = StoreUrl.scheme(url)
   if (scheme !== "postgres" && scheme !== "postgresql") {
     return Effect.fail(malformed(scheme, "the URL does not start with postgres:// or postgresql://"))
@@ -103,9 +113,35 @@ export const parse = (
   if (schema !== null) {
     const broken = PgSchema.check(schema)
     if (broken !== undefined) return Effect.fail(malformed(scheme, `the schema parameter is refused: ${broken}`))
-    return Effect.succeed({ url, schema })
   }
-  return Effect.succeed({ url })
+  const consistency = parsed.searchParams.get("consistency")
+  if (consistency !== null && consistency !== "primary" && consistency !== "replica") {
+    return Effect.fail(malformed(scheme, "consistency is not primary or replica"))
+  }
+  const replicas: Array<Redacted.Redacted<string>> = []
+  for (const replica of parsed.searchParams.getAll("replica")) {
+    // host:port, host, or [v6]:port; the rest of the URL is the primary's.
+    const match = /^(\[[0-9a-fA-F:.]+\]|[^\s/?#@:[\]]+)(?::(\d+))?$/.exec(replica)
+    if (match === null || (match[2] !== undefined && !validPort(match[2]))) {
+      return Effect.fail(malformed(scheme, "a replica parameter is not host or host:port (port 1-65535)"))
+    }
+    const at = new URL(parsed.href)
+    at.hostname = match[1]!
+    at.port = match[2] ?? ""
+    for (const own of ["replica", "consistency", "schema", "host", "port"]) at.searchParams.delete(own)
+    replicas.push(Redacted.make(at.href))
+  }
+  if (replicas.length === 0 && consistency === null) {
+    return Effect.succeed(schema === null ? { url } : { url, schema })
+  }
+  const primary = new URL(parsed.href)
+  for (const own of ["replica", "consistency"]) primary.searchParams.delete(own)
+  return Effect.succeed({
+    url: Redacted.make(primary.href),
+    ...(schema === null ? {} : { schema }),
+    ...(replicas.length === 0 ? {} : { replicas }),
+    ...(consistency === null ? {} : { consistency })
+  })
 }
 
 /**
@@ -117,5 +153,7 @@ export const parse = (
 export const layer = (
   url: Redacted.Redacted<string>,
   options: PgStore.PgStoreOptions = {}
-): Layer.Layer<PgStore.Services, StoreError.StartupFailed | StoreError.Unsupported | StoreUrl.StoreUrlError> =>
-  Layer.unwrap(Effect.map(parse(url), (client) => PgStore.layer({ ...client, ...options })))
+): Layer.Layer<
+  PgStore.Services | PgReplica.Replicas,
+  StoreError.StartupFailed | StoreError.Unsupported | StoreUrl.StoreUrlError
+> => Layer.unwrap(Effect.map(parse(url), (client) => PgStore.layer({ ...client, ...options })))

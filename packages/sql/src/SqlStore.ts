@@ -84,6 +84,11 @@ export interface SqlStoreOptions {
   readonly pageSize?: number | undefined
   /** See {@link StoreOptions.pollInterval}. Default 250 ms. */
   readonly pollInterval?: Duration.Input | undefined
+  /**
+   * A store over a read-only server (a PostgreSQL hot standby, see `PgReplica`): document queries do
+   * not create the collection's declared indexes (the primary's writes create them, and they replicate).
+   */
+  readonly readOnly?: boolean | undefined
 }
 
 /**
@@ -137,7 +142,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   })
   const documentStore = DocumentStore.DocumentStore.of({
     backend: ctx.backend,
-    ...Documents.make(ctx, writes, appender)
+    ...Documents.make(ctx, writes, appender, { readOnly: options.readOnly === true })
   })
   const write = options.dialect.write
   const commit: Backend.Commit = write._tag === "Batched"
@@ -206,6 +211,11 @@ export interface SqlStoreLayerOptions<R = never> extends SqlStoreOptions, Store.
   readonly startupRetry?: Schedule.Schedule<unknown, unknown> | undefined
   /** Extra wiring once the store exists, in the layer's scope (PostgreSQL starts its listener here). */
   readonly onStart?: ((store: SqlStore) => Effect.Effect<void, never, R | Scope.Scope>) | undefined
+  /**
+   * Replaces the record services are derived from, once started (PostgreSQL routes reads to its
+   * replicas here, see `PgReplica.route`). Default: the record as built.
+   */
+  readonly decorate?: ((store: SqlStore) => Effect.Effect<SqlStore, never, R | Scope.Scope>) | undefined
 }
 
 /**
@@ -245,7 +255,7 @@ export const layer = <R = never>(
       )
       const store = yield* make(options)
       if (options.onStart !== undefined) yield* options.onStart(store)
-      return store
+      return options.decorate === undefined ? store : yield* options.decorate(store)
     }),
     options
   )

@@ -19,13 +19,19 @@ const decodeRows = Rows.decodeAll(Rows.DocumentRow)
 const decodeVersions = Rows.decodeAll(Schema.Struct({ version: Rows.Int64 }))
 const decodeTotal = Rows.decodeFirst(Schema.Struct({ total: Rows.Int64 }))
 
-export const make = (ctx: StoreContext, writes: DocumentWrites, appender: Appender) => {
+export const make = (
+  ctx: StoreContext,
+  writes: DocumentWrites,
+  appender: Appender,
+  options: { readonly readOnly: boolean } = { readOnly: false }
+) => {
   const { dialect, maxEventBytes, sql, unavailable } = ctx
 
   const indexed = new Set<string>()
   const ensureIndexes = <A, I>(collection: DocumentStore.Collection<A, I>) =>
     Effect.suspend(() => {
-      if (indexed.has(collection.name)) return Effect.void
+      // A read-only server (a hot standby) refuses CREATE INDEX; the primary's writes create them.
+      if (options.readOnly || indexed.has(collection.name)) return Effect.void
       const statements = collection.indexes.flatMap((index) => {
         const fields = index.fields.filter((field) => DocumentQuery.fieldPathPattern.test(field))
         if (fields.length === 0 || fields.length !== index.fields.length) return []
