@@ -43,7 +43,9 @@ describe("metrics export", () => {
         const store = yield* EventStore.EventStore
         const documents = yield* DocumentStore.DocumentStore
         yield* store.append("tally-1", [Event.make("Counted", {}), Event.make("Counted", {})])
-        const last = yield* store.append("tally-1", [Event.make("Counted", {})], { expected: ExpectedVersion.exact(1n) })
+        const last = yield* store.append("tally-1", [Event.make("Counted", {})], {
+          expected: ExpectedVersion.exact(1n)
+        })
         yield* Effect.flip(store.append("tally-1", [Event.make("Counted", {})], { expected: ExpectedVersion.noStream }))
         yield* Stream.runCollect(store.read("tally-1"))
         yield* documents.put(Totals, "all", { n: 3 })
