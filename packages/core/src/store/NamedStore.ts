@@ -34,6 +34,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Backend } from "../backend/Backend.ts"
 import * as LeaseStore from "../backend/LeaseStore.ts"
@@ -119,10 +120,111 @@ export interface NamedStore<Name extends string> {
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
 
 /**
+ * The rule a store name follows, in words (as {@link StoreNameError} states it).
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const rule = "a store name is 1 to 63 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit"
+
+/**
+ * A store name (from configuration, a command line, ...) that breaks the {@link rule}: refused by
+ * {@link fromString} before anything is declared. `name` is the name as given, JSON-quoted and cut
+ * at 64 characters, so a hostile one cannot forge log lines.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class StoreNameError extends Schema.TaggedError<StoreNameError>("@strata/core/NamedStore/StoreNameError")(
+  "StoreNameError",
+  { name: Schema.String, rule: Schema.String }
+) {
+  /** A name is the caller's decision: it does not change on its own. */
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    return `${this.name} is not a store name: ${this.rule}`
+  }
+}
+
+/**
+ * Whether `name` follows the {@link rule}.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isStoreName = (name: unknown): name is string => typeof name === "string" && namePattern.test(name)
+
+type Digit = "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9"
+type Lower =
+  | "a"
+  | "b"
+  | "c"
+  | "d"
+  | "e"
+  | "f"
+  | "g"
+  | "h"
+  | "i"
+  | "j"
+  | "k"
+  | "l"
+  | "m"
+  | "n"
+  | "o"
+  | "p"
+  | "q"
+  | "r"
+  | "s"
+  | "t"
+  | "u"
+  | "v"
+  | "w"
+  | "x"
+  | "y"
+  | "z"
+type First = Digit | Lower | Uppercase<Lower>
+type Rest<S extends string, Count extends ReadonlyArray<unknown>> = S extends "" ? true
+  : Count["length"] extends 63 ? false
+  : S extends `${infer Head}${infer Tail}` ?
+    Head extends First | "_" | "." | "-" ? Rest<Tail, [...Count, unknown]> : false
+  : false
+
+/**
+ * The compile-time check of a store name written in the code: `unknown` (no constraint) for a
+ * literal that follows the {@link rule}, else a type no value has, whose key says what is wrong:
+ * the rule, or (for a `string` known only at run time) to use {@link fromString}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type CheckName<Name extends string> = string extends Name ? {
+    readonly "NamedStore.make takes a literal name; a name known only at run time goes through NamedStore.fromString":
+      never
+  }
+  : Name extends `${infer Head}${infer Tail}` ? Head extends First ? Rest<Tail, [unknown]> extends true ? unknown
+      : {
+        readonly "NamedStore.make: a store name is 1 to 63 letters, digits, _ . or -, starting with a letter or digit":
+          never
+      }
+    : {
+      readonly "NamedStore.make: a store name is 1 to 63 letters, digits, _ . or -, starting with a letter or digit":
+        never
+    }
+  : {
+    readonly "NamedStore.make: a store name is 1 to 63 letters, digits, _ . or -, starting with a letter or digit":
+      never
+  }
+
+/**
  * Declares a store under `name` (letters, digits, `_`, `.` and `-`, up to 63 characters; it names
  * the services' keys, so two declarations with one name are one store).
  *
- * A name that breaks the rule is a programming error, found when the module loads: it throws.
+ * The name is checked when the program compiles: a literal that breaks the {@link rule}
+ * (`NamedStore.make("bad name")`) is a type error, and so is a `string` known only at run time,
+ * which goes through {@link fromString} (a typed {@link StoreNameError}). A name that reaches `make`
+ * past the type check (cast from `any`) is a programming error: it throws.
  *
  * @example
  * ```ts
@@ -145,14 +247,52 @@ const namePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
  * @category constructors
  * @since 0.1.0
  */
-export const make = <const Name extends string>(name: Name): NamedStore<Name> => {
-  if (!namePattern.test(name)) {
+export const make = <const Name extends string>(name: Name & CheckName<Name>): NamedStore<Name> => {
+  if (!isStoreName(name)) {
     throw new TypeError(
       `NamedStore.make: ${
-        JSON.stringify(name)
-      } is not a store name (1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit)`
+        quoted(name)
+      } is not a store name (${rule}); use NamedStore.fromString for names known at run time`
     )
   }
+  return declare<Name>(name)
+}
+
+const quoted = (name: unknown) => {
+  const text = typeof name === "string" ? name : String(name)
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text)
+}
+
+/**
+ * Declares a store under a name known only at run time (configuration, a command line): the
+ * store, or {@link StoreNameError} naming the {@link rule}, before anything is declared.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, NamedStore } from "@strata/core"
+ * import { Effect } from "effect"
+ *
+ * const program = (name: string) =>
+ *   Effect.gen(function*() {
+ *     const Store = yield* NamedStore.fromString(name)
+ *     const append = Effect.gen(function*() {
+ *       const store = yield* Store.EventStore
+ *       return yield* store.append("order-1", [{ type: "Placed", data: {} }])
+ *     })
+ *     return yield* Effect.provide(append, Store.layer(MemoryStore.layer()))
+ *   })
+ * // program("bad name") fails with StoreNameError
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const fromString = (name: string): Effect.Effect<NamedStore<string>, StoreNameError> =>
+  isStoreName(name)
+    ? Effect.sync(() => declare(name))
+    : Effect.fail(new StoreNameError({ name: quoted(name), rule }))
+
+const declare = <Name extends string>(name: Name): NamedStore<Name> => {
   const key = (service: string) => `@strata/core/NamedStore/${name}/${service}`
   const Store = Context.Service<Named<Name, "Store">, Context.Context<Services>>(key("Store"))
   const self: Omit<NamedStore<Name>, "layer" | "use" | "useStream" | "unnamed" | "provide"> = {

@@ -295,6 +295,8 @@ export const layer = <L extends Layer.Layer<Services, any, any>>(
 /**
  * Declares a store under a name, with services of its own (`NamedStore.make`): `Store.tag("orders")`
  * gives `Orders.EventStore`, `Orders.DocumentStore`, ..., provided by `Orders.layer(anyStoreLayer)`.
+ * The name is checked when the program compiles (`NamedStore.CheckName`); a name known only at run
+ * time goes through `NamedStore.fromString`, which fails with a typed `StoreNameError`.
  *
  * @example
  * ```ts
@@ -307,4 +309,6 @@ export const layer = <L extends Layer.Layer<Services, any, any>>(
  * @category constructors
  * @since 0.1.0
  */
-export const tag: <const Name extends string>(name: Name) => NamedStore.NamedStore<Name> = NamedStore.make
+export const tag = <const Name extends string>(
+  name: Name & NamedStore.CheckName<Name>
+): NamedStore.NamedStore<Name> => NamedStore.make<Name>(name)

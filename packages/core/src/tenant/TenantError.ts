@@ -20,11 +20,13 @@ import * as Schema from "effect/Schema"
  *   failed): retrying may succeed.
  * - `Busy`: every one of the `maxOpen` open stores is in use, so no other tenant's can open now:
  *   retrying may succeed once one is released.
+ * - `Misconfigured`: the resolver itself is wrong (a pool without members or with two members of
+ *   one key, a map with a key that is not a tenant id): fix its configuration.
  *
  * @category errors
  * @since 0.1.0
  */
-export const TenantErrorReason = Schema.Literals(["Invalid", "Unknown", "Unavailable", "Busy"])
+export const TenantErrorReason = Schema.Literals(["Invalid", "Unknown", "Unavailable", "Busy", "Misconfigured"])
 
 /**
  * A tenant operation failed; `reason` says why and `detail` what to do. `tenant` is the id as given
@@ -66,7 +68,14 @@ const pattern = /^[a-z0-9][a-z0-9_-]{0,47}$/
  */
 export const isTenantId = (tenant: unknown): tenant is string => typeof tenant === "string" && pattern.test(tenant)
 
-const quoted = (tenant: unknown) => {
+/**
+ * A tenant id as error messages and logs show it: JSON-quoted and cut at 64 characters, so a
+ * hostile id cannot forge a log line.
+ *
+ * @category formatting
+ * @since 0.1.0
+ */
+export const quoted = (tenant: unknown): string => {
   const text = typeof tenant === "string" ? tenant : String(tenant)
   return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text)
 }

@@ -28,7 +28,7 @@ import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type { Services } from "../store/Store.ts"
-import { TenantError, validate } from "./TenantError.ts"
+import { isTenantId, quoted, rule, TenantError, validate } from "./TenantError.ts"
 
 /**
  * Where tenants' stores are (see the module documentation). `store` may be called again for a
@@ -68,7 +68,9 @@ export const make = <R = never>(options: {
 }): Resolver<R> => ({ store: options.store, tenants: options.tenants ?? Effect.succeed([]) })
 
 /**
- * A static map from tenant id to its store layer; every key is a known tenant.
+ * A static map from tenant id to its store layer; every key is a known tenant. A key that is not a
+ * tenant id (a typo in configuration) makes `tenants` fail with `TenantError` (`Misconfigured`)
+ * naming it, so `Tenant.layerEach` reports it instead of skipping a tenant silently.
  *
  * @example
  * ```ts
@@ -91,8 +93,32 @@ export const fromMap = (stores: Readonly<Record<string, Layer.Layer<Services, un
           detail: "no store is configured for this tenant: add it to the resolver's map"
         })
       ),
-  tenants: Effect.succeed(Object.keys(stores))
+  tenants: knownIds(Object.keys(stores), "the resolver's map")
 })
+
+/**
+ * A list of tenant ids as a resolver's `tenants`: the list, or `TenantError` (`Misconfigured`)
+ * naming the first id that breaks the rule (a typo in configuration would otherwise be a tenant
+ * that can never be opened).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const knownIds = (
+  ids: ReadonlyArray<string>,
+  where: string
+): Effect.Effect<ReadonlyArray<string>, TenantError> => {
+  const bad = ids.find((id) => !isTenantId(id))
+  return bad === undefined
+    ? Effect.succeed(ids)
+    : Effect.fail(
+      new TenantError({
+        reason: "Misconfigured",
+        tenant: quoted(bad),
+        detail: `${where} lists it, but ${rule}`
+      })
+    )
+}
 
 // FNV-1a, 32 bits, then murmur3's finalizer: stable across processes and versions (a tenant's
 // server must never change when the program restarts), and well mixed, so keys that differ in one
@@ -135,7 +161,9 @@ export const place = (tenant: string, members: ReadonlyArray<string>): number =>
 /**
  * Tenants hashed over a pool of servers (Marten's "sharded tenancy"): each tenant is placed on one
  * member by {@link place} over the members' `key`s, and `open` gives its store there (a database
- * per tenant on that server, say). Every tenant id is accepted: `tenants` lists the known ones.
+ * per tenant on that server, say). Every tenant id is accepted: `tenants` lists the known ones. A
+ * pool without members, or with two members of one key, fails every call with `TenantError`
+ * (`Misconfigured`).
  *
  * **Gotchas**
  *
@@ -160,8 +188,19 @@ export const hashed = <A extends { readonly key: string }, R = never>(
   tenants?: Effect.Effect<ReadonlyArray<string>, TenantError, R>
 ): Resolver<R> => {
   const keys = members.map((member) => member.key)
+  // A pool from configuration may be empty or list a server twice: every call fails typed, saying so.
   if (keys.length === 0 || new Set(keys).size !== keys.length) {
-    throw new TypeError("TenantStores.hashed: the pool needs at least one member, each with a distinct key")
+    const misconfigured = (tenant: string) =>
+      Effect.fail(
+        new TenantError({
+          reason: "Misconfigured",
+          tenant,
+          detail: keys.length === 0
+            ? "the hashed pool has no members: give it at least one server"
+            : "two members of the hashed pool have one key: give each server once"
+        })
+      )
+    return make({ store: misconfigured, tenants: misconfigured("*") })
   }
   return make({ store: (tenant) => Effect.sync(() => open(members[place(tenant, keys)]!, tenant)), tenants })
 }
