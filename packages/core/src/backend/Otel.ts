@@ -289,6 +289,10 @@ export const maxLinks = 128
 export const linksToProducers = (
   events: ReadonlyArray<{ readonly metadata: EventMetadata }>
 ): Array<Tracer.SpanLink> => {
+  if (events.length === 1) {
+    const link = linkToProducer(events[0].metadata)
+    return link === undefined ? [] : [link]
+  }
   const links: Array<Tracer.SpanLink> = []
   const seen = new Set<string>()
   for (const event of events) {
