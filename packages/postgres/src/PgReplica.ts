@@ -263,24 +263,34 @@ export const fence = (sql: SqlClient.SqlClient): Effect.Effect<Fence, SqlError> 
 
 /**
  * A replica's horizon: its published row, or the {@link Floor}'s `settled` when the replica has
- * replayed the floor's WAL position (checked in the same statement, so a replica that restarted
- * behind it is never read past its row).
+ * replayed the floor's WAL position (checked in the same statement), and never below a horizon this
+ * effect returned before on the same server run. Monotonic like the primary's: the subscriptions of a
+ * store share one live reader (LiveFeed), whose seam needs every later horizon to cover an earlier
+ * one, whichever subscription's floor each was read under. A restarted standby may show less than it
+ * did before its restart (it reopens at its last restart point), so the high-water mark is kept per
+ * `pg_postmaster_start_time()`.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const horizon = (sql: SqlClient.SqlClient): Effect.Effect<Horizon, SqlError> =>
-  Effect.gen(function*() {
+export const horizon = (sql: SqlClient.SqlClient): Effect.Effect<Horizon, SqlError> => {
+  let known = { started: "", settled: 0n }
+  return Effect.gen(function*() {
     const floor = yield* Floor
-    const [row] = yield* sql<{ position: bigint | number; replayed: bigint | number | string | null }>`
-      SELECT s.position, ${sql.literal(replayedSql)} AS replayed FROM strata_settled s`
-    const published = toBigint(row?.position)
-    const settled = floor !== undefined && row?.replayed !== null && toBigint(row?.replayed) >= floor.lsn &&
-        floor.settled > published
-      ? floor.settled
-      : published
+    const [row] = yield* sql<
+      { position: bigint | number; replayed: bigint | number | string | null; started: string }
+    >`SELECT s.position, ${sql.literal(replayedSql)} AS replayed,
+      pg_postmaster_start_time()::text AS started FROM strata_settled s`
+    let settled = toBigint(row?.position)
+    if (
+      floor !== undefined && row?.replayed !== null && toBigint(row?.replayed) >= floor.lsn && floor.settled > settled
+    ) settled = floor.settled
+    const started = row?.started ?? ""
+    if (known.started === started && known.settled > settled) settled = known.settled
+    known = { started, settled }
     return { settled, pending: false }
   })
+}
 
 /**
  * The dialect a replica's store reads with: `base` with {@link horizon} instead of the primary's.
