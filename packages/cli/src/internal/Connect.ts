@@ -177,7 +177,9 @@ export const resolve = (
       : Option.map(yield* env("STRATA_URL"), Redacted.make)
     if (Option.isNone(url)) {
       return yield* new UsageError({
-        message: as.env
+        message: Option.isSome(target.tenants)
+          ? `--tenants names where tenants' stores are: add ${as.tenant} ID`
+          : as.env
           ? `which store? give ${as.url} URL (or set $STRATA_URL), or ${as.tenant} ID with --tenants (or $STRATA_TENANTS)`
           : `which store? give ${as.url} URL, or ${as.tenant} ID with --tenants (or $STRATA_TENANTS)`
       })
