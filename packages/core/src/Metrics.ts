@@ -28,6 +28,11 @@
  * flight (a unit of work that idles, say); 0 when nothing holds them.
  * Durations use {@link durationBoundaries}: milliseconds from 0.5 ms to 10 s.
  *
+ * These are the store's metrics; consumers, job queues, tenant pools and PostgreSQL replicas define
+ * theirs next to their code. docs/observability.md lists every metric Strata emits (name, type,
+ * unit, labels, meaning) and how to export them (Prometheus text with `effect/observability`'s
+ * `PrometheusMetrics`, or OTLP through `@effect/opentelemetry`); a test keeps that list complete.
+ *
  * **Order rule.** Put `withMetrics` outside `Retry.withRetry` to count what callers see (a retried
  * append counts once), inside it to count every attempt. `Store.layer` builds the stack in that
  * order for both services. A decorator only sees calls that go through it:
