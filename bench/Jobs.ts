@@ -2,8 +2,9 @@
  * Processing workloads: job queues (issue 24), SQL backends (run by bench/run.ts after the storage
  * workloads, on the store's own database and SqlClient).
  *
- * `jobs`: drain N jobs already enqueued (~330-byte payloads), in interleaved rounds (order rotated),
- * each contender on a queue of its own; jobs/s and the ratio to the floor with the same number of
+ * `jobs`: drain N jobs already enqueued (~330-byte payloads), in interleaved rounds (order rotated;
+ * 3, or `JOB_ROUNDS` from the environment) after one untimed round of every contender, each
+ * contender on a queue of its own; jobs/s and the ratio to the floor with the same number of
  * workers:
  * - `floor1` / `floor4`: hand-written SQL through the same SqlClient: 1 or 4 loops, each taking up to
  *   8 due jobs with one `UPDATE ... WHERE id IN (SELECT ... LIMIT 8 FOR UPDATE SKIP LOCKED)` (SQLite:
@@ -11,8 +12,13 @@
  *   No lease, no attempt count, no error handling: the minimum a SKIP LOCKED queue does.
  * - `strata1` / `strata4`: 1 or 4 `JobQueue.worker`s of concurrency 8 (lease 30 s, poll 20 ms) on
  *   `SqlJobs`, with spans and metrics, timed until the queue reports nothing pending or running.
- * - Effect's own `PersistedQueue` SQL store is not measured: in this harness its `take` never
- *   returned (standalone on a fresh SQLite file it drained 300 elements in 0.5 s); not diagnosed yet.
+ * - `persisted1`: Effect's own `PersistedQueue` SQL store (effect/persistence/PersistedQueue,
+ *   `layerStoreSql` over the same SqlClient, poll 20 ms), 8 concurrent `take` loops in one process
+ *   (the shape of `floor1` and `strata1`), timed until every element was handled. It claims as many
+ *   elements per statement as takers are waiting and settles each with a statement of its own. Its
+ *   `take` waits for an element, so the loops are interrupted once all are handled (a loop that
+ *   awaits `take` until the queue is empty never ends: why an earlier harness saw it "never
+ *   return"). A quarter of the jobs (it is slower; its ratio is by jobs/s).
  * - `enqueue`: N enqueues one after another, against one `INSERT` each into the floor's table.
  *
  * `jobLatency`: enqueue to handler start, p50/p99 over 300 jobs enqueued every 5 ms while a worker
@@ -22,8 +28,12 @@
 import { JobQueue } from "@strata/core"
 import { PgDialect } from "@strata/postgres"
 import { SqliteDialect, SqlJobs } from "@strata/sql"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as PersistedQueue from "effect/persistence/PersistedQueue"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -127,6 +137,24 @@ const drainStrata = (jobs: JobQueue.JobQueue["Service"], name: string, workers: 
     yield* Scope.close(scope, Exit.void)
   }).pipe(Effect.provideService(JobQueue.JobQueue, jobs))
 
+// Effect's PersistedQueue over the SqlClient in context (its SQL store creates `effect_queue`).
+const persistedLayer = PersistedQueue.layer.pipe(
+  Layer.provide(PersistedQueue.layerStoreSql({ pollInterval: "20 millis" }))
+)
+const persistedShare = 4
+
+// 8 take loops until `total` elements were handled, then interrupted (a take waits for an element).
+const drainPersisted = (queue: PersistedQueue.PersistedQueue<typeof Payload.Type>, total: number) =>
+  Effect.gen(function*() {
+    let handled = 0
+    const loops = yield* Effect.forEach(
+      Array.from({ length: 8 }),
+      () => Effect.forkChild(Effect.forever(queue.take(() => Effect.sync(() => handled++))))
+    )
+    while (handled < total) yield* Effect.sleep("5 millis")
+    for (const loop of loops) yield* Fiber.interrupt(loop)
+  })
+
 const time = <E, R>(effect: Effect.Effect<unknown, E, R>) =>
   Effect.gen(function*() {
     const start = performance.now()
@@ -139,8 +167,15 @@ const throughput: Workload = {
   run: ({ backend, quick }) =>
     backend !== "postgres" && backend !== "sqlite" ? undefined : Effect.gen(function*() {
       const jobs = yield* setup(backend)
+      const scope = yield* Scope.make()
+      const factory = yield* Effect.map(
+        Layer.buildWithScope(persistedLayer, scope),
+        (context) => Context.get(context, PersistedQueue.PersistedQueueFactory)
+      )
       const total = quick ? 300 : 2_000
-      const rounds = quick ? 1 : 3
+      const persistedTotal = Math.round(total / persistedShare)
+      const jobsOf = (name: string) => name === "persisted1" ? persistedTotal : total
+      const rounds = quick ? 1 : Number(process.env.JOB_ROUNDS ?? 3)
       const contenders: Record<string, Effect.Effect<number, unknown, SqlClient.SqlClient>> = {
         floor1: Effect.flatMap(Effect.sync(() => queueName("f1")), (name) =>
           Effect.andThen(fillFloor(name, total), time(drainFloor(backend, name, 1)))),
@@ -158,6 +193,17 @@ const throughput: Workload = {
           Effect.sync(() => queueName("s4")),
           (name) => Effect.andThen(fill(jobs, name, total), time(drainStrata(jobs, name, 4, total)))
         ),
+        persisted1: Effect.gen(function*() {
+          const queue = yield* PersistedQueue.make({ name: queueName("pq"), schema: Payload }).pipe(
+            Effect.provideService(PersistedQueue.PersistedQueueFactory, factory)
+          )
+          yield* Effect.forEach(
+            Array.from({ length: persistedTotal }, (_, n) => n),
+            (n) => queue.offer({ n, body: payload }),
+            { discard: true, concurrency: 4 }
+          )
+          return yield* time(drainPersisted(queue, persistedTotal))
+        }),
         enqueue: time(fill(jobs, queueName("enq"), total).pipe(Effect.provideService(JobQueue.JobQueue, jobs))),
         enqueueFloor: Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
@@ -182,17 +228,22 @@ const throughput: Workload = {
         const order = names.map((_, i) => names[(i + round) % names.length])
         for (const name of order) {
           seconds[name].push(yield* contenders[name])
-          process.stderr.write(`  jobs ${name}: ${Math.round(total / seconds[name][seconds[name].length - 1])}/s\n`)
+          process.stderr.write(
+            `  jobs ${name}: ${Math.round(jobsOf(name) / seconds[name][seconds[name].length - 1])}/s\n`
+          )
         }
       }
-      const perSecond = (name: string) => seconds[name].map((s) => total / s)
-      const ratio = (name: string, floor: string) => seconds[name].map((s, i) => seconds[floor][i] / s)
+      yield* Scope.close(scope, Exit.void)
+      const perSecond = (name: string) => seconds[name].map((s) => jobsOf(name) / s)
+      const ratio = (name: string, floor: string) =>
+        seconds[name].map((s, i) => (jobsOf(name) / s) / (jobsOf(floor) / seconds[floor][i]))
       return {
         jobs: total,
         rounds,
         jobsPerSecond: Object.fromEntries(names.map((name) => [name, spread(perSecond(name))])),
         strata1VsFloor1: spread(ratio("strata1", "floor1")),
         strata4VsFloor4: spread(ratio("strata4", "floor4")),
+        persisted1VsFloor1: spread(ratio("persisted1", "floor1")),
         enqueueVsFloor: spread(ratio("enqueue", "enqueueFloor"))
       }
     })
