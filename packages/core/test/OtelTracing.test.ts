@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 
@@ -220,6 +221,34 @@ describe("OpenTelemetry attributes", () => {
         processed.attributes["messaging.destination.partition.id"],
         String(ConsumerGroup.partitionOf("cart-7", 4))
       )
+    }))
+
+  it.live("replaying a parked event: a consumer span under Consumer.replay, linked to the appending span", () =>
+    Effect.gen(function*() {
+      const { result, spans } = yield* traced(
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const appended = yield* store.append("pay-1", [Event.make("Charged", {})]).pipe(Effect.withSpan("charge"))
+          let broken = true
+          const consumer = yield* Consumer.make("ledger", {
+            filter: { categories: ["pay"] },
+            restart: Schedule.spaced("1 millis"),
+            parkAfter: 1,
+            handler: () => Effect.suspend(() => broken ? Effect.fail(new Error("poison")) : Effect.void)
+          })
+          while ((yield* consumer.parked).length === 0) yield* Effect.sleep("5 millis")
+          broken = false
+          yield* consumer.replay(appended.position)
+          return appended
+        }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer()))
+      )
+      const replay = one(spans, "Consumer.replay")
+      const processed = one(spans, "process $all", (s) => s.attributes["strata.replay"] === true)
+      assert.strictEqual(processed.parentSpanId, replay.spanId)
+      assert.strictEqual(processed.kind, "consumer")
+      assert.strictEqual(processed.attributes["messaging.consumer.group.name"], "ledger")
+      assert.strictEqual(processed.attributes["strata.event.position"], String(result.position))
+      assert.deepStrictEqual(processed.links.map((link) => link.spanId), [one(spans, "charge").spanId])
     }))
 
   it("links only W3C trace contexts from metadata, one per appending span, at most 128", () => {

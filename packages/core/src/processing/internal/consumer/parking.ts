@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
 import * as Inputs from "../../../backend/Inputs.ts"
+import * as Otel from "../../../backend/Otel.ts"
 import * as ParkedEvents from "../../../backend/ParkedEvents.ts"
 import * as Event from "../../../Event.ts"
 import type { RecordedEvent } from "../../../Event.ts"
@@ -141,7 +142,29 @@ export const replay = <X, R>(ctx: ConsumerContext<X, R>) => (position: bigint) =
       })
     }
     const event = found.value
-    yield* parkedStore.settle(name, at, handleOne(ctx, event)).pipe(
+    // The replayed handling is a consumer span under the operator's Consumer.replay, linked to the
+    // span that appended the event, as the consumer's own handling is.
+    const handled = handleOne(ctx, event).pipe(
+      Effect.withSpan(Otel.messagingSpanName({ operationType: "process", destination: Otel.allDestination }), {
+        kind: "consumer",
+        links: Otel.linksToProducers([event]),
+        attributes: {
+          ...Otel.messagingAttributes({
+            operationType: "process",
+            destination: Otel.allDestination,
+            subscription: name,
+            group: name,
+            messageId: event.id
+          }),
+          "strata.stream": event.stream,
+          "strata.event.type": event.type,
+          "strata.event.position": String(event.position),
+          "strata.replay": true
+        },
+        captureStackTrace: false
+      })
+    )
+    yield* parkedStore.settle(name, at, handled).pipe(
       Effect.tapError((error) =>
         parkedStore.park({ ...entry, error: describe(error), attempts: entry.attempts + 1 }).pipe(Effect.ignore)
       )
