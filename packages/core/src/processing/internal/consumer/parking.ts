@@ -144,8 +144,10 @@ export const replay = <X, R>(ctx: ConsumerContext<X, R>) => (position: bigint) =
     const event = found.value
     // The replayed handling is a consumer span under the operator's Consumer.replay, linked to the
     // span that appended the event, as the consumer's own handling is.
-    const handled = handleOne(ctx, event).pipe(
-      Effect.withSpan(Otel.messagingSpanName({ operationType: "process", destination: Otel.allDestination }), {
+    const handled = Effect.withSpan(
+      handleOne(ctx, event),
+      Otel.messagingSpanName({ operationType: "process", destination: Otel.allDestination }),
+      {
         kind: "consumer",
         links: Otel.linksToProducers([event]),
         attributes: {
@@ -162,7 +164,7 @@ export const replay = <X, R>(ctx: ConsumerContext<X, R>) => (position: bigint) =
           "strata.replay": true
         },
         captureStackTrace: false
-      })
+      }
     )
     yield* parkedStore.settle(name, at, handled).pipe(
       Effect.tapError((error) =>
