@@ -69,6 +69,11 @@ export interface PgStoreOptions extends SqlStore.StoreOptions {
    * a reader elsewhere may read a replica of this database.
    */
   readonly publishInterval?: Duration.Input | undefined
+  /**
+   * Whether this store publishes the settled position at all. Default true. Turn it off only where no
+   * process reads this database from a standby (readers there would wait for another publisher).
+   */
+  readonly publishSettled?: boolean | undefined
 }
 
 /**
@@ -102,10 +107,12 @@ export const layerFromClient = (
           interval: options.notifyInterval ?? Duration.millis(20),
           channel: keys.channel
         })
-        yield* PgReplica.publish(store.committed, {
-          interval: options.publishInterval ?? Duration.millis(20),
-          every: Duration.seconds(1)
-        })
+        if (options.publishSettled !== false) {
+          yield* PgReplica.publish(store.committed, {
+            interval: options.publishInterval ?? Duration.millis(20),
+            every: Duration.seconds(1)
+          })
+        }
       }),
     // Reads go to the replicas when the layer has some (PgReplica.layer, provided by `layer`).
     decorate: (store) =>
@@ -192,6 +199,7 @@ export const layer = (
     consistency,
     notifyInterval,
     publishInterval,
+    publishSettled,
     replicaTimeout,
     replicas,
     schema,
@@ -241,7 +249,7 @@ export const layer = (
     maxEventBytes: options.maxEventBytes
   })
   return Startup.guard(
-    Layer.merge(layerFromClient({ ...options, notifyInterval, publishInterval, schema }), layerHealth).pipe(
+    Layer.merge(layerFromClient({ ...options, notifyInterval, publishInterval, publishSettled, schema }), layerHealth).pipe(
       Layer.provideMerge(replicaLayer),
       Layer.provideMerge(PgClient.layer(connect))
     ),
