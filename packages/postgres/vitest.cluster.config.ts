@@ -10,8 +10,8 @@ export default mergeConfig(
     test: {
       name: "postgres-cluster",
       include: ["test/cluster/**/*.cluster.ts"],
-      testTimeout: 300_000,
-      hookTimeout: 300_000,
+      testTimeout: 600_000,
+      hookTimeout: 600_000,
       // The two modes start their clusters one after the other: the machine has 2 cores.
       fileParallelism: false
     }

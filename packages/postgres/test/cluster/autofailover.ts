@@ -73,8 +73,18 @@ export interface Cluster {
   ) => Promise<void>
   /** The node the monitor has as primary (reported and goal state `primary`, or `wait_primary`). */
   readonly primary: () => Promise<Node | undefined>
-  /** SIGKILL the node's pg_autoctl processes (so nothing restarts it) and its postmaster. */
+  /**
+   * SIGKILL the node's pg_autoctl processes (so nothing restarts it), then its postmaster, then what
+   * is left of its backends (a machine lost: nothing it had not sent yet gets out).
+   */
   readonly kill: (node: Node) => void
+  /**
+   * SIGSTOP the node's WAL senders: the standby stops receiving, as if replication lagged. Under
+   * synchronous replication commits then wait; under asynchronous ones they are acknowledged anyway.
+   */
+  readonly pauseReplication: (node: Node) => number
+  /** Milliseconds each startup step took. */
+  readonly timings: Record<string, number>
   readonly psql: (port: number, database: string, sql: string | ReadonlyArray<string>) => Promise<string>
   readonly log: () => string
   readonly stop: () => void
@@ -88,7 +98,10 @@ const primaryStates = ["primary", "wait_primary", "single"]
  */
 export const start = async (mode: "sync" | "async"): Promise<Cluster> => {
   requireBinaries()
-  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "strata-failover-"))
+  // On tmpfs when there is one: initdb and pg_basebackup fsync everything, which takes minutes on a
+  // busy disk, and a SIGKILL (not a power cut) loses nothing from the page cache either way.
+  const parent = Fs.existsSync("/dev/shm") ? "/dev/shm" : Os.tmpdir()
+  const dir = Fs.mkdtempSync(Path.join(parent, "strata-failover-"))
   Fs.chmodSync(dir, 0o755)
   const run = Path.join(dir, "run")
   Fs.mkdirSync(run, { mode: 0o700 })
@@ -248,8 +261,24 @@ export const start = async (mode: "sync" | "async"): Promise<Cluster> => {
       child.pid,
       ...descendants(child.pid).filter((p) => p.comm.startsWith("pg_autoctl")).map((p) => p.pid)
     ]
+    const backends = descendants(postmaster).map((p) => p.pid)
     for (const pid of keepers) signal(pid)
     signal(postmaster)
+    for (const pid of backends) signal(pid)
+  }
+
+  const pauseReplication = (node: Node) => {
+    const postmaster = postmasterPid(node.pgdata)
+    if (postmaster === undefined) throw new Error(`no running ${node.name}`)
+    const senders = descendants(postmaster).filter((p) => {
+      try {
+        return Fs.readFileSync(`/proc/${p.pid}/cmdline`, "utf8").includes("walsender")
+      } catch {
+        return false
+      }
+    })
+    for (const sender of senders) process.kill(sender.pid, "SIGSTOP")
+    return senders.length
   }
 
   const stop = () => {
@@ -271,7 +300,26 @@ export const start = async (mode: "sync" | "async"): Promise<Cluster> => {
     return found === undefined ? undefined : nodes.find((n) => n.name === found.name)
   }
 
-  const cluster: Cluster = { dir, monitorPort, nodes, states, waitUntil, primary, kill, psql, log, stop }
+  const timings: Record<string, number> = {}
+  let mark = Date.now()
+  const timed = (step: string) => {
+    timings[step] = Date.now() - mark
+    mark = Date.now()
+  }
+  const cluster: Cluster = {
+    dir,
+    monitorPort,
+    nodes,
+    states,
+    waitUntil,
+    primary,
+    kill,
+    pauseReplication,
+    timings,
+    psql,
+    log,
+    stop
+  }
   try {
     const monitorData = Path.join(dir, "monitor")
     launch("monitor", [
@@ -293,19 +341,7 @@ export const start = async (mode: "sync" | "async"): Promise<Cluster> => {
       "--run"
     ], monitorData)
     await waitUntil("the monitor answering", () => true, 60_000)
-    await psql(
-      monitorPort,
-      "pg_auto_failover",
-      [
-        "ALTER SYSTEM SET pgautofailover.health_check_period = 1000",
-        "ALTER SYSTEM SET pgautofailover.health_check_timeout = 1000",
-        "ALTER SYSTEM SET pgautofailover.health_check_max_retries = 1",
-        "ALTER SYSTEM SET pgautofailover.health_check_retry_delay = 500",
-        "ALTER SYSTEM SET pgautofailover.node_considered_unhealthy_timeout = 2000",
-        "ALTER SYSTEM SET pgautofailover.primary_demote_timeout = 3000",
-        "SELECT pg_reload_conf()"
-      ]
-    )
+    timed("monitor")
     const monitor = `postgres://autoctl_node@127.0.0.1:${monitorPort}/pg_auto_failover?sslmode=disable`
     for (const node of nodes) {
       launch(node.name, [
@@ -336,8 +372,9 @@ export const start = async (mode: "sync" | "async"): Promise<Cluster> => {
         await waitUntil(
           `${node.name} as the first primary`,
           (s) => s.some((n) => n.name === node.name && primaryStates.includes(n.reported) && n.reported === n.goal),
-          90_000
+          240_000
         )
+        timed(node.name)
       }
     }
     await waitUntil(
@@ -345,8 +382,9 @@ export const start = async (mode: "sync" | "async"): Promise<Cluster> => {
       (s) =>
         s.some((n) => n.reported === "primary" && n.goal === "primary") &&
         s.some((n) => n.reported === "secondary" && n.goal === "secondary"),
-      120_000
+      240_000
     )
+    timed("node2")
     if (mode === "async") {
       await psql(
         monitorPort,
@@ -367,6 +405,23 @@ export const start = async (mode: "sync" | "async"): Promise<Cluster> => {
       }
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
+    timed("replicationMode")
+    // Quick failure detection, set once the cluster has formed (under load, 1 s health checks can
+    // hold a joining standby back for minutes).
+    await psql(
+      monitorPort,
+      "pg_auto_failover",
+      [
+        "ALTER SYSTEM SET pgautofailover.health_check_period = 1000",
+        "ALTER SYSTEM SET pgautofailover.health_check_timeout = 1000",
+        "ALTER SYSTEM SET pgautofailover.health_check_max_retries = 1",
+        "ALTER SYSTEM SET pgautofailover.health_check_retry_delay = 500",
+        "ALTER SYSTEM SET pgautofailover.node_considered_unhealthy_timeout = 2000",
+        "ALTER SYSTEM SET pgautofailover.primary_demote_timeout = 3000",
+        "SELECT pg_reload_conf()"
+      ]
+    )
+
     return cluster
   } catch (error) {
     cluster.stop()
