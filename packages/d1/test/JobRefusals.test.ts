@@ -64,12 +64,13 @@ describe("D1 refuses the job features it lacks, typed, saying why", () => {
         const store = yield* EventStore.EventStore
         const stream = `order-${Math.random().toString(16).slice(2)}`
         const jobs = [JobQueue.job(Receipts, { order: stream })]
-        for (
-          const carried of [
-            JobQueue.append(stream, [Event.make("OrderPlaced", {})], { jobs }),
-            JobQueue.appendMany([{ stream, events: [Event.make("OrderPlaced", {})] }], { jobs })
-          ]
-        ) {
+        const calls: ReadonlyArray<
+          Effect.Effect<unknown, JobQueue.CarryError, EventStore.EventStore | JobQueue.JobQueue | UnitOfWork.UnitOfWork>
+        > = [
+          JobQueue.append(stream, [Event.make("OrderPlaced", {})], { jobs }),
+          JobQueue.appendMany([{ stream, events: [Event.make("OrderPlaced", {})] }], { jobs })
+        ]
+        for (const carried of calls) {
           const error = yield* Effect.flip(carried)
           assert.strictEqual(error._tag, "Unsupported")
           assert.match(error.message, /not in the event store's database/, `says why: ${error.message}`)
