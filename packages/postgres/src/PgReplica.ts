@@ -559,7 +559,8 @@ export const caughtUp = (replica: Replica, target: Fence, timeout: Duration.Dura
  * The store with its reads routed (see the module doc): `read`, `readAll` (but DCB query reads,
  * which decide appends), `subscribe`, `subscribeAll`, and the DocumentStore's `get`, `getMany`,
  * `find`, `findPage` and `count` go to a replica (round robin) when the call's {@link Consistency}
- * (else the layer's) is `"replica"`; every write, `streamInfo` and checkpoints stay on the primary.
+ * (else the layer's) is `"replica"` and the call is not inside a transaction on the primary (whose own
+ * writes only its connection sees); every write, `streamInfo` and checkpoints stay on the primary.
  *
  * @category constructors
  * @since 0.1.0
@@ -581,6 +582,9 @@ export const route = (
     Effect.gen(function*() {
       const level = (yield* Consistency) ?? replicas.consistency
       if (level === "primary") return undefined
+      // Inside a transaction on the primary (a unit of work, a consumer's batch), a read must see the
+      // transaction's own writes: it stays on the transaction's connection.
+      if ((yield* Effect.serviceOption(primarySql.transactionService))._tag === "Some") return undefined
       const target = yield* fence(primarySql).pipe(Effect.catchTag("SqlError", unavailable(operation)))
       const count = replicas.replicas.length
       for (let i = 0; i < count; i++) {

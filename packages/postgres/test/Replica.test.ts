@@ -10,6 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
+import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import { describe } from "vitest"
 import { pause, primarySettled, resume, standby, standbySettled, storeLayer } from "./replica/store.ts"
@@ -173,6 +174,18 @@ layer(storeLayer({ standbys: 1, replicaTimeout: "5 seconds" }), { timeout: "240 
             )
           }
         }), { timeout: 120_000 })
+
+      it.effect("a read inside a transaction on the primary sees the transaction's own writes", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const sql = yield* SqlClient.SqlClient
+          const stream = `tx${unique()}-1`
+          const inside = yield* sql.withTransaction(Effect.gen(function*() {
+            yield* store.append(stream, [{ type: "T", data: {} }])
+            return yield* store.read(stream).pipe(Stream.runCollect)
+          }))
+          assert.strictEqual(inside.length, 1)
+        }), { timeout: 60_000 })
 
       it.effect("subscribe from the end on the standby delivers what follows the call, not what preceded it", () =>
         Effect.gen(function*() {
