@@ -63,6 +63,10 @@ describe("strata --tenant on SQLite files", () => {
     assert.strictEqual(json.events, 9)
     const exported = await strata(["export", ...tenant])
     assert.strictEqual(exported.stdout.trim().split("\n").length, 9)
+    // Every command that opens a store takes the tenant.
+    assert.match((await strata(["streams", "info", "cart-0", ...tenant])).stdout, /active/)
+    assert.match((await strata(["consumers", "list", ...tenant])).stdout, /no consumer checkpoints/)
+    oneLineError(await strata(["jobs", "list", ...tenant]), /this store has no job queue/)
     // From the environment, as a deployment sets it.
     const fromEnv = await strata(["stats", "--json", "--tenant", "acme"], { env: { STRATA_TENANTS: template } })
     assert.strictEqual(JSON.parse(fromEnv.stdout).events, 9)
