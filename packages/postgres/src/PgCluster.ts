@@ -60,6 +60,12 @@ export class Primary extends Context.Service<Primary, {
   readonly current: Effect.Effect<string | undefined>
   /** How many times the router moved to another host since the layer started. */
   readonly switches: Effect.Effect<number>
+  /**
+   * Whether the primary, at its last probe, commits synchronously: `synchronous_standby_names` set
+   * and `synchronous_commit` `on`, `remote_apply` or `remote_write` for this store's role and
+   * database. When `false`, an acknowledged append can be lost at failover (docs/postgres-cluster.md).
+   */
+  readonly synchronous: Effect.Effect<boolean | undefined>
 }>()("@strata/postgres/PgCluster/Primary") {}
 
 /**
@@ -172,7 +178,12 @@ interface Member {
   readonly port: number
 }
 
-type Probe = "writable" | "read-only" | "unreachable"
+type Answer = "writable" | "read-only" | "unreachable"
+
+interface Probe {
+  readonly answer: Answer
+  readonly synchronous?: boolean
+}
 
 /**
  * The router: which host sockets go to, the sockets it opened, and the loop that keeps it true.
@@ -185,12 +196,13 @@ const makeRouter = Effect.fnUntraced(function*(
 ) {
   let current: Member | undefined
   let switches = 0
+  let synchronous: boolean | undefined
   const sockets = new Map<Net.Socket, Member>()
   const wake = yield* Queue.sliding<void>(1)
 
   const probe = (host: Member): Effect.Effect<Probe> =>
     Effect.scoped(
-      Effect.gen(function*() {
+      Effect.gen(function*(): Effect.fn.Return<Probe, SqlError, Scope.Scope> {
         const connection = yield* PgConnection.make({
           ...base,
           host: host.host,
@@ -198,23 +210,29 @@ const makeRouter = Effect.fnUntraced(function*(
           stream: undefined,
           connectTimeout: options.probeTimeout
         })
+        // What libpq's target_session_attrs=read-write checks, and what the primary promises.
         const result = yield* connection.query(
-          "SELECT pg_is_in_recovery() AS recovery, current_setting('transaction_read_only') AS read_only",
+          "SELECT pg_is_in_recovery() AS recovery, current_setting('transaction_read_only') AS read_only, " +
+            "current_setting('synchronous_standby_names') AS standbys, current_setting('synchronous_commit') AS mode",
           [],
           false
         )
-        const row = result.rows[0] as { recovery?: unknown; read_only?: unknown } | undefined
-        return row !== undefined && row.recovery === false && row.read_only === "off"
-          ? "writable" as const
-          : "read-only" as const
+        const row = result.rows[0] as { recovery?: unknown; read_only?: unknown; standbys?: unknown; mode?: unknown }
+        if (row === undefined || row.recovery !== false || row.read_only !== "off") return { answer: "read-only" }
+        return {
+          answer: "writable",
+          synchronous: typeof row.standbys === "string" && row.standbys.trim() !== "" &&
+            ["on", "remote_apply", "remote_write"].includes(String(row.mode))
+        }
       })
     ).pipe(
       Effect.timeout(options.probeTimeout),
-      Effect.orElseSucceed(() => "unreachable" as const)
+      Effect.orElseSucceed((): Probe => ({ answer: "unreachable" }))
     )
 
   const resolve = Effect.gen(function*() {
-    const answers = yield* Effect.forEach(hosts, probe, { concurrency: "unbounded" })
+    const probes = yield* Effect.forEach(hosts, probe, { concurrency: "unbounded" })
+    const answers = probes.map((p) => p.answer)
     const writable = hosts.filter((_, i) => answers[i] === "writable")
     const before = current
     const mine = before === undefined ? -1 : hosts.indexOf(before)
@@ -228,6 +246,14 @@ const makeRouter = Effect.fnUntraced(function*(
       : mine >= 0 && answers[mine] === "unreachable"
       ? before
       : undefined
+    const promise = next === undefined ? undefined : probes[hosts.indexOf(next)].synchronous
+    if (promise === false && synchronous !== false && next !== undefined) {
+      yield* Effect.logWarning(
+        `Strata: PgCluster: the primary ${label(next)} commits without a synchronous standby: ` +
+          "an acknowledged append can be lost if it fails over now"
+      )
+    }
+    if (promise !== undefined) synchronous = promise
     if (next === before) return
     current = next
     if (before !== undefined) switches += 1
@@ -282,7 +308,8 @@ const makeRouter = Effect.fnUntraced(function*(
     connect,
     primary: Primary.of({
       current: Effect.sync(() => (current === undefined ? undefined : label(current))),
-      switches: Effect.sync(() => switches)
+      switches: Effect.sync(() => switches),
+      synchronous: Effect.sync(() => synchronous)
     })
   }
 })

@@ -46,6 +46,8 @@ interface Report {
   /** WAL senders stopped `lagMs` before the kill, and the appends acknowledged meanwhile. */
   readonly replicationPaused: { readonly senders: number; readonly ms: number; readonly acknowledged: number }
   readonly lost: number
+  /** `PgCluster.Primary.synchronous` once the store started: what the router saw the primary promise. */
+  readonly primarySynchronous: boolean | undefined
   /** Lost appends whose successful attempt began after the kill: answered by the new primary. */
   readonly lostAfterKill: number
   readonly unknownOutcomes: number
@@ -173,6 +175,7 @@ const failover = (mode: "sync" | "async") =>
       const fibers = yield* Effect.forEach(Array.from({ length: writers }, (_, w) => w), (w) =>
         Effect.forkScoped(writer(w)))
 
+      const primarySynchronous = yield* primary.synchronous
       phase("storeStart")
       // Mid-load: kill the primary's keeper and postmaster.
       while (acks.length < beforeKill && violations.length === 0) {
@@ -293,6 +296,7 @@ const failover = (mode: "sync" | "async") =>
           acknowledged: acknowledgedBeforeKill - acksBeforePause
         },
         lost: lost.length,
+        primarySynchronous,
         lostAfterKill: lost.filter((a) => a.attemptAt > killAt).length,
         unknownOutcomes: acks.filter((a) => a.attempts > 1).length,
         replayedAfterSwitch: acks.filter((a) => a.attempts > 1 && a.startedAt < killAt).length,
@@ -334,6 +338,7 @@ describe("PostgreSQL failover under pg_auto_failover", () => {
         assert.deepStrictEqual(report.violations, [], "appends fail typed (StoreUnavailable) or succeed")
         assert.isAbove(report.msToFirstAppend, 0, "appends resumed on the new primary")
         assert.strictEqual(report.lost, 0, "no acknowledged append lost")
+        assert.strictEqual(report.primarySynchronous, true)
         assert.strictEqual(report.duplicatesInLog, 0, "no event stored twice")
         assert.strictEqual(report.positionMismatches, 0, "each acknowledged append is where its answer said")
         for (const subscriber of report.subscribers) {
@@ -364,6 +369,7 @@ describe("PostgreSQL failover under pg_auto_failover", () => {
         assert.strictEqual(report.duplicatesInLog, 0, "no event stored twice")
         // The primary acknowledged appends while its standby received nothing: asynchronous indeed.
         assert.isAbove(report.replicationPaused.acknowledged, 0)
+        assert.strictEqual(report.primarySynchronous, false, "the router warns of an asynchronous primary")
         // What is lost is measured, not promised: printed, and in $TMPDIR/strata-failover-async.json.
         assert.strictEqual(report.lostAfterKill, 0, "an append acknowledged by the new primary is never lost")
         for (const subscriber of report.subscribers) {
