@@ -572,6 +572,8 @@ export const route = (
 ): SqlStore.SqlStore => {
   if (replicas.replicas.length === 0) return primary
   let next = 0
+  const lagging = new Set<string>()
+  const brief = Duration.millis(50)
   const unavailable = (operation: string) => (error: SqlError) =>
     Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
   // The replica to serve this call with its fence, or undefined for the primary.
@@ -589,10 +591,15 @@ export const route = (
       const count = replicas.replicas.length
       for (let i = 0; i < count; i++) {
         const replica = replicas.replicas[(next + i) % count]!
-        if (yield* caughtUp(replica, target, replicas.timeout)) {
+        // A replica that missed its last fence is waited for briefly (50 ms, enough for a replica that
+        // keeps up under load) until it meets one: a stalled standby costs one read the timeout, not every read.
+        const behind = lagging.has(replica.name)
+        if (yield* caughtUp(replica, target, behind ? Duration.min(brief, replicas.timeout) : replicas.timeout)) {
+          if (behind) lagging.delete(replica.name)
           next = (next + i + 1) % count
           return { replica, fence: target }
         }
+        lagging.add(replica.name)
       }
       yield* Metric.update(fallbacks, 1)
       return undefined
