@@ -103,7 +103,9 @@ const run = Effect.gen(function*() {
       yield* Stream.runForEach(store.read(`read${tag}${kind}-1`), (event) =>
         Effect.sync(() => {
           count++
-          if (event.data instanceof Uint8Array) bytes += event.data.length
+          // One access: the memory store hands out a fresh copy on each.
+          const data = event.data
+          if (data instanceof Uint8Array) bytes += data.length
         }))
       if (count !== readCount) {
         return yield* Effect.die(new Error(`read ${count} ${kind} events, expected ${readCount}`))

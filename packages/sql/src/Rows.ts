@@ -149,14 +149,22 @@ const int64 = (value: bigint | number | string): bigint => typeof value === "big
 
 /**
  * A binary event's bytes as the driver hands them over, as a `Uint8Array` of the caller's own:
- * node:sqlite gives a `Uint8Array`, the PostgreSQL client one that may view its receive buffer (so
- * always copied), D1 an array of numbers or an `ArrayBuffer`, PostgreSQL's text format `\x` hex.
+ * node:sqlite gives a fresh `Uint8Array` per value (kept when `fresh`), the PostgreSQL client one that
+ * may view its receive buffer (always copied), D1 an array of numbers or an `ArrayBuffer`,
+ * PostgreSQL's text format `\x` hex.
  *
  * @category decoding
  * @since 0.1.0
  */
-export const bytesOf = (value: unknown): Uint8Array => {
-  if (value instanceof Uint8Array) return new Uint8Array(value)
+export const bytesOf = (value: unknown, fresh = false): Uint8Array => {
+  if (value instanceof Uint8Array) {
+    // `fresh`: the driver makes a new array per value (node:sqlite); a plain one over a buffer of its
+    // own is then the caller's already.
+    return fresh && value.constructor === Uint8Array && value.byteOffset === 0 &&
+        value.byteLength === value.buffer.byteLength
+      ? value
+      : new Uint8Array(value)
+  }
   if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0))
   if (Array.isArray(value)) return Uint8Array.from(value as ReadonlyArray<number>)
   if (typeof value === "string" && value.startsWith("\\x")) {
@@ -211,7 +219,7 @@ const binaryFromValues = (dialect: Dialect, row: ReadonlyArray<unknown>): Event.
     version: int64(row[3] as bigint | number | string),
     position: int64(row[0] as bigint | number | string),
     type: row[4] as string,
-    data: bytesOf(row[10]),
+    data: bytesOf(row[10], dialect.name === "sqlite"),
     metadata: dialect.decodeJson(row[6]) as Event.EventMetadata,
     createdAt: dialect.decodeTime(row[7]),
     contentType: row[9] as string
