@@ -5,8 +5,10 @@
  * @since 0.1.0
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { DocumentStore, Event, EventStore, ExpectedVersion, Store, StoreAdmin } from "@strata/core"
+import { DocumentStore, Event, EventStore, ExpectedVersion, ParkedEvents, Store, StoreAdmin } from "@strata/core"
+import { LeaseStore } from "@strata/core/backend"
 import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
@@ -328,6 +330,8 @@ export const notMigratedSuite = (
     const operations = Effect.gen(function*() {
       const store = yield* EventStore.EventStore
       const documents = yield* DocumentStore.DocumentStore
+      const leases = yield* LeaseStore.LeaseStore
+      const parked = yield* ParkedEvents.ParkedEvents
       const first = <A, E, R>(stream: Stream.Stream<A, E, R>) => Stream.runCollect(Stream.take(stream, 1))
       const event = () => [Event.make("NotMigratedProbe", { n: 1 })]
       return {
@@ -349,7 +353,11 @@ export const notMigratedSuite = (
         "documents.get": documents.get(Notes, "1"),
         "documents.put": documents.put(Notes, "1", { n: 1 }),
         "documents.count": documents.count(Notes),
-        "documents.find": Stream.runCollect(documents.find(Notes, {}))
+        "documents.find": Stream.runCollect(documents.find(Notes, {})),
+        "Lease.acquire": leases.acquire("probe", "holder", Duration.seconds(5)),
+        "Lease.list": leases.list("probe"),
+        "ParkedEvents.count": parked.count("probe"),
+        "ParkedEvents.list": parked.list("probe")
       } satisfies Record<string, Effect.Effect<unknown, unknown>>
     })
 

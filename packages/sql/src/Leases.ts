@@ -27,6 +27,7 @@ import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Rows from "./Rows.ts"
+import * as SqlErrorText from "./SqlErrorText.ts"
 
 const LeaseRow = Schema.Struct({
   name: Schema.String,
@@ -51,10 +52,8 @@ export const make = (options: {
 }): Effect.Effect<Lease.LeaseStoreShape, never, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const unavailable = (operation: string) => (error: SqlError) =>
-      options.isTransient(error)
-        ? Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
-        : Effect.die(error)
+    // An unmigrated database is typed here too (SqlErrorText.toStoreError), not a defect.
+    const unavailable = (operation: string) => SqlErrorText.toStoreError(options.isTransient, operation)
     const toLease = (name: string, holder: string) => (row: typeof TokenRow.Type | undefined) =>
       row === undefined
         ? Option.none()

@@ -6,6 +6,8 @@
  *
  * @since 0.1.0
  */
+import { StoreError } from "@strata/core"
+import * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
 
 /**
@@ -72,3 +74,24 @@ export const missingObject = (error: SqlError): string | undefined => {
  */
 export const notMigrated = (object: string): string =>
   `NotMigrated: ${object} does not exist, so the store's migrations have not run here: run \`strata migrate\` on this store, or open it with migrate: true`
+
+/**
+ * A database error as the store reports it: a transient one (dropped connection, busy database) or a
+ * missing Strata table or function ({@link missingObject}: a store nobody migrated) is
+ * `StoreUnavailable`; anything else is a bug in Strata and stays a defect.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export const toStoreError = (isTransient: (error: SqlError) => boolean, operation: string) =>
+(
+  error: SqlError
+): Effect.Effect<never, StoreError.StoreUnavailable> => {
+  if (isTransient(error)) {
+    return Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
+  }
+  const object = missingObject(error)
+  return object === undefined
+    ? Effect.die(error)
+    : Effect.fail(new StoreError.StoreUnavailable({ operation, reason: notMigrated(object), cause: error }))
+}

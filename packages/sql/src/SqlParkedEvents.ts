@@ -14,9 +14,10 @@ import { Inputs } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as SqlClient from "effect/sql/SqlClient"
-import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import { isSqlError } from "effect/sql/SqlError"
 import type { Dialect } from "./Dialect.ts"
 import * as Rows from "./Rows.ts"
+import * as SqlErrorText from "./SqlErrorText.ts"
 
 const ParkedRow = Schema.Struct({
   consumer: Schema.String,
@@ -40,10 +41,7 @@ const decodeCount = Rows.decodeFirst(Schema.Struct({ n: Rows.Int64 }))
  * @since 0.1.0
  */
 export const make = (sql: SqlClient.SqlClient, dialect: Dialect): ParkedEvents.ParkedEventStore => {
-  const unavailable = (operation: string) => (error: SqlError) =>
-    dialect.isTransient(error)
-      ? Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
-      : Effect.die(error)
+  const unavailable = (operation: string) => SqlErrorText.toStoreError(dialect.isTransient, operation)
   const position = (operation: string, value: unknown) =>
     Effect.flatMap(Inputs.bigint(operation, "position", value), (checked) =>
       checked > dialect.maxInteger

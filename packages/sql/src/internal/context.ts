@@ -62,17 +62,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings) {
   // database nobody migrated), not a bug: typed, with what to do. StoreUnavailable because it is the
   // one error every operation may fail with, and because it does pass once the migrations run (a
   // deploy that migrates from a separate job while the program starts).
-  const unavailable = (operation: string) => (error: SqlError) => {
-    if (dialect.isTransient(error)) {
-      return Effect.fail(new StoreError.StoreUnavailable({ operation, reason: error.reason._tag, cause: error }))
-    }
-    const object = SqlErrorText.missingObject(error)
-    return object === undefined
-      ? Effect.die(error)
-      : Effect.fail(
-        new StoreError.StoreUnavailable({ operation, reason: SqlErrorText.notMigrated(object), cause: error })
-      )
-  }
+  const unavailable = (operation: string) => SqlErrorText.toStoreError(dialect.isTransient, operation)
 
   // A rollback on a dead connection fails, and effect/sql turns that into a defect; a COMMIT that fails
   // and cannot be cleaned up turns every failure of both into defects (seen under pg_terminate_backend:
