@@ -122,10 +122,11 @@ tenantIsolationSuite(
 )
 
 describe("tenant URLs", () => {
-  it("a template without {tenant}, or an empty pool, is refused at once", () => {
+  it("a template without {tenant} is refused at once; an empty pool fails each call typed", async () => {
     assert.throws(() => TenantUrl.template("sqlite:./shared.db"), /\{tenant\}/)
     assert.throws(() => TenantUrl.pool(["postgres://db-1/app"]), /\{tenant\}/)
-    assert.throws(() => TenantUrl.pool([]), /at least one member/)
+    const error = await Effect.runPromise(Effect.flip(TenantUrl.pool([]).tenants))
+    assert.strictEqual(error.reason, "Misconfigured")
   })
 
   it.effect("a pooled tenant's store opens on one server, the same one each time, and tenants spread", () =>
