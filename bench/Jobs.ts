@@ -23,7 +23,8 @@
  *
  * `jobLatency`: enqueue to handler start, p50/p99 over 300 jobs enqueued every 5 ms while a worker
  * runs: `woken` when the enqueue happens in the worker's process (it wakes the worker), `polled`
- * when it comes from elsewhere (the worker finds it on its next poll, 100 ms).
+ * when it comes from elsewhere (the worker finds it on its next poll, 100 ms); `persisted`: the
+ * same for Effect's PersistedQueue (8 take loops, offers in their process, poll 100 ms).
  */
 import { JobQueue } from "@strata/core"
 import { PgDialect } from "@strata/postgres"
@@ -278,7 +279,48 @@ const latency: Workload = {
           yield* Scope.close(scope, Exit.void)
           return { p50: percentile(waits, 0.5), p99: percentile(waits, 0.99), max: Math.max(...waits) }
         })
-      return { jobs: count, unit: "ms", woken: yield* measure(jobs), polled: yield* measure(elsewhere) }
+      // Effect's PersistedQueue, offers in the takers' process (its store nudges them), poll 100 ms.
+      const persisted = Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const factory = yield* Effect.map(
+          Layer.buildWithScope(
+            PersistedQueue.layer.pipe(Layer.provide(PersistedQueue.layerStoreSql({ pollInterval: "100 millis" }))),
+            scope
+          ),
+          (context) => Context.get(context, PersistedQueue.PersistedQueueFactory)
+        )
+        const queue = yield* PersistedQueue.make({ name: queueName("plat"), schema: Payload }).pipe(
+          Effect.provideService(PersistedQueue.PersistedQueueFactory, factory)
+        )
+        const offeredAt = new Map<number, number>()
+        const waits: Array<number> = []
+        const loops = yield* Effect.forEach(Array.from({ length: 8 }), () =>
+          Effect.forkChild(Effect.forever(queue.take((element) =>
+            Effect.sync(() =>
+              waits.push(Date.now() - (offeredAt.get(element.n) ?? Date.now()))
+            )
+          ))))
+        for (let n = 0; n < count; n++) {
+          offeredAt.set(n, Date.now())
+          yield* queue.offer({ n, body: payload })
+          yield* Effect.sleep("5 millis")
+        }
+        while (waits.length < count) {
+          yield* Effect.sleep("10 millis")
+        }
+        for (const loop of loops) {
+          yield* Fiber.interrupt(loop)
+        }
+        yield* Scope.close(scope, Exit.void)
+        return { p50: percentile(waits, 0.5), p99: percentile(waits, 0.99), max: Math.max(...waits) }
+      })
+      return {
+        jobs: count,
+        unit: "ms",
+        woken: yield* measure(jobs),
+        polled: yield* measure(elsewhere),
+        persisted: yield* persisted
+      }
     })
 }
 
