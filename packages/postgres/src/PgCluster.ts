@@ -82,6 +82,9 @@ export type Services =
   | Primary
 
 /**
+ * Where the cluster's members are and how the router watches them, beside `PgStore`'s store options
+ * (replica reads are `PgStore.layer`'s, not this layer's).
+ *
  * @category models
  * @since 0.1.0
  */
