@@ -54,12 +54,20 @@ export interface Options {
 
 const placeholder = "{tenant}"
 
-const checkTemplate = (url: string, operation: string) => {
-  if (!url.includes(placeholder)) {
-    throw new TypeError(
-      `TenantUrl.${operation}: a URL template needs ${placeholder} where the tenant id goes (otherwise every tenant would share one store)`
+// A template from configuration without `{tenant}` would put every tenant in one store: every call
+// of the resolver fails typed, saying so, instead of a throw at declaration.
+const withoutPlaceholder = (urls: ReadonlyArray<string>, operation: string): TenantStores.Resolver | undefined => {
+  if (urls.every((url) => url.includes(placeholder))) return undefined
+  const misconfigured = (tenant: string) =>
+    Effect.fail(
+      new TenantError.TenantError({
+        reason: "Misconfigured",
+        tenant,
+        detail:
+          `TenantUrl.${operation}: a URL template needs ${placeholder} where the tenant id goes (otherwise every tenant would share one store)`
+      })
     )
-  }
+  return TenantStores.make({ store: misconfigured, tenants: misconfigured("*") })
 }
 
 const fill = (url: string, tenant: string) => Redacted.make(url.split(placeholder).join(tenant))
@@ -83,17 +91,21 @@ const known = (tenants: Options["tenants"]) =>
  * @category constructors
  * @since 0.1.0
  */
-export const template = (url: string, options: Options = {}): TenantStores.Resolver => {
-  checkTemplate(url, "template")
-  return TenantStores.make({
+export const template = (url: string, options: Options = {}): TenantStores.Resolver =>
+  withoutPlaceholder([url], "template") ?? TenantStores.make({
     store: (tenant) => Effect.succeed(Strata.layerFromUrl(fill(url, tenant), options.store)),
     tenants: known(options.tenants)
   })
-}
 
-// A server's identity for hashing: the URL without user, password and query, so changing a
-// password or a pool setting never moves a tenant.
-const stableKey = (url: string): string => {
+/**
+ * A server's identity for hashing in {@link pool}: the URL without user, password and query, so
+ * changing a password or a pool setting never moves a tenant. Tools that must place tenants as a
+ * program does (the CLI's `--tenants`) use it too.
+ *
+ * @category utils
+ * @since 0.1.0
+ */
+export const stableKey = (url: string): string => {
   try {
     const parsed = new URL(url)
     return parsed.host === ""
@@ -127,14 +139,12 @@ const stableKey = (url: string): string => {
  * @category constructors
  * @since 0.1.0
  */
-export const pool = (urls: ReadonlyArray<string>, options: Options = {}): TenantStores.Resolver => {
-  for (const url of urls) checkTemplate(url, "pool")
-  return TenantStores.hashed(
+export const pool = (urls: ReadonlyArray<string>, options: Options = {}): TenantStores.Resolver =>
+  withoutPlaceholder(urls, "pool") ?? TenantStores.hashed(
     urls.map((url) => ({ key: stableKey(url), url })),
     (server, tenant) => Strata.layerFromUrl(fill(server.url, tenant), options.store),
     known(options.tenants)
   )
-}
 
 /**
  * A URL per tenant (from configuration); every key is a known tenant, and a tenant not in the map

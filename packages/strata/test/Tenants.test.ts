@@ -122,11 +122,16 @@ tenantIsolationSuite(
 )
 
 describe("tenant URLs", () => {
-  it("a template without {tenant} is refused at once; an empty pool fails each call typed", async () => {
-    assert.throws(() => TenantUrl.template("sqlite:./shared.db"), /\{tenant\}/)
-    assert.throws(() => TenantUrl.pool(["postgres://db-1/app"]), /\{tenant\}/)
-    const error = await Effect.runPromise(Effect.flip(TenantUrl.pool([]).tenants))
-    assert.strictEqual(error.reason, "Misconfigured")
+  it("a template without {tenant}, or an empty pool, fails each call typed (Misconfigured), never a throw", async () => {
+    for (const resolver of [TenantUrl.template("sqlite:./shared.db"), TenantUrl.pool(["postgres://db-1/app"])]) {
+      const listed = await Effect.runPromise(Effect.flip(resolver.tenants))
+      assert.strictEqual(listed.reason, "Misconfigured")
+      assert.match(listed.detail, /\{tenant\}/)
+      const opened = await Effect.runPromise(Effect.flip(resolver.store("acme")))
+      assert.strictEqual(opened.reason, "Misconfigured")
+    }
+    const empty = await Effect.runPromise(Effect.flip(TenantUrl.pool([]).tenants))
+    assert.strictEqual(empty.reason, "Misconfigured")
   })
 
   it.effect("a pooled tenant's store opens on one server, the same one each time, and tenants spread", () =>

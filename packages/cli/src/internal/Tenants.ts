@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import { TenantError, TenantStores } from "@strata/core"
+import { TenantUrl } from "@strata/strata"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
@@ -106,19 +107,6 @@ export const parse = (spec: string): Effect.Effect<Resolver, UsageError> =>
     }).pipe(Effect.flatMap(fromJson))
   })
 
-// A server's identity for hashing, exactly as `TenantUrl.pool` computes it (the URL without user,
-// password and query), so a tenant lands on the server the program put it on.
-const stableKey = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    return parsed.host === ""
-      ? `${parsed.protocol}${parsed.pathname}`
-      : `${parsed.protocol}//${parsed.host}${parsed.pathname}`
-  } catch {
-    return url
-  }
-}
-
 const fill = (url: string, tenant: string) => Redacted.make(url.split(placeholder).join(tenant))
 
 /**
@@ -137,7 +125,9 @@ export const urlOf = (
       case "Template":
         return Effect.succeed(fill(resolver.url, tenant))
       case "Pool":
-        return Effect.succeed(fill(resolver.urls[TenantStores.place(tenant, resolver.urls.map(stableKey))]!, tenant))
+        return Effect.succeed(
+          fill(resolver.urls[TenantStores.place(tenant, resolver.urls.map(TenantUrl.stableKey))]!, tenant)
+        )
       case "Urls":
         return Object.hasOwn(resolver.urls, tenant)
           ? Effect.succeed(Redacted.make(resolver.urls[tenant]!))
