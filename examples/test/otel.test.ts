@@ -109,8 +109,11 @@ describe("the observability guide", () => {
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-otel-orders-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-      const { metrics, ready, spans } = yield* traced(`sqlite:${path.join(dir, "orders.db")}`)
-      assertTrace(spans, "sqlite", "sqlite")
+      const file = path.join(dir, "orders.db")
+      const { metrics, ready, spans } = yield* traced(`sqlite:${file}`)
+      const { statements } = assertTrace(spans, "sqlite", "sqlite")
+      // The driver's statements name the database file.
+      for (const statement of statements) assert.strictEqual(statement.attributes["db.namespace"], file)
       assertMetrics(metrics, "sqlite")
       assert.strictEqual(ready.status, 200)
       assert.strictEqual(JSON.parse(ready.text).ready, true)

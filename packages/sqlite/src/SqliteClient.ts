@@ -188,6 +188,7 @@ export interface SqliteClientConfig {
 }
 
 const ATTR_DB_SYSTEM_NAME = "db.system.name"
+const ATTR_DB_NAMESPACE = "db.namespace"
 const DEFAULT_BUSY_TIMEOUT_MILLIS = 5000
 const DEFAULT_PREPARE_CACHE_SIZE = 200
 const STREAM_CHUNK_SIZE = 128
@@ -596,7 +597,10 @@ export const make = (
       beginTransaction: "BEGIN IMMEDIATE",
       releaseSavepoint: (name) => `RELEASE SAVEPOINT ${name}`,
       prepareTransactionControls: true,
+      // db.namespace: the database file, as given (`:memory:` for an in-memory database), by the
+      // OpenTelemetry database conventions; the caller's attributes may override it.
       spanAttributes: [
+        [ATTR_DB_NAMESPACE, options.filename],
         ...Object.entries(options.spanAttributes ?? {}),
         [ATTR_DB_SYSTEM_NAME, "sqlite"]
       ]
