@@ -249,10 +249,11 @@ export const layer = (
     maxEventBytes: options.maxEventBytes
   })
   return Startup.guard(
-    Layer.merge(layerFromClient({ ...options, notifyInterval, publishInterval, publishSettled, schema }), layerHealth).pipe(
-      Layer.provideMerge(replicaLayer),
-      Layer.provideMerge(PgClient.layer(connect))
-    ),
+    Layer.merge(layerFromClient({ ...options, notifyInterval, publishInterval, publishSettled, schema }), layerHealth)
+      .pipe(
+        Layer.provideMerge(replicaLayer),
+        Layer.provideMerge(PgClient.layer(connect))
+      ),
     { backend: "postgres", target: where, explain: PgDialect.dialect.explainStartup }
   )
 }
