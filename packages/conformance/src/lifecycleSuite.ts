@@ -373,6 +373,9 @@ export const notMigratedSuite = (
           assert.strictEqual(error._tag, "StoreUnavailable", `${operation}: ${String(error)}`)
           assert.match(String(error.reason), /^NotMigrated: strata_\w+ does not exist/, operation)
           assert.include(String(error.reason), "strata migrate", operation)
+          // What the log shows: the missing table and what to do, not "failed transiently".
+          assert.notInclude((error as unknown as Error).message, "transiently", operation)
+          assert.include((error as unknown as Error).message, "strata migrate", operation)
         }
       }))
 

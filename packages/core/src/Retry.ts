@@ -34,7 +34,7 @@ import { DocumentStore, type DocumentStoreShape } from "./DocumentStore.ts"
 import * as Event from "./Event.ts"
 import type { RecordedEvent } from "./Event.ts"
 import { type Direction, EventStore, type EventStoreShape, type SubscribeFrom } from "./EventStore.ts"
-import { isRetryable } from "./StoreError.ts"
+import { isRetryable, StoreUnavailable } from "./StoreError.ts"
 
 /**
  * The schedule of one-shot operations: exponential backoff from 50 ms, at most 5 retries (about
@@ -97,6 +97,11 @@ const describe = (error: unknown): string =>
     ? String(error._tag)
     : String(error)
 
+// A store whose migrations have not run yet (a migration job may be running) is retried like a
+// transient fault, but the log says what it is.
+const notMigrated = (error: unknown): boolean =>
+  error instanceof StoreUnavailable && error.reason.startsWith("NotMigrated:")
+
 /**
  * A schedule that logs each retry it allows at warning level: what failed, why, which attempt, how
  * long until the next, and where a stream resumes.
@@ -115,7 +120,9 @@ export const logged = (
 ): Schedule.Schedule<unknown, unknown> =>
   Schedule.tap(schedule, (meta) =>
     Effect.logWarning(
-      `Strata: ${operation} failed transiently, retry ${meta.attempt} in ${Duration.format(meta.duration)}${
+      `Strata: ${operation} ${
+        notMigrated(meta.input) ? "found the store unmigrated" : "failed transiently"
+      }, retry ${meta.attempt} in ${Duration.format(meta.duration)}${
         resumeAt === undefined ? "" : ` (resuming ${resumeAt()})`
       }: ${describe(meta.input)}`
     ).pipe(Effect.annotateLogs({ "strata.operation": operation, "strata.retry.attempt": meta.attempt })))

@@ -237,8 +237,10 @@ export class Unsupported extends Schema.TaggedError<Unsupported>(id("Unsupported
 
 /**
  * The backend could not be reached or aborted the operation for a transient reason (connection
- * lost, serialization failure, deadlock, timeout). The operation had no effect, or an effect that a
- * retry with the same event ids repairs idempotently. The only error `withRetry` retries.
+ * lost, serialization failure, deadlock, timeout), or its database has not been migrated yet (reason
+ * `NotMigrated: ...`, naming the missing table and `strata migrate`). The operation had no effect,
+ * or an effect that a retry with the same event ids repairs idempotently. The only error `withRetry`
+ * retries.
  *
  * @category errors
  * @since 0.1.0
@@ -255,7 +257,11 @@ export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>(id("S
     return true
   }
   override get message(): string {
-    return `${this.operation} failed transiently (${this.reason}); retrying may succeed`
+    // A store whose migrations have not run (reason `NotMigrated: ...`) is not a transient fault:
+    // it passes once they run, and the reason says how; the log must not call it transient.
+    return this.reason.startsWith("NotMigrated:")
+      ? `${this.operation} failed: ${this.reason.slice("NotMigrated: ".length)}`
+      : `${this.operation} failed transiently (${this.reason}); retrying may succeed`
   }
 }
 
