@@ -176,7 +176,9 @@ const withUrlFields = (config: PgClient.PgPoolConfig): PgClient.PgPoolConfig => 
  * the layer with `StoreError.StartupFailed`, naming host, port, database and user; set
  * `startupRetry` (e.g. `Startup.defaultRetry`) to wait for a server that is still starting. With
  * `schema`, every connection's `search_path` is that schema alone (see `PgSchema`); a name outside
- * `PgSchema.rule` fails the layer with `StartupFailed` before any connection is made.
+ * `PgSchema.rule` fails the layer with `StartupFailed` before any connection is made. With `replicas`, reads
+ * go to hot standbys (`PgReplica`), and the layer also provides `PgReplica.Replicas` (always: with no
+ * replicas its `waitFor` succeeds at once).
  *
  * @example
  * ```ts
@@ -187,6 +189,12 @@ const withUrlFields = (config: PgClient.PgPoolConfig): PgClient.PgPoolConfig => 
  *
  * // The orders context's store, in a schema of its own in the same database.
  * const OrdersLive = PgStore.layer({ url: Redacted.make("postgres://app@localhost:5432/app"), schema: "orders" })
+ *
+ * // Reads served by a hot standby, never stale (see PgReplica); writes on the primary.
+ * const ReplicatedLive = PgStore.layer({
+ *   url: Redacted.make("postgres://app@primary:5432/app"),
+ *   replicas: [Redacted.make("postgres://app@standby:5432/app")]
+ * })
  * ```
  *
  * @category layers
