@@ -98,8 +98,8 @@ const primaryStates = ["primary", "wait_primary", "single"]
  */
 export const start = async (mode: "sync" | "async"): Promise<Cluster> => {
   requireBinaries()
-  // On tmpfs when there is one: initdb and pg_basebackup fsync everything, which takes minutes on a
-  // busy disk, and a SIGKILL (not a power cut) loses nothing from the page cache either way.
+  // On tmpfs when there is one: initdb and pg_basebackup fsync everything, slow on a busy disk, and a
+  // SIGKILL (not a power cut) loses nothing from the page cache either way.
   const parent = Fs.existsSync("/dev/shm") ? "/dev/shm" : Os.tmpdir()
   const dir = Fs.mkdtempSync(Path.join(parent, "strata-failover-"))
   Fs.chmodSync(dir, 0o755)
