@@ -1,8 +1,8 @@
 // Runs the OpenTelemetry guide's program (examples/opentelemetry.ts) with in-memory exporters, on
 // SQLite and PostgreSQL, and checks what a user would look for: Strata's spans with their
 // attributes, the SQL driver's spans under them (and which host and database they name), and the
-// metrics. Also keeps docs/opentelemetry.md true: it quotes the example whole and lists every metric
-// the packages define.
+// metrics. Also keeps docs/opentelemetry.md true: it quotes the example whole (every metric is
+// listed in docs/observability.md, which core's OtelMetrics test checks).
 import { assert, describe, it } from "@effect/vitest"
 import type { ResourceMetrics } from "@opentelemetry/sdk-metrics"
 import {
@@ -72,6 +72,8 @@ const assertTrace = (
 ) => {
   const [append] = named(spans, "strata.append")
   assert.deepStrictEqual(append.attributes, {
+    "db.system.name": dbSystem,
+    "db.operation.name": "append",
     "strata.backend": backend,
     "strata.stream": "account-1",
     "strata.event.count": 1
@@ -79,7 +81,12 @@ const assertTrace = (
   assert.strictEqual(parentOf(spans, append)?.name, "EventCodec.append")
   assert.strictEqual(parentOf(spans, parentOf(spans, append)!)?.name, "deposit")
   const [read] = named(spans, "strata.read")
-  assert.deepStrictEqual(read.attributes, { "strata.backend": backend, "strata.stream": "account-1" })
+  assert.deepStrictEqual(read.attributes, {
+    "db.system.name": dbSystem,
+    "db.operation.name": "read",
+    "strata.backend": backend,
+    "strata.stream": "account-1"
+  })
   const reads = childrenOf(spans, read)
   assert.isTrue(reads.some((s) => String(s.attributes["db.query.text"]).includes("FROM strata_events")))
   const appends = childrenOf(spans, append)
@@ -95,6 +102,9 @@ const assertTrace = (
     assert.isAbove(named(spans, name).length, 0, `a ${name} span`)
   }
   assert.deepStrictEqual(named(spans, "strata.document.put")[0].attributes, {
+    "db.system.name": dbSystem,
+    "db.operation.name": "put",
+    "db.collection.name": "totals",
     "strata.backend": backend,
     "strata.collection": "totals",
     "strata.document.id": "all"
@@ -150,34 +160,5 @@ describe("the OpenTelemetry guide", () => {
     const quoted = /<!-- examples\/opentelemetry\.ts -->\n```ts\n([\s\S]*?)```/.exec(guide)
     assert.isNotNull(quoted, "the guide has a ```ts block after <!-- examples/opentelemetry.ts -->")
     assert.strictEqual(quoted![1], example)
-  })
-
-  it("docs/opentelemetry.md lists every metric the packages define, and no other", () => {
-    const packages = path.join(root, "packages")
-    const defined = new Set<string>()
-    const walk = (dir: string): void => {
-      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-        const file = path.join(dir, entry.name)
-        if (entry.isDirectory()) walk(file)
-        else if (entry.name.endsWith(".ts")) {
-          const text = fs.readFileSync(file, "utf8")
-          for (
-            const [, name] of text.matchAll(
-              /Metric\.(?:counter|gauge|histogram|timer|summary|frequency)\(\s*"([^"]+)"/g
-            )
-          ) {
-            defined.add(name)
-          }
-        }
-      }
-    }
-    for (const pkg of fs.readdirSync(packages)) {
-      const src = path.join(packages, pkg, "src")
-      if (fs.existsSync(src)) walk(src)
-    }
-    const guide = fs.readFileSync(path.join(root, "docs", "opentelemetry.md"), "utf8")
-    const listed = new Set([...guide.matchAll(/^\| `(strata_[a-z_]+)` \|/gm)].map(([, name]) => name))
-    assert.isAbove(defined.size, 10)
-    assert.deepStrictEqual([...listed].sort(), [...defined].sort())
   })
 })
