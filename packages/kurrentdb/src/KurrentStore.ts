@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { Store, StoreAdmin, type StoreError } from "@strata/core"
-import { Backend } from "@strata/core/backend"
+import { Backend, Otel } from "@strata/core/backend"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -64,6 +64,8 @@ export const make = Effect.fnUntraced(function*(options: KurrentStoreOptions) {
   const leases = KurrentLeases.make(client, events)
   return {
     name: "kurrentdb",
+    // The spans' server.address/port (a gossip seed list of several hosts names none).
+    connection: Otel.connectionFromUrl(reveal(options.connectionString), "kurrentdb"),
     eventStore: events.eventStore,
     documentStore: KurrentDocuments.make(events, { maxDocumentBytes: options.maxDocumentBytes }),
     admin: StoreAdmin.makeScan(events.eventStore),

@@ -49,10 +49,14 @@ const roundTrip = (url: string) =>
     return { request, append, processed: processed! }
   })
 
-const check = (url: string, backend: string, system: string) =>
+const check = (url: string, backend: string, system: string, server?: { address: string; port: number }) =>
   Effect.gen(function*() {
     const { append, processed, request } = yield* roundTrip(url)
     assert.strictEqual(append.kind, "client")
+    if (server !== undefined) {
+      assert.strictEqual(append.attributes.get("server.address"), server.address)
+      assert.strictEqual(append.attributes.get("server.port"), server.port)
+    }
     assert.strictEqual(append.attributes.get("db.system.name"), system)
     assert.strictEqual(append.attributes.get("db.operation.name"), "append")
     assert.strictEqual(append.attributes.get("strata.backend"), backend)
@@ -83,6 +87,10 @@ describe("OpenTelemetry conventions on every backend", () => {
         Effect.promise(() => KurrentEmulator.start()),
         (started) => Effect.promise(() => started.stop())
       )
-      yield* check(emulator.connectionString, "kurrentdb", "kurrentdb")
+      const url = new URL(emulator.connectionString)
+      yield* check(emulator.connectionString, "kurrentdb", "kurrentdb", {
+        address: url.hostname,
+        port: Number(url.port)
+      })
     }), { timeout: 60_000 })
 })

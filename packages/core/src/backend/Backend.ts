@@ -32,6 +32,7 @@ import type { StoreAdminShape } from "../StoreAdmin.ts"
 import type { LeaseLost, ProjectionFailed, StoreUnavailable } from "../StoreError.ts"
 import { InvalidArgument, Unsupported } from "../StoreError.ts"
 import type { Lease, LeaseStoreShape } from "./LeaseStore.ts"
+import type * as Otel from "./Otel.ts"
 import type { ParkedEventStore } from "./ParkedEvents.ts"
 
 /**
@@ -124,6 +125,12 @@ export type BeforeCommit = (
 export interface Backend {
   /** The backend's name in spans, metrics and errors. */
   readonly name: string
+  /**
+   * Where its operations go, for the spans' `db.namespace`, `server.address` and `server.port`
+   * (`Otel.connectionFromUrl` builds one from a URL without its credentials). Absent: the spans
+   * carry `db.system.name` from {@link name} only.
+   */
+  readonly connection?: Otel.Connection | undefined
   /** The EventStore, without spans, retry or metrics: core adds them. */
   readonly eventStore: EventStoreShape
   /** The DocumentStore, likewise undecorated. */

@@ -29,6 +29,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Backend, guardDcb } from "../backend/Backend.ts"
 import * as LeaseStore from "../backend/LeaseStore.ts"
+import type * as Otel from "../backend/Otel.ts"
 import * as ParkedEvents from "../backend/ParkedEvents.ts"
 import * as Tracing from "../backend/Tracing.ts"
 import { DocumentStore, type DocumentStoreShape } from "../DocumentStore.ts"
@@ -114,10 +115,14 @@ const metricsOptions = (options: StoreOptions | undefined) =>
  * @category combinators
  * @since 0.1.0
  */
-export const decorateEventStore = (self: EventStoreShape, options?: StoreOptions): EventStoreShape => {
+export const decorateEventStore = (
+  self: EventStoreShape,
+  options?: StoreOptions,
+  connection?: Otel.Connection
+): EventStoreShape => {
   const retry = retryOptions(options)
   const metrics = metricsOptions(options)
-  let store = Tracing.eventStore(self)
+  let store = Tracing.eventStore(self, connection)
   if (retry !== undefined) store = Retry.withRetry(store, retry)
   if (metrics !== undefined) store = Metrics.withMetrics(store, metrics)
   return options?.spans === false ? withoutSpans(store) : store
@@ -129,10 +134,14 @@ export const decorateEventStore = (self: EventStoreShape, options?: StoreOptions
  * @category combinators
  * @since 0.1.0
  */
-export const decorateDocumentStore = (self: DocumentStoreShape, options?: StoreOptions): DocumentStoreShape => {
+export const decorateDocumentStore = (
+  self: DocumentStoreShape,
+  options?: StoreOptions,
+  connection?: Otel.Connection
+): DocumentStoreShape => {
   const retry = retryOptions(options)
   const metrics = metricsOptions(options)
-  let store = Tracing.documentStore(self)
+  let store = Tracing.documentStore(self, connection)
   if (retry !== undefined) store = Retry.withDocumentRetry(store, retry)
   if (metrics !== undefined) store = Metrics.withDocumentMetrics(store, metrics)
   return options?.spans === false ? documentsWithoutSpans(store) : store
@@ -201,7 +210,7 @@ export const make = (
       // The projections write through the undecorated documents (with spans): inside the append's
       // atomic step a retry would be wrong.
       backend.beforeCommit(
-        Projection.applyInline(projections, Tracing.documentStore(backend.documentStore)),
+        Projection.applyInline(projections, Tracing.documentStore(backend.documentStore, backend.connection)),
         new Set(projections.flatMap((projection) => projection.types))
       )
     }
@@ -218,8 +227,11 @@ export const make = (
       ? { backend: backend.name, interactive: true, transaction: commit.transaction }
       : UnitOfWork.unsupported(backend.name, commit.detail)
     return Effect.succeed(
-      Context.make(EventStore, EventStore.of(decorateEventStore(guardDcb(backend), options))).pipe(
-        Context.add(DocumentStore, DocumentStore.of(decorateDocumentStore(backend.documentStore, options))),
+      Context.make(EventStore, EventStore.of(decorateEventStore(guardDcb(backend), options, backend.connection))).pipe(
+        Context.add(
+          DocumentStore,
+          DocumentStore.of(decorateDocumentStore(backend.documentStore, options, backend.connection))
+        ),
         Context.add(StoreAdmin, StoreAdmin.of(backend.admin)),
         Context.add(LeaseStore.LeaseStore, LeaseStore.LeaseStore.of(leases)),
         Context.add(UnitOfWork.UnitOfWork, UnitOfWork.UnitOfWork.of(unitOfWork)),
@@ -230,7 +242,7 @@ export const make = (
         Context.add(
           Checkpoints.Checkpoints,
           Checkpoints.Checkpoints.of(
-            Checkpoints.make({ commit, events: Tracing.eventStore(guardDcb(backend)), leases })
+            Checkpoints.make({ commit, events: Tracing.eventStore(guardDcb(backend), backend.connection), leases })
           )
         ),
         Context.add(Backend, backend)
@@ -286,8 +298,11 @@ export const layer = <L extends Layer.Layer<Services, any, any>>(
       const context = yield* Effect.context<Services>()
       const record = Context.get(context, Backend)
       return context.pipe(
-        Context.add(EventStore, EventStore.of(decorateEventStore(guardDcb(record), options))),
-        Context.add(DocumentStore, DocumentStore.of(decorateDocumentStore(record.documentStore, options)))
+        Context.add(EventStore, EventStore.of(decorateEventStore(guardDcb(record), options, record.connection))),
+        Context.add(
+          DocumentStore,
+          DocumentStore.of(decorateDocumentStore(record.documentStore, options, record.connection))
+        )
       )
     })
   ).pipe(Layer.provide(backend)) as never
