@@ -65,13 +65,13 @@ export interface PgStoreOptions extends SqlStore.StoreOptions {
   readonly replicaTimeout?: Duration.Input | undefined
   /**
    * The settled position for replica readers (`PgReplica.publish`) is published at most once per this
-   * interval after commits. Default 20 ms. Every store publishes, with or without replicas of its own:
-   * a reader elsewhere may read a replica of this database.
+   * interval after commits. Default 20 ms.
    */
   readonly publishInterval?: Duration.Input | undefined
   /**
-   * Whether this store publishes the settled position at all. Default true. Turn it off only where no
-   * process reads this database from a standby (readers there would wait for another publisher).
+   * Whether this store publishes the settled position standbys' readers stop at. Default: when it has
+   * `replicas` (it then publishes after its own commits and every other writer's NOTIFY, and every
+   * second, so writers need not). Set it on writers when the readers are elsewhere and cannot publish.
    */
   readonly publishSettled?: boolean | undefined
 }
@@ -107,8 +107,12 @@ export const layerFromClient = (
           interval: options.notifyInterval ?? Duration.millis(20),
           channel: keys.channel
         })
-        if (options.publishSettled !== false) {
-          yield* PgReplica.publish(store.committed, {
+        // The process that reads from standbys publishes the settled position for them, woken by every
+        // writer's NOTIFY and its own commits (the store's signal), and every second regardless.
+        const replicas = yield* Effect.serviceOption(PgReplica.Replicas)
+        const reads = replicas._tag === "Some" && replicas.value.replicas.length > 0
+        if (options.publishSettled ?? reads) {
+          yield* PgReplica.publish(reads ? store.signal : store.committed, {
             interval: options.publishInterval ?? Duration.millis(20),
             every: Duration.seconds(1)
           })
