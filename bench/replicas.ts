@@ -9,7 +9,7 @@
  * - point reads: `read` of a 10-event stream, from a standby (fenced: one primary round trip, then the
  *   standby) vs from the primary (mean latency);
  * - the settled-position publisher's cost on the plain append path: W1_c1 and W1_c8 (one-event appends
- *   to new streams, 1 and 8 fibers) with publishing on vs off;
+ *   to new streams, 1 and 8 fibers) through the store that publishes (it has replicas) vs one that does not;
  * - the primary's append throughput (W1_c8) while 4 readers repeatedly read the last 2,000 events: with
  *   the readers on the primary (0 replicas serving), all on standby 0 (1), split over both (2), each vs
  *   the same appends with no readers.

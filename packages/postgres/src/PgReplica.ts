@@ -2,10 +2,10 @@
  * Reads from PostgreSQL hot standbys, gap-free and never stale.
  *
  * **The settled row.** A standby sees neither the primary's advisory locks (the announcements the
- * gap-free horizon reads, see `PgHorizon`) nor its sequence state, and it cannot LISTEN. So every
- * writing store publishes its horizon in one row, `strata_settled` (migration 10), with
- * {@link publish}: after its commits (at most one publish per `interval`) and every `every` even when
- * idle. A transaction writes its commit record to the WAL before it releases its announcement, and the
+ * gap-free horizon reads, see `PgHorizon`) nor its sequence state, and it cannot LISTEN. So the store
+ * that reads from standbys publishes the primary's horizon in one row, `strata_settled` (migration 10),
+ * with {@link publish}: woken by its own commits and every writer's NOTIFY (at most one publish per
+ * `interval`), and every `every` even when idle; writers without replicas publish nothing. A transaction writes its commit record to the WAL before it releases its announcement, and the
  * row's update commits after the horizon was read, so a standby that has replayed the row has replayed
  * every commit below it. Replica global reads stop below the row: gap-free, exactly as on the primary.
  *
