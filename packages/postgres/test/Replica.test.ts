@@ -231,33 +231,37 @@ layer(storeLayer({ standbys: 1, replicaTimeout: "5 seconds" }), { timeout: "240 
         { timeout: 60_000 }
       )
 
-      it.effect("the store publishes the settled position without replicas asking; lag shows a paused standby", () =>
-        Effect.gen(function*() {
-          const store = yield* EventStore.EventStore
-          const stream = `lag${unique()}-1`
-          const appended = yield* store.append(stream, [{ type: "L", data: {} }])
-          // Published after the commit (at most 20 ms later, plus the statement).
-          let published = yield* primarySettled
-          for (let i = 0; i < 200 && published <= appended.position; i++) {
-            yield* Effect.sleep("10 millis")
-            published = yield* primarySettled
-          }
-          assert.isTrue(published > appended.position)
-          const replicas = yield* Effect.service(PgReplica.Replicas)
-          yield* pause()
-          yield* store.append(stream, [{ type: "L", data: {} }])
-          yield* Effect.sleep("300 millis")
-          const [lagging] = yield* replicas.lag
-          assert.isAbove(Number(lagging!.positions), 0)
-          assert.isAbove(Number(lagging!.bytes), 0)
-          yield* resume()
-          let caught = lagging!
-          for (let i = 0; i < 200 && (caught.positions > 0n || caught.bytes > 0n); i++) {
-            yield* Effect.sleep("50 millis")
-            caught = (yield* replicas.lag)[0]!
-          }
-          assert.strictEqual(caught.positions, 0n)
-        }).pipe(Effect.ensuring(Effect.ignore(resume()))), { timeout: 60_000 })
+      it.effect(
+        "the store with replicas publishes the settled position after a commit, with no read asking; lag shows a paused standby",
+        () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const stream = `lag${unique()}-1`
+            const appended = yield* store.append(stream, [{ type: "L", data: {} }])
+            // Published after the commit (at most 20 ms later, plus the statement).
+            let published = yield* primarySettled
+            for (let i = 0; i < 200 && published <= appended.position; i++) {
+              yield* Effect.sleep("10 millis")
+              published = yield* primarySettled
+            }
+            assert.isTrue(published > appended.position)
+            const replicas = yield* Effect.service(PgReplica.Replicas)
+            yield* pause()
+            yield* store.append(stream, [{ type: "L", data: {} }])
+            yield* Effect.sleep("300 millis")
+            const [lagging] = yield* replicas.lag
+            assert.isAbove(Number(lagging!.positions), 0)
+            assert.isAbove(Number(lagging!.bytes), 0)
+            yield* resume()
+            let caught = lagging!
+            for (let i = 0; i < 200 && (caught.positions > 0n || caught.bytes > 0n); i++) {
+              yield* Effect.sleep("50 millis")
+              caught = (yield* replicas.lag)[0]!
+            }
+            assert.strictEqual(caught.positions, 0n)
+          }).pipe(Effect.ensuring(Effect.ignore(resume()))),
+        { timeout: 60_000 }
+      )
 
       it.effect("consistency \"primary\" per call never touches the standby", () =>
         Effect.gen(function*() {
