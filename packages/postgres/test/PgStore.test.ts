@@ -390,7 +390,7 @@ layer(StoreLayer, { timeout: "120 seconds", excludeTestServices: true })("PgStor
             const client = yield* PgClient.make({ url: Redacted.make(url.toString()), maxConnections: 1 })
             return yield* Migrator.run(PgDialect.dialect).pipe(Effect.provideService(SqlClient.SqlClient, client))
           })).pipe(Effect.provide(Reactivity.layer)), { concurrency: 4 })
-        assert.deepStrictEqual(applied.flat().sort(), PgDialect.dialect.migrations.map((m) => m.id))
+        assert.deepStrictEqual(applied.flat().sort((a, b) => a - b), PgDialect.dialect.migrations.map((m) => m.id))
         const check = yield* Effect.scoped(Effect.gen(function*() {
           const client = yield* PgClient.make({ url: Redacted.make(url.toString()), maxConnections: 1 })
           return yield* client<{ id: number }>`SELECT id FROM strata_migrations ORDER BY id`
