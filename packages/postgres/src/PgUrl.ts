@@ -19,7 +19,9 @@ import { type StoreError, StoreUrl } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import type * as PgReplica from "./PgReplica.ts"
+import * as PgCluster from "./PgCluster.ts"
+import * as PgDialect from "./PgDialect.ts"
+import * as PgReplica from "./PgReplica.ts"
 import * as PgSchema from "./PgSchema.ts"
 import * as PgStore from "./PgStore.ts"
 
@@ -156,4 +158,58 @@ export const layer = (
 ): Layer.Layer<
   PgStore.Services | PgReplica.Replicas,
   StoreError.StartupFailed | StoreError.Unsupported | StoreUrl.StoreUrlError
-> => Layer.unwrap(Effect.map(parse(url), (client) => PgStore.layer({ ...client, ...options })))
+> => {
+  const cluster = clusterUrl(Redacted.value(url))
+  if (cluster === undefined) {
+    return Layer.unwrap(Effect.map(parse(url), (client) => PgStore.layer({ ...client, ...options })))
+  }
+  if (cluster._tag === "Refused") return Layer.unwrap(Effect.fail(malformed(StoreUrl.scheme(url), cluster.detail)))
+  const { consistency: _c, replicaTimeout: _t, replicas, ...rest } = options
+  if (replicas !== undefined && replicas.length > 0) {
+    return Layer.unwrap(Effect.fail(malformed(
+      StoreUrl.scheme(url),
+      "a cluster URL (several hosts) takes no replicas: read from standbys with PgStore.layer({ url, replicas }) on the primary's address"
+    )))
+  }
+  const schema = cluster.schema ?? options.schema
+  // The cluster's store has no standbys to read from: its Replicas serve every read from the primary.
+  return PgReplica.layer({
+    replicas: [],
+    dialect: schema === undefined ? PgDialect.dialect : PgDialect.make(PgSchema.keys(schema))
+  }).pipe(
+    Layer.provideMerge(
+      PgCluster.layer({ ...rest, url: Redacted.make(cluster.url), ...(schema === undefined ? {} : { schema }) })
+    )
+  )
+}
+
+// A URL with several hosts (`host1:5432,host2:5432`) or `target_session_attrs` names a cluster: its
+// store is `PgCluster`'s, connected to whichever host answers as the writable primary. `?schema=`
+// is the store's (taken out); `?replica=`/`?consistency=` are refused (a cluster has no replica reads).
+const clusterUrl = (
+  url: string
+):
+  | { readonly _tag: "Cluster"; readonly url: string; readonly schema: string | undefined }
+  | { readonly _tag: "Refused"; readonly detail: string }
+  | undefined =>
+{
+  const match = /^(postgres(?:ql)?:\/\/(?:[^@/?#]*@)?([^/?#]*)[^?#]*)(?:\?([^#]*))?$/.exec(url)
+  if (match === null) return undefined
+  const params = new URLSearchParams(match[3] ?? "")
+  if (!match[2]!.includes(",") && !params.has("target_session_attrs")) return undefined
+  if (params.has("replica") || params.has("consistency")) {
+    return {
+      _tag: "Refused",
+      detail:
+        "a cluster URL (several hosts, or target_session_attrs) takes no replica or consistency parameter: a cluster store reads from its primary"
+    }
+  }
+  const schema = params.get("schema") ?? undefined
+  if (schema !== undefined) {
+    const broken = PgSchema.check(schema)
+    if (broken !== undefined) return { _tag: "Refused", detail: `the schema parameter is refused: ${broken}` }
+  }
+  params.delete("schema")
+  const query = params.toString()
+  return { _tag: "Cluster", url: query === "" ? match[1]! : `${match[1]}?${query}`, schema }
+}

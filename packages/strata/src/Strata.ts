@@ -6,7 +6,7 @@
  * | --- | --- | --- |
  * | `memory:` | {@link MemoryStore} | `@strata/core` |
  * | `sqlite:./app.db`, `sqlite:/abs/app.db`, `sqlite::memory:` | SQLite (`node:sqlite`) | `@strata/sqlite` |
- * | `postgres://user:password@host:5432/db`, `postgresql://...` (`?schema=orders`: a schema of its own) | PostgreSQL | `@strata/postgres` |
+ * | `postgres://user:password@host:5432/db`, `postgresql://...` (`?schema=orders`: a schema of its own; `?replica=host:port`: reads from a hot standby; `host1:5432,host2:5432` or `?target_session_attrs=read-write`: a cluster, followed through failover) | PostgreSQL | `@strata/postgres` |
  * | `kurrentdb://...` (also `esdb://`) | KurrentDB, the client's own connection string | `@strata/kurrentdb` |
  *
  * D1 is not a URL: a Worker gets its database as a binding, so use `D1Store.layer({ db: env.DB })`.
