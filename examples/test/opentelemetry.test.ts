@@ -64,15 +64,18 @@ const childrenOf = (spans: ReadonlyArray<ReadableSpan>, parent: ReadableSpan) =>
 // What the program looks like in the trace: strata.append (stream, backend, count) under
 // EventCodec.append under the caller's span; the driver's statements under strata.read and, where
 // the append runs through effect/sql (not SQLite's synchronous write path), under strata.append.
+// `connection`: the store spans' connection attributes (db.namespace, server.address/port).
 const assertTrace = (
   spans: ReadonlyArray<ReadableSpan>,
   backend: string,
   dbSystem: string,
-  appendStatements: boolean
+  appendStatements: boolean,
+  connection: Record<string, unknown>
 ) => {
   const [append] = named(spans, "strata.append")
   assert.deepStrictEqual(append.attributes, {
     "db.system.name": dbSystem,
+    ...connection,
     "db.operation.name": "append",
     "strata.backend": backend,
     "strata.stream": "account-1",
@@ -83,6 +86,7 @@ const assertTrace = (
   const [read] = named(spans, "strata.read")
   assert.deepStrictEqual(read.attributes, {
     "db.system.name": dbSystem,
+    ...connection,
     "db.operation.name": "read",
     "strata.backend": backend,
     "strata.stream": "account-1"
@@ -103,6 +107,7 @@ const assertTrace = (
   }
   assert.deepStrictEqual(named(spans, "strata.document.put")[0].attributes, {
     "db.system.name": dbSystem,
+    ...connection,
     "db.operation.name": "put",
     "db.collection.name": "totals",
     "strata.backend": backend,
@@ -117,9 +122,10 @@ describe("the OpenTelemetry guide", () => {
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-otel-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-      const { metrics, result, spans } = yield* runProgram(Strata.layerFromUrl(`sqlite:${path.join(dir, "otel.db")}`))
+      const file = path.join(dir, "otel.db")
+      const { metrics, result, spans } = yield* runProgram(Strata.layerFromUrl(`sqlite:${file}`))
       assert.strictEqual(result.events, 1)
-      assertTrace(spans, "sqlite", "sqlite", false)
+      assertTrace(spans, "sqlite", "sqlite", false, { "db.namespace": file })
       const sqlite = { backend: "sqlite" }
       assert.strictEqual(counter(metrics, "strata_appends_total", { ...sqlite, operation: "append" }), 1)
       assert.strictEqual(counter(metrics, "strata_events_appended_total", { ...sqlite, operation: "append" }), 1)
@@ -144,7 +150,11 @@ describe("the OpenTelemetry guide", () => {
         const url = new URL(db.connectionString)
         const { result, spans } = yield* runProgram(Strata.layerFromUrl(db.url))
         assert.strictEqual(result.events, 1)
-        assertTrace(spans, "postgres", "postgresql", true)
+        assertTrace(spans, "postgres", "postgresql", true, {
+          "db.namespace": db.name,
+          "server.address": url.hostname,
+          "server.port": Number(url.port)
+        })
         // @effect/sql-pg names these from its config's fields only; PgStore fills them from the URL.
         const [statement] = childrenOf(spans, named(spans, "strata.append")[0])
         assert.strictEqual(statement.attributes["server.address"], url.hostname)

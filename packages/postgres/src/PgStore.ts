@@ -7,6 +7,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Health, StoreError } from "@strata/core"
+import type { Otel } from "@strata/core/backend"
 import { SqlStore, Startup } from "@strata/sql"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
@@ -92,40 +93,55 @@ export const layerFromClient = (
   options: PgStoreOptions = {}
 ): Layer.Layer<SqlStore.Services, SqlError | StoreError.Unsupported, PgClient.PgClient | SqlClient.SqlClient> => {
   const keys = PgSchema.keys(options.schema)
-  return SqlStore.layer({
-    dialect: keys.schema === undefined ? PgDialect.dialect : PgDialect.make(keys),
-    backend: "postgres",
-    ...SqlStore.splitOptions(options)[0],
-    // NOTIFY wakes subscribers across processes; the poll is only the fallback.
-    pollInterval: options.pollInterval ?? Duration.millis(500),
-    onStart: (store) =>
-      Effect.gen(function*() {
-        const self = crypto.randomUUID()
-        yield* PgNotifier.listen(store.signal, self, keys.channel)
-        yield* PgNotifier.notify(store.committed, {
-          self,
-          interval: options.notifyInterval ?? Duration.millis(20),
-          channel: keys.channel
-        })
-        // The process that reads from standbys publishes the settled position for them, woken by every
-        // writer's NOTIFY and its own commits (the store's signal), and every second regardless.
-        const replicas = yield* Effect.serviceOption(PgReplica.Replicas)
-        const reads = replicas._tag === "Some" && replicas.value.replicas.length > 0
-        if (options.publishSettled ?? reads) {
-          yield* PgReplica.publish(reads ? store.signal : store.committed, {
-            interval: options.publishInterval ?? Duration.millis(20),
-            every: Duration.seconds(1)
+  return Layer.unwrap(Effect.map(PgClient.PgClient, (client) =>
+    SqlStore.layer({
+      dialect: keys.schema === undefined ? PgDialect.dialect : PgDialect.make(keys),
+      backend: "postgres",
+      connection: connection(client.config, keys.schema),
+      ...SqlStore.splitOptions(options)[0],
+      // NOTIFY wakes subscribers across processes; the poll is only the fallback.
+      pollInterval: options.pollInterval ?? Duration.millis(500),
+      onStart: (store) =>
+        Effect.gen(function*() {
+          const self = crypto.randomUUID()
+          yield* PgNotifier.listen(store.signal, self, keys.channel)
+          yield* PgNotifier.notify(store.committed, {
+            self,
+            interval: options.notifyInterval ?? Duration.millis(20),
+            channel: keys.channel
           })
-        }
-      }),
-    // Reads go to the replicas when the layer has some (PgReplica.layer, provided by `layer`).
-    decorate: (store) =>
-      Effect.gen(function*() {
-        const replicas = yield* Effect.serviceOption(PgReplica.Replicas)
-        if (replicas._tag === "None") return store
-        return PgReplica.route(store, replicas.value, yield* SqlClient.SqlClient)
-      })
-  })
+          // The process that reads from standbys publishes the settled position for them, woken by every
+          // writer's NOTIFY and its own commits (the store's signal), and every second regardless.
+          const replicas = yield* Effect.serviceOption(PgReplica.Replicas)
+          const reads = replicas._tag === "Some" && replicas.value.replicas.length > 0
+          if (options.publishSettled ?? reads) {
+            yield* PgReplica.publish(reads ? store.signal : store.committed, {
+              interval: options.publishInterval ?? Duration.millis(20),
+              every: Duration.seconds(1)
+            })
+          }
+        }),
+      // Reads go to the replicas when the layer has some (PgReplica.layer, provided by `layer`).
+      decorate: (store) =>
+        Effect.gen(function*() {
+          const replicas = yield* Effect.serviceOption(PgReplica.Replicas)
+          if (replicas._tag === "None") return store
+          return PgReplica.route(store, replicas.value, yield* SqlClient.SqlClient)
+        })
+    })))
+}
+
+// The store spans' connection attributes, from the client's config (PgStore.layer fills host, port
+// and database from a URL first): `db.namespace` is `database|schema` in a schema of its own, as the
+// conventions write it.
+const connection = (config: PgClient.PgClientConfig, schema: string | undefined): Otel.Connection => {
+  const database = config.database ?? config.username
+  return {
+    system: "postgresql",
+    ...(config.host === undefined ? {} : { serverAddress: config.host }),
+    serverPort: config.port ?? 5432,
+    ...(database === undefined ? {} : { namespace: schema === undefined ? database : `${database}|${schema}` })
+  }
 }
 
 /**

@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { DocumentStore, Event, EventStore, Store, StoreError } from "@strata/core"
-import { Backend, Inputs } from "@strata/core/backend"
+import { Backend, Inputs, type Otel } from "@strata/core/backend"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -89,6 +89,11 @@ export interface SqlStoreOptions {
    * not create the collection's declared indexes (the primary's writes create them, and they replicate).
    */
   readonly readOnly?: boolean | undefined
+  /**
+   * Where the database is, for the store spans' `db.namespace`, `server.address` and `server.port`
+   * (never credentials). The backend layers fill it; absent, spans carry `db.system.name` only.
+   */
+  readonly connection?: Otel.Connection | undefined
 }
 
 /**
@@ -178,6 +183,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     }
   return {
     name: ctx.backend,
+    connection: options.connection,
     eventStore,
     documentStore,
     admin: yield* SqlAdmin.make(options.dialect),

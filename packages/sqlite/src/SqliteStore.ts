@@ -50,6 +50,10 @@ export const layerFromClient = (
         ? SqliteAppend.dialect(SqliteDialect.dialect, client)
         : SqliteDialect.dialect,
       backend: "sqlite",
+      // The spans' db.namespace: the database file as given (":memory:" for an in-memory one).
+      ...(SqliteClient.isSqliteClient(client)
+        ? { connection: { system: "sqlite", namespace: client.config.filename } }
+        : {}),
       ...options
     })))
 
