@@ -3,13 +3,13 @@
  *
  * @since 0.1.0
  */
-import type { Event } from "@strata/core"
-import { EventStore, Transfer } from "@strata/core"
+import { Event, EventStore, Transfer } from "@strata/core"
 import { Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Connect from "../Connect.ts"
+import * as Output from "../Output.ts"
 import * as Print from "../Print.ts"
 import * as Signals from "../Signals.ts"
 import { list, UsageError, wholeNumber } from "../Usage.ts"
@@ -29,10 +29,29 @@ const from = (text: string): Effect.Effect<EventStore.SubscribeFrom, UsageError>
   )
 }
 
-const pretty = (event: Event.RecordedEvent): string =>
-  `${event.createdAt.toISOString()} #${event.position} ${event.stream}@${event.version} ${event.type} ${
-    JSON.stringify(event.data)
-  }`
+/**
+ * An event's data as the pretty tail prints it: its JSON, or for a binary event what it is
+ * (`<2,048 bytes, image/png>`): raw bytes on a terminal are noise, and a JSON rendering of the
+ * array (`{"0":137,...}`) is a lie. `--json` carries the bytes themselves (base64, the line format).
+ *
+ * @category formatting
+ * @since 0.1.0
+ */
+export const data = (event: Pick<Event.RecordedEvent, "data" | "contentType">): string =>
+  Event.isBinary(event)
+    ? `<${Output.count(event.data.length)} byte${event.data.length === 1 ? "" : "s"}, ${
+      event.contentType ?? Event.defaultContentType
+    }>`
+    : JSON.stringify(event.data)
+
+/**
+ * One event as the pretty tail prints it: `time #position stream@version type data`.
+ *
+ * @category formatting
+ * @since 0.1.0
+ */
+export const pretty = (event: Event.RecordedEvent): string =>
+  `${event.createdAt.toISOString()} #${event.position} ${event.stream}@${event.version} ${event.type} ${data(event)}`
 
 /**
  * What a tail follows, as its note says it: `all streams`, `stream cart-1`, `streams of category
