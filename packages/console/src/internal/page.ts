@@ -80,6 +80,13 @@ const post = async (path, body) => {
   return answer;
 };
 const pretty = (value) => JSON.stringify(value, null, 2);
+// A binary event carries contentType and base64 bytes in place of data: say what it is.
+const byteCount = (base64) => Math.floor(base64.length * 3 / 4) - (base64.endsWith("==") ? 2 : base64.endsWith("=") ? 1 : 0);
+const dataText = (event) => {
+  if (event.bytes === undefined) return pretty(event.data);
+  const n = byteCount(event.bytes);
+  return "<" + n.toLocaleString("en-US") + " byte" + (n === 1 ? "" : "s") + ", " + event.contentType + ">";
+};
 const when = (iso) => { try { return new Date(iso).toLocaleString(); } catch { return iso; } };
 const message = (text, kind) => el("div", { class: "message " + (kind || ""), role: "status" }, text);
 const table = (headers, rows) =>
@@ -96,7 +103,7 @@ const eventCard = (event, showStream) =>
       el("span", { class: "muted" }, when(event.createdAt)),
       el("span", { class: "muted mono" }, event.id)),
     el("div", { class: "grid" },
-      el("div", {}, el("div", { class: "muted" }, "data"), el("pre", { class: "data" }, pretty(event.data))),
+      el("div", {}, el("div", { class: "muted" }, "data"), el("pre", { class: "data" }, dataText(event))),
       el("div", {}, el("div", { class: "muted" }, "metadata"), el("pre", { class: "metadata" }, pretty(event.metadata)))));
 
 let stopTail = () => {};
