@@ -92,7 +92,9 @@ const field = (path: ReadonlyArray<string>): FieldExpressions => {
 
 // Connection exceptions (08xxx), admin/crash shutdown (57P01-57P03), cannot connect now, and the
 // retryable transaction failures (40001 serialization, 40P01 deadlock, 55P03 lock not available).
-const transientCodes = /^(08...|57P0[123]|40001|40P01|55P03|53300)$/
+// 25006: a read-only transaction (a standby, or a primary being demoted in a switchover): the
+// statement wrote nothing, and the cluster's new primary takes it on retry.
+const transientCodes = /^(08...|57P0[123]|40001|40P01|55P03|53300|25006)$/
 const lostConnection =
   /terminating connection|connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|socket hang up|Connection ended/i
 
@@ -430,6 +432,12 @@ export const make = (keys: PgSchema.Keys = PgSchema.keys(undefined)): Dialect =>
   maxInteger: 9_223_372_036_854_775_807n,
   // The wire protocol counts parameters in an Int16, and @effect/sql-pg refuses more than 32,767.
   maxParams: 32_767,
+  // A transactional logical message writes WAL and takes a transaction id, so the statement's
+  // implicit commit writes a commit record and waits for the synchronous standbys (a transaction that
+  // only took an id writes no WAL before its commit and does not wait: RecordTransactionCommit). One
+  // autocommit statement, not withTransaction: its COMMIT would run uninterruptibly and hold a
+  // caller's timeout for as long as the standby is away.
+  durable: (sql) => sql`SELECT pg_logical_emit_message(true, 'strata', '')::text AS lsn`.pipe(Effect.asVoid),
   isTransient: (error) =>
     error.isRetryable || transientCodes.test(sqlState(error)) || lostConnection.test(SqlErrorText.errorText(error)),
   // 23505 too: a violation reported on a dying connection may reach us unclassified.

@@ -299,6 +299,15 @@ export interface Dialect {
    * than the read. Without it, every visible position is settled (SQLite and D1 have one writer).
    */
   readonly horizon?: ((sql: SqlClient.SqlClient) => Effect.Effect<Horizon, SqlError>) | undefined
+  /**
+   * Before a failed append answers with a result an earlier attempt stored (the replay rule): make
+   * what that attempt committed as durable as a commit of this call's own. PostgreSQL commits a
+   * transaction that writes WAL (a transactional logical message), whose commit waits for the
+   * synchronous standbys up to a WAL position past the earlier commit: a commit whose wait for the standby was cancelled is visible on
+   * the primary but not replicated, and must not be reported as a success until it is. Absent:
+   * nothing to wait for (SQLite, D1).
+   */
+  readonly durable?: ((sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>) | undefined
   /** Makes text comparisons and ordering use code point order (PostgreSQL: `COLLATE "C"`). */
   readonly binary: string
   /** The largest integer the database stores and binds exactly (2^63 - 1; D1: 2^53 - 1). */

@@ -30,6 +30,13 @@ const decodeStored = Rows.decodeAll(
 
 const decodeTombstoned = Rows.decodeAll(Schema.Struct({ stream: Schema.String }))
 
+// Before answering with what an earlier attempt stored: as durable as our own commit would be (a
+// commit whose wait for a synchronous standby was cancelled is visible here but not replicated).
+const durable = (ctx: StoreContext, operation: string): Effect.Effect<void, StoreError.StoreUnavailable> =>
+  ctx.dialect.durable === undefined
+    ? Effect.void
+    : ctx.dialect.durable(ctx.sql).pipe(Effect.catchTag("SqlError", ctx.unavailable(operation)))
+
 // After a failed append: which parts were already stored by an earlier, identical append?
 export const classify = (ctx: StoreContext, plans: ReadonlyArray<Plan>) =>
   Effect.gen(function*() {
@@ -106,6 +113,7 @@ export const judge = (
     if (retry === undefined) {
       return yield* new StoreError.StoreUnavailable({ operation: "append", reason: "ConcurrentWrite" })
     }
+    yield* durable(ctx, "append")
     const written = fresh.length === 0 ? [] : yield* retry(fresh)
     let next = 0
     return outcomes.map((outcome) => outcome._tag === "Replay" ? outcome.result : written[next++])
@@ -159,6 +167,7 @@ export const judgePut = (
           row === undefined ? undefined : { version: row.version, encoded: ctx.dialect.decodeJson(row.data) }
         )
         if (version === undefined) return yield* Replay.notTheSameWrite(Replay.partsOf(plans))
+        yield* durable(ctx, "put")
         return { results: outcome.results, documentVersion: version }
       }
       case "Partial": {
@@ -166,6 +175,7 @@ export const judgePut = (
         if (error._tag === "WrongExpectedVersion" && fresh.some((plan) => plan.request.stream === error.stream)) {
           return yield* error
         }
+        yield* durable(ctx, "put")
         const written = yield* retry(fresh).pipe(
           Effect.catch((again): Effect.Effect<never, PutError> =>
             again._tag !== "SqlError"
