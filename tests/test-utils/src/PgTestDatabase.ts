@@ -291,10 +291,11 @@ export class PgTestDatabase extends Context.Service<PgTestDatabase, {
 /**
  * A second, independent `PgClient` (its own pool) on this file's database, closed with the scope: for tests
  * that act from another session (terminate a backend, notify, take a lock) while the main client is busy.
+ * Typed as both services: since @effect/sql-pg 4.1 `PgClient` alone no longer extends `SqlClient`.
  */
 export const makeSecondClient = (
   options?: Omit<PgClient.PgPoolConfig, "url">
-): Effect.Effect<PgClient.PgClient, SqlError.SqlError, PgTestDatabase | Scope.Scope> =>
+): Effect.Effect<PgClient.PgClient & SqlClient.SqlClient, SqlError.SqlError, PgTestDatabase | Scope.Scope> =>
   Effect.gen(function*() {
     const db = yield* PgTestDatabase
     return yield* PgClient.make({ connectTimeout: "10 seconds", ...options, url: db.url })
