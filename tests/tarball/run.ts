@@ -4,10 +4,13 @@
  * 1. Builds every package and packs each published one (`npm pack`).
  * 2. Installs the tarballs into a fresh project in the system temp directory (outside the workspace,
  *    so nothing resolves through the workspace's node_modules or the `@strata/source` condition),
- *    with `effect` and the drivers from the registry.
+ *    with `effect` and the drivers from the registry at the versions the repository pins.
  * 3. Type-checks and runs the README's quick start there (the TypeScript block under "Quick start",
  *    extracted from README.md) on `memory:` and on a SQLite file, with the pinned Node 24 and with
- *    Node 22 (the lowest line `engines` allows; installed by this folder's package.json).
+ *    Node 22.19 (the minimum `engines` allows; installed by this folder's package.json).
+ *    Then installs the tarballs a second time, into another fresh project, with the README's own
+ *    install line (`npm install <tarballs> "effect@~4.1.5" @effect/platform-node`: whatever the
+ *    registry's latest versions within the peer ranges are today) and runs the quick start there too.
  *    Runs a given / when / then scenario of @strata/testing on memory and SQLite there too.
  *    Then runs `npx strata --help`, `strata stats` and `strata copy` from the installed @strata/cli.
  * 4. Bundles examples/worker.ts against the installed packages for workerd, checks the bundle
@@ -37,7 +40,7 @@ const run = (command: string, args: ReadonlyArray<string>, options: ExecFileSync
 
 const nodes: ReadonlyArray<{ readonly name: string; readonly bin: string; readonly major: string }> = [
   { name: "Node 24 (pinned)", bin: path.join(root, "node_modules", "node", "bin", "node"), major: "v24." },
-  { name: "Node 22", bin: path.join(import.meta.dirname, "node_modules", "node", "bin", "node"), major: "v22." }
+  { name: "Node 22.19", bin: path.join(import.meta.dirname, "node_modules", "node", "bin", "node"), major: "v22." }
 ]
 for (const node of nodes) {
   if (!fs.existsSync(node.bin)) {
@@ -47,6 +50,15 @@ for (const node of nodes) {
   if (!version.startsWith(node.major)) throw new Error(`${node.bin} is ${version}, expected ${node.major}x`)
   step(`${node.name}: ${version}`)
 }
+
+/** The versions of effect and @effect/* a project got, as one line. */
+const installed = (dir: string): string =>
+  ["effect", "@effect/platform-node", "@effect/platform-node-shared"]
+    .map((name) => {
+      const manifest = path.join(dir, "node_modules", name, "package.json")
+      return `${name}@${fs.existsSync(manifest) ? JSON.parse(fs.readFileSync(manifest, "utf8")).version : "(none)"}`
+    })
+    .join(", ")
 
 // ---- 1. build and pack ----
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "strata-tarball-"))
@@ -108,7 +120,8 @@ fs.writeFileSync(
       dependencies: {
         ...tarballOf,
         // From the registry, as a user would get them (the peer ranges our packages declare).
-        effect: published.find(({ dir }) => dir === "core")!.manifest.peerDependencies.effect,
+        // The exact versions the repository is tested with.
+        effect: rootManifest.devDependencies["effect"],
         "@effect/platform-node": rootManifest.devDependencies["@effect/platform-node"],
         "@types/node": rootManifest.devDependencies["@types/node"],
         typescript: rootManifest.devDependencies["typescript"]
@@ -121,7 +134,7 @@ fs.writeFileSync(
   )
 )
 run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], { cwd: project })
-step("installed the tarballs and effect from the registry")
+step(`installed the tarballs, pinned: ${installed(project)}`)
 
 // ---- 3. the README quick start, type-checked and run ----
 const readme = fs.readFileSync(path.join(root, "README.md"), "utf8")
@@ -174,17 +187,46 @@ for (
 step("the quick start type-checks against the installed .d.ts")
 
 const expected = "{ balance: 75, delivered: [ 'Deposited', 'Withdrawn', 'Deposited' ] }"
-for (const node of nodes) {
-  for (const url of ["memory:", `sqlite:./quickstart-${node.major}db`]) {
-    const output = run(node.bin, ["quickstart.ts"], {
-      cwd: project,
-      env: { ...process.env, STRATA_URL: url, NODE_OPTIONS: "" }
-    })
-    if (!output.includes(expected)) throw new Error(`${node.name} on ${url}: expected ${expected}, got:\n${output}`)
-    step(`${node.name}: the quick start on ${url} printed ${expected}`)
+const runQuickStart = (dir: string, how: string) => {
+  for (const node of nodes) {
+    for (const url of ["memory:", `sqlite:./quickstart-${node.major}db`]) {
+      const output = run(node.bin, ["quickstart.ts"], {
+        cwd: dir,
+        env: { ...process.env, STRATA_URL: url, NODE_OPTIONS: "" }
+      })
+      if (!output.includes(expected)) {
+        throw new Error(`${how}, ${node.name} on ${url}: expected ${expected}, got:\n${output}`)
+      }
+      step(`${how}, ${node.name}: the quick start on ${url} printed ${expected}`)
+    }
   }
+  if (!fs.existsSync(path.join(dir, "quickstart-v22.db"))) throw new Error("STRATA_URL=sqlite: made no file")
 }
-if (!fs.existsSync(path.join(project, "quickstart-v22.db"))) throw new Error("STRATA_URL=sqlite: made no file")
+runQuickStart(project, "pinned")
+
+// ---- 3a. the README's install line, as a user runs it: latest versions within the peer ranges ----
+const installLine = /^npm install \.\.\/strata\/\.strata\/packages\/\*\.tgz (.+)$/m.exec(readme)?.[1]
+if (installLine === undefined) {
+  throw new Error("README.md has no `npm install ../strata/.strata/packages/*.tgz ...` line")
+}
+const readmeProject = path.join(work, "readme-app")
+fs.mkdirSync(readmeProject)
+fs.writeFileSync(
+  path.join(readmeProject, "package.json"),
+  JSON.stringify({ name: "strata-readme-app", private: true, type: "module" }, null, 2)
+)
+run("npm", [
+  "install",
+  "--no-audit",
+  "--no-fund",
+  "--loglevel=error",
+  ...packed.map((p) => path.join(tarballs, p.filename)),
+  // The line's arguments after the tarballs, unquoted as a shell would.
+  ...installLine.trim().split(/\s+/).map((arg) => arg.replace(/^"(.*)"$/, "$1"))
+], { cwd: readmeProject })
+step(`installed the README's way (npm install <tarballs> ${installLine.trim()}): ${installed(readmeProject)}`)
+fs.writeFileSync(path.join(readmeProject, "quickstart.ts"), quickStart)
+runQuickStart(readmeProject, "README's install")
 
 // The testing kit from its tarball: a passing and a failing scenario, on memory and on SQLite.
 fs.writeFileSync(

@@ -13,14 +13,36 @@ import type { SqlError } from "effect/sql/SqlError"
 /**
  * The reason's message, the error's message and the cause's message (or the cause as a string),
  * joined with spaces, for pattern matching. Not for people: `Startup.describe` words a failure for
- * a reader.
+ * a reader. Never throws, whatever a driver put in the error (a missing reason, a cause without a
+ * prototype, a throwing getter): it runs while a failure is being classified, where a throw would be
+ * a defect.
  *
  * @category errors
  * @since 0.1.0
  */
 export const errorText = (error: SqlError): string => {
-  const cause = (error.reason as { readonly cause?: unknown }).cause
-  return `${error.reason.message ?? ""} ${error.message} ${cause instanceof Error ? cause.message : String(cause)}`
+  const reason = attempt(() => error.reason as { readonly message?: unknown; readonly cause?: unknown } | undefined)
+  const cause = attempt(() => reason?.cause)
+  return [
+    text(attempt(() => reason?.message)),
+    text(attempt(() => error.message)),
+    cause instanceof Error ? text(attempt(() => cause.message)) : text(cause)
+  ].join(" ")
+}
+
+const attempt = <A>(f: () => A): A | undefined => {
+  try {
+    return f()
+  } catch {
+    return undefined
+  }
+}
+
+// `String` throws on an object without a prototype (or with a throwing `toString`).
+const text = (value: unknown): string => {
+  if (value === undefined || value === null) return ""
+  if (typeof value === "string") return value
+  return attempt(() => String(value)) ?? attempt(() => JSON.stringify(value)) ?? Object.prototype.toString.call(value)
 }
 
 // SQLite and D1: "no such table: strata_events" (also "main.strata_events"); PostgreSQL: 42P01
@@ -60,8 +82,10 @@ export const missingObject = (error: SqlError): string | undefined => {
     if (found !== undefined) return found
   }
   // PostgreSQL with messages in another language: the code says it, the name is still quoted.
-  const cause = (error.reason as { readonly cause?: unknown }).cause
-  const code = typeof cause === "object" && cause !== null ? (cause as { readonly code?: unknown }).code : undefined
+  const cause = attempt(() => (error.reason as { readonly cause?: unknown } | undefined)?.cause)
+  const code = typeof cause === "object" && cause !== null
+    ? attempt(() => (cause as { readonly code?: unknown }).code)
+    : undefined
   return code === "42P01" || code === "42883" ? /\b(strata_\w+)/.exec(text)?.[1] : undefined
 }
 

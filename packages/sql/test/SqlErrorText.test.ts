@@ -54,3 +54,37 @@ describe("SqlErrorText.missingObject", () => {
     assert.include(reason, "migrate: true")
   })
 })
+
+describe("SqlErrorText.errorText", () => {
+  it("joins the reason's message, the error's message and the cause's message", () => {
+    const error = new SqlError.SqlError({
+      reason: new SqlError.UnknownError({
+        cause: new Error("UNIQUE constraint failed: t.a"),
+        message: "Failed to execute"
+      })
+    })
+    const text = SqlErrorText.errorText(error)
+    assert.include(text, "Failed to execute")
+    assert.include(text, "UNIQUE constraint failed: t.a")
+  })
+
+  it("never throws, whatever shape a driver gives the error", () => {
+    const throwing = {
+      toString: () => {
+        throw new Error("no")
+      }
+    }
+    const shapes: ReadonlyArray<[string, SqlError.SqlError]> = [
+      ["a cause without a prototype", unknown(Object.assign(Object.create(null), { code: "SQLITE_BUSY" }))],
+      ["a cause whose toString throws", unknown(throwing)],
+      ["no cause", unknown(undefined)],
+      ["no reason", Object.assign(Object.create(SqlError.SqlError.prototype), { _tag: "SqlError" })]
+    ]
+    for (const [name, error] of shapes) {
+      assert.doesNotThrow(() => SqlErrorText.errorText(error), undefined, name)
+      assert.doesNotThrow(() => SqlErrorText.missingObject(error), undefined, name)
+    }
+    // What a cause without a prototype says still reaches the pattern matching.
+    assert.include(SqlErrorText.errorText(shapes[0][1]), "SQLITE_BUSY")
+  })
+})

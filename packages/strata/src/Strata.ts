@@ -99,7 +99,7 @@ const load = <A>(pkg: string, scheme: string, importer: () => Promise<A>) =>
         reason: "NotInstalled",
         scheme,
         detail: missingBuiltin(cause, "node:sqlite")
-          ? `${pkg} needs node:sqlite, which this Node (${process.version}) does not have: use Node 22.13 or later`
+          ? `${pkg} needs node:sqlite, which this Node (${process.version}) does not have: use Node 22.19 or later (what Strata supports)`
           : `${pkg} could not be loaded: install it next to @strata/strata (npm install ${pkg})`,
         accepted: [...accepted],
         cause

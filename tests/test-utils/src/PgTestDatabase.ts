@@ -19,9 +19,10 @@
  * here instead (the tail is attached to a startup failure); a free port is picked per server; unix sockets are
  * disabled (TCP on 127.0.0.1 only); `stop()` is SIGINT (fast shutdown) and awaits the process exit.
  *
- * Driver facts pinned by packages/postgres/test/PgDriver.test.ts (@effect/sql-pg 4.0.5; PostgreSQL 15 service and embedded 18.4):
+ * Driver facts pinned by packages/postgres/test/PgDriver.test.ts (@effect/sql-pg 4.1.5; PostgreSQL 15 service and embedded 18.4):
  * - `PgClient.layer(config: PgPoolConfig): Layer<PgClient | SqlClient, SqlError>`, `url?: Redacted`;
- *   `PgClient.make(config): Effect<PgClient, SqlError, Scope | Reactivity>` (provide `Reactivity.layer`).
+ *   `PgClient.make(config): Effect<PgClient & SqlClient, SqlError, Scope | Reactivity>` (provide
+ *   `Reactivity.layer`); since 4.1 `PgClient` alone does not extend `SqlClient`.
  * - int8 (bigint columns, count(*)) comes back as JS `bigint`; int4 as number; numeric as string. bigint
  *   parameters bind as int8, also above 2^53.
  * - jsonb comes back parsed; bind with `sql.json(value)`. Numbers inside jsonb are JS numbers (JSON.parse):
@@ -39,16 +40,15 @@
  *   not end and nothing reconnects) with SqlError reason `UnknownError` (cause.code "57P01", not a SQLSTATE the
  *   driver classifies), `isRetryable === false`. Listening again works (fresh pooled connection). The store's
  *   listener must catch every SqlError, re-listen, and poll once to cover what it missed.
- * - pg_terminate_backend on a connection mid-transaction: withTransaction's ROLLBACK then fails on the dead
- *   connection and rollback failures are `orDie`d, so the exit is a DEFECT (Die(SqlError)), with no typed
- *   failure: `catchTag("SqlError")` does not see it. Idle in the transaction when killed: reason UnknownError
- *   (57P01, not retryable). Killed during a statement: reason ConnectionError ("Connection closed", retryable).
+ * - pg_terminate_backend on a connection mid-transaction: a typed SqlError when the driver already knows the
+ *   session is dead (4.1 skips the ROLLBACK then), a DEFECT (Die(SqlError)) when its ROLLBACK was sent and
+ *   failed (rollback failures are `orDie`d; 4.0.5 always took this path): `catchTag("SqlError")` does not
+ *   see that one. Reason UnknownError (57P01, not retryable) or ConnectionError (retryable), a race.
  *   Nothing is committed either way; the pool replaces the connection. Outside a transaction, a statement
  *   killed mid-flight fails with a typed SqlError ConnectionError. The store must map defects of
  *   withTransaction (and 57P01) to StoreUnavailable itself.
- * - xid8, xid and pg_snapshot have no binary codec: results come back as the raw binary bytes read as a
- *   string (e.g. '5'::xid8 -> "\0\0\0\0\0\0\0\x05") or, when those bytes are not UTF-8, fail with
- *   UnknownError "PgConnection: Failed to decode row" (which closes the connection). Cast in SQL:
+ * - xid8, xid and pg_snapshot have no binary codec: a row with one fails with UnknownError
+ *   "PgConnection: Failed to decode row" (4.1.5: that statement only; the connection stays). Cast in SQL:
  *   `pg_current_xact_id()::text::int8` and `pg_snapshot_xmin(pg_current_snapshot())::text::int8` -> bigint.
  *   Bind an xid8 as text (`${String(x)}::xid8`): `${5n}::xid8` is SqlSyntaxError (no int8 -> xid8 cast).
  *   Alternatively register a codec (OID 5069, uint64 big-endian) in `PgTypes.makeRegistry()` and pass it as
@@ -291,10 +291,11 @@ export class PgTestDatabase extends Context.Service<PgTestDatabase, {
 /**
  * A second, independent `PgClient` (its own pool) on this file's database, closed with the scope: for tests
  * that act from another session (terminate a backend, notify, take a lock) while the main client is busy.
+ * Typed as both services: since @effect/sql-pg 4.1 `PgClient` alone no longer extends `SqlClient`.
  */
 export const makeSecondClient = (
   options?: Omit<PgClient.PgPoolConfig, "url">
-): Effect.Effect<PgClient.PgClient, SqlError.SqlError, PgTestDatabase | Scope.Scope> =>
+): Effect.Effect<PgClient.PgClient & SqlClient.SqlClient, SqlError.SqlError, PgTestDatabase | Scope.Scope> =>
   Effect.gen(function*() {
     const db = yield* PgTestDatabase
     return yield* PgClient.make({ connectTimeout: "10 seconds", ...options, url: db.url })
