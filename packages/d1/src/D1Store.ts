@@ -8,6 +8,7 @@
  */
 import * as D1Client from "@effect/sql-d1/D1Client"
 import type { StoreError } from "@strata/core"
+import { Otel } from "@strata/core/backend"
 import { SqliteDialect, SqlStore, Startup } from "@strata/sql"
 import type * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -27,6 +28,12 @@ export interface D1StoreOptions extends SqlStore.StoreOptions {
    * `strata_migrations`, so mixing the two is also safe).
    */
   readonly migrate?: boolean | undefined
+  /**
+   * The D1 database's name (or the binding's, e.g. `"DB"`), for `db.namespace` on the store's spans
+   * and on the driver's statement spans. A binding does not tell its name, so without this option
+   * the spans carry `db.system.name` (`sqlite`) only.
+   */
+  readonly database?: string | undefined
 }
 
 type D1Database = D1Client.D1ClientConfig["db"]
@@ -68,7 +75,8 @@ export const bindable = (db: D1Database): D1Database => {
 /**
  * Every service of a store over the D1Client in context. Build that client on {@link bindable}`(db)`
  * (as {@link layer} does): D1 rejects bigint parameters. Inline projections are refused with
- * `Unsupported` (a batch cannot read the documents they would update).
+ * `Unsupported` (a batch cannot read the documents they would update). The store's spans carry
+ * `db.system.name: "sqlite"` and, given `database`, `db.namespace`.
  *
  * @category layers
  * @since 0.1.0
@@ -81,12 +89,20 @@ export const layerFromClient = (
   D1Client.D1Client | SqlClient.SqlClient
 > =>
   Layer.unwrap(
-    Effect.map(D1Client.D1Client, (client) =>
-      SqlStore.layer({ dialect: D1Dialect.make(client), backend: "d1", ...options }))
+    Effect.map(D1Client.D1Client, (client) => {
+      const { database, ...rest } = options
+      return SqlStore.layer({
+        dialect: D1Dialect.make(client),
+        backend: "d1",
+        connection: { system: "sqlite", ...(database === undefined ? {} : { namespace: database }) },
+        ...rest
+      })
+    })
   )
 
 /**
- * Both stores on a D1 binding, plus the client they use.
+ * Both stores on a D1 binding, plus the client they use. With `database`, the store's spans and the
+ * driver's statement spans carry it as `db.namespace`.
  *
  * @example
  * // in a Worker: export default { fetch: (request, env) => program.pipe(Effect.provide(D1Store.layer({ db: env.DB }))) }
@@ -100,9 +116,17 @@ export const layer = (
   SqlStore.Services | D1Client.D1Client | SqlClient.SqlClient,
   StoreError.StartupFailed | StoreError.Unsupported | Config.ConfigError
 > => {
-  const [options, client] = SqlStore.splitOptions(config)
+  const { database, ...rest } = config
+  const [options, client] = SqlStore.splitOptions(rest)
+  const spanAttributes = database === undefined
+    ? client.spanAttributes
+    : { [Otel.Attr.dbNamespace]: database, ...client.spanAttributes }
   return Startup.guard(
-    layerFromClient(options).pipe(Layer.provideMerge(D1Client.layer({ ...client, db: bindable(client.db) }))),
+    layerFromClient({ ...options, database }).pipe(Layer.provideMerge(D1Client.layer({
+      ...client,
+      db: bindable(client.db),
+      ...(spanAttributes === undefined ? {} : { spanAttributes })
+    }))),
     { backend: "d1", target: "the D1 binding", explain: SqliteDialect.dialect.explainStartup }
   )
 }
