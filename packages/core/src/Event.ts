@@ -23,7 +23,7 @@ import * as StreamName from "./StreamName.ts"
 export type EventId = string
 
 // uuid draws 16 bytes through WebCrypto for every id (~10 us each under load); draw them from a pool
-// filled 256 ids at a time instead. Ids stay ordered by millisecond; within one they are random.
+// filled 256 ids at a time instead.
 const randomPool = new Uint8Array(16 * 256)
 let randomNext = randomPool.length
 const randomBytes = (): Uint8Array => {
@@ -35,13 +35,33 @@ const randomBytes = (): Uint8Array => {
   return randomPool.subarray(randomNext - 16, randomNext)
 }
 
+// Given its own random bytes, uuid's v7 keeps no sequence (each id's 32 sequence bits are random), so
+// ids made within one millisecond would be in random order: keep the sequence here as uuid's own state
+// does (RFC 9562 6.2, method 1). A new millisecond starts the sequence at a random 31-bit value; within
+// one it counts up; if it wraps (2^31 ids in a millisecond) or the clock steps back, the id's
+// millisecond moves on past the clock, so ids stay strictly increasing in the process.
+let lastMillis = -Infinity
+let sequence = 0
+
 /**
- * A fresh time-ordered UUIDv7.
+ * A fresh time-ordered UUIDv7. Ids made by one process are strictly increasing (as strings too),
+ * also within one millisecond: the sequence bits after the timestamp count up.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const makeEventId = (): EventId => uuidv7({ random: randomBytes() })
+export const makeEventId = (): EventId => {
+  const random = randomBytes()
+  const now = Date.now()
+  if (now > lastMillis) {
+    lastMillis = now
+    sequence = ((random[6] & 0x7f) << 24) | (random[7] << 16) | (random[8] << 8) | random[9]
+  } else {
+    sequence = (sequence + 1) | 0
+    if (sequence === 0) lastMillis++
+  }
+  return uuidv7({ random, msecs: lastMillis, seq: sequence })
+}
 
 /**
  * Metadata stored next to an event. The well-known keys tie an event to the request and the trace
