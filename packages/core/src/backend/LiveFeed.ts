@@ -126,58 +126,59 @@ const firstRetry = Duration.millis(5)
 // Stream names per `gone` query: one bound parameter on every SQL backend, an index lookup each.
 const checkChunk = 1000
 
-// A member's state. A class whose effects are made once, at the join: an idle member is this
-// object, its empty buffer, and the one suspended callback of its `take`.
+// A member's state: an idle member is this object, its entry in the index, and the one suspended
+// callback of its `take`. Its effects are made when they are asked for, not held per member.
 class Slot<E> implements Member<E> {
-  buffer: Array<RecordedEvent> = []
+  buffer: Array<RecordedEvent> | undefined = undefined
   overflowed = false
   failure: Cause.Cause<E> | undefined = undefined
   waiting: ((effect: Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E>) => void) | undefined = undefined
   joined = true
   position = -1n
   readonly interest: Interest
-  readonly keys: ReadonlyArray<string>
   readonly remove: (slot: Slot<E>) => void
-  readonly take: Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E>
-  readonly leave: Effect.Effect<void>
-  constructor(interest: Interest, keys: ReadonlyArray<string>, remove: (slot: Slot<E>) => void) {
+  constructor(interest: Interest, remove: (slot: Slot<E>) => void) {
     this.interest = interest
-    this.keys = keys
     this.remove = remove
-    const stopWaiting = Effect.sync(() => {
-      this.waiting = undefined
-    })
-    // Woken, it takes again (from the top: events, an overflow or a failure may be there now).
-    const wait = Effect.callback<ReadonlyArray<RecordedEvent> | "Overflow", E>((resume) => {
-      this.waiting = resume
-      return stopWaiting
-    })
-    this.take = Effect.suspend(() => this.next() ?? wait)
-    this.leave = Effect.sync(() => this.remove(this))
+  }
+  get take(): Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E> {
+    // Woken, it takes again (from the top: events, an overflow or a failure may be there now). No
+    // cancel callback: an interrupted take leaves a resume that nothing wakes any more (a later take
+    // replaces it, and leaving removes the member), so the fiber holds no finalizer while it waits.
+    return Effect.suspend(() =>
+      this.next() ?? Effect.callback<ReadonlyArray<RecordedEvent> | "Overflow", E>((resume) => {
+        this.waiting = resume
+      })
+    )
+  }
+  get leave(): Effect.Effect<void> {
+    return Effect.sync(() => this.remove(this))
   }
   hand(event: RecordedEvent, bufferSize: number) {
     if (this.overflowed || !this.interest.matches(event)) return
-    if (this.buffer.length >= bufferSize) {
+    if (this.buffer === undefined) this.buffer = [event]
+    else if (this.buffer.length >= bufferSize) {
       this.overflowed = true
-      this.buffer = []
+      this.buffer = undefined
     } else this.buffer.push(event)
     this.resume()
   }
   // Told to read for itself again (its stream may be gone): the same way out as an overflow.
   reread() {
     this.overflowed = true
-    this.buffer = []
+    this.buffer = undefined
     this.resume()
   }
   resume() {
     const waiting = this.waiting
+    if (waiting === undefined) return
     this.waiting = undefined
-    waiting?.(this.take)
+    waiting(this.take)
   }
   next(): Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E> | undefined {
-    if (this.buffer.length > 0) {
+    if (this.buffer !== undefined) {
       const events = this.buffer
-      this.buffer = []
+      this.buffer = undefined
       return Effect.succeed(events)
     }
     if (this.overflowed) {
@@ -188,6 +189,31 @@ class Slot<E> implements Member<E> {
     return undefined
   }
 }
+
+// Members by a key (a stream name, an event type): one member alone, a set once there are more.
+type Entry<E> = Slot<E> | Set<Slot<E>>
+const addTo = <E>(index: Map<string, Entry<E>>, key: string, slot: Slot<E>) => {
+  const entry = index.get(key)
+  if (entry === undefined) index.set(key, slot)
+  else if (entry === slot) return
+  else if (entry instanceof Set) entry.add(slot)
+  else index.set(key, new Set([entry, slot]))
+}
+const removeFrom = <E>(index: Map<string, Entry<E>>, key: string, slot: Slot<E>) => {
+  const entry = index.get(key)
+  if (entry === slot) index.delete(key)
+  else if (entry instanceof Set) {
+    entry.delete(slot)
+    if (entry.size === 0) index.delete(key)
+    else if (entry.size === 1) index.set(key, entry.values().next().value!)
+  }
+}
+const handTo = <E>(entry: Entry<E> | undefined, event: RecordedEvent, bufferSize: number) => {
+  if (entry === undefined) return
+  if (entry instanceof Set) { for (const slot of entry) slot.hand(event, bufferSize) }
+  else entry.hand(event, bufferSize)
+}
+const slotsOf = <E>(entry: Entry<E>): ReadonlyArray<Slot<E>> => entry instanceof Set ? [...entry] : [entry]
 
 /**
  * Makes a store's feed. Nothing runs until the first subscription joins. The reader runs detached
@@ -202,8 +228,9 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
   const poll = Duration.fromInputUnsafe(source.pollInterval)
   const checkEvery = Duration.toMillis(Duration.fromInputUnsafe(source.checkInterval ?? source.pollInterval))
   const gone = source.gone
-  // Members by "s:<stream>" and by "t:<type>"; the rest are visited for every event.
-  const index = new Map<string, Set<Slot<E>>>()
+  // Members by stream and by event type; the rest are visited for every event.
+  const byStream = new Map<string, Entry<E>>()
+  const byType = new Map<string, Entry<E>>()
   const scan = new Set<Slot<E>>()
   let count = 0
   let reads = 0
@@ -218,12 +245,10 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
     if (!slot.joined) return
     slot.joined = false
     count--
-    if (slot.keys.length === 0) scan.delete(slot)
-    for (const key of slot.keys) {
-      const set = index.get(key)
-      set?.delete(slot)
-      if (set?.size === 0) index.delete(key)
-    }
+    const { stream, types } = slot.interest
+    if (stream !== undefined) removeFrom(byStream, stream, slot)
+    else if (types !== undefined) { for (const type of types) removeFrom(byType, type, slot) }
+    else scan.delete(slot)
     if (count === 0) stop()
   }
 
@@ -241,17 +266,15 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
     if (gen !== generation || events.length === 0) return
     position = events[events.length - 1].position
     for (const event of events) {
-      const own = index.get(`s:${event.stream}`)
-      if (own !== undefined) { for (const slot of own) slot.hand(event, bufferSize) }
-      const typed = index.get(`t:${event.type}`)
-      if (typed !== undefined) { for (const slot of typed) slot.hand(event, bufferSize) }
+      handTo(byStream.get(event.stream), event, bufferSize)
+      handTo(byType.get(event.type), event, bufferSize)
       for (const slot of scan) slot.hand(event, bufferSize)
     }
   }
 
   const failAll = (gen: number, cause: Cause.Cause<E>) => {
     if (gen !== generation) return
-    const all = new Set([...scan, ...[...index.values()].flatMap((set) => [...set])])
+    const all = new Set([...scan, ...[...byStream.values(), ...byType.values()].flatMap(slotsOf)])
     for (const slot of all) {
       slot.failure = cause
       remove(slot)
@@ -263,8 +286,7 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
   const check = (gen: number): Effect.Effect<void, E> =>
     Effect.suspend(() => {
       if (gone === undefined) return Effect.void
-      const streams: Array<string> = []
-      for (const key of index.keys()) if (key.startsWith("s:")) streams.push(key.slice(2))
+      const streams = [...byStream.keys()]
       const chunks: Array<Array<string>> = []
       for (let at = 0; at < streams.length; at += checkChunk) chunks.push(streams.slice(at, at + checkChunk))
       return Effect.forEach(chunks, (chunk) =>
@@ -272,8 +294,8 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
           checks++
           if (gen !== generation) return
           for (const stream of found) {
-            const own = index.get(`s:${stream}`)
-            if (own !== undefined) { for (const slot of own) slot.reread() }
+            const own = byStream.get(stream)
+            if (own !== undefined) { for (const slot of slotsOf(own)) slot.reread() }
           }
         }), { discard: true })
     })
@@ -327,19 +349,11 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
 
   const join = (interest: Interest) =>
     Effect.suspend(() => {
-      const keys = interest.stream !== undefined
-        ? [`s:${interest.stream}`]
-        : interest.types !== undefined
-        ? interest.types.map((type) => `t:${type}`)
-        : []
-      const slot = new Slot<E>(interest, keys, remove)
+      const slot = new Slot<E>(interest, remove)
       count++
-      if (keys.length === 0) scan.add(slot)
-      for (const key of keys) {
-        let set = index.get(key)
-        if (set === undefined) index.set(key, set = new Set())
-        set.add(slot)
-      }
+      if (interest.stream !== undefined) addTo(byStream, interest.stream, slot)
+      else if (interest.types !== undefined) { for (const type of interest.types) addTo(byType, type, slot) }
+      else scan.add(slot)
       if (position !== undefined) {
         slot.position = position
         return Effect.succeed<Member<E>>(slot)

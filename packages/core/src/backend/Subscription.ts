@@ -132,63 +132,83 @@ const polling = <E>(source: Source<E>, from: SubscribeFrom): Stream.Stream<Recor
 
 // Join, read until a short page, then take from the feed; on overflow, join again and read again.
 // The join comes before the reads, so whatever the feed published before it is visible to them.
-// A class whose effects are made once per subscription rather than paginate and generators: an
-// idle subscription is then this object, its member and the member's one suspended callback (see
-// LiveFeed on memory per subscription).
+// A class rather than paginate and generators, holding only what the loop needs after its start
+// (not the source: its `check`, `head` and `wakeups` are garbage once started). An idle
+// subscription is then this object, its feed member and one suspended `take` (see LiveFeed on
+// memory per subscription).
 class Fed<E> {
   cursor = -1n
   caughtUp = false
   member: LiveFeed.Member<E> | undefined = undefined
-  readonly source: Source<E>
+  // The setup (check, finalizer, start cursor) runs in the first pull, so the channel's transform
+  // returns at once and the consumer's fiber does not hold the setup's effects while it waits.
+  setup: Source<E> | undefined
+  readonly readPage: Source<E>["readPage"]
+  readonly cursorOf: Source<E>["cursorOf"]
+  readonly pageSize: number
   readonly live: Live<E>
-  readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>
-  readonly leave: Effect.Effect<void>
-  constructor(source: Source<E>, live: Live<E>) {
-    this.source = source
+  readonly from: SubscribeFrom
+  readonly scope: Scope.Scope
+  constructor(source: Source<E>, live: Live<E>, from: SubscribeFrom, scope: Scope.Scope) {
+    this.setup = source
+    this.readPage = source.readPage
+    this.cursorOf = source.cursorOf
+    this.pageSize = source.pageSize
     this.live = live
-    this.pull = Effect.suspend(() => this.step())
-    this.leave = Effect.suspend(() => this.member === undefined ? Effect.void : this.member.leave)
+    this.from = from
+    this.scope = scope
   }
-  step(): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
-    if (this.member === undefined) return Effect.flatMap(this.live.feed.join(this.live), this.joined)
-    if (!this.caughtUp) return Effect.flatMap(this.source.readPage(this.cursor, this.source.pageSize), this.read)
-    return Effect.flatMap(this.member.take, this.taken)
-  }
-  readonly joined = (member: LiveFeed.Member<E>) => {
-    this.member = member
-    return this.pull
-  }
-  readonly read = ({ events }: Page) => {
-    this.caughtUp = events.length < this.source.pageSize
-    return this.deliver(events)
-  }
-  readonly taken = (taken: ReadonlyArray<RecordedEvent> | "Overflow") => {
-    if (taken !== "Overflow") return this.deliver(taken.filter((event) => this.source.cursorOf(event) > this.cursor))
+  readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> = Effect.suspend(() => this.step())
+  // One continuation for every step: what the value is follows from the state it was asked in.
+  readonly continue = (value: LiveFeed.Member<E> | Page | ReadonlyArray<RecordedEvent> | "Overflow") => {
+    if (this.member === undefined) {
+      this.member = value as LiveFeed.Member<E>
+      return this.pull
+    }
+    if (!this.caughtUp) {
+      const { events } = value as Page
+      this.caughtUp = events.length < this.pageSize
+      return this.deliver(events)
+    }
+    if (value !== "Overflow") {
+      return this.deliver((value as ReadonlyArray<RecordedEvent>).filter((event) => this.cursorOf(event) > this.cursor))
+    }
     this.member = undefined
     this.caughtUp = false
     return this.pull
   }
+  readonly leave = (): Effect.Effect<void> => this.member === undefined ? Effect.void : this.member.leave
+  step(): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    if (this.setup !== undefined) return this.start(this.setup)
+    if (this.member === undefined) return Effect.flatMap(this.live.feed.join(this.live), this.continue)
+    if (!this.caughtUp) return Effect.flatMap(this.readPage(this.cursor, this.pageSize), this.continue)
+    return Effect.flatMap(this.member.take, this.continue)
+  }
+  start(source: Source<E>): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    const from = this.from
+    return (source.check ?? Effect.void).pipe(
+      Effect.andThen(Scope.addFinalizerExit(this.scope, this.leave)),
+      Effect.andThen(
+        from === "start" ? Effect.succeed(-1n) : from === "end" ? source.head : Effect.succeed(from.after)
+      ),
+      Effect.flatMap((at) => {
+        this.cursor = at
+        this.setup = undefined
+        return this.pull
+      })
+    )
+  }
   deliver(events: ReadonlyArray<RecordedEvent>): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
     if (!Arr.isReadonlyArrayNonEmpty(events)) return this.pull
-    this.cursor = this.source.cursorOf(events[events.length - 1])
+    this.cursor = this.cursorOf(events[events.length - 1])
     return Effect.succeed(events)
   }
 }
 
 const fed = <E>(source: Source<E>, live: Live<E>, from: SubscribeFrom): Stream.Stream<RecordedEvent, E> =>
-  Stream.fromChannel(Channel.fromTransform((_, scope: Scope.Scope) => {
-    const subscription = new Fed(source, live)
-    return (source.check ?? Effect.void).pipe(
-      Effect.andThen(Scope.addFinalizer(scope, subscription.leave)),
-      Effect.andThen(
-        from === "start" ? Effect.succeed(-1n) : from === "end" ? source.head : Effect.succeed(from.after)
-      ),
-      Effect.map((at) => {
-        subscription.cursor = at
-        return subscription.pull
-      })
-    )
-  }))
+  Stream.fromChannel(
+    Channel.fromTransform((_, scope: Scope.Scope) => Effect.succeed(new Fed(source, live, from, scope).pull))
+  )
 
 /**
  * Pages through a finite read: `readPage(state)` returns a page and the state for the next one,
