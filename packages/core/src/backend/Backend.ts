@@ -26,7 +26,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { DocumentStoreShape } from "../DocumentStore.ts"
 import type { NewEvent, RecordedEvent } from "../Event.ts"
-import type { EventStoreShape } from "../EventStore.ts"
+import type { EventStoreShape, Query } from "../EventStore.ts"
 import type { JobStore } from "../jobs/JobStore.ts"
 import type { StoreAdminShape } from "../StoreAdmin.ts"
 import type { LeaseLost, ProjectionFailed, StoreUnavailable } from "../StoreError.ts"
@@ -152,6 +152,13 @@ export interface Backend {
   readonly jobBatch?: unknown
   /** Parked-event storage; absent: a consumer with `parkAfter` refuses to start with `Unsupported`. */
   readonly parkedEvents?: ParkedEventStore | undefined
+  /**
+   * The events a DCB query matches, in position order and gap-free as `readAll({ query })` gives
+   * them, as one array: `Dcb.decide`'s read, without a Stream. Absent: decisions read `readAll`.
+   */
+  readonly readQuery?:
+    | ((query: Query) => Effect.Effect<Array<RecordedEvent>, InvalidArgument | StoreUnavailable>)
+    | undefined
   /**
    * Installs work to run inside every append's atomic step (inline projections). Absent where an
    * append cannot run work before it commits (D1's batches, KurrentDB): inline projections are then
