@@ -6,7 +6,12 @@
  * with tags walks `strata_event_tags` by its first tag ((tag, position) order), filtering its types
  * there and its other tags by key; an item of types only walks the (type, position) index once per
  * type; an item with neither walks the primary key. Their UNION is then at most `want` per item.
- * Numbers are validated bigints and are inlined; types and tags are bound (at most 64, under D1's 100).
+ * Types and tags are bound (at most 64). Positions are bound too, so a statement's text repeats from
+ * one read or check to the next and the database reuses its prepared statement (PostgreSQL parses
+ * and plans a new text, and @effect/sql-pg closes a cached one to make room; SQLite compiles it),
+ * except in a query of more than {@link maxBoundSubqueries} subqueries, where they are inlined
+ * (validated bigints) to stay under D1's 100 parameters per statement. The row limit is always inlined:
+ * it takes a few values only (a page, or 1).
  *
  * @since 0.1.0
  */
@@ -28,16 +33,45 @@ export interface Bounds {
   readonly want: number
 }
 
+/**
+ * The most subqueries a query's statement binds its positions in (two each at most: 32 numbers, with
+ * at most 64 types and tags, under D1's 100 parameters); past it they are inlined.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const maxBoundSubqueries = 16
+
 const int = (value: bigint | number) => {
   const n = BigInt(value)
   return n.toString()
 }
 
-const range = (sql: Statement.Constructor, column: string, bounds: Bounds): Statement.Fragment => {
-  const clauses: Array<string> = []
-  if (bounds.cursor !== undefined) clauses.push(`${column} ${bounds.forwards ? ">=" : "<="} ${int(bounds.cursor)}`)
-  if (bounds.below !== undefined) clauses.push(`${column} < ${int(bounds.below)}`)
-  return sql.literal(clauses.length === 0 ? "1 = 1" : clauses.join(" AND "))
+const range = (sql: Statement.Constructor, column: string, bounds: Bounds, bind: boolean): Statement.Fragment => {
+  const clauses: Array<Statement.Fragment> = []
+  const at = sql.literal(`${column} ${bounds.forwards ? ">=" : "<="}`)
+  const under = sql.literal(`${column} <`)
+  if (bounds.cursor !== undefined) {
+    clauses.push(
+      bind
+        ? sql`${at} ${bounds.cursor}`
+        : sql.literal(`${column} ${bounds.forwards ? ">=" : "<="} ${int(bounds.cursor)}`)
+    )
+  }
+  if (bounds.below !== undefined) {
+    clauses.push(bind ? sql`${under} ${bounds.below}` : sql.literal(`${column} < ${int(bounds.below)}`))
+  }
+  return clauses.length === 0 ? sql.literal("1 = 1") : sql.and(clauses)
+}
+
+// How many subqueries `subqueries` makes of `query`.
+const subqueryCount = (query: EventStore.Query) => {
+  let n = 0
+  for (const item of query) {
+    if (item.types !== undefined && item.types.length === 0) continue
+    n += (item.tags ?? []).length === 0 && item.types !== undefined ? item.types.length : 1
+  }
+  return n
 }
 
 const order = (bounds: Bounds) => `ORDER BY position ${bounds.forwards ? "ASC" : "DESC"} LIMIT ${int(bounds.want)}`
@@ -50,6 +84,7 @@ const subqueries = (
 ): Array<Statement.Fragment> => {
   const parts: Array<Statement.Fragment> = []
   const tail = sql.literal(order(bounds))
+  const bind = subqueryCount(query) <= maxBoundSubqueries
   let n = 0
   for (const item of query) {
     const alias = sql.literal(`q${n++}`)
@@ -68,7 +103,7 @@ const subqueries = (
         )
       parts.push(
         sql`SELECT position FROM (SELECT t.position AS position FROM strata_event_tags AS t WHERE t.tag = ${first} AND ${typeFilter} AND ${
-          range(sql, "t.position", bounds)
+          range(sql, "t.position", bounds, bind)
         } AND ${rest} ${tail}) AS ${alias}`
       )
     } else if (types !== undefined) {
@@ -76,14 +111,14 @@ const subqueries = (
         const each = sql.literal(`q${n++}`)
         parts.push(
           sql`SELECT position FROM (SELECT position FROM strata_events WHERE type = ${type} AND ${
-            range(sql, "position", bounds)
+            range(sql, "position", bounds, bind)
           } ${tail}) AS ${each}`
         )
       }
     } else {
       parts.push(
         sql`SELECT position FROM (SELECT position FROM strata_events WHERE ${
-          range(sql, "position", bounds)
+          range(sql, "position", bounds, bind)
         } ${tail}) AS ${alias}`
       )
     }
