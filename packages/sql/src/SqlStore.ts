@@ -23,6 +23,7 @@ import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type { Dialect } from "./Dialect.ts"
 import * as Append from "./internal/append.ts"
 import * as StoreContext from "./internal/context.ts"
+import * as DcbRead from "./internal/dcbRead.ts"
 import * as Documents from "./internal/documents.ts"
 import * as DocumentWrites from "./internal/documentWrites.ts"
 import * as Reads from "./internal/reads.ts"
@@ -190,6 +191,7 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     commit,
     leases: yield* Leases.make({ isTransient: options.dialect.isTransient }),
     parkedEvents: SqlParkedEvents.make(sql, options.dialect),
+    readQuery: DcbRead.make(ctx),
     // Jobs carried by an append join its batch (a queue over this same client: `SqlJobs.layer`).
     jobBatch: write._tag === "Batched" ? sql : undefined,
     // A batch cannot read the documents a projection would update: no inline projections on D1.
