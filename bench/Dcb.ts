@@ -15,6 +15,7 @@
  */
 import { Dcb, type Event, EventStore } from "@strata/core"
 import * as Effect from "effect/Effect"
+import * as Tracer from "effect/Tracer"
 import type { Workload } from "./Processing.ts"
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
@@ -179,6 +180,70 @@ const appendCost = (concurrency: number, perRound: number, rounds: number) =>
     }
   })
 
+// What a statement is, from its text (the profile's rows).
+const statementKind = (text: string) =>
+  /strata_horizon/.test(text)
+    ? "horizon"
+    : /max\(position\) AS head/.test(text)
+    ? "head"
+    : /strata_event_tags/.test(text) && /^\s*(WITH\s+r|SELECT)/i.test(text) && !/INSERT/i.test(text)
+    ? "query read"
+    : /pg_advisory_xact_lock\(/.test(text) && /INSERT/i.test(text)
+    ? "conditional append (one statement)"
+    : /^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)/i.test(text)
+    ? text.trim().split(/\s/)[0].toUpperCase()
+    : text.replace(/\s+/g, " ").trim().slice(0, 48)
+
+// Round trips per decision and where their time goes: every client span (a statement, or a
+// transaction's BEGIN / COMMIT) of `concurrency` speedrun iterations, by kind, with its mean time.
+const profile = (concurrency: number) =>
+  Effect.gen(function*() {
+    const id = Math.random().toString(36).slice(2, 8)
+    yield* iteration(`warm${id}p`, [], { n: 0 })
+    const spans: Array<Tracer.NativeSpan> = []
+    const tracer = Tracer.make({
+      span(options) {
+        const span = new Tracer.NativeSpan(options)
+        if (options.kind === "client") spans.push(span)
+        return span
+      }
+    })
+    const latencies: Array<number> = []
+    const conflicts = { n: 0 }
+    const start = performance.now()
+    yield* Effect.forEach(
+      Array.from({ length: concurrency }, (_, w) => w),
+      (w) => iteration(`${id}p${w}`, latencies, conflicts),
+      { concurrency, discard: true }
+    ).pipe(Effect.withTracer(tracer))
+    const ms = performance.now() - start
+    const kinds = new Map<string, { n: number; ms: number }>()
+    let trips = 0
+    for (const span of spans) {
+      const text = span.attributes.get("db.query.text")
+      const control = /^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)/.test(span.name)
+      // Strata's own operation spans are client spans too: shown, not counted as round trips.
+      if (text !== undefined || control) trips++
+      const kind = text !== undefined ? statementKind(String(text)) : control ? statementKind(span.name) : span.name
+      const entry = kinds.get(kind) ?? { n: 0, ms: 0 }
+      entry.n++
+      if (span.status._tag === "Ended") entry.ms += Number(span.status.endTime - span.status.startTime) / 1e6
+      kinds.set(kind, entry)
+    }
+    const decisions = latencies.length
+    return {
+      decisions,
+      conflicts: conflicts.n,
+      roundTripsPerDecision: round(trips / decisions),
+      msPerDecision: round(ms * concurrency / decisions, 3),
+      byKind: Object.fromEntries(
+        [...kinds].sort((a, b) => b[1].n - a[1].n).map((
+          [kind, { ms, n }]
+        ) => [kind, { perDecision: round(n / decisions), meanMs: round(ms / n, 3) }])
+      )
+    }
+  })
+
 const sqlOnly = (backend: string) => backend === "postgres" || backend === "sqlite"
 
 /**
@@ -192,6 +257,14 @@ export const workloads: ReadonlyArray<Workload> = [
   {
     name: "DCB_speedrun_c8",
     run: ({ backend, quick }) => sqlOnly(backend) ? speedrun(8, quick ? 1 : 3) : undefined
+  },
+  {
+    name: "DCB_profile_c1",
+    run: ({ backend }) => sqlOnly(backend) ? profile(1) : undefined
+  },
+  {
+    name: "DCB_profile_c8",
+    run: ({ backend }) => sqlOnly(backend) ? profile(8) : undefined
   },
   {
     name: "DCB_append_c1",

@@ -11,6 +11,7 @@ import { Dcb, type Event, EventStore, ExpectedVersion, StoreError } from "@strat
 import { Backend } from "@strata/core/backend"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { failsWith, names, readAll, readStream, streamFailsWith, uuid } from "./internal/fixtures.ts"
@@ -520,6 +521,66 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
           { concurrency: "unbounded" }
         )
         assert.deepStrictEqual(results.map((result) => result.attempts), Array.from({ length: 16 }, () => 1))
+      }))
+
+    it.effect("a decision folds every matching event when they take more than one page", () =>
+      Effect.gen(function*() {
+        assert.isTrue(yield* supported, "the backend declares dcb")
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const tag = `${n.category}:many`
+        // 1,100 matching events (more than two 500-event pages), each beside one that does not match.
+        for (let chunk = 0; chunk < 4; chunk++) {
+          yield* store.append(
+            n.stream(`c${chunk}`),
+            Array.from({ length: 550 }, (_, i) =>
+              i % 2 === 0
+                ? tagged(n.type("E"), [tag], { k: chunk * 275 + i / 2 })
+                : tagged(n.type("E"), [`${n.category}:other`]))
+          )
+        }
+        const decided = yield* Dcb.decide(
+          [{ tags: [tag] }],
+          [] as ReadonlyArray<number>,
+          (seen, event) => [...seen, (event.data as { k: number }).k],
+          () => Effect.succeed([])
+        )
+        assert.deepStrictEqual(decided.state, Array.from({ length: 1100 }, (_, k) => k))
+        const all = yield* query([{ tags: [tag] }])
+        assert.strictEqual(decided.after, all[all.length - 1].position)
+      }))
+
+    it.effect("Dcb.subscribe: the query's events, catch-up then live, in position order", () =>
+      Effect.gen(function*() {
+        assert.isTrue(yield* supported, "the backend declares dcb")
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const [x, y] = [`${n.category}:x`, `${n.category}:y`]
+        const first = yield* store.append(n.stream("a"), [
+          tagged(n.type("A"), [x], { k: 1 }),
+          tagged(n.type("A"), [y], { k: 0 }),
+          tagged(n.type("B"), [x], { k: 0 }),
+          tagged(n.type("B"), [x, y], { k: 2 })
+        ])
+        const from = { after: first.position - 4n }
+        // Types and tags (filtered by type in the database), and tags only (every event, matched here).
+        const typed = Dcb.subscribe([{ types: [n.type("A")], tags: [x] }, { types: [n.type("B")], tags: [x, y] }], {
+          from
+        })
+        const untyped = Dcb.subscribe([{ tags: [x, y] }, { types: [n.type("C")] }], { from })
+        const [a, b] = yield* Effect.all([
+          Effect.forkChild(Stream.take(typed, 3).pipe(Stream.runCollect)),
+          Effect.forkChild(Stream.take(untyped, 2).pipe(Stream.runCollect))
+        ])
+        yield* store.append(n.stream("b"), [
+          tagged(n.type("A"), [y], { k: 0 }),
+          tagged(n.type("A"), [x], { k: 3 }),
+          { type: n.type("C"), data: { k: 3 } }
+        ])
+        const k = (events: ReadonlyArray<Event.RecordedEvent>) => events.map((event) => (event.data as { k: number }).k)
+        assert.deepStrictEqual(k(yield* Fiber.join(a)), [1, 2, 3])
+        assert.deepStrictEqual(k(yield* Fiber.join(b)), [2, 3])
+        yield* streamFailsWith("InvalidArgument")(Dcb.subscribe([{ tags: ["a b"] }]))
       }))
   })
 }

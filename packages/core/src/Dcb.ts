@@ -18,8 +18,16 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { Backend, dcbUnsupported } from "./backend/Backend.ts"
+import * as Inputs from "./backend/Inputs.ts"
 import type { RecordedEvent } from "./Event.ts"
-import { type AppendError, type AppendRequest, type AppendResult, EventStore, type Query } from "./EventStore.ts"
+import {
+  type AppendError,
+  type AppendRequest,
+  type AppendResult,
+  EventStore,
+  type Query,
+  type SubscribeFrom
+} from "./EventStore.ts"
 import type { AppendConditionFailed, InvalidArgument, StoreUnavailable, Unsupported } from "./StoreError.ts"
 
 /**
@@ -60,6 +68,57 @@ export const read = (
       Option.isSome(backend) && !backend.value.capabilities.dcb
         ? Stream.fail(dcbUnsupported(backend.value.name, "readAll({ query })"))
         : store.readAll({ query, from: options?.from, limit: options?.limit })
+    return events
+  }))
+
+/**
+ * Options of {@link subscribe}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SubscribeOptions {
+  /** Where to start: `"start"` (default), `"end"`, or `{ after: position }`. */
+  readonly from?: SubscribeFrom | undefined
+}
+
+/**
+ * The events matching `query`, catch-up then live, in position order and gap-free: `subscribeAll`
+ * filtered by the query (the database filters by the items' types when every item names some, the
+ * tags are matched in process), so it works on every backend with DCB. An empty query matches no
+ * event. Fails with `Unsupported` on a backend without DCB and `InvalidArgument` on a bad query.
+ *
+ * @example
+ * ```ts
+ * import { Dcb } from "@strata/core"
+ * import { Stream } from "effect"
+ *
+ * const enrolments = Dcb.subscribe([{ types: ["StudentEnrolled"], tags: ["course:c1"] }], { from: "end" }).pipe(
+ *   Stream.take(1),
+ *   Stream.runCollect
+ * )
+ * ```
+ *
+ * @category reads
+ * @since 0.1.0
+ */
+export const subscribe = (
+  query: Query,
+  options?: SubscribeOptions
+): Stream.Stream<RecordedEvent, InvalidArgument | Unsupported | StoreUnavailable, EventStore> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const store = yield* EventStore
+    const backend = yield* Effect.serviceOption(Backend)
+    if (Option.isSome(backend) && !backend.value.capabilities.dcb) {
+      return Stream.fail(dcbUnsupported(backend.value.name, "Dcb.subscribe"))
+    }
+    const checked = yield* Inputs.query("Dcb.subscribe", "query", query)
+    const types = checked.every((item) => item.types !== undefined)
+      ? [...new Set(checked.flatMap((item) => item.types ?? []))]
+      : undefined
+    const events: Stream.Stream<RecordedEvent, InvalidArgument | Unsupported | StoreUnavailable> = store
+      .subscribeAll({ from: options?.from, filter: types === undefined ? undefined : { types } })
+      .pipe(Stream.filter((event) => Inputs.matches(checked, event)))
     return events
   }))
 
@@ -137,6 +196,11 @@ export type DecideError = AppendError | InvalidArgument | Unsupported | StoreUna
  * position read), atomically across the decision's streams. When another writer appended a matching
  * event in between, it reads and decides again, following `schedule`; every other error fails at once.
  *
+ * The read is the backend's one-array query read where it has one (`Backend.readQuery`: the SQL
+ * backends, one statement per 500 events, plus the read horizon on PostgreSQL), in a span
+ * `Dcb.read`; elsewhere it is {@link read}. Either way it is gap-free. The query read does not pass
+ * through the EventStore's decorators (a retry layer retries the decision's append, not its read).
+ *
  * @example
  * ```ts
  * import { Dcb, Event } from "@strata/core"
@@ -179,17 +243,27 @@ export const decide: <S, X, R>(
     options?: DecideOptions
   ) {
     const store = yield* EventStore
+    const backend = yield* Effect.serviceOption(Backend)
+    // One array from the backend where it reads a query that way (SQL: one statement per page, no
+    // Stream), else the readAll Stream.
+    const readQuery = Option.isSome(backend) && backend.value.capabilities.dcb ? backend.value.readQuery : undefined
+    const events: Effect.Effect<
+      ReadonlyArray<RecordedEvent>,
+      InvalidArgument | Unsupported | StoreUnavailable,
+      EventStore
+    > = readQuery !== undefined
+      ? Effect.withSpan(readQuery(query), "Dcb.read", { kind: "client", captureStackTrace: false })
+      : Stream.runCollect(read(query))
     let attempts = 0
 
     const attempt = Effect.gen(function*() {
       attempts++
       let state = initial
       let after: bigint | undefined
-      yield* Stream.runForEach(read(query), (event) =>
-        Effect.sync(() => {
-          state = evolve(state, event)
-          after = event.position
-        }))
+      for (const event of yield* events) {
+        state = evolve(state, event)
+        after = event.position
+      }
       const decision = yield* decideEvents(state, after)
       if (decision.length === 0) return { state, after, results: [], attempts } satisfies Decided<S>
       const condition = { failIfEventsMatch: query, after }
