@@ -1,15 +1,6 @@
 /**
  * @strata/conformance: the test suite every Strata backend runs, written once with @effect/vitest.
  *
- * A backend's test file is one line:
- *
- * @example
- * // packages/sqlite/test/conformance.test.ts
- * import { suite } from "@strata/conformance"
- * import { SqliteStore } from "@strata/sqlite"
- *
- * suite("sqlite", SqliteStore.layer({ filename: ":memory:" }))
- *
  * All tests of a file share one store (the Layer is built once), and may share a database with other
  * files, so every test writes under names of its own (a random category, event types and
  * collections) and filters global reads by them. Tests run on the real clock: subscriptions, polls
@@ -17,6 +8,15 @@
  *
  * To run part of the suite, call the topic functions ({@link appendSuite}, {@link readSuite}, ...)
  * inside your own `layer(...)` block, with `excludeTestServices: true` so the clock is real.
+ *
+ * @example A backend's test file is one line
+ * ```ts
+ * // packages/sqlite/test/conformance.test.ts
+ * import { suite } from "@strata/conformance"
+ * import { SqliteStore } from "@strata/sqlite"
+ *
+ * suite("sqlite", SqliteStore.layer({ filename: ":memory:" }))
+ * ```
  *
  * @module @strata/conformance
  * @since 0.1.0

@@ -54,7 +54,13 @@ export interface Collection<A, I = unknown> {
  * Declares a collection.
  *
  * @example
+ * ```ts
+ * import { DocumentStore } from "@strata/core"
+ * import { Schema } from "effect"
+ *
+ * const Cart = Schema.Struct({ customerId: Schema.String, status: Schema.String, total: Schema.Number })
  * const Carts = DocumentStore.collection("carts", Cart, { indexes: ["customerId", ["status", "total"]] })
+ * ```
  *
  * @category constructors
  * @since 0.1.0
@@ -313,9 +319,14 @@ export interface UpdateOptions {
  * For the hand-written read-modify-write cases; projections declared with `Projection` use it.
  *
  * @example
+ * ```ts
+ * import { DocumentStore } from "@strata/core"
+ * import { Schema } from "effect"
+ *
  * const Counters = DocumentStore.collection("counters", Schema.Struct({ n: Schema.Number }))
  * // the document after the update, or Option.none() when it is (or stays) deleted
  * const next = DocumentStore.update(Counters, "visits", (current) => ({ n: (current?.n ?? 0) + 1 }))
+ * ```
  *
  * @category combinators
  * @since 0.1.0

@@ -8,7 +8,23 @@
  * `metadata.schemaVersion` (absent counts as 1); an older version decodes through its upcast, a
  * Schema whose Encoded side is the old stored JSON and whose Type is the current type.
  *
+ * A binary event type (`contentType` given) has a schema whose Encoded side is a `Uint8Array`
+ * (protobuf, CBOR, an image...): its events are stored as binary events (`Event.binary`) with that
+ * content type, and decode from the bytes; the schema version still rides in the JSON metadata, so
+ * upcasting works the same (an upcast's Encoded side is what the older version stored: bytes, or
+ * JSON when a type moved from JSON to bytes).
+ *
+ * Decode failures (unknown type, unknown schema version, data that does not match) are a typed
+ * {@link EventDecodeError} naming the stream, version, position and id of the event; they never
+ * die. Every decoding helper takes `onDecodeError`: `"fail"` (the default) fails the stream,
+ * `"skip"` logs a warning and drops the event, and a function dead-letters it (for example appends
+ * it to a parking stream) and then drops it.
+ *
  * @example
+ * ```ts
+ * import { EventCodec, ExpectedVersion } from "@strata/core"
+ * import { Effect, Schema } from "effect"
+ *
  * const ItemAddedV2 = Schema.Struct({ sku: Schema.String, quantity: Schema.Int })
  * const ItemAdded = EventCodec.type("ItemAdded", {
  *   schema: ItemAddedV2,
@@ -21,20 +37,12 @@
  * const CartEvents = EventCodec.make([CartOpened, ItemAdded])
  * type CartEvent = EventCodec.Type<typeof CartEvents>
  *
- * yield* CartEvents.append("cart-1", [CartOpened.make({ customer: "ada" })], { expected: ExpectedVersion.noStream })
- * const events = CartEvents.read("cart-1") // Stream<Decoded<CartEvent>, ReadError | EventDecodeError, EventStore>
- *
- * A binary event type (`contentType` given) has a schema whose Encoded side is a `Uint8Array`
- * (protobuf, CBOR, an image...): its events are stored as binary events (`Event.binary`) with that
- * content type, and decode from the bytes; the schema version still rides in the JSON metadata, so
- * upcasting works the same (an upcast's Encoded side is what the older version stored: bytes, or
- * JSON when a type moved from JSON to bytes).
- *
- * Decode failures (unknown type, unknown schema version, data that does not match) are a typed
- * {@link EventDecodeError} naming the stream, version, position and id of the event; they never
- * die. Every decoding helper takes `onDecodeError`: `"fail"` (the default) fails the stream,
- * `"skip"` logs a warning and drops the event, and a function dead-letters it (for example appends
- * it to a parking stream) and then drops it.
+ * const program = Effect.gen(function*() {
+ *   yield* CartEvents.append("cart-1", [CartOpened.make({ customer: "ada" })], { expected: ExpectedVersion.noStream })
+ *   // Stream<Decoded<CartEvent>, ReadError | EventDecodeError, EventStore>
+ *   return CartEvents.read("cart-1")
+ * })
+ * ```
  *
  * @since 0.1.0
  */
@@ -182,8 +190,15 @@ export declare namespace EventType {
  * The decoded event of an event type or of a codec.
  *
  * @example
- * type CartEvent = EventCodec.Type<typeof CartEvents>
- * type ItemAdded = EventCodec.Type<typeof ItemAdded>
+ * ```ts
+ * import { EventCodec } from "@strata/core"
+ * import { Schema } from "effect"
+ *
+ * const ItemAdded = EventCodec.type("ItemAdded", { schema: Schema.Struct({ sku: Schema.String }) })
+ * const CartEvents = EventCodec.make([ItemAdded])
+ * type CartEvent = EventCodec.Type<typeof CartEvents> // the union of the codec's decoded events
+ * type ItemAddedEvent = EventCodec.Type<typeof ItemAdded> // { readonly _tag: "ItemAdded"; readonly sku: string }
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -296,7 +311,14 @@ export interface EventCodec<E extends { readonly _tag: string }> {
    * Decodes a stream of recorded events, as a Stream combinator.
    *
    * @example
-   * store.subscribeAll({ filter: EventCodec.filter(CartEvents) }).pipe(CartEvents.decodeStream({ onDecodeError: "skip" }))
+   * ```ts
+   * import { EventCodec, EventStore } from "@strata/core"
+   * import { Effect, Schema } from "effect"
+   *
+   * const CartEvents = EventCodec.make([EventCodec.type("CartOpened", { schema: Schema.Struct({ customer: Schema.String }) })])
+   * const decoded = Effect.map(EventStore.EventStore, (store) =>
+   *   store.subscribeAll({ filter: EventCodec.filter(CartEvents) }).pipe(CartEvents.decodeStream({ onDecodeError: "skip" })))
+   * ```
    */
   readonly decodeStream: {
     (options?: FailOnDecodeError): <X, R>(
@@ -407,6 +429,10 @@ export interface EventCodec<E extends { readonly _tag: string }> {
  * once at startup.
  *
  * @example
+ * ```ts
+ * import { EventCodec } from "@strata/core"
+ * import { Schema, SchemaGetter } from "effect"
+ *
  * // A binary event type: a reading as 8 bytes (a little-endian float64).
  * const EightBytes = Schema.Uint8Array.check(Schema.makeFilter((bytes) => bytes.length === 8 || "8 bytes"))
  * const Float64Bytes = EightBytes.pipe(Schema.decodeTo(Schema.Struct({ celsius: Schema.Number }), {
@@ -420,6 +446,7 @@ export interface EventCodec<E extends { readonly _tag: string }> {
  *   })
  * }))
  * const Measured = EventCodec.type("Measured", { schema: Float64Bytes, contentType: "application/x-float64" })
+ * ```
  *
  * @category constructors
  * @since 0.1.0
@@ -489,8 +516,14 @@ export const type = <const Name extends string, S extends EventSchema>(
  * back to the old version is forbidden: events are always written with the current version.
  *
  * @example
+ * ```ts
+ * import { EventCodec } from "@strata/core"
+ * import { Schema } from "effect"
+ *
  * const V1 = Schema.Struct({ sku: Schema.String })
+ * const ItemAddedV2 = Schema.Struct({ sku: Schema.String, quantity: Schema.Int })
  * const upcast1 = EventCodec.upcast(V1, ItemAddedV2, (v1) => ({ sku: v1.sku, quantity: 1 }))
+ * ```
  *
  * @category constructors
  * @since 0.1.0
@@ -510,8 +543,15 @@ type EventOf<Types extends ReadonlyArray<EventType.Any>> = Types[number] extends
  * Builds a codec from event types. Throws when two types share a name.
  *
  * @example
+ * ```ts
+ * import { EventCodec } from "@strata/core"
+ * import { Schema } from "effect"
+ *
+ * const CartOpened = EventCodec.type("CartOpened", { schema: Schema.Struct({ customer: Schema.String }) })
+ * const ItemAdded = EventCodec.type("ItemAdded", { schema: Schema.Struct({ sku: Schema.String }) })
  * const CartEvents = EventCodec.make([CartOpened, ItemAdded])
  * type CartEvent = EventCodec.Type<typeof CartEvents>
+ * ```
  *
  * @category constructors
  * @since 0.1.0

@@ -425,9 +425,18 @@ export interface Established<E> {
  * `subscribeAll({ from: "end" })` resolves the end on the first pull and may miss them.
  *
  * @example
- * const { events, start } = yield* EventStore.establishAll({ from: "end" })
- * yield* Effect.forkScoped(Stream.runForEach(events, handle))
- * yield* store.append("cart-1", [event]) // delivered
+ * ```ts
+ * import { Event, EventStore } from "@strata/core"
+ * import { Effect, Stream } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* EventStore.EventStore
+ *   const { events, start } = yield* EventStore.establishAll({ from: "end" })
+ *   yield* Effect.forkScoped(Stream.runForEach(events, (event) => Effect.log(event.type)))
+ *   yield* store.append("cart-1", [Event.make("CartOpened", {})]) // delivered
+ *   return start
+ * })
+ * ```
  *
  * @category combinators
  * @since 0.1.0

@@ -261,13 +261,19 @@ const original = (docs: DocumentStore["Service"], write: DocumentWrite, appends:
  * `streamInfo` per append, only for batches whose events all carry ids and that write documents.
  *
  * @example
- * yield* UnitOfWork.commit({
+ * ```ts
+ * import { DocumentStore, Event, ExpectedVersion, UnitOfWork } from "@strata/core"
+ * import { Schema } from "effect"
+ *
+ * const Transfers = DocumentStore.collection("transfers", Schema.Struct({ amount: Schema.Number }))
+ * const transfer = UnitOfWork.commit({
  *   appends: [
- *     { stream: "account-a", events: [withdrawn], expected: ExpectedVersion.exact(4n) },
- *     { stream: "account-b", events: [deposited], expected: ExpectedVersion.exact(7n) }
+ *     { stream: "account-a", events: [Event.make("Withdrawn", { amount: 10 })], expected: ExpectedVersion.exact(4n) },
+ *     { stream: "account-b", events: [Event.make("Deposited", { amount: 10 })], expected: ExpectedVersion.exact(7n) }
  *   ],
- *   documents: [{ collection: Transfers, id: "t-1", value: transfer, expected: "missing" }]
+ *   documents: [{ collection: Transfers, id: "t-1", value: { amount: 10 }, expected: "missing" }]
  * })
+ * ```
  *
  * @category combinators
  * @since 0.1.0

@@ -13,8 +13,19 @@
  * - {@link layer}: both, as routes of an `HttpRouter` under one path.
  *
  * @example
+ * ```ts
+ * import type { Aggregate } from "@strata/core"
  * import { AggregateHttp } from "@strata/http"
  * import { Schema } from "effect"
+ *
+ * type AccountEvent =
+ *   | { readonly _tag: "Deposited"; readonly amount: number }
+ *   | { readonly _tag: "Withdrawn"; readonly amount: number }
+ * type AccountCommand =
+ *   | { readonly _tag: "Deposit"; readonly amount: number }
+ *   | { readonly _tag: "Withdraw"; readonly amount: number }
+ * declare const Account: Aggregate.Aggregate<{ readonly balance: number }, AccountEvent, AccountCommand>
+ * const Amount = Schema.Struct({ amount: Schema.Finite })
  *
  * // GET /accounts/:id, POST /accounts/:id/deposit, POST /accounts/:id/withdraw
  * const AccountRoutes = AggregateHttp.layer(Account, {
@@ -25,6 +36,7 @@
  *     withdraw: { body: Amount, command: ({ amount }): AccountCommand => ({ _tag: "Withdraw", amount }) }
  *   }
  * })
+ * ```
  *
  * @since 0.1.0
  */
@@ -114,19 +126,30 @@ const withEtag = (response: HttpServerResponse.HttpServerResponse, version: bigi
  * `HttpRouter` route whose path has the instance parameter.
  *
  * @example
+ * ```ts
+ * import type { Aggregate } from "@strata/core"
  * import { AggregateHttp } from "@strata/http"
  * import { HttpRouter } from "effect/http"
  * import { Schema } from "effect"
+ *
+ * type AccountEvent =
+ *   | { readonly _tag: "Deposited"; readonly amount: number }
+ *   | { readonly _tag: "Withdrawn"; readonly amount: number }
+ * type AccountCommand =
+ *   | { readonly _tag: "Deposit"; readonly amount: number }
+ *   | { readonly _tag: "Withdraw"; readonly amount: number }
+ * declare const Account: Aggregate.Aggregate<{ readonly balance: number }, AccountEvent, AccountCommand>
  *
  * const Withdraw = HttpRouter.add(
  *   "POST",
  *   "/accounts/:id/withdraw",
  *   AggregateHttp.command(Account, {
  *     body: Schema.Struct({ amount: Schema.Finite }),
- *     command: ({ amount }) => ({ _tag: "Withdraw", amount }),
+ *     command: ({ amount }) => ({ _tag: "Withdraw" as const, amount }),
  *     precondition: "required"
  *   })
  * )
+ * ```
  *
  * @category handlers
  * @since 0.1.0

@@ -14,12 +14,15 @@
  * the same access rules as the rest of the API.
  *
  * @example
+ * ```ts
  * import { HealthHttp } from "@strata/http"
  * import { HttpRouter } from "effect/http"
  * import { Layer } from "effect"
  *
+ * declare const AccountRoutes: Layer.Layer<never, never, HttpRouter.HttpRouter> // the application's routes
  * const Routes = Layer.mergeAll(HealthHttp.layer({ path: "/health" }), AccountRoutes)
  * const Server = HttpRouter.serve(Routes)
+ * ```
  *
  * @since 0.1.0
  */

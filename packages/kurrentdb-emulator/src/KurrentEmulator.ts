@@ -16,6 +16,9 @@
  *
  * @example
  * ```ts
+ * import { KurrentDBClient } from "@kurrent/kurrentdb-client"
+ * import { KurrentEmulator } from "@strata/kurrentdb-emulator"
+ *
  * const emulator = await KurrentEmulator.start()
  * const client = KurrentDBClient.connectionString(emulator.connectionString)
  * // ...

@@ -112,6 +112,9 @@ export const layer = (
  *
  * @example
  * ```ts
+ * import { KurrentStore } from "@strata/kurrentdb"
+ * import { Config } from "effect"
+ *
  * KurrentStore.layerConfig({ connectionString: Config.Redacted("KURRENTDB_URL") })
  * ```
  *

