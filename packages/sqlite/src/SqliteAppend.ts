@@ -1,8 +1,8 @@
 /**
  * The single-stream append of the embedded backend as one synchronous write on the connection
  * ({@link SqliteClient.SqliteClient.writeSync}): read the stream row, check, check the DCB conditions,
- * insert the events (and their tag rows), move the row, all inside one `BEGIN IMMEDIATE` with
- * statements prepared once. The same statements and
+ * insert the events (their tag rows, a binary event's content type and bytes), move the row, all
+ * inside one `BEGIN IMMEDIATE` with statements prepared once. The same statements and
  * the same checks (`ExpectedVersion`, `StreamGuard`) as the shared transactional path; what it saves
  * is the Effect work around each statement (spans, compiling, fibers), which costs more than SQLite
  * itself on a one-event append. The conformance suite runs over both paths.
@@ -23,6 +23,9 @@ const insertEvent =
   "INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 const insertTaggedEvent =
   "INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+// A binary event: its bytes in data_bytes (bound as a Uint8Array: a BLOB), its data column JSON null.
+const insertBinaryEvent =
+  "INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at, stream_hash, tags, content_type, data_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 const insertTag = "INSERT INTO strata_event_tags (tag, position, type) VALUES (?, ?, ?)"
 const storedId = "SELECT 1 AS stored FROM strata_events WHERE event_id = ?"
 const moveStream =
@@ -96,36 +99,59 @@ export const appendOne = (client: SqliteClient.SqliteClient) =>
     let rowid: number | bigint = 0n
     for (let i = 0; i < input.events.length; i++) {
       const event = input.events[i]
-      if (event.tags !== undefined) {
+      const version = small ? base + i : first + BigInt(i)
+      if (event.bytes === undefined && event.tags === undefined) {
+        rowid = insert.run(
+          event.id,
+          input.stream,
+          version,
+          input.category,
+          event.type,
+          event.data,
+          event.metadata,
+          createdAt,
+          hash
+        ).lastInsertRowid
+        continue
+      }
+      const tags = event.tags === undefined ? null : JSON.stringify(event.tags)
+      if (event.bytes === undefined) {
         const tagged = prepare(insertTaggedEvent)
         tagged.setReadBigInts(true)
         rowid = tagged.run(
           event.id,
           input.stream,
-          small ? base + i : first + BigInt(i),
+          version,
           input.category,
           event.type,
           event.data,
           event.metadata,
           createdAt,
           hash,
-          JSON.stringify(event.tags)
+          tags
         ).lastInsertRowid
+      } else {
+        const binary = prepare(insertBinaryEvent)
+        binary.setReadBigInts(true)
+        rowid = binary.run(
+          event.id,
+          input.stream,
+          version,
+          input.category,
+          event.type,
+          event.data,
+          event.metadata,
+          createdAt,
+          hash,
+          tags,
+          event.contentType ?? null,
+          event.bytes
+        ).lastInsertRowid
+      }
+      if (event.tags !== undefined) {
         const tag = prepare(insertTag)
         for (const name of event.tags) tag.run(name, rowid, event.type)
-        continue
       }
-      rowid = insert.run(
-        event.id,
-        input.stream,
-        small ? base + i : first + BigInt(i),
-        input.category,
-        event.type,
-        event.data,
-        event.metadata,
-        createdAt,
-        hash
-      ).lastInsertRowid
     }
     const position = BigInt(rowid)
     prepare(moveStream).run(input.stream, lastVersion)
@@ -144,7 +170,8 @@ export const dialect = (base: Dialect, client: SqliteClient.SqliteClient): Diale
   const write: Transactional = {
     ...base.write,
     appendOne: appendOne(client),
-    appendOneDcb: () => true
+    appendOneDcb: () => true,
+    appendOneBinary: true
   }
   return { ...base, write }
 }
