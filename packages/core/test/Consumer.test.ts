@@ -146,6 +146,56 @@ describe("Consumer", () => {
       assert.deepStrictEqual(commits, [7n])
     }).pipe(Effect.provide(MemoryStore.layer())))
 
+  it.live("each event's handling is caused by it across a batch, also in a fiber the handler forks; the context is restored after", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      yield* store.append("order-1", [Event.make("Happened", { i: 0 }, { correlationId: "conv-1" })])
+      yield* appendEach("order-2", 2)
+      const causes = yield* Stream.runCollect(store.readAll())
+      const forks: Array<Fiber.Fiber<unknown, unknown>> = []
+      const seen: Array<Event.Causation> = []
+      const done = yield* Deferred.make<void>()
+      const fiber = yield* Consumer.run("reactor", {
+        filter: { categories: ["order"] },
+        handler: (event) =>
+          Effect.gen(function*() {
+            seen.push(yield* Event.CurrentCausation)
+            yield* store.append(`reaction-${event.position}`, [Event.make("Reacted", {})])
+            // Appends after the next events' handlers have run: still caused by this event.
+            forks.push(
+              yield* Effect.forkDetach(
+                Effect.andThen(
+                  Deferred.await(done),
+                  store.append(`later-${event.position}`, [Event.make("Reacted", {})])
+                )
+              )
+            )
+            if (event.position === causes[causes.length - 1].position) yield* Deferred.succeed(done, undefined)
+          })
+      }).pipe(Effect.forkChild)
+      yield* committed("reactor", causes[causes.length - 1].position)
+      yield* Fiber.interrupt(fiber)
+      yield* Fiber.awaitAll(forks)
+      const expected = causes.map((cause) => ({
+        causationId: cause.id,
+        correlationId: cause.position === 1n ? "conv-1" : cause.id
+      }))
+      assert.deepStrictEqual(seen, expected)
+      for (const [i, cause] of causes.entries()) {
+        for (const prefix of ["reaction", "later"]) {
+          const [reaction] = yield* Stream.runCollect(store.read(`${prefix}-${cause.position}`))
+          const { causationId, correlationId } = reaction.metadata
+          assert.deepStrictEqual({ causationId, correlationId }, expected[i], `${prefix}-${cause.position}`)
+        }
+      }
+      // After the batch (and a failed one), the consumer's fiber has no causation left.
+      const after = yield* Consumer.run("failing", {
+        filter: { categories: ["order"] },
+        handler: (event) => event.position === 2n ? Effect.fail(new Boom({ position: 2n })) : Effect.void
+      }).pipe(Effect.flip, Effect.andThen(Event.CurrentCausation))
+      assert.deepStrictEqual(after, {})
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
   it.live("checkpointEvery: 1 commits after every event", () =>
     Effect.gen(function*() {
       yield* appendEach("order-1", 3)

@@ -22,13 +22,13 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import * as Otel from "../../../backend/Otel.ts"
-import * as Event from "../../../Event.ts"
 import type { RecordedEvent } from "../../../Event.ts"
 import { establishAll, type EventStore } from "../../../EventStore.ts"
 import type { EventFilter, SubscribeFrom } from "../../../EventStore.ts"
 import * as StoreError from "../../../StoreError.ts"
 import { InvalidArgument } from "../../../StoreError.ts"
 import { type CheckpointError, Checkpoints } from "../../Checkpoints.ts"
+import { forEachCausedBy } from "./causation.ts"
 import { HandlerFailure } from "./failures.ts"
 import { type ConsumerOptions, defaultCheckpointEvery, defaultCheckpointInterval } from "./model.ts"
 
@@ -157,11 +157,11 @@ export const consume = <E, R>(
         // Where the handler stands: the index of the event being handled, and whether it got through.
         const state = { at: 0, handled: false }
         const work = handle._tag === "Each"
-          ? Effect.forEach(events, (event, i) => {
+          ? forEachCausedBy(events, (event, i) => {
             state.at = i
-            const handled = Event.causedBy(handle.handle(event), event)
+            const handled = handle.handle(event)
             return traced ? processSpan([event])(handled) : handled
-          }, { discard: true })
+          })
           : traced
           ? processSpan(events)(handle.handle(events))
           : handle.handle(events)
