@@ -16,13 +16,18 @@
  * A consumer's span is *linked* to the span that appended the event ({@link linkToProducer}): every
  * append records its caller's `traceId` and `spanId` in the event's metadata (`Event.EventMetadata`).
  *
+ * Workflow spans (`StrataWorkflowEngine.run`, `.activity`, ...) run inside the span of the job that
+ * runs them (`JobQueue.process`, by the messaging conventions) and name the workflow and the
+ * execution with `strata.workflow.name` and `strata.workflow.execution_id`.
+ *
  * @since 0.1.0
  */
 import * as Tracer from "effect/Tracer"
 import type { EventMetadata } from "../Event.ts"
 
 /**
- * The attribute names Strata sets, as the semantic conventions spell them.
+ * The attribute names Strata sets, as the semantic conventions spell them, and Strata's own for
+ * workflows (`strata.workflow.*`: no convention covers them).
  *
  * @category models
  * @since 0.1.0
@@ -45,7 +50,14 @@ export const Attr = {
   messagingMessageId: "messaging.message.id",
   messagingMessageConversationId: "messaging.message.conversation_id",
   messagingBatchMessageCount: "messaging.batch.message_count",
-  errorType: "error.type"
+  errorType: "error.type",
+  workflowName: "strata.workflow.name",
+  workflowExecutionId: "strata.workflow.execution_id",
+  workflowOutcome: "strata.workflow.outcome",
+  workflowActivityName: "strata.workflow.activity.name",
+  workflowActivityAttempt: "strata.workflow.activity.attempt",
+  workflowActivityReplayed: "strata.workflow.activity.replayed",
+  workflowDeferredName: "strata.workflow.deferred.name"
 } as const
 
 /**

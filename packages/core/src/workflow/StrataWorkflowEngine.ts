@@ -58,6 +58,7 @@ import * as Stream from "effect/Stream"
 import * as Workflow from "effect/workflow/Workflow"
 import * as WorkflowEngine from "effect/workflow/WorkflowEngine"
 import { LeaseStore } from "../backend/LeaseStore.ts"
+import * as Otel from "../backend/Otel.ts"
 import { EventStore } from "../EventStore.ts"
 import * as ExpectedVersion from "../ExpectedVersion.ts"
 import * as JobQueue from "../jobs/JobQueue.ts"
@@ -94,6 +95,12 @@ const encodeActivityResult = Schema.encodeEffect(ActivityResultJson)
 const decodeActivityResult = Schema.decodeUnknownEffect(ActivityResultJson)
 const encodeExit = Schema.encodeEffect(WorkflowHistory.ExitJson)
 const decodeExit = Schema.decodeUnknownEffect(WorkflowHistory.ExitJson)
+
+// The attributes every workflow span carries: which workflow, which execution.
+const workflowAttributes = (workflow: string, executionId: string) => ({
+  [Otel.Attr.workflowName]: workflow,
+  [Otel.Attr.workflowExecutionId]: executionId
+})
 
 /** What a job on a workflow's queue asks: run (replay) an execution, or fire one of its clocks. */
 const Task = Schema.Union([
@@ -229,6 +236,10 @@ export const make = (options?: Options) =>
             if (running.get(executionId) === state) running.delete(executionId)
           }))
         )
+        yield* Effect.annotateCurrentSpan(
+          Otel.Attr.workflowOutcome,
+          result._tag === "Suspended" ? "suspended" : "completed"
+        )
         // A suspended run's scope is not kept for a later run (that may be in another process): its
         // resources are released now, and closing with success skips its compensations, which the
         // next run registers again as it replays.
@@ -240,7 +251,7 @@ export const make = (options?: Options) =>
         const parent = history.started.parent
         if (parent !== undefined) yield* wake(parent.workflow, parent.executionId)
       }).pipe(
-        Effect.withSpan("StrataWorkflowEngine.run", { attributes: { workflow, executionId } }, {
+        Effect.withSpan("StrataWorkflowEngine.run", { attributes: workflowAttributes(workflow, executionId) }, {
           captureStackTrace: false
         })
       )
@@ -326,7 +337,7 @@ export const make = (options?: Options) =>
           return (yield* Effect.orDie(codecs.decodeResult(history.completed))) as never
         }).pipe(
           Effect.withSpan("StrataWorkflowEngine.execute", {
-            attributes: { workflow: workflow._tag, executionId: opts.executionId }
+            attributes: workflowAttributes(workflow._tag, opts.executionId)
           }, { captureStackTrace: false })
         ),
       awaitComplete: (workflow, executionId) =>
@@ -362,6 +373,10 @@ export const make = (options?: Options) =>
           const { history, workflow } = yield* historyOf(instance)
           const key = WorkflowHistory.activityKey(activity.name, attempt)
           const recorded = history.activities.get(key)
+          yield* Effect.annotateCurrentSpan({
+            ...workflowAttributes(workflow, instance.executionId),
+            [Otel.Attr.workflowActivityReplayed]: recorded !== undefined
+          })
           if (recorded !== undefined) {
             return yield* Effect.orDie(decodeActivityResult(recorded))
           }
@@ -383,9 +398,12 @@ export const make = (options?: Options) =>
           if (!history.activities.has(key)) history.activities.set(key, encoded)
           return result
         }).pipe(
-          Effect.withSpan("StrataWorkflowEngine.activity", { attributes: { activity: activity.name, attempt } }, {
-            captureStackTrace: false
-          })
+          Effect.withSpan("StrataWorkflowEngine.activity", {
+            attributes: {
+              [Otel.Attr.workflowActivityName]: activity.name,
+              [Otel.Attr.workflowActivityAttempt]: attempt
+            }
+          }, { captureStackTrace: false })
         ) as never,
       deferredResult: (deferred) =>
         Effect.gen(function*() {
@@ -408,7 +426,10 @@ export const make = (options?: Options) =>
           yield* wake(opts.workflowName, opts.executionId)
         }).pipe(
           Effect.withSpan("StrataWorkflowEngine.deferredDone", {
-            attributes: { executionId: opts.executionId, deferred: opts.deferredName }
+            attributes: {
+              ...workflowAttributes(opts.workflowName, opts.executionId),
+              [Otel.Attr.workflowDeferredName]: opts.deferredName
+            }
           }, { captureStackTrace: false })
         ),
       scheduleClock: (workflow, opts) =>
