@@ -51,6 +51,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -224,10 +225,10 @@ export const make = <A, I>(name: string, schema: Schema.Codec<A, I>): Queue<A, I
 
 const controls = /[\u0000-\u001f\u007f]/
 
-const checkName = (operation: string, what: string, value: unknown): Effect.Effect<string, InvalidArgument> =>
+const checkName = (operation: string, what: string, value: unknown): Exit.Exit<string, InvalidArgument> =>
   typeof value === "string" && value.length > 0 && value.length <= maxNameLength && !controls.test(value)
-    ? Effect.succeed(value)
-    : Effect.fail(
+    ? Exit.succeed(value)
+    : Exit.fail(
       new InvalidArgument({
         operation,
         detail: `a ${what} must be a string of 1 to ${maxNameLength} characters without control characters${
@@ -432,24 +433,24 @@ const linkOf = (job: JobStore.TakenJob): Array<Tracer.SpanLink> => {
   return link === undefined ? [] : [link]
 }
 
-const dueTime = (options: EnqueueOptions | undefined, now: number): Effect.Effect<number, InvalidArgument> => {
+const dueTime = (options: EnqueueOptions | undefined, now: number): Exit.Exit<number, InvalidArgument> => {
   const operation = "JobQueue.enqueue"
   if (options?.runAt !== undefined && options.delay !== undefined) {
-    return Effect.fail(new InvalidArgument({ operation, detail: "give runAt or delay, not both" }))
+    return Exit.fail(new InvalidArgument({ operation, detail: "give runAt or delay, not both" }))
   }
   if (options?.runAt !== undefined) {
     const at = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt
     return typeof at === "number" && Number.isFinite(at)
-      ? Effect.succeed(Math.trunc(at))
-      : Effect.fail(new InvalidArgument({ operation, detail: "runAt must be a valid Date or epoch milliseconds" }))
+      ? Exit.succeed(Math.trunc(at))
+      : Exit.fail(new InvalidArgument({ operation, detail: "runAt must be a valid Date or epoch milliseconds" }))
   }
   if (options?.delay !== undefined) {
     const delay = Duration.fromInput(options.delay)
     if (Option.isNone(delay)) {
-      return Effect.fail(new InvalidArgument({ operation, detail: "delay is not a duration" }))
+      return Exit.fail(new InvalidArgument({ operation, detail: "delay is not a duration" }))
     }
     if (Duration.isNegative(delay.value)) {
-      return Effect.fail(
+      return Exit.fail(
         new InvalidArgument({
           operation,
           detail: `delay must not be negative (got ${Duration.format(delay.value)}); use runAt for a time in the past`
@@ -457,13 +458,16 @@ const dueTime = (options: EnqueueOptions | undefined, now: number): Effect.Effec
       )
     }
     if (!Duration.isFinite(delay.value)) {
-      return Effect.fail(new InvalidArgument({ operation, detail: "delay must be finite" }))
+      return Exit.fail(new InvalidArgument({ operation, detail: "delay must be finite" }))
     }
-    return Effect.succeed(now + Math.ceil(Duration.toMillis(delay.value)))
+    return Exit.succeed(now + Math.ceil(Duration.toMillis(delay.value)))
   }
-  return Effect.succeed(now)
+  return Exit.succeed(now)
 }
 
+// A queue's JSON codec, once per schema. Schema parsers answer an `Exit` directly when the schema is
+// synchronous (every plain schema), so a job's payload is encoded and decoded as plain code, without
+// an Effect step per job (see `settle`); an asynchronous schema keeps its Effect.
 const encoders = new WeakMap<Schema.Top, (value: unknown) => Effect.Effect<unknown, Schema.SchemaError>>()
 const decoders = new WeakMap<Schema.Top, (value: unknown) => Effect.Effect<unknown, Schema.SchemaError>>()
 const encoderOf = (queue: Any) => {
@@ -481,6 +485,27 @@ const decoderOf = (queue: Any) => {
     decoders.set(queue.schema, decode!)
   }
   return decode!
+}
+
+// A failure as the failure of any success type.
+const failed = <E>(exit: Exit.Failure<unknown, E>): Exit.Exit<never, E> => exit as Exit.Exit<never, E>
+
+// `f` of the effect's exit: at once when the effect is an Exit already (a synchronous parser's answer).
+const settle = <A, E, B, E2, R>(
+  effect: Effect.Effect<A, E>,
+  f: (exit: Exit.Exit<A, E>) => Effect.Effect<B, E2, R>
+): Effect.Effect<B, E2, R> =>
+  Exit.isExit(effect) ? f(effect as Exit.Exit<A, E>) : Effect.flatMap(Effect.exit(effect), f)
+
+// The counters of a queue, made once per queue name (`Metric.withAttributes` builds a new metric).
+const enqueuedOf = new Map<string, Metric.Counter<number>>()
+const enqueuedCounter = (queue: string) => {
+  let counter = enqueuedOf.get(queue)
+  if (counter === undefined) {
+    counter = Metric.withAttributes(enqueuedTotal, { queue })
+    enqueuedOf.set(queue, counter)
+  }
+  return counter
 }
 
 const unitOpenElsewhere = (backend: string) =>
@@ -509,53 +534,67 @@ export const enqueue = <A, I>(
   options?: EnqueueOptions
 ): Effect.Effect<string, EnqueueError, JobQueue> => enqueueWithId(queue, data, options, undefined)
 
-// Checks and encodes a job: what the store writes.
+// Checks and encodes a job: what the store writes. Plain code on the fiber (its clock and span), an
+// Exit unless the queue's schema encodes asynchronously.
 const prepare = <A, I>(
   queue: Queue<A, I>,
   data: A,
   options: EnqueueOptions | undefined,
   givenId: string | undefined
 ): Effect.Effect<JobStore.EnqueueInput, InvalidArgument | JobPayloadError> =>
-  Effect.gen(function*() {
+  Effect.withFiber((fiber): Effect.Effect<JobStore.EnqueueInput, InvalidArgument | JobPayloadError> => {
     const operation = "JobQueue.enqueue"
-    const name = yield* checkName(operation, "queue name", queue?.name)
-    const key = options?.key === undefined ? undefined : yield* checkName(operation, "job key", options.key)
+    const name = checkName(operation, "queue name", queue?.name)
+    if (Exit.isFailure(name)) return failed(name)
+    const key = options?.key === undefined ? undefined : checkName(operation, "job key", options.key)
+    if (key !== undefined && Exit.isFailure(key)) return failed(key)
     const priority = options?.priority ?? 0
     if (!Number.isInteger(priority) || Math.abs(priority) > maxPriority) {
-      return yield* new InvalidArgument({
-        operation,
-        detail: `priority must be an integer between -${maxPriority} and ${maxPriority}`
-      })
+      return Exit.fail(
+        new InvalidArgument({
+          operation,
+          detail: `priority must be an integer between -${maxPriority} and ${maxPriority}`
+        })
+      )
     }
-    const now = yield* JobStore.now
-    const runAt = yield* dueTime(options, now)
-    const encoded = yield* encoderOf(queue)(data).pipe(
-      Effect.mapError((error) => new JobPayloadError({ queue: name, detail: error.message }))
-    )
-    const span = yield* Effect.option(Effect.currentSpan)
-    return {
-      id: givenId ?? makeEventId(),
-      queue: name,
-      key,
-      payload: JSON.stringify(encoded),
-      priority,
-      runAt,
-      now,
-      traceId: Option.isSome(span) ? span.value.traceId : undefined,
-      spanId: Option.isSome(span) ? span.value.spanId : undefined
-    }
+    const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+    const runAt = dueTime(options, now)
+    if (Exit.isFailure(runAt)) return failed(runAt)
+    const span = fiber.cache.span?._tag === "Span" ? fiber.cache.span : undefined
+    return settle(encoderOf(queue)(data), (encoded) =>
+      Exit.isFailure(encoded)
+        ? payloadError(encoded, name.value)
+        : Exit.succeed({
+          id: givenId ?? makeEventId(),
+          queue: name.value,
+          key: key?.value,
+          payload: JSON.stringify(encoded.value),
+          priority,
+          runAt: runAt.value,
+          now,
+          traceId: span?.traceId,
+          spanId: span?.spanId
+        }))
   })
 
+// A failed encode as the enqueue's error (a defect stays one).
+const payloadError = (exit: Exit.Failure<unknown, Schema.SchemaError>, queue: string) => {
+  const error = Exit.findErrorOption(exit)
+  return Option.isNone(error)
+    ? exit as Exit.Exit<never>
+    : Exit.fail(new JobPayloadError({ queue, detail: error.value.message }))
+}
+
 // A producer span by the messaging conventions (send to the queue); the job's id is added once known.
-const producerSpan = (queue: string | undefined) =>
-  Effect.withSpan("JobQueue.enqueue", {
-    kind: "producer",
-    attributes: Otel.messagingAttributes({
-      operationType: "send",
-      operationName: "enqueue",
-      destination: typeof queue === "string" ? queue : "(none)"
-    })
-  }, noStack)
+const producerOptions = (queue: string | undefined) => ({
+  kind: "producer" as const,
+  attributes: Otel.messagingAttributes({
+    operationType: "send",
+    operationName: "enqueue",
+    destination: typeof queue === "string" ? queue : "(none)"
+  })
+})
+const producerSpan = (queue: string | undefined) => Effect.withSpan("JobQueue.enqueue", producerOptions(queue), noStack)
 
 const enqueueWithId = <A, I>(
   queue: Queue<A, I>,
@@ -563,23 +602,33 @@ const enqueueWithId = <A, I>(
   options: EnqueueOptions | undefined,
   givenId: string | undefined
 ): Effect.Effect<string, EnqueueError, JobQueue> =>
-  Effect.gen(function*() {
-    const jobs = yield* JobQueue
-    const input = yield* prepare(queue, data, options, givenId)
-    if ((yield* UnitOfWork.Open) && !(yield* jobs.store.inTransaction)) {
-      return yield* unitOpenElsewhere(jobs.store.backend)
-    }
-    const result = yield* jobs.store.enqueue(input)
-    if (result.created) {
-      yield* Metric.update(Metric.withAttributes(enqueuedTotal, { queue: input.queue }), 1)
-      jobs.wake(input.queue)
-    }
-    yield* Effect.annotateCurrentSpan({
-      [Otel.Attr.messagingMessageId]: result.id,
-      "strata.job.created": result.created
-    })
-    return result.id
-  }).pipe(producerSpan(queue?.name))
+  Effect.useSpan("JobQueue.enqueue", producerOptions(queue?.name), (span) =>
+    Effect.withParentSpan(
+      settle(prepare(queue, data, options, givenId), (prepared): Effect.Effect<string, EnqueueError, JobQueue> =>
+        Exit.isFailure(prepared) ? failed(prepared) : Effect.withFiber((fiber) => {
+          const jobs = Context.get(fiber.context as Context.Context<JobQueue>, JobQueue)
+          const input = prepared.value
+          const write = Effect.map(jobs.store.enqueue(input), (result) => {
+            if (result.created) {
+              enqueuedCounter(input.queue).updateUnsafe(1, fiber.context)
+              jobs.wake(input.queue)
+            }
+            span.attribute(Otel.Attr.messagingMessageId, result.id)
+            span.attribute("strata.job.created", result.created)
+            return result.id
+          })
+          // Inside a unit of work, the job must join its transaction.
+          return fiber.getRef(UnitOfWork.Open)
+            ? Effect.flatMap(
+              jobs.store.inTransaction,
+              (joined): Effect.Effect<string, EnqueueError> =>
+                joined ? write : Exit.fail(unitOpenElsewhere(jobs.store.backend))
+            )
+            : write
+        })),
+      span,
+      noStack
+    ))
 
 // ---------------------------------------------------------------------------------------------
 // Jobs carried by an append
@@ -986,7 +1035,6 @@ export const worker = <A, I, E, R>(
       age: Metric.withAttributes(oldestDueAgeSeconds, attributes)
     }
     const decode = decoderOf(queue)
-    const context = yield* Effect.context<R>()
 
     // Store outages: retried with backoff for as long as they last, logged.
     const outages = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")])
@@ -1035,70 +1083,105 @@ export const worker = <A, I, E, R>(
     yield* jobs.listen(name, wake)
     let active = 0
 
-    const runJob = (job: JobStore.TakenJob) => {
+    // The run spans' attributes shared by every job of this worker; each run adds its id and attempt.
+    const runAttributes = Otel.messagingAttributes({ operationType: "process", destination: name, group })
+
+    const runJob = (job: JobStore.TakenJob): Effect.Effect<void, StoreUnavailable> => {
       const take: JobStore.Take = { id: job.id, owner, attempt: job.attempt }
-      const info: JobInfo = {
-        id: job.id,
-        queue: name,
-        key: job.key,
-        attempt: job.attempt,
-        priority: job.priority,
-        enqueuedAt: job.createdAt,
-        runAt: job.runAt
-      }
-      const finish = (error: string, retryable: boolean) =>
-        Effect.gen(function*() {
-          yield* Metric.update(metrics.failed, 1)
-          const delay = retryable && job.attempt < maxAttempts ? yield* retryDelay(schedule, job.attempt) : undefined
-          const now = yield* JobStore.now
-          const retryAt = delay === undefined ? undefined : now + Math.ceil(Duration.toMillis(delay))
-          const recorded = yield* persist(store.fail(take, { now, error, retryAt }))
-          if (recorded && retryAt === undefined) yield* Metric.update(metrics.dead, 1)
-          yield* Effect.annotateCurrentSpan({ "strata.job.outcome": retryAt === undefined ? "dead" : "retry" })
-        })
-      const run = Effect.gen(function*() {
-        // Taken again after its last attempt (that run's worker died holding it): dead, not run.
-        if (job.attempt > maxAttempts) {
-          return yield* finish(
-            `taken again after its last attempt (${maxAttempts}) ended without an outcome: its worker died or lost the lease while running it`,
-            false
-          )
+      // A root span (the job runs later, perhaps in another process), linked to the span that
+      // enqueued it when the job stored a valid trace context.
+      return Effect.useSpan("JobQueue.process", {
+        kind: "consumer",
+        root: true,
+        links: linkOf(job),
+        attributes: {
+          ...runAttributes,
+          [Otel.Attr.messagingMessageId]: job.id,
+          "strata.job.attempt": job.attempt
         }
-        const decoded = yield* Effect.exit(decode(JSON.parse(job.payload)))
+      }, (span) =>
+        Effect.withParentSpan(
+          process(job, take, span).pipe(
+            // Interrupted (the worker's scope closed): the job is due again at once, for any worker.
+            Effect.onInterrupt(() =>
+              Effect.flatMap(JobStore.now, (now) => store.release(take, now)).pipe(Effect.ignore)
+            )
+          ),
+          span,
+          noStack
+        ))
+    }
+
+    // A failed run: due again after the retry schedule's delay, or dead.
+    const finish = (
+      job: JobStore.TakenJob,
+      take: JobStore.Take,
+      span: Tracer.Span,
+      error: string,
+      retryable: boolean
+    ) =>
+      Effect.gen(function*() {
+        yield* Metric.update(metrics.failed, 1)
+        const delay = retryable && job.attempt < maxAttempts ? yield* retryDelay(schedule, job.attempt) : undefined
+        const now = yield* JobStore.now
+        const retryAt = delay === undefined ? undefined : now + Math.ceil(Duration.toMillis(delay))
+        const recorded = yield* persist(store.fail(take, { now, error, retryAt }))
+        if (recorded && retryAt === undefined) yield* Metric.update(metrics.dead, 1)
+        span.attribute("strata.job.outcome", retryAt === undefined ? "dead" : "retry")
+      })
+
+    // One run: decode (plain code for a synchronous schema), the handler, then the outcome.
+    const process = (
+      job: JobStore.TakenJob,
+      take: JobStore.Take,
+      span: Tracer.Span
+    ): Effect.Effect<void, StoreUnavailable> => {
+      // Taken again after its last attempt (that run's worker died holding it): dead, not run.
+      if (job.attempt > maxAttempts) {
+        return finish(
+          job,
+          take,
+          span,
+          `taken again after its last attempt (${maxAttempts}) ended without an outcome: its worker died or lost the lease while running it`,
+          false
+        )
+      }
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(job.payload)
+      } catch (cause) {
+        const error = new JobPayloadError({ queue: name, id: job.id, detail: `not JSON: ${String(cause)}` })
+        return finish(job, take, span, error.message, false)
+      }
+      return settle(decode(parsed), (decoded) => {
         if (Exit.isFailure(decoded)) {
           const error = new JobPayloadError({ queue: name, id: job.id, detail: Cause.pretty(decoded.cause) })
-          return yield* finish(error.message, false)
+          return finish(job, take, span, error.message, false)
         }
-        const exit = yield* Effect.exit(Effect.provideContext(handler(decoded.value as A, info), context))
-        if (Exit.isSuccess(exit)) {
-          const done = yield* completed(take)
-          yield* Effect.annotateCurrentSpan({ "strata.job.outcome": done ? "succeeded" : "lease lost" })
-          return
+        const info: JobInfo = {
+          id: job.id,
+          queue: name,
+          key: job.key,
+          attempt: job.attempt,
+          priority: job.priority,
+          enqueuedAt: job.createdAt,
+          runAt: job.runAt
         }
-        if (Cause.hasInterruptsOnly(exit.cause)) return
-        yield* Effect.annotateCurrentSpan({ "strata.job.error": Cause.pretty(exit.cause).slice(0, 500) })
-        return yield* finish(describe(exit.cause), true)
-      }).pipe(
-        // Interrupted (the worker's scope closed): the job is due again at once, for any worker.
-        Effect.onInterrupt(() => Effect.flatMap(JobStore.now, (now) => store.release(take, now)).pipe(Effect.ignore)),
-        // A root span (the job runs later, perhaps in another process), linked to the span that
-        // enqueued it when the job stored a valid trace context.
-        Effect.withSpan("JobQueue.process", {
-          kind: "consumer",
-          root: true,
-          links: linkOf(job),
-          attributes: {
-            ...Otel.messagingAttributes({
-              operationType: "process",
-              destination: name,
-              group,
-              messageId: job.id
-            }),
-            "strata.job.attempt": job.attempt
+        return Effect.flatMap(
+          // The handler's services: the job's fiber descends from the worker's, whose context has them.
+          Effect.exit(handler(decoded.value as A, info) as Effect.Effect<unknown, E>),
+          (exit): Effect.Effect<void, StoreUnavailable> => {
+            if (Exit.isSuccess(exit)) {
+              return Effect.map(completed(take), (done) => {
+                span.attribute("strata.job.outcome", done ? "succeeded" : "lease lost")
+              })
+            }
+            if (Cause.hasInterruptsOnly(exit.cause)) return Effect.void
+            span.attribute("strata.job.error", Cause.pretty(exit.cause).slice(0, 500))
+            return finish(job, take, span, describe(exit.cause), true)
           }
-        }, noStack)
-      )
-      return run
+        )
+      })
     }
 
     const sampleStats = Effect.gen(function*() {
@@ -1146,16 +1229,14 @@ export const worker = <A, I, E, R>(
               take: { id: job.id, owner, attempt: job.attempt }
             }
             held.set(job.id, entry)
-            entry.fiber = yield* Effect.forkChild(
-              runJob(job).pipe(
-                Effect.ensuring(Effect.sync(() => {
-                  held.delete(job.id)
-                  active--
-                  // Wake the loop once a batch of slots is free, not for every finished job.
-                  if (active === 0 || concurrency - active >= batch) wake.openUnsafe()
-                }))
-              )
-            )
+            const fiber = yield* Effect.forkChild(runJob(job))
+            entry.fiber = fiber
+            fiber.addObserver(() => {
+              held.delete(job.id)
+              active--
+              // Wake the loop once a batch of slots is free, not for every finished job.
+              if (active === 0 || concurrency - active >= batch) wake.openUnsafe()
+            })
           }
         }
         // Took a full batch: there may be more due at once. Otherwise wait for the poll, an enqueue
