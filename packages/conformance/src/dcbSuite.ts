@@ -63,6 +63,7 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
           )
           yield* streamFailsWith("InvalidArgument")(store.readAll({ query: [{ tags: ["x"] }] }))
           yield* streamFailsWith("Unsupported")(Dcb.read([{ tags: ["x"] }]))
+          yield* streamFailsWith("Unsupported")(Dcb.subscribe([{ tags: ["x"] }]))
           assert.deepStrictEqual(yield* readAll({ filter: { categories: [n.category] } }), [])
         }))
     })
