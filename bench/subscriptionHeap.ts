@@ -3,7 +3,10 @@
  * to distinct streams, each run by a forked `Stream.runForEach`, all live and idle; heap growth after
  * gc divided by N. Layer by layer: a bare consumer (`Stream.never`), the backend's subscription, then
  * with core's span (Tracing), retry and metrics wrappers one at a time, and all of them as
- * `Store.layer` composes them. Rounds rotate the order; the figures are min/median/max in bytes.
+ * `Store.layer` composes them; the span ones both without a tracer installed (Effect's default,
+ * which exports nothing: no span is made) and with one (a tracer that makes Effect's `NativeSpan`s,
+ * as an exporter's would be held while the subscription lasts). Rounds rotate the order; the
+ * figures are min/median/max in bytes.
  *
  *   node --conditions=@strata/source --expose-gc bench/subscriptionHeap.ts [n] [rounds]
  */
@@ -13,6 +16,7 @@ import { Tracing } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 
 const n = Number(process.argv[2] ?? 5_000)
 const rounds = Number(process.argv[3] ?? 3)
@@ -23,16 +27,22 @@ const gc = () => {
 }
 
 type Wrap = (store: EventStore.EventStoreShape) => EventStore.EventStoreShape
-const variants: ReadonlyArray<readonly [string, Wrap | "never"]> = [
+const all: Wrap = (store) => Metrics.withMetrics(Retry.withRetry(Tracing.eventStore(store)))
+const variants: ReadonlyArray<readonly [string, Wrap | "never", traced?: boolean]> = [
   ["consumer (Stream.never)", "never"],
   ["backend", (store) => store],
   ["+ tracing", (store) => Tracing.eventStore(store)],
+  ["+ tracing, a tracer installed", (store) => Tracing.eventStore(store), true],
   ["+ retry", (store) => Retry.withRetry(store)],
   ["+ metrics", (store) => Metrics.withMetrics(store)],
-  ["Store.layer (all three)", (store) => Metrics.withMetrics(Retry.withRetry(Tracing.eventStore(store)))]
+  ["Store.layer (all three)", all],
+  ["Store.layer (all three), a tracer installed", all, true]
 ]
 
-const measure = (wrap: Wrap | "never") =>
+// Keeps every span it makes, as an exporter holds a span until it ends.
+const tracer = Tracer.make({ span: (options) => new Tracer.NativeSpan(options) })
+
+const measure = (wrap: Wrap | "never", traced = false) =>
   Effect.gen(function*() {
     const backend = yield* MemoryStore.make()
     const store = wrap === "never" ? backend.eventStore : wrap(backend.eventStore)
@@ -54,13 +64,13 @@ const measure = (wrap: Wrap | "never") =>
     const per = (process.memoryUsage().heapUsed - before) / n
     yield* Fiber.interruptAll(fibers)
     return per
-  })
+  }).pipe(traced ? Effect.withTracer(tracer) : (effect) => effect)
 
 const program = Effect.gen(function*() {
   const results = new Map<string, Array<number>>(variants.map(([name]) => [name, []]))
   for (let round = 0; round < rounds; round++) {
     const order = variants.map((_, i) => variants[(i + round) % variants.length])
-    for (const [name, wrap] of order) results.get(name)!.push(yield* measure(wrap))
+    for (const [name, wrap, traced] of order) results.get(name)!.push(yield* measure(wrap, traced))
   }
   const spread = (values: ReadonlyArray<number>) => {
     const sorted = [...values].sort((a, b) => a - b)

@@ -41,7 +41,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -53,6 +52,7 @@ import * as Stream from "effect/Stream"
 import { DocumentStore, type DocumentStoreShape } from "./DocumentStore.ts"
 import type { RecordedEvent } from "./Event.ts"
 import { EventStore, type EventStoreShape } from "./EventStore.ts"
+import * as DecoratedStream from "./internal/decoratedStream.ts"
 
 /**
  * Histogram buckets for store operations, in milliseconds: 0.5 ms to 10 s (Effect's default
@@ -247,15 +247,10 @@ export const withMetrics: {
     const many = appendMetrics("appendMany")
     const countRead = (operation: string) => {
       const counter = Metric.withAttributes(eventsReadTotal, { ...base, operation })
-      const count = (events: ReadonlyArray<RecordedEvent>) => Metric.update(counter, events.length)
-      // The stream's own pull, counted: no mapping stage of its own (an idle subscription holds
-      // one wrapped pull; issue 23, many subscribers).
+      // Counted in the stream's own pull (with Tracing's span and Retry's resumption when they
+      // decorate it too): no stage of its own (issue 23, many subscribers).
       return <E, R>(stream: Stream.Stream<RecordedEvent, E, R>): Stream.Stream<RecordedEvent, E, R> =>
-        Stream.fromChannel(
-          Channel.fromTransform((upstream, scope) =>
-            Effect.map(Channel.toTransform(stream.channel)(upstream, scope), (pull) => Effect.tap(pull, count))
-          )
-        )
+        DecoratedStream.withCounter(stream, counter)
     }
     const read = countRead("read")
     const readAll = countRead("readAll")

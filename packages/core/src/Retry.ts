@@ -18,22 +18,26 @@
  *
  * @since 0.1.0
  */
-import type * as Arr from "effect/Array"
-import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
-import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
-import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { DocumentStore, type DocumentStoreShape } from "./DocumentStore.ts"
 import * as Event from "./Event.ts"
 import type { RecordedEvent } from "./Event.ts"
-import { type Direction, EventStore, type EventStoreShape, type SubscribeFrom } from "./EventStore.ts"
+import {
+  type Direction,
+  EventStore,
+  type EventStoreShape,
+  type ReadAllOptions,
+  type ReadOptions,
+  type SubscribeAllOptions,
+  type SubscribeFrom,
+  type SubscribeOptions
+} from "./EventStore.ts"
+import * as DecoratedStream from "./internal/decoratedStream.ts"
 import { isRetryable, StoreUnavailable } from "./StoreError.ts"
 
 /**
@@ -154,6 +158,9 @@ const retrying = (schedule: Schedule.Schedule<unknown, unknown>) => {
   }
 }
 
+// The options of a stream given none (one object for all: a subscription holds its options).
+const noOptions = {}
+
 // Ids fixed once, before the first attempt, make a retried append idempotent.
 const withIds = <A extends { readonly events: ReadonlyArray<Event.NewEvent> }>(request: A): A =>
   Array.isArray(request.events)
@@ -179,82 +186,25 @@ export const withRetry: {
     const schedules = resolve(options)
     const retryAs = retrying(schedules.operations)
     // A stream is resumed after the last event it delivered, never replayed from its start.
-    // Built on a bare pull (as core's live subscriptions are) instead of Stream.retry's machinery:
-    // an idle wrapped subscription is then the attempt's pull and a few fields; the schedule's
-    // stepper and log are made only when an attempt fails (issue 23, many subscribers). As with
-    // Stream.retry, each attempt runs in its own scope (closed before the next one opens), and the
-    // schedule starts over once an attempt delivers.
-    const resume = <S, E>(
+    // Run in the stream's own pull (with Tracing's span and Metrics' count when they decorate it
+    // too; internal/decoratedStream) instead of Stream.retry's machinery: an idle wrapped
+    // subscription is then the attempt's pull and a few fields; the schedule's stepper and log are
+    // made only when an attempt fails, and what an operation resumes with is made once per store
+    // (issue 23, many subscribers). As with Stream.retry, each attempt runs in its own scope (closed
+    // before the next one opens), and the schedule starts over once an attempt delivers. Chunks
+    // pass through whole (a consumer commits per delivered batch): the state advances once per
+    // chunk, past its last event.
+    const resumes = <S>(
       operation: string,
-      initial: S,
-      open: (state: S) => Stream.Stream<RecordedEvent, E>,
       // The state to resume from after `last`; undefined when nothing is left to read (a backwards
       // read past version or position 0, a limit reached), so a retry ends the stream at once.
       advance: (state: S, last: RecordedEvent, count: number) => S | undefined,
-      describeState: (state: S) => string
-    ): Stream.Stream<RecordedEvent, E> =>
-      Stream.fromChannel(Channel.fromTransform((upstream, scope: Scope.Scope) =>
-        Effect.sync(() => {
-          let state = initial
-          let finished = false
-          let current: Pull.Pull<Arr.NonEmptyReadonlyArray<RecordedEvent>, E, void> | undefined
-          let attempt: Scope.Closeable | undefined
-          let stepper: ((error: unknown) => Pull.Pull<unknown, unknown, unknown>) | undefined
-          // Chunks pass through whole (a consumer commits per delivered batch): the state advances
-          // once per chunk, past its last event.
-          const delivered = (events: Arr.NonEmptyReadonlyArray<RecordedEvent>) => {
-            stepper = undefined
-            const next = advance(state, events[events.length - 1], events.length)
-            if (next === undefined) finished = true
-            else state = next
-            return events
-          }
-          type Next = Pull.Pull<Arr.NonEmptyReadonlyArray<RecordedEvent>, E, void>
-          const retry = (cause: Cause.Cause<unknown>): Next => {
-            const transient = !Pull.isDoneCause(cause) && cause.reasons.length > 0 &&
-              cause.reasons.every((reason) => Cause.isFailReason(reason) && isRetryable(reason.error))
-            const failed = attempt
-            current = undefined
-            attempt = undefined
-            const closed = failed === undefined ? Effect.void : Scope.close(failed, Exit.failCause(cause))
-            if (!transient) return Effect.andThen(closed, Effect.failCause(cause as Cause.Cause<E | Cause.Done>))
-            if (finished) return Effect.andThen(closed, Cause.done())
-            const error = (cause.reasons[0] as Cause.Fail<unknown>).error
-            return closed.pipe(
-              Effect.andThen(
-                stepper === undefined
-                  ? Effect.map(
-                    Schedule.toStepWithMetadata(logged(schedules.streams, operation, () => describeState(state))),
-                    (made) => (stepper = made)
-                  )
-                  : Effect.succeed(stepper)
-              ),
-              Effect.flatMap((step) => step(error)),
-              // The schedule gave up: the stream fails with the error it gave up on.
-              Pull.catchDone(() => Effect.fail(error as E)),
-              Effect.andThen(pull)
-            ) as Next
-          }
-          const pull: Next = Effect.suspend((): Next => {
-            if (current === undefined) {
-              if (finished) return Cause.done()
-              const opened = Scope.forkUnsafe(scope)
-              attempt = opened
-              return Channel.toTransform(open(state).channel)(upstream, opened).pipe(
-                Effect.flatMap((made) => {
-                  current = made
-                  return pull
-                })
-              )
-            }
-            return Effect.matchCauseEffect(current, {
-              onSuccess: (events) => Effect.succeed(delivered(events)),
-              onFailure: retry
-            })
-          })
-          return pull
-        })
-      ))
+      describe: (state: S) => string
+    ): DecoratedStream.RetryPlan<S, RecordedEvent> => ({
+      schedule: (resumeAt) => logged(schedules.streams, operation, resumeAt),
+      advance,
+      describe
+    })
     const step = (direction: Direction | undefined) => direction === "backwards" ? -1n : 1n
     const fewer = (limit: number | undefined, count: number) => limit === undefined ? undefined : limit - count
     // Where a read resumes after an event at `at`; undefined past the start (backwards) or the limit.
@@ -267,6 +217,28 @@ export const withRetry: {
       const limit = fewer(o.limit, count)
       return from < 0n || (limit !== undefined && limit <= 0) ? undefined : { ...o, from, limit }
     }
+    const reads = resumes<ReadOptions>(
+      "read",
+      (o, event, count) => resumeAt(o, event.version, count),
+      (o) => `from version ${o.from ?? "start"}`
+    )
+    const readsAll = resumes<ReadAllOptions>(
+      "readAll",
+      (o, event, count) => resumeAt(o, event.position, count),
+      (o) => `from position ${o.from ?? "start"}`
+    )
+    const subscribes = resumes<SubscribeOptions>(
+      "subscribe",
+      (o, event) => ({ ...o, from: { after: event.version } }),
+      (o) => describeFrom(o.from, "version")
+    )
+    const subscribesAll = resumes<SubscribeAllOptions>(
+      "subscribeAll",
+      (o, event) => ({ ...o, from: { after: event.position } }),
+      (o) => describeFrom(o.from, "position")
+    )
+    const readAllFrom = (o: ReadAllOptions) => self.readAll(o)
+    const subscribeAllFrom = (o: SubscribeAllOptions) => self.subscribeAll(o)
     return {
       ...self,
       append: (stream, events, options) =>
@@ -279,38 +251,11 @@ export const withRetry: {
           const fixed = Array.isArray(requests) ? requests.map(withIds) : requests
           return retryAs("appendMany")(self.appendMany(fixed))
         }),
-      read: (stream, options) =>
-        resume(
-          "read",
-          options ?? {},
-          (o) => self.read(stream, o),
-          (o, event, count) => resumeAt(o, event.version, count),
-          (o) => `from version ${o.from ?? "start"}`
-        ),
-      readAll: (options) =>
-        resume(
-          "readAll",
-          options ?? {},
-          (o) => self.readAll(o),
-          (o, event, count) => resumeAt(o, event.position, count),
-          (o) => `from position ${o.from ?? "start"}`
-        ),
+      read: (stream, options) => DecoratedStream.resuming(options ?? noOptions, (o) => self.read(stream, o), reads),
+      readAll: (options) => DecoratedStream.resuming(options ?? noOptions, readAllFrom, readsAll),
       subscribe: (stream, options) =>
-        resume(
-          "subscribe",
-          options ?? {},
-          (o) => self.subscribe(stream, o),
-          (o, event) => ({ ...o, from: { after: event.version } }),
-          (o) => describeFrom(o.from, "version")
-        ),
-      subscribeAll: (options) =>
-        resume(
-          "subscribeAll",
-          options ?? {},
-          (o) => self.subscribeAll(o),
-          (o, event) => ({ ...o, from: { after: event.position } }),
-          (o) => describeFrom(o.from, "position")
-        ),
+        DecoratedStream.resuming(options ?? noOptions, (o) => self.subscribe(stream, o), subscribes),
+      subscribeAll: (options) => DecoratedStream.resuming(options ?? noOptions, subscribeAllFrom, subscribesAll),
       streamInfo: (stream) => retryAs("streamInfo")(self.streamInfo(stream)),
       deleteStream: (stream, options) => retryAs("deleteStream")(self.deleteStream(stream, options)),
       tombstoneStream: (stream, options) => retryAs("tombstoneStream")(self.tombstoneStream(stream, options)),

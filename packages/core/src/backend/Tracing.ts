@@ -10,24 +10,23 @@
  * `db.collection.name` for documents, and `db.namespace`, `server.address`, `server.port` where the
  * backend passes its {@link Otel.Connection}.
  *
+ * Stream operations (`read`, `readAll`, `subscribe`, `subscribeAll`, documents' `find`) have a span
+ * that lasts as long as the stream is consumed; it is made only when a tracer that exports spans is
+ * installed (any tracer other than Effect's default one, as for consumers' spans), so an idle
+ * subscription holds no span nobody will see.
+ *
  * The same wrappers fill every appended event's trace and causation metadata (`traceId` and
  * `spanId` of the caller's span, `causationId` / `correlationId` from `Event.CurrentCausation`)
  * before the backend sees it, so every backend stores the same ids (`Event.withContextMetadata`).
  *
  * @since 0.1.0
  */
-import * as Channel from "effect/Channel"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
-import * as Pull from "effect/Pull"
-import * as References from "effect/References"
-import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
+import type * as Stream from "effect/Stream"
 import type { DocumentStoreShape } from "../DocumentStore.ts"
 import * as Event from "../Event.ts"
 import type { AppendRequest, EventStoreShape } from "../EventStore.ts"
+import * as DecoratedStream from "../internal/decoratedStream.ts"
 import * as Otel from "./Otel.ts"
 
 // captureStackTrace: false: the captured frame would always be this line (Tracing.ts), and taking it
@@ -36,41 +35,15 @@ const span = (name: string, attributes: Record<string, unknown>) => <A, E, R>(ef
   Effect.withSpan(effect, name, { attributes, kind: "client", captureStackTrace: false })
 
 // A stream's span, as `Stream.withSpan` makes it (started when the stream starts, the parent of
-// everything the stream does, ended with its exit) without its bracket: no forked scope, no
-// resource channel, one wrapped pull. An idle subscription held ~4.9 KB more under
-// `Stream.withSpan`, ~0.9 KB here (issue 23, many subscribers). The span ends at the first of: the
-// pull failing or finishing, the stream's scope closing (interrupted, or taken from and dropped).
-const streamSpan = (name: string, attributes: Record<string, unknown>) =>
+// everything the stream does, ended with its exit) without its bracket, and run in the same pull as
+// Retry's resumption and Metrics' count when they decorate the same stream (internal/decoratedStream:
+// an idle subscription held ~4.9 KB more under `Stream.withSpan`; issue 23, many subscribers). The
+// span ends at the first of: the pull failing or finishing, the stream's scope closing (interrupted,
+// or taken from and dropped).
+const streamSpan = (name: string, attributes: Record<string, unknown>, stream?: string) =>
 <A, E, R>(
-  stream: Stream.Stream<A, E, R>
-): Stream.Stream<A, E, R> =>
-  Stream.fromChannel(
-    Channel.fromTransform((upstream, scope) =>
-      Effect.flatMap(Effect.makeSpan(name, { attributes, kind: "client" }), (span) => {
-        const end = (exit: Exit.Exit<unknown, unknown>) =>
-          Effect.flatMap(
-            Effect.flatMap(References.TracerTimingEnabled, (timed) =>
-              timed ? Clock.currentTimeNanos : Effect.succeed(0n)),
-            (now) =>
-              Effect.sync(() => {
-                if (span.status._tag !== "Ended") {
-                  span.end(now, exit)
-                }
-              })
-          )
-        return Scope.addFinalizerExit(scope, end).pipe(
-          Effect.andThen(Channel.toTransform(stream.channel)(upstream, scope)),
-          Effect.map((pull) =>
-            Effect.onError(pull, (cause) =>
-              end(Pull.doneExitFromCause(cause))).pipe(
-                Effect.provideService(Tracer.ParentSpan, span)
-              )
-          ),
-          Effect.provideService(Tracer.ParentSpan, span)
-        )
-      })
-    )
-  )
+  self: Stream.Stream<A, E, R>
+): Stream.Stream<A, E, R> => DecoratedStream.withSpan(self, { name, attributes, stream })
 
 const withRequestsMetadata = <A, E, R>(
   requests: ReadonlyArray<AppendRequest>,
@@ -136,10 +109,10 @@ export const eventStore = (self: EventStoreShape, connection?: Otel.Connection |
               : undefined
           })
         )),
-    read: (stream, options) => self.read(stream, options).pipe(streamSpan("strata.read", onStream("read", stream))),
+    read: (stream, options) => self.read(stream, options).pipe(streamSpan("strata.read", attrs.read, stream)),
     readAll: (options) => self.readAll(options).pipe(streamSpan("strata.readAll", attrs.readAll)),
     subscribe: (stream, options) =>
-      self.subscribe(stream, options).pipe(streamSpan("strata.subscribe", onStream("subscribe", stream))),
+      self.subscribe(stream, options).pipe(streamSpan("strata.subscribe", attrs.subscribe, stream)),
     subscribeAll: (options) => self.subscribeAll(options).pipe(streamSpan("strata.subscribeAll", attrs.subscribeAll)),
     streamInfo: (stream) => self.streamInfo(stream).pipe(span("strata.streamInfo", onStream("streamInfo", stream))),
     deleteStream: (stream, options) =>
