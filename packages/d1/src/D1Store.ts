@@ -29,9 +29,10 @@ export interface D1StoreOptions extends SqlStore.StoreOptions {
    */
   readonly migrate?: boolean | undefined
   /**
-   * The D1 database's name (or the binding's, e.g. `"DB"`), for `db.namespace` on the store's spans
-   * and on the driver's statement spans. A binding does not tell its name, so without this option
-   * the spans carry `db.system.name` (`sqlite`) only.
+   * The D1 database's name (or the binding's, e.g. `"DB"`), for `db.namespace` on the store's spans;
+   * `D1Store.layer` also puts it on the driver's statement spans (the client's `spanAttributes`; with
+   * `layerFromClient`, give the client that attribute yourself). A binding does not tell its
+   * name, so without this option the spans carry `db.system.name` (`sqlite`) only.
    */
   readonly database?: string | undefined
 }
