@@ -25,7 +25,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import type * as Statement from "effect/sql/Statement"
 import type { Dialect, Migration } from "./Dialect.ts"
 import * as Migrator from "./Migrator.ts"
 
@@ -231,7 +230,6 @@ export const make = (options: SqlJobsOptions): Effect.Effect<JobStore.JobStore, 
     const sql = yield* SqlClient.SqlClient
     const { dialect } = options
     const backend = options.backend ?? dialect.name
-    const skipLocked = dialect.name === "postgres" ? sql.literal("FOR UPDATE SKIP LOCKED") : sql.literal("")
     const run = <A>(operation: string, effect: Effect.Effect<A, SqlError>) =>
       effect.pipe(
         Effect.catchTag("SqlError", (error) =>
@@ -256,10 +254,38 @@ export const make = (options: SqlJobsOptions): Effect.Effect<JobStore.JobStore, 
       "id, queue, job_key, payload, priority, state, run_at, attempts, last_error, owner, lease_expires_at, created_at, updated_at, trace_id, span_id"
     )
 
-    // What a worker needs of a taken job (`toTaken`), not the whole row.
-    const takenColumns = sql.literal(
-      "id, queue, job_key, payload, priority, attempts, run_at, created_at, trace_id, span_id"
-    )
+    // The hot statements (enqueue, take, complete) as text built once, with their parameters in
+    // order: no fragments to build and compile per job. `?` placeholders, `$n` on PostgreSQL.
+    const placeholders = (text: string) => {
+      if (dialect.name !== "postgres") return text
+      let n = 0
+      return text.replace(/\?/g, () => `$${++n}`)
+    }
+    const insertText = placeholders(`INSERT INTO strata_jobs
+(id, queue, job_key, payload, priority, state, run_at, attempts, created_at, updated_at, trace_id, span_id)
+VALUES (?, ?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING RETURNING id`)
+    const claimText = (candidates: string) =>
+      placeholders(`UPDATE strata_jobs SET state = 'running', owner = ?, lease_expires_at = ?,
+  attempts = attempts + 1, updated_at = ?
+WHERE id IN (${candidates} LIMIT ? ${dialect.name === "postgres" ? "FOR UPDATE SKIP LOCKED" : ""})
+RETURNING id, queue, job_key, payload, priority, attempts, run_at, created_at, trace_id, span_id`) // what `toTaken` reads
+    // Jobs whose worker died first (the leased index), then due ones (the due index, in take order).
+    const reclaimText = claimText(`SELECT id FROM strata_jobs WHERE queue = ? AND state = 'running'
+  AND lease_expires_at <= ? ORDER BY lease_expires_at`)
+    const dueText = claimText(`SELECT id FROM strata_jobs WHERE queue = ? AND state = 'pending' AND run_at <= ?
+  ORDER BY priority DESC, run_at, created_at, id`)
+    // One text per number of takes completed at once (1 to 33).
+    const completeTexts: Array<string> = []
+    const completeText = (count: number) =>
+      completeTexts[count] ??= placeholders(
+        `UPDATE strata_jobs SET state = 'succeeded', owner = NULL, lease_expires_at = NULL,
+  updated_at = ?
+WHERE state = 'running' AND (${
+          Array.from({ length: count }, () => "(id = ? AND owner = ? AND attempts = ?)").join(" OR ")
+        })
+RETURNING id`
+      )
 
     const store: JobStore.JobStore = {
       backend,
@@ -269,14 +295,18 @@ export const make = (options: SqlJobsOptions): Effect.Effect<JobStore.JobStore, 
           Effect.gen(function*() {
             // A key held by a job that finishes between the insert and the select: insert again.
             for (let attempt = 0; attempt < 5; attempt++) {
-              const inserted = yield* sql<{ id: string }>`INSERT INTO strata_jobs
-(id, queue, job_key, payload, priority, state, run_at, attempts, created_at, updated_at, trace_id, span_id)
-VALUES (${input.id}, ${input.queue}, ${
-                input.key ?? null
-              }, ${input.payload}, ${input.priority}, 'pending', ${input.runAt}, 0, ${input.now}, ${input.now}, ${
-                input.traceId ?? null
-              }, ${input.spanId ?? null})
-ON CONFLICT DO NOTHING RETURNING id`
+              const inserted = yield* sql.unsafe<{ id: string }>(insertText, [
+                input.id,
+                input.queue,
+                input.key ?? null,
+                input.payload,
+                input.priority,
+                input.runAt,
+                input.now,
+                input.now,
+                input.traceId ?? null,
+                input.spanId ?? null
+              ])
               if (inserted.length > 0) return { id: input.id, created: true }
               // The id is stored already: a replayed append that carried this job.
               const same = yield* sql<{ id: string }>`SELECT id FROM strata_jobs WHERE id = ${input.id}`
@@ -292,28 +322,19 @@ WHERE queue = ${input.queue} AND job_key = ${input.key ?? null} AND state IN ('p
         run(
           "JobQueue.take",
           Effect.gen(function*() {
-            const claim = (limit: number, candidates: Statement.Fragment) =>
-              sql<
-                Pick<Row, TakenColumn>
-              >`UPDATE strata_jobs SET state = 'running', owner = ${input.owner}, lease_expires_at = ${input.leaseExpiresAt},
-  attempts = attempts + 1, updated_at = ${input.now}
-WHERE id IN (${candidates} LIMIT ${limit} ${skipLocked})
-RETURNING ${takenColumns}`
-            // Jobs whose worker died first (the leased index), then due ones (the due index, in
-            // take order): two statements, each answered by a partial index.
-            const reclaimed = input.reclaim === true
-              ? yield* claim(
-                input.limit,
-                sql`SELECT id FROM strata_jobs WHERE queue = ${input.queue} AND state = 'running'
-  AND lease_expires_at <= ${input.now} ORDER BY lease_expires_at`
-              )
-              : []
+            const claim = (text: string, limit: number) =>
+              sql.unsafe<Pick<Row, TakenColumn>>(text, [
+                input.owner,
+                input.leaseExpiresAt,
+                input.now,
+                input.queue,
+                input.now,
+                limit
+              ])
+            // Two statements, each answered by a partial index.
+            const reclaimed = input.reclaim === true ? yield* claim(reclaimText, input.limit) : []
             const limit = input.limit - reclaimed.length
-            const due = limit <= 0 ? [] : yield* claim(
-              limit,
-              sql`SELECT id FROM strata_jobs WHERE queue = ${input.queue} AND state = 'pending' AND run_at <= ${input.now}
-  ORDER BY priority DESC, run_at, created_at, id`
-            )
+            const due = limit <= 0 ? [] : yield* claim(dueText, limit)
             return [...reclaimed, ...due].map(toTaken)
           })
         ),
@@ -330,19 +351,12 @@ RETURNING ${takenColumns}`
           "JobQueue.complete",
           Effect.gen(function*() {
             const done = new Set<string>()
-            // 40 takes per statement: D1 binds at most 100 parameters.
-            for (let i = 0; i < takes.length; i += 40) {
-              const chunk = takes.slice(i, i + 40)
-              const rows = yield* sql<
-                { id: string }
-              >`UPDATE strata_jobs SET state = 'succeeded', owner = NULL, lease_expires_at = NULL,
-  updated_at = ${now}
-WHERE state = 'running' AND ${
-                sql.or(
-                  chunk.map((take) => sql`(id = ${take.id} AND owner = ${take.owner} AND attempts = ${take.attempt})`)
-                )
-              }
-RETURNING id`
+            // 33 takes per statement: D1 binds at most 100 parameters (1 + 3 per take).
+            for (let i = 0; i < takes.length; i += 33) {
+              const chunk = takes.slice(i, i + 33)
+              const params: Array<unknown> = [now]
+              for (const take of chunk) params.push(take.id, take.owner, take.attempt)
+              const rows = yield* sql.unsafe<{ id: string }>(completeText(chunk.length), params)
               for (const row of rows) done.add(row.id)
             }
             return done
