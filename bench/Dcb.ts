@@ -100,6 +100,36 @@ const iteration = (run: string, latencies: Array<number>, conflicts: { n: number
     }
   })
 
+// CPU seconds used so far by this process and, separately, by its descendants (an embedded
+// PostgreSQL and its backends), from /proc: CPU per operation is steadier than wall time on a shared
+// machine, and it tells the database's part from ours.
+const ticks = 100
+const cpuSeconds = (): { readonly ours: number; readonly database: number } => {
+  const own = process.cpuUsage()
+  const parents = new Map<number, number>()
+  const used = new Map<number, number>()
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      parents.set(Number(entry), Number(fields[1]))
+      used.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / ticks)
+    } catch {
+      // The process ended while listed.
+    }
+  }
+  const descends = (pid: number): boolean => {
+    for (let at = parents.get(pid); at !== undefined && at > 1; at = parents.get(at)) {
+      if (at === process.pid) return true
+    }
+    return false
+  }
+  let database = 0
+  for (const [pid, seconds] of used) if (descends(pid)) database += seconds
+  return { ours: (own.user + own.system) / 1e6, database }
+}
+
 const speedrun = (concurrency: number, iterations: number) =>
   Effect.gen(function*() {
     const id = Math.random().toString(36).slice(2, 8)
@@ -107,6 +137,7 @@ const speedrun = (concurrency: number, iterations: number) =>
     yield* iteration(`warm${id}w`, [], { n: 0 })
     const latencies: Array<number> = []
     const conflicts = { n: 0 }
+    const cpuBefore = cpuSeconds()
     const start = performance.now()
     yield* Effect.forEach(
       Array.from({ length: concurrency }, (_, w) => w),
@@ -119,13 +150,18 @@ const speedrun = (concurrency: number, iterations: number) =>
       { concurrency, discard: true }
     )
     const seconds = (performance.now() - start) / 1000
+    const cpuAfter = cpuSeconds()
     const sorted = [...latencies].sort((a, b) => a - b)
     return {
       operations: latencies.length,
       opsPerSecond: Math.round(latencies.length / seconds),
       conflicts: conflicts.n,
       p50Ms: round(percentile(sorted, 0.5)),
-      p99Ms: round(percentile(sorted, 0.99))
+      p99Ms: round(percentile(sorted, 0.99)),
+      // CPU per decision (steadier than wall time on a shared machine): this process (Strata, the
+      // driver, and SQLite itself on SQLite) and the database's processes (PostgreSQL).
+      cpuMicrosOurs: Math.round(((cpuAfter.ours - cpuBefore.ours) * 1e6) / latencies.length),
+      cpuMicrosDatabase: Math.round(((cpuAfter.database - cpuBefore.database) * 1e6) / latencies.length)
     }
   })
 
@@ -161,22 +197,25 @@ const appendCost = (concurrency: number, perRound: number, rounds: number) =>
           ),
         { concurrency, discard: true }
       )
-    const time = <E, R>(effect: Effect.Effect<void, E, R>) =>
-      Effect.map(
-        Effect.andThen(
-          Effect.sync(() => performance.now()),
-          (start) => Effect.map(effect, () => performance.now() - start)
-        ),
-        (ms) => (concurrency * perRound * 1000) / ms
-      )
+    const cpu = { plain: 0, conditional: 0 }
+    const time = <E, R>(effect: Effect.Effect<void, E, R>, kind: keyof typeof cpu) =>
+      Effect.gen(function*() {
+        const before = cpuSeconds()
+        const start = performance.now()
+        yield* effect
+        const ms = performance.now() - start
+        const after = cpuSeconds()
+        cpu[kind] += after.ours - before.ours + after.database - before.database
+        return (concurrency * perRound * 1000) / ms
+      })
     yield* plain(-1)
     yield* conditional(-1)
     const ratios: Array<number> = []
     const plainRates: Array<number> = []
     const conditionalRates: Array<number> = []
     for (let r = 0; r < rounds; r++) {
-      const p = yield* time(plain(r))
-      const c = yield* time(conditional(r))
+      const p = yield* time(plain(r), "plain")
+      const c = yield* time(conditional(r), "conditional")
       plainRates.push(p)
       conditionalRates.push(c)
       // Cost ratio: how many plain appends' time one conditional append takes.
@@ -188,7 +227,9 @@ const appendCost = (concurrency: number, perRound: number, rounds: number) =>
       plainPerSecond: Math.round(median(plainRates)),
       conditionalPerSecond: Math.round(median(conditionalRates)),
       conditionalCostVsPlain: round(percentile(sorted, 0.5)),
-      spread: [round(sorted[0]), round(sorted[sorted.length - 1])]
+      spread: [round(sorted[0]), round(sorted[sorted.length - 1])],
+      // CPU (this process and the database's) per conditional append over per plain one, all rounds.
+      cpuCostVsPlain: round(cpu.conditional / cpu.plain)
     }
   })
 
@@ -255,36 +296,6 @@ const profile = (concurrency: number) =>
       )
     }
   })
-
-// CPU seconds used so far by this process and, separately, by its descendants (an embedded
-// PostgreSQL and its backends), from /proc: CPU per operation is steadier than wall time on a shared
-// machine, and it tells the database's part from ours.
-const ticks = 100
-const cpuSeconds = (): { readonly ours: number; readonly database: number } => {
-  const own = process.cpuUsage()
-  const parents = new Map<number, number>()
-  const used = new Map<number, number>()
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8")
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      parents.set(Number(entry), Number(fields[1]))
-      used.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / ticks)
-    } catch {
-      // The process ended while listed.
-    }
-  }
-  const descends = (pid: number): boolean => {
-    for (let at = parents.get(pid); at !== undefined && at > 1; at = parents.get(at)) {
-      if (at === process.pid) return true
-    }
-    return false
-  }
-  let database = 0
-  for (const [pid, seconds] of used) if (descends(pid)) database += seconds
-  return { ours: (own.user + own.system) / 1e6, database }
-}
 
 // Where a conditional append's extra cost goes at concurrency `concurrency` (disjoint tags): plain,
 // a tagged event without a condition (the tag's lock and its tag row), and a tagged event with a
