@@ -49,6 +49,10 @@ const guardFailed = (error: SqlError) => /CHECK constraint failed/.test(SqlError
  */
 export const make = (client: D1Client): Dialect.Dialect => ({
   ...SqliteDialect.dialect,
+  // D1's results are JSON, where a BLOB is an array of numbers (3.6 characters a byte on random
+  // bytes, each parsed into a number): hex text is 2 a byte, decoded by Rows.bytesOf.
+  eventColumns:
+    "position, event_id, stream, version, type, data, metadata, created_at, tags, content_type, hex(data_bytes)",
   // D1 binds at most 100 parameters per statement.
   maxParams: 100,
   // D1 hands integers to JavaScript as numbers: exact only up to 2^53.

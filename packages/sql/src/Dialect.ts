@@ -294,6 +294,12 @@ export interface Dialect {
   readonly document: (sql: Statement.Constructor, text: string) => Statement.Fragment
   readonly decodeJson: (value: unknown) => unknown
   /**
+   * The select list of event reads, where a column travels better in another form than
+   * `Rows.eventColumns` gives it: the same columns in the same order (D1: `hex(data_bytes)`, as its
+   * results carry a BLOB as a JSON array of numbers). Absent: `Rows.eventColumns`.
+   */
+  readonly eventColumns?: string | undefined
+  /**
    * For databases where positions can become visible out of order (PostgreSQL): the bound below
    * which every position is settled. Global reads stop below it and take it in an earlier statement
    * than the read. Without it, every visible position is settled (SQLite and D1 have one writer).

@@ -11,6 +11,7 @@
  */
 import type { Event } from "@strata/core"
 import * as Effect from "effect/Effect"
+import * as Hex from "effect/encoding/Hex"
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import type { Dialect } from "./Dialect.ts"
@@ -117,13 +118,24 @@ export const decodeFirst = <S extends Schema.Top & { readonly DecodingServices: 
 }
 
 /**
- * The columns of an event row, as every event read selects them.
+ * The columns of an event row, as every event read selects them (a dialect may select another form
+ * of one: see {@link columnsOf}).
  *
  * @category constants
  * @since 0.1.0
  */
 export const eventColumns =
   "position, event_id, stream, version, type, data, metadata, created_at, tags, content_type, data_bytes"
+
+/**
+ * The select list of an event row on `dialect`: its `eventColumns` (the same columns in the same
+ * order, some in a form its driver carries better: D1 selects `hex(data_bytes)`), else
+ * {@link eventColumns}. {@link fromValues} decodes either.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const columnsOf = (dialect: Dialect): string => dialect.eventColumns ?? eventColumns
 
 /**
  * A row of `strata_events` as the driver hands it over.
@@ -150,8 +162,8 @@ const int64 = (value: bigint | number | string): bigint => typeof value === "big
 /**
  * A binary event's bytes as the driver hands them over, as a `Uint8Array` of the caller's own:
  * node:sqlite gives a fresh `Uint8Array` per value (kept when `fresh`), the PostgreSQL client one that
- * may view its receive buffer (always copied), D1 an array of numbers or an `ArrayBuffer`,
- * PostgreSQL's text format `\x` hex.
+ * may view its receive buffer (always copied), D1 an array of numbers or an `ArrayBuffer` (or hex
+ * text, where the dialect selects `hex(data_bytes)`), PostgreSQL's text format `\x` hex.
  *
  * @category decoding
  * @since 0.1.0
@@ -167,10 +179,10 @@ export const bytesOf = (value: unknown, fresh = false): Uint8Array => {
   }
   if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0))
   if (Array.isArray(value)) return Uint8Array.from(value as ReadonlyArray<number>)
-  if (typeof value === "string" && value.startsWith("\\x")) {
-    const bytes = new Uint8Array((value.length - 2) >> 1)
-    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(value.slice(2 + 2 * i, 4 + 2 * i), 16)
-    return bytes
+  if (typeof value === "string") {
+    const decoded = Hex.decode(value.startsWith("\\x") ? value.slice(2) : value)
+    if (decoded._tag === "Success") return decoded.success
+    throw new Error(`a binary event's data_bytes came back as text that is not hex`)
   }
   throw new Error(`a binary event's data_bytes came back as ${typeof value}`)
 }

@@ -12,14 +12,14 @@ import type * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import * as Dcb from "../DcbSql.ts"
 import type { Horizon } from "../Dialect.ts"
-import { eventColumns } from "../Rows.ts"
+import { columnsOf } from "../Rows.ts"
 import * as StreamGuard from "../StreamGuard.ts"
 import type { StoreContext } from "./context.ts"
 import type { StreamRows } from "./streams.ts"
 
 export const make = (ctx: StoreContext, rows: StreamRows) => {
   const { bigintInput, dialect, events, pageSize, pollInterval, sql, unavailable } = ctx
-  const columns = sql.literal(eventColumns)
+  const columns = sql.literal(columnsOf(dialect))
 
   const notTooOld = (minTime: number | undefined) =>
     minTime === undefined ? sql.literal("1 = 1") : sql`created_at >= ${dialect.time(minTime)}`
