@@ -158,4 +158,45 @@ describe("Transfer line format with binary events", () => {
         assert.strictEqual(error._tag, "InvalidLine", line)
       }
     }))
+
+  it.effect("an invalid content type is InvalidLine naming the line and a valid form, not a failed append", () =>
+    Effect.gen(function*() {
+      for (const contentType of [`""`, `"png"`, `"image/png\\n"`, `"${"a/b".padEnd(300, "c")}"`, "7", "null"]) {
+        const line = `${base},"contentType":${contentType},"bytes":"AP8B","metadata":{}}`
+        const error = yield* Effect.flip(Transfer.decodeLine(line, 9))
+        assert.strictEqual(error._tag, "InvalidLine", line)
+        assert.strictEqual(error.line, 9)
+        assert.match(error.message, /contentType/, line)
+      }
+      const error = yield* Effect.flip(Transfer.decodeLine(`${base},"contentType":"png","bytes":"AP8B"}`, 3))
+      assert.include(error.message, `such as "application/octet-stream"`)
+    }))
+
+  it("encodeData: JSON data as it is, a binary event's content type and base64 bytes, as a line has them", () => {
+    assert.deepStrictEqual(Transfer.encodeData({ data: { a: 1 } }), { data: { a: 1 } })
+    assert.deepStrictEqual(Transfer.encodeData({ data: null }), { data: null })
+    assert.deepStrictEqual(
+      Transfer.encodeData(Event.binary("Blob", Uint8Array.of(0, 255, 1), { contentType: "image/png" })),
+      { contentType: "image/png", bytes: "AP8B" }
+    )
+    // Without a content type (a hand-built event), the default; empty bytes are an empty string.
+    assert.deepStrictEqual(Transfer.encodeData({ data: new Uint8Array(0) }), {
+      contentType: Event.defaultContentType,
+      bytes: ""
+    })
+    const event = {
+      stream: "s-1",
+      version: 0n,
+      id: crypto.randomUUID(),
+      type: "T",
+      schemaVersion: undefined,
+      time: undefined,
+      position: undefined,
+      data: Uint8Array.of(0, 255, 1),
+      contentType: "image/png",
+      metadata: {}
+    }
+    const line = JSON.parse(Transfer.encodeLine(event))
+    assert.deepStrictEqual({ contentType: line.contentType, bytes: line.bytes }, Transfer.encodeData(event))
+  })
 })

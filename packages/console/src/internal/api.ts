@@ -1,10 +1,19 @@
 // What the console's pages ask the store, as Effects over the services every store layer provides.
 // Answers are plain JSON values (positions and versions as decimal strings: JSON has no bigint).
-import { Consumer, Event, EventStore, Health, JobQueue, ParkedEvents, StoreAdmin, StreamName } from "@strata/core"
+import {
+  Consumer,
+  Event,
+  EventStore,
+  Health,
+  JobQueue,
+  ParkedEvents,
+  StoreAdmin,
+  StreamName,
+  Transfer
+} from "@strata/core"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Base64 from "effect/encoding/Base64"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 
@@ -29,13 +38,7 @@ const answer = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, ApiEr
   Effect.mapError(effect, (error) => error instanceof ApiError ? error : apiError(409, describe(error)))
 
 // JSON has no bytes: a binary event carries `contentType` and `bytes` (standard base64 with padding)
-// in place of `data`, as a line of the Transfer format does (the same encoder), never its array as
-// `{"0":137,…}`.
-const payload = (event: Event.RecordedEvent) =>
-  Event.isBinary(event)
-    ? { contentType: event.contentType ?? Event.defaultContentType, bytes: Base64.encode(event.data) }
-    : { data: event.data }
-
+// in place of `data`, through the Transfer line format's own encoder (never its array as `{"0":137,…}`).
 export const eventJson = (event: Event.RecordedEvent) => ({
   id: event.id,
   stream: event.stream,
@@ -43,7 +46,7 @@ export const eventJson = (event: Event.RecordedEvent) => ({
   position: event.position.toString(),
   type: event.type,
   createdAt: event.createdAt.toISOString(),
-  ...payload(event),
+  ...Transfer.encodeData(event),
   metadata: event.metadata,
   ...(event.tags === undefined ? {} : { tags: event.tags })
 })

@@ -188,13 +188,47 @@ export const fromRecorded = (event: RecordedEvent): ExportedEvent => ({
   ...(event.tags === undefined ? {} : { tags: event.tags })
 })
 
-// The `data` part of a line: `"data":<json>`, or for a binary event `"contentType":…,"bytes":<base64>`.
-const dataPart = (event: ExportedEvent): string =>
+/**
+ * An event's data in a JSON document: `{ data }` for a JSON event; for a binary event (its data a
+ * `Uint8Array`) `{ contentType, bytes }`, the bytes in standard base64 with padding (JSON cannot carry
+ * raw bytes, and an array of numbers would read back as JSON data).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EncodedData =
+  | { readonly data: unknown }
+  | { readonly contentType: string; readonly bytes: string }
+
+/**
+ * An event's data as JSON carries it: the fields of a line of the format, which the web console's API
+ * and `strata tail --json` use too (one encoder, so they cannot drift). `contentType` defaults to
+ * `Event.defaultContentType`.
+ *
+ * @example
+ * import { Event, Transfer } from "@strata/core"
+ *
+ * Transfer.encodeData({ data: { a: 1 } }) // { data: { a: 1 } }
+ * Transfer.encodeData(Event.binary("Blob", Uint8Array.of(1, 2), { contentType: "image/png" }))
+ * // { contentType: "image/png", bytes: "AQI=" }
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
+export const encodeData = (
+  event: { readonly data: unknown; readonly contentType?: string | undefined }
+): EncodedData =>
   event.data instanceof Uint8Array
-    ? `"contentType":${JSON.stringify(event.contentType ?? Event.defaultContentType)},"bytes":"${
-      Base64.encode(event.data)
-    }"`
-    : `"data":${JSON.stringify(event.data)}`
+    ? { contentType: event.contentType ?? Event.defaultContentType, bytes: Base64.encode(event.data) }
+    : { data: event.data }
+
+// The `data` part of a line: `"data":<json>`, or for a binary event `"contentType":…,"bytes":<base64>`.
+const dataPart = (event: ExportedEvent): string => {
+  const encoded = encodeData(event)
+  return "data" in encoded
+    ? `"data":${JSON.stringify(encoded.data)}`
+    : `"contentType":${JSON.stringify(encoded.contentType)},"bytes":"${encoded.bytes}"`
+}
 
 /**
  * One event as a line of the format, without the line break (`time` and `position` left out when
@@ -248,6 +282,15 @@ export const decodeLine = (text: string, line: number): Effect.Effect<ExportedEv
     if (o.bytes !== undefined || o.contentType !== undefined) {
       if ("data" in o) return fail(`a line has either "data" (JSON) or "contentType" and "bytes" (binary), not both`)
       if (typeof o.contentType !== "string") return fail(`"contentType" is missing or not a string`)
+      // Checked here too (the target's append would refuse it), so the error names the line.
+      const problem = Event.contentTypeProblem(o.contentType)
+      if (problem !== undefined) {
+        return fail(
+          `"contentType": ${problem}; a binary event's content type is a media type such as ${
+            JSON.stringify(Event.defaultContentType)
+          }`
+        )
+      }
       if (typeof o.bytes !== "string") return fail(`"bytes" is missing or not a string`)
       const decoded = Base64.decode(o.bytes)
       if (decoded._tag === "Failure") return fail(`"bytes" is not base64: ${decoded.failure.message}`)
