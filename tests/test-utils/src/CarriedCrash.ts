@@ -1,5 +1,5 @@
 // The carried-jobs crash scenario (OutboxCrash.test.ts in packages/sqlite and packages/postgres): a
-// writer process (carriedWorker.ts) appends events that carry jobs (JobQueue.append, appendMany and
+// writer process (crashWorker.ts, SCENARIO=carried) appends events that carry jobs (JobQueue.append, appendMany and
 // put in turn) and SIGKILLs itself in unit `killAt`: between its last write and its commit, or just
 // after its commit. Afterwards, per unit: its events (and document) are stored if and only if its
 // jobs are.
@@ -64,7 +64,8 @@ export const carriedCrash = (target: Target, killAt: number, when: "before-commi
     const id = Math.random().toString(16).slice(2, 10)
     const category = `carried${id}`
     const queue = JobQueue.make(`q${id}`, Work)
-    const { exit, output } = yield* runProcess("carriedWorker.ts", {
+    const { exit, output } = yield* runProcess("crashWorker.ts", {
+      SCENARIO: "carried",
       STRATA_BACKEND: target.backend,
       STRATA_TARGET: target.target,
       CATEGORY: category,

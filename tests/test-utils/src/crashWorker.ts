@@ -1,13 +1,18 @@
-// The carried-jobs crash scenario's writer, as its own OS process (CarriedCrash.ts): appends that
-// carry their jobs (JobQueue.append, JobQueue.appendMany, JobQueue.put in turn: unit n takes kind
-// n % 3), two jobs { n } each, until unit KILL_AT, where the process SIGKILLs itself:
-// - WHEN=before-commit: when the unit's last job has been inserted (its `JobQueue.enqueue` span ends,
-//   inside the append's transaction), before the commit;
-// - WHEN=after-commit: as soon as the carrying call returns (committed), before anything else.
+// The writer of the outbox crash scenarios, as its own OS process (OutboxCrash.ts and CarriedCrash.ts,
+// run by OutboxCrash.test.ts in packages/sqlite and packages/postgres). SCENARIO picks what it writes:
+// - `unit` (OutboxCrash.ts): units of work that each append one event to `<category>-<n>` and enqueue
+//   job { n } in the same database, until unit KILL_AT, which SIGKILLs the process after its append
+//   and enqueue, before its commit.
+// - `carried` (CarriedCrash.ts): appends that carry their jobs (JobQueue.append, JobQueue.appendMany,
+//   JobQueue.put in turn: unit n takes kind n % 3), two jobs { n } each, until unit KILL_AT, where
+//   the process SIGKILLs itself: WHEN=before-commit when the unit's last job has been inserted (its
+//   `JobQueue.enqueue` span ends, inside the append's transaction), before the commit;
+//   WHEN=after-commit as soon as the carrying call returns (committed), before anything else.
 //
-// Run: node --conditions=@strata/source carriedWorker.ts with STRATA_BACKEND (sqlite | postgres),
-// STRATA_TARGET (the SQLite file or the PostgreSQL URL), CATEGORY, QUEUE, KILL_AT, WHEN.
-import { DocumentStore, Event, JobQueue } from "@strata/core"
+// Run: node --conditions=@strata/source crashWorker.ts with SCENARIO, STRATA_BACKEND (sqlite |
+// postgres), STRATA_TARGET (the SQLite file or the PostgreSQL URL), CATEGORY, QUEUE, KILL_AT (and
+// WHEN for `carried`).
+import { DocumentStore, Event, EventStore, JobQueue, UnitOfWork } from "@strata/core"
 import { PgDialect, PgStore } from "@strata/postgres"
 import { SqliteDialect, SqlJobs } from "@strata/sql"
 import { SqliteStore } from "@strata/sqlite"
@@ -21,17 +26,16 @@ import { Work } from "./jobWorkerSchema.ts"
 
 const env = (name: string): string => {
   const value = process.env[name]
-  if (value === undefined) throw new Error(`carriedWorker: ${name} is not set`)
+  if (value === undefined) throw new Error(`crashWorker: ${name} is not set`)
   return value
 }
 
+const scenario = env("SCENARIO")
 const backend = env("STRATA_BACKEND")
 const target = env("STRATA_TARGET")
 const category = env("CATEGORY")
 const killAt = Number(env("KILL_AT"))
-const when = env("WHEN")
 const queue = JobQueue.make(env("QUEUE"), Work)
-const Orders = DocumentStore.collection(`${category}docs`, Schema.Struct({ n: Schema.Number }))
 
 const store = backend === "postgres"
   ? PgStore.layer({ url: Redacted.make(target), migrate: false })
@@ -48,7 +52,20 @@ const die = (what: string) => {
   process.kill(process.pid, "SIGKILL")
 }
 
-// The job whose insert ends the last unit's writes (its id derives from the first event's).
+// `unit`: each unit of work appends and enqueues; the last dies written, not committed.
+const units = Effect.gen(function*() {
+  const events = yield* EventStore.EventStore
+  for (let n = 0; n <= killAt; n++) {
+    yield* UnitOfWork.transaction(Effect.gen(function*() {
+      yield* events.append(`${category}-${n}`, [Event.make("Placed", { n })])
+      yield* JobQueue.enqueue(queue, { n })
+      if (n === killAt) process.kill(process.pid, "SIGKILL")
+    }))
+    console.log(`committed ${n}`)
+  }
+})
+
+// `carried`: the job whose insert ends the last unit's writes (its id derives from the first event's).
 let lastJob: string | undefined
 const tracer = Tracer.make({
   span(options) {
@@ -65,38 +82,39 @@ const tracer = Tracer.make({
   }
 })
 
-const program = Effect.gen(function*() {
+const carried = Effect.gen(function*() {
+  const when = env("WHEN")
+  const Orders = DocumentStore.collection(`${category}docs`, Schema.Struct({ n: Schema.Number }))
   for (let n = 0; n <= killAt; n++) {
     const first = Event.make("Placed", { n })
-    const carried = { jobs: [JobQueue.job(queue, { n }), JobQueue.job(queue, { n })] }
+    const jobs = { jobs: [JobQueue.job(queue, { n }), JobQueue.job(queue, { n })] }
     if (n === killAt && when === "before-commit") lastJob = `${first.id.toLowerCase()}.job-1`
     switch (n % 3) {
       case 0:
-        yield* JobQueue.append(`${category}-${n}`, [first], carried)
+        yield* JobQueue.append(`${category}-${n}`, [first], jobs)
         break
       case 1:
         yield* JobQueue.appendMany([
           { stream: `${category}-${n}`, events: [first] },
           { stream: `${category}-${n}-b`, events: [Event.make("Placed", { n })] }
-        ], carried)
+        ], jobs)
         break
       default:
         yield* JobQueue.put(Orders, `d${n}`, { n }, {
           expected: "missing",
           events: [{ stream: `${category}-${n}`, events: [first] }],
-          ...carried
+          ...jobs
         })
     }
     if (n === killAt && when === "after-commit") die(`committed ${n}`)
     console.log(`committed ${n}`)
   }
-})
+}).pipe(Effect.withTracer(tracer))
 
 Effect.runFork(
-  program.pipe(
+  (scenario === "carried" ? carried : units).pipe(
     Effect.provide(Layer.provideMerge(jobs, store)),
-    Effect.withTracer(tracer),
-    Effect.tapCause((cause) => Effect.sync(() => console.error("carried worker failed", cause))),
+    Effect.tapCause((cause) => Effect.sync(() => console.error(`crash worker (${scenario}) failed`, cause))),
     Effect.ensuring(Effect.sync(() => process.exit(1)))
   )
 )
