@@ -7,6 +7,7 @@
 import { assert, layer } from "@effect/vitest"
 import { dcbRaceSuite } from "@strata/conformance"
 import { EventStore, UnitOfWork } from "@strata/core"
+import { Backend } from "@strata/core/backend"
 import { PgStore } from "@strata/postgres"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -69,6 +70,36 @@ layer(StoreLayer, { timeout: "60 seconds", excludeTestServices: true })("postgre
       assert.strictEqual(outcome._tag === "Failure" && outcome.failure._tag, "AppendConditionFailed")
       const withA = yield* Stream.runCollect(store.readAll({ query: [{ tags: [a] }] }))
       assert.deepStrictEqual(withA.map((event) => event.stream), [`t${id}-one`])
+    }))
+
+  it.effect("a decision's read (Backend.readQuery) never returns an event above an append still in flight", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const backend = yield* Backend.Backend
+      const readQuery = backend.readQuery!
+      const id = Math.random().toString(16).slice(2, 10)
+      const [a, b] = [`t${id}:a`, `t${id}:b`]
+      const query = [{ tags: [a] }, { tags: [b] }]
+      const appended = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      // Writer 1 takes a position for its event tagged a and holds its transaction open.
+      const holder = yield* Effect.forkChild(UnitOfWork.transaction(Effect.gen(function*() {
+        yield* store.append(`t${id}-one`, [{ type: "E", data: {}, tags: [a] }])
+        yield* Deferred.succeed(appended, undefined)
+        yield* Deferred.await(release)
+      })))
+      yield* Deferred.await(appended)
+      // Writer 2 (a disjoint tag) commits a later position meanwhile.
+      const later = yield* store.append(`t${id}-two`, [{ type: "E", data: {}, tags: [b] }])
+      // The read waits for the horizon (at most ~200 ms), then stops below writer 1's position: without
+      // the horizon it would return writer 2's event alone, and a decision would fold past writer 1's.
+      const during = yield* readQuery(query)
+      assert.deepStrictEqual(during, [])
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
+      const after = yield* readQuery(query)
+      assert.deepStrictEqual(after.map((event) => event.stream), [`t${id}-one`, `t${id}-two`])
+      assert.strictEqual(after[1].position, later.position)
     }))
 
   it.effect("a condition with an item without tags waits for a plain append in flight, then sees it", () =>
