@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { Event } from "@strata/core"
 import { StoreError } from "@strata/core"
 import { LiveFeed, Subscription } from "@strata/core/backend"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
@@ -24,7 +25,13 @@ const event = (position: number, stream = "s-1", type = "E"): Event.RecordedEven
   }) as unknown as Event.RecordedEvent
 
 /** An in-memory global log with a feed over it; `fail` makes the next reads fail. */
-const fixture = (options?: { readonly bufferSize?: number; readonly tombstoned?: Set<string> }) =>
+const fixture = (
+  options?: {
+    readonly bufferSize?: number
+    readonly tombstoned?: Set<string>
+    readonly coalesce?: Duration.Input | undefined
+  }
+) =>
   Effect.gen(function*() {
     const signal = yield* Subscription.makeSignal
     const log: Array<Event.RecordedEvent> = []
@@ -48,7 +55,8 @@ const fixture = (options?: { readonly bufferSize?: number; readonly tombstoned?:
           asked.push(streams)
           return streams.filter((stream) => tombstoned.has(stream))
         }),
-      checkInterval: "30 millis"
+      checkInterval: "30 millis",
+      coalesce: options?.coalesce
     })
     const append = (stream = "s-1", type = "E") =>
       Effect.andThen(
@@ -213,4 +221,31 @@ describe("LiveFeed", () => {
       assert.isAtLeast(spans.filter((span) => span.name === "first.subscriber").length, 1)
     }).pipe(Effect.withTracer(tracer))
   })
+
+  it.live("coalesce: appends a few ms apart cost one read per interval, and every event arrives in order", () =>
+    Effect.gen(function*() {
+      const got: Array<bigint> = []
+      const burst = (coalesce: Duration.Input | undefined) =>
+        Effect.gen(function*() {
+          const { append, feed } = yield* fixture({ coalesce })
+          const member = yield* feed.join({ matches: () => true })
+          yield* waitUntil(() => feed.reads() > 0)
+          const before = feed.reads()
+          for (let i = 0; i < 5; i++) {
+            yield* append()
+            yield* Effect.sleep("5 millis")
+          }
+          got.length = 0
+          while (got.length < 5) got.push(...(yield* next(member)).map((e) => e.position))
+          const reads = feed.reads() - before
+          yield* member.leave
+          return reads
+        })
+      const each = yield* burst(undefined)
+      assert.deepStrictEqual(got, [1n, 2n, 3n, 4n, 5n])
+      const coalesced = yield* burst("200 millis")
+      assert.deepStrictEqual(got, [1n, 2n, 3n, 4n, 5n])
+      assert.isAtLeast(each, 5, "a read per wake-up")
+      assert.isAtMost(coalesced, 2, "one read, then one for what came during the pause")
+    }))
 })
