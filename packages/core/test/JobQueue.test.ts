@@ -152,3 +152,37 @@ describe("JobQueue observability", () => {
       Effect.provideService(Metric.MetricRegistry, new Map())
     ))
 })
+
+describe("JobQueue worker", () => {
+  it.live("a stored payload that is not JSON makes its job dead at once, with the payload error", () =>
+    Effect.gen(function*() {
+      const store = yield* JobStore.makeMemory()
+      const now = Date.now()
+      // As a store written by hand or by another tool might hold it.
+      yield* store.enqueue({
+        id: "job-1",
+        queue: "mail",
+        key: undefined,
+        payload: "{not json",
+        priority: 0,
+        runAt: now,
+        now,
+        traceId: undefined,
+        spanId: undefined
+      })
+      let handled = 0
+      yield* JobQueue.worker(Mail, () => Effect.sync(() => handled++), { pollInterval: "10 millis", lease: "1 minute" })
+        .pipe(Effect.provideService(JobQueue.JobQueue, JobQueue.fromStore(store)))
+      // Not a defect that leaves the job running until its lease ends: dead on its first attempt.
+      const deadline = Date.now() + 5_000
+      let job = yield* store.get("job-1")
+      while (!(job._tag === "Some" && job.value.state === "dead")) {
+        if (Date.now() > deadline) return assert.fail(`job-1 is ${job._tag === "Some" ? job.value.state : "gone"}`)
+        yield* Effect.sleep("10 millis")
+        job = yield* store.get("job-1")
+      }
+      assert.strictEqual(handled, 0)
+      assert.strictEqual(job.value.attempts, 1)
+      assert.include(job.value.lastError, "does not match its schema: not JSON")
+    }).pipe(Effect.scoped))
+})
