@@ -286,6 +286,25 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
         })
       }))
 
+    it.effect("a condition on an append of untagged events is checked like any other", () =>
+      Effect.gen(function*() {
+        assert.isTrue(yield* supported, "the backend declares dcb")
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const tag = `${n.category}:u`
+        const q: EventStore.Query = [{ tags: [tag] }]
+        const plain = { type: n.type("Plain"), data: {} }
+        const first = yield* store.append(n.stream("u"), [plain, plain], { condition: { failIfEventsMatch: q } })
+        const tagged1 = yield* store.append(n.stream("v"), [tagged(n.type("E"), [tag])])
+        const error = yield* failsWith("AppendConditionFailed")(
+          store.append(n.stream("u"), [plain], { condition: { failIfEventsMatch: q, after: first.position } })
+        )
+        assert.strictEqual(error.position, tagged1.position)
+        assert.lengthOf(yield* readStream(n.stream("u")), 2)
+        yield* store.append(n.stream("u"), [plain], { condition: { failIfEventsMatch: q, after: tagged1.position } })
+        assert.lengthOf(yield* readStream(n.stream("u")), 3)
+      }))
+
     it.effect("conditions combine with expected versions and appendMany, atomically", () =>
       Effect.gen(function*() {
         assert.isTrue(yield* supported, "the backend declares dcb")

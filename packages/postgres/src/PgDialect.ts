@@ -243,8 +243,10 @@ const dcbAppendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput, loc
       FROM announced, unnest(${ids}::uuid[], ${events.map((event) => event.type)}::text[], ${
     events.map((event) => event.data)
   }::json[], ${events.map((event) => event.metadata)}::json[], ${
-    events.map((event) => event.tags === undefined ? null : JSON.stringify(event.tags))
-  }::json[]) WITH ORDINALITY AS e (id, type, data, metadata, tags, ordinality)
+    // The driver cannot type an array of nulls only: untagged events (a condition alone) bind none.
+    events.some((event) => event.tags !== undefined)
+      ? sql`${events.map((event) => event.tags === undefined ? null : JSON.stringify(event.tags))}::json[]`
+      : sql.literal("NULL::json[]")}) WITH ORDINALITY AS e (id, type, data, metadata, tags, ordinality)
       RETURNING position, type, tags
     ), tagged AS (
       INSERT INTO strata_event_tags (tag, position, type)
