@@ -195,7 +195,12 @@ export interface MetricsOptions {
  * the store.
  *
  * @example
+ * ```ts
+ * import { type EventStore, Metrics } from "@strata/core"
+ *
+ * declare const eventStore: EventStore.EventStore["Service"] // an EventStore built by hand
  * const store = Metrics.withMetrics(eventStore, { attributes: { service: "billing" } })
+ * ```
  *
  * @category combinators
  * @since 0.1.0
@@ -278,7 +283,16 @@ export const withMetrics: {
  * hand: store layers are decorated already, and `Store.layer` chooses their decorators.
  *
  * @example
- * Metrics.layer().pipe(Layer.provide(Retry.layer()), Layer.provide(Layer.succeed(EventStore.EventStore, myEventStore)))
+ * ```ts
+ * import { EventStore, Metrics, Retry } from "@strata/core"
+ * import { Layer } from "effect"
+ *
+ * declare const myEventStore: EventStore.EventStore["Service"] // an EventStore built by hand
+ * const StoreLive = Metrics.layer().pipe(
+ *   Layer.provide(Retry.layer()),
+ *   Layer.provide(Layer.succeed(EventStore.EventStore, myEventStore))
+ * )
+ * ```
  *
  * @category layers
  * @since 0.1.0

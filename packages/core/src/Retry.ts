@@ -335,7 +335,13 @@ export const withDocumentRetry: {
  * merge it beside the store.
  *
  * @example
- * Retry.layer().pipe(Layer.provide(Layer.succeed(EventStore.EventStore, myEventStore)))
+ * ```ts
+ * import { EventStore, Retry } from "@strata/core"
+ * import { Layer } from "effect"
+ *
+ * declare const myEventStore: EventStore.EventStore["Service"] // an EventStore built by hand
+ * const StoreLive = Retry.layer().pipe(Layer.provide(Layer.succeed(EventStore.EventStore, myEventStore)))
+ * ```
  *
  * @category layers
  * @since 0.1.0

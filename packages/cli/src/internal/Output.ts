@@ -8,10 +8,8 @@ import * as Cause from "effect/Cause"
 import * as Redacted from "effect/Redacted"
 
 /**
- * A store URL safe to print: its password (and any `password=` query parameter) replaced by `***`.
- *
- * @example
- * redactUrl("postgres://app:s3cret@db:5432/app") // "postgres://app:***@db:5432/app"
+ * A store URL safe to print: its password (and any `password=` query parameter) replaced by `***`:
+ * `redactUrl("postgres://app:s3cret@db:5432/app")` is `"postgres://app:***@db:5432/app"`.
  *
  * @category formatting
  * @since 0.1.0

@@ -60,7 +60,7 @@ export const retention = (stored: StoredStream | undefined): StreamRetention => 
  *
  * @example
  * ```ts
- * import * as StreamView from "@strata/core/StreamView"
+ * import { StreamView } from "@strata/core/backend"
  *
  * StreamView.info("cart-1", { tombstoned: false, deleted: true, lastVersion: 4n, truncateBefore: 5n })
  * // { stream: "cart-1", status: "deleted", lastVersion: 4n, retention: { truncateBefore: 5n } }
