@@ -223,6 +223,13 @@ export interface Transactional {
    * transaction.
    */
   readonly appendOneBinary?: boolean | undefined
+  /**
+   * Whether `appendOne` also writes binary events of appends with tags or a DCB condition (their tag
+   * rows and condition as `appendOneDcb` says), so those take it too. Otherwise they take the
+   * transaction. SQLite's synchronous write does; PostgreSQL's binary statement writes no tags. Read
+   * only where the write strategy has an `appendOne`.
+   */
+  readonly appendOneBinaryDcb?: boolean | undefined
   /** Serialises concurrent migration runs, inside their transaction. */
   readonly lockMigrations: (sql: SqlClient.SqlClient) => Effect.Effect<void, SqlError>
   /**

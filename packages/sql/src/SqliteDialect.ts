@@ -49,7 +49,10 @@ export const dialect: Dialect = {
     // The write transaction (BEGIN IMMEDIATE) already excludes every other writer.
     lockStreams: (sql, streams) => sql`SELECT * FROM strata_streams WHERE ${sql.in("stream", streams)}`,
     beforeInsert: () => Effect.void,
-    lockMigrations: () => Effect.void
+    lockMigrations: () => Effect.void,
+    // No appendOne here (the statement path, any SqlClient); SqliteAppend's synchronous write, added
+    // over this strategy, writes tagged binary events and checks conditions with them.
+    appendOneBinaryDcb: true
   },
   time: (millis) => millis,
   decodeTime: (value) => new Date(Number(value)),

@@ -2,7 +2,9 @@
 // JSON events) takes SqliteAppend's synchronous write (no `sql.transaction` span), as a JSON append
 // does; the statement path (any SqlClient, no synchronous write) takes the transaction, which shows
 // the check can tell the two apart. Both read back byte for byte. A tagged binary event written by
-// the synchronous write reads back with its tags and bytes, and a query on its tag finds it.
+// the synchronous write reads back with its tags and bytes, and a query on its tag finds it. Tagged
+// and conditional binary appends take the synchronous write as well (the dialect's
+// appendOneBinaryDcb), and their condition is checked there.
 import { assert, describe, it } from "@effect/vitest"
 import { Event, EventStore, ExpectedVersion } from "@strata/core"
 import { SqliteDialect, SqlStore } from "@strata/sql"
@@ -51,6 +53,34 @@ const appendAndRead = Effect.gen(function*() {
   return { alone, mixed, json }
 })
 
+// A tagged binary append, and one with a DCB condition; the span names of each, and what reads back.
+const appendDcb = Effect.gen(function*() {
+  const store = yield* EventStore.EventStore
+  const tagged = yield* spanNames(store.append("dcb-1", [
+    { ...Event.binary("Blob", everyByte(), { contentType: "image/png" }), tags: ["owner:ada"] }
+  ]))
+  const conditional = yield* spanNames(store.append(
+    "dcb-2",
+    [{ ...Event.binary("Blob", Uint8Array.of(7)), tags: ["owner:bob"] }],
+    { condition: { failIfEventsMatch: [{ tags: ["owner:bob"] }] } }
+  ))
+  // The condition is checked on that path too: a second append under it fails, writing nothing.
+  const refused = yield* Effect.flip(store.append(
+    "dcb-3",
+    [Event.binary("Blob", Uint8Array.of(8))],
+    { condition: { failIfEventsMatch: [{ tags: ["owner:bob"] }] } }
+  ))
+  assert.strictEqual(refused._tag, "AppendConditionFailed")
+  const found = yield* Stream.runCollect(store.readAll({ query: [{ tags: ["owner:ada"] }, { tags: ["owner:bob"] }] }))
+  assert.deepStrictEqual(found.map((event) => event.stream), ["dcb-1", "dcb-2"])
+  assert.deepStrictEqual(found[0].data, everyByte())
+  assert.strictEqual(found[0].contentType, "image/png")
+  assert.deepStrictEqual(found[1].data, Uint8Array.of(7))
+  assert.deepStrictEqual(found[1].tags, ["owner:bob"])
+  assert.strictEqual((yield* Stream.runCollect(store.read("dcb-3"))).length, 0)
+  return { tagged, conditional }
+})
+
 describe("SQLite binary append paths", () => {
   it.effect("binary and mixed appends take the synchronous write, as JSON appends do", () =>
     Effect.gen(function*() {
@@ -65,6 +95,26 @@ describe("SQLite binary append paths", () => {
       const { alone, mixed } = yield* appendAndRead
       assert.include(alone, "sql.transaction")
       assert.include(mixed, "sql.transaction")
+    }).pipe(
+      Effect.provide(
+        SqlStore.layer({ dialect: SqliteDialect.dialect, backend: "sqlite" }).pipe(
+          Layer.provide(SqliteClient.layer({ filename: ":memory:", safeIntegers: true }))
+        )
+      )
+    ))
+
+  it.effect("tagged and conditional binary appends take the synchronous write too (appendOneBinaryDcb)", () =>
+    Effect.gen(function*() {
+      const { conditional, tagged } = yield* appendDcb
+      assert.notInclude(tagged, "sql.transaction")
+      assert.notInclude(conditional, "sql.transaction")
+    }).pipe(Effect.provide(SqliteStore.layer({ filename: ":memory:" }))))
+
+  it.effect("on the statement path, tagged and conditional binary appends take the transaction", () =>
+    Effect.gen(function*() {
+      const { conditional, tagged } = yield* appendDcb
+      assert.include(tagged, "sql.transaction")
+      assert.include(conditional, "sql.transaction")
     }).pipe(
       Effect.provide(
         SqlStore.layer({ dialect: SqliteDialect.dialect, backend: "sqlite" }).pipe(

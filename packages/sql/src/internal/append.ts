@@ -30,8 +30,8 @@ type Single = (
 // not when it carries tags or a DCB condition (their locks, check and tag rows need the transaction),
 // not when inline work acts on one of its event types, and not inside a caller's transaction (a
 // failed statement there would abort it; the transactional path runs in a savepoint). Nor when it
-// carries a binary event, unless the dialect's one statement writes them (`appendOneBinary`, for
-// appends without tags or a condition).
+// carries a binary event, unless the dialect's one statement writes them (`appendOneBinary`; with
+// tags or a condition as well only where it says so, `appendOneBinaryDcb`: SQLite).
 const singlePath = (ctx: AppendContext, atomically: Atomically): Single => {
   const write = ctx.dialect.write
   const viaAtomically = (plan: Plan, now: number) => Effect.map(atomically([plan], now), ({ results }) => results)
@@ -40,7 +40,8 @@ const singlePath = (ctx: AppendContext, atomically: Atomically): Single => {
   return (plan, now) =>
     inlineWork(ctx.beforeCommit, plan) ||
       (AppendPlan.usesDcb([plan]) && write.appendOneDcb?.(plan.condition) !== true) ||
-      (AppendPlan.hasBinary(plan) && (write.appendOneBinary !== true || AppendPlan.usesDcb([plan])))
+      (AppendPlan.hasBinary(plan) &&
+        (write.appendOneBinary !== true || (write.appendOneBinaryDcb !== true && AppendPlan.usesDcb([plan]))))
       ? viaAtomically(plan, now)
       : Effect.flatMap(
         Effect.serviceOption(ctx.sql.transactionService),
