@@ -42,6 +42,39 @@ const patient = Schedule.max([Schedule.spaced("2 millis").pipe(Schedule.jittered
 export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
   const { dcb, longStreamLength } = resolve(options)
 
+  describe("read options a backend does not know", () => {
+    it.effect("an unknown option or filter key fails with InvalidArgument naming it, instead of being ignored", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const n = names()
+        yield* store.append(n.stream(), [{ type: n.type("E"), data: {} }])
+        // What a plain-JavaScript caller can pass: a typo, or a key of another operation.
+        const typo = yield* streamFailsWith("InvalidArgument")(
+          store.readAll({ quer: [{ tags: ["x"] }] } as EventStore.ReadAllOptions)
+        )
+        assert.strictEqual(typo.operation, "readAll")
+        assert.match(typo.detail, /"quer"/)
+        const onRead = yield* streamFailsWith("InvalidArgument")(
+          store.read(n.stream(), { query: [{ tags: ["x"] }] } as EventStore.ReadOptions)
+        )
+        assert.match(onRead.detail, /"query".*Dcb/)
+        const inFilter = yield* streamFailsWith("InvalidArgument")(
+          store.readAll({ filter: { type: [n.type("E")] } as EventStore.EventFilter })
+        )
+        assert.match(inFilter.detail, /"type"/)
+        const tagsInFilter = yield* streamFailsWith("InvalidArgument")(
+          store.subscribeAll({ filter: { tags: ["x"] } as EventStore.EventFilter })
+        )
+        assert.strictEqual(tagsInFilter.operation, "subscribeAll")
+        assert.match(tagsInFilter.detail, /"tags".*Dcb\.subscribe/)
+        // An absent option spread as undefined is no option.
+        const some = yield* Stream.runCollect(
+          store.readAll({ filter: { categories: [n.category], partition: undefined }, query: undefined })
+        )
+        assert.strictEqual(some.length, 1)
+      }))
+  })
+
   if (!dcb) {
     describe("dynamic consistency boundaries (not declared: refused)", () => {
       it.effect("a backend without DCB refuses tags, conditions and query reads, writing nothing", () =>

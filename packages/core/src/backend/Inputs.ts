@@ -55,13 +55,26 @@ export const bigint = (
 
 /**
  * An event filter: arrays of non-empty strings, well-formed Unicode (a lone surrogate would be bound
- * as U+FFFD by the SQL backends and match other names).
+ * as U+FFFD by the SQL backends and match other names), and no key besides `types`, `categories`,
+ * `streamPrefixes` and `partition` (an unknown one fails with `InvalidArgument` naming it).
  *
  * @category validation
  * @since 0.1.0
  */
 export const filter = (operation: string, value: EventFilter | undefined): Effect.Effect<void, InvalidArgument> => {
   if (value === undefined) return Effect.void
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return invalid(operation, "filter must be an object { types?, categories?, streamPrefixes?, partition? }")
+  }
+  const unknown = unknownKey(value, filterKeys)
+  if (unknown !== undefined) {
+    return invalid(
+      operation,
+      unknown === "query" || unknown === "tags"
+        ? `filter has no "${unknown}": a DCB query is readAll({ query }) or Dcb.read / Dcb.subscribe`
+        : `filter has no "${unknown}" (it takes ${filterKeys.join(", ")})`
+    )
+  }
   for (const key of ["types", "categories", "streamPrefixes"] as const) {
     const list = value[key]
     if (list === undefined) continue
@@ -90,6 +103,52 @@ export const filter = (operation: string, value: EventFilter | undefined): Effec
   }
   return Effect.void
 }
+
+const filterKeys: ReadonlyArray<string> = ["types", "categories", "streamPrefixes", "partition"]
+const readKeys: ReadonlyArray<string> = ["from", "direction", "limit"]
+const readAllKeys: ReadonlyArray<string> = [...readKeys, "filter", "query"]
+const subscribeAllKeys: ReadonlyArray<string> = ["from", "filter"]
+
+// The first own key of `value` that is not one of `known` and is not undefined (a spread of an
+// absent option carries `undefined`), if any.
+const unknownKey = (value: object, known: ReadonlyArray<string>): string | undefined => {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key) && (value as Record<string, unknown>)[key] !== undefined) return key
+  }
+  return undefined
+}
+
+/**
+ * The options of a `subscribeAll`: an object (or absent) with only `from` and `filter`, a valid
+ * filter and a valid `from.after`. An unknown key fails with `InvalidArgument` naming it, instead of
+ * being ignored (a plain-JavaScript `subscribeAll({ query })` would otherwise deliver every event):
+ * a query subscription is `Dcb.subscribe`.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const subscribeAllOptions = (
+  operation: string,
+  options: unknown,
+  position: (operation: string, name: string, value: unknown) => Effect.Effect<bigint, InvalidArgument> = bigint
+): Effect.Effect<void, InvalidArgument> => {
+  if (options === undefined) return Effect.void
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    return invalid(operation, "options must be an object { from?, filter? }")
+  }
+  const unknown = unknownKey(options, subscribeAllKeys)
+  if (unknown !== undefined) return invalid(operation, unknownOption(operation, unknown, subscribeAllKeys))
+  const { filter: value, from } = options as { readonly from?: unknown; readonly filter?: EventFilter }
+  const checkFilter = filter(operation, value)
+  return typeof from === "object" && from !== null
+    ? Effect.andThen(position(operation, "from.after", (from as { readonly after?: unknown }).after), checkFilter)
+    : checkFilter
+}
+
+const unknownOption = (operation: string, key: string, known: ReadonlyArray<string>): string =>
+  key === "query" && operation !== "readAll"
+    ? `${operation} takes no "query": subscribe to a DCB query with Dcb.subscribe(query), read one with readAll({ query }) or Dcb.read(query)`
+    : `${operation} has no option "${key}" (it takes ${known.join(", ")})`
 
 /**
  * The 32-bit hash of a stream name that partitions the log: FNV-1a over the name's UTF-8 bytes, as
@@ -313,7 +372,8 @@ export const firstVisibleVersion = (
 /**
  * The checked options of a `read` (`operation` "read") or a `readAll` (`operation` "readAll", which
  * also checks the filter). `position` checks `from`; backends with a smaller integer range (D1) pass
- * their own.
+ * their own. An option the operation does not take fails with `InvalidArgument` naming it (a
+ * plain-JavaScript caller's typo is not ignored).
  *
  * @category validation
  * @since 0.1.0
@@ -339,6 +399,14 @@ export const readOptions = (
   InvalidArgument
 > =>
   Effect.gen(function*() {
+    if (options !== undefined) {
+      if (typeof options !== "object" || options === null || Array.isArray(options)) {
+        return yield* invalid(operation, "options must be an object")
+      }
+      const known = operation === "read" ? readKeys : readAllKeys
+      const unknown = unknownKey(options, known)
+      if (unknown !== undefined) return yield* invalid(operation, unknownOption(operation, unknown, known))
+    }
     const checked = {
       direction: yield* direction(operation, options?.direction),
       limit: yield* limit(operation, options?.limit),
