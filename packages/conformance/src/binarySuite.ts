@@ -2,14 +2,18 @@
  * Binary payloads: events whose data is bytes with a content type (`Event.binary`) instead of JSON.
  * Every byte value survives every read path (read, readAll, subscribe, subscribeAll, DCB query
  * reads where the backend has them) byte for byte; empty and near-limit payloads; JSON and binary
- * events mixed in one append; content types as given; the size limit counted in bytes; stored bytes
- * that no caller can change; and `Transfer` moving binary events through lines and between stores.
+ * events mixed in one append; content types as given (an invalid one `InvalidContentType`); the size
+ * limit counted in bytes; stored bytes that no caller can change; bytes that cannot be copied (a
+ * detached buffer, a Proxy) refused typed on every write path; and `Transfer` moving binary events
+ * through lines and between stores.
  *
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
-import { Event, EventStore, MemoryStore, Transfer } from "@strata/core"
+import { DocumentStore, Event, EventStore, MemoryStore, Transfer, UnitOfWork } from "@strata/core"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { failsWith, names, readAll, readStream, within } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
@@ -26,6 +30,14 @@ const pattern = (length: number, seed = 7): Uint8Array => {
     bytes[i] = x >>> 24
   }
   return bytes
+}
+
+// Uint8Arrays whose bytes cannot be read: a buffer detached by a transfer, and a Proxy around an array
+// (its methods refuse the Proxy as their receiver). Made afresh for each use.
+const unreadableBytes = (): ReadonlyArray<readonly [string, Uint8Array]> => {
+  const detached = Uint8Array.of(1, 2, 3)
+  structuredClone(detached, { transfer: [detached.buffer] })
+  return [["a detached buffer", detached], ["a Proxy", new Proxy(Uint8Array.of(1, 2), {})]]
 }
 
 // The same bytes, as a plain Uint8Array (a Buffer or a view compares unequal to one by prototype).
@@ -48,7 +60,7 @@ const assertBytes = (actual: unknown, expected: Uint8Array, what: string) => {
  * @since 0.1.0
  */
 export const binarySuite = (it: ConformanceIt, options?: SuiteOptions): void => {
-  const { dcb, deliveryTimeout, maxEventBytes, supportsAppendMany } = resolve(options)
+  const { dcb, deliveryTimeout, maxEventBytes, supportsAppendMany, unitsOfWork } = resolve(options)
 
   describe("binary payloads", () => {
     it.effect("every byte value 0-255 reads back byte for byte through read, readAll, subscribe and subscribeAll", () =>
@@ -186,14 +198,62 @@ export const binarySuite = (it: ConformanceIt, options?: SuiteOptions): void => 
           const error = yield* failsWith("InvalidEvent")(
             store.append(n.stream(), [Event.binary(n.type("Bad"), Uint8Array.of(1), { contentType })])
           )
-          assert.strictEqual(error.reason, "NotJson")
+          assert.strictEqual(error.reason, "InvalidContentType", JSON.stringify(contentType))
+          assert.match(error.detail, /give a media type such as application\/octet-stream$/)
         }
         const error = yield* failsWith("InvalidEvent")(
           store.append(n.stream(), [{ type: n.type("Json"), data: { a: 1 }, contentType: "image/png" }])
         )
-        assert.strictEqual(error.reason, "NotJson")
+        assert.strictEqual(error.reason, "InvalidContentType")
+        assert.match(error.detail, /only a binary event .* such as application\/octet-stream$/)
         assert.strictEqual((yield* readStream(n.stream())).length, 0)
       }))
+
+    it.effect(
+      "bytes that cannot be copied (a detached buffer, a Proxy) fail typed on append, appendMany, document put and units of work, writing nothing",
+      () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const docs = yield* DocumentStore.DocumentStore
+          const n = names()
+          const notes = DocumentStore.collection(n.collection(), Schema.Unknown)
+          for (const [label, bytes] of unreadableBytes()) {
+            const batch = [Event.make(n.type("Fine"), { ok: true }), Event.binary(n.type("Bad"), bytes)]
+            const refused = (
+              error: { readonly reason: string; readonly index?: number | undefined; readonly detail: string }
+            ) => {
+              assert.strictEqual(error.reason, "NotJson", label)
+              assert.strictEqual(error.index, 1, `${label}: the event's index`)
+              assert.include(error.detail, "new Uint8Array(bytes)", `${label}: says what to pass`)
+            }
+            refused(yield* failsWith("InvalidEvent")(store.append(n.stream(), batch)))
+            if (supportsAppendMany) {
+              refused(
+                yield* failsWith("InvalidEvent")(store.appendMany([
+                  { stream: n.stream("many"), events: [Event.make(n.type("Fine"), 1)] },
+                  { stream: n.stream(), events: batch }
+                ]))
+              )
+            }
+            refused(
+              yield* failsWith("InvalidEvent")(
+                docs.put(notes, "doc", { n: 1 }, { events: [{ stream: n.stream(), events: batch }] })
+              )
+            )
+            if (unitsOfWork) {
+              refused(
+                yield* failsWith("InvalidEvent")(UnitOfWork.commit({
+                  appends: [{ stream: n.stream(), events: batch }],
+                  documents: [{ collection: notes, id: "doc", value: { n: 2 } }]
+                }))
+              )
+            }
+          }
+          assert.strictEqual((yield* readStream(n.stream())).length, 0, "nothing appended")
+          assert.strictEqual((yield* readStream(n.stream("many"))).length, 0, "nothing of appendMany")
+          assert.isTrue(Option.isNone(yield* docs.get(notes, "doc")), "no document written")
+        })
+    )
 
     it.effect("stored bytes cannot be changed through the appended array or through a read's array", () =>
       Effect.gen(function*() {

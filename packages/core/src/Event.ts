@@ -235,8 +235,8 @@ const isPlainObject = (u: unknown): u is Record<string, unknown> => {
 
 /**
  * Fills `filled` into each event's metadata; a key the event's metadata sets (to anything but
- * `undefined`) wins. Events that are not objects, or whose metadata is not a plain object, are
- * left as they are for the store to refuse.
+ * `undefined`) wins. Events that are not objects, whose metadata is not a plain object, or whose
+ * fields throw when read, are left as they are for the store to refuse.
  *
  * @category combinators
  * @since 0.1.0
@@ -245,16 +245,46 @@ export const fillMetadata = <Events extends ReadonlyArray<NewEvent>>(
   events: Events,
   filled: EventMetadata | undefined
 ): Events => {
-  if (filled === undefined || !Array.isArray(events)) return events
-  return events.map((event: NewEvent) => {
-    if (typeof event !== "object" || event === null) return event
-    const given = event.metadata
-    if (given === undefined) return { ...event, metadata: filled }
-    if (!isPlainObject(given)) return event
-    const metadata: Record<string, unknown> = { ...filled, ...given }
-    for (const key in filled) if (given[key] === undefined) metadata[key] = filled[key]
-    return { ...event, metadata }
-  }) as unknown as Events
+  if (filled === undefined) return events
+  // Reading the caller's events runs its code (getters, Proxy traps): an event (or an array) that
+  // throws is left as given, for the store to refuse (`prepare`), instead of a defect here.
+  try {
+    if (!Array.isArray(events)) return events
+    return events.map((event: NewEvent) => {
+      try {
+        if (typeof event !== "object" || event === null) return event
+        const given = event.metadata
+        if (given === undefined) return { ...event, metadata: filled }
+        if (!isPlainObject(given)) return event
+        const metadata: Record<string, unknown> = { ...filled, ...given }
+        for (const key in filled) if (given[key] === undefined) metadata[key] = filled[key]
+        return { ...event, metadata }
+      } catch {
+        return event
+      }
+    }) as unknown as Events
+  } catch {
+    return events
+  }
+}
+
+/**
+ * `event` with an id fixed: as given when it has one, else a copy with a fresh {@link makeEventId}
+ * (a retried append then stays idempotent). An event that is not an object, or whose fields throw
+ * when read (getters, a `Proxy`), is returned as given, for the store to refuse with a typed
+ * `InvalidEvent` ({@link prepare}) instead of a defect here.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const withId = <E extends NewEvent>(event: E): E => {
+  try {
+    return typeof event === "object" && event !== null && event.id === undefined
+      ? { ...event, id: makeEventId() }
+      : event
+  } catch {
+    return event
+  }
 }
 
 /**
@@ -525,12 +555,54 @@ export const tagsProblem = (tags: unknown): string | undefined => {
   return undefined
 }
 
+// What a throw from the caller's code (a getter, a Proxy trap, a toJSON) says, without running more
+// of it than reading `message` once.
+const thrownMessage = (cause: unknown): string => {
+  try {
+    const message = cause instanceof Error ? cause.message : String(cause)
+    return typeof message === "string" ? message : "a value that is not text"
+  } catch {
+    return "a value that cannot be printed"
+  }
+}
+
+// A value in a message: a string quoted, anything else by its kind (stringifying it could throw: a
+// BigInt, a toJSON that throws).
+const shown = (value: unknown): string =>
+  typeof value === "string"
+    ? JSON.stringify(value)
+    : typeof value === "number" || typeof value === "boolean" || value == null
+    ? String(value)
+    : typeof value === "object"
+    ? "an object"
+    : `a ${typeof value}`
+
+// The reason a field's read failing is refused with: the one its validation would give.
+const unreadable = {
+  event: "NotJson",
+  type: "InvalidType",
+  id: "InvalidId",
+  data: "NotJson",
+  contentType: "InvalidContentType",
+  metadata: "NotJson",
+  tags: "InvalidTags"
+} as const satisfies Record<string, InvalidEvent["reason"]>
+
 /**
  * Validates a batch of events for `stream` and serialises it once: ids (generated when absent,
  * UUIDs when given, unique within the batch), types, tags (`InvalidTags`), JSON-ness (no lone surrogates, which would read
  * back changed; `-0` is normalised to `0`, as JSON has one zero), nesting depth (`TooDeep` beyond 256 levels) and size. Nothing reaches a backend
- * unless the whole batch passes. A binary event's bytes are copied and its content type checked
- * (`NotJson` when invalid, or given with JSON data); its size is its bytes plus its JSON metadata.
+ * unless the whole batch passes. A binary event's bytes are copied first and its content type checked
+ * (`InvalidContentType` when it is not a media type, or given with JSON data); its size is its bytes
+ * plus its JSON metadata.
+ *
+ * **Details**
+ *
+ * Each field of a caller's event is read once, here: a getter or a `Proxy` trap that throws is an
+ * `InvalidEvent` naming the event's index and the field (with the field's reason: `InvalidType`,
+ * `InvalidId`, `NotJson` for data and metadata, `InvalidContentType`, `InvalidTags`), and so is data
+ * whose JSON check throws (a nested getter) or bytes that cannot be copied (a `Uint8Array` whose
+ * buffer was detached by a transfer, a `Proxy` around one: `NotJson`). No input is a defect.
  *
  * @category validation
  * @since 0.1.0
@@ -547,49 +619,107 @@ export const prepare = (
           ? new InvalidEvent({ stream, reason, detail })
           : new InvalidEvent({ stream, index, reason, detail })
       )
-    if (!Array.isArray(events) || events.length === 0) {
-      return fail(undefined, "Empty", "an append needs at least one event")
+    let count: number
+    try {
+      count = Array.isArray(events) ? events.length : 0
+    } catch (cause) {
+      return fail(undefined, "Empty", `the events cannot be read (${thrownMessage(cause)}); pass an array of events`)
     }
+    if (count === 0) return fail(undefined, "Empty", "an append needs at least one event")
     const prepared: Array<PreparedEvent> = []
     const seen = new Set<string>()
-    for (let index = 0; index < events.length; index++) {
-      const event = events[index]
-      if (typeof event !== "object" || event === null) return fail(index, "NotJson", "an event must be an object")
-      const typeProblem = eventTypeProblem(event.type)
+    for (let index = 0; index < count; index++) {
+      let field: keyof typeof unreadable = "event"
+      let type: unknown, givenId: unknown, data: unknown, contentType: unknown, metadata: unknown, tags: unknown
+      try {
+        const event = events[index]
+        if (typeof event !== "object" || event === null) return fail(index, "NotJson", "an event must be an object")
+        field = "type"
+        type = event.type
+        field = "id"
+        givenId = event.id
+        field = "data"
+        data = event.data
+        field = "contentType"
+        contentType = event.contentType
+        field = "metadata"
+        metadata = event.metadata
+        field = "tags"
+        tags = event.tags
+        // Copied here: validating the caller's array and then copying it would run its code twice.
+        if (Array.isArray(tags)) tags = Array.from(tags)
+      } catch (cause) {
+        return fail(
+          index,
+          unreadable[field],
+          `reading the event's ${field} threw (${thrownMessage(cause)}); pass an event whose fields are plain values`
+        )
+      }
+      const typeProblem = eventTypeProblem(type)
       if (typeProblem !== undefined) return fail(index, "InvalidType", `event type ${typeProblem}`)
-      let id = event.id
-      if (id === undefined) {
+      let id: string
+      if (givenId === undefined) {
         id = makeEventId()
-      } else if (typeof id !== "string" || !isUuid(id)) {
-        return fail(index, "InvalidId", `event id ${JSON.stringify(id)} is not a UUID`)
+      } else if (typeof givenId !== "string" || !isUuid(givenId)) {
+        return fail(index, "InvalidId", `event id ${shown(givenId)} is not a UUID`)
       } else {
-        id = id.toLowerCase()
+        id = givenId.toLowerCase()
       }
       if (seen.has(id)) return fail(index, "InvalidId", `event id ${id} appears twice in one append`)
       seen.add(id)
-      const bytes = event.data instanceof Uint8Array ? event.data : undefined
+      // The bytes are copied first, as a plain Uint8Array (a Buffer's slice would share memory), and
+      // only the copy is used: the caller may reuse its array, and an array that cannot be copied
+      // (detached by a transfer, a Proxy) is refused here rather than failing later.
+      let bytes: Uint8Array | undefined
+      try {
+        if (data instanceof Uint8Array) bytes = new Uint8Array(data)
+      } catch (cause) {
+        return fail(
+          index,
+          "NotJson",
+          `data is a Uint8Array whose bytes cannot be read (${
+            thrownMessage(cause)
+          }): its ArrayBuffer was detached (transferred, e.g. to a worker) or it is not a real Uint8Array (a Proxy); pass a Uint8Array that owns its bytes (copy it before a transfer: new Uint8Array(bytes))`
+        )
+      }
+      let text: string | undefined
       if (bytes === undefined) {
-        if (event.contentType !== undefined) {
-          return fail(index, "NotJson", "only a binary event (data a Uint8Array) takes a contentType")
+        if (contentType !== undefined) {
+          return fail(
+            index,
+            "InvalidContentType",
+            "only a binary event (data a Uint8Array) takes a contentType: leave it out, or give the data as bytes with a media type such as application/octet-stream"
+          )
         }
-        const dataProblem = Json.check(event.data)
-        if (dataProblem !== undefined) {
-          return fail(index, dataProblem.kind, `data is not plain JSON: ${dataProblem.detail}`)
+        try {
+          const dataProblem = Json.check(data)
+          if (dataProblem !== undefined) {
+            return fail(index, dataProblem.kind, `data is not plain JSON: ${dataProblem.detail}`)
+          }
+          text = JSON.stringify(data)
+        } catch (cause) {
+          return fail(index, "NotJson", `data is not plain JSON: reading it threw (${thrownMessage(cause)})`)
         }
-      } else if (event.contentType !== undefined) {
-        const problem = contentTypeProblem(event.contentType)
-        if (problem !== undefined) return fail(index, "NotJson", problem)
+      } else if (contentType !== undefined) {
+        const problem = contentTypeProblem(contentType)
+        if (problem !== undefined) {
+          return fail(index, "InvalidContentType", `${problem}; give a media type such as application/octet-stream`)
+        }
       }
-      const metadata = event.metadata
-      const metadataProblem: Json.Problem | undefined = metadata === undefined
-        ? undefined
-        : typeof metadata === "object" && !Array.isArray(metadata) && metadata !== null
-        ? Json.check(metadata)
-        : { kind: "NotJson", detail: "$ must be an object" }
-      if (metadataProblem !== undefined) {
-        return fail(index, metadataProblem.kind, `metadata is not plain JSON: ${metadataProblem.detail}`)
+      let meta: string
+      try {
+        const metadataProblem: Json.Problem | undefined = metadata === undefined
+          ? undefined
+          : typeof metadata === "object" && !Array.isArray(metadata) && metadata !== null
+          ? Json.check(metadata)
+          : { kind: "NotJson", detail: "$ must be an object" }
+        if (metadataProblem !== undefined) {
+          return fail(index, metadataProblem.kind, `metadata is not plain JSON: ${metadataProblem.detail}`)
+        }
+        meta = metadata === undefined ? "{}" : JSON.stringify(metadata)
+      } catch (cause) {
+        return fail(index, "NotJson", `metadata is not plain JSON: reading it threw (${thrownMessage(cause)})`)
       }
-      const meta = metadata === undefined ? "{}" : JSON.stringify(metadata)
       if (bytes !== undefined) {
         const size = bytes.length + Json.byteLength(meta)
         if (size > maxEventBytes) {
@@ -600,7 +730,7 @@ export const prepare = (
           )
         }
       } else {
-        const data = JSON.stringify(event.data)
+        const data = text as string
         // A UTF-16 unit is at most 3 UTF-8 bytes: only text that could be over the limit is measured.
         const size = (data.length + meta.length) * 3 <= maxEventBytes
           ? 0
@@ -608,27 +738,33 @@ export const prepare = (
         if (size > maxEventBytes) {
           return fail(index, "TooLarge", `the event is ${size} bytes of JSON; the limit is ${maxEventBytes}`)
         }
-        const tags = event.tags
-        if (tags === undefined || (Array.isArray(tags) && tags.length === 0)) {
-          prepared.push({ id, type: event.type, data, metadata: meta })
-          continue
-        }
-        const tagsProblemFound = tagsProblem(tags)
-        if (tagsProblemFound !== undefined) return fail(index, "InvalidTags", tagsProblemFound)
-        prepared.push({ id, type: event.type, data, metadata: meta, tags: [...tags] })
-        continue
       }
-      // A copy as a plain Uint8Array (a Buffer's slice would share memory): the caller may reuse its array.
-      const copy = new Uint8Array(bytes)
-      const contentType = event.contentType ?? defaultContentType
-      const tags = event.tags
+      const eventType = type as string
+      const media = (contentType as string | undefined) ?? defaultContentType
       if (tags === undefined || (Array.isArray(tags) && tags.length === 0)) {
-        prepared.push({ id, type: event.type, data: "null", metadata: meta, bytes: copy, contentType })
+        prepared.push(
+          bytes === undefined
+            ? { id, type: eventType, data: text as string, metadata: meta }
+            : { id, type: eventType, data: "null", metadata: meta, bytes, contentType: media }
+        )
         continue
       }
       const tagsProblemFound = tagsProblem(tags)
       if (tagsProblemFound !== undefined) return fail(index, "InvalidTags", tagsProblemFound)
-      prepared.push({ id, type: event.type, data: "null", metadata: meta, bytes: copy, contentType, tags: [...tags] })
+      const checked = tags as ReadonlyArray<string>
+      prepared.push(
+        bytes === undefined
+          ? { id, type: eventType, data: text as string, metadata: meta, tags: checked }
+          : {
+            id,
+            type: eventType,
+            data: "null",
+            metadata: meta,
+            bytes,
+            contentType: media,
+            tags: checked
+          }
+      )
     }
     return Effect.succeed(prepared)
   })
@@ -641,5 +777,5 @@ export const prepare = (
  */
 export const eventTypeProblem = (type: unknown): string | undefined => {
   const problem = StreamName.problem(type)
-  return problem === undefined ? undefined : `${JSON.stringify(type)} is not valid: ${problem}`
+  return problem === undefined ? undefined : `${shown(type)} is not valid: ${problem}`
 }

@@ -80,7 +80,8 @@ export class DuplicateEvent extends Schema.TaggedError<DuplicateEvent>(id("Dupli
 }
 
 /**
- * The reasons an event is refused before anything is written.
+ * The reasons an event is refused before anything is written. `InvalidContentType`: a binary event's
+ * content type is not a media type, or a JSON event was given one.
  *
  * @category models
  * @since 0.1.0
@@ -92,13 +93,14 @@ export const InvalidEventReason = Schema.Literals([
   "InvalidType",
   "InvalidId",
   "Empty",
-  "InvalidTags"
+  "InvalidTags",
+  "InvalidContentType"
 ])
 
 /**
  * An event (or a batch of them) cannot be stored: its data or metadata is not plain JSON, it is
  * larger than the store allows or nested deeper than 256 levels (`TooDeep`), its type is not a
- * valid name, or the batch is empty.
+ * valid name, its content type is not a media type (`InvalidContentType`), or the batch is empty.
  *
  * @category errors
  * @since 0.1.0
