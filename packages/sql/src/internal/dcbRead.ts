@@ -16,14 +16,16 @@ import { Inputs } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as DcbSql from "../DcbSql.ts"
 import type { Horizon } from "../Dialect.ts"
-import { eventColumns } from "../Rows.ts"
+import { columnsOf } from "../Rows.ts"
 import type { StoreContext } from "./context.ts"
+import { horizonOf } from "./reads.ts"
 
 export const make = (ctx: StoreContext) => {
   const { dialect, events, pageSize, sql, unavailable } = ctx
-  const columns = sql.literal(eventColumns)
+  const columns = sql.literal(columnsOf(dialect))
   const limit = sql.literal(`LIMIT ${pageSize}`)
-  const horizon = dialect.horizon === undefined ? undefined : dialect.horizon(sql)
+  // The store's one horizon, shared with the global reads (reads.ts).
+  const horizon = horizonOf(ctx)
   const pastHead = Effect.map(
     sql<{ head: bigint | number | null }>`SELECT max(position) AS head FROM strata_events`,
     (found) => BigInt(found[0]?.head ?? 0) + 1n

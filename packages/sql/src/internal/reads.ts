@@ -17,6 +17,24 @@ import * as StreamGuard from "../StreamGuard.ts"
 import type { StoreContext } from "./context.ts"
 import type { StreamRows } from "./streams.ts"
 
+// One horizon per store: the dialect's makes a tracker per call (PostgreSQL's stall warning and its
+// `strata_horizon_held_seconds` gauge), so the global reads and the DCB query read (dcbRead.ts)
+// share the one made for the store's context.
+const horizons = new WeakMap<StoreContext, Effect.Effect<Horizon, SqlError>>()
+
+/**
+ * The store's read horizon (absent where the dialect has none), made once per store context.
+ */
+export const horizonOf = (ctx: StoreContext): Effect.Effect<Horizon, SqlError> | undefined => {
+  if (ctx.dialect.horizon === undefined) return undefined
+  let horizon = horizons.get(ctx)
+  if (horizon === undefined) {
+    horizon = ctx.dialect.horizon(ctx.sql)
+    horizons.set(ctx, horizon)
+  }
+  return horizon
+}
+
 export const make = (ctx: StoreContext, rows: StreamRows) => {
   const { bigintInput, dialect, events, pageSize, pollInterval, sql, unavailable } = ctx
   const columns = sql.literal(columnsOf(dialect))
@@ -91,9 +109,7 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
     return clauses.length === 0 ? sql.literal("1 = 1") : sql.and(clauses)
   }
 
-  const horizon: Effect.Effect<Horizon | undefined, SqlError> = dialect.horizon === undefined
-    ? Effect.succeed(undefined)
-    : dialect.horizon(sql)
+  const horizon: Effect.Effect<Horizon | undefined, SqlError> = horizonOf(ctx) ?? Effect.succeed(undefined)
   const below = (bound: Horizon | undefined): Statement.Fragment =>
     bound === undefined ? sql.literal("1 = 1") : sql`position < ${bound.settled}`
 
