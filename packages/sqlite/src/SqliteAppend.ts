@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { ExpectedVersion } from "@strata/core"
+import { type EventStore, ExpectedVersion } from "@strata/core"
 import { Inputs } from "@strata/core/backend"
 import { DcbSql, StreamGuard } from "@strata/sql"
 import type { AppendOneInput, AppendOneOutcome, Dialect, Transactional } from "@strata/sql/Dialect"
@@ -35,6 +35,72 @@ const maxSafe = BigInt(Number.MAX_SAFE_INTEGER)
 
 const noChecks: ReadonlyArray<never> = []
 
+// A condition's check statement, compiled once per query shape: its text and, for each of its
+// parameters, which of the condition's values it binds (see `shapeOf` and `valuesOf`).
+interface CompiledCheck {
+  readonly text: string
+  readonly slots: ReadonlyArray<number>
+}
+
+// What a condition's check text depends on: each item's numbers of types and tags (its values are
+// bound) and whether it has an `after`. Not cacheable past `DcbSql.maxBoundSubqueries` subqueries,
+// where positions are inlined into the text: `undefined` then.
+const shapeOf = (condition: EventStore.AppendCondition): string | undefined => {
+  let key = condition.after === undefined ? "-" : "a"
+  let subqueries = 0
+  for (const item of condition.failIfEventsMatch) {
+    const types = item.types?.length
+    const tags = item.tags?.length
+    key += `|${types ?? "*"},${tags ?? "*"}`
+    if (types === 0) continue
+    subqueries += (tags ?? 0) === 0 && types !== undefined ? types : 1
+  }
+  return subqueries > DcbSql.maxBoundSubqueries ? undefined : key
+}
+
+// A condition's values in one fixed order (every item's types, then its tags, then the first
+// position the check reads); a compiled shape picks its parameters from them by index.
+const valuesOf = (condition: EventStore.AppendCondition): Array<unknown> => {
+  const values: Array<unknown> = []
+  for (const item of condition.failIfEventsMatch) {
+    if (item.types !== undefined) { for (const type of item.types) values.push(type) }
+    if (item.tags !== undefined) { for (const tag of item.tags) values.push(tag) }
+  }
+  if (condition.after !== undefined) values.push(condition.after + 1n)
+  return values
+}
+
+// Compiles the shape of `condition` with a distinct stand-in for each value, and records which value
+// each parameter binds; undefined if a parameter is not one of them (then it is compiled per append).
+const compileShape = (
+  sql: Statement.Constructor,
+  condition: EventStore.AppendCondition
+): CompiledCheck | undefined => {
+  let n = 0
+  const standIn = (): string => `\u0000${n++}`
+  const template: EventStore.AppendCondition = {
+    failIfEventsMatch: condition.failIfEventsMatch.map((item) => ({
+      ...(item.types === undefined ? {} : { types: item.types.map(standIn) }),
+      ...(item.tags === undefined ? {} : { tags: item.tags.map(standIn) })
+    })),
+    ...(condition.after === undefined ? {} : { after: -(1n << 62n) })
+  }
+  const statement = DcbSql.firstConflict(sql, template)
+  if (statement === undefined) return undefined
+  const values = valuesOf(template)
+  const [text, params] = statement.compile()
+  const slots: Array<number> = []
+  for (const param of params) {
+    const slot = values.indexOf(param)
+    if (slot < 0) return undefined
+    slots.push(slot)
+  }
+  return { text, slots }
+}
+
+// Compiled check shapes kept per client, least recently made dropped first past this many.
+const maxShapes = 100
+
 interface StreamColumns {
   readonly last_version: bigint
   readonly deleted: bigint
@@ -47,16 +113,45 @@ interface StreamColumns {
  * @category constructors
  * @since 0.1.0
  */
-export const appendOne = (client: SqliteClient.SqliteClient) =>
-(
-  sql: Statement.Constructor,
-  input: AppendOneInput
+export const appendOne = (client: SqliteClient.SqliteClient) => {
+  // Building and compiling a check statement costs ~5 us an append; its text depends only on the
+  // condition's shape, so it is compiled once per shape and its parameters picked from the values.
+  const shapes = new Map<string, CompiledCheck | null>()
+  const check = (
+    sql: Statement.Constructor,
+    condition: EventStore.AppendCondition
+  ): readonly [string, ReadonlyArray<unknown>] | undefined => {
+    if (condition.failIfEventsMatch.length === 0) return undefined
+    const key = shapeOf(condition)
+    let compiled = key === undefined ? null : shapes.get(key)
+    if (compiled === undefined && key !== undefined) {
+      compiled = compileShape(sql, condition) ?? null
+      if (shapes.size >= maxShapes) shapes.delete(shapes.keys().next().value!)
+      shapes.set(key, compiled)
+    }
+    if (compiled === null || compiled === undefined) return DcbSql.firstConflict(sql, condition)?.compile()
+    const values = valuesOf(condition)
+    return [compiled.text, compiled.slots.map((slot) => values[slot])]
+  }
+  return (sql: Statement.Constructor, input: AppendOneInput): Effect.Effect<AppendOneOutcome, SqlError> =>
+    appendWith(
+      client,
+      input,
+      input.conditions === undefined ? noChecks : input.conditions.flatMap((condition) => {
+        const compiled = check(sql, condition)
+        return compiled === undefined ? [] : [{ condition, compiled }]
+      })
+    )
+}
+
+const appendWith = (
+  client: SqliteClient.SqliteClient,
+  input: AppendOneInput,
+  checks: ReadonlyArray<{
+    readonly condition: EventStore.AppendCondition
+    readonly compiled: readonly [string, ReadonlyArray<unknown>]
+  }>
 ): Effect.Effect<AppendOneOutcome, SqlError> => {
-  // DCB conditions, compiled once per append (their text inlines positions; their values are bound).
-  const checks = input.conditions === undefined ? noChecks : input.conditions.flatMap((condition) => {
-    const statement = DcbSql.firstConflict(sql, condition)
-    return statement === undefined ? [] : [{ condition, compiled: statement.compile() }]
-  })
   return client.writeSync("append", ({ prepare }): AppendOneOutcome => {
     const select = prepare(selectStream)
     select.setReadBigInts(true)
