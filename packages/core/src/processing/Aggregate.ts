@@ -19,11 +19,23 @@
  * committed by then, so a failed save is logged and skipped.
  *
  * @example
+ * ```ts
+ * import { Aggregate, EventCodec } from "@strata/core"
+ * import { Data, Effect, Schema } from "effect"
+ *
+ * const Deposited = EventCodec.type("Deposited", { schema: Schema.Struct({ amount: Schema.Number }) })
+ * const Withdrawn = EventCodec.type("Withdrawn", { schema: Schema.Struct({ amount: Schema.Number }) })
+ * const AccountEvents = EventCodec.make([Deposited, Withdrawn])
+ * const AccountState = Schema.Struct({ balance: Schema.Number })
+ * class InsufficientFunds extends Data.TaggedError("InsufficientFunds")<{ readonly account: string }> {}
+ * type Withdraw = { readonly amount: number }
+ *
  * const Account = Aggregate.make({
  *   category: "account",
  *   codec: AccountEvents,
  *   initial: { balance: 0 },
- *   evolve: (state, event) => event._tag === "Deposited" ? { balance: state.balance + event.amount } : ...,
+ *   evolve: (state, event) =>
+ *     event._tag === "Deposited" ? { balance: state.balance + event.amount } : { balance: state.balance - event.amount },
  *   // `id` (after the load's `Loaded`) is the instance's id, for a rejection to name it.
  *   decide: (command: Withdraw, state, _loaded, id) =>
  *     state.balance >= command.amount
@@ -31,7 +43,11 @@
  *       : Effect.fail(new InsufficientFunds({ account: id })),
  *   snapshot: { schema: AccountState, version: 1, every: 100 }
  * })
- * const { state } = yield* Account.decide("1", { amount: 30 }) // stream "account-1"
+ * const program = Effect.gen(function*() {
+ *   const { state } = yield* Account.decide("1", { amount: 30 }) // stream "account-1"
+ *   return state.balance
+ * })
+ * ```
  *
  * @since 0.1.0
  */

@@ -33,14 +33,26 @@
  * registry (`registry.ts`).
  *
  * @example
+ * ```ts
+ * import { Consumer, EventCodec } from "@strata/core"
+ * import { Effect, Schema } from "effect"
+ *
+ * const Added = EventCodec.type("Added", { schema: Schema.Struct({ sku: Schema.String, qty: Schema.Int }) })
+ * const CartEvents = EventCodec.make([Added])
+ * declare const updateTotals: (event: EventCodec.Type<typeof CartEvents>) => Effect.Effect<void>
+ *
  * const Projections = Consumer.layer("cart-totals", {
  *   filter: EventCodec.filter(CartEvents),
  *   handler: CartEvents.handler((decoded) => updateTotals(decoded.event)),
  *   parkAfter: 5
  * })
  * // in the program:
- * const totals = yield* Consumer.get("cart-totals")
- * yield* totals.waitFor(position)
+ * const program = Effect.gen(function*() {
+ *   const { position } = yield* CartEvents.append("cart-1", [Added.make({ sku: "A", qty: 1 })])
+ *   const totals = yield* Consumer.get("cart-totals")
+ *   yield* totals.waitFor(position)
+ * })
+ * ```
  *
  * @since 0.1.0
  */
@@ -244,13 +256,24 @@ export const parkedTotal: Metric.Counter<number> = Metric.counter("strata_consum
  * is set and no `ParkedEvents` store is provided.
  *
  * @example
- * const totals = yield* Consumer.make("cart-totals", {
- *   filter: EventCodec.filter(CartEvents),
- *   handler: CartEvents.handler((decoded) => updateTotals(decoded.event)),
- *   parkAfter: 5
- * })
- * const { position } = yield* CartEvents.append("cart-1", [Added.make({ sku: "A", qty: 1 })])
- * yield* totals.waitFor(position)
+ * ```ts
+ * import { Consumer, EventCodec } from "@strata/core"
+ * import { Effect, Schema } from "effect"
+ *
+ * const Added = EventCodec.type("Added", { schema: Schema.Struct({ sku: Schema.String, qty: Schema.Int }) })
+ * const CartEvents = EventCodec.make([Added])
+ * declare const updateTotals: (event: EventCodec.Type<typeof CartEvents>) => Effect.Effect<void>
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const totals = yield* Consumer.make("cart-totals", {
+ *     filter: EventCodec.filter(CartEvents),
+ *     handler: CartEvents.handler((decoded) => updateTotals(decoded.event)),
+ *     parkAfter: 5
+ *   })
+ *   const { position } = yield* CartEvents.append("cart-1", [Added.make({ sku: "A", qty: 1 })])
+ *   yield* totals.waitFor(position)
+ * }))
+ * ```
  *
  * @category constructors
  * @since 0.1.0
@@ -347,11 +370,20 @@ export {
  * `SupervisedOptions.restart`).
  *
  * @example
+ * ```ts
+ * import { Consumer, type Event, Store } from "@strata/core"
+ * import { SqliteStore } from "@strata/sqlite"
+ * import { type Effect, Layer } from "effect"
+ *
+ * declare const updateTotals: (event: Event.RecordedEvent) => Effect.Effect<void>
+ * declare const sendMail: (event: Event.RecordedEvent) => Effect.Effect<void>
+ *
  * const Projections = Layer.mergeAll(
  *   Consumer.layer("cart-totals", { handler: updateTotals }),
  *   Consumer.layer("mailer", { handler: sendMail, parkAfter: 5 })
  * )
  * const AppLive = Projections.pipe(Layer.provideMerge(Store.layer(SqliteStore.layer({ filename: "app.db" }))))
+ * ```
  *
  * @category layers
  * @since 0.1.0

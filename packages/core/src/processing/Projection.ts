@@ -578,8 +578,18 @@ export const activeVersion = <A, I>(
  * The collection readers should query now: the active version's, with this projection's schema.
  *
  * @example
- * const balances = yield* Projection.active(BalanceProjection)
- * const rich = yield* Stream.runCollect(docs.find(balances, { where: { balance: { gt: 1000 } } }))
+ * ```ts
+ * import { DocumentStore, Projection } from "@strata/core"
+ * import { Effect, Stream } from "effect"
+ *
+ * declare const BalanceProjection: Projection.Projection<{ readonly balance: number }, { readonly balance: number }>
+ *
+ * const rich = Effect.gen(function*() {
+ *   const docs = yield* DocumentStore.DocumentStore
+ *   const balances = yield* Projection.active(BalanceProjection)
+ *   return yield* Stream.runCollect(docs.find(balances, { where: { balance: { gt: 1000 } } }))
+ * })
+ * ```
  *
  * @category operations
  * @since 0.1.0

@@ -16,11 +16,17 @@ import type { Consumer } from "./model.ts"
  * so the consumer layers of one program share it) and registers itself for as long as it runs.
  *
  * @example
+ * ```ts
+ * import { Consumer, Event, EventStore } from "@strata/core"
+ * import { Effect } from "effect"
+ *
  * const program = Effect.gen(function*() {
- *   const { position } = yield* store.append("cart-1", [event])
+ *   const store = yield* EventStore.EventStore
+ *   const { position } = yield* store.append("cart-1", [Event.make("ItemAdded", { sku: "A" })])
  *   const totals = yield* Consumer.get("cart-totals")
  *   yield* totals.waitFor(position)
  * })
+ * ```
  *
  * @category services
  * @since 0.1.0
