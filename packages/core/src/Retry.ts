@@ -166,7 +166,7 @@ const withIds = <A extends { readonly events: ReadonlyArray<Event.NewEvent> }>(r
   Array.isArray(request.events)
     ? {
       ...request,
-      events: request.events.map((event) => event?.id === undefined ? { ...event, id: Event.makeEventId() } : event)
+      events: request.events.map((event) => Event.withId(event))
     }
     : request
 

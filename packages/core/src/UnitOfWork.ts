@@ -212,8 +212,16 @@ export interface BatchResult {
   readonly documents: ReadonlyArray<bigint>
 }
 
-const everyEventHasId = (appends: ReadonlyArray<AppendRequest>) =>
-  appends.every((request) => request.events.length > 0 && request.events.every((event) => event?.id !== undefined))
+// Guarded: an event whose fields throw is not a replay; the append refuses it typed.
+const everyEventHasId = (appends: ReadonlyArray<AppendRequest>) => {
+  try {
+    return appends.every((request) =>
+      request.events.length > 0 && request.events.every((event) => event?.id !== undefined)
+    )
+  } catch {
+    return false
+  }
+}
 
 // A repeated commit (every append a replay): each document must be the one it wrote, by the rule of a
 // put with events (`Replay.sameDocument`); its version is then the original answer, and nothing is

@@ -2,14 +2,14 @@
 // values that cannot be printed as JSON (a BigInt type or id): Event.prepare refuses each with a
 // typed InvalidEvent naming the event's index and the field, never a defect, and a memory store
 // writes nothing through append, appendMany, a document put with events and a unit of work.
-// fillMetadata and withId leave such events as given, for prepare to refuse. (The store here runs
-// without the retry decorator: Retry's own id fixing reads the events before prepare, and a unit of
-// work's commit reads ids before prepare too; see issue 28.)
+// fillMetadata and withId leave such events as given, for prepare to refuse; Retry's id fixing and a
+// unit of work's replay check, which read the events before prepare, do too.
 import { assert, describe, it } from "@effect/vitest"
 import { DocumentStore, Event, EventStore, MemoryStore, Store, UnitOfWork } from "@strata/core"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -144,7 +144,7 @@ describe("events whose fields cannot be read", () => {
     assert.isUndefined(plain.id, "the caller's event is not changed")
   })
 
-  it.effect("a memory store refuses them on every write path, in a span with causation too, and writes nothing", () =>
+  const everyPath = (layer: Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore>) =>
     Effect.gen(function*() {
       const store = yield* EventStore.EventStore
       const docs = yield* DocumentStore.DocumentStore
@@ -157,14 +157,10 @@ describe("events whose fields cannot be read", () => {
           store.appendMany([{ stream: "other", events: [fine()] }, { stream: "s", events: batch }]),
           docs.put(notes, "doc", { n: 1 }, { events: [{ stream: "s", events: batch }] }),
           UnitOfWork.transaction(store.append("s", batch)),
-          // UnitOfWork.commit reads every event's id before anything is prepared (everyEventHasId):
-          // a throwing id getter dies there still (issue 28's report).
-          ...(field === "id" ? [] : [
-            UnitOfWork.commit({
-              appends: [{ stream: "s", events: batch }],
-              documents: [{ collection: notes, id: "doc", value: 2 }]
-            })
-          ])
+          UnitOfWork.commit({
+            appends: [{ stream: "s", events: batch }],
+            documents: [{ collection: notes, id: "doc", value: 2 }]
+          })
         ]
         for (const [i, path] of paths.entries()) {
           const error = yield* refusal(path as Effect.Effect<unknown, unknown>)
@@ -173,5 +169,12 @@ describe("events whose fields cannot be read", () => {
       }
       assert.strictEqual((yield* Stream.runCollect(store.readAll())).length, 0, "nothing written")
       assert.isTrue(Option.isNone(yield* docs.get(notes, "doc")))
-    }).pipe(Effect.provide(Store.layer(MemoryStore.layer(), { retry: false }))))
+    }).pipe(Effect.provide(layer))
+
+  it.effect("a memory store refuses them on every write path, in a span with causation too, and writes nothing", () =>
+    everyPath(Store.layer(MemoryStore.layer(), { retry: false })))
+
+  // Retry fixes ids before the first attempt and a unit of work's commit looks for a replay by ids:
+  // both read the events before prepare, and neither may die on them.
+  it.effect("the same through Store.layer's defaults (retry on)", () => everyPath(Store.layer(MemoryStore.layer())))
 })

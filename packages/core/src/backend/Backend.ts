@@ -223,13 +223,19 @@ export const dcbUnsupported = (backend: string, operation: string): Unsupported 
 const dcbUsed = (
   events: ReadonlyArray<NewEvent> | unknown,
   condition: unknown
-): boolean =>
-  condition !== undefined ||
-  (Array.isArray(events) &&
-    events.some((event: NewEvent | null | undefined) =>
-      typeof event === "object" && event !== null && event.tags !== undefined &&
-      (!Array.isArray(event.tags) || event.tags.length > 0)
-    ))
+): boolean => {
+  if (condition !== undefined) return true
+  // Guarded: an event whose fields throw uses no DCB here; the backend's prepare refuses it typed.
+  try {
+    return Array.isArray(events) &&
+      events.some((event: NewEvent | null | undefined) =>
+        typeof event === "object" && event !== null && event.tags !== undefined &&
+        (!Array.isArray(event.tags) || event.tags.length > 0)
+      )
+  } catch {
+    return false
+  }
+}
 
 /**
  * The backend's EventStore as core hands it to the decorators: unchanged when the backend declares

@@ -70,7 +70,7 @@ import type * as Tracer from "effect/Tracer"
 import { Backend } from "../backend/Backend.ts"
 import * as Otel from "../backend/Otel.ts"
 import { type Collection, DocumentStore, type PutOptions, type PutResult } from "../DocumentStore.ts"
-import { makeEventId, type NewEvent, type RecordedEvent } from "../Event.ts"
+import { makeEventId, type NewEvent, type RecordedEvent, withId } from "../Event.ts"
 import {
   type AppendError,
   type AppendOptions,
@@ -679,9 +679,7 @@ export type CarryError = AppendError | EnqueueError
 // Events without an id get one here, so the carried jobs' ids can derive from the first event's.
 const withIds = (events: ReadonlyArray<NewEvent>): ReadonlyArray<NewEvent> =>
   Array.isArray(events)
-    ? events.map((event: NewEvent) =>
-      typeof event === "object" && event !== null && event.id === undefined ? { ...event, id: makeEventId() } : event
-    )
+    ? events.map((event) => withId(event))
     : events
 
 const anchorOf = (events: ReadonlyArray<NewEvent>): string | undefined => {
