@@ -5,25 +5,11 @@
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore } from "@strata/core"
 import { PgStore } from "@strata/postgres"
+import { spanNames } from "@strata/test-utils/Spans"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
 import { PgTestDatabase } from "./utils.ts"
-
-// The names of the spans `effect` opens.
-const spanNames = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const names: Array<string> = []
-    const tracer = Tracer.make({
-      span(options) {
-        names.push(options.name)
-        return new Tracer.NativeSpan(options)
-      }
-    })
-    yield* Effect.withTracer(effect, tracer)
-    return names
-  })
 
 const everyByte = () => Uint8Array.from({ length: 256 }, (_, i) => i)
 

@@ -3,11 +3,11 @@
 import { assert, layer } from "@effect/vitest"
 import { DocumentStore, Event, EventCodec, EventStore, Projection } from "@strata/core"
 import { PgStore } from "@strata/postgres"
+import { spanNames } from "@strata/test-utils/Spans"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as Tracer from "effect/Tracer"
 import { PgTestDatabase } from "./utils.ts"
 
 const Counted = EventCodec.type("Counted", { schema: Schema.Struct({}) })
@@ -18,20 +18,6 @@ const CountProjection = Projection.singleStream({
   events: EventCodec.make([Counted]),
   evolve: (current) => ({ n: (current?.n ?? 0) + 1 })
 })
-
-// The names of the spans `effect` opens.
-const spanNames = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const names: Array<string> = []
-    const tracer = Tracer.make({
-      span(options) {
-        names.push(options.name)
-        return new Tracer.NativeSpan(options)
-      }
-    })
-    yield* Effect.withTracer(effect, tracer)
-    return names
-  })
 
 layer(
   PgStore.layerFromClient({ projections: [CountProjection] }).pipe(Layer.provideMerge(PgTestDatabase.layerClient)),

@@ -9,24 +9,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Event, EventStore, ExpectedVersion } from "@strata/core"
 import { SqliteDialect, SqlStore } from "@strata/sql"
 import { SqliteAppend, SqliteClient, SqliteStore } from "@strata/sqlite"
+import { spanNames } from "@strata/test-utils/Spans"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
-
-// The names of the spans `effect` opens.
-const spanNames = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const names: Array<string> = []
-    const tracer = Tracer.make({
-      span(options) {
-        names.push(options.name)
-        return new Tracer.NativeSpan(options)
-      }
-    })
-    yield* Effect.withTracer(effect, tracer)
-    return names
-  })
 
 const everyByte = () => Uint8Array.from({ length: 256 }, (_, i) => i)
 
