@@ -67,6 +67,11 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
         )
         assert.strictEqual(tagsInFilter.operation, "subscribeAll")
         assert.match(tagsInFilter.detail, /"tags".*Dcb\.subscribe/)
+        const queryOnSubscribe = yield* streamFailsWith("InvalidArgument")(
+          store.subscribeAll({ query: [{ tags: ["x"] }] } as EventStore.SubscribeAllOptions)
+        )
+        assert.strictEqual(queryOnSubscribe.operation, "subscribeAll")
+        assert.match(queryOnSubscribe.detail, /Dcb\.subscribe/)
         // An absent option spread as undefined is no option.
         const some = yield* Stream.runCollect(
           store.readAll({ filter: { categories: [n.category], partition: undefined }, query: undefined })

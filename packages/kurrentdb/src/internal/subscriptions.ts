@@ -65,8 +65,7 @@ export const make = (ctx: KurrentContext) => {
   const subscribeAll: EventStore.EventStoreShape["subscribeAll"] = (subscribeOptions) =>
     Stream.unwrap(Effect.gen(function*() {
       const from = subscribeOptions?.from ?? "start"
-      if (typeof from === "object") yield* Inputs.bigint("subscribeAll", "from.after", from.after, 0n)
-      yield* Inputs.filter("subscribeAll", subscribeOptions?.filter)
+      yield* Inputs.subscribeAllOptions("subscribeAll", subscribeOptions)
       const filter = subscribeOptions?.filter
       // "end" is pinned to the last position now (see subscribe).
       const first = from === "start" ? -1n : from === "end" ? yield* headPosition : from.after

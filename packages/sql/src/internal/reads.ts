@@ -353,7 +353,6 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
   const subscribeAll: EventStore.EventStoreShape["subscribeAll"] = (subscribeOptions) => {
     const from = subscribeOptions?.from ?? "start"
     const filter = subscribeOptions?.filter
-    const checkFilter = Inputs.filter("subscribeAll", filter)
     // Made at the first read, once `check` has passed the filter.
     let where: Statement.Fragment | undefined
     // Per run of the stream (a run's first read must take a fresh horizon, after its join).
@@ -364,9 +363,7 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
       // A filtered catch-up reads in position windows, as a filtered readAll does (see `windowed`).
       let inWindows: ReturnType<typeof windowed> | undefined
       return Subscription.catchUpThenLive<StoreError.InvalidArgument | StoreError.StoreUnavailable>({
-        check: typeof from === "object"
-          ? Effect.andThen(bigintInput("subscribeAll", "from.after", from.after, 0n), checkFilter)
-          : checkFilter,
+        check: Inputs.subscribeAllOptions("subscribeAll", subscribeOptions, bigintInput),
         readPage: (after, want) =>
           Effect.gen(function*() {
             where ??= filterSql(filter)

@@ -135,11 +135,8 @@ export const make = (ctx: MemoryContext) => {
   const subscribeAll: EventStoreShape["subscribeAll"] = (subscribeOptions) => {
     const from = subscribeOptions?.from ?? "start"
     const filter = subscribeOptions?.filter
-    const checkFilter = Inputs.filter("subscribeAll", filter)
     return Subscription.catchUpThenLive<InvalidArgument | StoreUnavailable>({
-      check: typeof from === "object"
-        ? Effect.andThen(Inputs.bigint("subscribeAll", "from.after", from.after, 0n), checkFilter)
-        : checkFilter,
+      check: Inputs.subscribeAllOptions("subscribeAll", subscribeOptions),
       readPage: (after, want) =>
         Effect.map(horizon, (h) => {
           const page: Array<RecordedEvent> = []
