@@ -290,6 +290,24 @@ describe("EventCodec", () => {
       assert.deepStrictEqual(EventCodec.filter(CartEvents), { types: ["CartOpened", "ItemAdded", "CartCheckedOut"] })
     }).pipe(Effect.provide(MemoryStore.layer())))
 
+  it.effect("readAll with a DCB query reads the codec's types among the query's matches (no filter beside it)", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      yield* store.append("cart-7", [
+        { type: "CartOpened", data: { customer: "a" }, tags: ["cart:7"] },
+        { type: "Unrelated", data: {}, tags: ["cart:7"] },
+        { type: "CartCheckedOut", data: { at: 1 }, metadata: { schemaVersion: 2 }, tags: ["cart:8"] }
+      ])
+      const tagged = yield* Stream.runCollect(CartEvents.readAll({ query: [{ tags: ["cart:7"] }] }))
+      assert.deepStrictEqual(tagged.map((d) => d.type), ["CartOpened"])
+      const typed = yield* Stream.runCollect(
+        CartEvents.readAll({ query: [{ types: ["Unrelated", "CartCheckedOut"] }, { tags: ["cart:7"] }] })
+      )
+      assert.deepStrictEqual(typed.map((d) => d.type), ["CartOpened", "CartCheckedOut"])
+      const none = yield* Stream.runCollect(CartEvents.readAll({ query: [{ types: ["Unrelated"], tags: ["cart:7"] }] }))
+      assert.lengthOf(none, 0)
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
   it.effect("encoding refuses unknown types and values that do not match the schema", () =>
     Effect.gen(function*() {
       const unknown = yield* Effect.flip(CartEvents.encode({ _tag: "Nope" } as unknown as CartEvent))

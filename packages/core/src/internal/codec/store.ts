@@ -8,6 +8,8 @@ import type { Decoded, DecodeOptions, EventCodec } from "../../EventCodec.ts"
 import {
   type EventFilter,
   EventStore,
+  type Query,
+  type QueryItem,
   type ReadAllOptions,
   type ReadOptions,
   type SubscribeAllOptions,
@@ -34,6 +36,21 @@ export const make = (ctx: CodecContext, decodeStream: DecodeStream) => {
     types: filter?.types === undefined ? types : filter.types.filter((t) => types.includes(t))
   })
 
+  // Restricts a DCB query to this codec's types: each item keeps only the codec's types (an item
+  // without types gets all of them); an item left with none is dropped, and a query left empty
+  // matches nothing, as it should. A query that is not an array goes to the store to be refused.
+  const ownQuery = (query: Query): Query =>
+    Array.isArray(query)
+      ? query.flatMap((item: QueryItem) => {
+        // A malformed item goes as given: the store refuses it typed.
+        if (typeof item !== "object" || item === null || (item.types !== undefined && !Array.isArray(item.types))) {
+          return [item]
+        }
+        const own = item.types === undefined ? types : item.types.filter((t) => types.includes(t))
+        return own.length === 0 ? [] : [{ ...item, types: own }]
+      })
+      : query
+
   const fromStore = (
     open: (store: EventStore["Service"]) => Stream.Stream<RecordedEvent, any, any>,
     options: DecodeOptions<any, any> | undefined
@@ -46,7 +63,11 @@ export const make = (ctx: CodecContext, decodeStream: DecodeStream) => {
         fromStore((store) => store.read(stream, storeOptions(options)), options)) as EventCodec<E>["read"],
     readAll: ((options?: ReadAllOptions & DecodeOptions<any, any>) =>
       fromStore(
-        (store) => store.readAll({ ...storeOptions(options), filter: ownTypes(options?.filter) }),
+        (store) =>
+          options?.query === undefined
+            ? store.readAll({ ...storeOptions(options), filter: ownTypes(options?.filter) })
+            // A DCB query takes no filter beside it: its items are restricted instead.
+            : store.readAll({ ...storeOptions(options), query: ownQuery(options.query) }),
         options
       )) as EventCodec<E>["readAll"],
     subscribe:
