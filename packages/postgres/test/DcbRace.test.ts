@@ -9,27 +9,13 @@ import { dcbRaceSuite } from "@strata/conformance"
 import { EventStore, UnitOfWork } from "@strata/core"
 import { Backend } from "@strata/core/backend"
 import { PgStore } from "@strata/postgres"
+import { spanNames } from "@strata/test-utils/Spans"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
 import { PgTestDatabase } from "./utils.ts"
-
-// The names of the spans `effect` opens.
-const spanNames = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const names: Array<string> = []
-    const tracer = Tracer.make({
-      span(options) {
-        names.push(options.name)
-        return new Tracer.NativeSpan(options)
-      }
-    })
-    yield* Effect.withTracer(effect, tracer)
-    return names
-  })
 
 const StoreLayer = PgStore.layerFromClient({}).pipe(Layer.provideMerge(PgTestDatabase.layerClient))
 
