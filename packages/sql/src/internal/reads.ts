@@ -77,7 +77,12 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
   const oneOf = (column: string, values: ReadonlyArray<string>): Statement.Fragment =>
     sql.onDialectOrElse({
       pg: () => sql`${sql.literal(column)} = ANY(${values}::text[])`,
-      orElse: () => sql`${sql.literal(column)} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`
+      // One value as equality: SQLite then walks the (type, position) index in order; a json_each list
+      // reads the same rows but sorts each window in a temporary B-tree (~1.25 against ~0.8 us a row).
+      orElse: () =>
+        values.length === 1
+          ? sql`${sql.literal(column)} = ${values[0]}`
+          : sql`${sql.literal(column)} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`
     })
   const startsWithOneOf = (values: ReadonlyArray<string>): Statement.Fragment =>
     sql.onDialectOrElse({
