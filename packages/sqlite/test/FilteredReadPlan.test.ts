@@ -3,7 +3,9 @@
 // ORDER BY). The test takes the statements readAll issues (a statement transformer) and, for each
 // whose plan sorts, counts the rows its WHERE admits: at most a few pages. Before the position
 // windows a page sorted every match in the tail (>= 12,000 rows here). A single type is an equality
-// and sorts nothing.
+// and sorts nothing. A list of several that most events match reads its windows after the first
+// (once they have narrowed) by position: no sort, no type or category index. A list few events
+// match keeps its index in every window: a scan would read ~7 rows per match or more.
 import { assert, describe, it } from "@effect/vitest"
 import { type Event, EventStore } from "@strata/core"
 import { SqliteStore } from "@strata/sqlite"
@@ -20,10 +22,41 @@ const cases: ReadonlyArray<
     readonly name: string
     readonly options: EventStore.ReadAllOptions
     readonly keep: (e: Event.RecordedEvent) => boolean
+    // "scan": windows after the first read by position; "index": every window uses its list's index.
+    readonly plan?: "scan" | "index"
   }
 > = [
   { name: "one type", options: { filter: { types: ["T1"] } }, keep: (e) => e.type === "T1" },
-  { name: "two types", options: { filter: { types: ["T1", "T3"] } }, keep: (e) => e.type === "T1" || e.type === "T3" },
+  {
+    name: "two types",
+    options: { filter: { types: ["T1", "T3"] } },
+    keep: (e) => e.type === "T1" || e.type === "T3",
+    plan: "index"
+  },
+  {
+    name: "six types",
+    options: { filter: { types: ["T0", "T1", "T2", "T3", "T4", "T5"] } },
+    keep: (e) => e.type !== "T6",
+    plan: "scan"
+  },
+  {
+    name: "six types, backwards",
+    options: { direction: "backwards", filter: { types: ["T1", "T2", "T3", "T4", "T5", "T6"] } },
+    keep: (e) => e.type !== "T0",
+    plan: "scan"
+  },
+  {
+    name: "four categories",
+    options: { filter: { categories: ["cat0", "cat1", "cat2", "cat4"] } },
+    keep: (e) => !e.stream.startsWith("cat3-"),
+    plan: "scan"
+  },
+  {
+    name: "one stored type of a list",
+    options: { filter: { types: ["T2", "absent"] } },
+    keep: (e) => e.type === "T2",
+    plan: "index"
+  },
   { name: "category", options: { filter: { categories: ["cat2"] } }, keep: (e) => e.stream.startsWith("cat2-") },
   {
     name: "stream prefix",
@@ -48,7 +81,7 @@ describe("filtered readAll plan (SQLite)", () => {
         SELECT 'seed-' || v, 'cat' || (v % 5) || '-' || (v / 1000), v, 'cat' || (v % 5), 'T' || (v % 7), '{}', '{}', 0,
           v / 1000
         FROM n`
-      for (const { keep, name, options } of cases) {
+      for (const { keep, name, options, plan } of cases) {
         const issued: Array<readonly [string, ReadonlyArray<unknown>]> = []
         const record: Statement.Transformer = (statement) =>
           Effect.sync(() => {
@@ -67,11 +100,22 @@ describe("filtered readAll plan (SQLite)", () => {
         }
         assert.isTrue(got.every(keep), name)
         assert.isAtMost(issued.length, 12, `${name}: statements for 3 pages`)
-        for (const [text, params] of issued) {
-          const plan = yield* sql.unsafe<{ detail: string }>(`EXPLAIN QUERY PLAN ${text}`, params)
-          const sorts = plan.some((step) => step.detail.includes("TEMP B-TREE"))
+        if (plan === "scan") assert.isAtLeast(issued.length, 3, `${name}: a window per page`)
+        for (const [i, [text, params]] of issued.entries()) {
+          const steps = yield* sql.unsafe<{ detail: string }>(`EXPLAIN QUERY PLAN ${text}`, params)
+          const sorts = steps.some((step) => step.detail.includes("TEMP B-TREE"))
+          const indexed = steps.some((step) =>
+            /USING (COVERING )?INDEX strata_events_(type|category)_/.test(step.detail)
+          )
           // One type is an equality: the (type, position) index gives the order, nothing to sort.
           if (name.startsWith("one type")) assert.isFalse(sorts, `${name}: ${text}`)
+          // A dense list: once the windows have narrowed, read by position, nothing sorted.
+          if (plan === "scan" && i > 0) {
+            assert.isFalse(sorts, `${name}, window ${i}: ${text}`)
+            assert.isFalse(indexed, `${name}, window ${i}: ${text}`)
+          }
+          // A sparse list keeps its index in every window.
+          if (plan === "index") assert.isTrue(indexed, `${name}, window ${i}: ${text}`)
           if (!sorts) continue
           // What the sort takes in: every row the WHERE admits (the LIMIT applies after it).
           const where = text.replace(/\s+ORDER BY position (ASC|DESC) LIMIT \?\s*$/, "")

@@ -74,7 +74,9 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
 
   // A filter's values travel as ONE parameter (a PostgreSQL array, a JSON array for SQLite and D1),
   // so a filter of any size fits under every database's parameter limit (D1: 100 per statement).
-  const oneOf = (column: string, values: ReadonlyArray<string>): Statement.Fragment =>
+  // `scan` (SQLite and D1, a dense window): a list is written `+column IN (...)`, which no index can
+  // serve, so SQLite reads the window by position, already in order (see `windowed`).
+  const oneOf = (column: string, values: ReadonlyArray<string>, scan = false): Statement.Fragment =>
     sql.onDialectOrElse({
       pg: () => sql`${sql.literal(column)} = ANY(${values}::text[])`,
       // One value as equality: SQLite then walks the (type, position) index in order; a json_each list
@@ -82,7 +84,9 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
       orElse: () =>
         values.length === 1
           ? sql`${sql.literal(column)} = ${values[0]}`
-          : sql`${sql.literal(column)} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`
+          : sql`${sql.literal(scan ? `+${column}` : column)} IN (SELECT value FROM json_each(${
+            JSON.stringify(values)
+          }))`
     })
   const startsWithOneOf = (values: ReadonlyArray<string>): Statement.Fragment =>
     sql.onDialectOrElse({
@@ -94,12 +98,14 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
         WHERE substr(stream, 1, length(value)) = value)`
     })
 
-  const filterSql = (filter: EventStore.EventFilter | undefined): Statement.Fragment => {
+  const filterSql = (filter: EventStore.EventFilter | undefined, scan = false): Statement.Fragment => {
     const clauses: Array<Statement.Fragment> = []
     const nothing = sql.literal("1 = 0")
-    if (filter?.types !== undefined) clauses.push(filter.types.length === 0 ? nothing : oneOf("type", filter.types))
+    if (filter?.types !== undefined) {
+      clauses.push(filter.types.length === 0 ? nothing : oneOf("type", filter.types, scan))
+    }
     if (filter?.categories !== undefined) {
-      clauses.push(filter.categories.length === 0 ? nothing : oneOf("category", filter.categories))
+      clauses.push(filter.categories.length === 0 ? nothing : oneOf("category", filter.categories, scan))
     }
     if (filter?.streamPrefixes !== undefined) {
       clauses.push(filter.streamPrefixes.length === 0 ? nothing : startsWithOneOf(filter.streamPrefixes))
@@ -131,15 +137,29 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
   const pastHead = sql<{ head: bigint | number | null }>`SELECT max(position) AS head FROM strata_events`.pipe(
     Effect.map((found) => BigInt(found[0]?.head ?? 0) + 1n)
   )
-  const windowed = (forwards: boolean, where: Statement.Fragment, end: bigint, open: boolean) => {
-    const span = { value: BigInt(pageSize) * 4n }
+  // Once a window has narrowed to at most `denseSpan` pages of positions (at least half of them
+  // match), SQLite reads it through `scanned`: by position, in order, no sort (through node:sqlite,
+  // 100,000 events, 90% matching: 0.70 against 1.30 us a row). A sparse filter keeps `where` and its
+  // index: scanning 1% matches costs 9.7 us a match against 1.1-1.6. The windows are the same.
+  const denseSpan = BigInt(pageSize) * 4n
+  const windowed = (
+    forwards: boolean,
+    where: Statement.Fragment,
+    scanned: Statement.Fragment,
+    end: bigint,
+    open: boolean
+  ) => {
+    const span = { value: BigInt(pageSize) * 4n, adapted: false }
     const page = (lo: bigint, hi: bigint | undefined, want: number) =>
       events(sql`SELECT ${columns} FROM strata_events
-        WHERE position >= ${lo} AND ${hi === undefined ? sql.literal("1 = 1") : sql`position < ${hi}`} AND ${where}
+        WHERE position >= ${lo} AND ${hi === undefined ? sql.literal("1 = 1") : sql`position < ${hi}`} AND ${
+        span.adapted && span.value <= denseSpan ? scanned : where
+      }
         ORDER BY position ${sql.literal(forwards ? "ASC" : "DESC")} LIMIT ${want}`)
     const adapt = (edge: bigint, last: Event.RecordedEvent) => {
       const covered = 2n * ((forwards ? last.position - edge : edge - last.position) + 1n)
       span.value = covered > BigInt(pageSize) ? covered : BigInt(pageSize)
+      span.adapted = true
     }
     return (cursor: bigint | undefined, want: number) =>
       Effect.gen(function*() {
@@ -231,7 +251,8 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
   const readAll: EventStore.EventStoreShape["readAll"] = (readOptions) =>
     Stream.unwrap(Effect.gen(function*() {
       const { direction, from, limit, query } = yield* Inputs.readOptions("readAll", readOptions, bigintInput)
-      const where = filterSql(readOptions?.filter)
+      const filter = readOptions?.filter
+      const where = filterSql(filter)
       const forwards = direction === "forwards"
       // Everything settled when the read starts, and nothing after it.
       const bound = yield* horizon.pipe(Effect.catchTag("SqlError", unavailable("readAll")))
@@ -247,9 +268,16 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
         )
       }
       // Unfiltered reads walk the primary key in order already: no windows.
-      const inWindows = readOptions?.filter === undefined ? undefined : bound === undefined
-        ? windowed(forwards, where, yield* pastHead.pipe(Effect.catchTag("SqlError", unavailable("readAll"))), true)
-        : windowed(forwards, where, bound.settled, false)
+      const scanned = filterSql(filter, true)
+      const inWindows = filter === undefined ? undefined : bound === undefined
+        ? windowed(
+          forwards,
+          where,
+          scanned,
+          yield* pastHead.pipe(Effect.catchTag("SqlError", unavailable("readAll"))),
+          true
+        )
+        : windowed(forwards, where, scanned, bound.settled, false)
       return Subscription.paged({
         // Backwards from the end starts with no upper bound (no sentinel value: D1 binds only 53 bits).
         initial: from ?? (forwards ? 0n : undefined),
@@ -360,6 +388,7 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
     const filter = subscribeOptions?.filter
     // Made at the first read, once `check` has passed the filter.
     let where: Statement.Fragment | undefined
+    let scanned: Statement.Fragment | undefined
     // Per run of the stream (a run's first read must take a fresh horizon, after its join).
     return Stream.suspend(() => {
       // Rows below a horizon stay settled, so a new one is only needed once the last is reached.
@@ -372,13 +401,14 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
         readPage: (after, want) =>
           Effect.gen(function*() {
             where ??= filterSql(filter)
+            scanned ??= filterSql(filter, true)
             if (reached) {
               bound = yield* horizon
               inWindows = filter === undefined
                 ? undefined
                 : bound === undefined
-                ? windowed(true, where, yield* pastHead, true)
-                : windowed(true, where, bound.settled, false)
+                ? windowed(true, where, scanned, yield* pastHead, true)
+                : windowed(true, where, scanned, bound.settled, false)
             }
             const found = inWindows !== undefined
               ? yield* inWindows(after + 1n, want)
