@@ -210,39 +210,24 @@ const appendWith = (
         continue
       }
       const tags = event.tags === undefined ? null : JSON.stringify(event.tags)
-      if (event.bytes === undefined) {
-        const tagged = prepare(insertTaggedEvent)
-        tagged.setReadBigInts(true)
-        rowid = tagged.run(
-          event.id,
-          input.stream,
-          version,
-          input.category,
-          event.type,
-          event.data,
-          event.metadata,
-          createdAt,
-          hash,
-          tags
-        ).lastInsertRowid
-      } else {
-        const binary = prepare(insertBinaryEvent)
-        binary.setReadBigInts(true)
-        rowid = binary.run(
-          event.id,
-          input.stream,
-          version,
-          input.category,
-          event.type,
-          event.data,
-          event.metadata,
-          createdAt,
-          hash,
-          tags,
-          event.contentType ?? null,
-          event.bytes
-        ).lastInsertRowid
-      }
+      // A tagged event binds its tags; a binary one its content type and bytes as well.
+      const statement = prepare(event.bytes === undefined ? insertTaggedEvent : insertBinaryEvent)
+      statement.setReadBigInts(true)
+      const row = [
+        event.id,
+        input.stream,
+        version,
+        input.category,
+        event.type,
+        event.data,
+        event.metadata,
+        createdAt,
+        hash,
+        tags
+      ] as const
+      rowid = (event.bytes === undefined
+        ? statement.run(...row)
+        : statement.run(...row, event.contentType ?? null, event.bytes)).lastInsertRowid
       if (event.tags !== undefined) {
         const tag = prepare(insertTag)
         for (const name of event.tags) tag.run(name, rowid, event.type)
