@@ -8,6 +8,7 @@
 import { MemoryStore } from "@strata/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import { parseArgs } from "node:util"
 import * as Backends from "./Backends.ts"
 import * as Consumers from "./Consumers.ts"
@@ -114,7 +115,11 @@ const main = Effect.gen(function*() {
   ))
 })
 
-Effect.runPromise(Effect.scoped(main).pipe(Effect.provide(Layer.empty))).catch((error) => {
+// stdout carries only the JSON report: the product's log lines (a group's leases and partitions,
+// for one) and every other workload's go to stderr with the progress lines.
+Effect.runPromise(
+  Effect.scoped(main).pipe(Effect.provide(Layer.empty), Effect.provideService(Logger.LogToStderr, true))
+).catch((error) => {
   console.error(error)
   process.exit(1)
 })
