@@ -7,12 +7,13 @@
  * @since 0.1.0
  */
 import { assert, describe } from "@effect/vitest"
-import { Dcb, type Event, EventStore, ExpectedVersion, StoreError } from "@strata/core"
+import { Dcb, type Event, EventCodec, EventStore, ExpectedVersion, StoreError } from "@strata/core"
 import { Backend } from "@strata/core/backend"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { failsWith, names, readAll, readStream, streamFailsWith, uuid } from "./internal/fixtures.ts"
 import { type ConformanceIt, resolve, type SuiteOptions } from "./SuiteOptions.ts"
@@ -29,6 +30,19 @@ const query = (q: EventStore.Query, options?: { readonly from?: bigint; readonly
   Effect.flatMap(EventStore.EventStore, (store) => Stream.runCollect(store.readAll({ query: q, ...options })))
 
 const ids = (events: ReadonlyArray<Event.RecordedEvent>) => events.map((event) => event.id)
+
+// A typed course/enrolment domain whose event types put the tags on, with this test's names.
+const typedCourses = (n: ReturnType<typeof names>) => {
+  const CourseDefined = EventCodec.type(n.type("CourseDefined"), {
+    schema: Schema.Struct({ course: Schema.String, seats: Schema.Int }),
+    tags: (event) => [`${n.category}:course:${event.course}`]
+  })
+  const StudentEnrolled = EventCodec.type(n.type("StudentEnrolled"), {
+    schema: Schema.Struct({ course: Schema.String, student: Schema.String }),
+    tags: (event) => [`${n.category}:course:${event.course}`, `${n.category}:student:${event.student}`]
+  })
+  return { CourseDefined, StudentEnrolled, codec: EventCodec.make([CourseDefined, StudentEnrolled]) }
+}
 
 // Many attempts, quickly: the races below must end with every writer decided.
 const patient = Schedule.max([Schedule.spaced("2 millis").pipe(Schedule.jittered), Schedule.recurs(200)])
@@ -102,6 +116,23 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
           yield* streamFailsWith("InvalidArgument")(store.readAll({ query: [{ tags: ["x"] }] }))
           yield* streamFailsWith("Unsupported")(Dcb.read([{ tags: ["x"] }]))
           yield* streamFailsWith("Unsupported")(Dcb.subscribe([{ tags: ["x"] }]))
+          // Typed events whose type puts tags on are refused the same way, by append and by a decision.
+          const { StudentEnrolled, codec } = typedCourses(n)
+          yield* failsWith("Unsupported")(
+            codec.append(n.stream("typed"), [StudentEnrolled.make({ course: "c1", student: "s1" })])
+          )
+          yield* failsWith("Unsupported")(
+            Dcb.decide([{ tags: [`${n.category}:course:c1`] }], {
+              codec,
+              initial: 0,
+              evolve: (count) => count + 1,
+              decide: () =>
+                Effect.succeed([{
+                  stream: n.stream("typed"),
+                  events: [StudentEnrolled.make({ course: "c1", student: "s2" })]
+                }])
+            })
+          )
           assert.deepStrictEqual(yield* readAll({ filter: { categories: [n.category] } }), [])
         }))
     })
@@ -324,6 +355,52 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
         })
       }))
 
+    it.effect("a condition fails on the first event its query reads after `after`, for every shape of item", () =>
+      Effect.gen(function*() {
+        assert.isTrue(yield* supported, "the backend declares dcb")
+        const store = yield* EventStore.EventStore
+        const n = names()
+        const [a, b, c] = ["a", "b", "c"].map((tag) => `${n.category}:${tag}`)
+        const [X, Y] = [n.type("X"), n.type("Y")]
+        yield* store.append(n.stream(), [
+          tagged(X, [a]),
+          tagged(X, [a, b]),
+          tagged(Y, [a, b]),
+          tagged(Y, [c]),
+          { type: X, data: {} },
+          tagged(Y, [b, a, c]),
+          tagged(X, [c, b])
+        ])
+        const positions = (yield* readStream(n.stream())).map((event) => event.position)
+        // One tag, several, with and without types, several items (the earliest match of any item
+        // counts, whichever item comes first), an item matching nothing, and an empty list of types.
+        const queries: ReadonlyArray<EventStore.Query> = [
+          [{ tags: [a] }],
+          [{ tags: [b, a] }],
+          [{ types: [Y], tags: [a] }],
+          [{ types: [X, Y], tags: [c, b] }],
+          [{ types: [Y], tags: [c, a, b] }],
+          [{ types: [X], tags: [c] }, { types: [Y], tags: [a] }],
+          [{ tags: [`${n.category}:none`] }, { types: [Y], tags: [b] }],
+          [{ types: [], tags: [a] }, { tags: [c] }]
+        ]
+        for (const q of queries) {
+          const matching = (yield* query(q)).map((event) => event.position)
+          for (const after of [positions[0] - 1n, ...positions]) {
+            const expected = matching.find((position) => position > after)
+            const attempt = store.append(n.stream("w"), [tagged(n.type("W"), [`${n.category}:w`])], {
+              condition: { failIfEventsMatch: q, after }
+            })
+            if (expected === undefined) {
+              yield* attempt
+            } else {
+              const failed = yield* failsWith("AppendConditionFailed")(attempt)
+              assert.strictEqual(failed.position, expected, `${JSON.stringify(q)} after ${after}`)
+            }
+          }
+        }
+      }))
+
     it.effect("a condition on an append of untagged events is checked like any other", () =>
       Effect.gen(function*() {
         assert.isTrue(yield* supported, "the backend declares dcb")
@@ -456,6 +533,50 @@ export const dcbSuite = (it: ConformanceIt, options?: SuiteOptions): void => {
         const none = yield* Dcb.decide(q, 0, (count) => count + 1, () => Effect.succeed([]))
         assert.deepStrictEqual(none.results, [])
         assert.strictEqual(none.state, 2)
+      }))
+
+    it.effect("typed events carry their event type's tags; Dcb.decide with a codec holds the invariant in a race", () =>
+      Effect.gen(function*() {
+        assert.isTrue(yield* supported, "the backend declares dcb")
+        const n = names()
+        const { CourseDefined, StudentEnrolled, codec } = typedCourses(n)
+        const courseTag = `${n.category}:course:c1`
+        yield* codec.append(n.stream("course"), [CourseDefined.make({ course: "c1", seats: 5 })])
+        // 8 typed writers race for 5 seats; each decision reads the course by its tag.
+        const outcomes = yield* Effect.forEach(
+          Array.from({ length: 8 }, (_, i) => `s${i}`),
+          (student) =>
+            Dcb.decide([{ tags: [courseTag] }], {
+              codec,
+              initial: { seats: 0, taken: 0 },
+              evolve: (state, event) =>
+                CourseDefined.is(event) ? { ...state, seats: event.seats } : { ...state, taken: state.taken + 1 },
+              decide: (state) =>
+                state.taken >= state.seats
+                  ? Effect.fail("full" as const)
+                  : Effect.succeed([{
+                    stream: n.stream(student),
+                    events: [StudentEnrolled.make({ course: "c1", student })]
+                  }]),
+              schedule: patient
+            }).pipe(Effect.result),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(outcomes.filter((outcome) => outcome._tag === "Success").length, 5)
+        assert.strictEqual(
+          outcomes.filter((outcome) => outcome._tag === "Failure" && outcome.failure === "full").length,
+          3
+        )
+        // Stored with the tags the event types gave; decoded events carry them.
+        const enrolled = yield* query([{ types: [StudentEnrolled.name], tags: [courseTag] }])
+        assert.strictEqual(enrolled.length, 5)
+        for (const event of enrolled) {
+          const student = (event.data as { student: string }).student
+          assert.deepStrictEqual(event.tags, [courseTag, `${n.category}:student:${student}`])
+        }
+        const decoded = yield* Stream.runCollect(codec.readAll({ query: [{ tags: [courseTag] }] }))
+        assert.deepStrictEqual(decoded.map((event) => event.tags?.[0]), Array.from({ length: 6 }, () => courseTag))
+        assert.strictEqual(decoded[0].event._tag, CourseDefined.name)
       }))
 
     it.effect("16 writers race for 10 seats: exactly 10 win, each on a different state, none twice", () =>

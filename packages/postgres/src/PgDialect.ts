@@ -183,10 +183,32 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
     FROM (SELECT) AS one LEFT JOIN seen ON true`
 }
 
+// The condition's check in the DCB statement: strata_dcb_conflict (migration 12) over its items as
+// arrays (see the migration), called after `locked` (the CASE makes the call wait for the locks: the
+// argument is `locked`'s). Every item has tags here.
+const checkStatement = (sql: SqlClient.SqlClient, after: bigint, items: EventStore.Query) => {
+  const first: Array<string> = []
+  const types: Array<string> = []
+  const typeEnds: Array<number> = []
+  const rest: Array<string> = []
+  const restEnds: Array<number> = []
+  for (const item of items) {
+    const [tag, ...others] = item.tags ?? []
+    first.push(tag)
+    for (const type of item.types ?? []) types.push(type)
+    typeEnds.push(types.length)
+    for (const other of others) rest.push(other)
+    restEnds.push(rest.length)
+  }
+  return sql`SELECT f.* FROM locked CROSS JOIN LATERAL strata_dcb_conflict(
+        CASE WHEN locked.n >= 0 THEN ${after}::bigint END, ${first}::text[], ${types}::text[], ${typeEnds}::int[],
+        ${rest}::text[], ${restEnds}::int[]) AS f`
+}
+
 // A single-stream append with tags or a DCB condition (tagged query items only: an item without
 // tags needs the table lock, which needs a transaction) as ONE statement too, the plain statement's
 // shape with three more steps in data order: `locked` takes the append's tag locks (as
-// `lockForDcb`, sorted), `checked` then calls strata_dcb_first_match (migration 9), which is
+// `lockForDcb`, sorted), `checked` then calls strata_dcb_conflict (migration 12), which is
 // VOLATILE and so reads with a snapshot taken after the locks were granted (it sees every append
 // that held one of them and committed), and the stream row moves only when the check passed (an
 // InitPlan on `checked`). `tagged` writes the tag rows of the events inserted. A failed condition
@@ -206,8 +228,7 @@ const dcbAppendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput, loc
     // locks must be taken.
     ? sql`SELECT NULL::bigint AS c_position, NULL::text AS c_stream, NULL::text AS c_type, NULL::json AS c_tags
         FROM locked WHERE locked.n >= 0`
-    : sql`SELECT f.* FROM locked CROSS JOIN LATERAL strata_dcb_first_match(
-        CASE WHEN locked.n >= 0 THEN ${condition.after ?? -1n}::bigint END, ${JSON.stringify(items)}::json) AS f`
+    : checkStatement(sql, condition.after ?? -1n, items)
   const pass = sql.literal("(SELECT c_position IS NULL FROM checked)")
   const move = input.expected._tag === "Any" || input.expected._tag === "NoStream"
     ? sql`INSERT INTO strata_streams AS t (stream, last_version) SELECT ${stream}, ${count - 1} WHERE ${pass}

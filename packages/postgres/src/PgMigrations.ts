@@ -412,5 +412,59 @@ $$`
       "ALTER TABLE strata_events ADD COLUMN content_type text",
       "ALTER TABLE strata_events ADD COLUMN data_bytes bytea"
     ]
+  },
+  {
+    id: 12,
+    name: "dcb_check",
+    statements: [
+      // A cheaper check for a conditional append's one statement (PgDialect) than strata_dcb_first_match
+      // (kept: a process on an older version may still call it). Same answer: the first event after
+      // p_after that matches an item (every item has tags here). The items come as arrays, not JSON:
+      // item i probes the tag index by its first tag p_first[i], keeps types p_types[from:p_type_ends[i]]
+      // (none: any type) and needs the other tags p_rest[from:p_rest_ends[i]] at the same position.
+      // Each item shape has a query of its own with no OR over parameters, so its generic plan is the
+      // one a custom plan would be and the plan cache keeps it (one JSON query parsed its items on every
+      // call and cost the server ~40 us more per append). A later item only looks below an earlier
+      // match. VOLATILE plpgsql: every query takes a snapshot of its own, after the statement's tag locks.
+      `CREATE FUNCTION strata_dcb_conflict(p_after bigint, p_first text[], p_types text[], p_type_ends int[],
+  p_rest text[], p_rest_ends int[], OUT c_position bigint, OUT c_stream text, OUT c_type text, OUT c_tags json)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  found_at bigint;
+  first_at bigint := 9223372036854775807;
+  types text[];
+  rest text[];
+BEGIN
+  FOR i IN 1 .. coalesce(cardinality(p_first), 0) LOOP
+    types := p_types[coalesce(p_type_ends[i - 1], 0) + 1 : p_type_ends[i]];
+    rest := p_rest[coalesce(p_rest_ends[i - 1], 0) + 1 : p_rest_ends[i]];
+    IF coalesce(cardinality(rest), 0) = 0 AND coalesce(cardinality(types), 0) = 0 THEN
+      SELECT t.position INTO found_at FROM strata_event_tags AS t
+      WHERE t.tag = p_first[i] AND t.position > p_after AND t.position < first_at
+      ORDER BY t.position LIMIT 1;
+    ELSIF coalesce(cardinality(rest), 0) = 0 THEN
+      SELECT t.position INTO found_at FROM strata_event_tags AS t
+      WHERE t.tag = p_first[i] AND t.position > p_after AND t.position < first_at AND t.type = ANY (types)
+      ORDER BY t.position LIMIT 1;
+    ELSE
+      SELECT t.position INTO found_at FROM strata_event_tags AS t
+      WHERE t.tag = p_first[i] AND t.position > p_after AND t.position < first_at
+        AND (coalesce(cardinality(types), 0) = 0 OR t.type = ANY (types))
+        AND NOT EXISTS (
+          SELECT FROM unnest(rest) AS g (tag)
+          WHERE NOT EXISTS (SELECT FROM strata_event_tags AS u WHERE u.tag = g.tag AND u.position = t.position))
+      ORDER BY t.position LIMIT 1;
+    END IF;
+    IF found_at IS NOT NULL THEN
+      first_at := found_at;
+    END IF;
+  END LOOP;
+  IF first_at < 9223372036854775807 THEN
+    SELECT e.position, e.stream, e.type, e.tags INTO c_position, c_stream, c_type, c_tags
+    FROM strata_events AS e WHERE e.position = first_at;
+  END IF;
+END
+$$`
+    ]
   }
 ]

@@ -9,7 +9,7 @@
 // and the horizon reads live state (the sequence, pg_locks) after that. An append that commits in
 // between is neither in the snapshot nor in pg_locks any more, so a fused statement could return a
 // later event without it (a gap a decision would fold past). Fusing needs the rows read with a
-// snapshot taken after the horizon: a VOLATILE server function (as strata_dcb_first_match does for
+// snapshot taken after the horizon: a VOLATILE server function (as strata_dcb_conflict does for
 // the append's check), which is a migration.
 import type { Event, EventStore, StoreError } from "@strata/core"
 import { Inputs } from "@strata/core/backend"
