@@ -47,6 +47,7 @@ import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import * as Checkpointer from "./Checkpointer.ts"
+import * as CompileCache from "./internal/compileCache.ts"
 
 /**
  * Runtime type identifier carried by `SqliteClient` values.
@@ -92,7 +93,7 @@ export interface SqliteClient extends Client.SqlClient {
    * Hot write paths of a few statements (Strata's single-stream append): every statement here costs
    * what `node:sqlite` costs, where a statement through the Effect `SqlClient` adds ~15 us of spans,
    * compiling and fiber work. Statements from `prepare` are cached with the client's own, so set what
-   * you rely on (`setReadBigInts`) before each use.
+   * you rely on (`setReadBigInts`) before each use, and leave `setReturnArrays` as it is (rows as objects).
    */
   readonly writeSync: <A>(
     operation: string,
@@ -333,9 +334,23 @@ const multipleStatements = (operation: string) =>
     })
   })
 
+const fresh = (statement: StatementSync): Prepared => ({
+  statement,
+  reader: statement.columns().length > 0,
+  bigints: undefined,
+  arrays: undefined,
+  used: false
+})
+
 interface Prepared {
   readonly statement: StatementSync
   readonly reader: boolean
+  // The modes last set on the statement (undefined: unknown, `writeSync` may have changed them), so
+  // a statement run again the same way costs no call into node:sqlite to set them.
+  bigints: boolean | undefined
+  arrays: boolean | undefined
+  // Used since the cache last looked at it for eviction (see `prepareCached`).
+  used: boolean
 }
 
 // -----------------------------------------------------------------------------
@@ -396,45 +411,76 @@ const open = (options: SqliteClientConfig): DatabaseSync => {
 const makeConnection = (
   db: DatabaseSync,
   options: SqliteClientConfig
-): Connection & { readonly prepareCached: (sql: string) => StatementSync } => {
+): Connection & {
+  readonly prepareCached: (sql: string) => StatementSync
+  readonly control: (sql: string) => void
+} => {
   const cacheSize = Math.max(0, options.prepareCacheSize ?? DEFAULT_PREPARE_CACHE_SIZE)
-  // Least recently used first: a Map iterates in insertion order.
+  // Oldest first (a Map iterates in insertion order), evicted by second chance: a hit only marks the
+  // statement used, and a full cache moves the used ones it meets to the end (unmarked) until it finds
+  // one unused since its last pass. Nearly least-recently-used, without reordering the Map on every
+  // hit.
   const cache = new Map<string, Prepared>()
 
   const prepare = (sql: string): Prepared => {
     const statement = db.prepare(sql)
     if (trailingSql(statement, sql) !== "") throw multipleStatements("prepare")
-    return { statement, reader: statement.columns().length > 0 }
+    return fresh(statement)
+  }
+
+  const evictOne = () => {
+    while (cache.size > 0) {
+      const [sql, oldest] = cache.entries().next().value!
+      cache.delete(sql)
+      if (!oldest.used) return
+      oldest.used = false
+      cache.set(sql, oldest)
+    }
   }
 
   const prepareCached = (sql: string): Prepared => {
     const cached = cache.get(sql)
     if (cached !== undefined) {
-      cache.delete(sql)
-      cache.set(sql, cached)
+      cached.used = true
       return cached
     }
     const prepared = prepare(sql)
     if (cacheSize > 0) {
-      if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!)
+      if (cache.size >= cacheSize) evictOne()
       cache.set(sql, prepared)
     }
     return prepared
   }
 
+  // Sets the statement's modes where they differ from what it last ran with.
+  const modes = (prepared: Prepared, bigints: boolean, arrays: boolean) => {
+    if (prepared.bigints !== bigints) {
+      prepared.statement.setReadBigInts(bigints)
+      prepared.bigints = bigints
+    }
+    if (prepared.arrays !== arrays) {
+      prepared.statement.setReturnArrays(arrays)
+      prepared.arrays = arrays
+    }
+  }
+
   const readBigInts = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
     options.safeIntegers === true || fiber.getRef(Client.SafeIntegers)
 
+  // One step of the fiber per statement: node:sqlite runs synchronously.
   const run = <A>(
     operation: string,
     f: (readBigInts: boolean) => A
   ): Effect.Effect<A, SqlError.SqlError> =>
-    Effect.withFiber((fiber) =>
-      Effect.try({
-        try: () => f(readBigInts(fiber)),
-        catch: (cause) => SqlError.isSqlError(cause) ? cause : sqlError("Failed to execute statement", operation)(cause)
-      })
-    )
+    Effect.withFiber((fiber) => {
+      try {
+        return Effect.succeed(f(readBigInts(fiber)))
+      } catch (cause) {
+        return Effect.fail(
+          SqlError.isSqlError(cause) ? cause : sqlError("Failed to execute statement", operation)(cause)
+        )
+      }
+    })
 
   // Rows for a statement that returns some; for one that does not, what `run` reports when `raw`
   // (executeRaw's contract is `unknown`), else no rows.
@@ -442,8 +488,7 @@ const makeConnection = (
   function rows(prepared: Prepared, params: ReadonlyArray<unknown>, bigints: boolean, raw: true): unknown
   function rows(prepared: Prepared, params: ReadonlyArray<unknown>, bigints: boolean, raw: boolean): unknown {
     const { reader, statement } = prepared
-    statement.setReadBigInts(bigints)
-    statement.setReturnArrays(false)
+    modes(prepared, bigints, false)
     if (reader) return plainRows(statement.all(...toSqliteParams(params)))
     const result = statement.run(...toSqliteParams(params))
     return raw ? { changes: result.changes, lastInsertRowid: result.lastInsertRowid } : []
@@ -455,15 +500,10 @@ const makeConnection = (
     bigints: boolean
   ): ReadonlyArray<ReadonlyArray<unknown>> => {
     const { reader, statement } = prepared
-    statement.setReadBigInts(bigints)
-    statement.setReturnArrays(true)
-    try {
-      if (reader) return statement.all(...toSqliteParams(params)) as unknown as ReadonlyArray<ReadonlyArray<unknown>>
-      statement.run(...toSqliteParams(params))
-      return []
-    } finally {
-      statement.setReturnArrays(false)
-    }
+    modes(prepared, bigints, true)
+    if (reader) return statement.all(...toSqliteParams(params)) as unknown as ReadonlyArray<ReadonlyArray<unknown>>
+    statement.run(...toSqliteParams(params))
+    return []
   }
 
   const unprepared = (sql: string, params: ReadonlyArray<unknown>, bigints: boolean): ReadonlyArray<any> => {
@@ -474,7 +514,7 @@ const makeConnection = (
       db.exec(sql)
       return []
     }
-    return rows({ statement, reader: statement.columns().length > 0 }, params, bigints, false)
+    return rows(fresh(statement), params, bigints, false)
   }
 
   const stream = (
@@ -508,7 +548,20 @@ const makeConnection = (
     )
 
   return {
-    prepareCached: (sql) => prepareCached(sql).statement,
+    // For `writeSync`: rows as objects (its functions leave that as it is), big integers as they
+    // set them (unknown afterwards).
+    prepareCached: (sql) => {
+      const prepared = prepareCached(sql)
+      if (prepared.arrays !== false) {
+        prepared.statement.setReturnArrays(false)
+        prepared.arrays = false
+      }
+      prepared.bigints = undefined
+      return prepared.statement
+    },
+    control: (sql) => {
+      prepareCached(sql).statement.run()
+    },
     execute(sql, params, transformRows) {
       const effect = run("execute", (bigints) => rows(prepareCached(sql), params, bigints, false))
       return transformRows ? Effect.map(effect, transformRows) : effect
@@ -590,7 +643,7 @@ export const make = (
       transactionAcquirer,
       onCommitFailure,
       isTransaction,
-      compiler: Statement.makeCompilerSqlite(options.transformQueryNames),
+      compiler: CompileCache.make(Statement.makeCompilerSqlite(options.transformQueryNames)),
       transformRows: options.transformResultNames
         ? Statement.defaultTransforms(options.transformResultNames).array
         : undefined,
@@ -610,7 +663,7 @@ export const make = (
     const atomically = <A>(f: (connection: SyncConnection) => A): A => {
       // Inside a transaction of this client (or anyone's: the connection is ours alone) a savepoint.
       const nested = db.isTransaction
-      const control = (sql: string) => connection.prepareCached(sql).run()
+      const control = connection.control
       control(nested ? "SAVEPOINT strata_write" : "BEGIN IMMEDIATE")
       try {
         const value = f(syncConnection)
