@@ -31,10 +31,12 @@ import { DatabaseSync } from "node:sqlite"
 import type { Workload } from "./Processing.ts"
 import { payload } from "./Workloads.ts"
 
-const table = "bench_consumer_counts"
+/** The table the contenders count in, one row per stream. */
+export const table = "bench_consumer_counts"
 const checkpoints = "bench_consumer_checkpoints"
 const streams = 500
-const category = "bcons"
+/** The category of the seeded streams. */
+export const category = "bcons"
 const batch = 1000
 
 interface Row {
@@ -44,7 +46,7 @@ interface Row {
 }
 
 /** One contender: handles every seeded event once, counting per stream in `table`. */
-type Contender = (
+export type Contender = (
   name: string,
   last: bigint
 ) => Effect.Effect<void, unknown, SqlClient.SqlClient | EventStore.EventStore | Consumer.Checkpoints>
@@ -58,8 +60,8 @@ const spread = (values: ReadonlyArray<number>, digits = 3) => {
   return { min: round(Math.min(...values)), median: round(median(values)), max: round(Math.max(...values)) }
 }
 
-// The upsert one event costs, through the store's SqlClient.
-const upsert = (sql: SqlClient.SqlClient, stream: string) =>
+/** The upsert one event costs, through the store's SqlClient. */
+export const upsert = (sql: SqlClient.SqlClient, stream: string) =>
   sql`INSERT INTO ${sql(table)} (stream, n) VALUES (${stream}, 1)
     ON CONFLICT (stream) DO UPDATE SET n = ${sql(table)}.n + 1`
 
@@ -74,24 +76,32 @@ const untilCheckpoint = (name: string, last: bigint) =>
     }
   })
 
-const strata = (checkpointEvery: number | undefined): Contender => (name, last) =>
+/** `Consumer.run` with the defaults (or `checkpointEvery`) and `handler` built over the store's SqlClient. */
+export const strataWith = (
+  handler: (sql: SqlClient.SqlClient) => (event: Event.RecordedEvent) => Effect.Effect<void, unknown>,
+  checkpointEvery?: number
+): Contender =>
+(name, last) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const fiber = yield* Effect.forkChild(Consumer.run(name, {
       filter: { categories: [category] },
       ...(checkpointEvery === undefined ? {} : { checkpointEvery }),
-      handler: (event) => Effect.asVoid(upsert(sql, event.stream))
+      handler: handler(sql)
     }))
     yield* untilCheckpoint(name, last)
     yield* Fiber.interrupt(fiber)
   })
+
+const strata = (checkpointEvery: number | undefined): Contender =>
+  strataWith((sql) => (event) => Effect.asVoid(upsert(sql, event.stream)), checkpointEvery)
 
 // PostgreSQL floors, through the store's SqlClient (what a hand-written consumer in Effect would use).
 const pgPage = (sql: SqlClient.SqlClient, after: bigint) =>
   sql<Row>`SELECT position, stream, data FROM strata_events WHERE category = ${category} AND position > ${after}
     ORDER BY position LIMIT ${batch}`
 
-const pgFloor = (bulk: boolean): Contender => (name, last) =>
+const pgFloor = (bulk: boolean, upserts = true): Contender => (name, last) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     let after = -1n
@@ -106,7 +116,9 @@ const pgFloor = (bulk: boolean): Contender => (name, last) =>
         ? sql`INSERT INTO ${sql(table)} (stream, n)
             SELECT s, count(*) FROM unnest(${rows.map((row) => row.stream)}::text[]) AS s GROUP BY s
             ON CONFLICT (stream) DO UPDATE SET n = ${sql(table)}.n + excluded.n`
-        : Effect.forEach(rows, (row) => upsert(sql, row.stream), { discard: true })
+        : upserts
+        ? Effect.forEach(rows, (row) => upsert(sql, row.stream), { discard: true })
+        : Effect.void
       yield* sql.withTransaction(Effect.andThen(
         work,
         sql`INSERT INTO ${sql(checkpoints)} (name, position) VALUES (${name}, ${position})
@@ -218,42 +230,65 @@ const emmett = (sql: SqlClient.SqlClient, total: number) =>
     return contender
   })
 
+/**
+ * Creates the contenders' tables and seeds `total` events over the 500 streams through the store
+ * (one event to each stream per round, interleaved); returns the last position.
+ */
+export const setUp = (total: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const store = yield* EventStore.EventStore
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${table} (stream TEXT PRIMARY KEY, n BIGINT NOT NULL)`)
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${checkpoints} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)`)
+    let last = 0n
+    for (let round = 0; round < total / streams; round++) {
+      const results = yield* store.appendMany(
+        Array.from({ length: streams }, (_, s) => ({
+          stream: `${category}-${s}`,
+          events: [Event.make("Counted", { ...payload, round })]
+        }))
+      )
+      last = results[results.length - 1].position
+    }
+    return last
+  })
+
+/** The per-statement floor through the SqlClient without its upserts: what reading and checkpointing cost it. */
+export const floorSqlClientReads: Contender = pgFloor(false, false)
+
+/** The SQLite contenders, by name, over the store's database `file`. */
+export const sqliteContenders = (file: string): Record<string, Contender> => ({
+  floor: sqliteFloor(file, false),
+  // The same per-statement floor through the store's SqlClient, to tell the driver's cost (effect/sql
+  // over node:sqlite) from the consumer's.
+  floorSqlClient: pgFloor(false),
+  bulk: sqliteFloor(file, true),
+  strata: strata(undefined),
+  strataEach: strata(1)
+})
+
 const consumer: Workload = {
   name: "consumer",
   run: ({ backend, quick }) => {
     if (backend !== "postgres" && backend !== "sqlite") return undefined
     return Effect.scoped(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      const store = yield* EventStore.EventStore
       const total = quick ? 2_000 : 20_000
       const rounds = quick ? 1 : 3
       const perStream = total / streams
-      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${table} (stream TEXT PRIMARY KEY, n BIGINT NOT NULL)`)
-      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${checkpoints} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)`)
-      // Seed through the store: perStream appends of one event to each stream, interleaved.
-      let last = 0n
-      for (let round = 0; round < perStream; round++) {
-        const results = yield* store.appendMany(
-          Array.from({ length: streams }, (_, s) => ({
-            stream: `${category}-${s}`,
-            events: [Event.make("Counted", { ...payload, round })]
-          }))
-        )
-        last = results[results.length - 1].position
-      }
+      const last = yield* setUp(total)
       const file = backend === "sqlite"
         ? (yield* sql<{ name: string; file: string }>`PRAGMA database_list`).find((row) => row.name === "main")!.file
         : ""
-      const contenders: ReadonlyArray<readonly [string, Contender]> = [
-        ["floor", backend === "sqlite" ? sqliteFloor(file, false) : pgFloor(false)],
-        // SQLite: the same per-statement floor through the store's SqlClient, to tell the driver's
-        // cost (effect/sql over node:sqlite) from the consumer's.
-        ...(backend === "sqlite" ? [["floorSqlClient", pgFloor(false)] as const] : []),
-        ["bulk", backend === "sqlite" ? sqliteFloor(file, true) : pgFloor(true)],
-        ["strata", strata(undefined)],
-        ["strataEach", strata(1)],
-        ...(backend === "postgres" ? [["emmett", yield* emmett(sql, total)] as const] : [])
-      ]
+      const contenders: ReadonlyArray<readonly [string, Contender]> = backend === "sqlite"
+        ? Object.entries(sqliteContenders(file))
+        : [
+          ["floor", pgFloor(false)],
+          ["bulk", pgFloor(true)],
+          ["strata", strata(undefined)],
+          ["strataEach", strata(1)],
+          ["emmett", yield* emmett(sql, total)]
+        ]
       const results = new Map<string, { eps: Array<number>; cpu: Array<number> }>(
         contenders.map(([name]) => [name, { eps: [], cpu: [] }])
       )

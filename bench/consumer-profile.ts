@@ -1,0 +1,123 @@
+/**
+ * `node --conditions=@strata/source bench/consumer-profile.ts [--contender strata] [--events 20000]
+ *   [--rounds 5] [--profile out.cpuprofile]`
+ *
+ * CPU per event of one contender of the `consumer` workload (bench/Consumers.ts, issue 23) on SQLite,
+ * for profiling: a fresh SqliteStore file, `--events` events over 500 streams, then `--rounds` runs
+ * of the contender, each printing events/s and the process's CPU (user + system) per event; at exit,
+ * min and median over the rounds after the first (a JIT warm-up). `--profile` writes a CPU profile of
+ * those rounds only (not the start-up and seeding). Contenders: those of the workload
+ * (`floor`, `floorSqlClient`, `bulk`, `strata`, `strataEach`) and parts of `strata`, to attribute its
+ * cost:
+ * - `upserts`: the upserts alone, through the SqlClient, in one `withTransaction` per 1,000;
+ * - `commits`: the same through the store's `Checkpoints.commit` (the transaction, the timeout bound,
+ *   the checkpoint row), no read;
+ * - `reads`: `Consumer.run` with a handler that does nothing (the read, decoding, the loop, commits);
+ * - `floorReads`: `floorSqlClient` without its upserts (the page read, the JSON parse, the checkpoint).
+ */
+import { Consumer } from "@strata/core"
+import { SqliteStore } from "@strata/sqlite"
+import * as Effect from "effect/Effect"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as Fs from "node:fs"
+import * as Inspector from "node:inspector/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { parseArgs } from "node:util"
+import * as Consumers from "./Consumers.ts"
+
+const { values } = parseArgs({
+  options: {
+    contender: { type: "string", default: "strata" },
+    events: { type: "string", default: "20000" },
+    rounds: { type: "string", default: "5" },
+    profile: { type: "string" }
+  }
+})
+const total = Number(values.events)
+const rounds = Number(values.rounds)
+const file = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "strata-consumer-profile-")), "profile.db")
+
+// The parts of `strata`, by themselves (see the module comment).
+const parts: Record<string, Consumers.Contender> = {
+  upserts: () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      for (let done = 0; done < total; done += 1000) {
+        yield* sql.withTransaction(Effect.forEach(
+          Array.from({ length: Math.min(1000, total - done) }, (_, i) => `${Consumers.category}-${(done + i) % 500}`),
+          (stream) => Consumers.upsert(sql, stream),
+          { discard: true }
+        ))
+      }
+    }),
+  commits: (name) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const checkpoints = yield* Consumer.Checkpoints
+      for (let done = 0; done < total; done += 1000) {
+        yield* checkpoints.commit(
+          name,
+          BigInt(done + 1000),
+          Effect.forEach(
+            Array.from({ length: Math.min(1000, total - done) }, (_, i) => `${Consumers.category}-${(done + i) % 500}`),
+            (stream) => Consumers.upsert(sql, stream),
+            { discard: true }
+          )
+        )
+      }
+    }),
+  reads: Consumers.strataWith(() => () => Effect.void),
+  floorReads: Consumers.floorSqlClientReads
+}
+
+const contenders: Record<string, Consumers.Contender> = { ...Consumers.sqliteContenders(file), ...parts }
+
+const main = Effect.gen(function*() {
+  const contender = contenders[values.contender!]
+  if (contender === undefined) {
+    return yield* Effect.die(new Error(`unknown contender ${values.contender}: ${Object.keys(contenders).join(", ")}`))
+  }
+  const sql = yield* SqlClient.SqlClient
+  const last = yield* Consumers.setUp(total)
+  const cpus: Array<number> = []
+  const session = new Inspector.Session()
+  for (let round = 0; round < rounds; round++) {
+    if (round === 1 && values.profile !== undefined) {
+      session.connect()
+      yield* Effect.promise(() => session.post("Profiler.enable"))
+      yield* Effect.promise(() => session.post("Profiler.start"))
+    }
+    yield* sql.unsafe(`DELETE FROM ${Consumers.table}`)
+    const cpu = process.cpuUsage()
+    const started = performance.now()
+    yield* contender(`profile-${round}-${Date.now()}`, last)
+    const ms = performance.now() - started
+    const used = process.cpuUsage(cpu)
+    const perEvent = (used.user + used.system) / total
+    if (round > 0) cpus.push(perEvent)
+    console.log(
+      `${values.contender} round ${round}: ${Math.round(total / (ms / 1000))} events/s, ${
+        perEvent.toFixed(2)
+      } us CPU/event`
+    )
+  }
+  if (values.profile !== undefined && rounds > 1) {
+    const { profile } = yield* Effect.promise(() => session.post("Profiler.stop"))
+    Fs.writeFileSync(values.profile, JSON.stringify(profile))
+    session.disconnect()
+  }
+  const sorted = [...cpus].sort((a, b) => a - b)
+  console.log(
+    `${values.contender}: us CPU/event min ${sorted[0]?.toFixed(2)} median ${
+      sorted[Math.floor(sorted.length / 2)]?.toFixed(2)
+    }`
+  )
+})
+
+Effect.runPromise(Effect.scoped(main).pipe(Effect.provide(SqliteStore.layer({ filename: file })))).catch(
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
