@@ -78,25 +78,6 @@ export interface Source<E> {
 }
 
 /**
- * A subscription joined to a feed.
- *
- * @category models
- * @since 0.1.0
- */
-export interface Member<E> {
-  /** The feed has published every event up to this position; the member gets those after it. */
-  readonly position: bigint
-  /**
-   * The events handed to the member since the last take (waits while there are none), or
-   * `"Overflow"` when it must read for itself again and has left the feed: it fell more than
-   * `bufferSize` events behind, or its stream is gone (see {@link Source.gone}).
-   */
-  readonly take: Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E>
-  /** Leaves the feed (idempotent). */
-  readonly leave: Effect.Effect<void>
-}
-
-/**
  * What a member wants: the events of `stream` (or, without one, of the whole log) that pass
  * `matches`. `types`, when the filter names event types, lets the feed visit only the members an
  * event's type can interest instead of every member (`matches` still decides).
@@ -122,6 +103,11 @@ export interface LiveFeed<E> {
    * Starts the reader when it is the first member.
    */
   readonly join: (interest: Interest) => Effect.Effect<Member<E>, E>
+  /**
+   * Joins with a member made by the caller (a subscription that is its own member), from a fresh
+   * start: nothing handed, no overflow, no failure. Answers the member, its position set.
+   */
+  readonly enter: <M extends Member<unknown>>(member: M) => Effect.Effect<M, E>
   /** Members now joined (observability and tests). */
   readonly members: () => number
   /** Whether the reader fiber runs (observability and tests). */
@@ -130,6 +116,99 @@ export interface LiveFeed<E> {
   readonly reads: () => number
   /** Queries made to {@link Source.gone} so far (observability and tests). */
   readonly checks: () => number
+}
+
+/**
+ * A subscription joined to a feed: what the feed hands it, held until it takes them.
+ *
+ * An idle member is this object, its entry in the feed's index and the one suspended callback of
+ * its `take`; its effects are made when they are asked for, not held per member. A subscription
+ * can extend it and be its own member ({@link LiveFeed.enter}), overriding {@link Member.resume} to
+ * wake its own pull instead of a `take` (issue 23, many subscribers: one object per subscription).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class Member<E> {
+  /** The feed has published every event up to this position; the member gets those after it. */
+  position = -1n
+  /** Events handed to the member and not taken yet. */
+  buffer: Array<RecordedEvent> | undefined = undefined
+  /** It fell more than `bufferSize` events behind, or its stream is gone: it must read for itself. */
+  overflowed = false
+  /** The reader failed with this cause (one of the feed's errors). */
+  failure: Cause.Cause<unknown> | undefined = undefined
+  /**
+   * The suspended pull, resumed with the effect it continues with when something arrives. Its type
+   * is its owner's (a `take`, or a subscription's own pull), erased here.
+   */
+  waiting: ((effect: Effect.Effect<unknown, unknown>) => void) | undefined = undefined
+  /** Leaves the feed it has joined; undefined while it is not joined. */
+  exit: ((member: Member<unknown>) => void) | undefined = undefined
+  readonly interest: Interest
+  constructor(interest: Interest) {
+    this.interest = interest
+  }
+  /**
+   * The events handed to the member since the last take (waits while there are none), or
+   * `"Overflow"` when it must read for itself again and has left the feed: it fell more than
+   * `bufferSize` events behind, or its stream is gone (see {@link Source.gone}).
+   */
+  get take(): Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E> {
+    // Woken, it takes again (from the top: events, an overflow or a failure may be there now). No
+    // cancel callback: an interrupted take leaves a resume that nothing wakes any more (a later take
+    // replaces it, and leaving removes the member), so the fiber holds no finalizer while it waits.
+    return Effect.suspend(() =>
+      this.next() ?? Effect.callback<ReadonlyArray<RecordedEvent> | "Overflow", E>((resume) => {
+        this.waiting = resume as Member<E>["waiting"]
+      })
+    )
+  }
+  /** Leaves the feed (idempotent). */
+  get leave(): Effect.Effect<void> {
+    return Effect.sync(() => this.leaveNow())
+  }
+  /** Leaves the feed at once (idempotent). */
+  leaveNow(): void {
+    const exit = this.exit
+    if (exit !== undefined) exit(this)
+  }
+  /** Called by the feed when something arrives (events, an overflow, a failure). */
+  resume(): void {
+    const waiting = this.waiting
+    if (waiting === undefined) return
+    this.waiting = undefined
+    waiting(this.take)
+  }
+  /** @internal */
+  hand(event: RecordedEvent, bufferSize: number) {
+    if (this.overflowed || !this.interest.matches(event)) return
+    if (this.buffer === undefined) this.buffer = [event]
+    else if (this.buffer.length >= bufferSize) {
+      this.overflowed = true
+      this.buffer = undefined
+    } else this.buffer.push(event)
+    this.resume()
+  }
+  /** @internal Told to read for itself again (its stream may be gone): the same way out as an overflow. */
+  reread() {
+    this.overflowed = true
+    this.buffer = undefined
+    this.resume()
+  }
+  private next(): Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E> | undefined {
+    if (this.buffer !== undefined) {
+      const events = this.buffer
+      this.buffer = undefined
+      return Effect.succeed(events)
+    }
+    if (this.overflowed) {
+      this.leaveNow()
+      return Effect.succeed("Overflow")
+    }
+    if (this.failure !== undefined) return Effect.failCause(this.failure as Cause.Cause<E>)
+    return undefined
+  }
 }
 
 const firstRetry = Duration.millis(5)
@@ -144,80 +223,16 @@ const realSleep = (millis: number): Effect.Effect<void> =>
 // Stream names per `gone` query: one bound parameter on every SQL backend, an index lookup each.
 const checkChunk = 1000
 
-// A member's state: an idle member is this object, its entry in the index, and the one suspended
-// callback of its `take`. Its effects are made when they are asked for, not held per member.
-class Slot<E> implements Member<E> {
-  buffer: Array<RecordedEvent> | undefined = undefined
-  overflowed = false
-  failure: Cause.Cause<E> | undefined = undefined
-  waiting: ((effect: Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E>) => void) | undefined = undefined
-  joined = true
-  position = -1n
-  readonly interest: Interest
-  readonly remove: (slot: Slot<E>) => void
-  constructor(interest: Interest, remove: (slot: Slot<E>) => void) {
-    this.interest = interest
-    this.remove = remove
-  }
-  get take(): Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E> {
-    // Woken, it takes again (from the top: events, an overflow or a failure may be there now). No
-    // cancel callback: an interrupted take leaves a resume that nothing wakes any more (a later take
-    // replaces it, and leaving removes the member), so the fiber holds no finalizer while it waits.
-    return Effect.suspend(() =>
-      this.next() ?? Effect.callback<ReadonlyArray<RecordedEvent> | "Overflow", E>((resume) => {
-        this.waiting = resume
-      })
-    )
-  }
-  get leave(): Effect.Effect<void> {
-    return Effect.sync(() => this.remove(this))
-  }
-  hand(event: RecordedEvent, bufferSize: number) {
-    if (this.overflowed || !this.interest.matches(event)) return
-    if (this.buffer === undefined) this.buffer = [event]
-    else if (this.buffer.length >= bufferSize) {
-      this.overflowed = true
-      this.buffer = undefined
-    } else this.buffer.push(event)
-    this.resume()
-  }
-  // Told to read for itself again (its stream may be gone): the same way out as an overflow.
-  reread() {
-    this.overflowed = true
-    this.buffer = undefined
-    this.resume()
-  }
-  resume() {
-    const waiting = this.waiting
-    if (waiting === undefined) return
-    this.waiting = undefined
-    waiting(this.take)
-  }
-  next(): Effect.Effect<ReadonlyArray<RecordedEvent> | "Overflow", E> | undefined {
-    if (this.buffer !== undefined) {
-      const events = this.buffer
-      this.buffer = undefined
-      return Effect.succeed(events)
-    }
-    if (this.overflowed) {
-      this.remove(this)
-      return Effect.succeed("Overflow")
-    }
-    if (this.failure !== undefined) return Effect.failCause(this.failure)
-    return undefined
-  }
-}
-
 // Members by a key (a stream name, an event type): one member alone, a set once there are more.
-type Entry<E> = Slot<E> | Set<Slot<E>>
-const addTo = <E>(index: Map<string, Entry<E>>, key: string, slot: Slot<E>) => {
+type Entry<E> = Member<E> | Set<Member<E>>
+const addTo = <E>(index: Map<string, Entry<E>>, key: string, slot: Member<E>) => {
   const entry = index.get(key)
   if (entry === undefined) index.set(key, slot)
   else if (entry === slot) return
   else if (entry instanceof Set) entry.add(slot)
   else index.set(key, new Set([entry, slot]))
 }
-const removeFrom = <E>(index: Map<string, Entry<E>>, key: string, slot: Slot<E>) => {
+const removeFrom = <E>(index: Map<string, Entry<E>>, key: string, slot: Member<E>) => {
   const entry = index.get(key)
   if (entry === slot) index.delete(key)
   else if (entry instanceof Set) {
@@ -231,7 +246,7 @@ const handTo = <E>(entry: Entry<E> | undefined, event: RecordedEvent, bufferSize
   if (entry instanceof Set) { for (const slot of entry) slot.hand(event, bufferSize) }
   else entry.hand(event, bufferSize)
 }
-const slotsOf = <E>(entry: Entry<E>): ReadonlyArray<Slot<E>> => entry instanceof Set ? [...entry] : [entry]
+const slotsOf = <E>(entry: Entry<E>): ReadonlyArray<Member<E>> => entry instanceof Set ? [...entry] : [entry]
 
 /**
  * Makes a store's feed. Nothing runs until the first subscription joins. The reader runs detached
@@ -248,9 +263,9 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
   const checkEvery = Duration.toMillis(Duration.fromInputUnsafe(source.checkInterval ?? source.pollInterval))
   const gone = source.gone
   // Members by stream and by event type; the rest are visited for every event.
-  const byStream = new Map<string, Entry<E>>()
-  const byType = new Map<string, Entry<E>>()
-  const scan = new Set<Slot<E>>()
+  const byStream = new Map<string, Entry<unknown>>()
+  const byType = new Map<string, Entry<unknown>>()
+  const scan = new Set<Member<unknown>>()
   let count = 0
   let reads = 0
   let checks = 0
@@ -260,9 +275,9 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
   let position: bigint | undefined
   let started: Deferred.Deferred<bigint, E> | undefined
 
-  const remove = (slot: Slot<E>) => {
-    if (!slot.joined) return
-    slot.joined = false
+  const remove = (slot: Member<unknown>) => {
+    if (slot.exit !== remove) return
+    slot.exit = undefined
     count--
     const { stream, types } = slot.interest
     if (stream !== undefined) removeFrom(byStream, stream, slot)
@@ -370,16 +385,21 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
       Effect.ignoreCause
     )
 
-  const join = (interest: Interest) =>
+  const enter = <M extends Member<unknown>>(slot: M): Effect.Effect<M, E> =>
     Effect.suspend(() => {
-      const slot = new Slot<E>(interest, remove)
+      if (slot.exit !== undefined) slot.exit(slot)
+      slot.buffer = undefined
+      slot.overflowed = false
+      slot.failure = undefined
+      slot.exit = remove
       count++
+      const interest = slot.interest
       if (interest.stream !== undefined) addTo(byStream, interest.stream, slot)
       else if (interest.types !== undefined) { for (const type of interest.types) addTo(byType, type, slot) }
       else scan.add(slot)
       if (position !== undefined) {
         slot.position = position
-        return Effect.succeed<Member<E>>(slot)
+        return Effect.succeed(slot)
       }
       let start: Effect.Effect<void> = Effect.void
       if (started === undefined) {
@@ -396,7 +416,7 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
       const ready = started
       return start.pipe(
         Effect.andThen(Deferred.await(ready)),
-        Effect.map((at): Member<E> => {
+        Effect.map((at) => {
           slot.position = at
           return slot
         }),
@@ -405,7 +425,8 @@ export const make = <E>(source: Source<E>): LiveFeed<E> => {
     })
 
   return {
-    join,
+    join: (interest) => enter(new Member<E>(interest)),
+    enter,
     members: () => count,
     running: () => fiber !== undefined,
     reads: () => reads,

@@ -18,6 +18,7 @@
  * @since 0.1.0
  */
 import * as Arr from "effect/Array"
+import type * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,7 +28,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { RecordedEvent } from "../Event.ts"
 import type { SubscribeFrom } from "../EventStore.ts"
-import type * as LiveFeed from "./LiveFeed.ts"
+import * as LiveFeed from "./LiveFeed.ts"
 
 /**
  * What a backend supplies to run subscriptions.
@@ -130,84 +131,103 @@ const polling = <E>(source: Source<E>, from: SubscribeFrom): Stream.Stream<Recor
     )
   }))
 
-// Join, read until a short page, then take from the feed; on overflow, join again and read again.
-// The join comes before the reads, so whatever the feed published before it is visible to them.
-// A class rather than paginate and generators, holding only what the loop needs after its start
-// (not the source: its `check`, `head` and `wakeups` are garbage once started). An idle
-// subscription is then this object, its feed member and one suspended `take` (see LiveFeed on
-// memory per subscription).
-class Fed<E> {
+// Join, read until a short page, then take what the feed hands it; on overflow, join again and read
+// again. The join comes before the reads, so whatever the feed published before it is visible to
+// them. The subscription is its own feed member (issue 23, many subscribers): an idle one is this
+// object, its entry in the feed's index, its pull, its scope's finalizer and the one suspended
+// callback the feed resumes with the events to deliver. Nothing of it is on the consumer's stack
+// while it waits.
+class Follower<E> extends LiveFeed.Member<E> {
   cursor = -1n
   caughtUp = false
-  member: LiveFeed.Member<E> | undefined = undefined
-  // The setup (check, finalizer, start cursor) runs in the first pull, so the channel's transform
-  // returns at once and the consumer's fiber does not hold the setup's effects while it waits.
-  setup: Source<E> | undefined
-  readonly readPage: Source<E>["readPage"]
-  readonly cursorOf: Source<E>["cursorOf"]
-  readonly pageSize: number
-  readonly live: Live<E>
-  readonly from: SubscribeFrom
-  readonly scope: Scope.Scope
+  // Until the first pull: where it starts and the scope its finalizer goes to. The setup runs in
+  // the first pull rather than in the channel's transform, whose effect the consumer's fiber holds
+  // (in its `catchDone` frame) for as long as the stream runs.
+  from: SubscribeFrom | undefined
+  scope: Scope.Scope | undefined
+  readonly source: Source<E>
+  readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>
+  // Its scope's finalizer (made here, so it shares one closure context with the pull).
+  readonly finalizer: () => Effect.Effect<void>
   constructor(source: Source<E>, live: Live<E>, from: SubscribeFrom, scope: Scope.Scope) {
-    this.setup = source
-    this.readPage = source.readPage
-    this.cursorOf = source.cursorOf
-    this.pageSize = source.pageSize
-    this.live = live
+    super(live)
+    this.source = source
     this.from = from
     this.scope = scope
+    this.pull = Effect.suspend(() => this.step())
+    this.finalizer = () => Effect.sync(() => this.leaveNow())
   }
-  readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> = Effect.suspend(() => this.step())
-  // One continuation for every step: what the value is follows from the state it was asked in.
-  readonly continue = (value: LiveFeed.Member<E> | Page | ReadonlyArray<RecordedEvent> | "Overflow") => {
-    if (this.member === undefined) {
-      this.member = value as LiveFeed.Member<E>
-      return this.pull
+  step(): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    // A take interrupted earlier left its resume here: nothing may be handed to it.
+    this.waiting = undefined
+    if (this.scope !== undefined) return this.start(this.scope)
+    if (this.exit === undefined) {
+      this.caughtUp = false
+      return Effect.andThen((this.interest as Live<E>).feed.enter(this), this.pull)
     }
     if (!this.caughtUp) {
-      const { events } = value as Page
-      this.caughtUp = events.length < this.pageSize
-      return this.deliver(events)
+      return Effect.flatMap(this.source.readPage(this.cursor, this.source.pageSize), (page) => {
+        this.caughtUp = page.events.length < this.source.pageSize
+        return this.deliver(page.events) ?? this.pull
+      })
     }
-    if (value !== "Overflow") {
-      return this.deliver((value as ReadonlyArray<RecordedEvent>).filter((event) => this.cursorOf(event) > this.cursor))
+    return this.ready() ?? Effect.callback<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>((resume) => {
+      this.waiting = resume as LiveFeed.Member<E>["waiting"]
+    })
+  }
+  // What the feed's hand-over makes of the pull now: events past the cursor, a new join after an
+  // overflow, the reader's failure; undefined while there is nothing to deliver.
+  ready(): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> | undefined {
+    const buffer = this.buffer
+    if (buffer !== undefined) {
+      this.buffer = undefined
+      const cursorOf = this.source.cursorOf
+      const fresh = buffer.filter((event) => cursorOf(event) > this.cursor)
+      const delivered = this.deliver(fresh)
+      if (delivered !== undefined) return delivered
     }
-    this.member = undefined
-    this.caughtUp = false
-    return this.pull
+    if (this.overflowed) {
+      this.leaveNow()
+      return this.pull
+    }
+    if (this.failure !== undefined) return Effect.failCause(this.failure as Cause.Cause<E>)
+    return undefined
   }
-  readonly leave = (): Effect.Effect<void> => this.member === undefined ? Effect.void : this.member.leave
-  step(): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
-    if (this.setup !== undefined) return this.start(this.setup)
-    if (this.member === undefined) return Effect.flatMap(this.live.feed.join(this.live), this.continue)
-    if (!this.caughtUp) return Effect.flatMap(this.readPage(this.cursor, this.pageSize), this.continue)
-    return Effect.flatMap(this.member.take, this.continue)
+  override resume(): void {
+    const waiting = this.waiting
+    if (waiting === undefined) return
+    const ready = this.ready()
+    if (ready === undefined) return
+    this.waiting = undefined
+    waiting(ready)
   }
-  start(source: Source<E>): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
-    const from = this.from
+  // The arguments' check, the finalizer that leaves the feed, the start cursor.
+  start(scope: Scope.Scope): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    const source = this.source
+    const from = this.from!
     return (source.check ?? Effect.void).pipe(
-      Effect.andThen(Scope.addFinalizerExit(this.scope, this.leave)),
+      Effect.andThen(Scope.addFinalizerExit(scope, this.finalizer)),
       Effect.andThen(
         from === "start" ? Effect.succeed(-1n) : from === "end" ? source.head : Effect.succeed(from.after)
       ),
       Effect.flatMap((at) => {
         this.cursor = at
-        this.setup = undefined
+        this.from = undefined
+        this.scope = undefined
         return this.pull
       })
     )
   }
-  deliver(events: ReadonlyArray<RecordedEvent>): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
-    if (!Arr.isReadonlyArrayNonEmpty(events)) return this.pull
-    this.cursor = this.cursorOf(events[events.length - 1])
+  deliver(events: ReadonlyArray<RecordedEvent>): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>> | undefined {
+    if (!Arr.isReadonlyArrayNonEmpty(events)) return undefined
+    this.cursor = this.source.cursorOf(events[events.length - 1])
     return Effect.succeed(events)
   }
 }
 
 const fed = <E>(source: Source<E>, live: Live<E>, from: SubscribeFrom): Stream.Stream<RecordedEvent, E> =>
   Stream.fromChannel(
-    Channel.fromTransform((_, scope: Scope.Scope) => Effect.succeed(new Fed(source, live, from, scope).pull))
+    Channel.fromTransform((_, scope: Scope.Scope) => Effect.succeed(new Follower(source, live, from, scope).pull))
   )
 
 /**
