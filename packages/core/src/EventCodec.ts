@@ -135,6 +135,11 @@ export interface EventType<Name extends string, S extends EventSchema> {
   /** Older version -> Schema from that version's stored JSON to the current Type. */
   readonly upcasts: ReadonlyMap<number, Schema.Codec<S["Type"], unknown, never, never>>
   /**
+   * The DCB tags of an event of this type (`NewEvent.tags`), computed from the event on every encode;
+   * absent: its events carry no tags. See {@link type}.
+   */
+  readonly tags?: ((event: Tagged<Name, S["Type"]>) => ReadonlyArray<string>) | undefined
+  /**
    * Builds a tagged event, applying the schema's constructor defaults and checks.
    * Throws when the fields are invalid (like `Schema.make`).
    */
@@ -286,10 +291,11 @@ export interface EventCodec<E extends { readonly _tag: string }> {
   readonly types: ReadonlyArray<E["_tag"]>
 
   /**
-   * Encodes a typed event, stamping `metadata.schemaVersion` and generating an event id. Fails with
-   * `InvalidEvent` (reason `InvalidType` for a type the codec does not know, `NotJson` when the value
-   * does not encode with its schema or not to plain JSON, for example a `NaN` in a `Schema.Number`
-   * field); its `stream` is empty, as the stream is not known here
+   * Encodes a typed event, stamping `metadata.schemaVersion`, generating an event id and putting on
+   * the tags of its type's `tags` function. Fails with `InvalidEvent` (reason `InvalidType` for a
+   * type the codec does not know, `NotJson` when the value does not encode with its schema or not to
+   * plain JSON, for example a `NaN` in a `Schema.Number` field, `InvalidTags` when its tags are
+   * invalid or its `tags` function throws); its `stream` is empty, as the stream is not known here
    * ({@link EventCodec.encodeAll} and `append` fill it in).
    */
   readonly encode: (
@@ -424,6 +430,11 @@ export interface EventCodec<E extends { readonly _tag: string }> {
  *   old `1 -> 2` upcast into a `Schema.decodeTo` of version 3.
  * - `contentType`: makes it a binary event type: `schema` encodes to a `Uint8Array`, stored byte for
  *   byte as a binary event with this media type (see the module notes).
+ * - `tags`: the event's DCB tags (`Dcb`), from the event: every encode (`encode`, `encodeAll`,
+ *   `append`, `Aggregate.decide`, `Dcb.decide` with a codec) puts them on the stored event. They are
+ *   validated as any tags are: invalid tags, or a function that throws, fail the encode with
+ *   `InvalidEvent` (reason `InvalidTags`), never a defect. Decoded events carry the recorded tags
+ *   (`Decoded.tags`). A backend without DCB refuses tagged events with `Unsupported`.
  *
  * Throws on an invalid name, version, content type or upcast key: these are definitions, checked
  * once at startup.
@@ -446,6 +457,12 @@ export interface EventCodec<E extends { readonly _tag: string }> {
  *   })
  * }))
  * const Measured = EventCodec.type("Measured", { schema: Float64Bytes, contentType: "application/x-float64" })
+ *
+ * // A tagged event type: each enrolment concerns a course and a student (see `Dcb`).
+ * const StudentEnrolled = EventCodec.type("StudentEnrolled", {
+ *   schema: Schema.Struct({ course: Schema.String, student: Schema.String }),
+ *   tags: (event) => [`course:${event.course}`, `student:${event.student}`]
+ * })
  * ```
  *
  * @category constructors
@@ -458,6 +475,7 @@ export const type = <const Name extends string, S extends EventSchema>(
     readonly version?: number | undefined
     readonly upcasts?: { readonly [version: number]: Schema.Codec<S["Type"], unknown, never, never> } | undefined
     readonly contentType?: string | undefined
+    readonly tags?: ((event: Tagged<Name, S["Type"]>) => ReadonlyArray<string>) | undefined
   }
 ): EventType<Name, S> => {
   const problem = Event.eventTypeProblem(name)
@@ -476,6 +494,9 @@ export const type = <const Name extends string, S extends EventSchema>(
     throw new Error(
       `EventCodec.type(${JSON.stringify(name)}): the schema must not declare _tag; the type name is the tag`
     )
+  }
+  if (options.tags !== undefined && typeof options.tags !== "function") {
+    throw new Error(`EventCodec.type(${JSON.stringify(name)}): tags must be a function from the event to its tags`)
   }
   const upcasts = new Map<number, Schema.Codec<S["Type"], unknown, never, never>>()
   for (const [key, schema] of Object.entries(options.upcasts ?? {})) {
@@ -497,6 +518,7 @@ export const type = <const Name extends string, S extends EventSchema>(
     schema: options.schema,
     upcasts,
     ...(contentType === undefined ? {} : { contentType }),
+    ...(options.tags === undefined ? {} : { tags: options.tags }),
     make: (input) => tag(options.schema.make(input)),
     makeEffect: (input) =>
       options.schema.makeEffect(input).pipe(

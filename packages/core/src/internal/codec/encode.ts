@@ -1,13 +1,36 @@
 // Encoding: a typed event to a NewEvent of its current schema version, stamped in
-// `metadata.schemaVersion` (a binary event for a binary event type). Whatever does not encode, or not to plain JSON, is an InvalidEvent here,
-// before any store sees it.
+// `metadata.schemaVersion` (a binary event for a binary event type), with the tags of its type's
+// `tags` function. Whatever does not encode, or not to plain JSON, and tags a store would refuse (or a
+// `tags` function that throws) are an InvalidEvent here, before any store sees them.
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Event from "../../Event.ts"
 import type { EventMetadata, NewEvent } from "../../Event.ts"
-import type { EventCodec } from "../../EventCodec.ts"
+import type { EventCodec, EventType } from "../../EventCodec.ts"
 import { InvalidEvent } from "../../StoreError.ts"
 import * as Json from "../json.ts"
 import { type AnyEvent, type CodecContext, describe } from "./context.ts"
+
+// The event's tags: none when its type has no `tags` function or it gives an empty list, else the
+// list (copied, so a later change to it changes nothing encoded), or why it is not a valid one.
+const tagsOf = (
+  eventType: EventType.Any,
+  event: AnyEvent
+): Result.Result<ReadonlyArray<string> | undefined, string> => {
+  if (eventType.tags === undefined) return Result.succeed(undefined)
+  let tags: unknown
+  try {
+    tags = eventType.tags(event)
+  } catch (error) {
+    return Result.fail(
+      `the tags function of ${eventType.name} threw: ${error instanceof Error ? error.message : describe(error)}`
+    )
+  }
+  const problem = Event.tagsProblem(tags)
+  if (problem !== undefined) return Result.fail(`the tags of the ${eventType.name} event: ${problem}`)
+  const list = tags as ReadonlyArray<string>
+  return Result.succeed(list.length === 0 ? undefined : Array.from(list))
+}
 
 export const make = (ctx: CodecContext) => {
   const { byName, known } = ctx
@@ -39,16 +62,20 @@ export const make = (ctx: CodecContext) => {
               `the ${_tag} event does not encode with its schema (v${entry.eventType.version}): ${error.message}`
             ),
           onSuccess: (data) => {
+            const tags = tagsOf(entry.eventType, event)
+            if (Result.isFailure(tags)) return invalid("InvalidTags", tags.failure)
+            const tagged = <A extends NewEvent>(encoded: A): A =>
+              tags.success === undefined ? encoded : { ...encoded, tags: tags.success }
             const contentType = entry.eventType.contentType
             if (contentType !== undefined) {
               // A binary event type: its schema must give bytes.
               return data instanceof Uint8Array
-                ? Effect.succeed(
+                ? Effect.succeed(tagged(
                   Event.binary(_tag, data, {
                     contentType,
                     metadata: { ...metadata, schemaVersion: entry.eventType.version }
                   })
-                )
+                ))
                 : invalid(
                   "NotJson",
                   `the ${_tag} event type is binary (${contentType}) but its schema encoded to ${
@@ -59,7 +86,7 @@ export const make = (ctx: CodecContext) => {
             // Checked here too, so a value a store would refuse (NaN, a Date, ...) fails at encode.
             const problem = Json.check(data)
             return problem === undefined
-              ? Effect.succeed(Event.make(_tag, data, { ...metadata, schemaVersion: entry.eventType.version }))
+              ? Effect.succeed(tagged(Event.make(_tag, data, { ...metadata, schemaVersion: entry.eventType.version })))
               : invalid(problem.kind, `the ${_tag} event does not encode to plain JSON: ${problem.detail}`)
           }
         })
