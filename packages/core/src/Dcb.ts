@@ -19,7 +19,8 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { Backend, dcbUnsupported } from "./backend/Backend.ts"
 import * as Inputs from "./backend/Inputs.ts"
-import type { RecordedEvent } from "./Event.ts"
+import type { EventMetadata, NewEvent, RecordedEvent } from "./Event.ts"
+import type { Decoded, EventCodec } from "./EventCodec.ts"
 import {
   type AppendError,
   type AppendRequest,
@@ -28,7 +29,16 @@ import {
   type Query,
   type SubscribeFrom
 } from "./EventStore.ts"
-import type { AppendConditionFailed, InvalidArgument, StoreUnavailable, Unsupported } from "./StoreError.ts"
+import type { AnyEvent } from "./internal/codec/context.ts"
+import * as Decode from "./internal/codec/decode.ts"
+import * as CodecStore from "./internal/codec/store.ts"
+import type {
+  AppendConditionFailed,
+  EventDecodeError,
+  InvalidArgument,
+  StoreUnavailable,
+  Unsupported
+} from "./StoreError.ts"
 
 /**
  * Options of {@link read}.
@@ -123,13 +133,25 @@ export const subscribe = (
   }))
 
 /**
+ * One part of a {@link Decision}: the events to append to one stream, with an optional stream
+ * `expected` version. `E` is `NewEvent` for {@link decide} over recorded events, a codec's typed
+ * event for {@link decide} with a codec (encoded with their tags on the way out).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DecisionPart<E = NewEvent> extends Omit<AppendRequest, "condition" | "events"> {
+  readonly events: ReadonlyArray<E>
+}
+
+/**
  * What a decision writes: one or more stream parts (one `append`, or an atomic `appendMany`), each
  * with an optional stream `expected` version. The DCB condition is added to every part.
  *
  * @category models
  * @since 0.1.0
  */
-export type Decision = ReadonlyArray<Omit<AppendRequest, "condition">>
+export type Decision<E = NewEvent> = ReadonlyArray<DecisionPart<E>>
 
 /**
  * The outcome of {@link decide}.
@@ -160,6 +182,27 @@ export interface DecideOptions {
    * decision's own append); default {@link defaultSchedule}. When it is exhausted, the last conflict fails.
    */
   readonly schedule?: Schedule.Schedule<unknown, AppendConditionFailed> | undefined
+}
+
+/**
+ * What {@link decide} with a codec needs: the codec the query's events decode with and the decided
+ * events encode with, a fold of the typed events, and the decision.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DecideTypedOptions<S, E extends { readonly _tag: string }, X, R> extends DecideOptions {
+  readonly codec: EventCodec<E>
+  readonly initial: S
+  /** Pure: the state after one event; `decoded` is its envelope (tags, stream, position...). */
+  readonly evolve: (state: S, event: E, decoded: Decoded<E>) => S
+  /**
+   * The typed events to append given the state (an empty decision appends nothing); they are
+   * encoded with the codec, tags included. Runs again on every retry, against the state read again.
+   */
+  readonly decide: (state: S, after: bigint | undefined) => Effect.Effect<Decision<E>, X, R>
+  /** Metadata for every appended event (correlation and causation ids, ...). */
+  readonly metadata?: EventMetadata | undefined
 }
 
 /**
@@ -196,6 +239,14 @@ export type DecideError = AppendError | InvalidArgument | Unsupported | StoreUna
  * position read), atomically across the decision's streams. When another writer appended a matching
  * event in between, it reads and decides again, following `schedule`; every other error fails at once.
  *
+ * **With a codec** (`Dcb.decide(query, { codec, initial, evolve, decide })`, the shape of
+ * `Aggregate.decide`): the events read are decoded (one that does not decode fails the decision with
+ * `EventDecodeError`), `evolve` folds the typed events, and `decide` returns typed events, encoded
+ * with the codec: each carries the tags of its event type's `tags` function (`EventCodec.type`). The
+ * query is restricted to the codec's types, as `codec.readAll({ query })` does (an item without
+ * types selects all of them), for the read and the condition alike: the decision's boundary is the
+ * events it can decode.
+ *
  * The read is the backend's one-array query read where it has one (`Backend.readQuery`: the SQL
  * backends, one statement per 500 events, plus the read horizon on PostgreSQL), in a span
  * `Dcb.read`; elsewhere it is {@link read}. Either way it is gap-free. The query read does not pass
@@ -225,23 +276,103 @@ export type DecideError = AppendError | InvalidArgument | Unsupported | StoreUna
  *   )
  * ```
  *
+ * @example
+ * ```ts
+ * import { Dcb, EventCodec } from "@strata/core"
+ * import { Effect, Schema } from "effect"
+ *
+ * // The same with typed events: the event type puts the tags on.
+ * const StudentEnrolled = EventCodec.type("StudentEnrolled", {
+ *   schema: Schema.Struct({ course: Schema.String, student: Schema.String }),
+ *   tags: (event) => [`course:${event.course}`, `student:${event.student}`]
+ * })
+ * const Enrolments = EventCodec.make([StudentEnrolled])
+ *
+ * const enrol = (course: string, student: string) =>
+ *   Dcb.decide([{ tags: [`course:${course}`] }, { tags: [`student:${student}`] }], {
+ *     codec: Enrolments,
+ *     initial: { seats: 0, courses: 0 },
+ *     evolve: (state, event) => ({
+ *       seats: state.seats + (event.course === course ? 1 : 0),
+ *       courses: state.courses + (event.student === student ? 1 : 0)
+ *     }),
+ *     decide: (state) =>
+ *       state.seats >= 10 || state.courses >= 3
+ *         ? Effect.fail("full" as const)
+ *         : Effect.succeed([{ stream: `enrolment-${course}-${student}`, events: [StudentEnrolled.make({ course, student })] }])
+ *   })
+ * ```
+ *
  * @category operations
  * @since 0.1.0
  */
-export const decide: <S, X, R>(
-  query: Query,
-  initial: S,
-  evolve: (state: S, event: RecordedEvent) => S,
-  decide: (state: S, after: bigint | undefined) => Effect.Effect<Decision, X, R>,
-  options?: DecideOptions
-) => Effect.Effect<Decided<S>, X | DecideError, R | EventStore> = Effect.fn("Dcb.decide")(
-  function*<S, X, R>(
+export const decide: {
+  <S, X, R>(
     query: Query,
     initial: S,
     evolve: (state: S, event: RecordedEvent) => S,
-    decideEvents: (state: S, after: bigint | undefined) => Effect.Effect<Decision, X, R>,
+    decide: (state: S, after: bigint | undefined) => Effect.Effect<Decision, X, R>,
+    options?: DecideOptions
+  ): Effect.Effect<Decided<S>, X | DecideError, R | EventStore>
+  <S, E extends { readonly _tag: string }, X, R>(
+    query: Query,
+    options: DecideTypedOptions<S, E, X, R>
+  ): Effect.Effect<Decided<S>, X | DecideError | EventDecodeError, R | EventStore>
+} = Effect.fn("Dcb.decide")(
+  function*(
+    query: Query,
+    initialOrOptions: unknown,
+    evolve?: (state: unknown, event: RecordedEvent) => unknown,
+    decideEvents?: (state: unknown, after: bigint | undefined) => Effect.Effect<Decision, unknown, unknown>,
     options?: DecideOptions
   ) {
+    // The positional form always has its `evolve`; the typed form is (query, options).
+    if (evolve !== undefined && decideEvents !== undefined) {
+      return yield* run(
+        query,
+        (events) => Effect.succeed(events.reduce((state, event) => evolve(state, event), initialOrOptions)),
+        decideEvents,
+        options?.schedule
+      )
+    }
+    const typed = initialOrOptions as DecideTypedOptions<unknown, AnyEvent, unknown, unknown>
+    const { codec } = typed
+    const decodeExit = Decode.exitOf(codec)
+    const decodeOne = (event: RecordedEvent): Effect.Effect<Decoded<AnyEvent>, EventDecodeError> =>
+      decodeExit === undefined ? codec.decode(event) : decodeExit(event)
+    return yield* run(
+      CodecStore.restrictQuery(codec.types, query),
+      // Never skip: a decision folded without one of its events would decide on a wrong state.
+      (events) =>
+        Effect.gen(function*() {
+          let state = typed.initial
+          for (const event of events) {
+            const decoded = yield* decodeOne(event)
+            state = typed.evolve(state, decoded.event, decoded)
+          }
+          return state
+        }),
+      (state, after) =>
+        Effect.flatMap(typed.decide(state, after), (decision) =>
+          Effect.forEach(decision, (part) =>
+            Effect.map(
+              codec.encodeAll(part.stream, part.events, typed.metadata),
+              (events): DecisionPart => ({ ...part, events })
+            ))),
+      typed.schedule
+    )
+  }
+) as typeof decide
+
+// The decision loop both forms share: read the query's events, fold them, decide, append with the
+// condition; on this decision's own conflict, again.
+const run = <S, F, X, R>(
+  query: Query,
+  fold: (events: ReadonlyArray<RecordedEvent>) => Effect.Effect<S, F>,
+  decideEvents: (state: S, after: bigint | undefined) => Effect.Effect<Decision, X, R>,
+  schedule: Schedule.Schedule<unknown, AppendConditionFailed> | undefined
+): Effect.Effect<Decided<S>, F | X | DecideError, R | EventStore> =>
+  Effect.gen(function*() {
     const store = yield* EventStore
     const backend = yield* Effect.serviceOption(Backend)
     // One array from the backend where it reads a query that way (SQL: one statement per page, no
@@ -258,12 +389,9 @@ export const decide: <S, X, R>(
 
     const attempt = Effect.gen(function*() {
       attempts++
-      let state = initial
-      let after: bigint | undefined
-      for (const event of yield* events) {
-        state = evolve(state, event)
-        after = event.position
-      }
+      const read = yield* events
+      const state = yield* fold(read)
+      const after = read.at(-1)?.position
       const decision = yield* decideEvents(state, after)
       if (decision.length === 0) return { state, after, results: [], attempts } satisfies Decided<S>
       const condition = { failIfEventsMatch: query, after }
@@ -288,12 +416,11 @@ export const decide: <S, X, R>(
         error instanceof OwnConflict ? Effect.fail(error.error) : Effect.succeed(Result.fail(error))
       )
     )
-    const outcome = yield* Effect.retry(once, options?.schedule ?? defaultSchedule).pipe(
+    const outcome = yield* Effect.retry(once, schedule ?? defaultSchedule).pipe(
       Effect.ensuring(Effect.suspend(() => Effect.annotateCurrentSpan({ "strata.attempts": attempts })))
     )
     return yield* Result.match(outcome, {
       onSuccess: (decided) => Effect.succeed(decided),
       onFailure: (error) => Effect.fail(error)
     })
-  }
-)
+  })

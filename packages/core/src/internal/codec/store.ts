@@ -27,6 +27,23 @@ const storeOptions = <O extends DecodeOptions<any, any>>(options: O | undefined)
   return rest
 }
 
+/**
+ * Restricts a DCB query to a codec's types: each item keeps only the codec's types (an item without
+ * types gets all of them); an item left with none is dropped, and a query left empty matches
+ * nothing, as it should. A query that is not an array goes to the store to be refused.
+ */
+export const restrictQuery = (types: ReadonlyArray<string>, query: Query): Query =>
+  Array.isArray(query)
+    ? query.flatMap((item: QueryItem) => {
+      // A malformed item goes as given: the store refuses it typed.
+      if (typeof item !== "object" || item === null || (item.types !== undefined && !Array.isArray(item.types))) {
+        return [item]
+      }
+      const own = item.types === undefined ? types : item.types.filter((t) => types.includes(t))
+      return own.length === 0 ? [] : [{ ...item, types: own }]
+    })
+    : query
+
 export const make = (ctx: CodecContext, decodeStream: DecodeStream) => {
   const { types } = ctx
 
@@ -36,20 +53,7 @@ export const make = (ctx: CodecContext, decodeStream: DecodeStream) => {
     types: filter?.types === undefined ? types : filter.types.filter((t) => types.includes(t))
   })
 
-  // Restricts a DCB query to this codec's types: each item keeps only the codec's types (an item
-  // without types gets all of them); an item left with none is dropped, and a query left empty
-  // matches nothing, as it should. A query that is not an array goes to the store to be refused.
-  const ownQuery = (query: Query): Query =>
-    Array.isArray(query)
-      ? query.flatMap((item: QueryItem) => {
-        // A malformed item goes as given: the store refuses it typed.
-        if (typeof item !== "object" || item === null || (item.types !== undefined && !Array.isArray(item.types))) {
-          return [item]
-        }
-        const own = item.types === undefined ? types : item.types.filter((t) => types.includes(t))
-        return own.length === 0 ? [] : [{ ...item, types: own }]
-      })
-      : query
+  const ownQuery = (query: Query): Query => restrictQuery(types, query)
 
   const fromStore = (
     open: (store: EventStore["Service"]) => Stream.Stream<RecordedEvent, any, any>,
