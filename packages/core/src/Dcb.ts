@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
@@ -338,20 +339,27 @@ export const decide: {
     const typed = initialOrOptions as DecideTypedOptions<unknown, AnyEvent, unknown, unknown>
     const { codec } = typed
     const decodeExit = Decode.exitOf(codec)
-    const decodeOne = (event: RecordedEvent): Effect.Effect<Decoded<AnyEvent>, EventDecodeError> =>
-      decodeExit === undefined ? codec.decode(event) : decodeExit(event)
-    return yield* run(
-      CodecStore.restrictQuery(codec.types, query),
-      // Never skip: a decision folded without one of its events would decide on a wrong state.
-      (events) =>
-        Effect.gen(function*() {
+    // Never skip: a decision folded without one of its events would decide on a wrong state. A codec
+    // from EventCodec.make decodes in a plain loop (no Effect per event); any other through `decode`.
+    const fold = (events: ReadonlyArray<RecordedEvent>): Effect.Effect<unknown, EventDecodeError> =>
+      decodeExit === undefined
+        ? Effect.reduce(
+          events,
+          () => typed.initial,
+          (state, event) => Effect.map(codec.decode(event), (decoded) => typed.evolve(state, decoded.event, decoded))
+        )
+        : Effect.suspend(() => {
           let state = typed.initial
           for (const event of events) {
-            const decoded = yield* decodeOne(event)
-            state = typed.evolve(state, decoded.event, decoded)
+            const decoded = decodeExit(event)
+            if (Exit.isFailure(decoded)) return decoded
+            state = typed.evolve(state, decoded.value.event, decoded.value)
           }
-          return state
-        }),
+          return Effect.succeed(state)
+        })
+    return yield* run(
+      CodecStore.restrictQuery(codec.types, query),
+      fold,
       (state, after) =>
         Effect.flatMap(typed.decide(state, after), (decision) =>
           Effect.forEach(decision, (part) =>

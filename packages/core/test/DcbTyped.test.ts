@@ -93,6 +93,29 @@ describe("Dcb.decide with a codec", () => {
       assert.deepStrictEqual(decided.state, { seats: 5, taken: 0, tagsSeen: 1 })
     }).pipe(Effect.provide(MemoryStore.layer())))
 
+  it.effect("a codec not built by EventCodec.make (a wrapper) folds the same through its decode", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      yield* Courses.append("course-geo", [CourseDefined.make({ course: "geo", seats: 4 })])
+      yield* Courses.append("enrolment-geo-s1", [StudentEnrolled.make({ course: "geo", student: "s1" })])
+      const wrapped: EventCodec.EventCodec<CourseEvent> = { ...Courses }
+      const decided = yield* Dcb.decide([{ tags: ["course:geo"] }], {
+        codec: wrapped,
+        initial: [] as ReadonlyArray<string>,
+        evolve: (seen, event) => [...seen, event._tag],
+        decide: () => Effect.succeed([])
+      })
+      assert.deepStrictEqual(decided.state, ["CourseDefined", "StudentEnrolled"])
+      yield* store.append("course-geo", [{ type: "CourseDefined", data: {}, tags: ["course:geo"] }])
+      const error = yield* Effect.flip(Dcb.decide([{ tags: ["course:geo"] }], {
+        codec: wrapped,
+        initial: 0,
+        evolve: (count) => count + 1,
+        decide: () => Effect.succeed([])
+      }))
+      assert.strictEqual(error._tag, "EventDecodeError")
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
   it.effect("an event the codec cannot decode fails the decision with EventDecodeError", () =>
     Effect.gen(function*() {
       const store = yield* EventStore.EventStore
