@@ -1,22 +1,23 @@
 // The DCB guide's examples (docs/dcb.md quotes each region between `// #region` and `// #endregion`;
 // examples/test/dcb.test.ts runs them on memory and SQLite and checks every value the guide states).
-import { Dcb, type Event, EventStore } from "@strata/strata"
-import { Effect, Stream } from "effect"
+import { Dcb, EventCodec, EventStore } from "@strata/strata"
+import { Effect, Schema, Stream } from "effect"
 
 // #region events
 // Tags name the entities an event concerns. A course and a student are not streams here: the
-// enrolment concerns both, and each decision reads what it needs by tag.
-const courseDefined = (course: string, seats: number): Event.NewEvent => ({
-  type: "CourseDefined",
-  data: { course, seats },
-  tags: [`course:${course}`]
+// enrolment concerns both, and each decision reads what it needs by tag. Each event type puts its
+// tags on from the event, whenever it is encoded.
+const CourseDefined = EventCodec.type("CourseDefined", {
+  schema: Schema.Struct({ course: Schema.String, seats: Schema.Int }),
+  tags: (event) => [`course:${event.course}`]
 })
 
-const studentEnrolled = (course: string, student: string): Event.NewEvent => ({
-  type: "StudentEnrolled",
-  data: { course, student },
-  tags: [`course:${course}`, `student:${student}`]
+const StudentEnrolled = EventCodec.type("StudentEnrolled", {
+  schema: Schema.Struct({ course: Schema.String, student: Schema.String }),
+  tags: (event) => [`course:${event.course}`, `student:${event.student}`]
 })
+
+const Courses = EventCodec.make([CourseDefined, StudentEnrolled])
 // #endregion events
 
 // #region enrol
@@ -24,38 +25,37 @@ const studentEnrolled = (course: string, student: string): Event.NewEvent => ({
 export const enrol = (course: string, student: string) =>
   Dcb.decide(
     // The decision's consistency boundary: the course (its definition and enrolments) and the
-    // student's enrolments.
-    [
-      { types: ["CourseDefined", "StudentEnrolled"], tags: [`course:${course}`] },
-      { types: ["StudentEnrolled"], tags: [`student:${student}`] }
-    ],
-    { seats: 0, taken: 0, courses: 0, already: false },
-    (state, event) => {
-      const data = event.data as { course: string; student?: string; seats?: number }
-      if (event.type === "CourseDefined") return { ...state, seats: data.seats ?? 0 }
-      return {
-        ...state,
-        taken: state.taken + (data.course === course ? 1 : 0),
-        courses: state.courses + (data.student === student ? 1 : 0),
-        already: state.already || (data.course === course && data.student === student)
-      }
-    },
-    (state) =>
-      state.already
-        ? Effect.succeed([]) // enrolled already: nothing to do
-        : state.taken >= state.seats
-        ? Effect.fail("CourseFull" as const)
-        : state.courses >= 3
-        ? Effect.fail("TooManyCourses" as const)
-        : Effect.succeed([{ stream: `enrolment-${course}-${student}`, events: [studentEnrolled(course, student)] }])
+    // student's enrolments. An item without types selects every type of the codec.
+    [{ tags: [`course:${course}`] }, { types: ["StudentEnrolled"], tags: [`student:${student}`] }],
+    {
+      codec: Courses,
+      initial: { seats: 0, taken: 0, courses: 0, already: false },
+      evolve: (state, event) =>
+        event._tag === "CourseDefined" ? { ...state, seats: event.seats } : {
+          ...state,
+          taken: state.taken + (event.course === course ? 1 : 0),
+          courses: state.courses + (event.student === student ? 1 : 0),
+          already: state.already || (event.course === course && event.student === student)
+        },
+      decide: (state) =>
+        state.already
+          ? Effect.succeed([]) // enrolled already: nothing to do
+          : state.taken >= state.seats
+          ? Effect.fail("CourseFull" as const)
+          : state.courses >= 3
+          ? Effect.fail("TooManyCourses" as const)
+          : Effect.succeed([{
+            stream: `enrolment-${course}-${student}`,
+            events: [StudentEnrolled.make({ course, student })]
+          }])
+    }
   )
 // #endregion enrol
 
 // #region race
 // Twelve students race for a course of ten seats, all at once: exactly ten get in.
 export const race = Effect.gen(function*() {
-  const store = yield* EventStore.EventStore
-  yield* store.append("course-math", [courseDefined("math", 10)])
+  yield* Courses.append("course-math", [CourseDefined.make({ course: "math", seats: 10 })])
   const outcomes = yield* Effect.forEach(
     Array.from({ length: 12 }, (_, i) => `s${i}`),
     (student) => Effect.result(enrol("math", student)),
