@@ -69,6 +69,10 @@ export const make = (ctx: StoreContext) => {
       ? decodeRows(
         sql`SELECT id, version, data FROM strata_documents WHERE collection = ${collection} AND id = ANY(${ids}::text[])`
       )
+      : ids.length <= rowsPer(1)
+      ? decodeRows(
+        sql`SELECT id, version, data FROM strata_documents WHERE collection = ${collection} AND ${sql.in("id", ids)}`
+      )
       : Effect.map(
         Effect.forEach(chunksOf(ids, rowsPer(1)), (chunk) =>
           decodeRows(
