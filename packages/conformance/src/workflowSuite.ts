@@ -102,7 +102,15 @@ export const workflowSuite = (
   options: WorkflowSuiteOptions = {}
 ): void => {
   const timeout = options.timeout ?? "60 seconds"
-  withBuilt(`Strata workflows (${name})`, storeLayer, timeout, (it) => {
+  // The timeout is each test's too, not the project's default: a test runs engines' workers against
+  // one store, which D1 in Miniflare serves one statement at a time (a `SELECT 1` took 80-220 ms
+  // at load 15-20 on 2 cores; the two-engine test took 7-12 s at load 15).
+  const testTimeout = Duration.toMillis(Duration.fromInputUnsafe(timeout))
+  withBuilt(`Strata workflows (${name})`, storeLayer, timeout, (it_) => {
+    const it = {
+      effect: <A, E>(title: string, self: () => Effect.Effect<A, E, Services | JobQueue.JobQueue>) =>
+        it_.effect(title, self, testTimeout)
+    }
     describe("StrataWorkflowEngine", () => {
       it.effect("activities run once, the result is recorded in the execution's stream and polled", () =>
         Effect.gen(function*() {
@@ -341,16 +349,19 @@ export const workflowSuite = (
           const a = yield* startEngine(live)
           const b = yield* startEngine(live)
           const ns = Array.from({ length: 8 }, (_, n) => n)
+          // Started on one engine, then extra runs of every execution on both: they contend for the
+          // same executions. All at once: one at a time, each waiting on a store the engines keep
+          // busy, this took most of the test's time under load (10 of 12 s on D1 at load 15).
           const ids = yield* Effect.forEach(
             ns,
-            (n) => Effect.provideContext(W.execute({ n }, { discard: true }), a.context)
+            (n) => Effect.provideContext(W.execute({ n }, { discard: true }), a.context),
+            { concurrency: "unbounded" }
           )
-          // Extra runs of every execution on both engines: they contend for the same executions.
           yield* Effect.forEach(ids, (id) =>
             Effect.andThen(
               Effect.provideContext(W.resume(id), b.context),
               Effect.provideContext(W.resume(id), a.context)
-            ))
+            ), { concurrency: "unbounded", discard: true })
           yield* Effect.forEach(ns, (n) => Effect.provideContext(W.execute({ n }), b.context), {
             concurrency: "unbounded"
           })
