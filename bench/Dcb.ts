@@ -102,12 +102,31 @@ const iteration = (run: string, latencies: Array<number>, conflicts: { n: number
 
 // CPU seconds used so far by this process and, separately, by its descendants (an embedded
 // PostgreSQL and its backends), from /proc: CPU per operation is steadier than wall time on a shared
-// machine, and it tells the database's part from ours.
+// machine, and it tells the database's part from ours. With DATABASE_URL (a server on this machine
+// that is not our child), the database's part is its backends connected to the bench's database
+// (named in their command line; `benchDatabase` notes it), while they live.
 const ticks = 100
+let benchDatabase: string | undefined
+const noteDatabase = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    Effect.map(sql<{ name: string }>`SELECT current_database() AS name`, ([row]) => {
+      benchDatabase = row.name
+    })
+).pipe(Effect.orElseSucceed(() => undefined))
+const backendOf = (pid: string): boolean => {
+  if (benchDatabase === undefined) return false
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(` ${benchDatabase} `)
+  } catch {
+    return false
+  }
+}
 const cpuSeconds = (): { readonly ours: number; readonly database: number } => {
   const own = process.cpuUsage()
   const parents = new Map<number, number>()
   const used = new Map<number, number>()
+  const backends = new Set<number>()
   for (const entry of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue
     try {
@@ -115,6 +134,7 @@ const cpuSeconds = (): { readonly ours: number; readonly database: number } => {
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
       parents.set(Number(entry), Number(fields[1]))
       used.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / ticks)
+      if (fields[0] !== undefined && stat.includes("(postgres)") && backendOf(entry)) backends.add(Number(entry))
     } catch {
       // The process ended while listed.
     }
@@ -126,12 +146,13 @@ const cpuSeconds = (): { readonly ours: number; readonly database: number } => {
     return false
   }
   let database = 0
-  for (const [pid, seconds] of used) if (descends(pid)) database += seconds
+  for (const [pid, seconds] of used) if (descends(pid) || backends.has(pid)) database += seconds
   return { ours: (own.user + own.system) / 1e6, database }
 }
 
 const speedrun = (concurrency: number, iterations: number) =>
   Effect.gen(function*() {
+    yield* noteDatabase
     const id = Math.random().toString(36).slice(2, 8)
     // Untimed: one iteration to warm statements and plans.
     yield* iteration(`warm${id}w`, [], { n: 0 })
@@ -168,6 +189,7 @@ const speedrun = (concurrency: number, iterations: number) =>
 // Conditional vs plain appends, interleaved in rounds; c writers on disjoint streams and tags.
 const appendCost = (concurrency: number, perRound: number, rounds: number) =>
   Effect.gen(function*() {
+    yield* noteDatabase
     const store = yield* EventStore.EventStore
     const id = Math.random().toString(36).slice(2, 8)
     const plain = (r: number) =>
@@ -303,6 +325,7 @@ const profile = (concurrency: number) =>
 // Interleaved in rounds; rates are appends per second, medians over rounds with their spread.
 const appendParts = (concurrency: number, perRound: number, rounds: number) =>
   Effect.gen(function*() {
+    yield* noteDatabase
     const store = yield* EventStore.EventStore
     const id = Math.random().toString(36).slice(2, 8)
     const variants = {
