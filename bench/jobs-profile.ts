@@ -11,7 +11,12 @@
  * - `memory`: `JobStore.makeMemory()`.
  * - `null`: a store that only hands jobs out (an array): what is left is the worker's own CPU.
  * - `floor`: the bench's hand-written SQL floor (one INSERT per job; loops taking 8 and completing each).
- * `QUIET=1` prints the summary only.
+ * `QUIET=1` prints the summary only. CPU is given for every thread (`...CpuUsPerJob`: SQLite's
+ * checkpointer and V8's collector included) and for the main thread alone (`...MainUsPerJob`).
+ * `STATEMENTS=1` also prints, at exit, the main thread's CPU inside each SQL statement (by its text,
+ * every round): what SQLite itself costs per job beside the rest. `JOBS_SQL="DROP INDEX ...; ..."`
+ * runs statements after the migrations (schema experiments); `CHECKPOINT=inline` keeps SQLite's own
+ * checkpoints instead of the checkpointer thread.
  */
 import { JobQueue, JobStore } from "@strata/core"
 import { SqliteDialect, SqlJobs } from "@strata/sql"
@@ -25,8 +30,32 @@ import * as SqlClient from "effect/sql/SqlClient"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { StatementSync } from "node:sqlite"
 import { parseArgs } from "node:util"
 import { payload } from "./Workloads.ts"
+
+// The main thread's CPU inside each node:sqlite call, by statement text (STATEMENTS=1).
+const statements = new Map<string, { calls: number; us: number }>()
+if (process.env.STATEMENTS === "1") {
+  for (const method of ["all", "run", "get"] as const) {
+    const original = StatementSync.prototype[method] as (...args: Array<unknown>) => unknown
+    Object.defineProperty(StatementSync.prototype, method, {
+      value: function(this: StatementSync, ...args: Array<unknown>) {
+        const start = process.threadCpuUsage()
+        try {
+          return original.apply(this, args)
+        } finally {
+          const spent = process.threadCpuUsage(start)
+          const text = this.sourceSQL.replace(/\s+/g, " ").slice(0, 80)
+          const entry = statements.get(text) ?? { calls: 0, us: 0 }
+          entry.calls++
+          entry.us += spent.user + spent.system
+          statements.set(text, entry)
+        }
+      }
+    })
+  }
+}
 
 const { values } = parseArgs({
   options: {
@@ -90,6 +119,7 @@ const floorRound = (round: number) =>
     const name = `f-${round}`
     const text = JSON.stringify({ n: 0, body: payload })
     const cpu0 = process.cpuUsage()
+    const main0 = process.threadCpuUsage()
     const t0 = performance.now()
     yield* Effect.forEach(
       Array.from({ length: total }),
@@ -99,6 +129,7 @@ const floorRound = (round: number) =>
     )
     const t1 = performance.now()
     const cpu1 = process.cpuUsage(cpu0)
+    const main1 = process.threadCpuUsage(main0)
     const loop = Effect.gen(function*() {
       while (true) {
         const taken = yield* sql<{ id: unknown; payload: string }>`UPDATE bench_floor_jobs SET state = 'running'
@@ -115,18 +146,28 @@ RETURNING id, payload`
     yield* Effect.all(Array.from({ length: workers }, () => loop), { concurrency: "unbounded", discard: true })
     const t2 = performance.now()
     const cpu2 = process.cpuUsage(cpu0)
-    report(round, t0, t1, t2, cpu1, cpu2)
+    const main2 = process.threadCpuUsage(main0)
+    report(round, t0, t1, t2, { cpu1, cpu2, main1, main2 })
   })
 
 const seen: Record<string, Array<number>> = {}
-const report = (round: number, t0: number, t1: number, t2: number, cpu1: NodeJS.CpuUsage, cpu2: NodeJS.CpuUsage) => {
+// CPU of every thread (SQLite's checkpointer included) and of the main thread alone.
+interface Cpu {
+  readonly cpu1: NodeJS.CpuUsage
+  readonly cpu2: NodeJS.CpuUsage
+  readonly main1: NodeJS.CpuUsage
+  readonly main2: NodeJS.CpuUsage
+}
+const report = (round: number, t0: number, t1: number, t2: number, { cpu1, cpu2, main1, main2 }: Cpu) => {
   const us = (c: NodeJS.CpuUsage) => c.user + c.system
   const line = {
     round,
     enqueuePerSecond: Math.round(total / ((t1 - t0) / 1000)),
     enqueueCpuUsPerJob: Math.round(us(cpu1) / total * 10) / 10,
+    enqueueMainUsPerJob: Math.round(us(main1) / total * 10) / 10,
     drainPerSecond: Math.round(total / ((t2 - t1) / 1000)),
-    drainCpuUsPerJob: Math.round((us(cpu2) - us(cpu1)) / total * 10) / 10
+    drainCpuUsPerJob: Math.round((us(cpu2) - us(cpu1)) / total * 10) / 10,
+    drainMainUsPerJob: Math.round((us(main2) - us(main1)) / total * 10) / 10
   }
   if (process.env.QUIET !== "1") console.log(JSON.stringify(line))
   // The first round warms the JIT: left out of the summary.
@@ -140,6 +181,11 @@ process.on("exit", () => {
     })
   )
   console.log(JSON.stringify(summary))
+  for (const [text, { calls, us }] of [...statements].sort((a, b) => b[1].us - a[1].us).slice(0, 8)) {
+    console.log(
+      JSON.stringify({ statement: text, calls, usPerCall: Math.round(us / calls * 10) / 10, ms: Math.round(us / 1000) })
+    )
+  }
 })
 
 const program = Effect.gen(function*() {
@@ -152,6 +198,10 @@ const program = Effect.gen(function*() {
     ? JobQueue.fromStore(yield* JobStore.makeMemory())
     : JobQueue.fromStore(yield* SqlJobs.make({ dialect: SqliteDialect.dialect }))
   if (values.backend !== "memory") yield* SqlJobs.migrate(SqliteDialect.dialect)
+  // Schema experiments (an index dropped or added) on the migrated tables.
+  for (const statement of (process.env.JOBS_SQL ?? "").split(";").filter((text) => text.trim() !== "")) {
+    yield* (yield* SqlClient.SqlClient).unsafe(statement)
+  }
   yield* rounds.pipe(Effect.provideService(JobQueue.JobQueue, jobs))
 })
 
@@ -163,6 +213,7 @@ const rounds = Effect.gen(function*() {
       continue
     }
     const cpu0 = process.cpuUsage()
+    const main0 = process.threadCpuUsage()
     const t0 = performance.now()
     if (process.env.BULK_FILL === "1") {
       // Drain-only profiles: the jobs written with multi-row INSERTs.
@@ -191,6 +242,7 @@ const rounds = Effect.gen(function*() {
     }
     const t1 = performance.now()
     const cpu1 = process.cpuUsage(cpu0)
+    const main1 = process.threadCpuUsage(main0)
     const scope = yield* Scope.make()
     let handled = 0
     const all = Deferred.makeUnsafe<void>()
@@ -206,8 +258,9 @@ const rounds = Effect.gen(function*() {
     yield* Effect.sleep("2 millis")
     const t2 = performance.now()
     const cpu2 = process.cpuUsage(cpu0)
+    const main2 = process.threadCpuUsage(main0)
     yield* Scope.close(scope, Exit.void)
-    report(round, t0, t1, t2, cpu1, cpu2)
+    report(round, t0, t1, t2, { cpu1, cpu2, main1, main2 })
   }
 })
 
@@ -215,7 +268,10 @@ const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "strata-jobs-profile-"))
 Effect.runPromise(
   Effect.scoped(
     Effect.flatMap(Effect.service(SqlClient.SqlClient), () => program).pipe(
-      Effect.provide(SqliteStore.layer({ filename: Path.join(dir, "jobs.db") }))
+      Effect.provide(SqliteStore.layer({
+        filename: Path.join(dir, "jobs.db"),
+        ...(process.env.CHECKPOINT === "inline" ? { checkpoint: "inline" as const } : {})
+      }))
     )
   )
 ).finally(() => Fs.rmSync(dir, { recursive: true, force: true }))
