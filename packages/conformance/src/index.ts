@@ -147,7 +147,8 @@ export type StoreLayer =
  *   projection topic;
  * - given a function of inline projections, the inline-projection topic.
  *
- * Tests see the real clock (`excludeTestServices`), never `TestClock`.
+ * Tests see the real clock (`excludeTestServices`); only the lease-holding tests move a `TestClock`
+ * of their own, between store calls, to check deadlines to the millisecond.
  *
  * @category suites
  * @since 0.1.0

@@ -4,7 +4,8 @@
  * tokens; `Lease.holding`; and a consumer group whose members join and leave while every event is
  * handled once (at least once where checkpoints are not transactional), in per-stream order.
  *
- * Tests run on the real clock with short TTLs (a few hundred milliseconds).
+ * Tests run on the real clock with short TTLs (a few hundred milliseconds), except the holder's
+ * deadline tests, which move a `TestClock` of their own between store calls.
  *
  * @since 0.1.0
  */
@@ -21,6 +22,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
 import { withBuilt } from "./internal/built.ts"
 import { hex, names } from "./internal/fixtures.ts"
 import { fromBackend, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
@@ -81,6 +83,30 @@ const stallingRenewals = (store: Lease.LeaseStoreShape, ok: number, mode: "hang"
       })
   }
   return { shape, lastExpiry: () => lastExpiry }
+}
+
+// The store with its calls counted while in flight: `idle` waits (on the real clock) until none is,
+// so a test on a `TestClock` moves time only between store calls, never during one.
+const countingCalls = (store: Lease.LeaseStoreShape) => {
+  let inFlight = 0
+  const counted = <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.suspend(() => {
+      inFlight++
+      return Effect.ensuring(effect, Effect.sync(() => inFlight--))
+    })
+  const shape: Lease.LeaseStoreShape = {
+    acquire: (name, holder, ttl) => counted(store.acquire(name, holder, ttl)),
+    renew: (lease, ttl) => counted(store.renew(lease, ttl)),
+    release: (lease) => counted(store.release(lease)),
+    fence: (lease) => counted(store.fence(lease)),
+    list: (prefix) => counted(store.list(prefix)),
+    prune: (prefix, olderThan) => counted(store.prune(prefix, olderThan))
+  }
+  // At most a second, though: a call that waits on the clock itself (a retry's backoff) moves on.
+  const idle = TestClock.withLive(Effect.gen(function*() {
+    for (let i = 0; i < 1_000 && inFlight > 0; i++) yield* Effect.sleep("1 millis")
+  }))
+  return { shape, idle }
 }
 
 /**
@@ -367,15 +393,21 @@ export const leaseSuite = (
             assert.deepStrictEqual(yield* events.loadCheckpoint(n.checkpoint()), Option.some(11n))
           }))
 
+        // On a `TestClock` of their own, moved 1 ms at a time and only while no store call is in
+        // flight: the holder's deadline, a hanging renewal's timeout and the next holder's attempts
+        // fall at exact instants however slow the machine. On the real clock a stall longer than the
+        // holder's margin (40 ms here) made the work stop after the expiry (D1 at load 10: 5 ms after).
         for (const mode of ["hang", "fail"] as const) {
           it.effect(`hold: renewals that ${mode} stop the work before the lease expires, before the next holder starts`, () =>
             Effect.gen(function*() {
               const real = yield* Lease.LeaseStore
+              yield* TestClock.setTime(Date.now())
+              const store = countingCalls(real)
               const lease = leaseName()
               const options = { ttl, renewEvery: Duration.millis(50), holder: "a" }
               // Two renewals succeed, then every one hangs (a partitioned connection) or fails.
-              const stalling = stallingRenewals(real, 2, mode)
-              const first = get(yield* real.acquire(lease, "a", ttl), "a acquires")
+              const stalling = stallingRenewals(store.shape, 2, mode)
+              const first = get(yield* store.shape.acquire(lease, "a", ttl), "a acquires")
               let stoppedAt: number | undefined
               const started = yield* Deferred.make<void>()
               const holder = yield* Effect.forkChild(
@@ -392,28 +424,52 @@ export const leaseSuite = (
                 )
               )
               yield* Deferred.await(started)
-              // The next holder tries every few milliseconds.
-              const next = yield* Lease.acquireWaiting(real, lease, {
+              // The next holder tries every 20 ms; when it gets the lease, the work must have stopped.
+              let stoppedWhenTaken: boolean | undefined
+              let tookOverAt: number | undefined
+              const next = yield* Lease.acquireWaiting(store.shape, lease, {
                 ttl: Duration.seconds(10),
-                renewEvery: Duration.millis(5),
+                renewEvery: Duration.millis(20),
                 holder: "b"
-              }).pipe(Effect.timeout("5 seconds"))
-              const tookOverAt = yield* Clock.currentTimeMillis
-              const exit = yield* Fiber.await(holder).pipe(Effect.timeout("2 seconds"))
-              assert.isTrue(Exit.isFailure(exit), "the holder ends")
-              const reason = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+              }).pipe(
+                Effect.tap(() =>
+                  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                    Effect.sync(() => {
+                      stoppedWhenTaken = stoppedAt !== undefined
+                      tookOverAt = now
+                    }))
+                ),
+                Effect.forkChild
+              )
+              // Five virtual seconds at most (the lease lives 400 ms past the last renewal).
+              for (
+                let i = 0;
+                i < 5_000 && (holder.pollUnsafe() === undefined || next.pollUnsafe() === undefined);
+                i++
+              ) {
+                yield* store.idle
+                yield* TestClock.adjust("1 millis")
+              }
+              const exit = holder.pollUnsafe()
+              assert.isDefined(exit, "the holder ends")
+              assert.isTrue(Exit.isFailure(exit!), "the holder ends")
+              const reason = Exit.isFailure(exit!) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
               assert.isTrue(
                 reason !== undefined && (reason as { error: unknown }).error instanceof StoreError.LeaseLost
               )
+              const taken = next.pollUnsafe()
+              assert.isTrue(taken !== undefined && Exit.isSuccess(taken), "the next holder takes the lease")
               const expiry = Math.max(first.expiresAt, stalling.lastExpiry())
               assert.isTrue(stalling.lastExpiry() > first.expiresAt, "the first renewals went through")
               assert.isDefined(stoppedAt, "the work was interrupted")
               assert.isTrue(stoppedAt! < expiry, `work stopped at ${stoppedAt}, the lease expired at ${expiry}`)
-              // (The holder releases the lease once its work stopped, so b may take it in the same millisecond.)
-              assert.isTrue(stoppedAt! <= tookOverAt, `work stopped at ${stoppedAt}, b took over at ${tookOverAt}`)
-              assert.isTrue(next.token > first.token)
-              yield* real.release(next)
-            }))
+              // (The holder releases the lease once its work stopped, so b may take it in the same instant.)
+              assert.isTrue(stoppedWhenTaken, "the work had stopped when the next holder took the lease")
+              assert.isTrue(stoppedAt! <= tookOverAt!, `work stopped at ${stoppedAt}, b took over at ${tookOverAt}`)
+              const b = (taken as Exit.Success<Lease.Lease>).value
+              assert.isTrue(b.token > first.token)
+              yield* real.release(b)
+            }).pipe(Effect.provide(TestClock.layer())))
         }
       })
 
