@@ -28,6 +28,7 @@ import {
   type AppendResult,
   EventStore,
   type Query,
+  type QueryItem,
   type SubscribeFrom
 } from "./EventStore.ts"
 import type { AnyEvent } from "./internal/codec/context.ts"
@@ -186,6 +187,18 @@ export interface DecideOptions {
 }
 
 /**
+ * A {@link Query} over a codec's events: each item's `types` are names of the codec's event types, so
+ * a misspelt type is a compile error rather than an item that matches nothing. Any `Query` whose types
+ * are typed as plain strings needs a cast (at run time, types outside the codec are dropped).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type TypedQuery<E extends { readonly _tag: string }> = ReadonlyArray<
+  Omit<QueryItem, "types"> & { readonly types?: ReadonlyArray<E["_tag"]> | undefined }
+>
+
+/**
  * What {@link decide} with a codec needs: the codec the query's events decode with and the decided
  * events encode with, a fold of the typed events, and the decision.
  *
@@ -246,7 +259,8 @@ export type DecideError = AppendError | InvalidArgument | Unsupported | StoreUna
  * with the codec: each carries the tags of its event type's `tags` function (`EventCodec.type`). The
  * query is restricted to the codec's types, as `codec.readAll({ query })` does (an item without
  * types selects all of them), for the read and the condition alike: the decision's boundary is the
- * events it can decode.
+ * events it can decode. The query's types are checked against the codec's at compile time
+ * ({@link TypedQuery}).
  *
  * The read is the backend's one-array query read where it has one (`Backend.readQuery`: the SQL
  * backends, one statement per 500 events, plus the read horizon on PostgreSQL), in a span
@@ -316,7 +330,7 @@ export const decide: {
     options?: DecideOptions
   ): Effect.Effect<Decided<S>, X | DecideError, R | EventStore>
   <S, E extends { readonly _tag: string }, X, R>(
-    query: Query,
+    query: TypedQuery<NoInfer<E>>,
     options: DecideTypedOptions<S, E, X, R>
   ): Effect.Effect<Decided<S>, X | DecideError | EventDecodeError, R | EventStore>
 } = Effect.fn("Dcb.decide")(

@@ -116,6 +116,27 @@ describe("Dcb.decide with a codec", () => {
       assert.strictEqual(error._tag, "EventDecodeError")
     }).pipe(Effect.provide(MemoryStore.layer())))
 
+  it.effect("the query's types are the codec's: a misspelt type does not compile", () =>
+    Effect.gen(function*() {
+      const options = {
+        codec: Courses,
+        initial: 0,
+        evolve: (count: number) => count + 1,
+        decide: () => Effect.succeed([])
+      }
+      yield* Dcb.decide([{ types: ["StudentEnrolled"], tags: ["course:x"] }], options)
+      const typo = (): unknown =>
+        // @ts-expect-error "StudentEnroled" is not an event type of Courses
+        Dcb.decide([{ types: ["StudentEnroled"], tags: ["course:x"] }], options)
+      assert.isFunction(typo)
+      // At run time an unknown type is dropped: the item is left with none, the query matches nothing.
+      const misspelt = yield* Dcb.decide(
+        [{ types: ["StudentEnroled"], tags: ["course:x"] }] as unknown as Dcb.TypedQuery<CourseEvent>,
+        options
+      )
+      assert.strictEqual(misspelt.after, undefined)
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
   it.effect("an event the codec cannot decode fails the decision with EventDecodeError", () =>
     Effect.gen(function*() {
       const store = yield* EventStore.EventStore
