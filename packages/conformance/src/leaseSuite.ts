@@ -485,10 +485,13 @@ export const leaseSuite = (
                 const seen = handled.get(event.id) ?? []
                 handled.set(event.id, [...seen, id])
               })
+            // A lease that outlives any stall of a loaded machine (with 400 ms, a stall past the 40 ms
+            // margin lost it, and the standby took over early): the standby takes over because the
+            // first instance released the lease as it stopped, found within 50 ms.
             const options = (id: string) => ({
               handler: instance(id),
               filter: { categories: [n.category] },
-              exclusive: { ttl, renewEvery: Duration.millis(50) }
+              exclusive: { ttl: Duration.seconds(30), renewEvery: Duration.millis(50) }
             })
             const appendSome = (round: number) =>
               Effect.map(
