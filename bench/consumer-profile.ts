@@ -13,12 +13,17 @@
  * - `commits`: the same through the store's `Checkpoints.commit` (the transaction, the timeout bound,
  *   the checkpoint row), no read;
  * - `reads`: `Consumer.run` with a handler that does nothing (the read, decoding, the loop, commits);
- * - `floorReads`: `floorSqlClient` without its upserts (the page read, the JSON parse, the checkpoint).
+ * - `floorReads`: `floorSqlClient` without its upserts (the page read, the JSON parse, the checkpoint);
+ * - `strataSync`: `strata` with the handler's upsert through `SqliteClient.writeSync` (a savepoint in the
+ *   consumer's transaction, the statement as node:sqlite runs it);
+ * - `readAll` / `subscribeAll`: the store's read of the consumer's filter, drained chunk by chunk
+ *   (`subscribeAll` until the last event).
  */
-import { Consumer } from "@strata/core"
-import { SqliteStore } from "@strata/sqlite"
+import { Consumer, EventStore } from "@strata/core"
+import { SqliteClient, SqliteStore } from "@strata/sqlite"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Inspector from "node:inspector/promises"
 import * as Os from "node:os"
@@ -68,7 +73,32 @@ const parts: Record<string, Consumers.Contender> = {
       }
     }),
   reads: Consumers.strataWith(() => () => Effect.void),
-  floorReads: Consumers.floorSqlClientReads
+  floorReads: Consumers.floorSqlClientReads,
+  strataSync: (name, last) =>
+    Effect.flatMap(
+      SqliteClient.SqliteClient,
+      (client) =>
+        Consumers.strataWith(() => (event) =>
+          client.writeSync("upsert", ({ prepare }) => {
+            prepare(
+              `INSERT INTO ${Consumers.table} (stream, n) VALUES (?, 1) ON CONFLICT (stream) DO UPDATE SET n = n + 1`
+            ).run(event.stream)
+          })
+        )(name, last)
+    ),
+  readAll: () =>
+    Effect.flatMap(
+      EventStore.EventStore,
+      (store) => Stream.runDrain(store.readAll({ filter: { categories: [Consumers.category] } }))
+    ),
+  subscribeAll: (_, last) =>
+    Effect.flatMap(EventStore.EventStore, (store) =>
+      Stream.runDrain(
+        Stream.takeUntil(
+          store.subscribeAll({ filter: { categories: [Consumers.category] } }),
+          (event) => event.position >= last
+        )
+      ))
 }
 
 const contenders: Record<string, Consumers.Contender> = { ...Consumers.sqliteContenders(file), ...parts }
