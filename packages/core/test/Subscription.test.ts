@@ -6,12 +6,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { Event } from "@strata/core"
-import { StoreError } from "@strata/core"
+import { MemoryStore, Metrics, Retry, StoreError } from "@strata/core"
 import { LiveFeed, Subscription } from "@strata/core/backend"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as PubSub from "effect/PubSub"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 
 const event = (position: number, stream: string): Event.RecordedEvent =>
@@ -178,6 +180,43 @@ describe("Subscription (fed by a LiveFeed)", () => {
       yield* append("s-1")
       const exit = yield* Fiber.await(fiber)
       assert.isTrue(exit._tag === "Failure")
+      assert.strictEqual(feed.members(), 0)
+    }))
+
+  it.live("under Retry and Metrics it runs their work in its own pull: an outage is ridden out from its cursor, each event counted once", () =>
+    Effect.gen(function*() {
+      const { append, control, feed, subscribe } = yield* fixture()
+      const memory = yield* MemoryStore.make()
+      // A store whose subscriptions are the fixture's fed ones, decorated as Store.layer does.
+      const store = Metrics.withMetrics(
+        Retry.withRetry({ ...memory.eventStore, subscribe: (stream) => subscribe(stream) }, {
+          streams: Schedule.spaced("5 millis")
+        })
+      )
+      const read = Metric.withAttributes(Metrics.eventsReadTotal, { backend: "memory", operation: "subscribe" })
+      const before = (yield* Metric.value(read)).count
+      const got: Array<Event.RecordedEvent> = []
+      const fiber = yield* Stream.runForEach(store.subscribe("s-1"), (e) => Effect.sync(() => got.push(e))).pipe(
+        Effect.forkChild
+      )
+      yield* append("s-1", 3)
+      yield* Effect.gen(function*() {
+        while (got.length < 3) yield* Effect.sleep("2 millis")
+      })
+      // The reader fails (every member with it); while it keeps failing the retry waits and joins again.
+      control.fail = true
+      yield* append("s-1", 2)
+      yield* Effect.sleep("30 millis")
+      control.fail = false
+      yield* append("s-1", 2)
+      yield* Effect.gen(function*() {
+        while (got.length < 7) yield* Effect.sleep("2 millis")
+      })
+      assert.deepStrictEqual(positions(got), [1, 2, 3, 4, 5, 6, 7])
+      assert.isUndefined(fiber.pollUnsafe(), "still running")
+      assert.strictEqual(feed.members(), 1)
+      assert.strictEqual((yield* Metric.value(read)).count - before, 7, "each delivered event counted once")
+      yield* Fiber.interrupt(fiber)
       assert.strictEqual(feed.members(), 0)
     }))
 })

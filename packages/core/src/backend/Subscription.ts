@@ -18,16 +18,20 @@
  * @since 0.1.0
  */
 import * as Arr from "effect/Array"
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import * as Pull from "effect/Pull"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { RecordedEvent } from "../Event.ts"
 import type { SubscribeFrom } from "../EventStore.ts"
+import * as DecoratedStream from "../internal/decoratedStream.ts"
+import { isRetryable } from "../StoreError.ts"
 import * as LiveFeed from "./LiveFeed.ts"
 
 /**
@@ -146,30 +150,47 @@ class Follower<E> extends LiveFeed.Member<E> {
   from: SubscribeFrom | undefined
   scope: Scope.Scope | undefined
   readonly source: Source<E>
+  // A decorated store's counters and retry, run here instead of around the stream (see
+  // internal/decoratedStream `fusable`); the retry's stepper exists from a failure to the next delivery.
+  readonly hooks: DecoratedStream.Hooks | undefined
+  moved = false
+  stepper: ((error: unknown) => Pull.Pull<unknown, unknown, unknown>) | undefined = undefined
   readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>
   // Its scope's finalizer (made here, so it shares one closure context with the pull).
   readonly finalizer: () => Effect.Effect<void>
-  constructor(source: Source<E>, live: Live<E>, from: SubscribeFrom, scope: Scope.Scope) {
+  constructor(
+    source: Source<E>,
+    live: Live<E>,
+    from: SubscribeFrom,
+    scope: Scope.Scope,
+    hooks?: DecoratedStream.Hooks | undefined
+  ) {
     super(live)
     this.source = source
     this.from = from
     this.scope = scope
+    this.hooks = hooks
     this.pull = Effect.suspend(() => this.step())
     this.finalizer = () => Effect.sync(() => this.leaveNow())
   }
   step(): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
     // A take interrupted earlier left its resume here: nothing may be handed to it.
     this.waiting = undefined
-    if (this.scope !== undefined) return this.start(this.scope)
+    const scope = this.scope
+    if (scope !== undefined) {
+      this.scope = undefined
+      return Effect.andThen(Scope.addFinalizerExit(scope, this.finalizer), this.pull)
+    }
+    if (this.from !== undefined) return this.guard(this.start(this.from))
     if (this.exit === undefined) {
       this.caughtUp = false
-      return Effect.andThen((this.interest as Live<E>).feed.enter(this), this.pull)
+      return this.guard(Effect.andThen((this.interest as Live<E>).feed.enter(this), this.pull))
     }
     if (!this.caughtUp) {
-      return Effect.flatMap(this.source.readPage(this.cursor, this.source.pageSize), (page) => {
+      return this.guard(Effect.flatMap(this.source.readPage(this.cursor, this.source.pageSize), (page) => {
         this.caughtUp = page.events.length < this.source.pageSize
         return this.deliver(page.events) ?? this.pull
-      })
+      }))
     }
     return this.ready() ?? Effect.callback<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>((resume) => {
       this.waiting = resume as LiveFeed.Member<E>["waiting"]
@@ -190,7 +211,7 @@ class Follower<E> extends LiveFeed.Member<E> {
       this.leaveNow()
       return this.pull
     }
-    if (this.failure !== undefined) return Effect.failCause(this.failure as Cause.Cause<E>)
+    if (this.failure !== undefined) return this.failed(this.failure as Cause.Cause<E>)
     return undefined
   }
   override resume(): void {
@@ -201,19 +222,16 @@ class Follower<E> extends LiveFeed.Member<E> {
     this.waiting = undefined
     waiting(ready)
   }
-  // The arguments' check, the finalizer that leaves the feed, the start cursor.
-  start(scope: Scope.Scope): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+  // The arguments' check and the start cursor.
+  start(from: SubscribeFrom): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
     const source = this.source
-    const from = this.from!
     return (source.check ?? Effect.void).pipe(
-      Effect.andThen(Scope.addFinalizerExit(scope, this.finalizer)),
       Effect.andThen(
         from === "start" ? Effect.succeed(-1n) : from === "end" ? source.head : Effect.succeed(from.after)
       ),
       Effect.flatMap((at) => {
         this.cursor = at
         this.from = undefined
-        this.scope = undefined
         return this.pull
       })
     )
@@ -221,13 +239,53 @@ class Follower<E> extends LiveFeed.Member<E> {
   deliver(events: ReadonlyArray<RecordedEvent>): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>> | undefined {
     if (!Arr.isReadonlyArrayNonEmpty(events)) return undefined
     this.cursor = this.source.cursorOf(events[events.length - 1])
-    return Effect.succeed(events)
+    this.moved = true
+    this.stepper = undefined
+    const counters = this.hooks?.counters
+    if (counters === undefined || counters.length === 0) return Effect.succeed(events)
+    return Effect.withFiber((fiber) => {
+      for (const counter of counters) counter.updateUnsafe(events.length, fiber.context)
+      return Effect.succeed(events)
+    })
+  }
+  // With a retry: its failures go to `failed`.
+  guard(
+    effect: Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>
+  ): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    return this.hooks?.retry === undefined ? effect : Effect.catchCause(effect, (cause) => this.failed(cause))
+  }
+  // A transient failure (`StoreUnavailable`) under a retry: leave the feed, wait as the schedule
+  // says, then join again and read from the cursor (as an overflow does). Anything else fails.
+  failed(cause: Cause.Cause<E>): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    const retry = this.hooks?.retry
+    const transient = retry !== undefined && !Pull.isDoneCause(cause) && cause.reasons.length > 0 &&
+      cause.reasons.every((reason) => Cause.isFailReason(reason) && isRetryable(reason.error))
+    if (!transient) return Effect.failCause(cause)
+    const error = (cause.reasons[0] as Cause.Fail<E>).error
+    return Effect.suspend(() => {
+      this.leaveNow()
+      this.failure = undefined
+      return this.stepper === undefined
+        ? Effect.map(
+          Schedule.toStepWithMetadata(retry.schedule(() => retry.describe(this.moved ? this.cursor : undefined))),
+          (made) => (this.stepper = made)
+        )
+        : Effect.succeed(this.stepper)
+    }).pipe(
+      Effect.flatMap((step) => step(error)),
+      // The schedule gave up: the subscription fails with the error it gave up on.
+      Pull.catchDone(() => Effect.fail(error)),
+      Effect.andThen(this.pull)
+    ) as Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>
   }
 }
 
 const fed = <E>(source: Source<E>, live: Live<E>, from: SubscribeFrom): Stream.Stream<RecordedEvent, E> =>
-  Stream.fromChannel(
-    Channel.fromTransform((_, scope: Scope.Scope) => Effect.succeed(new Follower(source, live, from, scope).pull))
+  DecoratedStream.fusable(
+    Stream.fromChannel(
+      Channel.fromTransform((_, scope: Scope.Scope) => Effect.succeed(new Follower(source, live, from, scope).pull))
+    ),
+    (hooks, scope) => new Follower(source, live, from, scope, hooks).pull
   )
 
 /**

@@ -27,6 +27,7 @@ import * as Channel from "effect/Channel"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import type * as Metric from "effect/Metric"
 import * as Pull from "effect/Pull"
 import * as References from "effect/References"
@@ -64,6 +65,33 @@ export interface Plan<S, A, E, R> {
 }
 
 const PlanKey: unique symbol = Symbol.for("@strata/core/internal/decoratedStream/Plan")
+const FuseKey: unique symbol = Symbol.for("@strata/core/internal/decoratedStream/Fuse")
+
+/**
+ * What a stream that runs a plan's work in its own pull is given: the counters to increment by each
+ * delivered chunk's size, and the retry (its schedule made only when a read fails, started over
+ * once a chunk is delivered; `describe` tells where it resumes, from the stream's cursor).
+ */
+export interface Hooks {
+  readonly counters: ReadonlyArray<Metric.Metric<number, unknown>>
+  readonly retry?: {
+    readonly schedule: (describe: () => string) => Schedule.Schedule<unknown, unknown>
+    readonly describe: (cursor: bigint | undefined) => string
+  } | undefined
+}
+
+/**
+ * Marks `stream` as able to run a plan's retry and counters itself (a fed subscription resumes
+ * from its own cursor): a decorated stream over it without a span to export then runs its pull
+ * alone, with no pull, scope or continuation of its own around it (issue 23, many subscribers).
+ */
+export const fusable = <A, E>(
+  stream: Stream.Stream<A, E>,
+  fuse: (hooks: Hooks, scope: Scope.Scope) => Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, void>
+): Stream.Stream<A, E> => Object.assign(stream, { [FuseKey]: fuse })
+
+const fuserOf = (stream: Stream.Stream<unknown, unknown, unknown>) =>
+  (stream as { readonly [FuseKey]?: (hooks: Hooks, scope: Scope.Scope) => Next })[FuseKey]
 
 // The state is the plan's own; the requirements are the decorated stream's, which its run provides.
 // oxlint-disable-next-line no-explicit-any
@@ -85,11 +113,51 @@ export const make = <S, A, E, R>(plan: Plan<S, A, E, R>): Stream.Stream<A, E, R>
 const run = (plan: AnyPlan): Stream.Stream<unknown, unknown> => {
   const stream = Stream.fromChannel(
     Channel.fromTransform((upstream: Pull.Pull<unknown, unknown, unknown>, scope: Scope.Scope) =>
-      Effect.succeed(new Runner(plan, upstream, scope).pull)
+      Effect.succeed(fused(plan, scope) ?? new Runner(plan, upstream, scope).pull)
     )
   )
   return Object.assign(stream, { [PlanKey]: plan })
 }
+
+// The undecorated stream's own pull running the plan's retry and counters, when it can (see
+// `fusable`) and no span is to be made: decided when the stream starts, in the consumer's fiber.
+const fused = (plan: AnyPlan, scope: Scope.Scope): Next | undefined => {
+  let stream = plan.open(plan.initial)
+  let span = plan.span
+  let counters = plan.counters
+  const below = planOf(stream)
+  if (below !== undefined && below.retry === undefined && !(span !== undefined && below.span !== undefined)) {
+    stream = below.open(below.initial)
+    span ??= below.span
+    counters = below.counters.length === 0 ? counters : counters.concat(below.counters)
+  }
+  const fuse = fuserOf(stream)
+  if (fuse === undefined) return undefined
+  if (span !== undefined) {
+    const fiber = Fiber.getCurrent()
+    if (fiber === undefined || exports(fiber)) return undefined
+  }
+  const retry = plan.retry
+  return fuse({
+    counters,
+    retry: retry === undefined ? undefined : {
+      schedule: retry.schedule,
+      // A fed subscription's cursor is its last event's version (subscribe) or position (subscribeAll).
+      describe: (cursor) =>
+        retry.describe(
+          cursor === undefined
+            ? plan.initial
+            : retry.advance(plan.initial, { version: cursor, position: cursor }, 1) ?? plan.initial
+        )
+    }
+  }, scope)
+}
+
+// Spans are made only when a tracer that exports them is installed (not Effect's default, which
+// keeps them in memory for nobody, nor with tracing disabled), as for consumers' spans: an idle
+// subscription then holds no span, no context carrying it and no finalizer for it.
+const exports = (fiber: Fiber.Fiber<unknown, unknown>) =>
+  fiber.getRef(References.TracerEnabled) && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
 
 /** `stream` in a span per run (`Stream.withSpan` without its bracket). */
 export const withSpan = <A, E, R>(stream: Stream.Stream<A, E, R>, span: SpanPlan): Stream.Stream<A, E, R> => {
@@ -218,14 +286,7 @@ class Runner {
     }
     if (span === undefined) return this.opened(stream, undefined)
     const spanned = span
-    // Made only when a tracer that exports spans is installed (not Effect's default, which keeps
-    // them in memory for nobody, nor with tracing disabled), as for consumers' spans: an idle
-    // subscription then holds no span, no context carrying it and no finalizer for it.
-    return Effect.withFiber((fiber) =>
-      fiber.getRef(References.TracerEnabled) && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
-        ? this.opened(stream, spanned)
-        : this.opened(stream, undefined)
-    )
+    return Effect.withFiber((fiber) => exports(fiber) ? this.opened(stream, spanned) : this.opened(stream, undefined))
   }
   opened(stream: Stream.Stream<unknown, unknown>, span: SpanPlan | undefined): Next {
     // An attempt has a scope of its own when it can be followed by another, or when its span must
