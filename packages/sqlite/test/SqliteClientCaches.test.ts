@@ -65,6 +65,15 @@ describe("SqliteClient caches", () => {
       assert.strictEqual(sql`SELECT ${sql("streamId")} FROM t`.compile(true)[0], `SELECT "streamId" FROM t`)
     })
 
+    it("starts over past its bound on characters and stays correct", () => {
+      const sql = constructor(CompileCache.make(Statement.makeCompilerSqlite(), 1_000_000, 100))
+      for (let i = 0; i < 50; i++) {
+        const text = `SELECT '${"x".repeat(40 + i)}', ?`
+        assert.deepStrictEqual(sql.unsafe(text, [i]).compile(), [text, [i]])
+        assert.deepStrictEqual(sql.unsafe(text, [i + 1]).compile(), [text, [i + 1]])
+      }
+    })
+
     it("starts over past its bound and stays correct", () => {
       const sql = constructor(CompileCache.make(Statement.makeCompilerSqlite(), 10))
       for (let i = 0; i < 200; i++) {

@@ -9,8 +9,8 @@
 // identifiers: ~1 us of client CPU per execution through the SqlClient saved (issue 23).
 //
 // Shapes the trie does not cover (array, record and custom helpers) go to the compiler as they are.
-// The trie is bounded: past `maxNodes` nodes it starts over, so a program building SQL text
-// dynamically (`sql.unsafe` with ever new text) costs memory no more than that.
+// The trie is bounded: past `maxNodes` nodes or `maxChars` characters of keys it starts over, so a
+// program building SQL text dynamically (`sql.unsafe` with ever new text) costs memory no more than that.
 import type * as Statement from "effect/sql/Statement"
 
 interface Node {
@@ -32,14 +32,22 @@ const node = (): Node => ({ literals: undefined, identifiers: undefined, paramet
 /** The default bound on the trie's nodes. */
 export const defaultMaxNodes = 20_000
 
+/** The default bound on the characters of the trie's keys (the literals and identifiers it holds). */
+export const defaultMaxChars = 4_000_000
+
 /**
  * `compiler` with the SQL of each shape remembered (see the module comment). Only for compilers whose
  * SQL is a function of the shape alone: every placeholder the same (SQLite's `?`).
  */
-export const make = (compiler: Statement.Compiler, maxNodes = defaultMaxNodes): Statement.Compiler => {
+export const make = (
+  compiler: Statement.Compiler,
+  maxNodes = defaultMaxNodes,
+  maxChars = defaultMaxChars
+): Statement.Compiler => {
   // One trie per transform setting: identifiers compile differently with and without it.
   let roots: [Node, Node] = [node(), node()]
   let nodes = 0
+  let chars = 0
   let withoutTransform: Statement.Compiler | undefined
 
   const child = (map: Map<string, Node>, key: string): Node => {
@@ -48,15 +56,17 @@ export const make = (compiler: Statement.Compiler, maxNodes = defaultMaxNodes): 
       next = node()
       map.set(key, next)
       nodes++
+      chars += key.length
     }
     return next
   }
 
   const compile = (statement: Statement.Fragment, noTransform: boolean): readonly [string, ReadonlyArray<unknown>] => {
     const segments = statement.segments as ReadonlyArray<Segment>
-    if (nodes > maxNodes) {
+    if (nodes > maxNodes || chars > maxChars) {
       roots = [node(), node()]
       nodes = 0
+      chars = 0
     }
     let at = roots[noTransform ? 1 : 0]
     const binds: Array<unknown> = []
@@ -98,7 +108,7 @@ export const make = (compiler: Statement.Compiler, maxNodes = defaultMaxNodes): 
     dialect: compiler.dialect,
     compile,
     get withoutTransform() {
-      return withoutTransform ??= make(compiler.withoutTransform, maxNodes)
+      return withoutTransform ??= make(compiler.withoutTransform, maxNodes, maxChars)
     }
   }
 }
