@@ -267,7 +267,9 @@ class Follower<E> extends LiveFeed.Member<E> {
       this.failure = undefined
       return this.stepper === undefined
         ? Effect.map(
-          Schedule.toStepWithMetadata(retry.schedule(() => retry.describe(this.moved ? this.cursor : undefined))),
+          Schedule.toStepWithMetadata(
+            retry.schedule(() => DecoratedStream.describeAt(this.hooks!, this.moved ? this.cursor : undefined))
+          ),
           (made) => (this.stepper = made)
         )
         : Effect.succeed(this.stepper)

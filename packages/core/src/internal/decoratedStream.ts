@@ -68,16 +68,28 @@ const PlanKey: unique symbol = Symbol.for("@strata/core/internal/decoratedStream
 const FuseKey: unique symbol = Symbol.for("@strata/core/internal/decoratedStream/Fuse")
 
 /**
- * What a stream that runs a plan's work in its own pull is given: the counters to increment by each
- * delivered chunk's size, and the retry (its schedule made only when a read fails, started over
- * once a chunk is delivered; `describe` tells where it resumes, from the stream's cursor).
+ * What a stream that runs a plan's work in its own pull is given: the plan itself (its counters to
+ * increment by each delivered chunk's size; its retry, whose schedule is made only when a read
+ * fails and started over once a chunk is delivered). Passed as is, so a subscription holds no
+ * object of its own for it.
  */
 export interface Hooks {
+  readonly initial: unknown
   readonly counters: ReadonlyArray<Metric.Metric<number, unknown>>
-  readonly retry?: {
-    readonly schedule: (describe: () => string) => Schedule.Schedule<unknown, unknown>
-    readonly describe: (cursor: bigint | undefined) => string
-  } | undefined
+  readonly retry?: RetryPlan<unknown, unknown> | undefined
+}
+
+/**
+ * Where a fused stream resumes, as its retry plan describes it: from its start, or after `cursor`,
+ * the last delivered event's version (subscribe) or position (subscribeAll).
+ */
+export const describeAt = (hooks: Hooks, cursor: bigint | undefined): string => {
+  const retry = hooks.retry
+  if (retry === undefined) return ""
+  const state = cursor === undefined
+    ? hooks.initial
+    : retry.advance(hooks.initial, { version: cursor, position: cursor }, 1) ?? hooks.initial
+  return retry.describe(state)
 }
 
 /**
@@ -137,20 +149,7 @@ const fused = (plan: AnyPlan, scope: Scope.Scope): Next | undefined => {
     const fiber = Fiber.getCurrent()
     if (fiber === undefined || exports(fiber)) return undefined
   }
-  const retry = plan.retry
-  return fuse({
-    counters,
-    retry: retry === undefined ? undefined : {
-      schedule: retry.schedule,
-      // A fed subscription's cursor is its last event's version (subscribe) or position (subscribeAll).
-      describe: (cursor) =>
-        retry.describe(
-          cursor === undefined
-            ? plan.initial
-            : retry.advance(plan.initial, { version: cursor, position: cursor }, 1) ?? plan.initial
-        )
-    }
-  }, scope)
+  return fuse(counters === plan.counters ? plan : { ...plan, counters }, scope)
 }
 
 // Spans are made only when a tracer that exports them is installed (not Effect's default, which
