@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Consumer, ConsumerGroup, Event, EventStore, MemoryStore } from "@strata/core"
 import { Otel, Tracing } from "@strata/core/backend"
+import { recordingTracer } from "@strata/test-utils/Spans"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -28,14 +29,7 @@ interface Recorded {
 // Runs `effect` with a tracer that records every span; returns the ended ones.
 const traced = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.gen(function*() {
-    const started: Array<Tracer.NativeSpan> = []
-    const tracer = Tracer.make({
-      span(options) {
-        const span = new Tracer.NativeSpan(options)
-        started.push(span)
-        return span
-      }
-    })
+    const { started, tracer } = recordingTracer()
     const result = yield* Effect.withTracer(effect, tracer)
     const spans: Array<Recorded> = started.filter((span) => span.status._tag === "Ended").map((span) => ({
       name: span.name,

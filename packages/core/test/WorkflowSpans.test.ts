@@ -3,6 +3,7 @@
 // is inside the span of the job that runs it (messaging attributes, the workflow's queue).
 import { assert, describe, it } from "@effect/vitest"
 import { JobQueue, MemoryStore, StrataWorkflowEngine } from "@strata/core"
+import { recordingTracer } from "@strata/test-utils/Spans"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -15,14 +16,7 @@ import * as Workflow from "effect/workflow/Workflow"
 describe("StrataWorkflowEngine spans", () => {
   it.live("runs, activities and deferreds carry strata.workflow.name and .execution_id", () =>
     Effect.gen(function*() {
-      const started: Array<Tracer.NativeSpan> = []
-      const tracer = Tracer.make({
-        span(options) {
-          const span = new Tracer.NativeSpan(options)
-          started.push(span)
-          return span
-        }
-      })
+      const { started, tracer } = recordingTracer()
       const Approval = DurableDeferred.make("approval", { success: Schema.Boolean })
       const Order = Workflow.make("SpanOrder", {
         payload: { id: Schema.String },

@@ -5,9 +5,9 @@ import type * as D1Client from "@effect/sql-d1/D1Client"
 import { assert, describe, it } from "@effect/vitest"
 import { Event, EventStore } from "@strata/core"
 import { D1Store } from "@strata/d1"
+import { recordingTracer } from "@strata/test-utils/Spans"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
 import { D1TestDatabase } from "./utils.ts"
 
 // Appends in a `request` span through a D1 store built with `options`; returns every span started,
@@ -15,14 +15,7 @@ import { D1TestDatabase } from "./utils.ts"
 const appendTraced = (options: Omit<D1Client.D1ClientConfig & D1Store.D1StoreOptions, "db">) =>
   Effect.gen(function*() {
     const { db } = yield* D1TestDatabase
-    const started: Array<Tracer.NativeSpan> = []
-    const tracer = Tracer.make({
-      span(spanOptions) {
-        const span = new Tracer.NativeSpan(spanOptions)
-        started.push(span)
-        return span
-      }
-    })
+    const { started, tracer } = recordingTracer()
     const stream = `order-${crypto.randomUUID().slice(0, 8)}`
     const [request, event] = yield* Effect.gen(function*() {
       const store = yield* EventStore.EventStore

