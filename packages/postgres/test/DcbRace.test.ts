@@ -167,4 +167,31 @@ layer(StoreLayer, { timeout: "60 seconds", excludeTestServices: true })("postgre
       // An item without tags needs the table lock: a transaction.
       assert.include(tagless, "sql.transaction")
     }))
+
+  it.effect("one-statement appends racing on items with types and several tags: one wins each round", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const id = Math.random().toString(16).slice(2, 10)
+      for (let round = 0; round < 30; round++) {
+        const [course, student] = [`c${id}:${round}`, `s${id}:${round}`]
+        // The check's branches: an item with types and a second tag, an item with types only.
+        const q: EventStore.Query = [
+          { types: ["Enrolled"], tags: [student, course] },
+          { types: ["Closed"], tags: [course] }
+        ]
+        const defined = yield* store.append(`c${id}-${round}`, [{ type: "Defined", data: {}, tags: [course] }])
+        // Both decided on the same read (after `defined`), then append at once, outside transactions.
+        const attempt = (writer: number) =>
+          store.append(`e${id}-${round}-${writer}`, [{ type: "Enrolled", data: {}, tags: [course, student] }], {
+            condition: { failIfEventsMatch: q, after: defined.position }
+          }).pipe(Effect.result)
+        const outcomes = yield* Effect.all([attempt(0), attempt(1)], { concurrency: 2 })
+        const won = outcomes.flatMap((outcome) => outcome._tag === "Success" ? [outcome.success] : [])
+        const lost = outcomes.flatMap((outcome) => outcome._tag === "Failure" ? [outcome.failure] : [])
+        assert.lengthOf(won, 1, `round ${round}`)
+        assert.lengthOf(lost, 1, `round ${round}`)
+        assert.strictEqual(lost[0]._tag, "AppendConditionFailed")
+        if (lost[0]._tag === "AppendConditionFailed") assert.strictEqual(lost[0].position, won[0].position)
+      }
+    }))
 })
