@@ -4,25 +4,21 @@
 import { Console } from "@strata/console"
 import { Event, EventStore, ParkedEvents } from "@strata/core"
 import { KurrentEmulator } from "@strata/kurrentdb-emulator"
-import { Strata } from "@strata/strata"
 import { PgTestDatabase } from "@strata/test-utils"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "vitest"
-import { request } from "./fixture.ts"
+import { onStore, open, type Opened, request } from "./fixture.ts"
 
 const seed = (url: string) =>
-  Effect.scoped(Effect.gen(function*() {
-    const context = yield* Layer.build(Strata.layerFromUrl(Redacted.make(url), { migrate: true }))
-    yield* Effect.gen(function*() {
+  onStore(
+    url,
+    Effect.gen(function*() {
       const store = yield* EventStore.EventStore
       yield* store.append("invoice-1", [Event.make("InvoiceIssued", { total: 120 }, { tenant: "acme" })])
       const { position } = yield* store.append("invoice-2", [Event.make("InvoiceIssued", { total: 80 })])
@@ -40,20 +36,14 @@ const seed = (url: string) =>
         attempts: 5,
         parkedAt: new Date()
       })
-    }).pipe(Effect.provide(context))
-  }))
+    })
+  )
 
 const exercise = async (url: string, backend: string, secret?: string) => {
   await Effect.runPromise(seed(url))
-  const scope = Effect.runSync(Scope.make())
+  const { api, close, headers, server } = await open(url)
   try {
-    const server = await Effect.runPromise(Console.open(url).pipe(Scope.provide(scope)))
-    const headers = { "x-strata-console-token": Redacted.value(server.token), origin: server.origin }
-    const get = async (p: string) => {
-      const answer = await request(server.port, { path: p, headers })
-      assert.strictEqual(answer.status, 200, `${p}: ${answer.body}`)
-      return JSON.parse(answer.body)
-    }
+    const get = async (p: string) => (await api(p)).json
     const page = await request(server.port, { path: "/", headers })
     if (secret !== undefined) {
       assert.notInclude(page.body, `:${secret}@`, "the page shows the URL without its password")
@@ -91,7 +81,7 @@ const exercise = async (url: string, backend: string, secret?: string) => {
     assert.strictEqual(discard.status, 200, discard.body)
     assert.lengthOf((await get("/api/parked")).parked, 0)
   } finally {
-    await Effect.runPromise(Scope.close(scope, Exit.void))
+    await close()
   }
 }
 
@@ -112,16 +102,12 @@ describe("the console opened by URL", () => {
 
   it("on KurrentDB (the in-repo emulator): checkpoints are not listable, a consumer is looked up by name", async () => {
     const emulator = await KurrentEmulator.start()
-    const scope = Effect.runSync(Scope.make())
+    let opened: Opened | undefined
     try {
       await Effect.runPromise(seed(emulator.connectionString))
-      const server = await Effect.runPromise(Console.open(emulator.connectionString).pipe(Scope.provide(scope)))
-      const headers = { "x-strata-console-token": Redacted.value(server.token), origin: server.origin }
-      const get = async (p: string) => {
-        const answer = await request(server.port, { path: p, headers })
-        assert.strictEqual(answer.status, 200, `${p}: ${answer.body}`)
-        return JSON.parse(answer.body)
-      }
+      opened = await open(emulator.connectionString)
+      const { api, headers, server } = opened
+      const get = async (p: string) => (await api(p)).json
       assert.strictEqual((await get("/api/overview")).backend, "kurrentdb")
       const streams = await get("/api/streams?category=invoice")
       assert.deepStrictEqual(streams.streams.map((s: any) => s.stream), ["invoice-2", "invoice-1"])
@@ -141,7 +127,7 @@ describe("the console opened by URL", () => {
       assert.strictEqual(discard.status, 200, discard.body)
       assert.deepStrictEqual((await get("/api/parked?consumer=billing")).parked, [])
     } finally {
-      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await opened?.close()
       await emulator.stop()
     }
   }, 60_000)

@@ -4,18 +4,14 @@
 // `<N bytes, content/type>`.
 import { Console } from "@strata/console"
 import { Event, EventStore } from "@strata/core"
-import { Strata } from "@strata/strata"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as Http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
-import { request } from "./fixture.ts"
+import { onStore, open, type Opened, request } from "./fixture.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-console-binary-"))
 fs.chmodSync(dir, 0o755)
@@ -23,15 +19,9 @@ const url = `sqlite:${path.join(dir, "app.db")}`
 const everyByte = Uint8Array.from({ length: 256 }, (_, i) => i)
 
 const append = (events: ReadonlyArray<Event.NewEvent>) =>
-  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const context = yield* Layer.build(Strata.layerFromUrl(Redacted.make(url), { migrate: true }))
-    yield* Effect.provide(
-      Effect.flatMap(EventStore.EventStore, (store) => store.append("avatar-7", events)),
-      context
-    )
-  })))
+  Effect.runPromise(onStore(url, Effect.flatMap(EventStore.EventStore, (store) => store.append("avatar-7", events))))
 
-const scope = Effect.runSync(Scope.make())
+let opened: Opened
 let server: Console.ConsoleServer
 beforeAll(async () => {
   await append([
@@ -39,21 +29,15 @@ beforeAll(async () => {
     Event.binary("AvatarUploaded", everyByte, { contentType: "image/png", metadata: { width: 64 } }),
     Event.binary("Cleared", new Uint8Array(0))
   ])
-  server = await Effect.runPromise(Console.open(url).pipe(Scope.provide(scope)))
+  opened = await open(url)
+  server = opened.server
 }, 60_000)
 afterAll(async () => {
-  await Effect.runPromise(Scope.close(scope, Exit.void))
+  await opened?.close()
   fs.rmSync(dir, { recursive: true, force: true })
 })
 
-const api = async (apiPath: string) => {
-  const answer = await request(server.port, {
-    path: apiPath,
-    headers: { "x-strata-console-token": Redacted.value(server.token) }
-  })
-  assert.strictEqual(answer.status, 200, answer.body)
-  return { json: JSON.parse(answer.body), body: answer.body }
-}
+const api = (apiPath: string) => opened.api(apiPath)
 
 const checkBinary = (events: ReadonlyArray<any>) => {
   assert.deepStrictEqual(events.map((e) => e.type), ["AvatarRequested", "AvatarUploaded", "Cleared"])

@@ -1,13 +1,17 @@
 // A memory store with one supervised consumer that parks what it fails on, and the console served
-// over it on a random port: what the HTTP and browser tests open.
+// over it on a random port: what the HTTP and browser tests open. And for the tests of a console
+// opened by URL: the store at a URL to seed, the console opened on it, and one request.
 import { Console } from "@strata/console"
 import { Consumer, Event, EventStore, MemoryStore } from "@strata/core"
+import { Strata } from "@strata/strata"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import { assert } from "vitest"
 
 export interface Fixture {
   readonly server: Console.ConsoleServer
@@ -80,3 +84,40 @@ export const request = (
     }
     req.end()
   })
+
+/** Runs `effect` on the store at `url` (migrated, as the application left it), then closes the store. */
+export const onStore = <A, E>(url: string, effect: Effect.Effect<A, E, Strata.Services>) =>
+  Effect.scoped(
+    Effect.flatMap(
+      Layer.build(Strata.layerFromUrl(Redacted.make(url), { migrate: true })),
+      (context) => Effect.provide(effect, context)
+    )
+  )
+
+export interface Opened {
+  readonly server: Console.ConsoleServer
+  /** The console's token, and its own origin (what the page's requests send). */
+  readonly headers: Record<string, string>
+  /** GETs an API path, which must answer 200: the parsed JSON and the body as sent. */
+  readonly api: (path: string) => Promise<{ readonly json: any; readonly body: string }>
+  readonly close: () => Promise<void>
+}
+
+/** The console opened on `url` as `strata console --url` opens it, in a scope of its own. */
+export const open = async (url: string): Promise<Opened> => {
+  const scope = Effect.runSync(Scope.make())
+  const close = () => Effect.runPromise(Scope.close(scope, Exit.void))
+  try {
+    const server = await Effect.runPromise(Console.open(url).pipe(Scope.provide(scope)))
+    const headers = { "x-strata-console-token": Redacted.value(server.token), origin: server.origin }
+    const api = async (path: string) => {
+      const answer = await request(server.port, { path, headers })
+      assert.strictEqual(answer.status, 200, `${path}: ${answer.body}`)
+      return { json: JSON.parse(answer.body), body: answer.body }
+    }
+    return { server, headers, api, close }
+  } catch (error) {
+    await close()
+    throw error
+  }
+}
