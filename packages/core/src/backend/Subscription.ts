@@ -149,7 +149,12 @@ class Follower<E> extends LiveFeed.Member<E> {
   // (in its `catchDone` frame) for as long as the stream runs.
   from: SubscribeFrom | undefined
   scope: Scope.Scope | undefined
-  readonly source: Source<E>
+  // Until its setup has run: the whole source (its check and head). After it, only what the loop
+  // needs: a fused subscription is held by nothing else, and a SQL source's head statement is ~0.4 KB.
+  setup: Source<E> | undefined
+  readonly readPage: Source<E>["readPage"]
+  readonly cursorOf: Source<E>["cursorOf"]
+  readonly pageSize: number
   // A decorated store's counters and retry, run here instead of around the stream (see
   // internal/decoratedStream `fusable`); the retry's stepper exists from a failure to the next delivery.
   readonly hooks: DecoratedStream.Hooks | undefined
@@ -166,7 +171,10 @@ class Follower<E> extends LiveFeed.Member<E> {
     hooks?: DecoratedStream.Hooks | undefined
   ) {
     super(live)
-    this.source = source
+    this.setup = source
+    this.readPage = source.readPage
+    this.cursorOf = source.cursorOf
+    this.pageSize = source.pageSize
     this.from = from
     this.scope = scope
     this.hooks = hooks
@@ -181,16 +189,13 @@ class Follower<E> extends LiveFeed.Member<E> {
       this.scope = undefined
       return Effect.andThen(Scope.addFinalizerExit(scope, this.finalizer), this.pull)
     }
-    if (this.from !== undefined) return this.guard(this.start(this.from))
+    if (this.from !== undefined) return this.then(this.start(this.from), (at) => this.started(at))
     if (this.exit === undefined) {
       this.caughtUp = false
-      return this.guard(Effect.andThen((this.interest as Live<E>).feed.enter(this), this.pull))
+      return this.then((this.interest as Live<E>).feed.enter(this), () => this.pull)
     }
     if (!this.caughtUp) {
-      return this.guard(Effect.flatMap(this.source.readPage(this.cursor, this.source.pageSize), (page) => {
-        this.caughtUp = page.events.length < this.source.pageSize
-        return this.deliver(page.events) ?? this.pull
-      }))
+      return this.then(this.readPage(this.cursor, this.pageSize), (page) => this.read(page))
     }
     return this.ready() ?? Effect.callback<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>((resume) => {
       this.waiting = resume as LiveFeed.Member<E>["waiting"]
@@ -202,7 +207,7 @@ class Follower<E> extends LiveFeed.Member<E> {
     const buffer = this.buffer
     if (buffer !== undefined) {
       this.buffer = undefined
-      const cursorOf = this.source.cursorOf
+      const cursorOf = this.cursorOf
       const fresh = buffer.filter((event) => cursorOf(event) > this.cursor)
       const delivered = this.deliver(fresh)
       if (delivered !== undefined) return delivered
@@ -223,22 +228,34 @@ class Follower<E> extends LiveFeed.Member<E> {
     waiting(ready)
   }
   // The arguments' check and the start cursor.
-  start(from: SubscribeFrom): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
-    const source = this.source
-    return (source.check ?? Effect.void).pipe(
-      Effect.andThen(
-        from === "start" ? Effect.succeed(-1n) : from === "end" ? source.head : Effect.succeed(from.after)
-      ),
-      Effect.flatMap((at) => {
-        this.cursor = at
-        this.from = undefined
-        return this.pull
-      })
-    )
+  start(from: SubscribeFrom): Effect.Effect<bigint, E> {
+    const source = this.setup!
+    const at = from === "start" ? Effect.succeed(-1n) : from === "end" ? source.head : Effect.succeed(from.after)
+    return source.check === undefined ? at : Effect.andThen(source.check, at)
+  }
+  started(at: bigint): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    this.cursor = at
+    this.from = undefined
+    this.setup = undefined
+    return this.pull
+  }
+  read(page: Page): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    this.caughtUp = page.events.length < this.pageSize
+    return this.deliver(page.events) ?? this.pull
+  }
+  // Continues with `next` once `effect` is done (outside it: the next pull never runs inside a
+  // frame of this one, so the consumer's stack stays flat); with a retry, its failures go to `failed`.
+  then<A>(
+    effect: Effect.Effect<A, E>,
+    next: (a: A) => Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>
+  ): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    return this.hooks?.retry === undefined
+      ? Effect.flatMap(effect, next)
+      : Effect.matchCauseEffect(effect, { onSuccess: next, onFailure: (cause) => this.failed(cause) })
   }
   deliver(events: ReadonlyArray<RecordedEvent>): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>> | undefined {
     if (!Arr.isReadonlyArrayNonEmpty(events)) return undefined
-    this.cursor = this.source.cursorOf(events[events.length - 1])
+    this.cursor = this.cursorOf(events[events.length - 1])
     this.moved = true
     this.stepper = undefined
     const counters = this.hooks?.counters
@@ -247,12 +264,6 @@ class Follower<E> extends LiveFeed.Member<E> {
       for (const counter of counters) counter.updateUnsafe(events.length, fiber.context)
       return Effect.succeed(events)
     })
-  }
-  // With a retry: its failures go to `failed`.
-  guard(
-    effect: Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>
-  ): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
-    return this.hooks?.retry === undefined ? effect : Effect.catchCause(effect, (cause) => this.failed(cause))
   }
   // A transient failure (`StoreUnavailable`) under a retry: leave the feed, wait as the schedule
   // says, then join again and read from the cursor (as an overflow does). Anything else fails.
