@@ -86,21 +86,11 @@ const failover = (mode: "sync" | "async") =>
       phases[name] = Date.now() - mark
       mark = Date.now()
     }
-    const cluster = yield* Effect.acquireRelease(
-      Effect.promise(() => AutoFailover.start(mode)),
-      (c) => Effect.sync(() => c.stop())
-    )
-    const first = yield* Effect.promise(() => cluster.primary())
-    assert.isDefined(first, "a primary before the kill")
-    phase("clusterStart")
-    const backend = PgCluster.layer({
-      hosts: cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
-      username: "postgres",
-      database: "strata",
+    const { backend, cluster, first } = yield* AutoFailover.scoped(mode, {
       pollInterval: "200 millis",
-      checkInterval: "500 millis",
       probeTimeout: "1 second"
     })
+    phase("clusterStart")
     return yield* Effect.gen(function*() {
       const bare = yield* EventStore.EventStore
       const streams = Retry.withRetry(bare)
@@ -183,20 +173,20 @@ const failover = (mode: "sync" | "async") =>
       }
       // The standby falls behind for the last second before the kill (its WAL sender stopped): what
       // the primary acknowledges then exists nowhere else when it dies.
-      const paused = cluster.pauseReplication(first!)
+      const paused = cluster.pauseReplication(first)
       const pausedAt = Date.now()
       const acksBeforePause = acks.length
       yield* Effect.sleep(`${lagMs} millis`)
       const acknowledgedBeforeKill = acks.length
       phase("beforeKill")
       killAt = Date.now()
-      cluster.kill(first!)
+      cluster.kill(first)
       let promotedAt = 0
       yield* Effect.promise(() =>
         cluster.waitUntil("the standby promoted", (s) =>
           s.some((n) =>
-            n.name !== first!.name && n.reported === "wait_primary" ||
-            n.reported === "primary" && n.name !== first!.name
+            n.name !== first.name && n.reported === "wait_primary" ||
+            n.reported === "primary" && n.name !== first.name
           ), 120_000)
       ).pipe(Effect.tap(() =>
         Effect.sync(() => (promotedAt = Date.now()))

@@ -12,30 +12,18 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import * as PgCluster from "../../src/PgCluster.ts"
 import * as AutoFailover from "./autofailover.ts"
 
 describe("PostgreSQL failover: a replayed append", () => {
   it.live("is not answered with success before the synchronous standby has it", () =>
     Effect.gen(function*() {
-      const cluster = yield* Effect.acquireRelease(
-        Effect.promise(() => AutoFailover.start("sync")),
-        (c) => Effect.sync(() => c.stop())
-      )
-      const first = yield* Effect.promise(() => cluster.primary())
-      assert.isDefined(first)
-      const backend = PgCluster.layer({
-        hosts: cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
-        username: "postgres",
-        database: "strata",
-        checkInterval: "500 millis"
-      })
+      const { backend, cluster, first } = yield* AutoFailover.scoped("sync")
       yield* Effect.gen(function*() {
         const store = yield* EventStore.EventStore
         yield* store.append("replay-warmup", [Event.make("Warmup", {})])
         const event = Event.make("Replayed", { n: 1 })
         // The standby stops receiving: the commit waits for it, and the caller gives up after 2 s.
-        cluster.pauseReplication(first!)
+        cluster.pauseReplication(first)
         const attempt = yield* Effect.exit(store.append("replay-1", [event]).pipe(Effect.timeout("2 seconds")))
         assert.isTrue(Exit.isFailure(attempt), "the first attempt cannot commit without the standby")
         // The driver cancels the interrupted statement after a grace period.
@@ -43,11 +31,11 @@ describe("PostgreSQL failover: a replayed append", () => {
         // The retry, same event id, while the standby still has nothing.
         const retry = yield* Effect.exit(store.append("replay-1", [event]).pipe(Effect.timeout("3 seconds")))
         const answered = Exit.isSuccess(retry)
-        cluster.kill(first!)
+        cluster.kill(first)
         yield* Effect.promise(() =>
           cluster.waitUntil(
             "the standby promoted",
-            (s) => s.some((n) => n.name !== first!.name && ["wait_primary", "primary"].includes(n.reported)),
+            (s) => s.some((n) => n.name !== first.name && ["wait_primary", "primary"].includes(n.reported)),
             120_000
           )
         )

@@ -16,18 +16,7 @@ describe("PostgreSQL switchover under pg_auto_failover", () => {
     "appends fail typed or succeed through a planned switchover, then resume on the new primary",
     () =>
       Effect.gen(function*() {
-        const cluster = yield* Effect.acquireRelease(
-          Effect.promise(() => AutoFailover.start("sync")),
-          (c) => Effect.sync(() => c.stop())
-        )
-        const first = yield* Effect.promise(() => cluster.primary())
-        assert.isDefined(first)
-        const backend = PgCluster.layer({
-          hosts: cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
-          username: "postgres",
-          database: "strata",
-          checkInterval: "500 millis"
-        })
+        const { backend, cluster, first } = yield* AutoFailover.scoped("sync")
         yield* Effect.gen(function*() {
           const store = yield* EventStore.EventStore
           const primary = yield* PgCluster.Primary
@@ -63,7 +52,7 @@ describe("PostgreSQL switchover under pg_auto_failover", () => {
           yield* Effect.promise(() =>
             cluster.waitUntil(
               "the other node primary",
-              (s) => s.some((n) => n.name !== first!.name && n.reported === "primary" && n.goal === "primary"),
+              (s) => s.some((n) => n.name !== first.name && n.reported === "primary" && n.goal === "primary"),
               180_000
             )
           )
@@ -77,7 +66,7 @@ describe("PostgreSQL switchover under pg_auto_failover", () => {
           )
           assert.deepStrictEqual(violations, [], "appends fail typed (StoreUnavailable) or succeed")
           assert.isAtLeast(ackedAfter, 200)
-          assert.notStrictEqual(now, `127.0.0.1:${first!.port}`)
+          assert.notStrictEqual(now, `127.0.0.1:${first.port}`)
         }).pipe(Effect.provide(Store.layer(backend, { retry: false })))
       }).pipe(Effect.scoped),
     600_000

@@ -6,11 +6,13 @@
  * The monitor is tuned to notice a dead primary quickly (health checks every second, unhealthy after
  * 2 s, demote timeout 3 s); pg_auto_failover's defaults take ~50 s.
  */
+import * as Effect from "effect/Effect"
 import { execFile, execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as PgCluster from "../../src/PgCluster.ts"
 
 const bin = "/usr/lib/postgresql/15/bin"
 const autoctl = "/usr/bin/pg_autoctl"
@@ -435,3 +437,25 @@ export const start = async (mode: "sync" | "async"): Promise<Cluster> => {
     throw error
   }
 }
+
+/**
+ * A cluster for the scope (stopped when it closes), the node that was primary when it started, and
+ * `PgCluster.layer` over both nodes (`options` override the tests' defaults: a check every 500 ms).
+ */
+export const scoped = (mode: "sync" | "async", options?: Partial<PgCluster.PgClusterOptions>) =>
+  Effect.gen(function*() {
+    const cluster = yield* Effect.acquireRelease(
+      Effect.promise(() => start(mode)),
+      (c) => Effect.sync(() => c.stop())
+    )
+    const first = yield* Effect.promise(() => cluster.primary())
+    if (first === undefined) return yield* Effect.die(new Error(`no primary after the ${mode} cluster started`))
+    const backend = PgCluster.layer({
+      hosts: cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
+      username: "postgres",
+      database: "strata",
+      checkInterval: "500 millis",
+      ...options
+    })
+    return { cluster, first, backend }
+  })
