@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DocumentStore, Event, EventStore, MemoryStore, Metrics, Retry, Store, StoreError } from "@strata/core"
 import type { Backend } from "@strata/core/backend"
+import { spanNames } from "@strata/test-utils/Spans"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
-import * as Tracer from "effect/Tracer"
 
 const docs = DocumentStore.collection("accounts", Schema.Struct({ balance: Schema.Number }))
 
@@ -79,17 +79,10 @@ describe("Store.layer", () => {
 
   it.effect("spans: false records no span; the default records the backend's", () =>
     Effect.gen(function*() {
-      const names: Array<string> = []
-      const tracer = Tracer.make({
-        span(options) {
-          names.push(options.name)
-          return new Tracer.NativeSpan(options)
-        }
-      })
-      yield* work.pipe(Effect.provide(Store.layer(MemoryStore.layer(), { spans: false })), Effect.withTracer(tracer))
-      assert.deepStrictEqual(names.filter((name) => name.startsWith("strata.")), [])
-      yield* work.pipe(Effect.provide(Store.layer(MemoryStore.layer())), Effect.withTracer(tracer))
-      assert.deepStrictEqual(names.filter((name) => name.startsWith("strata.")), [
+      const off = yield* spanNames(work.pipe(Effect.provide(Store.layer(MemoryStore.layer(), { spans: false }))))
+      assert.deepStrictEqual(off.filter((name) => name.startsWith("strata.")), [])
+      const on = yield* spanNames(work.pipe(Effect.provide(Store.layer(MemoryStore.layer()))))
+      assert.deepStrictEqual(on.filter((name) => name.startsWith("strata.")), [
         "strata.append",
         "strata.document.put"
       ])
