@@ -124,17 +124,20 @@ export const make = <S, A, E, R>(plan: Plan<S, A, E, R>): Stream.Stream<A, E, R>
 
 const run = (plan: AnyPlan): Stream.Stream<unknown, unknown> => {
   const stream = Stream.fromChannel(
-    Channel.fromTransform((upstream: Pull.Pull<unknown, unknown, unknown>, scope: Scope.Scope) =>
-      Effect.succeed(fused(plan, scope) ?? new Runner(plan, upstream, scope).pull)
-    )
+    Channel.fromTransform((upstream: Pull.Pull<unknown, unknown, unknown>, scope: Scope.Scope) => {
+      // Opened once (the run's first attempt when it is not fused), and here rather than in an
+      // effect: the consumer's fiber holds the transform's effect for as long as the stream runs.
+      const opened = plan.open(plan.initial)
+      return Effect.succeed(fused(plan, opened, scope) ?? new Runner(plan, upstream, scope, opened).pull)
+    })
   )
   return Object.assign(stream, { [PlanKey]: plan })
 }
 
 // The undecorated stream's own pull running the plan's retry and counters, when it can (see
 // `fusable`) and no span is to be made: decided when the stream starts, in the consumer's fiber.
-const fused = (plan: AnyPlan, scope: Scope.Scope): Next | undefined => {
-  let stream = plan.open(plan.initial)
+const fused = (plan: AnyPlan, opened: Stream.Stream<unknown, unknown>, scope: Scope.Scope): Next | undefined => {
+  let stream = opened
   let span = plan.span
   let counters = plan.counters
   const below = planOf(stream)
@@ -212,7 +215,15 @@ class Runner {
   readonly plan: AnyPlan
   readonly upstream: Pull.Pull<unknown, unknown, unknown>
   readonly scope: Scope.Scope
-  constructor(plan: AnyPlan, upstream: Pull.Pull<unknown, unknown, unknown>, scope: Scope.Scope) {
+  // The first attempt's stream, opened when the run started (then dropped).
+  first: Stream.Stream<unknown, unknown> | undefined
+  constructor(
+    plan: AnyPlan,
+    upstream: Pull.Pull<unknown, unknown, unknown>,
+    scope: Scope.Scope,
+    first: Stream.Stream<unknown, unknown>
+  ) {
+    this.first = first
     this.plan = plan
     this.state = plan.initial
     this.counters = plan.counters
@@ -274,7 +285,8 @@ class Runner {
   open(): Next {
     if (this.finished) return Cause.done()
     const plan = this.plan
-    let stream = plan.open(this.state)
+    let stream = this.first ?? plan.open(this.state)
+    this.first = undefined
     let span = plan.span
     // A plan below without a retry of its own (a span, counters) runs in this one's pull.
     const below = planOf(stream)
