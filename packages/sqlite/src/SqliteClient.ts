@@ -313,9 +313,44 @@ const toSqlite = (value: unknown): SQLInputValue => {
 
 const toSqliteParams = (params: ReadonlyArray<unknown>): Array<SQLInputValue> => params.map(toSqlite)
 
-// node:sqlite returns rows with a null prototype: copy them into plain objects.
-const plainRows = (rows: ReadonlyArray<Record<string, unknown>>): Array<Record<string, unknown>> =>
-  rows.map((row) => ({ ...row }))
+// node:sqlite returns rows as objects with a null prototype, and spreading those into plain objects
+// is V8's slow path (~2 us per 8-column row). So readers run in array mode and build plain objects from
+// the statement's column names (~0.6 us per row). The names are taken again when this client ran DDL
+// since (the schema generation) or a row's width differs (SQLite re-prepared the statement after a
+// change by another connection; `columns()` answers for the re-prepared one once it has run).
+interface RowBuilder {
+  readonly names: ReadonlyArray<string>
+  readonly generation: number
+}
+
+const rowBuilder = (statement: StatementSync, generation: number): RowBuilder => ({
+  names: statement.columns().map((column) => column.name),
+  generation
+})
+
+const buildRows = (names: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<unknown>>) => {
+  const objects = new Array<Record<string, unknown>>(rows.length)
+  // Assigning `__proto__` would set the prototype: a column of that name is defined as a property.
+  const proto = names.includes("__proto__")
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!
+    const object: Record<string, unknown> = {}
+    for (let i = 0; i < names.length; i++) {
+      if (proto && names[i] === "__proto__") {
+        Object.defineProperty(object, "__proto__", {
+          value: row[i],
+          enumerable: true,
+          writable: true,
+          configurable: true
+        })
+      } else object[names[i]!] = row[i]
+    }
+    objects[r] = object
+  }
+  return objects
+}
+
+const isDdl = (sql: string) => /^\s*(?:alter|create|drop)\b/i.test(sql)
 
 // `prepare` compiles the first statement only and drops the rest without a word.
 const trailingSql = (statement: StatementSync, sql: string): string =>
@@ -337,6 +372,8 @@ const multipleStatements = (operation: string) =>
 const fresh = (statement: StatementSync): Prepared => ({
   statement,
   reader: statement.columns().length > 0,
+  ddl: isDdl(statement.sourceSQL),
+  build: null,
   bigints: undefined,
   arrays: undefined,
   used: false
@@ -345,6 +382,9 @@ const fresh = (statement: StatementSync): Prepared => ({
 interface Prepared {
   readonly statement: StatementSync
   readonly reader: boolean
+  readonly ddl: boolean
+  // Its column names for building rows (null: not taken yet).
+  build: RowBuilder | null
   // The modes last set on the statement (undefined: unknown, `writeSync` may have changed them), so
   // a statement run again the same way costs no call into node:sqlite to set them.
   bigints: boolean | undefined
@@ -452,6 +492,9 @@ const makeConnection = (
     return prepared
   }
 
+  // Bumped by DDL run through this client: row builders then take their statements' names again.
+  let generation = 0
+
   // Sets the statement's modes where they differ from what it last ran with.
   const modes = (prepared: Prepared, bigints: boolean, arrays: boolean) => {
     if (prepared.bigints !== bigints) {
@@ -488,8 +531,20 @@ const makeConnection = (
   function rows(prepared: Prepared, params: ReadonlyArray<unknown>, bigints: boolean, raw: true): unknown
   function rows(prepared: Prepared, params: ReadonlyArray<unknown>, bigints: boolean, raw: boolean): unknown {
     const { reader, statement } = prepared
+    if (reader) {
+      modes(prepared, bigints, true)
+      const arrays = statement.all(...toSqliteParams(params)) as unknown as ReadonlyArray<ReadonlyArray<unknown>>
+      let build = prepared.build
+      if (
+        build === null || build.generation !== generation ||
+        (arrays.length > 0 && arrays[0]!.length !== build.names.length)
+      ) {
+        build = prepared.build = rowBuilder(statement, generation)
+      }
+      return buildRows(build.names, arrays)
+    }
+    if (prepared.ddl) generation++
     modes(prepared, bigints, false)
-    if (reader) return plainRows(statement.all(...toSqliteParams(params)))
     const result = statement.run(...toSqliteParams(params))
     return raw ? { changes: result.changes, lastInsertRowid: result.lastInsertRowid } : []
   }
@@ -511,6 +566,7 @@ const makeConnection = (
     if (trailingSql(statement, sql) !== "") {
       // A script, e.g. a migration: run every statement. Scripts cannot take parameters.
       if (params.length > 0) throw multipleStatements("executeUnprepared")
+      generation++
       db.exec(sql)
       return []
     }

@@ -9,6 +9,10 @@ import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Client from "effect/sql/SqlClient"
 import * as Statement from "effect/sql/Statement"
 import * as String from "effect/String"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import * as CompileCache from "../src/internal/compileCache.ts"
 
 const client = (config: SqliteClient.SqliteClientConfig) =>
@@ -138,6 +142,33 @@ describe("SqliteClient caches", () => {
         assert.deepStrictEqual(row, { id: 1n })
         // and the client's own next run sets the modes it needs again
         assert.deepStrictEqual(yield* sql.unsafe(text, [1]), [{ id: 1 }])
+      }).pipe(Effect.scoped))
+
+    it.effect("rows are plain objects named by the statement's current columns, after DDL from here or elsewhere", () =>
+      Effect.gen(function*() {
+        const dir = yield* Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "strata-rows-")))
+        const filename = path.join(dir, "rows.db")
+        const sql = yield* client({ filename })
+        yield* sql`CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT)`
+        yield* sql`INSERT INTO t (id, a) VALUES (1, 'x')`
+        const select = () => sql<Record<string, unknown>>`SELECT * FROM t`
+        const [first] = yield* select()
+        assert.deepStrictEqual(first, { id: 1, a: "x" })
+        assert.strictEqual(Object.getPrototypeOf(first), Object.prototype)
+        // DDL through this client: same width, new names
+        yield* sql`ALTER TABLE t RENAME COLUMN a TO b`
+        assert.deepStrictEqual(yield* select(), [{ id: 1, b: "x" }])
+        // DDL through another connection: SQLite re-prepares the cached statement, one column wider
+        const other = new DatabaseSync(filename)
+        other.exec("ALTER TABLE t ADD COLUMN c INTEGER DEFAULT 5")
+        other.close()
+        assert.deepStrictEqual(yield* select(), [{ id: 1, b: "x", c: 5 }])
+        // repeated names keep the last, as node:sqlite's objects do; `__proto__` is a column, not a prototype
+        assert.deepStrictEqual(yield* sql`SELECT 1 AS k, 2 AS k`, [{ k: 2 }])
+        const [odd] = yield* sql<Record<string, unknown>>`SELECT 3 AS "__proto__", 4 AS z`
+        assert.strictEqual(Object.getPrototypeOf(odd), Object.prototype)
+        assert.deepStrictEqual(Object.entries(odd!), [["__proto__", 3], ["z", 4]])
+        yield* Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
       }).pipe(Effect.scoped))
   })
 })
