@@ -43,6 +43,12 @@ import * as LiveFeed from "./LiveFeed.ts"
 export interface Source<E> {
   /** Up to `limit` events with a cursor greater than `after`, ascending. */
   readonly readPage: (after: bigint, limit: number) => Effect.Effect<Page, E>
+  /**
+   * A `readPage` with state of its own, made once per run of the subscription, used instead of
+   * `readPage` (e.g. a horizon that each run must take afresh). Instead of a `Stream.suspend` around
+   * the subscription, which would wrap every idle one (~1 KB each).
+   */
+  readonly openReadPage?: (() => (after: bigint, limit: number) => Effect.Effect<Page, E>) | undefined
   /** The cursor of the last event now visible (for `from: "end"`); -1 when there is none. */
   readonly head: Effect.Effect<bigint, E>
   /** The cursor of an event: its position, or its version for single-stream subscriptions. */
@@ -111,6 +117,7 @@ const polling = <E>(source: Source<E>, from: SubscribeFrom): Stream.Stream<Recor
   Stream.unwrap(Effect.gen(function*() {
     if (source.check !== undefined) yield* source.check
     const wakeups = yield* source.wakeups
+    const readPage = source.openReadPage?.() ?? source.readPage
     const start = from === "start" ? -1n : from === "end" ? yield* source.head : from.after
     const poll = Duration.fromInputUnsafe(source.pollInterval)
     const wait = (timeout: Duration.Duration) => PubSub.take(wakeups).pipe(Effect.timeoutOption(timeout), Effect.asVoid)
@@ -121,7 +128,7 @@ const polling = <E>(source: Source<E>, from: SubscribeFrom): Stream.Stream<Recor
       (state) =>
         Effect.gen(function*() {
           if (state.atHead) yield* wait(state.retry ?? poll)
-          const { events, pending } = yield* source.readPage(state.cursor, source.pageSize)
+          const { events, pending } = yield* readPage(state.cursor, source.pageSize)
           const cursor = events.length === 0 ? state.cursor : source.cursorOf(events[events.length - 1])
           const atHead = events.length < source.pageSize
           const retry = pending === true && atHead
@@ -172,7 +179,7 @@ class Follower<E> extends LiveFeed.Member<E> {
   ) {
     super(live)
     this.setup = source
-    this.readPage = source.readPage
+    this.readPage = source.openReadPage?.() ?? source.readPage
     this.cursorOf = source.cursorOf
     this.pageSize = source.pageSize
     this.from = from

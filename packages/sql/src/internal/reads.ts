@@ -390,41 +390,43 @@ export const make = (ctx: StoreContext, rows: StreamRows) => {
     let where: Statement.Fragment | undefined
     let scanned: Statement.Fragment | undefined
     // Per run of the stream (a run's first read must take a fresh horizon, after its join).
-    return Stream.suspend(() => {
+    const openReadPage = () => {
       // Rows below a horizon stay settled, so a new one is only needed once the last is reached.
       let bound: Horizon | undefined
       let reached = true
       // A filtered catch-up reads in position windows, as a filtered readAll does (see `windowed`).
       let inWindows: ReturnType<typeof windowed> | undefined
-      return Subscription.catchUpThenLive<StoreError.InvalidArgument | StoreError.StoreUnavailable>({
-        check: Inputs.subscribeAllOptions("subscribeAll", subscribeOptions, bigintInput),
-        readPage: (after, want) =>
-          Effect.gen(function*() {
-            where ??= filterSql(filter)
-            scanned ??= filterSql(filter, true)
-            if (reached) {
-              bound = yield* horizon
-              inWindows = filter === undefined
-                ? undefined
-                : bound === undefined
-                ? windowed(true, where, scanned, yield* pastHead, true)
-                : windowed(true, where, scanned, bound.settled, false)
-            }
-            const found = inWindows !== undefined
-              ? yield* inWindows(after + 1n, want)
-              : yield* events(sql`SELECT ${columns} FROM strata_events
+      return (after: bigint, want: number) =>
+        Effect.gen(function*() {
+          where ??= filterSql(filter)
+          scanned ??= filterSql(filter, true)
+          if (reached) {
+            bound = yield* horizon
+            inWindows = filter === undefined
+              ? undefined
+              : bound === undefined
+              ? windowed(true, where, scanned, yield* pastHead, true)
+              : windowed(true, where, scanned, bound.settled, false)
+          }
+          const found = inWindows !== undefined
+            ? yield* inWindows(after + 1n, want)
+            : yield* events(sql`SELECT ${columns} FROM strata_events
               WHERE position > ${after} AND ${below(bound)} AND ${where} ORDER BY position ASC LIMIT ${want}`)
-            reached = found.length < want
-            return { events: found, pending: bound?.pending }
-          }).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll"))),
-        head: globalHead,
-        cursorOf: byPosition,
-        wakeups,
-        pollInterval,
-        pageSize,
-        live: { feed, types: filter?.types, matches: (event) => Inputs.passes(filter, event.stream, event.type) }
-      }, from)
-    })
+          reached = found.length < want
+          return { events: found, pending: bound?.pending }
+        }).pipe(Effect.catchTag("SqlError", unavailable("subscribeAll")))
+    }
+    return Subscription.catchUpThenLive<StoreError.InvalidArgument | StoreError.StoreUnavailable>({
+      check: Inputs.subscribeAllOptions("subscribeAll", subscribeOptions, bigintInput),
+      readPage: (after, want) => openReadPage()(after, want),
+      openReadPage,
+      head: globalHead,
+      cursorOf: byPosition,
+      wakeups,
+      pollInterval,
+      pageSize,
+      live: { feed, types: filter?.types, matches: (event) => Inputs.passes(filter, event.stream, event.type) }
+    }, from)
   }
 
   return { read, readAll, subscribe, subscribeAll }
