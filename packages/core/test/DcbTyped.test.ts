@@ -7,15 +7,8 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { CourseDefined, StudentEnrolled } from "./courses.ts"
 
-const CourseDefined = EventCodec.type("CourseDefined", {
-  schema: Schema.Struct({ course: Schema.String, seats: Schema.Int }),
-  tags: (event) => [`course:${event.course}`]
-})
-const StudentEnrolled = EventCodec.type("StudentEnrolled", {
-  schema: Schema.Struct({ course: Schema.String, student: Schema.String }),
-  tags: (event) => [`course:${event.course}`, `student:${event.student}`]
-})
 const Courses = EventCodec.make([CourseDefined, StudentEnrolled])
 type CourseEvent = EventCodec.Type<typeof Courses>
 

@@ -8,15 +8,8 @@ import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as SchemaGetter from "effect/SchemaGetter"
 import * as Stream from "effect/Stream"
+import { CourseDefined, StudentEnrolled } from "./courses.ts"
 
-const CourseDefined = EventCodec.type("CourseDefined", {
-  schema: Schema.Struct({ course: Schema.String, seats: Schema.Int }),
-  tags: (event) => [`course:${event.course}`]
-})
-const StudentEnrolled = EventCodec.type("StudentEnrolled", {
-  schema: Schema.Struct({ course: Schema.String, student: Schema.String }),
-  tags: (event) => [`course:${event.course}`, `student:${event.student}`]
-})
 const Noted = EventCodec.type("Noted", { schema: Schema.Struct({ text: Schema.String }) })
 const Courses = EventCodec.make([CourseDefined, StudentEnrolled, Noted])
 
