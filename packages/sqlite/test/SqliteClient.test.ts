@@ -14,6 +14,7 @@ import * as Client from "effect/sql/SqlClient"
 import type * as SqlError from "effect/sql/SqlError"
 import * as Stream from "effect/Stream"
 import * as String from "effect/String"
+import { spanNames } from "@strata/test-utils/Spans"
 import { execFile } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -665,6 +666,75 @@ describe("SqliteClient", () => {
         yield* Fiber.join(writer)
         // Had it written inside the holder's transaction, the rollback would have taken it too.
         assert.deepStrictEqual(yield* names, ["other"])
+      }))
+  })
+
+  // Inside a transaction a statement runs in the step that evaluates it (internal/inPlace.ts); what
+  // it returns, how it fails and what a tracer sees stay as they are outside.
+  describe("statements inside a transaction", () => {
+    it.effect("read, write, fail classified and roll back as outside one", () =>
+      Effect.gen(function*() {
+        const sql = yield* client({
+          filename: ":memory:",
+          transformQueryNames: String.camelToSnake,
+          transformResultNames: String.snakeToCamel
+        })
+        yield* sql`CREATE TABLE ${sql("countedStreams")} (${sql("streamId")} TEXT PRIMARY KEY, n INTEGER NOT NULL)`
+        const bump = (stream: string) =>
+          sql`INSERT INTO ${sql("countedStreams")} (${sql("streamId")}, n) VALUES (${stream}, 1)
+            ON CONFLICT (${sql("streamId")}) DO UPDATE SET n = n + 1`
+        const inside = yield* sql.withTransaction(Effect.gen(function*() {
+          yield* bump("a")
+          yield* bump("a")
+          yield* sql.unsafe("INSERT INTO counted_streams (stream_id, n) VALUES (?, ?)", ["b", 2 ** 53 + 2])
+          const big = yield* sql<{ n: bigint }>`SELECT n FROM counted_streams WHERE stream_id = ${"b"}`.pipe(
+            Effect.provideService(Client.SafeIntegers, true)
+          )
+          // A number beyond 2^53 is refused, not rounded, as outside a transaction.
+          const unsafe = yield* Effect.flip(sql`SELECT n FROM counted_streams WHERE stream_id = ${"b"}`)
+          const duplicate = yield* Effect.flip(sql`INSERT INTO counted_streams (stream_id, n) VALUES (${"a"}, 1)`)
+          return {
+            rows: yield* sql`SELECT * FROM counted_streams WHERE stream_id = ${"a"}`,
+            big: big[0].n,
+            unsafe: unsafe.reason._tag,
+            duplicate: duplicate.reason
+          }
+        }))
+        assert.deepStrictEqual(inside.rows, [{ streamId: "a", n: 2 }])
+        assert.strictEqual(inside.big, 2n ** 53n + 2n)
+        assert.strictEqual(inside.unsafe, "UnknownError")
+        assert.strictEqual(inside.duplicate._tag, "UniqueViolation")
+        assert.strictEqual(
+          inside.duplicate._tag === "UniqueViolation" && inside.duplicate.constraint,
+          "counted_streams.stream_id"
+        )
+        // A failure after statements rolls them all back.
+        const failed = yield* Effect.flip(sql.withTransaction(Effect.andThen(bump("a"), Effect.fail("stop"))))
+        assert.strictEqual(failed, "stop")
+        assert.deepStrictEqual(yield* sql`SELECT n FROM counted_streams WHERE stream_id = ${"a"}`, [{ n: 2 }])
+      }))
+
+    it.effect("a fiber forked inside a transaction that has ended fails its statement", () =>
+      Effect.gen(function*() {
+        const sql = yield* memory
+        yield* sql`CREATE TABLE t (x INTEGER)`
+        const ended = yield* Deferred.make<void>()
+        const fiber = yield* sql.withTransaction(
+          Effect.forkDetach(Effect.andThen(Deferred.await(ended), sql`INSERT INTO t (x) VALUES (1)`))
+        )
+        yield* Deferred.succeed(ended, undefined)
+        const exit = yield* Fiber.await(fiber)
+        assert.isTrue(Exit.isFailure(exit))
+        assert.deepStrictEqual(yield* sql`SELECT count(*) AS n FROM t`, [{ n: 0 }])
+      }))
+
+    it.effect("a tracer that exports spans still gets each statement's span", () =>
+      Effect.gen(function*() {
+        const sql = yield* memory
+        yield* sql`CREATE TABLE t (x INTEGER)`
+        const names = yield* spanNames(sql.withTransaction(sql`INSERT INTO t (x) VALUES (${1})`))
+        // effect names a statement's span after its target (the database) alone.
+        assert.deepStrictEqual(names, ["sql.transaction", "BEGIN :memory:", ":memory:", "COMMIT :memory:"])
       }))
   })
 })
