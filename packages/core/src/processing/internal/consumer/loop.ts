@@ -205,7 +205,7 @@ export const consume = <E, R>(
 
     // What the subscription has delivered meanwhile joins the next batch (without waiting for more):
     // a backend that delivers one event at a time (KurrentDB) still commits in batches, and the next
-    // page is read while this batch commits.
+    // page is read while this batch commits (where the backend has a second connection for it).
     const delivered = loop.every === 1
       ? established.events
       : Stream.buffer(established.events, { capacity: loop.every })
@@ -217,6 +217,11 @@ export const consume = <E, R>(
           yield* timed(batch)
           i += batch.length
         }
+        // The reader's turn before the next batch: on a backend with one connection (SQLite) it
+        // waits for the connection while a batch commits, so the next batch would otherwise be the
+        // one page it read since (500 events, twice the commits); after the yield, the buffer holds
+        // what it could read meanwhile, up to `every`.
+        if (loop.every > 1) yield* Effect.yieldNow
         return [events.length] as const
       }))
   }))
