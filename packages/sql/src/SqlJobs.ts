@@ -144,6 +144,8 @@ export const migrate = (dialect: Dialect): Effect.Effect<ReadonlyArray<number>, 
     Effect.withSpan("strata.migrate", { attributes: { "strata.dialect": dialect.name, "strata.schema": "jobs" } })
   )
 
+type Enqueued = { readonly id: string; readonly created: boolean }
+
 interface Row {
   readonly id: string
   readonly queue: string
@@ -313,37 +315,51 @@ WHERE state = 'running' AND (${
 RETURNING id`
       )
 
+    // The insert wrote nothing: the id is stored already (a replayed append that carried this job),
+    // or a pending or running job holds the key. A key held by a job that finishes between the
+    // insert and the select: insert again (at most 5 times in all).
+    const conflicted = (
+      input: JobStore.EnqueueInput,
+      params: ReadonlyArray<unknown>,
+      attempt: number
+    ): Effect.Effect<Enqueued, SqlError> =>
+      Effect.gen(function*() {
+        const same = yield* sql<{ id: string }>`SELECT id FROM strata_jobs WHERE id = ${input.id}`
+        if (same.length > 0) return { id: input.id, created: false }
+        const holder = yield* sql<{ id: string }>`SELECT id FROM strata_jobs
+WHERE queue = ${input.queue} AND job_key = ${input.key ?? null} AND state IN ('pending', 'running')`
+        if (holder.length > 0) return { id: holder[0].id, created: false }
+        if (attempt >= 5) return yield* Effect.die(new Error(`enqueue: job id ${input.id} conflicts with a stored job`))
+        return (yield* insert(params))
+          ? { id: input.id, created: true }
+          : yield* conflicted(input, params, attempt + 1)
+      })
+
     const store: JobStore.JobStore = {
       backend,
-      enqueue: (input) =>
-        run(
+      enqueue: (input) => {
+        const params = [
+          input.id,
+          input.queue,
+          input.key ?? null,
+          input.payload,
+          input.priority,
+          input.runAt,
+          input.now,
+          input.now,
+          input.traceId ?? null,
+          input.spanId ?? null
+        ]
+        // The common case is one statement and one step: the row was inserted.
+        return run(
           "JobQueue.enqueue",
-          Effect.gen(function*() {
-            // A key held by a job that finishes between the insert and the select: insert again.
-            for (let attempt = 0; attempt < 5; attempt++) {
-              const inserted = yield* insert([
-                input.id,
-                input.queue,
-                input.key ?? null,
-                input.payload,
-                input.priority,
-                input.runAt,
-                input.now,
-                input.now,
-                input.traceId ?? null,
-                input.spanId ?? null
-              ])
-              if (inserted) return { id: input.id, created: true }
-              // The id is stored already: a replayed append that carried this job.
-              const same = yield* sql<{ id: string }>`SELECT id FROM strata_jobs WHERE id = ${input.id}`
-              if (same.length > 0) return { id: input.id, created: false }
-              const holder = yield* sql<{ id: string }>`SELECT id FROM strata_jobs
-WHERE queue = ${input.queue} AND job_key = ${input.key ?? null} AND state IN ('pending', 'running')`
-              if (holder.length > 0) return { id: holder[0].id, created: false }
-            }
-            return yield* Effect.die(new Error(`enqueue: job id ${input.id} conflicts with a stored job`))
-          })
-        ),
+          Effect.flatMap(
+            insert(params),
+            (inserted): Effect.Effect<Enqueued, SqlError> =>
+              inserted ? Effect.succeed({ id: input.id, created: true }) : conflicted(input, params, 1)
+          )
+        )
+      },
       take: (input) =>
         run(
           "JobQueue.take",

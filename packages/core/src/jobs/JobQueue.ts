@@ -53,7 +53,6 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -63,6 +62,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Pull from "effect/Pull"
+import * as References from "effect/References"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -586,14 +586,21 @@ const payloadError = (exit: Exit.Failure<unknown, Schema.SchemaError>, queue: st
 }
 
 // A producer span by the messaging conventions (send to the queue); the job's id is added once known.
-const producerOptions = (queue: string | undefined) => ({
-  kind: "producer" as const,
-  attributes: Otel.messagingAttributes({
-    operationType: "send",
-    operationName: "enqueue",
-    destination: typeof queue === "string" ? queue : "(none)"
-  })
-})
+// Made once per queue name, as the counters are.
+const producerOptionsOf = new Map<string, { readonly kind: "producer"; readonly attributes: Record<string, unknown> }>()
+const producerOptions = (queue: string | undefined) => {
+  const destination = typeof queue === "string" ? queue : "(none)"
+  let options = producerOptionsOf.get(destination)
+  if (options === undefined) {
+    options = {
+      kind: "producer",
+      attributes: Otel.messagingAttributes({ operationType: "send", operationName: "enqueue", destination })
+    }
+    // Bounded: names that never make a queue (bad input) must not grow it without end.
+    if (producerOptionsOf.size < 1_000) producerOptionsOf.set(destination, options)
+  }
+  return options
+}
 const producerSpan = (queue: string | undefined) => Effect.withSpan("JobQueue.enqueue", producerOptions(queue), noStack)
 
 const enqueueWithId = <A, I>(
@@ -1044,19 +1051,33 @@ export const worker = <A, I, E, R>(
           Effect.tap(() => Effect.logInfo(`job queue ${name}: the store answers again after ${error.message}`))
         ))
 
+    // The jobs this worker holds, from their take until their outcome is written: renewed together
+    // by one heartbeat (below), and released if the worker stops first. `span` is the run's span,
+    // ended once the outcome is written (or the job released).
+    interface Held {
+      readonly take: JobStore.Take
+      readonly span: Tracer.Span
+      fiber: Fiber.Fiber<unknown, unknown> | undefined
+    }
+    const held = new Map<string, Held>()
+    const { clock, timing } = yield* Effect.withFiber((fiber) =>
+      Effect.succeed({ clock: fiber.getRef(Clock.Clock), timing: fiber.getRef(References.TracerTimingEnabled) })
+    )
+    // The run is over for this worker: the job leaves `held` and its span ends, as `useSpan` ends one.
+    const settled = (entry: Held, outcome: string | undefined, exit: Exit.Exit<unknown, unknown>) => {
+      if (held.get(entry.take.id) === entry) held.delete(entry.take.id)
+      if (entry.span.status._tag === "Ended") return
+      if (outcome !== undefined) entry.span.attribute("strata.job.outcome", outcome)
+      entry.span.end(timing ? clock.currentTimeNanosUnsafe() : BigInt(0), exit)
+    }
+
     // Completions are written together: one statement for every job that finished while the
     // previous one was in flight, or in the same turn of the scheduler (a group commit: no added
     // wait, fewer statements when busy; on a synchronous client such as SQLite's nothing finishes
-    // while a statement runs, so the turn is what groups them).
-    const completions: Array<{ readonly take: JobStore.Take; readonly done: Deferred.Deferred<boolean> }> = []
+    // while a statement runs, so the turn is what groups them). A handler that succeeded hands its
+    // job over and its fiber ends: nothing waits per job for the statement.
+    const completions: Array<Held> = []
     const flushing = yield* Latch.make(false)
-    const completed = (take: JobStore.Take) =>
-      Effect.suspend(() => {
-        const done = Deferred.makeUnsafe<boolean>()
-        completions.push({ take, done })
-        flushing.openUnsafe()
-        return Deferred.await(done)
-      })
     const flusher = Effect.gen(function*() {
       while (true) {
         yield* flushing.await
@@ -1068,12 +1089,9 @@ export const worker = <A, I, E, R>(
           Effect.flatMap(JobStore.now, (now) => store.completeMany(batch.map((entry) => entry.take), now))
         )
         if (ids.size > 0) yield* Metric.update(metrics.succeeded, ids.size)
-        for (const entry of batch) Deferred.doneUnsafe(entry.done, Exit.succeed(ids.has(entry.take.id)))
+        for (const entry of batch) settled(entry, ids.has(entry.take.id) ? "succeeded" : "lease lost", Exit.void)
       }
     })
-
-    // The jobs this worker holds, renewed together by one heartbeat (below).
-    const held = new Map<string, { readonly take: JobStore.Take; fiber?: Fiber.Fiber<unknown, unknown> }>()
 
     yield* persist(JobStore.now.pipe(Effect.flatMap((now) => store.declare(name, now))))
 
@@ -1082,39 +1100,16 @@ export const worker = <A, I, E, R>(
     let active = 0
 
     // The run spans' attributes shared by every job of this worker; each run adds its id and attempt.
-    const runAttributes = Otel.messagingAttributes({ operationType: "process", destination: name, group })
-
-    const runJob = (job: JobStore.TakenJob): Effect.Effect<void, StoreUnavailable> => {
-      const take: JobStore.Take = { id: job.id, owner, attempt: job.attempt }
-      // A root span (the job runs later, perhaps in another process), linked to the span that
-      // enqueued it when the job stored a valid trace context.
-      return Effect.useSpan("JobQueue.process", {
-        kind: "consumer",
-        root: true,
-        links: linkOf(job),
-        attributes: {
-          ...runAttributes,
-          [Otel.Attr.messagingMessageId]: job.id,
-          "strata.job.attempt": job.attempt
-        }
-      }, (span) =>
-        Effect.withParentSpan(
-          process(job, take, span).pipe(
-            // Interrupted (the worker's scope closed): the job is due again at once, for any worker.
-            Effect.onInterrupt(() =>
-              Effect.flatMap(JobStore.now, (now) => store.release(take, now)).pipe(Effect.ignore)
-            )
-          ),
-          span,
-          noStack
-        ))
+    const runOptions = {
+      kind: "consumer" as const,
+      root: true,
+      attributes: Otel.messagingAttributes({ operationType: "process", destination: name, group })
     }
 
     // A failed run: due again after the retry schedule's delay, or dead.
     const finish = (
       job: JobStore.TakenJob,
-      take: JobStore.Take,
-      span: Tracer.Span,
+      entry: Held,
       error: string,
       retryable: boolean
     ) =>
@@ -1123,23 +1118,19 @@ export const worker = <A, I, E, R>(
         const delay = retryable && job.attempt < maxAttempts ? yield* retryDelay(schedule, job.attempt) : undefined
         const now = yield* JobStore.now
         const retryAt = delay === undefined ? undefined : now + Math.ceil(Duration.toMillis(delay))
-        const recorded = yield* persist(store.fail(take, { now, error, retryAt }))
+        const recorded = yield* persist(store.fail(entry.take, { now, error, retryAt }))
         if (recorded && retryAt === undefined) yield* Metric.update(metrics.dead, 1)
-        span.attribute("strata.job.outcome", retryAt === undefined ? "dead" : "retry")
+        settled(entry, retryAt === undefined ? "dead" : "retry", Exit.void)
       })
 
-    // One run: decode (plain code for a synchronous schema), the handler, then the outcome.
-    const process = (
-      job: JobStore.TakenJob,
-      take: JobStore.Take,
-      span: Tracer.Span
-    ): Effect.Effect<void, StoreUnavailable> => {
+    // One run: decode (plain code for a synchronous schema), the handler, then the outcome. Runs in
+    // the job's own fiber, under its span.
+    const process = (job: JobStore.TakenJob, entry: Held): Effect.Effect<void, StoreUnavailable> => {
       // Taken again after its last attempt (that run's worker died holding it): dead, not run.
       if (job.attempt > maxAttempts) {
         return finish(
           job,
-          take,
-          span,
+          entry,
           `taken again after its last attempt (${maxAttempts}) ended without an outcome: its worker died or lost the lease while running it`,
           false
         )
@@ -1149,12 +1140,12 @@ export const worker = <A, I, E, R>(
         parsed = JSON.parse(job.payload)
       } catch (cause) {
         const error = new JobPayloadError({ queue: name, id: job.id, detail: `not JSON: ${String(cause)}` })
-        return finish(job, take, span, error.message, false)
+        return finish(job, entry, error.message, false)
       }
       return settle(decode(parsed), (decoded) => {
         if (Exit.isFailure(decoded)) {
           const error = new JobPayloadError({ queue: name, id: job.id, detail: Cause.pretty(decoded.cause) })
-          return finish(job, take, span, error.message, false)
+          return finish(job, entry, error.message, false)
         }
         const info: JobInfo = {
           id: job.id,
@@ -1165,20 +1156,23 @@ export const worker = <A, I, E, R>(
           enqueuedAt: job.createdAt,
           runAt: job.runAt
         }
-        return Effect.flatMap(
-          // The handler's services: the job's fiber descends from the worker's, whose context has them.
-          Effect.exit(handler(decoded.value as A, info) as Effect.Effect<unknown, E>),
-          (exit): Effect.Effect<void, StoreUnavailable> => {
-            if (Exit.isSuccess(exit)) {
-              return Effect.map(completed(take), (done) => {
-                span.attribute("strata.job.outcome", done ? "succeeded" : "lease lost")
-              })
+        // The handler's services: the job's fiber descends from the worker's, whose context has them.
+        return Effect.matchCauseEffect(handler(decoded.value as A, info) as Effect.Effect<unknown, E>, {
+          onSuccess: (): Effect.Effect<void, StoreUnavailable> => {
+            completions.push(entry)
+            flushing.openUnsafe()
+            return Effect.void
+          },
+          onFailure: (cause): Effect.Effect<void, StoreUnavailable> => {
+            // Interrupted from inside: no outcome; the lease expires and the job runs again.
+            if (Cause.hasInterruptsOnly(cause)) {
+              settled(entry, undefined, Exit.void)
+              return Effect.void
             }
-            if (Cause.hasInterruptsOnly(exit.cause)) return Effect.void
-            span.attribute("strata.job.error", Cause.pretty(exit.cause).slice(0, 500))
-            return finish(job, take, span, describe(exit.cause), true)
+            entry.span.attribute("strata.job.error", Cause.pretty(cause).slice(0, 500))
+            return finish(job, entry, describe(cause), true)
           }
-        )
+        })
       })
     }
 
@@ -1193,8 +1187,18 @@ export const worker = <A, I, E, R>(
     }).pipe(Effect.catchTag("StoreUnavailable", () => Effect.void))
 
     // Slots are refilled in batches (half the concurrency at least) while jobs run, so a busy worker
-    // takes several jobs per statement instead of one per finished job.
+    // takes several jobs per statement instead of one per finished job. A slot is free once its
+    // handler is done (its completion may still be queued).
     const batch = Math.ceil(concurrency / 2)
+    const ended = (entry: Held) => (exit: Exit.Exit<unknown, unknown>) => {
+      active--
+      // A run that died outside its handler (a defect of the store): no outcome, its span ends with it.
+      // An interrupted one stays held: the worker is stopping (it is released then) or the heartbeat
+      // already dropped it.
+      if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) settled(entry, undefined, exit)
+      // Wake the loop once a batch of slots is free, not for every finished job.
+      if (active === 0 || concurrency - active >= batch) wake.openUnsafe()
+    }
     // An expired lease is already a lease late: looking for them at every poll (a statement, and on
     // SQLite a write lock, each time) buys little. Once per poll interval, but no more often than a
     // quarter of the lease or once a second, whichever is shorter.
@@ -1223,18 +1227,16 @@ export const worker = <A, I, E, R>(
           if (started > 0) yield* Metric.update(metrics.started, started)
           for (const job of taken) {
             active++
-            const entry: { readonly take: JobStore.Take; fiber?: Fiber.Fiber<unknown, unknown> } = {
-              take: { id: job.id, owner, attempt: job.attempt }
-            }
+            // A root span (the job runs later, perhaps in another process), linked to the span that
+            // enqueued it when the job stored a valid trace context.
+            const span = yield* Effect.makeSpan("JobQueue.process", { ...runOptions, links: linkOf(job) })
+            span.attribute(Otel.Attr.messagingMessageId, job.id)
+            span.attribute("strata.job.attempt", job.attempt)
+            const entry: Held = { take: { id: job.id, owner, attempt: job.attempt }, span, fiber: undefined }
             held.set(job.id, entry)
-            const fiber = yield* Effect.forkChild(runJob(job))
+            const fiber = yield* Effect.forkChild(Effect.withParentSpan(process(job, entry), span, noStack))
             entry.fiber = fiber
-            fiber.addObserver(() => {
-              held.delete(job.id)
-              active--
-              // Wake the loop once a batch of slots is free, not for every finished job.
-              if (active === 0 || concurrency - active >= batch) wake.openUnsafe()
-            })
+            fiber.addObserver(ended(entry))
           }
         }
         // Took a full batch: there may be more due at once. Otherwise wait for the poll, an enqueue
@@ -1253,9 +1255,10 @@ export const worker = <A, I, E, R>(
           const renewed = yield* store.renew(entry.take, now + leaseMs).pipe(
             Effect.catchTag("StoreUnavailable", () => Effect.succeed(true))
           )
-          if (!renewed && held.get(id) === entry && entry.fiber !== undefined) {
+          if (!renewed && held.get(id) === entry) {
             yield* Effect.logWarning(`job ${id} of queue ${name}: lease lost, stopping its handler`)
-            yield* Effect.forkDetach(Fiber.interrupt(entry.fiber))
+            settled(entry, "lease lost", Exit.void)
+            if (entry.fiber !== undefined) yield* Effect.forkDetach(Fiber.interrupt(entry.fiber))
           }
         }
       }
@@ -1263,9 +1266,20 @@ export const worker = <A, I, E, R>(
 
     // The gauges are set once before the worker starts, then every statsInterval.
     yield* sampleStats
-    // Closing the scope stops the poll and the loop (interrupting the handlers: their jobs are
-    // released, due again) before the flusher. A completion still queued then is released too and
-    // runs again later: at least once, and a closing worker never waits on a store that is down.
+    // Closing the scope stops the poll and the loop (interrupting the handlers) and then the flusher;
+    // last, every job still held (its handler interrupted, or its completion not written yet) is
+    // released, due again at once for any worker: at least once, and a closing worker never waits on
+    // a store that is down (one attempt each).
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        const left = Array.from(held.values())
+        return Effect.forEach(left, (entry) =>
+          Effect.flatMap(JobStore.now, (now) => store.release(entry.take, now)).pipe(
+            Effect.ignore,
+            Effect.ensuring(Effect.sync(() => settled(entry, "released", Exit.interrupt())))
+          ), { discard: true })
+      })
+    )
     yield* Effect.forkScoped(flusher)
     yield* Effect.forkScoped(heartbeat)
     yield* Effect.forkScoped(loop)
