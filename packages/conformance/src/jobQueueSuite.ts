@@ -141,6 +141,32 @@ export const jobQueueSuite = (
           assert.notStrictEqual(later, first)
         })))
 
+      it.effect("concurrent enqueues each write their job once; those sharing a key get one job and its id", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          // Enqueued at once (a store may write them together): 12 unkeyed, 3 keys held by 4 each.
+          const ids = yield* Effect.forEach(
+            Array.from({ length: 24 }, (_, n) => n),
+            (n) =>
+              JobQueue.enqueue(queue, { n, label: `c-${n}` }, n < 12 ? undefined : { key: `key-${n % 3}` }),
+            { concurrency: "unbounded" }
+          )
+          const unkeyed = ids.slice(0, 12)
+          assert.strictEqual(new Set(unkeyed).size, 12)
+          for (let k = 0; k < 3; k++) {
+            const holders = new Set(ids.filter((_, n) => n >= 12 && n % 3 === k))
+            assert.strictEqual(holders.size, 1, `one job for key-${k}`)
+          }
+          const listed = yield* JobQueue.list({ queue: queue.name })
+          assert.strictEqual(listed.length, 15)
+          assert.deepStrictEqual(new Set(listed.map((job) => job.id)), new Set(ids))
+          for (const id of unkeyed) {
+            const job = yield* JobQueue.get(id)
+            assert.strictEqual(job.state, "pending")
+            assert.strictEqual(JSON.parse(job.payload).n, ids.indexOf(id))
+          }
+        })))
+
       it.effect("a delayed job is not taken before it is due, and is soon after", () =>
         scoped(Effect.gen(function*() {
           const queue = queueOf()

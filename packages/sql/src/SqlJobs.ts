@@ -15,12 +15,16 @@
  *   running jobs: `INSERT ... ON CONFLICT DO NOTHING`, then the holder's id.
  *
  * Enqueued through the SqlClient that runs the caller's transaction (the event store's, in a unit of
- * work), a job commits with it: that is the outbox.
+ * work), a job commits with it: that is the outbox. Outside a transaction on `node:sqlite`, the
+ * enqueues of concurrent fibers in one turn of the scheduler are written by one multi-row INSERT.
  *
  * @since 0.1.0
  */
 import { JobQueue, JobStore, StoreError } from "@strata/core"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -335,6 +339,105 @@ WHERE queue = ${input.queue} AND job_key = ${input.key ?? null} AND state IN ('p
           : yield* conflicted(input, params, attempt + 1)
       })
 
+    // node:sqlite answers at once, so the enqueues of concurrent fibers would each be a statement and
+    // a commit of their own (the row and three index pages). Outside a transaction they are grouped
+    // instead: the first enqueue of a turn of the scheduler leads, yields once, and writes every
+    // enqueue that arrived meanwhile with one multi-row INSERT (ids returned: those not written take
+    // the conflict path above, the leader running it). A lone enqueue is the one-row INSERT it was.
+    // A waiting enqueue interrupted before its batch is written leaves it; an interrupted leader hands
+    // the lead to the next one waiting. Inside a transaction the job must join it: never grouped.
+    interface Waiting {
+      readonly input: JobStore.EnqueueInput
+      readonly params: ReadonlyArray<unknown>
+      readonly deferred: Deferred.Deferred<Enqueued | "lead", SqlError>
+      // Handed the lead (its deferred says "lead").
+      led: boolean
+    }
+    let waiting: Array<Waiting> = []
+    // At most 32 rows (320 parameters) per statement.
+    const maxGroup = 32
+    const insertManyTexts: Array<string> = []
+    const insertManyText = (count: number) =>
+      insertManyTexts[count] ??= `INSERT INTO strata_jobs
+(id, queue, job_key, payload, priority, state, run_at, attempts, created_at, updated_at, trace_id, span_id)
+VALUES ${Array.from({ length: count }, () => "(?, ?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?)").join(", ")}
+ON CONFLICT DO NOTHING RETURNING id`
+    const leave = (entry: Waiting) =>
+      Effect.sync(() => {
+        const index = waiting.indexOf(entry)
+        if (index >= 0) waiting.splice(index, 1)
+      })
+    const handOver = () => {
+      const next = waiting[0]
+      if (next !== undefined && !next.led) {
+        next.led = true
+        Deferred.doneUnsafe(next.deferred, Exit.succeed("lead" as const))
+      }
+    }
+    const writeGroup = (own: Waiting, group: ReadonlyArray<Waiting>): Effect.Effect<Enqueued, SqlError> => {
+      if (group.length === 1) {
+        return Effect.flatMap(
+          insert(own.params),
+          (inserted): Effect.Effect<Enqueued, SqlError> =>
+            inserted ? Effect.succeed({ id: own.input.id, created: true }) : conflicted(own.input, own.params, 1)
+        )
+      }
+      const params: Array<unknown> = []
+      for (const entry of group) params.push(...entry.params)
+      return Effect.exit(sql.unsafe(insertManyText(group.length), params).values).pipe(
+        Effect.flatMap((exit) =>
+          Effect.gen(function*() {
+            if (Exit.isFailure(exit)) {
+              const failure = exit as Exit.Exit<never, SqlError>
+              for (const entry of group) if (entry !== own) Deferred.doneUnsafe(entry.deferred, failure)
+              return yield* failure
+            }
+            const written = new Set<unknown>()
+            for (const row of exit.value) written.add(row[0])
+            let result: Exit.Exit<Enqueued, SqlError> | undefined
+            for (const entry of group) {
+              const outcome: Exit.Exit<Enqueued, SqlError> = written.has(entry.input.id)
+                ? Exit.succeed({ id: entry.input.id, created: true })
+                : yield* Effect.exit(conflicted(entry.input, entry.params, 1))
+              if (entry === own) result = outcome
+              else Deferred.doneUnsafe(entry.deferred, outcome)
+            }
+            return yield* result!
+          })
+        )
+      )
+    }
+    // Interruptible only while waiting: once a group is taken from `waiting` it is written and every
+    // enqueue in it answered, or some would wait for ever.
+    const lead = (own: Waiting): Effect.Effect<Enqueued, SqlError> =>
+      Effect.uninterruptibleMask((restore) =>
+        restore(Effect.yieldNow).pipe(
+          Effect.onInterrupt(() => Effect.andThen(leave(own), Effect.sync(handOver))),
+          Effect.andThen(Effect.suspend(() => {
+            const group = waiting.slice(0, maxGroup)
+            waiting = waiting.slice(group.length)
+            handOver()
+            return writeGroup(own, group)
+          }))
+        )
+      )
+    const grouped = (input: JobStore.EnqueueInput, params: ReadonlyArray<unknown>) =>
+      Effect.suspend((): Effect.Effect<Enqueued, SqlError> => {
+        const own: Waiting = { input, params, deferred: Deferred.makeUnsafe(), led: false }
+        waiting.push(own)
+        if (waiting.length === 1) {
+          own.led = true
+          return lead(own)
+        }
+        return Effect.uninterruptibleMask((restore) =>
+          restore(Deferred.await(own.deferred)).pipe(
+            // Gone before its group was taken: it leaves (and passes on the lead if it had it).
+            Effect.onInterrupt(() => Effect.andThen(leave(own), Effect.sync(() => own.led && handOver()))),
+            Effect.flatMap((result) => result === "lead" ? lead(own) : Effect.succeed(result))
+          )
+        )
+      })
+
     const store: JobStore.JobStore = {
       backend,
       enqueue: (input) => {
@@ -351,13 +454,18 @@ WHERE queue = ${input.queue} AND job_key = ${input.key ?? null} AND state IN ('p
           input.spanId ?? null
         ]
         // The common case is one statement and one step: the row was inserted.
+        const direct = Effect.flatMap(
+          insert(params),
+          (inserted): Effect.Effect<Enqueued, SqlError> =>
+            inserted ? Effect.succeed({ id: input.id, created: true }) : conflicted(input, params, 1)
+        )
         return run(
           "JobQueue.enqueue",
-          Effect.flatMap(
-            insert(params),
-            (inserted): Effect.Effect<Enqueued, SqlError> =>
-              inserted ? Effect.succeed({ id: input.id, created: true }) : conflicted(input, params, 1)
-          )
+          local
+            ? Effect.withFiber((fiber) =>
+              Option.isSome(Context.getOption(fiber.context, sql.transactionService)) ? direct : grouped(input, params)
+            )
+            : direct
         )
       },
       take: (input) =>
