@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as SchemaGetter from "effect/SchemaGetter"
 import { bank, documents } from "./internal/bank.ts"
 import { collect, failsWith, hex, names, readStream } from "./internal/fixtures.ts"
 import { fromBackend, resolve, type ResolvedOptions, type Services, type SuiteOptions } from "./SuiteOptions.ts"
@@ -124,6 +125,22 @@ export const inlineProjectionTopic = (
     evolve: (_, event) => ({ envelope: envelope(event) })
   })
 
+  // A projection whose document schema encodes and decodes asynchronously: it cannot finish
+  // synchronously, so a backend that runs inline projections inside a synchronous append (SQLite)
+  // must roll that attempt back and run it on its transactional path.
+  const Ticked = EventCodec.type(n.type("Ticked"), { schema: Schema.Struct({}) })
+  const Later = Schema.Number.pipe(Schema.decodeTo(Schema.Number, {
+    decode: SchemaGetter.transformEffect((value: number) => Effect.promise(() => Promise.resolve(value))),
+    encode: SchemaGetter.transformEffect((value: number) => Effect.promise(() => Promise.resolve(value)))
+  }))
+  const Ticks = DocumentStore.collection(n.collection("ticks"), Schema.Struct({ ticks: Later }))
+  const ticking = Projection.singleStream({
+    name: `ticking-${n.category}`,
+    collection: Ticks,
+    events: EventCodec.make([Ticked]),
+    evolve: (current) => ({ ticks: (current?.ticks ?? 0) + 1 })
+  })
+
   if (!supported) {
     describe("refused", () => {
       vitestIt.live("the layer refuses inline projections with Unsupported", () =>
@@ -141,7 +158,10 @@ export const inlineProjectionTopic = (
 
   const stream = (suffix: string) => `${n.category}-${suffix}${hex(3)}`
 
-  layer(makeLayer([balances, totals, exploding, envelopes]), { timeout: resolved.timeout, excludeTestServices: true })(
+  layer(makeLayer([balances, totals, exploding, envelopes, ticking]), {
+    timeout: resolved.timeout,
+    excludeTestServices: true
+  })(
     "supported",
     (it) => {
       it.effect("the document is up to date when the append returns", () =>
@@ -155,6 +175,25 @@ export const inlineProjectionTopic = (
           )
           yield* domain.codec.append(s, [domain.Closed.make({})], { expected: ExpectedVersion.exact(1n) })
           assert.isTrue(Option.isNone(yield* docs.get(domain.collection, s)), "evolve's Delete deleted it")
+        }))
+
+      it.effect("a projection that cannot finish synchronously (an asynchronous schema) runs atomically all the same", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const docs = yield* DocumentStore.DocumentStore
+          const s = stream("later")
+          yield* store.append(s, [Event.make(Ticked.name, {}), Event.make(Ticked.name, {})])
+          yield* store.append(s, [Event.make(Ticked.name, {})], { expected: ExpectedVersion.exact(1n) })
+          // Each event written once, and the document written once per append (its version).
+          assert.strictEqual((yield* readStream(s)).length, 3)
+          const ticks = yield* docs.get(Ticks, s)
+          assert.deepStrictEqual(Option.map(ticks, (d) => [d.value.ticks, d.version]), Option.some([3, 2n]))
+          // A failure beside it still leaves nothing.
+          yield* failsWith("ProjectionFailed")(
+            store.append(s, [Event.make(Ticked.name, {}), Event.make(Exploded.name, {})])
+          )
+          assert.strictEqual((yield* readStream(s)).length, 3)
+          assert.deepStrictEqual(yield* docs.get(Ticks, s), ticks)
         }))
 
       it.effect("a failing projection fails the append: neither event nor document is written", () =>

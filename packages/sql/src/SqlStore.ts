@@ -95,7 +95,36 @@ export interface SqlStoreOptions {
    * (never credentials). The backend layers fill it; absent, spans carry `db.system.name` only.
    */
   readonly connection?: Otel.Connection | undefined
+  /**
+   * The backend's synchronous single-stream append ({@link SyncAppend}; SQLite's
+   * `SqliteAppend.appendSync`): appends that inline projections act on run them in it. Absent: they
+   * take the transactional path.
+   */
+  readonly syncAppend?: SyncAppend | undefined
 }
+
+/**
+ * A single-stream append as one synchronous write with more work in it, before it commits: the same
+ * checks, writes and outcome as the dialect's `appendOne`; once the events and the stream row are
+ * written, `then` runs with the version of the first event and each event's position, and may run
+ * `statements` on the same connection (only from inside `then`). A throw from `then` rolls the
+ * whole write back and fails it. The store runs an append's inline projections in `then`, over
+ * documents read and written by `statements`, and takes the transactional path when they do not
+ * complete synchronously.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type SyncAppend = Append.SyncAppend
+
+/**
+ * What a {@link SyncAppend}'s `then` runs statements with: the rows a statement gives (none without
+ * RETURNING), integers as `bigint`s; a database error is thrown. SQLite's SQL.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type SyncStatements = Append.SyncStatements
 
 /**
  * What {@link make} builds: the backend record (`Backend.Backend`) core derives every service from,
@@ -136,8 +165,8 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
   const rows = Streams.makeRows(ctx)
   const writes = DocumentWrites.make(ctx)
   // Filled in by core when the store has inline projections.
-  const beforeCommit: Append.Inline = { current: undefined, types: new Set() }
-  const appender = Append.make(ctx, rows, writes, beforeCommit)
+  const beforeCommit: Append.Inline = { current: undefined, types: new Set(), sync: undefined }
+  const appender = Append.make(ctx, rows, writes, beforeCommit, options.syncAppend)
   const eventStore = EventStore.EventStore.of({
     backend: ctx.backend,
     append: appender.append,
@@ -195,9 +224,10 @@ export const make = Effect.fnUntraced(function*(options: SqlStoreOptions) {
     // Jobs carried by an append join its batch (a queue over this same client: `SqlJobs.layer`).
     jobBatch: write._tag === "Batched" ? sql : undefined,
     // A batch cannot read the documents a projection would update: no inline projections on D1.
-    beforeCommit: write._tag === "Batched" ? undefined : (work, types) => {
+    beforeCommit: write._tag === "Batched" ? undefined : (work, types, sync) => {
       beforeCommit.current = work
       beforeCommit.types = types
+      beforeCommit.sync = sync
     },
     capabilities: Backend.capabilities({ maxEventBytes, maxInteger: options.dialect.maxInteger, dcb: true }),
     signal: ctx.signal,

@@ -11,7 +11,7 @@
  */
 import { type EventStore, ExpectedVersion } from "@strata/core"
 import { Inputs } from "@strata/core/backend"
-import { DcbSql, StreamGuard } from "@strata/sql"
+import { DcbSql, type SqlStore, StreamGuard } from "@strata/sql"
 import type { AppendOneInput, AppendOneOutcome, Dialect, Transactional } from "@strata/sql/Dialect"
 import type * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
@@ -133,16 +133,24 @@ export const appendOne = (client: SqliteClient.SqliteClient) => {
     const values = valuesOf(condition)
     return [compiled.text, compiled.slots.map((slot) => values[slot])]
   }
-  return (sql: Statement.Constructor, input: AppendOneInput): Effect.Effect<AppendOneOutcome, SqlError> =>
+  return (
+    sql: Statement.Constructor,
+    input: AppendOneInput,
+    then?: Then
+  ): Effect.Effect<AppendOneOutcome, SqlError> =>
     appendWith(
       client,
       input,
       input.conditions === undefined ? noChecks : input.conditions.flatMap((condition) => {
         const compiled = check(sql, condition)
         return compiled === undefined ? [] : [{ condition, compiled }]
-      })
+      }),
+      then
     )
 }
+
+// Work run in the append's write once its events and stream row are written (see `appendSync`).
+type Then = (first: bigint, positions: ReadonlyArray<bigint>, connection: SqliteClient.SyncConnection) => void
 
 const appendWith = (
   client: SqliteClient.SqliteClient,
@@ -150,9 +158,11 @@ const appendWith = (
   checks: ReadonlyArray<{
     readonly condition: EventStore.AppendCondition
     readonly compiled: readonly [string, ReadonlyArray<unknown>]
-  }>
+  }>,
+  then: Then | undefined
 ): Effect.Effect<AppendOneOutcome, SqlError> => {
-  return client.writeSync("append", ({ prepare }): AppendOneOutcome => {
+  return client.writeSync("append", (connection): AppendOneOutcome => {
+    const { prepare } = connection
     const select = prepare(selectStream)
     select.setReadBigInts(true)
     const columns = select.get(input.stream) as StreamColumns | undefined
@@ -191,6 +201,8 @@ const appendWith = (
     const base = small ? Number(first) : 0
     const createdAt = input.createdAt as number
     const hash = Inputs.streamHash(input.stream)
+    // Each event's position, for the work that runs in this write.
+    const positions: Array<bigint> | undefined = then === undefined ? undefined : []
     let rowid: number | bigint = 0n
     for (let i = 0; i < input.events.length; i++) {
       const event = input.events[i]
@@ -207,6 +219,7 @@ const appendWith = (
           createdAt,
           hash
         ).lastInsertRowid
+        positions?.push(BigInt(rowid))
         continue
       }
       const tags = event.tags === undefined ? null : JSON.stringify(event.tags)
@@ -228,6 +241,7 @@ const appendWith = (
       rowid = (event.bytes === undefined
         ? statement.run(...row)
         : statement.run(...row, event.contentType ?? null, event.bytes)).lastInsertRowid
+      positions?.push(BigInt(rowid))
       if (event.tags !== undefined) {
         const tag = prepare(insertTag)
         for (const name of event.tags) tag.run(name, rowid, event.type)
@@ -235,8 +249,38 @@ const appendWith = (
     }
     const position = BigInt(rowid)
     prepare(moveStream).run(input.stream, lastVersion)
+    if (then !== undefined) then(first, positions!, connection)
     return { _tag: "Ok", lastVersion, position }
   })
+}
+
+/**
+ * The single-stream append of {@link appendOne} with more work in the same synchronous write
+ * (`SqlStore`'s `SyncAppend`): an append that inline projections act on runs them here, over
+ * documents read and written by `statements` on the same connection, inside the same
+ * `BEGIN IMMEDIATE` ... `COMMIT` as its events.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const appendSync = (client: SqliteClient.SqliteClient): SqlStore.SyncAppend => {
+  const one = appendOne(client)
+  // The connection `writeSync` hands its function (the client's, the same every time); `statements`
+  // run only from inside `then`, so inside a write.
+  let connection: SqliteClient.SyncConnection | undefined
+  const all = (text: string, params: ReadonlyArray<string | bigint | number | null>) => {
+    const statement = connection!.prepare(text)
+    statement.setReadBigInts(true)
+    return statement.all(...params) as Array<Record<string, unknown>>
+  }
+  return {
+    statements: { all },
+    append: (input, then) =>
+      one(client, input, (first, positions, sync) => {
+        connection = sync
+        then(first, positions)
+      })
+  }
 }
 
 /**

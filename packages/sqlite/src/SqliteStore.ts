@@ -45,10 +45,12 @@ export const layerFromClient = (
 ): Layer.Layer<SqlStore.Services, SqlError | StoreError.Unsupported, SqlClient.SqlClient> =>
   Layer.unwrap(Effect.map(SqlClient.SqlClient, (client) =>
     SqlStore.layer({
-      // Over our own client, single-stream appends take its synchronous write path (SqliteAppend).
+      // Over our own client, single-stream appends take its synchronous write path (SqliteAppend),
+      // and so do those that inline projections act on (they run in the same write).
       dialect: SqliteClient.isSqliteClient(client)
         ? SqliteAppend.dialect(SqliteDialect.dialect, client)
         : SqliteDialect.dialect,
+      ...(SqliteClient.isSqliteClient(client) ? { syncAppend: SqliteAppend.appendSync(client) } : {}),
       backend: "sqlite",
       // The spans' db.namespace: the database file as given (":memory:" for an in-memory one).
       ...(SqliteClient.isSqliteClient(client)

@@ -23,13 +23,14 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
-import type { DocumentStoreShape } from "../DocumentStore.ts"
+import type { Collection, Document, DocumentStoreShape, DocumentWrite } from "../DocumentStore.ts"
 import type { NewEvent, RecordedEvent } from "../Event.ts"
 import type { EventStoreShape, Query } from "../EventStore.ts"
 import type { JobStore } from "../jobs/JobStore.ts"
 import type { StoreAdminShape } from "../StoreAdmin.ts"
-import type { LeaseLost, ProjectionFailed, StoreUnavailable } from "../StoreError.ts"
+import type { DocumentConflict, InvalidDocument, LeaseLost, ProjectionFailed, StoreUnavailable } from "../StoreError.ts"
 import { InvalidArgument, Unsupported } from "../StoreError.ts"
 import type { Lease, LeaseStoreShape } from "./LeaseStore.ts"
 import type * as Otel from "./Otel.ts"
@@ -117,6 +118,46 @@ export type BeforeCommit = (
 ) => Effect.Effect<void, ProjectionFailed | StoreUnavailable>
 
 /**
+ * Documents that answer synchronously, for {@link SyncInlineWork}: `getMany` and `writeMany` with the
+ * rules of `DocumentStoreShape`'s, each giving its `Exit`, or `undefined` where it cannot answer
+ * synchronously (the work then stops, and the backend runs it on its transactional path instead).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SyncDocuments {
+  readonly getMany: <A, I>(
+    collection: Collection<A, I>,
+    ids: ReadonlyArray<string>
+  ) => Exit.Exit<ReadonlyArray<Document<A>>, InvalidDocument | InvalidArgument | StoreUnavailable> | undefined
+  readonly writeMany: <A, I>(
+    collection: Collection<A, I>,
+    writes: ReadonlyArray<DocumentWrite<A>>
+  ) =>
+    | Exit.Exit<
+      ReadonlyArray<bigint | undefined>,
+      DocumentConflict | InvalidDocument | InvalidArgument | StoreUnavailable
+    >
+    | undefined
+}
+
+/**
+ * The inline work of {@link BeforeCommit}, run synchronously over {@link SyncDocuments}: for a
+ * backend whose append is one synchronous write (SQLite), which runs it inside that write. It gives
+ * the work's `Exit` (the same outcome as `BeforeCommit`'s), or `undefined` where the work cannot
+ * finish synchronously (a projection whose codec or document schema is asynchronous, or documents
+ * that did not answer): the backend then rolls its write back and runs `BeforeCommit` instead.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type SyncInlineWork = (
+  documents: SyncDocuments
+) => (
+  events: ReadonlyArray<RecordedEvent>
+) => Exit.Exit<void, ProjectionFailed | StoreUnavailable> | undefined
+
+/**
  * What a storage engine gives Strata (see the module documentation).
  *
  * @category models
@@ -163,9 +204,13 @@ export interface Backend {
    * Installs work to run inside every append's atomic step (inline projections). Absent where an
    * append cannot run work before it commits (D1's batches, KurrentDB): inline projections are then
    * refused with `Unsupported`. `types` are the event types the work acts on: an append carrying
-   * none of them may commit without it (SQL backends then keep their one-statement path).
+   * none of them may commit without it (SQL backends then keep their one-statement path). `sync`
+   * is the same work run synchronously ({@link SyncInlineWork}), for a backend whose append is one
+   * synchronous write (SQLite); others ignore it.
    */
-  readonly beforeCommit?: ((work: BeforeCommit, types: ReadonlySet<string>) => void) | undefined
+  readonly beforeCommit?:
+    | ((work: BeforeCommit, types: ReadonlySet<string>, sync: SyncInlineWork) => void)
+    | undefined
   readonly capabilities: Capabilities
 }
 

@@ -109,22 +109,44 @@ export const decode = <A, I>(
   id: string,
   version: bigint,
   encoded: unknown
+): Effect.Effect<Document<A>, InvalidDocument> => Effect.suspend(() => decodeWith(collection, id, version, encoded))
+
+const decodeWith = <A, I>(
+  collection: Collection<A, I>,
+  id: string,
+  version: bigint,
+  encoded: unknown
 ): Effect.Effect<Document<A>, InvalidDocument> =>
-  Effect.suspend(() =>
-    settle(Schema.decodeUnknownEffect(collection.schema)(encoded), (exit): Exit.Exit<Document<A>, InvalidDocument> => {
-      if (Exit.isSuccess(exit)) return Exit.succeed({ id, version, value: exit.value })
-      const error = Exit.findErrorOption(exit)
-      return error._tag === "None"
-        ? exit as Exit.Exit<never>
-        : Exit.fail(
-          new InvalidDocument({
-            collection: collection.name,
-            id,
-            detail: `stored document does not decode: ${error.value.message}`
-          })
-        )
-    })
-  )
+  settle(Schema.decodeUnknownEffect(collection.schema)(encoded), (exit): Exit.Exit<Document<A>, InvalidDocument> => {
+    if (Exit.isSuccess(exit)) return Exit.succeed({ id, version, value: exit.value })
+    const error = Exit.findErrorOption(exit)
+    return error._tag === "None"
+      ? exit as Exit.Exit<never>
+      : Exit.fail(
+        new InvalidDocument({
+          collection: collection.name,
+          id,
+          detail: `stored document does not decode: ${error.value.message}`
+        })
+      )
+  })
+
+/**
+ * {@link decode} as plain code: its `Exit`, or `undefined` when the collection's schema is
+ * asynchronous (then decode with {@link decode}).
+ *
+ * @category decoding
+ * @since 0.1.0
+ */
+export const decodeSync = <A, I>(
+  collection: Collection<A, I>,
+  id: string,
+  version: bigint,
+  encoded: unknown
+): Exit.Exit<Document<A>, InvalidDocument> | undefined => {
+  const decoded = decodeWith(collection, id, version, encoded)
+  return Exit.isExit(decoded) ? decoded as Exit.Exit<Document<A>, InvalidDocument> : undefined
+}
 
 /**
  * Checks what a `put` expects of the stored document, defaulting to `"any"`.
@@ -200,18 +222,29 @@ export const checkIds = (
   collection: string,
   ids: ReadonlyArray<string>
 ): Effect.Effect<ReadonlyArray<string>, InvalidDocument | InvalidArgument> =>
-  Effect.suspend((): Effect.Effect<ReadonlyArray<string>, InvalidDocument | InvalidArgument> => {
-    if (!Array.isArray(ids)) {
-      return Effect.fail(new InvalidArgument({ operation: "getMany", detail: "ids must be an array of strings" }))
-    }
-    if (ids.length > maxBatch) return Effect.fail(tooMany("getMany", "ids", ids.length))
-    const unique = [...new Set(ids)]
-    for (const id of unique) {
-      const refused = idRefused(collection, id)
-      if (refused !== undefined) return Exit.fail(refused)
-    }
-    return Exit.succeed(unique)
-  })
+  Effect.suspend(() => checkIdsSync(collection, ids))
+
+/**
+ * {@link checkIds} as plain code.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const checkIdsSync = (
+  collection: string,
+  ids: ReadonlyArray<string>
+): Exit.Exit<ReadonlyArray<string>, InvalidDocument | InvalidArgument> => {
+  if (!Array.isArray(ids)) {
+    return Exit.fail(new InvalidArgument({ operation: "getMany", detail: "ids must be an array of strings" }))
+  }
+  if (ids.length > maxBatch) return Exit.fail(tooMany("getMany", "ids", ids.length))
+  const unique = ids.length === 1 ? ids : [...new Set(ids)]
+  for (const id of unique) {
+    const refused = idRefused(collection, id)
+    if (refused !== undefined) return Exit.fail(refused)
+  }
+  return Exit.succeed(unique)
+}
 
 /**
  * Checks and encodes the writes of a `writeMany`: at most `DocumentStore.maxBatch`, each id valid and
@@ -225,50 +258,74 @@ export const prepareWrites = <A, I>(
   writes: ReadonlyArray<DocumentWrite<A>>,
   maxBytes: number = defaultMaxDocumentBytes
 ): Effect.Effect<ReadonlyArray<PreparedWrite>, InvalidDocument | InvalidArgument> =>
-  Effect.suspend((): Effect.Effect<ReadonlyArray<PreparedWrite>, InvalidDocument | InvalidArgument> => {
-    if (!Array.isArray(writes)) {
-      return Effect.fail(new InvalidArgument({ operation: "writeMany", detail: "writes must be an array" }))
+  Effect.suspend(() => prepareWritesWith(collection, writes, maxBytes))
+
+/**
+ * {@link prepareWrites} as plain code: its `Exit`, or `undefined` when the collection's schema is
+ * asynchronous (then prepare them with {@link prepareWrites}).
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const prepareWritesSync = <A, I>(
+  collection: Collection<A, I>,
+  writes: ReadonlyArray<DocumentWrite<A>>,
+  maxBytes: number = defaultMaxDocumentBytes
+): Exit.Exit<ReadonlyArray<PreparedWrite>, InvalidDocument | InvalidArgument> | undefined => {
+  const prepared = prepareWritesWith(collection, writes, maxBytes)
+  return Exit.isExit(prepared)
+    ? prepared as Exit.Exit<ReadonlyArray<PreparedWrite>, InvalidDocument | InvalidArgument>
+    : undefined
+}
+
+const prepareWritesWith = <A, I>(
+  collection: Collection<A, I>,
+  writes: ReadonlyArray<DocumentWrite<A>>,
+  maxBytes: number
+): Effect.Effect<ReadonlyArray<PreparedWrite>, InvalidDocument | InvalidArgument> => {
+  if (!Array.isArray(writes)) {
+    return Effect.fail(new InvalidArgument({ operation: "writeMany", detail: "writes must be an array" }))
+  }
+  if (writes.length > maxBatch) return Effect.fail(tooMany("writeMany", "writes", writes.length))
+  // One plain loop over the writes; the first refused write fails the call, as before.
+  const seen = new Set<string>()
+  const prepared: Array<PreparedWrite> = []
+  const pending: Array<Effect.Effect<unknown, InvalidDocument>> = []
+  for (const write of writes) {
+    const refused = idRefused(collection.name, write.id)
+    if (refused !== undefined) return Exit.fail(refused)
+    if (seen.has(write.id)) {
+      return Exit.fail(
+        new InvalidArgument({
+          operation: "writeMany",
+          detail: `document ${JSON.stringify(write.id)} is written twice in one batch: fold its writes into one`
+        })
+      )
     }
-    if (writes.length > maxBatch) return Effect.fail(tooMany("writeMany", "writes", writes.length))
-    // One plain loop over the writes; the first refused write fails the call, as before.
-    const seen = new Set<string>()
-    const prepared: Array<PreparedWrite> = []
-    const pending: Array<Effect.Effect<unknown, InvalidDocument>> = []
-    for (const write of writes) {
-      const refused = idRefused(collection.name, write.id)
-      if (refused !== undefined) return Exit.fail(refused)
-      if (seen.has(write.id)) {
-        return Exit.fail(
-          new InvalidArgument({
-            operation: "writeMany",
-            detail: `document ${JSON.stringify(write.id)} is written twice in one batch: fold its writes into one`
-          })
-        )
-      }
-      seen.add(write.id)
-      if (!isExpected(write.expected)) {
-        return Exit.fail(new InvalidArgument({ operation: "writeMany", detail: expectedDetail }))
-      }
-      const expectedValue = write.expected ?? "any"
-      if (write.value === Delete) {
-        prepared.push({ id: write.id, json: undefined, expected: expectedValue })
-        continue
-      }
-      const json = encodeWith(collection, write.id, write.value, maxBytes)
-      const settled = Exit.isExit(json) ? json as Exit.Exit<string, InvalidDocument> : undefined
-      if (settled !== undefined) {
-        if (Exit.isFailure(settled)) return Exit.failCause(settled.cause)
-        prepared.push({ id: write.id, json: settled.value, expected: expectedValue })
-        continue
-      }
-      // An asynchronous schema: this write's encoding completes later, in order with the rest.
-      const slot = prepared.length
+    seen.add(write.id)
+    if (!isExpected(write.expected)) {
+      return Exit.fail(new InvalidArgument({ operation: "writeMany", detail: expectedDetail }))
+    }
+    const expectedValue = write.expected ?? "any"
+    if (write.value === Delete) {
       prepared.push({ id: write.id, json: undefined, expected: expectedValue })
-      pending.push(Effect.map(json, (text) => {
-        prepared[slot] = { ...prepared[slot], json: text }
-      }))
+      continue
     }
-    return pending.length === 0
-      ? Exit.succeed(prepared)
-      : Effect.as(Effect.forEach(pending, (effect) => effect, { discard: true }), prepared)
-  })
+    const json = encodeWith(collection, write.id, write.value, maxBytes)
+    const settled = Exit.isExit(json) ? json as Exit.Exit<string, InvalidDocument> : undefined
+    if (settled !== undefined) {
+      if (Exit.isFailure(settled)) return Exit.failCause(settled.cause)
+      prepared.push({ id: write.id, json: settled.value, expected: expectedValue })
+      continue
+    }
+    // An asynchronous schema: this write's encoding completes later, in order with the rest.
+    const slot = prepared.length
+    prepared.push({ id: write.id, json: undefined, expected: expectedValue })
+    pending.push(Effect.map(json, (text) => {
+      prepared[slot] = { ...prepared[slot], json: text }
+    }))
+  }
+  return pending.length === 0
+    ? Exit.succeed(prepared)
+    : Effect.as(Effect.forEach(pending, (effect) => effect, { discard: true }), prepared)
+}

@@ -61,6 +61,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import type { SyncDocuments, SyncInlineWork } from "../backend/Backend.ts"
 import * as DocumentStore from "../DocumentStore.ts"
 import type { RecordedEvent } from "../Event.ts"
 import type { Decoded, EventCodec } from "../EventCodec.ts"
@@ -360,7 +361,45 @@ const make = <E extends { readonly _tag: string }, A, I>(
       chunks.length === 1
         ? foldRetrying(chunks[0], 10)
         : Effect.forEach(chunks, (chunk) => foldRetrying(chunk, 10), { discard: true }))
-  return {
+  // `foldRetrying` as plain code over documents that answer synchronously; undefined where they do not.
+  const foldSync = (chunk: ReadonlyArray<Item>, docs: SyncDocuments): Exit.Exit<void, ProjectionError> | undefined => {
+    const ids = new Set<string>()
+    for (const item of chunk) ids.add(item.id)
+    const unique = [...ids]
+    for (let retries = 10;; retries--) {
+      const read = docs.getMany(target, unique)
+      if (read === undefined) return undefined
+      if (Exit.isFailure(read)) return Exit.failCause(read.cause)
+      const writes = fold(chunk, read.value)
+      if (Exit.isFailure(writes)) return writes
+      if (writes.value.length === 0) return Exit.void
+      const written = docs.writeMany(target, writes.value)
+      if (written === undefined) return undefined
+      if (Exit.isSuccess(written)) return Exit.void
+      const error = Exit.findErrorOption(written)
+      if (retries === 0 || error._tag === "None" || error.value._tag !== "DocumentConflict") {
+        return Exit.failCause(written.cause)
+      }
+    }
+  }
+  // `handleBatch` as plain code, for inline projections on a synchronous append (see `applyInlineSync`):
+  // undefined where it cannot finish synchronously (a codec without a synchronous decoder, documents
+  // that did not answer with an Exit).
+  const handleBatchSync: HandleBatchSync = (events, docs) => {
+    if (decodeExit === undefined) return undefined
+    const mine: Array<RecordedEvent> = []
+    for (const recorded of events) {
+      if (declared.has(recorded.type)) mine.push(recorded)
+    }
+    const chunks = chunksOf(mine, mine.map(decodeExit))
+    if (Exit.isFailure(chunks)) return chunks
+    for (const chunk of chunks.value) {
+      const done = foldSync(chunk, docs)
+      if (done === undefined || Exit.isFailure(done)) return done
+    }
+    return Exit.void
+  }
+  const projection: Projection<A, I> = {
     [TypeId]: TypeId,
     name: options.name,
     version,
@@ -372,7 +411,18 @@ const make = <E extends { readonly _tag: string }, A, I>(
     handler,
     handleBatch
   }
+  syncHandlers.set(projection, handleBatchSync)
+  return projection
 }
+
+type HandleBatchSync = (
+  events: ReadonlyArray<RecordedEvent>,
+  documents: SyncDocuments
+) => Exit.Exit<void, ProjectionError> | undefined
+
+// The synchronous form of each projection's `handleBatch` (see `applyInlineSync`); a projection built
+// some other way has none, and runs on the backend's transactional path. Not part of the interface.
+const syncHandlers = new WeakMap<Any, HandleBatchSync>()
 
 /**
  * A projection with one document per stream: the id is the stream name, or `id(stream)`.
@@ -416,24 +466,51 @@ export const applyInline = (
   Effect.forEach(projections, (projection) => {
     const mine = events.filter((event) => projection.types.includes(event.type))
     if (mine.length === 0) return Effect.void
-    const first = mine[0]
     return projection.handleBatch(mine).pipe(
       Effect.provideService(DocumentStore.DocumentStore, documents),
-      Effect.mapError((error): ProjectionFailed | StoreUnavailable =>
-        error._tag === "StoreUnavailable" ||
-          (error._tag === "ProjectionFailed" && error.projection === projection.name)
-          ? error
-          : error._tag === "DocumentConflict"
-          ? new StoreUnavailable({ operation: "append", reason: "ConcurrentWrite", cause: error })
-          : new ProjectionFailed({
-            projection: projection.name,
-            stream: error._tag === "EventDecodeError" ? error.stream : first.stream,
-            eventId: error._tag === "EventDecodeError" ? error.eventId : first.id,
-            cause: error
-          })
-      )
+      Effect.mapError(inlineError(projection, mine[0]))
     )
   }, { discard: true })
+
+// What an inline projection's failure fails the append with (see `applyInline`).
+const inlineError =
+  (projection: Any, first: RecordedEvent) => (error: ProjectionError): ProjectionFailed | StoreUnavailable =>
+    error._tag === "StoreUnavailable" ||
+      (error._tag === "ProjectionFailed" && error.projection === projection.name)
+      ? error
+      : error._tag === "DocumentConflict"
+      ? new StoreUnavailable({ operation: "append", reason: "ConcurrentWrite", cause: error })
+      : new ProjectionFailed({
+        projection: projection.name,
+        stream: error._tag === "EventDecodeError" ? error.stream : first.stream,
+        eventId: error._tag === "EventDecodeError" ? error.eventId : first.id,
+        cause: error
+      })
+
+/**
+ * {@link applyInline} as plain code, for a backend whose append is one synchronous write (SQLite runs
+ * it inside that write, over documents on the same connection): the same documents and the same
+ * outcome, as an `Exit`, without an Effect step. `undefined` where it cannot finish synchronously: a
+ * projection not built by {@link singleStream} or {@link multiStream}, a codec without a synchronous
+ * decoder, documents that did not answer with an `Exit` (an asynchronous document schema); the
+ * backend then rolls its write back and runs {@link applyInline} on its transactional path. For
+ * backend authors.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const applyInlineSync = (projections: ReadonlyArray<Any>): SyncInlineWork => (documents) => (events) => {
+  for (const projection of projections) {
+    const mine = events.filter((event) => projection.types.includes(event.type))
+    if (mine.length === 0) continue
+    const handle = syncHandlers.get(projection)
+    if (handle === undefined) return undefined
+    const exit = handle(mine, documents)
+    if (exit === undefined) return undefined
+    if (Exit.isFailure(exit)) return Exit.mapError(exit, inlineError(projection, mine[0]))
+  }
+  return Exit.void
+}
 
 /**
  * @category models

@@ -211,7 +211,8 @@ export const make = (
       // atomic step a retry would be wrong.
       backend.beforeCommit(
         Projection.applyInline(projections, Tracing.documentStore(backend.documentStore, backend.connection)),
-        new Set(projections.flatMap((projection) => projection.types))
+        new Set(projections.flatMap((projection) => projection.types)),
+        Projection.applyInlineSync(projections)
       )
     }
     // Units of work and consumer batches share the backend's transaction, bounded once here by

@@ -11,7 +11,8 @@ import { AppendPlan } from "@strata/core/backend"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { inBatch } from "./appendBatch.ts"
-import type { AppendContext, Atomically, AtomicError, Inline, Plan } from "./appendContext.ts"
+import type { AppendContext, Atomically, AtomicError, Inline, Plan, SyncAppend } from "./appendContext.ts"
+import * as AppendInline from "./appendInline.ts"
 import { inOneStatement, type SettledConflict } from "./appendOne.ts"
 import { inTransaction } from "./appendTransaction.ts"
 import type { StoreContext } from "./context.ts"
@@ -19,7 +20,7 @@ import type { DocumentWrites } from "./documentWrites.ts"
 import { type CommitError, judge } from "./replays.ts"
 import type { StreamRows } from "./streams.ts"
 
-export type { BeforeCommit, Inline, Written } from "./appendContext.ts"
+export type { BeforeCommit, Inline, SyncAppend, SyncStatements, Written } from "./appendContext.ts"
 
 type Single = (
   plan: Plan,
@@ -31,22 +32,31 @@ type Single = (
 // not when inline work acts on one of its event types, and not inside a caller's transaction (a
 // failed statement there would abort it; the transactional path runs in a savepoint). Nor when it
 // carries a binary event, unless the dialect's one statement writes them (`appendOneBinary`; with
-// tags or a condition as well only where it says so, `appendOneBinaryDcb`: SQLite).
+// tags or a DCB condition as well only where it says so, `appendOneBinaryDcb`: SQLite).
+// Where the backend has a synchronous append (`SyncAppend`: SQLite), an append that inline work acts
+// on takes it instead of the transactional path, on the same terms (`appendInline.ts`).
 const singlePath = (ctx: AppendContext, atomically: Atomically): Single => {
   const write = ctx.dialect.write
   const viaAtomically = (plan: Plan, now: number) => Effect.map(atomically([plan], now), ({ results }) => results)
   if (write._tag !== "Transactional" || write.appendOne === undefined) return viaAtomically
   const fast = inOneStatement(ctx, write.appendOne)
-  return (plan, now) =>
-    inlineWork(ctx.beforeCommit, plan) ||
-      (AppendPlan.usesDcb([plan]) && write.appendOneDcb?.(plan.condition) !== true) ||
-      (AppendPlan.hasBinary(plan) &&
-        (write.appendOneBinary !== true || (write.appendOneBinaryDcb !== true && AppendPlan.usesDcb([plan]))))
+  const inline = ctx.beforeCommit
+  const inlineFast = ctx.syncAppend === undefined || inline === undefined
+    ? undefined
+    : AppendInline.make(ctx, ctx.syncAppend, inline, viaAtomically)
+  return (plan, now) => {
+    const projected = inlineWork(inline, plan)
+    return (projected && inlineFast === undefined) ||
+        (AppendPlan.usesDcb([plan]) && write.appendOneDcb?.(plan.condition) !== true) ||
+        (AppendPlan.hasBinary(plan) &&
+          (write.appendOneBinary !== true || (write.appendOneBinaryDcb !== true && AppendPlan.usesDcb([plan]))))
       ? viaAtomically(plan, now)
       : Effect.flatMap(
         Effect.serviceOption(ctx.sql.transactionService),
-        (open): ReturnType<Single> => open._tag === "Some" ? viaAtomically(plan, now) : fast(plan, now)
+        (open): ReturnType<Single> =>
+          open._tag === "Some" ? viaAtomically(plan, now) : projected ? inlineFast!(plan, now) : fast(plan, now)
       )
+  }
 }
 
 const inlineWork = (inline: Inline | undefined, plan: Plan) =>
@@ -56,9 +66,10 @@ export const make = (
   ctx: StoreContext,
   rows: StreamRows,
   documents: DocumentWrites,
-  beforeCommit?: Inline
+  beforeCommit?: Inline,
+  syncAppend?: SyncAppend
 ) => {
-  const context: AppendContext = { ...ctx, rows, documents, beforeCommit }
+  const context: AppendContext = { ...ctx, rows, documents, beforeCommit, syncAppend }
   const write = ctx.dialect.write
   /** Appends atomically, with an optional document write in the same transaction or batch. */
   const atomically = write._tag === "Batched" ? inBatch(context, write) : inTransaction(context, write)

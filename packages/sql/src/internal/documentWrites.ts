@@ -215,7 +215,10 @@ export const make = (ctx: StoreContext) => {
       return writes.map((w) => w.json === undefined ? undefined : versions.get(w.id))
     })
 
-  return { documentRow, documentRows, writeDocument, writeMany }
+  // The collections whose declared indexes exist (created by the first write or query of each).
+  const indexed = new Set<string>()
+
+  return { documentRow, documentRows, writeDocument, writeMany, indexed }
 }
 
 export type DocumentWrites = ReturnType<typeof make>

@@ -29,7 +29,7 @@ export const make = (
 ) => {
   const { dialect, maxEventBytes, sql, unavailable } = ctx
 
-  const indexed = new Set<string>()
+  const { indexed } = writes
   const ensureIndexes = <A, I>(collection: DocumentStore.Collection<A, I>) =>
     Effect.suspend(() => {
       // A read-only server (a hot standby) refuses CREATE INDEX; the primary's writes create them.
