@@ -147,8 +147,7 @@ export const jobQueueSuite = (
           // Enqueued at once (a store may write them together): 12 unkeyed, 3 keys held by 4 each.
           const ids = yield* Effect.forEach(
             Array.from({ length: 24 }, (_, n) => n),
-            (n) =>
-              JobQueue.enqueue(queue, { n, label: `c-${n}` }, n < 12 ? undefined : { key: `key-${n % 3}` }),
+            (n) => JobQueue.enqueue(queue, { n, label: `c-${n}` }, n < 12 ? undefined : { key: `key-${n % 3}` }),
             { concurrency: "unbounded" }
           )
           const unkeyed = ids.slice(0, 12)
