@@ -57,7 +57,8 @@ export const dialect: Dialect = {
   time: (millis) => millis,
   decodeTime: (value) => new Date(Number(value)),
   document: (sql, text) => sql`${text}`,
-  decodeJson: (value) => typeof value === "string" ? JSON.parse(value) : value,
+  // "{}" is what an event without metadata stores: a fresh object without the parser.
+  decodeJson: (value) => typeof value === "string" ? (value === "{}" ? {} : JSON.parse(value)) : value,
   binary: "",
   maxInteger: 9_223_372_036_854_775_807n,
   maxParams: 32_766,
