@@ -183,9 +183,9 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
     FROM (SELECT) AS one LEFT JOIN seen ON true`
 }
 
-// The condition's check in the DCB statement: strata_dcb_conflict (migration 12) over its items as
-// arrays (see the migration), called after `locked` (the CASE makes the call wait for the locks: the
-// argument is `locked`'s). Every item has tags here.
+// The condition's check in the DCB statement: strata_dcb_conflict_at (migration 13) over its items as
+// arrays (see migrations 12 and 13), called after `locked` (the CASE makes the call wait for the locks:
+// the argument is `locked`'s). It answers the first matching position only. Every item has tags here.
 const checkStatement = (sql: SqlClient.SqlClient, after: bigint, items: EventStore.Query) => {
   const first: Array<string> = []
   const types: Array<string> = []
@@ -200,19 +200,21 @@ const checkStatement = (sql: SqlClient.SqlClient, after: bigint, items: EventSto
     for (const other of others) rest.push(other)
     restEnds.push(rest.length)
   }
-  return sql`SELECT f.* FROM locked CROSS JOIN LATERAL strata_dcb_conflict(
+  return sql`SELECT strata_dcb_conflict_at(
         CASE WHEN locked.n >= 0 THEN ${after}::bigint END, ${first}::text[], ${types}::text[], ${typeEnds}::int[],
-        ${rest}::text[], ${restEnds}::int[]) AS f`
+        ${rest}::text[], ${restEnds}::int[]) AS at FROM locked`
 }
 
 // A single-stream append with tags or a DCB condition (tagged query items only: an item without
 // tags needs the table lock, which needs a transaction) as ONE statement too, the plain statement's
 // shape with three more steps in data order: `locked` takes the append's tag locks (as
-// `lockForDcb`, sorted), `checked` then calls strata_dcb_conflict (migration 12), which is
-// VOLATILE and so reads with a snapshot taken after the locks were granted (it sees every append
-// that held one of them and committed), and the stream row moves only when the check passed (an
-// InitPlan on `checked`). `tagged` writes the tag rows of the events inserted. A failed condition
-// moves nothing and answers with the first matching event (`c_*`).
+// `lockForDcb`, sorted; one tag's lock without the sort), `checked` then calls
+// strata_dcb_conflict_at (migration 13), which is VOLATILE and so reads with a snapshot taken after
+// the locks were granted (it sees every append that held one of them and committed), and the stream
+// row moves only when the check passed (an InitPlan on `checked`). `tagged` writes the tag rows of
+// the events inserted. A failed condition moves nothing and answers with the first matching event
+// (`c_*`): `answer` reads its columns (strata_dcb_event, VOLATILE too: the statement's own snapshot
+// may predate that event) only when the check found one.
 const dcbAppendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput, lockClass: number) => {
   const announce = sql.literal(PgHorizon.announcement)
   const { events, stream } = input
@@ -223,13 +225,33 @@ const dcbAppendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput, loc
   const { tags } = DcbSql.lockKeys(events.map((event) => event.tags), conditions)
   const condition = conditions[0]
   const items = condition?.failIfEventsMatch.filter((item) => item.types === undefined || item.types.length > 0)
-  const check = condition === undefined || items === undefined || items.length === 0
+  const tagsOfEvents = events.some((event) => event.tags !== undefined)
+  const checks = condition !== undefined && items !== undefined && items.length > 0
+  const check = checks
+    ? checkStatement(sql, condition.after ?? -1n, items)
     // From `locked` even without a condition: an unreferenced CTE is never run, and the event tags'
     // locks must be taken.
-    ? sql`SELECT NULL::bigint AS c_position, NULL::text AS c_stream, NULL::text AS c_type, NULL::json AS c_tags
-        FROM locked WHERE locked.n >= 0`
-    : checkStatement(sql, condition.after ?? -1n, items)
-  const pass = sql.literal("(SELECT c_position IS NULL FROM checked)")
+    : sql`SELECT NULL::bigint AS at FROM locked WHERE locked.n >= 0`
+  // Nothing to answer without a check: no function scan to set up.
+  const answer = checks
+    ? sql`SELECT f.* FROM checked CROSS JOIN LATERAL strata_dcb_event(checked.at) AS f WHERE checked.at IS NOT NULL`
+    : sql`SELECT NULL::bigint AS c_position, NULL::text AS c_stream, NULL::text AS c_type, NULL::json AS c_tags
+        WHERE false`
+  const pass = sql.literal("(SELECT at IS NULL FROM checked)")
+  // Events without tags (a condition alone) leave strata_event_tags out of the plan: an INSERT that
+  // writes no row still opens the table and its index on every execution.
+  const tagRows = tagsOfEvents
+    ? sql`, tagged AS (
+      INSERT INTO strata_event_tags (tag, position, type)
+      SELECT g.tag, i.position, i.type FROM inserted AS i CROSS JOIN LATERAL json_array_elements_text(i.tags) AS g (tag)
+      WHERE i.tags IS NOT NULL
+    )`
+    : sql.literal("")
+  // One tag (an event's own, the common case) locks without unnest, DISTINCT and the sort.
+  const lock = tags.length === 1
+    ? sql`SELECT count(pg_advisory_xact_lock(${lockClass}, hashtext(${tags[0]}))) AS n`
+    : sql`SELECT count(pg_advisory_xact_lock(${lockClass}, k)) AS n
+      FROM (SELECT DISTINCT hashtext(t) AS k FROM unnest(${tags}::text[]) AS t ORDER BY 1) AS keys`
   const move = input.expected._tag === "Any" || input.expected._tag === "NoStream"
     ? sql`INSERT INTO strata_streams AS t (stream, last_version) SELECT ${stream}, ${count - 1} WHERE ${pass}
         ON CONFLICT (stream) DO UPDATE SET last_version = t.last_version + ${count}, deleted = false
@@ -250,10 +272,11 @@ const dcbAppendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput, loc
       c_tags: unknown
     }
   >`WITH locked AS (
-      SELECT count(pg_advisory_xact_lock(${lockClass}, k)) AS n
-      FROM (SELECT DISTINCT hashtext(t) AS k FROM unnest(${tags}::text[]) AS t ORDER BY 1) AS keys
+      ${lock}
     ), checked AS (
       ${check}
+    ), answer AS (
+      ${answer}
     ), moved AS (
       ${move} RETURNING t.last_version - ${count} AS base
     ), announced AS (
@@ -265,23 +288,19 @@ const dcbAppendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput, loc
     events.map((event) => event.data)
   }::json[], ${events.map((event) => event.metadata)}::json[], ${
     // The driver cannot type an array of nulls only: untagged events (a condition alone) bind none.
-    events.some((event) => event.tags !== undefined)
+    tagsOfEvents
       ? sql`${events.map((event) => event.tags === undefined ? null : JSON.stringify(event.tags))}::json[]`
       : sql.literal("NULL::json[]")}) WITH ORDINALITY AS e (id, type, data, metadata, tags, ordinality)
       RETURNING position, type, tags
-    ), tagged AS (
-      INSERT INTO strata_event_tags (tag, position, type)
-      SELECT g.tag, i.position, i.type FROM inserted AS i CROSS JOIN LATERAL json_array_elements_text(i.tags) AS g (tag)
-      WHERE i.tags IS NOT NULL
-    ), seen AS (
+    )${tagRows}, seen AS (
       SELECT f.last_version, f.deleted, f.tombstoned, f.stored
       FROM strata_stream_state(${stream}, ${ids}::uuid[]) AS f
-      WHERE NOT EXISTS (SELECT FROM announced) AND (SELECT c_position IS NULL FROM checked)
+      WHERE NOT EXISTS (SELECT FROM announced) AND ${pass}
     )
     SELECT (SELECT base FROM announced) AS base, (SELECT max(position) FROM inserted) AS last_position,
       seen.last_version, seen.deleted, seen.tombstoned, seen.stored,
-      checked.c_position, checked.c_stream, checked.c_type, checked.c_tags
-    FROM checked LEFT JOIN seen ON true`
+      coalesce(answer.c_position, checked.at) AS c_position, answer.c_stream, answer.c_type, answer.c_tags
+    FROM checked LEFT JOIN answer ON true LEFT JOIN seen ON true`
 }
 
 const explainStartup = (error: SqlError): Startup.Explanation => {

@@ -466,5 +466,70 @@ BEGIN
 END
 $$`
     ]
+  },
+  {
+    id: 13,
+    name: "dcb_check_position",
+    statements: [
+      // Migration 12's check answering only the position (NULL: the condition holds), and the answer's
+      // columns from a function of their own, which the statement (PgDialect) calls only when the check
+      // failed. Four OUT columns cost the server ~15-20 us more per call than one bigint (the result
+      // row is built on every call), paid on every append for a row only a failed condition needs.
+      // One item with one tag and no types (a condition on the append's own tag: "this name is free")
+      // is one query, without the loop's slices. Both VOLATILE, as 12's: each query takes a snapshot of
+      // its own, after the statement's tag locks. Only adds functions: strata_dcb_conflict stays for
+      // processes on the previous version.
+      `CREATE FUNCTION strata_dcb_conflict_at(p_after bigint, p_first text[], p_types text[], p_type_ends int[],
+  p_rest text[], p_rest_ends int[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  found_at bigint;
+  first_at bigint;
+  types text[];
+  rest text[];
+BEGIN
+  IF cardinality(p_first) = 1 AND p_type_ends[1] = 0 AND p_rest_ends[1] = 0 THEN
+    RETURN (SELECT t.position FROM strata_event_tags AS t WHERE t.tag = p_first[1] AND t.position > p_after
+      ORDER BY t.position LIMIT 1);
+  END IF;
+  first_at := 9223372036854775807;
+  FOR i IN 1 .. coalesce(cardinality(p_first), 0) LOOP
+    types := p_types[coalesce(p_type_ends[i - 1], 0) + 1 : p_type_ends[i]];
+    rest := p_rest[coalesce(p_rest_ends[i - 1], 0) + 1 : p_rest_ends[i]];
+    IF coalesce(cardinality(rest), 0) = 0 AND coalesce(cardinality(types), 0) = 0 THEN
+      SELECT t.position INTO found_at FROM strata_event_tags AS t
+      WHERE t.tag = p_first[i] AND t.position > p_after AND t.position < first_at
+      ORDER BY t.position LIMIT 1;
+    ELSIF coalesce(cardinality(rest), 0) = 0 THEN
+      SELECT t.position INTO found_at FROM strata_event_tags AS t
+      WHERE t.tag = p_first[i] AND t.position > p_after AND t.position < first_at AND t.type = ANY (types)
+      ORDER BY t.position LIMIT 1;
+    ELSE
+      SELECT t.position INTO found_at FROM strata_event_tags AS t
+      WHERE t.tag = p_first[i] AND t.position > p_after AND t.position < first_at
+        AND (coalesce(cardinality(types), 0) = 0 OR t.type = ANY (types))
+        AND NOT EXISTS (
+          SELECT FROM unnest(rest) AS g (tag)
+          WHERE NOT EXISTS (SELECT FROM strata_event_tags AS u WHERE u.tag = g.tag AND u.position = t.position))
+      ORDER BY t.position LIMIT 1;
+    END IF;
+    IF found_at IS NOT NULL THEN
+      first_at := found_at;
+    END IF;
+  END LOOP;
+  RETURN nullif(first_at, 9223372036854775807);
+END
+$$`,
+      // The conflicting event's columns for AppendConditionFailed: VOLATILE, so it sees the event the
+      // check found (committed after the statement's own snapshot was taken, while it waited for a lock).
+      `CREATE FUNCTION strata_dcb_event(p_position bigint,
+  OUT c_position bigint, OUT c_stream text, OUT c_type text, OUT c_tags json)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  SELECT e.position, e.stream, e.type, e.tags INTO c_position, c_stream, c_type, c_tags
+  FROM strata_events AS e WHERE e.position = p_position;
+END
+$$`
+    ]
   }
 ]
