@@ -38,11 +38,11 @@ import * as PersistedQueue from "effect/persistence/PersistedQueue"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
+import { drainFloor, floorTable } from "./JobsFloor.ts"
 import type { Workload } from "./Processing.ts"
 import { payload } from "./Workloads.ts"
 
 const Payload = Schema.Struct({ n: Schema.Number, body: Schema.Unknown })
-const floorTable = "bench_floor_jobs"
 
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const spread = (values: ReadonlyArray<number>) => {
@@ -96,27 +96,6 @@ const fillFloor = (name: string, total: number) =>
         sql.insert(rows as unknown as [Record<string, unknown>, ...Array<Record<string, unknown>>])
       }`
     }
-  })
-
-// The floor: `loops` loops of take-8-then-complete-each.
-const drainFloor = (backend: string, name: string, loops: number) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const lock = backend === "postgres" ? sql.literal("FOR UPDATE SKIP LOCKED") : sql.literal("")
-    const loop = Effect.gen(function*() {
-      while (true) {
-        const taken = yield* sql<{ id: unknown; payload: string }>`UPDATE ${sql(floorTable)} SET state = 'running'
-WHERE id IN (SELECT id FROM ${sql(floorTable)} WHERE queue = ${name} AND state = 'pending' AND run_at <= ${Date.now()}
-  ORDER BY run_at, id LIMIT 8 ${lock})
-RETURNING id, payload`
-        if (taken.length === 0) return
-        yield* Effect.forEach(taken, (row) => {
-          JSON.parse(row.payload)
-          return sql`UPDATE ${sql(floorTable)} SET state = 'done' WHERE id = ${row.id}`
-        }, { discard: true, concurrency: 8 })
-      }
-    })
-    yield* Effect.all(Array.from({ length: loops }, () => loop), { concurrency: "unbounded", discard: true })
   })
 
 const drainStrata = (jobs: JobQueue.JobQueue["Service"], name: string, workers: number, total: number) =>

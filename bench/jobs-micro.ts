@@ -30,8 +30,8 @@ import * as Inspector from "node:inspector"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { performance as perf } from "node:perf_hooks"
-import { StatementSync } from "node:sqlite"
 import { parseArgs } from "node:util"
+import { countStatements, drainFloor } from "./JobsFloor.ts"
 import { payload } from "./Workloads.ts"
 
 const { values } = parseArgs({
@@ -48,29 +48,10 @@ const workers = Number(values.workers)
 const Payload = Schema.Struct({ n: Schema.Number, body: Schema.Unknown })
 const text = JSON.stringify({ n: 0, body: payload })
 
-const statements = new Map<string, { calls: number; us: number }>()
 let counting = false
-if (process.env.STATEMENTS === "1") {
-  for (const method of ["all", "run", "get"] as const) {
-    const original = StatementSync.prototype[method] as (...args: Array<unknown>) => unknown
-    Object.defineProperty(StatementSync.prototype, method, {
-      value: function(this: StatementSync, ...args: Array<unknown>) {
-        if (!counting) return original.apply(this, args)
-        const start = process.threadCpuUsage()
-        try {
-          return original.apply(this, args)
-        } finally {
-          const spent = process.threadCpuUsage(start)
-          const text = this.sourceSQL.replace(/\s+/g, " ").slice(0, 60)
-          const entry = statements.get(text) ?? { calls: 0, us: 0 }
-          entry.calls++
-          entry.us += spent.user + spent.system
-          statements.set(text, entry)
-        }
-      }
-    })
-  }
-}
+const statements = process.env.STATEMENTS === "1"
+  ? countStatements(60, () => counting)
+  : new Map<string, { calls: number; us: number }>()
 const session = new Inspector.Session()
 session.connect()
 const post = (method: string, params?: object) =>
@@ -102,25 +83,6 @@ const nullStore = Effect.map(JobStore.makeMemory(), (memory): JobStore.JobStore 
 const cpuMain: Array<number> = []
 const wall: Array<number> = []
 const idle: Array<number> = []
-
-const drainFloor = (name: string) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const loop = Effect.gen(function*() {
-      while (true) {
-        const taken = yield* sql<{ id: unknown; payload: string }>`UPDATE bench_floor_jobs SET state = 'running'
-WHERE id IN (SELECT id FROM bench_floor_jobs WHERE queue = ${name} AND state = 'pending' AND run_at <= ${Date.now()}
-  ORDER BY run_at, id LIMIT 8)
-RETURNING id, payload`
-        if (taken.length === 0) return
-        yield* Effect.forEach(taken, (row) => {
-          JSON.parse(row.payload)
-          return sql`UPDATE bench_floor_jobs SET state = 'done' WHERE id = ${row.id}`
-        }, { discard: true, concurrency: 8 })
-      }
-    })
-    yield* Effect.all(Array.from({ length: workers }, () => loop), { concurrency: "unbounded", discard: true })
-  })
 
 const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -198,7 +160,7 @@ const program = Effect.gen(function*() {
         ).pipe(Effect.provideService(JobQueue.JobQueue, jobs))
       }
     } else if (values.backend === "floor") {
-      yield* drainFloor(queue.name)
+      yield* drainFloor("sqlite", queue.name, workers)
     } else {
       const scope = yield* Scope.make()
       let handled = 0

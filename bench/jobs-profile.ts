@@ -30,32 +30,14 @@ import * as SqlClient from "effect/sql/SqlClient"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { StatementSync } from "node:sqlite"
 import { parseArgs } from "node:util"
+import { countStatements, drainFloor } from "./JobsFloor.ts"
 import { payload } from "./Workloads.ts"
 
 // The main thread's CPU inside each node:sqlite call, by statement text (STATEMENTS=1).
-const statements = new Map<string, { calls: number; us: number }>()
-if (process.env.STATEMENTS === "1") {
-  for (const method of ["all", "run", "get"] as const) {
-    const original = StatementSync.prototype[method] as (...args: Array<unknown>) => unknown
-    Object.defineProperty(StatementSync.prototype, method, {
-      value: function(this: StatementSync, ...args: Array<unknown>) {
-        const start = process.threadCpuUsage()
-        try {
-          return original.apply(this, args)
-        } finally {
-          const spent = process.threadCpuUsage(start)
-          const text = this.sourceSQL.replace(/\s+/g, " ").slice(0, 80)
-          const entry = statements.get(text) ?? { calls: 0, us: 0 }
-          entry.calls++
-          entry.us += spent.user + spent.system
-          statements.set(text, entry)
-        }
-      }
-    })
-  }
-}
+const statements = process.env.STATEMENTS === "1"
+  ? countStatements(80)
+  : new Map<string, { calls: number; us: number }>()
 
 const { values } = parseArgs({
   options: {
@@ -130,20 +112,7 @@ const floorRound = (round: number) =>
     const t1 = performance.now()
     const cpu1 = process.cpuUsage(cpu0)
     const main1 = process.threadCpuUsage(main0)
-    const loop = Effect.gen(function*() {
-      while (true) {
-        const taken = yield* sql<{ id: unknown; payload: string }>`UPDATE bench_floor_jobs SET state = 'running'
-WHERE id IN (SELECT id FROM bench_floor_jobs WHERE queue = ${name} AND state = 'pending' AND run_at <= ${Date.now()}
-  ORDER BY run_at, id LIMIT 8)
-RETURNING id, payload`
-        if (taken.length === 0) return
-        yield* Effect.forEach(taken, (row) => {
-          JSON.parse(row.payload)
-          return sql`UPDATE bench_floor_jobs SET state = 'done' WHERE id = ${row.id}`
-        }, { discard: true, concurrency: 8 })
-      }
-    })
-    yield* Effect.all(Array.from({ length: workers }, () => loop), { concurrency: "unbounded", discard: true })
+    yield* drainFloor("sqlite", name, workers)
     const t2 = performance.now()
     const cpu2 = process.cpuUsage(cpu0)
     const main2 = process.threadCpuUsage(main0)
