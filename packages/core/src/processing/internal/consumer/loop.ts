@@ -31,6 +31,7 @@ import { type CheckpointError, Checkpoints } from "../../Checkpoints.ts"
 import { forEachCausedBy } from "./causation.ts"
 import { HandlerFailure } from "./failures.ts"
 import { type ConsumerOptions, defaultCheckpointEvery, defaultCheckpointInterval } from "./model.ts"
+import { readAhead } from "./readAhead.ts"
 
 /** How a consumer handles events: one at a time, or a batch at once. */
 export type Handle<E, R> =
@@ -208,22 +209,24 @@ export const consume = <E, R>(
     // page is read while this batch commits (where the backend has a second connection for it).
     const delivered = loop.every === 1
       ? established.events
-      : Stream.buffer(established.events, { capacity: loop.every })
-    return Stream.mapArrayEffect(delivered, (events) =>
-      Effect.gen(function*() {
-        let i = 0
-        while (i < events.length) {
-          const batch = i === 0 && events.length <= pace.size ? events : events.slice(i, i + pace.size)
-          yield* timed(batch)
-          i += batch.length
-        }
-        // The reader's turn before the next batch: on a backend with one connection (SQLite) it
-        // waits for the connection while a batch commits, so the next batch would otherwise be the
-        // one page it read since (500 events, twice the commits); after the yield, the buffer holds
-        // what it could read meanwhile, up to `every`.
-        if (loop.every > 1) yield* Effect.yieldNow
-        return [events.length] as const
-      }))
+      : readAhead(established.events, loop.every)
+    // Not an `Effect.gen` per delivered array: on SQLite a generator there kept every event of a run
+    // alive through each scavenge (16-17 MB promoted per 40 MB allocated, the heap growing until a
+    // full collection; 4-8 ms of GC per 1,000 events), where these plain steps promote ~nothing.
+    return Stream.mapArrayEffect(delivered, (events) => {
+      const done = [events.length] as const
+      // The reader's turn before the next batch: on a backend with one connection (SQLite) it
+      // waits for the connection while a batch commits, so the next batch would otherwise be the
+      // one page it read since (500 events, twice the commits); after the yield, the buffer holds
+      // what it could read meanwhile, up to `every`.
+      const end = loop.every > 1 ? Effect.as(Effect.yieldNow, done) : Effect.succeed(done)
+      const from = (i: number): Effect.Effect<readonly [number], E | CheckpointError, R | EventStore> => {
+        if (i >= events.length) return end
+        const batch = i === 0 && events.length <= pace.size ? events : events.slice(i, i + pace.size)
+        return Effect.flatMap(timed(batch), () => from(i + batch.length))
+      }
+      return from(0)
+    })
   }))
 
 /** What `Consumer.run` and `Consumer.make` check alike and resolve from their options. */
