@@ -30,6 +30,7 @@ import { JobQueue } from "@strata/core"
 import { PgDialect } from "@strata/postgres"
 import { SqliteDialect, SqlJobs } from "@strata/sql"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -98,21 +99,27 @@ const fillFloor = (name: string, total: number) =>
     }
   })
 
+// Timed until the last handler ran (a Deferred, not a poll: the floor's loops end when they find
+// nothing left), then until the last completions are written (the store's own stats: not
+// `JobQueue.stats`, whose queue check lists every queue of the table).
 const drainStrata = (jobs: JobQueue.JobQueue["Service"], name: string, workers: number, total: number) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
     const queue = JobQueue.make(name, Payload)
     let handled = 0
+    const all = Deferred.makeUnsafe<void>()
     for (let i = 0; i < workers; i++) {
-      yield* JobQueue.worker(queue, () => Effect.sync(() => handled++), { concurrency: 8, pollInterval: "20 millis" })
+      yield* JobQueue.worker(queue, () =>
+        Effect.sync(() => {
+          if (++handled === total) Deferred.doneUnsafe(all, Exit.void)
+        }), { concurrency: 8, pollInterval: "20 millis" })
         .pipe(Scope.provide(scope))
     }
-    while (handled < total) yield* Effect.sleep("5 millis")
-    // Then until the last completions are written.
+    yield* Deferred.await(all)
     while (true) {
-      const stats = yield* JobQueue.stats(name)
+      const stats = yield* jobs.store.stats(name, Date.now())
       if (stats.pending + stats.running === 0) break
-      yield* Effect.sleep("5 millis")
+      yield* Effect.sleep("1 millis")
     }
     yield* Scope.close(scope, Exit.void)
   }).pipe(Effect.provideService(JobQueue.JobQueue, jobs))

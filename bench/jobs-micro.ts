@@ -1,6 +1,6 @@
 /**
  * `node --conditions=@strata/source bench/jobs-micro.ts [--backend null|sqlite|floor] [--phase drain|enqueue]
- *   [--jobs 4000] [--rounds 6] [--workers 1]`
+ *   [--jobs 4000] [--rounds 6] [--workers 1] [--prefetch n]`
  *
  * CPU per job of one phase alone (issue 24), for old/new comparisons: the main thread's user +
  * system time, wall time and event-loop idle time per job over the measured phase only, min and
@@ -11,6 +11,7 @@
  *   `null`: a store that only hands jobs out (the worker's own CPU); `sqlite`: `SqlJobs` over
  *   `SqliteStore`'s client on a fresh file; `floor`: the bench's hand-written loops (take 8, complete
  *   each).
+ *   `--prefetch` sets the workers' `prefetch` (default: the store's).
  * - `--phase enqueue`: `--jobs` enqueues, 4 at once (as bench/Jobs.ts), or the floor's one INSERT each.
  * `STATEMENTS=1` adds the main thread's CPU inside each `node:sqlite` call of the measured phase, by
  * statement; `PROF=<file>` writes a V8 CPU profile of the last measured round (`PROF_INTERVAL` us
@@ -40,7 +41,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "6" },
     workers: { type: "string", default: "1" },
     backend: { type: "string", default: "null" },
-    phase: { type: "string", default: "drain" }
+    phase: { type: "string", default: "drain" },
+    prefetch: { type: "string" }
   }
 })
 const total = Number(values.jobs)
@@ -169,7 +171,12 @@ const program = Effect.gen(function*() {
         yield* JobQueue.worker(queue, () =>
           Effect.sync(() => {
             if (++handled === total) Deferred.doneUnsafe(all, Exit.void)
-          }), { concurrency: 8, pollInterval: "20 millis", statsInterval: "1 hour" })
+          }), {
+          concurrency: 8,
+          pollInterval: "20 millis",
+          statsInterval: "1 hour",
+          prefetch: values.prefetch === undefined ? undefined : Number(values.prefetch)
+        })
           .pipe(Scope.provide(scope), Effect.provideService(JobQueue.JobQueue, jobs))
       }
       yield* Deferred.await(all)

@@ -1,11 +1,12 @@
 /**
- * `node bench/jobs-sql.ts [variant ...]` (ROUNDS=5, JOBS=4000, LIMIT=8 from the environment)
+ * `node bench/jobs-sql.ts [variant ...]` (ROUNDS=5, JOBS=4000, LIMIT=8, COMPLETE=LIMIT from the environment)
  *
  * SQLite's own CPU per job for the job table and its statements (issue 24), without Effect, the
  * worker or the SqlClient: `node:sqlite` directly, WAL and `synchronous = NORMAL` with a
  * checkpointer thread as `SqliteStore` runs them. Each round and variant gets a fresh file,
  * a finished backlog of 4,000 jobs, then `JOBS` jobs enqueued one INSERT each and drained by takes of
- * `LIMIT` with one completion statement per take (the floor: one UPDATE per job, as bench/Jobs.ts).
+ * `LIMIT` with one completion statement per `COMPLETE` jobs of a take (the floor: one UPDATE per job,
+ * as bench/Jobs.ts).
  * Prints the main thread's CPU per job (user + system) for enqueue, take and complete, and every
  * thread's for the drain, medians over the rounds (variants interleaved within each round).
  *
@@ -24,6 +25,8 @@ import { payloadJson } from "./Workloads.ts"
 
 const jobs = Number(process.env.JOBS ?? 4000)
 const limit = Number(process.env.LIMIT ?? 8)
+// Jobs per completion statement (default: a take's).
+const completeEvery = Number(process.env.COMPLETE ?? limit)
 const rounds = Number(process.env.ROUNDS ?? 5)
 const payload = JSON.stringify({ n: 0, body: JSON.parse(payloadJson) })
 const owner = `worker-${randomUUID()}`
@@ -197,7 +200,7 @@ try {
           if (rows.length === 0) break
           for (const row of rows) JSON.parse(row.payload)
           main = process.threadCpuUsage()
-          api.complete(rows)
+          for (let i = 0; i < rows.length; i += completeEvery) api.complete(rows.slice(i, i + completeEvery))
           if (measure) phase.complete += cpu(process.threadCpuUsage(main))
         }
         if (measure) phase.drainAll += cpu(process.cpuUsage(all))

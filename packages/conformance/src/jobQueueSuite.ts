@@ -337,6 +337,92 @@ export const jobQueueSuite = (
           assert.include(job.lastError ?? "", "its worker died")
         })))
 
+      it.effect("a take answers due jobs in take order; a job released unstarted keeps its due time and uncounts its attempt", () =>
+        scoped(Effect.gen(function*() {
+          const queue = queueOf()
+          const { store } = yield* JobQueue.JobQueue
+          const now = Date.now()
+          const late = yield* JobQueue.enqueue(queue, { n: 1, label: "late" }, { runAt: now - 5 })
+          const low = yield* JobQueue.enqueue(queue, { n: 2, label: "low" }, { priority: -1, runAt: now - 30 })
+          const early = yield* JobQueue.enqueue(queue, { n: 3, label: "early" }, { runAt: now - 20 })
+          const high = yield* JobQueue.enqueue(queue, { n: 4, label: "high" }, { priority: 3 })
+          const taken = yield* store.take({
+            queue: queue.name,
+            owner: "w",
+            now: Date.now(),
+            leaseExpiresAt: Date.now() + 10_000,
+            limit: 10
+          })
+          assert.deepStrictEqual(taken.map((job) => job.id), [high, early, late, low])
+          const [first, second] = taken
+          assert.isTrue(yield* store.release({ id: first.id, owner: "w", attempt: 1 }, Date.now(), { unstarted: true }))
+          assert.isTrue(yield* store.release({ id: second.id, owner: "w", attempt: 1 }, now + 50))
+          const given = yield* JobQueue.get(first.id)
+          assert.strictEqual(given.state, "pending")
+          assert.strictEqual(given.attempts, 0)
+          assert.strictEqual(given.runAt, first.runAt)
+          const released = yield* JobQueue.get(second.id)
+          assert.strictEqual(released.attempts, 1)
+          assert.strictEqual(released.runAt, now + 50)
+          // Fenced like every other outcome: a second release of the same take changes nothing.
+          assert.isFalse(
+            yield* store.release({ id: first.id, owner: "w", attempt: 1 }, Date.now(), { unstarted: true })
+          )
+          assert.strictEqual((yield* JobQueue.get(first.id)).attempts, 0)
+        })))
+
+      it.effect("a worker taking ahead starts jobs in take order, each once; stopping gives the unstarted back uncounted", () =>
+        Effect.gen(function*() {
+          const queue = queueOf()
+          const started: Array<number> = []
+          const ids: Array<string> = []
+          for (let n = 0; n < 12; n++) {
+            ids.push(yield* JobQueue.enqueue(queue, { n, label: "x" }, { priority: n % 3 }))
+          }
+          const expected = Array.from({ length: 12 }, (_, n) => n).sort((a, b) => (b % 3) - (a % 3) || a - b)
+          const scope = yield* Scope.make()
+          // Concurrency 1, 4 ahead: the first take is one job (no run has ended yet), the next five.
+          // The third job blocks, so three wait taken ahead when the worker stops.
+          yield* JobQueue.worker(queue, (data) =>
+            Effect.suspend(() => {
+              started.push(data.n)
+              return started.length === 3 ? Effect.never : Effect.void
+            }), { ...fast, concurrency: 1, prefetch: 4 }).pipe(Scope.provide(scope))
+          yield* eventually(Effect.sync(() => started.length === 3), "three jobs started")
+          const [one, two, three] = expected.map((n) => ids[n])
+          yield* eventually(
+            Effect.map(Effect.all([stateOf(one), stateOf(two)]), (states) => states.every((s) => s === "succeeded")),
+            "the first two succeeded"
+          )
+          // The blocked job and up to three taken ahead (fewer if the first runs were slow: the worker
+          // takes ahead what its slot starts within ~50 ms at their pace).
+          const running = yield* JobQueue.list({ queue: queue.name, states: ["running"] })
+          assert.isAtLeast(running.length, 1)
+          assert.isAtMost(running.length, 4)
+          yield* Scope.close(scope, Exit.void)
+          assert.deepStrictEqual(started, expected.slice(0, 3))
+          const jobs = yield* JobQueue.list({ queue: queue.name })
+          assert.strictEqual(jobs.filter((job) => job.state === "succeeded").length, 2)
+          assert.strictEqual(jobs.filter((job) => job.state === "pending").length, 10)
+          // The interrupted run counted; the three taken ahead and never started did not.
+          assert.strictEqual((yield* JobQueue.get(three)).attempts, 1)
+          for (const job of jobs) {
+            if (job.state === "pending" && job.id !== three) assert.strictEqual(job.attempts, 0, job.id)
+          }
+          // Another worker runs the rest in take order: the interrupted job was put back due now, after
+          // the job of its priority that was taken ahead.
+          const rest: Array<number> = []
+          yield* scoped(Effect.gen(function*() {
+            yield* JobQueue.worker(queue, (data) => Effect.sync(() => rest.push(data.n)), {
+              ...fast,
+              concurrency: 1,
+              prefetch: 4
+            })
+            yield* eventually(Effect.sync(() => rest.length === 10), "the rest ran")
+          }))
+          assert.deepStrictEqual(rest, [expected[3], expected[2], ...expected.slice(4)])
+        }))
+
       it.effect("a handler that runs longer than its lease keeps it (renewed) and is never run twice at once", () =>
         scoped(Effect.gen(function*() {
           const queue = queueOf()
@@ -452,6 +538,10 @@ export const jobQueueSuite = (
           yield* failsWith(JobQueue.list({ states: ["lost" as JobStore.JobState] }), "InvalidArgument")
           yield* failsWith(
             JobQueue.worker(queue, () => Effect.void, { concurrency: 0 }).pipe(Effect.scoped),
+            "InvalidArgument"
+          )
+          yield* failsWith(
+            JobQueue.worker(queue, () => Effect.void, { prefetch: -1 }).pipe(Effect.scoped),
             "InvalidArgument"
           )
           // The key at its limit is fine.

@@ -29,13 +29,14 @@ describe("job queue migrations", () => {
   it.effect("run in their own ledger, once; the rendered file applies on top (idempotent)", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      assert.deepStrictEqual(yield* SqlJobs.migrate(SqliteDialect.dialect), [1, 2])
+      assert.deepStrictEqual(yield* SqlJobs.migrate(SqliteDialect.dialect), [1, 2, 3])
       assert.deepStrictEqual(yield* SqlJobs.migrate(SqliteDialect.dialect), [])
       const ledger = yield* sql<{ id: unknown; name: string }>`SELECT id, name FROM strata_job_migrations`
-      assert.deepStrictEqual(ledger.map((row) => [Number(row.id), row.name]), [[1, "create_job_queue"], [
-        2,
-        "index_finished_jobs"
-      ]])
+      assert.deepStrictEqual(ledger.map((row) => [Number(row.id), row.name]), [
+        [1, "create_job_queue"],
+        [2, "index_finished_jobs"],
+        [3, "index_dead_jobs"]
+      ])
       const shared = yield* sql<
         { n: unknown }
       >`SELECT count(*) AS n FROM sqlite_master WHERE name = 'strata_migrations'`
@@ -45,6 +46,6 @@ describe("job queue migrations", () => {
           yield* sql.unsafe(statement)
         }
       }
-      assert.strictEqual((yield* sql<{ id: unknown }>`SELECT id FROM strata_job_migrations`).length, 2)
+      assert.strictEqual((yield* sql<{ id: unknown }>`SELECT id FROM strata_job_migrations`).length, 3)
     }).pipe(Effect.provide(SqliteClient.layer({ filename: ":memory:", safeIntegers: true }))))
 })

@@ -946,6 +946,16 @@ export interface WorkerOptions {
   readonly statsInterval?: Duration.Input | undefined
   /** The worker's name in leases (a random suffix is added). Default `worker`. */
   readonly name?: string | undefined
+  /**
+   * Jobs a worker may take ahead of its free slots, so that one take fetches several slots' worth
+   * where a statement costs more than a job (SQLite). A job taken ahead is leased (renewed, other
+   * workers cannot take it) and its attempt counted until a slot starts it; a worker that stops gives
+   * such jobs back uncounted, one that dies holds them until their leases expire. Only as many as the
+   * slots start within ~50 ms at the pace of the worker's recent runs are taken ahead (none before a
+   * run has ended), so slow handlers take none. Default: the store's (`JobStore.prefetch` per slot,
+   * at most 64: 3 on SQLite, 0 elsewhere). 0 takes only what the free slots run at once.
+   */
+  readonly prefetch?: number | undefined
 }
 
 const defaultRetry: Schedule.Schedule<unknown, number> = Schedule.min([
@@ -982,6 +992,15 @@ const positive = (operation: string, name: string, value: number) =>
   Number.isInteger(value) && value >= 1
     ? Effect.succeed(value)
     : Effect.fail(new InvalidArgument({ operation, detail: `${name} must be a positive integer (got ${value})` }))
+
+const nonNegative = (operation: string, name: string, value: number) =>
+  Number.isInteger(value) && value >= 0
+    ? Effect.succeed(value)
+    : Effect.fail(new InvalidArgument({ operation, detail: `${name} must be a non-negative integer (got ${value})` }))
+
+// A worker takes ahead only what its slots start within this long at the pace of its recent runs.
+const aheadWindowMs = 50
+const maxDefaultPrefetch = 64
 
 const durationOption = (
   operation: string,
@@ -1025,6 +1044,11 @@ export const worker = <A, I, E, R>(
     const lease = yield* durationOption(operation, "lease", options?.lease, Duration.seconds(30))
     const pollInterval = yield* durationOption(operation, "pollInterval", options?.pollInterval, Duration.millis(500))
     const statsInterval = yield* durationOption(operation, "statsInterval", options?.statsInterval, Duration.seconds(5))
+    const prefetch = yield* nonNegative(
+      operation,
+      "prefetch",
+      options?.prefetch ?? Math.min(maxDefaultPrefetch, concurrency * (store.prefetch ?? 0))
+    )
     const schedule = options?.retry ?? defaultRetry
     const leaseMs = Duration.toMillis(lease)
     const owner = `${options?.name ?? "worker"}-${makeEventId()}`
@@ -1052,12 +1076,14 @@ export const worker = <A, I, E, R>(
         ))
 
     // The jobs this worker holds, from their take until their outcome is written: renewed together
-    // by one heartbeat (below), and released if the worker stops first. `span` is the run's span,
-    // ended once the outcome is written (or the job released).
+    // by one heartbeat (below), and released if the worker stops first. `span` is the run's span
+    // (none while the job waits, taken ahead, for a slot), ended once the outcome is written (or the
+    // job released); `startedAt` when its run started.
     interface Held {
       readonly take: JobStore.Take
-      readonly span: Tracer.Span
+      span: Tracer.Span | undefined
       fiber: Fiber.Fiber<unknown, unknown> | undefined
+      startedAt: number
     }
     const held = new Map<string, Held>()
     const { clock, timing } = yield* Effect.withFiber((fiber) =>
@@ -1066,7 +1092,7 @@ export const worker = <A, I, E, R>(
     // The run is over for this worker: the job leaves `held` and its span ends, as `useSpan` ends one.
     const settled = (entry: Held, outcome: string | undefined, exit: Exit.Exit<unknown, unknown>) => {
       if (held.get(entry.take.id) === entry) held.delete(entry.take.id)
-      if (entry.span.status._tag === "Ended") return
+      if (entry.span === undefined || entry.span.status._tag === "Ended") return
       if (outcome !== undefined) entry.span.attribute("strata.job.outcome", outcome)
       entry.span.end(timing ? clock.currentTimeNanosUnsafe() : BigInt(0), exit)
     }
@@ -1169,7 +1195,7 @@ export const worker = <A, I, E, R>(
               settled(entry, undefined, Exit.void)
               return Effect.void
             }
-            entry.span.attribute("strata.job.error", Cause.pretty(cause).slice(0, 500))
+            entry.span!.attribute("strata.job.error", Cause.pretty(cause).slice(0, 500))
             return finish(job, entry, describe(cause), true)
           }
         })
@@ -1190,8 +1216,12 @@ export const worker = <A, I, E, R>(
     // takes several jobs per statement instead of one per finished job. A slot is free once its
     // handler is done (its completion may still be queued).
     const batch = Math.ceil(concurrency / 2)
+    // How long a run takes, a moving average (ms): what bounds the jobs taken ahead.
+    let pace: number | undefined
     const ended = (entry: Held) => (exit: Exit.Exit<unknown, unknown>) => {
       active--
+      const took = clock.currentTimeMillisUnsafe() - entry.startedAt
+      pace = pace === undefined ? took : pace + (took - pace) / 8
       // A run that died outside its handler (a defect of the store): no outcome, its span ends with it.
       // An interrupted one stays held: the worker is stopping (it is released then) or the heartbeat
       // already dropped it.
@@ -1199,6 +1229,41 @@ export const worker = <A, I, E, R>(
       // Wake the loop once a batch of slots is free, not for every finished job.
       if (active === 0 || concurrency - active >= batch) wake.openUnsafe()
     }
+    // Jobs taken and not started yet, in take order: held (so renewed, and given back if the worker
+    // stops), started as slots free.
+    let ahead: ReadonlyArray<JobStore.TakenJob> = []
+    // Jobs to take ahead of the free slots: what the slots start within the window at the recent
+    // pace, at most `prefetch`; none until a run has ended.
+    const aheadLimit = () =>
+      prefetch === 0 || pace === undefined
+        ? 0
+        : Math.min(prefetch, Math.floor(concurrency * aheadWindowMs / Math.max(pace, 0.01)))
+    // Starts jobs taken ahead in the free slots.
+    const startAhead = Effect.gen(function*() {
+      let next = 0
+      // Started: every take but those after their last attempt (they are dead without running).
+      let started = 0
+      while (active < concurrency && next < ahead.length) {
+        const job = ahead[next++]
+        const entry = held.get(job.id)
+        // Its lease was lost while it waited (the heartbeat dropped it).
+        if (entry === undefined) continue
+        active++
+        if (job.attempt <= maxAttempts) started++
+        // A root span (the job runs later, perhaps in another process), linked to the span that
+        // enqueued it when the job stored a valid trace context.
+        const span = yield* Effect.makeSpan("JobQueue.process", { ...runOptions, links: linkOf(job) })
+        span.attribute(Otel.Attr.messagingMessageId, job.id)
+        span.attribute("strata.job.attempt", job.attempt)
+        entry.span = span
+        entry.startedAt = clock.currentTimeMillisUnsafe()
+        const fiber = yield* Effect.forkChild(Effect.withParentSpan(process(job, entry), span, noStack))
+        entry.fiber = fiber
+        fiber.addObserver(ended(entry))
+      }
+      ahead = next === ahead.length ? [] : ahead.slice(next)
+      if (started > 0) yield* Metric.update(metrics.started, started)
+    })
     // An expired lease is already a lease late: looking for them at every poll (a statement, and on
     // SQLite a write lock, each time) buys little. Once per poll interval, but no more often than a
     // quarter of the lease or once a second, whichever is shorter.
@@ -1210,38 +1275,34 @@ export const worker = <A, I, E, R>(
         yield* wake.close
         // Jobs finishing in this turn of the scheduler free their slots first: one take for them all.
         yield* Effect.yieldNow
+        if (ahead.length > 0) yield* startAhead
         const free = concurrency - active
         let took = 0
-        if (free > 0 && (active === 0 || free >= batch)) {
+        let limit = 0
+        if (ahead.length === 0 && free > 0 && (active === 0 || free >= batch)) {
           const now = yield* JobStore.now
           // Jobs of workers that died are looked for once per reclaim interval.
           const reclaim = now - reclaimedAt >= reclaimMs
           if (reclaim) reclaimedAt = now
+          limit = free + aheadLimit()
           const taken = yield* persist(
-            store.take({ queue: name, owner, now, leaseExpiresAt: now + leaseMs, limit: free, reclaim })
+            store.take({ queue: name, owner, now, leaseExpiresAt: now + leaseMs, limit, reclaim })
           )
           took = taken.length
-          // Started: every take but those after their last attempt (they are dead without running).
-          let started = 0
-          for (const job of taken) if (job.attempt <= maxAttempts) started++
-          if (started > 0) yield* Metric.update(metrics.started, started)
           for (const job of taken) {
-            active++
-            // A root span (the job runs later, perhaps in another process), linked to the span that
-            // enqueued it when the job stored a valid trace context.
-            const span = yield* Effect.makeSpan("JobQueue.process", { ...runOptions, links: linkOf(job) })
-            span.attribute(Otel.Attr.messagingMessageId, job.id)
-            span.attribute("strata.job.attempt", job.attempt)
-            const entry: Held = { take: { id: job.id, owner, attempt: job.attempt }, span, fiber: undefined }
-            held.set(job.id, entry)
-            const fiber = yield* Effect.forkChild(Effect.withParentSpan(process(job, entry), span, noStack))
-            entry.fiber = fiber
-            fiber.addObserver(ended(entry))
+            held.set(job.id, {
+              take: { id: job.id, owner, attempt: job.attempt },
+              span: undefined,
+              fiber: undefined,
+              startedAt: 0
+            })
           }
+          ahead = taken
+          yield* startAhead
         }
         // Took a full batch: there may be more due at once. Otherwise wait for the poll, an enqueue
         // in this process, or a batch of free slots.
-        if (took === 0 || took < free || concurrency - active < batch) yield* wake.await
+        if (took === 0 || took < limit || concurrency - active < batch) yield* wake.await
       }
     })
 
@@ -1267,17 +1328,20 @@ export const worker = <A, I, E, R>(
     // The gauges are set once before the worker starts, then every statsInterval.
     yield* sampleStats
     // Closing the scope stops the poll and the loop (interrupting the handlers) and then the flusher;
-    // last, every job still held (its handler interrupted, or its completion not written yet) is
-    // released, due again at once for any worker: at least once, and a closing worker never waits on
-    // a store that is down (one attempt each).
+    // last, every job still held (its handler interrupted, its completion not written yet, or taken
+    // ahead and never started) is released, due again at once for any worker: at least once, and a
+    // closing worker never waits on a store that is down (one attempt each).
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         const left = Array.from(held.values())
+        ahead = []
         return Effect.forEach(left, (entry) =>
-          Effect.flatMap(JobStore.now, (now) => store.release(entry.take, now)).pipe(
-            Effect.ignore,
-            Effect.ensuring(Effect.sync(() => settled(entry, "released", Exit.interrupt())))
-          ), { discard: true })
+          // A job taken ahead and never started goes back with its attempt uncounted.
+          Effect.flatMap(JobStore.now, (now) => store.release(entry.take, now, { unstarted: entry.span === undefined }))
+            .pipe(
+              Effect.ignore,
+              Effect.ensuring(Effect.sync(() => settled(entry, "released", Exit.interrupt())))
+            ), { discard: true })
       })
     )
     yield* Effect.forkScoped(flusher)

@@ -155,12 +155,15 @@ export interface Selection {
  * - `take`: leases up to `limit` jobs of `queue` that are due (pending with `runAt <= now`),
  *   highest priority first, then earliest due, then oldest, and raises their attempt count; with
  *   `reclaim`, first the running jobs whose lease expired (their worker died), longest expired
- *   first. Two concurrent takes never return the same job. (Workers reclaim once per poll
+ *   first; answered in that order (a worker starts them in it). Two concurrent takes never return
+ *   the same job. (Workers reclaim once per poll
  *   interval, so the frequent take is the one an index of due jobs answers.)
  * - `renew`, `complete` (`completeMany`: several at once), `fail`, `release`: change the job only
  *   while `take` still holds it
  *   (`false` otherwise: the lease expired and another worker took it). `fail` with `retryAt` makes
- *   it pending again; without, dead with `error`. `release` puts it back as due now.
+ *   it pending again; without, dead with `error`. `release` puts it back as due now; with
+ *   `unstarted` (a job taken ahead that no handler ran), with its attempt count lowered again and its
+ *   due time kept.
  * - `retry`: a dead (or cancelled) job back to pending, due now, attempts reset.
  * - `cancel`: a pending job to cancelled.
  * - `purge`: deletes the selected finished jobs (succeeded, dead, cancelled).
@@ -197,7 +200,11 @@ export interface JobStore {
     take: Take,
     input: { readonly now: number; readonly error: string; readonly retryAt: number | undefined }
   ) => Effect.Effect<boolean, StoreUnavailable>
-  readonly release: (take: Take, now: number) => Effect.Effect<boolean, StoreUnavailable>
+  readonly release: (
+    take: Take,
+    now: number,
+    options?: { readonly unstarted?: boolean | undefined }
+  ) => Effect.Effect<boolean, StoreUnavailable>
   readonly get: (id: string) => Effect.Effect<Option.Option<JobRecord>, StoreUnavailable>
   readonly list: (selection: Selection) => Effect.Effect<ReadonlyArray<JobRecord>, StoreUnavailable>
   readonly retry: (id: string, now: number) => Effect.Effect<boolean, StoreUnavailable>
@@ -207,6 +214,12 @@ export interface JobStore {
   readonly declare: (queue: string, now: number) => Effect.Effect<void, StoreUnavailable>
   readonly queues: Effect.Effect<ReadonlyArray<string>, StoreUnavailable>
   readonly inTransaction: Effect.Effect<boolean>
+  /**
+   * How many jobs per slot of its concurrency a worker takes ahead by default
+   * (`JobQueue.WorkerOptions.prefetch`): for a store whose take costs more per statement than per
+   * job (SQLite in-process). Default 0.
+   */
+  readonly prefetch?: number | undefined
   /**
    * The database handle whose atomic append batches can write this store's jobs (`SqlJobs`: its
    * SqlClient). A backend without transactions whose `Backend.jobBatch` is the same handle carries
@@ -450,11 +463,22 @@ export const makeMemory = (backend = "memory", units?: MemoryUnits): Effect.Effe
           }
           return job !== undefined
         }),
-      release: (take, now) =>
+      release: (take, now, options) =>
         Effect.sync(() => {
           const job = held(take)
           if (job !== undefined) {
-            update(job, { state: "pending", runAt: now, owner: undefined, leaseExpiresAt: undefined, updatedAt: now })
+            update(
+              job,
+              options?.unstarted === true
+                ? {
+                  state: "pending",
+                  attempts: job.attempts - 1,
+                  owner: undefined,
+                  leaseExpiresAt: undefined,
+                  updatedAt: now
+                }
+                : { state: "pending", runAt: now, owner: undefined, leaseExpiresAt: undefined, updatedAt: now }
+            )
           }
           return job !== undefined
         }),
