@@ -89,6 +89,34 @@ describe("ConsumerGroup.run", () => {
       assert.strictEqual(get(yield* store.acquire(`${prefix}recent`, "x", Duration.seconds(1)), "recent").token, 2n)
     }).pipe(Effect.provide(MemoryStore.layer())))
 
+  // The prune used to run between the membership's acquire and its first renewal: a prune slower
+  // than the TTL (a loaded machine, a large lease table) cost the member the membership it had just
+  // taken, every time it joined again, so it never took a partition.
+  it.effect("a prune slower than the TTL does not cost the joining member its membership", () =>
+    Effect.gen(function*() {
+      const memory = yield* Lease.LeaseStore
+      const store = Lease.LeaseStore.of({
+        ...memory,
+        prune: (prefix, olderThan) => Effect.andThen(Effect.sleep("2 seconds"), memory.prune(prefix, olderThan))
+      })
+      const member = yield* ConsumerGroup.run("slow-prune", {
+        partitions: 1,
+        ttl: "1 second",
+        member: "m",
+        handler: () => Effect.void
+      }).pipe(Effect.provideService(Lease.LeaseStore, store), Effect.forkChild)
+      // Five seconds in steps of a tenth of the TTL, each letting the member's fibers run.
+      for (let i = 0; i < 50; i++) {
+        yield* TestClock.adjust("100 millis")
+        for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+      }
+      const membership = yield* memory.list(ConsumerGroup.memberPrefix("slow-prune"))
+      const partition = yield* memory.list(ConsumerGroup.partitionLease("slow-prune", 0))
+      yield* Fiber.interrupt(member)
+      assert.deepStrictEqual(membership.map((lease) => [lease.holder, lease.token]), [["m", 1n]], "never lost")
+      assert.deepStrictEqual(partition.map((lease) => lease.holder), ["m"])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+
   it.effect("a lease name that is empty or too long is InvalidArgument", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Lease.holding("")(() => Effect.void))

@@ -220,12 +220,14 @@ export const run = <X, R>(
     }))
 
     for (;;) {
-      const lease = yield* Lease.acquireWaiting(store, `${memberPrefix(group)}${member}`, holding)
       // Every member process has a new random id, so memberships of members long gone would pile
-      // up in the lease store (and slow every count): each member clears them as it joins.
+      // up in the lease store (and slow every count): each member clears them as it joins. Before
+      // it acquires its own: the membership's TTL runs from the acquire, and renewals only start
+      // with `hold`, so a prune in between (slow on a loaded machine) would spend the TTL.
       yield* store.prune(memberPrefix(group), Duration.millis(Duration.toMillis(ttl) * 10)).pipe(
         Effect.catch((error) => Effect.logWarning(`group ${group}: could not prune old memberships`, error))
       )
+      const lease = yield* Lease.acquireWaiting(store, `${memberPrefix(group)}${member}`, holding)
       const started = yield* Clock.currentTimeMillis
       yield* Lease.hold(store, lease, holding, () => membership).pipe(
         Effect.catchTag("LeaseLost", () =>

@@ -177,6 +177,7 @@ export const hold = <A, E, R>(
     const margin = Math.max(1, Math.floor(Math.min(ttlMs / 10, (ttlMs - Duration.toMillis(every)) / 2)))
     let deadline = lease.expiresAt - margin
     const renewLoop = Effect.gen(function*() {
+      let why = "no renewal before its deadline"
       for (;;) {
         const wait = Math.min(Duration.toMillis(every), deadline - (yield* Clock.currentTimeMillis))
         if (wait <= 0) break
@@ -188,14 +189,21 @@ export const hold = <A, E, R>(
           Effect.timeoutOption(store.renew(latest, ttl), Duration.millis(deadline - now))
         )
         if (renewed._tag === "Success") {
-          if (Option.isNone(renewed.success) || Option.isNone(renewed.success.value)) break
+          if (Option.isNone(renewed.success)) {
+            why = `a renewal still running at its deadline (${deadline - now} ms)`
+            break
+          }
+          if (Option.isNone(renewed.success.value)) {
+            why = "taken or released"
+            break
+          }
           latest = renewed.success.value.value
           deadline = latest.expiresAt - margin
         } else {
           yield* Effect.logWarning(`lease ${lease.name}: renewal failed, retrying`, renewed.failure)
         }
       }
-      yield* Effect.logWarning(`lease ${lease.name}: lost by ${lease.holder} (token ${lease.token})`)
+      yield* Effect.logWarning(`lease ${lease.name}: lost by ${lease.holder} (token ${lease.token}): ${why}`)
       yield* Deferred.fail(lost, lostError)
     })
     yield* Effect.forkScoped(renewLoop)
