@@ -1,0 +1,105 @@
+/**
+ * A `Projection.rebuild` on SQLite over events seeded once into a file that is kept between runs, for
+ * iterating on the rebuild's memory (issue 23): seconds, events/s, sampled heap and RSS peaks over the
+ * baseline, and what is still held after gc. Run it with `--trace-gc` (or `--max-semi-space-size=N`)
+ * to see V8's side: the bench's `rebuild1M` workload is the report, seeding a fresh file every run.
+ *
+ *   node --conditions=@strata/source --expose-gc bench/rebuildMemory.ts [file] [events] [batchSize]
+ */
+import { DocumentStore, EventCodec, Projection, Store } from "@strata/core"
+import { SqliteStore } from "@strata/sqlite"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
+import * as inspector from "node:inspector/promises"
+import { performance } from "node:perf_hooks"
+import * as W from "./Workloads.ts"
+
+const file = process.argv[2] ?? "/tmp/strata-rebuild-memory.db"
+const count = Number(process.argv[3] ?? 1_000_000)
+const batchSize = process.argv[4] === undefined ? undefined : Number(process.argv[4])
+
+const Count = Schema.Struct({ count: Schema.Number })
+
+const program = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const seeded = Number(
+    (yield* sql<{ n: unknown }>`SELECT count(*) AS n FROM strata_events WHERE type = 'Seeded'`)[0].n
+  )
+  if (seeded < count) {
+    yield* sql`WITH RECURSIVE n(v) AS (SELECT ${seeded + 1} UNION ALL SELECT v + 1 FROM n WHERE v < ${count})
+      INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
+      SELECT 'seed-' || v, 'seed-' || (v / 1000), v % 1000, 'seed', 'Seeded', ${W.payloadJson}, '{}', 0 FROM n`
+  }
+  const Seeded = EventCodec.type("Seeded", { schema: Schema.Struct({}) })
+  const name = `pb_rebuild_${Math.random().toString(36).slice(2, 8)}`
+  const p = Projection.singleStream({
+    name,
+    collection: DocumentStore.collection(name, Count),
+    events: EventCodec.make([Seeded]),
+    evolve: (current) => ({ count: (current?.count ?? 0) + 1 })
+  })
+  const gc = (globalThis as { gc?: () => void }).gc!
+  gc()
+  const base = process.memoryUsage()
+  let peakHeap = base.heapUsed
+  let peakRss = base.rss
+  const sampler = yield* Effect.forkChild(Effect.forever(Effect.andThen(
+    Effect.sync(() => {
+      const usage = process.memoryUsage()
+      peakHeap = Math.max(peakHeap, usage.heapUsed)
+      peakRss = Math.max(peakRss, usage.rss)
+    }),
+    Effect.sleep("100 millis")
+  )))
+  // STRATA_ALLOCATIONS=file: a sampling allocation profile of the rebuild, garbage included
+  // (where the bytes the young generation fills with come from), written as a .heapprofile.
+  const profile = process.env.STRATA_ALLOCATIONS
+  const session = profile === undefined ? undefined : new inspector.Session()
+  if (session !== undefined) {
+    session.connect()
+    yield* Effect.promise(() =>
+      session.post("HeapProfiler.startSampling", {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: process.env.STRATA_ALLOCATIONS_MINOR !== "0"
+      })
+    )
+  }
+  const start = performance.now()
+  const cpu = process.cpuUsage()
+  const replayed = yield* Projection.rebuild(p, { batchSize })
+  const seconds = (performance.now() - start) / 1000
+  const used = process.cpuUsage(cpu)
+  if (session !== undefined) {
+    const { profile: sampled } = yield* Effect.promise(() => session.post("HeapProfiler.stopSampling"))
+    fs.writeFileSync(profile!, JSON.stringify(sampled))
+    session.disconnect()
+  }
+  yield* Fiber.interrupt(sampler)
+  const total = yield* Stream.runFold(
+    DocumentStore.DocumentStore.use((docs) => Effect.succeed(docs.find(p.target))).pipe(Stream.unwrap),
+    () => 0,
+    (sum, document) => sum + document.value.count
+  )
+  if (total !== replayed) return yield* Effect.die(new Error(`rebuild counted ${total} of ${replayed}`))
+  gc()
+  const after = process.memoryUsage()
+  const mb = (bytes: number) => Math.round(bytes / 1024 / 10.24) / 100
+  // The documents of this run, so the file does not grow run after run.
+  yield* sql`DELETE FROM strata_documents WHERE collection = ${name}`
+  console.log(JSON.stringify({
+    events: replayed,
+    seconds: Math.round(seconds * 10) / 10,
+    eventsPerSecond: Math.round(replayed / seconds),
+    cpuMicrosPerEvent: Math.round((used.user + used.system) / replayed * 100) / 100,
+    heapGrowthMB: mb(peakHeap - base.heapUsed),
+    rssGrowthMB: mb(peakRss - base.rss),
+    heapAfterGcGrowthMB: mb(after.heapUsed - base.heapUsed)
+  }))
+})
+
+Effect.runPromise(Effect.scoped(program.pipe(Effect.provide(Store.layer(SqliteStore.layer({ filename: file }))))))
