@@ -227,11 +227,14 @@ export const withRetry: {
       (o, event, count) => resumeAt(o, event.position, count),
       (o) => `from position ${o.from ?? "start"}`
     )
-    const subscribes = resumes<SubscribeOptions>(
+    // A subscription's state carries its stream, so the stream opens through one function made
+    // here rather than a closure over the stream per subscription (issue 23, many subscribers).
+    const subscribes = resumes<StreamAt>(
       "subscribe",
-      (o, event) => ({ ...o, from: { after: event.version } }),
-      (o) => describeFrom(o.from, "version")
+      (at, event) => ({ stream: at.stream, options: { ...at.options, from: { after: event.version } } }),
+      (at) => describeFrom(at.options.from, "version")
     )
+    const subscribeFrom = (at: StreamAt) => self.subscribe(at.stream, at.options)
     const subscribesAll = resumes<SubscribeAllOptions>(
       "subscribeAll",
       (o, event) => ({ ...o, from: { after: event.position } }),
@@ -254,7 +257,7 @@ export const withRetry: {
       read: (stream, options) => DecoratedStream.resuming(options ?? noOptions, (o) => self.read(stream, o), reads),
       readAll: (options) => DecoratedStream.resuming(options ?? noOptions, readAllFrom, readsAll),
       subscribe: (stream, options) =>
-        DecoratedStream.resuming(options ?? noOptions, (o) => self.subscribe(stream, o), subscribes),
+        DecoratedStream.resuming({ stream, options: options ?? noOptions }, subscribeFrom, subscribes),
       subscribeAll: (options) => DecoratedStream.resuming(options ?? noOptions, subscribeAllFrom, subscribesAll),
       streamInfo: (stream) => retryAs("streamInfo")(self.streamInfo(stream)),
       deleteStream: (stream, options) => retryAs("deleteStream")(self.deleteStream(stream, options)),
@@ -267,6 +270,12 @@ export const withRetry: {
     }
   }
 )
+
+// Where a subscription to one stream resumes: the stream, and the options it resumes with.
+interface StreamAt {
+  readonly stream: string
+  readonly options: SubscribeOptions
+}
 
 const describeFrom = (from: SubscribeFrom | undefined, unit: string): string =>
   from === undefined || from === "start"

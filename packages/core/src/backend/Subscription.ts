@@ -22,6 +22,7 @@ import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Pull from "effect/Pull"
@@ -168,8 +169,9 @@ class Follower<E> extends LiveFeed.Member<E> {
   moved = false
   stepper: ((error: unknown) => Pull.Pull<unknown, unknown, unknown>) | undefined = undefined
   readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>
-  // Its scope's finalizer (made here, so it shares one closure context with the pull).
-  readonly finalizer: () => Effect.Effect<void>
+  // Its scope's finalizer: the pull's own thunk, which leaves the feed when called with the scope's
+  // exit (one function per subscription instead of two, 56 bytes).
+  readonly finalizer: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
   constructor(
     source: Source<E>,
     live: Live<E>,
@@ -185,8 +187,11 @@ class Follower<E> extends LiveFeed.Member<E> {
     this.from = from
     this.scope = scope
     this.hooks = hooks
-    this.pull = Effect.suspend(() => this.step())
-    this.finalizer = () => Effect.sync(() => this.leaveNow())
+    // Called by `suspend` without an argument, by the scope with its exit.
+    const step = (exit?: Exit.Exit<unknown, unknown>) =>
+      exit === undefined ? this.step() : Effect.sync(() => this.leaveNow())
+    this.pull = Effect.suspend(step as () => Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>)
+    this.finalizer = step as (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
   }
   step(): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
     // A take interrupted earlier left its resume here: nothing may be handed to it.
