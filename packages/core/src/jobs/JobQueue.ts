@@ -998,9 +998,11 @@ const nonNegative = (operation: string, name: string, value: number) =>
     ? Effect.succeed(value)
     : Effect.fail(new InvalidArgument({ operation, detail: `${name} must be a non-negative integer (got ${value})` }))
 
-// A worker takes ahead only what its slots start within this long at the pace of its recent runs.
+// A worker takes ahead only what its slots start within this long at the pace of its recent runs;
+// completions wait at most this long for those of the jobs taken ahead, and at most this many.
 const aheadWindowMs = 50
 const maxDefaultPrefetch = 64
+const maxDeferred = 128
 
 const durationOption = (
   operation: string,
@@ -1097,25 +1099,42 @@ export const worker = <A, I, E, R>(
       entry.span.end(timing ? clock.currentTimeNanosUnsafe() : BigInt(0), exit)
     }
 
+    // Jobs taken and not started yet, in take order: held (so renewed, and given back if the worker
+    // stops), started as slots free.
+    let ahead: ReadonlyArray<JobStore.TakenJob> = []
+
     // Completions are written together: one statement for every job that finished while the
     // previous one was in flight, or in the same turn of the scheduler (a group commit: no added
     // wait, fewer statements when busy; on a synchronous client such as SQLite's nothing finishes
-    // while a statement runs, so the turn is what groups them). A handler that succeeded hands its
-    // job over and its fiber ends: nothing waits per job for the statement.
+    // while a statement runs, so the turn is what groups them). While jobs taken ahead wait, they
+    // start in the slots these runs freed at once, so their completions join the same statement:
+    // until none waits ahead, for at most the take-ahead window after the first one deferred (the
+    // poll looks again should no run end meanwhile). A handler that succeeded hands its job over and
+    // its fiber ends: nothing waits per job for the statement.
     const completions: Array<Held> = []
     const flushing = yield* Latch.make(false)
-    const flusher = Effect.gen(function*() {
-      while (true) {
-        yield* flushing.await
-        yield* flushing.close
-        yield* Effect.yieldNow
-        const batch = completions.splice(0, completions.length)
-        if (batch.length === 0) continue
+    let deferredAt: number | undefined
+    const complete = (batch: ReadonlyArray<Held>) =>
+      Effect.gen(function*() {
         const ids = yield* persist(
           Effect.flatMap(JobStore.now, (now) => store.completeMany(batch.map((entry) => entry.take), now))
         )
         if (ids.size > 0) yield* Metric.update(metrics.succeeded, ids.size)
         for (const entry of batch) settled(entry, ids.has(entry.take.id) ? "succeeded" : "lease lost", Exit.void)
+      })
+    const flusher = Effect.gen(function*() {
+      while (true) {
+        yield* flushing.await
+        yield* flushing.close
+        yield* Effect.yieldNow
+        if (completions.length === 0) continue
+        if (ahead.length > 0 && completions.length < maxDeferred) {
+          const now = clock.currentTimeMillisUnsafe()
+          deferredAt ??= now
+          if (now - deferredAt < aheadWindowMs) continue
+        }
+        deferredAt = undefined
+        yield* complete(completions.splice(0, completions.length))
       }
     })
 
@@ -1229,9 +1248,6 @@ export const worker = <A, I, E, R>(
       // Wake the loop once a batch of slots is free, not for every finished job.
       if (active === 0 || concurrency - active >= batch) wake.openUnsafe()
     }
-    // Jobs taken and not started yet, in take order: held (so renewed, and given back if the worker
-    // stops), started as slots free.
-    let ahead: ReadonlyArray<JobStore.TakenJob> = []
     // Jobs to take ahead of the free slots: what the slots start within the window at the recent
     // pace, at most `prefetch`; none until a run has ended.
     const aheadLimit = () =>
@@ -1328,14 +1344,24 @@ export const worker = <A, I, E, R>(
     // The gauges are set once before the worker starts, then every statsInterval.
     yield* sampleStats
     // Closing the scope stops the poll and the loop (interrupting the handlers) and then the flusher;
-    // last, every job still held (its handler interrupted, its completion not written yet, or taken
-    // ahead and never started) is released, due again at once for any worker: at least once, and a
-    // closing worker never waits on a store that is down (one attempt each).
+    // last, the completions not written yet are written, and every job still held (its handler
+    // interrupted, its completion not written, or taken ahead and never started) is released, due
+    // again at once for any worker: at least once, and a closing worker never waits on a store that
+    // is down (one attempt each).
     yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        const left = Array.from(held.values())
+      Effect.gen(function*() {
         ahead = []
-        return Effect.forEach(left, (entry) =>
+        const done = completions.splice(0, completions.length)
+        if (done.length > 0) {
+          const now = yield* JobStore.now
+          const ids = yield* Effect.orElseSucceed(
+            store.completeMany(done.map((entry) => entry.take), now),
+            () => new Set<string>()
+          )
+          if (ids.size > 0) yield* Metric.update(metrics.succeeded, ids.size)
+          for (const entry of done) if (ids.has(entry.take.id)) settled(entry, "succeeded", Exit.void)
+        }
+        yield* Effect.forEach(Array.from(held.values()), (entry) =>
           // A job taken ahead and never started goes back with its attempt uncounted.
           Effect.flatMap(JobStore.now, (now) => store.release(entry.take, now, { unstarted: entry.span === undefined }))
             .pipe(
@@ -1348,7 +1374,9 @@ export const worker = <A, I, E, R>(
     yield* Effect.forkScoped(heartbeat)
     yield* Effect.forkScoped(loop)
     // The poll: wakes the loop every pollInterval (jobs enqueued elsewhere, due times, expired leases).
-    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(pollInterval), wake.open)))
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.andThen(Effect.sleep(pollInterval), Effect.andThen(wake.open, flushing.open)))
+    )
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(statsInterval), sampleStats)))
   }).pipe(
     Effect.withSpan("JobQueue.worker", {
