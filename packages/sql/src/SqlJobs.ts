@@ -516,8 +516,16 @@ ON CONFLICT DO NOTHING RETURNING id`
               const chunk = takes.slice(i, i + 33)
               const params: Array<unknown> = [now]
               for (const take of chunk) params.push(take.id, take.owner, take.attempt)
-              const rows = yield* sql.unsafe<{ id: string }>(completeText(chunk.length), params)
-              for (const row of rows) done.add(row.id)
+              if (local) {
+                // As a take's rows: arrays, no object per row.
+                for (const row of yield* sql.unsafe(completeText(chunk.length), params).values) {
+                  done.add(row[0] as string)
+                }
+              } else {
+                for (const row of yield* sql.unsafe<{ id: string }>(completeText(chunk.length), params)) {
+                  done.add(row.id)
+                }
+              }
             }
             return done
           })
