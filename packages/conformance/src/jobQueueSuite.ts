@@ -423,6 +423,30 @@ export const jobQueueSuite = (
           assert.deepStrictEqual(rest, [expected[3], expected[2], ...expected.slice(4)])
         }))
 
+      it.effect("a worker that stops writes the completions it holds: no job that succeeded runs again", () =>
+        Effect.gen(function*() {
+          const queue = queueOf()
+          for (let n = 0; n < 40; n++) yield* JobQueue.enqueue(queue, { n, label: "x" })
+          let started = 0
+          const scope = yield* Scope.make()
+          // The 20th job and those after it block: 19 succeed, their completions perhaps still waiting
+          // for the jobs taken ahead when the worker stops.
+          yield* JobQueue.worker(queue, () => Effect.suspend(() => ++started >= 20 ? Effect.never : Effect.void), {
+            ...fast,
+            concurrency: 4,
+            prefetch: 12
+          }).pipe(Scope.provide(scope))
+          yield* eventually(Effect.sync(() => started >= 23), "four jobs blocked")
+          yield* Scope.close(scope, Exit.void)
+          const jobs = yield* JobQueue.list({ queue: queue.name })
+          assert.strictEqual(jobs.filter((job) => job.state === "succeeded").length, 19)
+          const pending = jobs.filter((job) => job.state === "pending")
+          assert.strictEqual(pending.length, 21)
+          // The four interrupted runs counted; nothing else did.
+          assert.strictEqual(pending.filter((job) => job.attempts === 1).length, 4)
+          assert.strictEqual(pending.filter((job) => job.attempts === 0).length, 17)
+        }))
+
       it.effect("a handler that runs longer than its lease keeps it (renewed) and is never run twice at once", () =>
         scoped(Effect.gen(function*() {
           const queue = queueOf()

@@ -1134,7 +1134,11 @@ export const worker = <A, I, E, R>(
           if (now - deferredAt < aheadWindowMs) continue
         }
         deferredAt = undefined
-        yield* complete(completions.splice(0, completions.length))
+        // Left in `completions` until written: a worker stopped mid-statement writes them again
+        // (fenced: a completion that did commit changes nothing the second time).
+        const batch = completions.slice()
+        yield* complete(batch)
+        completions.splice(0, batch.length)
       }
     })
 
