@@ -171,6 +171,15 @@ export const withSpan = <A, E, R>(stream: Stream.Stream<A, E, R>, span: SpanPlan
   ) as Stream.Stream<A, E, R>
 }
 
+// `[counter]` made once per counter: every subscription of a store counted by one counter shares
+// it (plans never mutate their counters), instead of holding an array of its own (~58 B each).
+const singles = new WeakMap<Metric.Metric<number, unknown>, ReadonlyArray<Metric.Metric<number, unknown>>>()
+const single = (counter: Metric.Metric<number, unknown>) => {
+  let counters = singles.get(counter)
+  if (counters === undefined) singles.set(counter, counters = [counter])
+  return counters
+}
+
 /** `stream` with `counter` incremented by each delivered chunk's size. */
 export const withCounter = <A, E, R>(
   stream: Stream.Stream<A, E, R>,
@@ -178,7 +187,7 @@ export const withCounter = <A, E, R>(
 ): Stream.Stream<A, E, R> => {
   const base = planOf(stream) ?? opaque(stream)
   // An array of its exact size (a spread reserves room to grow, and each subscription holds one).
-  const counters = base.counters.length === 0 ? [counter] : base.counters.concat([counter])
+  const counters = base.counters.length === 0 ? single(counter) : base.counters.concat([counter])
   return run({ ...base, counters }) as Stream.Stream<A, E, R>
 }
 
