@@ -112,7 +112,7 @@ export interface JobScenarioResult {
 
 /**
  * The scenario: `jobs` jobs (a tenth of them delayed by up to a second), 4 workers of concurrency
- * 4; once a fifth of the jobs are done, two workers are SIGKILLed (holding jobs); the two left
+ * 4 (handlers of 10 ms, 150 ms for the two to be killed); once a fifth of the jobs are done, two workers are SIGKILLed (holding jobs); the two left
  * finish everything, taking over the killed workers' jobs when their leases expire. Needs
  * `JobQueue` and `SqlClient` on the same database as `target`.
  */
@@ -135,7 +135,9 @@ export const jobScenario = (target: Target, options: { readonly jobs: number; re
         leaseMs,
         maxAttempts: 3,
         failPercent: 30,
-        handlerMs: 10,
+        // The two to be killed run slower handlers: a run is still in progress when the SIGKILL lands
+        // after the poll below saw it (at 10 ms a loaded machine let every run end first: killedRuns 0).
+        handlerMs: i < 2 ? 150 : 10,
         pollMs: 100
       }))
     const outputs = () => workers.map((w) => `--- ${w.id}\n${w.output()}`)
