@@ -200,78 +200,16 @@ const withTags = (event: Event.RecordedEvent, dialect: Dialect, tags: unknown): 
   return { ...event, tags: dialect.decodeJson(tags) as ReadonlyArray<string> }
 }
 
-// SQLite's `data` column is JSON text, parsed when `data` is first read rather than when the row
-// is: a consumer that never looks at an event's data (a count per stream, a routing by type) skips
-// the parse and the objects it builds (on the consumer bench's 330-byte payload ~1.3 us of client
-// CPU per event, and the garbage collection of what it built). `data` stays an own, enumerable
-// property (an accessor shared by every such event), so a spread, JSON.stringify, structuredClone or
-// a deep comparison sees the parsed value; the parse runs once and its value is kept. The text is
-// what Strata's own JSON.stringify wrote: text that does not parse (a row changed outside Strata)
-// throws where `data` is first read, a defect as an eager parse made it of the whole read.
-const unparsed = Symbol("@strata/sql/Rows/unparsed")
-
-interface Unparsed {
-  text: string | undefined
-  value: unknown
-}
-
-interface LazyEvent {
-  readonly stream: string
-  readonly position: bigint
-  readonly [unparsed]: Unparsed
-}
-
-const lazyData: PropertyDescriptor = {
-  enumerable: true,
-  configurable: true,
-  get(this: LazyEvent): unknown {
-    const box = this[unparsed]
-    const text = box.text
-    if (text !== undefined) {
-      try {
-        box.value = text === "{}" ? {} : JSON.parse(text)
-      } catch (cause) {
-        throw new Error(`event ${this.position} of ${this.stream}: its stored data is not JSON`, { cause })
-      }
-      box.text = undefined
-    }
-    return box.value
-  },
-  set(this: LazyEvent, value: unknown) {
-    const box = this[unparsed]
-    box.text = undefined
-    box.value = value
-  }
-}
-
-// A JSON event whose data column is text (SQLite, D1): `data` parsed on first read (see above).
-const lazyFromValues = (dialect: Dialect, row: ReadonlyArray<unknown>, text: string): Event.RecordedEvent => {
-  const event = {
-    id: row[1] as string,
-    stream: row[2] as string,
-    version: int64(row[3] as bigint | number | string),
-    position: int64(row[0] as bigint | number | string),
-    type: row[4] as string
-  } as { -readonly [K in keyof Event.RecordedEvent]: Event.RecordedEvent[K] }
-  Object.defineProperty(event, "data", lazyData)
-  event.metadata = dialect.decodeJson(row[6]) as Event.EventMetadata
-  event.createdAt = dialect.decodeTime(row[7])
-  Object.defineProperty(event, unparsed, { value: { text, value: undefined } satisfies Unparsed })
-  return row[8] === null || row[8] === undefined ? event : withTags(event, dialect, row[8])
-}
-
 /**
  * Decodes an event row read as values, in {@link eventColumns} order. Event reads ask the driver for
  * arrays rather than objects: no property names per row (node:sqlite builds each row object key by
- * key, and the client then copies it), which made reads ~35% faster per event on SQLite. On SQLite
- * (and D1) an event's JSON `data` is parsed when it is first read.
+ * key, and the client then copies it), which made reads ~35% faster per event on SQLite.
  *
  * @category decoding
  * @since 0.1.0
  */
 export const fromValues = (dialect: Dialect) => (row: ReadonlyArray<unknown>): Event.RecordedEvent => {
   if (row[9] !== null && row[9] !== undefined) return binaryFromValues(dialect, row)
-  if (dialect.name === "sqlite" && typeof row[5] === "string") return lazyFromValues(dialect, row, row[5])
   const event: Event.RecordedEvent = {
     id: row[1] as string,
     stream: row[2] as string,
