@@ -25,6 +25,7 @@ import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import { performance } from "node:perf_hooks"
+import { collectGarbage, samplePeaks } from "./Memory.ts"
 import type { Workload } from "./Processing.ts"
 import * as W from "./Workloads.ts"
 
@@ -333,36 +334,24 @@ const rebuild1M = (backend: string, quick: boolean) =>
       events: EventCodec.make([Seeded]),
       evolve: (current) => ({ count: (current?.count ?? 0) + 1 })
     })
-    const gc = (globalThis as { gc?: () => void }).gc
-    gc?.()
-    const base = process.memoryUsage()
-    let peakHeap = base.heapUsed
-    let peakRss = base.rss
-    const sampler = yield* Effect.forkChild(Effect.forever(Effect.andThen(
-      Effect.sync(() => {
-        const usage = process.memoryUsage()
-        peakHeap = Math.max(peakHeap, usage.heapUsed)
-        peakRss = Math.max(peakRss, usage.rss)
-      }),
-      Effect.sleep("100 millis")
-    )))
+    const { base, peaks, stop } = yield* samplePeaks
     const start = performance.now()
     const replayed = yield* Projection.rebuild(p)
     const seconds = (performance.now() - start) / 1000
-    yield* Fiber.interrupt(sampler)
+    yield* stop
     const total = yield* strataTotal(p.target)
     if (total !== replayed) return yield* Effect.die(new Error(`rebuild counted ${total} of ${replayed}`))
     // What is still held once garbage is collected (the sampled peaks include garbage V8 had not yet
     // collected: with a small live heap it lets the old generation fill before a full collection).
-    gc?.()
+    collectGarbage()
     const after = process.memoryUsage()
     const mb = (bytes: number) => round(bytes / 1024 / 1024, 1)
     return {
       events: replayed,
       seconds: round(seconds, 1),
       eventsPerSecond: Math.round(replayed / seconds),
-      heapGrowthMB: mb(peakHeap - base.heapUsed),
-      rssGrowthMB: mb(peakRss - base.rss),
+      heapGrowthMB: mb(peaks.heap - base.heapUsed),
+      rssGrowthMB: mb(peaks.rss - base.rss),
       heapAfterGcGrowthMB: mb(after.heapUsed - base.heapUsed),
       externalGrowthMB: mb(after.external - base.external)
     }

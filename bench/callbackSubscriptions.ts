@@ -23,14 +23,11 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
+import { collectGarbage } from "./Memory.ts"
 
 const n = Number(process.argv[2] ?? 5_000)
 const rounds = Number(process.argv[3] ?? 3)
-const gc = () => {
-  const collect = (globalThis as { gc?: () => void }).gc
-  if (collect === undefined) throw new Error("run with --expose-gc")
-  for (let i = 0; i < 3; i++) collect()
-}
+const gc = collectGarbage
 
 type Handler = (events: ReadonlyArray<Event.RecordedEvent>) => Effect.Effect<void>
 

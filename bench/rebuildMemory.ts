@@ -9,13 +9,13 @@
 import { DocumentStore, EventCodec, Projection, Store } from "@strata/core"
 import { SqliteStore } from "@strata/sqlite"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as inspector from "node:inspector/promises"
 import { performance } from "node:perf_hooks"
+import { collectGarbage, samplePeaks } from "./Memory.ts"
 import * as W from "./Workloads.ts"
 
 const file = process.argv[2] ?? "/tmp/strata-rebuild-memory.db"
@@ -42,19 +42,7 @@ const program = Effect.gen(function*() {
     events: EventCodec.make([Seeded]),
     evolve: (current) => ({ count: (current?.count ?? 0) + 1 })
   })
-  const gc = (globalThis as { gc?: () => void }).gc!
-  gc()
-  const base = process.memoryUsage()
-  let peakHeap = base.heapUsed
-  let peakRss = base.rss
-  const sampler = yield* Effect.forkChild(Effect.forever(Effect.andThen(
-    Effect.sync(() => {
-      const usage = process.memoryUsage()
-      peakHeap = Math.max(peakHeap, usage.heapUsed)
-      peakRss = Math.max(peakRss, usage.rss)
-    }),
-    Effect.sleep("100 millis")
-  )))
+  const { base, peaks, stop } = yield* samplePeaks
   // STRATA_ALLOCATIONS=file: a sampling allocation profile of the rebuild, garbage included
   // (where the bytes the young generation fills with come from), written as a .heapprofile.
   const profile = process.env.STRATA_ALLOCATIONS
@@ -79,14 +67,14 @@ const program = Effect.gen(function*() {
     fs.writeFileSync(profile!, JSON.stringify(sampled))
     session.disconnect()
   }
-  yield* Fiber.interrupt(sampler)
+  yield* stop
   const total = yield* Stream.runFold(
     DocumentStore.DocumentStore.use((docs) => Effect.succeed(docs.find(p.target))).pipe(Stream.unwrap),
     () => 0,
     (sum, document) => sum + document.value.count
   )
   if (total !== replayed) return yield* Effect.die(new Error(`rebuild counted ${total} of ${replayed}`))
-  gc()
+  collectGarbage()
   const after = process.memoryUsage()
   const mb = (bytes: number) => Math.round(bytes / 1024 / 10.24) / 100
   // The documents of this run, so the file does not grow run after run.
@@ -96,8 +84,8 @@ const program = Effect.gen(function*() {
     seconds: Math.round(seconds * 10) / 10,
     eventsPerSecond: Math.round(replayed / seconds),
     cpuMicrosPerEvent: Math.round((used.user + used.system) / replayed * 100) / 100,
-    heapGrowthMB: mb(peakHeap - base.heapUsed),
-    rssGrowthMB: mb(peakRss - base.rss),
+    heapGrowthMB: mb(peaks.heap - base.heapUsed),
+    rssGrowthMB: mb(peaks.rss - base.rss),
     heapAfterGcGrowthMB: mb(after.heapUsed - base.heapUsed)
   }))
 })

@@ -20,14 +20,11 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
+import { collectGarbage } from "./Memory.ts"
 
 const n = Number(process.argv[2] ?? 5_000)
 const rounds = Number(process.argv[3] ?? 3)
-const gc = () => {
-  const collect = (globalThis as { gc?: () => void }).gc
-  if (collect === undefined) throw new Error("run with --expose-gc")
-  for (let i = 0; i < 3; i++) collect()
-}
+const gc = collectGarbage
 
 type Wrap = (store: EventStore.EventStoreShape) => EventStore.EventStoreShape
 const all: Wrap = (store) => Metrics.withMetrics(Retry.withRetry(Tracing.eventStore(store)))
