@@ -27,7 +27,9 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Subscriptions from "./backend/Subscription.ts"
 import type { NewEvent, RecordedEvent } from "./Event.ts"
 import type { ExpectedVersion } from "./ExpectedVersion.ts"
 import type {
@@ -477,3 +479,86 @@ export const establish = (
     const start = lastVersion === undefined ? "start" as const : { after: lastVersion }
     return { start, events: store.subscribe(stream, { ...options, from: start }) }
   })
+
+/**
+ * A running subscription whose events a handler takes ({@link subscribeWith}, {@link subscribeAllWith},
+ * {@link follow}). It runs until its scope closes or a failure ends it; `await` waits for that and
+ * fails with the failure (the handler's, or a read's the store's retry did not take).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Subscription<E> extends Subscriptions.Handled<E> {}
+
+/**
+ * Runs a subscription's events (any store's `subscribe` or `subscribeAll`, also a named or tenant
+ * store's) through `handler`, one delivered batch at a time, in order, in the current Scope. See
+ * {@link subscribeWith}: this is it for a stream already made.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const follow: <E, E2, R>(
+  events: Stream.Stream<RecordedEvent, E>,
+  handler: (events: ReadonlyArray<RecordedEvent>) => Effect.Effect<void, E2, R>
+) => Effect.Effect<Subscription<E | E2>, never, R | Scope.Scope> = Subscriptions.handle
+
+/**
+ * Subscribes to one stream with a handler instead of a `Stream`: catch-up then live, the same
+ * deliveries as {@link EventStoreShape.subscribe} (every event once, in order, across the
+ * catch-up/live seam), handed to `handler` one batch at a time. It runs until the Scope closes
+ * (a handler running then is interrupted, and none runs after) or a failure ends it: the
+ * handler's failure, or a read's that the store's retry does not take; {@link Subscription.await}
+ * fails with it. `from: "end"` is fixed when this Effect runs (as {@link establish} does).
+ *
+ * **When to use**
+ *
+ * Many long-lived subscriptions (a subscription per user, per aggregate, per socket): on a backend
+ * with a shared reader (memory, SQLite, PostgreSQL, D1) an idle one holds no fiber of its own, a
+ * fraction of a `Stream.runForEach(store.subscribe(...))` fiber's memory (issue 23: ~0.7 KB against
+ * ~3 KB). A fiber runs only while it catches up or hands events to the handler. On other backends
+ * (KurrentDB) it runs `subscribe` in a fiber: the same deliveries, not the same size.
+ *
+ * @example
+ * ```ts
+ * import { Event, EventStore } from "@strata/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const store = yield* EventStore.EventStore
+ *   const subscription = yield* EventStore.subscribeWith("cart-1", (events) =>
+ *     Effect.forEach(events, (event) => Effect.log(event.type, event.version), { discard: true }))
+ *   yield* store.append("cart-1", [Event.make("CartOpened", {})]) // handed to the handler
+ *   return subscription
+ * }))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const subscribeWith = <E = never, R = never>(
+  stream: string,
+  handler: (events: ReadonlyArray<RecordedEvent>) => Effect.Effect<void, E, R>,
+  options?: SubscribeOptions
+): Effect.Effect<
+  Subscription<ReadError | E>,
+  InvalidStreamName | StoreUnavailable,
+  EventStore | R | Scope.Scope
+> => Effect.flatMap(establish(stream, options), ({ events }) => Subscriptions.handle(events, handler))
+
+/**
+ * Subscribes to the global log with a handler instead of a `Stream` ({@link subscribeWith} for
+ * `subscribeAll`): `filter` and `from` as `subscribeAll` takes them (`after` a position), `"end"`
+ * fixed when this Effect runs (as {@link establishAll} does).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const subscribeAllWith = <E = never, R = never>(
+  handler: (events: ReadonlyArray<RecordedEvent>) => Effect.Effect<void, E, R>,
+  options?: SubscribeAllOptions
+): Effect.Effect<
+  Subscription<InvalidArgument | StoreUnavailable | E>,
+  InvalidArgument | StoreUnavailable,
+  EventStore | R | Scope.Scope
+> => Effect.flatMap(establishAll(options), ({ events }) => Subscriptions.handle(events, handler))

@@ -20,16 +20,21 @@
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import type * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Pull from "effect/Pull"
+import * as References from "effect/References"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import type { RecordedEvent } from "../Event.ts"
 import type { SubscribeFrom } from "../EventStore.ts"
 import * as DecoratedStream from "../internal/decoratedStream.ts"
@@ -187,7 +192,7 @@ class Follower<E> extends LiveFeed.Member<E> {
     source: Source<E>,
     live: Live<E>,
     from: SubscribeFrom,
-    scope: Scope.Scope,
+    scope: Scope.Scope | undefined,
     hooks?: DecoratedStream.Hooks | undefined
   ) {
     super(live)
@@ -199,8 +204,7 @@ class Follower<E> extends LiveFeed.Member<E> {
     this.scope = scope
     this.hooks = hooks
     // Called by `suspend` without an argument, by the scope with its exit.
-    const step = (exit?: Exit.Exit<unknown, unknown>) =>
-      exit === undefined ? this.step() : Effect.sync(() => this.leaveNow())
+    const step = (exit?: Exit.Exit<unknown, unknown>) => exit === undefined ? this.step() : this.close()
     this.pull = Effect.suspend(step as () => Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>)
     this.finalizer = step as (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
   }
@@ -220,9 +224,17 @@ class Follower<E> extends LiveFeed.Member<E> {
     if (!this.caughtUp) {
       return this.then(aside(this.readPage(this.cursor, this.pageSize)), (page) => this.read(page))
     }
-    return this.ready() ?? Effect.callback<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>((resume) => {
+    return this.ready() ?? this.idle()
+  }
+  // Caught up with nothing to deliver: the pull waits for the feed's next hand-over.
+  idle(): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    return Effect.callback<Arr.NonEmptyReadonlyArray<RecordedEvent>, E>((resume) => {
       this.waiting = resume as LiveFeed.Member<E>["waiting"]
     })
+  }
+  // Its scope closed: it leaves the feed.
+  close(): Effect.Effect<void> {
+    return Effect.sync(() => this.leaveNow())
   }
   // What the feed's hand-over makes of the pull now: events past the cursor, a new join after an
   // overflow, the reader's failure; undefined while there is nothing to deliver.
@@ -316,13 +328,246 @@ class Follower<E> extends LiveFeed.Member<E> {
   }
 }
 
+/**
+ * A subscription whose events a handler takes, batch by batch (`EventStore.subscribeWith`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Handled<E> {
+  /**
+   * Waits while the subscription runs: fails with what ended it (the handler's failure, or a read's
+   * that no retry took), succeeds once its scope has closed.
+   */
+  readonly await: Effect.Effect<void, E>
+}
+
+/** A handler of delivered batches, in order, one at a time. */
+export type Handler<E, R> = (events: ReadonlyArray<RecordedEvent>) => Effect.Effect<void, E, R>
+
+// What a fed subscription's pull answers when it is caught up with nothing to deliver: the handled
+// subscription's fiber ends there (the feed's next hand-over starts another). Never seen by a stream.
+const nothingYet = Cause.done() as unknown as Effect.Effect<never>
+
+// Spans are made only when a tracer that exports them is installed, as for the stream form.
+const exportsSpans = (fiber: Fiber.Fiber<unknown, unknown>) =>
+  fiber.getRef(References.TracerEnabled) && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
+
+// A fed subscription run by a handler instead of a consumer's pull (issue 23, many subscribers).
+// An idle one is a feed member and nothing more: no fiber, no suspended pull. A fiber runs only while
+// there is something to do (its start and catch-up reads, events handed over, a retry's wait) and
+// ends once it is caught up with nothing buffered; the feed's next hand-over (`resume`) starts one.
+// The loop is the Follower's: the same cursor, drop rule, overflow and retry.
+class HandledFollower<E, E2, R> extends Follower<E> implements Handled<E | E2> {
+  // The fiber running it, while one does.
+  fiber: Fiber.Fiber<void> | undefined = undefined
+  running = false
+  closed = false
+  readonly done = Deferred.makeUnsafe<void, E | E2>()
+  readonly handler: Handler<E2, R>
+  readonly services: Context.Context<R>
+  readonly span: DecoratedStream.SpanPlan | undefined
+  constructor(
+    source: Source<E>,
+    live: Live<E>,
+    from: SubscribeFrom,
+    hooks: DecoratedStream.Hooks | undefined,
+    span: DecoratedStream.SpanPlan | undefined,
+    handler: Handler<E2, R>,
+    services: Context.Context<R>
+  ) {
+    super(source, live, from, undefined, hooks)
+    this.span = span
+    this.handler = handler
+    this.services = services
+  }
+  get await(): Effect.Effect<void, E | E2> {
+    return Deferred.await(this.done)
+  }
+  override resume(): void {
+    if (!this.running && !this.closed) this.wake()
+  }
+  wake(): void {
+    this.running = true
+    const fiber = Effect.runForkWith(this.services)(this.run())
+    // It may have ended already (a synchronous read with nothing to deliver): not kept then.
+    if (this.running && fiber.pollUnsafe() === undefined && this.fiber === undefined) this.fiber = fiber
+  }
+  run(): Effect.Effect<void, never, R> {
+    return Effect.catchCause(this.loop(), (cause) => this.end(cause))
+  }
+  loop(): Effect.Effect<void, E | E2, R> {
+    return Effect.suspend(() => {
+      if (this.closed) return Effect.void
+      // The feed failed it after it left (nothing to re-join for): `ready` answers the failure.
+      const next = this.exit === undefined && this.failure !== undefined ? this.ready() ?? this.pull : this.pull
+      return Effect.matchCauseEffect(next, {
+        onSuccess: (events) => Effect.andThen(this.handle(events), this.loop()),
+        onFailure: (cause) => Pull.isDoneCause(cause) ? this.rest() : Effect.failCause(cause)
+      })
+    })
+  }
+  handle(events: ReadonlyArray<RecordedEvent>): Effect.Effect<void, E2, R> {
+    const span = this.span
+    if (span === undefined) return this.handler(events)
+    // One span per delivered batch (none held open for the subscription's life), a root of its own:
+    // the batch comes from the shared reader, not from whatever was running when it subscribed.
+    return Effect.withFiber((fiber) =>
+      exportsSpans(fiber)
+        ? Effect.withSpan(this.handler(events), span.name, {
+          root: true,
+          kind: "consumer",
+          captureStackTrace: false,
+          attributes: {
+            ...span.attributes,
+            ...(span.stream === undefined ? {} : { "strata.stream": span.stream }),
+            "strata.event.count": events.length
+          }
+        })
+        : this.handler(events)
+    )
+  }
+  // Nothing to deliver: the fiber ends, unless something was handed over since the last look.
+  rest(): Effect.Effect<void, E | E2, R> {
+    return Effect.suspend(() => {
+      if (!this.closed && (this.buffer !== undefined || this.overflowed || this.failure !== undefined)) {
+        return this.loop()
+      }
+      this.running = false
+      this.fiber = undefined
+      return Effect.void
+    })
+  }
+  override step(): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    return this.closed ? nothingYet : super.step()
+  }
+  override idle(): Effect.Effect<Arr.NonEmptyReadonlyArray<RecordedEvent>, E> {
+    return nothingYet
+  }
+  // Ended by a failure: reported by `await`, and nothing more is delivered.
+  end(cause: Cause.Cause<E | E2>): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.closed = true
+      this.running = false
+      this.fiber = undefined
+      this.leaveNow()
+      Deferred.doneUnsafe(this.done, Effect.failCause(cause))
+    })
+  }
+  // Its scope closed: leaves the feed, stops the fiber (a handler running now is interrupted), and
+  // `await` succeeds.
+  override close(): Effect.Effect<void> {
+    return Effect.withFiber((current) => {
+      this.closed = true
+      this.leaveNow()
+      Deferred.doneUnsafe(this.done, Effect.void)
+      const fiber = this.fiber
+      this.fiber = undefined
+      return fiber === undefined || fiber === current ? Effect.void : Fiber.interrupt(fiber)
+    })
+  }
+}
+
+// How a fed subscription's stream is run by a handler instead (see `handle`).
+const HandleKey: unique symbol = Symbol.for("@strata/core/backend/Subscription/Handle")
+type Handle = <E2, R>(
+  hooks: DecoratedStream.Hooks | undefined,
+  span: DecoratedStream.SpanPlan | undefined,
+  handler: Handler<E2, R>,
+  services: Context.Context<R>
+) => HandledFollower<unknown, E2, R>
+
 const fed = <E>(source: Source<E>, live: Live<E>, from: SubscribeFrom): Stream.Stream<RecordedEvent, E> =>
-  DecoratedStream.fusable(
-    Stream.fromChannel(
-      Channel.fromTransform((_, scope: Scope.Scope) => Effect.succeed(new Follower(source, live, from, scope).pull))
+  Object.assign(
+    DecoratedStream.fusable(
+      Stream.fromChannel(
+        Channel.fromTransform((_, scope: Scope.Scope) => Effect.succeed(new Follower(source, live, from, scope).pull))
+      ),
+      (hooks, scope) => new Follower(source, live, from, scope, hooks).pull
     ),
-    (hooks, scope) => new Follower(source, live, from, scope, hooks).pull
+    {
+      [HandleKey]: ((hooks, span, handler, services) =>
+        new HandledFollower(source, live, from, hooks, span, handler, services)) as Handle
+    }
   )
+
+// The key internal/decoratedStream gives a decorated stream's plan (what opens the stream below, and
+// the span, retry and counters around it).
+const PlanKey = Symbol.for("@strata/core/internal/decoratedStream/Plan")
+type AnyPlan = DecoratedStream.Plan<any, unknown, unknown, never>
+const planOf = (stream: unknown): AnyPlan | undefined => (stream as { readonly [PlanKey]?: AnyPlan })[PlanKey]
+const handleOf = (stream: unknown): Handle | undefined => (stream as { readonly [HandleKey]?: Handle })[HandleKey]
+
+/**
+ * Runs a subscription's events (a store's `subscribe` or `subscribeAll`, decorated or not) through
+ * `handler`, one delivered batch at a time, in order, until the scope closes or a failure ends it
+ * (the handler's, or a read's that the store's retry does not take): `await` reports it.
+ *
+ * A subscription of a backend with a shared reader (`LiveFeed`: memory, SQLite, PostgreSQL, D1)
+ * whose decorators are the store's own (spans, retry, metrics) runs as a feed member: while idle it
+ * holds no fiber (issue 23, many subscribers: ~0.7 KB per idle subscription instead of ~3 KB),
+ * its reads retried from its own cursor, its batches counted, and one span per delivered batch.
+ * Any other stream (KurrentDB's, one a wrapper mapped) runs in a fiber of the scope
+ * (`Stream.runForEachArray`): the same deliveries, not the same size.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const handle = <E, E2, R>(
+  events: Stream.Stream<RecordedEvent, E>,
+  handler: Handler<E2, R>
+): Effect.Effect<Handled<E | E2>, never, R | Scope.Scope> =>
+  Effect.flatMap(Effect.context<R | Scope.Scope>(), (services) => {
+    const scope = Context.get(services, Scope.Scope)
+    // The decorators' plans, outermost first, down to the backend's stream: their counters, one
+    // retry and one span at most (more than that is not the store's own decoration).
+    let stream: unknown = events
+    let counters: ReadonlyArray<Metric.Metric<number, unknown>> = []
+    let retry: DecoratedStream.RetryPlan<unknown, unknown> | undefined
+    let initial: unknown
+    let span: DecoratedStream.SpanPlan | undefined
+    let plain = true
+    for (let plan = planOf(stream); plan !== undefined && plain; plan = planOf(stream)) {
+      if (plan.retry !== undefined) {
+        plain = retry === undefined
+        retry = plan.retry
+        initial = plan.initial
+      }
+      if (plan.span !== undefined) {
+        plain = plain && span === undefined
+        span = plan.span
+      }
+      if (plan.counters.length > 0) counters = counters.length === 0 ? plan.counters : counters.concat(plan.counters)
+      stream = plan.open(plan.initial)
+    }
+    const made = plain ? handleOf(stream) : undefined
+    if (made !== undefined) {
+      const hooks = retry === undefined && counters.length === 0 ? undefined : { initial, counters, retry }
+      const handled = made(hooks, span, handler, services)
+      return Effect.as(
+        Effect.andThen(Scope.addFinalizerExit(scope, handled.finalizer), Effect.sync(() => handled.wake())),
+        handled as Handled<E | E2>
+      )
+    }
+    const done = Deferred.makeUnsafe<void, E | E2>()
+    const handled: Handled<E | E2> = { await: Deferred.await(done) }
+    return Effect.forkIn(
+      Stream.runForEachArray(events, handler).pipe(
+        Effect.onExit((exit) =>
+          Effect.sync(() =>
+            Deferred.doneUnsafe(
+              done,
+              Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? exit : Effect.void
+            )
+          )
+        )
+      ),
+      scope
+    ).pipe(
+      Effect.andThen(Scope.addFinalizer(scope, Effect.sync(() => Deferred.doneUnsafe(done, Effect.void)))),
+      Effect.as(handled)
+    )
+  })
 
 /**
  * Pages through a finite read: `readPage(state)` returns a page and the state for the next one,
