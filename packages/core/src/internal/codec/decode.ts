@@ -14,35 +14,43 @@ import { type AnyEvent, type CodecContext, describe, isPositiveInteger } from ".
 /** Decodes one event synchronously: the decoded event, or the EventDecodeError naming it. */
 export type DecodeExit = (recorded: RecordedEvent) => Exit.Exit<Decoded<AnyEvent>, EventDecodeError>
 
+// Module level, not a closure per call: a closure over `recorded` cost every decoded event an
+// allocation (a function and its context) for the rare event that fails.
+const fail = (recorded: RecordedEvent, schemaVersion: number, detail: string) =>
+  Exit.fail(
+    new EventDecodeError({
+      stream: recorded.stream,
+      version: recorded.version,
+      position: recorded.position,
+      eventId: recorded.id,
+      eventType: recorded.type,
+      schemaVersion,
+      detail
+    })
+  )
+
 export const makeExit = (ctx: CodecContext): DecodeExit => {
   const { byName, known } = ctx
   return (recorded) => {
     const stored: unknown = recorded.metadata?.schemaVersion
-    const fail = (schemaVersion: number, detail: string) =>
-      Exit.fail(
-        new EventDecodeError({
-          stream: recorded.stream,
-          version: recorded.version,
-          position: recorded.position,
-          eventId: recorded.id,
-          eventType: recorded.type,
-          schemaVersion,
-          detail
-        })
-      )
     // Events written without a codec carry no schemaVersion: they count as version 1.
     const schemaVersion = stored === undefined ? 1 : stored
     if (!isPositiveInteger(schemaVersion)) {
-      return fail(0, `metadata.schemaVersion must be an integer >= 1, got ${describe(stored)}`)
+      return fail(recorded, 0, `metadata.schemaVersion must be an integer >= 1, got ${describe(stored)}`)
     }
     const entry = byName.get(recorded.type)
     if (entry === undefined) {
-      return fail(schemaVersion, `unknown event type ${JSON.stringify(recorded.type)}; this codec knows ${known}`)
+      return fail(
+        recorded,
+        schemaVersion,
+        `unknown event type ${JSON.stringify(recorded.type)}; this codec knows ${known}`
+      )
     }
     const current = entry.eventType.version
     const decoder = entry.decoders.get(schemaVersion)
     if (decoder === undefined) {
       return fail(
+        recorded,
         schemaVersion,
         schemaVersion > current
           ? `written with schema version ${schemaVersion}, newer than this codec's ${current}: deploy the newer event schema`
@@ -55,6 +63,7 @@ export const makeExit = (ctx: CodecContext): DecodeExit => {
       // A schema that dies (a throwing transformation) is a defect of the schema, as it was as an Effect.
       if (error._tag === "None") return decoded as Exit.Exit<never>
       return fail(
+        recorded,
         schemaVersion,
         schemaVersion === current
           ? `data does not match the schema: ${error.value.message}`
