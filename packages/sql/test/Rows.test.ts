@@ -52,6 +52,40 @@ describe("Rows", () => {
     assert.deepStrictEqual(empty.data, new Uint8Array(0))
   })
 
+  it("fromValues shares repeated flat metadata as one frozen object, and nothing else", () => {
+    const decode = Rows.fromValues(SqliteDialect.dialect)
+    const row = (metadata: unknown) =>
+      decode([1n, "0193b3c4-0000-7000-8000-000000000001", "s-1", 0n, "T", "{}", metadata, 0, null, null, null])
+    // Without metadata: one frozen empty object for every such event.
+    const [a, b] = [row("{}"), row("{}")]
+    assert.deepStrictEqual(a.metadata, {})
+    assert.strictEqual(a.metadata, b.metadata)
+    assert.isTrue(Object.isFrozen(a.metadata))
+    // A text seen twice in a row is shared from the second event on; the first keeps its own.
+    const versioned = "{\"schemaVersion\":1}"
+    const [first, second, third] = [row(versioned), row(versioned), row(versioned)]
+    for (const event of [first, second, third]) assert.deepStrictEqual(event.metadata, { schemaVersion: 1 })
+    assert.isFalse(Object.isFrozen(first.metadata))
+    assert.notStrictEqual(first.metadata, second.metadata)
+    assert.strictEqual(second.metadata, third.metadata)
+    assert.isTrue(Object.isFrozen(second.metadata))
+    // Other metadata in between is its own, and the shared one is still right after it.
+    const other = row("{\"correlationId\":\"c-1\"}")
+    assert.deepStrictEqual(other.metadata, { correlationId: "c-1" })
+    assert.isFalse(Object.isFrozen(other.metadata))
+    assert.strictEqual(row(versioned).metadata, second.metadata)
+    // Nested metadata is never shared: freezing the top would leave the inner object mutable.
+    const nested = "{\"user\":{\"id\":\"u-1\"}}"
+    const [n1, n2] = [row(nested), row(nested)]
+    assert.notStrictEqual(n1.metadata, n2.metadata)
+    assert.isFalse(Object.isFrozen(n2.metadata))
+    assert.deepStrictEqual(n2.metadata, { user: { id: "u-1" } })
+    // Metadata the driver parsed itself (PostgreSQL): an empty object is the shared one, others kept.
+    assert.strictEqual(row({}).metadata, a.metadata)
+    const parsed = { schemaVersion: 2 }
+    assert.strictEqual(row(parsed).metadata, parsed)
+  })
+
   it("columnsOf is the dialect's select list, else eventColumns", () => {
     assert.strictEqual(Rows.columnsOf(SqliteDialect.dialect), Rows.eventColumns)
     const hexed = Rows.eventColumns.replace("data_bytes", "hex(data_bytes)")
