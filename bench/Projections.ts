@@ -303,37 +303,50 @@ const inlineProjection = (backend: string, quick: boolean) =>
     }
   }).pipe(Effect.scoped)
 
-/** (c) A rebuild over 1,000,000 seeded events: seconds, and heap/RSS growth sampled while it runs. */
-const rebuild1M = (backend: string, quick: boolean) =>
+/** The event type `rebuild1M` replays (bench/rebuildMemory.ts too): seeded by SQL, data ignored. */
+export const Seeded = EventCodec.type("Seeded", { schema: Schema.Struct({}) })
+
+/** A per-stream count of the seeded events, in a collection of its own (a fresh name per call). */
+export const seededProjection = () => {
+  const name = `pb_rebuild_${Math.random().toString(36).slice(2, 8)}`
+  return Projection.singleStream({
+    name,
+    collection: DocumentStore.collection(name, Count),
+    events: EventCodec.make([Seeded]),
+    evolve: (current) => ({ count: (current?.count ?? 0) + 1 })
+  })
+}
+
+/**
+ * Seeds `Seeded` events until the store holds `count` (1,000 per stream, the bench's payload, no
+ * metadata), by bulk SQL into the store's table (the floor's seedStore statement, over the bench's
+ * client: a second floor would re-run its schema set-up).
+ */
+export const seedEvents = (backend: string, count: number) =>
   Effect.gen(function*() {
-    const count = quick ? 100_000 : 1_000_000
     const sql = yield* SqlClient.SqlClient
     const seeded = Number(
       (yield* sql<{ n: unknown }>`SELECT count(*) AS n FROM strata_events WHERE type = 'Seeded'`)[0].n
     )
-    if (seeded < count) {
-      // The floor's seedStore statement (bulk SQL into the store's table), over the bench's client: a
-      // second floor would re-run its schema set-up.
-      yield* backend === "postgres"
-        ? sql`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
-          SELECT gen_random_uuid(), 'seed-' || (v / 1000), v % 1000, 'seed', 'Seeded', ${W.payloadJson}::json, '{}'::json, now()
-          FROM generate_series(${seeded + 1}::bigint, ${count}::bigint) v`
-        : sql`WITH RECURSIVE n(v) AS (SELECT ${seeded + 1} UNION ALL SELECT v + 1 FROM n WHERE v < ${count})
-          INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
-          SELECT 'seed-' || v, 'seed-' || (v / 1000), v % 1000, 'seed', 'Seeded', ${W.payloadJson}, '{}', 0 FROM n`
-      // What autovacuum does after a bulk load, at once: without statistics PostgreSQL estimates a
-      // handful of 'Seeded' rows and reads each page by sorting every event after it (a 1,000,000-event
-      // rebuild took 128 s instead of ~10).
-      if (backend === "postgres") yield* sql`ANALYZE strata_events`
-    }
-    const Seeded = EventCodec.type("Seeded", { schema: Schema.Struct({}) })
-    const name = `pb_rebuild_${Math.random().toString(36).slice(2, 8)}`
-    const p = Projection.singleStream({
-      name,
-      collection: DocumentStore.collection(name, Count),
-      events: EventCodec.make([Seeded]),
-      evolve: (current) => ({ count: (current?.count ?? 0) + 1 })
-    })
+    if (seeded >= count) return
+    yield* backend === "postgres"
+      ? sql`INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
+        SELECT gen_random_uuid(), 'seed-' || (v / 1000), v % 1000, 'seed', 'Seeded', ${W.payloadJson}::json, '{}'::json, now()
+        FROM generate_series(${seeded + 1}::bigint, ${count}::bigint) v`
+      : sql`WITH RECURSIVE n(v) AS (SELECT ${seeded + 1} UNION ALL SELECT v + 1 FROM n WHERE v < ${count})
+        INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
+        SELECT 'seed-' || v, 'seed-' || (v / 1000), v % 1000, 'seed', 'Seeded', ${W.payloadJson}, '{}', 0 FROM n`
+    // What autovacuum does after a bulk load, at once: without statistics PostgreSQL estimates a
+    // handful of 'Seeded' rows and reads each page by sorting every event after it (a 1,000,000-event
+    // rebuild took 128 s instead of ~10).
+    if (backend === "postgres") yield* sql`ANALYZE strata_events`
+  })
+
+/** (c) A rebuild over 1,000,000 seeded events: seconds, and heap/RSS growth sampled while it runs. */
+const rebuild1M = (backend: string, quick: boolean) =>
+  Effect.gen(function*() {
+    yield* seedEvents(backend, quick ? 100_000 : 1_000_000)
+    const p = seededProjection()
     const { base, peaks, stop } = yield* samplePeaks
     const start = performance.now()
     const replayed = yield* Projection.rebuild(p)

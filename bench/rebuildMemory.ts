@@ -6,42 +6,25 @@
  *
  *   node --conditions=@strata/source --expose-gc bench/rebuildMemory.ts [file] [events] [batchSize]
  */
-import { DocumentStore, EventCodec, Projection, Store } from "@strata/core"
+import { DocumentStore, Projection, Store } from "@strata/core"
 import { SqliteStore } from "@strata/sqlite"
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as inspector from "node:inspector/promises"
 import { performance } from "node:perf_hooks"
 import { collectGarbage, samplePeaks } from "./Memory.ts"
-import * as W from "./Workloads.ts"
+import { seededProjection, seedEvents } from "./Projections.ts"
 
 const file = process.argv[2] ?? "/tmp/strata-rebuild-memory.db"
 const count = Number(process.argv[3] ?? 1_000_000)
 const batchSize = process.argv[4] === undefined ? undefined : Number(process.argv[4])
 
-const Count = Schema.Struct({ count: Schema.Number })
-
 const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const seeded = Number(
-    (yield* sql<{ n: unknown }>`SELECT count(*) AS n FROM strata_events WHERE type = 'Seeded'`)[0].n
-  )
-  if (seeded < count) {
-    yield* sql`WITH RECURSIVE n(v) AS (SELECT ${seeded + 1} UNION ALL SELECT v + 1 FROM n WHERE v < ${count})
-      INSERT INTO strata_events (event_id, stream, version, category, type, data, metadata, created_at)
-      SELECT 'seed-' || v, 'seed-' || (v / 1000), v % 1000, 'seed', 'Seeded', ${W.payloadJson}, '{}', 0 FROM n`
-  }
-  const Seeded = EventCodec.type("Seeded", { schema: Schema.Struct({}) })
-  const name = `pb_rebuild_${Math.random().toString(36).slice(2, 8)}`
-  const p = Projection.singleStream({
-    name,
-    collection: DocumentStore.collection(name, Count),
-    events: EventCodec.make([Seeded]),
-    evolve: (current) => ({ count: (current?.count ?? 0) + 1 })
-  })
+  yield* seedEvents("sqlite", count)
+  const p = seededProjection()
   const { base, peaks, stop } = yield* samplePeaks
   // STRATA_ALLOCATIONS=file: a sampling allocation profile of the rebuild, garbage included
   // (where the bytes the young generation fills with come from), written as a .heapprofile.
@@ -78,7 +61,7 @@ const program = Effect.gen(function*() {
   const after = process.memoryUsage()
   const mb = (bytes: number) => Math.round(bytes / 1024 / 10.24) / 100
   // The documents of this run, so the file does not grow run after run.
-  yield* sql`DELETE FROM strata_documents WHERE collection = ${name}`
+  yield* sql`DELETE FROM strata_documents WHERE collection = ${p.target.name}`
   console.log(JSON.stringify({
     events: replayed,
     seconds: Math.round(seconds * 10) / 10,
