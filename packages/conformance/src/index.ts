@@ -51,6 +51,7 @@ import { retentionSuite } from "./retentionSuite.ts"
 import { sizeSuite } from "./sizeSuite.ts"
 import { snapshotSuite } from "./snapshotSuite.ts"
 import { subscribeSuite } from "./subscribeSuite.ts"
+import { subscribeWithSuite } from "./subscribeWithSuite.ts"
 import { type ConformanceIt, fromBackend, resolve, type Services, type SuiteOptions } from "./SuiteOptions.ts"
 import { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
 import { unitOfWorkSuite } from "./unitOfWorkSuite.ts"
@@ -82,6 +83,7 @@ export { retentionSuite } from "./retentionSuite.ts"
 export { sizeSuite } from "./sizeSuite.ts"
 export { snapshotSuite } from "./snapshotSuite.ts"
 export { subscribeSuite } from "./subscribeSuite.ts"
+export { subscribeWithSuite } from "./subscribeWithSuite.ts"
 export type { BackendOptions, ConformanceIt, ResolvedOptions, Services, SuiteOptions } from "./SuiteOptions.ts"
 export { fromBackend, resolve } from "./SuiteOptions.ts"
 export { supervisedConsumerSuite } from "./supervisedConsumerSuite.ts"
@@ -102,6 +104,7 @@ export const topics: ReadonlyArray<(it: ConformanceIt, options?: SuiteOptions) =
   concurrencySuite,
   readSuite,
   subscribeSuite,
+  subscribeWithSuite,
   partitionSuite,
   dcbSuite,
   lifecycleSuite,
