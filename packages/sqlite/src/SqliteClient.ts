@@ -625,7 +625,11 @@ const makeConnection = (
       prepareCached(sql).statement.run()
     },
     // What `execute` runs, synchronously: for statements run in place (internal/inPlace.ts).
-    executeSync: (sql, params, fiber) => rows(prepareCached(sql), params, readBigInts(fiber), false),
+    // How integers are read matters only to a statement that returns rows: no lookup for the others.
+    executeSync: (sql, params, fiber) => {
+      const prepared = prepareCached(sql)
+      return rows(prepared, params, prepared.reader && readBigInts(fiber), false)
+    },
     execute(sql, params, transformRows) {
       const effect = run("execute", (bigints) => rows(prepareCached(sql), params, bigints, false))
       return transformRows ? Effect.map(effect, transformRows) : effect

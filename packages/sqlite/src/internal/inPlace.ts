@@ -19,7 +19,6 @@ import * as Effect from "effect/Effect"
 import * as Effectable from "effect/Effectable"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
-import * as References from "effect/References"
 import * as Client from "effect/sql/SqlClient"
 import * as Statement from "effect/sql/Statement"
 import * as Tracer from "effect/Tracer"
@@ -57,9 +56,13 @@ export const make = <C extends Client.SqlClient>(
 
   const evaluate: Evaluate = function(fiber) {
     const transaction = Context.getOrUndefined(fiber.context, transactionService)
+    if (transaction === undefined) return standard.call(this, fiber)
+    // The tracer from the fiber's cache of its context (`undefined`: Effect's native tracer, which
+    // exports nothing): two context lookups per statement less than `getRef`.
+    const { tracer, tracerEnabled } = fiber.cache
     if (
-      transaction === undefined || fiber.getRef(Statement.CurrentTransformer) !== undefined ||
-      (fiber.getRef(References.TracerEnabled) && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer)
+      (tracerEnabled && tracer !== undefined && tracer !== Tracer.nativeTracer) ||
+      fiber.getRef(Statement.CurrentTransformer) !== undefined
     ) {
       return standard.call(this, fiber)
     }
