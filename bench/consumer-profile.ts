@@ -1,11 +1,13 @@
 /**
- * `node --conditions=@strata/source bench/consumer-profile.ts [--contender strata] [--events 20000]
+ * `node --conditions=@strata/source bench/consumer-profile.ts [--contender strata[,reads,...]] [--events 20000]
  *   [--rounds 5] [--profile out.cpuprofile]`
  *
- * CPU per event of one contender of the `consumer` workload (bench/Consumers.ts, issue 23) on SQLite,
- * for profiling: a fresh SqliteStore file, `--events` events over 500 streams, then `--rounds` runs
- * of the contender, each printing events/s and the process's CPU (user + system) per event; at exit,
- * min and median over the rounds after the first (a JIT warm-up). `--profile` writes a CPU profile of
+ * CPU per event of contenders of the `consumer` workload (bench/Consumers.ts, issue 23) on SQLite,
+ * for profiling: a fresh SqliteStore file, `--events` events over 500 streams, then `--rounds` rounds
+ * in which each contender runs once (in an order rotated each round), each run printing events/s and
+ * the process's and the main thread's CPU (user + system) per event; at exit, min and median over the
+ * rounds after the first (a JIT warm-up). The main thread's CPU leaves out the WAL checkpointer's
+ * thread, and the turns of several contenders in one process share a load. `--profile` writes a CPU profile of
  * those rounds only (not the start-up and seeding). Contenders: those of the workload
  * (`floor`, `floorSqlClient`, `bulk`, `strata`, `strataEach`) and parts of `strata`, to attribute its
  * cost:
@@ -104,13 +106,15 @@ const parts: Record<string, Consumers.Contender> = {
 const contenders: Record<string, Consumers.Contender> = { ...Consumers.sqliteContenders(file), ...parts }
 
 const main = Effect.gen(function*() {
-  const contender = contenders[values.contender!]
-  if (contender === undefined) {
-    return yield* Effect.die(new Error(`unknown contender ${values.contender}: ${Object.keys(contenders).join(", ")}`))
+  const names = values.contender!.split(",")
+  for (const name of names) {
+    if (contenders[name] === undefined) {
+      return yield* Effect.die(new Error(`unknown contender ${name}: ${Object.keys(contenders).join(", ")}`))
+    }
   }
   const sql = yield* SqlClient.SqlClient
   const last = yield* Consumers.setUp(total)
-  const cpus: Array<number> = []
+  const cpus = new Map(names.map((name) => [name, { process: [] as Array<number>, thread: [] as Array<number> }]))
   const session = new Inspector.Session()
   for (let round = 0; round < rounds; round++) {
     if (round === 1 && values.profile !== undefined) {
@@ -118,31 +122,42 @@ const main = Effect.gen(function*() {
       yield* Effect.promise(() => session.post("Profiler.enable"))
       yield* Effect.promise(() => session.post("Profiler.start"))
     }
-    yield* sql.unsafe(`DELETE FROM ${Consumers.table}`)
-    const cpu = process.cpuUsage()
-    const started = performance.now()
-    yield* contender(`profile-${round}-${Date.now()}`, last)
-    const ms = performance.now() - started
-    const used = process.cpuUsage(cpu)
-    const perEvent = (used.user + used.system) / total
-    if (round > 0) cpus.push(perEvent)
-    console.log(
-      `${values.contender} round ${round}: ${Math.round(total / (ms / 1000))} events/s, ${
-        perEvent.toFixed(2)
-      } us CPU/event`
-    )
+    // Several contenders take turns, in an order rotated each round.
+    for (let turn = 0; turn < names.length; turn++) {
+      const name = names[(turn + round) % names.length]
+      yield* sql.unsafe(`DELETE FROM ${Consumers.table}`)
+      const cpu = process.cpuUsage()
+      const thread = process.threadCpuUsage()
+      const started = performance.now()
+      yield* contenders[name](`profile-${name}-${round}-${Date.now()}`, last)
+      const ms = performance.now() - started
+      const used = process.cpuUsage(cpu)
+      const usedThread = process.threadCpuUsage(thread)
+      const perEvent = (used.user + used.system) / total
+      const perEventThread = (usedThread.user + usedThread.system) / total
+      if (round > 0) {
+        cpus.get(name)!.process.push(perEvent)
+        cpus.get(name)!.thread.push(perEventThread)
+      }
+      console.log(
+        `${name} round ${round}: ${Math.round(total / (ms / 1000))} events/s, ${
+          perEvent.toFixed(2)
+        } us CPU/event (main thread ${perEventThread.toFixed(2)}, wall ${(1000 * ms / total).toFixed(2)})`
+      )
+    }
   }
   if (values.profile !== undefined && rounds > 1) {
     const { profile } = yield* Effect.promise(() => session.post("Profiler.stop"))
     Fs.writeFileSync(values.profile, JSON.stringify(profile))
     session.disconnect()
   }
-  const sorted = [...cpus].sort((a, b) => a - b)
-  console.log(
-    `${values.contender}: us CPU/event min ${sorted[0]?.toFixed(2)} median ${
-      sorted[Math.floor(sorted.length / 2)]?.toFixed(2)
-    }`
-  )
+  const summary = (samples: ReadonlyArray<number>) => {
+    const sorted = [...samples].sort((a, b) => a - b)
+    return `min ${sorted[0]?.toFixed(2)} median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)}`
+  }
+  for (const [name, { process, thread }] of cpus) {
+    console.log(`${name}: us CPU/event ${summary(process)}; main thread ${summary(thread)}`)
+  }
 })
 
 Effect.runPromise(Effect.scoped(main).pipe(Effect.provide(SqliteStore.layer({ filename: file })))).catch(
