@@ -8,16 +8,18 @@
  * `Store.layer` composes them; the span ones both without a tracer installed (Effect's default,
  * which exports nothing: no span is made) and with one (a tracer that makes Effect's `NativeSpan`s,
  * as an exporter's would be held while the subscription lasts). Rounds rotate the order; the
- * figures are min/median/max in bytes.
+ * figures are min/median/max in bytes. Last, the handler form (`EventStore.follow` of the same
+ * `subscribe`, which `subscribeWith` runs): a feed member with no fiber while idle.
  *
  *   node --conditions=@strata/source --expose-gc bench/subscriptionHeap.ts [n] [rounds]
  */
-import { MemoryStore, Metrics, Retry } from "@strata/core"
-import type { EventStore } from "@strata/core"
+import { EventStore, MemoryStore, Metrics, Retry } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
 import * as Channel from "effect/Channel"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { collectGarbage } from "./Memory.ts"
@@ -39,7 +41,9 @@ const floors: Record<Floor, () => Effect.Effect<void>> = {
       () => Effect.void
     )
 }
-const variants: ReadonlyArray<readonly [string, Wrap | Floor, traced?: boolean]> = [
+// The handler form (`EventStore.follow` of the store's `subscribe`, what `subscribeWith` runs): a feed
+// member with no fiber while idle, instead of a forked `Stream.runForEach`.
+const variants: ReadonlyArray<readonly [string, Wrap | Floor, traced?: boolean, handler?: boolean]> = [
   ["consumer: a forked fiber alone (Effect.never)", "fiber"],
   ["consumer: Stream.runDrain(Stream.never)", "never"],
   ["consumer: Stream.runForEach of one suspended pull", "pull"],
@@ -49,13 +53,16 @@ const variants: ReadonlyArray<readonly [string, Wrap | Floor, traced?: boolean]>
   ["+ retry", (store) => Retry.withRetry(store)],
   ["+ metrics", (store) => Metrics.withMetrics(store)],
   ["Store.layer (all three)", all],
-  ["Store.layer (all three), a tracer installed", all, true]
+  ["Store.layer (all three), a tracer installed", all, true],
+  ["handler form: backend", (store) => store, false, true],
+  ["handler form: Store.layer (all three)", all, false, true],
+  ["handler form: Store.layer (all three), a tracer installed", all, true, true]
 ]
 
 // Keeps every span it makes, as an exporter holds a span until it ends.
 const tracer = Tracer.make({ span: (options) => new Tracer.NativeSpan(options) })
 
-const measure = (wrap: Wrap | Floor, traced = false) =>
+const measure = (wrap: Wrap | Floor, traced = false, handler = false) =>
   Effect.gen(function*() {
     const floor = typeof wrap === "string" ? floors[wrap] : undefined
     const backend = yield* MemoryStore.make()
@@ -71,7 +78,12 @@ const measure = (wrap: Wrap | Floor, traced = false) =>
     gc()
     const before = process.memoryUsage().heapUsed
     const fibers: Array<Fiber.Fiber<void, unknown>> = []
+    const scope = yield* Scope.make()
     for (let i = 0; i < n; i++) {
+      if (handler) {
+        yield* EventStore.follow(store.subscribe(`h${tag}-${i}`), count).pipe(Scope.provide(scope))
+        continue
+      }
       fibers.push(
         yield* Effect.forkChild(
           floor !== undefined ? floor() : Stream.runForEach(store.subscribe(`h${tag}-${i}`), count)
@@ -83,6 +95,7 @@ const measure = (wrap: Wrap | Floor, traced = false) =>
     gc()
     const per = (process.memoryUsage().heapUsed - before) / n
     yield* Fiber.interruptAll(fibers)
+    yield* Scope.close(scope, Exit.void)
     // Let go of the interrupted fibers before the next variant's baseline: held until then, they
     // were collected during its measurement and made it look ~0.4-0.7 KB per subscription smaller.
     fibers.length = 0
@@ -95,7 +108,9 @@ const program = Effect.gen(function*() {
   const results = new Map<string, Array<number>>(variants.map(([name]) => [name, []]))
   for (let round = 0; round < rounds; round++) {
     const order = variants.map((_, i) => variants[(i + round) % variants.length])
-    for (const [name, wrap, traced] of order) results.get(name)!.push(yield* measure(wrap, traced))
+    for (const [name, wrap, traced, handler] of order) {
+      results.get(name)!.push(yield* measure(wrap, traced, handler))
+    }
   }
   const spread = (values: ReadonlyArray<number>) => {
     const sorted = [...values].sort((a, b) => a - b)

@@ -342,7 +342,12 @@ export interface Handled<E> {
   readonly await: Effect.Effect<void, E>
 }
 
-/** A handler of delivered batches, in order, one at a time. */
+/**
+ * What a handled subscription hands its events to: each delivered batch, in order, one call at a time.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type Handler<E, R> = (events: ReadonlyArray<RecordedEvent>) => Effect.Effect<void, E, R>
 
 // What a fed subscription's pull answers when it is caught up with nothing to deliver: the handled
