@@ -4,7 +4,7 @@
  * baseline, and what is still held after gc. Run it with `--trace-gc` (or `--max-semi-space-size=N`)
  * to see V8's side: the bench's `rebuild1M` workload is the report, seeding a fresh file every run.
  *
- *   node --conditions=@strata/source --expose-gc bench/rebuildMemory.ts [file] [events] [batchSize]
+ *   node --conditions=@strata/source --expose-gc bench/rebuildMemory.ts [file] [events] [batchSize] [pageSize]
  */
 import { DocumentStore, Projection, Store } from "@strata/core"
 import { SqliteStore } from "@strata/sqlite"
@@ -20,6 +20,7 @@ import { seededProjection, seedEvents } from "./Projections.ts"
 const file = process.argv[2] ?? "/tmp/strata-rebuild-memory.db"
 const count = Number(process.argv[3] ?? 1_000_000)
 const batchSize = process.argv[4] === undefined ? undefined : Number(process.argv[4])
+const pageSize = process.argv[5] === undefined ? undefined : Number(process.argv[5])
 
 const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -73,4 +74,6 @@ const program = Effect.gen(function*() {
   }))
 })
 
-Effect.runPromise(Effect.scoped(program.pipe(Effect.provide(Store.layer(SqliteStore.layer({ filename: file }))))))
+Effect.runPromise(
+  Effect.scoped(program.pipe(Effect.provide(Store.layer(SqliteStore.layer({ filename: file, pageSize })))))
+)
