@@ -368,7 +368,10 @@ class HandledFollower<E, E2, R> extends Follower<E> implements Handled<E | E2> {
   fiber: Fiber.Fiber<void> | undefined = undefined
   running = false
   closed = false
-  readonly done = Deferred.makeUnsafe<void, E | E2>()
+  // How it ended, once it has; and its waiters, made only when `await` is asked for before that
+  // (most subscriptions are never awaited: no Deferred each).
+  outcome: Effect.Effect<void, E | E2> | undefined = undefined
+  done: Deferred.Deferred<void, E | E2> | undefined = undefined
   readonly handler: Handler<E2, R>
   readonly services: Context.Context<R>
   readonly span: DecoratedStream.SpanPlan | undefined
@@ -387,7 +390,12 @@ class HandledFollower<E, E2, R> extends Follower<E> implements Handled<E | E2> {
     this.services = services
   }
   get await(): Effect.Effect<void, E | E2> {
-    return Deferred.await(this.done)
+    return Effect.suspend(() => this.outcome ?? Deferred.await(this.done ??= Deferred.makeUnsafe()))
+  }
+  settle(outcome: Effect.Effect<void, E | E2>): void {
+    if (this.outcome !== undefined) return
+    this.outcome = outcome
+    if (this.done !== undefined) Deferred.doneUnsafe(this.done, outcome)
   }
   override resume(): void {
     if (!this.running && !this.closed) this.wake()
@@ -456,7 +464,7 @@ class HandledFollower<E, E2, R> extends Follower<E> implements Handled<E | E2> {
       this.running = false
       this.fiber = undefined
       this.leaveNow()
-      Deferred.doneUnsafe(this.done, Effect.failCause(cause))
+      this.settle(Effect.failCause(cause))
     })
   }
   // Its scope closed: leaves the feed, stops the fiber (a handler running now is interrupted), and
@@ -465,7 +473,7 @@ class HandledFollower<E, E2, R> extends Follower<E> implements Handled<E | E2> {
     return Effect.withFiber((current) => {
       this.closed = true
       this.leaveNow()
-      Deferred.doneUnsafe(this.done, Effect.void)
+      this.settle(Effect.void)
       const fiber = this.fiber
       this.fiber = undefined
       return fiber === undefined || fiber === current ? Effect.void : Fiber.interrupt(fiber)
