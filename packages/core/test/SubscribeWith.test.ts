@@ -5,11 +5,11 @@
  * runs in a fiber with the same outcome; an idle one is a feed member and its fiber has ended.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { Event } from "@strata/core"
-import { EventStore, MemoryStore, Metrics, Retry, StoreError } from "@strata/core"
+import { Event, EventStore, MemoryStore, Metrics, Retry, Store, StoreError } from "@strata/core"
 import { LiveFeed, Subscription, Tracing } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
@@ -158,6 +158,38 @@ describe("EventStore.follow (a handler per delivered batch)", () => {
         assert.deepStrictEqual(mine.map((span) => span.attributes.get("strata.stream")), ["s-1", "s-1"])
       }))
     }).pipe(Effect.withTracer(tracer))
+  })
+
+  it.live("Store.layer with spans: false: still a feed member (a fiber per delivery, none kept), and no span", () => {
+    const spans: Array<string> = []
+    const tracer = Tracer.make({
+      span: (options) => {
+        spans.push(options.name)
+        return new Tracer.NativeSpan(options)
+      }
+    })
+    return Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const fibers: Array<number> = []
+      let delivered = 0
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* EventStore.subscribeWith("q-1", (events) =>
+          Effect.sync(() => {
+            delivered += events.length
+            fibers.push(Fiber.getCurrent()!.id)
+          }))
+        yield* store.append("q-1", [Event.make("E", {})])
+        yield* until(() => delivered === 1)
+        yield* store.append("q-1", [Event.make("E", {})])
+        yield* until(() => delivered === 2)
+      }))
+      // A fiber of its own per delivery (the member's), not one fiber running runForEach throughout.
+      assert.notStrictEqual(fibers[0], fibers[1])
+      assert.deepStrictEqual(spans.filter((name) => name.startsWith("strata.")), [])
+    }).pipe(
+      Effect.provide(Store.layer(MemoryStore.layer(), { spans: false })),
+      Effect.withTracer(tracer)
+    )
   })
 
   it.live("a stream it cannot run as a feed member runs in a fiber: the same batches, its failure reported", () =>

@@ -368,6 +368,8 @@ class HandledFollower<E, E2, R> extends Follower<E> implements Handled<E | E2> {
   fiber: Fiber.Fiber<void> | undefined = undefined
   running = false
   closed = false
+  // False under `untraced`: its fibers run with the tracer disabled.
+  traced = true
   // How it ended, once it has; and its waiters, made only when `await` is asked for before that
   // (most subscriptions are never awaited: no Deferred each).
   outcome: Effect.Effect<void, E | E2> | undefined = undefined
@@ -407,7 +409,8 @@ class HandledFollower<E, E2, R> extends Follower<E> implements Handled<E | E2> {
     if (this.running && fiber.pollUnsafe() === undefined && this.fiber === undefined) this.fiber = fiber
   }
   run(): Effect.Effect<void, never, R> {
-    return Effect.catchCause(this.loop(), (cause) => this.end(cause))
+    const run = Effect.catchCause(this.loop(), (cause) => this.end(cause))
+    return this.traced ? run : Effect.provideService(run, References.TracerEnabled, false)
   }
   loop(): Effect.Effect<void, E | E2, R> {
     return Effect.suspend(() => {
@@ -481,6 +484,20 @@ class HandledFollower<E, E2, R> extends Follower<E> implements Handled<E | E2> {
   }
 }
 
+// A subscription stream run with the tracer disabled (`Store.layer` with `spans: false`), and the
+// stream it runs.
+const UntracedKey: unique symbol = Symbol.for("@strata/core/backend/Subscription/Untraced")
+
+/**
+ * `events` run with the tracer disabled, still recognised by {@link handle} (which then runs the
+ * subscription below as a feed member, untraced) instead of an opaque stream.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const untraced = <A, E, R>(events: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  Object.assign(Stream.provideService(events, References.TracerEnabled, false), { [UntracedKey]: events })
+
 // How a fed subscription's stream is run by a handler instead (see `handle`).
 const HandleKey: unique symbol = Symbol.for("@strata/core/backend/Subscription/Handle")
 type Handle = <E2, R>(
@@ -534,7 +551,8 @@ export const handle = <E, E2, R>(
     const scope = Context.get(services, Scope.Scope)
     // The decorators' plans, outermost first, down to the backend's stream: their counters, one
     // retry and one span at most (more than that is not the store's own decoration).
-    let stream: unknown = events
+    const below = (events as { readonly [UntracedKey]?: unknown })[UntracedKey]
+    let stream: unknown = below ?? events
     let counters: ReadonlyArray<Metric.Metric<number, unknown>> = []
     let retry: DecoratedStream.RetryPlan<unknown, unknown> | undefined
     let initial: unknown
@@ -557,6 +575,7 @@ export const handle = <E, E2, R>(
     if (made !== undefined) {
       const hooks = retry === undefined && counters.length === 0 ? undefined : { initial, counters, retry }
       const handled = made(hooks, span, handler, services)
+      handled.traced = below === undefined
       return Effect.as(
         Effect.andThen(Scope.addFinalizerExit(scope, handled.finalizer), Effect.sync(() => handled.wake())),
         handled as Handled<E | E2>

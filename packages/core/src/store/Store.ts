@@ -31,6 +31,7 @@ import { Backend, guardDcb } from "../backend/Backend.ts"
 import * as LeaseStore from "../backend/LeaseStore.ts"
 import type * as Otel from "../backend/Otel.ts"
 import * as ParkedEvents from "../backend/ParkedEvents.ts"
+import * as Subscription from "../backend/Subscription.ts"
 import * as Tracing from "../backend/Tracing.ts"
 import { DocumentStore, type DocumentStoreShape } from "../DocumentStore.ts"
 import { EventStore, type EventStoreShape } from "../EventStore.ts"
@@ -75,8 +76,9 @@ const withoutSpans = (self: EventStoreShape): EventStoreShape => ({
   appendMany: (requests) => untraced(self.appendMany(requests)),
   read: (stream, options) => untracedStream(self.read(stream, options)),
   readAll: (options) => untracedStream(self.readAll(options)),
-  subscribe: (stream, options) => untracedStream(self.subscribe(stream, options)),
-  subscribeAll: (options) => untracedStream(self.subscribeAll(options)),
+  // Marked, so a handler subscription over it still runs as a feed member (untraced).
+  subscribe: (stream, options) => Subscription.untraced(self.subscribe(stream, options)),
+  subscribeAll: (options) => Subscription.untraced(self.subscribeAll(options)),
   streamInfo: (stream) => untraced(self.streamInfo(stream)),
   deleteStream: (stream, options) => untraced(self.deleteStream(stream, options)),
   tombstoneStream: (stream, options) => untraced(self.tombstoneStream(stream, options)),
