@@ -528,6 +528,27 @@ type AnyPlan = DecoratedStream.Plan<any, unknown, unknown, never>
 const planOf = (stream: unknown): AnyPlan | undefined => (stream as { readonly [PlanKey]?: AnyPlan })[PlanKey]
 const handleOf = (stream: unknown): Handle | undefined => (stream as { readonly [HandleKey]?: Handle })[HandleKey]
 
+// The services a handled subscription runs with, shared with the previous subscription's when they
+// hold the same services: each `Scope.provide` or `provideService` makes a new context (a Map of
+// ~0.5 KB), and subscriptions started in a loop each in such a call would otherwise hold one each
+// (issue 23, many subscribers: ~0.58 KB per idle subscription). Held weakly: it keeps no store alive.
+let lastServices: WeakRef<Context.Context<any>> | undefined
+const shared = <R>(services: Context.Context<R>): Context.Context<R> => {
+  const last = lastServices?.deref()
+  if (last !== undefined && last !== services && last.mapUnsafe.size === services.mapUnsafe.size) {
+    let same = true
+    for (const [key, value] of services.mapUnsafe) {
+      if (last.mapUnsafe.get(key) !== value) {
+        same = false
+        break
+      }
+    }
+    if (same) return last
+  }
+  if (last !== services) lastServices = new WeakRef(services)
+  return services
+}
+
 /**
  * Runs a subscription's events (a store's `subscribe` or `subscribeAll`, decorated or not) through
  * `handler`, one delivered batch at a time, in order, until the scope closes or a failure ends it
@@ -574,7 +595,7 @@ export const handle = <E, E2, R>(
     const made = plain ? handleOf(stream) : undefined
     if (made !== undefined) {
       const hooks = retry === undefined && counters.length === 0 ? undefined : { initial, counters, retry }
-      const handled = made(hooks, span, handler, services)
+      const handled = made(hooks, span, handler, shared(services))
       handled.traced = below === undefined
       return Effect.as(
         Effect.andThen(Scope.addFinalizerExit(scope, handled.finalizer), Effect.sync(() => handled.wake())),
