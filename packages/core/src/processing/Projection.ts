@@ -608,9 +608,9 @@ export interface CatchUpOptions {
  * time the bytes surviving since its last growth exceed its size, up to its maximum (64 MB on a
  * 64-bit Node 24 with a default heap). With the defaults (pages of 500, batches of 1,000) a
  * 1,000,000-event rebuild on SQLite peaks at +58-69 MB; a store opened with `pageSize: 250` and a
- * `batchSize` of 250 halves what is alive and stays at the 32 MB young generation (+39 MB, 3 runs),
- * for ~1 us more client CPU per event; `--max-semi-space-size=16` or `32` keeps the peak near
- * +35 MB at the same speed.
+ * `batchSize` of 250 halves what is alive and mostly stays at the 32 MB young generation (+39 MB
+ * in 6 of 6 runs of bench/rebuildMemory.ts and 2 of 3 of the bench's `rebuild1M`, the third +70 MB),
+ * at about the same speed; `--max-semi-space-size=16` or `32` keeps the peak near +35 MB always.
  *
  * @category operations
  * @since 0.1.0
