@@ -70,7 +70,8 @@ export const one = (
   maxEventBytes: number,
   position?: (operation: string, name: string, value: unknown) => Effect.Effect<bigint, InvalidArgument>
 ): Effect.Effect<AppendPlan, InvalidEvent | InvalidStreamName | WrongExpectedVersion | InvalidArgument> =>
-  Effect.flatMap(
+  // Eager: the name's check is a plain success or failure, so a valid name costs no step.
+  Effect.flatMapEager(
     StreamName.make(request.stream),
     (): Effect.Effect<AppendPlan, InvalidEvent | WrongExpectedVersion | InvalidArgument> => {
       const impossible = ExpectedVersion.impossible(request.stream, request.expected)

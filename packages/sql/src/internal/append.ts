@@ -9,6 +9,7 @@
 import type { EventStore } from "@strata/core"
 import { AppendPlan } from "@strata/core/backend"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { inBatch } from "./appendBatch.ts"
 import type { AppendContext, Atomically, AtomicError, Inline, Plan, SyncAppend } from "./appendContext.ts"
@@ -24,7 +25,8 @@ export type { BeforeCommit, Inline, SyncAppend, SyncStatements, Written } from "
 
 type Single = (
   plan: Plan,
-  now: number
+  now: number,
+  inTransaction: boolean
 ) => Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AtomicError | SettledConflict>
 
 // A single-stream append takes the one-statement path only when nothing else must commit with it:
@@ -44,23 +46,24 @@ const singlePath = (ctx: AppendContext, atomically: Atomically): Single => {
   const inlineFast = ctx.syncAppend === undefined || inline === undefined
     ? undefined
     : AppendInline.make(ctx, ctx.syncAppend, inline, viaAtomically)
-  return (plan, now) => {
+  return (plan, now, inTransaction) => {
+    if (inTransaction) return viaAtomically(plan, now)
     const projected = inlineWork(inline, plan)
     return (projected && inlineFast === undefined) ||
         (AppendPlan.usesDcb([plan]) && write.appendOneDcb?.(plan.condition) !== true) ||
         (AppendPlan.hasBinary(plan) &&
           (write.appendOneBinary !== true || (write.appendOneBinaryDcb !== true && AppendPlan.usesDcb([plan]))))
       ? viaAtomically(plan, now)
-      : Effect.flatMap(
-        Effect.serviceOption(ctx.sql.transactionService),
-        (open): ReturnType<Single> =>
-          open._tag === "Some" ? viaAtomically(plan, now) : projected ? inlineFast!(plan, now) : fast(plan, now)
-      )
+      : projected
+      ? inlineFast!(plan, now)
+      : fast(plan, now)
   }
 }
 
 const inlineWork = (inline: Inline | undefined, plan: Plan) =>
   inline?.current !== undefined && plan.prepared.some((event) => inline.types.has(event.type))
+
+const first = <A>(results: ReadonlyArray<A>): A => results[0]
 
 export const make = (
   ctx: StoreContext,
@@ -75,17 +78,36 @@ export const make = (
   const atomically = write._tag === "Batched" ? inBatch(context, write) : inTransaction(context, write)
   const single = singlePath(context, atomically)
 
+  // `inTransaction`: whether the caller's context holds an open transaction (only a single-stream
+  // append asks: the others always take the transactional path).
   const commit = (
     plans: ReadonlyArray<Plan>,
     now: number,
+    inTransaction: boolean,
     retried = false
   ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, CommitError> =>
-    (plans.length === 1 ? single(plans[0], now) : Effect.map(atomically(plans, now), ({ results }) => results)).pipe(
-      Effect.catch((error) => judge(ctx, plans, error, retried ? undefined : (fresh) => commit(fresh, now, true)))
+    Effect.catch(
+      plans.length === 1
+        ? single(plans[0], now, inTransaction)
+        : Effect.map(atomically(plans, now), ({ results }) => results),
+      (error) => judge(ctx, plans, error, retried ? undefined : (fresh) => commit(fresh, now, inTransaction, true))
+    )
+
+  const { transactionService } = ctx.sql
+  // The clock and the caller's transaction are read from the fiber in the step that plans the append
+  // (no step of their own on the hot path); planning runs when the effect runs.
+  const planned = <A, E, R>(
+    f: (now: number, inTransaction: boolean) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E, R> =>
+    Effect.withFiber((fiber) =>
+      f(
+        Context.get(fiber.context, Clock.Clock).currentTimeMillisUnsafe(),
+        Context.getOrUndefined(fiber.context, transactionService) !== undefined
+      )
     )
 
   const append: EventStore.EventStoreShape["append"] = (stream, events, appendOptions) =>
-    Effect.suspend(() =>
+    planned((now, inTransaction) =>
       Effect.flatMap(
         AppendPlan.one(
           appendOptions?.condition === undefined
@@ -94,16 +116,17 @@ export const make = (
           ctx.maxEventBytes,
           ctx.bigintInput
         ),
-        (plan) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(commit([plan], now), ([result]) => result))
+        (plan) => Effect.map(commit([plan], now, inTransaction), first)
       )
     )
 
   const appendMany: EventStore.EventStoreShape["appendMany"] = (requests) =>
-    Effect.gen(function*() {
-      const plans = yield* AppendPlan.many("appendMany", requests, ctx.maxEventBytes, ctx.bigintInput)
-      return yield* commit(plans, yield* Clock.currentTimeMillis)
-    })
+    planned((now, inTransaction) =>
+      Effect.flatMap(
+        AppendPlan.many("appendMany", requests, ctx.maxEventBytes, ctx.bigintInput),
+        (plans) => commit(plans, now, inTransaction)
+      )
+    )
 
   return { append, appendMany, atomically }
 }

@@ -17,8 +17,7 @@ export class SettledConflict {
 }
 
 export const inOneStatement = (ctx: AppendContext, appendOne: NonNullable<Transactional["appendOne"]>) => {
-  const { sql } = ctx
-  const wakeAfterCommit = sql.afterCommit(ctx.wake)
+  const { sql, wake } = ctx
   return (plan: Plan, now: number) => {
     const one = plan.condition === undefined
       ? input(ctx, plan, now)
@@ -49,7 +48,9 @@ export const inOneStatement = (ctx: AppendContext, appendOne: NonNullable<Transa
             return Effect.fail(outcome.replay === false ? new SettledConflict(conflict) : conflict)
           }
           case "Ok":
-            return Effect.as(wakeAfterCommit, [{
+            // Taken only outside a transaction (see `append.ts`): the statement has committed, so
+            // subscribers wake now, not through `afterCommit` (a step to find no transaction).
+            return Effect.as(wake, [{
               stream: one.stream,
               nextExpectedVersion: outcome.lastVersion,
               position: outcome.position
