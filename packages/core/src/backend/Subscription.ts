@@ -521,11 +521,7 @@ const fed = <E>(source: Source<E>, live: Live<E>, from: SubscribeFrom): Stream.S
     }
   )
 
-// The key internal/decoratedStream gives a decorated stream's plan (what opens the stream below, and
-// the span, retry and counters around it).
-const PlanKey = Symbol.for("@strata/core/internal/decoratedStream/Plan")
-type AnyPlan = DecoratedStream.Plan<any, unknown, unknown, never>
-const planOf = (stream: unknown): AnyPlan | undefined => (stream as { readonly [PlanKey]?: AnyPlan })[PlanKey]
+const { planOf } = DecoratedStream
 const handleOf = (stream: unknown): Handle | undefined => (stream as { readonly [HandleKey]?: Handle })[HandleKey]
 
 // The services a handled subscription runs with, shared with the previous subscription's when they

@@ -107,10 +107,10 @@ const fuserOf = (stream: Stream.Stream<unknown, unknown, unknown>) =>
 
 // The state is the plan's own; the requirements are the decorated stream's, which its run provides.
 // oxlint-disable-next-line no-explicit-any
-type AnyPlan = Plan<any, unknown, unknown, never>
+export type AnyPlan = Plan<any, unknown, unknown, never>
 
-const planOf = (stream: Stream.Stream<unknown, unknown, unknown>): AnyPlan | undefined =>
-  (stream as { readonly [PlanKey]?: AnyPlan })[PlanKey]
+/** The plan a decorated stream carries (what opens the stream below it, and its span, retry and counters). */
+export const planOf = (stream: unknown): AnyPlan | undefined => (stream as { readonly [PlanKey]?: AnyPlan })[PlanKey]
 
 const opaque = (stream: Stream.Stream<unknown, unknown, unknown>): AnyPlan => ({
   initial: undefined,
