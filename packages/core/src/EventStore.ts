@@ -515,8 +515,8 @@ export const follow: <E, E2, R>(
  *
  * Many long-lived subscriptions (a subscription per user, per aggregate, per socket): on a backend
  * with a shared reader (memory, SQLite, PostgreSQL, D1) an idle one holds no fiber of its own, a
- * fraction of a `Stream.runForEach(store.subscribe(...))` fiber's memory (issue 23: ~0.7 KB against
- * ~3 KB). A fiber runs only while it catches up or hands events to the handler. On other backends
+ * fraction of a `Stream.runForEach(store.subscribe(...))` fiber's memory (issue 23: ~0.8-1.3 KB against
+ * ~2.7 KB). A fiber runs only while it catches up or hands events to the handler. On other backends
  * (KurrentDB) it runs `subscribe` in a fiber: the same deliveries, not the same size.
  *
  * @example

@@ -552,8 +552,9 @@ const shared = <R>(services: Context.Context<R>): Context.Context<R> => {
  *
  * A subscription of a backend with a shared reader (`LiveFeed`: memory, SQLite, PostgreSQL, D1)
  * whose decorators are the store's own (spans, retry, metrics) runs as a feed member: while idle it
- * holds no fiber (issue 23, many subscribers: ~0.7 KB per idle subscription instead of ~3 KB),
- * its reads retried from its own cursor, its batches counted, and one span per delivered batch.
+ * holds no fiber (issue 23, many subscribers: ~0.8-1.3 KB per idle subscription through
+ * `Store.layer` instead of ~2.7 KB), its reads retried from its own cursor, its batches counted, and
+ * one span per delivered batch.
  * Any other stream (KurrentDB's, one a wrapper mapped) runs in a fiber of the scope
  * (`Stream.runForEachArray`): the same deliveries, not the same size.
  *
