@@ -11,18 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Tracer from "effect/Tracer"
-
-const event = (position: number, stream = "s-1", type = "E"): Event.RecordedEvent =>
-  ({
-    id: `id-${position}`,
-    stream,
-    type,
-    version: BigInt(position - 1),
-    position: BigInt(position),
-    data: { position },
-    metadata: undefined,
-    createdAt: new Date(0)
-  }) as unknown as Event.RecordedEvent
+import { event } from "./feedFixture.ts"
 
 /** An in-memory global log with a feed over it; `fail` makes the next reads fail. */
 const fixture = (

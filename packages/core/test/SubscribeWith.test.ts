@@ -6,68 +6,20 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Event, EventStore, MemoryStore, Metrics, Retry, Store, StoreError } from "@strata/core"
-import { LiveFeed, Subscription, Tracing } from "@strata/core/backend"
+import { Tracing } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
-import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
+import * as Feed from "./feedFixture.ts"
 
-const event = (position: number, stream: string): Event.RecordedEvent =>
-  ({
-    id: `id-${position}`,
-    stream,
-    type: "E",
-    version: BigInt(position - 1),
-    position: BigInt(position),
-    data: { position },
-    metadata: undefined,
-    createdAt: new Date(0)
-  }) as unknown as Event.RecordedEvent
-
-/** A global log, a feed over it, and fed subscriptions to it filtered by stream, as a store. */
+/** The shared feed fixture, and a memory store whose `subscribe` is the fixture's fed subscription. */
 const fixture = Effect.gen(function*() {
-  const signal = yield* Subscription.makeSignal
-  const log: Array<Event.RecordedEvent> = []
-  const control = { fail: false }
-  const unavailable = new StoreError.StoreUnavailable({ operation: "test", reason: "ConnectionError" })
-  const readLog = (after: bigint, want: number) =>
-    Effect.suspend(() =>
-      control.fail
-        ? Effect.fail(unavailable)
-        : Effect.succeed({ events: log.slice(Math.max(0, Number(after)), Math.max(0, Number(after)) + want) })
-    )
-  const feed = LiveFeed.make<StoreError.StoreUnavailable>({
-    readPage: readLog,
-    head: Effect.sync(() => BigInt(log.length)),
-    wakeups: PubSub.subscribe(signal),
-    pollInterval: "1 hour",
-    pageSize: 10
-  })
-  const append = (stream: string, count = 1) =>
-    Effect.andThen(
-      Effect.sync(() => {
-        for (let i = 0; i < count; i++) log.push(event(log.length + 1, stream))
-      }),
-      PubSub.publish(signal, undefined)
-    )
-  const subscribe = (stream: string) =>
-    Subscription.catchUpThenLive<StoreError.StoreUnavailable>({
-      readPage: (after, want) =>
-        Effect.map(readLog(after, want * 100), ({ events }) => ({
-          events: events.filter((e) => e.stream === stream).slice(0, want)
-        })),
-      head: Effect.sync(() => BigInt(log.length)),
-      cursorOf: (e) => e.position,
-      wakeups: PubSub.subscribe(signal),
-      pollInterval: "1 hour",
-      pageSize: 10,
-      live: { feed, stream, matches: (e) => e.stream === stream }
-    }, "start")
+  const { append, control, feed, subscribe } = yield* Feed.fixture()
   const memory = yield* MemoryStore.make()
   const store: EventStore.EventStoreShape = { ...memory.eventStore, subscribe: (stream) => subscribe(stream) }
   return { feed, append, control, store }
@@ -196,7 +148,7 @@ describe("EventStore.follow (a handler per delivered batch)", () => {
     Effect.gen(function*() {
       const got: Array<number> = []
       const failing = Stream.concat(
-        Stream.fromIterable([event(1, "x"), event(2, "x")]),
+        Stream.fromIterable([Feed.event(1, "x"), Feed.event(2, "x")]),
         Stream.fail(new StoreError.StoreUnavailable({ operation: "test", reason: "ConnectionError" }))
       )
       const subscription = yield* EventStore.follow(
