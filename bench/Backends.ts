@@ -9,6 +9,7 @@ import { SqliteStore } from "@strata/sqlite"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -250,12 +251,21 @@ const sqliteFloor = (file: string): Effect.Effect<Floor> =>
 
 const sqliteFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "strata-bench-")), "bench.db")
 
+// The bench's PostgreSQL database, with its credentials: contenders that connect by URL (Emmett) use it.
+let postgresUrl: string | undefined
+
+/** The URL of the PostgreSQL database `layer("postgres")` opened (with its password), once it has. */
+export const benchPostgresUrl = (): string | undefined => postgresUrl
+
 export const layer = (
   backend: string
 ): Layer.Layer<Store.Services | SqlClient.SqlClient, unknown> => {
   switch (backend) {
     case "postgres":
-      return Layer.unwrap(Effect.map(PgTestDatabase, (db) => PgStore.layer({ url: db.url, maxConnections: 10 }))).pipe(
+      return Layer.unwrap(Effect.map(PgTestDatabase, (db) => {
+        postgresUrl = Redacted.value(db.url)
+        return PgStore.layer({ url: db.url, maxConnections: 10 })
+      })).pipe(
         Layer.provide(PgTestDatabase.layer)
       )
     case "sqlite":

@@ -15,7 +15,7 @@
  * - `strata`: `Consumer.run` with the defaults, the upsert through the store's SqlClient in the handler;
  * - `strataEach`: the same with `checkpointEvery: 1` (one transaction per event, the old default);
  * - `emmett` (PostgreSQL): Emmett 0.42's PostgreSQL store and a projector doing the same upsert (it
- *   connects with DATABASE_URL's credentials when set: run the bench with DATABASE_URL).
+ *   connects to the bench's own database with its credentials, as the store does).
  */
 import { SQL } from "@event-driven-io/dumbo"
 import {
@@ -29,6 +29,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as SqlClient from "effect/sql/SqlClient"
 import { DatabaseSync } from "node:sqlite"
+import { benchPostgresUrl } from "./Backends.ts"
 import type { Workload } from "./Processing.ts"
 import { payload } from "./Workloads.ts"
 
@@ -204,8 +205,10 @@ const emmett = (sql: SqlClient.SqlClient, total: number) =>
   Effect.gen(function*() {
     const [info] = yield* sql<{ db: string; port: number; usr: string }>`SELECT current_database() AS db,
       inet_server_port() AS port, current_user AS usr`
-    // The server of DATABASE_URL (its credentials) when set, else trust auth on the bench's port.
-    const server = new URL(process.env["DATABASE_URL"] || `postgres://${info.usr}@127.0.0.1:${info.port}/`)
+    // The bench's own database, with its credentials (an embedded server's password is random).
+    const server = new URL(
+      benchPostgresUrl() ?? process.env["DATABASE_URL"] ?? `postgres://${info.usr}@127.0.0.1:${info.port}/`
+    )
     server.pathname = `/${info.db}`
     const url = server.toString()
     const store = getPostgreSQLEventStore(url)
