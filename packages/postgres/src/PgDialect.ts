@@ -226,6 +226,17 @@ const plainShapes = Object.fromEntries(
   }])
 ) as Record<ExpectedVersion.ExpectedVersion["_tag"], { readonly json: Shape; readonly binary: Shape }>
 
+// What the one-statement append answers (the plain and the DCB statements; the DCB one adds the
+// conflicting event's columns).
+interface AnswerRow {
+  readonly base: unknown
+  readonly last_position: unknown
+  readonly last_version: unknown
+  readonly deleted: unknown
+  readonly tombstoned: unknown
+  readonly stored: unknown
+}
+
 const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
   const { events, expected } = input
   const count = events.length
@@ -259,14 +270,7 @@ const appendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput) => {
   const { slots, strings } = binary ? plainShapes[expected._tag].binary : plainShapes[expected._tag].json
   const params = new Array<unknown>(slots.length)
   for (let i = 0; i < slots.length; i++) params[i] = values[slots[i]]
-  return sql<{
-    base: unknown
-    last_position: unknown
-    last_version: unknown
-    deleted: unknown
-    tombstoned: unknown
-    stored: unknown
-  }>(strings, ...params)
+  return sql<AnswerRow>(strings, ...params)
 }
 
 // The condition's check in the DCB statement: strata_dcb_conflict_at (migration 13) over its items as
@@ -345,13 +349,7 @@ const dcbAppendStatement = (sql: SqlClient.SqlClient, input: AppendOneInput, loc
     : sql`UPDATE strata_streams AS t SET last_version = t.last_version + ${count}, deleted = false
         WHERE t.stream = ${stream} AND NOT t.tombstoned AND ${accepts} AND ${pass}`
   return sql<
-    {
-      base: unknown
-      last_position: unknown
-      last_version: unknown
-      deleted: unknown
-      tombstoned: unknown
-      stored: unknown
+    AnswerRow & {
       c_position: unknown
       c_stream: string | null
       c_type: string | null
