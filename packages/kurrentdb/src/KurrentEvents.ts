@@ -50,6 +50,12 @@ export interface KurrentEventsOptions {
   readonly resubscribeDelay?: Duration.Input | undefined
   /** Events per read call. Default 1,000 (each call through the client's Rust reader has a fixed cost). */
   readonly pageSize?: number | undefined
+  /**
+   * How long the store's shared live reader waits for a wake-up (its one server subscription, this
+   * store's own appends) before reading `$all` anyway; also how often it looks for tombstones among
+   * the streams followed. Default 500 ms.
+   */
+  readonly pollInterval?: Duration.Input | undefined
 }
 
 export type {
@@ -74,7 +80,8 @@ export const make = (kurrent: KurrentClient, options: KurrentEventsOptions = {})
     maxEventBytes: options.maxEventBytes ?? 1024 * 1024,
     replayWindow: options.replayWindow ?? 10_000,
     pageSize: options.pageSize ?? 1_000,
-    resubscribeDelay: Duration.fromInputUnsafe(options.resubscribeDelay ?? "100 millis")
+    resubscribeDelay: Duration.fromInputUnsafe(options.resubscribeDelay ?? "100 millis"),
+    pollInterval: Duration.fromInputUnsafe(options.pollInterval ?? "500 millis")
   })
   const { append, appendMany, appendPlan, appendPlans } = Append.make(ctx)
   const { read, readAll, scanAll } = Reads.make(ctx)

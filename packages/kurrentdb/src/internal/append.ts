@@ -7,6 +7,7 @@ import { type EventStore, StoreError } from "@strata/core"
 import { AppendPlan } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import { ClientFailure } from "../KurrentClient.ts"
 import * as Codec from "../KurrentCodec.ts"
@@ -15,7 +16,7 @@ import type { KurrentContext } from "./context.ts"
 import type { KurrentEvents } from "./shape.ts"
 
 export const make = (ctx: KurrentContext) => {
-  const { backend, call, maxEventBytes, readRaw, unavailable } = ctx
+  const { backend, call, maxEventBytes, readRaw, signal, unavailable } = ctx
 
   const appendPlan = (plan: AppendPlan.AppendPlan): Effect.Effect<EventStore.AppendResult, EventStore.AppendError> => {
     const { stream } = plan.request
@@ -26,11 +27,15 @@ export const make = (ctx: KurrentContext) => {
         { streamState: Codec.streamState(plan.request.expected) }
       )
     ).pipe(
-      Effect.map((result: ClientAppendResult) => ({
-        stream,
-        nextExpectedVersion: result.nextExpectedRevision,
-        position: result.position?.commit ?? -1n
-      })),
+      Effect.map((result: ClientAppendResult) => {
+        // Wakes this store's live reader at once (the server's push would, a round trip later).
+        PubSub.publishUnsafe(signal, undefined)
+        return {
+          stream,
+          nextExpectedVersion: result.nextExpectedRevision,
+          position: result.position?.commit ?? -1n
+        }
+      }),
       Effect.catchTag("ClientFailure", (failure): Effect.Effect<EventStore.AppendResult, EventStore.AppendError> => {
         if (failure.type === "wrong-expected-version") {
           const actual = (failure.error as { actualState?: unknown }).actualState
@@ -119,6 +124,7 @@ export const make = (ctx: KurrentContext) => {
 
   const appendPlans: KurrentEvents["appendPlans"] = (operation, plans) =>
     commit(plans).pipe(
+      Effect.tap(() => Effect.sync(() => PubSub.publishUnsafe(signal, undefined))),
       // The server answers one position for the whole transaction: each part's own last position is
       // read back (one read per part), as the contract reports the position of each part's last event.
       Effect.flatMap((result) =>

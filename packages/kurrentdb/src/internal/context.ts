@@ -7,6 +7,7 @@ import { type Event, StoreError } from "@strata/core"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import { ClientFailure, type KurrentClient } from "../KurrentClient.ts"
 import type { KurrentEvents } from "./shape.ts"
@@ -20,6 +21,8 @@ export interface Settings {
   readonly pageSize: number
   /** The first wait of a dropped subscription before it resumes (doubling to 5 s). */
   readonly resubscribeDelay: Duration.Duration
+  /** How long the shared live reader waits for a wake-up before reading `$all` anyway. */
+  readonly pollInterval: Duration.Duration
 }
 
 /** Where a page of `$all` starts. */
@@ -30,6 +33,8 @@ export interface AllPosition {
 
 export interface KurrentContext extends Settings {
   readonly kurrent: KurrentClient
+  /** Wakes the shared live reader: published after each append of this store (and by the server's pushes). */
+  readonly signal: PubSub.PubSub<void>
   readonly call: KurrentClient["call"]
   readonly unavailable: KurrentClient["unavailable"]
   readonly readRaw: KurrentEvents["readRaw"]
@@ -139,6 +144,7 @@ export const make = (kurrent: KurrentClient, settings: Settings): KurrentContext
   return {
     ...settings,
     kurrent,
+    signal: Effect.runSync(PubSub.sliding<void>(1)),
     call: kurrent.call,
     unavailable,
     readRaw,

@@ -1,140 +1,282 @@
-// Subscriptions to a stream and to `$all`, on the server's catch-up subscriptions, resumed after the
-// last delivered event when the connection drops. "end" is pinned when the subscription starts, so a
-// resume cannot skip what came meanwhile. The pin is a read through the client's Rust reader (ms), so
-// appends made just after forking the stream may land before it and not be delivered: the README
-// shows the `EventStore.establish` form, which pins the end before it returns.
-import type { ResolvedEvent } from "@kurrent/kurrentdb-client"
-import { BACKWARDS, END, START } from "@kurrent/kurrentdb-client"
+// Subscriptions to a stream and to `$all` on the core's shared reader (issue 23, many subscribers): each
+// subscription catches up with its own reads (the stream, or `$all` after its position), then takes
+// what the store's one `LiveFeed` hands it. The feed reads `$all` past the last position it published
+// when woken: by ONE server subscription per store (from the end, user events only, its events used
+// as signals and never delivered), by this store's own appends, or by the poll interval. So N
+// subscriptions are N small records on one gRPC stream, not N gRPC streams.
+//
+// KurrentDB facts this relies on:
+// - `$all` positions are `{ commit, prepare }` and not dense; Strata's cursor is the commit position.
+//   The records of one write may share a commit position, so a page never ends inside a write (it is
+//   read on to the write's end), and a read after a cursor skips every record at its commit position.
+// - `readAll` from a position is inclusive: the record at the cursor comes back and is skipped.
+// - A tombstone writes a `$streamDeleted` record to `$all`: the feed notes the stream and its members
+//   read again (`gone`), where the stream read fails with `StreamDeleted`.
+// - System records (`$` types, `$` streams) advance the feed's position but no member takes them.
+import type { Filter, ResolvedEvent } from "@kurrent/kurrentdb-client"
+import { BACKWARDS, END, EVENT_TYPE, FORWARDS, START } from "@kurrent/kurrentdb-client"
 import { type Event, type EventStore, StoreError, StreamName } from "@strata/core"
-import { Inputs } from "@strata/core/backend"
+import { Inputs, LiveFeed, Subscription } from "@strata/core/backend"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
-import { type ClientFailure, transientTypes } from "../KurrentClient.ts"
+import * as PubSub from "effect/PubSub"
+import { ClientFailure, transientTypes } from "../KurrentClient.ts"
 import * as Codec from "../KurrentCodec.ts"
 import { failureOf, isClientFailure, isUserEvent, type KurrentContext, maxRevision } from "./context.ts"
 
+/** Attempts of a read that fails transiently (a dropped connection) before it is `StoreUnavailable`. */
+const maxAttempts = 20
+
+/** What the shared server subscription and the feed's reads select: user events and tombstones. */
+const feedFilter: Filter = { filterOn: EVENT_TYPE, regex: "^(?:[^$]|\\$streamDeleted$)", checkpointInterval: 1 }
+
+/** Tombstoned streams remembered for the feed's `gone` check; more than this drops the oldest. */
+const goneCapacity = 10_000
+
+interface At {
+  readonly commit: bigint
+  readonly prepare: bigint
+}
+
+const atOf = (resolved: ResolvedEvent): At => {
+  const commit = resolved.event?.position?.commit ?? resolved.commitPosition ?? -1n
+  return { commit, prepare: resolved.event?.position?.prepare ?? commit }
+}
+
+const isSubscribed = (event: Event.RecordedEvent) => isUserEvent(event)
+
 export const make = (ctx: KurrentContext) => {
-  const { kurrent, lastEvent, unavailable } = ctx
+  const { kurrent, pageSize, pollInterval, resubscribeDelay, signal, unavailable } = ctx
 
-  /** The position of the last record in `$all`, or -1 when it is empty. */
-  const headPosition = Stream.suspend(() =>
-    Stream.fromAsyncIterable(
-      kurrent.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 }) as AsyncIterable<ResolvedEvent>,
-      (error) => unavailable("subscribeAll", failureOf(error))
-    )
-  ).pipe(
-    Stream.runHead,
-    Effect.map((head) => {
-      const resolved = Option.getOrUndefined(head)
-      return resolved?.event?.position?.commit ?? resolved?.commitPosition ?? -1n
+  const backoff = (attempt: number) => Duration.min(Duration.times(resubscribeDelay, 2 ** attempt), Duration.seconds(5))
+
+  /** Runs a read, again after a growing pause while it fails transiently (at most 20 times), as the server subscriptions were resumed. */
+  const retrying = <A, E>(
+    operation: string,
+    read: Effect.Effect<A, E | ClientFailure>
+  ): Effect.Effect<A, Exclude<E, ClientFailure> | StoreError.StoreUnavailable> => {
+    const attempt = (n: number): Effect.Effect<A, Exclude<E, ClientFailure> | StoreError.StoreUnavailable> =>
+      Effect.catch(read, (error: E | ClientFailure) => {
+        if (!isClientFailure(error)) return Effect.fail(error as Exclude<E, ClientFailure>)
+        if (!transientTypes.has(error.type) || n + 1 >= maxAttempts) return Effect.fail(unavailable(operation, error))
+        return Effect.andThen(Effect.sleep(backoff(n)), attempt(n + 1))
+      })
+    return attempt(0)
+  }
+
+  /** One `readAll` call forwards from `from` (inclusive), collected. */
+  const readAllCall = (from: At | undefined, count: number, filter: Filter | undefined) =>
+    kurrent.call(async (client) => {
+      const out: Array<ResolvedEvent> = []
+      for await (
+        const event of client.readAll({
+          direction: FORWARDS,
+          fromPosition: from ?? START,
+          maxCount: count,
+          ...(filter === undefined ? {} : { filter })
+        } as never) as AsyncIterable<ResolvedEvent>
+      ) out.push(event)
+      return out
     })
-  )
 
-  const subscribe: EventStore.EventStoreShape["subscribe"] = (stream, subscribeOptions) =>
-    Stream.unwrap(Effect.gen(function*() {
-      yield* StreamName.make(stream)
-      const from = subscribeOptions?.from ?? "start"
-      if (typeof from === "object") yield* Inputs.bigint("subscribe", "from.after", from.after, -1n)
-      // A tombstoned stream fails at once (the server would say so too, but only after the confirmation).
-      const last = yield* lastEvent("subscribe", stream)
-      // "end" is pinned to the revision now, so a resume after a drop cannot skip what came meanwhile.
-      const first = from === "start"
-        ? -1n
-        : from === "end"
-        ? Option.getOrUndefined(last)?.event?.revision ?? -1n
-        : from.after
-      const open = (after: bigint | undefined) =>
-        subscription(() =>
-          kurrent.client.subscribeToStream(stream, {
-            fromRevision: after === undefined || after > maxRevision ? END : after < 0n ? START : after
-          }) as never
-        ).pipe(
-          Stream.map(Codec.fromResolved),
-          Stream.filter((event): event is Event.RecordedEvent => event !== undefined),
-          Stream.catch((failure): Stream.Stream<Event.RecordedEvent, StoreError.StreamDeleted | ClientFailure> =>
-            failure.type === "stream-deleted"
-              ? Stream.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
-              : Stream.fail(failure)
-          )
+  /**
+   * The records of `$all` after commit position `after` that `filter` (on the server) and `keep` select:
+   * at least `limit` of them and the rest of the last one's write, or fewer when the end was reached.
+   * A short answer therefore means "caught up", never "filtered out".
+   */
+  const readAfter = (
+    after: bigint,
+    limit: number,
+    filter: Filter | undefined,
+    keep: (event: Event.RecordedEvent) => boolean
+  ): Effect.Effect<Array<Event.RecordedEvent>, ClientFailure> =>
+    Effect.suspend(() => {
+      const out: Array<Event.RecordedEvent> = []
+      // Records at or before (commit, prepare) were seen; with no prepare, every record at `commit`.
+      let commit = after
+      let prepare: bigint | undefined
+      let lastKept: bigint | undefined
+      const page = (): Effect.Effect<Array<Event.RecordedEvent>, ClientFailure> =>
+        Effect.flatMap(
+          readAllCall(commit < 0n ? undefined : { commit, prepare: prepare ?? commit }, pageSize + 1, filter),
+          (raw) => {
+            for (const record of raw) {
+              const at = atOf(record)
+              if (at.commit < commit || (at.commit === commit && (prepare === undefined || at.prepare <= prepare))) {
+                continue
+              }
+              // Enough, and past the write of the last event kept: the page ends between two writes.
+              if (out.length >= limit && at.commit !== lastKept) return Effect.succeed(out)
+              commit = at.commit
+              prepare = at.prepare
+              const event = Codec.fromResolved(record)
+              if (event !== undefined && keep(event)) {
+                out.push(event)
+                lastKept = at.commit
+              }
+            }
+            return raw.length <= pageSize ? Effect.succeed(out) : page()
+          }
         )
-      return resilient(ctx, open, (event) => event.version, first, "subscribe")
-    }))
+      return page()
+    })
 
-  const subscribeAll: EventStore.EventStoreShape["subscribeAll"] = (subscribeOptions) =>
-    Stream.unwrap(Effect.gen(function*() {
-      const from = subscribeOptions?.from ?? "start"
-      yield* Inputs.subscribeAllOptions("subscribeAll", subscribeOptions)
-      const filter = subscribeOptions?.filter
-      // "end" is pinned to the last position now (see subscribe).
-      const first = from === "start" ? -1n : from === "end" ? yield* headPosition : from.after
-      const open = (after: bigint | undefined) =>
-        subscription(() =>
-          kurrent.client.subscribeToAll({
-            fromPosition: after === undefined || after > maxRevision
-              ? END
-              : after < 0n
-              ? START
-              : { commit: after, prepare: after },
-            filter: Codec.serverFilter(filter)
-          } as never) as never
-        ).pipe(
-          Stream.map(Codec.fromResolved),
-          Stream.filter((event): event is Event.RecordedEvent =>
-            isUserEvent(event) && Inputs.passes(filter, event.stream, event.type)
-          )
+  /** Up to `limit` events of `stream` after revision `after`. */
+  const readStreamAfter = (
+    stream: string,
+    after: bigint,
+    limit: number
+  ): Effect.Effect<Subscription.Page, StoreError.StreamDeleted | ClientFailure> =>
+    after + 1n > maxRevision ?
+      Effect.succeed({ events: [] }) :
+      kurrent.call(async (client): Promise<Subscription.Page> => {
+        const out: Array<Event.RecordedEvent> = []
+        for await (
+          const resolved of client.readStream(stream, {
+            direction: FORWARDS,
+            fromRevision: after + 1n,
+            maxCount: limit
+          })
+        ) {
+          const event = Codec.fromResolved(resolved)
+          if (event !== undefined) out.push(event)
+        }
+        return { events: out }
+      }).pipe(
+        Effect.catch((failure): Effect.Effect<Subscription.Page, StoreError.StreamDeleted | ClientFailure> =>
+          failure.type === "stream-not-found"
+            ? Effect.succeed({ events: [] })
+            : failure.type === "stream-deleted"
+            ? Effect.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
+            : Effect.fail(failure)
         )
-      return resilient(ctx, open, (event) => event.position, first, "subscribeAll")
-    }))
+      )
+
+  /** The commit position of the last record in `$all`, or -1 when it is empty. */
+  const headPosition = (operation: string) =>
+    retrying(
+      operation,
+      kurrent.call(async (client) => {
+        for await (
+          const event of client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 }) as AsyncIterable<
+            ResolvedEvent
+          >
+        ) return atOf(event).commit
+        return -1n
+      })
+    )
+
+  // The one server subscription of a running feed, from the end: each record it pushes (and its
+  // confirmation, after a reopen) wakes the reader, which reads `$all` itself. When the connection
+  // drops it is reopened after a growing pause (to 5 s), for as long as the feed runs: it only wakes,
+  // so the reads (which fail the members after 20 attempts) decide whether the store is gone.
+  const serverWakeups: Effect.Effect<never> = Effect.suspend(() => {
+    let attempts = 0
+    const wake = () => {
+      attempts = 0
+      PubSub.publishUnsafe(signal, undefined)
+    }
+    const once = Effect.callback<never, ClientFailure>((resume) => {
+      let subscription: ReturnType<typeof kurrent.client.subscribeToAll>
+      try {
+        subscription = kurrent.client.subscribeToAll({ fromPosition: END, filter: feedFilter })
+      } catch (error) {
+        resume(Effect.fail(failureOf(error)))
+        return
+      }
+      subscription.on("confirmation", wake)
+      subscription.on("data", wake)
+      subscription.on("error", (error) => resume(Effect.fail(failureOf(error))))
+      subscription.on("end", () => resume(Effect.fail(new ClientFailure({ type: "unavailable", error: "ended" }))))
+      return Effect.promise(() => subscription.unsubscribe().catch(() => undefined))
+    })
+    const loop: Effect.Effect<never> = Effect.catch(
+      once,
+      () => Effect.andThen(Effect.sleep(backoff(attempts++)), loop)
+    )
+    return loop
+  })
+
+  // Streams seen tombstoned by the feed's reads, until a `gone` check finds a member of theirs.
+  const tombstoned = new Set<string>()
+  const noteTombstones = (event: Event.RecordedEvent) => {
+    if (event.type === "$streamDeleted") {
+      if (tombstoned.size >= goneCapacity) tombstoned.delete(tombstoned.values().next().value!)
+      tombstoned.add(event.stream)
+    }
+    return true
+  }
+
+  const feed = LiveFeed.make<StoreError.StoreUnavailable>({
+    // Every record the filter passes, system ones included, so the position moves past them.
+    readPage: (after, want) =>
+      retrying("subscribe", Effect.map(readAfter(after, want, feedFilter, noteTombstones), (events) => ({ events }))),
+    head: headPosition("subscribe"),
+    wakeups: Effect.flatMap(
+      PubSub.subscribe(signal),
+      (wakeups) => Effect.as(Effect.forkScoped(serverWakeups), wakeups)
+    ),
+    pollInterval,
+    pageSize,
+    gone: (streams) =>
+      Effect.sync(() => {
+        if (tombstoned.size === 0) return []
+        const found = streams.filter((stream) => tombstoned.has(stream))
+        for (const stream of found) tombstoned.delete(stream)
+        return found
+      })
+  })
+
+  // The subscriptions' own `wakeups` (unused on the fed path, which waits on the feed alone).
+  const wakeups = PubSub.subscribe(signal)
+  const byVersion = (event: Event.RecordedEvent) => event.version
+  const byPosition = (event: Event.RecordedEvent) => event.position
+
+  // No Stream.unwrap around a subscription: its arguments are checked when it starts (`check`), so
+  // an idle subscription holds nothing of the setup, and `subscribeWith` recognises the stream.
+  const subscribe: EventStore.EventStoreShape["subscribe"] = (stream, subscribeOptions) => {
+    const from = subscribeOptions?.from ?? "start"
+    return Subscription.catchUpThenLive<EventStore.ReadError>({
+      check: typeof from === "object"
+        ? Effect.andThen(StreamName.make(stream), Inputs.bigint("subscribe", "from.after", from.after, -1n))
+        : StreamName.make(stream),
+      // The server applies retention and soft deletes to stream reads; a tombstone fails them.
+      readPage: (after, want) => retrying("subscribe", readStreamAfter(stream, after, want)),
+      // "end" is pinned to the stream's last revision when the subscription starts; a tombstoned
+      // stream fails here at once.
+      head: Effect.map(
+        ctx.lastEvent("subscribe", stream),
+        (last) => last._tag === "Some" ? last.value.event?.revision ?? -1n : -1n
+      ),
+      cursorOf: byVersion,
+      wakeups,
+      pollInterval,
+      pageSize,
+      live: { feed, stream, matches: isSubscribed }
+    }, from)
+  }
+
+  const subscribeAll: EventStore.EventStoreShape["subscribeAll"] = (subscribeOptions) => {
+    const from = subscribeOptions?.from ?? "start"
+    const filter = subscribeOptions?.filter
+    const matches = (event: Event.RecordedEvent) =>
+      isUserEvent(event) && Inputs.passes(filter, event.stream, event.type)
+    return Subscription.catchUpThenLive<StoreError.InvalidArgument | StoreError.StoreUnavailable>({
+      check: Inputs.subscribeAllOptions("subscribeAll", subscribeOptions),
+      // Filtered on the server where it can (see Codec.serverFilter), the rest in process.
+      readPage: (after, want) =>
+        retrying(
+          "subscribeAll",
+          Effect.map(readAfter(after, want, Codec.serverFilter(filter), matches), (events) => ({ events }))
+        ),
+      head: headPosition("subscribeAll"),
+      cursorOf: byPosition,
+      wakeups,
+      pollInterval,
+      pageSize,
+      live: { feed, types: filter?.types, matches }
+    }, from)
+  }
 
   return { subscribe, subscribeAll }
 }
-
-/**
- * Runs a server subscription, resuming after the last delivered cursor when the connection drops.
- * The server's catch-up subscription is catch-up-then-live already (no seam), so Strata's polling
- * loop (`Subscription.catchUpThenLive`) is not used: it would read what the server pushes.
- */
-const resilient = <E>(
-  ctx: KurrentContext,
-  open: (after: bigint | undefined) => Stream.Stream<Event.RecordedEvent, E>,
-  cursorOf: (event: Event.RecordedEvent) => bigint,
-  first: bigint | undefined,
-  operation: string
-): Stream.Stream<Event.RecordedEvent, Exclude<E, ClientFailure> | StoreError.StoreUnavailable> =>
-  Stream.suspend(() => {
-    let cursor = first
-    let attempts = 0
-    const attempt = (): Stream.Stream<Event.RecordedEvent, Exclude<E, ClientFailure> | StoreError.StoreUnavailable> =>
-      open(cursor).pipe(
-        Stream.tap((event) =>
-          Effect.sync(() => {
-            cursor = cursorOf(event)
-            attempts = 0
-          })
-        ),
-        Stream.catch(
-          (error: E): Stream.Stream<Event.RecordedEvent, Exclude<E, ClientFailure> | StoreError.StoreUnavailable> => {
-            if (!isClientFailure(error)) return Stream.fail(error as Exclude<E, ClientFailure>)
-            if (!transientTypes.has(error.type) || attempts >= 20) {
-              return Stream.fail(ctx.unavailable(operation, error))
-            }
-            const delay = Duration.min(Duration.times(ctx.resubscribeDelay, 2 ** attempts), Duration.seconds(5))
-            attempts++
-            return Stream.unwrap(Effect.as(Effect.sleep(delay), attempt()))
-          }
-        )
-      )
-    return attempt()
-  })
-
-const subscription = (
-  open: () => AsyncIterable<ResolvedEvent> & { unsubscribe(): Promise<void> }
-): Stream.Stream<ResolvedEvent, ClientFailure> =>
-  Stream.unwrap(
-    Effect.acquireRelease(
-      Effect.try({ try: open, catch: failureOf }),
-      (sub) => Effect.promise(() => sub.unsubscribe().catch(() => undefined))
-    ).pipe(Effect.map((sub) => Stream.fromAsyncIterable(sub, failureOf)))
-  )
