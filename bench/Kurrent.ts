@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import { spawn } from "node:child_process"
 import type { Floor } from "./Workloads.ts"
 
 class Target extends Context.Service<Target, { readonly connectionString: string }>()("bench/KurrentTarget") {
@@ -36,6 +37,35 @@ const count = async (iterable: AsyncIterable<unknown>) => {
   for await (const _ of iterable) n++
   return n
 }
+
+/**
+ * A server for benches that measure this process's heap: KURRENTDB_URL, or the emulator in a child
+ * process (stopped with the scope), so what they count is the client's memory alone.
+ */
+export const outOfProcess: Effect.Effect<{ readonly connectionString: string }, Error, Scope.Scope> = Effect
+  .acquireRelease(
+    Effect.callback<{ readonly connectionString: string; readonly stop: () => void }, Error>((resume) => {
+      const url = process.env.KURRENTDB_URL
+      if (url !== undefined && url !== "") return resume(Effect.succeed({ connectionString: url, stop: () => {} }))
+      const child = spawn(process.execPath, [
+        "--conditions=@strata/source",
+        "--input-type=module",
+        "-e",
+        `import { KurrentEmulator } from "@strata/kurrentdb-emulator"
+         const e = await KurrentEmulator.start(); console.log(e.connectionString)`
+      ], { stdio: ["ignore", "pipe", "inherit"] })
+      child.stdout.once(
+        "data",
+        (line: Buffer) => resume(Effect.succeed({ connectionString: line.toString().trim(), stop: () => child.kill() }))
+      )
+      child.once("exit", (code) => resume(Effect.fail(new Error(`the emulator exited (${code})`))))
+    }),
+    (target) => Effect.sync(target.stop)
+  )
+
+/** The store on {@link outOfProcess}. */
+export const layerOutOfProcess: Layer.Layer<EventStore.EventStore | DocumentStore.DocumentStore, unknown> = Layer
+  .unwrap(Effect.map(outOfProcess, ({ connectionString }) => KurrentStore.layer({ connectionString })))
 
 /** The raw client floor. `appendIndexed` is `append`: KurrentDB has no optional indexes to pay for. */
 export const floor: Effect.Effect<Floor, unknown, Target | Scope.Scope> = Effect.gen(function*() {

@@ -11,10 +11,14 @@
  * figures are min/median/max in bytes. Last, the handler form (`EventStore.follow` of the same
  * `subscribe`, which `subscribeWith` runs): a feed member with no fiber while idle.
  *
- *   node --conditions=@strata/source --expose-gc bench/subscriptionHeap.ts [n] [rounds]
+ * `kurrentdb`: the same on KurrentDB (KURRENTDB_URL, or the emulator in a child process, so its
+ * server-side memory is not counted), one store for every measurement.
+ *
+ *   node --conditions=@strata/source --expose-gc bench/subscriptionHeap.ts [n] [rounds] [memory|kurrentdb]
  */
 import { EventStore, MemoryStore, Metrics, Retry } from "@strata/core"
 import { Tracing } from "@strata/core/backend"
+import { KurrentStore } from "@strata/kurrentdb"
 import * as Channel from "effect/Channel"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -22,10 +26,12 @@ import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
+import { outOfProcess } from "./Kurrent.ts"
 import { collectGarbage } from "./Memory.ts"
 
 const n = Number(process.argv[2] ?? 5_000)
 const rounds = Number(process.argv[3] ?? 3)
+const backendName = process.argv[4] ?? "memory"
 const gc = collectGarbage
 
 type Wrap = (store: EventStore.EventStoreShape) => EventStore.EventStoreShape
@@ -62,11 +68,16 @@ const variants: ReadonlyArray<readonly [string, Wrap | Floor, traced?: boolean, 
 // Keeps every span it makes, as an exporter holds a span until it ends.
 const tracer = Tracer.make({ span: (options) => new Tracer.NativeSpan(options) })
 
-const measure = (wrap: Wrap | Floor, traced = false, handler = false) =>
+const measure = (
+  makeBackend: Effect.Effect<EventStore.EventStoreShape>,
+  wrap: Wrap | Floor,
+  traced = false,
+  handler = false
+) =>
   Effect.gen(function*() {
     const floor = typeof wrap === "string" ? floors[wrap] : undefined
-    const backend = yield* MemoryStore.make()
-    const store = typeof wrap === "string" ? backend.eventStore : wrap(backend.eventStore)
+    const backend = yield* makeBackend
+    const store = typeof wrap === "string" ? backend : wrap(backend)
     const tag = Date.now().toString(36)
     // Every stream exists, so each subscription is caught up and idle on the feed.
     // (Not for the consumer alone: the store would be collected during its measurement.)
@@ -105,11 +116,17 @@ const measure = (wrap: Wrap | Floor, traced = false, handler = false) =>
   }).pipe(traced ? Effect.withTracer(tracer) : (effect) => effect)
 
 const program = Effect.gen(function*() {
+  // One KurrentDB store (one client) for every measurement; a memory store each.
+  const makeBackend: Effect.Effect<EventStore.EventStoreShape> = backendName === "kurrentdb"
+    ? Effect.succeed(
+      (yield* KurrentStore.make({ connectionString: (yield* outOfProcess).connectionString })).eventStore
+    )
+    : Effect.map(MemoryStore.make(), (made) => made.eventStore)
   const results = new Map<string, Array<number>>(variants.map(([name]) => [name, []]))
   for (let round = 0; round < rounds; round++) {
     const order = variants.map((_, i) => variants[(i + round) % variants.length])
     for (const [name, wrap, traced, handler] of order) {
-      results.get(name)!.push(yield* measure(wrap, traced, handler))
+      results.get(name)!.push(yield* measure(makeBackend, wrap, traced, handler))
     }
   }
   const spread = (values: ReadonlyArray<number>) => {
@@ -120,9 +137,12 @@ const program = Effect.gen(function*() {
       max: Math.round(sorted[sorted.length - 1])
     }
   }
-  const out: Record<string, unknown> = { subscriptions: n, rounds, bytesPerSubscription: {} }
+  const out: Record<string, unknown> = { backend: backendName, subscriptions: n, rounds, bytesPerSubscription: {} }
   for (const [name, values] of results) (out.bytesPerSubscription as Record<string, unknown>)[name] = spread(values)
   console.log(JSON.stringify(out, null, 2))
 })
 
-Effect.runPromise(program)
+Effect.runPromise(Effect.scoped(program)).then(() => process.exit(0), (error) => {
+  console.error(error)
+  process.exit(1)
+})
