@@ -5,6 +5,7 @@
  * own emulator, whatever KURRENTDB_URL says: it counts the emulator's open server subscriptions.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { jsonEvent, KurrentDBClient } from "@kurrent/kurrentdb-client"
 import { type Event, EventStore, StoreError } from "@strata/core"
 import { KurrentStore } from "@strata/kurrentdb"
 import { KurrentEmulator } from "@strata/kurrentdb-emulator"
@@ -152,6 +153,46 @@ describe("KurrentStore shared live reader", () => {
         yield* Effect.sleep("700 millis")
         assert.strictEqual(yield* Queue.size(seen), 0)
         yield* Fiber.interrupt(fiber)
+      })),
+    30_000
+  )
+
+  it.live(
+    "a page that left out `$` types is not taken for the end: the rest of the stream and of `$all` is still read",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const e = yield* emulator()
+        const stream = `mixed-${Date.now()}`
+        // Another client writes `$` types into a user stream, among user events.
+        const client = KurrentDBClient.connectionString(e.connectionString)
+        yield* Effect.promise(() =>
+          client.appendToStream(
+            stream,
+            ["E", "$x", "$y", "E", "E", "$z", "E"].map((type, i) => jsonEvent({ type, data: { i } }))
+          )
+        )
+        yield* Effect.promise(() => client.dispose())
+        // Pages of 2: the first page of the stream holds one user event.
+        const { eventStore: store } = yield* KurrentStore.make({ connectionString: e.connectionString, pageSize: 2 })
+        const seen = yield* Queue.unbounded<string>()
+        const fibers = [
+          yield* Effect.forkChild(
+            Stream.runForEach(store.subscribe(stream), (event) => Queue.offer(seen, `s@${event.version}`))
+          ),
+          yield* Effect.forkChild(
+            Stream.runForEach(
+              store.subscribeAll({ filter: { streamPrefixes: [stream] } }),
+              (event) => Queue.offer(seen, `a@${event.version}`)
+            )
+          )
+        ]
+        yield* store.append(stream, [{ type: "E", data: { i: 7 } }])
+        const got = yield* takeN(seen, 10)
+        assert.deepStrictEqual(got.filter((s) => s.startsWith("s")), ["s@0", "s@3", "s@4", "s@6", "s@7"])
+        assert.deepStrictEqual(got.filter((s) => s.startsWith("a")), ["a@0", "a@3", "a@4", "a@6", "a@7"])
+        yield* Effect.sleep("700 millis")
+        assert.strictEqual(yield* Queue.size(seen), 0)
+        yield* Fiber.interruptAll(fibers)
       })),
     30_000
   )

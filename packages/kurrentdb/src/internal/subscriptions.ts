@@ -121,36 +121,45 @@ export const make = (ctx: KurrentContext) => {
       return page()
     })
 
-  /** Up to `limit` events of `stream` after revision `after`. */
+  /**
+   * At least `limit` events of `stream` after revision `after`, or fewer when its end was reached (a
+   * short answer means "caught up", even when `$` types were left out).
+   */
   const readStreamAfter = (
     stream: string,
     after: bigint,
     limit: number
   ): Effect.Effect<Subscription.Page, StoreError.StreamDeleted | ClientFailure> =>
-    after + 1n > maxRevision ?
-      Effect.succeed({ events: [] }) :
-      kurrent.call(async (client): Promise<Subscription.Page> => {
-        const out: Array<Event.RecordedEvent> = []
-        for await (
-          const resolved of client.readStream(stream, {
-            direction: FORWARDS,
-            fromRevision: after + 1n,
-            maxCount: limit
-          })
-        ) {
-          const event = Codec.fromResolved(resolved)
-          if (event !== undefined) out.push(event)
-        }
-        return { events: out }
-      }).pipe(
-        Effect.catch((failure): Effect.Effect<Subscription.Page, StoreError.StreamDeleted | ClientFailure> =>
-          failure.type === "stream-not-found"
-            ? Effect.succeed({ events: [] })
-            : failure.type === "stream-deleted"
-            ? Effect.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
-            : Effect.fail(failure)
+    Effect.suspend(() => {
+      const events: Array<Event.RecordedEvent> = []
+      let from = after + 1n
+      const page = (): Effect.Effect<Subscription.Page, StoreError.StreamDeleted | ClientFailure> =>
+        from > maxRevision ? Effect.succeed({ events }) : kurrent.call(async (client) => {
+          let read = 0
+          for await (
+            const resolved of client.readStream(stream, { direction: FORWARDS, fromRevision: from, maxCount: limit })
+          ) {
+            read++
+            from = resolved.event === undefined ? from : resolved.event.revision + 1n
+            // A `$` type (another client's) is not handed over live either: never delivered.
+            const event = Codec.fromResolved(resolved)
+            if (isUserEvent(event)) events.push(event)
+          }
+          return read
+        }).pipe(
+          Effect.flatMap((read) => read < limit || events.length >= limit ? Effect.succeed({ events }) : page()),
+          Effect.catch((failure): Effect.Effect<Subscription.Page, StoreError.StreamDeleted | ClientFailure> =>
+            failure._tag !== "ClientFailure"
+              ? Effect.fail(failure)
+              : failure.type === "stream-not-found"
+              ? Effect.succeed({ events })
+              : failure.type === "stream-deleted"
+              ? Effect.fail(new StoreError.StreamDeleted({ stream, tombstoned: true }))
+              : Effect.fail(failure)
+          )
         )
-      )
+      return page()
+    })
 
   /** The commit position of the last record in `$all`, or -1 when it is empty. */
   const headPosition = (operation: string) =>
