@@ -1,6 +1,6 @@
 /**
  * `node --conditions=@strata/source bench/consumer-profile.ts [--contender strata[,reads,...]] [--events 20000]
- *   [--rounds 5] [--profile out.cpuprofile]`
+ *   [--rounds 5] [--profile out.cpuprofile [--interval us]]`
  *
  * CPU per event of contenders of the `consumer` workload (bench/Consumers.ts, issue 23) on SQLite,
  * for profiling: a fresh SqliteStore file, `--events` events over 500 streams, then `--rounds` rounds
@@ -38,7 +38,9 @@ const { values } = parseArgs({
     contender: { type: "string", default: "strata" },
     events: { type: "string", default: "20000" },
     rounds: { type: "string", default: "5" },
-    profile: { type: "string" }
+    profile: { type: "string" },
+    // The profiler's sampling interval in microseconds (V8's default is 1,000).
+    interval: { type: "string" }
   }
 })
 const total = Number(values.events)
@@ -120,6 +122,10 @@ const main = Effect.gen(function*() {
     if (round === 1 && values.profile !== undefined) {
       session.connect()
       yield* Effect.promise(() => session.post("Profiler.enable"))
+      if (values.interval !== undefined) {
+        const interval = Number(values.interval)
+        yield* Effect.promise(() => session.post("Profiler.setSamplingInterval", { interval }))
+      }
       yield* Effect.promise(() => session.post("Profiler.start"))
     }
     // Several contenders take turns, in an order rotated each round.

@@ -47,8 +47,9 @@ export const defaultCheckpointInterval: Duration.Duration = Duration.millis(100)
  */
 export interface ConsumerOptions<X, R> {
   /**
-   * Handles one event. A failure stops the consumer, before the event's checkpoint. Give exactly one
-   * of `handler` and `handleBatch`.
+   * Handles one event. A failure stops the consumer, before the event's checkpoint. What it succeeds
+   * with is ignored, so a statement's effect can be returned as it is (an `Effect.asVoid` around it
+   * is one more step per event). Give exactly one of `handler` and `handleBatch`.
    */
   readonly handler?: ((event: RecordedEvent) => Effect.Effect<void, X, R>) | undefined
   /**
