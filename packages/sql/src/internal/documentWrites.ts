@@ -5,7 +5,6 @@ import { type DocumentStore, StoreError } from "@strata/core"
 import { DocumentCodec } from "@strata/core/backend"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import type * as Statement from "effect/sql/Statement"
 import * as Rows from "../Rows.ts"
 import type { StoreContext } from "./context.ts"
 
@@ -14,12 +13,6 @@ const decodeRow = Rows.decodeFirst(Rows.DocumentRow)
 const decodeRows = Rows.decodeAll(Rows.DocumentRow)
 const decodeWritten = Rows.decodeAll(Schema.Struct({ id: Schema.String, version: Rows.Int64 }))
 const decodeIds = Rows.decodeAll(Schema.Struct({ id: Schema.String }))
-
-const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
-  const chunks: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size))
-  return chunks
-}
 
 export const make = (ctx: StoreContext) => {
   const { dialect, sql } = ctx
@@ -53,35 +46,27 @@ export const make = (ctx: StoreContext) => {
       })
     })
 
-  // Rows per statement for `params` parameters a row, within what the database binds (D1: 100).
-  const rowsPer = (params: number) => Math.max(1, Math.floor((dialect.maxParams - 2) / params))
-
   // PostgreSQL takes a batch as a few array parameters (`unnest`, `= ANY`): one statement text
   // whatever the batch size, so the server parses and plans it once per connection instead of a
-  // statement of thousands of parameters per batch. Other dialects bind one parameter per value.
+  // statement of thousands of parameters per batch. SQLite takes one JSON parameter instead (`json_each`).
   const arrays = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
   const versionsOf = (writes: ReadonlyArray<DocumentCodec.PreparedWrite>) =>
     writes.map((w) => typeof w.expected === "bigint" ? String(w.expected) : null)
 
-  /** The stored rows among `ids` (any order), one query per `maxParams` ids. */
+  /**
+   * The stored rows among `ids` (any order), in one query. SQLite (and D1) take the ids as one JSON
+   * parameter (`json_each`), as PostgreSQL takes an array: one statement text whatever the batch
+   * size, prepared once, instead of a statement of `ids.length` parameters compiled and prepared
+   * for each new size.
+   */
   const documentRows = (collection: string, ids: ReadonlyArray<string>) =>
-    arrays
-      ? decodeRows(
-        sql`SELECT id, version, data FROM strata_documents WHERE collection = ${collection} AND id = ANY(${ids}::text[])`
-      )
-      : ids.length <= rowsPer(1)
-      ? decodeRows(
-        sql`SELECT id, version, data FROM strata_documents WHERE collection = ${collection} AND ${sql.in("id", ids)}`
-      )
-      : Effect.map(
-        Effect.forEach(chunksOf(ids, rowsPer(1)), (chunk) =>
-          decodeRows(
-            sql`SELECT id, version, data FROM strata_documents WHERE collection = ${collection} AND ${
-              sql.in("id", chunk)
-            }`
-          )),
-        (pages) => pages.flat()
-      )
+    decodeRows(
+      arrays
+        ? sql`SELECT id, version, data FROM strata_documents WHERE collection = ${collection} AND id = ANY(${ids}::text[])`
+        : sql`SELECT id, version, data FROM strata_documents WHERE collection = ${collection} AND id IN (SELECT value FROM json_each(${
+          JSON.stringify(ids)
+        }))`
+    )
 
   /**
    * A `writeMany` inside a transaction (the caller's): one set-based statement per kind of write
@@ -92,7 +77,6 @@ export const make = (ctx: StoreContext) => {
    */
   const writeMany = (collection: string, writes: ReadonlyArray<DocumentCodec.PreparedWrite>) =>
     Effect.gen(function*() {
-      const doc = (json: string) => dialect.document(sql, json)
       const versions = new Map<string, bigint>()
       const deleted = new Set<string>()
       const note = (rows: ReadonlyArray<{ readonly id: string; readonly version: bigint }>) => {
@@ -103,7 +87,6 @@ export const make = (ctx: StoreContext) => {
       const upserts = writes.filter((w) => w.json !== undefined && w.expected === "any")
       const deletes = writes.filter((w) => w.json === undefined && w.expected !== "missing")
       const absent = writes.filter((w) => w.json === undefined && w.expected === "missing")
-      const values = (rows: ReadonlyArray<Statement.Fragment>) => sql.join(", ", false)(rows)
       if (arrays) {
         if (inserts.length > 0) {
           note(
@@ -151,45 +134,54 @@ export const make = (ctx: StoreContext) => {
           for (const row of rows) deleted.add(row.id)
         }
       } else {
-        for (const chunk of chunksOf(inserts, rowsPer(3))) {
+        // SQLite takes each kind of write as one JSON parameter of rows (`json_each`): one statement
+        // text whatever the batch size (see `documentRows`). A version travels as a string (JSON has
+        // no 64-bit integers) and is cast back; a document as the JSON text it was encoded to.
+        const rows = (items: ReadonlyArray<ReadonlyArray<string | null>>) => JSON.stringify(items)
+        const field = (index: number) => sql.literal(`json_extract(value, '$[${index}]')`)
+        if (inserts.length > 0) {
           note(
             yield* decodeWritten(
-              sql`INSERT INTO strata_documents (collection, id, version, data) VALUES ${
-                values(chunk.map((w) => sql`(${collection}, ${w.id}, 1, ${doc(w.json!)})`))
-              } ON CONFLICT (collection, id) DO NOTHING RETURNING id, version`
+              sql`INSERT INTO strata_documents (collection, id, version, data)
+              SELECT ${collection}, ${field(0)}, 1, ${field(1)} FROM json_each(${
+                rows(inserts.map((w) => [w.id, w.json!]))
+              }) WHERE true ON CONFLICT (collection, id) DO NOTHING RETURNING id, version`
             )
           )
         }
-        for (const chunk of chunksOf(updates, rowsPer(3))) {
+        if (updates.length > 0) {
           note(
             yield* decodeWritten(
-              sql`WITH v (doc_id, expected, doc_data) AS (VALUES ${
-                values(chunk.map((w) => sql`(${w.id}, CAST(${w.expected} AS BIGINT), ${doc(w.json!)})`))
-              }) UPDATE strata_documents SET version = strata_documents.version + 1, data = v.doc_data FROM v
-            WHERE strata_documents.collection = ${collection} AND strata_documents.id = v.doc_id
-            AND strata_documents.version = v.expected RETURNING id, version`
+              sql`WITH v (doc_id, expected, doc_data) AS (SELECT ${field(0)}, CAST(${field(1)} AS INTEGER), ${
+                field(2)
+              } FROM json_each(${rows(updates.map((w) => [w.id, String(w.expected), w.json!]))}))
+              UPDATE strata_documents SET version = strata_documents.version + 1, data = v.doc_data FROM v
+              WHERE strata_documents.collection = ${collection} AND strata_documents.id = v.doc_id
+              AND strata_documents.version = v.expected RETURNING id, version`
             )
           )
         }
-        for (const chunk of chunksOf(upserts, rowsPer(4))) {
+        if (upserts.length > 0) {
           note(
             yield* decodeWritten(
-              sql`INSERT INTO strata_documents (collection, id, version, data) VALUES ${
-                values(chunk.map((w) => sql`(${collection}, ${w.id}, 1, ${doc(w.json!)})`))
-              } ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data
-            RETURNING id, version`
+              sql`INSERT INTO strata_documents (collection, id, version, data)
+              SELECT ${collection}, ${field(0)}, 1, ${field(1)} FROM json_each(${
+                rows(upserts.map((w) => [w.id, w.json!]))
+              }) WHERE true
+              ON CONFLICT (collection, id) DO UPDATE SET version = strata_documents.version + 1, data = excluded.data
+              RETURNING id, version`
             )
           )
         }
-        for (const chunk of chunksOf(deletes, rowsPer(2))) {
-          const rows = yield* decodeIds(
-            sql`WITH v (doc_id, expected) AS (VALUES ${
-              values(chunk.map((w) => sql`(${w.id}, CAST(${w.expected === "any" ? null : w.expected} AS BIGINT))`))
-            }) DELETE FROM strata_documents WHERE collection = ${collection} AND EXISTS (SELECT 1 FROM v
+        if (deletes.length > 0) {
+          const gone = yield* decodeIds(
+            sql`WITH v (doc_id, expected) AS (SELECT ${field(0)}, CAST(${field(1)} AS INTEGER) FROM json_each(${
+              rows(deletes.map((w) => [w.id, typeof w.expected === "bigint" ? String(w.expected) : null]))
+            })) DELETE FROM strata_documents WHERE collection = ${collection} AND EXISTS (SELECT 1 FROM v
             WHERE v.doc_id = strata_documents.id AND (v.expected IS NULL OR v.expected = strata_documents.version))
             RETURNING id`
           )
-          for (const row of rows) deleted.add(row.id)
+          for (const row of gone) deleted.add(row.id)
         }
       }
       const present = absent.length === 0
