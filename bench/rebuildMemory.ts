@@ -3,6 +3,7 @@
  * iterating on the rebuild's memory (issue 23): seconds, events/s, sampled heap and RSS peaks over the
  * baseline, and what is still held after gc. Run it with `--trace-gc` (or `--max-semi-space-size=N`)
  * to see V8's side: the bench's `rebuild1M` workload is the report, seeding a fresh file every run.
+ * `newSpaceMB` is the size of V8's young generation when the rebuild ends (its semi-space pair).
  *
  *   node --conditions=@strata/source --expose-gc bench/rebuildMemory.ts [file] [events] [batchSize] [pageSize]
  */
@@ -14,6 +15,7 @@ import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as inspector from "node:inspector/promises"
 import { performance } from "node:perf_hooks"
+import * as v8 from "node:v8"
 import { collectGarbage, samplePeaks } from "./Memory.ts"
 import { seededProjection, seedEvents } from "./Projections.ts"
 
@@ -52,6 +54,9 @@ const program = Effect.gen(function*() {
     session.disconnect()
   }
   yield* stop
+  // V8's young generation as the rebuild left it (it grows once enough has survived its scavenges:
+  // the heap peak follows it), before the full collection below.
+  const newSpace = v8.getHeapSpaceStatistics().find((space) => space.space_name === "new_space")
   const total = yield* Stream.runFold(
     DocumentStore.DocumentStore.use((docs) => Effect.succeed(docs.find(p.target))).pipe(Stream.unwrap),
     () => 0,
@@ -70,7 +75,8 @@ const program = Effect.gen(function*() {
     cpuMicrosPerEvent: Math.round((used.user + used.system) / replayed * 100) / 100,
     heapGrowthMB: mb(peaks.heap - base.heapUsed),
     rssGrowthMB: mb(peaks.rss - base.rss),
-    heapAfterGcGrowthMB: mb(after.heapUsed - base.heapUsed)
+    heapAfterGcGrowthMB: mb(after.heapUsed - base.heapUsed),
+    newSpaceMB: newSpace === undefined ? undefined : mb(newSpace.space_size)
   }))
 })
 
