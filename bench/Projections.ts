@@ -25,6 +25,7 @@ import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import { performance } from "node:perf_hooks"
+import * as v8 from "node:v8"
 import { collectGarbage, samplePeaks } from "./Memory.ts"
 import type { Workload } from "./Processing.ts"
 import * as W from "./Workloads.ts"
@@ -342,16 +343,25 @@ export const seedEvents = (backend: string, count: number) =>
     if (backend === "postgres") yield* sql`ANALYZE strata_events`
   })
 
+const newSpaceMB = () => {
+  const space = v8.getHeapSpaceStatistics().find((space) => space.space_name === "new_space")
+  return space === undefined ? undefined : round(space.space_size / 1024 / 1024, 1)
+}
+
 /** (c) A rebuild over 1,000,000 seeded events: seconds, and heap/RSS growth sampled while it runs. */
 const rebuild1M = (backend: string, quick: boolean) =>
   Effect.gen(function*() {
     yield* seedEvents(backend, quick ? 100_000 : 1_000_000)
     const p = seededProjection()
     const { base, peaks, stop } = yield* samplePeaks
+    // V8's young generation before and after (it grows once enough has survived its scavenges, and
+    // the heap peak follows it; see `Projection.catchUp`).
+    const newSpaceBefore = newSpaceMB()
     const start = performance.now()
     const replayed = yield* Projection.rebuild(p)
     const seconds = (performance.now() - start) / 1000
     yield* stop
+    const newSpaceAfter = newSpaceMB()
     const total = yield* strataTotal(p.target)
     if (total !== replayed) return yield* Effect.die(new Error(`rebuild counted ${total} of ${replayed}`))
     // What is still held once garbage is collected (the sampled peaks include garbage V8 had not yet
@@ -366,7 +376,8 @@ const rebuild1M = (backend: string, quick: boolean) =>
       heapGrowthMB: mb(peaks.heap - base.heapUsed),
       rssGrowthMB: mb(peaks.rss - base.rss),
       heapAfterGcGrowthMB: mb(after.heapUsed - base.heapUsed),
-      externalGrowthMB: mb(after.external - base.external)
+      externalGrowthMB: mb(after.external - base.external),
+      newSpaceMB: { before: newSpaceBefore, after: newSpaceAfter }
     }
   })
 
