@@ -30,6 +30,9 @@ const maxAttempts = 20
 /** What the shared server subscription and the feed's reads select: user events and tombstones. */
 const feedFilter: Filter = { filterOn: EVENT_TYPE, regex: "^(?:[^$]|\\$streamDeleted$)", checkpointInterval: 1 }
 
+/** Records the shared server subscription keeps for a reader that has not taken them. */
+const pushedCapacity = 10_000
+
 /** Tombstoned streams remembered for the feed's `gone` check; more than this drops the oldest. */
 const goneCapacity = 10_000
 
@@ -176,16 +179,31 @@ export const make = (ctx: KurrentContext) => {
     )
 
   // The one server subscription of a running feed, from the end: each record it pushes (and its
-  // confirmation, after a reopen) wakes the reader, which reads `$all` itself. When the connection
-  // drops it is reopened after a growing pause (to 5 s), for as long as the feed runs: it only wakes,
-  // so the reads (which fail the members after 20 attempts) decide whether the store is gone.
+  // confirmation, after a reopen) wakes the reader. When the connection drops it is reopened after a
+  // growing pause (to 5 s), for as long as the feed runs; the reads (which fail the members after 20
+  // attempts) decide whether the store is gone.
+  //
+  // What it pushes is kept too: a catch-up subscription is gap-free and in `$all` order, and its filter
+  // is the reader's, so from its first record on it holds every record the reader would read. Once the
+  // reader has read up to that first record, it takes its pages from here instead of reading `$all`
+  // (a read through the client's Rust reader costs milliseconds; a pushed record is there already).
+  // `alone`: its prepare position is its commit position, so no other record shares its commit
+  // position (records of an explicit transaction do, and may arrive one by one).
+  let pushed: Array<{ readonly event: Event.RecordedEvent; readonly alone: boolean }> = []
+  // The commit position of the first record the current subscription pushed; undefined while there
+  // is none, and from the moment it drops (what comes next is read, until a new one covers it).
+  let coveredFrom: bigint | undefined
+  let generation = 0
+  const uncover = () => {
+    generation++
+    pushed = []
+    coveredFrom = undefined
+  }
   const serverWakeups: Effect.Effect<never> = Effect.suspend(() => {
     let attempts = 0
-    const wake = () => {
-      attempts = 0
-      PubSub.publishUnsafe(signal, undefined)
-    }
     const once = Effect.callback<never, ClientFailure>((resume) => {
+      uncover()
+      const gen = generation
       let subscription: ReturnType<typeof kurrent.client.subscribeToAll>
       try {
         subscription = kurrent.client.subscribeToAll({ fromPosition: END, filter: feedFilter })
@@ -193,11 +211,36 @@ export const make = (ctx: KurrentContext) => {
         resume(Effect.fail(failureOf(error)))
         return
       }
-      subscription.on("confirmation", wake)
-      subscription.on("data", wake)
-      subscription.on("error", (error) => resume(Effect.fail(failureOf(error))))
-      subscription.on("end", () => resume(Effect.fail(new ClientFailure({ type: "unavailable", error: "ended" }))))
-      return Effect.promise(() => subscription.unsubscribe().catch(() => undefined))
+      const failed = (failure: ClientFailure) => {
+        if (gen === generation) uncover()
+        resume(Effect.fail(failure))
+      }
+      subscription.on("confirmation", () => {
+        attempts = 0
+        PubSub.publishUnsafe(signal, undefined)
+      })
+      subscription.on("data", (resolved: ResolvedEvent) => {
+        PubSub.publishUnsafe(signal, undefined)
+        // A subscription replaced meanwhile (a reader restarted as another dropped) only wakes.
+        if (gen !== generation) return
+        attempts = 0
+        const event = Codec.fromResolved(resolved)
+        if (event !== undefined) {
+          // A reader far behind: let go of what was kept; coverage starts again at this record.
+          if (pushed.length >= pushedCapacity) {
+            pushed = []
+            coveredFrom = undefined
+          }
+          coveredFrom ??= event.position
+          pushed.push({ event, alone: atOf(resolved).prepare === event.position })
+        }
+      })
+      subscription.on("error", (error) => failed(failureOf(error)))
+      subscription.on("end", () => failed(new ClientFailure({ type: "unavailable", error: "ended" })))
+      return Effect.suspend(() => {
+        if (gen === generation) uncover()
+        return Effect.promise(() => subscription.unsubscribe().catch(() => undefined))
+      })
     })
     const loop: Effect.Effect<never> = Effect.catch(
       once,
@@ -216,10 +259,33 @@ export const make = (ctx: KurrentContext) => {
     return true
   }
 
+  // A page of what the server subscription pushed, when it holds every record after `after`; else
+  // undefined (the reader reads `$all`). Records that share a commit position are read, not taken.
+  const fromPushed = (after: bigint, want: number): Effect.Effect<Subscription.Page> | undefined => {
+    if (coveredFrom === undefined || after < coveredFrom) return undefined
+    let start = 0
+    while (start < pushed.length && pushed[start].event.position <= after) start++
+    if (start > 0) pushed = pushed.slice(start)
+    const events: Array<Event.RecordedEvent> = []
+    for (const { alone, event } of pushed) {
+      if (events.length >= want) break
+      if (!alone) return undefined
+      noteTombstones(event)
+      events.push(event)
+    }
+    return Effect.succeed({ events })
+  }
+
   const feed = LiveFeed.make<StoreError.StoreUnavailable>({
     // Every record the filter passes, system ones included, so the position moves past them.
     readPage: (after, want) =>
-      retrying("subscribe", Effect.map(readAfter(after, want, feedFilter, noteTombstones), (events) => ({ events }))),
+      Effect.suspend(() =>
+        fromPushed(after, want) ??
+          retrying(
+            "subscribe",
+            Effect.map(readAfter(after, want, feedFilter, noteTombstones), (events) => ({ events }))
+          )
+      ),
     head: headPosition("subscribe"),
     wakeups: Effect.flatMap(
       PubSub.subscribe(signal),
