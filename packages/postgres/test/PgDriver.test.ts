@@ -2,7 +2,7 @@
 // fails after an upgrade, the store's assumptions (listed at the top of utils.ts) need revisiting.
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as PgTypes from "@effect/sql-pg/PgTypes"
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, describe, it } from "@effect/vitest"
 import { PgDialect } from "@strata/postgres"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
@@ -18,8 +18,15 @@ import * as Stream from "effect/Stream"
 import { makeSecondClient, PgTestDatabase } from "./utils.ts"
 
 // The snapshot probe reads the cluster-wide xmin, which any other file's open transaction holds back:
-// on the run's shared embedded server (test/globalSetup.ts) this file starts a server of its own.
-if (process.env["DATABASE_URL"] === process.env["STRATA_TEST_SHARED_PG_URL"]) delete process.env["DATABASE_URL"]
+// on the run's shared embedded server (test/globalSetup.ts) this file starts a server of its own. The
+// next file in this worker (isolate: false) gets the shared server back.
+const sharedUrl = process.env["STRATA_TEST_SHARED_PG_URL"]
+if (sharedUrl !== undefined && process.env["DATABASE_URL"] === sharedUrl) {
+  delete process.env["DATABASE_URL"]
+  afterAll(() => {
+    process.env["DATABASE_URL"] = sharedUrl
+  })
+}
 
 class Boom extends Data.TaggedError("Boom")<{}> {}
 
