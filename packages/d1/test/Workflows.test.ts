@@ -1,6 +1,7 @@
 // Durable workflows on D1 (Miniflare): the workflow topic with the queue in the store's database.
 // The engine needs no transaction: every history record is one append (one batch), every job and
-// lease operation one statement.
+// lease operation one statement. Statements run in the instance's Worker (`worker`), as in
+// conformance.test.ts: Miniflare's proxy of the binding blocks the event loop on every statement.
 import * as D1Client from "@effect/sql-d1/D1Client"
 import { workflowSuite } from "@strata/conformance"
 import { D1Dialect, D1Store } from "@strata/d1"
@@ -11,7 +12,7 @@ import { D1TestDatabase } from "./utils.ts"
 
 workflowSuite(
   "d1 (Miniflare)",
-  Layer.unwrap(Effect.map(D1TestDatabase, ({ db }) => {
+  Layer.unwrap(Effect.map(D1TestDatabase, ({ worker: db }) => {
     const store = D1Store.layer({ db })
     return Layer.provideMerge(
       Layer.unwrap(
