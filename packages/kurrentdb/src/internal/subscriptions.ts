@@ -220,9 +220,8 @@ export const make = (ctx: KurrentContext) => {
         PubSub.publishUnsafe(signal, undefined)
       })
       subscription.on("data", (resolved: ResolvedEvent) => {
-        PubSub.publishUnsafe(signal, undefined)
         // A subscription replaced meanwhile (a reader restarted as another dropped) only wakes.
-        if (gen !== generation) return
+        if (gen !== generation) return PubSub.publishUnsafe(signal, undefined)
         attempts = 0
         const event = Codec.fromResolved(resolved)
         if (event !== undefined) {
@@ -234,6 +233,8 @@ export const make = (ctx: KurrentContext) => {
           coveredFrom ??= event.position
           pushed.push({ event, alone: atOf(resolved).prepare === event.position })
         }
+        // Kept first: the woken reader may run at once, inside this call.
+        PubSub.publishUnsafe(signal, undefined)
       })
       subscription.on("error", (error) => failed(failureOf(error)))
       subscription.on("end", () => failed(new ClientFailure({ type: "unavailable", error: "ended" })))
