@@ -1,6 +1,6 @@
-// `Projection.catchUp` folds the log page by page into each batch's documents: batches that end
-// inside a page, documents created and deleted within a batch, more documents in a batch than one
-// `writeMany` takes, and a concurrent write between a batch's document read and its commit.
+// `Projection.catchUp`'s batches: batches that end inside a store's page, documents created and
+// deleted within a batch, more documents in a batch than one `writeMany` takes, and a concurrent write
+// between a batch's document read and its write.
 import { assert, describe, it } from "@effect/vitest"
 import { DocumentStore, EventCodec, EventStore, MemoryStore, Projection } from "@strata/core"
 import * as Effect from "effect/Effect"

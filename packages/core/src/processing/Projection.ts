@@ -408,145 +408,6 @@ const make = <E extends { readonly _tag: string }, A, I>(
     }
     return Exit.void
   }
-  // `catchUp`'s loop (see there): each page of the log is folded into the batch's documents as it
-  // arrives, so between pages a batch holds its documents, not its events (what a rebuild keeps alive
-  // at each scavenge sets its heap peak). The documents a page touches for the first time in the
-  // batch are read in one `getMany` before it is folded; the batch's changed documents are written
-  // in one `writeMany` (per `maxBatch`) with the versions read, in the commit of its checkpoint. The
-  // reads are outside that commit: a concurrent writer in between is a conflict, and the batch is
-  // then read again from the log and handled by `handleBatch` (which retries).
-  const catchUpPages = (
-    batchSize: number,
-    from: bigint
-  ): Effect.Effect<
-    number,
-    ProjectionError | Consumer.CheckpointError,
-    EventStore | DocumentStore.DocumentStore | Consumer.Checkpoints
-  > =>
-    Effect.flatMap(
-      Effect.all([EventStore, Consumer.Checkpoints, DocumentStore.DocumentStore]),
-      ([store, checkpoints, docs]) => {
-        // The batch in progress: its documents, its event count, its first and last positions.
-        let documents = new Map<string, Pending<A>>()
-        let count = 0
-        let first = from
-        let last = from
-        let handled = 0
-        const load = (ids: ReadonlyArray<string>): Effect.Effect<void, DocumentStoreError> => {
-          const read = (chunk: ReadonlyArray<string>) =>
-            Effect.map(docs.getMany(target, chunk), (found) => {
-              for (const document of found) {
-                const pending = documents.get(document.id)!
-                pending.stored = document
-                pending.value = document.value
-              }
-            })
-          return ids.length <= DocumentStore.maxBatch
-            ? read(ids)
-            : Effect.forEach(sliced(ids, DocumentStore.maxBatch), read, { discard: true })
-        }
-        // The batch read again from the log and handled as one (after a conflict).
-        const again = (start: bigint, end: bigint) =>
-          Effect.flatMap(
-            Stream.runCollect(
-              store.readAll({ filter: { types }, from: start }).pipe(Stream.takeWhile((event) => event.position <= end))
-            ),
-            (events) => checkpoints.commit(checkpoint, end, handleBatch(events))
-          )
-        const flush = () => {
-          const writes: Array<DocumentStore.DocumentWrite<A>> = []
-          for (const [id, pending] of documents) {
-            if (!pending.changed || (pending.value === undefined && pending.stored === undefined)) continue
-            writes.push({
-              id,
-              value: pending.value === undefined ? DocumentStore.Delete : pending.value,
-              expected: pending.stored === undefined ? "missing" : pending.stored.version
-            })
-          }
-          const start = first
-          const end = last
-          const events = count
-          documents = new Map()
-          count = 0
-          first = last + 1n
-          const work = writes.length === 0
-            ? Effect.void
-            : writes.length <= DocumentStore.maxBatch
-            ? Effect.asVoid(docs.writeMany(target, writes))
-            : Effect.forEach(sliced(writes, DocumentStore.maxBatch), (some) => docs.writeMany(target, some), {
-              discard: true
-            })
-          return checkpoints.commit(checkpoint, end, work).pipe(
-            Effect.catchTag("DocumentConflict", () => again(start, end)),
-            Effect.andThen(Effect.sync(() => {
-              handled += events
-            }))
-          )
-        }
-        // Events `start` to the batch's end (or the page's) of one page: decoded, their new documents
-        // read, folded; then the batch committed if it is full, and the rest of the page.
-        const segment = (
-          page: ReadonlyArray<RecordedEvent>,
-          start: number
-        ): Effect.Effect<
-          void,
-          ProjectionError | Consumer.CheckpointError,
-          EventStore | DocumentStore.DocumentStore
-        > => {
-          const end = Math.min(page.length, start + batchSize - count)
-          const decoded: Array<Decoded<E>> = []
-          const ids: Array<string> = []
-          const missing: Array<string> = []
-          for (let i = start; i < end; i++) {
-            const recorded = page[i]
-            if (!declared.has(recorded.type)) continue
-            const exit = decodeExit!(recorded)
-            if (Exit.isFailure(exit)) return exit
-            let id: string | undefined
-            try {
-              id = documentId(exit.value)
-            } catch (cause) {
-              return Effect.fail(failed(recorded, cause))
-            }
-            if (id === undefined) continue
-            decoded.push(exit.value)
-            ids.push(id)
-            if (!documents.has(id)) {
-              documents.set(id, { stored: undefined, value: undefined, changed: false })
-              missing.push(id)
-            }
-          }
-          count += end - start
-          last = page[end - 1].position
-          const fold = (): Effect.Effect<
-            void,
-            ProjectionError | Consumer.CheckpointError,
-            EventStore | DocumentStore.DocumentStore
-          > => {
-            for (let i = 0; i < ids.length; i++) {
-              const pending = documents.get(ids[i])!
-              let next: A | DocumentStore.Delete
-              try {
-                next = options.evolve(pending.value, decoded[i])
-              } catch (cause) {
-                return Effect.fail(failed(decoded[i], cause))
-              }
-              if (next === pending.value) continue
-              pending.value = next === DocumentStore.Delete ? undefined : next
-              pending.changed = true
-            }
-            const rest = end < page.length ? Effect.suspend(() => segment(page, end)) : Effect.void
-            return count === batchSize ? Effect.andThen(flush(), rest) : rest
-          }
-          return missing.length === 0 ? fold() : Effect.flatMap(load(missing), fold)
-        }
-        return Stream.runForEachArray(store.readAll({ filter: { types }, from }), (page) => segment(page, 0)).pipe(
-          Effect.andThen(Effect.suspend(() => count > 0 ? flush() : Effect.void)),
-          Effect.andThen(Effect.sync(() => handled))
-        )
-      }
-    )
-  const checkpoint = version === 1 ? `projection-${options.name}` : `projection-${options.name}-v${version}`
   const projection: Projection<A, I> = {
     [TypeId]: TypeId,
     name: options.name,
@@ -555,12 +416,11 @@ const make = <E extends { readonly _tag: string }, A, I>(
     target,
     types,
     filter: { types },
-    checkpoint,
+    checkpoint: version === 1 ? `projection-${options.name}` : `projection-${options.name}-v${version}`,
     handler,
     handleBatch
   }
   syncHandlers.set(projection, handleBatchSync)
-  if (decodeExit !== undefined) pageFolds.set(projection, catchUpPages)
   return projection
 }
 
@@ -568,30 +428,6 @@ type HandleBatchSync = (
   events: ReadonlyArray<RecordedEvent>,
   documents: SyncDocuments
 ) => Exit.Exit<void, ProjectionError> | undefined
-
-// A document of a batch `catchUp` is folding: as read (`stored`), as folded so far (`value`).
-interface Pending<A> {
-  stored: DocumentStore.Document<A> | undefined
-  value: A | undefined
-  changed: boolean
-}
-
-const sliced = <T>(items: ReadonlyArray<T>, size: number): Array<ReadonlyArray<T>> => {
-  const slices: Array<ReadonlyArray<T>> = []
-  for (let i = 0; i < items.length; i += size) slices.push(items.slice(i, i + size))
-  return slices
-}
-
-// Each projection's page-by-page catch-up (see `catchUp`); a projection whose codec has no
-// synchronous decoder has none, and catches up batch by batch through `handleBatch`.
-const pageFolds = new WeakMap<
-  Any,
-  (batchSize: number, from: bigint) => Effect.Effect<
-    number,
-    ProjectionError | Consumer.CheckpointError,
-    EventStore | DocumentStore.DocumentStore | Consumer.Checkpoints
-  >
->()
 
 // The synchronous form of each projection's `handleBatch` (see `applyInlineSync`); a projection built
 // some other way has none, and runs on the backend's transactional path. Not part of the interface.
@@ -764,25 +600,21 @@ export interface CatchUpOptions {
  * Replays every event after the projection's checkpoint up to the current end of the log, in
  * batches that each commit with the checkpoint. Returns the number of events handled.
  *
- * Each page of the log is folded into the batch's documents as it arrives: the documents a page
- * touches for the first time in the batch are read in one `getMany`, its events folded in order, and
- * the batch's changed documents written in one `writeMany` (per `DocumentStore.maxBatch`) with the
- * versions read, in the commit of its checkpoint (the same documents and versions as
- * {@link Projection.handleBatch} on the batch). A concurrent writer between the read and the commit is
- * a conflict: the batch is then read again from the log and handled by `handleBatch`. A projection
- * whose codec has no synchronous decoder (not built by `EventCodec.make`) is caught up batch by batch
- * through `handleBatch`.
- *
- * Memory: nothing is kept from one batch to the next (a full collection after a 1,000,000-event
- * rebuild finds ~2 MB more). Its heap peak is V8's young generation, not what it retains: each event
- * allocates ~2.2 KB that dies within its page, what is alive at each scavenge (the page being read and
- * the batch's documents; no longer the batch's events) survives it, and V8 doubles the young
- * generation once the bytes surviving its scavenges since its last growth exceed its size, up to its
- * maximum. With the defaults (pages of 500, batches of 1,000) a 1,000,000-event rebuild on SQLite
- * stays at the first size: heap +35 MB, RSS +37-39 MB (+58 / +80-84 MB while a batch held its
- * events). By 2,000,000 events the young generation has grown once, to its maximum, and the peak with
- * it (+54-66 MB heap, +92 MB RSS): a one-time sizing, bounded by that maximum (the batch-holding loop
- * peaked the same at 1,000,000 and 2,000,000 events); `--max-semi-space-size=16` bounds it lower.
+ * Memory: nothing is kept from one batch to the next (a 1,000,000-event rebuild holds ~2 MB more
+ * once garbage is collected). Its heap peak is V8's young generation, not what it retains: each
+ * event allocates ~2.2 KB that dies within its batch (on SQLite the driver's row ~0.75 KB, the
+ * parsed event ~0.76 KB, the decoded event ~0.33 KB), what is alive at each scavenge (the page being
+ * read and the batch in flight, ~1 KB an event) survives it, and V8 doubles the young generation each
+ * time the bytes surviving since its last growth exceed its size, up to its maximum (64 MB on a
+ * 64-bit Node 24 with a default heap). With the defaults (pages of 500, batches of 1,000) a
+ * 1,000,000-event rebuild on SQLite peaks at +58-69 MB; a store opened with `pageSize: 250` and a
+ * `batchSize` of 250 halves what is alive and mostly stays at the 32 MB young generation (+39 MB
+ * in 6 of 6 runs of bench/rebuildMemory.ts and 2 of 3 of the bench's `rebuild1M`, the third +70 MB),
+ * at about the same speed; `--max-semi-space-size=16` or `32` keeps the peak near +35 MB always. The
+ * growth is once: at 2,000,000 events the peak is the same (+61 MB heap, ~2 MB after a full collection).
+ * Folding each page into the batch's documents as it arrives (no batch of events held) kept a
+ * 1,000,000-event rebuild at +35 MB, but read documents once per page instead of once per batch: ~0.3 us
+ * more CPU per event in the projection bench, so it was not kept (see the core README).
  *
  * @category operations
  * @since 0.1.0
@@ -803,11 +635,9 @@ export const catchUp = <A, I>(
         detail: `batchSize must be an integer >= 1, got ${String(batchSize)}`
       })
     }
+    const store = yield* EventStore
     const checkpoints = yield* Consumer.Checkpoints
     const from = yield* checkpoints.load(projection.checkpoint)
-    const pages = pageFolds.get(projection)
-    if (pages !== undefined) return yield* pages(batchSize, Option.getOrElse(from, () => 0n) + 1n)
-    const store = yield* EventStore
     let handled = 0
     yield* store.readAll({ filter: projection.filter, from: Option.getOrElse(from, () => 0n) + 1n }).pipe(
       Stream.grouped(batchSize),
