@@ -196,4 +196,27 @@ describe("KurrentStore shared live reader", () => {
       })),
     30_000
   )
+
+  it.live(
+    "each append of another client reaches a subscription through the shared server subscription alone, one by one",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const e = yield* emulator()
+        const { eventStore: store } = yield* KurrentStore.make({ connectionString: e.connectionString, ...noPolling })
+        const { eventStore: writer } = yield* KurrentStore.make({ connectionString: e.connectionString })
+        const stream = `one-by-one-${Date.now()}`
+        const seen = yield* Queue.unbounded<bigint>()
+        const fiber = yield* Effect.forkChild(
+          Stream.runForEach(store.subscribe(stream), (event) => Queue.offer(seen, event.version))
+        )
+        // Each delivered before the next append: with polling ruled out, only the server's push
+        // (taken from what it pushed, once the reader has read up to it) can deliver it.
+        for (let i = 0; i < 10; i++) {
+          yield* writer.append(stream, [{ type: "E", data: { i } }])
+          assert.deepStrictEqual(yield* takeN(seen, 1), [BigInt(i)])
+        }
+        yield* Fiber.interrupt(fiber)
+      })),
+    60_000
+  )
 })
