@@ -513,11 +513,11 @@ export const follow: <E, E2, R>(
  *
  * **When to use**
  *
- * Many long-lived subscriptions (a subscription per user, per aggregate, per socket): on a backend
- * with a shared reader (memory, SQLite, PostgreSQL, D1) an idle one holds no fiber of its own, a
- * fraction of a `Stream.runForEach(store.subscribe(...))` fiber's memory (issue 23: ~0.8-1.3 KB against
- * ~2.7 KB). A fiber runs only while it catches up or hands events to the handler. On other backends
- * (KurrentDB) it runs `subscribe` in a fiber: the same deliveries, not the same size.
+ * Many long-lived subscriptions (a subscription per user, per aggregate, per socket): every backend
+ * (memory, SQLite, PostgreSQL, D1, KurrentDB) has a shared reader, so an idle one holds no fiber of
+ * its own, a fraction of a `Stream.runForEach(store.subscribe(...))` fiber's memory (issue 23:
+ * ~0.8-1.3 KB against ~2.7 KB). A fiber runs only while it catches up or hands events to the handler. A stream a wrapper
+ * mapped runs in a fiber: the same deliveries, not the same size.
  *
  * @example
  * ```ts

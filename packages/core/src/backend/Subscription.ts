@@ -550,12 +550,13 @@ const shared = <R>(services: Context.Context<R>): Context.Context<R> => {
  * `handler`, one delivered batch at a time, in order, until the scope closes or a failure ends it
  * (the handler's, or a read's that the store's retry does not take): `await` reports it.
  *
- * A subscription of a backend with a shared reader (`LiveFeed`: memory, SQLite, PostgreSQL, D1)
+ * A subscription of a backend with a shared reader (`LiveFeed`: memory, SQLite, PostgreSQL, D1,
+ * KurrentDB)
  * whose decorators are the store's own (spans, retry, metrics) runs as a feed member: while idle it
  * holds no fiber (issue 23, many subscribers: ~0.8-1.3 KB per idle subscription through
  * `Store.layer` instead of ~2.7 KB), its reads retried from its own cursor, its batches counted, and
  * one span per delivered batch.
- * Any other stream (KurrentDB's, one a wrapper mapped) runs in a fiber of the scope
+ * Any other stream (one a wrapper mapped) runs in a fiber of the scope
  * (`Stream.runForEachArray`): the same deliveries, not the same size.
  *
  * @category constructors
