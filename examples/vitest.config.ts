@@ -7,6 +7,9 @@ const config = mergeConfig(
     test: {
       name: "examples",
       include: ["test/**/*.test.ts"],
+      // The files share one worker's module graph (isolate: false) instead of importing Effect and the
+      // sources per file.
+      isolate: false,
       testTimeout: 30_000
     }
   })
