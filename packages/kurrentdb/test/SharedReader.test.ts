@@ -31,6 +31,14 @@ const serverSubscriptions = (e: KurrentEmulator.KurrentEmulator) => e.database.e
 // the server (no in-process signal), and a poll interval of an hour rules polling out.
 const noPolling = { pollInterval: "1 hour" } as const
 
+// A fresh emulator, a store that never polls, and a writer store on the same server.
+const readerAndWriter = Effect.gen(function*() {
+  const e = yield* emulator()
+  const { eventStore: store } = yield* KurrentStore.make({ connectionString: e.connectionString, ...noPolling })
+  const { eventStore: writer } = yield* KurrentStore.make({ connectionString: e.connectionString })
+  return { e, store, writer }
+})
+
 const afterOutage = <A, E>(append: Effect.Effect<A, E>) =>
   Effect.retry(append, { while: StoreError.isRetryable, schedule: Schedule.spaced("50 millis"), times: 40 })
 
@@ -47,9 +55,7 @@ describe("KurrentStore shared live reader", () => {
     "many subscriptions (stream, $all, filtered, handler form) share ONE server subscription",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const e = yield* emulator()
-        const { eventStore: store } = yield* KurrentStore.make({ connectionString: e.connectionString, ...noPolling })
-        const { eventStore: writer } = yield* KurrentStore.make({ connectionString: e.connectionString })
+        const { e, store, writer } = yield* readerAndWriter
         const run = `m${Date.now()}`
         const seen = yield* Queue.unbounded<string>()
         const offer = (label: string) => (event: Event.RecordedEvent) =>
@@ -86,9 +92,7 @@ describe("KurrentStore shared live reader", () => {
     "the shared server subscription dropped with the connection is reopened: nothing lost, nothing repeated",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const e = yield* emulator()
-        const { eventStore: store } = yield* KurrentStore.make({ connectionString: e.connectionString, ...noPolling })
-        const { eventStore: writer } = yield* KurrentStore.make({ connectionString: e.connectionString })
+        const { e, store, writer } = yield* readerAndWriter
         const stream = `drop-${Date.now()}`
         const seen = yield* Queue.unbounded<string>()
         const fibers = [
@@ -201,9 +205,7 @@ describe("KurrentStore shared live reader", () => {
     "each append of another client reaches a subscription through the shared server subscription alone, one by one",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const e = yield* emulator()
-        const { eventStore: store } = yield* KurrentStore.make({ connectionString: e.connectionString, ...noPolling })
-        const { eventStore: writer } = yield* KurrentStore.make({ connectionString: e.connectionString })
+        const { store, writer } = yield* readerAndWriter
         const stream = `one-by-one-${Date.now()}`
         const seen = yield* Queue.unbounded<bigint>()
         const fiber = yield* Effect.forkChild(
